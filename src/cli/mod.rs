@@ -1,0 +1,165 @@
+//! The command line: argument types (clap) and output. No engine logic lives
+//! here; each command parses, calls `engine`, and prints.
+
+pub mod containers;
+pub mod format;
+pub mod images;
+pub mod system;
+
+use crate::kernel::{linux::LinuxKernel, sim::SimKernel, Kernel};
+use crate::narrate::{Level, Narrator};
+use crate::step::Lang;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "glassbox",
+    version,
+    about = "A container runtime you can see through",
+    long_about = "glassbox runs real containers and can show every kernel step it takes:\n\
+                  the namespaces, the cgroup, the overlay mount, pivot_root and exec.\n\
+                  Without root (or with --simulate) it runs the same steps on a simulated kernel.",
+    after_help = "Examples:\n  glassbox run --rm busybox echo hello\n  glassbox --explain=steps run --rm busybox sh -c 'echo $$; hostname'\n  glassbox --step run --rm busybox true\n  glassbox --simulate --lang zh --explain run --rm busybox ls /"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOptions {
+    /// Where images and containers are stored
+    #[arg(long, global = true, env = "GLASSBOX_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Run against the simulated kernel (no root needed, nothing changes on the host)
+    #[arg(long, global = true)]
+    pub simulate: bool,
+    /// Show kernel steps: quiet, summary, steps (the default when given without a value), deep
+    #[arg(long, global = true, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "steps", value_parser = parse_level)]
+    pub explain: Option<Level>,
+    /// Pause before each kernel step (Enter: run, ?: explain, l: look, c: continue, q: abort)
+    #[arg(long, global = true)]
+    pub step: bool,
+    /// Language of narration and lessons: en or zh (default: from LANG)
+    #[arg(long, global = true, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+    /// Write one JSON object per executed step to FILE
+    #[arg(long = "trace-json", global = true, value_name = "FILE")]
+    pub trace_json: Option<PathBuf>,
+}
+
+fn parse_level(s: &str) -> std::result::Result<Level, String> {
+    Level::parse(s).ok_or_else(|| format!("unknown level {s:?}: use quiet, summary, steps or deep"))
+}
+
+fn parse_lang(s: &str) -> std::result::Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language {s:?}: use en or zh"))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a container from an image
+    #[command(after_help = "Examples:\n  glassbox run --rm busybox sh -c 'echo $$; hostname; ls /'\n  glassbox run -it --name box -h mybox busybox sh\n  glassbox run --rm -e GREETING=hi -w /tmp busybox env")]
+    Run(containers::RunArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Import a root filesystem tarball as an image (like docker import)
+    #[command(after_help = "Examples:\n  glassbox import rootfs.tar busybox:latest\n  cat rootfs.tar.gz | glassbox import - myimage:v1")]
+    Import(ImportArgs),
+    /// Show the glassbox version
+    Version,
+    /// Show system-wide information
+    Info,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A rootfs tarball (plain or gzip), or - for standard input
+    pub source: String,
+    /// Name the image REPOSITORY[:TAG]
+    pub reference: Option<String>,
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR)
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set a commit message for the imported image
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+}
+
+impl GlobalOptions {
+    /// The storage root: --root, GLASSBOX_ROOT, /var/lib/glassbox as root,
+    /// else $XDG_DATA_HOME/glassbox.
+    pub fn root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/var/lib/glassbox");
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("glassbox")
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.lang.unwrap_or_else(|| {
+            let locale = std::env::var("LC_ALL").ok().filter(|v| !v.is_empty()).or_else(|| std::env::var("LANG").ok());
+            locale.map(|l| Lang::from_locale(&l)).unwrap_or_default()
+        })
+    }
+
+    /// The kernel to use: real when root on Linux, unless --simulate.
+    pub fn kernel(&self) -> Result<Box<dyn Kernel>> {
+        if self.simulate {
+            return Ok(Box::new(SimKernel::new()));
+        }
+        if !cfg!(target_os = "linux") || !nix::unistd::geteuid().is_root() {
+            let why = if cfg!(target_os = "linux") { "not running as root" } else { "not on Linux" };
+            eprintln!("glassbox: {why}, so running on the simulated kernel (--simulate)");
+            return Ok(Box::new(SimKernel::new()));
+        }
+        Ok(Box::new(LinuxKernel::new()?))
+    }
+
+    pub fn narrator(&self, kernel: &dyn Kernel) -> Result<Narrator> {
+        let mut n = Narrator::new(self.explain.unwrap_or_default(), self.lang(), self.step, self.trace_json.as_deref())?;
+        n.real = !kernel.is_simulated();
+        Ok(n)
+    }
+}
+
+/// Parse and run; returns the process exit code.
+pub fn main_with(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Run(args) => containers::run(g, args),
+        Command::Ps(args) => containers::ps(g, args).map(|_| 0),
+        Command::Rm(args) => containers::rm(g, args),
+        Command::Images(args) => images::images(&g.root(), args.quiet, args.no_trunc).map(|_| 0),
+        Command::Import(args) => {
+            images::import(&g.root(), &args.source, args.reference.as_deref(), &args.change, args.message.as_deref()).map(|_| 0)
+        }
+        Command::Version => system::version().map(|_| 0),
+        Command::Info => system::info(g).map(|_| 0),
+    }
+}

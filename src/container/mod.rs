@@ -1,0 +1,207 @@
+//! Container records: what a container is (its config) and where it is in its
+//! life (its state), kept in `<root>/containers/<id>/container.json`.
+//! Every write is atomic and made under the store lock.
+
+pub mod names;
+
+use crate::fsutil::{read_json, write_json, StoreLock};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Config {
+    pub hostname: String,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub tty: bool,
+    pub interactive: bool,
+    pub network: String,
+    pub auto_remove: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    /// Start time of `pid` in clock ticks since boot (/proc/PID/stat field 22):
+    /// tells a live container from a reused PID.
+    pub pid_start: u64,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub created: String,
+    /// The command line the container runs (entrypoint + cmd).
+    pub command: Vec<String>,
+    pub config: Config,
+    pub state: State,
+    pub simulated: bool,
+}
+
+pub fn containers_dir(root: &Path) -> PathBuf {
+    root.join("containers")
+}
+
+impl Container {
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        containers_dir(root).join(&self.id)
+    }
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+    fn record_path(root: &Path, id: &str) -> PathBuf {
+        containers_dir(root).join(id).join("container.json")
+    }
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        read_json(&Self::record_path(root, id))
+    }
+    /// Save under the store lock (callers that already hold it use `save_locked`).
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let _lock = StoreLock::exclusive(root)?;
+        self.save_locked(root)
+    }
+    pub fn save_locked(&self, root: &Path) -> Result<()> {
+        write_json(&Self::record_path(root, &self.id), self)
+    }
+
+    /// Register a new container: checks its name is free and writes its record, atomically
+    /// with respect to other glassbox processes.
+    pub fn register(root: &Path, mut make: impl FnMut(u64) -> Container) -> Result<Container> {
+        let _lock = StoreLock::exclusive(root)?;
+        let existing = list_unlocked(root)?;
+        let c = make(existing.len() as u64);
+        if let Some(other) = existing.iter().find(|o| o.name == c.name) {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                c.name,
+                other.id
+            );
+        }
+        fs::create_dir_all(c.dir(root)).with_context(|| format!("create {}", c.dir(root).display()))?;
+        c.save_locked(root)?;
+        Ok(c)
+    }
+
+    /// Whether the recorded process is still this container's (and not a reused PID).
+    pub fn process_alive(&self) -> bool {
+        self.state.pid > 0 && proc_start_time(self.state.pid) == Some(self.state.pid_start)
+    }
+
+    /// Remove the record and everything under the container's directory.
+    pub fn remove_files(&self, root: &Path) -> Result<()> {
+        let dir = self.dir(root);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Field 22 of /proc/PID/stat: when the process started.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn list_unlocked(root: &Path) -> Result<Vec<Container>> {
+    let dir = containers_dir(root);
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let id = entry.file_name().to_string_lossy().to_string();
+        if id.starts_with('.') {
+            continue;
+        }
+        // A directory without a readable record is a container being made or removed.
+        if let Ok(c) = Container::load(root, &id) {
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    Ok(out)
+}
+
+/// All containers, newest first, with the state of any whose process died
+/// unseen (its supervisor was killed) corrected on disk.
+pub fn list(root: &Path) -> Result<Vec<Container>> {
+    let mut all = list_unlocked(root)?;
+    for c in all.iter_mut() {
+        if c.state.status == Status::Running && !c.simulated && !c.process_alive() {
+            let _lock = StoreLock::exclusive(root)?;
+            if let Ok(mut fresh) = Container::load(root, &c.id) {
+                if fresh.state.status == Status::Running && !fresh.process_alive() {
+                    fresh.state.status = Status::Exited;
+                    fresh.state.exit_code.get_or_insert(255);
+                    fresh.state.finished_at.get_or_insert_with(now_rfc3339);
+                    fresh.state.error.get_or_insert_with(|| "the container's supervisor died".into());
+                    fresh.save_locked(root)?;
+                }
+                *c = fresh;
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Find a container by full id, name, or unique id prefix, as docker does.
+pub fn find(root: &Path, key: &str) -> Result<Container> {
+    let all = list(root)?;
+    if let Some(c) = all.iter().find(|c| c.id == key || c.name == key || c.name == key.trim_start_matches('/')) {
+        return Ok(c.clone());
+    }
+    let matches: Vec<&Container> = all.iter().filter(|c| !key.is_empty() && c.id.starts_with(key)).collect();
+    match matches.len() {
+        1 => Ok(matches[0].clone()),
+        0 => crate::exit_err!(crate::error::EXIT_ENGINE, "No such container: {key}"),
+        _ => bail!("multiple containers match the prefix {key}: use more of the id"),
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

@@ -1,0 +1,23 @@
+//! The verbs (run, rm, ...) as a library: the CLI, the REPL, lessons and tests
+//! all call these. They build kernel steps and hand them to a `Kernel`, with
+//! an observer (the narrator) watching each one.
+
+pub mod remove;
+pub mod run;
+
+pub use remove::remove;
+pub use run::{run, Network, RunOptions};
+
+use crate::kernel::{Go, Kernel, StepObserver};
+use crate::step::Step;
+use anyhow::Result;
+
+/// Show a parent-side step to the observer, then carry it out.
+pub(crate) fn apply_step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, step: &Step) -> Result<Go> {
+    if observer.before(step)? == Go::Abort {
+        return Ok(Go::Abort);
+    }
+    kernel.apply(step)?;
+    observer.after(step);
+    Ok(Go::Run)
+}

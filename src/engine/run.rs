@@ -1,0 +1,386 @@
+//! `run`: make a container from an image and run its program in the foreground.
+//!
+//! The plan, in the order the kernel sees it:
+//!   parent: cgroup_create → clone (new namespaces) → cgroup_join
+//!   child:  mount_private → mount_overlay → /proc, /sys, /dev and friends →
+//!           hostname, hosts, resolv.conf binds → set_hostname → link_up lo →
+//!           pivot_root → exec
+//!   parent: wait → cgroup_remove
+//! Overlay and every other mount live only in the container's mount
+//! namespace, so they vanish with it: nothing is left on the host.
+
+use super::apply_step;
+use crate::container::{self, names, Config, Container, State, Status};
+use crate::error::{ExitError, EXIT_ENGINE};
+use crate::image::{Image, Reference, Store};
+use crate::kernel::{ChildSpec, Go, Kernel, StepObserver, Stdio};
+use crate::step::{default_devices, Namespace, Special, Step};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Its own network namespace with only a loopback interface.
+    #[default]
+    None,
+    /// The host's network (and hostname), as docker's --network host.
+    Host,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub entrypoint: Option<String>,
+    pub interactive: bool,
+    pub tty: bool,
+    pub rm: bool,
+    pub network: Network,
+}
+
+/// A fixed clock for simulation, so narration and records are repeatable.
+const SIM_TIME: &str = "2026-01-01T00:00:00Z";
+
+fn engine_error(message: String) -> anyhow::Error {
+    anyhow::Error::new(ExitError::new(EXIT_ENGINE, message))
+}
+
+/// Find the image, importing the embedded default if it is the one asked for.
+pub fn resolve_image(store: &Store, name: &str) -> Result<Image> {
+    if let Some(image) = store.resolve(name)? {
+        return Ok(image);
+    }
+    let reference = Reference::parse(name).map_err(|e| engine_error(format!("invalid reference format {name:?}: {e}")))?;
+    let default = Reference::parse(crate::image::embedded::DEFAULT_IMAGE)?;
+    if reference.full() == default.full() {
+        if let Some(tar) = crate::image::embedded::default_rootfs() {
+            eprintln!("Unable to find image '{reference}' locally; using glassbox's built-in busybox image");
+            let config = crate::image::ImportConfig { cmd: Some(vec!["sh".into()]), ..Default::default() };
+            return store.import_tar(tar, Some(&reference), config);
+        }
+    }
+    Err(engine_error(format!(
+        "Unable to find image '{reference}' locally: it is not in the store at {} (list images with `glassbox images`; add one with `glassbox import FILE {}`)",
+        store.root.display(),
+        reference.familiar_repo()
+    )))
+}
+
+/// The command line: docker's rules for Entrypoint and Cmd.
+fn command_line(image: &Image, opts: &RunOptions) -> Vec<String> {
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let entrypoint: Vec<String> = match &opts.entrypoint {
+        Some(e) if e.is_empty() => vec![],
+        Some(e) => vec![e.clone()],
+        None => cfg.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd = if !opts.command.is_empty() {
+        opts.command.clone()
+    } else if opts.entrypoint.is_some() {
+        vec![] // a new entrypoint drops the image's Cmd, as docker does
+    } else {
+        cfg.cmd().clone().unwrap_or_default()
+    };
+    entrypoint.into_iter().chain(cmd).collect()
+}
+
+/// The environment: image Env, then -e (KEY=VALUE, or KEY to take the host's value).
+fn environment(image: &Image, opts: &RunOptions, hostname: &str) -> Vec<String> {
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let mut env: Vec<String> = cfg.env().clone().unwrap_or_default();
+    let mut set = |entry: String| {
+        let key = entry.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    };
+    if !opts.env.iter().any(|e| e.starts_with("PATH=")) && !cfg.env().clone().unwrap_or_default().iter().any(|e| e.starts_with("PATH=")) {
+        set(format!("PATH={}", crate::kernel::linux::DEFAULT_PATH));
+    }
+    set(format!("HOSTNAME={hostname}"));
+    if opts.tty {
+        set("TERM=xterm".into());
+    }
+    for e in &opts.env {
+        if e.contains('=') {
+            set(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            set(format!("{e}={v}"));
+        }
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push("HOME=/root".into());
+    }
+    env
+}
+
+fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    let hosts = match network {
+        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        Network::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
+        ),
+    };
+    std::fs::write(dir.join("hosts"), hosts)?;
+    // Like docker: the host's resolv.conf without loopback resolvers, which
+    // would point at the container itself.
+    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !(l.trim_start().starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("resolv.conf"), resolv)?;
+    Ok(())
+}
+
+/// The steps the container's first process runs inside its namespaces.
+fn child_steps(
+    lower: Vec<PathBuf>,
+    dir: &Path,
+    console: Option<String>,
+    hostname: &str,
+    opts: &RunOptions,
+    argv: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+) -> Vec<Step> {
+    let merged = dir.join("merged");
+    let special = |fs, sub: &str, options: &str, read_only| Step::MountSpecial {
+        fs,
+        target: merged.join(sub),
+        options: options.into(),
+        read_only,
+    };
+    let mut steps = vec![
+        Step::MountPrivate,
+        Step::MountOverlay { lower, upper: dir.join("upper"), work: dir.join("work"), target: merged.clone() },
+        special(Special::Proc, "proc", "nosuid,noexec,nodev", false),
+        special(Special::Sysfs, "sys", "nosuid,noexec,nodev", true),
+        special(Special::Tmpfs, "dev", "nosuid,strictatime,mode=755,size=65536k", false),
+        Step::MakeDevices { dev: merged.join("dev"), entries: default_devices(opts.tty) },
+        special(Special::Devpts, "dev/pts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5", false),
+        special(Special::Tmpfs, "dev/shm", "nosuid,nodev,noexec,mode=1777,size=65536k", false),
+        special(Special::Mqueue, "dev/mqueue", "nosuid,nodev,noexec", false),
+    ];
+    if let Some(console) = console {
+        steps.push(Step::MountBind { source: console.into(), target: merged.join("dev/console"), read_only: false });
+    }
+    for file in ["hostname", "hosts", "resolv.conf"] {
+        steps.push(Step::MountBind { source: dir.join(file), target: merged.join("etc").join(file), read_only: false });
+    }
+    if opts.network == Network::None {
+        steps.push(Step::SetHostname { hostname: hostname.to_string() });
+        steps.push(Step::LinkUp { name: "lo".into() });
+    }
+    steps.push(Step::PivotRoot { new_root: merged });
+    steps.push(Step::Exec { argv, env, cwd });
+    steps
+}
+
+/// Where a layer is (or will be) unpacked, without unpacking it: the
+/// simulated kernel narrates these paths but reads the layer blobs instead.
+fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
+    root.join("layers").join(chain_id.trim_start_matches("sha256:")).join("diff")
+}
+
+/// Run a container in the foreground; returns its exit status.
+pub fn run(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, opts: &RunOptions) -> Result<i32> {
+    let store = Store::open(root)?;
+    let image = resolve_image(&store, &opts.image)?;
+    if let Some(name) = &opts.name {
+        if !names::is_valid_name(name) {
+            crate::exit_err!(EXIT_ENGINE, "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        }
+    }
+    let simulated = kernel.is_simulated();
+    let argv = command_line(&image, opts);
+    if argv.is_empty() {
+        crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
+    }
+    let container = Container::register(root, |n| {
+        let id = if simulated {
+            crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
+        } else {
+            hex::encode(rand::random::<[u8; 32]>())
+        };
+        let name = opts.name.clone().unwrap_or_else(|| if simulated { names::name_for(n) } else { names::random_name() });
+        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        let created = if simulated { SIM_TIME.to_string() } else { container::now_rfc3339() };
+        Container {
+            id,
+            name,
+            image: opts.image.clone(),
+            image_id: image.id.clone(),
+            created,
+            command: argv.clone(),
+            config: Config {
+                hostname,
+                env: vec![],
+                working_dir: String::new(),
+                tty: opts.tty,
+                interactive: opts.interactive,
+                network: match opts.network {
+                    Network::None => "none".into(),
+                    Network::Host => "host".into(),
+                },
+                auto_remove: opts.rm,
+            },
+            state: State { status: Status::Created, pid: 0, pid_start: 0, started_at: None, finished_at: None, exit_code: None, error: None },
+            simulated,
+        }
+    })?;
+    let mut started = Started { container, cgroups: vec![], cgroup_made: false, cloned: false };
+    let result = run_container(root, &store, &image, kernel, observer, opts, &mut started);
+    finish(root, kernel, observer, opts, started, result)
+}
+
+/// What has been made so far, so a failure can undo exactly that.
+struct Started {
+    container: Container,
+    cgroups: Vec<PathBuf>,
+    cgroup_made: bool,
+    cloned: bool,
+}
+
+/// How the run ended before clean-up.
+enum Outcome {
+    Exited(i32),
+    Failed { code: i32, message: String },
+    Aborted(&'static str),
+}
+
+fn run_container(
+    root: &Path,
+    store: &Store,
+    image: &Image,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &RunOptions,
+    started: &mut Started,
+) -> Result<Outcome> {
+    let c = &mut started.container;
+    let dir = c.dir(root);
+    for sub in ["upper", "work", "merged"] {
+        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("create {}", dir.join(sub).display()))?;
+    }
+    let hostname = match opts.network {
+        Network::None => c.config.hostname.clone(),
+        Network::Host => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    write_etc_files(&dir, &hostname, opts.network)?;
+    let env = environment(image, opts, &hostname);
+    let cwd = opts
+        .workdir
+        .clone()
+        .or_else(|| image.config.config().as_ref().and_then(|c| c.working_dir().clone()))
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    c.config.env = env.clone();
+    c.config.working_dir = cwd.clone();
+
+    started.cgroups = kernel.cgroup_setup().paths_for(&c.id);
+    if apply_step(kernel, observer, &Step::CgroupCreate { paths: started.cgroups.clone() })? == Go::Abort {
+        return Ok(Outcome::Aborted("cgroup_create"));
+    }
+    started.cgroup_made = true;
+
+    let lower = if kernel.is_simulated() {
+        image.layers.iter().map(|l| layer_dir_path(root, &l.chain_id)).collect()
+    } else {
+        store.layer_dirs(image)?
+    };
+    let console = if opts.tty { kernel.prepare_terminal()? } else { None };
+    let steps = child_steps(lower, &dir, console, &hostname, opts, c.command.clone(), env, cwd);
+    let mut namespaces = vec![Namespace::Mount, Namespace::Uts, Namespace::Ipc, Namespace::Pid, Namespace::Net];
+    if opts.network == Network::Host {
+        namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
+    }
+    let clone = Step::Clone { namespaces };
+    if observer.before(&clone)? == Go::Abort {
+        return Ok(Outcome::Aborted("clone"));
+    }
+    let spec = ChildSpec {
+        steps,
+        stdio: Stdio { tty: opts.tty, interactive: opts.interactive },
+        report_each: observer.wants_reports(),
+        layers: image.layers.clone(),
+        store_root: root.to_path_buf(),
+    };
+    let pid = kernel.clone_child(&clone, spec)?;
+    started.cloned = true;
+    c.state.status = Status::Running;
+    c.state.pid = pid;
+    c.state.pid_start = if kernel.is_simulated() { 0 } else { container::proc_start_time(pid).unwrap_or(0) };
+    c.state.started_at = Some(if kernel.is_simulated() { SIM_TIME.into() } else { container::now_rfc3339() });
+    c.save(root)?;
+
+    if apply_step(kernel, observer, &Step::CgroupJoin { paths: started.cgroups.clone(), pid })? == Go::Abort {
+        return Ok(Outcome::Aborted("cgroup_join"));
+    }
+    match kernel.start_child(observer)? {
+        Ok(()) => {}
+        Err(f) if f.message == "aborted" => return Ok(Outcome::Aborted(f.kind)),
+        Err(f) => return Ok(Outcome::Failed { code: f.code, message: format!("{} (in step {})", f.message, f.kind) }),
+    }
+    Ok(Outcome::Exited(kernel.wait_child()?))
+}
+
+/// Clean up after the container, whatever happened: kill a half-started
+/// child, remove the cgroup, and record the end (or remove everything for
+/// --rm and aborted runs). Returns the exit status or the error to show.
+fn finish(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &RunOptions,
+    started: Started,
+    result: Result<Outcome>,
+) -> Result<i32> {
+    let outcome = result.unwrap_or_else(|e| Outcome::Failed { code: crate::error::exit_code_of(&e), message: format!("{e:#}") });
+    if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
+        kernel.kill_child();
+    }
+    if started.cgroup_made {
+        let remove = Step::CgroupRemove { paths: started.cgroups.clone() };
+        // Clean-up is shown but never paused on: an abort must still roll back.
+        let _ = observer.before(&remove);
+        kernel.apply(&remove)?;
+    }
+    let mut c = started.container;
+    let remove_all = opts.rm || matches!(outcome, Outcome::Aborted(_));
+    {
+        let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+        if remove_all {
+            c.remove_files(root)?;
+        } else if c.dir(root).join("container.json").exists() {
+            // (absent when `rm -f` removed it meanwhile: do not bring it back)
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.finished_at = Some(if kernel.is_simulated() { SIM_TIME.into() } else { container::now_rfc3339() });
+            match &outcome {
+                Outcome::Exited(code) => c.state.exit_code = Some(*code),
+                Outcome::Failed { code, message } => {
+                    c.state.exit_code = Some(*code);
+                    c.state.error = Some(message.clone());
+                }
+                Outcome::Aborted(_) => {}
+            }
+            c.save_locked(root)?;
+        }
+    }
+    match outcome {
+        Outcome::Exited(code) => Ok(code),
+        Outcome::Failed { code, message } => {
+            Err(anyhow::Error::new(ExitError::new(code, format!("error starting container {}: {message}", c.short_id()))))
+        }
+        Outcome::Aborted(kind) => Err(anyhow::Error::new(ExitError::new(
+            EXIT_ENGINE,
+            format!("aborted before step {kind}; container {} was rolled back", c.short_id()),
+        ))),
+    }
+}

@@ -1,0 +1,154 @@
+//! The container's first process, between clone and exec.
+//!
+//! It waits for the parent's go-ahead (so the parent can put it in its cgroup
+//! first), then carries out its steps. When the parent asked for reports it
+//! writes `S <index>` before each step and waits for `g` (go) or `q` (abort):
+//! that is how narration and step-through see steps inside the namespaces.
+//! A failure is written as `E <code> <kind> <message>`. The report pipe is
+//! close-on-exec, so the parent reads end-of-file exactly when exec succeeded.
+
+use super::{mounts, net};
+use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
+use crate::step::Step;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::io::{FromRawFd, RawFd};
+use std::path::Path;
+
+pub struct ChildContext<'a> {
+    pub steps: &'a [Step],
+    pub go_read: RawFd,
+    pub report_write: RawFd,
+    pub report_each: bool,
+    pub tty_slave: Option<RawFd>,
+    pub interactive: bool,
+    /// Parent-side fds the child must close.
+    pub close: Vec<RawFd>,
+}
+
+fn read_byte(fd: RawFd) -> Option<u8> {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(fd, &mut b) {
+            Ok(1) => return Some(b[0]),
+            Ok(_) => return None,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The child's whole life; the return value is its exit status when it fails before exec.
+pub fn run(ctx: &ChildContext) -> isize {
+    for fd in &ctx.close {
+        let _ = nix::unistd::close(*fd);
+    }
+    // SAFETY: the fd was made by the parent for us and is not used elsewhere in this process.
+    let mut report = unsafe { std::fs::File::from_raw_fd(ctx.report_write) };
+    if read_byte(ctx.go_read) != Some(b'g') {
+        return EXIT_ENGINE as isize;
+    }
+    if let Err(e) = setup_stdio(ctx) {
+        let _ = writeln!(report, "E {EXIT_ENGINE} stdio {e}");
+        return EXIT_ENGINE as isize;
+    }
+    for (index, step) in ctx.steps.iter().enumerate() {
+        if ctx.report_each {
+            if writeln!(report, "S {index}").is_err() {
+                return EXIT_ENGINE as isize;
+            }
+            if read_byte(ctx.go_read) != Some(b'g') {
+                return EXIT_ENGINE as isize; // aborted by the user in step-through
+            }
+        }
+        if let Err((code, message)) = apply(step) {
+            let message = message.replace('\n', " ");
+            let _ = writeln!(report, "E {code} {} {message}", step.kind());
+            return code as isize;
+        }
+    }
+    EXIT_ENGINE as isize // unreachable in practice: the last step is exec
+}
+
+fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {
+    if let Some(slave) = ctx.tty_slave {
+        nix::unistd::setsid()?;
+        // SAFETY: TIOCSCTTY on the terminal fd we own makes it our controlling terminal.
+        if unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) } < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        for target in 0..3 {
+            nix::unistd::dup2(slave, target)?;
+        }
+        if slave > 2 {
+            nix::unistd::close(slave)?;
+        }
+    } else if !ctx.interactive {
+        // Without -i the container reads nothing, as with docker.
+        let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())?;
+        nix::unistd::dup2(null, 0)?;
+        nix::unistd::close(null)?;
+    }
+    Ok(())
+}
+
+fn apply(step: &Step) -> Result<(), (i32, String)> {
+    let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
+    match step {
+        Step::MountPrivate => mounts::make_rprivate().map_err(engine),
+        Step::MountOverlay { lower, upper, work, target } => mounts::overlay(lower, upper, work, target).map_err(engine),
+        Step::MountSpecial { fs, target, options, read_only } => mounts::special(*fs, target, options, *read_only).map_err(engine),
+        Step::MakeDevices { dev, entries } => mounts::devices(dev, entries).map_err(engine),
+        Step::MountBind { source, target, read_only } => mounts::bind(source, target, *read_only).map_err(engine),
+        Step::SetHostname { hostname } => {
+            nix::unistd::sethostname(hostname).map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc())))
+        }
+        Step::LinkUp { name } => net::link_up(name).map_err(engine),
+        Step::PivotRoot { new_root } => mounts::pivot_root(new_root).map_err(engine),
+        Step::Exec { argv, env, cwd } => Err(exec(argv, env, cwd)),
+        other => Err((EXIT_ENGINE, format!("step {} cannot run inside the container", other.kind()))),
+    }
+}
+
+/// The PATH a container gets when its image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Find a command as execvp would, but with the container's PATH (glibc's
+/// execvpe would use glassbox's own).
+pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
+    if cmd.contains('/') {
+        return Some(cmd.to_string());
+    }
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{}/{cmd}", d.trim_end_matches('/')))
+        .find(|candidate| Path::new(candidate).metadata().map(|m| m.is_file()).unwrap_or(false))
+}
+
+/// exec the program; returns only on failure, with docker's code and message.
+fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
+    if argv.is_empty() {
+        return (EXIT_ENGINE, "no command given and the image has no default command".into());
+    }
+    if let Err(e) = std::fs::create_dir_all(cwd).and_then(|_| std::env::set_current_dir(cwd)) {
+        return (EXIT_ENGINE, format!("chdir to working directory {cwd:?}: {e}"));
+    }
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let Some(program) = resolve_command(&argv[0], path_var) else {
+        return (EXIT_NOT_FOUND, format!("exec: \"{}\": executable file not found in $PATH", argv[0]));
+    };
+    let to_c = |s: &String| CString::new(s.as_bytes()).unwrap_or_default();
+    let c_argv: Vec<CString> = argv.iter().map(to_c).collect();
+    let c_env: Vec<CString> = env.iter().map(to_c).collect();
+    let c_program = CString::new(program.as_bytes()).unwrap_or_default();
+    let err = nix::unistd::execve(&c_program, &c_argv, &c_env).unwrap_err();
+    let (code, reason) = match err {
+        nix::errno::Errno::ENOENT => (EXIT_NOT_FOUND, "no such file or directory"),
+        nix::errno::Errno::EACCES => (EXIT_CANNOT_EXEC, "permission denied"),
+        nix::errno::Errno::ENOEXEC => (EXIT_CANNOT_EXEC, "exec format error"),
+        nix::errno::Errno::EISDIR => (EXIT_CANNOT_EXEC, "is a directory"),
+        other => (EXIT_CANNOT_EXEC, other.desc()),
+    };
+    (code, format!("exec: \"{program}\": {reason}"))
+}

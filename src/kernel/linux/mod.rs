@@ -1,0 +1,226 @@
+//! The real kernel: each step becomes the system calls it names.
+//!
+//! Process layout (as youki's main → init, minus the intermediate process):
+//! glassbox clones the container's first process into its namespaces; the
+//! child blocks on a pipe until glassbox has put it into its cgroup, then
+//! runs its steps and execs. glassbox stays as the supervisor: it relays the
+//! terminal, forwards signals and collects the exit status.
+
+mod cgroupfs;
+mod child;
+mod mounts;
+mod net;
+mod tty;
+
+pub use child::{resolve_command, DEFAULT_PATH};
+
+use super::{ChildFailure, ChildSpec, CgroupSetup, Go, Kernel, StepObserver};
+use crate::step::{Namespace, Step};
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The child that signals received by glassbox are forwarded to.
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+struct Running {
+    pid: Pid,
+    go_write: OwnedFd,
+    report_read: Option<std::fs::File>,
+    tty_master: Option<OwnedFd>,
+    interactive: bool,
+    steps: Vec<Step>,
+}
+
+pub struct LinuxKernel {
+    cgroups: CgroupSetup,
+    child: Option<Running>,
+    /// The PTY opened by `prepare_terminal`, handed to the child at clone.
+    terminal: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl LinuxKernel {
+    pub fn new() -> Result<LinuxKernel> {
+        Ok(LinuxKernel { cgroups: CgroupSetup::detect()?, child: None, terminal: None })
+    }
+
+    fn clone_flags(namespaces: &[Namespace]) -> CloneFlags {
+        namespaces.iter().fold(CloneFlags::empty(), |acc, ns| {
+            acc | match ns {
+                Namespace::Mount => CloneFlags::CLONE_NEWNS,
+                Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+                Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+                Namespace::Pid => CloneFlags::CLONE_NEWPID,
+                Namespace::Net => CloneFlags::CLONE_NEWNET,
+                Namespace::User => CloneFlags::CLONE_NEWUSER,
+                Namespace::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            }
+        })
+    }
+}
+
+fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")
+}
+
+impl Kernel for LinuxKernel {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn cgroup_setup(&self) -> &CgroupSetup {
+        &self.cgroups
+    }
+
+    fn prepare_terminal(&mut self) -> Result<Option<String>> {
+        let winsize = tty::host_winsize();
+        let pty = nix::pty::openpty(winsize.as_ref(), None).context("open a pseudo-terminal")?;
+        let name = tty::pts_name(pty.slave.as_raw_fd())?;
+        self.terminal = Some((pty.master, pty.slave));
+        Ok(Some(name))
+    }
+
+    fn apply(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::CgroupCreate { paths } => paths.iter().try_for_each(|p| cgroupfs::create(p)),
+            Step::CgroupJoin { paths, pid } => paths.iter().try_for_each(|p| cgroupfs::join(p, *pid)),
+            Step::CgroupRemove { paths } => {
+                for p in paths {
+                    if !super::cgroup::is_under(&self.cgroups, p) {
+                        bail!("refusing to remove {}: not a glassbox cgroup", p.display());
+                    }
+                    cgroupfs::remove(p)?;
+                }
+                Ok(())
+            }
+            other => bail!("step {} does not run in glassbox's own process", other.kind()),
+        }
+    }
+
+    fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32> {
+        let Step::Clone { namespaces } = clone else { bail!("clone_child needs a clone step") };
+        let (go_read, go_write) = pipe_cloexec()?;
+        let (report_read, report_write) = pipe_cloexec()?;
+        let terminal = self.terminal.take();
+        let report_each = spec.report_each;
+        let mut close = vec![go_write.as_raw_fd(), report_read.as_raw_fd()];
+        if let Some((master, _)) = &terminal {
+            close.push(master.as_raw_fd());
+        }
+        let ctx = child::ChildContext {
+            steps: &spec.steps,
+            go_read: go_read.as_raw_fd(),
+            report_write: report_write.as_raw_fd(),
+            report_each,
+            tty_slave: terminal.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            interactive: spec.stdio.interactive,
+            close,
+        };
+        // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
+        let mut stack = vec![0u8; 1 << 20];
+        let flags = Self::clone_flags(namespaces);
+        // SAFETY: glassbox is single-threaded here, so the child's copy of the
+        // address space is consistent; the callback only uses memory it owns.
+        let pid = unsafe { nix::sched::clone(Box::new(|| child::run(&ctx)), &mut stack, flags, Some(libc::SIGCHLD)) }
+            .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?;
+        drop(go_read);
+        drop(report_write);
+        let tty_master = terminal.map(|(master, slave)| {
+            drop(slave);
+            master
+        });
+        // SAFETY: report_read is an fd we own; ownership moves into the File.
+        let report_read = unsafe { std::fs::File::from_raw_fd(report_read.into_raw_fd()) };
+        self.child = Some(Running {
+            pid,
+            go_write,
+            report_read: Some(report_read),
+            tty_master,
+            interactive: spec.stdio.interactive,
+            steps: spec.steps,
+        });
+        Ok(pid.as_raw())
+    }
+
+    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>> {
+        let child = self.child.as_mut().context("no child to start")?;
+        let mut go = std::fs::File::from(child.go_write.try_clone()?);
+        go.write_all(b"g").context("release the container process")?;
+        let mut reader = BufReader::new(child.report_read.take().context("child already started")?);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(Ok(())); // end of file: exec closed the pipe, the program runs
+            }
+            let line = line.trim_end();
+            if let Some(index) = line.strip_prefix("S ") {
+                let step = index.parse::<usize>().ok().and_then(|i| child.steps.get(i)).context("bad report from child")?;
+                match observer.before(step)? {
+                    Go::Run => go.write_all(b"g")?,
+                    Go::Abort => {
+                        go.write_all(b"q")?;
+                        return Ok(Err(ChildFailure { kind: step.kind(), code: crate::error::EXIT_ENGINE, message: "aborted".into() }));
+                    }
+                }
+            } else if let Some(rest) = line.strip_prefix("E ") {
+                let mut parts = rest.splitn(3, ' ');
+                let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(crate::error::EXIT_ENGINE);
+                let kind_name = parts.next().unwrap_or("");
+                let kind = child.steps.iter().map(|s| s.kind()).find(|k| *k == kind_name).unwrap_or("exec");
+                return Ok(Err(ChildFailure { kind, code, message: parts.next().unwrap_or("").to_string() }));
+            }
+        }
+    }
+
+    fn wait_child(&mut self) -> Result<i32> {
+        let child = self.child.as_ref().context("no child to wait for")?;
+        let pid = child.pid;
+        FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
+        let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+        let previous: Vec<_> = forwarded
+            .iter()
+            // SAFETY: installing a handler that only calls kill(2).
+            .map(|&sig| (sig, unsafe { libc::signal(sig, forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) }))
+            .collect();
+        if let Some(master) = &child.tty_master {
+            tty::relay(master.as_raw_fd(), child.interactive)?;
+        }
+        let status = loop {
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => break code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => bail!("wait for container process {pid}: {}", e.desc()),
+            }
+        };
+        FORWARD_TO.store(0, Ordering::SeqCst);
+        for (sig, handler) in previous {
+            // SAFETY: restoring the handler that was there before.
+            unsafe { libc::signal(sig, handler) };
+        }
+        self.child = None;
+        Ok(status)
+    }
+
+    fn kill_child(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = nix::sys::signal::kill(child.pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(child.pid, None);
+        }
+    }
+}
+

@@ -1,0 +1,102 @@
+//! The kernel boundary. Every privileged change goes through a `Kernel`:
+//! `linux::LinuxKernel` makes real system calls, `sim::SimKernel` applies the
+//! same steps to an in-memory model. The engine never knows which it has.
+
+pub mod cgroup;
+pub mod linux;
+pub mod sim;
+
+use crate::image::LayerInfo;
+use crate::step::Step;
+use anyhow::Result;
+
+pub use cgroup::{CgroupMode, CgroupSetup};
+
+/// What the engine decides before a step runs (step-through can abort).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Go {
+    Run,
+    Abort,
+}
+
+/// Watches steps as they happen. The narrator implements it; the plain
+/// runtime uses `Silent`, which costs nothing.
+pub trait StepObserver {
+    /// Whether the child must report each of its steps (narration, trace or
+    /// step-through). When false the child runs straight through.
+    fn wants_reports(&self) -> bool;
+    /// Called before each step runs; may pause (step-through) and abort.
+    fn before(&mut self, step: &Step) -> Result<Go>;
+    /// Called after a parent-side step ran (the child's are confirmed by the next report).
+    fn after(&mut self, _step: &Step) {}
+}
+
+/// An observer that watches nothing.
+pub struct Silent;
+
+impl StepObserver for Silent {
+    fn wants_reports(&self) -> bool {
+        false
+    }
+    fn before(&mut self, _step: &Step) -> Result<Go> {
+        Ok(Go::Run)
+    }
+}
+
+/// How the container's standard streams are wired.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stdio {
+    /// Allocate a pseudo-terminal and make it the container's controlling terminal.
+    pub tty: bool,
+    /// Keep stdin open (`-i`); otherwise the container reads /dev/null.
+    pub interactive: bool,
+}
+
+/// Everything the container's first process needs to carry out its steps.
+pub struct ChildSpec {
+    /// The steps the child runs inside its namespaces, ending with `Step::Exec`.
+    pub steps: Vec<Step>,
+    pub stdio: Stdio,
+    /// Report each step and wait for a go-ahead (narration, trace or step-through).
+    /// False for the plain runtime: no round-trips at all.
+    pub report_each: bool,
+    /// The image layers, lowest first: the simulated kernel reads them instead
+    /// of mounting an overlay.
+    pub layers: Vec<LayerInfo>,
+    /// The image store root, for the simulated kernel to read layers from.
+    pub store_root: std::path::PathBuf,
+}
+
+/// Why a container's first process did not reach its program.
+#[derive(Debug)]
+pub struct ChildFailure {
+    /// The step that failed (its kind).
+    pub kind: &'static str,
+    /// docker's exit code for it: 126, 127 or 125.
+    pub code: i32,
+    pub message: String,
+}
+
+pub trait Kernel {
+    /// "linux" or "simulated".
+    fn name(&self) -> &'static str;
+    /// How cgroups are laid out on this (real or simulated) host.
+    fn cgroup_setup(&self) -> &CgroupSetup;
+    /// Open the container's terminal (`-t`); returns the path of its slave side,
+    /// which becomes the container's /dev/console.
+    fn prepare_terminal(&mut self) -> Result<Option<String>>;
+    /// Carry out a parent-side step.
+    fn apply(&mut self, step: &Step) -> Result<()>;
+    /// Carry out a `Step::Clone`: make the child, stopped before its first step. Returns its host PID.
+    fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32>;
+    /// Let the child run its steps up to and including exec, showing each to `observer`.
+    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>>;
+    /// Relay the container's I/O and wait for it; returns docker's exit status (128+N for signal N).
+    fn wait_child(&mut self) -> Result<i32>;
+    /// Kill the child (abort or clean-up after a failure).
+    fn kill_child(&mut self);
+    /// Deterministic values for simulation (ids, names, times); None on the real kernel.
+    fn is_simulated(&self) -> bool {
+        false
+    }
+}

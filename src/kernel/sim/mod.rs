@@ -1,0 +1,280 @@
+//! The simulated kernel: the same steps, applied to an in-memory model of a
+//! Linux host (processes with per-namespace PIDs, namespaces, mount tables,
+//! a cgroup v2 tree, hostnames). Its filesystem is the image's layers read
+//! straight from the store, never unpacked; its programs are a few builtins.
+//! Everything is deterministic, so its narration can be snapshot-tested.
+
+pub mod fs;
+pub mod shell;
+
+use super::{ChildFailure, ChildSpec, CgroupSetup, Go, Kernel, StepObserver};
+use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
+use crate::step::{DevEntry, Namespace, Step};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The first host PID the simulator hands out.
+const FIRST_HOST_PID: i32 = 4242;
+
+/// One mount in the simulated container's mount table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimMount {
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+}
+
+struct SimChild {
+    host_pid: i32,
+    namespaces: Vec<Namespace>,
+    spec: ChildSpec,
+    /// Where the overlay is mounted on the (simulated) host; container paths are below it.
+    rootfs: Option<PathBuf>,
+    fs: fs::SimFs,
+    mounts: Vec<SimMount>,
+    hostname: String,
+    pivoted: bool,
+    exit: Option<i32>,
+}
+
+pub struct SimKernel {
+    cgroups: CgroupSetup,
+    /// cgroup directory → member host PIDs.
+    cgroup_tree: BTreeMap<PathBuf, Vec<i32>>,
+    next_pid: i32,
+    child: Option<SimChild>,
+    host_hostname: String,
+}
+
+impl Default for SimKernel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SimKernel {
+    pub fn new() -> SimKernel {
+        SimKernel {
+            cgroups: CgroupSetup::simulated(),
+            cgroup_tree: BTreeMap::new(),
+            next_pid: FIRST_HOST_PID,
+            child: None,
+            host_hostname: "glassbox-host".into(),
+        }
+    }
+
+    /// The cgroups that exist in the model (for tests and diagrams).
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        self.cgroup_tree.keys().cloned().collect()
+    }
+
+    pub fn host_hostname(&self) -> &str {
+        &self.host_hostname
+    }
+}
+
+/// A host path below the container's root, as the container will see it.
+fn in_container(rootfs: &Option<PathBuf>, path: &Path) -> String {
+    match rootfs.as_ref().and_then(|r| path.strip_prefix(r).ok()) {
+        Some(rel) => format!("/{}", rel.display()),
+        None => path.display().to_string(),
+    }
+}
+
+impl SimChild {
+    fn apply(&mut self, step: &Step, procs: &[shell::SimProc]) -> std::result::Result<(), (i32, String)> {
+        let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
+        match step {
+            Step::MountPrivate => Ok(()),
+            Step::MountOverlay { target, .. } => {
+                let store = crate::image::Store::open(&self.spec.store_root).map_err(engine)?;
+                let mut readers = Vec::new();
+                for layer in &self.spec.layers {
+                    readers.push(store.open_layer(layer).map_err(engine)?);
+                }
+                self.fs = fs::SimFs::from_layers(readers).map_err(engine)?;
+                self.rootfs = Some(target.clone());
+                self.mounts.push(SimMount { source: "overlay".into(), target: "/".into(), fstype: "overlay".into() });
+                Ok(())
+            }
+            Step::MountSpecial { fs: kind, target, .. } => {
+                let target = in_container(&self.rootfs, target);
+                let _ = self.fs.mkdir(&target, "/");
+                if *kind == crate::step::Special::Proc {
+                    let mut entries = Vec::new();
+                    for p in procs {
+                        entries.push((format!("{}", p.pid), fs::Node::Dir { mode: 0o555, uid: 0, gid: 0 }));
+                        entries.push((
+                            format!("{}/cmdline", p.pid),
+                            fs::Node::File { mode: 0o444, uid: 0, gid: 0, data: p.cmdline.replace(' ', "\0").into_bytes() },
+                        ));
+                    }
+                    self.fs.mount_pseudo(&target, entries);
+                }
+                self.mounts.push(SimMount { source: kind.fstype().into(), target, fstype: kind.fstype().into() });
+                Ok(())
+            }
+            Step::MakeDevices { dev, entries } => {
+                let dev = in_container(&self.rootfs, dev);
+                let nodes = entries
+                    .iter()
+                    .map(|e| match e {
+                        DevEntry::Char { name, .. } => (name.to_string(), fs::Node::Other { kind: 'c' }),
+                        DevEntry::Link { name, target } => (name.to_string(), fs::Node::Symlink { target: target.to_string() }),
+                    })
+                    .collect();
+                self.fs.mount_pseudo(&dev, nodes);
+                Ok(())
+            }
+            Step::MountBind { source, target, .. } => {
+                let target = in_container(&self.rootfs, target);
+                // Bound files (hostname, hosts, resolv.conf) are real files glassbox wrote.
+                let data = std::fs::read(source).unwrap_or_default();
+                let (dir, name) = target.rsplit_once('/').unwrap_or(("/", &target));
+                let dir = if dir.is_empty() { "/" } else { dir };
+                self.fs.mount_pseudo(dir, vec![(name.to_string(), fs::Node::File { mode: 0o644, uid: 0, gid: 0, data })]);
+                self.mounts.push(SimMount { source: source.display().to_string(), target, fstype: "bind".into() });
+                Ok(())
+            }
+            Step::SetHostname { hostname } => {
+                self.hostname = hostname.clone();
+                Ok(())
+            }
+            Step::LinkUp { .. } => Ok(()),
+            Step::PivotRoot { .. } => {
+                self.pivoted = true;
+                Ok(())
+            }
+            Step::Exec { argv, env, cwd } => {
+                let env_pairs: Vec<(String, String)> = env
+                    .iter()
+                    .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect();
+                let mut stdout = std::io::stdout();
+                let mut stderr = std::io::stderr();
+                let mut ctx = shell::ShellCtx {
+                    fs: &mut self.fs,
+                    env: env_pairs,
+                    cwd: cwd.clone(),
+                    hostname: self.hostname.clone(),
+                    uid: 0,
+                    gid: 0,
+                    pid: 1,
+                    procs: procs.to_vec(),
+                    clock_secs: 0,
+                    stdout: &mut stdout,
+                    stderr: &mut stderr,
+                };
+                match shell::run(&mut ctx, argv) {
+                    Ok(code) => {
+                        self.exit = Some(code);
+                        Ok(())
+                    }
+                    Err(shell::RunError::NotFound(cmd)) => {
+                        Err((EXIT_NOT_FOUND, format!("exec: \"{cmd}\": executable file not found in $PATH")))
+                    }
+                    Err(shell::RunError::CannotSimulate(cmd)) => Err((
+                        EXIT_CANNOT_EXEC,
+                        format!(
+                            "'{cmd}' cannot run in simulation (the simulator runs only: {}); run for real as root to use it",
+                            shell::BUILTINS.join(", ")
+                        ),
+                    )),
+                }
+            }
+            other => Err((EXIT_ENGINE, format!("step {} cannot run inside the container", other.kind()))),
+        }
+    }
+}
+
+impl Kernel for SimKernel {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    fn cgroup_setup(&self) -> &CgroupSetup {
+        &self.cgroups
+    }
+
+    fn is_simulated(&self) -> bool {
+        true
+    }
+
+    fn prepare_terminal(&mut self) -> Result<Option<String>> {
+        Ok(Some("/dev/pts/0".into()))
+    }
+
+    fn apply(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::CgroupCreate { paths } => {
+                for p in paths {
+                    self.cgroup_tree.entry(p.clone()).or_default();
+                }
+                Ok(())
+            }
+            Step::CgroupJoin { paths, pid } => {
+                for p in paths {
+                    self.cgroup_tree.get_mut(p).with_context(|| format!("no cgroup {}", p.display()))?.push(*pid);
+                }
+                Ok(())
+            }
+            Step::CgroupRemove { paths } => {
+                for p in paths {
+                    self.cgroup_tree.remove(p);
+                }
+                Ok(())
+            }
+            other => bail!("step {} does not run in glassbox's own process", other.kind()),
+        }
+    }
+
+    fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32> {
+        let Step::Clone { namespaces } = clone else { bail!("clone_child needs a clone step") };
+        let host_pid = self.next_pid;
+        self.next_pid += 1;
+        self.child = Some(SimChild {
+            host_pid,
+            namespaces: namespaces.clone(),
+            spec,
+            rootfs: None,
+            fs: fs::SimFs::new(),
+            mounts: Vec::new(),
+            hostname: self.host_hostname.clone(),
+            pivoted: false,
+            exit: None,
+        });
+        Ok(host_pid)
+    }
+
+    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>> {
+        let child = self.child.as_mut().context("no child to start")?;
+        let own_pid_ns = child.namespaces.contains(&Namespace::Pid);
+        let steps = child.spec.steps.clone();
+        let cmdline = steps
+            .iter()
+            .find_map(|s| if let Step::Exec { argv, .. } = s { Some(argv.join(" ")) } else { None })
+            .unwrap_or_default();
+        // In its own PID namespace the container's process is PID 1 and sees only itself.
+        let pid = if own_pid_ns { 1 } else { child.host_pid as u32 };
+        let procs = vec![shell::SimProc { pid, user: "root".into(), cmdline }];
+        for step in &steps {
+            if observer.before(step)? == Go::Abort {
+                return Ok(Err(ChildFailure { kind: step.kind(), code: EXIT_ENGINE, message: "aborted".into() }));
+            }
+            if let Err((code, message)) = child.apply(step, &procs) {
+                return Ok(Err(ChildFailure { kind: step.kind(), code, message }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn wait_child(&mut self) -> Result<i32> {
+        let child = self.child.take().context("no child to wait for")?;
+        child.exit.context("the simulated program did not run")
+    }
+
+    fn kill_child(&mut self) {
+        self.child = None;
+    }
+}

@@ -1,0 +1,15 @@
+//! glassbox: a container runtime you can see through.
+//!
+//! One plan of kernel steps (`step`), two kernels that carry it out
+//! (`kernel::linux`, `kernel::sim`), and a narrator that shows each step
+//! (`narrate`). `engine` holds the verbs the CLI, REPL and tests all call.
+
+pub mod cli;
+pub mod container;
+pub mod engine;
+pub mod error;
+pub mod fsutil;
+pub mod image;
+pub mod kernel;
+pub mod narrate;
+pub mod step;

@@ -1,0 +1,218 @@
+//! The narrator: shows each kernel step as it happens, at the level the user
+//! chose, pauses before steps in step-through mode, and writes the JSON trace.
+//! Narration goes to stderr so the container's own output stays clean on stdout.
+
+use crate::kernel::{Go, StepObserver};
+use crate::step::{Lang, Step};
+use anyhow::{Context, Result};
+use colored::Colorize;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Level {
+    #[default]
+    Quiet,
+    Summary,
+    Steps,
+    Deep,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "quiet" | "off" | "0" => Some(Level::Quiet),
+            "summary" | "1" => Some(Level::Summary),
+            "steps" | "2" => Some(Level::Steps),
+            "deep" | "3" => Some(Level::Deep),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Quiet => "quiet",
+            Level::Summary => "summary",
+            Level::Steps => "steps",
+            Level::Deep => "deep",
+        }
+    }
+}
+
+/// Where step-through reads the learner's answers from.
+pub trait Answers {
+    fn read_answer(&mut self) -> Option<String>;
+}
+
+/// Answers typed on the terminal (/dev/tty, so it works even when stdin is piped).
+pub struct TerminalAnswers;
+
+impl Answers for TerminalAnswers {
+    fn read_answer(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match File::open("/dev/tty") {
+            Ok(tty) => BufReader::new(tty).read_line(&mut line).ok()?,
+            Err(_) => std::io::stdin().lock().read_line(&mut line).ok()?,
+        };
+        Some(line.trim().to_string())
+    }
+}
+
+pub struct Narrator {
+    pub level: Level,
+    pub lang: Lang,
+    pub step_through: bool,
+    /// Real kernel (so `l` can look at the host); false in simulation.
+    pub real: bool,
+    trace: Option<File>,
+    seq: u64,
+    out: Box<dyn Write>,
+    answers: Box<dyn Answers>,
+    /// The container's host PID once known, to fill `<pid>` in look commands.
+    pid: Option<i32>,
+    /// Every step seen, for `:why` and `:look` in the REPL.
+    pub history: Vec<Step>,
+}
+
+impl Narrator {
+    pub fn new(level: Level, lang: Lang, step_through: bool, trace: Option<&Path>) -> Result<Narrator> {
+        let trace = trace
+            .map(|p| File::create(p).with_context(|| format!("create trace file {}", p.display())))
+            .transpose()?;
+        colored::control::set_override(std::io::stderr().is_terminal());
+        Ok(Narrator {
+            level,
+            lang,
+            step_through,
+            real: true,
+            trace,
+            seq: 0,
+            out: Box::new(std::io::stderr()),
+            answers: Box::new(TerminalAnswers),
+            pid: None,
+            history: Vec::new(),
+        })
+    }
+
+    /// Send narration somewhere else (tests, the REPL).
+    pub fn with_output(mut self, out: Box<dyn Write>) -> Narrator {
+        self.out = out;
+        self
+    }
+
+    pub fn with_answers(mut self, answers: Box<dyn Answers>) -> Narrator {
+        self.answers = answers;
+        self
+    }
+
+    fn fill_pid(&self, text: &str) -> String {
+        match self.pid {
+            Some(pid) => text.replace("<pid>", &pid.to_string()),
+            None => text.to_string(),
+        }
+    }
+
+    fn print(&mut self, step: &Step) {
+        let d = step.describe(self.lang);
+        let label = |en: &str, zh: &str| self.lang.pick(en, zh).to_string();
+        let head = format!("[{}]", self.seq).cyan().bold();
+        let _ = writeln!(self.out, "{head} {}", d.title.bold());
+        if self.level >= Level::Steps {
+            let _ = writeln!(self.out, "    {} {}", label("why:", "为什么:").dimmed(), d.why);
+            let _ = writeln!(self.out, "    {} {}", "$".green(), self.fill_pid(&d.shell));
+        }
+        if self.level >= Level::Deep {
+            let _ = writeln!(self.out, "    {} {}", label("syscall:", "系统调用:").dimmed(), d.syscall);
+            let _ = writeln!(self.out, "    {} {}", label("look:", "查看:").dimmed(), self.fill_pid(&d.look));
+        }
+    }
+
+    fn write_trace(&mut self, step: &Step) {
+        if let Some(trace) = &mut self.trace {
+            let d = step.describe(Lang::En);
+            let record = serde_json::json!({
+                "seq": self.seq,
+                "kind": step.kind(),
+                "side": step.side(),
+                "title": d.title,
+                "shell": d.shell,
+                "step": step,
+            });
+            let _ = writeln!(trace, "{record}");
+        }
+    }
+
+    /// Run the host-side look command of a step (real mode only).
+    pub fn look(&mut self, step: &Step) {
+        let cmd = self.fill_pid(&step.describe(self.lang).look);
+        if !self.real || cmd.contains("<pid>") {
+            let _ = writeln!(
+                self.out,
+                "    {} {cmd}",
+                self.lang.pick("(simulated: on a real host you would run)", "（模拟模式：在真实主机上你会运行）")
+            );
+            return;
+        }
+        let _ = writeln!(self.out, "    $ {cmd}");
+        let _ = self.out.flush();
+        let _ = std::process::Command::new("sh").arg("-c").arg(&cmd).status();
+    }
+
+    fn pause(&mut self, step: &Step) -> Result<Go> {
+        loop {
+            let prompt = self.lang.pick(
+                "    ⏸  Enter: run   ?: explain   l: look   c: continue   q: abort > ",
+                "    ⏸  回车: 执行   ?: 详解   l: 查看   c: 不再暂停   q: 中止 > ",
+            );
+            if let Some(pid) = self.pid.filter(|_| self.real) {
+                let hint = self.lang.pick(
+                    "the container is half-built now; from another terminal try: ls -l /proc/",
+                    "容器此刻只搭了一半；可以在另一个终端里试试：ls -l /proc/",
+                );
+                let _ = writeln!(self.out, "    {}{pid}/ns", hint.dimmed());
+            }
+            let _ = write!(self.out, "{prompt}");
+            let _ = self.out.flush();
+            let Some(answer) = self.answers.read_answer() else { return Ok(Go::Abort) };
+            match answer.as_str() {
+                "" => return Ok(Go::Run),
+                "c" => {
+                    self.step_through = false;
+                    return Ok(Go::Run);
+                }
+                "q" => return Ok(Go::Abort),
+                "?" => {
+                    let d = step.describe(self.lang);
+                    let _ = writeln!(self.out, "    {}", d.why);
+                    let _ = writeln!(self.out, "    $ {}", self.fill_pid(&d.shell));
+                    let _ = writeln!(self.out, "    {} {}", self.lang.pick("syscall:", "系统调用:"), d.syscall);
+                    let _ = writeln!(self.out, "    {} {}", self.lang.pick("look:", "查看:"), self.fill_pid(&d.look));
+                }
+                "l" => self.look(step),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl StepObserver for Narrator {
+    fn wants_reports(&self) -> bool {
+        self.level > Level::Quiet || self.step_through || self.trace.is_some()
+    }
+
+    fn before(&mut self, step: &Step) -> Result<Go> {
+        self.seq += 1;
+        if let Step::CgroupJoin { pid, .. } = step {
+            self.pid = Some(*pid);
+        }
+        self.history.push(step.clone());
+        if self.level > Level::Quiet || self.step_through {
+            self.print(step);
+        }
+        let go = if self.step_through { self.pause(step)? } else { Go::Run };
+        if go == Go::Run {
+            self.write_trace(step);
+        }
+        Ok(go)
+    }
+}

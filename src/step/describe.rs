@@ -1,0 +1,267 @@
+//! What each step means, in English and Chinese: a title, why a container
+//! needs it, the shell command that does the same by hand, the system call,
+//! and where to look on the host to see its effect.
+
+use super::{DevEntry, Namespace, Step};
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.to_ascii_lowercase().as_str() {
+            "en" | "english" => Some(Lang::En),
+            "zh" | "cn" | "zh_cn" | "zh-cn" | "chinese" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+    /// The language a `LANG`/`LC_ALL` value asks for (zh_CN.UTF-8 → zh).
+    pub fn from_locale(value: &str) -> Lang {
+        if value.to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+    /// Pick the text for this language.
+    pub fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Zh => zh,
+        }
+    }
+}
+
+/// A step, explained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Description {
+    pub title: String,
+    pub why: String,
+    pub shell: String,
+    pub syscall: String,
+    pub look: String,
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn ns_list(ns: &[Namespace]) -> String {
+    ns.iter().map(|n| n.proc_name()).collect::<Vec<_>>().join(", ")
+}
+
+impl Step {
+    pub fn describe(&self, lang: Lang) -> Description {
+        let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+        match self {
+            Step::CgroupCreate { paths } => Description {
+                title: l("create the container's cgroup", "创建容器的 cgroup"),
+                why: l(
+                    "A cgroup is the kernel's accounting and limits group: every process in it is counted (memory, CPU, pids) and can be capped. One per container lets glassbox limit and measure it, and find all its processes.",
+                    "cgroup 是内核的资源记账与限额分组：组内每个进程的内存、CPU、进程数都被统计，也可以被限制。每个容器一个 cgroup，glassbox 就能限制、度量它，并找到它的全部进程。",
+                ),
+                shell: paths.iter().map(|d| format!("mkdir {}", p(d))).collect::<Vec<_>>().join("; "),
+                syscall: "mkdir(2) on cgroupfs".into(),
+                look: paths.iter().map(|d| format!("ls {}", p(d))).collect::<Vec<_>>().join("; "),
+            },
+            Step::Clone { namespaces } => Description {
+                title: l(
+                    &format!("clone the container process into new namespaces ({})", ns_list(namespaces)),
+                    &format!("clone 出容器进程，放进新的命名空间（{}）", ns_list(namespaces)),
+                ),
+                why: l(
+                    "Namespaces are what make a process a container: with its own PID namespace it is PID 1 and sees no host processes; its own mount, UTS, IPC and network namespaces give it its own mount table, hostname, IPC objects and network stack. Same kernel, different view.",
+                    "命名空间让一个普通进程变成容器：有了自己的 PID 命名空间，它就是 1 号进程，看不到宿主机的进程；自己的 mount、UTS、IPC、网络命名空间给了它独立的挂载表、主机名、IPC 对象和网络栈。内核还是同一个，看到的世界不同了。",
+                ),
+                shell: format!(
+                    "unshare {} sh",
+                    namespaces.iter().map(|n| n.unshare_opt()).collect::<Vec<_>>().join(" ")
+                ),
+                syscall: format!(
+                    "clone({}|SIGCHLD)",
+                    namespaces.iter().map(|n| n.clone_flag()).collect::<Vec<_>>().join("|")
+                ),
+                look: "ls -l /proc/<pid>/ns   # compare with: ls -l /proc/self/ns".into(),
+            },
+            Step::CgroupJoin { paths, pid } => Description {
+                title: l(&format!("move process {pid} into the cgroup"), &format!("把进程 {pid} 放进 cgroup")),
+                why: l(
+                    "Writing a PID to cgroup.procs moves the process, and every child it will have, under the cgroup's accounting and limits, before it runs any of the user's code.",
+                    "把 PID 写进 cgroup.procs，这个进程以及它以后的所有子进程就都受这个 cgroup 的统计和限制，而且发生在用户的程序开始运行之前。",
+                ),
+                shell: paths.iter().map(|d| format!("echo {pid} > {}/cgroup.procs", p(d))).collect::<Vec<_>>().join("; "),
+                syscall: "write(2) to cgroup.procs".into(),
+                look: format!("cat /proc/{pid}/cgroup"),
+            },
+            Step::MountPrivate => Description {
+                title: l("make every mount private to the container", "把所有挂载设为容器私有"),
+                why: l(
+                    "The new mount namespace starts as a copy of the host's, and shared mounts would send the container's mounts back to the host. Marking them private keeps what the container mounts inside it.",
+                    "新的 mount 命名空间一开始是宿主机挂载表的副本；共享挂载会把容器里的挂载传播回宿主机。设为私有后，容器挂载的东西只留在容器里。",
+                ),
+                shell: "mount --make-rprivate /".into(),
+                syscall: "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)".into(),
+                look: "findmnt -o TARGET,PROPAGATION -N <pid>".into(),
+            },
+            Step::MountOverlay { lower, upper, work, target } => {
+                let lowers = lower.iter().rev().map(|d| p(d)).collect::<Vec<_>>().join(":");
+                Description {
+                    title: l("mount the overlay root filesystem", "挂载 overlay 根文件系统"),
+                    why: l(
+                        &format!(
+                            "The image's {} read-only layer(s) are stacked under one writable upper directory. The container sees one merged tree; everything it writes lands in the upper dir, so the image stays untouched and is shared by every container made from it.",
+                            lower.len()
+                        ),
+                        &format!(
+                            "镜像的 {} 个只读层叠在一个可写的 upper 目录下面。容器看到的是合并后的一棵目录树；它写的所有东西都落在 upper 目录里，镜像本身不变，可以被所有容器共享。",
+                            lower.len()
+                        ),
+                    ),
+                    shell: format!(
+                        "mount -t overlay overlay -o lowerdir={lowers},upperdir={},workdir={} {}",
+                        p(upper),
+                        p(work),
+                        p(target)
+                    ),
+                    syscall: "mount(\"overlay\", target, \"overlay\", 0, \"lowerdir=...,upperdir=...,workdir=...\")".into(),
+                    look: format!("ls {}   # the container's own changes", p(upper)),
+                }
+            }
+            Step::MountSpecial { fs, target, options, read_only } => {
+                let what = match fs {
+                    super::Special::Proc => l(
+                        "/proc shows the processes of the mounter's PID namespace, so ps inside the container lists only its own processes.",
+                        "/proc 显示的是挂载者所在 PID 命名空间的进程，所以容器里的 ps 只列出容器自己的进程。",
+                    ),
+                    super::Special::Sysfs => l(
+                        "/sys exposes kernel objects; it is mounted read-only so the container can read it but not reconfigure the host.",
+                        "/sys 暴露内核对象；以只读方式挂载，容器能读，却不能改宿主机的配置。",
+                    ),
+                    super::Special::Tmpfs => l(
+                        "A tmpfs is a small filesystem in memory: the container gets its own, empty, instead of the host's.",
+                        "tmpfs 是内存里的小文件系统：容器得到一个自己的、空的，而不是宿主机的。",
+                    ),
+                    super::Special::Devpts => l(
+                        "A new devpts instance gives the container its own pseudo-terminals, invisible to the host's.",
+                        "新的 devpts 实例给容器一套自己的伪终端，和宿主机的互不可见。",
+                    ),
+                    super::Special::Mqueue => l(
+                        "POSIX message queues of the container's own IPC namespace.",
+                        "容器自己 IPC 命名空间里的 POSIX 消息队列。",
+                    ),
+                };
+                let ro = if *read_only { ",ro" } else { "" };
+                Description {
+                    title: l(
+                        &format!("mount {} on {}", fs.fstype(), p(target)),
+                        &format!("在 {} 挂载 {}", p(target), fs.fstype()),
+                    ),
+                    why: what,
+                    shell: format!("mount -t {} -o {options}{ro} {} {}", fs.fstype(), fs.fstype(), p(target)),
+                    syscall: format!("mount(\"{}\", target, \"{}\", flags, \"{options}\")", fs.fstype(), fs.fstype()),
+                    look: "cat /proc/<pid>/mountinfo".into(),
+                }
+            }
+            Step::MakeDevices { dev, entries } => {
+                let cmds = entries
+                    .iter()
+                    .map(|e| match e {
+                        DevEntry::Char { name, major, minor, mode } => {
+                            format!("mknod -m {mode:o} {}/{name} c {major} {minor}", p(dev))
+                        }
+                        DevEntry::Link { name, target } => format!("ln -s {target} {}/{name}", p(dev)),
+                    })
+                    .collect::<Vec<_>>();
+                Description {
+                    title: l("make the device nodes in /dev", "在 /dev 里创建设备节点"),
+                    why: l(
+                        "Programs expect /dev/null, /dev/zero, /dev/urandom and friends. The container gets only these few harmless devices, not the host's disks.",
+                        "程序需要 /dev/null、/dev/zero、/dev/urandom 这些设备。容器只拿到这几个无害的设备，拿不到宿主机的磁盘。",
+                    ),
+                    shell: cmds.join("; "),
+                    syscall: "mknod(2), symlink(2)".into(),
+                    look: "ls -l /proc/<pid>/root/dev".into(),
+                }
+            }
+            Step::MountBind { source, target, read_only } => Description {
+                title: l(
+                    &format!("bind {} onto {}", p(source), p(target)),
+                    &format!("把 {} 绑定挂载到 {}", p(source), p(target)),
+                ),
+                why: l(
+                    "A bind mount shows an existing file or directory at a second place. glassbox writes the container's hostname, hosts and resolv.conf files outside the image and binds them in, so the image stays unchanged.",
+                    "绑定挂载让一个已有的文件或目录出现在另一个位置。glassbox 把容器的 hostname、hosts、resolv.conf 写在镜像之外，再绑定进去，镜像保持不变。",
+                ),
+                shell: format!(
+                    "mount --bind{} {} {}",
+                    if *read_only { " -o ro" } else { "" },
+                    p(source),
+                    p(target)
+                ),
+                syscall: "mount(source, target, NULL, MS_BIND, NULL)".into(),
+                look: "cat /proc/<pid>/mountinfo".into(),
+            },
+            Step::SetHostname { hostname } => Description {
+                title: l(&format!("set the hostname to {hostname}"), &format!("把主机名设为 {hostname}")),
+                why: l(
+                    "The UTS namespace holds the hostname: the container gets its own, and the host's stays as it was.",
+                    "主机名存放在 UTS 命名空间里：容器有自己的主机名，宿主机的不受影响。",
+                ),
+                shell: format!("hostname {hostname}"),
+                syscall: format!("sethostname(\"{hostname}\")"),
+                look: "nsenter -t <pid> -u hostname   # vs. hostname on the host".into(),
+            },
+            Step::LinkUp { name } => Description {
+                title: l(&format!("bring up {name} in the container's network namespace"), &format!("在容器的网络命名空间里启用 {name}")),
+                why: l(
+                    "A new network namespace has only a loopback interface, and it starts down. With it up the container can talk to itself on 127.0.0.1, and to nothing else.",
+                    "新的网络命名空间里只有一个回环接口，而且默认是关闭的。启用后，容器可以通过 127.0.0.1 和自己通信，除此之外什么也连不上。",
+                ),
+                shell: format!("ip link set {name} up"),
+                syscall: "ioctl(SIOCSIFFLAGS, IFF_UP)".into(),
+                look: "nsenter -t <pid> -n ip addr".into(),
+            },
+            Step::PivotRoot { new_root } => Description {
+                title: l("pivot_root into the overlay", "pivot_root 切换到 overlay 根目录"),
+                why: l(
+                    "pivot_root makes the merged overlay the process's /, and the old root is detached, so nothing of the host's filesystem stays reachable (chroot alone could be escaped).",
+                    "pivot_root 把合并后的 overlay 变成进程的 /，再把旧的根卸掉，宿主机的文件系统就再也访问不到了（只用 chroot 是可以逃出去的）。",
+                ),
+                shell: format!("cd {}; pivot_root . .; umount -l .", p(new_root)),
+                syscall: "pivot_root(\".\", \".\"); umount2(\".\", MNT_DETACH)".into(),
+                look: "ls -l /proc/<pid>/root/".into(),
+            },
+            Step::Exec { argv, cwd, .. } => Description {
+                title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
+                why: l(
+                    "execve replaces glassbox's code in the prepared process with the program; it keeps the namespaces, the cgroup and the root, and as the first process of its PID namespace it is PID 1.",
+                    "execve 把这个准备好的进程里 glassbox 的代码换成用户的程序；命名空间、cgroup 和根目录都保留下来，作为 PID 命名空间里的第一个进程，它就是 1 号进程。",
+                ),
+                shell: format!("cd {cwd} && exec {}", argv.join(" ")),
+                syscall: "execve(path, argv, envp)".into(),
+                look: "cat /proc/<pid>/cmdline | tr '\\0' ' '".into(),
+            },
+            Step::CgroupRemove { paths } => Description {
+                title: l("remove the container's cgroup", "删除容器的 cgroup"),
+                why: l(
+                    "Once the container's processes are gone its cgroup is empty and is removed, so nothing of it is left in the kernel.",
+                    "容器的进程都退出后，它的 cgroup 就空了，删掉它，内核里不留下任何痕迹。",
+                ),
+                shell: paths.iter().map(|d| format!("rmdir {}", p(d))).collect::<Vec<_>>().join("; "),
+                syscall: "rmdir(2) on cgroupfs".into(),
+                look: paths.first().map(|d| format!("ls {}", p(d))).unwrap_or_default(),
+            },
+        }
+    }
+}

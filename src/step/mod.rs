@@ -1,0 +1,194 @@
+//! The kernel-step vocabulary: every change glassbox makes to the kernel is one
+//! of these values. The same values are executed by a kernel (real or
+//! simulated), narrated, paused on and traced, so the paths cannot drift apart.
+
+mod describe;
+
+pub use describe::{Description, Lang};
+
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A Linux namespace a container can get its own copy of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Namespace {
+    Mount,
+    Uts,
+    Ipc,
+    Pid,
+    Net,
+    User,
+    Cgroup,
+}
+
+impl Namespace {
+    /// The clone(2) flag that asks for a new one.
+    pub fn clone_flag(self) -> &'static str {
+        match self {
+            Namespace::Mount => "CLONE_NEWNS",
+            Namespace::Uts => "CLONE_NEWUTS",
+            Namespace::Ipc => "CLONE_NEWIPC",
+            Namespace::Pid => "CLONE_NEWPID",
+            Namespace::Net => "CLONE_NEWNET",
+            Namespace::User => "CLONE_NEWUSER",
+            Namespace::Cgroup => "CLONE_NEWCGROUP",
+        }
+    }
+    /// The name under /proc/PID/ns/.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Namespace::Mount => "mnt",
+            Namespace::Uts => "uts",
+            Namespace::Ipc => "ipc",
+            Namespace::Pid => "pid",
+            Namespace::Net => "net",
+            Namespace::User => "user",
+            Namespace::Cgroup => "cgroup",
+        }
+    }
+    /// The unshare(1) option that asks for a new one.
+    pub fn unshare_opt(self) -> &'static str {
+        match self {
+            Namespace::Mount => "--mount",
+            Namespace::Uts => "--uts",
+            Namespace::Ipc => "--ipc",
+            Namespace::Pid => "--pid --fork",
+            Namespace::Net => "--net",
+            Namespace::User => "--user",
+            Namespace::Cgroup => "--cgroup",
+        }
+    }
+}
+
+/// A pseudo filesystem the kernel provides (not backed by a disk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Special {
+    Proc,
+    Sysfs,
+    Tmpfs,
+    Devpts,
+    Mqueue,
+}
+
+impl Special {
+    pub fn fstype(self) -> &'static str {
+        match self {
+            Special::Proc => "proc",
+            Special::Sysfs => "sysfs",
+            Special::Tmpfs => "tmpfs",
+            Special::Devpts => "devpts",
+            Special::Mqueue => "mqueue",
+        }
+    }
+}
+
+/// A device node or symlink made in the container's /dev.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DevEntry {
+    Char { name: &'static str, major: u64, minor: u64, mode: u32 },
+    Link { name: &'static str, target: &'static str },
+}
+
+/// Where a step runs: in glassbox's own process, or inside the new namespaces
+/// (reported to the parent over a pipe before it runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Parent,
+    Child,
+}
+
+/// One kernel step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Make the container's cgroup: one directory on v2, one per controller on v1.
+    CgroupCreate { paths: Vec<PathBuf> },
+    /// Start the container's first process in new namespaces.
+    Clone { namespaces: Vec<Namespace> },
+    /// Put a process into the container's cgroup.
+    CgroupJoin { paths: Vec<PathBuf>, pid: i32 },
+    /// Stop mount events propagating back to the host (mount --make-rprivate /).
+    MountPrivate,
+    /// Stack the image layers (read-only) under a writable upper dir.
+    MountOverlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    /// Mount a kernel pseudo filesystem.
+    MountSpecial { fs: Special, target: PathBuf, options: String, read_only: bool },
+    /// Make the few device nodes a process expects in /dev.
+    MakeDevices { dev: PathBuf, entries: Vec<DevEntry> },
+    /// Bind a host file or directory into the container.
+    MountBind { source: PathBuf, target: PathBuf, read_only: bool },
+    /// Give the UTS namespace its own hostname.
+    SetHostname { hostname: String },
+    /// Bring a network interface up inside the container's network namespace.
+    LinkUp { name: String },
+    /// Make the overlay the process's root and detach the host's.
+    PivotRoot { new_root: PathBuf },
+    /// Replace glassbox's code in the container process with the user's program.
+    Exec { argv: Vec<String>, env: Vec<String>, cwd: String },
+    /// Remove the container's cgroup once its processes are gone.
+    CgroupRemove { paths: Vec<PathBuf> },
+}
+
+impl Step {
+    /// A stable snake_case name, used by --trace-json and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::CgroupCreate { .. } => "cgroup_create",
+            Step::Clone { .. } => "clone",
+            Step::CgroupJoin { .. } => "cgroup_join",
+            Step::MountPrivate => "mount_private",
+            Step::MountOverlay { .. } => "mount_overlay",
+            Step::MountSpecial { .. } => "mount_special",
+            Step::MakeDevices { .. } => "make_devices",
+            Step::MountBind { .. } => "mount_bind",
+            Step::SetHostname { .. } => "set_hostname",
+            Step::LinkUp { .. } => "link_up",
+            Step::PivotRoot { .. } => "pivot_root",
+            Step::Exec { .. } => "exec",
+            Step::CgroupRemove { .. } => "cgroup_remove",
+        }
+    }
+
+    /// Which process carries the step out.
+    pub fn side(&self) -> Side {
+        match self {
+            Step::CgroupCreate { .. }
+            | Step::Clone { .. }
+            | Step::CgroupJoin { .. }
+            | Step::CgroupRemove { .. } => Side::Parent,
+            _ => Side::Child,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(Lang::En).title)
+    }
+}
+
+/// The devices every container gets (as runc and docker create them).
+pub fn default_devices(tty: bool) -> Vec<DevEntry> {
+    let mut v = vec![
+        DevEntry::Char { name: "null", major: 1, minor: 3, mode: 0o666 },
+        DevEntry::Char { name: "zero", major: 1, minor: 5, mode: 0o666 },
+        DevEntry::Char { name: "full", major: 1, minor: 7, mode: 0o666 },
+        DevEntry::Char { name: "random", major: 1, minor: 8, mode: 0o666 },
+        DevEntry::Char { name: "urandom", major: 1, minor: 9, mode: 0o666 },
+        DevEntry::Char { name: "tty", major: 5, minor: 0, mode: 0o666 },
+        DevEntry::Link { name: "fd", target: "/proc/self/fd" },
+        DevEntry::Link { name: "stdin", target: "/proc/self/fd/0" },
+        DevEntry::Link { name: "stdout", target: "/proc/self/fd/1" },
+        DevEntry::Link { name: "stderr", target: "/proc/self/fd/2" },
+        DevEntry::Link { name: "ptmx", target: "pts/ptmx" },
+    ];
+    if tty {
+        // /dev/console is bound to the container's terminal by a MountBind step.
+        v.push(DevEntry::Char { name: "console", major: 5, minor: 1, mode: 0o620 });
+    }
+    v
+}
