@@ -171,7 +171,11 @@ fn applet_list(busybox: &Path) -> Result<Vec<String>, String> {
         .output()
         .map_err(|e| format!("running `{} --list`: {e}", busybox.display()))?;
     if !out.status.success() {
-        return Err(format!("`{} --list` failed: {}", busybox.display(), out.status));
+        return Err(format!(
+            "`{} --list` failed: {}",
+            busybox.display(),
+            out.status
+        ));
     }
     let text = String::from_utf8(out.stdout).map_err(|_| "non-UTF-8 applet list")?;
     let mut v: Vec<String> = text

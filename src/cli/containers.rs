@@ -90,11 +90,18 @@ pub struct PsArgs {
 /// docker's STATUS column.
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
-        Status::Running => format!("Up {}", human_duration(seconds_since(c.state.started_at.as_deref().unwrap_or(&c.created)))),
+        Status::Running => format!(
+            "Up {}",
+            human_duration(seconds_since(
+                c.state.started_at.as_deref().unwrap_or(&c.created)
+            ))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code.unwrap_or(0),
-            human_duration(seconds_since(c.state.finished_at.as_deref().unwrap_or(&c.created)))
+            human_duration(seconds_since(
+                c.state.finished_at.as_deref().unwrap_or(&c.created)
+            ))
         ),
         Status::Created => "Created".into(),
         other => {
@@ -116,17 +123,39 @@ pub fn command_text(c: &Container, no_trunc: bool) -> String {
 
 pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
     let all = container::list(&g.root())?;
-    let shown: Vec<&Container> = all.iter().filter(|c| args.all || c.state.status == Status::Running).collect();
+    let shown: Vec<&Container> = all
+        .iter()
+        .filter(|c| args.all || c.state.status == Status::Running)
+        .collect();
     if args.quiet {
         for c in shown {
-            println!("{}", if args.no_trunc { c.id.as_str() } else { c.short_id() });
+            println!(
+                "{}",
+                if args.no_trunc {
+                    c.id.as_str()
+                } else {
+                    c.short_id()
+                }
+            );
         }
         return Ok(());
     }
-    let mut table = Table::new(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
+    let mut table = Table::new(&[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]);
     for c in shown {
         table.row(vec![
-            if args.no_trunc { c.id.clone() } else { c.short_id().to_string() },
+            if args.no_trunc {
+                c.id.clone()
+            } else {
+                c.short_id().to_string()
+            },
             c.image.clone(),
             command_text(c, args.no_trunc),
             ago(&c.created),

@@ -11,7 +11,9 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { rows: vec![header.iter().map(|s| s.to_string()).collect()] }
+        Table {
+            rows: vec![header.iter().map(|s| s.to_string()).collect()],
+        }
     }
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
@@ -20,7 +22,13 @@ impl Table {
         let columns = self.rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
             .map(|i| {
-                let widest = self.rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0);
+                let widest = self
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|c| c.chars().count())
+                    .max()
+                    .unwrap_or(0);
                 (widest + 3).max(10)
             })
             .collect();
@@ -87,7 +95,11 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     // Go's "%.3g": three significant digits, trailing zeros dropped.
-    let int_digits = if value < 1.0 { 1 } else { (value.log10().floor() as usize) + 1 };
+    let int_digits = if value < 1.0 {
+        1
+    } else {
+        (value.log10().floor() as usize) + 1
+    };
     let decimals = 3usize.saturating_sub(int_digits);
     let mut text = format!("{value:.decimals$}");
     if text.contains('.') {
@@ -125,7 +137,13 @@ mod tests {
     #[test]
     fn table_matches_docker_layout() {
         let mut t = Table::new(&["CONTAINER ID", "IMAGE", "COMMAND", "PORTS", "NAMES"]);
-        t.row(vec!["container_id".into(), "busybox:latest".into(), "\"top\"".into(), "".into(), "c1".into()]);
+        t.row(vec![
+            "container_id".into(),
+            "busybox:latest".into(),
+            "\"top\"".into(),
+            "".into(),
+            "c1".into(),
+        ]);
         let text = t.render();
         assert_eq!(
             text,

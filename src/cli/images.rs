@@ -7,7 +7,13 @@ use std::path::Path;
 
 /// `docker import FILE|- [REPOSITORY[:TAG]] [-c CHANGE]... [-m MESSAGE]`.
 /// Prints the new image id (`sha256:<hex>`).
-pub fn import(root: &Path, source: &str, reference: Option<&str>, changes: &[String], message: Option<&str>) -> Result<()> {
+pub fn import(
+    root: &Path,
+    source: &str,
+    reference: Option<&str>,
+    changes: &[String],
+    message: Option<&str>,
+) -> Result<()> {
     let id = import_image(root, source, reference, changes, message)?;
     println!("{id}");
     Ok(())
@@ -88,7 +94,10 @@ fn exec_or_shell(s: &str) -> Result<Vec<String>> {
 fn parse_env(s: &str) -> Result<Vec<String>> {
     let words = shell_words(s)?;
     if !words[0].contains('=') {
-        let (k, v) = s.split_once(char::is_whitespace).map(|(k, v)| (k, v.trim())).unwrap_or((s, ""));
+        let (k, v) = s
+            .split_once(char::is_whitespace)
+            .map(|(k, v)| (k, v.trim()))
+            .unwrap_or((s, ""));
         return Ok(vec![format!("{k}={v}")]);
     }
     for w in &words {
@@ -153,7 +162,12 @@ pub fn images(root: &Path, quiet: bool, no_trunc: bool) -> Result<()> {
 }
 
 /// The text `images` prints, with "now" passed in so tests are stable.
-pub fn render_images(store: &Store, quiet: bool, no_trunc: bool, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
+pub fn render_images(
+    store: &Store,
+    quiet: bool,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String> {
     let rows = store.list()?;
     let show_id = |id: &str| {
         if no_trunc {
@@ -188,7 +202,13 @@ pub fn render_images(store: &Store, quiet: bool, no_trunc: bool, now: chrono::Da
             Some(c) => human_duration_between(c, now),
             None => "N/A".to_string(),
         };
-        table.push(vec![r.repository.clone(), r.tag.clone(), show_id(&r.id), created, human_size(r.size)]);
+        table.push(vec![
+            r.repository.clone(),
+            r.tag.clone(),
+            show_id(&r.id),
+            created,
+            human_size(r.size),
+        ]);
     }
     out.push_str(&format_table(&table));
     Ok(out)
@@ -210,7 +230,7 @@ pub fn format_table(rows: &[Vec<String>]) -> String {
         for (i, cell) in row.iter().enumerate() {
             line.push_str(cell);
             if i + 1 < row.len() {
-                line.extend(std::iter::repeat(' ').take(widths[i] - cell.chars().count()));
+                line.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count()));
             }
         }
         out.push_str(line.trim_end());
@@ -288,7 +308,11 @@ fn sig3(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let int_digits = if v < 1.0 { 1 } else { (v.log10().floor() as i32) + 1 };
+    let int_digits = if v < 1.0 {
+        1
+    } else {
+        (v.log10().floor() as i32) + 1
+    };
     let decimals = (3 - int_digits).max(0) as usize;
     let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
@@ -329,9 +353,17 @@ mod tests {
         assert_eq!(human_duration(20.0 * 86400.0), "2 weeks");
         assert_eq!(human_duration(90.0 * 86400.0), "3 months");
         assert_eq!(human_duration(800.0 * 86400.0), "2 years");
-        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(human_duration_between("2024-01-01T00:08:00.123Z", now), "About a minute ago");
-        assert_eq!(human_duration_between("2024-01-01T00:00:00+00:00", now), "10 minutes ago");
+        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            human_duration_between("2024-01-01T00:08:00.123Z", now),
+            "About a minute ago"
+        );
+        assert_eq!(
+            human_duration_between("2024-01-01T00:00:00+00:00", now),
+            "10 minutes ago"
+        );
         assert_eq!(human_duration_between("garbage", now), "N/A");
         assert!(human_duration_since("2000-01-01T00:00:00Z").ends_with("years ago"));
     }
@@ -339,8 +371,20 @@ mod tests {
     #[test]
     fn table_layout() {
         let t = format_table(&[
-            vec!["REPOSITORY".into(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()],
-            vec!["busybox".into(), "latest".into(), "beae173ccac6".into(), "2 years ago".into(), "1.24MB".into()],
+            vec![
+                "REPOSITORY".into(),
+                "TAG".into(),
+                "IMAGE ID".into(),
+                "CREATED".into(),
+                "SIZE".into(),
+            ],
+            vec![
+                "busybox".into(),
+                "latest".into(),
+                "beae173ccac6".into(),
+                "2 years ago".into(),
+                "1.24MB".into(),
+            ],
         ]);
         assert_eq!(
             t,
@@ -366,7 +410,10 @@ mod tests {
         assert_eq!(c.env, vec!["B=two words", "LEGACY=some value", "A=3"]);
         assert_eq!(c.working_dir.as_deref(), Some("/app"));
         assert_eq!(c.user.as_deref(), Some("1000"));
-        assert!(parse_changes(&["RUN echo".into()]).unwrap_err().to_string().contains("RUN"));
+        assert!(parse_changes(&["RUN echo".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("RUN"));
         assert!(parse_changes(&["CMD".into()]).is_err());
         assert!(parse_changes(&["ENV A=\"x".into()]).is_err());
         assert!(parse_changes(&["ENV =x".into()]).is_err());
@@ -389,8 +436,14 @@ mod tests {
         let root = t.path().join("store");
         let tarp = t.path().join("rootfs.tar");
         std::fs::write(&tarp, tiny_tar(&[b'x'; 4260])).unwrap();
-        let id = import_image(&root, tarp.to_str().unwrap(), Some("myimg:v1"), &["CMD [\"/hello\"]".into()], None)
-            .unwrap();
+        let id = import_image(
+            &root,
+            tarp.to_str().unwrap(),
+            Some("myimg:v1"),
+            &["CMD [\"/hello\"]".into()],
+            None,
+        )
+        .unwrap();
         assert!(id.starts_with("sha256:") && id.len() == 71);
         let id2 = import_image(&root, tarp.to_str().unwrap(), None, &[], Some("msg")).unwrap();
         let store = Store::open(&root).unwrap();
@@ -398,7 +451,10 @@ mod tests {
         let out = render_images(&store, false, false, now).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
-        assert!(lines[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"), "{out}");
+        assert!(
+            lines[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
+            "{out}"
+        );
         // newest first: the unnamed import
         assert!(lines[1].starts_with("<none>       <none>    "), "{out}");
         assert!(lines[1].contains(&id2[7..19]));
@@ -411,13 +467,29 @@ mod tests {
         assert!(q.contains(&id) && q.contains(&id2));
 
         let img = store.resolve("myimg:v1").unwrap().unwrap();
-        assert_eq!(img.config.config().as_ref().unwrap().cmd().as_ref().unwrap(), &vec!["/hello".to_string()]);
+        assert_eq!(
+            img.config
+                .config()
+                .as_ref()
+                .unwrap()
+                .cmd()
+                .as_ref()
+                .unwrap(),
+            &vec!["/hello".to_string()]
+        );
         let hist = &img.config.history()[0];
-        assert_eq!(hist.comment().as_deref(), Some(format!("Imported from {}", tarp.display()).as_str()));
+        assert_eq!(
+            hist.comment().as_deref(),
+            Some(format!("Imported from {}", tarp.display()).as_str())
+        );
 
         let err = import_image(&root, "/nonexistent/x.tar", None, &[], None).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/x.tar"), "{err:#}");
-        let err = import_image(&root, tarp.to_str().unwrap(), Some("Bad:Ref"), &[], None).unwrap_err();
-        assert!(err.to_string().contains("invalid reference format"), "{err:#}");
+        let err =
+            import_image(&root, tarp.to_str().unwrap(), Some("Bad:Ref"), &[], None).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid reference format"),
+            "{err:#}"
+        );
     }
 }

@@ -63,7 +63,9 @@ fn parse_lang(s: &str) -> std::result::Result<Lang, String> {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container from an image
-    #[command(after_help = "Examples:\n  glassbox run --rm busybox sh -c 'echo $$; hostname; ls /'\n  glassbox run -it --name box -h mybox busybox sh\n  glassbox run --rm -e GREETING=hi -w /tmp busybox env")]
+    #[command(
+        after_help = "Examples:\n  glassbox run --rm busybox sh -c 'echo $$; hostname; ls /'\n  glassbox run -it --name box -h mybox busybox sh\n  glassbox run --rm -e GREETING=hi -w /tmp busybox env"
+    )]
     Run(containers::RunArgs),
     /// List containers
     Ps(containers::PsArgs),
@@ -72,7 +74,9 @@ pub enum Command {
     /// List images
     Images(ImagesArgs),
     /// Import a root filesystem tarball as an image (like docker import)
-    #[command(after_help = "Examples:\n  glassbox import rootfs.tar busybox:latest\n  cat rootfs.tar.gz | glassbox import - myimage:v1")]
+    #[command(
+        after_help = "Examples:\n  glassbox import rootfs.tar busybox:latest\n  cat rootfs.tar.gz | glassbox import - myimage:v1"
+    )]
     Import(ImportArgs),
     /// Show the glassbox version
     Version,
@@ -123,7 +127,10 @@ impl GlobalOptions {
 
     pub fn lang(&self) -> Lang {
         self.lang.unwrap_or_else(|| {
-            let locale = std::env::var("LC_ALL").ok().filter(|v| !v.is_empty()).or_else(|| std::env::var("LANG").ok());
+            let locale = std::env::var("LC_ALL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| std::env::var("LANG").ok());
             locale.map(|l| Lang::from_locale(&l)).unwrap_or_default()
         })
     }
@@ -134,7 +141,11 @@ impl GlobalOptions {
             return Ok(Box::new(SimKernel::new()));
         }
         if !cfg!(target_os = "linux") || !nix::unistd::geteuid().is_root() {
-            let why = if cfg!(target_os = "linux") { "not running as root" } else { "not on Linux" };
+            let why = if cfg!(target_os = "linux") {
+                "not running as root"
+            } else {
+                "not on Linux"
+            };
             eprintln!("glassbox: {why}, so running on the simulated kernel (--simulate)");
             return Ok(Box::new(SimKernel::new()));
         }
@@ -142,7 +153,12 @@ impl GlobalOptions {
     }
 
     pub fn narrator(&self, kernel: &dyn Kernel) -> Result<Narrator> {
-        let mut n = Narrator::new(self.explain.unwrap_or_default(), self.lang(), self.step, self.trace_json.as_deref())?;
+        let mut n = Narrator::new(
+            self.explain.unwrap_or_default(),
+            self.lang(),
+            self.step,
+            self.trace_json.as_deref(),
+        )?;
         n.real = !kernel.is_simulated();
         Ok(n)
     }
@@ -156,9 +172,14 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Ps(args) => containers::ps(g, args).map(|_| 0),
         Command::Rm(args) => containers::rm(g, args),
         Command::Images(args) => images::images(&g.root(), args.quiet, args.no_trunc).map(|_| 0),
-        Command::Import(args) => {
-            images::import(&g.root(), &args.source, args.reference.as_deref(), &args.change, args.message.as_deref()).map(|_| 0)
-        }
+        Command::Import(args) => images::import(
+            &g.root(),
+            &args.source,
+            args.reference.as_deref(),
+            &args.change,
+            args.message.as_deref(),
+        )
+        .map(|_| 0),
         Command::Version => system::version().map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }

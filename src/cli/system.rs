@@ -6,7 +6,11 @@ use anyhow::Result;
 pub fn version() -> Result<()> {
     println!("Client: glassbox");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
-    println!(" OS/Arch:           {}/{}", std::env::consts::OS, host_arch());
+    println!(
+        " OS/Arch:           {}/{}",
+        std::env::consts::OS,
+        host_arch()
+    );
     println!();
     println!("Server: none (glassbox has no daemon: each container has its own supervisor)");
     Ok(())
@@ -16,8 +20,14 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
     let root = g.root();
     let kernel = g.kernel()?;
     let containers = crate::container::list(&root).unwrap_or_default();
-    let running = containers.iter().filter(|c| c.state.status == crate::container::Status::Running).count();
-    let images = crate::image::Store::open(&root).and_then(|s| s.list()).map(|l| l.len()).unwrap_or(0);
+    let running = containers
+        .iter()
+        .filter(|c| c.state.status == crate::container::Status::Running)
+        .count();
+    let images = crate::image::Store::open(&root)
+        .and_then(|s| s.list())
+        .map(|l| l.len())
+        .unwrap_or(0);
     let uname = nix::sys::utsname::uname()?;
     let cg = kernel.cgroup_setup();
     println!("Client: glassbox {}", env!("CARGO_PKG_VERSION"));
@@ -32,7 +42,14 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
     println!(" Cgroup Driver: cgroupfs");
     println!(" Cgroup Version: {}", cg.mode.version());
     println!(" Cgroup Mode: {}", cg.mode.name());
-    println!(" Kernel: {}", if kernel.is_simulated() { "simulated" } else { "linux (real)" });
+    println!(
+        " Kernel: {}",
+        if kernel.is_simulated() {
+            "simulated"
+        } else {
+            "linux (real)"
+        }
+    );
     println!(" Kernel Version: {}", uname.release().to_string_lossy());
     println!(" Operating System: {}", os_name());
     println!(" OSType: {}", std::env::consts::OS);
@@ -44,7 +61,12 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
         .unwrap_or_else(|| std::env::consts::OS.to_string())
 }
 

@@ -115,7 +115,8 @@ impl Container {
                 other.id
             );
         }
-        fs::create_dir_all(c.dir(root)).with_context(|| format!("create {}", c.dir(root).display()))?;
+        fs::create_dir_all(c.dir(root))
+            .with_context(|| format!("create {}", c.dir(root).display()))?;
         c.save_locked(root)?;
         Ok(c)
     }
@@ -178,7 +179,10 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
                     fresh.state.status = Status::Exited;
                     fresh.state.exit_code.get_or_insert(255);
                     fresh.state.finished_at.get_or_insert_with(now_rfc3339);
-                    fresh.state.error.get_or_insert_with(|| "the container's supervisor died".into());
+                    fresh
+                        .state
+                        .error
+                        .get_or_insert_with(|| "the container's supervisor died".into());
                     fresh.save_locked(root)?;
                 }
                 *c = fresh;
@@ -191,10 +195,16 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
 /// Find a container by full id, name, or unique id prefix, as docker does.
 pub fn find(root: &Path, key: &str) -> Result<Container> {
     let all = list(root)?;
-    if let Some(c) = all.iter().find(|c| c.id == key || c.name == key || c.name == key.trim_start_matches('/')) {
+    if let Some(c) = all
+        .iter()
+        .find(|c| c.id == key || c.name == key || c.name == key.trim_start_matches('/'))
+    {
         return Ok(c.clone());
     }
-    let matches: Vec<&Container> = all.iter().filter(|c| !key.is_empty() && c.id.starts_with(key)).collect();
+    let matches: Vec<&Container> = all
+        .iter()
+        .filter(|c| !key.is_empty() && c.id.starts_with(key))
+        .collect();
     match matches.len() {
         1 => Ok(matches[0].clone()),
         0 => crate::exit_err!(crate::error::EXIT_ENGINE, "No such container: {key}"),

@@ -13,7 +13,11 @@ use crate::step::Step;
 use anyhow::Result;
 
 /// Show a parent-side step to the observer, then carry it out.
-pub(crate) fn apply_step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, step: &Step) -> Result<Go> {
+pub(crate) fn apply_step(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    step: &Step,
+) -> Result<Go> {
     if observer.before(step)? == Go::Abort {
         return Ok(Go::Abort);
     }

@@ -7,7 +7,13 @@ use crate::step::Step;
 use anyhow::Result;
 use std::path::Path;
 
-pub fn remove(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, key: &str, force: bool) -> Result<String> {
+pub fn remove(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    key: &str,
+    force: bool,
+) -> Result<String> {
     let c = container::find(root, key)?;
     if c.state.status == Status::Running && c.process_alive() {
         if !force {
@@ -18,7 +24,10 @@ pub fn remove(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObser
             );
         }
         // Kill by PID (never by name); its supervisor sees the exit and leaves the record to us.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.state.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while c.process_alive() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));

@@ -13,7 +13,7 @@ use super::apply_step;
 use crate::container::{self, names, Config, Container, State, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::image::{Image, Reference, Store};
-use crate::kernel::{ChildSpec, Go, Kernel, StepObserver, Stdio};
+use crate::kernel::{ChildSpec, Go, Kernel, Stdio, StepObserver};
 use crate::step::{default_devices, Namespace, Special, Step};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -54,12 +54,16 @@ pub fn resolve_image(store: &Store, name: &str) -> Result<Image> {
     if let Some(image) = store.resolve(name)? {
         return Ok(image);
     }
-    let reference = Reference::parse(name).map_err(|e| engine_error(format!("invalid reference format {name:?}: {e}")))?;
+    let reference = Reference::parse(name)
+        .map_err(|e| engine_error(format!("invalid reference format {name:?}: {e}")))?;
     let default = Reference::parse(crate::image::embedded::DEFAULT_IMAGE)?;
     if reference.full() == default.full() {
         if let Some(tar) = crate::image::embedded::default_rootfs() {
             eprintln!("Unable to find image '{reference}' locally; using glassbox's built-in busybox image");
-            let config = crate::image::ImportConfig { cmd: Some(vec!["sh".into()]), ..Default::default() };
+            let config = crate::image::ImportConfig {
+                cmd: Some(vec!["sh".into()]),
+                ..Default::default()
+            };
             return store.import_tar(tar, Some(&reference), config);
         }
     }
@@ -97,7 +101,14 @@ fn environment(image: &Image, opts: &RunOptions, hostname: &str) -> Vec<String> 
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(entry);
     };
-    if !opts.env.iter().any(|e| e.starts_with("PATH=")) && !cfg.env().clone().unwrap_or_default().iter().any(|e| e.starts_with("PATH=")) {
+    if !opts.env.iter().any(|e| e.starts_with("PATH="))
+        && !cfg
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.starts_with("PATH="))
+    {
         set(format!("PATH={}", crate::kernel::linux::DEFAULT_PATH));
     }
     set(format!("HOSTNAME={hostname}"));
@@ -131,7 +142,10 @@ fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
     let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
         .unwrap_or_default()
         .lines()
-        .filter(|l| !(l.trim_start().starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
+        .filter(|l| {
+            !(l.trim_start().starts_with("nameserver")
+                && (l.contains(" 127.") || l.contains(" ::1")))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(dir.join("resolv.conf"), resolv)?;
@@ -158,23 +172,56 @@ fn child_steps(
     };
     let mut steps = vec![
         Step::MountPrivate,
-        Step::MountOverlay { lower, upper: dir.join("upper"), work: dir.join("work"), target: merged.clone() },
+        Step::MountOverlay {
+            lower,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target: merged.clone(),
+        },
         special(Special::Proc, "proc", "nosuid,noexec,nodev", false),
         special(Special::Sysfs, "sys", "nosuid,noexec,nodev", true),
-        special(Special::Tmpfs, "dev", "nosuid,strictatime,mode=755,size=65536k", false),
-        Step::MakeDevices { dev: merged.join("dev"), entries: default_devices(opts.tty) },
-        special(Special::Devpts, "dev/pts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5", false),
-        special(Special::Tmpfs, "dev/shm", "nosuid,nodev,noexec,mode=1777,size=65536k", false),
+        special(
+            Special::Tmpfs,
+            "dev",
+            "nosuid,strictatime,mode=755,size=65536k",
+            false,
+        ),
+        Step::MakeDevices {
+            dev: merged.join("dev"),
+            entries: default_devices(opts.tty),
+        },
+        special(
+            Special::Devpts,
+            "dev/pts",
+            "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5",
+            false,
+        ),
+        special(
+            Special::Tmpfs,
+            "dev/shm",
+            "nosuid,nodev,noexec,mode=1777,size=65536k",
+            false,
+        ),
         special(Special::Mqueue, "dev/mqueue", "nosuid,nodev,noexec", false),
     ];
     if let Some(console) = console {
-        steps.push(Step::MountBind { source: console.into(), target: merged.join("dev/console"), read_only: false });
+        steps.push(Step::MountBind {
+            source: console.into(),
+            target: merged.join("dev/console"),
+            read_only: false,
+        });
     }
     for file in ["hostname", "hosts", "resolv.conf"] {
-        steps.push(Step::MountBind { source: dir.join(file), target: merged.join("etc").join(file), read_only: false });
+        steps.push(Step::MountBind {
+            source: dir.join(file),
+            target: merged.join("etc").join(file),
+            read_only: false,
+        });
     }
     if opts.network == Network::None {
-        steps.push(Step::SetHostname { hostname: hostname.to_string() });
+        steps.push(Step::SetHostname {
+            hostname: hostname.to_string(),
+        });
         steps.push(Step::LinkUp { name: "lo".into() });
     }
     steps.push(Step::PivotRoot { new_root: merged });
@@ -185,16 +232,26 @@ fn child_steps(
 /// Where a layer is (or will be) unpacked, without unpacking it: the
 /// simulated kernel narrates these paths but reads the layer blobs instead.
 fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
-    root.join("layers").join(chain_id.trim_start_matches("sha256:")).join("diff")
+    root.join("layers")
+        .join(chain_id.trim_start_matches("sha256:"))
+        .join("diff")
 }
 
 /// Run a container in the foreground; returns its exit status.
-pub fn run(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, opts: &RunOptions) -> Result<i32> {
+pub fn run(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &RunOptions,
+) -> Result<i32> {
     let store = Store::open(root)?;
     let image = resolve_image(&store, &opts.image)?;
     if let Some(name) = &opts.name {
         if !names::is_valid_name(name) {
-            crate::exit_err!(EXIT_ENGINE, "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            );
         }
     }
     let simulated = kernel.is_simulated();
@@ -208,9 +265,22 @@ pub fn run(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver
         } else {
             hex::encode(rand::random::<[u8; 32]>())
         };
-        let name = opts.name.clone().unwrap_or_else(|| if simulated { names::name_for(n) } else { names::random_name() });
-        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-        let created = if simulated { SIM_TIME.to_string() } else { container::now_rfc3339() };
+        let name = opts.name.clone().unwrap_or_else(|| {
+            if simulated {
+                names::name_for(n)
+            } else {
+                names::random_name()
+            }
+        });
+        let hostname = opts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
+        let created = if simulated {
+            SIM_TIME.to_string()
+        } else {
+            container::now_rfc3339()
+        };
         Container {
             id,
             name,
@@ -230,11 +300,24 @@ pub fn run(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver
                 },
                 auto_remove: opts.rm,
             },
-            state: State { status: Status::Created, pid: 0, pid_start: 0, started_at: None, finished_at: None, exit_code: None, error: None },
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                pid_start: 0,
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                error: None,
+            },
             simulated,
         }
     })?;
-    let mut started = Started { container, cgroups: vec![], cgroup_made: false, cloned: false };
+    let mut started = Started {
+        container,
+        cgroups: vec![],
+        cgroup_made: false,
+        cloned: false,
+    };
     let result = run_container(root, &store, &image, kernel, observer, opts, &mut started);
     finish(root, kernel, observer, opts, started, result)
 }
@@ -266,37 +349,76 @@ fn run_container(
     let c = &mut started.container;
     let dir = c.dir(root);
     for sub in ["upper", "work", "merged"] {
-        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("create {}", dir.join(sub).display()))?;
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("create {}", dir.join(sub).display()))?;
     }
     let hostname = match opts.network {
         Network::None => c.config.hostname.clone(),
-        Network::Host => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+        Network::Host => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     write_etc_files(&dir, &hostname, opts.network)?;
     let env = environment(image, opts, &hostname);
     let cwd = opts
         .workdir
         .clone()
-        .or_else(|| image.config.config().as_ref().and_then(|c| c.working_dir().clone()))
+        .or_else(|| {
+            image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.working_dir().clone())
+        })
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     c.config.env = env.clone();
     c.config.working_dir = cwd.clone();
 
     started.cgroups = kernel.cgroup_setup().paths_for(&c.id);
-    if apply_step(kernel, observer, &Step::CgroupCreate { paths: started.cgroups.clone() })? == Go::Abort {
+    if apply_step(
+        kernel,
+        observer,
+        &Step::CgroupCreate {
+            paths: started.cgroups.clone(),
+        },
+    )? == Go::Abort
+    {
         return Ok(Outcome::Aborted("cgroup_create"));
     }
     started.cgroup_made = true;
 
     let lower = if kernel.is_simulated() {
-        image.layers.iter().map(|l| layer_dir_path(root, &l.chain_id)).collect()
+        image
+            .layers
+            .iter()
+            .map(|l| layer_dir_path(root, &l.chain_id))
+            .collect()
     } else {
         store.layer_dirs(image)?
     };
-    let console = if opts.tty { kernel.prepare_terminal()? } else { None };
-    let steps = child_steps(lower, &dir, console, &hostname, opts, c.command.clone(), env, cwd);
-    let mut namespaces = vec![Namespace::Mount, Namespace::Uts, Namespace::Ipc, Namespace::Pid, Namespace::Net];
+    let console = if opts.tty {
+        kernel.prepare_terminal()?
+    } else {
+        None
+    };
+    let steps = child_steps(
+        lower,
+        &dir,
+        console,
+        &hostname,
+        opts,
+        c.command.clone(),
+        env,
+        cwd,
+    );
+    let mut namespaces = vec![
+        Namespace::Mount,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Pid,
+        Namespace::Net,
+    ];
     if opts.network == Network::Host {
         namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
     }
@@ -306,7 +428,10 @@ fn run_container(
     }
     let spec = ChildSpec {
         steps,
-        stdio: Stdio { tty: opts.tty, interactive: opts.interactive },
+        stdio: Stdio {
+            tty: opts.tty,
+            interactive: opts.interactive,
+        },
         report_each: observer.wants_reports(),
         layers: image.layers.clone(),
         store_root: root.to_path_buf(),
@@ -315,17 +440,38 @@ fn run_container(
     started.cloned = true;
     c.state.status = Status::Running;
     c.state.pid = pid;
-    c.state.pid_start = if kernel.is_simulated() { 0 } else { container::proc_start_time(pid).unwrap_or(0) };
-    c.state.started_at = Some(if kernel.is_simulated() { SIM_TIME.into() } else { container::now_rfc3339() });
+    c.state.pid_start = if kernel.is_simulated() {
+        0
+    } else {
+        container::proc_start_time(pid).unwrap_or(0)
+    };
+    c.state.started_at = Some(if kernel.is_simulated() {
+        SIM_TIME.into()
+    } else {
+        container::now_rfc3339()
+    });
     c.save(root)?;
 
-    if apply_step(kernel, observer, &Step::CgroupJoin { paths: started.cgroups.clone(), pid })? == Go::Abort {
+    if apply_step(
+        kernel,
+        observer,
+        &Step::CgroupJoin {
+            paths: started.cgroups.clone(),
+            pid,
+        },
+    )? == Go::Abort
+    {
         return Ok(Outcome::Aborted("cgroup_join"));
     }
     match kernel.start_child(observer)? {
         Ok(()) => {}
         Err(f) if f.message == "aborted" => return Ok(Outcome::Aborted(f.kind)),
-        Err(f) => return Ok(Outcome::Failed { code: f.code, message: format!("{} (in step {})", f.message, f.kind) }),
+        Err(f) => {
+            return Ok(Outcome::Failed {
+                code: f.code,
+                message: format!("{} (in step {})", f.message, f.kind),
+            })
+        }
     }
     Ok(Outcome::Exited(kernel.wait_child()?))
 }
@@ -341,12 +487,17 @@ fn finish(
     started: Started,
     result: Result<Outcome>,
 ) -> Result<i32> {
-    let outcome = result.unwrap_or_else(|e| Outcome::Failed { code: crate::error::exit_code_of(&e), message: format!("{e:#}") });
+    let outcome = result.unwrap_or_else(|e| Outcome::Failed {
+        code: crate::error::exit_code_of(&e),
+        message: format!("{e:#}"),
+    });
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
     }
     if started.cgroup_made {
-        let remove = Step::CgroupRemove { paths: started.cgroups.clone() };
+        let remove = Step::CgroupRemove {
+            paths: started.cgroups.clone(),
+        };
         // Clean-up is shown but never paused on: an abort must still roll back.
         let _ = observer.before(&remove);
         kernel.apply(&remove)?;
@@ -361,7 +512,11 @@ fn finish(
             // (absent when `rm -f` removed it meanwhile: do not bring it back)
             c.state.status = Status::Exited;
             c.state.pid = 0;
-            c.state.finished_at = Some(if kernel.is_simulated() { SIM_TIME.into() } else { container::now_rfc3339() });
+            c.state.finished_at = Some(if kernel.is_simulated() {
+                SIM_TIME.into()
+            } else {
+                container::now_rfc3339()
+            });
             match &outcome {
                 Outcome::Exited(code) => c.state.exit_code = Some(*code),
                 Outcome::Failed { code, message } => {
@@ -375,12 +530,16 @@ fn finish(
     }
     match outcome {
         Outcome::Exited(code) => Ok(code),
-        Outcome::Failed { code, message } => {
-            Err(anyhow::Error::new(ExitError::new(code, format!("error starting container {}: {message}", c.short_id()))))
-        }
+        Outcome::Failed { code, message } => Err(anyhow::Error::new(ExitError::new(
+            code,
+            format!("error starting container {}: {message}", c.short_id()),
+        ))),
         Outcome::Aborted(kind) => Err(anyhow::Error::new(ExitError::new(
             EXIT_ENGINE,
-            format!("aborted before step {kind}; container {} was rolled back", c.short_id()),
+            format!(
+                "aborted before step {kind}; container {} was rolled back",
+                c.short_id()
+            ),
         ))),
     }
 }

@@ -62,7 +62,10 @@ mod tests {
                     seen_busybox = true;
                 }
                 "bin/sh" => {
-                    sh_target = e.link_name().unwrap().map(|p| p.to_string_lossy().into_owned())
+                    sh_target = e
+                        .link_name()
+                        .unwrap()
+                        .map(|p| p.to_string_lossy().into_owned())
                 }
                 "tmp" => tmp_mode = Some(e.header().mode().unwrap()),
                 _ => {}

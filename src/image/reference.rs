@@ -126,13 +126,19 @@ pub fn valid_tag(t: &str) -> bool {
 /// A digest we can address: `sha256:` followed by 64 lowercase hex digits.
 pub fn valid_digest(d: &str) -> bool {
     match d.strip_prefix("sha256:") {
-        Some(h) => h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        Some(h) => {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
         None => false,
     }
 }
 
 fn is_64_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Reference {
@@ -151,7 +157,9 @@ impl Reference {
                     if d.contains(':') && !d.starts_with("sha256:") {
                         bail!(invalid(&format!("unsupported digest algorithm in {d:?}")));
                     }
-                    bail!(invalid(&format!("invalid digest {d:?} (want sha256:<64 hex digits>)")));
+                    bail!(invalid(&format!(
+                        "invalid digest {d:?} (want sha256:<64 hex digits>)"
+                    )));
                 }
                 (n, Some(d.to_string()))
             }
@@ -179,7 +187,9 @@ impl Reference {
             bail!(invalid(""));
         }
         if name.len() > 255 {
-            bail!(invalid("repository name must not be more than 255 characters"));
+            bail!(invalid(
+                "repository name must not be more than 255 characters"
+            ));
         }
         // 3. registry: the first component, if it looks like a host
         //    (has '.' or ':', is "localhost", or has uppercase letters).
@@ -208,7 +218,9 @@ impl Reference {
                 if valid_path_component(&comp.to_ascii_lowercase()) {
                     bail!(invalid("repository name must be lowercase"));
                 }
-                bail!(invalid(&format!("invalid repository name component {comp:?}")));
+                bail!(invalid(&format!(
+                    "invalid repository name component {comp:?}"
+                )));
             }
         }
         if registry == DEFAULT_REGISTRY {
@@ -223,7 +235,12 @@ impl Reference {
             (None, None) => Some(DEFAULT_TAG.to_string()),
             (t, _) => t,
         };
-        Ok(Reference { registry, repository, tag, digest })
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`, no tag: `docker.io/library/busybox`.
@@ -257,7 +274,11 @@ impl Reference {
 
     /// Same repository, another tag, no digest (what `docker tag` creates).
     pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
     }
 
     fn push_suffix(&self, s: &mut String) {
@@ -295,7 +316,9 @@ mod tests {
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn full(s: &str) -> String {
-        Reference::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).full()
+        Reference::parse(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .full()
     }
 
     #[test]
@@ -303,16 +326,28 @@ mod tests {
         assert_eq!(full("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(full("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(full("library/busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(full("docker.io/busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(full("index.docker.io/library/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            full("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            full("index.docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(full("user/app"), "docker.io/user/app:latest");
         assert_eq!(full("user/app:v1.2-rc_3"), "docker.io/user/app:v1.2-rc_3");
         assert_eq!(full("localhost:5000/x:1"), "localhost:5000/x:1");
         assert_eq!(full("localhost/x"), "localhost/x:latest");
         assert_eq!(full("127.0.0.1:5000/a/b:t"), "127.0.0.1:5000/a/b:t");
         assert_eq!(full("quay.io/coreos/etcd"), "quay.io/coreos/etcd:latest");
-        assert_eq!(full("my-registry.example.com:443/a/b/c"), "my-registry.example.com:443/a/b/c:latest");
-        assert_eq!(full("a__b/c.d/e-f---g"), "docker.io/a__b/c.d/e-f---g:latest");
+        assert_eq!(
+            full("my-registry.example.com:443/a/b/c"),
+            "my-registry.example.com:443/a/b/c:latest"
+        );
+        assert_eq!(
+            full("a__b/c.d/e-f---g"),
+            "docker.io/a__b/c.d/e-f---g:latest"
+        );
         assert_eq!(full("[::1]:5000/x"), "[::1]:5000/x:latest");
     }
 
@@ -345,17 +380,34 @@ mod tests {
         assert_eq!(r.to_string(), "busybox:latest");
         assert_eq!(r.name(), "docker.io/library/busybox");
 
-        assert_eq!(Reference::parse("user/app:2").unwrap().to_string(), "user/app:2");
-        assert_eq!(Reference::parse("library/a/b").unwrap().familiar_repo(), "library/a/b");
-        assert_eq!(Reference::parse("localhost:5000/x:1").unwrap().to_string(), "localhost:5000/x:1");
-        assert_eq!(Reference::parse("localhost:5000/x:1").unwrap().familiar_repo(), "localhost:5000/x");
+        assert_eq!(
+            Reference::parse("user/app:2").unwrap().to_string(),
+            "user/app:2"
+        );
+        assert_eq!(
+            Reference::parse("library/a/b").unwrap().familiar_repo(),
+            "library/a/b"
+        );
+        assert_eq!(
+            Reference::parse("localhost:5000/x:1").unwrap().to_string(),
+            "localhost:5000/x:1"
+        );
+        assert_eq!(
+            Reference::parse("localhost:5000/x:1")
+                .unwrap()
+                .familiar_repo(),
+            "localhost:5000/x"
+        );
         // parse(full()) round-trips
         for s in ["busybox", "user/app:1", "localhost:5000/a/b:c"] {
             let r = Reference::parse(s).unwrap();
             assert_eq!(Reference::parse(&r.full()).unwrap(), r);
             assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
         }
-        assert_eq!(Reference::parse("busybox").unwrap().with_tag("x").full(), "docker.io/library/busybox:x");
+        assert_eq!(
+            Reference::parse("busybox").unwrap().with_tag("x").full(),
+            "docker.io/library/busybox:x"
+        );
     }
 
     #[test]
@@ -364,12 +416,22 @@ mod tests {
             Ok(r) => panic!("{s:?} parsed as {r:?}"),
             Err(e) => e.to_string(),
         };
-        assert_eq!(err("Busybox"), "invalid reference format: repository name must be lowercase");
-        assert_eq!(err("user/App:1"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(
+            err("Busybox"),
+            "invalid reference format: repository name must be lowercase"
+        );
+        assert_eq!(
+            err("user/App:1"),
+            "invalid reference format: repository name must be lowercase"
+        );
         assert_eq!(err(""), "invalid reference format");
         assert!(err("busybox@sha256:abc").contains("invalid digest"));
         assert!(err("busybox@md5:abc").contains("unsupported digest"));
-        assert!(err(&format!("busybox@{}", D.to_uppercase().replace("SHA256", "sha256"))).contains("invalid digest"));
+        assert!(err(&format!(
+            "busybox@{}",
+            D.to_uppercase().replace("SHA256", "sha256")
+        ))
+        .contains("invalid digest"));
         assert!(err("busybox:bad/tag").starts_with("invalid reference format"));
         assert!(err("busybox:-x").contains("invalid tag"));
         assert!(err("busybox:").contains("invalid tag"));

@@ -14,7 +14,8 @@ use super::unpack::{decompressed, unpack_tar, UnpackStats};
 use crate::fsutil::{read_json, write_json, StoreLock};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::image::{
-    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
+    RootFsBuilder,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -30,7 +31,8 @@ pub const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const MEDIA_DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MEDIA_DOCKER_MANIFEST_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const MEDIA_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// The annotation OCI tools (skopeo, umoci) use for an image's name in index.json.
@@ -62,7 +64,10 @@ impl Descriptor {
     }
     /// The `org.opencontainers.image.ref.name` annotation, if any.
     pub fn ref_name(&self) -> Option<&str> {
-        self.annotations.as_ref()?.get(ANNOTATION_REF_NAME).map(String::as_str)
+        self.annotations
+            .as_ref()?
+            .get(ANNOTATION_REF_NAME)
+            .map(String::as_str)
     }
     fn with_ref(mut self, r: Option<&str>) -> Descriptor {
         let mut a = self.annotations.take().unwrap_or_default();
@@ -120,9 +125,11 @@ impl Manifest {
     /// Parse and sanity-check a manifest: refuses manifest lists and any
     /// digest we could not safely use as a file name.
     pub fn parse(bytes: &[u8]) -> Result<Manifest> {
-        let v: serde_json::Value = serde_json::from_slice(bytes).context("manifest is not valid JSON")?;
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).context("manifest is not valid JSON")?;
         let mt = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-        if mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_MANIFEST_LIST || v.get("manifests").is_some() {
+        if mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_MANIFEST_LIST || v.get("manifests").is_some()
+        {
             bail!("manifest is a multi-platform index ({mt}); pick one platform's manifest first");
         }
         let m: Manifest = serde_json::from_value(v).context("invalid image manifest")?;
@@ -221,7 +228,10 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     for d in diff_ids {
         let next = match out.last() {
             None => d.clone(),
-            Some(prev) => format!("sha256:{}", crate::fsutil::sha256_hex(format!("{prev} {d}").as_bytes())),
+            Some(prev) => format!(
+                "sha256:{}",
+                crate::fsutil::sha256_hex(format!("{prev} {d}").as_bytes())
+            ),
         };
         out.push(next);
     }
@@ -253,7 +263,11 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A unique temp suffix: pid (so stale ones can be cleaned) plus a counter (threads).
 fn tmp_suffix() -> String {
-    format!("{}-{}", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Removes a temp file or directory on drop unless disarmed.
@@ -266,7 +280,11 @@ impl TmpGuard {
 impl Drop for TmpGuard {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
-            let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
         }
     }
 }
@@ -306,7 +324,9 @@ impl Store {
     /// Open the store at `root`, creating an empty OCI layout if needed, and
     /// clearing temp files left by processes that died mid-write.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store { root: root.to_path_buf() };
+        let store = Store {
+            root: root.to_path_buf(),
+        };
         for d in [store.root.join("blobs/sha256"), store.root.join("layers")] {
             fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
         }
@@ -331,14 +351,24 @@ impl Store {
 
     fn clean_stale_tmp(&self) {
         let me = std::process::id() as i32;
-        for dir in [self.root.clone(), self.root.join("blobs/sha256"), self.root.join("layers")] {
+        for dir in [
+            self.root.clone(),
+            self.root.join("blobs/sha256"),
+            self.root.join("layers"),
+        ] {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let Some(pid) = tmp_owner(&name) else { continue };
+                let Some(pid) = tmp_owner(&name) else {
+                    continue;
+                };
                 if pid != me && !pid_alive(pid) {
                     let p = e.path();
-                    let _ = if p.is_dir() && !p.is_symlink() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                    let _ = if p.is_dir() && !p.is_symlink() {
+                        fs::remove_dir_all(&p)
+                    } else {
+                        fs::remove_file(&p)
+                    };
                 }
             }
         }
@@ -364,7 +394,12 @@ impl Store {
 
     /// Stream `r` into the store: write a temp file while hashing, check the
     /// size and digest if given, then rename it to `blobs/sha256/<hex>`.
-    pub fn ingest_blob(&self, r: impl Read, expected_digest: Option<&str>, expected_size: Option<u64>) -> Result<String> {
+    pub fn ingest_blob(
+        &self,
+        r: impl Read,
+        expected_digest: Option<&str>,
+        expected_size: Option<u64>,
+    ) -> Result<String> {
         if let Some(d) = expected_digest {
             hex_of(d)?;
         }
@@ -372,7 +407,11 @@ impl Store {
         let tmp = dir.join(format!(".tmp-{}", tmp_suffix()));
         let mut guard = TmpGuard(Some(tmp.clone()));
         let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        let mut hr = HashReader { inner: r, hasher: Sha256::new(), n: 0 };
+        let mut hr = HashReader {
+            inner: r,
+            hasher: Sha256::new(),
+            n: 0,
+        };
         let mut w = io::BufWriter::with_capacity(256 * 1024, &mut f);
         io::copy(&mut hr, &mut w).context("write blob")?;
         w.flush()?;
@@ -401,13 +440,15 @@ impl Store {
 
     fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
-        fs::read(&p).with_context(|| format!("blob {digest} is missing from the store ({})", p.display()))
+        fs::read(&p)
+            .with_context(|| format!("blob {digest} is missing from the store ({})", p.display()))
     }
 
     // ---- index -------------------------------------------------------------
 
     pub fn read_index(&self) -> Result<Index> {
-        let idx: Index = read_json(&self.index_path()).context("the image index is unreadable or corrupt")?;
+        let idx: Index =
+            read_json(&self.index_path()).context("the image index is unreadable or corrupt")?;
         Ok(idx)
     }
 
@@ -425,7 +466,8 @@ impl Store {
     fn set_ref(idx: &mut Index, desc: &Descriptor, full_ref: Option<&str>) {
         if let Some(r) = full_ref {
             Self::drop_ref(idx, r);
-            idx.manifests.retain(|d| !(d.digest == desc.digest && d.ref_name().is_none()));
+            idx.manifests
+                .retain(|d| !(d.digest == desc.digest && d.ref_name().is_none()));
             idx.manifests.push(desc.clone().with_ref(Some(r)));
         } else if !idx.manifests.iter().any(|d| d.digest == desc.digest) {
             idx.manifests.push(desc.clone().with_ref(None));
@@ -433,7 +475,11 @@ impl Store {
     }
 
     fn drop_ref(idx: &mut Index, full_ref: &str) -> bool {
-        let Some(pos) = idx.manifests.iter().position(|d| d.ref_name() == Some(full_ref)) else {
+        let Some(pos) = idx
+            .manifests
+            .iter()
+            .position(|d| d.ref_name() == Some(full_ref))
+        else {
             return false;
         };
         let old = idx.manifests.remove(pos);
@@ -447,7 +493,9 @@ impl Store {
     fn manifest_descriptor(&self, manifest_digest: &str) -> Result<Descriptor> {
         let bytes = self.read_blob(manifest_digest)?;
         let m = Manifest::parse(&bytes).with_context(|| format!("manifest {manifest_digest}"))?;
-        let mt = m.media_type.unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
+        let mt = m
+            .media_type
+            .unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
         Ok(Descriptor::new(&mt, manifest_digest, bytes.len() as u64))
     }
 
@@ -523,7 +571,8 @@ impl Store {
             bail!("image name must not be empty");
         }
         let idx = self.read_index()?;
-        let is_hex = |h: &str| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+        let is_hex =
+            |h: &str| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
         if let Some(h) = s.strip_prefix("sha256:") {
             if !is_hex(h) {
                 bail!("invalid image id {s:?}");
@@ -536,7 +585,11 @@ impl Store {
         let parsed = Reference::parse(s);
         if let Ok(r) = &parsed {
             let full = r.full();
-            if let Some(d) = idx.manifests.iter().find(|d| d.ref_name() == Some(full.as_str())) {
+            if let Some(d) = idx
+                .manifests
+                .iter()
+                .find(|d| d.ref_name() == Some(full.as_str()))
+            {
                 return self.load_image(&idx, &d.digest.clone()).map(Some);
             }
             if let Some(dg) = &r.digest {
@@ -563,7 +616,11 @@ impl Store {
             if img.id[7..].starts_with(prefix) {
                 if let Some(prev) = &found {
                     if prev.id != img.id {
-                        bail!("ambiguous image id prefix {prefix:?}: matches {} and {}", prev.id, img.id);
+                        bail!(
+                            "ambiguous image id prefix {prefix:?}: matches {} and {}",
+                            prev.id,
+                            img.id
+                        );
                     }
                 } else {
                     found = Some(img);
@@ -590,7 +647,10 @@ impl Store {
             }
             for r in &img.references {
                 match Reference::parse(r) {
-                    Ok(p) => rows.push(row(p.familiar_repo(), p.tag.clone().unwrap_or_else(|| "<none>".into()))),
+                    Ok(p) => rows.push(row(
+                        p.familiar_repo(),
+                        p.tag.clone().unwrap_or_else(|| "<none>".into()),
+                    )),
                     Err(_) => rows.push(row(r.clone(), "<none>".into())),
                 }
             }
@@ -650,7 +710,8 @@ impl Store {
     /// The uncompressed tar stream of a layer.
     pub fn open_layer(&self, layer: &LayerInfo) -> Result<Box<dyn Read>> {
         let p = self.blob_path(&layer.digest);
-        let f = fs::File::open(&p).with_context(|| format!("layer blob {} is missing ({})", layer.digest, p.display()))?;
+        let f = fs::File::open(&p)
+            .with_context(|| format!("layer blob {} is missing ({})", layer.digest, p.display()))?;
         decompressed(f).with_context(|| format!("layer blob {}", layer.digest))
     }
 
@@ -666,16 +727,30 @@ impl Store {
         if dir.join("meta.json").is_file() {
             return Ok(dir.join("diff"));
         }
-        let tmp = self.root.join("layers").join(format!("{}.tmp-{}", hex_of(&layer.chain_id)?, tmp_suffix()));
+        let tmp = self.root.join("layers").join(format!(
+            "{}.tmp-{}",
+            hex_of(&layer.chain_id)?,
+            tmp_suffix()
+        ));
         let mut guard = TmpGuard(Some(tmp.clone()));
         let diff = tmp.join("diff");
-        let mut hr = HashReader { inner: self.open_layer(layer)?, hasher: Sha256::new(), n: 0 };
-        let stats = unpack_tar(&mut hr, &diff).with_context(|| format!("unpack layer {}", layer.digest))?;
+        let mut hr = HashReader {
+            inner: self.open_layer(layer)?,
+            hasher: Sha256::new(),
+            n: 0,
+        };
+        let stats =
+            unpack_tar(&mut hr, &diff).with_context(|| format!("unpack layer {}", layer.digest))?;
         // Hash to the very end: the diff_id covers the tar's trailing padding too.
-        io::copy(&mut hr, &mut io::sink()).with_context(|| format!("read layer {}", layer.digest))?;
+        io::copy(&mut hr, &mut io::sink())
+            .with_context(|| format!("read layer {}", layer.digest))?;
         let got = format!("sha256:{}", hex::encode(hr.hasher.finalize()));
         if got != layer.diff_id {
-            bail!("layer {}: diff_id mismatch: expected {}, got {got}", layer.digest, layer.diff_id);
+            bail!(
+                "layer {}: diff_id mismatch: expected {}, got {got}",
+                layer.digest,
+                layer.diff_id
+            );
         }
         let meta = LayerMeta {
             chain_id: layer.chain_id.clone(),
@@ -710,14 +785,21 @@ impl Store {
     /// `docker import`: turn one filesystem tarball (plain or gzip) into a
     /// one-layer image. The layer is stored uncompressed, so its blob digest
     /// is its diff_id.
-    pub fn import_tar(&self, r: impl Read, reference: Option<&Reference>, cfg: ImportConfig) -> Result<Image> {
+    pub fn import_tar(
+        &self,
+        r: impl Read,
+        reference: Option<&Reference>,
+        cfg: ImportConfig,
+    ) -> Result<Image> {
         if let Some(rf) = reference {
             if rf.digest.is_some() {
                 bail!("refusing to create a tag with a digest reference ({rf})");
             }
         }
         let plain = decompressed(r).context("read tarball")?;
-        let diff_id = self.ingest_blob(plain, None, None).context("store tarball")?;
+        let diff_id = self
+            .ingest_blob(plain, None, None)
+            .context("store tarball")?;
         let size = fs::metadata(self.blob_path(&diff_id))?.len();
         let layer = LayerInfo {
             digest: diff_id.clone(),
@@ -754,8 +836,16 @@ impl Store {
             .architecture(Arch::from(host_arch()))
             .os(Os::Linux)
             .config(c.build()?)
-            .rootfs(RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.clone()]).build()?)
-            .history(vec![HistoryBuilder::default().created(created).comment(comment).build()?])
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(vec![diff_id.clone()])
+                    .build()?,
+            )
+            .history(vec![HistoryBuilder::default()
+                .created(created)
+                .comment(comment)
+                .build()?])
             .build()?;
         let config_bytes = serde_json::to_vec(&config)?;
         let config_digest = self.put_blob(&config_bytes)?;
@@ -787,7 +877,11 @@ impl Store {
             .with_context(|| format!("image config {}", m.config.digest))?;
         let diff_ids = config.rootfs().diff_ids().clone();
         if diff_ids.len() != m.layers.len() {
-            bail!("manifest has {} layers but config lists {} diff_ids", m.layers.len(), diff_ids.len());
+            bail!(
+                "manifest has {} layers but config lists {} diff_ids",
+                m.layers.len(),
+                diff_ids.len()
+            );
         }
         for ((l, diff_id), chain_id) in m.layers.iter().zip(&diff_ids).zip(chain_ids(&diff_ids)) {
             hex_of(diff_id).context("bad diff_id in image config")?;
@@ -802,10 +896,16 @@ impl Store {
         self.commit_manifest(manifest_bytes, reference)
     }
 
-    fn commit_manifest(&self, manifest_bytes: &[u8], reference: Option<&Reference>) -> Result<Image> {
+    fn commit_manifest(
+        &self,
+        manifest_bytes: &[u8],
+        reference: Option<&Reference>,
+    ) -> Result<Image> {
         let m = Manifest::parse(manifest_bytes)?;
         let digest = self.put_blob(manifest_bytes)?;
-        let mt = m.media_type.unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
+        let mt = m
+            .media_type
+            .unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
         let desc = Descriptor::new(&mt, &digest, manifest_bytes.len() as u64);
         let full = reference.map(|r| r.full());
         self.update_index(|idx| {
@@ -824,9 +924,12 @@ fn now_rfc3339() -> String {
 /// Parse an image config, tolerating what real-world configs omit
 /// (`history` is optional in practice but required by oci-spec's type).
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration> {
-    let mut v: serde_json::Value = serde_json::from_slice(bytes).context("config is not valid JSON")?;
-    let obj = v.as_object_mut().ok_or_else(|| anyhow!("config is not a JSON object"))?;
-    if obj.get("history").map_or(true, |h| h.is_null()) {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(bytes).context("config is not valid JSON")?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("config is not a JSON object"))?;
+    if obj.get("history").is_none_or(|h| h.is_null()) {
         obj.insert("history".into(), serde_json::Value::Array(vec![]));
     }
     if obj.get("rootfs").is_none() {
@@ -928,14 +1031,26 @@ mod tests {
     #[test]
     fn import_tar_builds_a_one_layer_image() {
         let (_t, s) = store();
-        let tar = tar_of(&[("etc/hostname", b"box\n"), ("bin/hello", b"#!/bin/sh\necho hi\n")]);
-        let cfg = ImportConfig { cmd: Some(vec!["/bin/hello".into()]), env: vec!["A=1".into()], ..Default::default() };
-        let img = s.import_tar(&gzip(&tar)[..], Some(&r("hello")), cfg).unwrap();
+        let tar = tar_of(&[
+            ("etc/hostname", b"box\n"),
+            ("bin/hello", b"#!/bin/sh\necho hi\n"),
+        ]);
+        let cfg = ImportConfig {
+            cmd: Some(vec!["/bin/hello".into()]),
+            env: vec!["A=1".into()],
+            ..Default::default()
+        };
+        let img = s
+            .import_tar(&gzip(&tar)[..], Some(&r("hello")), cfg)
+            .unwrap();
         assert_eq!(img.references, vec!["docker.io/library/hello:latest"]);
         assert_eq!(img.layers.len(), 1);
         let l = &img.layers[0];
         assert_eq!(l.diff_id, sha(&tar), "blob stored uncompressed");
-        assert_eq!((l.digest.as_str(), l.chain_id.as_str()), (l.diff_id.as_str(), l.diff_id.as_str()));
+        assert_eq!(
+            (l.digest.as_str(), l.chain_id.as_str()),
+            (l.diff_id.as_str(), l.diff_id.as_str())
+        );
         assert_eq!(l.media_type, MEDIA_OCI_LAYER);
         assert_eq!(img.size, 4 + 18);
         assert_eq!(img.config.os(), &Os::Linux);
@@ -944,16 +1059,25 @@ mod tests {
         let c = img.config.config().as_ref().unwrap();
         assert_eq!(c.cmd().as_ref().unwrap(), &vec!["/bin/hello".to_string()]);
         assert_eq!(c.env().as_ref().unwrap(), &vec!["A=1".to_string()]);
-        assert_eq!(img.config.history()[0].comment().as_deref(), Some("Imported from -"));
+        assert_eq!(
+            img.config.history()[0].comment().as_deref(),
+            Some("Imported from -")
+        );
         // blobs are content addressed and verified
         assert_eq!(sha(&fs::read(s.blob_path(&img.id)).unwrap()), img.id);
-        assert_eq!(sha(&fs::read(s.blob_path(&img.manifest_digest)).unwrap()), img.manifest_digest);
+        assert_eq!(
+            sha(&fs::read(s.blob_path(&img.manifest_digest)).unwrap()),
+            img.manifest_digest
+        );
         let m = Manifest::parse(&fs::read(s.blob_path(&img.manifest_digest)).unwrap()).unwrap();
         assert_eq!(m.media_type.as_deref(), Some(MEDIA_OCI_MANIFEST));
         assert_eq!(m.config.media_type, MEDIA_OCI_CONFIG);
         // the index names it by its full reference
         let idx: serde_json::Value = read_json(&s.root.join("index.json")).unwrap();
-        assert_eq!(idx["manifests"][0]["annotations"][ANNOTATION_REF_NAME], "docker.io/library/hello:latest");
+        assert_eq!(
+            idx["manifests"][0]["annotations"][ANNOTATION_REF_NAME],
+            "docker.io/library/hello:latest"
+        );
         assert_eq!(idx["manifests"][0]["digest"], img.manifest_digest.as_str());
         // the layer is unpacked and marked complete
         let dirs = s.layer_dirs(&img).unwrap();
@@ -967,7 +1091,13 @@ mod tests {
     #[test]
     fn resolve_by_name_id_and_prefix() {
         let (_t, s) = store();
-        let img = s.import_tar(&tar_of(&[("a", b"1")])[..], Some(&r("user/app:1.0")), Default::default()).unwrap();
+        let img = s
+            .import_tar(
+                &tar_of(&[("a", b"1")])[..],
+                Some(&r("user/app:1.0")),
+                Default::default(),
+            )
+            .unwrap();
         let hex = &img.id[7..];
         for q in [
             "user/app:1.0".to_string(),
@@ -980,10 +1110,16 @@ mod tests {
             img.manifest_digest.clone(),
             format!("user/app@{}", img.manifest_digest),
         ] {
-            let got = s.resolve(&q).unwrap().unwrap_or_else(|| panic!("{q} not found"));
+            let got = s
+                .resolve(&q)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{q} not found"));
             assert_eq!(got.id, img.id, "{q}");
         }
-        assert!(s.resolve("user/app").unwrap().is_none(), "latest was never tagged");
+        assert!(
+            s.resolve("user/app").unwrap().is_none(),
+            "latest was never tagged"
+        );
         assert!(s.resolve("nothere").unwrap().is_none());
         assert!(s.resolve("ffffffffffff").unwrap().is_none() || hex.starts_with("ffffffffffff"));
         assert!(s.resolve("Bad/Name").is_err());
@@ -994,13 +1130,28 @@ mod tests {
     #[test]
     fn tag_untag_and_dangling() {
         let (_t, s) = store();
-        let a = s.import_tar(&tar_of(&[("a", b"1")])[..], Some(&r("app")), Default::default()).unwrap();
+        let a = s
+            .import_tar(
+                &tar_of(&[("a", b"1")])[..],
+                Some(&r("app")),
+                Default::default(),
+            )
+            .unwrap();
         s.tag(&a, &r("app:v1")).unwrap();
         s.tag(&a, &r("app:v1")).unwrap(); // idempotent
         let a = s.resolve("app").unwrap().unwrap();
-        assert_eq!(a.references, vec!["docker.io/library/app:latest", "docker.io/library/app:v1"]);
+        assert_eq!(
+            a.references,
+            vec!["docker.io/library/app:latest", "docker.io/library/app:v1"]
+        );
         // moving "app:latest" to a new image leaves the old one with only v1
-        let b = s.import_tar(&tar_of(&[("b", b"2")])[..], Some(&r("app")), Default::default()).unwrap();
+        let b = s
+            .import_tar(
+                &tar_of(&[("b", b"2")])[..],
+                Some(&r("app")),
+                Default::default(),
+            )
+            .unwrap();
         assert_eq!(s.resolve("app").unwrap().unwrap().id, b.id);
         assert_eq!(s.resolve("app:v1").unwrap().unwrap().id, a.id);
         // removing v1 leaves a dangling image
@@ -1010,14 +1161,21 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let dangling: Vec<_> = rows.iter().filter(|r| r.repository == "<none>").collect();
         assert_eq!(dangling.len(), 1);
-        assert_eq!((dangling[0].tag.as_str(), dangling[0].id.as_str()), ("<none>", a.id.as_str()));
+        assert_eq!(
+            (dangling[0].tag.as_str(), dangling[0].id.as_str()),
+            ("<none>", a.id.as_str())
+        );
         assert!(s.resolve(&a.id).unwrap().is_some());
         // tagging it again revives it; the <none> row goes away
         s.tag(&a, &r("localhost:5000/x:1")).unwrap();
         let rows = s.list().unwrap();
         assert!(rows.iter().all(|r| r.repository != "<none>"));
-        assert!(rows.iter().any(|r| r.repository == "localhost:5000/x" && r.tag == "1"));
-        assert!(s.tag(&a, &r(&format!("app@{}", a.manifest_digest))).is_err());
+        assert!(rows
+            .iter()
+            .any(|r| r.repository == "localhost:5000/x" && r.tag == "1"));
+        assert!(s
+            .tag(&a, &r(&format!("app@{}", a.manifest_digest)))
+            .is_err());
         s.remove_image(&a).unwrap();
         assert!(s.resolve(&a.id).unwrap().is_none());
         assert_eq!(s.list().unwrap().len(), 1);
@@ -1026,8 +1184,16 @@ mod tests {
     #[test]
     fn add_image_with_docker_gzip_layers() {
         let (_t, s) = store();
-        let l1 = tar_of(&[("etc/motd", b"hello"), ("etc/keep", b"k"), ("var/cache/x", b"x")]);
-        let mut l2 = tar_of(&[("etc/new", b"new"), ("etc/.wh.motd", b""), ("var/cache/.wh..wh..opq", b"")]);
+        let l1 = tar_of(&[
+            ("etc/motd", b"hello"),
+            ("etc/keep", b"k"),
+            ("var/cache/x", b"x"),
+        ]);
+        let mut l2 = tar_of(&[
+            ("etc/new", b"new"),
+            ("etc/.wh.motd", b""),
+            ("var/cache/.wh..wh..opq", b""),
+        ]);
         if !is_root() {
             l2 = tar_of(&[("etc/new", b"new")]);
         }
@@ -1036,7 +1202,16 @@ mod tests {
         assert_eq!(img.layers.len(), 2);
         assert_eq!(img.layers[1].chain_id, chain_ids(&[sha(&l1), sha(&l2)])[1]);
         assert_eq!(img.layers[0].media_type, MEDIA_DOCKER_LAYER_GZIP);
-        assert_eq!(img.config.config().as_ref().unwrap().cmd().as_ref().unwrap(), &vec!["/bin/sh".to_string()]);
+        assert_eq!(
+            img.config
+                .config()
+                .as_ref()
+                .unwrap()
+                .cmd()
+                .as_ref()
+                .unwrap(),
+            &vec!["/bin/sh".to_string()]
+        );
         let dirs = s.layer_dirs(&img).unwrap();
         assert_eq!(dirs.len(), 2);
         assert_eq!(fs::read(dirs[0].join("etc/motd")).unwrap(), b"hello");
@@ -1044,11 +1219,17 @@ mod tests {
         assert!(dirs[1].ends_with(format!("{}/diff", &img.layers[1].chain_id[7..])));
         if is_root() {
             use std::os::unix::fs::FileTypeExt;
-            assert!(fs::symlink_metadata(dirs[1].join("etc/motd")).unwrap().file_type().is_char_device());
+            assert!(fs::symlink_metadata(dirs[1].join("etc/motd"))
+                .unwrap()
+                .file_type()
+                .is_char_device());
         }
         // open_layer decompresses
         let mut t = Vec::new();
-        s.open_layer(&img.layers[0]).unwrap().read_to_end(&mut t).unwrap();
+        s.open_layer(&img.layers[0])
+            .unwrap()
+            .read_to_end(&mut t)
+            .unwrap();
         assert_eq!(t, l1);
         // adding again is a no-op that keeps the same dirs
         let again = s.add_image(&manifest, Some(&r("busybox:1"))).unwrap();
@@ -1064,7 +1245,11 @@ mod tests {
     fn add_image_rejects_wrong_diff_id_and_missing_blobs() {
         let (_t, s) = store();
         let l1 = tar_of(&[("a", b"1")]);
-        let manifest = docker_image(&s, &[l1.clone()], Some(vec![sha(b"something else")]));
+        let manifest = docker_image(
+            &s,
+            std::slice::from_ref(&l1),
+            Some(vec![sha(b"something else")]),
+        );
         let err = s.add_image(&manifest, Some(&r("bad"))).unwrap_err();
         assert!(format!("{err:#}").contains("diff_id mismatch"), "{err:#}");
         let leftovers: Vec<_> = fs::read_dir(s.root.join("layers")).unwrap().collect();
@@ -1073,30 +1258,48 @@ mod tests {
 
         let mut m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
         m["layers"][0]["digest"] = sha(b"not stored").into();
-        let err = s.add_image(&serde_json::to_vec(&m).unwrap(), None).unwrap_err();
+        let err = s
+            .add_image(&serde_json::to_vec(&m).unwrap(), None)
+            .unwrap_err();
         assert!(err.to_string().contains("not in the store"), "{err}");
         m["layers"][0]["digest"] = "sha256:../../../etc/passwd".into();
         assert!(s.add_image(&serde_json::to_vec(&m).unwrap(), None).is_err());
         assert!(s.add_image(b"{not json", None).is_err());
         let list = serde_json::json!({"schemaVersion": 2, "mediaType": MEDIA_DOCKER_MANIFEST_LIST, "manifests": []});
-        let err = s.add_image(&serde_json::to_vec(&list).unwrap(), None).unwrap_err();
+        let err = s
+            .add_image(&serde_json::to_vec(&list).unwrap(), None)
+            .unwrap_err();
         assert!(err.to_string().contains("multi-platform"), "{err}");
     }
 
     #[test]
     fn ingest_blob_verifies() {
         let (_t, s) = store();
-        let d = s.ingest_blob(&b"hello"[..], Some(&sha(b"hello")), Some(5)).unwrap();
+        let d = s
+            .ingest_blob(&b"hello"[..], Some(&sha(b"hello")), Some(5))
+            .unwrap();
         assert_eq!(d, sha(b"hello"));
         assert!(s.has_blob(&d));
         let wrong = sha(b"other");
-        let err = s.ingest_blob(&b"hello"[..], Some(&wrong), None).unwrap_err();
-        assert_eq!(err.to_string(), format!("digest mismatch: expected {wrong}, got {d}"));
+        let err = s
+            .ingest_blob(&b"hello"[..], Some(&wrong), None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("digest mismatch: expected {wrong}, got {d}")
+        );
         let err = s.ingest_blob(&b"hello"[..], None, Some(6)).unwrap_err();
         assert!(err.to_string().contains("size mismatch"));
         assert!(s.ingest_blob(&b"x"[..], Some("md5:abc"), None).is_err());
-        let names: Vec<_> = fs::read_dir(s.root.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from(&d[7..])], "no temp files left");
+        let names: Vec<_> = fs::read_dir(s.root.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from(&d[7..])],
+            "no temp files left"
+        );
         assert!(!s.has_blob("sha256:../../oci-layout"));
         assert_eq!(s.put_blob(b"hello").unwrap(), d);
     }
@@ -1106,15 +1309,21 @@ mod tests {
         let (_t, s) = store();
         // truncated and garbage tarballs
         let tar = tar_of(&[("big", &[1u8; 10_000])]);
-        assert!(s.import_tar(&tar[..3000], None, Default::default()).is_err());
-        assert!(s.import_tar(&vec![0x42u8; 2048][..], None, Default::default()).is_err());
+        assert!(s
+            .import_tar(&tar[..3000], None, Default::default())
+            .is_err());
+        assert!(s
+            .import_tar(&vec![0x42u8; 2048][..], None, Default::default())
+            .is_err());
         assert!(s.list().unwrap().is_empty());
         // corrupt index.json
         fs::write(s.root.join("index.json"), b"{\"schemaVersion\": ").unwrap();
         let err = s.list().unwrap_err();
         assert!(format!("{err:#}").contains("index"), "{err:#}");
         assert!(s.resolve("busybox").is_err());
-        assert!(s.import_tar(&tar[..], Some(&r("x")), Default::default()).is_err());
+        assert!(s
+            .import_tar(&tar[..], Some(&r("x")), Default::default())
+            .is_err());
         // index pointing at a missing manifest
         write_json(
             &s.root.join("index.json"),
@@ -1132,15 +1341,24 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let stale = s.root.join("layers").join(format!("{}.tmp-{dead}-0", "ab".repeat(32)));
+        let stale = s
+            .root
+            .join("layers")
+            .join(format!("{}.tmp-{dead}-0", "ab".repeat(32)));
         fs::create_dir_all(stale.join("diff")).unwrap();
         let stale_blob = s.root.join("blobs/sha256").join(format!(".tmp-{dead}-7"));
         fs::write(&stale_blob, b"partial").unwrap();
-        let live = s.root.join("layers").join(format!("{}.tmp-{}-0", "cd".repeat(32), std::process::id()));
+        let live =
+            s.root
+                .join("layers")
+                .join(format!("{}.tmp-{}-0", "cd".repeat(32), std::process::id()));
         fs::create_dir_all(&live).unwrap();
         Store::open(&s.root).unwrap();
         assert!(!stale.exists() && !stale_blob.exists());
-        assert!(live.exists(), "our own (possibly in-progress) temp dir is kept");
+        assert!(
+            live.exists(),
+            "our own (possibly in-progress) temp dir is kept"
+        );
     }
 
     #[test]
@@ -1155,11 +1373,22 @@ mod tests {
                 std::thread::spawn(move || {
                     let s = Store::open(&root).unwrap();
                     let own = tar_of(&[("f", format!("thread {i}").as_bytes())]);
-                    let a = s.import_tar(&own[..], Some(&r(&format!("t{i}"))), Default::default()).unwrap();
+                    let a = s
+                        .import_tar(&own[..], Some(&r(&format!("t{i}"))), Default::default())
+                        .unwrap();
                     s.tag(&a, &r("everyone:latest")).unwrap();
                     // identical layer from all threads at once: one unpack wins, all succeed
-                    let b = s.import_tar(&shared[..], Some(&r(&format!("shared:{i}"))), Default::default()).unwrap();
-                    assert_eq!(fs::read(&s.layer_dirs(&b).unwrap()[0].join("shared")).unwrap(), &shared[512..540]);
+                    let b = s
+                        .import_tar(
+                            &shared[..],
+                            Some(&r(&format!("shared:{i}"))),
+                            Default::default(),
+                        )
+                        .unwrap();
+                    assert_eq!(
+                        fs::read(s.layer_dirs(&b).unwrap()[0].join("shared")).unwrap(),
+                        &shared[512..540]
+                    );
                 })
             })
             .collect();
@@ -1169,10 +1398,22 @@ mod tests {
         let idx = s.read_index().unwrap();
         let names: Vec<_> = idx.manifests.iter().filter_map(|d| d.ref_name()).collect();
         for i in 0..8 {
-            assert!(names.contains(&format!("docker.io/library/t{i}:latest").as_str()), "{names:?}");
-            assert!(names.contains(&format!("docker.io/library/shared:{i}").as_str()), "{names:?}");
+            assert!(
+                names.contains(&format!("docker.io/library/t{i}:latest").as_str()),
+                "{names:?}"
+            );
+            assert!(
+                names.contains(&format!("docker.io/library/shared:{i}").as_str()),
+                "{names:?}"
+            );
         }
-        assert_eq!(names.iter().filter(|n| **n == "docker.io/library/everyone:latest").count(), 1);
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| **n == "docker.io/library/everyone:latest")
+                .count(),
+            1
+        );
         assert!(s.list().unwrap().len() >= 17);
         let leftovers: Vec<_> = fs::read_dir(s.root.join("layers"))
             .unwrap()
@@ -1193,7 +1434,12 @@ mod tests {
         let children: Vec<_> = (0..3)
             .map(|i| {
                 std::process::Command::new(&exe)
-                    .args(["--exact", "image::store::tests::child_import", "--nocapture", "--test-threads=1"])
+                    .args([
+                        "--exact",
+                        "image::store::tests::child_import",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
                     .env("GB_IMAGE_CHILD_ROOT", &s.root)
                     .env("GB_IMAGE_CHILD_N", i.to_string())
                     .spawn()
@@ -1203,23 +1449,34 @@ mod tests {
         for mut c in children {
             assert!(c.wait().unwrap().success());
         }
-        let names: Vec<String> =
-            s.read_index().unwrap().manifests.iter().filter_map(|d| d.ref_name().map(String::from)).collect();
+        let names: Vec<String> = s
+            .read_index()
+            .unwrap()
+            .manifests
+            .iter()
+            .filter_map(|d| d.ref_name().map(String::from))
+            .collect();
         for i in 0..3 {
             for j in 0..5 {
-                assert!(names.contains(&format!("docker.io/library/p{i}:{j}")), "{names:?}");
+                assert!(
+                    names.contains(&format!("docker.io/library/p{i}:{j}")),
+                    "{names:?}"
+                );
             }
         }
     }
 
     #[test]
     fn child_import() {
-        let Some(root) = std::env::var_os("GB_IMAGE_CHILD_ROOT") else { return };
+        let Some(root) = std::env::var_os("GB_IMAGE_CHILD_ROOT") else {
+            return;
+        };
         let n = std::env::var("GB_IMAGE_CHILD_N").unwrap();
         let s = Store::open(Path::new(&root)).unwrap();
         for j in 0..5 {
             let t = tar_of(&[("f", format!("{n}-{j}").as_bytes()), ("common", b"c")]);
-            s.import_tar(&t[..], Some(&r(&format!("p{n}:{j}"))), Default::default()).unwrap();
+            s.import_tar(&t[..], Some(&r(&format!("p{n}:{j}"))), Default::default())
+                .unwrap();
         }
     }
 }

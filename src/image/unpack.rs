@@ -53,7 +53,10 @@ pub fn decompressed<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a>> {
         // MultiGzDecoder: some tools write concatenated gzip members.
         Ok(Box::new(flate2::read::MultiGzDecoder::new(br)))
     } else if head.len() >= 4 && head[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "zstd-compressed layers are not supported"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "zstd-compressed layers are not supported",
+        ))
     } else {
         Ok(Box::new(br))
     }
@@ -81,9 +84,13 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
         let mut entry = entry.context("read tar entry (truncated or corrupt archive?)")?;
         let raw_path = entry.path().context("tar entry path")?.into_owned();
         let name = raw_path.display().to_string();
-        let rel = safe_relative(&raw_path).with_context(|| format!("refusing tar entry {name:?}"))?;
+        let rel =
+            safe_relative(&raw_path).with_context(|| format!("refusing tar entry {name:?}"))?;
         let kind = entry.header().entry_type();
-        if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader) {
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
             continue;
         }
         stats.entries += 1;
@@ -100,7 +107,8 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
 
         let file_name = rel.file_name().unwrap_or_default().to_owned();
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
-        let parent = ensure_parent(dest, parent_rel).with_context(|| format!("refusing tar entry {name:?}"))?;
+        let parent = ensure_parent(dest, parent_rel)
+            .with_context(|| format!("refusing tar entry {name:?}"))?;
 
         // Whiteouts become overlayfs whiteouts.
         let fname = file_name.as_bytes();
@@ -115,7 +123,7 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
             }
             let target = parent.join(OsStr::from_bytes(hidden));
             remove_existing(&target)?;
-            mknod(&target, libc::S_IFCHR | 0o000, 0, 0).with_context(|| format!("whiteout {name:?}"))?;
+            mknod(&target, libc::S_IFCHR, 0, 0).with_context(|| format!("whiteout {name:?}"))?;
             stats.whiteouts += 1;
             continue;
         }
@@ -174,7 +182,8 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                 remove_existing(&target)?;
                 // Creating a symlink that points anywhere is harmless; only
                 // writing *through* one is not, and ensure_parent forbids that.
-                std::os::unix::fs::symlink(&link, &target).with_context(|| format!("symlink {name:?}"))?;
+                std::os::unix::fs::symlink(&link, &target)
+                    .with_context(|| format!("symlink {name:?}"))?;
                 chown(&target, &h, is_root)?;
                 set_xattrs(&mut entry, &target, is_root)?;
                 set_mtime(&target, mtime)?;
@@ -186,19 +195,26 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                     .context("hard link target")?
                     .ok_or_else(|| anyhow!("tar entry {name:?}: hard link without target"))?
                     .into_owned();
-                let link_rel = safe_relative(&link)
-                    .with_context(|| format!("refusing hard link {name:?} -> {:?}", link.display()))?;
+                let link_rel = safe_relative(&link).with_context(|| {
+                    format!("refusing hard link {name:?} -> {:?}", link.display())
+                })?;
                 if link_rel.as_os_str().is_empty() {
                     bail!("refusing hard link {name:?}: target is the layer root");
                 }
                 // The target must already be inside dest, reached without symlinks.
                 check_no_symlink_parents(dest, link_rel.parent().unwrap_or(Path::new("")))
-                    .with_context(|| format!("refusing hard link {name:?} -> {:?}", link.display()))?;
+                    .with_context(|| {
+                        format!("refusing hard link {name:?} -> {:?}", link.display())
+                    })?;
                 let src = dest.join(&link_rel);
-                let m = fs::symlink_metadata(&src)
-                    .with_context(|| format!("hard link {name:?}: target {:?} not found", link.display()))?;
+                let m = fs::symlink_metadata(&src).with_context(|| {
+                    format!("hard link {name:?}: target {:?} not found", link.display())
+                })?;
                 if m.is_dir() {
-                    bail!("refusing hard link {name:?}: target {:?} is a directory", link.display());
+                    bail!(
+                        "refusing hard link {name:?}: target {:?} is a directory",
+                        link.display()
+                    );
                 }
                 if src == target {
                     continue;
@@ -217,7 +233,8 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                 let major = h.device_major().ok().flatten().unwrap_or(0);
                 let minor = h.device_minor().ok().flatten().unwrap_or(0);
                 remove_existing(&target)?;
-                mknod(&target, fmt | mode, major, minor).with_context(|| format!("{what} {name:?}"))?;
+                mknod(&target, fmt | mode, major, minor)
+                    .with_context(|| format!("{what} {name:?}"))?;
                 chown(&target, &h, is_root)?;
                 chmod(&target, mode)?;
                 set_xattrs(&mut entry, &target, is_root)?;
@@ -259,7 +276,10 @@ fn ensure_parent(dest: &Path, rel: &Path) -> Result<PathBuf> {
         cur.push(c);
         match fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
-                bail!("parent {:?} is a symlink; writing through it could escape the layer", rel_display(dest, &cur))
+                bail!(
+                    "parent {:?} is a symlink; writing through it could escape the layer",
+                    rel_display(dest, &cur)
+                )
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!("parent {:?} is not a directory", rel_display(dest, &cur)),
@@ -275,7 +295,8 @@ fn check_no_symlink_parents(dest: &Path, rel: &Path) -> Result<()> {
     let mut cur = dest.to_path_buf();
     for c in rel.components() {
         cur.push(c);
-        let m = fs::symlink_metadata(&cur).with_context(|| format!("{:?} not found", rel_display(dest, &cur)))?;
+        let m = fs::symlink_metadata(&cur)
+            .with_context(|| format!("{:?} not found", rel_display(dest, &cur)))?;
         if m.file_type().is_symlink() {
             bail!("{:?} is a symlink", rel_display(dest, &cur));
         }
@@ -291,13 +312,18 @@ fn rel_display(dest: &Path, p: &Path) -> String {
 }
 
 fn mkdir(p: &Path) -> Result<()> {
-    fs::DirBuilder::new().mode(0o755).create(p).with_context(|| format!("mkdir {}", p.display()))
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(p)
+        .with_context(|| format!("mkdir {}", p.display()))
 }
 
 /// Remove whatever is at `p` (file, symlink, device or whole directory), without following symlinks.
 fn remove_existing(p: &Path) -> Result<()> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).with_context(|| format!("remove {}", p.display())),
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(p).with_context(|| format!("remove {}", p.display()))
+        }
         Ok(_) => fs::remove_file(p).with_context(|| format!("remove {}", p.display())),
         Err(_) => Ok(()),
     }
@@ -326,17 +352,29 @@ fn chown(p: &Path, h: &tar::Header, is_root: bool) -> Result<()> {
 
 fn chmod(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(p, fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", p.display()))
+    fs::set_permissions(p, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", p.display()))
 }
 
 fn set_mtime(p: &Path, mtime: i64) -> Result<()> {
-    let ts = libc::timespec { tv_sec: mtime as libc::time_t, tv_nsec: 0 };
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
     let times = [ts, ts];
     let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
     // SAFETY: valid path and a two-element timespec array; AT_SYMLINK_NOFOLLOW touches symlinks themselves.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     if rc != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("set mtime {}", p.display()));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("set mtime {}", p.display()));
     }
     Ok(())
 }
@@ -357,7 +395,9 @@ fn set_xattrs<R: Read>(entry: &mut tar::Entry<R>, p: &Path, is_root: bool) -> Re
     };
     for ext in exts {
         let ext = ext.context("pax header")?;
-        let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else { continue };
+        let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+            continue;
+        };
         let name = OsStr::from_bytes(name);
         if let Err(e) = xattr::set(p, name, ext.value_bytes()) {
             // trusted.* and security.* need privileges; some filesystems lack xattrs.
@@ -384,7 +424,13 @@ mod tests {
         fn new() -> T {
             T(tar::Builder::new(Vec::new()))
         }
-        fn raw(&mut self, name: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> &mut Self {
+        fn raw(
+            &mut self,
+            name: &str,
+            kind: tar::EntryType,
+            link: Option<&str>,
+            data: &[u8],
+        ) -> &mut Self {
             let mut h = tar::Header::new_gnu();
             {
                 let gnu = h.as_gnu_mut().unwrap();
@@ -433,14 +479,21 @@ mod tests {
         let dest = t.path().join("layer").join("dest");
         fs::create_dir_all(&outside).unwrap();
         fs::create_dir_all(&dest).unwrap();
-        Sandbox { _t: t, outside, dest }
+        Sandbox {
+            _t: t,
+            outside,
+            dest,
+        }
     }
     impl Sandbox {
         fn assert_outside_untouched(&self) {
             let n = fs::read_dir(&self.outside).unwrap().count();
             assert_eq!(n, 0, "something was written outside dest");
             let layer = self.dest.parent().unwrap();
-            let names: Vec<_> = fs::read_dir(layer).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let names: Vec<_> = fs::read_dir(layer)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
             assert_eq!(names, vec![std::ffi::OsString::from("dest")]);
         }
     }
@@ -448,7 +501,10 @@ mod tests {
     fn refused(tar: Vec<u8>, s: &Sandbox, needle: &str) {
         let err = unpack_layer(&tar[..], &s.dest).expect_err("unpack should fail");
         let msg = format!("{err:#}");
-        assert!(msg.contains(needle), "error {msg:?} should mention {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "error {msg:?} should mention {needle:?}"
+        );
         s.assert_outside_untouched();
     }
 
@@ -456,7 +512,11 @@ mod tests {
     fn refuses_dotdot() {
         let s = sandbox();
         refused(T::new().file("../x", b"evil").finish(), &s, "../x");
-        refused(T::new().file("a/../../x", b"evil").finish(), &s, "a/../../x");
+        refused(
+            T::new().file("a/../../x", b"evil").finish(),
+            &s,
+            "a/../../x",
+        );
     }
 
     #[test]
@@ -464,7 +524,11 @@ mod tests {
         let s = sandbox();
         let abs = format!("{}/x", s.outside.display());
         refused(T::new().file(&abs, b"evil").finish(), &s, &abs);
-        refused(T::new().file("/etc/glassbox-test-x", b"evil").finish(), &s, "/etc/glassbox-test-x");
+        refused(
+            T::new().file("/etc/glassbox-test-x", b"evil").finish(),
+            &s,
+            "/etc/glassbox-test-x",
+        );
         assert!(!Path::new("/etc/glassbox-test-x").exists());
     }
 
@@ -475,7 +539,10 @@ mod tests {
         let tar = T::new().symlink("a", &out).file("a/evil", b"evil").finish();
         refused(tar, &s, "a/evil");
         // the symlink itself was created, and that is fine
-        assert!(fs::symlink_metadata(s.dest.join("a")).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(s.dest.join("a"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
@@ -483,7 +550,11 @@ mod tests {
         let s = sandbox();
         let tar = T::new().symlink("b", "..").file("b/evil", b"evil").finish();
         refused(tar, &s, "b/evil");
-        let tar = T::new().dir("d").symlink("d/up", "../..").file("d/up/outside/evil", b"e").finish();
+        let tar = T::new()
+            .dir("d")
+            .symlink("d/up", "../..")
+            .file("d/up/outside/evil", b"e")
+            .finish();
         refused(tar, &s, "d/up/outside/evil");
         // a directory entry through a symlink is refused too
         let tar = T::new().symlink("c", "..").dir("c/newdir").finish();
@@ -494,10 +565,17 @@ mod tests {
     fn refuses_bad_hardlinks() {
         let s = sandbox();
         refused(T::new().hardlink("h", "../../etc/passwd").finish(), &s, "h");
-        refused(T::new().hardlink("h", "/etc/passwd").finish(), &s, "/etc/passwd");
+        refused(
+            T::new().hardlink("h", "/etc/passwd").finish(),
+            &s,
+            "/etc/passwd",
+        );
         let out = s.outside.display().to_string();
         fs::write(s.outside.join("secret"), b"s").unwrap();
-        let tar = T::new().symlink("l", &out).hardlink("h", "l/secret").finish();
+        let tar = T::new()
+            .symlink("l", &out)
+            .hardlink("h", "l/secret")
+            .finish();
         let err = unpack_layer(&tar[..], &s.dest).unwrap_err();
         assert!(format!("{err:#}").contains("l/secret"), "{err:#}");
         assert!(!s.dest.join("h").exists());
@@ -509,7 +587,10 @@ mod tests {
     fn overwriting_a_symlink_replaces_it_instead_of_following() {
         let s = sandbox();
         let target = s.outside.join("victim");
-        let tar = T::new().symlink("f", &target.display().to_string()).file("f", b"data").finish();
+        let tar = T::new()
+            .symlink("f", &target.display().to_string())
+            .file("f", b"data")
+            .finish();
         unpack_layer(&tar[..], &s.dest).unwrap();
         assert!(!target.exists());
         assert_eq!(fs::read(s.dest.join("f")).unwrap(), b"data");
@@ -540,23 +621,44 @@ mod tests {
         assert_eq!(m.mode() & 0o7777, 0o644);
         assert_eq!(m.mtime(), 1_600_000_000);
         assert_eq!(m.nlink(), 2);
-        assert_eq!(m.ino(), fs::metadata(s.dest.join("etc/hello2")).unwrap().ino());
+        assert_eq!(
+            m.ino(),
+            fs::metadata(s.dest.join("etc/hello2")).unwrap().ino()
+        );
         if is_root() {
             assert_eq!((m.uid(), m.gid()), (1000, 1001));
         }
-        assert_eq!(fs::read_link(s.dest.join("bin/ash")).unwrap(), Path::new("sh"));
-        assert_eq!(fs::read_link(s.dest.join("abs")).unwrap(), Path::new("/etc/hello"));
-        assert!(fs::symlink_metadata(s.dest.join("dev/null")).unwrap().file_type().is_fifo());
-        assert_eq!(fs::metadata(s.dest.join("etc")).unwrap().mtime(), 1_600_000_000);
+        assert_eq!(
+            fs::read_link(s.dest.join("bin/ash")).unwrap(),
+            Path::new("sh")
+        );
+        assert_eq!(
+            fs::read_link(s.dest.join("abs")).unwrap(),
+            Path::new("/etc/hello")
+        );
+        assert!(fs::symlink_metadata(s.dest.join("dev/null"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(
+            fs::metadata(s.dest.join("etc")).unwrap().mtime(),
+            1_600_000_000
+        );
         s.assert_outside_untouched();
     }
 
     #[test]
     fn hardlink_to_a_symlink_links_the_symlink_itself() {
         let s = sandbox();
-        let tar = T::new().symlink("l", "/etc/passwd").hardlink("h", "l").finish();
+        let tar = T::new()
+            .symlink("l", "/etc/passwd")
+            .hardlink("h", "l")
+            .finish();
         unpack_layer(&tar[..], &s.dest).unwrap();
-        assert!(fs::symlink_metadata(s.dest.join("h")).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(s.dest.join("h"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
@@ -612,7 +714,11 @@ mod tests {
         }
         // a whiteout cannot escape either
         refused(T::new().file("../.wh.x", b"").finish(), &s, "../.wh.x");
-        refused(T::new().file(".wh...", b"").finish(), &s, "invalid whiteout");
+        refused(
+            T::new().file(".wh...", b"").finish(),
+            &s,
+            "invalid whiteout",
+        );
     }
 
     #[test]
@@ -620,7 +726,8 @@ mod tests {
         let s = sandbox();
         let mut b = tar::Builder::new(Vec::new());
         // PAX xattr header for the following entry
-        b.append_pax_extensions([("SCHILY.xattr.user.glassbox", &b"yes"[..])]).unwrap();
+        b.append_pax_extensions([("SCHILY.xattr.user.glassbox", &b"yes"[..])])
+            .unwrap();
         let mut h = tar::Header::new_gnu();
         h.set_path("f").unwrap();
         h.set_size(2);
@@ -647,7 +754,10 @@ mod tests {
         let tar = T::new().file("big", &[7u8; 5000]).finish();
         let err = unpack_layer(&tar[..2048], &s.dest).unwrap_err();
         assert!(format!("{err:#}").contains("big"), "{err:#}");
-        let err = unpack_layer(&b"this is not a tar archive at all, just some text.............."[..], &s.dest);
+        let err = unpack_layer(
+            &b"this is not a tar archive at all, just some text.............."[..],
+            &s.dest,
+        );
         // tar sees a short first block: either an error or an empty archive, never a panic
         let _ = err;
         let garbage = vec![0x41u8; 1024];
@@ -663,7 +773,10 @@ mod tests {
 
     #[test]
     fn safe_relative_cases() {
-        assert_eq!(safe_relative(Path::new("./a/./b")).unwrap(), Path::new("a/b"));
+        assert_eq!(
+            safe_relative(Path::new("./a/./b")).unwrap(),
+            Path::new("a/b")
+        );
         assert_eq!(safe_relative(Path::new("./")).unwrap(), Path::new(""));
         assert!(safe_relative(Path::new("/a")).is_err());
         assert!(safe_relative(Path::new("a/../b")).is_err());

@@ -54,7 +54,10 @@ impl CgroupSetup {
     /// points glassbox at a fake v2 tree (tests of v2 on v1 hosts).
     pub fn detect() -> Result<CgroupSetup> {
         if let Some(fake) = std::env::var_os("GLASSBOX_CGROUP_ROOT") {
-            return Ok(CgroupSetup { mode: CgroupMode::Unified, hierarchies: vec![PathBuf::from(fake)] });
+            return Ok(CgroupSetup {
+                mode: CgroupMode::Unified,
+                hierarchies: vec![PathBuf::from(fake)],
+            });
         }
         let info = std::fs::read_to_string("/proc/self/mountinfo")?;
         Self::from_mountinfo(&info)
@@ -66,8 +69,12 @@ impl CgroupSetup {
         let mut v2 = Vec::new();
         for line in info.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
-            let (Some(mount_point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else { continue };
+            let Some(sep) = fields.iter().position(|f| *f == "-") else {
+                continue;
+            };
+            let (Some(mount_point), Some(fstype)) = (fields.get(4), fields.get(sep + 1)) else {
+                continue;
+            };
             match *fstype {
                 "cgroup2" => v2.push(PathBuf::from(mount_point)),
                 "cgroup" => v1.push(PathBuf::from(mount_point)),
@@ -86,12 +93,18 @@ impl CgroupSetup {
 
     /// The simulated host: a plain v2 machine, as most users have.
     pub fn simulated() -> CgroupSetup {
-        CgroupSetup { mode: CgroupMode::Unified, hierarchies: vec![PathBuf::from("/sys/fs/cgroup")] }
+        CgroupSetup {
+            mode: CgroupMode::Unified,
+            hierarchies: vec![PathBuf::from("/sys/fs/cgroup")],
+        }
     }
 
     /// The container's cgroup directories (one on v2, one per hierarchy on v1).
     pub fn paths_for(&self, container_id: &str) -> Vec<PathBuf> {
-        self.hierarchies.iter().map(|h| h.join(PARENT).join(container_id)).collect()
+        self.hierarchies
+            .iter()
+            .map(|h| h.join(PARENT).join(container_id))
+            .collect()
     }
 
     /// The version-specific name of the file that lists a cgroup's processes.
@@ -102,7 +115,10 @@ impl CgroupSetup {
 
 /// Whether `path` is inside one of the hierarchies (a guard before rmdir).
 pub fn is_under(setup: &CgroupSetup, path: &Path) -> bool {
-    setup.hierarchies.iter().any(|h| path.starts_with(h.join(PARENT)))
+    setup
+        .hierarchies
+        .iter()
+        .any(|h| path.starts_with(h.join(PARENT)))
 }
 
 #[cfg(test)]
@@ -120,20 +136,34 @@ mod tests {
         let s = CgroupSetup::from_mountinfo(HYBRID).unwrap();
         assert_eq!(s.mode, CgroupMode::Hybrid);
         assert_eq!(s.hierarchies.len(), 3);
-        assert_eq!(s.paths_for("abc")[1], PathBuf::from("/sys/fs/cgroup/memory/glassbox/abc"));
+        assert_eq!(
+            s.paths_for("abc")[1],
+            PathBuf::from("/sys/fs/cgroup/memory/glassbox/abc")
+        );
     }
 
     #[test]
     fn unified_host_has_one_directory() {
-        let s = CgroupSetup::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw").unwrap();
+        let s = CgroupSetup::from_mountinfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw")
+            .unwrap();
         assert_eq!(s.mode, CgroupMode::Unified);
-        assert_eq!(s.paths_for("abc"), vec![PathBuf::from("/sys/fs/cgroup/glassbox/abc")]);
+        assert_eq!(
+            s.paths_for("abc"),
+            vec![PathBuf::from("/sys/fs/cgroup/glassbox/abc")]
+        );
     }
 
     #[test]
     fn legacy_host() {
-        let only_v1: String = HYBRID.lines().filter(|l| !l.contains("cgroup2")).collect::<Vec<_>>().join("\n");
-        assert_eq!(CgroupSetup::from_mountinfo(&only_v1).unwrap().mode, CgroupMode::Legacy);
+        let only_v1: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("cgroup2"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            CgroupSetup::from_mountinfo(&only_v1).unwrap().mode,
+            CgroupMode::Legacy
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ pub trait Kernel {
     /// Carry out a `Step::Clone`: make the child, stopped before its first step. Returns its host PID.
     fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32>;
     /// Let the child run its steps up to and including exec, showing each to `observer`.
-    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>>;
+    fn start_child(
+        &mut self,
+        observer: &mut dyn StepObserver,
+    ) -> Result<std::result::Result<(), ChildFailure>>;
     /// Relay the container's I/O and wait for it; returns docker's exit status (128+N for signal N).
     fn wait_child(&mut self) -> Result<i32>;
     /// Kill the child (abort or clean-up after a failure).

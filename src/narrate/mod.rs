@@ -50,7 +50,13 @@ pub struct TerminalAnswers;
 impl Answers for TerminalAnswers {
     fn read_answer(&mut self) -> Option<String> {
         let mut line = String::new();
-        match File::open("/dev/tty") {
+        // GLASSBOX_NO_TTY: read answers from stdin even when a terminal exists (tests, scripts).
+        let tty = if std::env::var_os("GLASSBOX_NO_TTY").is_some() {
+            Err(())
+        } else {
+            File::open("/dev/tty").map_err(|_| ())
+        };
+        match tty {
             Ok(tty) => BufReader::new(tty).read_line(&mut line).ok()?,
             Err(_) => std::io::stdin().lock().read_line(&mut line).ok()?,
         };
@@ -75,7 +81,12 @@ pub struct Narrator {
 }
 
 impl Narrator {
-    pub fn new(level: Level, lang: Lang, step_through: bool, trace: Option<&Path>) -> Result<Narrator> {
+    pub fn new(
+        level: Level,
+        lang: Lang,
+        step_through: bool,
+        trace: Option<&Path>,
+    ) -> Result<Narrator> {
         let trace = trace
             .map(|p| File::create(p).with_context(|| format!("create trace file {}", p.display())))
             .transpose()?;
@@ -118,12 +129,27 @@ impl Narrator {
         let head = format!("[{}]", self.seq).cyan().bold();
         let _ = writeln!(self.out, "{head} {}", d.title.bold());
         if self.level >= Level::Steps {
-            let _ = writeln!(self.out, "    {} {}", label("why:", "为什么:").dimmed(), d.why);
+            let _ = writeln!(
+                self.out,
+                "    {} {}",
+                label("why:", "为什么:").dimmed(),
+                d.why
+            );
             let _ = writeln!(self.out, "    {} {}", "$".green(), self.fill_pid(&d.shell));
         }
         if self.level >= Level::Deep {
-            let _ = writeln!(self.out, "    {} {}", label("syscall:", "系统调用:").dimmed(), d.syscall);
-            let _ = writeln!(self.out, "    {} {}", label("look:", "查看:").dimmed(), self.fill_pid(&d.look));
+            let _ = writeln!(
+                self.out,
+                "    {} {}",
+                label("syscall:", "系统调用:").dimmed(),
+                d.syscall
+            );
+            let _ = writeln!(
+                self.out,
+                "    {} {}",
+                label("look:", "查看:").dimmed(),
+                self.fill_pid(&d.look)
+            );
         }
     }
 
@@ -149,13 +175,19 @@ impl Narrator {
             let _ = writeln!(
                 self.out,
                 "    {} {cmd}",
-                self.lang.pick("(simulated: on a real host you would run)", "（模拟模式：在真实主机上你会运行）")
+                self.lang.pick(
+                    "(simulated: on a real host you would run)",
+                    "（模拟模式：在真实主机上你会运行）"
+                )
             );
             return;
         }
         let _ = writeln!(self.out, "    $ {cmd}");
         let _ = self.out.flush();
-        let _ = std::process::Command::new("sh").arg("-c").arg(&cmd).status();
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .status();
     }
 
     fn pause(&mut self, step: &Step) -> Result<Go> {
@@ -173,7 +205,9 @@ impl Narrator {
             }
             let _ = write!(self.out, "{prompt}");
             let _ = self.out.flush();
-            let Some(answer) = self.answers.read_answer() else { return Ok(Go::Abort) };
+            let Some(answer) = self.answers.read_answer() else {
+                return Ok(Go::Abort);
+            };
             match answer.as_str() {
                 "" => return Ok(Go::Run),
                 "c" => {
@@ -185,8 +219,18 @@ impl Narrator {
                     let d = step.describe(self.lang);
                     let _ = writeln!(self.out, "    {}", d.why);
                     let _ = writeln!(self.out, "    $ {}", self.fill_pid(&d.shell));
-                    let _ = writeln!(self.out, "    {} {}", self.lang.pick("syscall:", "系统调用:"), d.syscall);
-                    let _ = writeln!(self.out, "    {} {}", self.lang.pick("look:", "查看:"), self.fill_pid(&d.look));
+                    let _ = writeln!(
+                        self.out,
+                        "    {} {}",
+                        self.lang.pick("syscall:", "系统调用:"),
+                        d.syscall
+                    );
+                    let _ = writeln!(
+                        self.out,
+                        "    {} {}",
+                        self.lang.pick("look:", "查看:"),
+                        self.fill_pid(&d.look)
+                    );
                 }
                 "l" => self.look(step),
                 _ => {}
@@ -209,7 +253,11 @@ impl StepObserver for Narrator {
         if self.level > Level::Quiet || self.step_through {
             self.print(step);
         }
-        let go = if self.step_through { self.pause(step)? } else { Go::Run };
+        let go = if self.step_through {
+            self.pause(step)?
+        } else {
+            Go::Run
+        };
         if go == Go::Run {
             self.write_trace(step);
         }

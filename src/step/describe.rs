@@ -57,8 +57,56 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// A path as the container will see it: the part below the merged root.
+fn inside(path: &Path) -> String {
+    let text = p(path);
+    match text.split_once("/merged") {
+        Some((_, rest)) if rest.is_empty() => "/".into(),
+        Some((_, rest)) => rest.to_string(),
+        None => text,
+    }
+}
+
+/// `cmd` applied to each path, folded into one brace expansion when the paths
+/// differ in one component only (the v1 controllers): `mkdir /sys/fs/cgroup/{cpu,memory}/glassbox/ID`.
+fn each(cmd: &str, paths: &[std::path::PathBuf], suffix: &str) -> String {
+    if paths.len() > 1 {
+        let split: Vec<Vec<String>> = paths
+            .iter()
+            .map(|x| x.iter().map(|c| c.to_string_lossy().into_owned()).collect())
+            .collect();
+        let n = split[0].len();
+        if split.iter().all(|s| s.len() == n) {
+            let differing: Vec<usize> = (0..n)
+                .filter(|&i| split.iter().any(|s| s[i] != split[0][i]))
+                .collect();
+            if let [i] = differing[..] {
+                let mut parts = split[0].clone();
+                parts[i] = format!(
+                    "{{{}}}",
+                    split
+                        .iter()
+                        .map(|s| s[i].clone())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                let joined = std::path::PathBuf::from_iter(parts);
+                return format!("{cmd}{}{suffix}", p(&joined));
+            }
+        }
+    }
+    paths
+        .iter()
+        .map(|d| format!("{cmd}{}{suffix}", p(d)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn ns_list(ns: &[Namespace]) -> String {
-    ns.iter().map(|n| n.proc_name()).collect::<Vec<_>>().join(", ")
+    ns.iter()
+        .map(|n| n.proc_name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Step {
@@ -71,9 +119,9 @@ impl Step {
                     "A cgroup is the kernel's accounting and limits group: every process in it is counted (memory, CPU, pids) and can be capped. One per container lets glassbox limit and measure it, and find all its processes.",
                     "cgroup 是内核的资源记账与限额分组：组内每个进程的内存、CPU、进程数都被统计，也可以被限制。每个容器一个 cgroup，glassbox 就能限制、度量它，并找到它的全部进程。",
                 ),
-                shell: paths.iter().map(|d| format!("mkdir {}", p(d))).collect::<Vec<_>>().join("; "),
+                shell: each("mkdir ", paths, ""),
                 syscall: "mkdir(2) on cgroupfs".into(),
-                look: paths.iter().map(|d| format!("ls {}", p(d))).collect::<Vec<_>>().join("; "),
+                look: each("ls ", &paths[..paths.len().min(1)], ""),
             },
             Step::Clone { namespaces } => Description {
                 title: l(
@@ -100,7 +148,7 @@ impl Step {
                     "Writing a PID to cgroup.procs moves the process, and every child it will have, under the cgroup's accounting and limits, before it runs any of the user's code.",
                     "把 PID 写进 cgroup.procs，这个进程以及它以后的所有子进程就都受这个 cgroup 的统计和限制，而且发生在用户的程序开始运行之前。",
                 ),
-                shell: paths.iter().map(|d| format!("echo {pid} > {}/cgroup.procs", p(d))).collect::<Vec<_>>().join("; "),
+                shell: each(&format!("echo {pid} > "), paths, "/cgroup.procs"),
                 syscall: "write(2) to cgroup.procs".into(),
                 look: format!("cat /proc/{pid}/cgroup"),
             },
@@ -164,8 +212,8 @@ impl Step {
                 let ro = if *read_only { ",ro" } else { "" };
                 Description {
                     title: l(
-                        &format!("mount {} on {}", fs.fstype(), p(target)),
-                        &format!("在 {} 挂载 {}", p(target), fs.fstype()),
+                        &format!("mount {} on {}", fs.fstype(), inside(target)),
+                        &format!("在 {} 挂载 {}", inside(target), fs.fstype()),
                     ),
                     why: what,
                     shell: format!("mount -t {} -o {options}{ro} {} {}", fs.fstype(), fs.fstype(), p(target)),
@@ -178,9 +226,9 @@ impl Step {
                     .iter()
                     .map(|e| match e {
                         DevEntry::Char { name, major, minor, mode } => {
-                            format!("mknod -m {mode:o} {}/{name} c {major} {minor}", p(dev))
+                            format!("mknod -m {mode:o} {name} c {major} {minor}")
                         }
-                        DevEntry::Link { name, target } => format!("ln -s {target} {}/{name}", p(dev)),
+                        DevEntry::Link { name, target } => format!("ln -s {target} {name}"),
                     })
                     .collect::<Vec<_>>();
                 Description {
@@ -189,15 +237,15 @@ impl Step {
                         "Programs expect /dev/null, /dev/zero, /dev/urandom and friends. The container gets only these few harmless devices, not the host's disks.",
                         "程序需要 /dev/null、/dev/zero、/dev/urandom 这些设备。容器只拿到这几个无害的设备，拿不到宿主机的磁盘。",
                     ),
-                    shell: cmds.join("; "),
+                    shell: format!("cd {} && {}", p(dev), cmds.join("; ")),
                     syscall: "mknod(2), symlink(2)".into(),
                     look: "ls -l /proc/<pid>/root/dev".into(),
                 }
             }
             Step::MountBind { source, target, read_only } => Description {
                 title: l(
-                    &format!("bind {} onto {}", p(source), p(target)),
-                    &format!("把 {} 绑定挂载到 {}", p(source), p(target)),
+                    &format!("bind {} onto {}", inside(source), inside(target)),
+                    &format!("把 {} 绑定挂载到 {}", inside(source), inside(target)),
                 ),
                 why: l(
                     "A bind mount shows an existing file or directory at a second place. glassbox writes the container's hostname, hosts and resolv.conf files outside the image and binds them in, so the image stays unchanged.",
@@ -258,7 +306,7 @@ impl Step {
                     "Once the container's processes are gone its cgroup is empty and is removed, so nothing of it is left in the kernel.",
                     "容器的进程都退出后，它的 cgroup 就空了，删掉它，内核里不留下任何痕迹。",
                 ),
-                shell: paths.iter().map(|d| format!("rmdir {}", p(d))).collect::<Vec<_>>().join("; "),
+                shell: each("rmdir ", paths, ""),
                 syscall: "rmdir(2) on cgroupfs".into(),
                 look: paths.first().map(|d| format!("ls {}", p(d))).unwrap_or_default(),
             },

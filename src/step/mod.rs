@@ -88,8 +88,16 @@ impl Special {
 /// A device node or symlink made in the container's /dev.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum DevEntry {
-    Char { name: &'static str, major: u64, minor: u64, mode: u32 },
-    Link { name: &'static str, target: &'static str },
+    Char {
+        name: &'static str,
+        major: u64,
+        minor: u64,
+        mode: u32,
+    },
+    Link {
+        name: &'static str,
+        target: &'static str,
+    },
 }
 
 /// Where a step runs: in glassbox's own process, or inside the new namespaces
@@ -114,13 +122,30 @@ pub enum Step {
     /// Stop mount events propagating back to the host (mount --make-rprivate /).
     MountPrivate,
     /// Stack the image layers (read-only) under a writable upper dir.
-    MountOverlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    MountOverlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
     /// Mount a kernel pseudo filesystem.
-    MountSpecial { fs: Special, target: PathBuf, options: String, read_only: bool },
+    MountSpecial {
+        fs: Special,
+        target: PathBuf,
+        options: String,
+        read_only: bool,
+    },
     /// Make the few device nodes a process expects in /dev.
-    MakeDevices { dev: PathBuf, entries: Vec<DevEntry> },
+    MakeDevices {
+        dev: PathBuf,
+        entries: Vec<DevEntry>,
+    },
     /// Bind a host file or directory into the container.
-    MountBind { source: PathBuf, target: PathBuf, read_only: bool },
+    MountBind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
     /// Give the UTS namespace its own hostname.
     SetHostname { hostname: String },
     /// Bring a network interface up inside the container's network namespace.
@@ -128,7 +153,11 @@ pub enum Step {
     /// Make the overlay the process's root and detach the host's.
     PivotRoot { new_root: PathBuf },
     /// Replace glassbox's code in the container process with the user's program.
-    Exec { argv: Vec<String>, env: Vec<String>, cwd: String },
+    Exec {
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+    },
     /// Remove the container's cgroup once its processes are gone.
     CgroupRemove { paths: Vec<PathBuf> },
 }
@@ -174,21 +203,71 @@ impl fmt::Display for Step {
 /// The devices every container gets (as runc and docker create them).
 pub fn default_devices(tty: bool) -> Vec<DevEntry> {
     let mut v = vec![
-        DevEntry::Char { name: "null", major: 1, minor: 3, mode: 0o666 },
-        DevEntry::Char { name: "zero", major: 1, minor: 5, mode: 0o666 },
-        DevEntry::Char { name: "full", major: 1, minor: 7, mode: 0o666 },
-        DevEntry::Char { name: "random", major: 1, minor: 8, mode: 0o666 },
-        DevEntry::Char { name: "urandom", major: 1, minor: 9, mode: 0o666 },
-        DevEntry::Char { name: "tty", major: 5, minor: 0, mode: 0o666 },
-        DevEntry::Link { name: "fd", target: "/proc/self/fd" },
-        DevEntry::Link { name: "stdin", target: "/proc/self/fd/0" },
-        DevEntry::Link { name: "stdout", target: "/proc/self/fd/1" },
-        DevEntry::Link { name: "stderr", target: "/proc/self/fd/2" },
-        DevEntry::Link { name: "ptmx", target: "pts/ptmx" },
+        DevEntry::Char {
+            name: "null",
+            major: 1,
+            minor: 3,
+            mode: 0o666,
+        },
+        DevEntry::Char {
+            name: "zero",
+            major: 1,
+            minor: 5,
+            mode: 0o666,
+        },
+        DevEntry::Char {
+            name: "full",
+            major: 1,
+            minor: 7,
+            mode: 0o666,
+        },
+        DevEntry::Char {
+            name: "random",
+            major: 1,
+            minor: 8,
+            mode: 0o666,
+        },
+        DevEntry::Char {
+            name: "urandom",
+            major: 1,
+            minor: 9,
+            mode: 0o666,
+        },
+        DevEntry::Char {
+            name: "tty",
+            major: 5,
+            minor: 0,
+            mode: 0o666,
+        },
+        DevEntry::Link {
+            name: "fd",
+            target: "/proc/self/fd",
+        },
+        DevEntry::Link {
+            name: "stdin",
+            target: "/proc/self/fd/0",
+        },
+        DevEntry::Link {
+            name: "stdout",
+            target: "/proc/self/fd/1",
+        },
+        DevEntry::Link {
+            name: "stderr",
+            target: "/proc/self/fd/2",
+        },
+        DevEntry::Link {
+            name: "ptmx",
+            target: "pts/ptmx",
+        },
     ];
     if tty {
         // /dev/console is bound to the container's terminal by a MountBind step.
-        v.push(DevEntry::Char { name: "console", major: 5, minor: 1, mode: 0o620 });
+        v.push(DevEntry::Char {
+            name: "console",
+            major: 5,
+            minor: 1,
+            mode: 0o620,
+        });
     }
     v
 }

@@ -24,7 +24,10 @@ pub fn create(path: &Path) -> Result<()> {
                 for file in ["cpuset.cpus", "cpuset.mems"] {
                     let current = fs::read_to_string(dir.join(file)).unwrap_or_default();
                     if current.trim().is_empty() {
-                        let from = dir.parent().map(|p| fs::read_to_string(p.join(file)).unwrap_or_default()).unwrap_or_default();
+                        let from = dir
+                            .parent()
+                            .map(|p| fs::read_to_string(p.join(file)).unwrap_or_default())
+                            .unwrap_or_default();
                         let _ = fs::write(dir.join(file), from.trim());
                     }
                 }
@@ -66,7 +69,9 @@ pub fn remove(path: &Path) -> Result<()> {
                 Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(e) => return Err(e).with_context(|| format!("remove cgroup {}", path.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("remove cgroup {}", path.display()))
+                }
             }
         }
     }

@@ -85,7 +85,11 @@ fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {
         }
     } else if !ctx.interactive {
         // Without -i the container reads nothing, as with docker.
-        let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())?;
+        let null = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDONLY,
+            nix::sys::stat::Mode::empty(),
+        )?;
         nix::unistd::dup2(null, 0)?;
         nix::unistd::close(null)?;
     }
@@ -96,17 +100,33 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
     let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
     match step {
         Step::MountPrivate => mounts::make_rprivate().map_err(engine),
-        Step::MountOverlay { lower, upper, work, target } => mounts::overlay(lower, upper, work, target).map_err(engine),
-        Step::MountSpecial { fs, target, options, read_only } => mounts::special(*fs, target, options, *read_only).map_err(engine),
+        Step::MountOverlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => mounts::overlay(lower, upper, work, target).map_err(engine),
+        Step::MountSpecial {
+            fs,
+            target,
+            options,
+            read_only,
+        } => mounts::special(*fs, target, options, *read_only).map_err(engine),
         Step::MakeDevices { dev, entries } => mounts::devices(dev, entries).map_err(engine),
-        Step::MountBind { source, target, read_only } => mounts::bind(source, target, *read_only).map_err(engine),
-        Step::SetHostname { hostname } => {
-            nix::unistd::sethostname(hostname).map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc())))
-        }
+        Step::MountBind {
+            source,
+            target,
+            read_only,
+        } => mounts::bind(source, target, *read_only).map_err(engine),
+        Step::SetHostname { hostname } => nix::unistd::sethostname(hostname)
+            .map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc()))),
         Step::LinkUp { name } => net::link_up(name).map_err(engine),
         Step::PivotRoot { new_root } => mounts::pivot_root(new_root).map_err(engine),
         Step::Exec { argv, env, cwd } => Err(exec(argv, env, cwd)),
-        other => Err((EXIT_ENGINE, format!("step {} cannot run inside the container", other.kind()))),
+        other => Err((
+            EXIT_ENGINE,
+            format!("step {} cannot run inside the container", other.kind()),
+        )),
     }
 }
 
@@ -123,20 +143,37 @@ pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
         .split(':')
         .filter(|d| !d.is_empty())
         .map(|d| format!("{}/{cmd}", d.trim_end_matches('/')))
-        .find(|candidate| Path::new(candidate).metadata().map(|m| m.is_file()).unwrap_or(false))
+        .find(|candidate| {
+            Path::new(candidate)
+                .metadata()
+                .map(|m| m.is_file())
+                .unwrap_or(false)
+        })
 }
 
 /// exec the program; returns only on failure, with docker's code and message.
 fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
     if argv.is_empty() {
-        return (EXIT_ENGINE, "no command given and the image has no default command".into());
+        return (
+            EXIT_ENGINE,
+            "no command given and the image has no default command".into(),
+        );
     }
     if let Err(e) = std::fs::create_dir_all(cwd).and_then(|_| std::env::set_current_dir(cwd)) {
-        return (EXIT_ENGINE, format!("chdir to working directory {cwd:?}: {e}"));
+        return (
+            EXIT_ENGINE,
+            format!("chdir to working directory {cwd:?}: {e}"),
+        );
     }
-    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     let Some(program) = resolve_command(&argv[0], path_var) else {
-        return (EXIT_NOT_FOUND, format!("exec: \"{}\": executable file not found in $PATH", argv[0]));
+        return (
+            EXIT_NOT_FOUND,
+            format!("exec: \"{}\": executable file not found in $PATH", argv[0]),
+        );
     };
     let to_c = |s: &String| CString::new(s.as_bytes()).unwrap_or_default();
     let c_argv: Vec<CString> = argv.iter().map(to_c).collect();

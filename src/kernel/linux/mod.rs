@@ -14,7 +14,7 @@ mod tty;
 
 pub use child::{resolve_command, DEFAULT_PATH};
 
-use super::{ChildFailure, ChildSpec, CgroupSetup, Go, Kernel, StepObserver};
+use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
 use crate::step::{Namespace, Step};
 use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -53,7 +53,11 @@ pub struct LinuxKernel {
 
 impl LinuxKernel {
     pub fn new() -> Result<LinuxKernel> {
-        Ok(LinuxKernel { cgroups: CgroupSetup::detect()?, child: None, terminal: None })
+        Ok(LinuxKernel {
+            cgroups: CgroupSetup::detect()?,
+            child: None,
+            terminal: None,
+        })
     }
 
     fn clone_flags(namespaces: &[Namespace]) -> CloneFlags {
@@ -95,7 +99,9 @@ impl Kernel for LinuxKernel {
     fn apply(&mut self, step: &Step) -> Result<()> {
         match step {
             Step::CgroupCreate { paths } => paths.iter().try_for_each(|p| cgroupfs::create(p)),
-            Step::CgroupJoin { paths, pid } => paths.iter().try_for_each(|p| cgroupfs::join(p, *pid)),
+            Step::CgroupJoin { paths, pid } => {
+                paths.iter().try_for_each(|p| cgroupfs::join(p, *pid))
+            }
             Step::CgroupRemove { paths } => {
                 for p in paths {
                     if !super::cgroup::is_under(&self.cgroups, p) {
@@ -105,12 +111,17 @@ impl Kernel for LinuxKernel {
                 }
                 Ok(())
             }
-            other => bail!("step {} does not run in glassbox's own process", other.kind()),
+            other => bail!(
+                "step {} does not run in glassbox's own process",
+                other.kind()
+            ),
         }
     }
 
     fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32> {
-        let Step::Clone { namespaces } = clone else { bail!("clone_child needs a clone step") };
+        let Step::Clone { namespaces } = clone else {
+            bail!("clone_child needs a clone step")
+        };
         let (go_read, go_write) = pipe_cloexec()?;
         let (report_read, report_write) = pipe_cloexec()?;
         let terminal = self.terminal.take();
@@ -133,8 +144,15 @@ impl Kernel for LinuxKernel {
         let flags = Self::clone_flags(namespaces);
         // SAFETY: glassbox is single-threaded here, so the child's copy of the
         // address space is consistent; the callback only uses memory it owns.
-        let pid = unsafe { nix::sched::clone(Box::new(|| child::run(&ctx)), &mut stack, flags, Some(libc::SIGCHLD)) }
-            .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?;
+        let pid = unsafe {
+            nix::sched::clone(
+                Box::new(|| child::run(&ctx)),
+                &mut stack,
+                flags,
+                Some(libc::SIGCHLD),
+            )
+        }
+        .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?;
         drop(go_read);
         drop(report_write);
         let tty_master = terminal.map(|(master, slave)| {
@@ -154,10 +172,14 @@ impl Kernel for LinuxKernel {
         Ok(pid.as_raw())
     }
 
-    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>> {
+    fn start_child(
+        &mut self,
+        observer: &mut dyn StepObserver,
+    ) -> Result<std::result::Result<(), ChildFailure>> {
         let child = self.child.as_mut().context("no child to start")?;
         let mut go = std::fs::File::from(child.go_write.try_clone()?);
-        go.write_all(b"g").context("release the container process")?;
+        go.write_all(b"g")
+            .context("release the container process")?;
         let mut reader = BufReader::new(child.report_read.take().context("child already started")?);
         let mut line = String::new();
         loop {
@@ -167,20 +189,40 @@ impl Kernel for LinuxKernel {
             }
             let line = line.trim_end();
             if let Some(index) = line.strip_prefix("S ") {
-                let step = index.parse::<usize>().ok().and_then(|i| child.steps.get(i)).context("bad report from child")?;
+                let step = index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| child.steps.get(i))
+                    .context("bad report from child")?;
                 match observer.before(step)? {
                     Go::Run => go.write_all(b"g")?,
                     Go::Abort => {
                         go.write_all(b"q")?;
-                        return Ok(Err(ChildFailure { kind: step.kind(), code: crate::error::EXIT_ENGINE, message: "aborted".into() }));
+                        return Ok(Err(ChildFailure {
+                            kind: step.kind(),
+                            code: crate::error::EXIT_ENGINE,
+                            message: "aborted".into(),
+                        }));
                     }
                 }
             } else if let Some(rest) = line.strip_prefix("E ") {
                 let mut parts = rest.splitn(3, ' ');
-                let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(crate::error::EXIT_ENGINE);
+                let code = parts
+                    .next()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(crate::error::EXIT_ENGINE);
                 let kind_name = parts.next().unwrap_or("");
-                let kind = child.steps.iter().map(|s| s.kind()).find(|k| *k == kind_name).unwrap_or("exec");
-                return Ok(Err(ChildFailure { kind, code, message: parts.next().unwrap_or("").to_string() }));
+                let kind = child
+                    .steps
+                    .iter()
+                    .map(|s| s.kind())
+                    .find(|k| *k == kind_name)
+                    .unwrap_or("exec");
+                return Ok(Err(ChildFailure {
+                    kind,
+                    code,
+                    message: parts.next().unwrap_or("").to_string(),
+                }));
             }
         }
     }
@@ -189,11 +231,25 @@ impl Kernel for LinuxKernel {
         let child = self.child.as_ref().context("no child to wait for")?;
         let pid = child.pid;
         FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
-        let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+        let forwarded = [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ];
         let previous: Vec<_> = forwarded
             .iter()
             // SAFETY: installing a handler that only calls kill(2).
-            .map(|&sig| (sig, unsafe { libc::signal(sig, forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) }))
+            .map(|&sig| {
+                (sig, unsafe {
+                    libc::signal(
+                        sig,
+                        forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                    )
+                })
+            })
             .collect();
         if let Some(master) = &child.tty_master {
             tty::relay(master.as_raw_fd(), child.interactive)?;
@@ -223,4 +279,3 @@ impl Kernel for LinuxKernel {
         }
     }
 }
-

@@ -9,18 +9,49 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub fn make_rprivate() -> Result<()> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("make / private (mount --make-rprivate /)")
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("make / private (mount --make-rprivate /)")
 }
 
 pub fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     // overlayfs lists the top-most lower layer first; our list is lowest first.
-    let lowers: Vec<String> = lower.iter().rev().map(|p| p.display().to_string()).collect();
-    let data = format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), upper.display(), work.display());
+    let lowers: Vec<String> = lower
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
     fs::create_dir_all(target)?;
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str())).map_err(|e| {
-        let hint = if e == nix::errno::Errno::ENODEV { " (is the overlay module loaded? try: modprobe overlay)" } else { "" };
-        anyhow::anyhow!("mount overlay on {}: {}{}", target.display(), e.desc(), hint)
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| {
+        let hint = if e == nix::errno::Errno::ENODEV {
+            " (is the overlay module loaded? try: modprobe overlay)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "mount overlay on {}: {}{}",
+            target.display(),
+            e.desc(),
+            hint
+        )
     })
 }
 
@@ -45,25 +76,52 @@ fn split_options(options: &str, read_only: bool) -> (MsFlags, String) {
 }
 
 pub fn special(fs_kind: Special, target: &Path, options: &str, read_only: bool) -> Result<()> {
-    fs::create_dir_all(target).with_context(|| format!("create mount point {}", target.display()))?;
+    fs::create_dir_all(target)
+        .with_context(|| format!("create mount point {}", target.display()))?;
     let (flags, data) = split_options(options, read_only);
-    let data = if data.is_empty() { None } else { Some(data.as_str()) };
-    mount(Some(fs_kind.fstype()), target, Some(fs_kind.fstype()), flags, data)
-        .with_context(|| format!("mount {} on {}", fs_kind.fstype(), target.display()))
+    let data = if data.is_empty() {
+        None
+    } else {
+        Some(data.as_str())
+    };
+    mount(
+        Some(fs_kind.fstype()),
+        target,
+        Some(fs_kind.fstype()),
+        flags,
+        data,
+    )
+    .with_context(|| format!("mount {} on {}", fs_kind.fstype(), target.display()))
 }
 
 pub fn devices(dev: &Path, entries: &[DevEntry]) -> Result<()> {
     for entry in entries {
         match entry {
-            DevEntry::Char { name, major, minor, mode } => {
+            DevEntry::Char {
+                name,
+                major,
+                minor,
+                mode,
+            } => {
                 let path = dev.join(name);
-                mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(*mode), nix::sys::stat::makedev(*major, *minor))
-                    .with_context(|| format!("mknod {}", path.display()))?;
+                mknod(
+                    &path,
+                    SFlag::S_IFCHR,
+                    Mode::from_bits_truncate(*mode),
+                    nix::sys::stat::makedev(*major, *minor),
+                )
+                .with_context(|| format!("mknod {}", path.display()))?;
                 // mknod honours the umask; set the mode we asked for.
-                nix::sys::stat::fchmodat(None, &path, Mode::from_bits_truncate(*mode), nix::sys::stat::FchmodatFlags::FollowSymlink)?;
+                nix::sys::stat::fchmodat(
+                    None,
+                    &path,
+                    Mode::from_bits_truncate(*mode),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )?;
             }
             DevEntry::Link { name, target } => {
-                std::os::unix::fs::symlink(target, dev.join(name)).with_context(|| format!("symlink {}/{name}", dev.display()))?;
+                std::os::unix::fs::symlink(target, dev.join(name))
+                    .with_context(|| format!("symlink {}/{name}", dev.display()))?;
             }
         }
     }
@@ -78,13 +136,26 @@ pub fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::File::create(target).with_context(|| format!("create mount point {}", target.display()))?;
+        fs::File::create(target)
+            .with_context(|| format!("create mount point {}", target.display()))?;
     }
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .with_context(|| format!("bind {} onto {}", source.display(), target.display()))?;
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} onto {}", source.display(), target.display()))?;
     if read_only {
-        mount(None::<&str>, target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-            .with_context(|| format!("remount {} read-only", target.display()))?;
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .with_context(|| format!("remount {} read-only", target.display()))?;
     }
     Ok(())
 }

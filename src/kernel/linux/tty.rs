@@ -19,7 +19,12 @@ pub fn host_winsize() -> Option<nix::pty::Winsize> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ fills the struct we own.
     if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
-        Some(nix::pty::Winsize { ws_row: ws.ws_row, ws_col: ws.ws_col, ws_xpixel: 0, ws_ypixel: 0 })
+        Some(nix::pty::Winsize {
+            ws_row: ws.ws_row,
+            ws_col: ws.ws_col,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        })
     } else {
         None
     }
@@ -73,15 +78,29 @@ fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
 
 /// Copy the user's keys to the container and its output back until it closes.
 pub fn relay(master: RawFd, interactive: bool) -> Result<()> {
-    let _raw = if interactive { Some(RawMode::enter()) } else { None };
+    let _raw = if interactive {
+        Some(RawMode::enter())
+    } else {
+        None
+    };
     // SAFETY: the handler only stores to an atomic.
-    unsafe { libc::signal(libc::SIGWINCH, on_winch as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    unsafe {
+        libc::signal(
+            libc::SIGWINCH,
+            on_winch as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )
+    };
     let mut stdin_open = interactive;
     let mut buf = [0u8; 8192];
     loop {
         if WINCH.swap(false, Ordering::SeqCst) {
             if let Some(ws) = host_winsize() {
-                let ws = libc::winsize { ws_row: ws.ws_row, ws_col: ws.ws_col, ws_xpixel: 0, ws_ypixel: 0 };
+                let ws = libc::winsize {
+                    ws_row: ws.ws_row,
+                    ws_col: ws.ws_col,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
                 // SAFETY: TIOCSWINSZ reads the struct we own.
                 unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
             }
@@ -98,7 +117,10 @@ pub fn relay(master: RawFd, interactive: bool) -> Result<()> {
             Ok(_) => {}
         }
         let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(master, &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => return Ok(()), // the container closed its terminal

@@ -7,7 +7,7 @@
 pub mod fs;
 pub mod shell;
 
-use super::{ChildFailure, ChildSpec, CgroupSetup, Go, Kernel, StepObserver};
+use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
 use crate::step::{DevEntry, Namespace, Step};
 use anyhow::{bail, Context, Result};
@@ -83,7 +83,11 @@ fn in_container(rootfs: &Option<PathBuf>, path: &Path) -> String {
 }
 
 impl SimChild {
-    fn apply(&mut self, step: &Step, procs: &[shell::SimProc]) -> std::result::Result<(), (i32, String)> {
+    fn apply(
+        &mut self,
+        step: &Step,
+        procs: &[shell::SimProc],
+    ) -> std::result::Result<(), (i32, String)> {
         let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
         match step {
             Step::MountPrivate => Ok(()),
@@ -95,24 +99,46 @@ impl SimChild {
                 }
                 self.fs = fs::SimFs::from_layers(readers).map_err(engine)?;
                 self.rootfs = Some(target.clone());
-                self.mounts.push(SimMount { source: "overlay".into(), target: "/".into(), fstype: "overlay".into() });
+                self.mounts.push(SimMount {
+                    source: "overlay".into(),
+                    target: "/".into(),
+                    fstype: "overlay".into(),
+                });
                 Ok(())
             }
-            Step::MountSpecial { fs: kind, target, .. } => {
+            Step::MountSpecial {
+                fs: kind, target, ..
+            } => {
                 let target = in_container(&self.rootfs, target);
                 let _ = self.fs.mkdir(&target, "/");
                 if *kind == crate::step::Special::Proc {
                     let mut entries = Vec::new();
                     for p in procs {
-                        entries.push((format!("{}", p.pid), fs::Node::Dir { mode: 0o555, uid: 0, gid: 0 }));
+                        entries.push((
+                            format!("{}", p.pid),
+                            fs::Node::Dir {
+                                mode: 0o555,
+                                uid: 0,
+                                gid: 0,
+                            },
+                        ));
                         entries.push((
                             format!("{}/cmdline", p.pid),
-                            fs::Node::File { mode: 0o444, uid: 0, gid: 0, data: p.cmdline.replace(' ', "\0").into_bytes() },
+                            fs::Node::File {
+                                mode: 0o444,
+                                uid: 0,
+                                gid: 0,
+                                data: p.cmdline.replace(' ', "\0").into_bytes(),
+                            },
                         ));
                     }
                     self.fs.mount_pseudo(&target, entries);
                 }
-                self.mounts.push(SimMount { source: kind.fstype().into(), target, fstype: kind.fstype().into() });
+                self.mounts.push(SimMount {
+                    source: kind.fstype().into(),
+                    target,
+                    fstype: kind.fstype().into(),
+                });
                 Ok(())
             }
             Step::MakeDevices { dev, entries } => {
@@ -120,8 +146,15 @@ impl SimChild {
                 let nodes = entries
                     .iter()
                     .map(|e| match e {
-                        DevEntry::Char { name, .. } => (name.to_string(), fs::Node::Other { kind: 'c' }),
-                        DevEntry::Link { name, target } => (name.to_string(), fs::Node::Symlink { target: target.to_string() }),
+                        DevEntry::Char { name, .. } => {
+                            (name.to_string(), fs::Node::Other { kind: 'c' })
+                        }
+                        DevEntry::Link { name, target } => (
+                            name.to_string(),
+                            fs::Node::Symlink {
+                                target: target.to_string(),
+                            },
+                        ),
                     })
                     .collect();
                 self.fs.mount_pseudo(&dev, nodes);
@@ -133,8 +166,23 @@ impl SimChild {
                 let data = std::fs::read(source).unwrap_or_default();
                 let (dir, name) = target.rsplit_once('/').unwrap_or(("/", &target));
                 let dir = if dir.is_empty() { "/" } else { dir };
-                self.fs.mount_pseudo(dir, vec![(name.to_string(), fs::Node::File { mode: 0o644, uid: 0, gid: 0, data })]);
-                self.mounts.push(SimMount { source: source.display().to_string(), target, fstype: "bind".into() });
+                self.fs.mount_pseudo(
+                    dir,
+                    vec![(
+                        name.to_string(),
+                        fs::Node::File {
+                            mode: 0o644,
+                            uid: 0,
+                            gid: 0,
+                            data,
+                        },
+                    )],
+                );
+                self.mounts.push(SimMount {
+                    source: source.display().to_string(),
+                    target,
+                    fstype: "bind".into(),
+                });
                 Ok(())
             }
             Step::SetHostname { hostname } => {
@@ -149,7 +197,10 @@ impl SimChild {
             Step::Exec { argv, env, cwd } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
-                    .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .filter_map(|e| {
+                        e.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                    })
                     .collect();
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
@@ -183,7 +234,10 @@ impl SimChild {
                     )),
                 }
             }
-            other => Err((EXIT_ENGINE, format!("step {} cannot run inside the container", other.kind()))),
+            other => Err((
+                EXIT_ENGINE,
+                format!("step {} cannot run inside the container", other.kind()),
+            )),
         }
     }
 }
@@ -215,7 +269,10 @@ impl Kernel for SimKernel {
             }
             Step::CgroupJoin { paths, pid } => {
                 for p in paths {
-                    self.cgroup_tree.get_mut(p).with_context(|| format!("no cgroup {}", p.display()))?.push(*pid);
+                    self.cgroup_tree
+                        .get_mut(p)
+                        .with_context(|| format!("no cgroup {}", p.display()))?
+                        .push(*pid);
                 }
                 Ok(())
             }
@@ -225,12 +282,17 @@ impl Kernel for SimKernel {
                 }
                 Ok(())
             }
-            other => bail!("step {} does not run in glassbox's own process", other.kind()),
+            other => bail!(
+                "step {} does not run in glassbox's own process",
+                other.kind()
+            ),
         }
     }
 
     fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32> {
-        let Step::Clone { namespaces } = clone else { bail!("clone_child needs a clone step") };
+        let Step::Clone { namespaces } = clone else {
+            bail!("clone_child needs a clone step")
+        };
         let host_pid = self.next_pid;
         self.next_pid += 1;
         self.child = Some(SimChild {
@@ -247,23 +309,44 @@ impl Kernel for SimKernel {
         Ok(host_pid)
     }
 
-    fn start_child(&mut self, observer: &mut dyn StepObserver) -> Result<std::result::Result<(), ChildFailure>> {
+    fn start_child(
+        &mut self,
+        observer: &mut dyn StepObserver,
+    ) -> Result<std::result::Result<(), ChildFailure>> {
         let child = self.child.as_mut().context("no child to start")?;
         let own_pid_ns = child.namespaces.contains(&Namespace::Pid);
         let steps = child.spec.steps.clone();
         let cmdline = steps
             .iter()
-            .find_map(|s| if let Step::Exec { argv, .. } = s { Some(argv.join(" ")) } else { None })
+            .find_map(|s| {
+                if let Step::Exec { argv, .. } = s {
+                    Some(argv.join(" "))
+                } else {
+                    None
+                }
+            })
             .unwrap_or_default();
         // In its own PID namespace the container's process is PID 1 and sees only itself.
         let pid = if own_pid_ns { 1 } else { child.host_pid as u32 };
-        let procs = vec![shell::SimProc { pid, user: "root".into(), cmdline }];
+        let procs = vec![shell::SimProc {
+            pid,
+            user: "root".into(),
+            cmdline,
+        }];
         for step in &steps {
             if observer.before(step)? == Go::Abort {
-                return Ok(Err(ChildFailure { kind: step.kind(), code: EXIT_ENGINE, message: "aborted".into() }));
+                return Ok(Err(ChildFailure {
+                    kind: step.kind(),
+                    code: EXIT_ENGINE,
+                    message: "aborted".into(),
+                }));
             }
             if let Err((code, message)) = child.apply(step, &procs) {
-                return Ok(Err(ChildFailure { kind: step.kind(), code, message }));
+                return Ok(Err(ChildFailure {
+                    kind: step.kind(),
+                    code,
+                    message,
+                }));
             }
         }
         Ok(Ok(()))

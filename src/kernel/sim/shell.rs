@@ -656,7 +656,7 @@ fn bi_ls(ctx: &mut ShellCtx, args: &[String], o: &mut Output) -> i32 {
                     } else {
                         child(abs, n)
                     };
-                    (fs.size_of(&p) + 4095) / 4096 * 4
+                    fs.size_of(&p).div_ceil(4096) * 4
                 })
                 .sum();
             o.out(&format!("total {blocks}\n"));
@@ -1382,7 +1382,7 @@ fn expand_fields(ctx: &mut ShellCtx, sh: &Sh, word: &[Seg]) -> Vec<String> {
     let mut fields: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut has = false; // cur is a field (even if empty)
-    // "$@" with no parameters yields no field even though it is quoted.
+                         // "$@" with no parameters yields no field even though it is quoted.
     let has_at = word
         .iter()
         .any(|s| matches!(s, Seg::Var(n, true, None) if n == "@"));

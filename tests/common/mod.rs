@@ -1,0 +1,109 @@
+//! Shared helpers for the integration tests: each test gets its own storage
+//! root in a temp dir and drives the real `glassbox` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Gb {
+    pub dir: tempfile::TempDir,
+}
+
+impl Gb {
+    pub fn new() -> Gb {
+        Gb {
+            dir: tempfile::Builder::new()
+                .prefix("gbtest-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"));
+        c.arg("--root").arg(self.root());
+        c.env_remove("GLASSBOX_ROOT")
+            .env("LANG", "C")
+            .stdin(Stdio::null());
+        c
+    }
+    /// Run glassbox with these arguments and collect its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run glassbox")
+    }
+    pub fn containers(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.root().join("containers"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Real-kernel tests need root; elsewhere they say why they did nothing.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!(
+                "skipped: this test runs real containers and needs root (CI runs it as root)"
+            );
+            return;
+        }
+    };
+}
+
+/// The `kind`s of a --trace-json file, in order.
+pub fn trace_kinds(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("trace file")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// glassbox cgroup directories that exist for a container id (v1 or v2).
+pub fn cgroup_dirs_for(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let candidate = e.path().join("glassbox").join(id);
+            if candidate.exists() {
+                found.push(candidate);
+            }
+        }
+    }
+    let v2 = Path::new("/sys/fs/cgroup/glassbox").join(id);
+    if v2.exists() {
+        found.push(v2);
+    }
+    found
+}
+
+/// Mount points that mention this path (there should be none on the host).
+pub fn host_mounts_under(path: &Path) -> Vec<String> {
+    let needle = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(String::from)
+        .collect()
+}
