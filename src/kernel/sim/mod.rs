@@ -14,6 +14,9 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The simulated clock: 2026-01-01T00:00:00Z, the same instant simulated records carry.
+pub const SIM_EPOCH: u64 = 1_767_225_600;
+
 /// The first host PID the simulator hands out.
 const FIRST_HOST_PID: i32 = 4242;
 
@@ -213,7 +216,7 @@ impl SimChild {
                     gid: 0,
                     pid: 1,
                     procs: procs.to_vec(),
-                    clock_secs: 0,
+                    clock_secs: SIM_EPOCH,
                     stdout: &mut stdout,
                     stderr: &mut stderr,
                 };
