@@ -206,6 +206,9 @@ pub struct ImportConfig {
     pub comment: Option<String>,
     /// Where the tarball came from (file path, URL or "-"), for history.
     pub source: Option<String>,
+    /// A fixed creation time (RFC 3339) instead of now: a reproducible tarball
+    /// then always gives the same image id (the built-in image relies on it).
+    pub created: Option<String>,
 }
 
 /// `<layer dir>/meta.json`; its presence means the unpack completed.
@@ -810,7 +813,7 @@ impl Store {
         };
         self.ensure_layer(&layer)?;
 
-        let created = now_rfc3339();
+        let created = cfg.created.clone().unwrap_or_else(now_rfc3339);
         let mut c = ConfigBuilder::default();
         if let Some(v) = cfg.cmd {
             c = c.cmd(v);
