@@ -10,6 +10,15 @@ use std::path::Path;
 
 /// Write `data` to `path` atomically: write a sibling temp file, fsync it, rename it over.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
+    atomic_write_with(path, data, true)
+}
+
+/// As `atomic_write`; `durable: false` skips the fsync. Readers still see the
+/// old or the new file, never half of one; only a power cut may lose the
+/// latest version. Container state uses it: it is rewritten on every
+/// transition, sits on the start-up path, and `container::list` re-derives
+/// the truth from the kernel anyway.
+pub fn atomic_write_with(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().context("atomic_write: path has no parent")?;
     fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let tmp = dir.join(format!(
@@ -20,7 +29,9 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
     {
         let mut f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     fs::rename(&tmp, path).with_context(|| format!("rename into {}", path.display()))?;
     Ok(())
@@ -30,6 +41,11 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(value)?;
     atomic_write(path, &data)
+}
+
+/// Pretty JSON, written atomically without fsync (see `atomic_write_with`).
+pub fn write_json_fast<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    atomic_write_with(path, &serde_json::to_vec_pretty(value)?, false)
 }
 
 /// Read and parse a JSON file, naming the file on error.

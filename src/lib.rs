@@ -11,5 +11,8 @@ pub mod error;
 pub mod fsutil;
 pub mod image;
 pub mod kernel;
+pub mod learn;
 pub mod narrate;
+pub mod registry;
+pub mod repl;
 pub mod step;

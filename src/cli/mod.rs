@@ -4,6 +4,7 @@
 pub mod containers;
 pub mod format;
 pub mod images;
+pub mod learn;
 pub mod system;
 
 use crate::kernel::{linux::LinuxKernel, sim::SimKernel, Kernel};
@@ -26,8 +27,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOptions,
+    /// With no command, glassbox opens its learning shell (the REPL).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,6 +80,12 @@ pub enum Command {
         after_help = "Examples:\n  glassbox import rootfs.tar busybox:latest\n  cat rootfs.tar.gz | glassbox import - myimage:v1"
     )]
     Import(ImportArgs),
+    /// Take a lesson (glassbox learn N), or list them
+    Learn(learn::LearnArgs),
+    /// Labs: tasks checked against the real (or simulated) state
+    Lab(learn::LabArgs),
+    /// The learning shell: docker-style commands with every kernel step shown
+    Repl,
     /// Show the glassbox version
     Version,
     /// Show system-wide information
@@ -167,7 +175,10 @@ impl GlobalOptions {
 /// Parse and run; returns the process exit code.
 pub fn main_with(cli: Cli) -> Result<i32> {
     let g = &cli.global;
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::repl::run(g);
+    };
+    match command {
         Command::Run(args) => containers::run(g, args),
         Command::Ps(args) => containers::ps(g, args).map(|_| 0),
         Command::Rm(args) => containers::rm(g, args),
@@ -180,6 +191,9 @@ pub fn main_with(cli: Cli) -> Result<i32> {
             args.message.as_deref(),
         )
         .map(|_| 0),
+        Command::Learn(args) => learn::learn(g, args),
+        Command::Lab(args) => learn::lab(g, args),
+        Command::Repl => crate::repl::run(g),
         Command::Version => system::version().map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }

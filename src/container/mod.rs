@@ -2,9 +2,10 @@
 //! life (its state), kept in `<root>/containers/<id>/container.json`.
 //! Every write is atomic and made under the store lock.
 
+pub mod logs;
 pub mod names;
 
-use crate::fsutil::{read_json, write_json, StoreLock};
+use crate::fsutil::{read_json, StoreLock};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -58,6 +59,13 @@ pub struct State {
     pub finished_at: Option<String>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
+    /// The process that supervises the container (the `run` command in the
+    /// foreground, the monitor when detached) and its start time: while it
+    /// lives it will record the exit; once it is gone nobody will.
+    #[serde(default)]
+    pub monitor_pid: i32,
+    #[serde(default)]
+    pub monitor_start: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,7 +106,7 @@ impl Container {
         self.save_locked(root)
     }
     pub fn save_locked(&self, root: &Path) -> Result<()> {
-        write_json(&Self::record_path(root, &self.id), self)
+        crate::fsutil::write_json_fast(&Self::record_path(root, &self.id), self)
     }
 
     /// Register a new container: checks its name is free and writes its record, atomically
@@ -123,7 +131,22 @@ impl Container {
 
     /// Whether the recorded process is still this container's (and not a reused PID).
     pub fn process_alive(&self) -> bool {
-        self.state.pid > 0 && proc_start_time(self.state.pid) == Some(self.state.pid_start)
+        pid_alive(self.state.pid, self.state.pid_start)
+    }
+
+    /// Whether the container's supervisor (foreground `run` or monitor) still lives.
+    pub fn monitor_alive(&self) -> bool {
+        pid_alive(self.state.monitor_pid, self.state.monitor_start)
+    }
+
+    /// The docker json-file log of a detached container.
+    pub fn log_path(&self, root: &Path) -> PathBuf {
+        self.dir(root).join(format!("{}-json.log", self.id))
+    }
+
+    /// Whether the container is running now (its process alive), as `ps` shows it.
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running && (self.simulated || self.process_alive())
     }
 
     /// Remove the record and everything under the container's directory.
@@ -134,6 +157,25 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// A process is alive when it exists, is not a zombie (an orphan's zombie may
+/// linger when the host's init is slow to reap), and started when recorded.
+pub fn pid_alive(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(after) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return false;
+    };
+    let mut fields = after.split_whitespace();
+    if matches!(fields.next(), Some("Z") | Some("X")) {
+        return false;
+    }
+    fields.nth(18).and_then(|f| f.parse().ok()) == Some(start)
 }
 
 /// Field 22 of /proc/PID/stat: when the process started.
@@ -167,29 +209,58 @@ fn list_unlocked(root: &Path) -> Result<Vec<Container>> {
     Ok(out)
 }
 
+/// Whether a record says running but nobody will ever record its end: its
+/// process is gone and so is its supervisor. (While the supervisor lives it is
+/// about to write the real exit code; while the process lives, it runs, even
+/// as an orphan whose monitor was killed.)
+fn died_unseen(c: &Container) -> bool {
+    c.state.status == Status::Running && !c.simulated && !c.process_alive() && !c.monitor_alive()
+}
+
+/// Record the end of a container that died unseen: exit code 255 (unknown)
+/// unless one was recorded, and its cgroup directories removed.
+pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
+    if !died_unseen(c) {
+        return Ok(());
+    }
+    let _lock = StoreLock::exclusive(root)?;
+    if let Ok(mut fresh) = Container::load(root, &c.id) {
+        if died_unseen(&fresh) {
+            fresh.state.status = Status::Exited;
+            fresh.state.pid = 0;
+            fresh.state.exit_code.get_or_insert(255);
+            fresh.state.finished_at.get_or_insert_with(now_rfc3339);
+            fresh
+                .state
+                .error
+                .get_or_insert_with(|| "the container's supervisor died".into());
+            fresh.save_locked(root)?;
+            if let Ok(setup) = crate::kernel::CgroupSetup::detect() {
+                for p in setup.paths_for(&fresh.id) {
+                    let _ = fs::remove_dir(&p);
+                }
+            }
+        }
+        *c = fresh;
+    }
+    Ok(())
+}
+
 /// All containers, newest first, with the state of any whose process died
 /// unseen (its supervisor was killed) corrected on disk.
 pub fn list(root: &Path) -> Result<Vec<Container>> {
     let mut all = list_unlocked(root)?;
     for c in all.iter_mut() {
-        if c.state.status == Status::Running && !c.simulated && !c.process_alive() {
-            let _lock = StoreLock::exclusive(root)?;
-            if let Ok(mut fresh) = Container::load(root, &c.id) {
-                if fresh.state.status == Status::Running && !fresh.process_alive() {
-                    fresh.state.status = Status::Exited;
-                    fresh.state.exit_code.get_or_insert(255);
-                    fresh.state.finished_at.get_or_insert_with(now_rfc3339);
-                    fresh
-                        .state
-                        .error
-                        .get_or_insert_with(|| "the container's supervisor died".into());
-                    fresh.save_locked(root)?;
-                }
-                *c = fresh;
-            }
-        }
+        refresh(root, c)?;
     }
     Ok(all)
+}
+
+/// Load one container by its full id, its state corrected like `list`'s.
+pub fn load_fresh(root: &Path, id: &str) -> Result<Container> {
+    let mut c = Container::load(root, id)?;
+    refresh(root, &mut c)?;
+    Ok(c)
 }
 
 /// Find a container by full id, name, or unique id prefix, as docker does.

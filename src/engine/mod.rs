@@ -1,12 +1,16 @@
-//! The verbs (run, rm, ...) as a library: the CLI, the REPL, lessons and tests
-//! all call these. They build kernel steps and hand them to a `Kernel`, with
-//! an observer (the narrator) watching each one.
+//! The verbs (run, create, start, stop, rm, ...) as a library: the CLI, the
+//! REPL, lessons and tests all call these. They build kernel steps and hand
+//! them to a `Kernel`, with an observer (the narrator) watching each one.
 
+pub mod lifecycle;
+pub mod monitor;
 pub mod remove;
 pub mod run;
 
+pub use lifecycle::{kill, parse_signal, stop, wait};
+pub use monitor::start_detached;
 pub use remove::remove;
-pub use run::{run, Network, RunOptions};
+pub use run::{create, run, start, Network, RunOptions, StartOptions};
 
 use crate::kernel::{Go, Kernel, StepObserver};
 use crate::step::Step;

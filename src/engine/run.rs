@@ -1,6 +1,13 @@
-//! `run`: make a container from an image and run its program in the foreground.
+//! `create`, `start` and `run` (= create + start): make a container from an
+//! image, then run its program, in the foreground or detached (log mode,
+//! under a monitor: see `engine::monitor`).
 //!
-//! The plan, in the order the kernel sees it:
+//! `create` only writes the container's record (command, environment,
+//! working directory, hostname, settings) and its directories; `start` turns
+//! a created or exited container into a running one from that record, with
+//! the same writable upper dir, so a restarted container keeps its files.
+//!
+//! The plan `start` carries out, in the order the kernel sees it:
 //!   parent: cgroup_create → clone (new namespaces) → cgroup_join
 //!   child:  mount_private → mount_overlay → /proc, /sys, /dev and friends →
 //!           hostname, hosts, resolv.conf binds → set_hostname → link_up lo →
@@ -162,7 +169,8 @@ fn child_steps(
     dir: &Path,
     console: Option<String>,
     hostname: &str,
-    opts: &RunOptions,
+    tty: bool,
+    network: Network,
     argv: Vec<String>,
     env: Vec<String>,
     cwd: String,
@@ -192,7 +200,7 @@ fn child_steps(
         ),
         Step::MakeDevices {
             dev: merged.join("dev"),
-            entries: default_devices(opts.tty),
+            entries: default_devices(tty),
         },
         special(
             Special::Devpts,
@@ -222,7 +230,7 @@ fn child_steps(
             read_only: false,
         });
     }
-    if opts.network == Network::None {
+    if network == Network::None {
         steps.push(Step::SetHostname {
             hostname: hostname.to_string(),
         });
@@ -241,13 +249,28 @@ fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
         .join("diff")
 }
 
-/// Run a container in the foreground; returns its exit status.
-pub fn run(
-    root: &Path,
-    kernel: &mut dyn Kernel,
-    observer: &mut dyn StepObserver,
-    opts: &RunOptions,
-) -> Result<i32> {
+impl Network {
+    fn parse_recorded(s: &str) -> Network {
+        if s == "host" {
+            Network::Host
+        } else {
+            Network::None
+        }
+    }
+}
+
+/// The hostname a container sees: its own, or the host's with --network host.
+fn effective_hostname(c: &Container) -> String {
+    match Network::parse_recorded(&c.config.network) {
+        Network::None => c.config.hostname.clone(),
+        Network::Host => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// Make a container (record and directories) without starting it.
+pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Container> {
     let store = Store::open(root)?;
     let image = resolve_image(&store, &opts.image)?;
     if let Some(name) = &opts.name {
@@ -263,7 +286,19 @@ pub fn run(
     if argv.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
     }
-    let container = Container::register(root, |n| {
+    let cwd = opts
+        .workdir
+        .clone()
+        .or_else(|| {
+            image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.working_dir().clone())
+        })
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let c = Container::register(root, |n| {
         let id = if simulated {
             crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
         } else {
@@ -285,6 +320,12 @@ pub fn run(
         } else {
             container::now_rfc3339()
         };
+        let seen_hostname = match opts.network {
+            Network::None => hostname.clone(),
+            Network::Host => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
         Container {
             id,
             name,
@@ -294,8 +335,8 @@ pub fn run(
             command: argv.clone(),
             config: Config {
                 hostname,
-                env: vec![],
-                working_dir: String::new(),
+                env: environment(&image, opts, &seen_hostname),
+                working_dir: cwd.clone(),
                 tty: opts.tty,
                 interactive: opts.interactive,
                 network: match opts.network {
@@ -312,18 +353,91 @@ pub fn run(
                 finished_at: None,
                 exit_code: None,
                 error: None,
+                monitor_pid: 0,
+                monitor_start: 0,
             },
             simulated,
         }
     })?;
+    let dir = c.dir(root);
+    for sub in ["upper", "work", "merged"] {
+        if let Err(e) = std::fs::create_dir_all(dir.join(sub)) {
+            let _ = c.remove_files(root);
+            return Err(e).with_context(|| format!("create {}", dir.join(sub).display()));
+        }
+    }
+    Ok(c)
+}
+
+/// How `start` runs the container.
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    /// Log mode: the container's output goes to its json-file log (a monitor runs it).
+    pub detached: bool,
+    /// The container was created by this same command (`run`): an abort in
+    /// step-through rolls it back entirely.
+    pub fresh: bool,
+    /// Called once the container's program runs (after exec), before waiting for it.
+    pub on_running: Option<&'a mut dyn FnMut(&Container)>,
+}
+
+/// Run a container in the foreground; returns its exit status.
+pub fn run(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &RunOptions,
+) -> Result<i32> {
+    let c = create(root, kernel, opts)?;
+    start(
+        root,
+        kernel,
+        observer,
+        c,
+        StartOptions {
+            fresh: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// Start a created or exited container and wait for it; returns its exit status.
+pub fn start(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    mut c: Container,
+    mut so: StartOptions,
+) -> Result<i32> {
+    if c.is_running() {
+        crate::exit_err!(EXIT_ENGINE, "container {} is already running", c.name);
+    }
+    let store = Store::open(root)?;
+    let image = store.resolve(&c.image_id)?.ok_or_else(|| {
+        engine_error(format!(
+            "the image of container {} ({}, {}) is no longer in the store",
+            c.name, c.image, c.image_id
+        ))
+    })?;
+    let previous = c.state.clone();
+    c.state.error = None;
     let mut started = Started {
-        container,
+        container: c,
         cgroups: vec![],
         cgroup_made: false,
         cloned: false,
+        previous,
     };
-    let result = run_container(root, &store, &image, kernel, observer, opts, &mut started);
-    finish(root, kernel, observer, opts, started, result)
+    let result = start_container(
+        root,
+        &store,
+        &image,
+        kernel,
+        observer,
+        &mut so,
+        &mut started,
+    );
+    finish(root, kernel, observer, so.fresh, started, result)
 }
 
 /// What has been made so far, so a failure can undo exactly that.
@@ -332,6 +446,8 @@ struct Started {
     cgroups: Vec<PathBuf>,
     cgroup_made: bool,
     cloned: bool,
+    /// The state before this start, restored when step-through aborts it.
+    previous: State,
 }
 
 /// How the run ended before clean-up.
@@ -341,13 +457,13 @@ enum Outcome {
     Aborted(&'static str),
 }
 
-fn run_container(
+fn start_container(
     root: &Path,
     store: &Store,
     image: &Image,
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
-    opts: &RunOptions,
+    so: &mut StartOptions,
     started: &mut Started,
 ) -> Result<Outcome> {
     let c = &mut started.container;
@@ -356,28 +472,9 @@ fn run_container(
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("create {}", dir.join(sub).display()))?;
     }
-    let hostname = match opts.network {
-        Network::None => c.config.hostname.clone(),
-        Network::Host => nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    };
-    write_etc_files(&dir, &hostname, opts.network)?;
-    let env = environment(image, opts, &hostname);
-    let cwd = opts
-        .workdir
-        .clone()
-        .or_else(|| {
-            image
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.working_dir().clone())
-        })
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
-    c.config.env = env.clone();
-    c.config.working_dir = cwd.clone();
+    let network = Network::parse_recorded(&c.config.network);
+    let hostname = effective_hostname(c);
+    write_etc_files(&dir, &hostname, network)?;
 
     started.cgroups = kernel.cgroup_setup().paths_for(&c.id);
     if apply_step(
@@ -401,7 +498,7 @@ fn run_container(
     } else {
         store.layer_dirs(image)?
     };
-    let console = if opts.tty {
+    let console = if c.config.tty {
         kernel.prepare_terminal()?
     } else {
         None
@@ -411,10 +508,11 @@ fn run_container(
         &dir,
         console,
         &hostname,
-        opts,
+        c.config.tty,
+        network,
         c.command.clone(),
-        env,
-        cwd,
+        c.config.env.clone(),
+        c.config.working_dir.clone(),
     );
     let mut namespaces = vec![
         Namespace::Mount,
@@ -423,7 +521,7 @@ fn run_container(
         Namespace::Pid,
         Namespace::Net,
     ];
-    if opts.network == Network::Host {
+    if network == Network::Host {
         namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
     }
     let clone = Step::Clone { namespaces };
@@ -433,8 +531,9 @@ fn run_container(
     let spec = ChildSpec {
         steps,
         stdio: Stdio {
-            tty: opts.tty,
-            interactive: opts.interactive,
+            tty: c.config.tty,
+            interactive: c.config.interactive,
+            log: so.detached.then(|| c.log_path(root)),
         },
         report_each: observer.wants_reports(),
         layers: image.layers.clone(),
@@ -442,14 +541,20 @@ fn run_container(
     };
     let pid = kernel.clone_child(&clone, spec)?;
     started.cloned = true;
+    let simulated = kernel.is_simulated();
     c.state.status = Status::Running;
     c.state.pid = pid;
-    c.state.pid_start = if kernel.is_simulated() {
+    c.state.pid_start = if simulated {
         0
     } else {
         container::proc_start_time(pid).unwrap_or(0)
     };
-    c.state.started_at = Some(if kernel.is_simulated() {
+    if !simulated {
+        let me = std::process::id() as i32;
+        c.state.monitor_pid = me;
+        c.state.monitor_start = container::proc_start_time(me).unwrap_or(0);
+    }
+    c.state.started_at = Some(if simulated {
         SIM_TIME.into()
     } else {
         container::now_rfc3339()
@@ -477,6 +582,9 @@ fn run_container(
             })
         }
     }
+    if let Some(notify) = so.on_running.as_mut() {
+        notify(c);
+    }
     Ok(Outcome::Exited(kernel.wait_child()?))
 }
 
@@ -487,7 +595,7 @@ fn finish(
     root: &Path,
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
-    opts: &RunOptions,
+    fresh: bool,
     started: Started,
     result: Result<Outcome>,
 ) -> Result<i32> {
@@ -507,20 +615,25 @@ fn finish(
         kernel.apply(&remove)?;
     }
     let mut c = started.container;
-    let remove_all = opts.rm || matches!(outcome, Outcome::Aborted(_));
+    let aborted = matches!(outcome, Outcome::Aborted(_));
+    let remove_all = c.config.auto_remove || (aborted && fresh);
     {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
         if remove_all {
             c.remove_files(root)?;
         } else if c.dir(root).join("container.json").exists() {
             // (absent when `rm -f` removed it meanwhile: do not bring it back)
-            c.state.status = Status::Exited;
-            c.state.pid = 0;
-            c.state.finished_at = Some(if kernel.is_simulated() {
-                SIM_TIME.into()
+            if aborted {
+                c.state = started.previous;
             } else {
-                container::now_rfc3339()
-            });
+                c.state.status = Status::Exited;
+                c.state.pid = 0;
+                c.state.finished_at = Some(if kernel.is_simulated() {
+                    SIM_TIME.into()
+                } else {
+                    container::now_rfc3339()
+                });
+            }
             match &outcome {
                 Outcome::Exited(code) => c.state.exit_code = Some(*code),
                 Outcome::Failed { code, message } => {
@@ -540,10 +653,17 @@ fn finish(
         ))),
         Outcome::Aborted(kind) => Err(anyhow::Error::new(ExitError::new(
             EXIT_ENGINE,
-            format!(
-                "aborted before step {kind}; container {} was rolled back",
-                c.short_id()
-            ),
+            if fresh {
+                format!(
+                    "aborted before step {kind}; container {} was rolled back",
+                    c.short_id()
+                )
+            } else {
+                format!(
+                    "aborted before step {kind}; container {} was not started",
+                    c.short_id()
+                )
+            },
         ))),
     }
 }

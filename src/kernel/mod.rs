@@ -44,12 +44,17 @@ impl StepObserver for Silent {
 }
 
 /// How the container's standard streams are wired.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Stdio {
     /// Allocate a pseudo-terminal and make it the container's controlling terminal.
     pub tty: bool,
     /// Keep stdin open (`-i`); otherwise the container reads /dev/null.
     pub interactive: bool,
+    /// Log mode (detached containers): instead of sharing glassbox's own
+    /// streams, the container writes into pipes (or its terminal) that
+    /// `wait_child` relays into this docker json-file log. With `interactive`
+    /// its stdin is a pipe kept open (and never written), as `docker run -di`.
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// Everything the container's first process needs to carry out its steps.

@@ -2,6 +2,8 @@
 //! chose, pauses before steps in step-through mode, and writes the JSON trace.
 //! Narration goes to stderr so the container's own output stays clean on stdout.
 
+pub mod diagram;
+
 use crate::kernel::{Go, StepObserver};
 use crate::step::{Lang, Step};
 use anyhow::{Context, Result};
@@ -154,17 +156,30 @@ impl Narrator {
     }
 
     fn write_trace(&mut self, step: &Step) {
-        if let Some(trace) = &mut self.trace {
+        if self.trace.is_some() {
             let d = step.describe(Lang::En);
+            // title and shell in English (stable for tools); the explanation in
+            // the narrator's language, for the REPL's :why and :look.
+            let local = step.describe(self.lang);
             let record = serde_json::json!({
                 "seq": self.seq,
                 "kind": step.kind(),
                 "side": step.side(),
                 "title": d.title,
                 "shell": d.shell,
+                "pid": self.pid,
+                "explain": {
+                    "title": local.title,
+                    "why": local.why,
+                    "shell": self.fill_pid(&local.shell),
+                    "syscall": local.syscall,
+                    "look": self.fill_pid(&local.look),
+                },
                 "step": step,
             });
-            let _ = writeln!(trace, "{record}");
+            if let Some(trace) = &mut self.trace {
+                let _ = writeln!(trace, "{record}");
+            }
         }
     }
 

@@ -22,6 +22,10 @@ pub struct ChildContext<'a> {
     pub report_each: bool,
     pub tty_slave: Option<RawFd>,
     pub interactive: bool,
+    /// Log mode: the pipes that become the container's stdin, stdout and stderr.
+    pub stdin_fd: Option<RawFd>,
+    pub stdout_fd: Option<RawFd>,
+    pub stderr_fd: Option<RawFd>,
     /// Parent-side fds the child must close.
     pub close: Vec<RawFd>,
 }
@@ -83,7 +87,9 @@ fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {
         if slave > 2 {
             nix::unistd::close(slave)?;
         }
-    } else if !ctx.interactive {
+    } else if let Some(fd) = ctx.stdin_fd {
+        nix::unistd::dup2(fd, 0)?;
+    } else if !ctx.interactive || ctx.stdout_fd.is_some() {
         // Without -i the container reads nothing, as with docker.
         let null = nix::fcntl::open(
             "/dev/null",
@@ -92,6 +98,13 @@ fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {
         )?;
         nix::unistd::dup2(null, 0)?;
         nix::unistd::close(null)?;
+    }
+    // (dup2 clears close-on-exec on the copies; the originals close at exec.)
+    if let Some(fd) = ctx.stdout_fd {
+        nix::unistd::dup2(fd, 1)?;
+    }
+    if let Some(fd) = ctx.stderr_fd {
+        nix::unistd::dup2(fd, 2)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod cgroupfs;
 mod child;
+pub mod log;
 mod mounts;
 mod net;
 mod tty;
@@ -42,6 +43,10 @@ struct Running {
     tty_master: Option<OwnedFd>,
     interactive: bool,
     steps: Vec<Step>,
+    /// Log mode: the log, and the read ends of the container's output pipes.
+    log: Option<(log::JsonLog, Vec<(OwnedFd, log::Stream)>)>,
+    /// Log mode with `-i`: the write end of the container's stdin, held open.
+    _stdin_hold: Option<OwnedFd>,
 }
 
 pub struct LinuxKernel {
@@ -130,6 +135,25 @@ impl Kernel for LinuxKernel {
         if let Some((master, _)) = &terminal {
             close.push(master.as_raw_fd());
         }
+        // Log mode: pipes for the container's streams (its terminal when it has one).
+        let mut log_pipes: Vec<(OwnedFd, OwnedFd, log::Stream)> = Vec::new();
+        let mut stdin_pipe: Option<(OwnedFd, OwnedFd)> = None;
+        let log_file = match &spec.stdio.log {
+            Some(path) => Some(log::JsonLog::open(path)?),
+            None => None,
+        };
+        if log_file.is_some() && terminal.is_none() {
+            for stream in [log::Stream::Stdout, log::Stream::Stderr] {
+                let (r, w) = pipe_cloexec()?;
+                close.push(r.as_raw_fd());
+                log_pipes.push((r, w, stream));
+            }
+        }
+        if log_file.is_some() && spec.stdio.interactive && terminal.is_none() {
+            let (r, w) = pipe_cloexec()?;
+            close.push(w.as_raw_fd());
+            stdin_pipe = Some((r, w));
+        }
         let ctx = child::ChildContext {
             steps: &spec.steps,
             go_read: go_read.as_raw_fd(),
@@ -137,6 +161,9 @@ impl Kernel for LinuxKernel {
             report_each,
             tty_slave: terminal.as_ref().map(|(_, slave)| slave.as_raw_fd()),
             interactive: spec.stdio.interactive,
+            stdin_fd: stdin_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
+            stdout_fd: log_pipes.first().map(|(_, w, _)| w.as_raw_fd()),
+            stderr_fd: log_pipes.get(1).map(|(_, w, _)| w.as_raw_fd()),
             close,
         };
         // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
@@ -155,9 +182,27 @@ impl Kernel for LinuxKernel {
         .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?;
         drop(go_read);
         drop(report_write);
-        let tty_master = terminal.map(|(master, slave)| {
+        let mut tty_master = terminal.map(|(master, slave)| {
             drop(slave);
             master
+        });
+        let log = match log_file {
+            None => None,
+            Some(file) => {
+                let mut sources = Vec::new();
+                for (r, w, stream) in log_pipes {
+                    drop(w);
+                    sources.push((r, stream));
+                }
+                if let Some(master) = tty_master.take() {
+                    sources.push((master, log::Stream::Stdout));
+                }
+                Some((file, sources))
+            }
+        };
+        let stdin_hold = stdin_pipe.map(|(r, w)| {
+            drop(r);
+            w
         });
         // SAFETY: report_read is an fd we own; ownership moves into the File.
         let report_read = unsafe { std::fs::File::from_raw_fd(report_read.into_raw_fd()) };
@@ -168,6 +213,8 @@ impl Kernel for LinuxKernel {
             tty_master,
             interactive: spec.stdio.interactive,
             steps: spec.steps,
+            log,
+            _stdin_hold: stdin_hold,
         });
         Ok(pid.as_raw())
     }
@@ -228,7 +275,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn wait_child(&mut self) -> Result<i32> {
-        let child = self.child.as_ref().context("no child to wait for")?;
+        let child = self.child.as_mut().context("no child to wait for")?;
         let pid = child.pid;
         FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
         let forwarded = [
@@ -253,6 +300,10 @@ impl Kernel for LinuxKernel {
             .collect();
         if let Some(master) = &child.tty_master {
             tty::relay(master.as_raw_fd(), child.interactive)?;
+        }
+        if let Some((file, sources)) = &mut child.log {
+            let fds: Vec<_> = sources.iter().map(|(fd, s)| (fd.as_raw_fd(), *s)).collect();
+            log::relay(&fds, file)?;
         }
         let status = loop {
             match waitpid(pid, None) {

@@ -1,0 +1,101 @@
+//! `learn` and `lab`: lessons and labs from the command line.
+
+use super::GlobalOptions;
+use crate::learn::{labs, lessons, runner::Runner};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  glassbox learn            # the lessons, with your progress\n  glassbox learn 1          # take lesson 01 (resumes where you stopped)\n  glassbox --lang zh learn 1\n  glassbox learn --run-all --simulate   # run every lesson unattended"
+)]
+pub struct LearnArgs {
+    /// The lesson to take (id like 01, or its slug)
+    pub lesson: Option<String>,
+    /// Run every lesson (or the one given) unattended; fail on the first failed check
+    #[arg(long)]
+    pub run_all: bool,
+    /// Start the lesson from its beginning
+    #[arg(long)]
+    pub restart: bool,
+    /// Write the book's lesson chapters (from the lesson files) into DIR
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub write_book: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub action: LabAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabAction {
+    /// List the labs
+    List,
+    /// Reset a lab, run its setup and show its task
+    Start { lab: String },
+    /// Check a lab (or every lab): says what is still missing
+    Check { lab: Option<String> },
+    /// Show a hint (the Nth; after the last, a solution)
+    Hint {
+        lab: String,
+        #[arg(default_value_t = 1)]
+        n: usize,
+    },
+    /// Remove what a lab made, so it can be taken again
+    Reset { lab: String },
+}
+
+fn runner(g: &GlobalOptions) -> Result<Runner> {
+    // Decide real or simulated once, so every command of a lesson agrees.
+    let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
+    Runner::new(&g.root(), simulate, g.lang())
+}
+
+/// Options from the command line that lesson commands should carry along.
+fn passed_options(g: &GlobalOptions) -> Vec<String> {
+    let mut o = Vec::new();
+    if g.step {
+        o.push("--step".into());
+    }
+    if let Some(level) = g.explain {
+        o.push(format!("--explain={}", level.name()));
+    }
+    o
+}
+
+pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {
+    if let Some(dir) = &args.write_book {
+        crate::learn::book::write_all(dir)?;
+        return Ok(0);
+    }
+    let r = runner(g)?;
+    if args.run_all {
+        lessons::run_all(&r, args.lesson.as_deref())?;
+        return Ok(0);
+    }
+    match args.lesson {
+        Some(key) => lessons::take(&r, &key, &passed_options(g), args.restart)?,
+        None => lessons::menu(r.lang)?,
+    }
+    Ok(0)
+}
+
+pub fn lab(g: &GlobalOptions, args: LabArgs) -> Result<i32> {
+    let r = runner(g)?;
+    match args.action {
+        LabAction::List => labs::list(&r)?,
+        LabAction::Start { lab } => labs::start(&r, &lab)?,
+        LabAction::Check { lab } => {
+            return Ok(if labs::check(&r, lab.as_deref())? {
+                0
+            } else {
+                1
+            })
+        }
+        LabAction::Hint { lab, n } => labs::hint(&r, &lab, n)?,
+        LabAction::Reset { lab } => labs::reset(&r, &lab)?,
+    }
+    Ok(0)
+}

@@ -1,0 +1,137 @@
+//! Detached containers (`run -d`, `start`): a small monitor per container, as
+//! conmon is for podman. No daemon: the CLI forks the monitor and waits only
+//! until the container runs; the monitor lives exactly as long as the container.
+//!
+//! ```text
+//!  glassbox run -d ──fork──► monitor (setsid, stdin=/dev/null)
+//!       │   ◄── "R" or "E code message" ──┤  engine::start in log mode:
+//!   prints the id, exits                 │    clone → container (stdout/stderr: pipes or PTY)
+//!                                        │    relay them to <id>-json.log
+//!                                        │    wait → record exit code, --rm clean-up
+//!                                        └─ exits with the container
+//! ```
+//!
+//! The monitor runs the very same `engine::start` as a foreground run; only
+//! the container's streams differ. Its PID is recorded in the state, so a
+//! monitor killed with SIGKILL is noticed (see `container::refresh`).
+
+use super::run::{start, StartOptions};
+use crate::container::Container;
+use crate::error::{ExitError, EXIT_ENGINE};
+use crate::kernel::{Kernel, StepObserver};
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+fn redirect_to_null(fds: &[i32], write: bool) {
+    let flags = if write {
+        nix::fcntl::OFlag::O_WRONLY
+    } else {
+        nix::fcntl::OFlag::O_RDONLY
+    };
+    if let Ok(null) = nix::fcntl::open("/dev/null", flags, nix::sys::stat::Mode::empty()) {
+        for &fd in fds {
+            let _ = nix::unistd::dup2(null, fd);
+        }
+        if !fds.contains(&null) {
+            let _ = nix::unistd::close(null);
+        }
+    }
+}
+
+/// Start `c` under a new monitor process; returns once its program runs, or
+/// with the error (and docker's exit code: 125, 126, 127) if it could not start.
+pub fn start_detached(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: Container,
+) -> Result<()> {
+    if kernel.is_simulated() {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "detached containers (-d, start) need the real kernel: the simulator runs a container only in the foreground (use `run` without -d, or `start -a`)"
+        );
+    }
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to the monitor")?;
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    // SAFETY: glassbox is single-threaded, so the forked copy is consistent.
+    match unsafe { nix::unistd::fork() }.context("fork the container's monitor")? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            let code = monitor(root, kernel, observer, c, std::fs::File::from(write));
+            std::process::exit(code);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let mut line = String::new();
+            BufReader::new(std::fs::File::from(read))
+                .read_line(&mut line)
+                .context("read from the monitor")?;
+            let line = line.trim_end();
+            if line == "R" {
+                return Ok(());
+            }
+            // The monitor has exited (or is about to): collect it.
+            let _ = nix::sys::wait::waitpid(child, None);
+            if let Some(rest) = line.strip_prefix("E ") {
+                let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+                return Err(anyhow::Error::new(ExitError::new(
+                    code.parse().unwrap_or(EXIT_ENGINE),
+                    message.to_string(),
+                )));
+            }
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "the monitor of container {} exited before the container started",
+                c.short_id()
+            )
+        }
+    }
+}
+
+/// The monitor's whole life; returns its exit status (the container's).
+fn monitor(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: Container,
+    mut report: std::fs::File,
+) -> i32 {
+    // Its own session: no terminal's hang-up or ctrl-C reaches it.
+    let _ = nix::unistd::setsid();
+    redirect_to_null(&[0], false);
+    let running = std::cell::Cell::new(false);
+    let mut on_running = |_: &Container| {
+        let _ = report.write_all(b"R\n");
+        running.set(true);
+        // Narration (if any) went to the CLI's streams until now; let them close.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        redirect_to_null(&[1, 2], true);
+    };
+    let result = start(
+        root,
+        kernel,
+        observer,
+        c,
+        StartOptions {
+            detached: true,
+            fresh: false,
+            on_running: Some(&mut on_running),
+        },
+    );
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = crate::error::exit_code_of(&e);
+            if !running.get() {
+                let message = format!("{e:#}").replace('\n', " ");
+                let _ = writeln!(report, "E {code} {message}");
+            }
+            code
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The lessons and labs compiled into glassbox. To add one: write the TOML
+//! file and add its line here (a test checks every file is listed).
+
+use super::model::{Lab, Lesson};
+use anyhow::{Context, Result};
+
+pub const LESSON_FILES: &[(&str, &str)] = &[
+    (
+        "00-why-containers.toml",
+        include_str!("../../lessons/00-why-containers.toml"),
+    ),
+    (
+        "01-hello-world.toml",
+        include_str!("../../lessons/01-hello-world.toml"),
+    ),
+    (
+        "02-interactive.toml",
+        include_str!("../../lessons/02-interactive.toml"),
+    ),
+];
+
+pub const LAB_FILES: &[(&str, &str)] = &[
+    (
+        "00-namespaces.toml",
+        include_str!("../../labs/00-namespaces.toml"),
+    ),
+    ("01-hello.toml", include_str!("../../labs/01-hello.toml")),
+    (
+        "02-exit-status.toml",
+        include_str!("../../labs/02-exit-status.toml"),
+    ),
+];
+
+pub fn lessons() -> Result<Vec<Lesson>> {
+    LESSON_FILES
+        .iter()
+        .map(|(name, text)| toml::from_str(text).with_context(|| format!("lessons/{name}")))
+        .collect()
+}
+
+pub fn labs() -> Result<Vec<Lab>> {
+    LAB_FILES
+        .iter()
+        .map(|(name, text)| toml::from_str(text).with_context(|| format!("labs/{name}")))
+        .collect()
+}
+
+/// A lesson by id ("1", "01") or slug.
+pub fn lesson(key: &str) -> Result<Lesson> {
+    let all = lessons()?;
+    all.into_iter()
+        .find(|l| {
+            l.id == key
+                || l.slug == key
+                || l.id.trim_start_matches('0') == key.trim_start_matches('0')
+        })
+        .with_context(|| format!("no lesson {key:?}: `glassbox learn` lists them"))
+}
+
+pub fn lab(key: &str) -> Result<Lab> {
+    let all = labs()?;
+    all.into_iter()
+        .find(|l| {
+            l.id == key
+                || l.slug == key
+                || l.id.trim_start_matches('0') == key.trim_start_matches('0')
+        })
+        .with_context(|| format!("no lab {key:?}: `glassbox lab list` lists them"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lesson_and_lab_file_parses_and_is_listed() {
+        let lessons = lessons().unwrap();
+        let labs = labs().unwrap();
+        for dir in ["lessons", "labs"] {
+            let listed: Vec<&str> = if dir == "lessons" {
+                LESSON_FILES
+            } else {
+                LAB_FILES
+            }
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(path).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.ends_with(".toml") {
+                    assert!(
+                        listed.contains(&name.as_str()),
+                        "{dir}/{name} is not listed in catalog.rs"
+                    );
+                }
+            }
+        }
+        // Every lesson has at least one lab, and ids are unique.
+        for lesson in &lessons {
+            assert!(
+                labs.iter().any(|l| l.lesson == lesson.id),
+                "lesson {} has no lab",
+                lesson.id
+            );
+            assert!(!lesson.section.is_empty());
+            for s in &lesson.section {
+                assert!(
+                    !s.text.en.is_empty() && !s.text.zh.is_empty(),
+                    "lesson {} has an untranslated section",
+                    lesson.id
+                );
+            }
+        }
+    }
+}

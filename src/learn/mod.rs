@@ -1,0 +1,15 @@
+//! Lessons and labs: the learning side of glassbox. Lessons (`lessons/*.toml`)
+//! mirror the seed tutorials step by step; labs (`labs/*.toml`) set a task and
+//! check the result against the real (or simulated) state. Both are compiled
+//! into the binary, so a learner needs nothing but glassbox.
+
+pub mod book;
+pub mod catalog;
+pub mod labs;
+pub mod lessons;
+pub mod model;
+pub mod progress;
+pub mod runner;
+pub mod words;
+
+pub use model::{Check, Lab, Lesson, Text};

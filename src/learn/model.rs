@@ -1,0 +1,127 @@
+//! The lesson and lab file formats (TOML, in `lessons/` and `labs/`).
+//!
+//! A lesson is a sequence of sections; each may suggest a command, say what
+//! to notice, and check that the step really happened. A lab is a task with
+//! hints, optional setup, and checks against the real (or simulated) state.
+//! The same check vocabulary serves both, so lessons 06–13 need no new format.
+
+use crate::step::Lang;
+use serde::Deserialize;
+
+/// A text in both languages.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Text {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &str {
+        lang.pick(&self.en, &self.zh)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lesson {
+    /// "01"
+    pub id: String,
+    pub slug: String,
+    pub title: Text,
+    /// Which seed tutorials (and parts) the lesson follows.
+    pub follows: Vec<String>,
+    /// Kernel steps the lesson shows.
+    #[serde(default)]
+    pub shows: Vec<String>,
+    #[serde(default)]
+    pub section: Vec<Section>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    pub text: Text,
+    /// A glassbox (docker-style) command to try; Enter types it.
+    pub command: Option<String>,
+    /// Global options the lesson adds when it runs the command (e.g. "--explain=steps").
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// The command needs a terminal (-it): run it with the learner's terminal.
+    #[serde(default)]
+    pub interactive: bool,
+    /// Standard input to feed the command when lessons run unattended.
+    pub input: Option<String>,
+    /// Runs only when the kernel is real (it needs something the simulator lacks).
+    #[serde(default)]
+    pub real_only: bool,
+    pub notice: Option<Text>,
+    #[serde(default)]
+    pub check: Vec<Check>,
+}
+
+/// Something that must be true; described to the learner when it is not.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Check {
+    /// The command exited with this status.
+    ExitCode { code: i32 },
+    /// The command's output (stdout and stderr) contains this text.
+    OutputContains { text: String },
+    /// The command's output does not contain this text.
+    OutputLacks { text: String },
+    /// The command carried out a kernel step of this kind (from its trace).
+    StepHappened { step: String },
+    /// A container with this name exists (in any state, or the one given).
+    Container {
+        name: String,
+        status: Option<String>,
+    },
+    /// A field of a container's record holds (contains) a value: hostname,
+    /// image, command, exit_code or status.
+    ContainerField {
+        name: String,
+        field: String,
+        value: String,
+    },
+    /// No container with this name exists.
+    NoContainer { name: String },
+    /// An image with this reference is in the store.
+    Image { name: String },
+    /// No image with this reference is in the store.
+    NoImage { name: String },
+    /// A glassbox command (docker-style) succeeds and its output contains `text`.
+    Command { run: String, text: Option<String> },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lab {
+    pub id: String,
+    pub slug: String,
+    /// The lesson this lab belongs to.
+    pub lesson: String,
+    pub title: Text,
+    pub task: Text,
+    #[serde(default)]
+    pub hints: Vec<Text>,
+    /// glassbox commands run by `lab start` before the learner begins.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Containers and images `lab reset` removes.
+    #[serde(default)]
+    pub cleanup_containers: Vec<String>,
+    #[serde(default)]
+    pub cleanup_images: Vec<String>,
+    pub check: Vec<LabCheck>,
+    /// A solution, used by tests (and shown by `lab hint` after the last hint).
+    pub solution: Vec<String>,
+}
+
+/// A lab check: the condition and what to tell the learner when it fails.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabCheck {
+    #[serde(flatten)]
+    pub check: Check,
+    pub missing: Text,
+}

@@ -1,0 +1,253 @@
+//! Runs lesson and lab commands as a learner would type them, each as its own
+//! glassbox process (so a crash or a container's output cannot disturb the
+//! lesson), with a step trace to check which kernel steps happened.
+
+use super::model::Check;
+use super::words;
+use crate::step::Lang;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What one command did.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub code: i32,
+    /// stdout and stderr, in that order.
+    pub output: String,
+    /// Kinds of the kernel steps it carried out.
+    pub steps: Vec<String>,
+}
+
+pub struct Runner {
+    pub exe: PathBuf,
+    pub root: PathBuf,
+    pub simulate: bool,
+    pub lang: Lang,
+    /// Extra global options for every command (e.g. --explain=steps in a lesson).
+    trace: PathBuf,
+}
+
+impl Runner {
+    pub fn new(root: &Path, simulate: bool, lang: Lang) -> Result<Runner> {
+        let exe = std::env::current_exe().context("find the glassbox binary")?;
+        let trace =
+            std::env::temp_dir().join(format!("glassbox-learn-{}.jsonl", std::process::id()));
+        Ok(Runner {
+            exe,
+            root: root.to_path_buf(),
+            simulate,
+            lang,
+            trace,
+        })
+    }
+
+    fn command(&self, args: &[String], options: &[String]) -> Command {
+        let mut c = Command::new(&self.exe);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--lang")
+            .arg(self.lang.code());
+        if self.simulate {
+            c.arg("--simulate");
+        }
+        c.arg("--trace-json").arg(&self.trace);
+        c.args(options).args(args);
+        c
+    }
+
+    /// Run a docker-style command line. `capture`: collect output (and echo it
+    /// when `echo`); otherwise the command gets the learner's terminal.
+    pub fn run(
+        &self,
+        line: &str,
+        options: &[String],
+        input: Option<&str>,
+        capture: bool,
+        echo: bool,
+    ) -> Result<Outcome> {
+        let args =
+            words::without_program(words::split(line).map_err(|e| anyhow::anyhow!("{line}: {e}"))?);
+        let _ = std::fs::remove_file(&self.trace);
+        let mut cmd = self.command(&args, options);
+        let outcome = if capture {
+            cmd.stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().context("start glassbox")?;
+            if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+                let _ = stdin.write_all(text.as_bytes());
+            }
+            let o = child.wait_with_output()?;
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            if echo {
+                print!("{out}");
+                eprint!("{err}");
+            }
+            Outcome {
+                code: o.status.code().unwrap_or(128),
+                output: format!("{out}{err}"),
+                steps: vec![],
+            }
+        } else {
+            let status = cmd.status().context("start glassbox")?;
+            Outcome {
+                code: status.code().unwrap_or(128),
+                ..Default::default()
+            }
+        };
+        Ok(Outcome {
+            steps: read_trace(&self.trace),
+            ..outcome
+        })
+    }
+
+    /// Check one condition; Err holds what is wrong, in the learner's language.
+    pub fn check(&self, check: &Check, last: &Outcome) -> std::result::Result<(), String> {
+        let l = |en: String, zh: String| if self.lang == Lang::Zh { zh } else { en };
+        match check {
+            Check::ExitCode { code } => (last.code == *code).then_some(()).ok_or_else(|| {
+                l(
+                    format!("the command exited {} (expected {code})", last.code),
+                    format!("命令的退出码是 {}（应为 {code}）", last.code),
+                )
+            }),
+            Check::OutputContains { text } => last
+                .output
+                .contains(text.as_str())
+                .then_some(())
+                .ok_or_else(|| {
+                    l(
+                        format!("the output does not show {text:?}"),
+                        format!("输出里没有 {text:?}"),
+                    )
+                }),
+            Check::OutputLacks { text } => (!last.output.contains(text.as_str()))
+                .then_some(())
+                .ok_or_else(|| {
+                    l(
+                        format!("the output should not show {text:?}"),
+                        format!("输出里不应出现 {text:?}"),
+                    )
+                }),
+            Check::StepHappened { step } => last
+                .steps
+                .iter()
+                .any(|s| s == step)
+                .then_some(())
+                .ok_or_else(|| {
+                    l(
+                        format!("no {step} step happened"),
+                        format!("没有发生 {step} 这一步"),
+                    )
+                }),
+            Check::Container { name, status } => match crate::container::find(&self.root, name) {
+                Ok(c) => match status {
+                    Some(s) if c.state.status.as_str() != s => Err(l(
+                        format!(
+                            "container {name} is {} (expected {s})",
+                            c.state.status.as_str()
+                        ),
+                        format!(
+                            "容器 {name} 的状态是 {}（应为 {s}）",
+                            c.state.status.as_str()
+                        ),
+                    )),
+                    _ => Ok(()),
+                },
+                Err(_) => Err(l(
+                    format!("there is no container named {name}"),
+                    format!("没有名为 {name} 的容器"),
+                )),
+            },
+            Check::ContainerField { name, field, value } => {
+                let c = crate::container::find(&self.root, name).map_err(|_| {
+                    l(
+                        format!("there is no container named {name}"),
+                        format!("没有名为 {name} 的容器"),
+                    )
+                })?;
+                let actual = match field.as_str() {
+                    "hostname" => c.config.hostname.clone(),
+                    "image" => c.image.clone(),
+                    "command" => c.command.join(" "),
+                    "exit_code" => c.state.exit_code.map(|x| x.to_string()).unwrap_or_default(),
+                    "status" => c.state.status.as_str().to_string(),
+                    other => return Err(format!("unknown container field {other}")),
+                };
+                let exact = matches!(field.as_str(), "exit_code" | "status");
+                if (exact && actual == *value) || (!exact && actual.contains(value.as_str())) {
+                    Ok(())
+                } else {
+                    Err(l(
+                        format!("container {name}'s {field} is {actual:?}, not {value:?}"),
+                        format!("容器 {name} 的 {field} 是 {actual:?}，不是 {value:?}"),
+                    ))
+                }
+            }
+            Check::NoContainer { name } => match crate::container::find(&self.root, name) {
+                Ok(_) => Err(l(
+                    format!("container {name} still exists"),
+                    format!("容器 {name} 还在"),
+                )),
+                Err(_) => Ok(()),
+            },
+            Check::Image { name } => {
+                match crate::image::Store::open(&self.root).and_then(|s| s.resolve(name)) {
+                    Ok(Some(_)) => Ok(()),
+                    _ => Err(l(
+                        format!("there is no image {name}"),
+                        format!("没有镜像 {name}"),
+                    )),
+                }
+            }
+            Check::NoImage { name } => {
+                match crate::image::Store::open(&self.root).and_then(|s| s.resolve(name)) {
+                    Ok(Some(_)) => Err(l(
+                        format!("image {name} still exists"),
+                        format!("镜像 {name} 还在"),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Check::Command { run, text } => {
+                let o = self
+                    .run(run, &[], None, true, false)
+                    .map_err(|e| e.to_string())?;
+                if o.code != 0 {
+                    return Err(l(
+                        format!("`{run}` failed (exit {}): {}", o.code, o.output.trim()),
+                        format!("`{run}` 失败（退出码 {}）：{}", o.code, o.output.trim()),
+                    ));
+                }
+                match text {
+                    Some(t) if !o.output.contains(t.as_str()) => Err(l(
+                        format!("`{run}` does not show {t:?}"),
+                        format!("`{run}` 的输出里没有 {t:?}"),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.trace);
+    }
+}
+
+fn read_trace(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["kind"].as_str().map(String::from))
+        .collect()
+}

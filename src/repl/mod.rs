@@ -1,0 +1,280 @@
+//! The learning shell (`glassbox` with no arguments): docker-style commands,
+//! each run as its own glassbox process with the shell's settings (step-through,
+//! explain level, language), and a few `:` commands to look closer.
+
+pub mod complete;
+
+use crate::cli::GlobalOptions;
+use crate::learn::{lessons, runner::Runner, words};
+use crate::narrate::{diagram, Level};
+use crate::step::Lang;
+use anyhow::Result;
+use colored::Colorize;
+use rustyline::error::ReadlineError;
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Session {
+    root: PathBuf,
+    simulate: bool,
+    lang: Lang,
+    step: bool,
+    explain: Level,
+    trace: PathBuf,
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+impl Session {
+    fn prompt(&self) -> String {
+        let mode = if self.simulate { "sim" } else { "real" };
+        let step = if self.step { "·step" } else { "" };
+        format!("glassbox[{mode}·{}{step}]> ", self.lang.code())
+    }
+
+    fn options(&self) -> Vec<String> {
+        let mut o = vec!["--lang".into(), self.lang.code().into()];
+        if self.step {
+            o.push("--step".into());
+        }
+        o.push(format!("--explain={}", self.explain.name()));
+        o
+    }
+
+    /// Run a glassbox command line as a child process with the session's settings.
+    fn run_command(&self, args: &[String]) -> Result<()> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root").arg(&self.root);
+        if self.simulate {
+            cmd.arg("--simulate");
+        }
+        cmd.arg("--trace-json")
+            .arg(&self.trace)
+            .args(self.options())
+            .args(args);
+        let status = cmd.status()?;
+        if let Some(code) = status.code().filter(|c| *c != 0) {
+            println!("{}", format!("(exit status {code})").dimmed());
+        }
+        Ok(())
+    }
+
+    /// The last step of the last command, from the session's trace.
+    fn last_step(&self) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.trace).ok()?;
+        text.lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+    }
+
+    fn why(&self) {
+        match self.last_step() {
+            Some(s) => {
+                let e = &s["explain"];
+                println!("{}", e["title"].as_str().unwrap_or("").bold());
+                println!("  {}", e["why"].as_str().unwrap_or(""));
+                println!("  $ {}", e["shell"].as_str().unwrap_or(""));
+                println!(
+                    "  {} {}",
+                    self.lang.pick("syscall:", "系统调用:"),
+                    e["syscall"].as_str().unwrap_or("")
+                );
+                println!(
+                    "  {} {}",
+                    self.lang.pick("look:", "查看:"),
+                    e["look"].as_str().unwrap_or("")
+                );
+            }
+            None => println!(
+                "{}",
+                self.lang.pick(
+                    "No step yet: run a container first.",
+                    "还没有步骤：先运行一个容器。"
+                )
+            ),
+        }
+    }
+
+    fn look(&self) {
+        let Some(s) = self.last_step() else {
+            println!(
+                "{}",
+                self.lang.pick(
+                    "No step yet: run a container first.",
+                    "还没有步骤：先运行一个容器。"
+                )
+            );
+            return;
+        };
+        let look = s["explain"]["look"].as_str().unwrap_or("").to_string();
+        if self.simulate || look.contains("<pid>") {
+            println!(
+                "{} {look}",
+                self.lang
+                    .pick("(on a real host you would run)", "（在真实主机上你会运行）")
+            );
+            return;
+        }
+        let pid = s["pid"].as_i64().unwrap_or(0);
+        if pid > 0
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && look.contains(&pid.to_string())
+        {
+            println!("{}", self.lang.pick(
+                &format!("(process {pid} has exited; its kernel state is gone. Use --step or -d to look while it lives.)\n$ {look}"),
+                &format!("（进程 {pid} 已经退出，它的内核状态也没了。用 --step 或 -d 在它运行时查看。）\n$ {look}"),
+            ));
+            return;
+        }
+        println!("$ {look}");
+        let _ = Command::new("sh").arg("-c").arg(&look).status();
+    }
+
+    fn help(&self) {
+        let text = self.lang.pick(
+            "Type docker commands (with or without `docker`): run, ps, rm, images, import, ...\n\
+             learn [N]          take a lesson        lab list|start|check|hint|reset N   labs\n\
+             :step on|off       pause before each kernel step (Enter, ?, l, c, q)\n\
+             :explain LEVEL     quiet, summary, steps or deep\n\
+             :lang en|zh        language of narration and lessons\n\
+             :why               the last step, explained more deeply\n\
+             :look              run the host command that shows the last step's effect\n\
+             :diagram           a picture of the containers: layers, namespaces\n\
+             help, exit",
+            "输入 docker 命令（可以带也可以不带 `docker`）：run、ps、rm、images、import ……\n\
+             learn [N]          上课                 lab list|start|check|hint|reset N   实验\n\
+             :step on|off       每个内核步骤前暂停（回车、?、l、c、q）\n\
+             :explain 级别      quiet、summary、steps 或 deep\n\
+             :lang en|zh        讲解和课程的语言\n\
+             :why               更深入地讲解上一步\n\
+             :look              在宿主机上运行能看到上一步效果的命令\n\
+             :diagram           画出容器：层、命名空间\n\
+             help、exit",
+        );
+        println!("{text}");
+    }
+
+    /// Handle one line; false ends the session.
+    fn handle(&mut self, line: &str) -> Result<bool> {
+        let words = match words::split(line) {
+            Ok(w) => words::without_program(w),
+            Err(e) => {
+                println!("{e}");
+                return Ok(true);
+            }
+        };
+        let Some(first) = words.first().map(String::as_str) else {
+            return Ok(true);
+        };
+        let arg = words.get(1).map(String::as_str);
+        match (first, arg) {
+            ("exit" | "quit", _) => return Ok(false),
+            ("help" | "?", _) => self.help(),
+            (":step", Some("on")) => self.step = true,
+            (":step", Some("off")) => self.step = false,
+            (":explain", Some(level)) => match Level::parse(level) {
+                Some(l) => self.explain = l,
+                None => println!("quiet, summary, steps, deep"),
+            },
+            (":lang", Some(code)) => match Lang::parse(code) {
+                Some(l) => self.lang = l,
+                None => println!("en, zh"),
+            },
+            (":why", _) => self.why(),
+            (":look", _) => self.look(),
+            (":diagram", _) => println!("{}", diagram::all(&self.root, self.lang)),
+            ("learn", lesson) => {
+                let runner = Runner::new(&self.root, self.simulate, self.lang)?;
+                let mut opts = Vec::new();
+                if self.step {
+                    opts.push("--step".to_string());
+                }
+                match lesson {
+                    Some(key) => {
+                        if let Err(e) = lessons::take(&runner, key, &opts, false) {
+                            println!("{e:#}");
+                        }
+                    }
+                    None => lessons::menu(self.lang)?,
+                }
+            }
+            (w, _) if w.starts_with(':') => println!(
+                "{}",
+                self.lang.pick(
+                    "unknown : command; try help",
+                    "未知的 : 命令；输入 help 查看"
+                )
+            ),
+            _ => self.run_command(&words)?,
+        }
+        Ok(true)
+    }
+}
+
+/// Run the REPL until `exit` or end of input.
+pub fn run(g: &GlobalOptions) -> Result<i32> {
+    let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
+    let state = crate::learn::progress::state_dir();
+    std::fs::create_dir_all(&state)?;
+    let mut session = Session {
+        root: g.root(),
+        simulate,
+        lang: g.lang(),
+        step: g.step,
+        explain: g.explain.unwrap_or(Level::Steps),
+        trace: state.join(format!("repl-trace-{}.jsonl", std::process::id())),
+    };
+    // Ctrl-C belongs to the command running in the foreground, not to the shell.
+    // SAFETY: a handler that does nothing; exec resets it to the default in children.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            ignore as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        )
+    };
+    let mut editor =
+        rustyline::Editor::<complete::ReplHelper, rustyline::history::DefaultHistory>::new()?;
+    editor.set_helper(Some(complete::ReplHelper {
+        root: session.root.clone(),
+    }));
+    let history = state.join("history");
+    let _ = editor.load_history(&history);
+    let welcome = session.lang.pick(
+        "glassbox: a container runtime you can see through. Type `learn 1` for the first lesson, `help` for commands.",
+        "glassbox：一个看得见内部的容器运行时。输入 `learn 1` 开始第一课，输入 `help` 查看命令。",
+    );
+    println!("{}", welcome.bold());
+    if simulate {
+        println!(
+            "{}",
+            session
+                .lang
+                .pick(
+                    "(simulated kernel: nothing on this machine changes)",
+                    "（模拟内核：不会改动这台机器）"
+                )
+                .dimmed()
+        );
+    }
+    loop {
+        match editor.readline(&session.prompt()) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                match session.handle(&line) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => println!("glassbox: {e:#}"),
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let _ = editor.save_history(&history);
+    let _ = std::fs::remove_file(&session.trace);
+    Ok(0)
+}
