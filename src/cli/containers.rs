@@ -1,11 +1,14 @@
-//! Container commands: run, ps, rm.
+//! Container commands: run, create, start, stop, restart, kill, wait, logs, ps, rm.
 
 use super::format::{ago, human_duration, seconds_since, Table};
+use super::template::Template;
 use super::GlobalOptions;
-use crate::container::{self, Container, Status};
+use crate::container::{self, logs, Container, Status};
 use crate::engine::{self, Network, RunOptions};
 use anyhow::Result;
 use clap::Args;
+use std::io::Write;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(disable_help_flag = true)]
@@ -16,6 +19,9 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Run the container in the background (under a monitor) and print its ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
@@ -47,7 +53,7 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
+fn run_options(args: RunArgs) -> Result<RunOptions> {
     let network = match args.network.as_str() {
         "none" => Network::None,
         "host" => Network::Host,
@@ -69,9 +75,286 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
         rm: args.rm,
         network,
     };
+    Ok(opts)
+}
+
+pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
+    let detach = args.detach;
+    let opts = run_options(args)?;
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
-    engine::run(&g.root(), kernel.as_mut(), &mut narrator, &opts)
+    if !detach {
+        return engine::run(&g.root(), kernel.as_mut(), &mut narrator, &opts);
+    }
+    if g.step {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "--step needs the terminal, so it cannot be used with -d (run in the foreground to step through)"
+        );
+    }
+    let root = g.root();
+    let c = engine::create(&root, kernel.as_ref(), &opts)?;
+    let id = c.id.clone();
+    engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
+    println!("{id}");
+    Ok(0)
+}
+
+/// `create`: the container's record and directories, ready for `start`.
+pub fn create(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
+    if args.detach {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "unknown shorthand flag: 'd' in -d (create never starts the container; use `start`)"
+        );
+    }
+    let opts = run_options(args)?;
+    let kernel = g.kernel()?;
+    let c = engine::create(&g.root(), kernel.as_ref(), &opts)?;
+    println!("{}", c.id);
+    Ok(0)
+}
+
+/// Run `f` for each container; errors are printed as docker prints them and make the status 1.
+fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
+    let mut status = 0;
+    for key in keys {
+        if let Err(e) = f(key) {
+            eprintln!("Error response from daemon: {e:#}");
+            status = 1;
+        }
+    }
+    status
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals (run in the foreground)
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Containers (name or id)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
+    let root = g.root();
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    if args.attach || args.interactive {
+        if args.containers.len() > 1 {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "you cannot start and attach multiple containers at once"
+            );
+        }
+        let c = container::find(&root, &args.containers[0])?;
+        if c.is_running() {
+            crate::exit_err!(1, "container {} is already running", c.name);
+        }
+        let mut c = c;
+        c.config.interactive = c.config.interactive && args.interactive;
+        return engine::start(
+            &root,
+            kernel.as_mut(),
+            &mut narrator,
+            c,
+            engine::StartOptions::default(),
+        );
+    }
+    if g.step {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "--step needs the terminal: use `start -a` to step through"
+        );
+    }
+    Ok(each(&args.containers, |key| {
+        let c = container::find(&root, key)?;
+        if !c.is_running() {
+            engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
+        }
+        println!("{key}");
+        Ok(())
+    }))
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait for the container to stop before killing it
+    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
+    pub time: u64,
+    /// Containers (name or id)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn stop(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
+    let root = g.root();
+    Ok(each(&args.containers, |key| {
+        engine::stop(&root, key, Duration::from_secs(args.time))?;
+        println!("{key}");
+        Ok(())
+    }))
+}
+
+pub fn restart(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
+    let root = g.root();
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    Ok(each(&args.containers, |key| {
+        let c = engine::stop(&root, key, Duration::from_secs(args.time))?;
+        if c.config.auto_remove && !c.dir(&root).exists() {
+            crate::exit_err!(1, "No such container: {key}");
+        }
+        let c = container::load_fresh(&root, &c.id)?;
+        engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
+        println!("{key}");
+        Ok(())
+    }))
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers (name or id)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn kill(g: &GlobalOptions, args: KillArgs) -> Result<i32> {
+    let root = g.root();
+    let sig = engine::parse_signal(&args.signal)?;
+    Ok(each(&args.containers, |key| {
+        engine::kill(&root, key, sig)?;
+        println!("{key}");
+        Ok(())
+    }))
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Containers (name or id)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn wait(g: &GlobalOptions, args: WaitArgs) -> Result<i32> {
+    let root = g.root();
+    Ok(each(&args.containers, |key| {
+        let code = engine::wait(&root, key)?;
+        println!("{code}");
+        Ok(())
+    }))
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output until the container stops
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp (2026-01-02T13:23:37Z) or relative (42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The container (name or id)
+    pub container: String,
+}
+
+fn print_entries(entries: &[logs::Entry], timestamps: bool) {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = stdout.lock();
+    let mut err = stderr.lock();
+    for e in entries {
+        let w: &mut dyn Write = if e.stream == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        };
+        if timestamps {
+            let _ = write!(w, "{} ", e.time);
+        }
+        let _ = w.write_all(e.log.as_bytes());
+    }
+    let _ = out.flush();
+    let _ = err.flush();
+}
+
+pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
+    let root = g.root();
+    let c = container::find(&root, &args.container)?;
+    let now = chrono::Utc::now();
+    let bound = |s: &Option<String>, what: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        match s {
+            None => Ok(None),
+            Some(v) => match logs::parse_time(v, now) {
+                Some(t) => Ok(Some(t)),
+                None => crate::exit_err!(
+                    1,
+                    "invalid value for \"{what}\": {v:?} is neither a time (2026-01-02T13:23:37Z, 1767225600) nor a duration (42m)"
+                ),
+            },
+        }
+    };
+    let since = bound(&args.since, "since")?;
+    let until = bound(&args.until, "until")?;
+    let tail: Option<usize> = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => match n.parse() {
+            Ok(v) => Some(v),
+            Err(_) => crate::exit_err!(1, "invalid value for \"tail\": {n:?} is not a number or \"all\""),
+        },
+    };
+    let keep = |e: &logs::Entry| {
+        let t = e.time();
+        since.map_or(true, |s| t.map_or(true, |t| t >= s))
+            && until.map_or(true, |u| t.map_or(true, |t| t <= u))
+    };
+    let mut reader = logs::LogReader::open(&c.log_path(&root))?;
+    let mut entries: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
+    if let Some(n) = tail {
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    print_entries(&entries, args.timestamps);
+    if !args.follow || until.is_some() {
+        return Ok(0);
+    }
+    if reader_missing(&c, &root) {
+        // Started in the foreground: its output went to the terminal, nothing to follow.
+        return Ok(0);
+    }
+    loop {
+        let running = match container::load_fresh(&root, &c.id) {
+            Ok(now) => now.is_running() || now.state.status == Status::Running,
+            Err(_) => false, // removed
+        };
+        let new: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
+        print_entries(&new, args.timestamps);
+        if !running {
+            let last: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
+            print_entries(&last, args.timestamps);
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn reader_missing(c: &Container, root: &std::path::Path) -> bool {
+    !c.log_path(root).exists()
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +368,151 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Filter output: status=, name=, id=, ancestor=, exited= (repeat to combine)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Show the n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Format output with a Go template ({{.ID}} {{.Names}} {{.Status}} ...; "table ..." for columns)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `ps` filters: values of one key are alternatives, different keys must all match.
+struct Filters(Vec<(String, String)>);
+
+impl Filters {
+    fn parse(specs: &[String]) -> Result<Filters> {
+        let mut out = Vec::new();
+        for spec in specs {
+            let Some((k, v)) = spec.split_once('=') else {
+                crate::exit_err!(1, "bad format of filter (expected name=value): {spec}");
+            };
+            let k = k.trim().to_ascii_lowercase();
+            match k.as_str() {
+                "status" => {
+                    const STATES: [&str; 7] = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+                    if !STATES.contains(&v) {
+                        crate::exit_err!(1, "invalid filter 'status={v}': use one of {}", STATES.join(", "));
+                    }
+                }
+                "name" | "id" | "ancestor" | "exited" => {}
+                other => crate::exit_err!(1, "invalid filter '{other}': supported are status, name, id, ancestor, exited"),
+            }
+            out.push((k, v.to_string()));
+        }
+        Ok(Filters(out))
+    }
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+    fn matches(&self, c: &Container) -> bool {
+        let status = shown_status(c);
+        let test = |k: &str, v: &str| -> bool {
+            match k {
+                "status" => status.as_str() == v,
+                "name" => name_matches(&c.name, v),
+                "id" => c.id.starts_with(v),
+                "exited" => status == Status::Exited && v.parse::<i32>().ok() == c.state.exit_code,
+                "ancestor" => ancestor_matches(c, v),
+                _ => false,
+            }
+        };
+        let mut keys: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            self.0
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(k, v)| test(k, v))
+        })
+    }
+}
+
+/// docker matches names as a regular expression; we take the common forms:
+/// a substring, optionally anchored with ^ and $.
+fn name_matches(name: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim_start_matches('/');
+    let (start, p) = match pattern.strip_prefix('^') {
+        Some(rest) => (true, rest.trim_start_matches('/')),
+        None => (false, pattern),
+    };
+    let (end, p) = match p.strip_suffix('$') {
+        Some(rest) => (true, rest),
+        None => (false, p),
+    };
+    match (start, end) {
+        (true, true) => name == p,
+        (true, false) => name.starts_with(p),
+        (false, true) => name.ends_with(p),
+        (false, false) => name.contains(p),
+    }
+}
+
+fn ancestor_matches(c: &Container, v: &str) -> bool {
+    let with_tag = |s: &str| {
+        let last = s.rsplit('/').next().unwrap_or(s);
+        if last.contains(':') || s.contains('@') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    let hex = v.trim_start_matches("sha256:");
+    with_tag(&c.image) == with_tag(v)
+        || c.image_id == v
+        || (hex.len() >= 4
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && c.image_id.trim_start_matches("sha256:").starts_with(hex))
+}
+
+/// The status `ps` shows: a running record whose process is gone shows as exited.
+fn shown_status(c: &Container) -> Status {
+    if c.state.status == Status::Running && !c.is_running() {
+        Status::Exited
+    } else {
+        c.state.status
+    }
+}
+
+/// One `ps` row as the fields docker's --format knows.
+fn ps_fields(c: &Container, no_trunc: bool) -> serde_json::Value {
+    serde_json::json!({
+        "ID": if no_trunc { c.id.clone() } else { c.short_id().to_string() },
+        "Names": c.name,
+        "Image": c.image,
+        "Command": command_text(c, no_trunc),
+        "CreatedAt": c.created,
+        "RunningFor": ago(&c.created),
+        "Status": status_text(c),
+        "State": shown_status(c).as_str(),
+        "Ports": "",
+        "Labels": "",
+        "Mounts": "",
+        "Networks": c.config.network,
+        "Size": "",
+    })
+}
+
+/// docker's column titles for --format "table ...".
+fn header_for(field: &str) -> String {
+    match field {
+        "ID" => "CONTAINER ID".into(),
+        "Names" => "NAMES".into(),
+        "Image" => "IMAGE".into(),
+        "Command" => "COMMAND".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        "RunningFor" => "CREATED".into(),
+        "Status" => "STATUS".into(),
+        "State" => "STATE".into(),
+        "Ports" => "PORTS".into(),
+        "Networks" => "NETWORKS".into(),
+        other => other.to_uppercase(),
+    }
 }
 
 /// docker's STATUS column.
@@ -122,21 +550,56 @@ pub fn command_text(c: &Container, no_trunc: bool) -> String {
 }
 
 pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
+    let filters = Filters::parse(&args.filter)?;
+    let template = match &args.format {
+        Some(f) if f != "table" => Some(Template::parse(f.strip_prefix("table").unwrap_or(f).trim_start())?),
+        _ => None,
+    };
+    let as_table = args.format.as_deref().is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
-    let shown: Vec<&Container> = all
+    let last = if args.latest { 1 } else { args.last };
+    let show_all = args.all || last >= 0 || filters.has("status") || filters.has("exited");
+    let mut shown: Vec<&Container> = all
         .iter()
-        .filter(|c| args.all || c.state.status == Status::Running)
+        .filter(|c| show_all || c.is_running())
+        .filter(|c| filters.matches(c))
         .collect();
+    if last >= 0 {
+        shown.truncate(last as usize);
+    }
     if args.quiet {
+        let mut out = String::new();
         for c in shown {
-            println!(
-                "{}",
-                if args.no_trunc {
-                    c.id.as_str()
-                } else {
-                    c.short_id()
-                }
-            );
+            out.push_str(if args.no_trunc { c.id.as_str() } else { c.short_id() });
+            out.push('\n');
+        }
+        let _ = std::io::stdout().write_all(out.as_bytes());
+        return Ok(());
+    }
+    if let Some(t) = template {
+        if as_table {
+            // Headers: render the template over a row of titles.
+            let mut titles = serde_json::Map::new();
+            for field in t.fields() {
+                titles.insert(field.clone(), serde_json::Value::String(header_for(&field)));
+            }
+            let header = t.render(&serde_json::Value::Object(titles))?;
+            let mut table = Table::new(&[]);
+            table.row(header.split('\t').map(String::from).collect());
+            for c in &shown {
+                let line = t.render(&ps_fields(c, args.no_trunc))?;
+                table.row(line.split('\t').map(String::from).collect());
+            }
+            let text = table.render();
+            // (Table::new(&[]) put an empty first row: drop its line.)
+            let _ = std::io::stdout().write_all(text.split_once('\n').map(|x| x.1).unwrap_or("").as_bytes());
+        } else {
+            let mut out = String::new();
+            for c in &shown {
+                out.push_str(&t.render(&ps_fields(c, args.no_trunc))?);
+                out.push('\n');
+            }
+            let _ = std::io::stdout().write_all(out.as_bytes());
         }
         return Ok(());
     }

@@ -4,8 +4,10 @@
 pub mod containers;
 pub mod format;
 pub mod images;
+pub mod inspect;
 pub mod learn;
 pub mod system;
+pub mod template;
 
 use crate::kernel::{linux::LinuxKernel, sim::SimKernel, Kernel};
 use crate::narrate::{Level, Narrator};
@@ -73,6 +75,23 @@ pub enum Command {
     Ps(containers::PsArgs),
     /// Remove one or more containers
     Rm(containers::RmArgs),
+    /// Create a container without starting it
+    #[command(disable_help_flag = true)]
+    Create(containers::RunArgs),
+    /// Start one or more created or stopped containers (detached unless -a)
+    Start(containers::StartArgs),
+    /// Stop one or more running containers (SIGTERM, then SIGKILL after -t seconds)
+    Stop(containers::StopArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Send a signal (default SIGKILL) to one or more running containers
+    Kill(containers::KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
+    /// Fetch the logs of a detached container
+    Logs(containers::LogsArgs),
+    /// Show low-level information on containers, as JSON or through --format
+    Inspect(inspect::InspectArgs),
     /// List images
     Images(ImagesArgs),
     /// Import a root filesystem tarball as an image (like docker import)
@@ -182,6 +201,14 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Run(args) => containers::run(g, args),
         Command::Ps(args) => containers::ps(g, args).map(|_| 0),
         Command::Rm(args) => containers::rm(g, args),
+        Command::Create(args) => containers::create(g, args),
+        Command::Start(args) => containers::start(g, args),
+        Command::Stop(args) => containers::stop(g, args),
+        Command::Restart(args) => containers::restart(g, args),
+        Command::Kill(args) => containers::kill(g, args),
+        Command::Wait(args) => containers::wait(g, args),
+        Command::Logs(args) => containers::logs(g, args),
+        Command::Inspect(args) => inspect::inspect(g, args),
         Command::Images(args) => images::images(&g.root(), args.quiet, args.no_trunc).map(|_| 0),
         Command::Import(args) => images::import(
             &g.root(),

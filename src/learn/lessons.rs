@@ -36,12 +36,11 @@ impl Prompter {
                     Ok(0) | Err(_) => None,
                     Ok(_) => {
                         let line = line.trim_end_matches('\n').to_string();
-                        // Without an editor, an empty answer takes the suggestion.
-                        Some(if line.is_empty() {
-                            initial.to_string()
-                        } else {
-                            line
-                        })
+                        // Without an editor, an empty answer takes the suggestion;
+                        // show what was taken, as a terminal would have.
+                        let taken = if line.is_empty() { initial.to_string() } else { line };
+                        println!("{taken}");
+                        Some(taken)
                     }
                 }
             }

@@ -61,7 +61,7 @@ pub struct Section {
 
 /// Something that must be true; described to the learner when it is not.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Check {
     /// The command exited with this status.
     ExitCode { code: i32 },
@@ -118,8 +118,8 @@ pub struct Lab {
 }
 
 /// A lab check: the condition and what to tell the learner when it fails.
+/// (No deny_unknown_fields: serde cannot combine it with flatten.)
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LabCheck {
     #[serde(flatten)]
     pub check: Check,

@@ -9,7 +9,7 @@ use crate::step::{Lang, Step};
 use anyhow::{Context, Result};
 use colored::Colorize;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -46,23 +46,53 @@ pub trait Answers {
     fn read_answer(&mut self) -> Option<String>;
 }
 
+/// Set by SIGINT while a container is being set up (see `catch_interrupt`).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Make Ctrl-C during set-up abort the run (and roll the container back)
+/// instead of killing glassbox half-way. No SA_RESTART: a paused step-through
+/// read returns at once. Once the program runs, the kernel forwards signals.
+pub fn catch_interrupt() {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Answers typed on the terminal (/dev/tty, so it works even when stdin is piped).
 pub struct TerminalAnswers;
 
 impl Answers for TerminalAnswers {
     fn read_answer(&mut self) -> Option<String> {
-        let mut line = String::new();
+        use std::os::unix::io::AsRawFd;
         // GLASSBOX_NO_TTY: read answers from stdin even when a terminal exists (tests, scripts).
-        let tty = if std::env::var_os("GLASSBOX_NO_TTY").is_some() {
-            Err(())
-        } else {
-            File::open("/dev/tty").map_err(|_| ())
-        };
-        match tty {
-            Ok(tty) => BufReader::new(tty).read_line(&mut line).ok()?,
-            Err(_) => std::io::stdin().lock().read_line(&mut line).ok()?,
-        };
-        Some(line.trim().to_string())
+        let tty = if std::env::var_os("GLASSBOX_NO_TTY").is_some() { None } else { File::open("/dev/tty").ok() };
+        let fd = tty.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0);
+        // Byte by byte with read(2), so Ctrl-C (EINTR) ends the wait and no
+        // input meant for the container is buffered away.
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(fd, &mut byte) {
+                Ok(0) => return if line.is_empty() { None } else { Some(String::from_utf8_lossy(&line).trim().to_string()) },
+                Ok(_) if byte[0] == b'\n' => return Some(String::from_utf8_lossy(&line).trim().to_string()),
+                Ok(_) => line.push(byte[0]),
+                Err(nix::errno::Errno::EINTR) if interrupted() => return None,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
     }
 }
 
@@ -260,6 +290,9 @@ impl StepObserver for Narrator {
     }
 
     fn before(&mut self, step: &Step) -> Result<Go> {
+        if interrupted() {
+            return Ok(Go::Abort);
+        }
         self.seq += 1;
         if let Step::CgroupJoin { pid, .. } = step {
             self.pid = Some(*pid);

@@ -107,3 +107,62 @@ pub fn host_mounts_under(path: &Path) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// A terminal session in tmux, for driving interactive programs as a person would.
+pub struct Tmux {
+    pub name: String,
+}
+
+impl Tmux {
+    pub fn available() -> bool {
+        Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false)
+    }
+    /// Start `command` (a shell command line) in a detached 200x50 session.
+    pub fn start(name: &str, command: &str) -> Tmux {
+        let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", "200", "-y", "50", command])
+            .status()
+            .expect("tmux")
+            .success();
+        assert!(ok, "tmux could not start");
+        Tmux { name: name.to_string() }
+    }
+    pub fn keys(&self, keys: &[&str]) {
+        let mut c = Command::new("tmux");
+        c.args(["send-keys", "-t", &self.name]).args(keys);
+        assert!(c.status().unwrap().success());
+    }
+    /// Type text literally (no key names), without Enter.
+    pub fn type_text(&self, text: &str) {
+        assert!(Command::new("tmux").args(["send-keys", "-t", &self.name, "-l", text]).status().unwrap().success());
+    }
+    pub fn screen(&self) -> String {
+        let o = Command::new("tmux").args(["capture-pane", "-p", "-J", "-S", "-2000", "-t", &self.name]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// Wait until the screen shows `text` (up to 20 s); the screen on failure.
+    pub fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting for {text:?}; screen:\n{s}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    /// How many times `text` is on the screen.
+    pub fn count(&self, text: &str) -> usize {
+        self.screen().matches(text).count()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+    }
+}

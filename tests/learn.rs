@@ -1,0 +1,221 @@
+//! Lessons and labs, run as a learner (or CI) would.
+
+mod common;
+
+use common::{stderr, stdout, Gb, Tmux};
+
+fn learn_cmd(gb: &Gb, state: &std::path::Path) -> std::process::Command {
+    let mut c = gb.cmd();
+    c.env("GLASSBOX_STATE_DIR", state);
+    c
+}
+
+#[test]
+fn every_lesson_runs_in_simulation_without_root() {
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    let o = learn_cmd(&gb, &state).args(["learn", "--run-all", "--simulate"]).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("lesson 01 hello-world: ok"), "{}", stdout(&o));
+}
+
+#[test]
+fn every_lesson_runs_for_real() {
+    require_root!();
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    let o = learn_cmd(&gb, &state).args(["learn", "--run-all"]).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("skipped"), "real runs must not skip parts: {}", stdout(&o));
+    assert!(gb.containers().is_empty(), "lessons left containers behind");
+}
+
+/// Lesson output with what changes from run to run replaced.
+fn stable(gb: &Gb, text: &str) -> String {
+    let text = text.replace(&gb.root().display().to_string(), "[ROOT]");
+    let mut out = String::new();
+    for line in text.lines() {
+        // CREATED/STATUS columns age with the clock: "3 minutes ago" → "[AGO]".
+        let mut l = line.to_string();
+        while let Some(pos) = l.find(" ago") {
+            let mut words: Vec<&str> = l[..pos].rsplitn(3, ' ').collect();
+            // words[0] is the unit, words[1] the number (or "About a"), words[2] the rest
+            if words.len() < 3 {
+                break;
+            }
+            let rest = words.pop().unwrap().to_string();
+            l = format!("{rest} [AGO]{}", &l[pos + 4..]);
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn take_lesson(lang: &str) -> String {
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    let mut child = learn_cmd(&gb, &state)
+        .args(["--simulate", "--lang", lang, "learn", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    // An empty line takes each suggested command.
+    child.stdin.take().unwrap().write_all(b"\n\n\n\n\n\n\n\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Progress was saved: the lesson is complete.
+    let progress = std::fs::read_to_string(state.join("progress.toml")).unwrap();
+    assert!(progress.contains("01 = 5"), "{progress}");
+    stable(&gb, &format!("{}\n--- stderr ---\n{}", stdout(&o), stderr(&o)))
+}
+
+#[test]
+fn lesson_01_in_english() {
+    insta::assert_snapshot!("lesson_01_en", take_lesson("en"));
+}
+
+#[test]
+fn lesson_01_in_chinese() {
+    insta::assert_snapshot!("lesson_01_zh", take_lesson("zh"));
+}
+
+fn lab(gb: &Gb, state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut c = learn_cmd(gb, state);
+    if !common::is_root() {
+        c.arg("--simulate");
+    }
+    c.arg("lab").args(args).output().unwrap()
+}
+
+#[test]
+fn every_lab_fails_until_solved_then_passes() {
+    let labs: Vec<String> = {
+        let gb = Gb::new();
+        let o = lab(&gb, &gb.root().join("state"), &["list"]);
+        stdout(&o).lines().filter_map(|l| l.split_whitespace().find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_digit())).map(String::from)).collect()
+    };
+    assert!(labs.len() >= 3, "labs: {labs:?}");
+    for id in labs {
+        let gb = Gb::new();
+        let state = gb.root().join("state");
+        let o = lab(&gb, &state, &["start", &id]);
+        assert!(o.status.success(), "lab start {id}: {}", stderr(&o));
+        // Unsolved: the check fails and names what is missing.
+        let o = lab(&gb, &state, &["check", &id]);
+        assert_eq!(o.status.code(), Some(1), "lab {id} passed without being solved: {}", stdout(&o));
+        assert!(stdout(&o).contains("not yet") && stdout(&o).contains("    - "), "{}", stdout(&o));
+        // Solved with its solution (shown after the last hint).
+        let o = lab(&gb, &state, &["hint", &id, "99"]);
+        let solution: Vec<String> = stdout(&o).lines().filter_map(|l| l.trim().strip_prefix("docker ").map(String::from)).collect();
+        assert!(!solution.is_empty(), "lab {id} shows no solution");
+        for cmd in &solution {
+            let words: Vec<String> = shell_words(cmd);
+            let mut c = gb.cmd();
+            if !common::is_root() {
+                c.arg("--simulate");
+            }
+            c.args(&words).output().unwrap();
+        }
+        let o = lab(&gb, &state, &["check", &id]);
+        assert!(o.status.success(), "lab {id} solution did not pass: {}", stdout(&o));
+        // Chinese report for a failed check.
+        let o = lab(&gb, &state, &["reset", &id]);
+        assert!(o.status.success());
+        let o = learn_cmd(&gb, &state).args(["--lang", "zh", "lab", "check", &id]).output().unwrap();
+        assert!(stdout(&o).contains("还没完成"), "{}", stdout(&o));
+    }
+}
+
+/// Split like the learner's shell (quotes only).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = vec![];
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, ' ') => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[test]
+fn repl_session_in_a_real_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (scripts/test installs it)");
+        return;
+    }
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    let sim = if common::is_root() { "" } else { "--simulate" };
+    let cmdline = format!(
+        "GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en; sleep 30",
+        state.display(),
+        env!("CARGO_BIN_EXE_glassbox"),
+        gb.root().display()
+    );
+    let name = format!("gbtest-repl-{}", std::process::id());
+    let t = Tmux::start(&name, &cmdline);
+    t.wait_for("learn 1");
+    t.type_text(":step on");
+    t.keys(&["Enter"]);
+    t.type_text("learn 1");
+    t.keys(&["Enter"]);
+    // The lesson suggests its command, already typed: Enter takes it.
+    t.wait_for("$ docker run --name hello busybox echo \"Hello World\"");
+    t.keys(&["Enter"]);
+    // Step through three steps with Enter.
+    t.wait_for("[1] create the container's cgroup");
+    t.keys(&["Enter"]);
+    t.wait_for("[2] clone the container process");
+    t.keys(&["Enter"]);
+    t.wait_for("[3] move process");
+    t.keys(&["Enter"]);
+    // Ask about the fourth, then continue without stopping.
+    t.wait_for("[4] make every mount private");
+    t.type_text("?");
+    t.keys(&["Enter"]);
+    t.wait_for("MS_REC|MS_PRIVATE");
+    t.type_text("c");
+    t.keys(&["Enter"]);
+    t.wait_for("Hello World\n");
+    t.wait_for("that happened as expected");
+    // Leave the lesson at its next prompt, then draw the containers and quit.
+    t.wait_for("$ docker images");
+    t.keys(&["C-u"]);
+    t.type_text("q");
+    t.keys(&["Enter"]);
+    t.type_text(":diagram");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("upper (writable)");
+    assert!(screen.contains("hello ("), "{screen}");
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Clean up the lesson's container.
+    let o = gb.run(&["rm", "-f", "hello"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
