@@ -389,3 +389,88 @@ fn step_through_abort_rolls_the_container_back() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_container_gets_a_minimal_dev_a_read_only_sys_and_only_loopback() {
+    require_root!();
+    let gb = Gb::new();
+    let script = "ls /dev; echo ---; touch /sys/x 2>&1 || echo sys-is-read-only; echo ---; cat /proc/net/dev | tail -n +3 | cut -d: -f1";
+    let o = gb.run(&["run", "--rm", "busybox", "sh", "-c", script]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let parts: Vec<&str> = out.split("---\n").collect();
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd"] {
+        assert!(parts[0].lines().any(|l| l == dev), "/dev lacks {dev}: {}", parts[0]);
+    }
+    assert!(!parts[0].lines().any(|l| l.starts_with("sd") || l.starts_with("vd")), "host disks visible: {}", parts[0]);
+    assert!(parts[1].contains("sys-is-read-only"), "{}", parts[1]);
+    let links: Vec<&str> = parts[2].lines().map(str::trim).collect();
+    assert_eq!(links, ["lo"], "network namespace should hold only lo");
+}
+
+#[test]
+fn signals_sent_to_glassbox_reach_the_container() {
+    require_root!();
+    let gb = Gb::new();
+    let child = gb
+        .cmd()
+        .args(["run", "--rm", "--name", "sig", "busybox", "sh", "-c", "trap 'echo got TERM; exit 5' TERM; echo ready; while true; do sleep 1; done"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stdout(&gb.run(&["ps"])).contains("sig") {
+        assert!(std::time::Instant::now() < deadline, "container never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stdout(&o).contains("got TERM"));
+}
+
+#[test]
+fn env_workdir_and_entrypoint_follow_docker() {
+    require_root!();
+    let gb = Gb::new();
+    let o = gb.run(&["run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "busybox", "sh", "-c", "echo $GREETING; pwd; echo $HOME; echo $PATH"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["hi", "/tmp/work", "/root"]);
+    assert!(lines[3].contains("/bin"));
+    let o = gb.run(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]);
+    assert_eq!(stdout(&o), "from entrypoint\n", "{}", stderr(&o));
+    // The image's Cmd (sh) runs when no command is given; with stdin closed it exits 0.
+    assert_eq!(gb.run(&["run", "--rm", "busybox"]).status.code(), Some(0));
+}
+
+#[test]
+fn network_host_shares_the_hosts_network_and_hostname() {
+    require_root!();
+    let gb = Gb::new();
+    let o = gb.run(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), nix::unistd::gethostname().unwrap().to_string_lossy());
+    let o = gb.run(&["run", "--rm", "--network", "bridge0", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("bridge0"), "{}", stderr(&o));
+}
+
+#[test]
+fn invalid_names_and_duplicates_are_refused_before_anything_is_made() {
+    require_root!();
+    let gb = Gb::new();
+    let o = gb.run(&["run", "--rm", "--name", "bad name", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("Invalid container name"), "{}", stderr(&o));
+    assert!(gb.run(&["run", "--name", "dup", "busybox", "true"]).status.success());
+    let o = gb.run(&["run", "--name", "dup", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+    assert_eq!(gb.containers().len(), 1);
+    assert!(gb.run(&["rm", "dup"]).status.success());
+}

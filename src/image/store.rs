@@ -192,6 +192,8 @@ pub struct ImageSummary {
     /// RFC 3339 creation time from the config.
     pub created: Option<String>,
     pub size: u64,
+    /// `sha256:<hex>` of the manifest (docker's DIGEST column).
+    pub manifest_digest: String,
 }
 
 /// The settings `docker import -c ... -m ...` can give the new image.
@@ -441,7 +443,8 @@ impl Store {
         Ok(digest)
     }
 
-    fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+    /// A whole blob's bytes (manifests and configs; layers are streamed instead).
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
         fs::read(&p)
             .with_context(|| format!("blob {digest} is missing from the store ({})", p.display()))
@@ -644,6 +647,7 @@ impl Store {
                 id: img.id.clone(),
                 created: created.clone(),
                 size: img.size,
+                manifest_digest: img.manifest_digest.clone(),
             };
             if img.references.is_empty() {
                 rows.push(row("<none>".into(), "<none>".into()));
