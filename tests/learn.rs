@@ -113,7 +113,7 @@ fn every_lab_fails_until_solved_then_passes() {
         let solution: Vec<String> = stdout(&o).lines().filter_map(|l| l.trim().strip_prefix("docker ").map(String::from)).collect();
         assert!(!solution.is_empty(), "lab {id} shows no solution");
         for cmd in &solution {
-            let words: Vec<String> = shell_words(cmd);
+            let words = glassbox::learn::words::split(cmd).unwrap();
             let mut c = gb.cmd();
             if !common::is_root() {
                 c.arg("--simulate");
@@ -128,38 +128,6 @@ fn every_lab_fails_until_solved_then_passes() {
         let o = learn_cmd(&gb, &state).args(["--lang", "zh", "lab", "check", &id]).output().unwrap();
         assert!(stdout(&o).contains("还没完成"), "{}", stdout(&o));
     }
-}
-
-/// Split like the learner's shell (quotes only).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = vec![];
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, ' ') => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
 }
 
 #[test]

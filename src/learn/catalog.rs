@@ -45,27 +45,23 @@ pub fn labs() -> Result<Vec<Lab>> {
         .collect()
 }
 
-/// A lesson by id ("1", "01") or slug.
-pub fn lesson(key: &str) -> Result<Lesson> {
-    let all = lessons()?;
+/// Find by id ("1", "01") or slug.
+fn find<T>(all: Vec<T>, key: &str, id: impl Fn(&T) -> (&str, &str), what: &str) -> Result<T> {
+    let wanted = key.trim_start_matches('0');
     all.into_iter()
-        .find(|l| {
-            l.id == key
-                || l.slug == key
-                || l.id.trim_start_matches('0') == key.trim_start_matches('0')
+        .find(|item| {
+            let (item_id, slug) = id(item);
+            item_id == key || slug == key || item_id.trim_start_matches('0') == wanted
         })
-        .with_context(|| format!("no lesson {key:?}: `glassbox learn` lists them"))
+        .with_context(|| format!("no {what} {key:?}: `glassbox {}` lists them", if what == "lab" { "lab list" } else { "learn" }))
+}
+
+pub fn lesson(key: &str) -> Result<Lesson> {
+    find(lessons()?, key, |l| (l.id.as_str(), l.slug.as_str()), "lesson")
 }
 
 pub fn lab(key: &str) -> Result<Lab> {
-    let all = labs()?;
-    all.into_iter()
-        .find(|l| {
-            l.id == key
-                || l.slug == key
-                || l.id.trim_start_matches('0') == key.trim_start_matches('0')
-        })
-        .with_context(|| format!("no lab {key:?}: `glassbox lab list` lists them"))
+    find(labs()?, key, |l| (l.id.as_str(), l.slug.as_str()), "lab")
 }
 
 #[cfg(test)]
