@@ -66,7 +66,11 @@ fn assert_clean(gb: &Gb, ids: &[String]) {
     for id in ids {
         assert!(cgroup_dirs_for(id).is_empty(), "cgroup left for {id}");
     }
-    assert!(gb.containers().is_empty(), "containers left: {:?}", gb.containers());
+    assert!(
+        gb.containers().is_empty(),
+        "containers left: {:?}",
+        gb.containers()
+    );
 }
 
 #[test]
@@ -117,8 +121,21 @@ fn detached_run_writes_logs_that_logs_reads_tails_and_follows() {
     let (time, text) = line.split_once(' ').unwrap();
     assert!(time.ends_with('Z') && time.contains('T'), "{line}");
     assert_eq!(text, "11");
-    assert_eq!(ok(&gb.run(&["logs", "--since", "1h", "--tail", "1", "counter"])), "");
-    assert_eq!(ok(&gb.run(&["logs", "--since", "2000-01-01T00:00:00Z", "--tail", "2", "counter"])), "11\n");
+    assert_eq!(
+        ok(&gb.run(&["logs", "--since", "1h", "--tail", "1", "counter"])),
+        ""
+    );
+    assert_eq!(
+        ok(&gb.run(&[
+            "logs",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--tail",
+            "2",
+            "counter"
+        ])),
+        "11\n"
+    );
     assert!(ok(&gb.run(&["logs", "--until", "2000-01-01T00:00:00Z", "counter"])).is_empty());
 
     // The log is docker's json-file.
@@ -145,7 +162,14 @@ fn logs_follow_sees_lines_written_after_it_started() {
     let _cleanup = Cleanup(&gb);
     let id = run_detached(
         &gb,
-        &["--name", "slow", "busybox", "sh", "-c", "echo first; sleep 1; echo second"],
+        &[
+            "--name",
+            "slow",
+            "busybox",
+            "sh",
+            "-c",
+            "echo first; sleep 1; echo second",
+        ],
     );
     eventually(5, "the first line", || {
         ok(&gb.run(&["logs", "slow"])).contains("first")
@@ -176,14 +200,21 @@ fn stop_kills_a_container_that_ignores_sigterm_and_records_137() {
     let pid: i32 = inspect(&gb, "stubborn", "{{.State.Pid}}").parse().unwrap();
     assert!(pid > 0);
     let t = Instant::now();
-    assert_eq!(ok(&gb.run(&["stop", "-t", "2", "stubborn"])).trim(), "stubborn");
+    assert_eq!(
+        ok(&gb.run(&["stop", "-t", "2", "stubborn"])).trim(),
+        "stubborn"
+    );
     let took = t.elapsed();
     assert!(
         took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
         "stop took {took:?}"
     );
     assert_eq!(
-        inspect(&gb, "stubborn", "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.State.Pid}}"),
+        inspect(
+            &gb,
+            "stubborn",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.State.Pid}}"
+        ),
         "exited 137 false 0"
     );
     assert!(
@@ -249,10 +280,19 @@ fn ps_filters_limits_and_formats() {
     };
     let mut exited = vec![e1[..12].to_string(), e2[..12].to_string()];
     exited.sort();
-    assert_eq!(lines(ok(&gb.run(&["ps", "-aq", "-f", "status=exited"]))), exited);
+    assert_eq!(
+        lines(ok(&gb.run(&["ps", "-aq", "-f", "status=exited"]))),
+        exited
+    );
     // A status filter implies -a, as in docker.
-    assert_eq!(lines(ok(&gb.run(&["ps", "-q", "-f", "status=exited"]))), exited);
-    assert_eq!(lines(ok(&gb.run(&["ps", "-q"]))), vec![r1[..12].to_string()]);
+    assert_eq!(
+        lines(ok(&gb.run(&["ps", "-q", "-f", "status=exited"]))),
+        exited
+    );
+    assert_eq!(
+        lines(ok(&gb.run(&["ps", "-q"]))),
+        vec![r1[..12].to_string()]
+    );
     assert_eq!(
         lines(ok(&gb.run(&["ps", "-aq", "-f", "status=created"]))),
         vec![c1[..12].to_string()]
@@ -262,14 +302,32 @@ fn ps_filters_limits_and_formats() {
         vec![e2[..12].to_string()]
     );
     assert_eq!(
-        lines(ok(&gb.run(&["ps", "-aq", "-f", "name=ex", "-f", "status=exited", "-f", "status=running"]))),
+        lines(ok(&gb.run(&[
+            "ps",
+            "-aq",
+            "-f",
+            "name=ex",
+            "-f",
+            "status=exited",
+            "-f",
+            "status=running"
+        ]))),
         exited
     );
     assert_eq!(
-        lines(ok(&gb.run(&["ps", "-aq", "--no-trunc", "-f", &format!("id={}", &r1[..8])]))),
+        lines(ok(&gb.run(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "-f",
+            &format!("id={}", &r1[..8])
+        ]))),
         vec![r1.clone()]
     );
-    assert_eq!(lines(ok(&gb.run(&["ps", "-aq", "-f", "ancestor=busybox"]))).len(), 4);
+    assert_eq!(
+        lines(ok(&gb.run(&["ps", "-aq", "-f", "ancestor=busybox"]))).len(),
+        4
+    );
     assert!(ok(&gb.run(&["ps", "-aq", "-f", "ancestor=alpine"])).is_empty());
     assert!(!gb.run(&["ps", "-f", "colour=red"]).status.success());
     // -n and -l: the newest first, whatever their state.
@@ -282,8 +340,14 @@ fn ps_filters_limits_and_formats() {
     );
     let table = ok(&gb.run(&["ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Status}}"]));
     let rows: Vec<&str> = table.lines().collect();
-    assert!(rows[0].starts_with("CONTAINER ID   NAMES     STATUS"), "{table}");
-    assert!(rows[1].starts_with(&r1[..12]) && rows[1].contains("run1") && rows[1].contains("Up "), "{table}");
+    assert!(
+        rows[0].starts_with("CONTAINER ID   NAMES     STATUS"),
+        "{table}"
+    );
+    assert!(
+        rows[1].starts_with(&r1[..12]) && rows[1].contains("run1") && rows[1].contains("Up "),
+        "{table}"
+    );
 
     ok(&gb.run(&["rm", "-f", "ex1", "ex2", "run1", "made1"]));
     assert_clean(&gb, &[e1, e2, r1, c1]);
@@ -296,12 +360,18 @@ fn inspect_shows_dockers_shape_and_formats() {
     let _cleanup = Cleanup(&gb);
     let id = run_detached(
         &gb,
-        &["--name", "insp", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "exit 3"],
+        &[
+            "--name", "insp", "-e", "A=1", "-w", "/tmp", "busybox", "sh", "-c", "exit 3",
+        ],
     );
     assert_eq!(ok(&gb.run(&["wait", "insp"])).trim(), "3");
     assert_eq!(inspect(&gb, "insp", "{{.State.ExitCode}}"), "3");
     assert_eq!(
-        inspect(&gb, "insp", "name={{.Name}} wd={{.Config.WorkingDir}} rm={{.HostConfig.AutoRemove}}"),
+        inspect(
+            &gb,
+            "insp",
+            "name={{.Name}} wd={{.Config.WorkingDir}} rm={{.HostConfig.AutoRemove}}"
+        ),
         "name=/insp wd=/tmp rm=false"
     );
     let cfg: serde_json::Value =
@@ -324,7 +394,10 @@ fn inspect_shows_dockers_shape_and_formats() {
         .as_str()
         .unwrap()
         .ends_with(&format!("{id}/upper")));
-    assert!(!c["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().is_empty());
+    assert!(!c["GraphDriver"]["Data"]["LowerDir"]
+        .as_str()
+        .unwrap()
+        .is_empty());
     assert_eq!(c["HostConfig"]["NetworkMode"], "none");
     assert_eq!(c["NetworkSettings"]["IPAddress"], "");
     assert_eq!(c["Config"]["Image"], "busybox");
@@ -352,9 +425,17 @@ fn start_reruns_an_exited_container_with_its_files() {
     let attached = gb.run(&["start", "-a", "again"]);
     assert_eq!(ok(&attached), "3\n");
     // create + start.
-    let made = ok(&gb.run(&["create", "--name", "later", "busybox", "sh", "-c", "echo made; exit 4"]))
-        .trim()
-        .to_string();
+    let made = ok(&gb.run(&[
+        "create",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made; exit 4",
+    ]))
+    .trim()
+    .to_string();
     assert_eq!(inspect(&gb, "later", "{{.State.Status}}"), "created");
     ok(&gb.run(&["start", "later"]));
     assert_eq!(ok(&gb.run(&["wait", "later"])).trim(), "4");
@@ -406,15 +487,25 @@ fn a_killed_monitor_is_noticed() {
     let _cleanup = Cleanup(&gb);
     let id = run_detached(
         &gb,
-        &["--name", "orphan", "busybox", "sh", "-c", "while true; do sleep 1; done"],
+        &[
+            "--name",
+            "orphan",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ],
     );
     let state = &record(&gb, &id)["state"];
     let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
     let pid = state["pid"].as_i64().unwrap() as i32;
     assert!(monitor > 0 && pid > 0 && monitor != pid);
     let kill = |p: i32| {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL)
-            .unwrap()
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap()
     };
     kill(monitor);
     std::thread::sleep(Duration::from_millis(200));
@@ -427,7 +518,10 @@ fn a_killed_monitor_is_noticed() {
         ok(&gb.run(&["ps", "-a", "--format", "{{.Status}}"])).starts_with("Exited (255)")
     });
     assert_eq!(inspect(&gb, "orphan", "{{.State.ExitCode}}"), "255");
-    assert!(cgroup_dirs_for(&id).is_empty(), "cgroup left after the orphan died");
+    assert!(
+        cgroup_dirs_for(&id).is_empty(),
+        "cgroup left after the orphan died"
+    );
     ok(&gb.run(&["rm", "orphan"]));
     assert_clean(&gb, &[id]);
 }
@@ -437,7 +531,18 @@ fn detached_tty_output_is_logged() {
     require_root!();
     let gb = Gb::new();
     let _cleanup = Cleanup(&gb);
-    let id = run_detached(&gb, &["-t", "--name", "tt", "busybox", "sh", "-c", "echo on a tty; tty"]);
+    let id = run_detached(
+        &gb,
+        &[
+            "-t",
+            "--name",
+            "tt",
+            "busybox",
+            "sh",
+            "-c",
+            "echo on a tty; tty",
+        ],
+    );
     assert_eq!(ok(&gb.run(&["wait", "tt"])).trim(), "0");
     assert_eq!(ok(&gb.run(&["logs", "tt"])), "on a tty\r\n/dev/console\r\n");
     // -di keeps stdin open, so a shell waits instead of exiting.
@@ -446,4 +551,94 @@ fn detached_tty_output_is_logged() {
     assert_eq!(inspect(&gb, "shell", "{{.State.Running}}"), "true");
     ok(&gb.run(&["rm", "-f", "tt", "shell"]));
     assert_clean(&gb, &[id, sh]);
+}
+
+#[test]
+fn exec_joins_the_running_container() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let id = run_detached(
+        &gb,
+        &[
+            "--name",
+            "target",
+            "-h",
+            "inside",
+            "-e",
+            "FROM_RUN=1",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ],
+    );
+    // PID 1 is the container's command: we are in its PID namespace.
+    let cmdline = ok(&gb.run(&["exec", "target", "cat", "/proc/1/cmdline"]));
+    assert_eq!(cmdline, "sh\0-c\0while true; do sleep 1; done\0");
+    let out = ok(&gb.run(&[
+        "exec",
+        "-e",
+        "X=y",
+        "-w",
+        "/tmp",
+        "target",
+        "sh",
+        "-c",
+        "hostname; pwd; echo $X $FROM_RUN; cat /proc/self/cgroup",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["inside", "/tmp", "y 1"]);
+    assert!(
+        lines[3..]
+            .iter()
+            .all(|l| l.ends_with(&format!("/glassbox/{id}")) || l.ends_with(":/")),
+        "exec'd process is not in the container's cgroup: {out}"
+    );
+    // The exit status is the command's; docker's codes when it cannot run.
+    assert_eq!(
+        gb.run(&["exec", "target", "sh", "-c", "exit 5"])
+            .status
+            .code(),
+        Some(5)
+    );
+    let nf = gb.run(&["exec", "target", "nosuch"]);
+    assert_eq!(nf.status.code(), Some(127));
+    assert!(stderr(&nf).contains("executable file not found"));
+    // stdin with -i.
+    let mut child = gb
+        .cmd()
+        .args(["exec", "-i", "target", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from stdin\n")
+        .unwrap();
+    assert_eq!(stdout(&child.wait_with_output().unwrap()), "from stdin\n");
+    // Narrated as steps.
+    let trace = gb.root().join("exec-trace.json");
+    ok(&gb.run(&[
+        "--trace-json",
+        trace.to_str().unwrap(),
+        "exec",
+        "target",
+        "true",
+    ]));
+    assert_eq!(
+        common::trace_kinds(&trace),
+        ["cgroup_join", "setns", "exec"]
+    );
+    // Only running containers.
+    ok(&gb.run(&["stop", "-t", "0", "target"]));
+    let stopped = gb.run(&["exec", "target", "true"]);
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(stderr(&stopped).contains("is not running"));
+    ok(&gb.run(&["rm", "target"]));
+    assert_clean(&gb, &[id]);
 }

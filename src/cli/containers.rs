@@ -128,6 +128,42 @@ fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
 }
 
 #[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the host's value)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// The container (name or id)
+    pub container: String,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `exec`: run a command in a running container (joins its namespaces and cgroup).
+pub fn exec(g: &GlobalOptions, args: ExecArgs) -> Result<i32> {
+    let opts = engine::ExecOptions {
+        container: args.container,
+        command: args.command,
+        env: args.env,
+        workdir: args.workdir,
+        interactive: args.interactive,
+        tty: args.tty,
+    };
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    engine::exec(&g.root(), kernel.as_mut(), &mut narrator, &opts)
+}
+
+#[derive(Args, Debug)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals (run in the foreground)
     #[arg(short = 'a', long)]
@@ -315,7 +351,10 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
         "all" | "-1" => None,
         n => match n.parse() {
             Ok(v) => Some(v),
-            Err(_) => crate::exit_err!(1, "invalid value for \"tail\": {n:?} is not a number or \"all\""),
+            Err(_) => crate::exit_err!(
+                1,
+                "invalid value for \"tail\": {n:?} is not a number or \"all\""
+            ),
         },
     };
     let keep = |e: &logs::Entry| {
@@ -324,7 +363,8 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
             && until.map_or(true, |u| t.map_or(true, |t| t <= u))
     };
     let mut reader = logs::LogReader::open(&c.log_path(&root))?;
-    let mut entries: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
+    let mut entries: Vec<logs::Entry> =
+        reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
     if let Some(n) = tail {
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
@@ -345,7 +385,8 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
         let new: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
         print_entries(&new, args.timestamps);
         if !running {
-            let last: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
+            let last: Vec<logs::Entry> =
+                reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
             print_entries(&last, args.timestamps);
             return Ok(0);
         }
@@ -395,13 +436,28 @@ impl Filters {
             let k = k.trim().to_ascii_lowercase();
             match k.as_str() {
                 "status" => {
-                    const STATES: [&str; 7] = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+                    const STATES: [&str; 7] = [
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ];
                     if !STATES.contains(&v) {
-                        crate::exit_err!(1, "invalid filter 'status={v}': use one of {}", STATES.join(", "));
+                        crate::exit_err!(
+                            1,
+                            "invalid filter 'status={v}': use one of {}",
+                            STATES.join(", ")
+                        );
                     }
                 }
                 "name" | "id" | "ancestor" | "exited" => {}
-                other => crate::exit_err!(1, "invalid filter '{other}': supported are status, name, id, ancestor, exited"),
+                other => crate::exit_err!(
+                    1,
+                    "invalid filter '{other}': supported are status, name, id, ancestor, exited"
+                ),
             }
             out.push((k, v.to_string()));
         }
@@ -552,10 +608,15 @@ pub fn command_text(c: &Container, no_trunc: bool) -> String {
 pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
     let filters = Filters::parse(&args.filter)?;
     let template = match &args.format {
-        Some(f) if f != "table" => Some(Template::parse(f.strip_prefix("table").unwrap_or(f).trim_start())?),
+        Some(f) if f != "table" => Some(Template::parse(
+            f.strip_prefix("table").unwrap_or(f).trim_start(),
+        )?),
         _ => None,
     };
-    let as_table = args.format.as_deref().is_some_and(|f| f.starts_with("table"));
+    let as_table = args
+        .format
+        .as_deref()
+        .is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
     let last = if args.latest { 1 } else { args.last };
     let show_all = args.all || last >= 0 || filters.has("status") || filters.has("exited");
@@ -570,7 +631,11 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
     if args.quiet {
         let mut out = String::new();
         for c in shown {
-            out.push_str(if args.no_trunc { c.id.as_str() } else { c.short_id() });
+            out.push_str(if args.no_trunc {
+                c.id.as_str()
+            } else {
+                c.short_id()
+            });
             out.push('\n');
         }
         let _ = std::io::stdout().write_all(out.as_bytes());
@@ -592,7 +657,8 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
             }
             let text = table.render();
             // (Table::new(&[]) put an empty first row: drop its line.)
-            let _ = std::io::stdout().write_all(text.split_once('\n').map(|x| x.1).unwrap_or("").as_bytes());
+            let _ = std::io::stdout()
+                .write_all(text.split_once('\n').map(|x| x.1).unwrap_or("").as_bytes());
         } else {
             let mut out = String::new();
             for c in &shown {

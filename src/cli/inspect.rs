@@ -145,7 +145,11 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             pid: if running { c.state.pid } else { 0 },
             exit_code: c.state.exit_code.unwrap_or(0),
             error: c.state.error.clone().unwrap_or_default(),
-            started_at: c.state.started_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+            started_at: c
+                .state
+                .started_at
+                .clone()
+                .unwrap_or_else(|| ZERO_TIME.into()),
             finished_at: c
                 .state
                 .finished_at
@@ -219,7 +223,10 @@ pub struct InspectArgs {
 pub fn inspect(g: &GlobalOptions, args: InspectArgs) -> Result<i32> {
     if let Some(kind) = &args.kind {
         if kind != "container" {
-            crate::exit_err!(1, "inspect --type {kind}: only containers can be inspected here");
+            crate::exit_err!(
+                1,
+                "inspect --type {kind}: only containers can be inspected here"
+            );
         }
     }
     let template = match &args.format {

@@ -92,6 +92,11 @@ pub enum Command {
     Logs(containers::LogsArgs),
     /// Show low-level information on containers, as JSON or through --format
     Inspect(inspect::InspectArgs),
+    /// Run a command in a running container (joins its namespaces and cgroup)
+    #[command(
+        after_help = "Examples:\n  glassbox exec web ps\n  glassbox exec -it web sh\n  glassbox --explain=steps exec web hostname"
+    )]
+    Exec(containers::ExecArgs),
     /// List images
     Images(ImagesArgs),
     /// Import a root filesystem tarball as an image (like docker import)
@@ -99,6 +104,29 @@ pub enum Command {
         after_help = "Examples:\n  glassbox import rootfs.tar busybox:latest\n  cat rootfs.tar.gz | glassbox import - myimage:v1"
     )]
     Import(ImportArgs),
+    /// Download an image from a registry
+    #[command(
+        after_help = "Examples:\n  glassbox pull busybox\n  glassbox pull --platform linux/arm64 127.0.0.1:5000/library/busybox:multi\n  glassbox pull -q localhost:5000/app@sha256:<digest>"
+    )]
+    Pull(images::PullArgs),
+    /// Upload an image to a registry
+    Push(images::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Show the history of an image
+    History(images::HistoryArgs),
+    /// Manage images (inspect, ls, pull, push, rm, tag, history, save, load)
+    Image(images::ImageArgs),
+    /// Save one or more images to a tar archive (docker-archive)
+    Save(images::SaveArgs),
+    /// Load images from a tar archive (docker-archive or oci-archive)
+    Load(images::LoadArgs),
+    /// Log in to a registry (credentials are stored in <root>/auth.json)
+    Login(images::LoginArgs),
+    /// Log out from a registry
+    Logout(images::LogoutArgs),
     /// Take a lesson (glassbox learn N), or list them
     Learn(learn::LearnArgs),
     /// Labs: tasks checked against the real (or simulated) state
@@ -119,6 +147,8 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    #[command(flatten)]
+    pub extra: images::ImagesExtraArgs,
 }
 
 #[derive(Args, Debug)]
@@ -209,7 +239,18 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Wait(args) => containers::wait(g, args),
         Command::Logs(args) => containers::logs(g, args),
         Command::Inspect(args) => inspect::inspect(g, args),
-        Command::Images(args) => images::images(&g.root(), args.quiet, args.no_trunc).map(|_| 0),
+        Command::Exec(args) => containers::exec(g, args),
+        Command::Images(args) => images::run_images(&g.root(), args.quiet, args.no_trunc, args.extra),
+        Command::Pull(args) => images::run_pull(&g.root(), args),
+        Command::Push(args) => images::run_push(&g.root(), args),
+        Command::Tag(args) => images::run_tag(&g.root(), args),
+        Command::Rmi(args) => images::run_rmi(&g.root(), args),
+        Command::History(args) => images::run_history(&g.root(), args),
+        Command::Image(args) => images::run_image(&g.root(), args),
+        Command::Save(args) => images::run_save(&g.root(), args),
+        Command::Load(args) => images::run_load(&g.root(), args),
+        Command::Login(args) => images::run_login(&g.root(), args),
+        Command::Logout(args) => images::run_logout(&g.root(), args),
         Command::Import(args) => images::import(
             &g.root(),
             &args.source,

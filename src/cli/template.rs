@@ -118,7 +118,9 @@ fn split_words(s: &str) -> Result<Vec<String>> {
     Ok(words)
 }
 
-const FUNCS: &[&str] = &["json", "upper", "lower", "len", "join", "index", "title", "println"];
+const FUNCS: &[&str] = &[
+    "json", "upper", "lower", "len", "join", "index", "title", "println",
+];
 
 fn parse_pipeline(s: &str) -> Result<Vec<Vec<Arg>>> {
     let mut cmds = vec![Vec::new()];
@@ -147,7 +149,10 @@ fn parse_pipeline(s: &str) -> Result<Vec<Vec<Arg>>> {
 }
 
 /// Parse until one of `stops` (an action keyword); returns the nodes and the stop met.
-fn parse_nodes(toks: &mut std::iter::Peekable<std::vec::IntoIter<Tok>>, stops: &[&str]) -> Result<(Vec<Node>, Option<String>)> {
+fn parse_nodes(
+    toks: &mut std::iter::Peekable<std::vec::IntoIter<Tok>>,
+    stops: &[&str],
+) -> Result<(Vec<Node>, Option<String>)> {
     let mut nodes = Vec::new();
     while let Some(tok) = toks.next() {
         match tok {
@@ -300,7 +305,9 @@ fn call(func: &str, args: &[Value]) -> Result<Value> {
         "join" => {
             let sep = args.get(1).map(go_print).unwrap_or_default();
             match one()? {
-                Value::Array(a) => Value::String(a.iter().map(go_print).collect::<Vec<_>>().join(&sep)),
+                Value::Array(a) => {
+                    Value::String(a.iter().map(go_print).collect::<Vec<_>>().join(&sep))
+                }
                 other => Value::String(go_print(other)),
             }
         }
@@ -395,9 +402,18 @@ mod tests {
         let v = json!({"State": {"ExitCode": 137, "Running": false}, "Name": "/web",
                         "Config": {"Env": ["A=1", "B=2"], "Tty": false}});
         assert_eq!(r("{{.State.ExitCode}}", &v), "137");
-        assert_eq!(r("name={{.Name}} run={{.State.Running}}", &v), "name=/web run=false");
-        assert_eq!(r("{{json .Config}}", &v), r#"{"Env":["A=1","B=2"],"Tty":false}"#);
-        assert_eq!(r("{{.Config | json}}", &v), r#"{"Env":["A=1","B=2"],"Tty":false}"#);
+        assert_eq!(
+            r("name={{.Name}} run={{.State.Running}}", &v),
+            "name=/web run=false"
+        );
+        assert_eq!(
+            r("{{json .Config}}", &v),
+            r#"{"Env":["A=1","B=2"],"Tty":false}"#
+        );
+        assert_eq!(
+            r("{{.Config | json}}", &v),
+            r#"{"Env":["A=1","B=2"],"Tty":false}"#
+        );
         assert_eq!(r("{{.Config.Env}}", &v), "[A=1 B=2]");
         assert_eq!(r("{{range .Config.Env}}<{{.}}>{{end}}", &v), "<A=1><B=2>");
         assert_eq!(r("{{join .Config.Env \",\"}}", &v), "A=1,B=2");

@@ -114,14 +114,23 @@ impl Container {
     pub fn register(root: &Path, mut make: impl FnMut(u64) -> Container) -> Result<Container> {
         let _lock = StoreLock::exclusive(root)?;
         let existing = list_unlocked(root)?;
-        let c = make(existing.len() as u64);
-        if let Some(other) = existing.iter().find(|o| o.name == c.name) {
-            crate::exit_err!(
-                crate::error::EXIT_ENGINE,
-                "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                c.name,
-                other.id
-            );
+        let base = existing.len() as u64;
+        let mut c = make(base);
+        let mut attempt = 0;
+        while let Some(other) = existing.iter().find(|o| o.name == c.name) {
+            // A generated name that is taken: generate another, as docker does.
+            // A given name comes back unchanged: that is a conflict.
+            attempt += 1;
+            let next = make(base + attempt);
+            if next.name == c.name || attempt > 100 {
+                crate::exit_err!(
+                    crate::error::EXIT_ENGINE,
+                    "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    c.name,
+                    other.id
+                );
+            }
+            c = next;
         }
         fs::create_dir_all(c.dir(root))
             .with_context(|| format!("create {}", c.dir(root).display()))?;
@@ -278,7 +287,8 @@ pub fn find(root: &Path, key: &str) -> Result<Container> {
         .collect();
     match matches.len() {
         1 => Ok(matches[0].clone()),
-        0 => crate::exit_err!(crate::error::EXIT_ENGINE, "No such container: {key}"),
+        // (docker's CLI exits 1 for the daemon's "no such container")
+        0 => crate::exit_err!(1, "No such container: {key}"),
         _ => bail!("multiple containers match the prefix {key}: use more of the id"),
     }
 }

@@ -147,8 +147,15 @@ pub fn kill(root: &Path, key: &str, sig: Signal) -> Result<Container> {
 /// docker wait: block until the container is not running; returns its exit code.
 pub fn wait(root: &Path, key: &str) -> Result<i32> {
     let c = container::find(root, key)?;
-    let c = wait_recorded(root, &c.id, None)?;
-    Ok(c.state.exit_code.unwrap_or(0))
+    match wait_recorded(root, &c.id, None) {
+        Ok(c) => Ok(c.state.exit_code.unwrap_or(0)),
+        Err(_) if !c.dir(root).exists() => crate::exit_err!(
+            1,
+            "container {} was removed (--rm) before its exit code could be read",
+            c.name
+        ),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //! REPL, lessons and tests all call these. They build kernel steps and hand
 //! them to a `Kernel`, with an observer (the narrator) watching each one.
 
+pub mod exec;
 pub mod lifecycle;
 pub mod monitor;
 pub mod remove;
 pub mod run;
 
+pub use exec::{exec, ExecOptions};
 pub use lifecycle::{kill, parse_signal, stop, wait};
 pub use monitor::start_detached;
 pub use remove::remove;

@@ -53,6 +53,10 @@ pub fn start_detached(
             "detached containers (-d, start) need the real kernel: the simulator runs a container only in the foreground (use `run` without -d, or `start -a`)"
         );
     }
+    // The monitor leaves the CLI's working directory (so it pins no mount), so
+    // it needs the store's absolute path.
+    let root = &std::fs::canonicalize(root)
+        .with_context(|| format!("find the store at {}", root.display()))?;
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to the monitor")?;
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -102,6 +106,7 @@ fn monitor(
 ) -> i32 {
     // Its own session: no terminal's hang-up or ctrl-C reaches it.
     let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
     redirect_to_null(&[0], false);
     let running = std::cell::Cell::new(false);
     let mut on_running = |_: &Container| {

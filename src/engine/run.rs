@@ -64,6 +64,19 @@ pub fn resolve_image(store: &Store, name: &str) -> Result<Image> {
     let reference = Reference::parse(name)
         .map_err(|e| engine_error(format!("invalid reference format {name:?}: {e}")))?;
     let default = Reference::parse(crate::image::embedded::DEFAULT_IMAGE)?;
+    // Pull it, as docker does, when there is a registry to pull from without
+    // the internet: one named in the reference, or a docker.io mirror.
+    if crate::registry::can_pull(&store.root, &reference) {
+        eprintln!("Unable to find image '{reference}' locally");
+        let opts = crate::registry::PullOptions::default();
+        match crate::registry::pull(&store.root, name, &opts, &mut std::io::stderr()) {
+            Ok(image) => return Ok(image),
+            Err(e) if reference.full() == default.full() => {
+                eprintln!("glassbox: {e:#}");
+            }
+            Err(e) => return Err(engine_error(format!("{e:#}"))),
+        }
+    }
     if reference.full() == default.full() {
         if let Some(tar) = crate::image::embedded::default_rootfs() {
             eprintln!("Unable to find image '{reference}' locally; using glassbox's built-in busybox image");
@@ -409,6 +422,11 @@ pub fn start(
     mut c: Container,
     mut so: StartOptions,
 ) -> Result<i32> {
+    if c.state.status == Status::Running && !c.is_running() && c.monitor_alive() {
+        // Its process just ended and its supervisor is recording that: let it
+        // finish, or it would write "exited" over this new start.
+        c = super::lifecycle::wait_recorded(root, &c.id, Some(std::time::Duration::from_secs(10)))?;
+    }
     if c.is_running() {
         crate::exit_err!(EXIT_ENGINE, "container {} is already running", c.name);
     }

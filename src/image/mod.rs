@@ -21,6 +21,7 @@
 //! - [`unpack`]: unpacking a layer safely (no writes outside its directory) and translating whiteouts
 //! - [`store`]: the store itself: blobs, index, unpacked layers, `import`
 
+pub mod archive;
 pub mod embedded;
 pub mod reference;
 pub mod store;

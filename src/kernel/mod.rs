@@ -90,10 +90,20 @@ pub trait Kernel {
     /// Open the container's terminal (`-t`); returns the path of its slave side,
     /// which becomes the container's /dev/console.
     fn prepare_terminal(&mut self) -> Result<Option<String>>;
+    /// Open a terminal for `exec -t` in the devpts of the container whose first
+    /// process is `pid`, so the program finds its terminal under the
+    /// container's /dev/pts (`tty` works). Defaults to `prepare_terminal`.
+    fn prepare_terminal_in(&mut self, _pid: i32) -> Result<Option<String>> {
+        self.prepare_terminal()
+    }
     /// Carry out a parent-side step.
     fn apply(&mut self, step: &Step) -> Result<()>;
     /// Carry out a `Step::Clone`: make the child, stopped before its first step. Returns its host PID.
     fn clone_child(&mut self, clone: &Step, spec: ChildSpec) -> Result<i32>;
+    /// For `exec`: fork a process (no new namespaces) that will run `spec.steps`
+    /// (`Step::SetNs` into a running container, then `Step::Exec`), stopped
+    /// before its first step like a cloned child. Returns its host PID.
+    fn enter_child(&mut self, spec: ChildSpec) -> Result<i32>;
     /// Let the child run its steps up to and including exec, showing each to `observer`.
     fn start_child(
         &mut self,

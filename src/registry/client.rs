@@ -152,10 +152,13 @@ impl Client {
                 if let Some((_, s)) = params.iter().find(|(k, _)| k == "service") {
                     q.push(("service".into(), s.clone()));
                 }
-                q.push((
-                    "scope".into(),
-                    format!("repository:{}:{}", self.repo, self.actions),
-                ));
+                // No repository (login): a token for the registry itself, no scope.
+                if !self.repo.is_empty() {
+                    q.push((
+                        "scope".into(),
+                        format!("repository:{}:{}", self.repo, self.actions),
+                    ));
+                }
                 url.push(if url.contains('?') { '&' } else { '?' });
                 url.push_str(
                     &q.iter()

@@ -219,7 +219,7 @@ pub fn can_pull(root: &Path, r: &Reference) -> bool {
 pub fn pull(root: &Path, name: &str, opts: &PullOptions, out: &mut dyn Write) -> Result<Image> {
     let reference = Reference::parse(name).map_err(|e| daemon_error(format!("{e}")))?;
     let platform = match &opts.platform {
-        Some(p) => Platform::parse(p)?,
+        Some(p) => Platform::parse(p).map_err(daemon_error)?,
         None => Platform::host(),
     };
     let no_tag = !has_explicit_tag_or_digest(name);
@@ -242,7 +242,12 @@ pub fn pull(root: &Path, name: &str, opts: &PullOptions, out: &mut dyn Write) ->
         match pull_from(&client, &store, &reference, &platform, opts, out) {
             Ok(img) => return Ok(img),
             Err(PullError::Registry(e)) => errors.push((ep.mirror, e)),
-            Err(PullError::Local(e)) => return Err(e),
+            Err(PullError::Local(e)) => {
+                if e.chain().any(|c| c.downcast_ref::<ExitError>().is_some()) {
+                    return Err(e);
+                }
+                return Err(daemon_error(format!("{e:#}")));
+            }
         }
     }
     // Report the most useful error: "not found" from anywhere beats the

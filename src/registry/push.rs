@@ -124,8 +124,8 @@ pub fn login(root: &Path, registry: &str, user: &str, password: &str) -> Result<
     let client = Client::new(
         &base_url(&cfg, &registry),
         &registry,
-        // A token for the registry itself; the scope names no real repository.
-        "glassbox-login-check",
+        // No repository: the token (if any) is for the registry itself.
+        "",
         "pull",
         Some((user.to_string(), password.to_string())),
     );

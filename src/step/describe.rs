@@ -290,6 +290,32 @@ impl Step {
                 syscall: "pivot_root(\".\", \".\"); umount2(\".\", MNT_DETACH)".into(),
                 look: "ls -l /proc/<pid>/root/".into(),
             },
+            Step::SetNs { pid, namespaces } => Description {
+                title: l(
+                    &format!("join the namespaces of process {pid} ({})", ns_list(namespaces)),
+                    &format!("加入进程 {pid} 的命名空间（{}）", ns_list(namespaces)),
+                ),
+                why: l(
+                    "exec starts no new container: the new process enters the running container's namespaces, one setns per /proc/PID/ns file, so it sees the container's processes, mounts, hostname and network. The mount namespace already has the container's root, so no pivot_root is needed; PID namespace membership applies to children, so it forks once more before exec.",
+                    "exec 不会新建容器：新进程通过 /proc/PID/ns 下的文件逐个 setns，进入正在运行的容器的命名空间，于是看到的是容器的进程、挂载、主机名和网络。mount 命名空间里已经是容器的根目录，不需要再 pivot_root；PID 命名空间只对子进程生效，所以 exec 之前还要再 fork 一次。",
+                ),
+                shell: format!(
+                    "nsenter --target {pid} {} sh",
+                    namespaces
+                        .iter()
+                        .map(|n| match n.proc_name() {
+                            "mnt" => "--mount".to_string(),
+                            other => format!("--{other}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                syscall: format!(
+                    "setns(open(\"/proc/{pid}/ns/…\"), {}); fork()",
+                    namespaces.iter().map(|n| n.clone_flag()).collect::<Vec<_>>().join("|")
+                ),
+                look: format!("ls -l /proc/{pid}/ns   # the same inode numbers as /proc/<exec pid>/ns"),
+            },
             Step::Exec { argv, cwd, .. } => Description {
                 title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
                 why: l(

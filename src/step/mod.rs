@@ -152,6 +152,9 @@ pub enum Step {
     LinkUp { name: String },
     /// Make the overlay the process's root and detach the host's.
     PivotRoot { new_root: PathBuf },
+    /// Join a running container's namespaces (`exec`): setns(2) on each
+    /// /proc/PID/ns file, then fork so the PID namespace applies too.
+    SetNs { pid: i32, namespaces: Vec<Namespace> },
     /// Replace glassbox's code in the container process with the user's program.
     Exec {
         argv: Vec<String>,
@@ -177,6 +180,7 @@ impl Step {
             Step::SetHostname { .. } => "set_hostname",
             Step::LinkUp { .. } => "link_up",
             Step::PivotRoot { .. } => "pivot_root",
+            Step::SetNs { .. } => "setns",
             Step::Exec { .. } => "exec",
             Step::CgroupRemove { .. } => "cgroup_remove",
         }

@@ -115,18 +115,36 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn available() -> bool {
-        Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false)
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     }
     /// Start `command` (a shell command line) in a detached 200x50 session.
     pub fn start(name: &str, command: &str) -> Tmux {
-        let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", name])
+            .output();
         let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", name, "-x", "200", "-y", "50", command])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                command,
+            ])
             .status()
             .expect("tmux")
             .success();
         assert!(ok, "tmux could not start");
-        Tmux { name: name.to_string() }
+        Tmux {
+            name: name.to_string(),
+        }
     }
     pub fn keys(&self, keys: &[&str]) {
         let mut c = Command::new("tmux");
@@ -135,10 +153,17 @@ impl Tmux {
     }
     /// Type text literally (no key names), without Enter.
     pub fn type_text(&self, text: &str) {
-        assert!(Command::new("tmux").args(["send-keys", "-t", &self.name, "-l", text]).status().unwrap().success());
+        assert!(Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", text])
+            .status()
+            .unwrap()
+            .success());
     }
     pub fn screen(&self) -> String {
-        let o = Command::new("tmux").args(["capture-pane", "-p", "-J", "-S", "-2000", "-t", &self.name]).output().unwrap();
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-J", "-S", "-2000", "-t", &self.name])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     /// Wait until the screen shows `text` (up to 20 s); the screen on failure.
@@ -163,6 +188,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
     }
 }

@@ -9,7 +9,7 @@
 
 use super::{mounts, net};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
-use crate::step::Step;
+use crate::step::{Namespace, Step};
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::io::{FromRawFd, RawFd};
@@ -65,6 +65,29 @@ pub fn run(ctx: &ChildContext) -> isize {
                 return EXIT_ENGINE as isize; // aborted by the user in step-through
             }
         }
+        if let Step::SetNs { pid, namespaces } = step {
+            if let Err(message) = enter(*pid, namespaces) {
+                let _ = writeln!(report, "E {EXIT_ENGINE} setns {message}");
+                return EXIT_ENGINE as isize;
+            }
+            // Joining a PID namespace takes effect for children only: fork once
+            // more. The first process stays outside, waits, and passes on the status.
+            // SAFETY: this process is single-threaded (a fork of glassbox).
+            match unsafe { libc::fork() } {
+                -1 => {
+                    let e = std::io::Error::last_os_error();
+                    let _ = writeln!(report, "E {EXIT_ENGINE} setns fork: {e}");
+                    return EXIT_ENGINE as isize;
+                }
+                0 => continue,
+                grandchild => {
+                    let _ = nix::unistd::close(ctx.go_read);
+                    let _ = nix::unistd::close(ctx.report_write);
+                    std::mem::forget(report);
+                    relay_exit(grandchild);
+                }
+            }
+        }
         if let Err((code, message)) = apply(step) {
             let message = message.replace('\n', " ");
             let _ = writeln!(report, "E {code} {} {message}", step.kind());
@@ -72,6 +95,72 @@ pub fn run(ctx: &ChildContext) -> isize {
         }
     }
     EXIT_ENGINE as isize // unreachable in practice: the last step is exec
+}
+
+/// Join the namespaces of process `pid`, the mount namespace last (its root
+/// becomes ours: the container's, already pivoted).
+fn enter(pid: i32, namespaces: &[Namespace]) -> Result<(), String> {
+    let mut files = Vec::new();
+    for ns in namespaces {
+        let path = format!("/proc/{pid}/ns/{}", ns.proc_name());
+        let file = std::fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+        files.push((*ns, path, file));
+    }
+    files.sort_by_key(|(ns, _, _)| *ns == Namespace::Mount);
+    for (ns, path, file) in &files {
+        nix::sched::setns(file, super::LinuxKernel::clone_flags(&[*ns]))
+            .map_err(|e| format!("setns {path}: {}", e.desc()))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
+}
+
+static EXEC_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = EXEC_CHILD.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// The process left outside the PID namespace: forward signals to the one
+/// inside, wait for it, and exit as it did (128+N for signal N).
+fn relay_exit(grandchild: libc::pid_t) -> ! {
+    EXEC_CHILD.store(grandchild, std::sync::atomic::Ordering::SeqCst);
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: installing a handler that only calls kill(2).
+        unsafe {
+            libc::signal(
+                sig,
+                forward as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+    let code = loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(grandchild, &mut status, 0) };
+        if r == grandchild {
+            if libc::WIFEXITED(status) {
+                break libc::WEXITSTATUS(status);
+            }
+            if libc::WIFSIGNALED(status) {
+                break 128 + libc::WTERMSIG(status);
+            }
+        } else if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break EXIT_ENGINE;
+        }
+    };
+    // SAFETY: leave without running destructors of the parent's copies.
+    unsafe { libc::_exit(code) }
 }
 
 fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {

@@ -57,6 +57,113 @@ pub struct LinuxKernel {
 }
 
 impl LinuxKernel {
+    /// Make the container's first process (`flags`: clone into new namespaces)
+    /// or an `exec` process (None: a plain fork), stopped before its first step.
+    fn spawn(&mut self, spec: ChildSpec, flags: Option<CloneFlags>) -> Result<i32> {
+        let (go_read, go_write) = pipe_cloexec()?;
+        let (report_read, report_write) = pipe_cloexec()?;
+        let terminal = self.terminal.take();
+        let report_each = spec.report_each;
+        let mut close = vec![go_write.as_raw_fd(), report_read.as_raw_fd()];
+        if let Some((master, _)) = &terminal {
+            close.push(master.as_raw_fd());
+        }
+        // Log mode: pipes for the container's streams (its terminal when it has one).
+        let mut log_pipes: Vec<(OwnedFd, OwnedFd, log::Stream)> = Vec::new();
+        let mut stdin_pipe: Option<(OwnedFd, OwnedFd)> = None;
+        let log_file = match &spec.stdio.log {
+            Some(path) => Some(log::JsonLog::open(path)?),
+            None => None,
+        };
+        if log_file.is_some() && terminal.is_none() {
+            for stream in [log::Stream::Stdout, log::Stream::Stderr] {
+                let (r, w) = pipe_cloexec()?;
+                close.push(r.as_raw_fd());
+                log_pipes.push((r, w, stream));
+            }
+        }
+        if log_file.is_some() && spec.stdio.interactive && terminal.is_none() {
+            let (r, w) = pipe_cloexec()?;
+            close.push(w.as_raw_fd());
+            stdin_pipe = Some((r, w));
+        }
+        let ctx = child::ChildContext {
+            steps: &spec.steps,
+            go_read: go_read.as_raw_fd(),
+            report_write: report_write.as_raw_fd(),
+            report_each,
+            tty_slave: terminal.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            interactive: spec.stdio.interactive,
+            stdin_fd: stdin_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
+            stdout_fd: log_pipes.first().map(|(_, w, _)| w.as_raw_fd()),
+            stderr_fd: log_pipes.get(1).map(|(_, w, _)| w.as_raw_fd()),
+            close,
+        };
+        let pid = match flags {
+            Some(flags) => {
+                // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
+                let mut stack = vec![0u8; 1 << 20];
+                // SAFETY: glassbox is single-threaded here, so the child's copy of the
+                // address space is consistent; the callback only uses memory it owns.
+                unsafe {
+                    nix::sched::clone(
+                        Box::new(|| child::run(&ctx)),
+                        &mut stack,
+                        flags,
+                        Some(libc::SIGCHLD),
+                    )
+                }
+                .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?
+            }
+            // SAFETY: single-threaded, as above; the child leaves through _exit.
+            None => match unsafe { nix::unistd::fork() }.context("fork")? {
+                nix::unistd::ForkResult::Child => {
+                    let code = child::run(&ctx);
+                    // SAFETY: leave without running the parent's destructors.
+                    unsafe { libc::_exit(code as i32) }
+                }
+                nix::unistd::ForkResult::Parent { child } => child,
+            },
+        };
+        drop(go_read);
+        drop(report_write);
+        let mut tty_master = terminal.map(|(master, slave)| {
+            drop(slave);
+            master
+        });
+        let log = match log_file {
+            None => None,
+            Some(file) => {
+                let mut sources = Vec::new();
+                for (r, w, stream) in log_pipes {
+                    drop(w);
+                    sources.push((r, stream));
+                }
+                if let Some(master) = tty_master.take() {
+                    sources.push((master, log::Stream::Stdout));
+                }
+                Some((file, sources))
+            }
+        };
+        let stdin_hold = stdin_pipe.map(|(r, w)| {
+            drop(r);
+            w
+        });
+        // SAFETY: report_read is an fd we own; ownership moves into the File.
+        let report_read = unsafe { std::fs::File::from_raw_fd(report_read.into_raw_fd()) };
+        self.child = Some(Running {
+            pid,
+            go_write,
+            report_read: Some(report_read),
+            tty_master,
+            interactive: spec.stdio.interactive,
+            steps: spec.steps,
+            log,
+            _stdin_hold: stdin_hold,
+        });
+        Ok(pid.as_raw())
+    }
+
     pub fn new() -> Result<LinuxKernel> {
         Ok(LinuxKernel {
             cgroups: CgroupSetup::detect()?,
@@ -101,6 +208,12 @@ impl Kernel for LinuxKernel {
         Ok(Some(name))
     }
 
+    fn prepare_terminal_in(&mut self, pid: i32) -> Result<Option<String>> {
+        let (master, slave, name) = tty::open_in_container(pid)?;
+        self.terminal = Some((master, slave));
+        Ok(Some(name))
+    }
+
     fn apply(&mut self, step: &Step) -> Result<()> {
         match step {
             Step::CgroupCreate { paths } => paths.iter().try_for_each(|p| cgroupfs::create(p)),
@@ -127,96 +240,11 @@ impl Kernel for LinuxKernel {
         let Step::Clone { namespaces } = clone else {
             bail!("clone_child needs a clone step")
         };
-        let (go_read, go_write) = pipe_cloexec()?;
-        let (report_read, report_write) = pipe_cloexec()?;
-        let terminal = self.terminal.take();
-        let report_each = spec.report_each;
-        let mut close = vec![go_write.as_raw_fd(), report_read.as_raw_fd()];
-        if let Some((master, _)) = &terminal {
-            close.push(master.as_raw_fd());
-        }
-        // Log mode: pipes for the container's streams (its terminal when it has one).
-        let mut log_pipes: Vec<(OwnedFd, OwnedFd, log::Stream)> = Vec::new();
-        let mut stdin_pipe: Option<(OwnedFd, OwnedFd)> = None;
-        let log_file = match &spec.stdio.log {
-            Some(path) => Some(log::JsonLog::open(path)?),
-            None => None,
-        };
-        if log_file.is_some() && terminal.is_none() {
-            for stream in [log::Stream::Stdout, log::Stream::Stderr] {
-                let (r, w) = pipe_cloexec()?;
-                close.push(r.as_raw_fd());
-                log_pipes.push((r, w, stream));
-            }
-        }
-        if log_file.is_some() && spec.stdio.interactive && terminal.is_none() {
-            let (r, w) = pipe_cloexec()?;
-            close.push(w.as_raw_fd());
-            stdin_pipe = Some((r, w));
-        }
-        let ctx = child::ChildContext {
-            steps: &spec.steps,
-            go_read: go_read.as_raw_fd(),
-            report_write: report_write.as_raw_fd(),
-            report_each,
-            tty_slave: terminal.as_ref().map(|(_, slave)| slave.as_raw_fd()),
-            interactive: spec.stdio.interactive,
-            stdin_fd: stdin_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
-            stdout_fd: log_pipes.first().map(|(_, w, _)| w.as_raw_fd()),
-            stderr_fd: log_pipes.get(1).map(|(_, w, _)| w.as_raw_fd()),
-            close,
-        };
-        // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
-        let mut stack = vec![0u8; 1 << 20];
-        let flags = Self::clone_flags(namespaces);
-        // SAFETY: glassbox is single-threaded here, so the child's copy of the
-        // address space is consistent; the callback only uses memory it owns.
-        let pid = unsafe {
-            nix::sched::clone(
-                Box::new(|| child::run(&ctx)),
-                &mut stack,
-                flags,
-                Some(libc::SIGCHLD),
-            )
-        }
-        .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?;
-        drop(go_read);
-        drop(report_write);
-        let mut tty_master = terminal.map(|(master, slave)| {
-            drop(slave);
-            master
-        });
-        let log = match log_file {
-            None => None,
-            Some(file) => {
-                let mut sources = Vec::new();
-                for (r, w, stream) in log_pipes {
-                    drop(w);
-                    sources.push((r, stream));
-                }
-                if let Some(master) = tty_master.take() {
-                    sources.push((master, log::Stream::Stdout));
-                }
-                Some((file, sources))
-            }
-        };
-        let stdin_hold = stdin_pipe.map(|(r, w)| {
-            drop(r);
-            w
-        });
-        // SAFETY: report_read is an fd we own; ownership moves into the File.
-        let report_read = unsafe { std::fs::File::from_raw_fd(report_read.into_raw_fd()) };
-        self.child = Some(Running {
-            pid,
-            go_write,
-            report_read: Some(report_read),
-            tty_master,
-            interactive: spec.stdio.interactive,
-            steps: spec.steps,
-            log,
-            _stdin_hold: stdin_hold,
-        });
-        Ok(pid.as_raw())
+        self.spawn(spec, Some(Self::clone_flags(namespaces)))
+    }
+
+    fn enter_child(&mut self, spec: ChildSpec) -> Result<i32> {
+        self.spawn(spec, None)
     }
 
     fn start_child(

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::os::fd::BorrowedFd;
-use std::os::unix::io::RawFd;
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static WINCH: AtomicBool = AtomicBool::new(false);
@@ -28,6 +28,46 @@ pub fn host_winsize() -> Option<nix::pty::Winsize> {
     } else {
         None
     }
+}
+
+/// A pseudo-terminal from the devpts instance of the container whose first
+/// process is `pid` (reached through /proc/PID/root): returns master, slave
+/// and the slave's name as the container sees it (/dev/pts/N).
+pub fn open_in_container(pid: i32) -> Result<(OwnedFd, OwnedFd, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pts = format!("/proc/{pid}/root/dev/pts");
+    let open = |path: &str| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .with_context(|| format!("open {path}"))
+    };
+    let master = OwnedFd::from(open(&format!("{pts}/ptmx"))?);
+    let unlock: libc::c_int = 0;
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCSPTLCK reads and TIOCGPTN writes the ints we own.
+    unsafe {
+        if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) < 0
+            || libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) < 0
+        {
+            return Err(std::io::Error::last_os_error())
+                .context("unlock the container's pseudo-terminal");
+        }
+    }
+    let slave = OwnedFd::from(open(&format!("{pts}/{number}"))?);
+    if let Some(ws) = host_winsize() {
+        let ws = libc::winsize {
+            ws_row: ws.ws_row,
+            ws_col: ws.ws_col,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads the struct we own.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    Ok((master, slave, format!("/dev/pts/{number}")))
 }
 
 pub fn pts_name(fd: RawFd) -> Result<String> {

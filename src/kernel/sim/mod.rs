@@ -193,6 +193,12 @@ impl SimChild {
                 Ok(())
             }
             Step::LinkUp { .. } => Ok(()),
+            Step::SetNs { pid, .. } => Err((
+                EXIT_ENGINE,
+                format!(
+                    "process {pid} is not running in the simulation: there is no container to join"
+                ),
+            )),
             Step::PivotRoot { .. } => {
                 self.pivoted = true;
                 Ok(())
@@ -310,6 +316,10 @@ impl Kernel for SimKernel {
             exit: None,
         });
         Ok(host_pid)
+    }
+
+    fn enter_child(&mut self, _spec: ChildSpec) -> Result<i32> {
+        bail!("the simulated kernel keeps no container running after its program ends, so there is nothing to exec into: run glassbox as root to use exec")
     }
 
     fn start_child(

@@ -1,0 +1,163 @@
+//! tag, rmi, images (filters, --digests, --format), history and image
+//! inspect on images made with `import` (no registry, no root needed).
+
+mod common;
+
+use common::{stderr, stdout, Gb};
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "glassbox failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+fn tarball(gb: &Gb, name: &str, content: &[u8]) -> String {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("hello.txt").unwrap();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, content).unwrap();
+    let p = gb.root().join(name);
+    std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn import(gb: &Gb, content: &[u8], reference: &str) -> String {
+    let t = tarball(gb, "in.tar", content);
+    ok(&gb.run(&["import", "-c", "CMD [\"/hello\"]", &t, reference]))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn tag_untag_and_delete_like_docker() {
+    let gb = Gb::new();
+    let id = import(&gb, b"one", "app:v1");
+    ok(&gb.run(&["tag", "app:v1", "app:v2"]));
+    ok(&gb.run(&["tag", &id[7..19], "other/app"]));
+    let out = ok(&gb.run(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]));
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    let short = &id[7..19];
+    assert_eq!(
+        lines,
+        vec![
+            format!("app:v1 {short}"),
+            format!("app:v2 {short}"),
+            format!("other/app:latest {short}")
+        ]
+    );
+    // tagging something that is not there
+    let o = gb.run(&["tag", "nothere", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("No such image: nothere"), "{}", stderr(&o));
+
+    // one name of several: untag only
+    assert_eq!(ok(&gb.run(&["rmi", "app:v2"])), "Untagged: app:v2\n");
+    // by id while two repositories name it: refused without -f
+    let o = gb.run(&["rmi", short]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories")),
+        "{}",
+        stderr(&o)
+    );
+    // a stopped container using it blocks deletion of the last name unless -f
+    ok(&gb.run(&["rmi", "other/app"]));
+    let cdir = gb.root().join("containers/c0ffee");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(
+        cdir.join("container.json"),
+        serde_json::to_vec(&serde_json::json!({"id": "c0ffee1234567890", "image_id": id, "state": {"status": "exited"}})).unwrap(),
+    )
+    .unwrap();
+    let o = gb.run(&["rmi", "app:v1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("container c0ffee123456 is using its referenced image"), "{}", stderr(&o));
+    let out = ok(&gb.run(&["rmi", "-f", "app:v1"]));
+    assert_eq!(out, format!("Untagged: app:v1\nDeleted: {id}\n"));
+    assert_eq!(ok(&gb.run(&["images", "-q"])), "");
+    // missing: an error, but not with -f; other arguments still processed
+    let id2 = import(&gb, b"two", "b:1");
+    let o = gb.run(&["rmi", "nothere", "b:1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("No such image: nothere"));
+    assert_eq!(stdout(&o), format!("Untagged: b:1\nDeleted: {id2}\n"));
+    assert_eq!(ok(&gb.run(&["rmi", "-f", "nothere"])), "");
+}
+
+#[test]
+fn images_filters_digests_and_formats() {
+    let gb = Gb::new();
+    let a = import(&gb, b"a", "keep:1");
+    let b = import(&gb, b"b", "gone:1");
+    ok(&gb.run(&["rmi", "gone:1"]));
+    let _ = b;
+    let c = import(&gb, b"c", "dang:1");
+    ok(&gb.run(&["tag", &a, "keep:2"]));
+    // re-pointing dang:1 leaves c dangling
+    let t = tarball(&gb, "d.tar", b"d");
+    ok(&gb.run(&["import", &t, "dang:1"]));
+    let out = ok(&gb.run(&["images", "-f", "dangling=true", "-q"]));
+    assert_eq!(out, format!("{}\n", &c[7..19]));
+    let out = ok(&gb.run(&["images", "-f", "dangling=false", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(!out.contains("<none>") && out.contains("keep:1"), "{out}");
+    let out = ok(&gb.run(&["images", "keep"]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = ok(&gb.run(&["images", "keep:2", "--format", "{{.Tag}}"]));
+    assert_eq!(out, "2\n");
+    let out = ok(&gb.run(&["images", "--digests", "keep:1"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("REPOSITORY   TAG       DIGEST"), "{out}");
+    assert!(lines[1].contains(" sha256:"), "{out}");
+    let out = ok(&gb.run(&["images", "--format", "table {{.Repository}}\t{{.Tag}}", "keep"]));
+    assert_eq!(out.lines().next().unwrap(), "REPOSITORY   TAG");
+    let out = ok(&gb.run(&["images", "--format", "json", "keep:1"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["Repository"], "keep");
+    assert_eq!(v["ID"], &a[7..19]);
+    assert!(!gb.run(&["images", "-f", "bogus=1"]).status.success());
+    ok(&gb.run(&["images", "-a"]));
+    ok(&gb.run(&["image", "ls", "--digests"]));
+}
+
+#[test]
+fn history_and_inspect() {
+    let gb = Gb::new();
+    let id = import(&gb, b"hello world", "hist:1");
+    let out = ok(&gb.run(&["history", "hist:1"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("IMAGE          CREATED"), "{out}");
+    assert!(lines[0].contains("CREATED BY") && lines[0].ends_with("COMMENT"), "{out}");
+    assert!(lines[1].starts_with(&id[7..19]), "{out}");
+    assert!(lines[1].contains("Imported from"), "{out}");
+    assert_eq!(ok(&gb.run(&["history", "-q", "hist:1"])), format!("{}\n", &id[7..19]));
+    assert_eq!(ok(&gb.run(&["history", "-q", "--no-trunc", "hist:1"])), format!("{id}\n"));
+    let out = ok(&gb.run(&["history", "-H=false", "hist:1"]));
+    assert!(out.contains("CREATED AT") && out.contains("T"), "{out}");
+
+    let out = ok(&gb.run(&["image", "inspect", "hist:1"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let i = &v[0];
+    assert_eq!(i["Id"], id.as_str());
+    assert_eq!(i["RepoTags"], serde_json::json!(["hist:1"]));
+    assert!(i["RepoDigests"][0].as_str().unwrap().starts_with("hist@sha256:"));
+    assert_eq!(i["Os"], "linux");
+    assert_eq!(i["Config"]["Cmd"], serde_json::json!(["/hello"]));
+    assert_eq!(i["RootFS"]["Type"], "layers");
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    assert!(i["Size"].as_u64().unwrap() >= 11);
+    assert!(i["Created"].is_string() && i["Architecture"].is_string());
+    let out = ok(&gb.run(&["image", "inspect", "-f", "{{.Id}} {{json .Config.Cmd}}", "hist:1"]));
+    assert_eq!(out, format!("{id} [\"/hello\"]\n"));
+    let o = gb.run(&["image", "inspect", "hist:1", "nothere"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("No such image: nothere"));
+}
