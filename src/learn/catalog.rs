@@ -4,31 +4,24 @@
 use super::model::{Lab, Lesson};
 use anyhow::{Context, Result};
 
+#[rustfmt::skip]
 pub const LESSON_FILES: &[(&str, &str)] = &[
-    (
-        "00-why-containers.toml",
-        include_str!("../../lessons/00-why-containers.toml"),
-    ),
-    (
-        "01-hello-world.toml",
-        include_str!("../../lessons/01-hello-world.toml"),
-    ),
-    (
-        "02-interactive.toml",
-        include_str!("../../lessons/02-interactive.toml"),
-    ),
+    ("00-why-containers.toml", include_str!("../../lessons/00-why-containers.toml")),
+    ("01-hello-world.toml", include_str!("../../lessons/01-hello-world.toml")),
+    ("02-interactive.toml", include_str!("../../lessons/02-interactive.toml")),
+    ("03-detached.toml", include_str!("../../lessons/03-detached.toml")),
+    ("04-inside.toml", include_str!("../../lessons/04-inside.toml")),
+    ("05-images-and-layers.toml", include_str!("../../lessons/05-images-and-layers.toml")),
 ];
 
+#[rustfmt::skip]
 pub const LAB_FILES: &[(&str, &str)] = &[
-    (
-        "00-namespaces.toml",
-        include_str!("../../labs/00-namespaces.toml"),
-    ),
+    ("00-namespaces.toml", include_str!("../../labs/00-namespaces.toml")),
     ("01-hello.toml", include_str!("../../labs/01-hello.toml")),
-    (
-        "02-exit-status.toml",
-        include_str!("../../labs/02-exit-status.toml"),
-    ),
+    ("02-exit-status.toml", include_str!("../../labs/02-exit-status.toml")),
+    ("03-detached.toml", include_str!("../../labs/03-detached.toml")),
+    ("04-inside.toml", include_str!("../../labs/04-inside.toml")),
+    ("05-images.toml", include_str!("../../labs/05-images.toml")),
 ];
 
 pub fn lessons() -> Result<Vec<Lesson>> {

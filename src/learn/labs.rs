@@ -15,8 +15,9 @@ pub fn list(runner: &Runner) -> Result<()> {
         } else {
             " ".into()
         };
+        let real = if lab.real_only { runner.lang.pick("  [real kernel]", "  [需真实内核]") } else { "" };
         println!(
-            "  {mark}  {}  {}  ({})",
+            "  {mark}  {}  {}  ({}){real}",
             lab.id,
             lab.title.get(runner.lang),
             lab.slug
@@ -51,6 +52,15 @@ pub fn show_task(runner: &Runner, lab: &Lab) {
 /// Reset, run the setup, and show the task.
 pub fn start(runner: &Runner, key: &str) -> Result<()> {
     let lab = catalog::lab(key)?;
+    if lab.real_only && runner.simulate {
+        anyhow::bail!(
+            "{}",
+            runner.lang.pick(
+                &format!("lab {} needs the real kernel (run glassbox as root, without --simulate)", lab.id),
+                &format!("实验 {} 需要真实内核（以 root 运行 glassbox，不要加 --simulate）", lab.id)
+            )
+        );
+    }
     reset_lab(runner, &lab)?;
     for cmd in &lab.setup {
         let o = runner.run(cmd, &[], None, true, false)?;

@@ -102,6 +102,9 @@ pub struct Lab {
     pub lesson: String,
     pub title: Text,
     pub task: Text,
+    /// Needs the real kernel (detached containers, exec): refused in simulation.
+    #[serde(default)]
+    pub real_only: bool,
     #[serde(default)]
     pub hints: Vec<Text>,
     /// glassbox commands run by `lab start` before the learner begins.
