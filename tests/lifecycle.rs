@@ -247,12 +247,15 @@ fn kill_sends_the_signal_asked_for() {
             "busybox",
             "sh",
             "-c",
-            "trap 'echo got HUP; exit 7' HUP; while true; do sleep 0.1; done",
+            "trap 'echo got HUP; exit 7' HUP; echo ready; while true; do sleep 0.1; done",
         ],
     );
+    // Signal only once the trap is set: as PID 1 of its namespace the shell
+    // ignores a SIGHUP it has no handler for.
+    eventually(5, "the trap", || ok(&gb.run(&["logs", "hup"])) == "ready\n");
     ok(&gb.run(&["kill", "-s", "HUP", "hup"]));
     assert_eq!(ok(&gb.run(&["wait", "hup"])).trim(), "7");
-    assert_eq!(ok(&gb.run(&["logs", "hup"])), "got HUP\n");
+    assert_eq!(ok(&gb.run(&["logs", "hup"])), "ready\ngot HUP\n");
     let bad = gb.run(&["kill", "-s", "NOPE", "hup"]);
     assert!(!bad.status.success());
     ok(&gb.run(&["rm", "hup"]));
@@ -641,4 +644,29 @@ fn exec_joins_the_running_container() {
     assert!(stderr(&stopped).contains("is not running"));
     ok(&gb.run(&["rm", "target"]));
     assert_clean(&gb, &[id]);
+}
+
+#[test]
+fn rm_force_of_a_detached_container_leaves_nothing_behind() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let id = run_detached(&gb, &["--name", "busy", "busybox", "sleep", "60"]);
+    let monitor = record(&gb, &id)["state"]["monitor_pid"].as_i64().unwrap() as i32;
+    // start of a running container changes nothing.
+    let pid = inspect(&gb, "busy", "{{.State.Pid}}");
+    assert_eq!(ok(&gb.run(&["start", "busy"])).trim(), "busy");
+    assert_eq!(inspect(&gb, "busy", "{{.State.Pid}}"), pid);
+    let refused = gb.run(&["rm", "busy"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("container is running"));
+    ok(&gb.run(&["rm", "-f", "busy"]));
+    // The monitor sees its container die and exits without re-creating the record.
+    eventually(5, "the monitor to exit", || {
+        std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)
+    });
+    assert_clean(&gb, &[id]);
+    assert_eq!(gb.run(&["logs", "busy"]).status.code(), Some(1));
 }

@@ -54,7 +54,11 @@ fn sha(b: &[u8]) -> String {
 
 fn no_temp_files(root: &Path) -> Vec<String> {
     let mut left = Vec::new();
-    for d in [root.to_path_buf(), root.join("blobs/sha256"), root.join("layers")] {
+    for d in [
+        root.to_path_buf(),
+        root.join("blobs/sha256"),
+        root.join("layers"),
+    ] {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             if n.contains(".tmp-") {
@@ -66,7 +70,10 @@ fn no_temp_files(root: &Path) -> Vec<String> {
 }
 
 fn skopeo() -> bool {
-    Command::new("skopeo").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -78,13 +85,24 @@ fn pull_oci_docker_and_multi_platform() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "Using default tag: latest", "{out}");
     assert_eq!(lines[1], "latest: Pulling from library/busybox", "{out}");
-    assert!(lines.iter().any(|l| l.ends_with(": Pull complete")), "{out}");
-    assert!(lines.iter().any(|l| l.starts_with("Digest: sha256:")), "{out}");
     assert!(
-        out.contains(&format!("Status: Downloaded newer image for {reg}/library/busybox:latest")),
+        lines.iter().any(|l| l.ends_with(": Pull complete")),
         "{out}"
     );
-    assert_eq!(*lines.last().unwrap(), format!("{reg}/library/busybox:latest"));
+    assert!(
+        lines.iter().any(|l| l.starts_with("Digest: sha256:")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Status: Downloaded newer image for {reg}/library/busybox:latest"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        format!("{reg}/library/busybox:latest")
+    );
 
     // again: up to date
     let out = ok(&gb.run(&["pull", &format!("{reg}/library/busybox:latest")]));
@@ -94,7 +112,10 @@ fn pull_oci_docker_and_multi_platform() {
     let out = ok(&gb.run(&["pull", &format!("{reg}/library/busybox:docker")]));
     assert!(out.contains(": Already exists"), "{out}");
     let mt = std::fs::read_to_string(gb.root().join("index.json")).unwrap();
-    assert!(mt.contains("application/vnd.docker.distribution.manifest.v2+json"), "{mt}");
+    assert!(
+        mt.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{mt}"
+    );
 
     // -q prints only the name
     let out = ok(&gb.run(&["pull", "-q", &format!("{reg}/library/busybox:multi")]));
@@ -102,24 +123,93 @@ fn pull_oci_docker_and_multi_platform() {
     let fmt = "{{.Architecture}} {{index .Config.Labels \"org.glassbox.fixture\"}}";
     let multi = format!("{reg}/library/busybox:multi");
     let got = ok(&gb.run(&["image", "inspect", "-f", fmt, &multi]));
-    assert_eq!(got.trim(), "amd64 <no value>", "default platform is the host's");
+    assert_eq!(
+        got.trim(),
+        "amd64 <no value>",
+        "default platform is the host's"
+    );
 
     let out = ok(&gb.run(&["pull", "--platform", "linux/arm64", &multi]));
     assert!(out.contains("Status: Downloaded newer image"), "{out}");
     let got = ok(&gb.run(&["image", "inspect", "-f", fmt, &multi]));
     assert_eq!(got.trim(), "arm64 arm64-placeholder");
+    // The digest docker reports for a multi-platform pull is the index's.
+    let index_digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    let rd = ok(&gb.run(&["image", "inspect", "-f", "{{json .RepoDigests}}", &multi]));
+    assert_eq!(
+        rd.trim(),
+        format!("[\"{reg}/library/busybox@{index_digest}\"]")
+    );
+    let id = ok(&gb.run(&["image", "inspect", "-f", "{{.Id}}", &multi]));
+    assert_ne!(index_digest, id.trim());
+    let out = ok(&gb.run(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Tag}} {{.Digest}}",
+        &format!("{reg}/library/busybox:multi"),
+    ]));
+    assert_eq!(out, format!("multi {index_digest}\n"));
+    // pulling by that digest (same platform) finds it
+    let out = ok(&gb.run(&[
+        "pull",
+        "--platform",
+        "linux/arm64",
+        &format!("{reg}/library/busybox@{index_digest}"),
+    ]));
+    assert!(out.contains("Status: Image is up to date"), "{out}");
+    // removing the last tag removes the digest name too, and the image
+    let out = ok(&gb.run(&["rmi", &multi]));
+    assert_eq!(
+        out,
+        format!(
+            "Untagged: {reg}/library/busybox:multi\nUntagged: {reg}/library/busybox@{index_digest}\nDeleted: {}\n",
+            id.trim()
+        )
+    );
 
     let o = gb.run(&["pull", "--platform", "linux/s390x", &multi]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no matching manifest for linux/s390x"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no matching manifest for linux/s390x"),
+        "{}",
+        stderr(&o)
+    );
 
     // by digest
-    let digest = ok(&gb.run(&["image", "inspect", "-f", "{{index .RepoDigests 0}}", &format!("{reg}/library/busybox:latest")]));
-    let digest = digest.trim().rsplit('@').next().unwrap().to_string();
+    let digest = ok(&gb.run(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .RepoDigests}}",
+        &format!("{reg}/library/busybox:latest"),
+    ]));
+    let digests: Vec<String> = serde_json::from_str(digest.trim()).unwrap();
+    let digest = digests[0].rsplit('@').next().unwrap().to_string();
     let gb2 = Gb::new();
     let out = ok(&gb2.run(&["pull", &format!("{reg}/library/busybox@{digest}")]));
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert!(no_temp_files(gb.root()).is_empty());
+}
+
+#[test]
+fn pull_all_tags() {
+    let reg = require_registry!();
+    let gb = Gb::new();
+    let out = ok(&gb.run(&["pull", "-q", "-a", &format!("{reg}/library/busybox")]));
+    let lines: Vec<&str> = out.lines().collect();
+    for t in ["docker", "latest", "multi"] {
+        assert!(
+            lines.contains(&format!("{reg}/library/busybox:{t}").as_str()),
+            "{out}"
+        );
+    }
+    let o = gb.run(&["pull", "-a", &format!("{reg}/library/busybox:latest")]);
+    assert_eq!(o.status.code(), Some(1));
 }
 
 #[test]
@@ -141,7 +231,11 @@ fn unknown_tags_and_repositories_are_docker_errors() {
     // nothing listens on port 9
     let o = gb.run(&["pull", "127.0.0.1:9/x/y:1"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot reach registry 127.0.0.1:9"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach registry 127.0.0.1:9"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -153,10 +247,20 @@ fn pulled_image_runs() {
     }
     let gb = Gb::new();
     // not pulled yet: run pulls it, as docker does
-    let o = gb.run(&["run", "--rm", &format!("{reg}/library/busybox:docker"), "echo", "hello from the registry"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        &format!("{reg}/library/busybox:docker"),
+        "echo",
+        "hello from the registry",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "hello from the registry\n");
-    assert!(stderr(&o).contains("Unable to find image"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -169,14 +273,21 @@ fn registry_mirrors_serve_docker_hub_names() {
     )
     .unwrap();
     let out = ok(&gb.run(&["pull", "busybox:docker"]));
-    assert!(out.contains("Status: Downloaded newer image for busybox:docker"), "{out}");
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:docker"),
+        "{out}"
+    );
     assert!(out.ends_with("docker.io/library/busybox:docker\n"), "{out}");
     let out = ok(&gb.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
     assert_eq!(out, "busybox:docker\n");
     // a mirror miss: docker.io itself is unreachable offline, the mirror's answer is shown
     let o = gb.run(&["pull", "busybox:nope"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("manifest for busybox:nope not found"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("manifest for busybox:nope not found"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -192,10 +303,19 @@ fn push_then_skopeo_reads_it_back() {
     ok(&gb.run(&["tag", &format!("{reg}/library/busybox:latest"), &name]));
     let out = ok(&gb.run(&["push", &name]));
     let repo = name.rsplit_once(':').unwrap().0;
-    assert!(out.starts_with(&format!("The push refers to repository [{repo}]\n")), "{out}");
-    assert!(out.contains(": Pushed") || out.contains(": Layer already exists"), "{out}");
+    assert!(
+        out.starts_with(&format!("The push refers to repository [{repo}]\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(": Pushed") || out.contains(": Layer already exists"),
+        "{out}"
+    );
     let last = out.lines().last().unwrap();
-    assert!(last.starts_with("v1: digest: sha256:") && last.contains(" size: "), "{out}");
+    assert!(
+        last.starts_with("v1: digest: sha256:") && last.contains(" size: "),
+        "{out}"
+    );
     let pushed_digest = last.split_whitespace().nth(2).unwrap().to_string();
     let o = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", &format!("docker://{name}")])
@@ -215,7 +335,11 @@ fn push_then_skopeo_reads_it_back() {
     // pushing something that is not here
     let o = gb.run(&["push", &format!("{reg}/{}:x", unique("absent"))]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("does not exist locally"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not exist locally"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -223,7 +347,11 @@ fn save_is_a_docker_archive_and_loads_back() {
     let reg = require_registry!();
     let gb = Gb::new();
     ok(&gb.run(&["pull", "-q", &format!("{reg}/library/busybox:latest")]));
-    ok(&gb.run(&["tag", &format!("{reg}/library/busybox:latest"), "saved/box:1"]));
+    ok(&gb.run(&[
+        "tag",
+        &format!("{reg}/library/busybox:latest"),
+        "saved/box:1",
+    ]));
     let file = gb.root().join("out.tar");
     ok(&gb.run(&["save", "-o", file.to_str().unwrap(), "saved/box:1"]));
     let id = ok(&gb.run(&["image", "inspect", "-f", "{{.Id}}", "saved/box:1"]));
@@ -237,11 +365,19 @@ fn save_is_a_docker_archive_and_loads_back() {
         assert_eq!(v["Architecture"], "amd64");
         assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
         let o = Command::new("skopeo")
-            .args(["inspect", "--raw", &format!("docker-archive:{}", file.display())])
+            .args([
+                "inspect",
+                "--raw",
+                &format!("docker-archive:{}", file.display()),
+            ])
             .output()
             .unwrap();
         let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(raw["config"]["digest"], id.trim(), "config bytes are preserved");
+        assert_eq!(
+            raw["config"]["digest"],
+            id.trim(),
+            "config bytes are preserved"
+        );
     } else {
         eprintln!("skopeo not installed: only the round trip is checked");
     }
@@ -250,6 +386,33 @@ fn save_is_a_docker_archive_and_loads_back() {
     assert_eq!(out, "Loaded image: saved/box:1\n");
     let id2 = ok(&gb2.run(&["image", "inspect", "-f", "{{.Id}}", "saved/box:1"]));
     assert_eq!(id, id2);
+
+    // several images into one archive, to stdout
+    let t = gb.root().join("rootfs.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&t).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("x").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    ok(&gb.run(&["import", t.to_str().unwrap(), "second:2"]));
+    let two = gb.root().join("two.tar");
+    let o = gb
+        .cmd()
+        .args(["save", "saved/box:1", "second:2"])
+        .stdout(std::fs::File::create(&two).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let gb3 = Gb::new();
+    let out = ok(&gb3.run(&["load", "-i", two.to_str().unwrap()]));
+    assert_eq!(out, "Loaded image: saved/box:1\nLoaded image: second:2\n");
+    let out = ok(&gb3.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert_eq!(out.lines().count(), 2, "{out}");
 }
 
 #[test]
@@ -288,12 +451,16 @@ struct Req {
     method: String,
     path: String,
     auth: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
 }
 
 enum Resp {
     Full(u16, Vec<(String, String)>, Vec<u8>),
     /// Send the headers and this much of the body, then hang (to be killed).
     Stall(Vec<u8>, usize),
+    /// Send the headers and this much of the body, then close the connection.
+    Cut(Vec<u8>, usize),
 }
 
 fn serve(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> String {
@@ -322,6 +489,7 @@ fn handle(mut s: TcpStream, h: &dyn Fn(&Req) -> Resp) -> std::io::Result<()> {
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         let mut auth = None;
+        let mut content_type = None;
         let mut len = 0usize;
         loop {
             let mut hl = String::new();
@@ -333,6 +501,7 @@ fn handle(mut s: TcpStream, h: &dyn Fn(&Req) -> Resp) -> std::io::Result<()> {
             if let Some((k, v)) = hl.split_once(':') {
                 match k.to_ascii_lowercase().as_str() {
                     "authorization" => auth = Some(v.trim().to_string()),
+                    "content-type" => content_type = Some(v.trim().to_string()),
                     "content-length" => len = v.trim().parse().unwrap_or(0),
                     _ => {}
                 }
@@ -340,7 +509,13 @@ fn handle(mut s: TcpStream, h: &dyn Fn(&Req) -> Resp) -> std::io::Result<()> {
         }
         let mut body = vec![0; len];
         r.read_exact(&mut body)?;
-        match h(&Req { method: method.clone(), path, auth }) {
+        match h(&Req {
+            method: method.clone(),
+            path,
+            auth,
+            content_type,
+            body,
+        }) {
             Resp::Full(code, headers, body) => {
                 let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", body.len());
                 for (k, v) in headers {
@@ -353,8 +528,19 @@ fn handle(mut s: TcpStream, h: &dyn Fn(&Req) -> Resp) -> std::io::Result<()> {
                 }
                 s.flush()?;
             }
+            Resp::Cut(body, n) => {
+                s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                )?;
+                s.write_all(&body[..n])?;
+                s.flush()?;
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
             Resp::Stall(body, n) => {
-                s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes())?;
+                s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                )?;
                 s.write_all(&body[..n])?;
                 s.flush()?;
                 std::thread::sleep(std::time::Duration::from_secs(60));
@@ -405,7 +591,10 @@ fn blob_or_manifest(path: &str, manifest: &[u8], blobs: &[(String, Vec<u8>)]) ->
     if path.ends_with("/manifests/latest") {
         return Some(Resp::Full(
             200,
-            vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into())],
+            vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
             manifest.to_vec(),
         ));
     }
@@ -437,14 +626,25 @@ fn tampered_layer_is_refused_and_leaves_no_image() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let err = stderr(&o);
     assert!(
-        err.contains(&format!("filesystem layer verification failed for digest {layer_digest}"))
-            && err.contains("digest mismatch"),
+        err.contains(&format!(
+            "filesystem layer verification failed for digest {layer_digest}"
+        )) && err.contains("digest mismatch"),
         "{err}"
     );
-    assert_eq!(ok(&gb.run(&["images", "-q"])), "", "no image was registered");
-    assert!(!gb.root().join("blobs/sha256").join(&layer_digest[7..]).exists());
+    assert_eq!(
+        ok(&gb.run(&["images", "-q"])),
+        "",
+        "no image was registered"
+    );
+    assert!(!gb
+        .root()
+        .join("blobs/sha256")
+        .join(&layer_digest[7..])
+        .exists());
     assert!(no_temp_files(gb.root()).is_empty());
-    let layers: Vec<_> = std::fs::read_dir(gb.root().join("layers")).unwrap().collect();
+    let layers: Vec<_> = std::fs::read_dir(gb.root().join("layers"))
+        .unwrap()
+        .collect();
     assert!(layers.is_empty(), "nothing unpacked");
 }
 
@@ -468,7 +668,8 @@ fn wrong_diff_id_is_refused() {
         if r.path == "/v2/" {
             return json(200, serde_json::json!({}));
         }
-        blob_or_manifest(&r.path, &manifest, &blobs).unwrap_or_else(|| json(404, serde_json::json!({})))
+        blob_or_manifest(&r.path, &manifest, &blobs)
+            .unwrap_or_else(|| json(404, serde_json::json!({})))
     });
     let gb = Gb::new();
     let o = gb.run(&["pull", &format!("{addr}/evil/diffid:latest")]);
@@ -496,15 +697,23 @@ fn bearer_token_and_basic_login() {
             }
             // pulls ask for the repository's pull scope; login asks for none
             assert!(
-                r.path.contains("scope=repository%3Aprivate%2Fimg%3Apull") || !r.path.contains("scope="),
+                r.path.contains("scope=repository%3Aprivate%2Fimg%3Apull")
+                    || !r.path.contains("scope="),
                 "{}",
                 r.path
             );
             ti.fetch_add(1, Ordering::SeqCst);
-            let tok = if r.auth.is_some() { "user-token" } else { "anon-token" };
+            let tok = if r.auth.is_some() {
+                "user-token"
+            } else {
+                "anon-token"
+            };
             return json(200, serde_json::json!({"token": tok}));
         }
-        let authed = matches!(r.auth.as_deref(), Some("Bearer anon-token" | "Bearer user-token"));
+        let authed = matches!(
+            r.auth.as_deref(),
+            Some("Bearer anon-token" | "Bearer user-token")
+        );
         if !authed {
             return Resp::Full(
                 401,
@@ -512,13 +721,15 @@ fn bearer_token_and_basic_login() {
                     "WWW-Authenticate".into(),
                     format!("Bearer realm=\"http://{me}/token\",service=\"test-registry\""),
                 )],
-                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                    .to_vec(),
             );
         }
         if r.path == "/v2/" {
             return json(200, serde_json::json!({}));
         }
-        blob_or_manifest(&r.path, &manifest, &blobs).unwrap_or_else(|| json(404, serde_json::json!({})))
+        blob_or_manifest(&r.path, &manifest, &blobs)
+            .unwrap_or_else(|| json(404, serde_json::json!({})))
     });
     *addr_holder.lock().unwrap() = addr.clone();
     let gb = Gb::new();
@@ -576,7 +787,8 @@ fn interrupted_pull_leaves_only_temp_files_and_the_next_pull_completes() {
         if r.path.ends_with(&format!("/blobs/{ld}")) && st.load(Ordering::SeqCst) {
             return Resp::Stall(gz.clone(), gz.len() / 2);
         }
-        blob_or_manifest(&r.path, &manifest, &blobs).unwrap_or_else(|| json(404, serde_json::json!({})))
+        blob_or_manifest(&r.path, &manifest, &blobs)
+            .unwrap_or_else(|| json(404, serde_json::json!({})))
     });
     let gb = Gb::new();
     let mut child = gb
@@ -594,22 +806,177 @@ fn interrupted_pull_leaves_only_temp_files_and_the_next_pull_completes() {
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-") && e.metadata().is_ok_and(|m| m.len() > 0));
+            .any(|e| {
+                e.file_name().to_string_lossy().starts_with(".tmp-")
+                    && e.metadata().is_ok_and(|m| m.len() > 0)
+            });
         if tmp {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no temp blob appeared");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temp blob appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL: no destructors run
     child.wait().unwrap();
-    assert!(!no_temp_files(gb.root()).is_empty(), "the killed pull left its temp file");
-    assert!(!blobs_dir.join(&layer_digest[7..]).exists(), "no partial blob under its digest");
+    assert!(
+        !no_temp_files(gb.root()).is_empty(),
+        "the killed pull left its temp file"
+    );
+    assert!(
+        !blobs_dir.join(&layer_digest[7..]).exists(),
+        "no partial blob under its digest"
+    );
     // any command opens the store, which clears the dead process's temp files
     assert_eq!(ok(&gb.run(&["images", "-q"])), "");
     assert!(no_temp_files(gb.root()).is_empty());
     stall.store(false, Ordering::SeqCst);
     let out = ok(&gb.run(&["pull", &format!("{addr}/slow/img:latest")]));
     assert!(out.contains("Pull complete"), "{out}");
-    assert_eq!(ok(&gb.run(&["images", "--format", "{{.Repository}}"])), format!("{addr}/slow/img\n"));
+    assert_eq!(
+        ok(&gb.run(&["images", "--format", "{{.Repository}}"])),
+        format!("{addr}/slow/img\n")
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_retried() {
+    let (manifest, config, gz, _) = tiny_image(b"flaky network");
+    let layer = sha(&gz);
+    let blobs = vec![(sha(&config), config), (layer.clone(), gz.clone())];
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let c = cuts.clone();
+    let addr = serve(move |r| {
+        if r.path == "/v2/" {
+            return json(200, serde_json::json!({}));
+        }
+        // the first two layer downloads break off half way
+        if r.path.ends_with(&format!("/blobs/{layer}")) && c.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Resp::Cut(gz.clone(), gz.len() / 2);
+        }
+        blob_or_manifest(&r.path, &manifest, &blobs)
+            .unwrap_or_else(|| json(404, serde_json::json!({})))
+    });
+    let gb = Gb::new();
+    let out = ok(&gb.run(&["pull", &format!("{addr}/flaky/img:latest")]));
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(cuts.load(Ordering::SeqCst), 3, "two failures, then success");
+    assert!(no_temp_files(gb.root()).is_empty());
+}
+
+#[test]
+fn concurrent_pulls_into_one_store() {
+    let reg = require_registry!();
+    let gb = Gb::new();
+    let names = ["latest", "docker", "multi", "latest", "docker", "multi"];
+    let children: Vec<_> = names
+        .iter()
+        .map(|t| {
+            gb.cmd()
+                .args(["pull", "-q", &format!("{reg}/library/busybox:{t}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        ok(&c.wait_with_output().unwrap());
+    }
+    let out = ok(&gb.run(&["images", "--format", "{{.Tag}}"]));
+    let mut tags: Vec<&str> = out.lines().collect();
+    tags.sort();
+    assert_eq!(tags, vec!["docker", "latest", "multi"]);
+    assert!(no_temp_files(gb.root()).is_empty());
+    let layers: Vec<_> = std::fs::read_dir(gb.root().join("layers"))
+        .unwrap()
+        .collect();
+    assert_eq!(layers.len(), 1, "one shared layer, unpacked once");
+}
+
+/// Forward a request to the real registry at `upstream`, rewriting
+/// `Location` so the client keeps talking to us.
+fn forward(r: &Req, upstream: &str, me: &str) -> Resp {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut req = agent.request(&r.method, &format!("http://{upstream}{}", r.path));
+    if let Some(ct) = &r.content_type {
+        req = req.set("Content-Type", ct);
+    }
+    if r.path.contains("/manifests/") {
+        req = req.set(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        );
+    }
+    let resp = match req.send_bytes(&r.body) {
+        Ok(x) => x,
+        Err(ureq::Error::Status(_, x)) => x,
+        Err(e) => return json(502, serde_json::json!({"error": e.to_string()})),
+    };
+    let code = resp.status();
+    let mut headers = Vec::new();
+    for h in [
+        "location",
+        "docker-content-digest",
+        "content-type",
+        "docker-upload-uuid",
+        "range",
+    ] {
+        if let Some(v) = resp.header(h) {
+            headers.push((h.to_string(), v.replace(upstream, me)));
+        }
+    }
+    let mut body = Vec::new();
+    let _ = resp.into_reader().read_to_end(&mut body);
+    Resp::Full(code, headers, body)
+}
+
+#[test]
+fn push_and_pull_through_basic_auth() {
+    let reg = require_registry!();
+    let me: Arc<std::sync::Mutex<String>> = Default::default();
+    let m = me.clone();
+    let upstream = reg.clone();
+    let addr = serve(move |r| {
+        if r.auth.as_deref() != Some("Basic cHVzaGVyOnB3") {
+            // pusher:pw
+            return Resp::Full(
+                401,
+                vec![("WWW-Authenticate".into(), "Basic realm=\"test\"".into())],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                    .to_vec(),
+            );
+        }
+        forward(r, &upstream, &m.lock().unwrap())
+    });
+    *me.lock().unwrap() = addr.clone();
+    let gb = Gb::new();
+    ok(&gb.run(&["pull", "-q", &format!("{reg}/library/busybox:latest")]));
+    let name = format!("{addr}/{}:v1", unique("authpush"));
+    ok(&gb.run(&["tag", &format!("{reg}/library/busybox:latest"), &name]));
+    // no credentials: refused, with a hint
+    let o = gb.run(&["push", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("glassbox login"), "{}", stderr(&o));
+    let o = gb.run(&["login", "-u", "pusher", "-p", "nope", &addr]);
+    assert!(!o.status.success());
+    ok(&gb.run(&["login", "-u", "pusher", "-p", "pw", &addr]));
+    let out = ok(&gb.run(&["push", &name]));
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    // the pushed image is in the real registry, and pulls back through the proxy
+    let direct = name.replace(&addr, &reg);
+    let gb2 = Gb::new();
+    ok(&gb2.run(&["pull", "-q", &direct]));
+    ok(&gb.run(&["rmi", &name]));
+    ok(&gb.run(&["pull", "-q", &name]));
+    ok(&gb.run(&["logout", &addr]));
+    let o = gb.run(&["pull", "-q", &name]);
+    assert_eq!(o.status.code(), Some(1), "logged out: refused again");
+    assert!(
+        stderr(&o).contains("authentication required"),
+        "{}",
+        stderr(&o)
+    );
 }

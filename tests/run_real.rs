@@ -474,3 +474,25 @@ fn invalid_names_and_duplicates_are_refused_before_anything_is_made() {
     assert_eq!(gb.containers().len(), 1);
     assert!(gb.run(&["rm", "dup"]).status.success());
 }
+
+#[test]
+fn three_ctrl_c_kill_a_container_that_ignores_them() {
+    require_root!();
+    let gb = Gb::new();
+    let child = gb.cmd().args(["run", "--rm", "--name", "stubborn", "busybox", "sleep", "20"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stdout(&gb.run(&["ps"])).contains("stubborn") {
+        assert!(std::time::Instant::now() < deadline, "container never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let set-up finish: a Ctrl-C during it rolls the container back instead.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    for _ in 0..3 {
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(137));
+    assert!(gb.containers().is_empty());
+}

@@ -191,14 +191,16 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
         if c.is_running() {
             crate::exit_err!(1, "container {} is already running", c.name);
         }
-        let mut c = c;
-        c.config.interactive = c.config.interactive && args.interactive;
+        let stdin = c.config.interactive && args.interactive;
         return engine::start(
             &root,
             kernel.as_mut(),
             &mut narrator,
             c,
-            engine::StartOptions::default(),
+            engine::StartOptions {
+                stdin: Some(stdin),
+                ..Default::default()
+            },
         );
     }
     if g.step {
@@ -359,8 +361,8 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
     };
     let keep = |e: &logs::Entry| {
         let t = e.time();
-        since.map_or(true, |s| t.map_or(true, |t| t >= s))
-            && until.map_or(true, |u| t.map_or(true, |t| t <= u))
+        since.is_none_or(|s| t.is_none_or(|t| t >= s))
+            && until.is_none_or(|u| t.is_none_or(|t| t <= u))
     };
     let mut reader = logs::LogReader::open(&c.log_path(&root))?;
     let mut entries: Vec<logs::Entry> =
@@ -721,4 +723,27 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
         }
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_filters_take_substrings_and_anchors() {
+        assert!(name_matches("web-1", "web"));
+        assert!(name_matches("web-1", "^web"));
+        assert!(name_matches("web-1", "/web-1"));
+        assert!(name_matches("web-1", "^web-1$"));
+        assert!(!name_matches("myweb-1", "^web"));
+        assert!(!name_matches("web-1", "web$"));
+    }
+
+    #[test]
+    fn filters_parse_and_reject_unknown_keys() {
+        assert!(Filters::parse(&["status=exited".into(), "name=x".into()]).is_ok());
+        assert!(Filters::parse(&["status=sleeping".into()]).is_err());
+        assert!(Filters::parse(&["colour=red".into()]).is_err());
+        assert!(Filters::parse(&["status".into()]).is_err());
+    }
 }

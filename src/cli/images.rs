@@ -584,7 +584,13 @@ pub fn remove_one(store: &Store, arg: &str, force: bool) -> Result<Vec<String>> 
         .filter(|f| img.references.contains(f));
     let mut lines = Vec::new();
     if let Some(full) = &by_name {
-        if img.references.len() > 1 {
+        let is_tag = Reference::parse(full).is_ok_and(|p| p.tag.is_some());
+        let tags = img
+            .references
+            .iter()
+            .filter(|r| Reference::parse(r).map_or(true, |p| p.tag.is_some()))
+            .count();
+        if (is_tag && tags > 1) || (!is_tag && img.references.len() > 1) {
             // just one of several names
             store.untag(&Reference::parse(full)?)?;
             return Ok(vec![format!("Untagged: {}", familiar(full))]);
@@ -628,6 +634,12 @@ pub fn remove_one(store: &Store, arg: &str, force: bool) -> Result<Vec<String>> 
     }
     store.remove_image(&img)?;
     lines.push(format!("Deleted: {}", img.id));
+    // Free the space unless a container (forced past above) still needs the layers.
+    if users.is_empty() {
+        for chain in store.gc_removed(&img)? {
+            lines.push(format!("Deleted: {chain}"));
+        }
+    }
     Ok(lines)
 }
 
@@ -732,9 +744,7 @@ pub fn render_images_with(
         let repo = Reference::parse(&repo)
             .map(|r| r.familiar_repo())
             .unwrap_or(repo);
-        rows.retain(|r| {
-            glob(&repo, &r.repository) && tag.as_ref().is_none_or(|t| glob(t, &r.tag))
-        });
+        rows.retain(|r| glob(&repo, &r.repository) && tag.as_ref().is_none_or(|t| glob(t, &r.tag)));
     }
     let show_id = |id: &str| {
         if opts.no_trunc {
@@ -767,7 +777,7 @@ pub fn render_images_with(
                     Some(c) => human_duration_between(c, now),
                     None => "N/A".to_string(),
                 },
-                "Digest": if r.repository == "<none>" { "<none>".to_string() } else { r.manifest_digest.clone() },
+                "Digest": r.repo_digest.clone().unwrap_or_else(|| "<none>".to_string()),
                 "ID": show_id(&r.id),
                 "Repository": r.repository,
                 "SharedSize": "N/A",
@@ -894,12 +904,10 @@ pub fn render_history(
         .resolve(name)?
         .ok_or_else(|| daemon_err(1, format!("No such image: {name}")))?;
     // Pair history entries with layers: each non-empty entry is the next layer.
-    let mut layer_sizes = img.layers.iter().map(|l| {
-        store
-            .layer_meta(l)
-            .map(|m| m.size)
-            .unwrap_or(l.size)
-    });
+    let mut layer_sizes = img
+        .layers
+        .iter()
+        .map(|l| store.layer_meta(l).map(|m| m.size).unwrap_or(l.size));
     let mut entries: Vec<serde_json::Value> = Vec::new();
     let hist = img.config.history();
     if hist.is_empty() {
@@ -928,7 +936,11 @@ pub fn render_history(
     };
     let mut rows = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let id = if i == 0 { short_id.clone() } else { "<missing>".to_string() };
+        let id = if i == 0 {
+            short_id.clone()
+        } else {
+            "<missing>".to_string()
+        };
         let created = e["created"].as_str().unwrap_or("");
         let mut by = e["created_by"].as_str().unwrap_or("").to_string();
         if !no_trunc && by.chars().count() > 45 {
@@ -955,7 +967,11 @@ pub fn render_history(
     }
     let mut table = vec![vec![
         "IMAGE".to_string(),
-        if human { "CREATED".into() } else { "CREATED AT".into() },
+        if human {
+            "CREATED".into()
+        } else {
+            "CREATED AT".into()
+        },
         "CREATED BY".into(),
         "SIZE".into(),
         "COMMENT".into(),
@@ -964,7 +980,11 @@ pub fn render_history(
         let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
         table.push(vec![
             s("ID"),
-            if human { s("CreatedSince") } else { s("CreatedAt") },
+            if human {
+                s("CreatedSince")
+            } else {
+                s("CreatedAt")
+            },
             s("CreatedBy"),
             s("Size"),
             s("Comment"),
@@ -973,9 +993,24 @@ pub fn render_history(
     Ok(format_table(&table))
 }
 
-pub fn history(root: &Path, name: &str, quiet: bool, no_trunc: bool, human: bool, format: Option<&str>) -> Result<()> {
+pub fn history(
+    root: &Path,
+    name: &str,
+    quiet: bool,
+    no_trunc: bool,
+    human: bool,
+    format: Option<&str>,
+) -> Result<()> {
     let store = Store::open(root)?;
-    let out = render_history(&store, name, quiet, no_trunc, human, format, chrono::Utc::now())?;
+    let out = render_history(
+        &store,
+        name,
+        quiet,
+        no_trunc,
+        human,
+        format,
+        chrono::Utc::now(),
+    )?;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }
@@ -990,9 +1025,11 @@ pub fn inspect_value(store: &Store, img: &crate::image::Image) -> Result<serde_j
             if p.tag.is_some() {
                 repo_tags.push(format!("{}:{}", p.familiar_repo(), p.tag_or_latest()));
             }
-            let d = format!("{}@{}", p.familiar_repo(), p.digest.clone().unwrap_or_else(|| img.manifest_digest.clone()));
-            if !repo_digests.contains(&d) {
-                repo_digests.push(d);
+            if let Some(dg) = &p.digest {
+                let d = format!("{}@{dg}", p.familiar_repo());
+                if !repo_digests.contains(&d) {
+                    repo_digests.push(d);
+                }
             }
         }
     }
@@ -1001,7 +1038,15 @@ pub fn inspect_value(store: &Store, img: &crate::image::Image) -> Result<serde_j
         .iter()
         .rev()
         .filter_map(|l| l.chain_id.strip_prefix("sha256:"))
-        .map(|h| store.root.join("layers").join(h).join("diff").display().to_string())
+        .map(|h| {
+            store
+                .root
+                .join("layers")
+                .join(h)
+                .join("diff")
+                .display()
+                .to_string()
+        })
         .collect();
     Ok(serde_json::json!({
         "Id": img.id,
@@ -1071,7 +1116,9 @@ pub fn save(root: &Path, output: Option<&Path>, names: &[String]) -> Result<()> 
             .resolve(n)?
             .ok_or_else(|| daemon_err(1, format!("reference does not exist: {n}")))?;
         let tags: Vec<String> = match Reference::parse(n) {
-            Ok(r) if img.references.contains(&r.full()) && r.digest.is_none() => vec![r.to_string()],
+            Ok(r) if img.references.contains(&r.full()) && r.digest.is_none() => {
+                vec![r.to_string()]
+            }
             _ => vec![],
         };
         match items.iter_mut().find(|i| i.image.id == img.id) {
@@ -1086,7 +1133,8 @@ pub fn save(root: &Path, output: Option<&Path>, names: &[String]) -> Result<()> 
                 p.file_name().and_then(|f| f.to_str()).unwrap_or("save"),
                 std::process::id()
             ));
-            let f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+            let f =
+                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
             let res = save(&store, &items, std::io::BufWriter::new(f));
             if let Err(e) = res {
                 let _ = std::fs::remove_file(&tmp);
@@ -1143,7 +1191,9 @@ pub fn login(
     } else {
         match password {
             Some(p) => {
-                eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+                eprintln!(
+                    "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
+                );
                 p.to_string()
             }
             None => bail!("Must provide --password or --password-stdin"),
@@ -1182,7 +1232,7 @@ pub struct PullArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Download all tagged images in the repository (not supported)
+    /// Download all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
     /// NAME[:TAG|@DIGEST]
@@ -1345,7 +1395,13 @@ pub struct ImagesListArgs {
 
 pub fn run_pull(root: &Path, a: PullArgs) -> Result<i32> {
     if a.all_tags {
-        bail!("--all-tags is not supported yet");
+        let opts = crate::registry::PullOptions {
+            platform: a.platform,
+            quiet: a.quiet,
+        };
+        let mut out = std::io::stdout().lock();
+        crate::registry::pull_all_tags(root, &a.name, &opts, &mut out)?;
+        return Ok(0);
     }
     pull(root, &a.name, a.platform.as_deref(), a.quiet).map(|_| 0)
 }
@@ -1359,7 +1415,15 @@ pub fn run_rmi(root: &Path, a: RmiArgs) -> Result<i32> {
     rmi(root, &a.images, a.force)
 }
 pub fn run_history(root: &Path, a: HistoryArgs) -> Result<i32> {
-    history(root, &a.image, a.quiet, a.no_trunc, a.human, a.format.as_deref()).map(|_| 0)
+    history(
+        root,
+        &a.image,
+        a.quiet,
+        a.no_trunc,
+        a.human,
+        a.format.as_deref(),
+    )
+    .map(|_| 0)
 }
 pub fn run_inspect(root: &Path, a: InspectArgs) -> Result<i32> {
     inspect(root, &a.images, a.format.as_deref())

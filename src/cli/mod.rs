@@ -228,7 +228,11 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         return crate::repl::run(g);
     };
     match command {
-        Command::Run(args) => containers::run(g, args),
+        Command::Run(args) => {
+            // Ctrl-C while the container is being set up aborts and rolls back.
+            crate::narrate::catch_interrupt();
+            containers::run(g, args)
+        }
         Command::Ps(args) => containers::ps(g, args).map(|_| 0),
         Command::Rm(args) => containers::rm(g, args),
         Command::Create(args) => containers::create(g, args),

@@ -226,6 +226,21 @@ fn died_unseen(c: &Container) -> bool {
     c.state.status == Status::Running && !c.simulated && !c.process_alive() && !c.monitor_alive()
 }
 
+/// Remove the (empty) cgroup directories of a container whose supervisor is
+/// gone, since nobody else will.
+pub fn remove_orphan_cgroup(id: &str) {
+    if let Ok(setup) = crate::kernel::CgroupSetup::detect() {
+        for p in setup.paths_for(id) {
+            if fs::remove_dir(&p).is_ok() {
+                // The shared parent too, once empty (as cgroup_remove does).
+                if let Some(parent) = p.parent() {
+                    let _ = fs::remove_dir(parent);
+                }
+            }
+        }
+    }
+}
+
 /// Record the end of a container that died unseen: exit code 255 (unknown)
 /// unless one was recorded, and its cgroup directories removed.
 pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
@@ -244,11 +259,7 @@ pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
                 .error
                 .get_or_insert_with(|| "the container's supervisor died".into());
             fresh.save_locked(root)?;
-            if let Ok(setup) = crate::kernel::CgroupSetup::detect() {
-                for p in setup.paths_for(&fresh.id) {
-                    let _ = fs::remove_dir(&p);
-                }
-            }
+            remove_orphan_cgroup(&fresh.id);
         }
         *c = fresh;
     }

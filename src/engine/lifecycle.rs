@@ -85,6 +85,7 @@ fn record_unmonitored(root: &Path, id: &str, code: i32) -> Result<()> {
         c.state.exit_code = Some(code);
         c.state.finished_at = Some(container::now_rfc3339());
         c.save_locked(root)?;
+        container::remove_orphan_cgroup(&c.id);
     }
     Ok(())
 }

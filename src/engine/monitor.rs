@@ -39,6 +39,31 @@ fn redirect_to_null(fds: &[i32], write: bool) {
     }
 }
 
+/// Mark every inherited descriptor above 2 close-on-exec: the monitor may
+/// still use its own (a --trace-json file), but the container must not keep
+/// whatever its caller left open (a shell's pipe, make's jobserver), or a
+/// caller waiting for end-of-file would wait for the container.
+fn cloexec_inherited() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD on descriptors we hold; a stale one (the
+        // directory's own) just fails.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
 /// Start `c` under a new monitor process; returns once its program runs, or
 /// with the error (and docker's exit code: 125, 126, 127) if it could not start.
 pub fn start_detached(
@@ -65,11 +90,22 @@ pub fn start_detached(
     match unsafe { nix::unistd::fork() }.context("fork the container's monitor")? {
         nix::unistd::ForkResult::Child => {
             drop(read);
-            let code = monitor(root, kernel, observer, c, std::fs::File::from(write));
-            std::process::exit(code);
+            // Fork again and let the middle process exit at once: the monitor
+            // is then nobody's child but init's, and a long-lived caller (the
+            // REPL) collects the middle one and keeps no zombie.
+            // SAFETY: still single-threaded.
+            match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Child) => {
+                    let code = monitor(root, kernel, observer, c, std::fs::File::from(write));
+                    std::process::exit(code);
+                }
+                // SAFETY: leave without running destructors or flushing copies.
+                _ => unsafe { libc::_exit(0) },
+            }
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(write);
+            let _ = nix::sys::wait::waitpid(child, None);
             let mut line = String::new();
             BufReader::new(std::fs::File::from(read))
                 .read_line(&mut line)
@@ -78,8 +114,6 @@ pub fn start_detached(
             if line == "R" {
                 return Ok(());
             }
-            // The monitor has exited (or is about to): collect it.
-            let _ = nix::sys::wait::waitpid(child, None);
             if let Some(rest) = line.strip_prefix("E ") {
                 let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
                 return Err(anyhow::Error::new(ExitError::new(
@@ -102,15 +136,19 @@ fn monitor(
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
     c: Container,
-    mut report: std::fs::File,
+    report: std::fs::File,
 ) -> i32 {
     // Its own session: no terminal's hang-up or ctrl-C reaches it.
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     redirect_to_null(&[0], false);
+    cloexec_inherited();
     let running = std::cell::Cell::new(false);
+    let mut report = Some(report);
     let mut on_running = |_: &Container| {
-        let _ = report.write_all(b"R\n");
+        if let Some(mut r) = report.take() {
+            let _ = r.write_all(b"R\n");
+        }
         running.set(true);
         // Narration (if any) went to the CLI's streams until now; let them close.
         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -125,6 +163,7 @@ fn monitor(
         StartOptions {
             detached: true,
             fresh: false,
+            stdin: None,
             on_running: Some(&mut on_running),
         },
     );
@@ -132,9 +171,9 @@ fn monitor(
         Ok(code) => code,
         Err(e) => {
             let code = crate::error::exit_code_of(&e);
-            if !running.get() {
+            if let (false, Some(r)) = (running.get(), report.as_mut()) {
                 let message = format!("{e:#}").replace('\n', " ");
-                let _ = writeln!(report, "E {code} {message}");
+                let _ = writeln!(r, "E {code} {message}");
             }
             code
         }

@@ -177,6 +177,7 @@ fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
 }
 
 /// The steps the container's first process runs inside its namespaces.
+#[allow(clippy::too_many_arguments)]
 fn child_steps(
     lower: Vec<PathBuf>,
     dir: &Path,
@@ -390,6 +391,9 @@ pub struct StartOptions<'a> {
     /// The container was created by this same command (`run`): an abort in
     /// step-through rolls it back entirely.
     pub fresh: bool,
+    /// Whether to connect stdin this time (`start -a` without `-i` does not),
+    /// instead of the container's recorded `-i`.
+    pub stdin: Option<bool>,
     /// Called once the container's program runs (after exec), before waiting for it.
     pub on_running: Option<&'a mut dyn FnMut(&Container)>,
 }
@@ -550,7 +554,7 @@ fn start_container(
         steps,
         stdio: Stdio {
             tty: c.config.tty,
-            interactive: c.config.interactive,
+            interactive: so.stdin.unwrap_or(c.config.interactive),
             log: so.detached.then(|| c.log_path(root)),
         },
         report_each: observer.wants_reports(),
@@ -591,6 +595,9 @@ fn start_container(
         return Ok(Outcome::Aborted("cgroup_join"));
     }
     match kernel.start_child(observer)? {
+        // Ctrl-C during set-up (see narrate::catch_interrupt): roll back rather
+        // than start a program the user already asked to stop.
+        Ok(()) if crate::narrate::interrupted() => return Ok(Outcome::Aborted("exec")),
         Ok(()) => {}
         Err(f) if f.message == "aborted" => return Ok(Outcome::Aborted(f.kind)),
         Err(f) => {

@@ -37,7 +37,12 @@ fn hex(d: &str) -> &str {
     d.strip_prefix("sha256:").unwrap_or(d)
 }
 
-fn append_file(b: &mut tar::Builder<impl Write>, path: &str, size: u64, r: impl Read) -> Result<()> {
+fn append_file(
+    b: &mut tar::Builder<impl Write>,
+    path: &str,
+    size: u64,
+    r: impl Read,
+) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_path(path)?;
     h.set_size(size);
@@ -198,7 +203,8 @@ fn extract(r: impl Read, dir: &Path) -> Result<HashMap<PathBuf, PathBuf>> {
     for e in ar.entries().context("read archive")? {
         let mut e = e.context("read archive entry")?;
         let path = e.path()?.into_owned();
-        let rel = clean_rel(&path).ok_or_else(|| anyhow!("archive entry {path:?} escapes the archive"))?;
+        let rel = clean_rel(&path)
+            .ok_or_else(|| anyhow!("archive entry {path:?} escapes the archive"))?;
         if rel.as_os_str().is_empty() {
             continue;
         }
@@ -215,7 +221,10 @@ fn extract(r: impl Read, dir: &Path) -> Result<HashMap<PathBuf, PathBuf>> {
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 if let Some(target) = e.link_name()? {
                     let base = if e.header().entry_type() == tar::EntryType::Symlink {
-                        rel.parent().map(Path::to_path_buf).unwrap_or_default().join(target)
+                        rel.parent()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_default()
+                            .join(target)
                     } else {
                         target.into_owned()
                     };
@@ -249,7 +258,8 @@ fn clean_rel(p: &Path) -> Option<PathBuf> {
 }
 
 fn resolve_in(dir: &Path, links: &HashMap<PathBuf, PathBuf>, name: &str) -> Result<PathBuf> {
-    let mut rel = clean_rel(Path::new(name)).ok_or_else(|| anyhow!("path {name:?} escapes the archive"))?;
+    let mut rel =
+        clean_rel(Path::new(name)).ok_or_else(|| anyhow!("path {name:?} escapes the archive"))?;
     for _ in 0..8 {
         if dir.join(&rel).is_file() {
             return Ok(dir.join(&rel));
@@ -297,8 +307,9 @@ fn ingest_file(store: &Store, p: &Path, expected: Option<&str>) -> Result<(Strin
 }
 
 fn load_docker(store: &Store, dir: &Path, links: &HashMap<PathBuf, PathBuf>) -> Result<LoadResult> {
-    let entries: Vec<serde_json::Value> = serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
-        .context("manifest.json is not a JSON list")?;
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
+            .context("manifest.json is not a JSON list")?;
     let mut res = LoadResult::default();
     for e in entries {
         let config_name = e
@@ -308,10 +319,19 @@ fn load_docker(store: &Store, dir: &Path, links: &HashMap<PathBuf, PathBuf>) -> 
         let (config_digest, config_size) =
             ingest_file(store, &resolve_in(dir, links, config_name)?, None)?;
         let mut layers = Vec::new();
-        for l in e.get("Layers").and_then(|l| l.as_array()).into_iter().flatten() {
+        for l in e
+            .get("Layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+        {
             let name = l.as_str().ok_or_else(|| anyhow!("bad Layers entry"))?;
             let p = resolve_in(dir, links, name)?;
-            let mt = if is_gzip(&p)? { MEDIA_DOCKER_LAYER_GZIP } else { MEDIA_DOCKER_LAYER };
+            let mt = if is_gzip(&p)? {
+                MEDIA_DOCKER_LAYER_GZIP
+            } else {
+                MEDIA_DOCKER_LAYER
+            };
             let (d, size) = ingest_file(store, &p, None)?;
             layers.push(serde_json::json!({"mediaType": mt, "digest": d, "size": size}));
         }
@@ -361,7 +381,12 @@ fn load_oci(store: &Store, dir: &Path) -> Result<LoadResult> {
         .context("index.json is not valid JSON")?;
     let mut res = LoadResult::default();
     let host = crate::registry::Platform::host();
-    for d in index.get("manifests").and_then(|m| m.as_array()).into_iter().flatten() {
+    for d in index
+        .get("manifests")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+    {
         let mut digest = d
             .get("digest")
             .and_then(|x| x.as_str())
@@ -386,8 +411,10 @@ fn load_oci(store: &Store, dir: &Path) -> Result<LoadResult> {
         let img = store
             .add_image(&manifest, reference.as_ref())
             .with_context(|| format!("load image {digest}"))?;
-        res.images
-            .push((img.id.clone(), reference.iter().map(|r| r.to_string()).collect()));
+        res.images.push((
+            img.id.clone(),
+            reference.iter().map(|r| r.to_string()).collect(),
+        ));
     }
     Ok(res)
 }

@@ -192,8 +192,12 @@ pub struct ImageSummary {
     /// RFC 3339 creation time from the config.
     pub created: Option<String>,
     pub size: u64,
-    /// `sha256:<hex>` of the manifest (docker's DIGEST column).
+    /// `sha256:<hex>` of the manifest.
     pub manifest_digest: String,
+    /// The digest this repository's registry knows the image by (docker's
+    /// DIGEST column; for a multi-platform pull, the index's digest), if it
+    /// came from a registry.
+    pub repo_digest: Option<String>,
 }
 
 /// The settings `docker import -c ... -m ...` can give the new image.
@@ -641,7 +645,16 @@ impl Store {
         let mut rows = Vec::new();
         for img in self.images()? {
             let created = img.config.created().clone();
+            let parsed: Vec<Result<Reference>> =
+                img.references.iter().map(|r| Reference::parse(r)).collect();
+            // repository -> the digest it was pulled by
+            let digests: BTreeMap<String, String> = parsed
+                .iter()
+                .flatten()
+                .filter_map(|p| Some((p.familiar_repo(), p.digest.clone()?)))
+                .collect();
             let row = |repository: String, tag: String| ImageSummary {
+                repo_digest: digests.get(&repository).cloned(),
                 repository,
                 tag,
                 id: img.id.clone(),
@@ -652,12 +665,26 @@ impl Store {
             if img.references.is_empty() {
                 rows.push(row("<none>".into(), "<none>".into()));
             }
-            for r in &img.references {
-                match Reference::parse(r) {
-                    Ok(p) => rows.push(row(
-                        p.familiar_repo(),
-                        p.tag.clone().unwrap_or_else(|| "<none>".into()),
-                    )),
+            for (r, p) in img.references.iter().zip(&parsed) {
+                match p {
+                    Ok(p) if p.tag.is_some() => {
+                        rows.push(row(p.familiar_repo(), p.tag.clone().unwrap()))
+                    }
+                    // A digest-only name shows as `repo <none>` unless a tag
+                    // of the same repository already shows the image.
+                    Ok(p) => {
+                        let repo = p.familiar_repo();
+                        let tagged = parsed
+                            .iter()
+                            .flatten()
+                            .any(|q| q.tag.is_some() && q.familiar_repo() == repo);
+                        let shown = rows
+                            .iter()
+                            .any(|x| x.id == img.id && x.repository == repo && x.tag == "<none>");
+                        if !tagged && !shown {
+                            rows.push(row(repo, "<none>".into()));
+                        }
+                    }
                     Err(_) => rows.push(row(r.clone(), "<none>".into())),
                 }
             }
@@ -686,6 +713,26 @@ impl Store {
         })
     }
 
+    /// Record the digest a registry knows this image by, as the name
+    /// `repository@digest` (docker's RepoDigests). For a multi-platform pull
+    /// that is the index's digest, which differs from the image's manifest.
+    pub fn add_repo_digest(&self, img: &Image, name: &Reference, digest: &str) -> Result<()> {
+        if !super::reference::valid_digest(digest) {
+            bail!("invalid digest {digest:?}");
+        }
+        let r = Reference {
+            tag: None,
+            digest: Some(digest.to_string()),
+            ..name.clone()
+        };
+        let desc = self.manifest_descriptor(&img.manifest_digest)?;
+        let full = r.full();
+        self.update_index(|idx| {
+            Self::set_ref(idx, &desc, Some(&full));
+            Ok(())
+        })
+    }
+
     /// Remove a name. The image stays (unnamed) if that was its last name;
     /// returns false if the name did not exist.
     pub fn untag(&self, reference: &Reference) -> Result<bool> {
@@ -700,6 +747,64 @@ impl Store {
             idx.manifests.retain(|d| d.digest != img.manifest_digest);
             Ok(())
         })
+    }
+
+    /// After `remove_image`: delete the blobs (manifest, config, layers) and
+    /// unpacked layer directories of `img` that no image still in the index
+    /// uses. The caller must make sure no container needs them. Returns the
+    /// chain ids of the layer directories removed (docker's `Deleted:` lines).
+    pub fn gc_removed(&self, img: &Image) -> Result<Vec<String>> {
+        let _lock = StoreLock::exclusive(&self.root)?;
+        let idx = self.read_index()?;
+        if idx
+            .manifests
+            .iter()
+            .any(|d| d.digest == img.manifest_digest)
+        {
+            return Ok(vec![]); // named again meanwhile
+        }
+        let mut used_blobs = std::collections::HashSet::new();
+        let mut used_chains = std::collections::HashSet::new();
+        for d in &idx.manifests {
+            if !used_blobs.insert(d.digest.clone()) {
+                continue;
+            }
+            // If any image cannot be read we do not know what it uses: keep everything.
+            let other = self.load_image(&idx, &d.digest)?;
+            used_blobs.insert(other.id.clone());
+            for l in other.layers {
+                used_blobs.insert(l.digest);
+                used_chains.insert(l.chain_id);
+            }
+        }
+        let mut blobs = vec![img.manifest_digest.clone(), img.id.clone()];
+        blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
+        for b in blobs {
+            if !used_blobs.contains(&b) {
+                let _ = fs::remove_file(self.blob_path(&b));
+            }
+        }
+        let mut removed = Vec::new();
+        for l in img.layers.iter().rev() {
+            if used_chains.contains(&l.chain_id) {
+                continue;
+            }
+            let dir = self.layer_dir(l)?;
+            if dir.exists() {
+                // Rename first (to a temp name Store::open would clean), so a
+                // half-deleted directory is never taken for a complete layer.
+                let tmp = self.root.join("layers").join(format!(
+                    "{}.tmp-{}",
+                    hex_of(&l.chain_id)?,
+                    tmp_suffix()
+                ));
+                if fs::rename(&dir, &tmp).is_ok() {
+                    let _ = fs::remove_dir_all(&tmp);
+                    removed.push(l.chain_id.clone());
+                }
+            }
+        }
+        Ok(removed)
     }
 
     // ---- layers ------------------------------------------------------------
@@ -1277,6 +1382,29 @@ mod tests {
             .add_image(&serde_json::to_vec(&list).unwrap(), None)
             .unwrap_err();
         assert!(err.to_string().contains("multi-platform"), "{err}");
+    }
+
+    #[test]
+    fn gc_keeps_what_other_images_share() {
+        let (_t, s) = store();
+        let shared = tar_of(&[("shared", b"s")]);
+        let own = tar_of(&[("own", b"o")]);
+        let m1 = docker_image(&s, &[shared.clone(), own.clone()], None);
+        let m2 = docker_image(&s, std::slice::from_ref(&shared), None);
+        let a = s.add_image(&m1, Some(&r("a"))).unwrap();
+        let b = s.add_image(&m2, Some(&r("b"))).unwrap();
+        s.remove_image(&a).unwrap();
+        let removed = s.gc_removed(&a).unwrap();
+        assert_eq!(removed, vec![a.layers[1].chain_id.clone()]);
+        assert!(!s.has_blob(&a.layers[1].digest) && !s.has_blob(&a.manifest_digest));
+        assert!(s.has_blob(&a.layers[0].digest), "shared layer blob kept");
+        assert!(
+            s.layer_meta(&b.layers[0]).is_some(),
+            "shared unpacked layer kept"
+        );
+        assert_eq!(s.layer_dirs(&b).unwrap().len(), 1);
+        // still named: nothing is collected
+        assert!(s.gc_removed(&b).unwrap().is_empty());
     }
 
     #[test]

@@ -319,6 +319,23 @@ impl Client {
         Ok((bytes, ct))
     }
 
+    /// `GET /v2/<name>/tags/list`: every tag of the repository.
+    pub fn list_tags(&self) -> RResult<Vec<String>> {
+        let path = format!("/v2/{}/tags/list", self.repo);
+        let resp = self.send("GET", &path, &[], &Body::Empty)?;
+        let text = resp
+            .into_string()
+            .map_err(|e| RegistryError::Other(format!("read tag list: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| RegistryError::Other(format!("tag list is not JSON: {e}")))?;
+        Ok(v.get("tags")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect())
+    }
+
     /// A streaming reader over a blob.
     pub fn get_blob(&self, digest: &str) -> RResult<(Box<dyn Read + Send + Sync>, Option<u64>)> {
         let path = format!("/v2/{}/blobs/{}", self.repo, digest);

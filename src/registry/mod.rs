@@ -274,9 +274,69 @@ pub fn pull(root: &Path, name: &str, opts: &PullOptions, out: &mut dyn Write) ->
             };
             Err(daemon_error(format!("manifest for {what} not found: {m}")))
         }
-        Some(e) => Err(daemon_error(e)),
+        Some(e) => {
+            // Name the mirrors that failed too, not only the last endpoint.
+            let mirrors: Vec<String> = errors
+                .iter()
+                .filter(|(m, _)| *m)
+                .map(|(_, e)| e.to_string())
+                .collect();
+            if mirrors.is_empty() || errors.len() == 1 {
+                Err(daemon_error(e))
+            } else {
+                Err(daemon_error(format!(
+                    "{e} (after the registry mirrors failed: {})",
+                    mirrors.join("; ")
+                )))
+            }
+        }
         None => Err(daemon_error("no registry to pull from")),
     }
+}
+
+/// `docker pull --all-tags NAME`: every tag of the repository, one after another.
+pub fn pull_all_tags(
+    root: &Path,
+    name: &str,
+    opts: &PullOptions,
+    out: &mut dyn Write,
+) -> Result<Vec<Image>> {
+    let reference = Reference::parse(name).map_err(|e| daemon_error(format!("{e}")))?;
+    if has_explicit_tag_or_digest(name) {
+        return Err(daemon_error("tag can't be used with --all-tags/-a"));
+    }
+    let cfg = RegistryConfig::load(root)?;
+    let auths = AuthFile::load(root).unwrap_or_default();
+    let mut last = None;
+    let mut tags = None;
+    for ep in endpoints(&cfg, &reference) {
+        let client = Client::new(
+            &ep.base,
+            &ep.registry,
+            &reference.repository,
+            "pull",
+            auths.credentials(&ep.registry),
+        );
+        match client.ping().and_then(|_| client.list_tags()) {
+            Ok(t) => {
+                tags = Some(t);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let Some(mut tags) = tags else {
+        return Err(daemon_error(
+            last.map(|e| e.to_string()).unwrap_or_default(),
+        ));
+    };
+    tags.sort();
+    let mut images = Vec::new();
+    for t in tags {
+        let one = format!("{}:{t}", reference.name());
+        images.push(pull(root, &one, opts, out)?);
+    }
+    Ok(images)
 }
 
 /// `busybox` → false; `busybox:1`, `x@sha256:..`, `localhost:5000/x:1` → true.
@@ -419,10 +479,30 @@ fn pull_from(
         DownloadError::Local(l) => PullError::Local(l),
     })?;
 
-    let img = store
-        .add_image(&manifest_bytes, Some(reference))
+    // Unpacking (and checking diff_ids) can take a while: say so on a terminal.
+    let spinner = if !opts.quiet && !todo.is_empty() && std::io::stderr().is_terminal() {
+        let sp = ProgressBar::new_spinner();
+        sp.set_message(format!("Extracting {} layer(s)", todo.len()));
+        sp.enable_steady_tick(std::time::Duration::from_millis(100));
+        Some(sp)
+    } else {
+        None
+    };
+    let added = store.add_image(&manifest_bytes, Some(reference));
+    if let Some(sp) = spinner {
+        sp.finish_and_clear();
+    }
+    let img = added
         .with_context(|| format!("register {familiar}"))
         .map_err(local)?;
+    let img = if reference.digest.is_none() {
+        store
+            .add_repo_digest(&img, reference, &top_digest)
+            .map_err(local)?;
+        store.resolve(&full).map_err(local)?.unwrap_or(img)
+    } else {
+        img
+    };
     if !opts.quiet {
         for l in &todo {
             let _ = writeln!(out, "{}: Pull complete", short(&l.digest));
@@ -441,6 +521,52 @@ fn pull_from(
 enum DownloadError {
     Registry(RegistryError),
     Local(anyhow::Error),
+}
+
+impl DownloadError {
+    fn transient(&self) -> bool {
+        match self {
+            DownloadError::Registry(RegistryError::Unreachable(_) | RegistryError::Other(_)) => {
+                true
+            }
+            DownloadError::Registry(_) => false,
+            DownloadError::Local(e) => !format!("{e:#}").contains("digest mismatch"),
+        }
+    }
+}
+
+/// Tries per layer before a pull gives up.
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+
+fn fetch_layer(
+    client: &Client,
+    store: &Store,
+    l: &crate::image::Descriptor,
+    bar: &ProgressBar,
+) -> std::result::Result<(), DownloadError> {
+    let (r, _) = client
+        .get_blob(&l.digest)
+        .map_err(DownloadError::Registry)?;
+    store
+        .ingest_blob(
+            Progress {
+                inner: r,
+                bar: bar.clone(),
+            },
+            Some(&l.digest),
+            Some(l.size),
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            DownloadError::Local(if e.to_string().contains("digest mismatch") {
+                anyhow!(
+                    "filesystem layer verification failed for digest {}: {e}",
+                    l.digest
+                )
+            } else {
+                e.context(format!("download layer {}", l.digest))
+            })
+        })
 }
 
 /// Counts bytes into a progress bar.
@@ -503,28 +629,22 @@ fn download_layers(
                 let Some(l) = layers.get(i) else { return };
                 let bar = &bars[i];
                 bar.set_message("Downloading");
-                let res = match client.get_blob(&l.digest) {
-                    Err(e) => Err(DownloadError::Registry(e)),
-                    Ok((r, _)) => store
-                        .ingest_blob(
-                            Progress {
-                                inner: r,
-                                bar: bar.clone(),
-                            },
-                            Some(&l.digest),
-                            Some(l.size),
-                        )
-                        .map(|_| ())
-                        .map_err(|e| {
-                            DownloadError::Local(if e.to_string().contains("mismatch") {
-                                anyhow!(
-                                    "filesystem layer verification failed for digest {}: {e}",
-                                    l.digest
-                                )
-                            } else {
-                                e.context(format!("download layer {}", l.digest))
-                            })
-                        }),
+                // Transient failures (connection dropped, short body, 5xx) are
+                // retried, as docker does; a digest mismatch or a 404 is not.
+                let mut attempt = 0;
+                let res = loop {
+                    attempt += 1;
+                    bar.set_position(0);
+                    let r = fetch_layer(client, store, l, bar);
+                    match &r {
+                        Err(e) if attempt < DOWNLOAD_ATTEMPTS && e.transient() => {
+                            bar.set_message(format!("Retrying ({attempt})"));
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                200 * attempt as u64,
+                            ));
+                        }
+                        _ => break r,
+                    }
                 };
                 match res {
                     Ok(()) => bar.finish_with_message("Download complete"),

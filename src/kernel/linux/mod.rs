@@ -28,11 +28,16 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The child that signals received by glassbox are forwarded to.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 
+/// Ctrl-Cs forwarded so far: a container's PID 1 ignores SIGINT unless it
+/// handles it, so the third one kills it, as docker's CLI does.
+static INTERRUPTS: AtomicI32 = AtomicI32::new(0);
+
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::SeqCst);
     if pid > 0 {
+        let forwarded = if sig == libc::SIGINT && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 { libc::SIGKILL } else { sig };
         // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+        unsafe { libc::kill(pid, forwarded) };
     }
 }
 
