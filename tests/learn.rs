@@ -223,3 +223,35 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
     assert!(gb.containers().is_empty(), "Ctrl-C left a container");
     assert!(common::host_mounts_under(gb.root()).is_empty());
 }
+
+#[test]
+fn the_readme_main_command_opens_the_first_lesson() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (scripts/test installs it)");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains("cargo run --release -- repl --lesson 00"), "the README's main command changed: update this test");
+    let gb = Gb::new();
+    let sim = if common::is_root() { "" } else { "--simulate" };
+    let cmdline = format!(
+        "GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en repl --lesson 00; sleep 30",
+        gb.root().join("state").display(),
+        env!("CARGO_BIN_EXE_glassbox"),
+        gb.root().display()
+    );
+    let t = Tmux::start(&format!("gbtest-readme-{}", std::process::id()), &cmdline);
+    t.wait_for("Lesson 00");
+    t.wait_for("(Enter to go on)");
+    t.keys(&["Enter"]);
+    t.wait_for("$ docker run --rm busybox ps");
+    t.keys(&["Enter"]);
+    t.wait_for("PID   USER");
+    t.wait_for("that happened as expected");
+    t.keys(&["C-u"]);
+    t.type_text("q");
+    t.keys(&["Enter"]);
+    t.wait_for("glassbox[");
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+}

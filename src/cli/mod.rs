@@ -132,7 +132,11 @@ pub enum Command {
     /// Labs: tasks checked against the real (or simulated) state
     Lab(learn::LabArgs),
     /// The learning shell: docker-style commands with every kernel step shown
-    Repl,
+    Repl {
+        /// Open the shell in this lesson (e.g. 00 for the first)
+        #[arg(long)]
+        lesson: Option<String>,
+    },
     /// Show the glassbox version
     Version,
     /// Show system-wide information
@@ -225,7 +229,7 @@ impl GlobalOptions {
 pub fn main_with(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     let Some(command) = cli.command else {
-        return crate::repl::run(g);
+        return crate::repl::run(g, None);
     };
     match command {
         Command::Run(args) => {
@@ -265,7 +269,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         .map(|_| 0),
         Command::Learn(args) => learn::learn(g, args),
         Command::Lab(args) => learn::lab(g, args),
-        Command::Repl => crate::repl::run(g),
+        Command::Repl { lesson } => crate::repl::run(g, lesson.as_deref()),
         Command::Version => system::version().map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }

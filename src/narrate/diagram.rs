@@ -66,6 +66,12 @@ pub fn container_picture(root: &Path, c: &Container, lang: Lang) -> String {
             "↑ overlay：容器看到的是它们合并后的结果，上层优先"
         )
     ));
+    let network = match c.config.network.as_str() {
+        "host" => lang.pick("host's network (no namespace of its own)", "宿主机的网络（没有自己的命名空间）").to_string(),
+        "none" => lang.pick("own network namespace: lo only", "自己的网络命名空间：只有 lo").to_string(),
+        other => other.to_string(),
+    };
+    out.push(format!("  {}: {network}", lang.pick("network", "网络")));
     if c.state.status == Status::Running && c.process_alive() {
         out.push(format!(
             "  PID {} {}",

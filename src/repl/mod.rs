@@ -213,7 +213,7 @@ impl Session {
 }
 
 /// Run the REPL until `exit` or end of input.
-pub fn run(g: &GlobalOptions) -> Result<i32> {
+pub fn run(g: &GlobalOptions, lesson: Option<&str>) -> Result<i32> {
     let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
     let state = crate::learn::progress::state_dir();
     std::fs::create_dir_all(&state)?;
@@ -256,6 +256,9 @@ pub fn run(g: &GlobalOptions) -> Result<i32> {
                 )
                 .dimmed()
         );
+    }
+    if let Some(key) = lesson {
+        session.handle(&format!("learn {key}"))?;
     }
     loop {
         match editor.readline(&session.prompt()) {
