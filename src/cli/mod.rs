@@ -137,6 +137,11 @@ pub enum Command {
         #[arg(long)]
         lesson: Option<String>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Examples:\n  glassbox completion bash > /etc/bash_completion.d/glassbox\n  glassbox completion zsh > \"${fpath[1]}/_glassbox\"")]
+    Completion {
+        shell: clap_complete::Shell,
+    },
     /// Show the glassbox version
     Version,
     /// Show system-wide information
@@ -270,6 +275,15 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Learn(args) => learn::learn(g, args),
         Command::Lab(args) => learn::lab(g, args),
         Command::Repl { lesson } => crate::repl::run(g, lesson.as_deref()),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "glassbox", &mut script);
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(&script);
+            Ok(0)
+        }
         Command::Version => system::version().map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }
