@@ -64,6 +64,36 @@ pub fn heading(lesson: &Lesson, lang: Lang) -> String {
     )
 }
 
+/// Make sure a section's image is here, pulling it if need be. Err holds what
+/// to tell the learner when it cannot be had (no network and no mirror).
+pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), String> {
+    let here = |r: &Runner| crate::image::Store::open(&r.root).and_then(|s| s.resolve(image)).map(|i| i.is_some()).unwrap_or(false);
+    if here(runner) {
+        return Ok(());
+    }
+    // GLASSBOX_OFFLINE (tests): pull only through a configured mirror, never from the internet.
+    let mirrored = crate::registry::config::RegistryConfig::load(&runner.root).map(|c| !c.registry_mirrors.is_empty()).unwrap_or(false);
+    let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored {
+        Err(anyhow::anyhow!("offline, and no registry mirror is configured"))
+    } else {
+        runner.run(&format!("pull {image}"), &[], None, true, false)
+    };
+    if here(runner) {
+        return Ok(());
+    }
+    let why = pulled.map(|o| o.output.trim().lines().last().unwrap_or("").to_string()).unwrap_or_else(|e| e.to_string());
+    Err(runner.lang.pick(
+        &format!(
+            "This part needs the {image} image, which is not here and could not be pulled ({why}).\n  Offline, build it and serve it from a local registry:\n    scripts/fixtures --debian && scripts/registry start 5000 && scripts/fixtures --seed-registry 127.0.0.1:5000\n  then put  registry_mirrors = [\"http://127.0.0.1:5000\"]  in {}/config.toml (or /etc/glassbox/config.toml).",
+            runner.root.display()
+        ),
+        &format!(
+            "这一部分需要 {image} 镜像，本机没有，也拉取不到（{why}）。\n  离线时，可以先构建它并用本地仓库提供：\n    scripts/fixtures --debian && scripts/registry start 5000 && scripts/fixtures --seed-registry 127.0.0.1:5000\n  然后在 {}/config.toml（或 /etc/glassbox/config.toml）里写上  registry_mirrors = [\"http://127.0.0.1:5000\"]  （这就是教程里的\"镜像加速器\"）。",
+            runner.root.display()
+        ),
+    ).to_string())
+}
+
 /// Whether a section's command needs the learner's terminal.
 fn needs_terminal(section: &Section, options: &[String]) -> bool {
     section.interactive || options.iter().any(|o| o == "--step")
@@ -153,6 +183,8 @@ pub fn take(runner: &Runner, key: &str, extra_options: &[String], restart: bool)
                     )
                     .dimmed()
                 );
+            } else if let Some(Err(message)) = section.image.as_deref().map(|i| ensure_image(runner, i)) {
+                println!("  {}", message.yellow());
             } else {
                 let hint = lang.pick(
                     "  Enter runs it; edit it first if you like; q quits.",
@@ -226,12 +258,21 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
         }
         let mut checked = 0;
         let mut skipped = 0;
+        let mut missing_images = 0;
         for (i, section) in lesson.section.iter().enumerate() {
             let Some(command) = &section.command else {
                 continue;
             };
             if section.real_only && runner.simulate {
                 skipped += 1;
+                continue;
+            }
+            if let Some(Err(message)) = section.image.as_deref().map(|i| ensure_image(runner, i)) {
+                if std::env::var_os("GLASSBOX_LESSONS_NEED_IMAGES").is_some() {
+                    bail!("lesson {} part {}: {message}", lesson.id, i + 1);
+                }
+                eprintln!("lesson {} part {}: {message}", lesson.id, i + 1);
+                missing_images += 1;
                 continue;
             }
             let options: Vec<String> = section
@@ -257,11 +298,14 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
             }
             checked += section.check.len();
         }
-        let skip_note = if skipped > 0 {
+        let mut skip_note = if skipped > 0 {
             format!(", {skipped} real-only part(s) skipped")
         } else {
             String::new()
         };
+        if missing_images > 0 {
+            skip_note.push_str(&format!(", {missing_images} part(s) skipped for a missing image"));
+        }
         println!(
             "lesson {} {}: ok ({checked} checks{skip_note})",
             lesson.id, lesson.slug

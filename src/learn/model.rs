@@ -54,6 +54,10 @@ pub struct Section {
     /// Runs only when the kernel is real (it needs something the simulator lacks).
     #[serde(default)]
     pub real_only: bool,
+    /// An image the command needs beyond the built-in busybox (the tutorials'
+    /// debian, redis, ...): pulled first, through the configured mirror when
+    /// offline; when it cannot be had, the part says how to get it and is skipped.
+    pub image: Option<String>,
     pub notice: Option<Text>,
     #[serde(default)]
     pub check: Vec<Check>,
