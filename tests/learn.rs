@@ -90,7 +90,7 @@ fn take_lesson(lang: &str) -> String {
     assert!(o.status.success(), "{}", stderr(&o));
     // Progress was saved: the lesson is complete.
     let progress = std::fs::read_to_string(state.join("progress.toml")).unwrap();
-    assert!(progress.contains("01 = 5"), "{progress}");
+    assert!(progress.contains("01 = 6"), "{progress}");
     stable(&gb, &format!("{}\n--- stderr ---\n{}", stdout(&o), stderr(&o)))
 }
 
