@@ -496,3 +496,47 @@ fn three_ctrl_c_kill_a_container_that_ignores_them() {
     assert_eq!(o.status.code(), Some(137));
     assert!(gb.containers().is_empty());
 }
+
+#[test]
+fn stdin_is_passed_through_with_i_and_closed_without() {
+    require_root!();
+    let gb = Gb::new();
+    use std::io::Write;
+    let mut child = gb
+        .cmd()
+        .args(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo end"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"through the pipe\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "through the pipe\nend\n");
+    // Without -i the container reads nothing, even when glassbox's stdin has data.
+    let mut child = gb
+        .cmd()
+        .args(["run", "--rm", "busybox", "sh", "-c", "cat; echo end"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"not for the container\n");
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(stdout(&o), "end\n");
+}
+
+#[test]
+fn a_tty_gives_the_container_a_terminal() {
+    require_root!();
+    let gb = Gb::new();
+    // stdin is not a terminal here; the container still gets one of its own.
+    let o = gb.run(&["run", "-t", "--rm", "busybox", "sh", "-c", "tty; test -t 1 && echo is-a-tty; ls -l /dev/console"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("/dev/pts/") || out.contains("/dev/console"), "{out}");
+    assert!(out.contains("is-a-tty"), "{out}");
+}
