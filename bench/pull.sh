@@ -29,7 +29,10 @@ gb=$PWD/target/release/glassbox
 tmp=$(mktemp -d)
 started=
 cleanup() {
-    [[ -n $started ]] && scripts/registry stop "$started" >/dev/null || true
+    if [[ -n $started ]]; then
+        scripts/registry stop "$started" >/dev/null || true
+        rm -rf "target/registry/$started"
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT

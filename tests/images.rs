@@ -149,7 +149,10 @@ fn images_filters_digests_and_formats() {
         lines[0].starts_with("REPOSITORY   TAG       DIGEST"),
         "{out}"
     );
-    assert!(lines[1].contains(" <none> "), "imported: no registry digest: {out}");
+    assert!(
+        lines[1].contains(" <none> "),
+        "imported: no registry digest: {out}"
+    );
     let out = ok(&gb.run(&[
         "images",
         "--format",
@@ -217,4 +220,112 @@ fn history_and_inspect() {
     let o = gb.run(&["image", "inspect", "hist:1", "nothere"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("No such image: nothere"));
+}
+
+#[test]
+fn image_prune_removes_dangling_then_unused() {
+    let gb = Gb::new();
+    let old = import(&gb, b"old", "p:1");
+    let keep = import(&gb, b"new", "p:2");
+    ok(&gb.run(&["tag", "p:2", "p:1"])); // old is now dangling
+    let out = ok(&gb.run(&["image", "prune", "-f"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Deleted Images:", "{out}");
+    assert_eq!(lines[1], format!("deleted: {old}"), "{out}");
+    assert!(lines[2].starts_with("deleted: sha256:"), "its layer: {out}");
+    assert!(out.ends_with("\nTotal reclaimed space: 3B\n"), "{out}");
+    assert_eq!(
+        ok(&gb.run(&["image", "prune", "-f"])),
+        "Total reclaimed space: 0B\n"
+    );
+    // without -f it asks; "n" keeps everything
+    let o = gb
+        .cmd()
+        .args(["image", "prune", "-a"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"n\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(stdout(&o)
+        .starts_with("WARNING! This will remove all images without at least one container"));
+    assert_eq!(ok(&gb.run(&["images", "-q"])).lines().count(), 1);
+    let out = ok(&gb.run(&["image", "prune", "-a", "-f"]));
+    assert!(
+        out.contains("untagged: p:1") && out.contains("untagged: p:2"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("deleted: {keep}")), "{out}");
+    assert_eq!(ok(&gb.run(&["images", "-q"])), "");
+}
+
+#[test]
+fn system_df_counts_images_and_containers() {
+    let gb = Gb::new();
+    assert_eq!(
+        ok(&gb.run(&["system", "df"])),
+        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+         Images          0         0         0B        0B\n\
+         Containers      0         0         0B        0B\n\
+         Local Volumes   0         0         0B        0B\n\
+         Build Cache     0         0         0B        0B\n"
+    );
+    let a = import(&gb, b"aaaa", "a:1");
+    import(&gb, b"bbbbbb", "b:1");
+    ok(&gb.run(&["--simulate", "create", "--name", "c1", "a:1"]));
+    let out = ok(&gb.run(&["system", "df"]));
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    // two images sharing nothing: 4B + 6B, the one without a container reclaimable
+    assert_eq!(rows[1], ["Images", "2", "1", "10B", "6B (60%)"], "{out}");
+    assert_eq!(rows[2], ["Containers", "1", "0", "0B", "0B"], "{out}");
+    assert_eq!(rows[3], ["Local Volumes", "0", "0", "0B", "0B"], "{out}");
+    let raw = ok(&gb.run(&["system", "df", "--format", "raw"]));
+    assert!(
+        raw.starts_with("type: Images\ntotal: 2\nactive: 1\nsize: 10B\nreclaimable: 6B (60%)\n\n"),
+        "{raw}"
+    );
+    let json = ok(&gb.run(&["system", "df", "--format", "json"]));
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["Type"], "Images");
+    assert_eq!(first["TotalCount"], "2");
+
+    let out = ok(&gb.run(&["system", "df", "-v"]));
+    assert!(
+        out.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED"),
+        "{out}"
+    );
+    let short = &a[7..19];
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("a "))
+        .expect("row of a:1");
+    let cells: Vec<&str> = row
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells[..3], ["a", "1", short], "{out}");
+    assert_eq!(cells[4..], ["4B", "0B", "4B", "1"], "{out}");
+    assert!(
+        out.contains("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND"),
+        "{out}"
+    );
+    assert!(out.contains("c1\n"), "{out}");
+    assert!(
+        out.contains("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"), "{out}");
 }

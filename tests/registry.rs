@@ -733,9 +733,34 @@ fn bearer_token_and_basic_login() {
     });
     *addr_holder.lock().unwrap() = addr.clone();
     let gb = Gb::new();
-    let out = ok(&gb.run(&["pull", &format!("{addr}/private/img:latest")]));
+    let trace = gb.root().join("trace.json");
+    let o = gb
+        .cmd()
+        .arg("--trace-json")
+        .arg(&trace)
+        .args(["pull", &format!("{addr}/private/img:latest")])
+        .output()
+        .unwrap();
+    let out = ok(&o);
     assert!(out.contains("Pull complete"), "{out}");
     assert!(tokens_issued.load(Ordering::SeqCst) >= 1);
+    // the token request is a step of its own, named by the challenge
+    let kinds = common::trace_kinds(&trace);
+    assert_eq!(
+        kinds[..3],
+        ["registry_ping", "registry_token", "manifest_fetch"]
+    );
+    let rec: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["step"]["realm"], format!("http://{addr}/token"));
+    assert_eq!(rec["step"]["service"], "test-registry");
+    assert_eq!(rec["step"]["scope"], "repository:private/img:pull");
 
     // login with the wrong password fails, the right one is stored 0600
     let o = gb.run(&["login", "-u", "user", "-p", "wrong", &addr]);
@@ -979,4 +1004,152 @@ fn push_and_pull_through_basic_auth() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn multi_layer_image_with_a_whiteout() {
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(name).unwrap();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+    let gzip = |d: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(d).unwrap();
+        gz.finish().unwrap()
+    };
+    // layer 1: the busybox rootfs if we have it (so the image can run), else a file
+    let base = std::env::var("GLASSBOX_FIXTURES")
+        .ok()
+        .and_then(|f| std::fs::read(Path::new(&f).join("busybox-rootfs.tar")).ok())
+        .unwrap_or_else(|| tar_of(&[("etc/motd", b"old")]));
+    let l1 = tar_of(&[("etc/motd", b"old"), ("etc/gone", b"bye")]);
+    let l2 = if common::is_root() {
+        tar_of(&[("etc/motd", b"new"), ("etc/.wh.gone", b"")])
+    } else {
+        tar_of(&[("etc/motd", b"new")])
+    };
+    let tars = [base, l1, l2];
+    let gzs: Vec<Vec<u8>> = tars.iter().map(|t| gzip(t)).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": tars.iter().map(|t| sha(t)).collect::<Vec<_>>()},
+        "history": [
+            {"created": "2024-01-01T00:00:00Z", "created_by": "ADD rootfs.tar /"},
+            {"created": "2024-01-01T00:00:00Z", "created_by": "CMD [\"sh\"]", "empty_layer": true},
+            {"created": "2024-01-01T00:00:00Z", "created_by": "RUN echo old > /etc/motd"},
+            {"created": "2024-01-01T00:00:00Z", "created_by": "RUN echo new > /etc/motd && rm /etc/gone"},
+        ],
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": sha(&config), "size": config.len()},
+        "layers": gzs.iter().map(|g| serde_json::json!({
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha(g), "size": g.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let mut blobs = vec![(sha(&config), config)];
+    blobs.extend(gzs.iter().map(|g| (sha(g), g.clone())));
+    let addr = serve(move |r| {
+        if r.path == "/v2/" {
+            return json(200, serde_json::json!({}));
+        }
+        blob_or_manifest(&r.path, &manifest, &blobs)
+            .unwrap_or_else(|| json(404, serde_json::json!({})))
+    });
+    let gb = Gb::new();
+    let name = format!("{addr}/layers/three:latest");
+    let out = ok(&gb.run(&["pull", &name]));
+    assert_eq!(out.matches(": Pull complete").count(), 3, "{out}");
+    let n = ok(&gb.run(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", &name]));
+    assert_eq!(n.trim(), "3");
+    let hist = ok(&gb.run(&["history", "--format", "{{.CreatedBy}}|{{.Size}}", &name]));
+    let rows: Vec<&str> = hist.lines().collect();
+    assert_eq!(rows.len(), 4, "{hist}");
+    assert!(rows[0].starts_with("RUN echo new"), "newest first: {hist}");
+    assert_eq!(rows[2], "CMD [\"sh\"]|0B", "{hist}");
+    if common::is_root() && std::env::var("GLASSBOX_FIXTURES").is_ok() {
+        let o = gb.run(&[
+            "run",
+            "--rm",
+            &name,
+            "sh",
+            "-c",
+            "cat /etc/motd; ls /etc/gone 2>&1 || true",
+        ]);
+        let out = ok(&o);
+        assert!(out.starts_with("new"), "{out}");
+        assert!(
+            out.contains("No such file"),
+            "the whiteout hides the lower file: {out}"
+        );
+    }
+}
+
+#[test]
+fn search_lists_the_catalog() {
+    let reg = require_registry!();
+    let gb = Gb::new();
+    let out = ok(&gb.run(&["search", &format!("{reg}/busy")]));
+    let lines: Vec<&str> = out.lines().collect();
+    let name = format!("{reg}/library/busybox");
+    let w = (name.len() + 3).max(10);
+    assert_eq!(
+        lines[0],
+        format!("{:w$}DESCRIPTION   STARS     OFFICIAL", "NAME"),
+        "{out}"
+    );
+    assert_eq!(lines[1], format!("{name:w$}              0"), "{out}");
+    assert_eq!(lines.len(), 2, "only busybox matches: {out}");
+    // --limit, --format, json, and the term is a substring, case-insensitive
+    let all = ok(&gb.run(&["search", "--format", "{{.Name}}", &format!("{reg}/LIB")]));
+    assert!(all.lines().count() >= 2, "{all}");
+    assert!(all.contains(&format!("{reg}/library/debian\n")), "{all}");
+    let one = ok(&gb.run(&[
+        "search",
+        "--limit",
+        "1",
+        "--format",
+        "{{.Name}}",
+        &format!("{reg}/lib"),
+    ]));
+    assert_eq!(one.lines().count(), 1, "{one}");
+    let json = ok(&gb.run(&["search", "--format", "json", &format!("{reg}/busybox")]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], name.as_str());
+    assert_eq!(
+        (v["StarCount"].as_str(), v["IsOfficial"].as_str()),
+        (Some("0"), Some("false"))
+    );
+    let o = gb.run(&["search", "--limit", "0", &format!("{reg}/x")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("outside the range of [1, 100]"),
+        "{}",
+        stderr(&o)
+    );
+    // a bare term searches the first mirror, named as on Docker Hub
+    std::fs::write(
+        gb.root().join("config.toml"),
+        format!("registry_mirrors = [\"http://{reg}\"]\n"),
+    )
+    .unwrap();
+    let out = ok(&gb.run(&["search", "busy"]));
+    let row = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("busybox ") && row.ends_with("0         [OK]"),
+        "{out}"
+    );
+    let out = ok(&gb.run(&["search", "-f", "is-official=false", "busy"]));
+    assert_eq!(out.lines().count(), 1, "header only: {out}");
 }

@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// Network: none (own namespace, loopback only) or host
     #[arg(long = "network", alias = "net", default_value = "none")]
     pub network: String,
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Override the key sequence for detaching a container (docker's syntax: ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// The image to run
     pub image: String,
     /// The command and its arguments
@@ -74,15 +80,65 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         tty: args.tty,
         rm: args.rm,
         network,
+        restart: args.restart,
     };
     Ok(opts)
 }
 
 pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
     let detach = args.detach;
+    let detach_keys = crate::container::attach::parse_detach_keys(
+        args.detach_keys
+            .as_deref()
+            .unwrap_or(crate::container::attach::DEFAULT_DETACH_KEYS),
+    )
+    .map_err(|e| {
+        anyhow::Error::new(crate::error::ExitError::new(
+            crate::error::EXIT_ENGINE,
+            format!("{e:#}"),
+        ))
+    })?;
     let opts = run_options(args)?;
+    engine::RestartPolicy::parse(&opts.restart)?;
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
+    if detach && kernel.is_simulated() {
+        // Refuse before anything is registered: no "Created" record is left behind.
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "detached containers (-d, start) need the real kernel: the simulator runs a container only in the foreground (use `run` without -d, or `start -a`)"
+        );
+    }
+    let served = (opts.tty && opts.interactive)
+        || engine::RestartPolicy::parse(&opts.restart)? != engine::RestartPolicy::No;
+    if !detach && served && !kernel.is_simulated() && !g.step {
+        // Under a monitor, attached: the detach keys can leave it running,
+        // and a restart policy outlives this command.
+        let root = g.root();
+        let c = engine::create(&root, kernel.as_ref(), &opts)?;
+        engine::start_for_attach(&root, kernel.as_mut(), &mut narrator, c.clone())?;
+        if crate::narrate::interrupted() {
+            // Ctrl-C while it was being set up: roll it back, as a foreground run does.
+            let _ = engine::remove(&root, kernel.as_mut(), &mut narrator, &c.id, true);
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "interrupted during set-up; container {} was rolled back",
+                c.short_id()
+            );
+        }
+        let ended = engine::attach(
+            &root,
+            &container::load_fresh(&root, &c.id).unwrap_or(c),
+            &engine::AttachOptions {
+                stdin: opts.interactive,
+                detach_keys,
+            },
+        )?;
+        return Ok(match ended {
+            engine::Ended::Exited(code) => code,
+            engine::Ended::Detached => 0,
+        });
+    }
     if !detach {
         return engine::run(&g.root(), kernel.as_mut(), &mut narrator, &opts);
     }
@@ -164,6 +220,48 @@ pub fn exec(g: &GlobalOptions, args: ExecArgs) -> Result<i32> {
 }
 
 #[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container (docker's syntax: ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy received signals to the process (without a terminal)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// The container (name or id)
+    pub container: String,
+}
+
+/// `attach`: the container's terminal, or its output (and stdin with -i),
+/// through its monitor's socket; the detach keys leave it running.
+pub fn attach(g: &GlobalOptions, args: AttachArgs) -> Result<i32> {
+    let keys = crate::container::attach::parse_detach_keys(
+        args.detach_keys
+            .as_deref()
+            .unwrap_or(crate::container::attach::DEFAULT_DETACH_KEYS),
+    )
+    .map_err(|e| anyhow::Error::new(crate::error::ExitError::new(1, format!("{e:#}"))))?;
+    let ended = engine::attach_to(
+        &g.root(),
+        &args.container,
+        &engine::AttachOptions {
+            stdin: !args.no_stdin,
+            detach_keys: keys,
+        },
+    )?;
+    Ok(match ended {
+        engine::Ended::Exited(code) => code,
+        engine::Ended::Detached => {
+            // docker's CLI says so, and exits 1.
+            eprintln!("read escape sequence");
+            1
+        }
+    })
+}
+
+#[derive(Args, Debug)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals (run in the foreground)
     #[arg(short = 'a', long)]
@@ -192,6 +290,25 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
             crate::exit_err!(1, "container {} is already running", c.name);
         }
         let stdin = c.config.interactive && args.interactive;
+        if stdin && c.config.tty && !kernel.is_simulated() && !g.step {
+            // `start -ai` of a terminal container: under its monitor, attached,
+            // so ctrl-p ctrl-q can leave it running (as `run -it`).
+            engine::start_for_attach(&root, kernel.as_mut(), &mut narrator, c.clone())?;
+            let ended = engine::attach(
+                &root,
+                &container::load_fresh(&root, &c.id).unwrap_or(c),
+                &engine::AttachOptions {
+                    stdin: true,
+                    detach_keys: crate::container::attach::parse_detach_keys(
+                        crate::container::attach::DEFAULT_DETACH_KEYS,
+                    )?,
+                },
+            )?;
+            return Ok(match ended {
+                engine::Ended::Exited(code) => code,
+                engine::Ended::Detached => 0,
+            });
+        }
         return engine::start(
             &root,
             kernel.as_mut(),
@@ -248,7 +365,8 @@ pub fn restart(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
             crate::exit_err!(1, "No such container: {key}");
         }
         let c = container::load_fresh(&root, &c.id)?;
-        engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
+        engine::start_detached(&root, kernel.as_mut(), &mut narrator, c.clone())?;
+        container::events::record(&root, "restart", &c, &[]);
         println!("{key}");
         Ok(())
     }))
@@ -590,6 +708,13 @@ pub fn status_text(c: &Container) -> String {
             ))
         ),
         Status::Created => "Created".into(),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code.unwrap_or(0),
+            human_duration(seconds_since(
+                c.state.finished_at.as_deref().unwrap_or(&c.created)
+            ))
+        ),
         other => {
             let s = other.as_str();
             format!("{}{}", s[..1].to_uppercase(), &s[1..])
@@ -624,7 +749,8 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
     let show_all = args.all || last >= 0 || filters.has("status") || filters.has("exited");
     let mut shown: Vec<&Container> = all
         .iter()
-        .filter(|c| show_all || c.is_running())
+        // (a container between two runs of its restart policy is shown too, as docker does)
+        .filter(|c| show_all || c.is_running() || c.state.status == Status::Restarting)
         .filter(|c| filters.matches(c))
         .collect();
     if last >= 0 {

@@ -501,6 +501,7 @@ pub fn pull(root: &Path, name: &str, platform: Option<&str>, quiet: bool) -> Res
     let opts = crate::registry::PullOptions {
         platform: platform.map(str::to_string),
         quiet,
+        simulate: false,
     };
     let mut out = std::io::stdout().lock();
     crate::registry::pull(root, name, &opts, &mut out)?;
@@ -512,6 +513,19 @@ pub fn push(root: &Path, name: &str, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     crate::registry::push::push(root, name, quiet, &mut out)?;
     Ok(())
+}
+
+/// The narrator for pull and push: registry steps need no kernel, so this
+/// does not open one (`GlobalOptions::narrator` would).
+pub fn registry_narrator(g: &super::GlobalOptions) -> Result<crate::narrate::Narrator> {
+    let mut n = crate::narrate::Narrator::new(
+        g.explain.unwrap_or_default(),
+        g.lang(),
+        g.step,
+        g.trace_json.as_deref(),
+    )?;
+    n.real = !g.simulate;
+    Ok(n)
 }
 
 fn daemon_err(code: i32, msg: impl std::fmt::Display) -> anyhow::Error {
@@ -661,6 +675,65 @@ pub fn rmi(root: &Path, images: &[String], force: bool) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// `docker image prune [-a] [-f]`: remove dangling images (no tag), or with
+/// `-a` every image no container record uses; then their unshared layers.
+pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
+    if !force {
+        let what = if all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
+        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Total reclaimed space: 0B");
+            return Ok(());
+        }
+    }
+    let store = Store::open(root)?;
+    let mut lines = Vec::new();
+    let mut reclaimed = 0u64;
+    for img in store.images()? {
+        let tagged = img
+            .references
+            .iter()
+            .any(|r| Reference::parse(r).map_or(true, |p| p.tag.is_some()));
+        if (tagged && !all) || !containers_using(root, &img.id).is_empty() {
+            continue;
+        }
+        let sizes: std::collections::HashMap<String, u64> = img
+            .layers
+            .iter()
+            .map(|l| {
+                let size = store.layer_meta(l).map(|m| m.size).unwrap_or(0);
+                (l.chain_id.clone(), size)
+            })
+            .collect();
+        for r in &img.references {
+            lines.push(format!("untagged: {}", familiar(r)));
+        }
+        store.remove_image(&img)?;
+        lines.push(format!("deleted: {}", img.id));
+        for chain in store.gc_removed(&img)? {
+            reclaimed += sizes.get(&chain).copied().unwrap_or(0);
+            lines.push(format!("deleted: {chain}"));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if !lines.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for l in &lines {
+            writeln!(out, "{l}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
+    Ok(())
 }
 
 /// Options for `images`.
@@ -1381,6 +1454,18 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Load images from a tar archive
     Load(LoadArgs),
+    /// Remove unused images (dangling ones, or with -a all without a container)
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all images not used by a container, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1393,20 +1478,33 @@ pub struct ImagesListArgs {
     pub extra: ImagesExtraArgs,
 }
 
-pub fn run_pull(root: &Path, a: PullArgs) -> Result<i32> {
+pub fn run_pull(g: &super::GlobalOptions, a: PullArgs) -> Result<i32> {
+    let root = g.root();
+    let mut narrator = registry_narrator(g)?;
+    let opts = crate::registry::PullOptions {
+        platform: a.platform,
+        quiet: a.quiet,
+        simulate: g.simulate,
+    };
+    let mut out = std::io::stdout().lock();
     if a.all_tags {
-        let opts = crate::registry::PullOptions {
-            platform: a.platform,
-            quiet: a.quiet,
-        };
-        let mut out = std::io::stdout().lock();
-        crate::registry::pull_all_tags(root, &a.name, &opts, &mut out)?;
-        return Ok(0);
+        crate::registry::pull_all_tags(&root, &a.name, &opts, &mut out, &mut narrator)?;
+    } else {
+        crate::registry::pull_observed(&root, &a.name, &opts, &mut out, &mut narrator)?;
     }
-    pull(root, &a.name, a.platform.as_deref(), a.quiet).map(|_| 0)
+    Ok(0)
 }
-pub fn run_push(root: &Path, a: PushArgs) -> Result<i32> {
-    push(root, &a.name, a.quiet).map(|_| 0)
+pub fn run_push(g: &super::GlobalOptions, a: PushArgs) -> Result<i32> {
+    if g.simulate {
+        crate::exit_err!(
+            1,
+            "push needs a real registry: the simulated one only serves pulls (try: glassbox --simulate --explain pull busybox)"
+        );
+    }
+    let mut narrator = registry_narrator(g)?;
+    let mut out = std::io::stdout().lock();
+    crate::registry::push::push_observed(&g.root(), &a.name, a.quiet, &mut out, &mut narrator)?;
+    Ok(0)
 }
 pub fn run_tag(root: &Path, a: TagArgs) -> Result<i32> {
     tag(root, &a.source, &a.target).map(|_| 0)
@@ -1459,16 +1557,137 @@ pub fn run_images(root: &Path, quiet: bool, no_trunc: bool, extra: ImagesExtraAr
     };
     images_with(root, &opts).map(|_| 0)
 }
-pub fn run_image(root: &Path, a: ImageArgs) -> Result<i32> {
+pub fn run_image(g: &super::GlobalOptions, a: ImageArgs) -> Result<i32> {
+    let root = &g.root();
     match a.command {
         ImageCommand::Inspect(x) => run_inspect(root, x),
         ImageCommand::History(x) => run_history(root, x),
-        ImageCommand::Pull(x) => run_pull(root, x),
-        ImageCommand::Push(x) => run_push(root, x),
+        ImageCommand::Pull(x) => run_pull(g, x),
+        ImageCommand::Push(x) => run_push(g, x),
         ImageCommand::Tag(x) => run_tag(root, x),
         ImageCommand::Rm(x) => run_rmi(root, x),
         ImageCommand::Ls(x) => run_images(root, x.quiet, x.no_trunc, x.extra),
         ImageCommand::Save(x) => run_save(root, x),
         ImageCommand::Load(x) => run_load(root, x),
+        ImageCommand::Prune(x) => prune(root, x.all, x.force).map(|_| 0),
     }
+}
+
+// ---- search -------------------------------------------------------------
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Filter output based on conditions provided (stars=N, is-official=true|false)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print search using a Go template (subset), 'table ...' or 'json'
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// TERM, or REGISTRY/TERM (e.g. 127.0.0.1:5000/busy)
+    pub term: String,
+}
+
+/// `docker search`: rows as docker's formatter shows them.
+pub fn render_search(
+    results: &[crate::registry::search::SearchResult],
+    format: Option<&str>,
+    no_trunc: bool,
+) -> Result<String> {
+    let format = format.unwrap_or("").trim();
+    if format == "json" {
+        let mut out = String::new();
+        for r in results {
+            let v = serde_json::json!({
+                "Description": r.description.replace(['\n', '\r'], " "),
+                "IsAutomated": r.is_automated.to_string(),
+                "IsOfficial": r.is_official.to_string(),
+                "Name": r.name,
+                "StarCount": r.star_count.to_string(),
+            });
+            out.push_str(&serde_json::to_string(&v)?);
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let desc = r.description.replace(['\n', '\r'], " ");
+            let desc = if no_trunc {
+                desc
+            } else {
+                crate::registry::search::ellipsis(&desc, 45)
+            };
+            let ok = |b: bool| if b { "[OK]" } else { "" };
+            serde_json::json!({
+                "Name": r.name,
+                "Description": desc,
+                "StarCount": r.star_count.to_string(),
+                "IsOfficial": ok(r.is_official),
+                "IsAutomated": ok(r.is_automated),
+            })
+        })
+        .collect();
+    let format = if format.is_empty() || format == "table" {
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+    } else {
+        format
+    };
+    template::render_rows(format, &rows, |k| {
+        match k {
+            "Name" => "NAME",
+            "Description" => "DESCRIPTION",
+            "StarCount" => "STARS",
+            "IsOfficial" => "OFFICIAL",
+            "IsAutomated" => "AUTOMATED",
+            other => other,
+        }
+        .to_string()
+    })
+}
+
+pub fn run_search(g: &super::GlobalOptions, a: SearchArgs) -> Result<i32> {
+    let mut min_stars = 0u64;
+    let mut official: Option<bool> = None;
+    let mut automated: Option<bool> = None;
+    for f in &a.filter {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            daemon_err(
+                1,
+                format!("bad format of filter (expected name=value): {f}"),
+            )
+        })?;
+        let flag = || match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(daemon_err(1, format!("invalid filter '{k}={v}'"))),
+        };
+        match k {
+            "stars" => {
+                min_stars = v
+                    .parse()
+                    .map_err(|_| daemon_err(1, format!("invalid filter 'stars={v}'")))?
+            }
+            "is-official" => official = Some(flag()?),
+            "is-automated" => automated = Some(flag()?),
+            _ => return Err(daemon_err(1, format!("invalid filter '{k}'"))),
+        }
+    }
+    let mut results = crate::registry::search::search(&g.root(), &a.term, a.limit)?;
+    results.retain(|r| {
+        r.star_count >= min_stars
+            && official.is_none_or(|o| r.is_official == o)
+            && automated.is_none_or(|o| r.is_automated == o)
+    });
+    print!(
+        "{}",
+        render_search(&results, a.format.as_deref(), a.no_trunc)?
+    );
+    Ok(0)
 }

@@ -36,6 +36,14 @@ struct StateJson {
 struct HostConfigJson {
     auto_remove: bool,
     network_mode: String,
+    restart_policy: RestartPolicyJson,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RestartPolicyJson {
+    name: String,
+    maximum_retry_count: u32,
 }
 
 #[derive(Serialize)]
@@ -166,12 +174,21 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             String::new()
         },
         name: format!("/{}", c.name),
-        restart_count: 0,
+        restart_count: c.state.restart_count,
         driver: "overlay2".into(),
         platform: "linux".into(),
         host_config: HostConfigJson {
             auto_remove: c.config.auto_remove,
             network_mode: c.config.network.clone(),
+            restart_policy: {
+                let (name, count) = crate::engine::RestartPolicy::parse(&c.config.restart_policy)
+                    .unwrap_or(crate::engine::RestartPolicy::No)
+                    .name_and_count();
+                RestartPolicyJson {
+                    name: name.into(),
+                    maximum_retry_count: count,
+                }
+            },
         },
         graph_driver: GraphDriverJson {
             data: GraphDataJson {

@@ -2,10 +2,12 @@
 //! here; each command parses, calls `engine`, and prints.
 
 pub mod containers;
+pub mod df;
 pub mod format;
 pub mod images;
 pub mod inspect;
 pub mod learn;
+pub mod lifecycle;
 pub mod system;
 pub mod template;
 
@@ -92,6 +94,32 @@ pub enum Command {
     Logs(containers::LogsArgs),
     /// Show low-level information on containers, as JSON or through --format
     Inspect(inspect::InspectArgs),
+    /// Attach the terminal (or stdin, stdout and stderr) to a running container
+    #[command(
+        after_help = "Detach with ctrl-p ctrl-q (or --detach-keys); the container keeps running.\n\nExamples:\n  glassbox run -dit --name box busybox sh\n  glassbox attach box"
+    )]
+    Attach(containers::AttachArgs),
+    /// Inspect changes to files or directories on a container's filesystem (A, C, D)
+    Diff(lifecycle::DiffArgs),
+    /// Copy files between a container and the host (CONTAINER:PATH on one side)
+    #[command(after_help = "Examples:\n  glassbox cp web:/etc/hostname .\n  glassbox cp ./site web:/srv")]
+    Cp(lifecycle::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(lifecycle::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(lifecycle::ExportArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
+    /// Manage containers (prune, rename, diff, export, top, port, stats, ...)
+    Container(lifecycle::ContainerArgs),
+    /// Display the running processes of a container (from its cgroup)
+    Top(lifecycle::TopArgs),
+    /// List port mappings for the container
+    Port(lifecycle::PortArgs),
+    /// Display containers' resource usage (CPU, memory, PIDs from their cgroups)
+    Stats(lifecycle::StatsArgs),
+    /// Show container events from the journal (create, start, die, stop, kill, destroy, rename)
+    Events(lifecycle::EventsArgs),
     /// Run a command in a running container (joins its namespaces and cgroup)
     #[command(
         after_help = "Examples:\n  glassbox exec web ps\n  glassbox exec -it web sh\n  glassbox --explain=steps exec web hostname"
@@ -123,6 +151,13 @@ pub enum Command {
     Save(images::SaveArgs),
     /// Load images from a tar archive (docker-archive or oci-archive)
     Load(images::LoadArgs),
+    /// Search a registry for images (Docker Hub's search API, else the registry's catalog)
+    #[command(
+        after_help = "Examples:\n  glassbox search busybox\n  glassbox search --limit 5 127.0.0.1:5000/busy\n  glassbox search --format '{{.Name}}' 127.0.0.1:5000/"
+    )]
+    Search(images::SearchArgs),
+    /// Manage glassbox (df: disk usage)
+    System(df::SystemArgs),
     /// Log in to a registry (credentials are stored in <root>/auth.json)
     Login(images::LoginArgs),
     /// Log out from a registry
@@ -253,13 +288,26 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Logs(args) => containers::logs(g, args),
         Command::Inspect(args) => inspect::inspect(g, args),
         Command::Exec(args) => containers::exec(g, args),
+        Command::Attach(args) => containers::attach(g, args),
+        Command::Diff(args) => lifecycle::diff(g, args),
+        Command::Cp(args) => lifecycle::cp(g, args),
+        Command::Commit(args) => lifecycle::commit(g, args),
+        Command::Export(args) => lifecycle::export(g, args),
+        Command::Rename(args) => lifecycle::rename(g, args),
+        Command::Container(args) => lifecycle::container(g, args),
+        Command::Top(args) => lifecycle::top(g, args),
+        Command::Port(args) => lifecycle::port(g, args),
+        Command::Stats(args) => lifecycle::stats(g, args),
+        Command::Events(args) => lifecycle::events_cmd(g, args),
         Command::Images(args) => images::run_images(&g.root(), args.quiet, args.no_trunc, args.extra),
-        Command::Pull(args) => images::run_pull(&g.root(), args),
-        Command::Push(args) => images::run_push(&g.root(), args),
+        Command::Pull(args) => images::run_pull(g, args),
+        Command::Push(args) => images::run_push(g, args),
         Command::Tag(args) => images::run_tag(&g.root(), args),
         Command::Rmi(args) => images::run_rmi(&g.root(), args),
         Command::History(args) => images::run_history(&g.root(), args),
-        Command::Image(args) => images::run_image(&g.root(), args),
+        Command::Image(args) => images::run_image(g, args),
+        Command::Search(args) => images::run_search(g, args),
+        Command::System(args) => df::run_system(g, args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),
         Command::Login(args) => images::run_login(&g.root(), args),

@@ -2,6 +2,8 @@
 //! life (its state), kept in `<root>/containers/<id>/container.json`.
 //! Every write is atomic and made under the store lock.
 
+pub mod attach;
+pub mod events;
 pub mod logs;
 pub mod names;
 
@@ -46,6 +48,10 @@ pub struct Config {
     pub interactive: bool,
     pub network: String,
     pub auto_remove: bool,
+    /// docker's --restart: "no", "on-failure[:N]", "always", "unless-stopped"
+    /// (carried out by the container's monitor).
+    #[serde(default)]
+    pub restart_policy: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,6 +72,14 @@ pub struct State {
     pub monitor_pid: i32,
     #[serde(default)]
     pub monitor_start: u64,
+    /// Times the monitor restarted the container under its restart policy
+    /// (reset by a user's start).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Set by `stop` and `kill` before signalling: the restart policy must
+    /// not undo what the user asked for.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -195,6 +209,11 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// All records as they are on disk, for a caller that holds the store lock.
+pub fn list_locked(root: &Path) -> Result<Vec<Container>> {
+    list_unlocked(root)
+}
+
 fn list_unlocked(root: &Path) -> Result<Vec<Container>> {
     let dir = containers_dir(root);
     let mut out = Vec::new();
@@ -223,7 +242,13 @@ fn list_unlocked(root: &Path) -> Result<Vec<Container>> {
 /// about to write the real exit code; while the process lives, it runs, even
 /// as an orphan whose monitor was killed.)
 fn died_unseen(c: &Container) -> bool {
-    c.state.status == Status::Running && !c.simulated && !c.process_alive() && !c.monitor_alive()
+    let gone = match c.state.status {
+        Status::Running => !c.process_alive(),
+        // Between two runs only the monitor lives.
+        Status::Restarting => true,
+        _ => false,
+    };
+    gone && !c.simulated && !c.monitor_alive()
 }
 
 /// Remove the (empty) cgroup directories of a container whose supervisor is

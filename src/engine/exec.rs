@@ -109,6 +109,7 @@ pub fn exec(
             argv: opts.command.clone(),
             env,
             cwd,
+            joined: true,
         },
     ];
     if opts.tty {
@@ -120,6 +121,7 @@ pub fn exec(
             tty: opts.tty,
             interactive: opts.interactive,
             log: None,
+            ..Default::default()
         },
         report_each: observer.wants_reports(),
         layers: vec![],

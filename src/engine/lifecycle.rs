@@ -90,9 +90,33 @@ fn record_unmonitored(root: &Path, id: &str, code: i32) -> Result<()> {
     Ok(())
 }
 
+/// Note in the record that the user stopped the container, before any
+/// signal: its monitor must not restart it under its restart policy. A
+/// container between two runs (`restarting`) is simply marked exited: its
+/// monitor sees that after its back-off and leaves.
+fn mark_stopped(root: &Path, id: &str) -> Result<Option<Container>> {
+    let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+    let Ok(mut c) = Container::load(root, id) else {
+        return Ok(None);
+    };
+    c.state.manually_stopped = true;
+    let was_restarting = c.state.status == Status::Restarting;
+    if was_restarting {
+        c.state.status = Status::Exited;
+    }
+    c.save_locked(root)?;
+    Ok(was_restarting.then_some(c))
+}
+
 /// docker stop: SIGTERM, then SIGKILL after `timeout`; returns the container as recorded.
 pub fn stop(root: &Path, key: &str, timeout: Duration) -> Result<Container> {
     let c = container::find(root, key)?;
+    if c.state.status == Status::Restarting && !c.simulated {
+        if let Some(stopped) = mark_stopped(root, &c.id)? {
+            container::events::record(root, "stop", &stopped, &[]);
+            return Ok(stopped);
+        }
+    }
     if !c.is_running() {
         return Ok(c);
     }
@@ -103,6 +127,8 @@ pub fn stop(root: &Path, key: &str, timeout: Duration) -> Result<Container> {
             c.name
         );
     }
+    mark_stopped(root, &c.id)?;
+    container::events::record(root, "kill", &c, &[("signal", "15".into())]);
     send(&c, Signal::SIGTERM);
     let mut code = 143;
     if !wait_gone(&c, timeout) {
@@ -118,7 +144,18 @@ pub fn stop(root: &Path, key: &str, timeout: Duration) -> Result<Container> {
         }
     }
     record_unmonitored(root, &c.id, code)?;
-    wait_recorded(root, &c.id, Some(Duration::from_secs(10)))
+    let done = match wait_recorded(root, &c.id, Some(Duration::from_secs(10))) {
+        // --rm: its monitor removed it once it stopped; stopped it is.
+        Err(_) if !c.dir(root).join("container.json").exists() => {
+            let mut gone = c.clone();
+            gone.state.status = Status::Exited;
+            gone.state.pid = 0;
+            Ok(gone)
+        }
+        other => other,
+    };
+    container::events::record(root, "stop", &c, &[]);
+    done
 }
 
 /// docker kill: send a signal (default SIGKILL) to a running container.
@@ -131,6 +168,8 @@ pub fn kill(root: &Path, key: &str, sig: Signal) -> Result<Container> {
             c.id
         );
     }
+    mark_stopped(root, &c.id)?;
+    container::events::record(root, "kill", &c, &[("signal", (sig as i32).to_string())]);
     if !send(&c, sig) {
         crate::exit_err!(
             1,

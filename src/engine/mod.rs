@@ -2,17 +2,22 @@
 //! REPL, lessons and tests all call these. They build kernel steps and hand
 //! them to a `Kernel`, with an observer (the narrator) watching each one.
 
+pub mod attach;
+pub mod commit;
 pub mod exec;
+pub mod files;
 pub mod lifecycle;
+pub mod manage;
 pub mod monitor;
 pub mod remove;
 pub mod run;
 
+pub use attach::{attach, attach_to, AttachOptions, Ended};
 pub use exec::{exec, ExecOptions};
 pub use lifecycle::{kill, parse_signal, stop, wait};
-pub use monitor::start_detached;
+pub use monitor::{start_detached, start_for_attach};
 pub use remove::remove;
-pub use run::{create, run, start, Network, RunOptions, StartOptions};
+pub use run::{create, run, start, Network, RestartPolicy, RunOptions, StartOptions};
 
 use crate::kernel::{Go, Kernel, StepObserver};
 use crate::step::Step;

@@ -16,12 +16,13 @@
 //! monitor killed with SIGKILL is noticed (see `container::refresh`).
 
 use super::run::{start, StartOptions};
-use crate::container::Container;
+use crate::container::{Container, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::kernel::{Kernel, StepObserver};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 fn redirect_to_null(fds: &[i32], write: bool) {
     let flags = if write {
@@ -72,6 +73,27 @@ pub fn start_detached(
     observer: &mut dyn StepObserver,
     c: Container,
 ) -> Result<()> {
+    spawn_monitor(root, kernel, observer, c, false)
+}
+
+/// As `start_detached`, for a client about to attach (foreground `run -it`):
+/// the monitor holds the container's output until it is attached.
+pub fn start_for_attach(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: Container,
+) -> Result<()> {
+    spawn_monitor(root, kernel, observer, c, true)
+}
+
+fn spawn_monitor(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: Container,
+    attach_wait: bool,
+) -> Result<()> {
     if kernel.is_simulated() {
         crate::exit_err!(
             EXIT_ENGINE,
@@ -96,7 +118,14 @@ pub fn start_detached(
             // SAFETY: still single-threaded.
             match unsafe { nix::unistd::fork() } {
                 Ok(nix::unistd::ForkResult::Child) => {
-                    let code = monitor(root, kernel, observer, c, std::fs::File::from(write));
+                    let code = monitor(
+                        root,
+                        kernel,
+                        observer,
+                        c,
+                        std::fs::File::from(write),
+                        attach_wait,
+                    );
                     std::process::exit(code);
                 }
                 // SAFETY: leave without running destructors or flushing copies.
@@ -130,52 +159,115 @@ pub fn start_detached(
     }
 }
 
+/// The first restart waits this long; each quick failure doubles it (docker's back-off).
+const RESTART_DELAY: Duration = Duration::from_millis(100);
+const RESTART_DELAY_MAX: Duration = Duration::from_secs(60);
+/// A run this long resets the back-off.
+const RESTART_RESET: Duration = Duration::from_secs(10);
+
 /// The monitor's whole life; returns its exit status (the container's).
+///
+/// With a restart policy it loops: `start` itself decides, under the store
+/// lock, whether the record says `restarting` (policy allows it, no `stop`
+/// or `kill` came from the user) or `exited`; the monitor waits out the
+/// back-off, checks that nobody stopped or removed the container meanwhile,
+/// counts the restart and starts it again.
 fn monitor(
     root: &Path,
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
-    c: Container,
+    mut c: Container,
     report: std::fs::File,
+    attach_wait: bool,
 ) -> i32 {
     // Its own session: no terminal's hang-up or ctrl-C reaches it.
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     redirect_to_null(&[0], false);
     cloexec_inherited();
+    // A user's start: the count of policy restarts begins again.
+    if c.state.restart_count != 0 {
+        if let Ok(_lock) = crate::fsutil::StoreLock::exclusive(root) {
+            if let Ok(mut disk) = Container::load(root, &c.id) {
+                disk.state.restart_count = 0;
+                let _ = disk.save_locked(root);
+                c.state.restart_count = 0;
+            }
+        }
+    }
     let running = std::cell::Cell::new(false);
     let mut report = Some(report);
     let mut on_running = |_: &Container| {
         if let Some(mut r) = report.take() {
             let _ = r.write_all(b"R\n");
         }
-        running.set(true);
-        // Narration (if any) went to the CLI's streams until now; let them close.
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        let _ = std::io::Write::flush(&mut std::io::stderr());
-        redirect_to_null(&[1, 2], true);
-    };
-    let result = start(
-        root,
-        kernel,
-        observer,
-        c,
-        StartOptions {
-            detached: true,
-            fresh: false,
-            stdin: None,
-            on_running: Some(&mut on_running),
-        },
-    );
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            let code = crate::error::exit_code_of(&e);
-            if let (false, Some(r)) = (running.get(), report.as_mut()) {
-                let message = format!("{e:#}").replace('\n', " ");
-                let _ = writeln!(r, "E {code} {message}");
-            }
-            code
+        if !running.get() {
+            running.set(true);
+            // Narration (if any) went to the CLI's streams until now; let them close.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            let _ = std::io::Write::flush(&mut std::io::stderr());
+            redirect_to_null(&[1, 2], true);
         }
+    };
+    let mut delay = RESTART_DELAY;
+    let mut first = true;
+    loop {
+        let began = Instant::now();
+        let result = start(
+            root,
+            kernel,
+            observer,
+            c.clone(),
+            StartOptions {
+                detached: true,
+                fresh: false,
+                stdin: None,
+                on_running: Some(&mut on_running),
+                attach_wait: attach_wait && first,
+                restart_policy: true,
+                policy_restart: !first,
+            },
+        );
+        first = false;
+        let code = match result {
+            Ok(code) => code,
+            Err(e) => {
+                let code = crate::error::exit_code_of(&e);
+                if !running.get() {
+                    if let Some(r) = report.as_mut() {
+                        let message = format!("{e:#}").replace('\n', " ");
+                        let _ = writeln!(r, "E {code} {message}");
+                    }
+                    // A container that never ran is not restarted.
+                    return code;
+                }
+                code
+            }
+        };
+        if began.elapsed() >= RESTART_RESET {
+            delay = RESTART_DELAY;
+        }
+        match Container::load(root, &c.id) {
+            Ok(now) if now.state.status == Status::Restarting => {}
+            _ => return code,
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(RESTART_DELAY_MAX);
+        // Still wanted? `stop` or `rm -f` may have come during the back-off.
+        let Ok(_lock) = crate::fsutil::StoreLock::exclusive(root) else {
+            return code;
+        };
+        let Ok(mut now) = Container::load(root, &c.id) else {
+            return code;
+        };
+        if now.state.status != Status::Restarting || now.state.manually_stopped {
+            return code;
+        }
+        now.state.restart_count += 1;
+        if now.save_locked(root).is_err() {
+            return code;
+        }
+        drop(_lock);
+        c = now;
     }
 }

@@ -15,6 +15,13 @@ pub fn remove(
     force: bool,
 ) -> Result<String> {
     let c = container::find(root, key)?;
+    if c.state.status == Status::Restarting && !force {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+            c.name
+        );
+    }
     if c.state.status == Status::Running && c.process_alive() {
         if !force {
             crate::exit_err!(
@@ -38,6 +45,7 @@ pub fn remove(
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
         c.remove_files(root)?;
     }
+    container::events::record(root, "destroy", &c, &[]);
     let paths = kernel.cgroup_setup().paths_for(&c.id);
     if !c.simulated && paths.iter().any(|p| p.exists()) {
         apply_step(kernel, observer, &Step::CgroupRemove { paths })?;

@@ -47,6 +47,73 @@ pub struct RunOptions {
     pub tty: bool,
     pub rm: bool,
     pub network: Network,
+    /// docker's --restart policy ("" or "no" for none); see `RestartPolicy`.
+    pub restart: String,
+}
+
+/// docker's --restart, which a container's monitor carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    /// Restart after a non-zero exit, at most N times (0: no limit).
+    OnFailure(u32),
+    Always,
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    pub fn parse(s: &str) -> Result<RestartPolicy> {
+        let (name, count) = match s.split_once(':') {
+            Some((n, c)) => (n, Some(c)),
+            None => (s, None),
+        };
+        let policy = match (name, count) {
+            ("" | "no", None) => RestartPolicy::No,
+            ("always", None) => RestartPolicy::Always,
+            ("unless-stopped", None) => RestartPolicy::UnlessStopped,
+            ("on-failure", None) => RestartPolicy::OnFailure(0),
+            ("on-failure", Some(n)) => match n.parse::<i64>() {
+                Ok(n) if n >= 0 => RestartPolicy::OnFailure(n as u32),
+                Ok(_) => crate::exit_err!(
+                    EXIT_ENGINE,
+                    "invalid restart policy: maximum retry count cannot be negative"
+                ),
+                Err(_) => crate::exit_err!(
+                    EXIT_ENGINE,
+                    "invalid restart policy format: maximum retry count must be an integer"
+                ),
+            },
+            ("no" | "always" | "unless-stopped", Some(_)) => crate::exit_err!(
+                EXIT_ENGINE,
+                "invalid restart policy '{name}': maximum retry count can only be used with 'on-failure'"
+            ),
+            _ => crate::exit_err!(
+                EXIT_ENGINE,
+                "invalid restart policy '{s}': use no, on-failure[:max-retries], always or unless-stopped"
+            ),
+        };
+        Ok(policy)
+    }
+
+    /// docker's HostConfig.RestartPolicy: its Name and MaximumRetryCount.
+    pub fn name_and_count(self) -> (&'static str, u32) {
+        match self {
+            RestartPolicy::No => ("no", 0),
+            RestartPolicy::OnFailure(n) => ("on-failure", n),
+            RestartPolicy::Always => ("always", 0),
+            RestartPolicy::UnlessStopped => ("unless-stopped", 0),
+        }
+    }
+
+    /// Whether a container that exited with `code`, restarted `count` times
+    /// already, is started again.
+    pub fn restarts(self, code: i32, count: u32) -> bool {
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || count < max),
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        }
+    }
 }
 
 /// A fixed clock for simulation, so narration and records are repeatable.
@@ -251,7 +318,12 @@ fn child_steps(
         steps.push(Step::LinkUp { name: "lo".into() });
     }
     steps.push(Step::PivotRoot { new_root: merged });
-    steps.push(Step::Exec { argv, env, cwd });
+    steps.push(Step::Exec {
+        argv,
+        env,
+        cwd,
+        joined: false,
+    });
     steps
 }
 
@@ -294,6 +366,10 @@ pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Con
                 "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             );
         }
+    }
+    let restart = RestartPolicy::parse(&opts.restart)?;
+    if restart != RestartPolicy::No && opts.rm {
+        crate::exit_err!(EXIT_ENGINE, "Conflicting options: --restart and --rm");
     }
     let simulated = kernel.is_simulated();
     let argv = command_line(&image, opts);
@@ -358,6 +434,11 @@ pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Con
                     Network::Host => "host".into(),
                 },
                 auto_remove: opts.rm,
+                restart_policy: restart.name_and_count().0.to_string()
+                    + &match restart {
+                        RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
+                        _ => String::new(),
+                    },
             },
             state: State {
                 status: Status::Created,
@@ -369,6 +450,8 @@ pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Con
                 error: None,
                 monitor_pid: 0,
                 monitor_start: 0,
+                restart_count: 0,
+                manually_stopped: false,
             },
             simulated,
         }
@@ -380,6 +463,7 @@ pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Con
             return Err(e).with_context(|| format!("create {}", dir.join(sub).display()));
         }
     }
+    container::events::record(root, "create", &c, &[]);
     Ok(c)
 }
 
@@ -396,6 +480,15 @@ pub struct StartOptions<'a> {
     pub stdin: Option<bool>,
     /// Called once the container's program runs (after exec), before waiting for it.
     pub on_running: Option<&'a mut dyn FnMut(&Container)>,
+    /// Log mode: read no output until the first attach client is there (a
+    /// foreground `run -it` served by a monitor).
+    pub attach_wait: bool,
+    /// Apply the container's restart policy when it exits (its monitor does):
+    /// the record then says `restarting` instead of `exited`.
+    pub restart_policy: bool,
+    /// This start is a restart under the policy (not the user's): it gives
+    /// way to a `stop` that came while it was being set up.
+    pub policy_restart: bool,
 }
 
 /// Run a container in the foreground; returns its exit status.
@@ -459,7 +552,15 @@ pub fn start(
         &mut so,
         &mut started,
     );
-    finish(root, kernel, observer, so.fresh, started, result)
+    finish(
+        root,
+        kernel,
+        observer,
+        so.fresh,
+        so.restart_policy,
+        started,
+        result,
+    )
 }
 
 /// What has been made so far, so a failure can undo exactly that.
@@ -556,6 +657,10 @@ fn start_container(
             tty: c.config.tty,
             interactive: so.stdin.unwrap_or(c.config.interactive),
             log: so.detached.then(|| c.log_path(root)),
+            attach: so
+                .detached
+                .then(|| crate::container::attach::socket_path(&dir)),
+            attach_wait: so.attach_wait,
         },
         report_each: observer.wants_reports(),
         layers: image.layers.clone(),
@@ -576,12 +681,31 @@ fn start_container(
         c.state.monitor_pid = me;
         c.state.monitor_start = container::proc_start_time(me).unwrap_or(0);
     }
+    c.state.manually_stopped = false;
     c.state.started_at = Some(if simulated {
         SIM_TIME.into()
     } else {
         container::now_rfc3339()
     });
-    c.save(root)?;
+    let mut stopped_meanwhile = None;
+    {
+        let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+        if let Ok(disk) = Container::load(root, &c.id) {
+            c.name = disk.name; // renamed meanwhile
+            c.state.restart_count = disk.state.restart_count;
+            // A policy restart that a user's `stop` overtook: do not run it.
+            if so.policy_restart && disk.state.manually_stopped {
+                stopped_meanwhile = Some(disk.state);
+            }
+        }
+        if stopped_meanwhile.is_none() {
+            c.save_locked(root)?;
+        }
+    }
+    if let Some(state) = stopped_meanwhile {
+        started.previous = state;
+        return Ok(Outcome::Aborted("exec"));
+    }
 
     if apply_step(
         kernel,
@@ -607,6 +731,7 @@ fn start_container(
             })
         }
     }
+    container::events::record(root, "start", c, &[]);
     if let Some(notify) = so.on_running.as_mut() {
         notify(c);
     }
@@ -621,6 +746,7 @@ fn finish(
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
     fresh: bool,
+    restart_policy: bool,
     started: Started,
     result: Result<Outcome>,
 ) -> Result<i32> {
@@ -642,12 +768,25 @@ fn finish(
     let mut c = started.container;
     let aborted = matches!(outcome, Outcome::Aborted(_));
     let remove_all = c.config.auto_remove || (aborted && fresh);
+    // The "die" event, written before the exit is recorded (so before a
+    // waiting `stop` writes its own), with the name as it is now.
+    let mut die = match &outcome {
+        Outcome::Exited(code) | Outcome::Failed { code, .. } if started.cloned => Some(*code),
+        _ => None,
+    };
     {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
         if remove_all {
             c.remove_files(root)?;
-        } else if c.dir(root).join("container.json").exists() {
+        } else if let Ok(disk) = Container::load(root, &c.id) {
             // (absent when `rm -f` removed it meanwhile: do not bring it back)
+            // What users changed while it ran (rename, stop) is kept.
+            c.name = disk.name;
+            if let Some(code) = die.take() {
+                container::events::record(root, "die", &c, &[("exitCode", code.to_string())]);
+            }
+            c.state.manually_stopped = disk.state.manually_stopped;
+            c.state.restart_count = disk.state.restart_count;
             if aborted {
                 c.state = started.previous;
             } else {
@@ -667,8 +806,22 @@ fn finish(
                 }
                 Outcome::Aborted(_) => {}
             }
+            // The restart policy, decided under the lock, so a `stop` or
+            // `restart` racing with the exit is never undone.
+            if let (true, Outcome::Exited(code) | Outcome::Failed { code, .. }) =
+                (restart_policy, &outcome)
+            {
+                let policy =
+                    RestartPolicy::parse(&c.config.restart_policy).unwrap_or(RestartPolicy::No);
+                if !c.state.manually_stopped && policy.restarts(*code, c.state.restart_count) {
+                    c.state.status = Status::Restarting;
+                }
+            }
             c.save_locked(root)?;
         }
+    }
+    if let Some(code) = die.take() {
+        container::events::record(root, "die", &c, &[("exitCode", code.to_string())]);
     }
     match outcome {
         Outcome::Exited(code) => Ok(code),
@@ -690,5 +843,41 @@ fn finish(
                 )
             },
         ))),
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::RestartPolicy;
+
+    #[test]
+    fn restart_policies_parse_and_decide_like_dockers() {
+        assert_eq!(RestartPolicy::parse("").unwrap(), RestartPolicy::No);
+        assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::No);
+        assert_eq!(
+            RestartPolicy::parse("always").unwrap(),
+            RestartPolicy::Always
+        );
+        assert_eq!(
+            RestartPolicy::parse("unless-stopped").unwrap(),
+            RestartPolicy::UnlessStopped
+        );
+        assert_eq!(
+            RestartPolicy::parse("on-failure").unwrap(),
+            RestartPolicy::OnFailure(0)
+        );
+        assert_eq!(
+            RestartPolicy::parse("on-failure:2").unwrap(),
+            RestartPolicy::OnFailure(2)
+        );
+        for bad in ["sometimes", "always:1", "on-failure:-1", "on-failure:x"] {
+            assert!(RestartPolicy::parse(bad).is_err(), "{bad}");
+        }
+        let two = RestartPolicy::OnFailure(2);
+        assert!(two.restarts(1, 0) && two.restarts(1, 1) && !two.restarts(1, 2));
+        assert!(!two.restarts(0, 0));
+        assert!(RestartPolicy::OnFailure(0).restarts(1, 1000));
+        assert!(RestartPolicy::Always.restarts(0, 5));
+        assert!(!RestartPolicy::No.restarts(1, 0));
     }
 }

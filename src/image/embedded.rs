@@ -19,6 +19,18 @@ pub const DEFAULT_IMAGE: &str = "busybox:latest";
 #[cfg(glassbox_embedded)]
 static ROOTFS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default-rootfs.tar.gz"));
 
+/// The settings the built-in image is imported with (`run` on first use,
+/// and the simulated registry of `--simulate pull`). A fixed creation time
+/// makes its id the same everywhere.
+pub fn default_import_config() -> super::ImportConfig {
+    super::ImportConfig {
+        cmd: Some(vec!["sh".into()]),
+        source: Some("glassbox's built-in busybox".into()),
+        created: Some("2024-01-01T00:00:00Z".into()),
+        ..Default::default()
+    }
+}
+
 /// The embedded busybox rootfs (gzip tar), if this binary was built with one.
 pub fn default_rootfs() -> Option<&'static [u8]> {
     #[cfg(glassbox_embedded)]

@@ -23,6 +23,7 @@
 
 pub mod archive;
 pub mod embedded;
+pub mod parallel;
 pub mod reference;
 pub mod store;
 pub mod unpack;

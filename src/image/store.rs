@@ -329,6 +329,16 @@ pub struct Store {
     pub root: PathBuf,
 }
 
+/// What `Store::add_image_with` does with the layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unpack {
+    /// Unpack every layer not unpacked yet (a real pull).
+    Yes,
+    /// Simulation: check these layer blobs (by digest) against their
+    /// diff_ids, unpack nothing.
+    CheckOnly(Vec<String>),
+}
+
 impl Store {
     /// Open the store at `root`, creating an empty OCI layout if needed, and
     /// clearing temp files left by processes that died mid-write.
@@ -833,6 +843,44 @@ impl Store {
         img.layers.iter().map(|l| self.ensure_layer(l)).collect()
     }
 
+    /// `ensure_layer` for several layers, up to three at once: each unpacks
+    /// into its own directory, so they are independent. The first failing
+    /// layer (lowest first) is reported.
+    pub fn ensure_layers(&self, layers: &[LayerInfo]) -> Result<()> {
+        if layers.len() <= 1 {
+            for l in layers {
+                self.ensure_layer(l)?;
+            }
+            return Ok(());
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
+            layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..layers.len().min(3) {
+                s.spawn(|| loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(l) = layers.get(i) else { return };
+                    let r = self.ensure_layer(l).map(|_| ());
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *results[i].lock().unwrap() = Some(r);
+                });
+            }
+        });
+        for r in results {
+            if let Some(Err(e)) = r.into_inner().unwrap() {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Unpack a layer unless already done, verifying its diff_id. Returns its diff dir.
     pub fn ensure_layer(&self, layer: &LayerInfo) -> Result<PathBuf> {
         let dir = self.layer_dir(layer)?;
@@ -922,53 +970,8 @@ impl Store {
         };
         self.ensure_layer(&layer)?;
 
-        let created = cfg.created.clone().unwrap_or_else(now_rfc3339);
-        let mut c = ConfigBuilder::default();
-        if let Some(v) = cfg.cmd {
-            c = c.cmd(v);
-        }
-        if let Some(v) = cfg.entrypoint {
-            c = c.entrypoint(v);
-        }
-        if !cfg.env.is_empty() {
-            c = c.env(cfg.env);
-        }
-        if let Some(v) = cfg.working_dir {
-            c = c.working_dir(v);
-        }
-        if let Some(v) = cfg.user {
-            c = c.user(v);
-        }
-        let comment = cfg
-            .comment
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| format!("Imported from {}", cfg.source.as_deref().unwrap_or("-")));
-        let config = ImageConfigurationBuilder::default()
-            .created(created.clone())
-            .architecture(Arch::from(host_arch()))
-            .os(Os::Linux)
-            .config(c.build()?)
-            .rootfs(
-                RootFsBuilder::default()
-                    .typ("layers")
-                    .diff_ids(vec![diff_id.clone()])
-                    .build()?,
-            )
-            .history(vec![HistoryBuilder::default()
-                .created(created)
-                .comment(comment)
-                .build()?])
-            .build()?;
-        let config_bytes = serde_json::to_vec(&config)?;
-        let config_digest = self.put_blob(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_OCI_MANIFEST.to_string()),
-            config: Descriptor::new(MEDIA_OCI_CONFIG, &config_digest, config_bytes.len() as u64),
-            layers: vec![Descriptor::new(MEDIA_OCI_LAYER, &diff_id, size)],
-            extra: Default::default(),
-        };
-        let manifest_bytes = serde_json::to_vec(&manifest)?;
+        let (config_bytes, manifest_bytes) = import_manifest(&diff_id, size, cfg)?;
+        self.put_blob(&config_bytes)?;
         self.commit_manifest(&manifest_bytes, reference)
     }
 
@@ -976,6 +979,76 @@ impl Store {
     /// in the store (a registry pull or `load` puts them there). Each layer is
     /// unpacked and checked against the config's `rootfs.diff_ids`.
     pub fn add_image(&self, manifest_bytes: &[u8], reference: Option<&Reference>) -> Result<Image> {
+        let layers = self.layers_of(manifest_bytes)?;
+        self.ensure_layers(&layers)?;
+        self.commit_manifest(manifest_bytes, reference)
+    }
+
+    /// `add_image` for a narrated pull: `before(layer, dir)` is called for
+    /// each layer still to unpack, on this thread, just before it is
+    /// unpacked (up to three at once) into `dir`; an error from it stops the
+    /// pull before the image is named. With `Unpack::CheckOnly` (simulation)
+    /// the layers just downloaded are only checked against their diff_ids,
+    /// not unpacked: the simulated kernel reads layers from their blobs.
+    pub fn add_image_with(
+        &self,
+        manifest_bytes: &[u8],
+        reference: Option<&Reference>,
+        mode: Unpack,
+        before: &mut dyn FnMut(&LayerInfo, &Path) -> Result<()>,
+    ) -> Result<Image> {
+        let unpack = matches!(mode, Unpack::Yes);
+        let layers: Vec<LayerInfo> = self
+            .layers_of(manifest_bytes)?
+            .into_iter()
+            .filter(|l| match &mode {
+                Unpack::Yes => self.layer_meta(l).is_none(),
+                Unpack::CheckOnly(fresh) => fresh.contains(&l.digest),
+            })
+            .collect();
+        let dirs = layers
+            .iter()
+            .map(|l| Ok(self.layer_dir(l)?.join("diff")))
+            .collect::<Result<Vec<PathBuf>>>()?;
+        if unpack {
+            super::parallel::run_announced(
+                layers.len(),
+                3,
+                |i| before(&layers[i], &dirs[i]),
+                |i| self.ensure_layer(&layers[i]).map(|_| ()),
+            )?;
+        } else {
+            for (l, d) in layers.iter().zip(&dirs) {
+                before(l, d)?;
+                self.verify_layer(l)?;
+            }
+        }
+        self.commit_manifest(manifest_bytes, reference)
+    }
+
+    /// Check a layer blob against its diff_id without unpacking it.
+    pub fn verify_layer(&self, layer: &LayerInfo) -> Result<()> {
+        let mut hr = HashReader {
+            inner: self.open_layer(layer)?,
+            hasher: Sha256::new(),
+            n: 0,
+        };
+        io::copy(&mut hr, &mut io::sink())
+            .with_context(|| format!("read layer {}", layer.digest))?;
+        let got = format!("sha256:{}", hex::encode(hr.hasher.finalize()));
+        if got != layer.diff_id {
+            bail!(
+                "layer {}: diff_id mismatch: expected {}, got {got}",
+                layer.digest,
+                layer.diff_id
+            );
+        }
+        Ok(())
+    }
+
+    /// The layers a manifest (whose blobs are all in the store) names,
+    /// with their diff_ids and chain ids from its config.
+    fn layers_of(&self, manifest_bytes: &[u8]) -> Result<Vec<LayerInfo>> {
         let m = Manifest::parse(manifest_bytes)?;
         if !self.has_blob(&m.config.digest) {
             bail!("config blob {} is not in the store", m.config.digest);
@@ -995,17 +1068,18 @@ impl Store {
                 diff_ids.len()
             );
         }
+        let mut layers = Vec::with_capacity(m.layers.len());
         for ((l, diff_id), chain_id) in m.layers.iter().zip(&diff_ids).zip(chain_ids(&diff_ids)) {
             hex_of(diff_id).context("bad diff_id in image config")?;
-            self.ensure_layer(&LayerInfo {
+            layers.push(LayerInfo {
                 digest: l.digest.clone(),
                 diff_id: diff_id.clone(),
                 chain_id,
                 media_type: l.media_type.clone(),
                 size: l.size,
-            })?;
+            });
         }
-        self.commit_manifest(manifest_bytes, reference)
+        Ok(layers)
     }
 
     fn commit_manifest(
@@ -1027,6 +1101,61 @@ impl Store {
         let idx = self.read_index()?;
         self.load_image(&idx, &digest)
     }
+}
+
+/// The config and manifest `import` gives a one-layer image whose
+/// (uncompressed) layer has digest `diff_id` and `size` bytes. Pure: the
+/// same inputs give the same bytes, so the simulated registry can serve the
+/// built-in busybox exactly as `run` would import it.
+pub fn import_manifest(diff_id: &str, size: u64, cfg: ImportConfig) -> Result<(Vec<u8>, Vec<u8>)> {
+    let created = cfg.created.clone().unwrap_or_else(now_rfc3339);
+    let mut c = ConfigBuilder::default();
+    if let Some(v) = cfg.cmd {
+        c = c.cmd(v);
+    }
+    if let Some(v) = cfg.entrypoint {
+        c = c.entrypoint(v);
+    }
+    if !cfg.env.is_empty() {
+        c = c.env(cfg.env);
+    }
+    if let Some(v) = cfg.working_dir {
+        c = c.working_dir(v);
+    }
+    if let Some(v) = cfg.user {
+        c = c.user(v);
+    }
+    let comment = cfg
+        .comment
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| format!("Imported from {}", cfg.source.as_deref().unwrap_or("-")));
+    let config = ImageConfigurationBuilder::default()
+        .created(created.clone())
+        .architecture(Arch::from(host_arch()))
+        .os(Os::Linux)
+        .config(c.build()?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(vec![diff_id.to_string()])
+                .build()?,
+        )
+        .history(vec![HistoryBuilder::default()
+            .created(created)
+            .comment(comment)
+            .build()?])
+        .build()?;
+    let config_bytes = serde_json::to_vec(&config)?;
+    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_OCI_MANIFEST.to_string()),
+        config: Descriptor::new(MEDIA_OCI_CONFIG, &config_digest, config_bytes.len() as u64),
+        layers: vec![Descriptor::new(MEDIA_OCI_LAYER, diff_id, size)],
+        extra: Default::default(),
+    };
+    let manifest_bytes = serde_json::to_vec(&manifest)?;
+    Ok((config_bytes, manifest_bytes))
 }
 
 fn now_rfc3339() -> String {

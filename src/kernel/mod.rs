@@ -55,6 +55,11 @@ pub struct Stdio {
     /// `wait_child` relays into this docker json-file log. With `interactive`
     /// its stdin is a pipe kept open (and never written), as `docker run -di`.
     pub log: Option<std::path::PathBuf>,
+    /// Log mode: also serve attach on this unix socket (see `container::attach`).
+    pub attach: Option<std::path::PathBuf>,
+    /// Read no output until the first attach client connects (or 5 s pass):
+    /// a foreground `run -it` served by a monitor sees its first prompt.
+    pub attach_wait: bool,
 }
 
 /// Everything the container's first process needs to carry out its steps.

@@ -55,6 +55,117 @@ pub enum Body<'a> {
     File(PathBuf, u64),
 }
 
+/// A `WWW-Authenticate` challenge from a 401.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `bearer` or `basic` (lower case).
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+    pub raw: String,
+}
+
+impl Challenge {
+    pub fn parse(header: &str) -> Challenge {
+        let (scheme, params) = parse_challenge(header);
+        Challenge {
+            scheme,
+            params,
+            raw: header.to_string(),
+        }
+    }
+    /// The Bearer challenge of a response if it offers one, else its first.
+    fn from_response(resp: &ureq::Response) -> Challenge {
+        let challenges = resp.all("www-authenticate");
+        let h = challenges
+            .iter()
+            .find(|c| c.trim_start().to_ascii_lowercase().starts_with("bearer"))
+            .or_else(|| challenges.first())
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        Challenge::parse(&h)
+    }
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A manifest response whose headers arrived and whose body is still to be
+/// read: the pull reports its media type before reading it.
+pub struct ManifestResponse {
+    pub media_type: String,
+    /// `Docker-Content-Digest`, when the registry sent one.
+    pub digest: Option<String>,
+    pub body: Box<dyn Read + Send>,
+}
+
+/// What a pull needs from a registry: the HTTP [`Client`], or the simulated
+/// registry of `--simulate pull` (`super::sim`), which serves the local store.
+pub trait Remote: Sync {
+    /// `http://127.0.0.1:5000`, `https://registry-1.docker.io`
+    fn base(&self) -> &str;
+    /// `host[:port]`
+    fn registry(&self) -> &str;
+    /// `library/busybox`
+    fn repo(&self) -> &str;
+    /// Token scope actions: `pull` or `pull,push`.
+    fn actions(&self) -> &str;
+    fn has_credentials(&self) -> bool;
+    /// `GET /v2/`: `None`, or the challenge of a 401.
+    fn ping_challenge(&self) -> RResult<Option<Challenge>>;
+    /// Answer a challenge (fetch a token, or use Basic credentials).
+    fn answer(&self, c: &Challenge) -> RResult<()>;
+    /// `GET /v2/<repo>/manifests/<reference>`, up to the headers.
+    fn open_manifest(&self, reference: &str) -> RResult<ManifestResponse>;
+    /// `GET /v2/<repo>/blobs/<digest>`: a stream and its length if known.
+    fn get_blob(&self, digest: &str) -> RResult<(Box<dyn Read + Send + Sync>, Option<u64>)>;
+    /// The full URL of a path on this registry.
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base(), path)
+    }
+}
+
+impl Remote for Client {
+    fn base(&self) -> &str {
+        &self.base
+    }
+    fn registry(&self) -> &str {
+        &self.registry
+    }
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+    fn actions(&self) -> &str {
+        &self.actions
+    }
+    fn has_credentials(&self) -> bool {
+        self.creds.is_some()
+    }
+    fn ping_challenge(&self) -> RResult<Option<Challenge>> {
+        Client::ping_challenge(self)
+    }
+    fn answer(&self, c: &Challenge) -> RResult<()> {
+        Client::answer(self, c)
+    }
+    fn open_manifest(&self, reference: &str) -> RResult<ManifestResponse> {
+        let path = format!("/v2/{}/manifests/{}", self.repo, reference);
+        let resp = self.send("GET", &path, &[("Accept", MANIFEST_ACCEPT)], &Body::Empty)?;
+        Ok(ManifestResponse {
+            media_type: resp.content_type().to_string(),
+            digest: resp.header("docker-content-digest").map(str::to_string),
+            body: Box::new(resp.into_reader().take(8 << 20)),
+        })
+    }
+    fn get_blob(&self, digest: &str) -> RResult<(Box<dyn Read + Send + Sync>, Option<u64>)> {
+        Client::get_blob(self, digest)
+    }
+    fn url(&self, path: &str) -> String {
+        Client::url(self, path)
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     /// `http://127.0.0.1:5000`, `https://registry-1.docker.io`
@@ -112,29 +223,30 @@ impl Client {
 
     /// `GET /v2/`: check the registry answers and set up authentication.
     pub fn ping(&self) -> RResult<()> {
+        if let Some(c) = self.ping_challenge()? {
+            self.answer(&c)?;
+        }
+        Ok(())
+    }
+
+    /// `GET /v2/` alone: `None` when no authentication is wanted, the
+    /// challenge of a 401 otherwise (answer it with [`Client::answer`]).
+    pub fn ping_challenge(&self) -> RResult<Option<Challenge>> {
         let url = self.url("/v2/");
         match self.agent.get(&url).call() {
-            Ok(_) => Ok(()),
-            Err(ureq::Error::Status(401, resp)) => {
-                self.authenticate(&resp)?;
-                Ok(())
-            }
+            Ok(_) => Ok(None),
+            Err(ureq::Error::Status(401, resp)) => Ok(Some(Challenge::from_response(&resp))),
             // Some registries answer 404 on /v2/ when they require no auth.
-            Err(ureq::Error::Status(404, _)) => Ok(()),
+            Err(ureq::Error::Status(404, _)) => Ok(None),
             Err(e) => Err(self.classify("GET", &url, e)),
         }
     }
 
     /// Answer a 401: fetch a token (Bearer) or use the stored credentials (Basic).
-    fn authenticate(&self, resp: &ureq::Response) -> RResult<()> {
-        let challenges = resp.all("www-authenticate");
-        let challenge = challenges
-            .iter()
-            .find(|c| c.trim_start().to_ascii_lowercase().starts_with("bearer"))
-            .or_else(|| challenges.first())
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        let (scheme, params) = parse_challenge(&challenge);
+    pub fn answer(&self, c: &Challenge) -> RResult<()> {
+        let challenge = c.raw.clone();
+        let scheme = c.scheme.clone();
+        let params = c.params.clone();
         let header = match scheme.as_str() {
             "bearer" => {
                 let realm = params
@@ -250,7 +362,7 @@ impl Client {
                 Ok(r) => return Ok(r),
                 Err(ureq::Error::Status(401, resp)) if !retried => {
                     retried = true;
-                    self.authenticate(&resp)?;
+                    self.answer(&Challenge::from_response(&resp))?;
                 }
                 Err(e) => return Err(self.classify(method, &url, e)),
             }

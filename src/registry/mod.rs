@@ -13,23 +13,33 @@
 //! - [`client`]: HTTP, auth, error classification
 //! - [`config`]: `config.toml` (mirrors, insecure registries) and `auth.json`
 //! - [`push`]: blobs then manifest
+//! - [`sim`]: the simulated registry of `--simulate pull` (serves the store)
+//! - [`search`]: `search` through `/v2/_catalog`
+//!
+//! Each protocol step is a [`Step`] shown to a [`StepObserver`] before it
+//! happens (`registry_ping`, `registry_token`, `manifest_fetch`,
+//! `blob_fetch`, `layer_unpack`; for push `blob_check`, `blob_upload`,
+//! `manifest_put`), so `--explain`, `--step` and `--trace-json` cover pulls
+//! and pushes too. These are not kernel steps: no `Kernel` sees them.
 
 pub mod client;
 pub mod config;
 pub mod push;
+pub mod search;
+pub mod sim;
 
 use crate::error::ExitError;
 use crate::image::store::{MEDIA_DOCKER_MANIFEST_LIST, MEDIA_OCI_INDEX};
 use crate::image::{host_arch, Image, Manifest, Reference, Store};
+use crate::kernel::{Go, Silent, StepObserver};
+use crate::step::Step;
 use anyhow::{anyhow, bail, Context, Result};
-use client::{Client, RegistryError};
+use client::{Client, RegistryError, Remote};
 use config::{AuthFile, RegistryConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Where docker.io images really come from.
 pub const DOCKER_HUB_BASE: &str = "https://registry-1.docker.io";
@@ -43,6 +53,8 @@ pub struct PullOptions {
     pub platform: Option<String>,
     /// Print only the final reference.
     pub quiet: bool,
+    /// `--simulate`: pull from the simulated registry ([`sim`]), no network.
+    pub simulate: bool,
 }
 
 /// A platform: `linux/arm64/v8`.
@@ -168,6 +180,109 @@ fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
     ))
 }
 
+/// Show `step` to the observer before it happens. An abort (step-through
+/// `q`) ends the pull or push there, with `what` saying what was left.
+pub(crate) fn observe(obs: &mut dyn StepObserver, step: &Step, what: &str) -> Result<()> {
+    match obs.before(step)? {
+        Go::Run => Ok(()),
+        Go::Abort => Err(anyhow::Error::new(ExitError::new(
+            1,
+            format!("aborted before step {}; {what}", step.kind()),
+        ))),
+    }
+}
+
+const PULL_ABORTED: &str = "the image was not added (blobs already downloaded stay in the store)";
+
+/// `GET /v2/` and, when challenged, authentication: each a step.
+pub(crate) fn connect(
+    remote: &dyn Remote,
+    obs: &mut dyn StepObserver,
+    what: &str,
+) -> std::result::Result<(), ConnectError> {
+    let ping = Step::RegistryPing {
+        registry: remote.registry().to_string(),
+        url: remote.url("/v2/"),
+    };
+    observe(obs, &ping, what).map_err(ConnectError::Local)?;
+    let challenge = remote.ping_challenge().map_err(ConnectError::Registry)?;
+    obs.after(&ping);
+    if let Some(c) = challenge {
+        if c.scheme == "bearer" {
+            let scope = if remote.repo().is_empty() {
+                String::new()
+            } else {
+                format!("repository:{}:{}", remote.repo(), remote.actions())
+            };
+            let token = Step::RegistryToken {
+                registry: remote.registry().to_string(),
+                realm: c.param("realm").unwrap_or_default().to_string(),
+                service: c.param("service").map(str::to_string),
+                scope,
+                with_credentials: remote.has_credentials(),
+            };
+            observe(obs, &token, what).map_err(ConnectError::Local)?;
+            remote.answer(&c).map_err(ConnectError::Registry)?;
+            obs.after(&token);
+        } else {
+            remote.answer(&c).map_err(ConnectError::Registry)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) enum ConnectError {
+    Registry(RegistryError),
+    Local(anyhow::Error),
+}
+
+impl From<ConnectError> for PullError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Registry(r) => PullError::Registry(r),
+            ConnectError::Local(l) => PullError::Local(l),
+        }
+    }
+}
+
+/// GET a manifest, reported as a step once the registry's headers say
+/// which media type it chose; returns its bytes and media type.
+fn fetch_manifest(
+    remote: &dyn Remote,
+    reference: &str,
+    platform: Option<&Platform>,
+    obs: &mut dyn StepObserver,
+) -> std::result::Result<(Vec<u8>, String), PullError> {
+    let resp = remote.open_manifest(reference)?;
+    let step = Step::ManifestFetch {
+        repository: remote.repo().to_string(),
+        reference: reference.to_string(),
+        url: remote.url(&format!("/v2/{}/manifests/{reference}", remote.repo())),
+        media_type: resp.media_type.clone(),
+        digest: resp.digest.clone(),
+        platform: platform.map(|p| p.to_string()),
+    };
+    observe(obs, &step, PULL_ABORTED).map_err(PullError::Local)?;
+    let mut bytes = Vec::new();
+    resp.body
+        .take(8 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RegistryError::Other(format!("read manifest {reference}: {e}")))?;
+    obs.after(&step);
+    Ok((bytes, resp.media_type))
+}
+
+fn blob_step(remote: &dyn Remote, store: &Store, d: &crate::image::Descriptor) -> Step {
+    Step::BlobFetch {
+        repository: remote.repo().to_string(),
+        digest: d.digest.clone(),
+        size: d.size,
+        media_type: d.media_type.clone(),
+        url: remote.url(&format!("/v2/{}/blobs/{}", remote.repo(), d.digest)),
+        dest: store.blob_path(&d.digest),
+    }
+}
+
 /// One place a repository can be pulled from.
 struct Endpoint {
     base: String,
@@ -217,6 +332,17 @@ pub fn can_pull(root: &Path, r: &Reference) -> bool {
 /// `docker pull`: fetch `name` into the store at `root`, printing docker's
 /// lines to `out`. Returns the image.
 pub fn pull(root: &Path, name: &str, opts: &PullOptions, out: &mut dyn Write) -> Result<Image> {
+    pull_observed(root, name, opts, out, &mut Silent)
+}
+
+/// `pull`, showing each protocol step to `obs` (the narrator) before it happens.
+pub fn pull_observed(
+    root: &Path,
+    name: &str,
+    opts: &PullOptions,
+    out: &mut dyn Write,
+    obs: &mut dyn StepObserver,
+) -> Result<Image> {
     let reference = Reference::parse(name).map_err(|e| daemon_error(format!("{e}")))?;
     let platform = match &opts.platform {
         Some(p) => Platform::parse(p).map_err(daemon_error)?,
@@ -229,17 +355,49 @@ pub fn pull(root: &Path, name: &str, opts: &PullOptions, out: &mut dyn Write) ->
     let cfg = RegistryConfig::load(root)?;
     let auths = AuthFile::load(root).unwrap_or_default();
     let store = Store::open(root)?;
-    let eps = endpoints(&cfg, &reference);
+    let eps = if opts.simulate {
+        // No mirrors in simulation: one simulated registry, named as the real one.
+        let base = if reference.registry == crate::image::reference::DEFAULT_REGISTRY {
+            DOCKER_HUB_BASE.to_string()
+        } else {
+            format!(
+                "{}://{}",
+                cfg.scheme_for(&reference.registry),
+                reference.registry
+            )
+        };
+        vec![Endpoint {
+            base,
+            registry: reference.registry.clone(),
+            mirror: false,
+        }]
+    } else {
+        endpoints(&cfg, &reference)
+    };
     let mut errors: Vec<(bool, RegistryError)> = Vec::new();
     for ep in &eps {
-        let client = Client::new(
-            &ep.base,
-            &ep.registry,
-            &reference.repository,
-            "pull",
-            auths.credentials(&ep.registry),
-        );
-        match pull_from(&client, &store, &reference, &platform, opts, out) {
+        let remote: Box<dyn Remote> = if opts.simulate {
+            Box::new(sim::SimRegistry::for_reference(
+                &store, &reference, &ep.base,
+            )?)
+        } else {
+            Box::new(Client::new(
+                &ep.base,
+                &ep.registry,
+                &reference.repository,
+                "pull",
+                auths.credentials(&ep.registry),
+            ))
+        };
+        match pull_from(
+            remote.as_ref(),
+            &store,
+            &reference,
+            &platform,
+            opts,
+            out,
+            obs,
+        ) {
             Ok(img) => return Ok(img),
             Err(PullError::Registry(e)) => errors.push((ep.mirror, e)),
             Err(PullError::Local(e)) => {
@@ -300,6 +458,7 @@ pub fn pull_all_tags(
     name: &str,
     opts: &PullOptions,
     out: &mut dyn Write,
+    obs: &mut dyn StepObserver,
 ) -> Result<Vec<Image>> {
     let reference = Reference::parse(name).map_err(|e| daemon_error(format!("{e}")))?;
     if has_explicit_tag_or_digest(name) {
@@ -309,7 +468,14 @@ pub fn pull_all_tags(
     let auths = AuthFile::load(root).unwrap_or_default();
     let mut last = None;
     let mut tags = None;
+    if opts.simulate {
+        let store = Store::open(root)?;
+        tags = Some(sim::SimRegistry::for_reference(&store, &reference, "")?.tags());
+    }
     for ep in endpoints(&cfg, &reference) {
+        if tags.is_some() {
+            break;
+        }
         let client = Client::new(
             &ep.base,
             &ep.registry,
@@ -334,7 +500,7 @@ pub fn pull_all_tags(
     let mut images = Vec::new();
     for t in tags {
         let one = format!("{}:{t}", reference.name());
-        images.push(pull(root, &one, opts, out)?);
+        images.push(pull_observed(root, &one, opts, out, obs)?);
     }
     Ok(images)
 }
@@ -370,20 +536,22 @@ fn short(digest: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pull_from(
-    client: &Client,
+    remote: &dyn Remote,
     store: &Store,
     reference: &Reference,
     platform: &Platform,
     opts: &PullOptions,
     out: &mut dyn Write,
+    obs: &mut dyn StepObserver,
 ) -> std::result::Result<Image, PullError> {
-    client.ping()?;
+    connect(remote, obs, PULL_ABORTED)?;
     let tag_or_digest = reference
         .digest
         .clone()
         .unwrap_or_else(|| reference.tag_or_latest().to_string());
-    let (top, top_type) = client.get_manifest(&tag_or_digest)?;
+    let (top, top_type) = fetch_manifest(remote, &tag_or_digest, None, obs)?;
     let top_digest = sha256_digest(&top);
     if let Some(want) = &reference.digest {
         if &top_digest != want {
@@ -404,7 +572,7 @@ fn pull_from(
         || (top_json.get("manifests").is_some() && top_json.get("layers").is_none());
     let manifest_bytes = if is_index {
         let (d, size) = select_platform(&top_json, platform).map_err(local)?;
-        let (b, _) = client.get_manifest(&d)?;
+        let (b, _) = fetch_manifest(remote, &d, Some(platform), obs)?;
         let got = sha256_digest(&b);
         if got != d || (size > 0 && b.len() as u64 != size) {
             return Err(local(anyhow!(
@@ -444,11 +612,14 @@ fn pull_from(
 
     // Config first (small; tells us the platform), then layers in parallel.
     if !store.has_blob(&manifest.config.digest) {
-        let (r, _) = client.get_blob(&manifest.config.digest)?;
+        let step = blob_step(remote, store, &manifest.config);
+        observe(obs, &step, PULL_ABORTED).map_err(PullError::Local)?;
+        let (r, _) = remote.get_blob(&manifest.config.digest)?;
         store
             .ingest_blob(r, Some(&manifest.config.digest), Some(manifest.config.size))
             .with_context(|| format!("config blob {}", manifest.config.digest))
             .map_err(local)?;
+        obs.after(&step);
     }
     if opts.platform.is_some() {
         if let Ok(cfg) = crate::image::parse_config(
@@ -474,13 +645,16 @@ fn pull_from(
             todo.push(l.clone());
         }
     }
-    download_layers(client, store, &todo, opts.quiet).map_err(|e| match e {
+    // Progress bars and narration would fight over stderr: narration wins.
+    let narrated = obs.wants_reports();
+    download_layers(remote, store, &todo, opts.quiet || narrated, obs).map_err(|e| match e {
         DownloadError::Registry(r) => PullError::Registry(r),
         DownloadError::Local(l) => PullError::Local(l),
     })?;
 
     // Unpacking (and checking diff_ids) can take a while: say so on a terminal.
-    let spinner = if !opts.quiet && !todo.is_empty() && std::io::stderr().is_terminal() {
+    let spinner = if !opts.quiet && !narrated && !todo.is_empty() && std::io::stderr().is_terminal()
+    {
         let sp = ProgressBar::new_spinner();
         sp.set_message(format!("Extracting {} layer(s)", todo.len()));
         sp.enable_steady_tick(std::time::Duration::from_millis(100));
@@ -488,7 +662,26 @@ fn pull_from(
     } else {
         None
     };
-    let added = store.add_image(&manifest_bytes, Some(reference));
+    let added = store.add_image_with(
+        &manifest_bytes,
+        Some(reference),
+        if opts.simulate {
+            crate::image::store::Unpack::CheckOnly(todo.iter().map(|l| l.digest.clone()).collect())
+        } else {
+            crate::image::store::Unpack::Yes
+        },
+        &mut |l, dir| {
+            let step = Step::LayerUnpack {
+                digest: l.digest.clone(),
+                diff_id: l.diff_id.clone(),
+                chain_id: l.chain_id.clone(),
+                media_type: l.media_type.clone(),
+                blob: store.blob_path(&l.digest),
+                dir: dir.to_path_buf(),
+            };
+            observe(obs, &step, PULL_ABORTED)
+        },
+    );
     if let Some(sp) = spinner {
         sp.finish_and_clear();
     }
@@ -539,7 +732,7 @@ impl DownloadError {
 const DOWNLOAD_ATTEMPTS: u32 = 3;
 
 fn fetch_layer(
-    client: &Client,
+    client: &dyn Remote,
     store: &Store,
     l: &crate::image::Descriptor,
     bar: &ProgressBar,
@@ -584,12 +777,14 @@ impl<R: Read> Read for Progress<R> {
 }
 
 /// Download `layers` into the store, up to three at once, each verified by
-/// `ingest_blob` (digest and size) before it becomes visible.
+/// `ingest_blob` (digest and size) before it becomes visible. Each download
+/// is shown to `obs` (on this thread) as it starts.
 fn download_layers(
-    client: &Client,
+    client: &dyn Remote,
     store: &Store,
     layers: &[crate::image::Descriptor],
     quiet: bool,
+    obs: &mut dyn StepObserver,
 ) -> std::result::Result<(), DownloadError> {
     if layers.is_empty() {
         return Ok(());
@@ -615,54 +810,39 @@ fn download_layers(
             b
         })
         .collect();
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let first_err: Mutex<Option<DownloadError>> = Mutex::new(None);
-    let workers = MAX_CONCURRENT_DOWNLOADS.min(layers.len());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(l) = layers.get(i) else { return };
-                let bar = &bars[i];
-                bar.set_message("Downloading");
-                // Transient failures (connection dropped, short body, 5xx) are
-                // retried, as docker does; a digest mismatch or a 404 is not.
-                let mut attempt = 0;
-                let res = loop {
-                    attempt += 1;
-                    bar.set_position(0);
-                    let r = fetch_layer(client, store, l, bar);
-                    match &r {
-                        Err(e) if attempt < DOWNLOAD_ATTEMPTS && e.transient() => {
-                            bar.set_message(format!("Retrying ({attempt})"));
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                200 * attempt as u64,
-                            ));
-                        }
-                        _ => break r,
+    let steps: Vec<Step> = layers.iter().map(|l| blob_step(client, store, l)).collect();
+    let result = crate::image::parallel::run_announced(
+        layers.len(),
+        MAX_CONCURRENT_DOWNLOADS,
+        |i| observe(obs, &steps[i], PULL_ABORTED).map_err(DownloadError::Local),
+        |i| {
+            let l = &layers[i];
+            let bar = &bars[i];
+            bar.set_message("Downloading");
+            // Transient failures (connection dropped, short body, 5xx) are
+            // retried, as docker does; a digest mismatch or a 404 is not.
+            let mut attempt = 0;
+            let res = loop {
+                attempt += 1;
+                bar.set_position(0);
+                let r = fetch_layer(client, store, l, bar);
+                match &r {
+                    Err(e) if attempt < DOWNLOAD_ATTEMPTS && e.transient() => {
+                        bar.set_message(format!("Retrying ({attempt})"));
+                        std::thread::sleep(std::time::Duration::from_millis(200 * attempt as u64));
                     }
-                };
-                match res {
-                    Ok(()) => bar.finish_with_message("Download complete"),
-                    Err(e) => {
-                        bar.abandon_with_message("Failed");
-                        stop.store(true, Ordering::Relaxed);
-                        first_err.lock().unwrap().get_or_insert(e);
-                        return;
-                    }
+                    _ => break r,
                 }
-            });
-        }
-    });
+            };
+            match &res {
+                Ok(()) => bar.finish_with_message("Download complete"),
+                Err(_) => bar.abandon_with_message("Failed"),
+            }
+            res
+        },
+    );
     let _ = multi.clear();
-    match first_err.into_inner().unwrap() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    result
 }
 
 #[cfg(test)]

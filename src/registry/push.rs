@@ -6,9 +6,12 @@
 use super::client::{Body, Client, RegistryError};
 use super::config::{AuthFile, RegistryConfig};
 use super::DOCKER_HUB_BASE;
+use super::{connect, observe, ConnectError};
 use crate::error::ExitError;
 use crate::image::store::MEDIA_OCI_MANIFEST;
 use crate::image::{Manifest, Reference, Store};
+use crate::kernel::StepObserver;
+use crate::step::Step;
 use anyhow::{anyhow, Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -32,6 +35,19 @@ pub fn base_url(cfg: &RegistryConfig, registry: &str) -> String {
 /// Push `name` (which must name an image in the store) to its registry.
 /// Returns the manifest digest.
 pub fn push(root: &Path, name: &str, quiet: bool, out: &mut dyn Write) -> Result<String> {
+    push_observed(root, name, quiet, out, &mut crate::kernel::Silent)
+}
+
+const PUSH_ABORTED: &str = "the registry may hold some of the blobs, but no manifest names them";
+
+/// `push`, showing each protocol step to `obs` before it happens.
+pub fn push_observed(
+    root: &Path,
+    name: &str,
+    quiet: bool,
+    out: &mut dyn Write,
+    obs: &mut dyn StepObserver,
+) -> Result<String> {
     let reference = Reference::parse(name).map_err(daemon_error)?;
     if reference.digest.is_some() {
         return Err(daemon_error(format!(
@@ -61,42 +77,75 @@ pub fn push(root: &Path, name: &str, quiet: bool, out: &mut dyn Write) -> Result
         writeln!(out, "The push refers to repository [{}]", reference.name())?;
     }
     let reg = |e: RegistryError| daemon_error(e);
-    client.ping().map_err(reg)?;
+    connect(&client, obs, PUSH_ABORTED).map_err(|e| match e {
+        ConnectError::Registry(r) => reg(r),
+        ConnectError::Local(l) => l,
+    })?;
+    let repo = reference.repository.clone();
+    // One blob: ask whether the registry has it (HEAD), upload it if not.
+    // Returns whether it was uploaded.
+    let send_blob = |digest: &str, obs: &mut dyn StepObserver| -> Result<bool> {
+        let check = Step::BlobCheck {
+            repository: repo.clone(),
+            digest: digest.to_string(),
+            url: client.url(&format!("/v2/{repo}/blobs/{digest}")),
+        };
+        observe(obs, &check, PUSH_ABORTED)?;
+        if client.has_blob(digest).map_err(reg)? {
+            obs.after(&check);
+            return Ok(false);
+        }
+        obs.after(&check);
+        let path = store.blob_path(digest);
+        let len = std::fs::metadata(&path)
+            .with_context(|| format!("blob {digest} is missing from the store"))?
+            .len();
+        let upload = Step::BlobUpload {
+            repository: repo.clone(),
+            digest: digest.to_string(),
+            size: len,
+            url: client.url(&format!("/v2/{repo}/blobs/uploads/")),
+            source: path.clone(),
+        };
+        observe(obs, &upload, PUSH_ABORTED)?;
+        client
+            .upload_blob(digest, &Body::File(path, len))
+            .map_err(reg)?;
+        obs.after(&upload);
+        Ok(true)
+    };
     // docker lists the top layer first
     for l in manifest.layers.iter().rev() {
         let id = &l.digest[7..19];
-        if client.has_blob(&l.digest).map_err(reg)? {
-            if !quiet {
+        let pushed = send_blob(&l.digest, obs)?;
+        if !quiet {
+            if pushed {
+                writeln!(out, "{id}: Pushed")?;
+            } else {
                 writeln!(out, "{id}: Layer already exists")?;
             }
-            continue;
-        }
-        let path = store.blob_path(&l.digest);
-        let len = std::fs::metadata(&path)
-            .with_context(|| format!("layer blob {} is missing from the store", l.digest))?
-            .len();
-        client
-            .upload_blob(&l.digest, &Body::File(path, len))
-            .map_err(reg)?;
-        if !quiet {
-            writeln!(out, "{id}: Pushed")?;
         }
     }
-    if !client.has_blob(&manifest.config.digest).map_err(reg)? {
-        let path = store.blob_path(&manifest.config.digest);
-        let len = std::fs::metadata(&path)?.len();
-        client
-            .upload_blob(&manifest.config.digest, &Body::File(path, len))
-            .map_err(reg)?;
-    }
+    send_blob(&manifest.config.digest, obs)?;
     let mt = manifest
         .media_type
         .clone()
         .unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
     let tag = reference.tag_or_latest();
+    let put = Step::ManifestPut {
+        repository: repo.clone(),
+        tag: tag.to_string(),
+        media_type: mt.clone(),
+        digest: img.manifest_digest.clone(),
+        size: manifest_bytes.len() as u64,
+        url: client.url(&format!("/v2/{repo}/manifests/{tag}")),
+        source: store.blob_path(&img.manifest_digest),
+    };
+    observe(obs, &put, PUSH_ABORTED)?;
     let got = client
         .put_manifest(tag, &mt, &manifest_bytes)
         .map_err(reg)?;
+    obs.after(&put);
     if let Some(g) = &got {
         if g != &img.manifest_digest {
             return Err(anyhow!(

@@ -316,6 +316,16 @@ impl Step {
                 ),
                 look: format!("ls -l /proc/{pid}/ns   # the same inode numbers as /proc/<exec pid>/ns"),
             },
+            Step::Exec { argv, cwd, joined: true, .. } => Description {
+                title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
+                why: l(
+                    "execve replaces glassbox's code in the forked process with the program; it keeps the namespaces and the cgroup it joined, so it runs inside the container, next to its PID 1 (the container's first process), with the next free PID of the container's PID namespace.",
+                    "execve 把这个 fork 出来的进程里 glassbox 的代码换成用户的程序；它保留刚加入的命名空间和 cgroup，所以运行在容器里面，和容器的 1 号进程（容器的第一个进程）并列，拿到的是容器 PID 命名空间里下一个空闲的 PID。",
+                ),
+                shell: format!("cd {cwd} && exec {}", argv.join(" ")),
+                syscall: "execve(path, argv, envp)".into(),
+                look: "ps -o pid,ppid,args   # inside the container: PID 1 and this program".into(),
+            },
             Step::Exec { argv, cwd, .. } => Description {
                 title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
                 why: l(
@@ -326,6 +336,14 @@ impl Step {
                 syscall: "execve(path, argv, envp)".into(),
                 look: "cat /proc/<pid>/cmdline | tr '\\0' ' '".into(),
             },
+            s @ (Step::RegistryPing { .. }
+            | Step::RegistryToken { .. }
+            | Step::ManifestFetch { .. }
+            | Step::BlobFetch { .. }
+            | Step::LayerUnpack { .. }
+            | Step::BlobCheck { .. }
+            | Step::BlobUpload { .. }
+            | Step::ManifestPut { .. }) => super::registry::describe(s, lang),
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
@@ -336,6 +354,34 @@ impl Step {
                 syscall: "rmdir(2) on cgroupfs".into(),
                 look: paths.first().map(|d| format!("ls {}", p(d))).unwrap_or_default(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod exec_tests {
+    use super::*;
+
+    fn exec_step(joined: bool) -> Step {
+        Step::Exec {
+            argv: vec!["sh".into()],
+            env: vec![],
+            cwd: "/".into(),
+            joined,
+        }
+    }
+
+    #[test]
+    fn only_a_containers_first_process_is_called_pid_1() {
+        for lang in [Lang::En, Lang::Zh] {
+            let first = exec_step(false).describe(lang).why;
+            let joined = exec_step(true).describe(lang).why;
+            assert_ne!(first, joined);
+            let pid1 = lang.pick("it is PID 1", "它就是 1 号进程");
+            let next = lang.pick("next free PID", "下一个空闲的 PID");
+            assert!(first.contains(pid1), "{first}");
+            assert!(!joined.contains(pid1), "{joined}");
+            assert!(joined.contains(next), "{joined}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! simulated), narrated, paused on and traced, so the paths cannot drift apart.
 
 mod describe;
+mod registry;
 
 pub use describe::{Description, Lang};
 
@@ -160,9 +161,82 @@ pub enum Step {
         argv: Vec<String>,
         env: Vec<String>,
         cwd: String,
+        /// The process joined a running container (`exec`): it is not the
+        /// container's first process, so not PID 1.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        joined: bool,
     },
     /// Remove the container's cgroup once its processes are gone.
     CgroupRemove { paths: Vec<PathBuf> },
+
+    // ---- registry steps (pull, push): not kernel steps. glassbox's own
+    // process carries them out (src/registry); the observer sees them like
+    // any other step, but no `Kernel` ever receives one.
+    /// `GET /v2/`: is there a registry, and does it want authentication?
+    RegistryPing { registry: String, url: String },
+    /// Get a bearer token for one repository from the registry's auth server.
+    RegistryToken {
+        registry: String,
+        realm: String,
+        service: Option<String>,
+        scope: String,
+        with_credentials: bool,
+    },
+    /// `GET /v2/<name>/manifests/<tag|digest>`; reported once the registry
+    /// answered, so it names the media type it chose.
+    ManifestFetch {
+        repository: String,
+        reference: String,
+        url: String,
+        media_type: String,
+        digest: Option<String>,
+        /// Set when this manifest was picked out of an index for a platform.
+        platform: Option<String>,
+    },
+    /// `GET /v2/<name>/blobs/<digest>`, streamed into the store while
+    /// hashing; kept only if its digest and size match.
+    BlobFetch {
+        repository: String,
+        digest: String,
+        size: u64,
+        media_type: String,
+        url: String,
+        dest: PathBuf,
+    },
+    /// Unpack a layer blob into its own directory (an overlay lower dir),
+    /// checking the uncompressed tar against the config's diff_id.
+    LayerUnpack {
+        digest: String,
+        diff_id: String,
+        chain_id: String,
+        media_type: String,
+        blob: PathBuf,
+        dir: PathBuf,
+    },
+    /// `HEAD /v2/<name>/blobs/<digest>`: does the registry have it already?
+    BlobCheck {
+        repository: String,
+        digest: String,
+        url: String,
+    },
+    /// `POST /v2/<name>/blobs/uploads/` then `PUT <location>?digest=`.
+    BlobUpload {
+        repository: String,
+        digest: String,
+        size: u64,
+        url: String,
+        source: PathBuf,
+    },
+    /// `PUT /v2/<name>/manifests/<tag>`: name the uploaded image.
+    ManifestPut {
+        repository: String,
+        tag: String,
+        media_type: String,
+        digest: String,
+        size: u64,
+        url: String,
+        source: PathBuf,
+    },
 }
 
 impl Step {
@@ -183,7 +257,31 @@ impl Step {
             Step::SetNs { .. } => "setns",
             Step::Exec { .. } => "exec",
             Step::CgroupRemove { .. } => "cgroup_remove",
+            Step::RegistryPing { .. } => "registry_ping",
+            Step::RegistryToken { .. } => "registry_token",
+            Step::ManifestFetch { .. } => "manifest_fetch",
+            Step::BlobFetch { .. } => "blob_fetch",
+            Step::LayerUnpack { .. } => "layer_unpack",
+            Step::BlobCheck { .. } => "blob_check",
+            Step::BlobUpload { .. } => "blob_upload",
+            Step::ManifestPut { .. } => "manifest_put",
         }
+    }
+
+    /// A registry step (pull, push): carried out by glassbox itself, never
+    /// by a `Kernel`.
+    pub fn is_registry(&self) -> bool {
+        matches!(
+            self,
+            Step::RegistryPing { .. }
+                | Step::RegistryToken { .. }
+                | Step::ManifestFetch { .. }
+                | Step::BlobFetch { .. }
+                | Step::LayerUnpack { .. }
+                | Step::BlobCheck { .. }
+                | Step::BlobUpload { .. }
+                | Step::ManifestPut { .. }
+        )
     }
 
     /// Which process carries the step out.
@@ -193,6 +291,7 @@ impl Step {
             | Step::Clone { .. }
             | Step::CgroupJoin { .. }
             | Step::CgroupRemove { .. } => Side::Parent,
+            s if s.is_registry() => Side::Parent,
             _ => Side::Child,
         }
     }

@@ -224,7 +224,7 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
             .map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc()))),
         Step::LinkUp { name } => net::link_up(name).map_err(engine),
         Step::PivotRoot { new_root } => mounts::pivot_root(new_root).map_err(engine),
-        Step::Exec { argv, env, cwd } => Err(exec(argv, env, cwd)),
+        Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,
             format!("step {} cannot run inside the container", other.kind()),

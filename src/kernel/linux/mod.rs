@@ -6,6 +6,7 @@
 //! runs its steps and execs. glassbox stays as the supervisor: it relays the
 //! terminal, forwards signals and collects the exit status.
 
+mod attach;
 mod cgroupfs;
 mod child;
 pub mod log;
@@ -50,8 +51,13 @@ struct Running {
     steps: Vec<Step>,
     /// Log mode: the log, and the read ends of the container's output pipes.
     log: Option<(log::JsonLog, Vec<(OwnedFd, log::Stream)>)>,
-    /// Log mode with `-i`: the write end of the container's stdin, held open.
-    _stdin_hold: Option<OwnedFd>,
+    /// Log mode with `-i`: the write end of the container's stdin, held open
+    /// (attached clients write to it).
+    stdin_hold: Option<OwnedFd>,
+    /// Log mode: the attach socket's server.
+    attach: Option<attach::Server>,
+    /// Log mode with a terminal: its master is the (only) log source.
+    log_tty: bool,
 }
 
 pub struct LinuxKernel {
@@ -79,6 +85,12 @@ impl LinuxKernel {
         let log_file = match &spec.stdio.log {
             Some(path) => Some(log::JsonLog::open(path)?),
             None => None,
+        };
+        let attach_server = match (&spec.stdio.log, &spec.stdio.attach) {
+            (Some(_), Some(path)) => {
+                Some(attach::Server::open(path.clone(), spec.stdio.attach_wait)?)
+            }
+            _ => None,
         };
         if log_file.is_some() && terminal.is_none() {
             for stream in [log::Stream::Stdout, log::Stream::Stderr] {
@@ -136,6 +148,7 @@ impl LinuxKernel {
             drop(slave);
             master
         });
+        let log_tty = log_file.is_some() && tty_master.is_some();
         let log = match log_file {
             None => None,
             Some(file) => {
@@ -164,7 +177,9 @@ impl LinuxKernel {
             interactive: spec.stdio.interactive,
             steps: spec.steps,
             log,
-            _stdin_hold: stdin_hold,
+            stdin_hold,
+            attach: attach_server,
+            log_tty,
         });
         Ok(pid.as_raw())
     }
@@ -336,7 +351,20 @@ impl Kernel for LinuxKernel {
         }
         if let Some((file, sources)) = &mut child.log {
             let fds: Vec<_> = sources.iter().map(|(fd, s)| (fd.as_raw_fd(), *s)).collect();
-            log::relay(&fds, file)?;
+            match child.attach.as_mut() {
+                Some(server) => {
+                    // The terminal's master is the one source when there is a terminal.
+                    let tty = child.log_tty;
+                    let input = match (child.interactive, tty, child.stdin_hold.take()) {
+                        (false, _, _) => attach::Input::None,
+                        (true, true, _) => attach::Input::Tty(fds[0].0),
+                        (true, false, Some(pipe)) => attach::Input::Pipe(pipe),
+                        (true, false, None) => attach::Input::None,
+                    };
+                    attach::relay(&fds, file, input, server)?;
+                }
+                None => log::relay(&fds, file)?,
+            }
         }
         let status = loop {
             match waitpid(pid, None) {
@@ -352,7 +380,9 @@ impl Kernel for LinuxKernel {
             // SAFETY: restoring the handler that was there before.
             unsafe { libc::signal(sig, handler) };
         }
-        self.child = None;
+        if let Some(server) = self.child.take().and_then(|c| c.attach) {
+            server.finish(status);
+        }
         Ok(status)
     }
 

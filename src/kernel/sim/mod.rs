@@ -203,7 +203,7 @@ impl SimChild {
                 self.pivoted = true;
                 Ok(())
             }
-            Step::Exec { argv, env, cwd } => {
+            Step::Exec { argv, env, cwd, .. } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
                     .filter_map(|e| {

@@ -1,0 +1,219 @@
+//! `rename`, `container prune`, and what `top` and `stats` read from a
+//! container's cgroup (the kernel's own account of its processes, memory
+//! and CPU time; v1 and v2 name the files differently).
+
+use crate::container::{self, names, Container, Status};
+use crate::error::EXIT_ENGINE;
+use crate::fsutil::StoreLock;
+use crate::kernel::{CgroupMode, CgroupSetup};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// docker rename: the name is checked and changed under the store lock.
+pub fn rename(root: &Path, key: &str, new_name: &str) -> Result<Container> {
+    let new_name = new_name.trim_start_matches('/');
+    if !names::is_valid_name(new_name) {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        );
+    }
+    let c = container::find(root, key)?;
+    if c.name == new_name {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "Renaming a container with the same name as its current name"
+        );
+    }
+    let _lock = StoreLock::exclusive(root)?;
+    for other in container::list_locked(root)? {
+        if other.name == new_name {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "Conflict. The container name \"/{new_name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            );
+        }
+    }
+    let mut fresh = Container::load(root, &c.id)?;
+    let old = std::mem::replace(&mut fresh.name, new_name.to_string());
+    fresh.save_locked(root)?;
+    container::events::record(root, "rename", &fresh, &[("oldName", format!("/{old}"))]);
+    Ok(fresh)
+}
+
+/// The containers `container prune` removes: every one not running.
+pub fn prunable(root: &Path) -> Result<Vec<Container>> {
+    Ok(container::list(root)?
+        .into_iter()
+        .filter(|c| !c.is_running() && c.state.status != Status::Restarting && !c.monitor_alive())
+        .collect())
+}
+
+/// Bytes used under a directory (files only, not following symlinks).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The container's cgroup directory for one controller (v1) or its only one (v2).
+fn cgroup_dir(setup: &CgroupSetup, id: &str, controller: &str) -> Option<PathBuf> {
+    let paths = setup.paths_for(id);
+    match setup.mode {
+        CgroupMode::Unified => paths.into_iter().next(),
+        _ => paths.into_iter().find(|p| {
+            p.parent()
+                .and_then(|g| g.parent())
+                .and_then(|h| h.file_name())
+                .is_some_and(|n| n.to_string_lossy().split(',').any(|c| c == controller))
+        }),
+    }
+}
+
+/// The host PIDs in the container's cgroup (`top`).
+pub fn pids(c: &Container) -> Result<Vec<i32>> {
+    if !c.is_running() || c.simulated {
+        crate::exit_err!(1, "container {} is not running", c.id);
+    }
+    let setup = CgroupSetup::detect()?;
+    let mut out: Vec<i32> = Vec::new();
+    for dir in setup.paths_for(&c.id) {
+        if let Ok(text) = std::fs::read_to_string(dir.join(setup.procs_file())) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.is_empty() && c.state.pid > 0 {
+        out.push(c.state.pid);
+    }
+    Ok(out)
+}
+
+fn read_u64(p: &Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+fn stat_field(p: &Path, key: &str) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// One sample of a container's cgroup counters.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    /// CPU time used, in nanoseconds.
+    pub cpu_ns: u64,
+    /// Memory in use (without the inactive file cache, as docker counts it).
+    pub mem: u64,
+    /// The memory limit (the host's memory when there is none).
+    pub mem_limit: u64,
+    pub pids: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Read the counters of a running container.
+pub fn sample(c: &Container) -> Result<Sample> {
+    let setup = CgroupSetup::detect()?;
+    let mut s = Sample::default();
+    let host = host_memory();
+    if setup.mode == CgroupMode::Unified {
+        let dir = cgroup_dir(&setup, &c.id, "").unwrap_or_default();
+        s.cpu_ns = stat_field(&dir.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000;
+        let current = read_u64(&dir.join("memory.current")).unwrap_or(0);
+        let inactive = stat_field(&dir.join("memory.stat"), "inactive_file").unwrap_or(0);
+        s.mem = current.saturating_sub(inactive);
+        s.mem_limit = read_u64(&dir.join("memory.max"))
+            .unwrap_or(host)
+            .min(host.max(1));
+        s.pids = read_u64(&dir.join("pids.current")).unwrap_or(0);
+        if let Ok(io) = std::fs::read_to_string(dir.join("io.stat")) {
+            for word in io.split_whitespace() {
+                if let Some(v) = word.strip_prefix("rbytes=") {
+                    s.block_read += v.parse::<u64>().unwrap_or(0);
+                } else if let Some(v) = word.strip_prefix("wbytes=") {
+                    s.block_write += v.parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+    } else {
+        if let Some(d) = cgroup_dir(&setup, &c.id, "cpuacct") {
+            s.cpu_ns = read_u64(&d.join("cpuacct.usage")).unwrap_or(0);
+        }
+        if let Some(d) = cgroup_dir(&setup, &c.id, "memory") {
+            let usage = read_u64(&d.join("memory.usage_in_bytes")).unwrap_or(0);
+            let inactive = stat_field(&d.join("memory.stat"), "total_inactive_file").unwrap_or(0);
+            s.mem = usage.saturating_sub(inactive);
+            s.mem_limit = read_u64(&d.join("memory.limit_in_bytes"))
+                .unwrap_or(host)
+                .min(host.max(1));
+        }
+        if let Some(d) = cgroup_dir(&setup, &c.id, "pids") {
+            s.pids = read_u64(&d.join("pids.current")).unwrap_or(0);
+        }
+        if let Some(d) = cgroup_dir(&setup, &c.id, "blkio") {
+            if let Ok(t) = std::fs::read_to_string(d.join("blkio.throttle.io_service_bytes")) {
+                for l in t.lines() {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    if f.len() == 3 {
+                        let v = f[2].parse::<u64>().unwrap_or(0);
+                        match f[1] {
+                            "Read" => s.block_read += v,
+                            "Write" => s.block_write += v,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if s.pids == 0 {
+        s.pids = pids(c).map(|p| p.len() as u64).unwrap_or(0);
+    }
+    // The container's network namespace, seen through its first process.
+    if let Ok(dev) = std::fs::read_to_string(format!("/proc/{}/net/dev", c.state.pid)) {
+        for l in dev.lines().skip(2) {
+            let Some((name, rest)) = l.split_once(':') else {
+                continue;
+            };
+            if name.trim() == "lo" {
+                continue;
+            }
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            if f.len() >= 9 {
+                s.net_rx += f[0];
+                s.net_tx += f[8];
+            }
+        }
+    }
+    Ok(s)
+}
