@@ -5,6 +5,10 @@ use glassbox::cli::{main_with, Cli};
 use glassbox::error::exit_code_of;
 
 fn main() {
+    // Like other command-line tools, end quietly when the reader of our output
+    // goes away (`glassbox ps | head -1`) instead of panicking on EPIPE.
+    // SAFETY: setting a signal disposition before anything else runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let code = match main_with(cli) {
         Ok(code) => code,

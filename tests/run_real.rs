@@ -540,3 +540,15 @@ fn a_tty_gives_the_container_a_terminal() {
     assert!(out.contains("/dev/pts/") || out.contains("/dev/console"), "{out}");
     assert!(out.contains("is-a-tty"), "{out}");
 }
+
+#[test]
+fn programs_in_the_container_get_default_signal_dispositions() {
+    require_root!();
+    let gb = Gb::new();
+    // With SIGPIPE ignored (glassbox's own setting), `yes` would never end.
+    let o = gb.run(&["run", "--rm", "busybox", "sh", "-c", "yes | head -2; grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("y\ny\n"), "{out}");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+}

@@ -182,6 +182,10 @@ fn monitor(
 ) -> i32 {
     // Its own session: no terminal's hang-up or ctrl-C reaches it.
     let _ = nix::unistd::setsid();
+    // A vanished attach client or caller must be an EPIPE to handle, not a
+    // signal that kills the monitor (main sets SIGPIPE back to the default).
+    // SAFETY: setting a signal disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let _ = std::env::set_current_dir("/");
     redirect_to_null(&[0], false);
     cloexec_inherited();

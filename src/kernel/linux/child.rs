@@ -255,6 +255,15 @@ pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
 
 /// exec the program; returns only on failure, with docker's code and message.
 fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
+    // Rust ignores SIGPIPE, and exec keeps ignored signals: give the program
+    // the default, or `yes | head` inside the container would never end.
+    // SAFETY: resetting a disposition and the signal mask in a single-threaded child.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
     if argv.is_empty() {
         return (
             EXIT_ENGINE,
