@@ -328,3 +328,18 @@ fn real_pull_and_push_are_narrated_and_traced() {
         ["registry_ping", "blob_check", "blob_check", "manifest_put"]
     );
 }
+
+#[test]
+fn simulated_search_lists_the_simulated_registry() {
+    let gb = Gb::new();
+    if !has_builtin_busybox(&Gb::new()) {
+        return;
+    }
+    let out = ok(&gb.run(&["--simulate", "search", "busy"]));
+    assert_eq!(
+        out,
+        "NAME      DESCRIPTION   STARS     OFFICIAL\nbusybox                 0         [OK]\n"
+    );
+    let out = ok(&gb.run(&["--simulate", "search", "--format", "{{.Name}}", "nothing"]));
+    assert_eq!(out, "");
+}

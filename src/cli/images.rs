@@ -1679,7 +1679,11 @@ pub fn run_search(g: &super::GlobalOptions, a: SearchArgs) -> Result<i32> {
             _ => return Err(daemon_err(1, format!("invalid filter '{k}'"))),
         }
     }
-    let mut results = crate::registry::search::search(&g.root(), &a.term, a.limit)?;
+    let mut results = if g.simulate {
+        crate::registry::search::search_simulated(&g.root(), &a.term, a.limit)?
+    } else {
+        crate::registry::search::search(&g.root(), &a.term, a.limit)?
+    };
     results.retain(|r| {
         r.star_count >= min_stars
             && official.is_none_or(|o| r.is_official == o)

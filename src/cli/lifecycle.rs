@@ -251,6 +251,32 @@ pub enum ContainerCommand {
     Cp(CpArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(super::containers::PsArgs),
+    /// Create and run a container from an image
+    Run(super::containers::RunArgs),
+    /// Create a container without starting it
+    #[command(disable_help_flag = true)]
+    Create(super::containers::RunArgs),
+    /// Start one or more created or stopped containers
+    Start(super::containers::StartArgs),
+    /// Stop one or more running containers
+    Stop(super::containers::StopArgs),
+    /// Restart one or more containers
+    Restart(super::containers::StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(super::containers::KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(super::containers::WaitArgs),
+    /// Fetch the logs of a container
+    Logs(super::containers::LogsArgs),
+    /// Show low-level information on containers
+    Inspect(super::inspect::InspectArgs),
+    /// Run a command in a running container
+    Exec(super::containers::ExecArgs),
+    /// Remove one or more containers
+    Rm(super::containers::RmArgs),
 }
 
 pub fn container(g: &GlobalOptions, args: ContainerArgs) -> Result<i32> {
@@ -265,6 +291,21 @@ pub fn container(g: &GlobalOptions, args: ContainerArgs) -> Result<i32> {
         ContainerCommand::Attach(a) => super::containers::attach(g, a),
         ContainerCommand::Cp(a) => cp(g, a),
         ContainerCommand::Commit(a) => commit(g, a),
+        ContainerCommand::Ls(a) => super::containers::ps(g, a).map(|_| 0),
+        ContainerCommand::Run(a) => {
+            crate::narrate::catch_interrupt();
+            super::containers::run(g, a)
+        }
+        ContainerCommand::Create(a) => super::containers::create(g, a),
+        ContainerCommand::Start(a) => super::containers::start(g, a),
+        ContainerCommand::Stop(a) => super::containers::stop(g, a),
+        ContainerCommand::Restart(a) => super::containers::restart(g, a),
+        ContainerCommand::Kill(a) => super::containers::kill(g, a),
+        ContainerCommand::Wait(a) => super::containers::wait(g, a),
+        ContainerCommand::Logs(a) => super::containers::logs(g, a),
+        ContainerCommand::Inspect(a) => super::inspect::inspect(g, a),
+        ContainerCommand::Exec(a) => super::containers::exec(g, a),
+        ContainerCommand::Rm(a) => super::containers::rm(g, a),
     }
 }
 

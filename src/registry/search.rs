@@ -150,6 +150,57 @@ pub fn search(root: &Path, term: &str, limit: usize) -> Result<Vec<SearchResult>
     Ok(results)
 }
 
+/// `--simulate search`: the catalog of the simulated registry (the
+/// repositories in the store, and the built-in busybox on docker.io),
+/// filtered and named as the real search would. No network.
+pub fn search_simulated(root: &Path, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
+    if !(1..=100).contains(&limit) {
+        return Err(daemon_error(format!(
+            "limit {limit} is outside the range of [1, 100]"
+        )));
+    }
+    let t = target(&RegistryConfig::default(), term);
+    let registry = if t.hub {
+        crate::image::reference::DEFAULT_REGISTRY.to_string()
+    } else {
+        t.registry.clone()
+    };
+    let store = crate::image::Store::open(root)?;
+    let mut repos = std::collections::BTreeSet::new();
+    if t.hub && crate::image::embedded::default_rootfs().is_some() {
+        repos.insert("library/busybox".to_string());
+    }
+    for img in store.images()? {
+        for r in img
+            .references
+            .iter()
+            .filter_map(|r| crate::image::Reference::parse(r).ok())
+        {
+            if r.registry == registry {
+                repos.insert(r.repository.clone());
+            }
+        }
+    }
+    let q = t.query.to_ascii_lowercase();
+    let mut out: Vec<SearchResult> = repos
+        .into_iter()
+        .filter(|r| r.to_ascii_lowercase().contains(&q))
+        .map(|repo| SearchResult {
+            is_official: t.hub && repo.starts_with("library/"),
+            name: if t.hub {
+                repo.strip_prefix("library/").unwrap_or(&repo).to_string()
+            } else {
+                format!("{registry}/{repo}")
+            },
+            description: String::new(),
+            star_count: 0,
+            is_automated: false,
+        })
+        .collect();
+    out.truncate(limit);
+    Ok(out)
+}
+
 /// Every repository name in the registry's catalog, page after page.
 fn catalog(client: &Client) -> Result<Vec<String>> {
     let mut names = Vec::new();

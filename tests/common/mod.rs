@@ -166,9 +166,9 @@ impl Tmux {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
-    /// Wait until the screen shows `text` (up to 20 s); the screen on failure.
+    /// Wait until the screen shows `text` (up to 60 s: CI runs tests in parallel); the screen on failure.
     pub fn wait_for(&self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let s = self.screen();
             if s.contains(text) {
