@@ -264,6 +264,31 @@ fn pulled_image_runs() {
 }
 
 #[test]
+fn run_narrates_the_pull_it_needs_then_the_kernel_steps() {
+    let reg = require_registry!();
+    if !common::is_root() {
+        eprintln!("skipped: running a container needs root");
+        return;
+    }
+    let gb = Gb::new();
+    let trace = gb.root().join("trace.jsonl");
+    let o = gb
+        .cmd()
+        .arg("--trace-json")
+        .arg(&trace)
+        .args(["run", "--rm", &format!("{reg}/library/busybox:latest"), "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kinds = common::trace_kinds(&trace);
+    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    assert!(pos("registry_ping") < pos("manifest_fetch"));
+    assert!(pos("manifest_fetch") < pos("blob_fetch"));
+    assert!(pos("layer_unpack") < pos("cgroup_create"), "{kinds:?}");
+    assert!(pos("cgroup_create") < pos("exec"));
+}
+
+#[test]
 fn registry_mirrors_serve_docker_hub_names() {
     let reg = require_registry!();
     let gb = Gb::new();

@@ -115,7 +115,7 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
         // Under a monitor, attached: the detach keys can leave it running,
         // and a restart policy outlives this command.
         let root = g.root();
-        let c = engine::create(&root, kernel.as_ref(), &opts)?;
+        let c = engine::create(&root, kernel.as_ref(), &mut narrator, &opts)?;
         engine::start_for_attach(&root, kernel.as_mut(), &mut narrator, c.clone())?;
         if crate::narrate::interrupted() {
             // Ctrl-C while it was being set up: roll it back, as a foreground run does.
@@ -149,7 +149,7 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
         );
     }
     let root = g.root();
-    let c = engine::create(&root, kernel.as_ref(), &opts)?;
+    let c = engine::create(&root, kernel.as_ref(), &mut narrator, &opts)?;
     let id = c.id.clone();
     engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
     println!("{id}");
@@ -166,7 +166,8 @@ pub fn create(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
     }
     let opts = run_options(args)?;
     let kernel = g.kernel()?;
-    let c = engine::create(&g.root(), kernel.as_ref(), &opts)?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    let c = engine::create(&g.root(), kernel.as_ref(), &mut narrator, &opts)?;
     println!("{}", c.id);
     Ok(0)
 }

@@ -124,7 +124,12 @@ fn engine_error(message: String) -> anyhow::Error {
 }
 
 /// Find the image, importing the embedded default if it is the one asked for.
-pub fn resolve_image(store: &Store, name: &str) -> Result<Image> {
+pub fn resolve_image(
+    store: &Store,
+    name: &str,
+    simulate: bool,
+    observer: &mut dyn StepObserver,
+) -> Result<Image> {
     if let Some(image) = store.resolve(name)? {
         return Ok(image);
     }
@@ -135,8 +140,10 @@ pub fn resolve_image(store: &Store, name: &str) -> Result<Image> {
     // the internet: one named in the reference, or a docker.io mirror.
     if crate::registry::can_pull(&store.root, &reference) {
         eprintln!("Unable to find image '{reference}' locally");
-        let opts = crate::registry::PullOptions::default();
-        match crate::registry::pull(&store.root, name, &opts, &mut std::io::stderr()) {
+        // The pull's protocol steps are narrated like the kernel's; simulated
+        // runs pull from the simulated registry, never the network.
+        let opts = crate::registry::PullOptions { simulate, ..Default::default() };
+        match crate::registry::pull_observed(&store.root, name, &opts, &mut std::io::stderr(), observer) {
             Ok(image) => return Ok(image),
             Err(e) if reference.full() == default.full() => {
                 eprintln!("glassbox: {e:#}");
@@ -356,9 +363,14 @@ fn effective_hostname(c: &Container) -> String {
 }
 
 /// Make a container (record and directories) without starting it.
-pub fn create(root: &Path, kernel: &dyn Kernel, opts: &RunOptions) -> Result<Container> {
+pub fn create(
+    root: &Path,
+    kernel: &dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &RunOptions,
+) -> Result<Container> {
     let store = Store::open(root)?;
-    let image = resolve_image(&store, &opts.image)?;
+    let image = resolve_image(&store, &opts.image, kernel.is_simulated(), observer)?;
     if let Some(name) = &opts.name {
         if !names::is_valid_name(name) {
             crate::exit_err!(
@@ -498,7 +510,7 @@ pub fn run(
     observer: &mut dyn StepObserver,
     opts: &RunOptions,
 ) -> Result<i32> {
-    let c = create(root, kernel, opts)?;
+    let c = create(root, kernel, observer, opts)?;
     start(
         root,
         kernel,
