@@ -3,18 +3,7 @@
 
 mod common;
 
-use common::{stderr, stdout, Gb};
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "glassbox failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
+use common::{ok, stderr, stdout, Gb};
 
 fn tarball(gb: &Gb, name: &str, content: &[u8]) -> String {
     let mut b = tar::Builder::new(Vec::new());

@@ -6,7 +6,8 @@ use common::{stderr, stdout, Gb, Tmux};
 
 fn learn_cmd(gb: &Gb, state: &std::path::Path) -> std::process::Command {
     let mut c = gb.cmd();
-    c.env("GLASSBOX_STATE_DIR", state).env("GLASSBOX_OFFLINE", "1");
+    c.env("GLASSBOX_STATE_DIR", state)
+        .env("GLASSBOX_OFFLINE", "1");
     c
 }
 
@@ -30,9 +31,16 @@ fn use_test_mirror(gb: &Gb) -> bool {
 fn every_lesson_runs_in_simulation_without_root() {
     let gb = Gb::new();
     let state = gb.root().join("state");
-    let o = learn_cmd(&gb, &state).args(["learn", "--run-all", "--simulate"]).output().unwrap();
+    let o = learn_cmd(&gb, &state)
+        .args(["learn", "--run-all", "--simulate"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("lesson 01 hello-world: ok"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("lesson 01 hello-world: ok"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -47,7 +55,11 @@ fn every_lesson_runs_for_real() {
     }
     let o = cmd.args(["learn", "--run-all"]).output().unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    assert!(!stdout(&o).contains("skipped"), "real runs must not skip parts: {}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("skipped"),
+        "real runs must not skip parts: {}",
+        stdout(&o)
+    );
     assert!(gb.containers().is_empty(), "lessons left containers behind");
 }
 
@@ -85,13 +97,21 @@ fn take_lesson(lang: &str) -> String {
         .unwrap();
     use std::io::Write;
     // An empty line takes each suggested command.
-    child.stdin.take().unwrap().write_all(b"\n\n\n\n\n\n\n\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n\n\n\n\n\n\n\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     // Progress was saved: the lesson is complete.
     let progress = std::fs::read_to_string(state.join("progress.toml")).unwrap();
     assert!(progress.contains("01 = 6"), "{progress}");
-    stable(&gb, &format!("{}\n--- stderr ---\n{}", stdout(&o), stderr(&o)))
+    stable(
+        &gb,
+        &format!("{}\n--- stderr ---\n{}", stdout(&o), stderr(&o)),
+    )
 }
 
 #[test]
@@ -117,13 +137,28 @@ fn every_lab_fails_until_solved_then_passes() {
     let labs: Vec<String> = {
         let gb = Gb::new();
         let o = lab(&gb, &gb.root().join("state"), &["list"]);
-        stdout(&o).lines().filter_map(|l| l.split_whitespace().find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_digit())).map(String::from)).collect()
+        stdout(&o)
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_digit()))
+                    .map(String::from)
+            })
+            .collect()
     };
     assert!(labs.len() >= 6, "labs: {labs:?}");
     let real_only: Vec<String> = {
         let gb = Gb::new();
         let o = lab(&gb, &gb.root().join("state"), &["list"]);
-        stdout(&o).lines().filter(|l| l.contains("[real kernel]")).filter_map(|l| l.split_whitespace().find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_digit())).map(String::from)).collect()
+        stdout(&o)
+            .lines()
+            .filter(|l| l.contains("[real kernel]"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_digit()))
+                    .map(String::from)
+            })
+            .collect()
     };
     for id in labs {
         if !common::is_root() && real_only.contains(&id) {
@@ -136,11 +171,23 @@ fn every_lab_fails_until_solved_then_passes() {
         assert!(o.status.success(), "lab start {id}: {}", stderr(&o));
         // Unsolved: the check fails and names what is missing.
         let o = lab(&gb, &state, &["check", &id]);
-        assert_eq!(o.status.code(), Some(1), "lab {id} passed without being solved: {}", stdout(&o));
-        assert!(stdout(&o).contains("not yet") && stdout(&o).contains("    - "), "{}", stdout(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "lab {id} passed without being solved: {}",
+            stdout(&o)
+        );
+        assert!(
+            stdout(&o).contains("not yet") && stdout(&o).contains("    - "),
+            "{}",
+            stdout(&o)
+        );
         // Solved with its solution (shown after the last hint).
         let o = lab(&gb, &state, &["hint", &id, "99"]);
-        let solution: Vec<String> = stdout(&o).lines().filter_map(|l| l.trim().strip_prefix("docker ").map(String::from)).collect();
+        let solution: Vec<String> = stdout(&o)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("docker ").map(String::from))
+            .collect();
         assert!(!solution.is_empty(), "lab {id} shows no solution");
         for cmd in &solution {
             let words = glassbox::learn::words::split(cmd).unwrap();
@@ -151,11 +198,18 @@ fn every_lab_fails_until_solved_then_passes() {
             c.args(&words).output().unwrap();
         }
         let o = lab(&gb, &state, &["check", &id]);
-        assert!(o.status.success(), "lab {id} solution did not pass: {}", stdout(&o));
+        assert!(
+            o.status.success(),
+            "lab {id} solution did not pass: {}",
+            stdout(&o)
+        );
         // Chinese report for a failed check.
         let o = lab(&gb, &state, &["reset", &id]);
         assert!(o.status.success());
-        let o = learn_cmd(&gb, &state).args(["--lang", "zh", "lab", "check", &id]).output().unwrap();
+        let o = learn_cmd(&gb, &state)
+            .args(["--lang", "zh", "lab", "check", &id])
+            .output()
+            .unwrap();
         assert!(stdout(&o).contains("还没完成"), "{}", stdout(&o));
     }
 }
@@ -251,8 +305,12 @@ fn the_readme_main_command_opens_the_first_lesson() {
         eprintln!("skipped: tmux is not installed (scripts/test installs it)");
         return;
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(readme.contains("cargo run --release -- repl --lesson 00"), "the README's main command changed: update this test");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("cargo run --release -- repl --lesson 00"),
+        "the README's main command changed: update this test"
+    );
     let gb = Gb::new();
     let sim = if common::is_root() { "" } else { "--simulate" };
     let cmdline = format!(

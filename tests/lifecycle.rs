@@ -5,40 +5,9 @@
 
 mod common;
 
-use common::{cgroup_dirs_for, stderr, stdout, Gb};
+use common::{cgroup_dirs_for, eventually, ok, stderr, stdout, Cleanup, Gb};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Force-removes every container of the test's root when dropped (also on panic).
-struct Cleanup<'a>(&'a Gb);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let ids = stdout(&self.0.run(&["ps", "-aq", "--no-trunc"]));
-        for id in ids.lines().filter(|l| !l.is_empty()) {
-            let _ = self.0.run(&["rm", "-f", id]);
-        }
-    }
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "glassbox failed ({:?}): {}",
-        o.status.code(),
-        stderr(o)
-    );
-    stdout(o)
-}
-
-/// Poll until `f` holds, or fail after `secs` seconds.
-fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn run_detached(gb: &Gb, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{stderr, stdout, Gb};
+use common::{ok, stderr, stdout, Gb};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -60,11 +60,6 @@ impl Podman {
     fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{}\n{}", stdout(o), stderr(o));
-    stdout(o)
 }
 
 fn fixture(name: &str) -> Option<PathBuf> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{stderr, stdout, trace_kinds, Gb};
+use common::{ok, stderr, trace_kinds, Gb};
 
 macro_rules! require_registry {
     () => {
@@ -20,17 +20,6 @@ macro_rules! require_registry {
             }
         }
     };
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "glassbox failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
 }
 
 fn redact(gb: &Gb, text: &str) -> String {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{stderr, stdout, Gb};
+use common::{ok, stderr, stdout, Gb};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -35,17 +35,6 @@ fn unique(prefix: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("gbtest/{prefix}-{}-{n}", std::process::id())
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "glassbox failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
 }
 
 fn sha(b: &[u8]) -> String {
@@ -276,12 +265,22 @@ fn run_narrates_the_pull_it_needs_then_the_kernel_steps() {
         .cmd()
         .arg("--trace-json")
         .arg(&trace)
-        .args(["run", "--rm", &format!("{reg}/library/busybox:latest"), "true"])
+        .args([
+            "run",
+            "--rm",
+            &format!("{reg}/library/busybox:latest"),
+            "true",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let kinds = common::trace_kinds(&trace);
-    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
     assert!(pos("registry_ping") < pos("manifest_fetch"));
     assert!(pos("manifest_fetch") < pos("blob_fetch"));
     assert!(pos("layer_unpack") < pos("cgroup_create"), "{kinds:?}");

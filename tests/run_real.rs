@@ -399,10 +399,22 @@ fn the_container_gets_a_minimal_dev_a_read_only_sys_and_only_loopback() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let parts: Vec<&str> = out.split("---\n").collect();
-    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd"] {
-        assert!(parts[0].lines().any(|l| l == dev), "/dev lacks {dev}: {}", parts[0]);
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd",
+    ] {
+        assert!(
+            parts[0].lines().any(|l| l == dev),
+            "/dev lacks {dev}: {}",
+            parts[0]
+        );
     }
-    assert!(!parts[0].lines().any(|l| l.starts_with("sd") || l.starts_with("vd")), "host disks visible: {}", parts[0]);
+    assert!(
+        !parts[0]
+            .lines()
+            .any(|l| l.starts_with("sd") || l.starts_with("vd")),
+        "host disks visible: {}",
+        parts[0]
+    );
     assert!(parts[1].contains("sys-is-read-only"), "{}", parts[1]);
     let links: Vec<&str> = parts[2].lines().map(str::trim).collect();
     assert_eq!(links, ["lo"], "network namespace should hold only lo");
@@ -414,7 +426,16 @@ fn signals_sent_to_glassbox_reach_the_container() {
     let gb = Gb::new();
     let child = gb
         .cmd()
-        .args(["run", "--rm", "--name", "sig", "busybox", "sh", "-c", "trap 'echo got TERM; exit 5' TERM; echo ready; while true; do sleep 1; done"])
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "sig",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 5' TERM; echo ready; while true; do sleep 1; done",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -422,7 +443,10 @@ fn signals_sent_to_glassbox_reach_the_container() {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !stdout(&gb.run(&["ps"])).contains("sig") {
-        assert!(std::time::Instant::now() < deadline, "container never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -436,13 +460,32 @@ fn signals_sent_to_glassbox_reach_the_container() {
 fn env_workdir_and_entrypoint_follow_docker() {
     require_root!();
     let gb = Gb::new();
-    let o = gb.run(&["run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "busybox", "sh", "-c", "echo $GREETING; pwd; echo $HOME; echo $PATH"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp/work",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd; echo $HOME; echo $PATH",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..3], ["hi", "/tmp/work", "/root"]);
     assert!(lines[3].contains("/bin"));
-    let o = gb.run(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "from",
+        "entrypoint",
+    ]);
     assert_eq!(stdout(&o), "from entrypoint\n", "{}", stderr(&o));
     // The image's Cmd (sh) runs when no command is given; with stdin closed it exits 0.
     assert_eq!(gb.run(&["run", "--rm", "busybox"]).status.code(), Some(0));
@@ -454,7 +497,10 @@ fn network_host_shares_the_hosts_network_and_hostname() {
     let gb = Gb::new();
     let o = gb.run(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), nix::unistd::gethostname().unwrap().to_string_lossy());
+    assert_eq!(
+        stdout(&o).trim(),
+        nix::unistd::gethostname().unwrap().to_string_lossy()
+    );
     let o = gb.run(&["run", "--rm", "--network", "bridge0", "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("bridge0"), "{}", stderr(&o));
@@ -466,8 +512,15 @@ fn invalid_names_and_duplicates_are_refused_before_anything_is_made() {
     let gb = Gb::new();
     let o = gb.run(&["run", "--rm", "--name", "bad name", "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("Invalid container name"), "{}", stderr(&o));
-    assert!(gb.run(&["run", "--name", "dup", "busybox", "true"]).status.success());
+    assert!(
+        stderr(&o).contains("Invalid container name"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(gb
+        .run(&["run", "--name", "dup", "busybox", "true"])
+        .status
+        .success());
     let o = gb.run(&["run", "--name", "dup", "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
@@ -479,10 +532,19 @@ fn invalid_names_and_duplicates_are_refused_before_anything_is_made() {
 fn three_ctrl_c_kill_a_container_that_ignores_them() {
     require_root!();
     let gb = Gb::new();
-    let child = gb.cmd().args(["run", "--rm", "--name", "stubborn", "busybox", "sleep", "20"]).spawn().unwrap();
+    let child = gb
+        .cmd()
+        .args([
+            "run", "--rm", "--name", "stubborn", "busybox", "sleep", "20",
+        ])
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !stdout(&gb.run(&["ps"])).contains("stubborn") {
-        assert!(std::time::Instant::now() < deadline, "container never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // Let set-up finish: a Ctrl-C during it rolls the container back instead.
@@ -510,7 +572,12 @@ fn stdin_is_passed_through_with_i_and_closed_without() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"through the pipe\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"through the pipe\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "through the pipe\nend\n");
@@ -534,10 +601,21 @@ fn a_tty_gives_the_container_a_terminal() {
     require_root!();
     let gb = Gb::new();
     // stdin is not a terminal here; the container still gets one of its own.
-    let o = gb.run(&["run", "-t", "--rm", "busybox", "sh", "-c", "tty; test -t 1 && echo is-a-tty; ls -l /dev/console"]);
+    let o = gb.run(&[
+        "run",
+        "-t",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; test -t 1 && echo is-a-tty; ls -l /dev/console",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("/dev/pts/") || out.contains("/dev/console"), "{out}");
+    assert!(
+        out.contains("/dev/pts/") || out.contains("/dev/console"),
+        "{out}"
+    );
     assert!(out.contains("is-a-tty"), "{out}");
 }
 
@@ -546,7 +624,14 @@ fn programs_in_the_container_get_default_signal_dispositions() {
     require_root!();
     let gb = Gb::new();
     // With SIGPIPE ignored (glassbox's own setting), `yes` would never end.
-    let o = gb.run(&["run", "--rm", "busybox", "sh", "-c", "yes | head -2; grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "yes | head -2; grep -E '^Sig(Ign|Blk)' /proc/self/status",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("y\ny\n"), "{out}");

@@ -8,7 +8,7 @@
 //!   wrote (their overlay upper dirs); RECLAIMABLE is that of the stopped ones.
 //! - Local Volumes and Build Cache: glassbox has neither, so 0.
 
-use super::images::{format_table, human_size};
+use super::format::{format_table, human_size};
 use super::GlobalOptions;
 use crate::container::{self, Container, Status};
 use crate::image::{Reference, Store};
@@ -274,7 +274,7 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
             .config
             .created()
             .as_deref()
-            .map(super::images::human_duration_since)
+            .map(super::format::ago)
             .unwrap_or_else(|| "N/A".into());
         t.push(vec![
             repo,
@@ -308,7 +308,7 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
             super::containers::command_text(c, false),
             "0".into(),
             human_size(*size),
-            super::images::human_duration_since(&c.created),
+            super::format::ago(&c.created),
             super::containers::status_text(c),
             c.name.clone(),
         ]);

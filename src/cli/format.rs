@@ -19,38 +19,36 @@ impl Table {
         self.rows.push(cells);
     }
     pub fn render(&self) -> String {
-        let columns = self.rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|i| {
-                let widest = self
-                    .rows
-                    .iter()
-                    .filter_map(|r| r.get(i))
-                    .map(|c| c.chars().count())
-                    .max()
-                    .unwrap_or(0);
-                (widest + 3).max(10)
-            })
-            .collect();
-        let mut out = String::new();
-        for row in &self.rows {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                if i + 1 == row.len() {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(widths[i] - cell.chars().count()));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+        format_table(&self.rows)
     }
     pub fn print(&self) {
         let _ = std::io::stdout().write_all(self.render().as_bytes());
     }
+}
+
+/// Lay out rows like docker's tabwriter (min width 10, padding 3); the last
+/// column is not padded.
+pub fn format_table(rows: &[Vec<String>]) -> String {
+    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; ncols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count() + 3).max(10);
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count()));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// go-units' HumanDuration, which docker uses for CREATED and STATUS.
@@ -80,21 +78,49 @@ pub fn seconds_since(rfc3339: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// "3 minutes ago", as docker's CREATED column.
+/// "3 minutes ago", as docker's CREATED column ("N/A" for an unreadable time).
 pub fn ago(rfc3339: &str) -> String {
-    format!("{} ago", human_duration(seconds_since(rfc3339)))
+    ago_at(rfc3339, chrono::Utc::now())
 }
 
-/// go-units' HumanSize: decimal units, three significant digits.
+/// `ago` as seen at `now` (for tests).
+pub fn ago_at(rfc3339: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => format!(
+            "{} ago",
+            human_duration(
+                now.signed_duration_since(t.with_timezone(&chrono::Utc))
+                    .num_seconds()
+            )
+        ),
+        Err(_) => "N/A".to_string(),
+    }
+}
+
+/// go-units' HumanSize as docker's CLI uses it: 1000-based units, three
+/// significant digits ("4.26MB", "1.2kB", "0B").
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1000.0 && unit < UNITS.len() - 1 {
         value /= 1000.0;
         unit += 1;
     }
-    // Go's "%.3g": three significant digits, trailing zeros dropped.
+    let mut text = three_significant(value);
+    // 999.95kB rounds to "1000kB": carry into the next unit instead.
+    if text == "1000" && unit < UNITS.len() - 1 {
+        unit += 1;
+        text = "1".into();
+    }
+    format!("{text}{}", UNITS[unit])
+}
+
+/// Go's "%.3g" for 0 <= v < 1000: three significant digits, no trailing zeros.
+fn three_significant(value: f64) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
     let int_digits = if value < 1.0 {
         1
     } else {
@@ -105,7 +131,7 @@ pub fn human_size(bytes: u64) -> String {
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    format!("{text}{}", UNITS[unit])
+    text
 }
 
 #[cfg(test)]
@@ -123,6 +149,16 @@ mod tests {
         assert_eq!(human_duration(5 * 3600), "5 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
         assert_eq!(human_duration(20 * 86400), "2 weeks");
+        assert_eq!(human_duration(90 * 86400), "3 months");
+        assert_eq!(human_duration(800 * 86400), "2 years");
+        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            ago_at("2024-01-01T00:08:00.123Z", now),
+            "About a minute ago"
+        );
+        assert_eq!(ago_at("not a time", now), "N/A");
     }
 
     #[test]
@@ -132,6 +168,11 @@ mod tests {
         assert_eq!(human_size(4_261_000), "4.26MB");
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(1_234_567_890), "1.23GB");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(77_800_000), "77.8MB");
+        assert_eq!(human_size(187_000_000), "187MB");
+        assert_eq!(human_size(999_999), "1MB");
+        assert_eq!(human_size(12_345), "12.3kB");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `glassbox import` and `glassbox images`: output shaped like docker's.
 
+use super::format::{format_table, human_size};
 use crate::image::{ImportConfig, Reference, Store};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
@@ -199,7 +200,7 @@ pub fn render_images(
     ]];
     for r in &rows {
         let created = match &r.created {
-            Some(c) => human_duration_between(c, now),
+            Some(c) => super::format::ago_at(c, now),
             None => "N/A".to_string(),
         };
         table.push(vec![
@@ -214,159 +215,9 @@ pub fn render_images(
     Ok(out)
 }
 
-/// Lay out columns like docker's tabwriter (min width 10, padding 3); the
-/// last column is not padded.
-pub fn format_table(rows: &[Vec<String>]) -> String {
-    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; ncols];
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count() + 3).max(10);
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                line.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count()));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// "2 minutes ago", "3 days ago": docker's `units.HumanDuration` + " ago".
-pub fn human_duration_since(rfc3339: &str) -> String {
-    human_duration_between(rfc3339, chrono::Utc::now())
-}
-
-pub fn human_duration_between(rfc3339: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => {
-            let d = now.signed_duration_since(t.with_timezone(&chrono::Utc));
-            let secs = d.num_milliseconds() as f64 / 1000.0;
-            format!("{} ago", human_duration(secs.max(0.0)))
-        }
-        Err(_) => "N/A".to_string(),
-    }
-}
-
-/// docker's go-units HumanDuration, for a duration in seconds.
-pub fn human_duration(secs: f64) -> String {
-    let seconds = secs as i64;
-    let minutes = (secs / 60.0) as i64;
-    let hours = (secs / 3600.0 + 0.5) as i64;
-    if seconds < 1 {
-        "Less than a second".into()
-    } else if seconds == 1 {
-        "1 second".into()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".into()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
-
-/// docker's go-units HumanSize: 1000-based, 3 significant digits: "4.26MB", "800kB", "1GB".
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let mut s = sig3(v);
-    // 999.95kB rounds to "1000kB": carry into the next unit instead.
-    if s == "1000" && i < UNITS.len() - 1 {
-        i += 1;
-        s = "1".into();
-    }
-    format!("{s}{}", UNITS[i])
-}
-
-/// Format like Go's `%.3g` for 0 <= v < 1000: 3 significant digits, no trailing zeros.
-fn sig3(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let int_digits = if v < 1.0 {
-        1
-    } else {
-        (v.log10().floor() as i32) + 1
-    };
-    let decimals = (3 - int_digits).max(0) as usize;
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_like_docker() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(1000), "1kB");
-        assert_eq!(human_size(1500), "1.5kB");
-        assert_eq!(human_size(4_261_000), "4.26MB");
-        assert_eq!(human_size(1_240_000), "1.24MB");
-        assert_eq!(human_size(77_800_000), "77.8MB");
-        assert_eq!(human_size(187_000_000), "187MB");
-        assert_eq!(human_size(1_000_000_000), "1GB");
-        assert_eq!(human_size(999_999), "1MB");
-        assert_eq!(human_size(12_345), "12.3kB");
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        assert_eq!(human_duration(0.2), "Less than a second");
-        assert_eq!(human_duration(1.0), "1 second");
-        assert_eq!(human_duration(42.0), "42 seconds");
-        assert_eq!(human_duration(61.0), "About a minute");
-        assert_eq!(human_duration(150.0), "2 minutes");
-        assert_eq!(human_duration(3600.0), "About an hour");
-        assert_eq!(human_duration(5.0 * 3600.0), "5 hours");
-        assert_eq!(human_duration(3.0 * 86400.0), "3 days");
-        assert_eq!(human_duration(20.0 * 86400.0), "2 weeks");
-        assert_eq!(human_duration(90.0 * 86400.0), "3 months");
-        assert_eq!(human_duration(800.0 * 86400.0), "2 years");
-        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        assert_eq!(
-            human_duration_between("2024-01-01T00:08:00.123Z", now),
-            "About a minute ago"
-        );
-        assert_eq!(
-            human_duration_between("2024-01-01T00:00:00+00:00", now),
-            "10 minutes ago"
-        );
-        assert_eq!(human_duration_between("garbage", now), "N/A");
-        assert!(human_duration_since("2000-01-01T00:00:00Z").ends_with("years ago"));
-    }
 
     #[test]
     fn table_layout() {
@@ -847,7 +698,7 @@ pub fn render_images_with(
                 "Containers": "N/A",
                 "CreatedAt": created_at(&r.created),
                 "CreatedSince": match &r.created {
-                    Some(c) => human_duration_between(c, now),
+                    Some(c) => super::format::ago_at(c, now),
                     None => "N/A".to_string(),
                 },
                 "Digest": r.repo_digest.clone().unwrap_or_else(|| "<none>".to_string()),
@@ -1022,7 +873,7 @@ pub fn render_history(
         let size = e["size"].as_u64().unwrap_or(0);
         rows.push(serde_json::json!({
             "ID": id,
-            "CreatedSince": if created.is_empty() { "N/A".to_string() } else { human_duration_between(created, now) },
+            "CreatedSince": if created.is_empty() { "N/A".to_string() } else { super::format::ago_at(created, now) },
             "CreatedAt": created,
             "CreatedBy": by,
             "Size": if human { human_size(size) } else { size.to_string() },

@@ -102,7 +102,9 @@ pub enum Command {
     /// Inspect changes to files or directories on a container's filesystem (A, C, D)
     Diff(lifecycle::DiffArgs),
     /// Copy files between a container and the host (CONTAINER:PATH on one side)
-    #[command(after_help = "Examples:\n  glassbox cp web:/etc/hostname .\n  glassbox cp ./site web:/srv")]
+    #[command(
+        after_help = "Examples:\n  glassbox cp web:/etc/hostname .\n  glassbox cp ./site web:/srv"
+    )]
     Cp(lifecycle::CpArgs),
     /// Create a new image from a container's changes
     Commit(lifecycle::CommitArgs),
@@ -173,10 +175,10 @@ pub enum Command {
         lesson: Option<String>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
-    #[command(after_help = "Examples:\n  glassbox completion bash > /etc/bash_completion.d/glassbox\n  glassbox completion zsh > \"${fpath[1]}/_glassbox\"")]
-    Completion {
-        shell: clap_complete::Shell,
-    },
+    #[command(
+        after_help = "Examples:\n  glassbox completion bash > /etc/bash_completion.d/glassbox\n  glassbox completion zsh > \"${fpath[1]}/_glassbox\""
+    )]
+    Completion { shell: clap_complete::Shell },
     /// Show the glassbox version
     Version,
     /// Show system-wide information
@@ -299,7 +301,9 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Port(args) => lifecycle::port(g, args),
         Command::Stats(args) => lifecycle::stats(g, args),
         Command::Events(args) => lifecycle::events_cmd(g, args),
-        Command::Images(args) => images::run_images(&g.root(), args.quiet, args.no_trunc, args.extra),
+        Command::Images(args) => {
+            images::run_images(&g.root(), args.quiet, args.no_trunc, args.extra)
+        }
         Command::Pull(args) => images::run_pull(g, args),
         Command::Push(args) => images::run_push(g, args),
         Command::Tag(args) => images::run_tag(&g.root(), args),

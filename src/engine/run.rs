@@ -142,8 +142,17 @@ pub fn resolve_image(
         eprintln!("Unable to find image '{reference}' locally");
         // The pull's protocol steps are narrated like the kernel's; simulated
         // runs pull from the simulated registry, never the network.
-        let opts = crate::registry::PullOptions { simulate, ..Default::default() };
-        match crate::registry::pull_observed(&store.root, name, &opts, &mut std::io::stderr(), observer) {
+        let opts = crate::registry::PullOptions {
+            simulate,
+            ..Default::default()
+        };
+        match crate::registry::pull_observed(
+            &store.root,
+            name,
+            &opts,
+            &mut std::io::stderr(),
+            observer,
+        ) {
             Ok(image) => return Ok(image),
             Err(e) if reference.full() == default.full() => {
                 eprintln!("glassbox: {e:#}");

@@ -46,11 +46,21 @@ fn find<T>(all: Vec<T>, key: &str, id: impl Fn(&T) -> (&str, &str), what: &str) 
             let (item_id, slug) = id(item);
             item_id == key || slug == key || item_id.trim_start_matches('0') == wanted
         })
-        .with_context(|| format!("no {what} {key:?}: `glassbox {}` lists them", if what == "lab" { "lab list" } else { "learn" }))
+        .with_context(|| {
+            format!(
+                "no {what} {key:?}: `glassbox {}` lists them",
+                if what == "lab" { "lab list" } else { "learn" }
+            )
+        })
 }
 
 pub fn lesson(key: &str) -> Result<Lesson> {
-    find(lessons()?, key, |l| (l.id.as_str(), l.slug.as_str()), "lesson")
+    find(
+        lessons()?,
+        key,
+        |l| (l.id.as_str(), l.slug.as_str()),
+        "lesson",
+    )
 }
 
 pub fn lab(key: &str) -> Result<Lab> {

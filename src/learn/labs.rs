@@ -15,7 +15,11 @@ pub fn list(runner: &Runner) -> Result<()> {
         } else {
             " ".into()
         };
-        let real = if lab.real_only { runner.lang.pick("  [real kernel]", "  [需真实内核]") } else { "" };
+        let real = if lab.real_only {
+            runner.lang.pick("  [real kernel]", "  [需真实内核]")
+        } else {
+            ""
+        };
         println!(
             "  {mark}  {}  {}  ({}){real}",
             lab.id,
@@ -56,8 +60,14 @@ pub fn start(runner: &Runner, key: &str) -> Result<()> {
         anyhow::bail!(
             "{}",
             runner.lang.pick(
-                &format!("lab {} needs the real kernel (run glassbox as root, without --simulate)", lab.id),
-                &format!("实验 {} 需要真实内核（以 root 运行 glassbox，不要加 --simulate）", lab.id)
+                &format!(
+                    "lab {} needs the real kernel (run glassbox as root, without --simulate)",
+                    lab.id
+                ),
+                &format!(
+                    "实验 {} 需要真实内核（以 root 运行 glassbox，不要加 --simulate）",
+                    lab.id
+                )
             )
         );
     }

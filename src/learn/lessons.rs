@@ -38,7 +38,11 @@ impl Prompter {
                         let line = line.trim_end_matches('\n').to_string();
                         // Without an editor, an empty answer takes the suggestion;
                         // show what was taken, as a terminal would have.
-                        let taken = if line.is_empty() { initial.to_string() } else { line };
+                        let taken = if line.is_empty() {
+                            initial.to_string()
+                        } else {
+                            line
+                        };
                         println!("{taken}");
                         Some(taken)
                     }
@@ -67,21 +71,32 @@ pub fn heading(lesson: &Lesson, lang: Lang) -> String {
 /// Make sure a section's image is here, pulling it if need be. Err holds what
 /// to tell the learner when it cannot be had (no network and no mirror).
 pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), String> {
-    let here = |r: &Runner| crate::image::Store::open(&r.root).and_then(|s| s.resolve(image)).map(|i| i.is_some()).unwrap_or(false);
+    let here = |r: &Runner| {
+        crate::image::Store::open(&r.root)
+            .and_then(|s| s.resolve(image))
+            .map(|i| i.is_some())
+            .unwrap_or(false)
+    };
     if here(runner) {
         return Ok(());
     }
     // GLASSBOX_OFFLINE (tests): pull only through a configured mirror, never from the internet.
-    let mirrored = crate::registry::config::RegistryConfig::load(&runner.root).map(|c| !c.registry_mirrors.is_empty()).unwrap_or(false);
+    let mirrored = crate::registry::config::RegistryConfig::load(&runner.root)
+        .map(|c| !c.registry_mirrors.is_empty())
+        .unwrap_or(false);
     let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored {
-        Err(anyhow::anyhow!("offline, and no registry mirror is configured"))
+        Err(anyhow::anyhow!(
+            "offline, and no registry mirror is configured"
+        ))
     } else {
         runner.run(&format!("pull {image}"), &[], None, true, false)
     };
     if here(runner) {
         return Ok(());
     }
-    let why = pulled.map(|o| o.output.trim().lines().last().unwrap_or("").to_string()).unwrap_or_else(|e| e.to_string());
+    let why = pulled
+        .map(|o| o.output.trim().lines().last().unwrap_or("").to_string())
+        .unwrap_or_else(|e| e.to_string());
     Err(runner.lang.pick(
         &format!(
             "This part needs the {image} image, which is not here and could not be pulled ({why}).\n  Offline, build it and serve it from a local registry:\n    scripts/fixtures --debian && scripts/registry start 5000 && scripts/fixtures --seed-registry 127.0.0.1:5000\n  then put  registry_mirrors = [\"http://127.0.0.1:5000\"]  in {}/config.toml (or /etc/glassbox/config.toml).",
@@ -183,7 +198,9 @@ pub fn take(runner: &Runner, key: &str, extra_options: &[String], restart: bool)
                     )
                     .dimmed()
                 );
-            } else if let Some(Err(message)) = section.image.as_deref().map(|i| ensure_image(runner, i)) {
+            } else if let Some(Err(message)) =
+                section.image.as_deref().map(|i| ensure_image(runner, i))
+            {
                 println!("  {}", message.yellow());
             } else {
                 let hint = lang.pick(
@@ -304,7 +321,9 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
             String::new()
         };
         if missing_images > 0 {
-            skip_note.push_str(&format!(", {missing_images} part(s) skipped for a missing image"));
+            skip_note.push_str(&format!(
+                ", {missing_images} part(s) skipped for a missing image"
+            ));
         }
         println!(
             "lesson {} {}: ok ({checked} checks{skip_note})",

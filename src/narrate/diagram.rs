@@ -67,8 +67,18 @@ pub fn container_picture(root: &Path, c: &Container, lang: Lang) -> String {
         )
     ));
     let network = match c.config.network.as_str() {
-        "host" => lang.pick("host's network (no namespace of its own)", "宿主机的网络（没有自己的命名空间）").to_string(),
-        "none" => lang.pick("own network namespace: lo only", "自己的网络命名空间：只有 lo").to_string(),
+        "host" => lang
+            .pick(
+                "host's network (no namespace of its own)",
+                "宿主机的网络（没有自己的命名空间）",
+            )
+            .to_string(),
+        "none" => lang
+            .pick(
+                "own network namespace: lo only",
+                "自己的网络命名空间：只有 lo",
+            )
+            .to_string(),
         other => other.to_string(),
     };
     out.push(format!("  {}: {network}", lang.pick("network", "网络")));

@@ -77,7 +77,11 @@ impl Answers for TerminalAnswers {
     fn read_answer(&mut self) -> Option<String> {
         use std::os::unix::io::AsRawFd;
         // GLASSBOX_NO_TTY: read answers from stdin even when a terminal exists (tests, scripts).
-        let tty = if std::env::var_os("GLASSBOX_NO_TTY").is_some() { None } else { File::open("/dev/tty").ok() };
+        let tty = if std::env::var_os("GLASSBOX_NO_TTY").is_some() {
+            None
+        } else {
+            File::open("/dev/tty").ok()
+        };
         let fd = tty.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0);
         // Byte by byte with read(2), so Ctrl-C (EINTR) ends the wait and no
         // input meant for the container is buffered away.
@@ -85,8 +89,16 @@ impl Answers for TerminalAnswers {
         let mut byte = [0u8; 1];
         loop {
             match nix::unistd::read(fd, &mut byte) {
-                Ok(0) => return if line.is_empty() { None } else { Some(String::from_utf8_lossy(&line).trim().to_string()) },
-                Ok(_) if byte[0] == b'\n' => return Some(String::from_utf8_lossy(&line).trim().to_string()),
+                Ok(0) => {
+                    return if line.is_empty() {
+                        None
+                    } else {
+                        Some(String::from_utf8_lossy(&line).trim().to_string())
+                    }
+                }
+                Ok(_) if byte[0] == b'\n' => {
+                    return Some(String::from_utf8_lossy(&line).trim().to_string())
+                }
                 Ok(_) => line.push(byte[0]),
                 Err(nix::errno::Errno::EINTR) if interrupted() => return None,
                 Err(nix::errno::Errno::EINTR) => continue,

@@ -155,7 +155,10 @@ pub enum Step {
     PivotRoot { new_root: PathBuf },
     /// Join a running container's namespaces (`exec`): setns(2) on each
     /// /proc/PID/ns file, then fork so the PID namespace applies too.
-    SetNs { pid: i32, namespaces: Vec<Namespace> },
+    SetNs {
+        pid: i32,
+        namespaces: Vec<Namespace>,
+    },
     /// Replace glassbox's code in the container process with the user's program.
     Exec {
         argv: Vec<String>,

@@ -40,7 +40,7 @@ fn kind_of(media_type: &str, lang: Lang) -> &'static str {
 
 /// A human size ("1.23MB"), as docker prints them.
 fn size(bytes: u64) -> String {
-    crate::cli::images::human_size(bytes)
+    crate::cli::format::human_size(bytes)
 }
 
 pub(super) fn describe(step: &Step, lang: Lang) -> Description {

@@ -193,3 +193,39 @@ impl Drop for Tmux {
             .output();
     }
 }
+
+/// The output of a glassbox command that must succeed (fails the test with both streams otherwise).
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "glassbox failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// Poll until `f` holds, or fail after `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Force-removes every container of the test's root when dropped (also on panic).
+pub struct Cleanup<'a>(pub &'a Gb);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let ids = stdout(&self.0.run(&["ps", "-aq", "--no-trunc"]));
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+    }
+}

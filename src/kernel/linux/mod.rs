@@ -36,7 +36,11 @@ static INTERRUPTS: AtomicI32 = AtomicI32::new(0);
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = FORWARD_TO.load(Ordering::SeqCst);
     if pid > 0 {
-        let forwarded = if sig == libc::SIGINT && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 { libc::SIGKILL } else { sig };
+        let forwarded = if sig == libc::SIGINT && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+            libc::SIGKILL
+        } else {
+            sig
+        };
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, forwarded) };
     }
