@@ -9,7 +9,6 @@ use crate::container::attach::{self as proto, DetachMatcher};
 use crate::container::{self, Container, Status};
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::termios::{self, SetArg, Termios};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -44,35 +43,6 @@ extern "C" fn proxy(sig: libc::c_int) {
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
-    }
-}
-
-/// The user's terminal in raw mode while attached; restored on drop.
-struct Raw(Option<Termios>);
-
-impl Raw {
-    fn enter() -> Raw {
-        // SAFETY: fd 0 stays open for the life of the process.
-        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-        match termios::tcgetattr(stdin) {
-            Ok(saved) => {
-                let mut raw = saved.clone();
-                termios::cfmakeraw(&mut raw);
-                let _ = termios::tcsetattr(stdin, SetArg::TCSANOW, &raw);
-                Raw(Some(saved))
-            }
-            Err(_) => Raw(None),
-        }
-    }
-}
-
-impl Drop for Raw {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.0 {
-            // SAFETY: fd 0 stays open for the life of the process.
-            let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-            let _ = termios::tcsetattr(stdin, SetArg::TCSANOW, saved);
-        }
     }
 }
 
@@ -124,7 +94,7 @@ pub fn attach(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended>
     let stdin_wanted = opts.stdin && c.config.interactive;
     // SAFETY: isatty on fd 0.
     let stdin_is_tty = unsafe { libc::isatty(0) } == 1;
-    let _raw = (tty && stdin_wanted && stdin_is_tty).then(Raw::enter);
+    let _raw = (tty && stdin_wanted && stdin_is_tty).then(crate::kernel::linux::RawMode::enter);
     if tty {
         // SAFETY: the handler only stores to an atomic.
         unsafe {

@@ -11,7 +11,7 @@
 use super::log::{JsonLog, Stream};
 use crate::container::attach::{self as proto, frame};
 use anyhow::{Context, Result};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -146,19 +146,10 @@ pub fn relay(
         } else {
             PollTimeout::NONE
         };
-        match poll(&mut fds, timeout) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("poll the container's output"),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| {
-                f.revents()
-                    .unwrap_or(PollFlags::empty())
-                    .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            })
-            .collect();
+        let Some(ready) = super::tty::poll_readable(&mut fds, timeout, "the container's output")?
+        else {
+            continue;
+        };
         drop(fds);
         // Clients first: a new one must not miss output read in this round.
         let client_ready = ready[outputs + 1..].to_vec();

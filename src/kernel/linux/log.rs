@@ -6,7 +6,7 @@
 //! as it is when the stream closes.
 
 use anyhow::{Context, Result};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::BorrowedFd;
@@ -110,19 +110,11 @@ pub fn relay(sources: &[(RawFd, Stream)], log: &mut JsonLog) -> Result<()> {
             .iter()
             .map(|(fd, _)| PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, PollFlags::POLLIN))
             .collect();
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("poll the container's output"),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| {
-                f.revents()
-                    .unwrap_or(PollFlags::empty())
-                    .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            })
-            .collect();
+        let Some(ready) =
+            super::tty::poll_readable(&mut fds, PollTimeout::NONE, "the container's output")?
+        else {
+            continue;
+        };
         drop(fds);
         let mut closed = Vec::new();
         for (i, (fd, stream)) in open.iter().enumerate() {

@@ -15,6 +15,7 @@ mod net;
 mod tty;
 
 pub use child::{resolve_command, DEFAULT_PATH};
+pub use tty::RawMode;
 
 use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
 use crate::step::{Namespace, Step};

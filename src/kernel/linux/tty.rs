@@ -77,10 +77,10 @@ pub fn pts_name(fd: RawFd) -> Result<String> {
 }
 
 /// Puts the user's terminal in raw mode and restores it on drop.
-struct RawMode(Option<Termios>);
+pub struct RawMode(Option<Termios>);
 
 impl RawMode {
-    fn enter() -> RawMode {
+    pub fn enter() -> RawMode {
         // SAFETY: fd 0 stays open for the life of the process.
         let stdin = unsafe { BorrowedFd::borrow_raw(0) };
         match termios::tcgetattr(stdin) {
@@ -186,5 +186,27 @@ pub fn relay(master: RawFd, interactive: bool) -> Result<()> {
                 Err(_) => stdin_open = false,
             }
         }
+    }
+}
+
+/// poll(2) once: which of `fds` can be read (input, hang-up or error), or
+/// None when a signal interrupted the wait (callers loop and poll again).
+pub fn poll_readable(
+    fds: &mut [PollFd],
+    timeout: PollTimeout,
+    what: &str,
+) -> Result<Option<Vec<bool>>> {
+    match poll(fds, timeout) {
+        Err(nix::errno::Errno::EINTR) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("poll {what}")),
+        Ok(_) => Ok(Some(
+            fds.iter()
+                .map(|f| {
+                    f.revents()
+                        .unwrap_or(PollFlags::empty())
+                        .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+                .collect(),
+        )),
     }
 }
