@@ -334,3 +334,65 @@ fn the_readme_main_command_opens_the_first_lesson() {
     t.type_text("exit");
     t.keys(&["Enter"]);
 }
+
+#[test]
+fn lab_checks_read_files_and_cgroup_files_of_real_containers() {
+    require_root!();
+    use glassbox::learn::{runner::Runner, Check};
+    let gb = Gb::new();
+    let _cleanup = common::Cleanup(&gb);
+    common::ok(&gb.run(&[
+        "run",
+        "-d",
+        "--name",
+        "cg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo inside > /tmp/note; exec sleep 30",
+    ]));
+    let runner = Runner::new(gb.root(), false, glassbox::step::Lang::En).unwrap();
+    let none = Default::default();
+    let file = |container: &str, path: &str, text: &str| Check::FileContains {
+        container: container.into(),
+        path: path.into(),
+        text: text.into(),
+    };
+    common::eventually(10, "the note", || {
+        runner
+            .check(&file("cg", "/tmp/note", "inside"), &none)
+            .is_ok()
+    });
+    // A file only the image has, read through the running container's root.
+    assert!(runner
+        .check(&file("cg", "/etc/passwd", "root:"), &none)
+        .is_ok());
+    let escape = runner
+        .check(&file("cg", "/../../etc/shadow", "root"), &none)
+        .unwrap_err();
+    assert!(escape.contains("without .."), "{escape}");
+    // The cgroup lists exactly the container's one process.
+    let pid = common::ok(&gb.run(&["inspect", "--format", "{{.State.Pid}}", "cg"]))
+        .trim()
+        .to_string();
+    let procs = Check::CgroupFile {
+        container: "cg".into(),
+        file: "cgroup.procs".into(),
+        value: pid,
+    };
+    assert_eq!(runner.check(&procs, &none), Ok(()));
+    // Stopped: files come from the upper dir; the cgroup is gone.
+    common::ok(&gb.run(&["stop", "-t", "0", "cg"]));
+    assert_eq!(
+        runner.check(&file("cg", "/tmp/note", "inside"), &none),
+        Ok(())
+    );
+    let wrong = runner
+        .check(&file("cg", "/tmp/note", "outside"), &none)
+        .unwrap_err();
+    assert!(wrong.contains("does not contain"), "{wrong}");
+    assert!(runner
+        .check(&procs, &none)
+        .unwrap_err()
+        .contains("not running"));
+}

@@ -10,6 +10,7 @@ pub mod lessons;
 pub mod model;
 pub mod progress;
 pub mod runner;
+pub mod state;
 pub mod words;
 
 pub use model::{Check, Lab, Lesson, Text};

@@ -93,6 +93,29 @@ pub enum Check {
     Image { name: String },
     /// No image with this reference is in the store.
     NoImage { name: String },
+    /// A file inside a container (running or stopped) contains `text`.
+    FileContains {
+        container: String,
+        path: String,
+        text: String,
+    },
+    /// A file of a running container's cgroup holds `value` (v1: looked for in
+    /// every controller's directory; v2: the one directory).
+    CgroupFile {
+        container: String,
+        file: String,
+        value: String,
+    },
+    /// Something listens on this TCP port of 127.0.0.1.
+    Port { port: u16 },
+    /// An HTTP GET of this loopback URL answers with a body containing `text`.
+    Http { url: String, text: String },
+    /// A field of an image's config (`Cmd`, `Env`, `WorkingDir`, `Labels`, ...) contains `value`.
+    ImageConfig {
+        name: String,
+        field: String,
+        value: String,
+    },
     /// A glassbox command (docker-style) succeeds and its output contains `text`.
     Command { run: String, text: Option<String> },
 }

@@ -215,6 +215,63 @@ impl Runner {
                     _ => Ok(()),
                 }
             }
+            Check::FileContains {
+                container,
+                path,
+                text,
+            } => match super::state::read_container_file(&self.root, container, path) {
+                Ok(data) if String::from_utf8_lossy(&data).contains(text.as_str()) => Ok(()),
+                Ok(_) => Err(l(
+                    format!("{path} in {container} does not contain {text:?}"),
+                    format!("{container} 里的 {path} 不包含 {text:?}"),
+                )),
+                Err(e) => Err(l(
+                    format!("cannot read {path} in {container}: {e:#}"),
+                    format!("读不到 {container} 里的 {path}：{e:#}"),
+                )),
+            },
+            Check::CgroupFile {
+                container,
+                file,
+                value,
+            } => match super::state::read_cgroup_file(&self.root, container, file) {
+                Ok(v) if v == *value => Ok(()),
+                Ok(v) => Err(l(
+                    format!("{container}'s cgroup file {file} holds {v:?}, not {value:?}"),
+                    format!("{container} 的 cgroup 文件 {file} 是 {v:?}，不是 {value:?}"),
+                )),
+                Err(e) => Err(l(
+                    format!("cannot read {container}'s cgroup file {file}: {e:#}"),
+                    format!("读不到 {container} 的 cgroup 文件 {file}：{e:#}"),
+                )),
+            },
+            Check::Port { port } => super::state::port_open(*port).then_some(()).ok_or_else(|| {
+                l(
+                    format!("nothing answers on 127.0.0.1:{port}"),
+                    format!("127.0.0.1:{port} 上没有任何服务应答"),
+                )
+            }),
+            Check::Http { url, text } => match super::state::http_body(url) {
+                Ok(body) if body.contains(text.as_str()) => Ok(()),
+                Ok(_) => Err(l(
+                    format!("{url} answers, but without {text:?}"),
+                    format!("{url} 有应答，但内容里没有 {text:?}"),
+                )),
+                Err(e) => Err(l(
+                    format!("{url} does not answer: {e:#}"),
+                    format!("{url} 没有应答：{e:#}"),
+                )),
+            },
+            Check::ImageConfig { name, field, value } => {
+                match super::state::image_config_field(&self.root, name, field) {
+                    Ok(v) if v.contains(value.as_str()) => Ok(()),
+                    Ok(v) => Err(l(
+                        format!("image {name}'s {field} is {v}, without {value:?}"),
+                        format!("镜像 {name} 的 {field} 是 {v}，其中没有 {value:?}"),
+                    )),
+                    Err(e) => Err(l(format!("{e:#}"), format!("{e:#}"))),
+                }
+            }
             Check::Command { run, text } => {
                 let o = self
                     .run(run, &[], None, true, false)

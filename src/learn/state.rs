@@ -1,0 +1,176 @@
+//! Reading the real state a lab leaves: files inside containers, cgroup files,
+//! ports and pages on the loopback, image configs. Read-only, and never
+//! outside the container's root or the loopback network.
+
+use crate::container::{self, Container, Status};
+use anyhow::{bail, Context, Result};
+use std::path::{Component, Path, PathBuf};
+
+/// `path` inside the container, as a relative path with no `..` (so it cannot leave the root).
+fn inside(path: &str) -> Result<PathBuf> {
+    let p = Path::new(path);
+    if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+        bail!("{path:?} must be an absolute path without ..");
+    }
+    Ok(p.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect())
+}
+
+/// Read a file of a container: through /proc/PID/root while it runs, else
+/// from its upper dir and then its image's layers, top-most first.
+pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8>> {
+    let c = container::find(root, name)?;
+    let rel = inside(path)?;
+    if c.state.status == Status::Running && c.process_alive() {
+        let file = PathBuf::from(format!("/proc/{}/root", c.state.pid)).join(&rel);
+        return std::fs::read(&file).with_context(|| format!("{path} in {name}"));
+    }
+    let mut dirs = vec![c.dir(root).join("upper")];
+    let store = crate::image::Store::open(root)?;
+    if let Some(image) = store.resolve(&c.image_id)? {
+        let mut lowers = store.layer_dirs(&image)?;
+        lowers.reverse();
+        dirs.extend(lowers);
+    }
+    for dir in dirs {
+        let file = dir.join(&rel);
+        if std::fs::symlink_metadata(&file).is_ok() {
+            return std::fs::read(&file).with_context(|| format!("{path} in {name}"));
+        }
+    }
+    bail!("{path} does not exist in {name}")
+}
+
+/// The value of a file in a running container's cgroup.
+pub fn read_cgroup_file(root: &Path, name: &str, file: &str) -> Result<String> {
+    if file.contains('/') {
+        bail!("{file:?} must be a file name, not a path");
+    }
+    let c: Container = container::find(root, name)?;
+    if !(c.state.status == Status::Running && c.process_alive()) {
+        bail!("{name} is not running, so it has no cgroup");
+    }
+    let setup = crate::kernel::CgroupSetup::detect()?;
+    for dir in setup.paths_for(&c.id) {
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            return Ok(text.trim().to_string());
+        }
+    }
+    bail!("no cgroup file {file} for {name}")
+}
+
+/// Whether a loopback address is asked for: labs never reach other hosts.
+fn loopback_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("only http:// URLs are checked")?;
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if host == "localhost" || host.starts_with("127.") {
+        Ok(())
+    } else {
+        bail!("{url}: labs only check addresses on 127.0.0.0/8")
+    }
+}
+
+pub fn port_open(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+}
+
+pub fn http_body(url: &str) -> Result<String> {
+    loopback_url(url)?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(5))
+        .build();
+    let response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    Ok(response.into_string()?)
+}
+
+/// A field of an image's config as JSON text (`Cmd` → `["sh"]`), looked up in
+/// the runtime config first (`config.Cmd`), then at the top (`architecture`).
+pub fn image_config_field(root: &Path, name: &str, field: &str) -> Result<String> {
+    let store = crate::image::Store::open(root)?;
+    let image = store
+        .resolve(name)?
+        .with_context(|| format!("no image {name}"))?;
+    let json = serde_json::to_value(&image.config)?;
+    let value = json
+        .get("config")
+        .and_then(|c| c.get(field))
+        .or_else(|| json.get(field))
+        .with_context(|| format!("image {name} has no {field} in its config"))?;
+    Ok(match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_leave_the_container() {
+        assert!(inside("/etc/../../x").is_err());
+        assert!(inside("etc/passwd").is_err());
+        assert_eq!(inside("/etc//passwd").unwrap(), PathBuf::from("etc/passwd"));
+    }
+
+    #[test]
+    fn ports_and_pages_on_the_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            // The port check connects once, the page check once more.
+            for mut s in listener.incoming().take(2).flatten() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                );
+            }
+        });
+        assert!(port_open(port));
+        assert_eq!(
+            http_body(&format!("http://127.0.0.1:{port}/")).unwrap(),
+            "hello"
+        );
+        assert!(http_body("http://example.com/")
+            .unwrap_err()
+            .to_string()
+            .contains("127.0.0.0/8"));
+    }
+
+    #[test]
+    fn image_config_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::image::Store::open(dir.path()).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("hello").unwrap();
+        h.set_size(2);
+        h.set_cksum();
+        tar.append(&h, &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let reference = crate::image::Reference::parse("labimg:1").unwrap();
+        let cfg = crate::image::ImportConfig {
+            cmd: Some(vec!["echo".into(), "hi".into()]),
+            ..Default::default()
+        };
+        store.import_tar(&bytes[..], Some(&reference), cfg).unwrap();
+        assert_eq!(
+            image_config_field(dir.path(), "labimg:1", "Cmd").unwrap(),
+            r#"["echo","hi"]"#
+        );
+        assert_eq!(
+            image_config_field(dir.path(), "labimg:1", "os").unwrap(),
+            "linux"
+        );
+        assert!(image_config_field(dir.path(), "labimg:1", "Nope").is_err());
+    }
+}
