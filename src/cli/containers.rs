@@ -198,6 +198,12 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Detached mode: run the command in the background (its output is discarded)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Username or UID (format: <name|uid>[:<group|gid>]), looked up in the container's /etc/passwd and /etc/group
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
     /// The container (name or id)
     pub container: String,
     /// The command and its arguments
@@ -214,6 +220,8 @@ pub fn exec(g: &GlobalOptions, args: ExecArgs) -> Result<i32> {
         workdir: args.workdir,
         interactive: args.interactive,
         tty: args.tty,
+        detach: args.detach,
+        user: args.user,
     };
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
@@ -542,6 +550,24 @@ pub struct PsArgs {
     /// Format output with a Go template ({{.ID}} {{.Names}} {{.Status}} ...; "table ..." for columns)
     #[arg(long)]
     pub format: Option<String>,
+    /// Display total file sizes: the container's writable layer (its upper dir), and in parentheses with the image ("virtual")
+    #[arg(short = 's', long)]
+    pub size: bool,
+}
+
+/// docker's SIZE column: the bytes the container wrote (its overlay upper
+/// dir), then "virtual": those plus its image's.
+fn size_text(root: &std::path::Path, store: Option<&crate::image::Store>, c: &Container) -> String {
+    let upper = super::df::dir_size(&c.dir(root).join("upper"));
+    let image = store
+        .and_then(|s| s.resolve(&c.image_id).ok().flatten())
+        .map(|i| i.size)
+        .unwrap_or(0);
+    format!(
+        "{} (virtual {})",
+        super::format::human_size(upper),
+        super::format::human_size(upper + image)
+    )
 }
 
 /// `ps` filters: values of one key are alternatives, different keys must all match.
@@ -657,7 +683,7 @@ fn shown_status(c: &Container) -> Status {
 }
 
 /// One `ps` row as the fields docker's --format knows.
-fn ps_fields(c: &Container, no_trunc: bool) -> serde_json::Value {
+fn ps_fields(c: &Container, no_trunc: bool, size: Option<String>) -> serde_json::Value {
     serde_json::json!({
         "ID": if no_trunc { c.id.clone() } else { c.short_id().to_string() },
         "Names": c.name,
@@ -671,7 +697,7 @@ fn ps_fields(c: &Container, no_trunc: bool) -> serde_json::Value {
         "Labels": "",
         "Mounts": "",
         "Networks": c.config.network,
-        "Size": "",
+        "Size": size.unwrap_or_default(),
     })
 }
 
@@ -770,6 +796,13 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         let _ = std::io::stdout().write_all(out.as_bytes());
         return Ok(());
     }
+    let root = g.root();
+    let store = if args.size {
+        crate::image::Store::open(&root).ok()
+    } else {
+        None
+    };
+    let size = |c: &Container| args.size.then(|| size_text(&root, store.as_ref(), c));
     if let Some(t) = template {
         if as_table {
             // Headers: render the template over a row of titles.
@@ -781,7 +814,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
             let mut table = Table::new(&[]);
             table.row(header.split('\t').map(String::from).collect());
             for c in &shown {
-                let line = t.render(&ps_fields(c, args.no_trunc))?;
+                let line = t.render(&ps_fields(c, args.no_trunc, size(c)))?;
                 table.row(line.split('\t').map(String::from).collect());
             }
             let text = table.render();
@@ -791,14 +824,14 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         } else {
             let mut out = String::new();
             for c in &shown {
-                out.push_str(&t.render(&ps_fields(c, args.no_trunc))?);
+                out.push_str(&t.render(&ps_fields(c, args.no_trunc, size(c)))?);
                 out.push('\n');
             }
             let _ = std::io::stdout().write_all(out.as_bytes());
         }
         return Ok(());
     }
-    let mut table = Table::new(&[
+    let mut header = vec![
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -806,9 +839,13 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         "STATUS",
         "PORTS",
         "NAMES",
-    ]);
+    ];
+    if args.size {
+        header.push("SIZE");
+    }
+    let mut table = Table::new(&header);
     for c in shown {
-        table.row(vec![
+        let mut row = vec![
             if args.no_trunc {
                 c.id.clone()
             } else {
@@ -820,7 +857,11 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
             status_text(c),
             String::new(),
             c.name.clone(),
-        ]);
+        ];
+        if let Some(size) = size(c) {
+            row.push(size);
+        }
+        table.row(row);
     }
     table.print();
     Ok(())
@@ -831,6 +872,9 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove anonymous volumes associated with the container (accepted for docker compatibility: glassbox has no volumes yet, so there is nothing more to remove)
+    #[arg(short = 'v', long = "volumes")]
+    pub volumes: bool,
     /// Containers to remove (name or id)
     #[arg(required = true)]
     pub containers: Vec<String>,

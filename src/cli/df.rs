@@ -53,7 +53,7 @@ pub fn run_system(g: &GlobalOptions, a: SystemArgs) -> Result<i32> {
 }
 
 /// Bytes under a directory (files and symlinks, each inode once), not following links.
-fn dir_size(path: &Path) -> u64 {
+pub(crate) fn dir_size(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut seen = BTreeSet::new();
     let mut total = 0;

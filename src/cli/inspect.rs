@@ -148,7 +148,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             running,
             paused: status == Status::Paused,
             restarting: status == Status::Restarting,
-            oom_killed: false,
+            oom_killed: c.state.oom_killed,
             dead: status == Status::Dead,
             pid: if running { c.state.pid } else { 0 },
             exit_code: c.state.exit_code.unwrap_or(0),

@@ -80,6 +80,10 @@ pub struct State {
     /// not undo what the user asked for.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// The kernel's OOM killer killed a process of the container in its last
+    /// run (its cgroup's `oom_kill` counter, read before the cgroup went).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

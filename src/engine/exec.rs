@@ -12,7 +12,7 @@ use super::apply_step;
 use crate::container::{self, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::kernel::{ChildSpec, Go, Kernel, Stdio, StepObserver};
-use crate::step::{Namespace, Step};
+use crate::step::{ExecUser, Namespace, Step};
 use anyhow::Result;
 use std::path::Path;
 
@@ -24,6 +24,87 @@ pub struct ExecOptions {
     pub workdir: Option<String>,
     pub interactive: bool,
     pub tty: bool,
+    /// `-d`: run it in the background and return once it runs; its output
+    /// is discarded (as docker's).
+    pub detach: bool,
+    /// `-u USER[:GROUP]`: names or numbers, as in the container's
+    /// /etc/passwd and /etc/group.
+    pub user: Option<String>,
+}
+
+/// One line of /etc/passwd or /etc/group, split at its colons.
+fn entries(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').collect::<Vec<_>>())
+}
+
+/// Resolve `USER[:GROUP]` against a container's passwd and group files, as
+/// runc does: a name must exist; a number that is not listed is used as is
+/// (with gid 0); without a group, the user's primary group and its
+/// memberships in /etc/group. Returns the user and its home directory.
+pub fn resolve_user(
+    spec: &str,
+    passwd: &str,
+    group: &str,
+) -> std::result::Result<(ExecUser, Option<String>), String> {
+    let (user, grp) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let found = entries(passwd)
+        .find(|f| f.len() >= 4 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
+    let (uid, mut gid, name, home) = match (found, user.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse::<u32>()
+                .map_err(|_| format!("invalid uid in passwd entry for {user}"))?,
+            f[3].parse::<u32>().unwrap_or(0),
+            Some(f[0].to_string()),
+            f.get(5).map(|h| h.to_string()),
+        ),
+        (None, Ok(uid)) => (uid, 0, None, None),
+        (None, Err(_)) => {
+            return Err(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            ))
+        }
+    };
+    let mut groups = vec![];
+    match grp {
+        Some(g) if !g.is_empty() => {
+            let found = entries(group)
+                .find(|f| f.len() >= 3 && (f[0] == g || (g.parse::<u32>().is_ok() && f[2] == g)));
+            gid = match (found, g.parse::<u32>()) {
+                (Some(f), _) => f[2].parse().unwrap_or(0),
+                (None, Ok(n)) => n,
+                (None, Err(_)) => {
+                    return Err(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                }
+            };
+        }
+        _ => {
+            if let Some(name) = &name {
+                groups = entries(group)
+                    .filter(|f| f.len() >= 4 && f[3].split(',').any(|m| m == name))
+                    .filter_map(|f| f[2].parse::<u32>().ok())
+                    .filter(|g| *g != gid)
+                    .collect();
+            }
+        }
+    }
+    groups.insert(0, gid);
+    groups.dedup();
+    Ok((
+        ExecUser {
+            spec: spec.to_string(),
+            uid,
+            gid,
+            groups,
+        },
+        home,
+    ))
 }
 
 /// The namespaces of `pid` that differ from glassbox's own (a `--network host`
@@ -89,6 +170,20 @@ pub fn exec(
             set(format!("{e}={v}"));
         }
     }
+    let user = match opts.user.as_deref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(spec) => {
+            // The container's own files, through its root as its first process sees it.
+            let etc = format!("/proc/{}/root/etc", c.state.pid);
+            let read = |f: &str| std::fs::read_to_string(format!("{etc}/{f}")).unwrap_or_default();
+            let (user, home) = resolve_user(spec, &read("passwd"), &read("group"))
+                .map_err(|m| exit_error(crate::error::EXIT_CANNOT_EXEC, m))?;
+            if let Some(home) = home.filter(|_| !opts.env.iter().any(|e| e.starts_with("HOME="))) {
+                set(format!("HOME={home}"));
+            }
+            Some(user)
+        }
+    };
     let cwd = opts
         .workdir
         .clone()
@@ -110,23 +205,72 @@ pub fn exec(
             env,
             cwd,
             joined: true,
+            user,
         },
     ];
-    if opts.tty {
+    // `-d`: nobody reads a terminal or writes to stdin.
+    let (tty, interactive) = if opts.detach {
+        (false, false)
+    } else {
+        (opts.tty, opts.interactive)
+    };
+    if tty {
         kernel.prepare_terminal_in(c.state.pid)?;
     }
     let spec = ChildSpec {
         steps,
         stdio: Stdio {
-            tty: opts.tty,
-            interactive: opts.interactive,
+            tty,
+            interactive,
             log: None,
+            discard_output: opts.detach,
             ..Default::default()
         },
         report_each: observer.wants_reports(),
         layers: vec![],
         store_root: root.to_path_buf(),
     };
+    if !opts.detach {
+        start_exec(kernel, observer, spec, &c)?;
+        return kernel.wait_child();
+    }
+    // `-d`: a process of its own (adopted by init) starts it, reports back
+    // once it runs, and waits for it, so the caller returns at once.
+    let what = format!("the exec process in container {}", c.short_id());
+    super::monitor::fork_detached(&what, |mut report| {
+        use std::io::Write;
+        let _ = nix::unistd::setsid();
+        let _ = std::env::set_current_dir("/");
+        super::monitor::redirect_to_null(&[0], false);
+        super::monitor::cloexec_inherited();
+        match start_exec(kernel, observer, spec, &c) {
+            Ok(()) => {
+                let _ = report.write_all(b"R\n");
+                drop(report);
+                let _ = std::io::stdout().flush();
+                let _ = std::io::stderr().flush();
+                super::monitor::redirect_to_null(&[1, 2], true);
+                kernel.wait_child().unwrap_or(EXIT_ENGINE)
+            }
+            Err(e) => {
+                let code = crate::error::exit_code_of(&e);
+                let message = format!("{e:#}").replace('\n', " ");
+                let _ = writeln!(report, "E {code} {message}");
+                code
+            }
+        }
+    })?;
+    Ok(0)
+}
+
+/// Fork the exec process, put it in the container's cgroup and let it join
+/// the namespaces and exec; returns once the program runs.
+fn start_exec(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    spec: ChildSpec,
+    c: &container::Container,
+) -> Result<()> {
     let pid = kernel.enter_child(spec)?;
     let join = Step::CgroupJoin {
         paths: kernel.cgroup_setup().paths_for(&c.id),
@@ -144,7 +288,7 @@ pub fn exec(
         }
     }
     match kernel.start_child(observer)? {
-        Ok(()) => kernel.wait_child(),
+        Ok(()) => Ok(()),
         Err(f) => {
             kernel.kill_child();
             if f.message == "aborted" {
@@ -163,5 +307,40 @@ pub fn exec(
                 ),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::resolve_user;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n";
+    const GROUP: &str =
+        "root:x:0:\nstaff:x:50:app\nwheel:x:10:root,app\napp:x:1000:\nnogroup:x:65534:\n";
+
+    #[test]
+    fn users_resolve_like_runcs() {
+        let (u, home) = resolve_user("nobody", PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (u.uid, u.gid, u.groups.clone()),
+            (65534, 65534, vec![65534])
+        );
+        assert_eq!(home.as_deref(), Some("/home"));
+        let (u, _) = resolve_user("app", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid, u.groups), (1000, 1000, vec![1000, 50, 10]));
+        let (u, _) = resolve_user("1000:staff", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid, u.groups), (1000, 50, vec![50]));
+        let (u, home) = resolve_user("4242:4343", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid, home), (4242, 4343, None));
+        let (u, _) = resolve_user("4242", PASSWD, GROUP).unwrap();
+        assert_eq!(u.gid, 0);
+        assert_eq!(
+            resolve_user("nobodyx", PASSWD, GROUP).unwrap_err(),
+            "unable to find user nobodyx: no matching entries in passwd file"
+        );
+        assert_eq!(
+            resolve_user("app:nope", PASSWD, GROUP).unwrap_err(),
+            "unable to find group nope: no matching entries in group file"
+        );
     }
 }

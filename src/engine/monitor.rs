@@ -15,16 +15,18 @@
 //! the container's streams differ. Its PID is recorded in the state, so a
 //! monitor killed with SIGKILL is noticed (see `container::refresh`).
 
+use super::apply_step;
 use super::run::{start, StartOptions};
 use crate::container::{Container, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
-use crate::kernel::{Kernel, StepObserver};
+use crate::kernel::{Go, Kernel, StepObserver};
+use crate::step::Step;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn redirect_to_null(fds: &[i32], write: bool) {
+pub(crate) fn redirect_to_null(fds: &[i32], write: bool) {
     let flags = if write {
         nix::fcntl::OFlag::O_WRONLY
     } else {
@@ -44,7 +46,7 @@ fn redirect_to_null(fds: &[i32], write: bool) {
 /// still use its own (a --trace-json file), but the container must not keep
 /// whatever its caller left open (a shell's pipe, make's jobserver), or a
 /// caller waiting for end-of-file would wait for the container.
-fn cloexec_inherited() {
+pub(crate) fn cloexec_inherited() {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
@@ -61,6 +63,53 @@ fn cloexec_inherited() {
             if flags >= 0 {
                 libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
             }
+        }
+    }
+}
+
+/// Run `body` in a new process that init adopts (fork, fork, the middle one
+/// exits), as the monitor is; `body` gets the write end of a report pipe and
+/// writes `R` once it is under way or `E <code> <message>` if it failed. The
+/// caller returns with that outcome; `body`'s return value is the process's
+/// exit status. `what` names the process in an error.
+pub(crate) fn fork_detached(what: &str, body: impl FnOnce(std::fs::File) -> i32) -> Result<()> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to the detached process")?;
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    // SAFETY: glassbox is single-threaded, so the forked copy is consistent.
+    match unsafe { nix::unistd::fork() }.with_context(|| format!("fork {what}"))? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            // SAFETY: still single-threaded.
+            match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Child) => {
+                    let code = body(std::fs::File::from(write));
+                    std::process::exit(code);
+                }
+                // SAFETY: leave without running destructors or flushing copies.
+                _ => unsafe { libc::_exit(0) },
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut line = String::new();
+            BufReader::new(std::fs::File::from(read))
+                .read_line(&mut line)
+                .with_context(|| format!("read from {what}"))?;
+            let line = line.trim_end();
+            if line == "R" {
+                return Ok(());
+            }
+            if let Some(rest) = line.strip_prefix("E ") {
+                let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+                return Err(anyhow::Error::new(ExitError::new(
+                    code.parse().unwrap_or(EXIT_ENGINE),
+                    message.to_string(),
+                )));
+            }
+            crate::exit_err!(EXIT_ENGINE, "{what} exited before it started")
         }
     }
 }
@@ -104,59 +153,21 @@ fn spawn_monitor(
     // it needs the store's absolute path.
     let root = &std::fs::canonicalize(root)
         .with_context(|| format!("find the store at {}", root.display()))?;
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe to the monitor")?;
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    let _ = std::io::Write::flush(&mut std::io::stderr());
-    // SAFETY: glassbox is single-threaded, so the forked copy is consistent.
-    match unsafe { nix::unistd::fork() }.context("fork the container's monitor")? {
-        nix::unistd::ForkResult::Child => {
-            drop(read);
-            // Fork again and let the middle process exit at once: the monitor
-            // is then nobody's child but init's, and a long-lived caller (the
-            // REPL) collects the middle one and keeps no zombie.
-            // SAFETY: still single-threaded.
-            match unsafe { nix::unistd::fork() } {
-                Ok(nix::unistd::ForkResult::Child) => {
-                    let code = monitor(
-                        root,
-                        kernel,
-                        observer,
-                        c,
-                        std::fs::File::from(write),
-                        attach_wait,
-                    );
-                    std::process::exit(code);
-                }
-                // SAFETY: leave without running destructors or flushing copies.
-                _ => unsafe { libc::_exit(0) },
-            }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(write);
-            let _ = nix::sys::wait::waitpid(child, None);
-            let mut line = String::new();
-            BufReader::new(std::fs::File::from(read))
-                .read_line(&mut line)
-                .context("read from the monitor")?;
-            let line = line.trim_end();
-            if line == "R" {
-                return Ok(());
-            }
-            if let Some(rest) = line.strip_prefix("E ") {
-                let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
-                return Err(anyhow::Error::new(ExitError::new(
-                    code.parse().unwrap_or(EXIT_ENGINE),
-                    message.to_string(),
-                )));
-            }
-            crate::exit_err!(
-                EXIT_ENGINE,
-                "the monitor of container {} exited before the container started",
-                c.short_id()
-            )
-        }
+    let fork_step = Step::MonitorFork {
+        container: c.id.clone(),
+        cli_pid: std::process::id() as i32,
+    };
+    if apply_step(kernel, observer, &fork_step)? == Go::Abort {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step monitor_fork; container {} was not started",
+            c.short_id()
+        );
     }
+    let what = format!("the monitor of container {}", c.short_id());
+    fork_detached(&what, |report| {
+        monitor(root, kernel, observer, c, report, attach_wait)
+    })
 }
 
 /// The first restart waits this long; each quick failure doubles it (docker's back-off).
@@ -181,6 +192,24 @@ fn monitor(
     attach_wait: bool,
 ) -> i32 {
     // Its own session: no terminal's hang-up or ctrl-C reaches it.
+    let setsid = Step::SetSid {
+        container: c.id.clone(),
+    };
+    match apply_step(kernel, observer, &setsid) {
+        Ok(Go::Run) => {}
+        other => {
+            let mut report = report;
+            let message = match other {
+                Err(e) => format!("{e:#}").replace('\n', " "),
+                _ => format!(
+                    "aborted before step setsid; container {} was not started",
+                    c.short_id()
+                ),
+            };
+            let _ = writeln!(report, "E {EXIT_ENGINE} {message}");
+            return EXIT_ENGINE;
+        }
+    }
     let _ = nix::unistd::setsid();
     // A vanished attach client or caller must be an EPIPE to handle, not a
     // signal that kills the monitor (main sets SIGPIPE back to the default).

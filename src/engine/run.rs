@@ -339,6 +339,7 @@ fn child_steps(
         env,
         cwd,
         joined: false,
+        user: None,
     });
     steps
 }
@@ -473,6 +474,7 @@ pub fn create(
                 monitor_start: 0,
                 restart_count: 0,
                 manually_stopped: false,
+                oom_killed: false,
             },
             simulated,
         }
@@ -668,6 +670,17 @@ fn start_container(
     if network == Network::Host {
         namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
     }
+    if so.detached {
+        // The monitor's own work (done by `clone_child` in log mode): shown and
+        // traced, never part of a foreground run's plan.
+        let pipe = Step::LogPipe {
+            log: c.log_path(root),
+            tty: c.config.tty,
+        };
+        if apply_step(kernel, observer, &pipe)? == Go::Abort {
+            return Ok(Outcome::Aborted("log_pipe"));
+        }
+    }
     let clone = Step::Clone { namespaces };
     if observer.before(&clone)? == Go::Abort {
         return Ok(Outcome::Aborted("clone"));
@@ -682,6 +695,7 @@ fn start_container(
                 .detached
                 .then(|| crate::container::attach::socket_path(&dir)),
             attach_wait: so.attach_wait,
+            discard_output: false,
         },
         report_each: observer.wants_reports(),
         layers: image.layers.clone(),
@@ -753,6 +767,15 @@ fn start_container(
         }
     }
     container::events::record(root, "start", c, &[]);
+    if so.detached {
+        let wait = Step::Wait {
+            pid,
+            record: dir.join("container.json"),
+        };
+        if apply_step(kernel, observer, &wait)? == Go::Abort {
+            return Ok(Outcome::Aborted("wait"));
+        }
+    }
     if let Some(notify) = so.on_running.as_mut() {
         notify(c);
     }
@@ -778,6 +801,8 @@ fn finish(
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
     }
+    let oom_killed =
+        started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;
     if started.cgroup_made {
         let remove = Step::CgroupRemove {
             paths: started.cgroups.clone(),
@@ -818,6 +843,9 @@ fn finish(
                 } else {
                     container::now_rfc3339()
                 });
+            }
+            if !aborted {
+                c.state.oom_killed = oom_killed;
             }
             match &outcome {
                 Outcome::Exited(code) => c.state.exit_code = Some(*code),

@@ -113,6 +113,30 @@ impl CgroupSetup {
     }
 }
 
+/// The `oom_kill N` counter of a memory cgroup file: v1's
+/// `memory.oom_control` and v2's `memory.events` both carry this line.
+pub fn parse_oom_kill(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .find(|(k, _)| *k == "oom_kill")
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many of the cgroup's processes the kernel's OOM killer killed: read
+/// from `memory.oom_control` in the v1 memory hierarchy's directory, or
+/// `memory.events` in the v2 directory (whichever of `paths` has it).
+/// Read before `cgroup_remove`: the counters go with the directory.
+pub fn oom_kills(paths: &[PathBuf]) -> u64 {
+    paths
+        .iter()
+        .flat_map(|p| [p.join("memory.oom_control"), p.join("memory.events")])
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|t| parse_oom_kill(&t))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Whether `path` is inside one of the hierarchies (a guard before rmdir).
 pub fn is_under(setup: &CgroupSetup, path: &Path) -> bool {
     setup
@@ -164,6 +188,25 @@ mod tests {
             CgroupSetup::from_mountinfo(&only_v1).unwrap().mode,
             CgroupMode::Legacy
         );
+    }
+
+    #[test]
+    fn oom_kill_counters_of_both_versions() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        let v2 = "low 0\nhigh 0\nmax 14\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(parse_oom_kill(v1), 2);
+        assert_eq!(parse_oom_kill(v2), 1);
+        assert_eq!(parse_oom_kill("oom_kill_disable 1\nunder_oom 0\n"), 0);
+        assert_eq!(parse_oom_kill("oom 3\noom_group_kill 1\n"), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let (mem, cpu) = (dir.path().join("memory"), dir.path().join("cpu"));
+        std::fs::create_dir_all(&mem).unwrap();
+        std::fs::create_dir_all(&cpu).unwrap();
+        assert_eq!(oom_kills(&[cpu.clone(), mem.clone()]), 0);
+        std::fs::write(mem.join("memory.oom_control"), v1).unwrap();
+        assert_eq!(oom_kills(&[cpu, mem.clone()]), 2);
+        std::fs::write(dir.path().join("memory.events"), v2).unwrap();
+        assert_eq!(oom_kills(&[dir.path().to_path_buf()]), 1);
     }
 
     #[test]

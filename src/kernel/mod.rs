@@ -60,6 +60,9 @@ pub struct Stdio {
     /// Read no output until the first attach client connects (or 5 s pass):
     /// a foreground `run -it` served by a monitor sees its first prompt.
     pub attach_wait: bool,
+    /// `exec -d`: the program's stdout and stderr go to /dev/null (as
+    /// docker's), so nobody waits on them.
+    pub discard_output: bool,
 }
 
 /// Everything the container's first process needs to carry out its steps.
@@ -116,6 +119,11 @@ pub trait Kernel {
     ) -> Result<std::result::Result<(), ChildFailure>>;
     /// Relay the container's I/O and wait for it; returns docker's exit status (128+N for signal N).
     fn wait_child(&mut self) -> Result<i32>;
+    /// How many processes the OOM killer killed in the cgroup at `paths`
+    /// (read before `cgroup_remove`). The simulator has no OOM killer: 0.
+    fn oom_kills(&self, _paths: &[std::path::PathBuf]) -> u64 {
+        0
+    }
     /// Kill the child (abort or clean-up after a failure).
     fn kill_child(&mut self);
     /// Deterministic values for simulation (ids, names, times); None on the real kernel.

@@ -102,6 +102,11 @@ fn each(cmd: &str, paths: &[std::path::PathBuf], suffix: &str) -> String {
         .join("; ")
 }
 
+/// A container id as docker shows it (12 characters).
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
 fn ns_list(ns: &[Namespace]) -> String {
     ns.iter()
         .map(|n| n.proc_name())
@@ -316,16 +321,39 @@ impl Step {
                 ),
                 look: format!("ls -l /proc/{pid}/ns   # the same inode numbers as /proc/<exec pid>/ns"),
             },
-            Step::Exec { argv, cwd, joined: true, .. } => Description {
-                title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
-                why: l(
+            Step::Exec { argv, cwd, joined: true, user, .. } => {
+                let mut why = l(
                     "execve replaces glassbox's code in the forked process with the program; it keeps the namespaces and the cgroup it joined, so it runs inside the container, next to its PID 1 (the container's first process), with the next free PID of the container's PID namespace.",
                     "execve 把这个 fork 出来的进程里 glassbox 的代码换成用户的程序；它保留刚加入的命名空间和 cgroup，所以运行在容器里面，和容器的 1 号进程（容器的第一个进程）并列，拿到的是容器 PID 命名空间里下一个空闲的 PID。",
-                ),
-                shell: format!("cd {cwd} && exec {}", argv.join(" ")),
-                syscall: "execve(path, argv, envp)".into(),
-                look: "ps -o pid,ppid,args   # inside the container: PID 1 and this program".into(),
-            },
+                );
+                let (mut shell, mut syscall) = (
+                    format!("cd {cwd} && exec {}", argv.join(" ")),
+                    "execve(path, argv, envp)".to_string(),
+                );
+                if let Some(u) = user {
+                    let groups = u.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",");
+                    why.push(' ');
+                    why.push_str(&l(
+                        &format!("Before that it gives up root: -u {} is uid {}, gid {} (looked up in the container's own /etc/passwd and /etc/group, not the host's); supplementary groups first, then the group, then the user, since after setuid it could no longer change them.", u.spec, u.uid, u.gid),
+                        &format!("在此之前它放弃 root 身份：-u {} 对应 uid {}、gid {}（查的是容器自己的 /etc/passwd 和 /etc/group，不是宿主机的）；先设附加组，再设组，最后设用户，因为 setuid 之后就再也改不了它们了。", u.spec, u.uid, u.gid),
+                    ));
+                    shell = format!(
+                        "cd {cwd} && exec setpriv --reuid={} --regid={} {} {}",
+                        u.uid,
+                        u.gid,
+                        if groups.is_empty() { "--clear-groups".to_string() } else { format!("--groups={groups}") },
+                        argv.join(" ")
+                    );
+                    syscall = format!("setgroups([{groups}]); setgid({}); setuid({}); execve(path, argv, envp)", u.gid, u.uid);
+                }
+                Description {
+                    title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
+                    why,
+                    shell,
+                    syscall,
+                    look: "ps -o pid,ppid,user,args   # inside the container: PID 1 and this program".into(),
+                }
+            }
             Step::Exec { argv, cwd, .. } => Description {
                 title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
                 why: l(
@@ -344,6 +372,60 @@ impl Step {
             | Step::BlobCheck { .. }
             | Step::BlobUpload { .. }
             | Step::ManifestPut { .. }) => super::registry::describe(s, lang),
+            Step::MonitorFork { container, cli_pid } => Description {
+                title: l(
+                    &format!("fork a monitor for container {}", short(container)),
+                    &format!("为容器 {} fork 一个监控进程", short(container)),
+                ),
+                why: l(
+                    "There is no daemon: the CLI process (the one you typed) forks a small monitor that outlives it, as podman's conmon does. It forks twice and the middle process exits at once, so init adopts the monitor and no shell keeps a zombie. The CLI only waits until the container runs, prints its id and exits; the monitor stays as long as the container.",
+                    "glassbox 没有守护进程：你敲的这个命令行进程 fork 出一个小小的监控进程，它比命令行活得久，就像 podman 的 conmon。它 fork 两次，中间那个进程立刻退出，于是监控进程被 init 收养，哪个 shell 都不会留下僵尸进程。命令行只等到容器跑起来，打印它的 id 就退出；监控进程和容器同生共死。",
+                ),
+                shell: "( setsid glassbox-monitor & )   # fork, fork, the middle one exits".into(),
+                syscall: "fork(); fork(); _exit(0) in the middle process".into(),
+                look: format!("ps -o pid,ppid,sid,args --ppid 1 | grep glassbox   # the CLI was {cli_pid}"),
+            },
+            Step::SetSid { container } => Description {
+                title: l("setsid: the monitor gets its own session", "setsid：监控进程拥有自己的会话"),
+                why: l(
+                    &format!("The monitor of {} leaves the CLI's session and controlling terminal, so closing the terminal (SIGHUP) or pressing Ctrl-C there cannot reach it; its stdin becomes /dev/null and it leaves the working directory for /, pinning no mount.", short(container)),
+                    &format!("容器 {} 的监控进程离开命令行的会话和控制终端，关掉终端（SIGHUP）或在那里按 Ctrl-C 都碰不到它；它的标准输入换成 /dev/null，工作目录换到 /，不占住任何挂载点。", short(container)),
+                ),
+                shell: "setsid --fork glassbox-monitor < /dev/null".into(),
+                syscall: "setsid(); chdir(\"/\"); dup2(open(\"/dev/null\"), 0)".into(),
+                look: "ps -o pid,sid,tty,args -p <monitor pid>   # its own SID, no TTY".into(),
+            },
+            Step::LogPipe { log, tty } => Description {
+                title: l("connect the container's output to its log", "把容器的输出接到它的日志"),
+                why: l(
+                    &format!(
+                        "A detached container has no terminal of yours to write to: its stdout and stderr become {} whose other end the monitor reads, writing each line into the docker json-file log {} ({{\"log\":...,\"stream\":\"stdout\",\"time\":...}}) and to attached clients. `logs` reads that file.",
+                        if *tty { "its pseudo-terminal," } else { "two pipes" },
+                        p(log)
+                    ),
+                    &format!(
+                        "后台容器没有你的终端可写：它的 stdout 和 stderr 变成{}，另一端由监控进程读取，每一行写进 docker json-file 格式的日志 {}（{{\"log\":...,\"stream\":\"stdout\",\"time\":...}}），也转给 attach 上来的客户端。`logs` 读的就是这个文件。",
+                        if *tty { "它的伪终端" } else { "两根管道" },
+                        p(log)
+                    ),
+                ),
+                shell: format!("program 1>pipe 2>pipe   # the monitor: read each pipe, append JSON lines to {}", p(log)),
+                syscall: "pipe2(O_CLOEXEC) ×2; dup2(w, 1); dup2(w, 2) in the child; poll + read + write in the monitor".into(),
+                look: format!("ls -l /proc/<pid>/fd/1 /proc/<pid>/fd/2; tail {}", p(log)),
+            },
+            Step::Wait { pid, record } => Description {
+                title: l(
+                    &format!("wait for process {pid}, then record its exit"),
+                    &format!("等待进程 {pid} 结束，再记录它的退出"),
+                ),
+                why: l(
+                    "The monitor is the container's parent: waitpid returns when its first process ends (the container ends with it, its PID namespace killed), giving the exit status (128+N for signal N). The monitor then writes status, exit code, finish time and whether the kernel's OOM killer struck into the record, and removes the cgroup.",
+                    "监控进程是容器的父进程：容器的第一个进程结束时（容器随之结束，它的 PID 命名空间被整个杀掉），waitpid 返回退出状态（被信号 N 杀死时是 128+N）。随后监控进程把状态、退出码、结束时间以及是否被内核 OOM killer 杀掉写进记录，并删除 cgroup。",
+                ),
+                shell: format!("wait {pid}; echo $?   # then: {}", p(record)),
+                syscall: format!("waitpid({pid}, &status, 0)"),
+                look: format!("cat {}", p(record)),
+            },
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
@@ -368,6 +450,7 @@ mod exec_tests {
             env: vec![],
             cwd: "/".into(),
             joined,
+            user: None,
         }
     }
 

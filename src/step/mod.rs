@@ -110,6 +110,18 @@ pub enum Side {
     Child,
 }
 
+/// The user an `exec -u USER[:GROUP]` runs as, resolved against the
+/// container's /etc/passwd and /etc/group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecUser {
+    /// What the user asked for (`nobody`, `1000:1000`, `app:staff`).
+    pub spec: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (the user's memberships in /etc/group).
+    pub groups: Vec<u32>,
+}
+
 /// One kernel step.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -168,9 +180,28 @@ pub enum Step {
         /// container's first process, so not PID 1.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         joined: bool,
+        /// `exec -u`: the identity to take (setgroups, setgid, setuid) just
+        /// before execve; None keeps root.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<ExecUser>,
     },
     /// Remove the container's cgroup once its processes are gone.
     CgroupRemove { paths: Vec<PathBuf> },
+
+    // ---- monitor steps (`run -d`, `start`): glassbox's own process work
+    // around a detached container. The engine (`engine::monitor`,
+    // `engine::run`) carries them out; both kernels accept them in `apply`
+    // as no-ops, so they are narrated and traced like any other step.
+    /// Fork the container's monitor (twice, so init adopts it), as conmon.
+    MonitorFork { container: String, cli_pid: i32 },
+    /// The monitor leaves the CLI's session and terminal.
+    SetSid { container: String },
+    /// The container's stdout and stderr become pipes (or its terminal) that
+    /// the monitor relays into the docker json-file log.
+    LogPipe { log: PathBuf, tty: bool },
+    /// The monitor waits for the container's first process (waitpid), then
+    /// records its exit in the container's record.
+    Wait { pid: i32, record: PathBuf },
 
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
@@ -260,6 +291,10 @@ impl Step {
             Step::SetNs { .. } => "setns",
             Step::Exec { .. } => "exec",
             Step::CgroupRemove { .. } => "cgroup_remove",
+            Step::MonitorFork { .. } => "monitor_fork",
+            Step::SetSid { .. } => "setsid",
+            Step::LogPipe { .. } => "log_pipe",
+            Step::Wait { .. } => "wait",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -287,6 +322,18 @@ impl Step {
         )
     }
 
+    /// A monitor step (`run -d`, `start`): glassbox's own process work, done
+    /// by the engine; kernels accept it in `apply` and do nothing.
+    pub fn is_monitor(&self) -> bool {
+        matches!(
+            self,
+            Step::MonitorFork { .. }
+                | Step::SetSid { .. }
+                | Step::LogPipe { .. }
+                | Step::Wait { .. }
+        )
+    }
+
     /// Which process carries the step out.
     pub fn side(&self) -> Side {
         match self {
@@ -294,7 +341,7 @@ impl Step {
             | Step::Clone { .. }
             | Step::CgroupJoin { .. }
             | Step::CgroupRemove { .. } => Side::Parent,
-            s if s.is_registry() => Side::Parent,
+            s if s.is_registry() || s.is_monitor() => Side::Parent,
             _ => Side::Child,
         }
     }

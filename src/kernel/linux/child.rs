@@ -224,7 +224,13 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
             .map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc()))),
         Step::LinkUp { name } => net::link_up(name).map_err(engine),
         Step::PivotRoot { new_root } => mounts::pivot_root(new_root).map_err(engine),
-        Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
+        Step::Exec {
+            argv,
+            env,
+            cwd,
+            user,
+            ..
+        } => Err(exec(argv, env, cwd, user.as_ref())),
         other => Err((
             EXIT_ENGINE,
             format!("step {} cannot run inside the container", other.kind()),
@@ -254,7 +260,12 @@ pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
 }
 
 /// exec the program; returns only on failure, with docker's code and message.
-fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
+fn exec(
+    argv: &[String],
+    env: &[String],
+    cwd: &str,
+    user: Option<&crate::step::ExecUser>,
+) -> (i32, String) {
     // Rust ignores SIGPIPE, and exec keeps ignored signals: give the program
     // the default, or `yes | head` inside the container would never end.
     // SAFETY: resetting a disposition and the signal mask in a single-threaded child.
@@ -275,6 +286,28 @@ fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
             EXIT_ENGINE,
             format!("chdir to working directory {cwd:?}: {e}"),
         );
+    }
+    if let Some(u) = user {
+        // Groups first: after setuid a non-root process may not change them.
+        let groups: Vec<nix::unistd::Gid> = u
+            .groups
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        let set = nix::unistd::setgroups(&groups)
+            .map_err(|e| ("setgroups", e))
+            .and_then(|_| {
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid)).map_err(|e| ("setgid", e))
+            })
+            .and_then(|_| {
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid)).map_err(|e| ("setuid", e))
+            });
+        if let Err((call, e)) = set {
+            return (
+                EXIT_CANNOT_EXEC,
+                format!("{call} for user {}: {}", u.spec, e.desc()),
+            );
+        }
     }
     let path_var = env
         .iter()

@@ -109,6 +109,19 @@ impl LinuxKernel {
             close.push(w.as_raw_fd());
             stdin_pipe = Some((r, w));
         }
+        let null_out: Option<OwnedFd> = if spec.stdio.discard_output && log_pipes.is_empty() {
+            let fd = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .context("open /dev/null")?;
+            // SAFETY: a fresh descriptor we own.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            None
+        };
+        let null_fd = null_out.as_ref().map(|fd| fd.as_raw_fd());
         let ctx = child::ChildContext {
             steps: &spec.steps,
             go_read: go_read.as_raw_fd(),
@@ -117,8 +130,8 @@ impl LinuxKernel {
             tty_slave: terminal.as_ref().map(|(_, slave)| slave.as_raw_fd()),
             interactive: spec.stdio.interactive,
             stdin_fd: stdin_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
-            stdout_fd: log_pipes.first().map(|(_, w, _)| w.as_raw_fd()),
-            stderr_fd: log_pipes.get(1).map(|(_, w, _)| w.as_raw_fd()),
+            stdout_fd: log_pipes.first().map(|(_, w, _)| w.as_raw_fd()).or(null_fd),
+            stderr_fd: log_pipes.get(1).map(|(_, w, _)| w.as_raw_fd()).or(null_fd),
             close,
         };
         let pid = match flags {
@@ -239,6 +252,10 @@ impl Kernel for LinuxKernel {
         Ok(Some(name))
     }
 
+    fn oom_kills(&self, paths: &[std::path::PathBuf]) -> u64 {
+        super::cgroup::oom_kills(paths)
+    }
+
     fn apply(&mut self, step: &Step) -> Result<()> {
         match step {
             Step::CgroupCreate { paths } => paths.iter().try_for_each(|p| cgroupfs::create(p)),
@@ -254,6 +271,9 @@ impl Kernel for LinuxKernel {
                 }
                 Ok(())
             }
+            // The engine itself does the monitor's work (fork, setsid, the
+            // log pipes, waitpid): nothing for a kernel to do.
+            s if s.is_monitor() => Ok(()),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()

@@ -1,0 +1,281 @@
+//! Container lifecycle on the real kernel, part 3: the monitor's own steps
+//! narrated, OOM kills recorded, `exec -d` and `exec -u`, `ps -s`, `rm -v`.
+//! These need root; each test has its own storage root and removes its
+//! containers (by PID, through `rm -f`) even when it fails.
+
+mod common;
+
+use common::{cgroup_dirs_for, eventually, ok, stderr, stdout, trace_kinds, Cleanup, Gb};
+use std::time::Duration;
+
+fn run_detached(gb: &Gb, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let id = ok(&gb.run(&all)).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+    id
+}
+
+fn inspect(gb: &Gb, name: &str, format: &str) -> String {
+    ok(&gb.run(&["inspect", "--format", format, name]))
+        .trim()
+        .to_string()
+}
+
+/// Indexes of `wanted` in `kinds`, each after the previous one.
+fn in_order(kinds: &[String], wanted: &[&str]) -> bool {
+    let mut from = 0;
+    for w in wanted {
+        match kinds[from..].iter().position(|k| k == w) {
+            Some(i) => from += i + 1,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn run_detached_traces_the_monitors_steps_in_order() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let trace = gb.root().join("trace.json");
+    let trace_arg = trace.display().to_string();
+    let id = ok(&gb.run(&[
+        "--trace-json",
+        &trace_arg,
+        "run",
+        "-d",
+        "--name",
+        "lc3-narrated",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello",
+    ]))
+    .trim()
+    .to_string();
+    ok(&gb.run(&["wait", "lc3-narrated"]));
+    // The monitor writes its last steps (wait's record, cgroup_remove) as the container ends.
+    eventually(10, "the monitor's last step in the trace", || {
+        trace_kinds(&trace).last().map(String::as_str) == Some("cgroup_remove")
+    });
+    let kinds = trace_kinds(&trace);
+    assert!(
+        in_order(
+            &kinds,
+            &[
+                "monitor_fork",
+                "setsid",
+                "cgroup_create",
+                "log_pipe",
+                "clone",
+                "cgroup_join",
+                "exec",
+                "wait",
+                "cgroup_remove"
+            ]
+        ),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[0], "monitor_fork", "{kinds:?}");
+    for k in ["monitor_fork", "setsid", "log_pipe", "wait"] {
+        assert_eq!(
+            kinds.iter().filter(|x| *x == k).count(),
+            1,
+            "{k}: {kinds:?}"
+        );
+    }
+    // The log pipe really fed the log.
+    assert_eq!(ok(&gb.run(&["logs", "lc3-narrated"])), "hello\n");
+    assert!(cgroup_dirs_for(&id).is_empty());
+
+    // --explain=steps shows them too, in English and Chinese.
+    let o = gb.run(&["--explain=steps", "run", "-d", "busybox", "true"]);
+    ok(&o);
+    let err = stderr(&o);
+    for title in [
+        "fork a monitor for container",
+        "setsid: the monitor gets its own session",
+        "connect the container's output to its log",
+        "wait for process",
+    ] {
+        assert!(err.contains(title), "{title} missing from:\n{err}");
+    }
+    let o = gb.run(&[
+        "--lang",
+        "zh",
+        "--explain=steps",
+        "run",
+        "-d",
+        "busybox",
+        "true",
+    ]);
+    ok(&o);
+    assert!(stderr(&o).contains("监控进程"), "{}", stderr(&o));
+
+    // A foreground run takes none of them.
+    let trace2 = gb.root().join("trace2.json");
+    let trace2_arg = trace2.display().to_string();
+    ok(&gb.run(&[
+        "--trace-json",
+        &trace2_arg,
+        "run",
+        "--rm",
+        "busybox",
+        "true",
+    ]));
+    let fg = trace_kinds(&trace2);
+    for k in ["monitor_fork", "setsid", "log_pipe", "wait"] {
+        assert!(
+            !fg.contains(&k.to_string()),
+            "{k} in a foreground run: {fg:?}"
+        );
+    }
+}
+
+#[test]
+fn an_oom_kill_is_recorded_and_inspect_shows_it() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let id = run_detached(
+        &gb,
+        &[
+            "--name",
+            "lc3-hog",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; x=a; while true; do x=$x$x; done",
+        ],
+    );
+    let dirs = cgroup_dirs_for(&id);
+    let limit = match dirs
+        .iter()
+        .find(|d| d.join("memory.limit_in_bytes").exists())
+    {
+        Some(memory) => memory.join("memory.limit_in_bytes"), // v1
+        None => dirs
+            .iter()
+            .map(|d| d.join("memory.max"))
+            .find(|f| f.exists())
+            .expect("a memory cgroup for the container"),
+    };
+    std::fs::write(&limit, "33554432").expect("set the memory limit");
+    assert_eq!(ok(&gb.run(&["wait", "lc3-hog"])).trim(), "137");
+    assert_eq!(inspect(&gb, "lc3-hog", "{{.State.OOMKilled}}"), "true");
+    assert_eq!(inspect(&gb, "lc3-hog", "{{.State.ExitCode}}"), "137");
+    assert!(cgroup_dirs_for(&id).is_empty());
+
+    // A plain kill is no OOM kill; a new start clears the flag.
+    run_detached(&gb, &["--name", "lc3-killed", "busybox", "sleep", "60"]);
+    ok(&gb.run(&["kill", "lc3-killed"]));
+    ok(&gb.run(&["wait", "lc3-killed"]));
+    assert_eq!(inspect(&gb, "lc3-killed", "{{.State.OOMKilled}}"), "false");
+    ok(&gb.run(&["start", "lc3-hog"]));
+    ok(&gb.run(&["kill", "lc3-hog"]));
+    ok(&gb.run(&["wait", "lc3-hog"]));
+    assert_eq!(inspect(&gb, "lc3-hog", "{{.State.OOMKilled}}"), "false");
+}
+
+#[test]
+fn exec_as_another_user_and_detached() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    run_detached(&gb, &["--name", "lc3-exec", "busybox", "sleep", "120"]);
+    assert_eq!(
+        ok(&gb.run(&["exec", "-u", "nobody", "lc3-exec", "id", "-u"])),
+        "65534\n"
+    );
+    assert_eq!(
+        ok(&gb.run(&["exec", "--user", "1234:55", "lc3-exec", "id"])),
+        "uid=1234 gid=55 groups=55\n"
+    );
+    assert_eq!(
+        ok(&gb.run(&["exec", "-u", "nobody:root", "lc3-exec", "id", "-g"])),
+        "0\n"
+    );
+    let o = gb.run(&["exec", "-u", "nobodyx", "lc3-exec", "id"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unable to find user nobodyx: no matching entries in passwd file"),
+        "{}",
+        stderr(&o)
+    );
+    // A non-root user really lacks root's rights.
+    let o = gb.run(&["exec", "-u", "nobody", "lc3-exec", "touch", "/root/nope"]);
+    assert!(!o.status.success());
+
+    // -d: returns at once (the command sleeps first), output discarded.
+    let began = std::time::Instant::now();
+    let o = gb.run(&[
+        "exec",
+        "-d",
+        "lc3-exec",
+        "sh",
+        "-c",
+        "sleep 1; echo noise; touch /tmp/x",
+    ]);
+    assert_eq!(ok(&o), "");
+    assert!(
+        began.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        began.elapsed()
+    );
+    let o = gb.run(&["exec", "lc3-exec", "ls", "/tmp"]);
+    assert_eq!(ok(&o), "", "the file appeared too early");
+    eventually(10, "/tmp/x in the container", || {
+        stdout(&gb.run(&["exec", "lc3-exec", "ls", "/tmp"])) == "x\n"
+    });
+    assert_eq!(ok(&gb.run(&["logs", "lc3-exec"])), "");
+    // -d with -u, and a start error still reported.
+    ok(&gb.run(&["exec", "-d", "-u", "nobody", "lc3-exec", "touch", "/tmp/y"]));
+    eventually(10, "/tmp/y owned by nobody", || {
+        stdout(&gb.run(&["exec", "lc3-exec", "stat", "-c", "%u", "/tmp/y"])) == "65534\n"
+    });
+    let o = gb.run(&["exec", "-d", "lc3-exec", "no-such-program"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+}
+
+#[test]
+fn ps_size_and_rm_volumes() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    run_detached(
+        &gb,
+        &[
+            "--name",
+            "lc3-size",
+            "busybox",
+            "sh",
+            "-c",
+            "printf 123456789012 > /twelve; sleep 120",
+        ],
+    );
+    eventually(10, "the file written", || {
+        stdout(&gb.run(&["exec", "lc3-size", "cat", "/twelve"])) == "123456789012"
+    });
+    let table = ok(&gb.run(&["ps", "-s"]));
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let titles: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(titles[titles.len() - 2..], ["NAMES", "SIZE"], "{table}");
+    let row = lines.next().unwrap();
+    assert!(row.contains("lc3-size"), "{table}");
+    assert!(row.contains("12B (virtual "), "{table}");
+    assert!(row.trim_end().ends_with("MB)"), "{table}");
+    // Without -s there is no SIZE column.
+    assert!(!ok(&gb.run(&["ps"])).contains("SIZE"));
+    let size = ok(&gb.run(&["ps", "-s", "--format", "{{.Names}} {{.Size}}"]));
+    assert!(size.starts_with("lc3-size 12B (virtual "), "{size}");
+
+    // rm -v: accepted (there are no anonymous volumes yet) and documented.
+    let help = ok(&gb.run(&["rm", "--help"]));
+    assert!(help.contains("-v, --volumes"), "{help}");
+    assert!(help.contains("no volumes yet"), "{help}");
+    assert_eq!(ok(&gb.run(&["rm", "-v", "-f", "lc3-size"])), "lc3-size\n");
+    assert!(gb.containers().is_empty());
+}
