@@ -318,3 +318,45 @@ fn system_df_counts_images_and_containers() {
     );
     assert!(out.ends_with("\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"), "{out}");
 }
+
+#[test]
+fn the_store_is_an_oci_layout_skopeo_can_read() {
+    let skopeo_here = std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !skopeo_here {
+        eprintln!("skipped: skopeo is not installed (scripts/test installs it)");
+        return;
+    }
+    let gb = Gb::new();
+    let id = import(&gb, b"layout check", "layout/check:v1");
+    let target = format!("oci:{}:docker.io/layout/check:v1", gb.root().display());
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", &target])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo could not read the store: {}",
+        stderr(&o)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        info["Layers"].as_array().map(|l| l.len()),
+        Some(1),
+        "{info}"
+    );
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--config", &target])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(config["os"], "linux");
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["/hello"]),
+        "not the config glassbox wrote for {id}"
+    );
+}
