@@ -9,6 +9,36 @@ pub struct Gb {
     pub dir: tempfile::TempDir,
 }
 
+/// Before the temp root goes: wait for the glassbox processes still working
+/// on it (a detached `--rm` container's monitor finishing its clean-up), so
+/// none of them re-creates the root after it was removed.
+impl Drop for Gb {
+    fn drop(&mut self) {
+        let needle = self.root().display().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline && processes_using(&needle) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Whether any process's command line names `needle`.
+fn processes_using(needle: &str) -> bool {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.chars().all(|c| c.is_ascii_digit())
+                    && name != me
+                    && std::fs::read(e.path().join("cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                        .unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
 impl Gb {
     pub fn new() -> Gb {
         Gb {
