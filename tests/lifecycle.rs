@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cgroup_dirs_for, eventually, ok, stderr, stdout, Cleanup, Gb};
+use common::{assert_clean, cgroup_dirs_for, eventually, ok, stderr, stdout, Cleanup, Gb};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -29,17 +29,6 @@ fn record(gb: &Gb, id: &str) -> serde_json::Value {
         std::fs::read_to_string(gb.root().join("containers").join(id).join("container.json"))
             .unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn assert_clean(gb: &Gb, ids: &[String]) {
-    for id in ids {
-        assert!(cgroup_dirs_for(id).is_empty(), "cgroup left for {id}");
-    }
-    assert!(
-        gb.containers().is_empty(),
-        "containers left: {:?}",
-        gb.containers()
-    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{cgroup_dirs_for, eventually, ok, stderr, stdout, Cleanup, Gb, Tmux};
+use common::{assert_clean, eventually, ok, stderr, stdout, Cleanup, Gb, Tmux};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,17 +20,6 @@ fn run_detached(gb: &Gb, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];
     all.extend_from_slice(args);
     ok(&gb.run(&all)).trim().to_string()
-}
-
-fn assert_clean(gb: &Gb, ids: &[String]) {
-    for id in ids {
-        assert!(cgroup_dirs_for(id).is_empty(), "cgroup left for {id}");
-    }
-    assert!(
-        gb.containers().is_empty(),
-        "containers left: {:?}",
-        gb.containers()
-    );
 }
 
 /// The glassbox command line for a tmux session, with this test's root.

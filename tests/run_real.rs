@@ -291,14 +291,9 @@ fn rm_refuses_a_running_container_and_force_removes_it() {
         .args(["run", "--name", "sleeper", "busybox", "sleep", "30"])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !stdout(&gb.run(&["ps"])).contains("sleeper") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container never showed as running"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::eventually(10, "sleeper to run", || {
+        stdout(&gb.run(&["ps"])).contains("sleeper")
+    });
     let id = stdout(&gb.run(&["ps", "-q", "--no-trunc"]))
         .trim()
         .to_string();
@@ -441,14 +436,9 @@ fn signals_sent_to_glassbox_reach_the_container() {
         .spawn()
         .unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !stdout(&gb.run(&["ps"])).contains("sig") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::eventually(10, "sig to run", || {
+        stdout(&gb.run(&["ps"])).contains("sig")
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -539,14 +529,9 @@ fn three_ctrl_c_kill_a_container_that_ignores_them() {
         ])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !stdout(&gb.run(&["ps"])).contains("stubborn") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::eventually(10, "stubborn to run", || {
+        stdout(&gb.run(&["ps"])).contains("stubborn")
+    });
     // Let set-up finish: a Ctrl-C during it rolls the container back instead.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);

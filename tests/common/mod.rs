@@ -259,3 +259,15 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// Nothing of these containers is left: no cgroup, no container directory.
+pub fn assert_clean(gb: &Gb, ids: &[String]) {
+    for id in ids {
+        assert!(cgroup_dirs_for(id).is_empty(), "cgroup left for {id}");
+    }
+    assert!(
+        gb.containers().is_empty(),
+        "containers left: {:?}",
+        gb.containers()
+    );
+}
