@@ -120,8 +120,6 @@ pub struct Narrator {
     answers: Box<dyn Answers>,
     /// The container's host PID once known, to fill `<pid>` in look commands.
     pid: Option<i32>,
-    /// Every step seen, for `:why` and `:look` in the REPL.
-    pub history: Vec<Step>,
 }
 
 impl Narrator {
@@ -145,7 +143,6 @@ impl Narrator {
             out: Box::new(std::io::stderr()),
             answers: Box::new(TerminalAnswers),
             pid: None,
-            history: Vec::new(),
         })
     }
 
@@ -309,7 +306,6 @@ impl StepObserver for Narrator {
         if let Step::CgroupJoin { pid, .. } = step {
             self.pid = Some(*pid);
         }
-        self.history.push(step.clone());
         if self.level > Level::Quiet || self.step_through {
             self.print(step);
         }
