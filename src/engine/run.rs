@@ -116,9 +116,6 @@ impl RestartPolicy {
     }
 }
 
-/// A fixed clock for simulation, so narration and records are repeatable.
-const SIM_TIME: &str = "2026-01-01T00:00:00Z";
-
 fn engine_error(message: String) -> anyhow::Error {
     anyhow::Error::new(ExitError::new(EXIT_ENGINE, message))
 }
@@ -427,11 +424,7 @@ pub fn create(
             .hostname
             .clone()
             .unwrap_or_else(|| id[..12].to_string());
-        let created = if simulated {
-            SIM_TIME.to_string()
-        } else {
-            container::now_rfc3339()
-        };
+        let created = kernel.now();
         let seen_hostname = match opts.network {
             Network::None => hostname.clone(),
             Network::Host => nix::unistd::gethostname()
@@ -717,11 +710,7 @@ fn start_container(
         c.state.monitor_start = container::proc_start_time(me).unwrap_or(0);
     }
     c.state.manually_stopped = false;
-    c.state.started_at = Some(if simulated {
-        SIM_TIME.into()
-    } else {
-        container::now_rfc3339()
-    });
+    c.state.started_at = Some(kernel.now());
     let mut stopped_meanwhile = None;
     {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
@@ -838,11 +827,7 @@ fn finish(
             } else {
                 c.state.status = Status::Exited;
                 c.state.pid = 0;
-                c.state.finished_at = Some(if kernel.is_simulated() {
-                    SIM_TIME.into()
-                } else {
-                    container::now_rfc3339()
-                });
+                c.state.finished_at = Some(kernel.now());
             }
             if !aborted {
                 c.state.oom_killed = oom_killed;

@@ -130,4 +130,9 @@ pub trait Kernel {
     fn is_simulated(&self) -> bool {
         false
     }
+    /// The time to record in container state (RFC 3339). The simulated
+    /// kernel keeps a fixed clock, so its records and narration repeat exactly.
+    fn now(&self) -> String {
+        crate::container::now_rfc3339()
+    }
 }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// The simulated clock: 2026-01-01T00:00:00Z, the same instant simulated records carry.
 pub const SIM_EPOCH: u64 = 1_767_225_600;
+/// `SIM_EPOCH` as the RFC 3339 time simulated records carry.
+pub const SIM_TIME: &str = "2026-01-01T00:00:00Z";
 
 /// The first host PID the simulator hands out.
 const FIRST_HOST_PID: i32 = 4242;
@@ -262,6 +264,10 @@ impl Kernel for SimKernel {
 
     fn is_simulated(&self) -> bool {
         true
+    }
+
+    fn now(&self) -> String {
+        SIM_TIME.to_string()
     }
 
     fn prepare_terminal(&mut self) -> Result<Option<String>> {
