@@ -4,9 +4,11 @@
 //! the network, so it is hostile input: an entry named `../../etc/passwd`,
 //! `/etc/passwd`, or `link/evil` after `link -> /etc` would make a naive
 //! unpacker write on the host ("tar-slip"). We therefore never let the tar
-//! crate pick paths: every entry is checked component by component, every
-//! existing parent is `lstat`ed (a symlink is never followed), and files are
-//! created relative to `dest` only.
+//! crate pick paths: every entry is checked component by component, and
+//! every operation (create, mkdir, chmod, chown, utimes, link, xattrs,
+//! whiteouts) is made relative to a directory fd reached from `dest` with
+//! `O_NOFOLLOW` at each step (`fsutil::RootDir`): no symlink is ever
+//! followed, not even one that a later entry put where a directory was.
 //!
 //! Deletions in a layer are *whiteouts* (an AUFS convention docker kept):
 //! `.wh.foo` means "foo was deleted", `.wh..wh..opq` means "this directory
@@ -19,8 +21,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
+use crate::fsutil::{self, Resolve, RootDir};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -72,11 +75,15 @@ pub fn unpack_layer(tar_reader: impl Read, dest: &Path) -> Result<UnpackStats> {
 /// it has already decompressed (and is hashing) the stream itself.
 pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
     fs::create_dir_all(dest).with_context(|| format!("create {}", dest.display()))?;
+    let root = RootDir::open(dest)?;
     let is_root = nix::unistd::geteuid().is_root();
     let mut stats = UnpackStats::default();
     // Directory modes and mtimes are applied at the end: adding children
     // changes a directory's mtime, and a 0555 directory would block them.
-    let mut dir_meta: Vec<(PathBuf, u32, i64)> = Vec::new();
+    // Each is remembered by path *and* inode, and applied only to that very
+    // directory, reached again without following any symlink: a later entry
+    // may have replaced it (`d/`, then `d -> /etc`).
+    let mut dir_meta: Vec<DirMeta> = Vec::new();
 
     let mut archive = tar::Archive::new(r);
     let entries = archive.entries().context("read tar")?;
@@ -99,21 +106,32 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
         if rel.as_os_str().is_empty() {
             if kind.is_dir() {
                 let h = entry.header();
-                chown(dest, h, is_root)?;
-                dir_meta.push((dest.to_path_buf(), h.mode()? & 0o7777, h.mtime()? as i64));
+                chown(root.fd(), b"", h, is_root, &name)?;
+                let st = fsutil::fstat(root.fd())?;
+                dir_meta.push(DirMeta {
+                    rel: PathBuf::new(),
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                    mode: h.mode()? & 0o7777,
+                    mtime: h.mtime()? as i64,
+                });
             }
             continue;
         }
 
         let file_name = rel.file_name().unwrap_or_default().to_owned();
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
-        let parent = ensure_parent(dest, parent_rel)
+        // Every directory on the way is made or opened relative to the one
+        // before it, refusing symlinks: `parent` is an fd, not a path.
+        let parent = root
+            .mkdir_in_root(parent_rel)
             .with_context(|| format!("refusing tar entry {name:?}"))?;
+        let pfd = parent.as_fd();
 
         // Whiteouts become overlayfs whiteouts.
         let fname = file_name.as_bytes();
         if fname == OPAQUE_MARKER.as_bytes() {
-            set_opaque(&parent, is_root).with_context(|| format!("opaque whiteout {name:?}"))?;
+            set_opaque(pfd, is_root).with_context(|| format!("opaque whiteout {name:?}"))?;
             stats.whiteouts += 1;
             continue;
         }
@@ -121,55 +139,63 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
             if hidden.is_empty() || hidden == b"." || hidden == b".." {
                 bail!("refusing tar entry {name:?}: invalid whiteout name");
             }
-            let target = parent.join(OsStr::from_bytes(hidden));
-            remove_existing(&target)?;
-            mknod(&target, libc::S_IFCHR, 0, 0).with_context(|| format!("whiteout {name:?}"))?;
+            remove_existing(pfd, hidden, &name)?;
+            fsutil::mknod_at(pfd, hidden, libc::S_IFCHR, 0)
+                .with_context(|| format!("whiteout {name:?}"))?;
             stats.whiteouts += 1;
             continue;
         }
 
-        let target = parent.join(&file_name);
         let h = entry.header().clone();
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
         let mtime = h.mtime().unwrap_or(0) as i64;
 
         match kind {
             tar::EntryType::Directory => {
-                match fs::symlink_metadata(&target) {
-                    Ok(m) if m.is_dir() => {}
+                match fsutil::lstat_at(pfd, fname) {
+                    Ok(st) if fsutil::is_dir(&st) => {}
                     Ok(_) => {
-                        remove_existing(&target)?;
-                        mkdir(&target)?;
+                        remove_existing(pfd, fname, &name)?;
+                        mkdir(pfd, fname, &name)?;
                     }
-                    Err(_) => mkdir(&target)?,
+                    Err(_) => mkdir(pfd, fname, &name)?,
                 }
-                chown(&target, &h, is_root)?;
-                set_xattrs(&mut entry, &target, is_root)?;
-                dir_meta.push((target, mode, mtime));
+                chown(pfd, fname, &h, is_root, &name)?;
+                set_xattrs(&mut entry, pfd, fname, is_root)?;
+                let st = fsutil::lstat_at(pfd, fname).with_context(|| format!("lstat {name:?}"))?;
+                dir_meta.push(DirMeta {
+                    rel: rel.clone(),
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                    mode,
+                    mtime,
+                });
                 stats.dirs += 1;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 if kind == tar::EntryType::GNUSparse {
                     bail!("tar entry {name:?}: sparse files are not supported");
                 }
-                remove_existing(&target)?;
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&target)
-                    .with_context(|| format!("create {}", target.display()))?;
+                remove_existing(pfd, fname, &name)?;
+                let fd = fsutil::openat(
+                    pfd,
+                    fname,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    0o600,
+                )
+                .with_context(|| format!("create {name:?}"))?;
+                let mut f = fs::File::from(fd);
                 let want = entry.size();
                 let n = io::copy(&mut entry, &mut f).with_context(|| format!("write {name:?}"))?;
                 if n != want {
                     bail!("truncated tar: entry {name:?} has {n} of {want} bytes");
                 }
+                // Owner first: chown clears the set-id bits the mode may carry.
+                chown(pfd, fname, &h, is_root, &name)?;
+                fsutil::chmod_fd(f.as_fd(), mode).with_context(|| format!("chmod {name:?}"))?;
                 drop(f);
-                chown(&target, &h, is_root)?;
-                chmod(&target, mode)?;
-                set_xattrs(&mut entry, &target, is_root)?;
-                set_mtime(&target, mtime)?;
+                set_xattrs(&mut entry, pfd, fname, is_root)?;
+                set_mtime(pfd, fname, mtime, &name)?;
                 stats.files += 1;
                 stats.bytes += n;
             }
@@ -179,14 +205,14 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                     .context("symlink target")?
                     .ok_or_else(|| anyhow!("tar entry {name:?}: symlink without target"))?
                     .into_owned();
-                remove_existing(&target)?;
+                remove_existing(pfd, fname, &name)?;
                 // Creating a symlink that points anywhere is harmless; only
-                // writing *through* one is not, and ensure_parent forbids that.
-                std::os::unix::fs::symlink(&link, &target)
+                // following one is not, and nothing here ever does.
+                fsutil::symlink_at(link.as_os_str().as_bytes(), pfd, fname)
                     .with_context(|| format!("symlink {name:?}"))?;
-                chown(&target, &h, is_root)?;
-                set_xattrs(&mut entry, &target, is_root)?;
-                set_mtime(&target, mtime)?;
+                chown(pfd, fname, &h, is_root, &name)?;
+                set_xattrs(&mut entry, pfd, fname, is_root)?;
+                set_mtime(pfd, fname, mtime, &name)?;
                 stats.symlinks += 1;
             }
             tar::EntryType::Link => {
@@ -198,30 +224,31 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                 let link_rel = safe_relative(&link).with_context(|| {
                     format!("refusing hard link {name:?} -> {:?}", link.display())
                 })?;
-                if link_rel.as_os_str().is_empty() {
+                let Some(src_name) = link_rel.file_name() else {
                     bail!("refusing hard link {name:?}: target is the layer root");
-                }
+                };
                 // The target must already be inside dest, reached without symlinks.
-                check_no_symlink_parents(dest, link_rel.parent().unwrap_or(Path::new("")))
+                let src_parent = open_dir_no_symlinks(&root, link_rel.parent())
                     .with_context(|| {
                         format!("refusing hard link {name:?} -> {:?}", link.display())
                     })?;
-                let src = dest.join(&link_rel);
-                let m = fs::symlink_metadata(&src).with_context(|| {
+                let src_name = src_name.as_bytes();
+                let st = fsutil::lstat_at(src_parent.as_fd(), src_name).with_context(|| {
                     format!("hard link {name:?}: target {:?} not found", link.display())
                 })?;
-                if m.is_dir() {
+                if fsutil::is_dir(&st) {
                     bail!(
                         "refusing hard link {name:?}: target {:?} is a directory",
                         link.display()
                     );
                 }
-                if src == target {
+                if link_rel == rel {
                     continue;
                 }
-                remove_existing(&target)?;
-                // std::fs::hard_link is linkat(..., 0): it links a symlink itself, never its target.
-                fs::hard_link(&src, &target).with_context(|| format!("hard link {name:?}"))?;
+                remove_existing(pfd, fname, &name)?;
+                // linkat(..., 0) links a symlink itself, never its target.
+                fsutil::link_at(src_parent.as_fd(), src_name, pfd, fname)
+                    .with_context(|| format!("hard link {name:?}"))?;
                 stats.hardlinks += 1;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -232,13 +259,13 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                 };
                 let major = h.device_major().ok().flatten().unwrap_or(0);
                 let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                remove_existing(&target)?;
-                mknod(&target, fmt | mode, major, minor)
+                remove_existing(pfd, fname, &name)?;
+                fsutil::mknod_at(pfd, fname, fmt | mode, libc::makedev(major, minor))
                     .with_context(|| format!("{what} {name:?}"))?;
-                chown(&target, &h, is_root)?;
-                chmod(&target, mode)?;
-                set_xattrs(&mut entry, &target, is_root)?;
-                set_mtime(&target, mtime)?;
+                chown(pfd, fname, &h, is_root, &name)?;
+                fsutil::chmod_at(pfd, fname, mode).with_context(|| format!("chmod {name:?}"))?;
+                set_xattrs(&mut entry, pfd, fname, is_root)?;
+                set_mtime(pfd, fname, mtime, &name)?;
                 stats.devices += 1;
             }
             // GNU long names and PAX headers are folded into the next entry by the tar crate.
@@ -246,11 +273,66 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
         }
     }
 
-    for (dir, mode, mtime) in dir_meta.iter().rev() {
-        chmod(dir, *mode)?;
-        set_mtime(dir, *mtime)?;
+    for d in dir_meta.iter().rev() {
+        // Only the directory that entry made, reached without symlinks; if a
+        // later entry replaced it (or a directory above it), there is nothing to do.
+        let Some(fd) = reopen_dir(&root, d) else {
+            continue;
+        };
+        let shown = d.rel.display();
+        fsutil::chmod_fd(fd.as_fd(), d.mode).with_context(|| format!("chmod {shown:?}"))?;
+        fsutil::set_mtime_at(fd.as_fd(), b"", d.mtime)
+            .with_context(|| format!("set mtime {shown:?}"))?;
     }
     Ok(stats)
+}
+
+/// A directory whose mode and mtime are set once the whole layer is in.
+struct DirMeta {
+    rel: PathBuf,
+    dev: libc::dev_t,
+    ino: libc::ino_t,
+    mode: u32,
+    mtime: i64,
+}
+
+/// An `O_PATH` fd of the directory `d` recorded, if `d.rel` still leads to
+/// that same directory (device and inode) without any symlink.
+fn reopen_dir(root: &RootDir, d: &DirMeta) -> Option<std::os::fd::OwnedFd> {
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let fd = root
+        .open_in_root(d.rel.as_os_str().as_bytes(), flags, 0, Resolve::NoSymlinks)
+        .ok()?;
+    let st = fsutil::fstat(fd.as_fd()).ok()?;
+    (fsutil::is_dir(&st) && st.st_dev == d.dev && st.st_ino == d.ino).then_some(fd)
+}
+
+/// An `O_PATH` fd of the existing directory `rel` (none: the root), reached
+/// without symlinks; the error names the component that is not a directory.
+fn open_dir_no_symlinks(root: &RootDir, rel: Option<&Path>) -> Result<std::os::fd::OwnedFd> {
+    let rel = rel.unwrap_or(Path::new(""));
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    match root.open_in_root(rel.as_os_str().as_bytes(), flags, 0, Resolve::NoSymlinks) {
+        Ok(fd) => Ok(fd),
+        Err(e) => {
+            // Say which component is wrong, as a person would look for it.
+            let mut cur = PathBuf::new();
+            for c in rel.components() {
+                cur.push(c);
+                match fs::symlink_metadata(root.path().join(&cur)) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        bail!("{:?} is a symlink", cur.display().to_string())
+                    }
+                    Ok(m) if !m.is_dir() => {
+                        bail!("{:?} is not a directory", cur.display().to_string())
+                    }
+                    Ok(_) => {}
+                    Err(_) => bail!("{:?} not found", cur.display().to_string()),
+                }
+            }
+            Err(e).with_context(|| format!("open {:?}", rel.display().to_string()))
+        }
+    }
 }
 
 /// Turn a tar path into a relative path with only normal components.
@@ -268,141 +350,70 @@ pub fn safe_relative(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Make sure every directory on `rel` exists under `dest` as a real directory
-/// (creating missing ones), refusing symlinks. Returns `dest/rel`.
-fn ensure_parent(dest: &Path, rel: &Path) -> Result<PathBuf> {
-    let mut cur = dest.to_path_buf();
-    for c in rel.components() {
-        cur.push(c);
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                bail!(
-                    "parent {:?} is a symlink; writing through it could escape the layer",
-                    rel_display(dest, &cur)
-                )
-            }
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => bail!("parent {:?} is not a directory", rel_display(dest, &cur)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => mkdir(&cur)?,
-            Err(e) => return Err(e).with_context(|| format!("lstat {}", cur.display())),
-        }
-    }
-    Ok(cur)
+fn mkdir(dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> {
+    fsutil::mkdir_at(dir, name, 0o755).with_context(|| format!("mkdir {shown:?}"))
 }
 
-/// Like `ensure_parent` but creates nothing: every component must be a real directory.
-fn check_no_symlink_parents(dest: &Path, rel: &Path) -> Result<()> {
-    let mut cur = dest.to_path_buf();
-    for c in rel.components() {
-        cur.push(c);
-        let m = fs::symlink_metadata(&cur)
-            .with_context(|| format!("{:?} not found", rel_display(dest, &cur)))?;
-        if m.file_type().is_symlink() {
-            bail!("{:?} is a symlink", rel_display(dest, &cur));
-        }
-        if !m.is_dir() {
-            bail!("{:?} is not a directory", rel_display(dest, &cur));
-        }
-    }
-    Ok(())
+/// Remove whatever is at `name` in `dir` (file, symlink, device or whole directory), without following symlinks.
+fn remove_existing(dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> {
+    fsutil::remove_all_at(dir, name).with_context(|| format!("remove the old {shown:?}"))
 }
 
-fn rel_display(dest: &Path, p: &Path) -> String {
-    p.strip_prefix(dest).unwrap_or(p).display().to_string()
-}
-
-fn mkdir(p: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .mode(0o755)
-        .create(p)
-        .with_context(|| format!("mkdir {}", p.display()))
-}
-
-/// Remove whatever is at `p` (file, symlink, device or whole directory), without following symlinks.
-fn remove_existing(p: &Path) -> Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => {
-            fs::remove_dir_all(p).with_context(|| format!("remove {}", p.display()))
-        }
-        Ok(_) => fs::remove_file(p).with_context(|| format!("remove {}", p.display())),
-        Err(_) => Ok(()),
-    }
-}
-
-fn mknod(p: &Path, mode: libc::mode_t, major: u32, minor: u32) -> Result<()> {
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
-    // SAFETY: valid NUL-terminated path; mknod does not follow a final symlink (we removed it anyway).
-    let rc = unsafe { libc::mknod(c.as_ptr(), mode, libc::makedev(major, minor)) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("mknod {}", p.display()));
-    }
-    Ok(())
-}
-
-fn chown(p: &Path, h: &tar::Header, is_root: bool) -> Result<()> {
+fn chown(dir: BorrowedFd, name: &[u8], h: &tar::Header, is_root: bool, shown: &str) -> Result<()> {
     let uid = h.uid().unwrap_or(0) as u32;
     let gid = h.gid().unwrap_or(0) as u32;
-    match std::os::unix::fs::lchown(p, Some(uid), Some(gid)) {
+    match fsutil::chown_at(dir, name, uid, gid) {
         Ok(()) => Ok(()),
         // Without root we cannot give files away; keep ours (rootless mode).
         Err(_) if !is_root => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("chown {}", p.display())),
+        Err(e) => Err(e).with_context(|| format!("chown {shown:?}")),
     }
 }
 
-fn chmod(p: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(p, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", p.display()))
+fn set_mtime(dir: BorrowedFd, name: &[u8], mtime: i64, shown: &str) -> Result<()> {
+    fsutil::set_mtime_at(dir, name, mtime).with_context(|| format!("set mtime {shown:?}"))
 }
 
-fn set_mtime(p: &Path, mtime: i64) -> Result<()> {
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [ts, ts];
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
-    // SAFETY: valid path and a two-element timespec array; AT_SYMLINK_NOFOLLOW touches symlinks themselves.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("set mtime {}", p.display()));
-    }
-    Ok(())
+/// `/proc/self/fd/<dir>/<name>`: the kernel takes the directory from the fd
+/// and then only `name`, which the `l*xattr` calls do not follow.
+fn at_path(dir: BorrowedFd, name: &[u8]) -> PathBuf {
+    fsutil::proc_fd_path(dir).join(OsStr::from_bytes(if name.is_empty() { b"." } else { name }))
 }
 
-fn set_opaque(dir: &Path, is_root: bool) -> Result<()> {
-    match xattr::set(dir, OPAQUE_XATTR, b"y") {
+fn set_opaque(dir: BorrowedFd, is_root: bool) -> Result<()> {
+    let p = at_path(dir, b".");
+    match xattr::set(&p, OPAQUE_XATTR, b"y") {
         Ok(()) => Ok(()),
-        Err(_) if !is_root => xattr::set(dir, OPAQUE_XATTR_USER, b"y")
-            .with_context(|| format!("set {OPAQUE_XATTR_USER} on {}", dir.display())),
-        Err(e) => Err(e).with_context(|| format!("set {OPAQUE_XATTR} on {}", dir.display())),
+        Err(_) if !is_root => xattr::set(&p, OPAQUE_XATTR_USER, b"y")
+            .with_context(|| format!("set {OPAQUE_XATTR_USER}")),
+        Err(e) => Err(e).with_context(|| format!("set {OPAQUE_XATTR}")),
     }
 }
 
 /// Extended attributes travel in PAX headers as `SCHILY.xattr.<name>`.
-fn set_xattrs<R: Read>(entry: &mut tar::Entry<R>, p: &Path, is_root: bool) -> Result<()> {
+fn set_xattrs<R: Read>(
+    entry: &mut tar::Entry<R>,
+    dir: BorrowedFd,
+    file: &[u8],
+    is_root: bool,
+) -> Result<()> {
     let Some(exts) = entry.pax_extensions().context("read pax headers")? else {
         return Ok(());
     };
+    let p = at_path(dir, file);
     for ext in exts {
         let ext = ext.context("pax header")?;
         let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
             continue;
         };
         let name = OsStr::from_bytes(name);
-        if let Err(e) = xattr::set(p, name, ext.value_bytes()) {
+        // xattr::set is lsetxattr: a symlink itself, never its target.
+        if let Err(e) = xattr::set(&p, name, ext.value_bytes()) {
             // trusted.* and security.* need privileges; some filesystems lack xattrs.
             if is_root && e.raw_os_error() != Some(libc::ENOTSUP) {
-                return Err(e).with_context(|| format!("set xattr {:?} on {}", name, p.display()));
+                return Err(e).with_context(|| {
+                    format!("set xattr {:?} on {:?}", name, OsStr::from_bytes(file))
+                });
             }
         }
     }
@@ -581,6 +592,41 @@ mod tests {
         assert!(!s.dest.join("h").exists());
         fs::remove_file(s.outside.join("secret")).unwrap();
         s.assert_outside_untouched();
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_symlink_keeps_its_mode_off_the_target() {
+        use std::os::unix::fs::PermissionsExt;
+        let s = sandbox();
+        let victim = s.outside.join("victim");
+        fs::write(&victim, b"host").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o640)).unwrap();
+        let vdir = s.outside.join("vdir");
+        fs::create_dir(&vdir).unwrap();
+        fs::set_permissions(&vdir, fs::Permissions::from_mode(0o750)).unwrap();
+        let mut t = T::new();
+        t.dir("d/").dir("e/").dir("e/inner/");
+        // A 04777 directory entry, as a hostile layer would write it.
+        let tar = {
+            let mut h = tar::Header::new_gnu();
+            h.set_path("f/").unwrap();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o4777);
+            h.set_size(0);
+            h.set_cksum();
+            t.0.append(&h, &b""[..]).unwrap();
+            t.symlink("d", &victim.display().to_string())
+                .symlink("e", &vdir.display().to_string())
+                .symlink("f", &victim.display().to_string())
+                .finish()
+        };
+        unpack_layer(&tar[..], &s.dest).unwrap();
+        assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o640);
+        assert_eq!(fs::metadata(&vdir).unwrap().mode() & 0o7777, 0o750);
+        assert_ne!(fs::metadata(&victim).unwrap().mtime(), 1_600_000_000);
+        assert!(!vdir.join("inner").exists());
+        assert_eq!(fs::read_dir(&vdir).unwrap().count(), 0);
+        assert!(fs::symlink_metadata(s.dest.join("f")).unwrap().file_type().is_symlink());
     }
 
     #[test]
