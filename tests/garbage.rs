@@ -90,6 +90,7 @@ fn a_killed_commit_leaves_nothing_after_system_prune() {
         .cmd()
         .env("GLASSBOX_TEST_PAUSE_BEFORE_INDEX", &marker)
         .args(["commit", &name, "gc-new:1"])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     common::eventually(30, "the commit to reach the hook", || marker.exists());
@@ -121,6 +122,7 @@ fn a_killed_commit_leaves_nothing_after_system_prune() {
         let mut child = gb
             .cmd()
             .args(["commit", &name, &format!("gc-k:{delay_ms}")])
+            .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
@@ -153,6 +155,7 @@ fn prune_does_not_rob_an_operation_still_working() {
         .env("GLASSBOX_TEST_PAUSE_BEFORE_INDEX", &marker)
         .env("GLASSBOX_TEST_PAUSE_SECS", "3")
         .args(["commit", &name, "gc-live:1"])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     common::eventually(30, "the commit to reach the hook", || marker.exists());

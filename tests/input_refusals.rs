@@ -54,7 +54,7 @@ fn relative_workdir_is_refused() {
 #[test]
 fn invalid_hostnames_are_refused() {
     refused(&["-h", "a/b c"], "invalid hostname format: a/b c");
-    refused(&["-h", "-lead"], "invalid hostname format: -lead");
+    refused(&["--hostname=-lead"], "invalid hostname format: -lead");
     let long = "a".repeat(64);
     refused(&["-h", &long], &format!("invalid hostname format: {long}"));
 }
