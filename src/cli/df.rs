@@ -2,8 +2,10 @@
 //!
 //! - Images: every image in the store; ACTIVE = used by a container record.
 //!   SIZE counts each unpacked layer once (images share layers), as docker's
-//!   LayersSize does; RECLAIMABLE is what the layers no active image uses
-//!   take.
+//!   LayersSize does, plus the store's garbage (blobs and unpacked layers no
+//!   image uses, e.g. what a killed pull or commit left); RECLAIMABLE is what
+//!   the layers no active image uses take, plus that garbage (`image prune`
+//!   removes it).
 //! - Containers: every record; ACTIVE = running. SIZE is what the containers
 //!   wrote (their overlay upper dirs); RECLAIMABLE is that of the stopped ones.
 //! - Local Volumes and Build Cache: glassbox has neither, so 0.
@@ -30,6 +32,8 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Show system-wide information (as `glassbox info`)
     Info,
+    /// Remove stopped containers, unused images and store garbage
+    Prune(super::system::PruneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -49,6 +53,7 @@ pub fn run_system(g: &GlobalOptions, a: SystemArgs) -> Result<i32> {
             Ok(0)
         }
         SystemCommand::Info => super::system::info(g).map(|_| 0),
+        SystemCommand::Prune(x) => super::system::prune(g, x),
     }
 }
 
@@ -84,6 +89,8 @@ struct ImageUse {
 struct Usage {
     images: Vec<ImageUse>,
     containers: Vec<(Container, u64)>,
+    /// Bytes of blobs and unpacked layers no image uses.
+    garbage: u64,
 }
 
 fn usage(root: &Path) -> Result<Usage> {
@@ -113,7 +120,12 @@ fn usage(root: &Path) -> Result<Usage> {
             (c, size)
         })
         .collect();
-    Ok(Usage { images, containers })
+    let garbage = store.garbage()?.bytes();
+    Ok(Usage {
+        images,
+        containers,
+        garbage,
+    })
 }
 
 fn reclaimable(reclaim: u64, total: u64) -> String {
@@ -135,12 +147,13 @@ fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
             }
         }
     }
-    let img_total: u64 = all.values().sum();
+    let img_total: u64 = all.values().sum::<u64>() + u.garbage;
     let img_reclaim: u64 = all
         .iter()
         .filter(|(c, _)| !active.contains(*c))
         .map(|(_, s)| s)
-        .sum();
+        .sum::<u64>()
+        + u.garbage;
     let running = |c: &Container| c.state.status == Status::Running;
     let ctr_total: u64 = u.containers.iter().map(|(_, s)| s).sum();
     let ctr_reclaim: u64 = u

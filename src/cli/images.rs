@@ -42,7 +42,7 @@ pub fn import_image(
     let store = Store::open(root)?;
     let img = store
         .import_tar(reader, reference.as_ref(), cfg)
-        .with_context(|| format!("import {source}"))?;
+        .map_err(|e| anyhow::anyhow!("import {source}: {}", printable(&format!("{e:#}"))))?;
     Ok(img.id)
 }
 
@@ -529,7 +529,9 @@ pub fn rmi(root: &Path, images: &[String], force: bool) -> Result<i32> {
 }
 
 /// `docker image prune [-a] [-f]`: remove dangling images (no tag), or with
-/// `-a` every image no container record uses; then their unshared layers.
+/// `-a` every image no container record uses; then their unshared layers,
+/// and the blobs and layers nothing uses (what a killed pull, load, import
+/// or commit left, or a duplicate manifest).
 pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
     if !force {
         let what = if all {
@@ -546,6 +548,22 @@ pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
             return Ok(());
         }
     }
+    let (lines, reclaimed) = prune_images(root, all)?;
+    let mut out = std::io::stdout().lock();
+    if !lines.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for l in &lines {
+            writeln!(out, "{l}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
+    Ok(())
+}
+
+/// The work of `image prune` (and of `system prune`'s image part): docker's
+/// `untagged:`/`deleted:` lines and the bytes reclaimed.
+pub fn prune_images(root: &Path, all: bool) -> Result<(Vec<String>, u64)> {
     let store = Store::open(root)?;
     let mut lines = Vec::new();
     let mut reclaimed = 0u64;
@@ -575,16 +593,13 @@ pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
             lines.push(format!("deleted: {chain}"));
         }
     }
-    let mut out = std::io::stdout().lock();
-    if !lines.is_empty() {
-        writeln!(out, "Deleted Images:")?;
-        for l in &lines {
-            writeln!(out, "{l}")?;
-        }
-        writeln!(out)?;
+    // What no image names: each removed blob and layer is a `deleted:` line.
+    let garbage = store.remove_garbage()?;
+    reclaimed += garbage.bytes();
+    for (digest, _) in garbage.blobs.iter().chain(&garbage.layers) {
+        lines.push(format!("deleted: {digest}"));
     }
-    writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
-    Ok(())
+    Ok((lines, reclaimed))
 }
 
 /// Options for `images`.
@@ -1077,6 +1092,20 @@ pub fn save(root: &Path, output: Option<&Path>, names: &[String]) -> Result<()> 
     Ok(())
 }
 
+/// An error message safe to print: control characters (what a binary
+/// input's bytes may put in a parser's message) become `\u{..}` escapes.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' || c == '\u{fffd}' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `docker load [-i FILE] [-q]`.
 pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
     let store = Store::open(root)?;
@@ -1087,7 +1116,7 @@ pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
         }
         None => crate::image::archive::load(&store, std::io::stdin().lock()),
     }
-    .map_err(|e| daemon_err(1, format!("{e:#}")))?;
+    .map_err(|e| daemon_err(1, printable(&format!("{e:#}"))))?;
     let _ = quiet;
     for l in res.lines() {
         println!("{l}");

@@ -158,7 +158,7 @@ pub enum Command {
         after_help = "Examples:\n  glassbox search busybox\n  glassbox search --limit 5 127.0.0.1:5000/busy\n  glassbox search --format '{{.Name}}' 127.0.0.1:5000/"
     )]
     Search(images::SearchArgs),
-    /// Manage glassbox (df: disk usage)
+    /// Manage glassbox (df: disk usage, prune: remove unused data, info)
     System(df::SystemArgs),
     /// Log in to a registry (credentials are stored in <root>/auth.json)
     Login(images::LoginArgs),

@@ -1,7 +1,107 @@
-//! version and info.
+//! version, info and `system prune`.
 
+use super::format::human_size;
 use super::GlobalOptions;
 use anyhow::Result;
+use clap::Args;
+use std::io::Write;
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Prune anonymous volumes (glassbox has no volumes yet: nothing to remove)
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+/// docker's confirmation text for `system prune`. glassbox has no networks,
+/// so docker's "all networks not used by at least one container" line is
+/// not promised; volumes do not exist yet, so `--volumes` removes none.
+pub fn prune_warning(a: &PruneArgs) -> String {
+    let mut items = vec!["all stopped containers"];
+    if a.volumes {
+        items.push("all anonymous volumes not used by at least one container");
+    }
+    if a.all {
+        items.push("all images without at least one container associated to them");
+        items.push("all build cache");
+    } else {
+        items.push("all dangling images");
+        items.push("unused build cache");
+    }
+    let mut s = String::from("WARNING! This will remove:\n");
+    for i in items {
+        s.push_str(&format!("  - {i}\n"));
+    }
+    s.push_str("\nAre you sure you want to continue? [y/N] ");
+    s
+}
+
+/// `docker system prune [-a] [-f] [--volumes]`: stopped containers, then
+/// dangling (with -a: unused) images and the store's garbage; glassbox has
+/// no build cache (0B) and no volumes. Without -f it asks on stdout and
+/// reads the answer from stdin, as docker does: anything but y/yes (an
+/// empty or closed stdin included) removes nothing.
+pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
+    if !a.force {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", prune_warning(&a))?;
+        out.flush()?;
+        let mut answer = String::new();
+        let n = std::io::stdin().read_line(&mut answer).unwrap_or(0);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            if n == 0 {
+                writeln!(out)?; // end the prompt's line: nothing was typed
+            }
+            return Ok(0);
+        }
+    }
+    let root = g.root();
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    let mut out = String::new();
+    let mut reclaimed = 0u64;
+    let mut deleted = Vec::new();
+    for c in crate::engine::manage::prunable(&root)? {
+        let size = crate::engine::manage::dir_size(&c.dir(&root).join("upper"));
+        match crate::engine::remove(&root, kernel.as_mut(), &mut narrator, &c.id, false) {
+            Ok(_) => {
+                deleted.push(c.id.clone());
+                reclaimed += size;
+            }
+            Err(e) => eprintln!("glassbox: container {}: {e:#}", c.name),
+        }
+    }
+    if !deleted.is_empty() {
+        out.push_str("Deleted Containers:\n");
+        for id in &deleted {
+            out.push_str(id);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let (lines, bytes) = super::images::prune_images(&root, a.all)?;
+    reclaimed += bytes;
+    if !lines.is_empty() {
+        out.push_str("Deleted Images:\n");
+        for l in &lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed)
+    ));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(0)
+}
 
 pub fn version() -> Result<()> {
     println!("Client: glassbox");

@@ -11,6 +11,7 @@ pub mod manage;
 pub mod monitor;
 pub mod remove;
 pub mod run;
+pub mod validate;
 
 pub use attach::{attach, attach_to, AttachOptions, Ended};
 pub use exec::{exec, ExecOptions};

@@ -376,6 +376,7 @@ pub fn create(
     observer: &mut dyn StepObserver,
     opts: &RunOptions,
 ) -> Result<Container> {
+    super::validate::run_options(opts)?;
     let store = Store::open(root)?;
     let image = resolve_image(&store, &opts.image, kernel.is_simulated(), observer)?;
     if let Some(name) = &opts.name {

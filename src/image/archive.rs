@@ -289,14 +289,35 @@ pub fn load(store: &Store, r: impl Read) -> Result<LoadResult> {
     fs::create_dir_all(&dir)?;
     let _guard = TmpDir(dir.clone());
     let r = super::unpack::decompressed(r).context("read archive")?;
+    let r = super::store::check_tar_stream(r)?;
     let links = extract(r, &dir)?;
-    if dir.join("manifest.json").is_file() {
-        load_docker(store, &dir, &links)
+    let res = if dir.join("manifest.json").is_file() {
+        load_docker(store, &dir, &links)?
     } else if dir.join("index.json").is_file() {
-        load_oci(store, &dir)
+        load_oci(store, &dir)?
     } else {
         bail!("not a docker-archive (no manifest.json) or oci-archive (no index.json)")
+    };
+    if res.images.is_empty() {
+        bail!("no images found in the archive");
     }
+    Ok(res)
+}
+
+/// A descriptor's `size` must be its blob's (the blob itself was verified
+/// against its digest when it was stored).
+fn check_size(store: &Store, desc: &serde_json::Value, digest: &str, where_: &str) -> Result<()> {
+    let want = desc
+        .get("size")
+        .and_then(|s| s.as_u64())
+        .ok_or_else(|| anyhow!("{where_}: the descriptor of {digest} has no size"))?;
+    let got = fs::metadata(store.blob_path(digest))
+        .with_context(|| format!("{where_} names {digest}, which the archive does not hold"))?
+        .len();
+    if want != got {
+        bail!("size mismatch: {where_} says {digest} is {want} bytes, the blob has {got}");
+    }
+    Ok(())
 }
 
 fn ingest_file(store: &Store, p: &Path, expected: Option<&str>) -> Result<(String, u64)> {
@@ -392,10 +413,18 @@ fn load_oci(store: &Store, dir: &Path) -> Result<LoadResult> {
             .and_then(|x| x.as_str())
             .ok_or_else(|| anyhow!("index.json entry without a digest"))?
             .to_string();
+        check_size(store, d, &digest, "index.json")?;
         let mt = d.get("mediaType").and_then(|x| x.as_str()).unwrap_or("");
         if mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_MANIFEST_LIST {
             let inner: serde_json::Value = serde_json::from_slice(&store.read_blob(&digest)?)?;
             digest = crate::registry::select_platform(&inner, &host)?.0;
+            let chosen = inner
+                .get("manifests")
+                .and_then(|m| m.as_array())
+                .and_then(|m| m.iter().find(|x| x.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str())))
+                .cloned()
+                .unwrap_or_default();
+            check_size(store, &chosen, &digest, "the image index")?;
         }
         let ann = d.get("annotations");
         let name = ann

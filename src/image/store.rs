@@ -327,6 +327,151 @@ fn tmp_owner(name: &str) -> Option<i32> {
 
 pub struct Store {
     pub root: PathBuf,
+    /// The shared `ingest.lock` this value holds once it has written (or
+    /// relied on) content no image names yet; see `IngestLock`.
+    ingest_hold: std::sync::Mutex<Option<IngestLock>>,
+}
+
+/// # When unreferenced content may be removed
+///
+/// Content becomes *referenced* only when `index.json` names a manifest
+/// (or a container record names an image id, see `Store::in_use`). A pull,
+/// load, import or commit writes its blobs and unpacks its layers first and
+/// names the image last, so for a while its content is unreferenced yet in
+/// use. The rule: every `Store` that writes or relies on such content
+/// (`has_blob`, `ingest_blob`, `add_image*`, `import_tar`) takes a *shared*
+/// flock on `<root>/ingest.lock` at its first such call and keeps it until
+/// it is dropped (the end of the command, or the process's death, when the
+/// kernel releases it). The sweep (`Store::remove_garbage`) takes it
+/// *exclusively*, so it waits for every working operation to finish, and
+/// operations starting meanwhile wait for the sweep; what it finds
+/// unreferenced then is really garbage: a killed command's, or an untagged
+/// duplicate's. Lock order: `ingest.lock` before `lock`, never the other
+/// way round (nothing takes the hold while holding the store lock).
+struct IngestLock {
+    _file: fs::File,
+}
+
+impl IngestLock {
+    fn take(root: &Path, how: libc::c_int) -> Result<IngestLock> {
+        use std::os::unix::io::AsRawFd;
+        let path = root.join("ingest.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("open {}", path.display()))?;
+        loop {
+            // SAFETY: flock on a valid fd we own.
+            if unsafe { libc::flock(f.as_raw_fd(), how) } == 0 {
+                return Ok(IngestLock { _file: f });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e).with_context(|| format!("flock {}", path.display()));
+            }
+        }
+    }
+}
+
+/// Test hook (documented in tests/garbage.rs): with
+/// `GLASSBOX_TEST_PAUSE_BEFORE_INDEX=<file>`, an operation that has written
+/// and unpacked its blobs creates `<file>` and pauses before naming its image
+/// (`GLASSBOX_TEST_PAUSE_SECS`, default an hour), so a test can kill it or
+/// race a prune against it at exactly that point.
+fn test_pause_before_index() {
+    let Some(marker) = std::env::var_os("GLASSBOX_TEST_PAUSE_BEFORE_INDEX") else {
+        return;
+    };
+    let _ = fs::write(&marker, std::process::id().to_string());
+    let secs = std::env::var("GLASSBOX_TEST_PAUSE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3600);
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+}
+
+/// What no image and no container uses: blobs and unpacked layers.
+#[derive(Debug, Default, Clone)]
+pub struct Garbage {
+    /// (digest, bytes) of unreferenced blobs.
+    pub blobs: Vec<(String, u64)>,
+    /// (chain id, unpacked bytes) of unreferenced layer directories.
+    pub layers: Vec<(String, u64)>,
+}
+
+impl Garbage {
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().chain(&self.layers).map(|(_, n)| n).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty() && self.layers.is_empty()
+    }
+}
+
+/// Bytes of the files under `p` (not following symlinks).
+fn tree_bytes(p: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if md.is_dir() {
+        fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| tree_bytes(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        md.len()
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether the first 512 bytes of a stream are a tar header (its checksum
+/// holds) or the all-zero end of an empty archive.
+pub fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    let block = &block[..512];
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .map(|&b| b as char)
+        .take_while(|c| *c != '\0')
+        .collect();
+    let Ok(want) = u32::from_str_radix(digits.trim(), 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
+        .sum();
+    sum == want
+}
+
+/// Read the first tar block of `r` and refuse what is not a tar archive,
+/// naming what it is instead of echoing its bytes. Returns a reader that
+/// still yields the whole stream.
+pub fn check_tar_stream<'a>(mut r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    let mut head = Vec::with_capacity(512);
+    (&mut r).take(512).read_to_end(&mut head)?;
+    if head.is_empty() {
+        bail!("the input is empty, not a tar archive");
+    }
+    if !is_tar_header(&head) {
+        bail!(
+            "not a tar archive: its first {} bytes are not a tar header",
+            head.len()
+        );
+    }
+    Ok(Box::new(io::Cursor::new(head).chain(r)))
 }
 
 /// What `Store::add_image_with` does with the layers.
@@ -345,6 +490,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         let store = Store {
             root: root.to_path_buf(),
+            ingest_hold: Default::default(),
         };
         for d in [store.root.join("blobs/sha256"), store.root.join("layers")] {
             fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -368,13 +514,31 @@ impl Store {
         self.root.join("index.json")
     }
 
+    /// Take the shared `ingest.lock` for the rest of this value's life (see
+    /// `IngestLock`); a no-op once held.
+    fn hold(&self) -> Result<()> {
+        let mut h = self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner());
+        if h.is_none() {
+            *h = Some(IngestLock::take(&self.root, libc::LOCK_SH)?);
+        }
+        Ok(())
+    }
+
+    /// The repair pass: remove what processes that died mid-way left under a
+    /// temp name (`.tmp-<pid>` files and directories: blobs being written,
+    /// layers being unpacked or deleted, `load`/`save` work dirs, a commit's
+    /// layer tar, a container record's half-written state).
     fn clean_stale_tmp(&self) {
         let me = std::process::id() as i32;
-        for dir in [
+        let mut dirs = vec![
             self.root.clone(),
             self.root.join("blobs/sha256"),
             self.root.join("layers"),
-        ] {
+        ];
+        if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
+            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        for dir in dirs {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -403,7 +567,13 @@ impl Store {
         }
     }
 
+    /// Whether a blob is stored. A caller asks in order to use it (skip a
+    /// download), so this takes the ingest hold: the blob cannot be swept
+    /// between this answer and the image that names it.
     pub fn has_blob(&self, digest: &str) -> bool {
+        if self.hold().is_err() {
+            return false; // then it is fetched again, which is safe
+        }
         valid_digest(digest) && self.blob_path(digest).is_file()
     }
 
@@ -422,6 +592,7 @@ impl Store {
         if let Some(d) = expected_digest {
             hex_of(d)?;
         }
+        self.hold()?;
         let dir = self.root.join("blobs/sha256");
         let tmp = dir.join(format!(".tmp-{}", tmp_suffix()));
         let mut guard = TmpGuard(Some(tmp.clone()));
@@ -567,19 +738,38 @@ impl Store {
         })
     }
 
-    /// Every image in the store (one per manifest), in index order.
+    /// Every image in the store, in index order: one per image id (config
+    /// digest), whatever manifests name it (a store written before loads
+    /// were merged may hold two manifests of one image; their names are
+    /// shown together).
     pub fn images(&self) -> Result<Vec<Image>> {
         let idx = self.read_index()?;
         let mut seen = Vec::<String>::new();
-        let mut out = Vec::new();
+        let mut out: Vec<Image> = Vec::new();
         for d in &idx.manifests {
             if seen.contains(&d.digest) {
                 continue;
             }
             seen.push(d.digest.clone());
-            out.push(self.load_image(&idx, &d.digest)?);
+            let img = self.load_image(&idx, &d.digest)?;
+            match out.iter_mut().find(|o| o.id == img.id) {
+                Some(first) => {
+                    for r in img.references {
+                        if !first.references.contains(&r) {
+                            first.references.push(r);
+                        }
+                    }
+                }
+                None => out.push(img),
+            }
         }
         Ok(out)
+    }
+
+    /// The config digest (image id) a stored manifest names, if readable.
+    fn config_of(&self, manifest_digest: &str) -> Option<String> {
+        let bytes = self.read_blob(manifest_digest).ok()?;
+        Manifest::parse(&bytes).ok().map(|m| m.config.digest)
     }
 
     /// Find an image by reference (`busybox`, `docker.io/library/busybox:latest`,
@@ -754,7 +944,14 @@ impl Store {
     /// layers stay on disk; they are shared and would need a GC pass.
     pub fn remove_image(&self, img: &Image) -> Result<()> {
         self.update_index(|idx| {
-            idx.manifests.retain(|d| d.digest != img.manifest_digest);
+            // Every manifest of this image id goes: one image, one removal.
+            let mut same: Vec<String> = vec![img.manifest_digest.clone()];
+            for d in &idx.manifests {
+                if !same.contains(&d.digest) && self.config_of(&d.digest).as_ref() == Some(&img.id) {
+                    same.push(d.digest.clone());
+                }
+            }
+            idx.manifests.retain(|d| !same.contains(&d.digest));
             Ok(())
         })
     }
@@ -812,6 +1009,152 @@ impl Store {
                     let _ = fs::remove_dir_all(&tmp);
                     removed.push(l.chain_id.clone());
                 }
+            }
+        }
+        Ok(removed)
+    }
+
+    // ---- garbage -----------------------------------------------------------
+
+    /// Image ids that container records point at: an image `rmi -f` removed
+    /// from under a container keeps its content for that container.
+    fn container_image_ids(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(self.root.join("containers")) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter_map(|e| fs::read(e.path().join("container.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v.get("image_id")?.as_str().map(str::to_string))
+            .filter(|id| valid_digest(id))
+            .collect()
+    }
+
+    /// Blobs and chain ids in use: every image the index names, and what
+    /// container records still need. An unreadable image is an error: then
+    /// nobody knows what it uses, and nothing may be swept.
+    fn in_use(
+        &self,
+        idx: &Index,
+    ) -> Result<(
+        std::collections::HashSet<String>,
+        std::collections::HashSet<String>,
+    )> {
+        let mut blobs = std::collections::HashSet::new();
+        let mut chains = std::collections::HashSet::new();
+        for d in &idx.manifests {
+            if !blobs.insert(d.digest.clone()) {
+                continue;
+            }
+            let img = self
+                .load_image(idx, &d.digest)
+                .context("cannot tell what the store's images use, so nothing was removed")?;
+            blobs.insert(img.id.clone());
+            for l in img.layers {
+                blobs.insert(l.digest);
+                chains.insert(l.chain_id);
+            }
+        }
+        let kept: Vec<String> = self
+            .container_image_ids()
+            .into_iter()
+            .filter(|id| !blobs.contains(id))
+            .collect();
+        for id in &kept {
+            let Ok(config) = self.read_blob(id).and_then(|b| parse_config(&b)) else {
+                continue;
+            };
+            blobs.insert(id.clone());
+            chains.extend(chain_ids(config.rootfs().diff_ids()));
+        }
+        if !kept.is_empty() {
+            // ... and the manifest (with its layer blobs) of such an image.
+            for (digest, size) in self.stored_blobs() {
+                if blobs.contains(&digest) || size > 4 << 20 {
+                    continue;
+                }
+                let Ok(m) = self.read_blob(&digest).and_then(|b| Manifest::parse(&b)) else {
+                    continue;
+                };
+                if kept.contains(&m.config.digest) {
+                    blobs.insert(digest);
+                    blobs.extend(m.layers.into_iter().map(|l| l.digest));
+                }
+            }
+        }
+        Ok((blobs, chains))
+    }
+
+    /// (digest, bytes) of every complete blob (temp names are not blobs).
+    fn stored_blobs(&self) -> Vec<(String, u64)> {
+        let Ok(rd) = fs::read_dir(self.root.join("blobs/sha256")) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let md = e.metadata().ok()?;
+                (is_hex64(&name) && md.is_file()).then(|| (format!("sha256:{name}"), md.len()))
+            })
+            .collect()
+    }
+
+    /// Blobs and unpacked layers nothing uses, as of now. Without the
+    /// locks, a report only (`system df`): content an operation is still
+    /// writing counts here too; `remove_garbage` decides under the locks.
+    pub fn garbage(&self) -> Result<Garbage> {
+        let idx = self.read_index()?;
+        let (blobs, chains) = self.in_use(&idx)?;
+        let mut g = Garbage::default();
+        for (digest, size) in self.stored_blobs() {
+            if !blobs.contains(&digest) {
+                g.blobs.push((digest, size));
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.root.join("layers")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let chain = format!("sha256:{name}");
+                if !is_hex64(&name) || chains.contains(&chain) || !e.path().is_dir() {
+                    continue;
+                }
+                let size = read_json::<LayerMeta>(&e.path().join("meta.json"))
+                    .map(|m| m.size)
+                    .unwrap_or_else(|_| tree_bytes(&e.path()));
+                g.layers.push((chain, size));
+            }
+        }
+        g.blobs.sort();
+        g.layers.sort();
+        Ok(g)
+    }
+
+    /// Remove the garbage: every blob and unpacked layer no image and no
+    /// container uses, once no operation is working (the rule is at
+    /// `IngestLock`). Returns what was removed.
+    pub fn remove_garbage(&self) -> Result<Garbage> {
+        // Our own shared hold would make the exclusive lock wait for us.
+        *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ingest = IngestLock::take(&self.root, libc::LOCK_EX)?;
+        let _lock = StoreLock::exclusive(&self.root)?;
+        self.clean_stale_tmp();
+        let g = self.garbage()?;
+        let mut removed = Garbage::default();
+        for (digest, size) in g.blobs {
+            if fs::remove_file(self.blob_path(&digest)).is_ok() {
+                removed.blobs.push((digest, size));
+            }
+        }
+        for (chain, size) in g.layers {
+            let dir = self.root.join("layers").join(hex_of(&chain)?);
+            // Renamed first, as in gc_removed: never a half-deleted "layer".
+            let tmp = self
+                .root
+                .join("layers")
+                .join(format!("{}.tmp-{}", hex_of(&chain)?, tmp_suffix()));
+            if fs::rename(&dir, &tmp).is_ok() {
+                let _ = fs::remove_dir_all(&tmp);
+                removed.layers.push((chain, size));
             }
         }
         Ok(removed)
@@ -956,7 +1299,8 @@ impl Store {
                 bail!("refusing to create a tag with a digest reference ({rf})");
             }
         }
-        let plain = decompressed(r).context("read tarball")?;
+        self.hold()?;
+        let plain = check_tar_stream(decompressed(r).context("read tarball")?)?;
         let diff_id = self
             .ingest_blob(plain, None, None)
             .context("store tarball")?;
@@ -979,6 +1323,7 @@ impl Store {
     /// in the store (a registry pull or `load` puts them there). Each layer is
     /// unpacked and checked against the config's `rootfs.diff_ids`.
     pub fn add_image(&self, manifest_bytes: &[u8], reference: Option<&Reference>) -> Result<Image> {
+        self.hold()?;
         let layers = self.layers_of(manifest_bytes)?;
         self.ensure_layers(&layers)?;
         self.commit_manifest(manifest_bytes, reference)
@@ -997,6 +1342,7 @@ impl Store {
         mode: Unpack,
         before: &mut dyn FnMut(&LayerInfo, &Path) -> Result<()>,
     ) -> Result<Image> {
+        self.hold()?;
         let unpack = matches!(mode, Unpack::Yes);
         let layers: Vec<LayerInfo> = self
             .layers_of(manifest_bytes)?
@@ -1058,6 +1404,18 @@ impl Store {
                 bail!("layer blob {} is not in the store", l.digest);
             }
         }
+        // A descriptor's size must be its blob's: one that lies is refused
+        // (OCI image spec: "the size of the content MUST match").
+        for (what, d) in std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l))) {
+            let n = fs::metadata(self.blob_path(&d.digest))?.len();
+            if n != d.size {
+                bail!(
+                    "size mismatch: the manifest says {what} {} is {} bytes, the blob has {n}",
+                    d.digest,
+                    d.size
+                );
+            }
+        }
         let config = parse_config(&self.read_blob(&m.config.digest)?)
             .with_context(|| format!("image config {}", m.config.digest))?;
         let diff_ids = config.rootfs().diff_ids().clone();
@@ -1088,18 +1446,30 @@ impl Store {
         reference: Option<&Reference>,
     ) -> Result<Image> {
         let m = Manifest::parse(manifest_bytes)?;
+        test_pause_before_index();
         let digest = self.put_blob(manifest_bytes)?;
         let mt = m
             .media_type
             .unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
         let desc = Descriptor::new(&mt, &digest, manifest_bytes.len() as u64);
         let full = reference.map(|r| r.full());
-        self.update_index(|idx| {
-            Self::set_ref(idx, &desc, full.as_deref());
-            Ok(())
+        // One image id, one record: if another manifest of the same config
+        // (the same image from a docker-archive and an oci-archive, or a
+        // registry) is already named, the new name joins that one. The
+        // manifest just written is then unreferenced: garbage for prune.
+        let kept = self.update_index(|idx| {
+            let same = idx
+                .manifests
+                .iter()
+                .find(|d| d.digest != desc.digest && self.config_of(&d.digest).as_ref() == Some(&m.config.digest))
+                .filter(|_| !idx.manifests.iter().any(|d| d.digest == desc.digest))
+                .map(|d| Descriptor::new(&d.media_type, &d.digest, d.size));
+            let target = same.unwrap_or_else(|| desc.clone());
+            Self::set_ref(idx, &target, full.as_deref());
+            Ok(target.digest)
         })?;
         let idx = self.read_index()?;
-        self.load_image(&idx, &digest)
+        self.load_image(&idx, &kept)
     }
 }
 
