@@ -151,7 +151,17 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
     let root = g.root();
     let c = engine::create(&root, kernel.as_ref(), &mut narrator, &opts)?;
     let id = c.id.clone();
-    engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
+    engine::start_detached(&root, kernel.as_mut(), &mut narrator, c).map_err(|e| {
+        // `rm -f` won the race: docker run's own failures exit 125.
+        if container::is_gone(&e) {
+            anyhow::Error::new(crate::error::ExitError::new(
+                crate::error::EXIT_ENGINE,
+                format!("{e:#}"),
+            ))
+        } else {
+            e
+        }
+    })?;
     println!("{id}");
     Ok(0)
 }
@@ -177,7 +187,7 @@ fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
     let mut status = 0;
     for key in keys {
         if let Err(e) = f(key) {
-            eprintln!("Error response from daemon: {e:#}");
+            eprintln!("Error: {e:#}");
             status = 1;
         }
     }
@@ -357,8 +367,11 @@ pub struct StopArgs {
 
 pub fn stop(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
     let root = g.root();
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    let timeout = Duration::from_secs(args.time);
     Ok(each(&args.containers, |key| {
-        engine::stop(&root, key, Duration::from_secs(args.time))?;
+        engine::stop(&root, kernel.as_mut(), &mut narrator, key, timeout)?;
         println!("{key}");
         Ok(())
     }))
@@ -368,12 +381,13 @@ pub fn restart(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
     let root = g.root();
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
+    let timeout = Duration::from_secs(args.time);
     Ok(each(&args.containers, |key| {
-        let c = engine::stop(&root, key, Duration::from_secs(args.time))?;
-        if c.config.auto_remove && !c.dir(&root).exists() {
+        // Its stop half, then its start half (each under the container's lock).
+        let stopped = engine::stop(&root, kernel.as_mut(), &mut narrator, key, timeout)?;
+        let Some(c) = stopped.and_then(|c| container::load_fresh(&root, &c.id).ok()) else {
             crate::exit_err!(1, "No such container: {key}");
-        }
-        let c = container::load_fresh(&root, &c.id)?;
+        };
         engine::start_detached(&root, kernel.as_mut(), &mut narrator, c.clone())?;
         container::events::record(&root, "restart", &c, &[]);
         println!("{key}");
@@ -394,8 +408,10 @@ pub struct KillArgs {
 pub fn kill(g: &GlobalOptions, args: KillArgs) -> Result<i32> {
     let root = g.root();
     let sig = engine::parse_signal(&args.signal)?;
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
     Ok(each(&args.containers, |key| {
-        engine::kill(&root, key, sig)?;
+        engine::kill(&root, kernel.as_mut(), &mut narrator, key, sig)?;
         println!("{key}");
         Ok(())
     }))
@@ -888,7 +904,7 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
         match engine::remove(&g.root(), kernel.as_mut(), &mut narrator, key, args.force) {
             Ok(_) => println!("{key}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 status = 1;
             }
         }

@@ -1,6 +1,7 @@
 //! Container records: what a container is (its config) and where it is in its
 //! life (its state), kept in `<root>/containers/<id>/container.json`.
-//! Every write is atomic and made under the store lock.
+//! Every write is atomic and made under the store lock, into the directory
+//! `create` made: nothing re-creates a removed container.
 
 pub mod attach;
 pub mod events;
@@ -123,13 +124,35 @@ impl Container {
         let _lock = StoreLock::exclusive(root)?;
         self.save_locked(root)
     }
+    /// Write the record (the caller holds the store lock). Only into the
+    /// container's existing directory: the temp file is created there, so a
+    /// container removed meanwhile fails with `gone` instead of coming back.
     pub fn save_locked(&self, root: &Path) -> Result<()> {
-        crate::fsutil::write_json_fast(&Self::record_path(root, &self.id), self)
+        write_into_existing_dir(
+            &Self::record_path(root, &self.id),
+            &serde_json::to_vec_pretty(self)?,
+        )
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                gone(&self.name)
+            } else {
+                anyhow::Error::new(e).context(format!("write the record of container {}", self.name))
+            }
+        })
+    }
+
+    pub fn record_file(&self, root: &Path) -> PathBuf {
+        Self::record_path(root, &self.id)
     }
 
     /// Register a new container: checks its name is free and writes its record, atomically
     /// with respect to other glassbox processes.
-    pub fn register(root: &Path, mut make: impl FnMut(u64) -> Container) -> Result<Container> {
+    /// `announce` is called with the record just before it is written (narration).
+    pub fn register(
+        root: &Path,
+        mut make: impl FnMut(u64) -> Container,
+        announce: impl FnOnce(&Container) -> Result<()>,
+    ) -> Result<Container> {
         let _lock = StoreLock::exclusive(root)?;
         let existing = list_unlocked(root)?;
         let base = existing.len() as u64;
@@ -150,9 +173,17 @@ impl Container {
             }
             c = next;
         }
-        fs::create_dir_all(c.dir(root))
+        let dir = containers_dir(root);
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        announce(&c)?;
+        // The one place a container's directory is made: nothing else ever
+        // re-creates it, so a removed container stays removed.
+        fs::create_dir(c.dir(root))
             .with_context(|| format!("create {}", c.dir(root).display()))?;
-        c.save_locked(root)?;
+        if let Err(e) = c.save_locked(root) {
+            let _ = fs::remove_dir_all(c.dir(root));
+            return Err(e);
+        }
         Ok(c)
     }
 
@@ -176,13 +207,138 @@ impl Container {
         self.state.status == Status::Running && (self.simulated || self.process_alive())
     }
 
-    /// Remove the record and everything under the container's directory.
+    /// Remove everything under the container's directory, the record last
+    /// (the order `rm` narrates), tolerating a concurrent remover.
     pub fn remove_files(&self, root: &Path) -> Result<()> {
-        let dir = self.dir(root);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+        remove_all_but_record(&self.dir(root))?;
+        remove_record_and_dir(&self.record_file(root), &self.dir(root))
+    }
+}
+
+/// The error of a command whose container was removed under it.
+pub fn gone(name: &str) -> anyhow::Error {
+    anyhow::Error::new(crate::error::ExitError::new(
+        1,
+        format!("No such container: {name}"),
+    ))
+}
+
+/// Whether an error says the container is gone (`gone`).
+pub fn is_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::error::ExitError>()
+            .is_some_and(|x| x.message.starts_with("No such container"))
+    })
+}
+
+/// Atomic write (temp file + rename) into a directory that must already
+/// exist: creating the temp file fails with NotFound otherwise.
+fn write_into_existing_dir(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Remove every entry of a container's directory but its record.
+pub fn remove_all_but_record(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == "container.json" {
+            continue;
         }
-        Ok(())
+        let path = entry.path();
+        let result = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Remove the record, then the (now empty) directory.
+pub fn remove_record_and_dir(record: &Path, dir: &Path) -> Result<()> {
+    match fs::remove_file(record) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("remove {}", record.display())),
+    }
+    crate::engine::test_pause("rm:after_record");
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        // A temp file of a writer that lost the race: sweep it too.
+        Err(_) => match fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", dir.display()))
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
+/// A per-container lock (flock on `<dir>/lock`): start, stop, kill, rm and
+/// commit of one container take it, so they happen one after the other,
+/// while other containers are not held up. Taken before the store lock,
+/// never while holding it. Released on drop.
+pub struct ContainerLock {
+    _file: fs::File,
+}
+
+impl ContainerLock {
+    /// Take the lock of `c`; `No such container` when it was removed (before
+    /// or while we waited for the lock).
+    pub fn take(root: &Path, c: &Container) -> Result<ContainerLock> {
+        use std::os::unix::io::AsRawFd;
+        let path = c.dir(root).join("lock");
+        // O_CREAT in an existing directory only: a removed one stays removed.
+        let file = match fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone(&c.name)),
+            Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
+        };
+        loop {
+            // SAFETY: flock on a valid fd we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e).context("flock the container lock");
+            }
+        }
+        // Whoever held it may have removed the container.
+        if !c.record_file(root).exists() {
+            return Err(gone(&c.name));
+        }
+        Ok(ContainerLock { _file: file })
     }
 }
 
@@ -295,9 +451,45 @@ pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
     Ok(())
 }
 
+/// Finish removals that lost only their directory: a directory without a
+/// record, seen under the store lock (which `register` holds from making the
+/// directory to writing the record), is what an interrupted `rm` left.
+fn repair(root: &Path) -> Result<()> {
+    let dir = containers_dir(root);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let orphans: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.join("container.json").exists())
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    let _lock = StoreLock::exclusive(root)?;
+    for path in orphans {
+        if path.join("container.json").exists() {
+            continue;
+        }
+        if let Some(id) = path.file_name().and_then(|n| n.to_str()) {
+            remove_orphan_cgroup(id);
+        }
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("remove {}", path.display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// All containers, newest first, with the state of any whose process died
 /// unseen (its supervisor was killed) corrected on disk.
 pub fn list(root: &Path) -> Result<Vec<Container>> {
+    repair(root)?;
     let mut all = list_unlocked(root)?;
     for c in all.iter_mut() {
         refresh(root, c)?;

@@ -1,9 +1,14 @@
 //! `stop`, `kill`, `wait`: signals to a container's first process, by PID
 //! (checked against its start time, so a reused PID is never hit), and
-//! waiting for its supervisor to record the end.
+//! waiting for its supervisor to record the end. Signals and waits are
+//! kernel steps (`Step::Signal`, `Step::WaitExit`), narrated as they happen;
+//! stop and kill hold the container's lock (`ContainerLock`).
 
-use crate::container::{self, Container, Status};
+use super::{apply_step, store_step};
+use crate::container::{self, Container, ContainerLock, Status};
 use crate::error::EXIT_ENGINE;
+use crate::kernel::{Go, Kernel, StepObserver};
+use crate::step::Step;
 use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::path::Path;
@@ -34,24 +39,81 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     })
 }
 
-fn send(c: &Container, sig: Signal) -> bool {
-    // Check right before sending that the PID is still the container's.
-    c.process_alive()
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig).is_ok()
+/// What became of a process after `signal_and_wait`.
+pub enum Signalled {
+    /// It is gone.
+    Gone,
+    /// It outlived the wait.
+    StillRunning,
+    /// Step-through aborted before this step.
+    Aborted(&'static str),
 }
 
-/// Wait until the process is gone; false on timeout.
-fn wait_gone(c: &Container, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
-    while c.process_alive() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+/// Send `signal` ("SIGTERM") to the container's process, by PID checked
+/// against its start time (a kernel step), without waiting.
+pub fn send_signal(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    signal: &str,
+) -> Result<Go> {
+    apply_step(
+        kernel,
+        observer,
+        &Step::Signal {
+            pid: c.state.pid,
+            pid_start: c.state.pid_start,
+            signal: signal.to_string(),
+        },
+    )
+}
+
+/// Send `signal`, then wait up to `timeout_s` for the process to be gone
+/// (both kernel steps, narrated before they happen).
+pub fn signal_and_wait(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    signal: &str,
+    timeout_s: u64,
+) -> Result<Signalled> {
+    if send_signal(kernel, observer, c, signal)? == Go::Abort {
+        return Ok(Signalled::Aborted("signal"));
     }
-    true
+    let wait = Step::WaitExit {
+        pid: c.state.pid,
+        pid_start: c.state.pid_start,
+        timeout_s,
+    };
+    if apply_step(kernel, observer, &wait)? == Go::Abort {
+        return Ok(Signalled::Aborted("wait_exit"));
+    }
+    Ok(if !c.simulated && c.process_alive() {
+        Signalled::StillRunning
+    } else {
+        Signalled::Gone
+    })
+}
+
+/// The record-write step that sets `status` (and `extra` fields, JSON values).
+pub fn status_step(root: &Path, c: &Container, status: Status, extra: &[(&str, String)]) -> Step {
+    let mut fields = vec![("status".to_string(), format!("\"{}\"", status.as_str()))];
+    fields.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    Step::RecordWrite {
+        record: c.record_file(root),
+        fields,
+    }
+}
+
+/// Change the recorded state under the store lock; `No such container`
+/// when its record is gone (never re-created).
+pub fn write_state(root: &Path, id: &str, change: impl FnOnce(&mut container::State)) -> Result<()> {
+    let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+    let Ok(mut c) = Container::load(root, id) else {
+        return Err(container::gone(id));
+    };
+    change(&mut c.state);
+    c.save_locked(root)
 }
 
 /// Wait until the record no longer says running (the supervisor wrote the
@@ -73,52 +135,115 @@ pub fn wait_recorded(root: &Path, id: &str, timeout: Option<Duration>) -> Result
 }
 
 /// When the process is gone and no supervisor is left to record it, record
-/// the exit ourselves with the code we know (137 after our SIGKILL).
-fn record_unmonitored(root: &Path, id: &str, code: i32) -> Result<()> {
-    let _lock = crate::fsutil::StoreLock::exclusive(root)?;
-    let Ok(mut c) = Container::load(root, id) else {
+/// the exit ourselves with the code we know (137 after our SIGKILL),
+/// narrated as a record write.
+fn record_unmonitored(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    id: &str,
+    code: i32,
+) -> Result<()> {
+    let Ok(c) = Container::load(root, id) else {
         return Ok(());
     };
-    if c.state.status == Status::Running && !c.process_alive() && !c.monitor_alive() {
-        c.state.status = Status::Exited;
-        c.state.pid = 0;
-        c.state.exit_code = Some(code);
-        c.state.finished_at = Some(container::now_rfc3339());
-        c.save_locked(root)?;
-        container::remove_orphan_cgroup(&c.id);
+    if !(c.state.status == Status::Running && !c.process_alive() && !c.monitor_alive()) {
+        return Ok(());
     }
+    let finished = container::now_rfc3339();
+    let step = status_step(
+        root,
+        &c,
+        Status::Exited,
+        &[
+            ("pid", "0".into()),
+            ("exit_code", code.to_string()),
+            ("finished_at", format!("\"{finished}\"")),
+        ],
+    );
+    store_step(observer, &step, || {
+        let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+        let Ok(mut c) = Container::load(root, id) else {
+            return Ok(());
+        };
+        if c.state.status == Status::Running && !c.process_alive() && !c.monitor_alive() {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.exit_code = Some(code);
+            c.state.finished_at = Some(finished.clone());
+            c.save_locked(root)?;
+            container::remove_orphan_cgroup(&c.id);
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 
 /// Note in the record that the user stopped the container, before any
 /// signal: its monitor must not restart it under its restart policy. A
 /// container between two runs (`restarting`) is simply marked exited: its
-/// monitor sees that after its back-off and leaves.
-fn mark_stopped(root: &Path, id: &str) -> Result<Option<Container>> {
-    let _lock = crate::fsutil::StoreLock::exclusive(root)?;
-    let Ok(mut c) = Container::load(root, id) else {
-        return Ok(None);
-    };
-    c.state.manually_stopped = true;
+/// monitor sees that after its back-off and leaves. Returns the container as
+/// recorded after the write.
+fn mark_stopped(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Result<Container> {
     let was_restarting = c.state.status == Status::Restarting;
-    if was_restarting {
-        c.state.status = Status::Exited;
+    let step = Step::RecordWrite {
+        record: c.record_file(root),
+        fields: if was_restarting {
+            vec![
+                ("status".into(), "\"exited\"".into()),
+                ("manually_stopped".into(), "true".into()),
+            ]
+        } else {
+            vec![("manually_stopped".into(), "true".into())]
+        },
+    };
+    if store_step(observer, &step, || {
+        write_state(root, &c.id, |s| {
+            s.manually_stopped = true;
+            if s.status == Status::Restarting {
+                s.status = Status::Exited;
+            }
+        })
+    })? == Go::Abort
+    {
+        crate::exit_err!(EXIT_ENGINE, "aborted before step record_write; container {} was not stopped", c.name);
     }
-    c.save_locked(root)?;
-    Ok(was_restarting.then_some(c))
+    Container::load(root, &c.id).map_err(|_| container::gone(&c.name))
 }
 
-/// docker stop: SIGTERM, then SIGKILL after `timeout`; returns the container as recorded.
-pub fn stop(root: &Path, key: &str, timeout: Duration) -> Result<Container> {
-    let c = container::find(root, key)?;
+/// Find the container and take its lock; None when it was removed after
+/// `find` saw it (a foreground --rm container that just ended).
+fn find_locked(root: &Path, key: &str) -> Result<Option<(Container, ContainerLock)>> {
+    let found = container::find(root, key)?;
+    let lock = match ContainerLock::take(root, &found) {
+        Ok(lock) => lock,
+        Err(e) if container::is_gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match container::load_fresh(root, &found.id) {
+        Ok(c) => Ok(Some((c, lock))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// docker stop: SIGTERM, then SIGKILL after `timeout`; returns the container
+/// as recorded (None: it ended and was removed meanwhile, as --rm does).
+pub fn stop(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    key: &str,
+    timeout: Duration,
+) -> Result<Option<Container>> {
+    let Some((c, _lock)) = find_locked(root, key)? else {
+        return Ok(None);
+    };
     if c.state.status == Status::Restarting && !c.simulated {
-        if let Some(stopped) = mark_stopped(root, &c.id)? {
-            container::events::record(root, "stop", &stopped, &[]);
-            return Ok(stopped);
-        }
+        let stopped = mark_stopped(root, observer, &c)?;
+        container::events::record(root, "stop", &stopped, &[]);
+        return Ok(Some(stopped));
     }
     if !c.is_running() {
-        return Ok(c);
+        return Ok(Some(c));
     }
     if c.simulated {
         crate::exit_err!(
@@ -127,40 +252,51 @@ pub fn stop(root: &Path, key: &str, timeout: Duration) -> Result<Container> {
             c.name
         );
     }
-    mark_stopped(root, &c.id)?;
+    mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", "15".into())]);
-    send(&c, Signal::SIGTERM);
+    let aborted = |kind: &str| -> anyhow::Error {
+        anyhow::Error::new(crate::error::ExitError::new(
+            EXIT_ENGINE,
+            format!("aborted before step {kind}; container {} keeps running", c.name),
+        ))
+    };
     let mut code = 143;
-    if !wait_gone(&c, timeout) {
-        send(&c, Signal::SIGKILL);
-        code = 137;
-        if !wait_gone(&c, Duration::from_secs(10)) {
-            crate::exit_err!(
-                EXIT_ENGINE,
-                "cannot stop container {}: its process {} survived SIGKILL",
-                c.name,
-                c.state.pid
-            );
+    match signal_and_wait(kernel, observer, &c, "SIGTERM", timeout.as_secs())? {
+        Signalled::Aborted(kind) => return Err(aborted(kind)),
+        Signalled::Gone => {}
+        Signalled::StillRunning => {
+            code = 137;
+            match signal_and_wait(kernel, observer, &c, "SIGKILL", 10)? {
+                Signalled::Aborted(kind) => return Err(aborted(kind)),
+                Signalled::Gone => {}
+                Signalled::StillRunning => crate::exit_err!(
+                    EXIT_ENGINE,
+                    "cannot stop container {}: its process {} survived SIGKILL",
+                    c.name,
+                    c.state.pid
+                ),
+            }
         }
     }
-    record_unmonitored(root, &c.id, code)?;
-    let done = match wait_recorded(root, &c.id, Some(Duration::from_secs(10))) {
-        // --rm: its monitor removed it once it stopped; stopped it is.
-        Err(_) if !c.dir(root).join("container.json").exists() => {
-            let mut gone = c.clone();
-            gone.state.status = Status::Exited;
-            gone.state.pid = 0;
-            Ok(gone)
-        }
-        other => other,
-    };
+    record_unmonitored(root, observer, &c.id, code)?;
+    let done = wait_recorded(root, &c.id, Some(Duration::from_secs(10))).ok();
     container::events::record(root, "stop", &c, &[]);
-    done
+    // None: --rm, its supervisor removed it once it stopped; stopped it is.
+    Ok(done)
 }
 
 /// docker kill: send a signal (default SIGKILL) to a running container.
-pub fn kill(root: &Path, key: &str, sig: Signal) -> Result<Container> {
-    let c = container::find(root, key)?;
+/// Ok even when it ended (and was removed) while the signal was on its way.
+pub fn kill(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    key: &str,
+    sig: Signal,
+) -> Result<()> {
+    let Some((c, _lock)) = find_locked(root, key)? else {
+        return Ok(());
+    };
     if !c.is_running() || c.simulated {
         crate::exit_err!(
             1,
@@ -168,20 +304,27 @@ pub fn kill(root: &Path, key: &str, sig: Signal) -> Result<Container> {
             c.id
         );
     }
-    mark_stopped(root, &c.id)?;
+    mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", (sig as i32).to_string())]);
-    if !send(&c, sig) {
-        crate::exit_err!(
-            1,
-            "cannot kill container: {key}: container {} is not running",
-            c.id
-        );
+    let aborted = |kind: &str| {
+        crate::error::ExitError::new(EXIT_ENGINE, format!("aborted before step {kind}; no signal was sent"))
+    };
+    if sig != Signal::SIGKILL {
+        if send_signal(kernel, observer, &c, sig.as_str())? == Go::Abort {
+            return Err(aborted("signal").into());
+        }
+        return Ok(());
     }
-    if sig == Signal::SIGKILL && wait_gone(&c, Duration::from_secs(10)) {
-        record_unmonitored(root, &c.id, 137)?;
-        return wait_recorded(root, &c.id, Some(Duration::from_secs(10)));
+    match signal_and_wait(kernel, observer, &c, sig.as_str(), 10)? {
+        Signalled::Aborted(kind) => Err(aborted(kind).into()),
+        Signalled::StillRunning => Ok(()),
+        Signalled::Gone => {
+            record_unmonitored(root, observer, &c.id, 137)?;
+            // (absent when --rm removed it: killed it is)
+            let _ = wait_recorded(root, &c.id, Some(Duration::from_secs(10)));
+            Ok(())
+        }
     }
-    Ok(c)
 }
 
 /// docker wait: block until the container is not running; returns its exit code.

@@ -18,6 +18,7 @@ pub use exec::{exec, ExecOptions};
 pub use lifecycle::{kill, parse_signal, stop, wait};
 pub use monitor::{start_detached, start_for_attach};
 pub use remove::remove;
+pub use lifecycle::{signal_and_wait, Signalled};
 pub use run::{create, run, start, Network, RestartPolicy, RunOptions, StartOptions};
 
 use crate::kernel::{Go, Kernel, StepObserver};
@@ -36,4 +37,29 @@ pub(crate) fn apply_step(
     kernel.apply(step)?;
     observer.after(step);
     Ok(Go::Run)
+}
+
+/// Show a store step (the container's record or directory) to the observer,
+/// then carry it out: glassbox's own file work, which no kernel does.
+pub(crate) fn store_step(
+    observer: &mut dyn StepObserver,
+    step: &Step,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<Go> {
+    if observer.before(step)? == Go::Abort {
+        return Ok(Go::Abort);
+    }
+    work()?;
+    observer.after(step);
+    Ok(Go::Run)
+}
+
+/// Test hook: with `GLASSBOX_TEST_PAUSE_AT=<point>` (e.g. `rm:after_kill`),
+/// glassbox stops itself (SIGSTOP) when it reaches that point, so a test can
+/// kill it exactly there and check that the next command finishes the job.
+/// Unset, it costs one environment lookup.
+pub fn test_pause(point: &str) {
+    if std::env::var_os("GLASSBOX_TEST_PAUSE_AT").is_some_and(|p| p == point) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+    }
 }

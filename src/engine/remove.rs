@@ -1,8 +1,14 @@
-//! `rm`: a container's record, directory and cgroup go; a running one only with force.
+//! `rm`: a container's process, cgroup, files and record go, in that order,
+//! under its lock. The record is marked `removing` first and removed last, so
+//! a removal interrupted at any point is finished by the next `rm -f` (or, when
+//! only the directory was left, by any command's repair pass).
+//!
+//!   record_write (removing) → signal SIGKILL → wait_exit → cgroup_remove →
+//!   dir_remove (all but the record) → record_remove (record, then directory)
 
-use super::apply_step;
-use crate::container::{self, Status};
-use crate::kernel::{Kernel, StepObserver};
+use super::{apply_step, lifecycle, store_step, test_pause};
+use crate::container::{self, Container, ContainerLock, Status};
+use crate::kernel::{Go, Kernel, StepObserver};
 use crate::step::Step;
 use anyhow::Result;
 use std::path::Path;
@@ -14,41 +20,109 @@ pub fn remove(
     key: &str,
     force: bool,
 ) -> Result<String> {
-    let c = container::find(root, key)?;
-    if c.state.status == Status::Restarting && !force {
-        crate::exit_err!(
-            crate::error::EXIT_ENGINE,
-            "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
-            c.name
-        );
-    }
-    if c.state.status == Status::Running && c.process_alive() {
-        if !force {
+    let found = container::find(root, key)?;
+    let _lock = ContainerLock::take(root, &found)?;
+    let c = container::load_fresh(root, &found.id).map_err(|_| container::gone(key))?;
+    let alive = !c.simulated && c.process_alive();
+    if !force {
+        if c.state.status == Status::Restarting {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+                c.name
+            );
+        }
+        if alive {
             crate::exit_err!(
                 crate::error::EXIT_ENGINE,
                 "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
                 c.name
             );
         }
-        // Kill by PID (never by name); its supervisor sees the exit and leaves the record to us.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(c.state.pid),
-            nix::sys::signal::Signal::SIGKILL,
+    }
+    let aborted = |kind: &str| -> anyhow::Error {
+        anyhow::Error::new(crate::error::ExitError::new(
+            crate::error::EXIT_ENGINE,
+            format!(
+                "aborted before step {kind}; container {} is marked for removal: `rm -f {}` finishes it",
+                c.name, c.name
+            ),
+        ))
+    };
+
+    // 1. Mark it: its supervisor then leaves the record alone and restarts nothing.
+    let mark = lifecycle::status_step(root, &c, Status::Removing, &[]);
+    if store_step(observer, &mark, || {
+        lifecycle::write_state(root, &c.id, |s| s.status = Status::Removing)
+    })? == Go::Abort
+    {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step {}; container {} was not removed",
+            mark.kind(),
+            c.name
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while c.process_alive() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    test_pause("rm:after_mark");
+
+    // 2. Its process, by PID checked against its start time.
+    if alive {
+        match lifecycle::signal_and_wait(kernel, observer, &c, "SIGKILL", 10)? {
+            lifecycle::Signalled::Aborted(kind) => return Err(aborted(kind)),
+            lifecycle::Signalled::StillRunning => crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "cannot remove container {}: its process {} survived SIGKILL",
+                c.name,
+                c.state.pid
+            ),
+            _ => {}
         }
     }
+    test_pause("rm:after_kill");
+
+    // 3. Its cgroup (no host mounts to undo: every mount lived in its own namespace).
+    let paths: Vec<_> = kernel
+        .cgroup_setup()
+        .paths_for(&c.id)
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    if !c.simulated && !paths.is_empty() {
+        let step = Step::CgroupRemove { paths };
+        if apply_step(kernel, observer, &step)? == Go::Abort {
+            return Err(aborted(step.kind()));
+        }
+    }
+    test_pause("rm:after_cgroup");
+
+    // 4. Its files, all but the record.
+    let dir = c.dir(root);
+    let step = Step::DirRemove {
+        dir: dir.clone(),
+        keep: "container.json".into(),
+    };
+    if store_step(observer, &step, || container::remove_all_but_record(&dir))? == Go::Abort {
+        return Err(aborted(step.kind()));
+    }
+    test_pause("rm:after_dir");
+
+    // 5. The record, last.
+    let record = c.record_file(root);
+    let step = Step::RecordRemove {
+        record: record.clone(),
+        dir: dir.clone(),
+    };
+    if store_step(observer, &step, || {
+        container::remove_record_and_dir(&record, &dir)
+    })? == Go::Abort
     {
-        // Delete the record first, under the lock, so no supervisor re-saves it.
-        let _lock = crate::fsutil::StoreLock::exclusive(root)?;
-        c.remove_files(root)?;
+        return Err(aborted(step.kind()));
     }
     container::events::record(root, "destroy", &c, &[]);
-    let paths = kernel.cgroup_setup().paths_for(&c.id);
-    if !c.simulated && paths.iter().any(|p| p.exists()) {
-        apply_step(kernel, observer, &Step::CgroupRemove { paths })?;
-    }
     Ok(c.name)
+}
+
+/// Whether a container is gone from the store (its record removed).
+pub fn is_removed(root: &Path, c: &Container) -> bool {
+    !c.record_file(root).exists()
 }

@@ -17,7 +17,7 @@
 //! namespace, so they vanish with it: nothing is left on the host.
 
 use super::apply_step;
-use crate::container::{self, names, Config, Container, State, Status};
+use crate::container::{self, names, Config, Container, ContainerLock, State, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::image::{Image, Reference, Store};
 use crate::kernel::{ChildSpec, Go, Kernel, Stdio, StepObserver};
@@ -232,13 +232,23 @@ fn environment(image: &Image, opts: &RunOptions, hostname: &str) -> Vec<String> 
     env
 }
 
-fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    let hosts = match network {
-        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        Network::None => format!(
+/// The container's own /etc/hosts (None with --network host: the host's is copied).
+fn hosts_text(hostname: &str, network: Network) -> Option<String> {
+    match network {
+        Network::Host => None,
+        Network::None => Some(format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
-        ),
+        )),
+    }
+}
+
+/// Write hostname, hosts and resolv.conf into the container's existing
+/// directory (`fs::write` creates a file, never a missing directory).
+fn write_etc_files(dir: &Path, hostname: &str, hosts: &Option<String>) -> Result<()> {
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    let hosts = match hosts {
+        Some(text) => text.clone(),
+        None => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
     };
     std::fs::write(dir.join("hosts"), hosts)?;
     // Like docker: the host's resolv.conf without loopback resolvers, which
@@ -408,6 +418,20 @@ pub fn create(
         })
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
+    let announce = |c: &Container| -> Result<()> {
+        let step = Step::RecordCreate {
+            dir: c.dir(root),
+            record: c.record_file(root),
+            json: serde_json::to_string(c)?,
+        };
+        if observer.before(&step)? == Go::Abort {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "aborted before step record_create; no container was created"
+            );
+        }
+        Ok(())
+    };
     let c = Container::register(root, |n| {
         let id = if simulated {
             crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
@@ -472,16 +496,51 @@ pub fn create(
             },
             simulated,
         }
-    })?;
-    let dir = c.dir(root);
-    for sub in ["upper", "work", "merged"] {
-        if let Err(e) = std::fs::create_dir_all(dir.join(sub)) {
-            let _ = c.remove_files(root);
-            return Err(e).with_context(|| format!("create {}", dir.join(sub).display()));
-        }
+    }, announce)?;
+    if let Err(e) = make_files(root, observer, &c) {
+        let _ = c.remove_files(root);
+        return Err(e);
     }
     container::events::record(root, "create", &c, &[]);
     Ok(c)
+}
+
+/// The rest of `create`: the overlay directories and the /etc files, in the
+/// directory `Container::register` made (and nothing else ever re-creates).
+fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Result<()> {
+    let dir = c.dir(root);
+    let dirs: Vec<PathBuf> = ["upper", "work", "merged"]
+        .iter()
+        .map(|sub| dir.join(sub))
+        .collect();
+    let aborted = |kind: &str| -> anyhow::Error {
+        engine_error(format!(
+            "aborted before step {kind}; container {} was rolled back",
+            c.short_id()
+        ))
+    };
+    let step = Step::DirCreate { dirs: dirs.clone() };
+    let made = super::store_step(observer, &step, || {
+        for d in &dirs {
+            std::fs::create_dir(d).with_context(|| format!("create {}", d.display()))?;
+        }
+        Ok(())
+    })?;
+    if made == Go::Abort {
+        return Err(aborted(step.kind()));
+    }
+    let network = Network::parse_recorded(&c.config.network);
+    let hostname = effective_hostname(c);
+    let hosts = hosts_text(&hostname, network);
+    let step = Step::EtcWrite {
+        dir: dir.clone(),
+        hostname: hostname.clone(),
+        hosts: hosts.clone(),
+    };
+    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort {
+        return Err(aborted(step.kind()));
+    }
+    Ok(())
 }
 
 /// How `start` runs the container.
@@ -536,6 +595,14 @@ pub fn start(
     mut c: Container,
     mut so: StartOptions,
 ) -> Result<i32> {
+    // The container's lock, held while it is set up (not while it runs), so
+    // an `rm -f` either comes first (and this start finds no container) or
+    // after it runs (and kills it): never half-way.
+    let lock = ContainerLock::take(root, &c)?;
+    c = container::load_fresh(root, &c.id).map_err(|_| container::gone(&c.name))?;
+    if c.state.status == Status::Removing {
+        return Err(container::gone(&c.name));
+    }
     if c.state.status == Status::Running && !c.is_running() && c.monitor_alive() {
         // Its process just ended and its supervisor is recording that: let it
         // finish, or it would write "exited" over this new start.
@@ -555,6 +622,7 @@ pub fn start(
     c.state.error = None;
     let mut started = Started {
         container: c,
+        lock: Some(lock),
         cgroups: vec![],
         cgroup_made: false,
         cloned: false,
@@ -583,6 +651,8 @@ pub fn start(
 /// What has been made so far, so a failure can undo exactly that.
 struct Started {
     container: Container,
+    /// The container's lock, released once its program runs.
+    lock: Option<ContainerLock>,
     cgroups: Vec<PathBuf>,
     cgroup_made: bool,
     cloned: bool,
@@ -595,6 +665,8 @@ enum Outcome {
     Exited(i32),
     Failed { code: i32, message: String },
     Aborted(&'static str),
+    /// `rm -f` removed the container while it was being started.
+    Gone,
 }
 
 fn start_container(
@@ -608,13 +680,10 @@ fn start_container(
 ) -> Result<Outcome> {
     let c = &mut started.container;
     let dir = c.dir(root);
-    for sub in ["upper", "work", "merged"] {
-        std::fs::create_dir_all(dir.join(sub))
-            .with_context(|| format!("create {}", dir.join(sub).display()))?;
-    }
+    // `create` made the directory and its files; a start never re-creates
+    // them (the container's lock and record say it still exists).
     let network = Network::parse_recorded(&c.config.network);
     let hostname = effective_hostname(c);
-    write_etc_files(&dir, &hostname, network)?;
 
     started.cgroups = kernel.cgroup_setup().paths_for(&c.id);
     if apply_step(
@@ -715,13 +784,14 @@ fn start_container(
     let mut stopped_meanwhile = None;
     {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
-        if let Ok(disk) = Container::load(root, &c.id) {
-            c.name = disk.name; // renamed meanwhile
-            c.state.restart_count = disk.state.restart_count;
-            // A policy restart that a user's `stop` overtook: do not run it.
-            if so.policy_restart && disk.state.manually_stopped {
-                stopped_meanwhile = Some(disk.state);
-            }
+        let Ok(disk) = Container::load(root, &c.id) else {
+            return Err(container::gone(&c.name));
+        };
+        c.name = disk.name; // renamed meanwhile
+        c.state.restart_count = disk.state.restart_count;
+        // A policy restart that a user's `stop` overtook: do not run it.
+        if so.policy_restart && disk.state.manually_stopped {
+            stopped_meanwhile = Some(disk.state);
         }
         if stopped_meanwhile.is_none() {
             c.save_locked(root)?;
@@ -766,8 +836,11 @@ fn start_container(
             return Ok(Outcome::Aborted("wait"));
         }
     }
+    // It runs: lifecycle commands on it may proceed (a monitor must not hold
+    // the lock for the container's whole life).
+    started.lock = None;
     if let Some(notify) = so.on_running.as_mut() {
-        notify(c);
+        notify(&started.container);
     }
     Ok(Outcome::Exited(kernel.wait_child()?))
 }
@@ -784,9 +857,15 @@ fn finish(
     started: Started,
     result: Result<Outcome>,
 ) -> Result<i32> {
-    let outcome = result.unwrap_or_else(|e| Outcome::Failed {
-        code: crate::error::exit_code_of(&e),
-        message: format!("{e:#}"),
+    let outcome = result.unwrap_or_else(|e| {
+        if container::is_gone(&e) {
+            Outcome::Gone
+        } else {
+            Outcome::Failed {
+                code: crate::error::exit_code_of(&e),
+                message: format!("{e:#}"),
+            }
+        }
     });
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
@@ -802,6 +881,11 @@ fn finish(
         kernel.apply(&remove)?;
     }
     let mut c = started.container;
+    if matches!(outcome, Outcome::Gone) {
+        // Removed under us: what we started is killed and its cgroup gone;
+        // the record and directory are not ours to bring back.
+        return Err(container::gone(&c.name));
+    }
     let aborted = matches!(outcome, Outcome::Aborted(_));
     let remove_all = c.config.auto_remove || (aborted && fresh);
     // The "die" event, written before the exit is recorded (so before a
@@ -812,10 +896,15 @@ fn finish(
     };
     {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
-        if remove_all {
+        let disk = Container::load(root, &c.id).ok();
+        // Absent when `rm -f` removed it meanwhile, `removing` while it does:
+        // leave it to `rm`, and never bring it back.
+        let removing = disk
+            .as_ref()
+            .is_none_or(|d| d.state.status == Status::Removing);
+        if remove_all && !removing {
             c.remove_files(root)?;
-        } else if let Ok(disk) = Container::load(root, &c.id) {
-            // (absent when `rm -f` removed it meanwhile: do not bring it back)
+        } else if let Some(disk) = disk.filter(|_| !removing) {
             // What users changed while it ran (rename, stop) is kept.
             c.name = disk.name;
             if let Some(code) = die.take() {
@@ -839,7 +928,7 @@ fn finish(
                     c.state.exit_code = Some(*code);
                     c.state.error = Some(message.clone());
                 }
-                Outcome::Aborted(_) => {}
+                Outcome::Aborted(_) | Outcome::Gone => {}
             }
             // The restart policy, decided under the lock, so a `stop` or
             // `restart` racing with the exit is never undone.
@@ -852,7 +941,10 @@ fn finish(
                     c.state.status = Status::Restarting;
                 }
             }
-            c.save_locked(root)?;
+            match c.save_locked(root) {
+                Err(e) if !container::is_gone(&e) => return Err(e),
+                _ => {}
+            }
         }
     }
     if let Some(code) = die.take() {
@@ -860,6 +952,7 @@ fn finish(
     }
     match outcome {
         Outcome::Exited(code) => Ok(code),
+        Outcome::Gone => Err(container::gone(&c.name)),
         Outcome::Failed { code, message } => Err(anyhow::Error::new(ExitError::new(
             code,
             format!("error starting container {}: {message}", c.short_id()),

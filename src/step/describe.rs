@@ -102,6 +102,29 @@ fn each(cmd: &str, paths: &[std::path::PathBuf], suffix: &str) -> String {
         .join("; ")
 }
 
+/// One word for a POSIX shell: as is when it is made only of characters no
+/// shell treats specially, else in single quotes (a quote inside becomes
+/// `'\''`), so a narrated command pasted into `sh` gets the same argv.
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// An argv as one shell command line (each word quoted as it needs).
+pub fn shell_join<S: AsRef<str>>(argv: &[S]) -> String {
+    argv.iter()
+        .map(|w| shell_quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn q(path: &Path) -> String {
+    shell_quote(&p(path))
+}
+
 /// A container id as docker shows it (12 characters).
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
@@ -327,7 +350,7 @@ impl Step {
                     "execve 把这个 fork 出来的进程里 glassbox 的代码换成用户的程序；它保留刚加入的命名空间和 cgroup，所以运行在容器里面，和容器的 1 号进程（容器的第一个进程）并列，拿到的是容器 PID 命名空间里下一个空闲的 PID。",
                 );
                 let (mut shell, mut syscall) = (
-                    format!("cd {cwd} && exec {}", argv.join(" ")),
+                    format!("cd {} && exec {}", shell_quote(cwd), shell_join(argv)),
                     "execve(path, argv, envp)".to_string(),
                 );
                 if let Some(u) = user {
@@ -338,16 +361,17 @@ impl Step {
                         &format!("在此之前它放弃 root 身份：-u {} 对应 uid {}、gid {}（查的是容器自己的 /etc/passwd 和 /etc/group，不是宿主机的）；先设附加组，再设组，最后设用户，因为 setuid 之后就再也改不了它们了。", u.spec, u.uid, u.gid),
                     ));
                     shell = format!(
-                        "cd {cwd} && exec setpriv --reuid={} --regid={} {} {}",
+                        "cd {} && exec setpriv --reuid={} --regid={} {} {}",
+                        shell_quote(cwd),
                         u.uid,
                         u.gid,
                         if groups.is_empty() { "--clear-groups".to_string() } else { format!("--groups={groups}") },
-                        argv.join(" ")
+                        shell_join(argv)
                     );
                     syscall = format!("setgroups([{groups}]); setgid({}); setuid({}); execve(path, argv, envp)", u.gid, u.uid);
                 }
                 Description {
-                    title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
+                    title: l(&format!("exec {}", shell_join(argv)), &format!("exec 执行 {}", shell_join(argv))),
                     why,
                     shell,
                     syscall,
@@ -355,12 +379,12 @@ impl Step {
                 }
             }
             Step::Exec { argv, cwd, .. } => Description {
-                title: l(&format!("exec {}", argv.join(" ")), &format!("exec 执行 {}", argv.join(" "))),
+                title: l(&format!("exec {}", shell_join(argv)), &format!("exec 执行 {}", shell_join(argv))),
                 why: l(
                     "execve replaces glassbox's code in the prepared process with the program; it keeps the namespaces, the cgroup and the root, and as the first process of its PID namespace it is PID 1.",
                     "execve 把这个准备好的进程里 glassbox 的代码换成用户的程序；命名空间、cgroup 和根目录都保留下来，作为 PID 命名空间里的第一个进程，它就是 1 号进程。",
                 ),
-                shell: format!("cd {cwd} && exec {}", argv.join(" ")),
+                shell: format!("cd {} && exec {}", shell_quote(cwd), shell_join(argv)),
                 syscall: "execve(path, argv, envp)".into(),
                 look: "cat /proc/<pid>/cmdline | tr '\\0' ' '".into(),
             },
@@ -426,6 +450,14 @@ impl Step {
                 syscall: format!("waitpid({pid}, &status, 0)"),
                 look: format!("cat {}", p(record)),
             },
+            s @ (Step::Signal { .. }
+            | Step::WaitExit { .. }
+            | Step::RecordCreate { .. }
+            | Step::DirCreate { .. }
+            | Step::EtcWrite { .. }
+            | Step::RecordWrite { .. }
+            | Step::DirRemove { .. }
+            | Step::RecordRemove { .. }) => describe_lifecycle(s, lang),
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
@@ -437,6 +469,182 @@ impl Step {
                 look: paths.first().map(|d| format!("ls {}", p(d))).unwrap_or_default(),
             },
         }
+    }
+}
+
+/// The lifecycle steps (signals, waits, the record and directory).
+fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
+    let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+    match step {
+        Step::Signal { pid, signal, .. } => {
+            let short = signal.trim_start_matches("SIG");
+            let why = match short {
+                "TERM" => l(
+                    "SIGTERM asks the program to end, letting it clean up first. The container's first process is PID 1 of its PID namespace, and the kernel delivers to PID 1 only signals it installed a handler for: a program without one ignores it, and stop will need SIGKILL once the timeout passes.",
+                    "SIGTERM 请程序结束，让它先做完清理。容器的第一个进程是它 PID 命名空间里的 1 号进程，内核只把 1 号进程自己装了处理函数的信号交给它：没有处理函数的程序会忽略它，超时之后 stop 只好用 SIGKILL。",
+                ),
+                "KILL" => l(
+                    "SIGKILL cannot be caught or ignored: the kernel ends the process at once. It is PID 1 of the container's PID namespace, so the kernel kills every other process of the namespace with it.",
+                    "SIGKILL 无法被捕获或忽略：内核立刻结束这个进程。它是容器 PID 命名空间里的 1 号进程，所以内核会把这个命名空间里的其他进程一起杀掉。",
+                ),
+                _ => l(
+                    "The signal goes to the container's first process (PID 1 inside); what happens next is up to the program's handler for it (PID 1 ignores signals it has no handler for).",
+                    "信号发给容器的第一个进程（容器里的 1 号进程）；接下来怎样由程序自己的处理函数决定（1 号进程会忽略没有处理函数的信号）。",
+                ),
+            };
+            let check = l(
+                &format!(" glassbox checks first that process {pid} still started when its record says (/proc/{pid}/stat field 22), so a reused PID is never hit."),
+                &format!(" glassbox 先核对进程 {pid} 的启动时间与记录一致（/proc/{pid}/stat 第 22 个字段），绝不会误伤一个被复用的 PID。"),
+            );
+            Description {
+                title: l(
+                    &format!("send {signal} to process {pid}"),
+                    &format!("向进程 {pid} 发送 {signal}"),
+                ),
+                why: why + &check,
+                shell: format!("kill -{short} {pid}"),
+                syscall: format!("kill({pid}, {signal})"),
+                look: format!("grep -E 'State|SigCgt' /proc/{pid}/status"),
+            }
+        }
+        Step::WaitExit { pid, timeout_s, .. } => Description {
+            title: l(
+                &format!("wait up to {timeout_s} s for process {pid} to exit"),
+                &format!("最多等 {timeout_s} 秒，等进程 {pid} 退出"),
+            ),
+            why: l(
+                "This command is not the container's parent (its supervisor is), so it cannot waitpid: it watches /proc until the process is gone (or a zombie left for its parent to reap), or the time is up.",
+                "这个命令不是容器的父进程（它的监管进程才是），所以不能 waitpid：它盯着 /proc，直到进程消失（或者成了等父进程回收的僵尸），或者时间到了。",
+            ),
+            shell: format!("timeout {timeout_s} tail --pid={pid} -f /dev/null"),
+            syscall: format!("read /proc/{pid}/stat, polled (state, start time)"),
+            look: format!("ls -d /proc/{pid}"),
+        },
+        Step::RecordCreate { dir, record, json } => Description {
+            title: l("make the container's directory and write its record", "创建容器目录并写入它的记录"),
+            why: l(
+                "All glassbox knows of a container is this JSON file: its config (command, environment, hostname, settings) and its state. It is written here once, under the store lock so the name stays unique; later commands only change it, and nothing ever re-creates it, so a removed container stays removed.",
+                "glassbox 对一个容器的全部了解就是这个 JSON 文件：它的配置（命令、环境变量、主机名、各项设置）和状态。它只在这里写一次，并且持有存储锁，保证名字不重复；之后的命令只修改它，谁也不会重新创建它，所以删掉的容器不会复活。",
+            ),
+            shell: format!("mkdir {} && printf '%s\\n' {} > {}", q(dir), shell_quote(json), q(record)),
+            syscall: "mkdir(2); open(O_CREAT) + write(2) + rename(2)".into(),
+            look: format!("cat {}", q(record)),
+        },
+        Step::DirCreate { dirs } => Description {
+            title: l("make the overlay directories (upper, work, merged)", "创建 overlay 目录（upper、work、merged）"),
+            why: l(
+                "upper will receive every change the container makes, work is overlayfs's scratch space, and merged is where the overlay is mounted, inside the container's own mount namespace.",
+                "upper 将接收容器做的所有改动，work 是 overlayfs 的工作区，merged 是 overlay 的挂载点（挂在容器自己的 mount 命名空间里）。",
+            ),
+            shell: format!("mkdir {}", dirs.iter().map(|d| q(d)).collect::<Vec<_>>().join(" ")),
+            syscall: "mkdir(2)".into(),
+            look: dirs
+                .first()
+                .and_then(|d| d.parent())
+                .map(|d| format!("ls -l {}", q(d)))
+                .unwrap_or_default(),
+        },
+        Step::EtcWrite { dir, hostname, hosts } => {
+            let hosts_cmd = match hosts {
+                Some(text) => format!("printf '%s' {} > {}", shell_quote(text), q(&dir.join("hosts"))),
+                None => format!("cp /etc/hosts {}", q(&dir.join("hosts"))),
+            };
+            Description {
+                title: l("write the container's hostname, hosts and resolv.conf", "写入容器的 hostname、hosts 和 resolv.conf"),
+                why: l(
+                    "These files are written outside the image and bound over the container's /etc when it starts, so each container has its own without changing the image. resolv.conf is the host's without loopback resolvers (127.x, ::1), which inside the container would point at the container itself.",
+                    "这些文件写在镜像之外，容器启动时再绑定挂载到它的 /etc 上；每个容器都有自己的一份，镜像不变。resolv.conf 取自宿主机，但去掉了回环地址的解析器（127.x、::1），它们在容器里会指向容器自己。",
+                ),
+                shell: format!(
+                    "printf '%s\\n' {} > {}; {hosts_cmd}; grep -v -E '^[[:space:]]*nameserver.*( 127[.]| ::1)' /etc/resolv.conf > {}",
+                    shell_quote(hostname),
+                    q(&dir.join("hostname")),
+                    q(&dir.join("resolv.conf"))
+                ),
+                syscall: "open(O_CREAT|O_TRUNC) + write(2)".into(),
+                look: format!("cat {}", q(&dir.join("hosts"))),
+            }
+        }
+        Step::RecordWrite { record, fields } => {
+            let status = fields
+                .iter()
+                .find(|(k, _)| k == "status")
+                .map(|(_, v)| v.trim_matches('"').to_string());
+            let list = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sed = fields
+                .iter()
+                .map(|(k, v)| {
+                    format!("-e {}", shell_quote(&format!("s|\"{k}\": *[^,}}]*|\"{k}\": {v}|")))
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            Description {
+                title: match &status {
+                    Some(s) => l(
+                        &format!("record the container as {s}"),
+                        &format!("在记录里把容器标记为 {s}"),
+                    ),
+                    None => l("update the container's record", "更新容器的记录"),
+                },
+                why: l(
+                    &format!("The record's state changes ({list}). It is written to a temporary file in the container's directory and renamed over the record, so a reader sees the old or the new record, never half of one; and since the directory is never re-created, a container removed meanwhile stays removed."),
+                    &format!("记录里的状态改变（{list}）。先写到容器目录里的临时文件，再 rename 覆盖记录，读者看到的要么是旧的、要么是新的，绝不会是半个；目录不会被重新创建，所以期间被删除的容器不会复活。"),
+                ),
+                shell: format!("sed -i {sed} {}", q(record)),
+                syscall: "open(\".tmp-PID\", O_CREAT) + write(2) + rename(2) over the record".into(),
+                look: format!("cat {}", q(record)),
+            }
+        }
+        Step::DirRemove { dir, keep } => Description {
+            title: l("remove the container's files, all but its record", "删除容器的文件，只留下它的记录"),
+            why: l(
+                "Its writable layer (upper), the overlay's work and mount point, its log and its /etc files go. The record stays until the very end and says removing, so a removal interrupted here is finished by the next rm -f.",
+                "它的可写层（upper）、overlay 的 work 目录和挂载点、日志和 /etc 文件都删掉。记录留到最后，并写着 removing，所以在这里被打断的删除，下一次 rm -f 会接着做完。",
+            ),
+            shell: format!(
+                "find {} -mindepth 1 -maxdepth 1 ! -name {} -exec rm -rf {{}} +",
+                q(dir),
+                shell_quote(keep)
+            ),
+            syscall: "unlinkat(2), rmdir(2)".into(),
+            look: format!("ls -A {}", q(dir)),
+        },
+        Step::RecordRemove { record, dir } => Description {
+            title: l("remove the record, then the container's directory", "删除记录，再删除容器目录"),
+            why: l(
+                "The record goes last: until this step any interrupted removal leaves a record that the next rm -f finishes; a directory left without its record is removed by the next command that lists containers.",
+                "记录最后才删：在这一步之前，任何被打断的删除都会留下记录，下一次 rm -f 会把它做完；只剩目录而没有记录的，下一个列出容器的命令会把它删掉。",
+            ),
+            shell: format!("rm {} && rmdir {}", q(record), q(dir)),
+            syscall: "unlink(2); rmdir(2)".into(),
+            look: dir
+                .parent()
+                .map(|d| format!("ls {}", q(d)))
+                .unwrap_or_default(),
+        },
+        _ => unreachable!("not a lifecycle step"),
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_would_change_them() {
+        assert_eq!(shell_quote("echo"), "echo");
+        assert_eq!(shell_quote("/bin/sh"), "/bin/sh");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(
+            shell_join(&["sh", "-c", "echo \"a b\"; echo c"]),
+            "sh -c 'echo \"a b\"; echo c'"
+        );
     }
 }
 

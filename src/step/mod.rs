@@ -5,7 +5,7 @@
 mod describe;
 mod registry;
 
-pub use describe::{Description, Lang};
+pub use describe::{shell_join, shell_quote, Description, Lang};
 
 use serde::Serialize;
 use std::fmt;
@@ -203,6 +203,55 @@ pub enum Step {
     /// records its exit in the container's record.
     Wait { pid: i32, record: PathBuf },
 
+    // ---- lifecycle steps (create, stop, kill, rm, restart). Signals and
+    // waits are kernel operations: both kernels carry them out in `apply`
+    // (the simulator's processes end with their command, so it finds them
+    // gone). The record and directory steps are glassbox's own file work on
+    // the store, done by the engine (`engine::store_step`); kernels accept
+    // them as no-ops, as they do monitor steps.
+    /// Send a signal to a container's process, by PID, checked against the
+    /// start time recorded for it (a reused PID is never hit).
+    Signal {
+        pid: i32,
+        pid_start: u64,
+        /// Its name as in signal.h, e.g. "SIGTERM".
+        signal: String,
+    },
+    /// Wait (at most `timeout_s` seconds) for a process to be gone.
+    WaitExit {
+        pid: i32,
+        pid_start: u64,
+        timeout_s: u64,
+    },
+    /// Make the container's directory and write its record (`create`).
+    RecordCreate {
+        dir: PathBuf,
+        record: PathBuf,
+        /// The record as written (compact JSON).
+        json: String,
+    },
+    /// Make the container's overlay directories (upper, work, merged).
+    DirCreate { dirs: Vec<PathBuf> },
+    /// Write the files bound over the container's /etc into its directory:
+    /// hostname, hosts (its own, or a copy of the host's with --network host)
+    /// and resolv.conf (the host's without loopback resolvers).
+    EtcWrite {
+        dir: PathBuf,
+        hostname: String,
+        /// None: a copy of the host's /etc/hosts.
+        hosts: Option<String>,
+    },
+    /// Change fields of the container's record (atomically: temp file, rename).
+    RecordWrite {
+        record: PathBuf,
+        /// (field, JSON value), e.g. ("status", "\"exited\"").
+        fields: Vec<(String, String)>,
+    },
+    /// Remove everything in the container's directory but its record.
+    DirRemove { dir: PathBuf, keep: String },
+    /// Remove the record, last, then the emptied directory.
+    RecordRemove { record: PathBuf, dir: PathBuf },
+
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
     // any other step, but no `Kernel` ever receives one.
@@ -295,6 +344,14 @@ impl Step {
             Step::SetSid { .. } => "setsid",
             Step::LogPipe { .. } => "log_pipe",
             Step::Wait { .. } => "wait",
+            Step::Signal { .. } => "signal",
+            Step::WaitExit { .. } => "wait_exit",
+            Step::RecordCreate { .. } => "record_create",
+            Step::DirCreate { .. } => "dir_create",
+            Step::EtcWrite { .. } => "etc_write",
+            Step::RecordWrite { .. } => "record_write",
+            Step::DirRemove { .. } => "dir_remove",
+            Step::RecordRemove { .. } => "record_remove",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -334,14 +391,30 @@ impl Step {
         )
     }
 
+    /// A store step (the container's record and directory): glassbox's own
+    /// file work, done by the engine; kernels accept it in `apply` and do nothing.
+    pub fn is_store(&self) -> bool {
+        matches!(
+            self,
+            Step::RecordCreate { .. }
+                | Step::DirCreate { .. }
+                | Step::EtcWrite { .. }
+                | Step::RecordWrite { .. }
+                | Step::DirRemove { .. }
+                | Step::RecordRemove { .. }
+        )
+    }
+
     /// Which process carries the step out.
     pub fn side(&self) -> Side {
         match self {
             Step::CgroupCreate { .. }
             | Step::Clone { .. }
             | Step::CgroupJoin { .. }
-            | Step::CgroupRemove { .. } => Side::Parent,
-            s if s.is_registry() || s.is_monitor() => Side::Parent,
+            | Step::CgroupRemove { .. }
+            | Step::Signal { .. }
+            | Step::WaitExit { .. } => Side::Parent,
+            s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }
     }

@@ -10,6 +10,7 @@ mod attach;
 mod cgroupfs;
 mod child;
 pub mod log;
+mod lifecycle;
 mod mounts;
 mod net;
 mod tty;
@@ -271,9 +272,22 @@ impl Kernel for LinuxKernel {
                 }
                 Ok(())
             }
+            Step::Signal {
+                pid,
+                pid_start,
+                signal,
+            } => lifecycle::signal(*pid, *pid_start, signal),
+            Step::WaitExit {
+                pid,
+                pid_start,
+                timeout_s,
+            } => {
+                lifecycle::wait_exit(*pid, *pid_start, *timeout_s);
+                Ok(())
+            }
             // The engine itself does the monitor's work (fork, setsid, the
-            // log pipes, waitpid): nothing for a kernel to do.
-            s if s.is_monitor() => Ok(()),
+            // log pipes, waitpid) and the store's (record, directory).
+            s if s.is_monitor() || s.is_store() => Ok(()),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()

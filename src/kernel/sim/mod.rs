@@ -297,9 +297,12 @@ impl Kernel for SimKernel {
                 }
                 Ok(())
             }
+            // A simulated container's processes end with the command that
+            // ran it: a later signal or wait finds its process already gone.
+            Step::Signal { .. } | Step::WaitExit { .. } => Ok(()),
             // The engine itself does the monitor's work (fork, setsid, the
-            // log pipes, waitpid): nothing for a kernel to do.
-            s if s.is_monitor() => Ok(()),
+            // log pipes, waitpid) and the store's (record, directory).
+            s if s.is_monitor() || s.is_store() => Ok(()),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()
