@@ -9,6 +9,7 @@
 mod attach;
 mod cgroupfs;
 mod child;
+mod confine;
 pub mod log;
 mod mounts;
 mod net;
@@ -270,6 +271,9 @@ impl Kernel for LinuxKernel {
                     cgroupfs::remove(p)?;
                 }
                 Ok(())
+            }
+            Step::DeviceCgroup { paths, deny_all, allow, version } => {
+                confine::device_cgroup(paths, *deny_all, allow, *version)
             }
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid): nothing for a kernel to do.
