@@ -49,6 +49,27 @@ pub struct RunArgs {
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Give extended privileges: all capabilities, no seccomp, no masked paths, all devices
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities (NET_ADMIN, CAP_SYS_TIME, ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (CHOWN, ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Mount the container's root filesystem as read-only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Mount a tmpfs directory (PATH[:OPTIONS], e.g. /tmp or /run:size=64m)
+    #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER[:PERMISSIONS]])
+    #[arg(long = "device", value_name = "DEVICE")]
+    pub device: Vec<String>,
     /// Override the key sequence for detaching a container (docker's syntax: ctrl-p,ctrl-q)
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
@@ -81,6 +102,20 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         rm: args.rm,
         network,
         restart: args.restart,
+        security: crate::confine::Security {
+            privileged: args.privileged,
+            cap_add: args.cap_add,
+            cap_drop: args.cap_drop,
+            security_opt: args.security_opt,
+            read_only: args.read_only,
+            tmpfs: args.tmpfs,
+            devices: args
+                .device
+                .iter()
+                .map(|d| crate::confine::parse_device(d))
+                .collect::<Result<_>>()?,
+            ..Default::default()
+        },
     };
     Ok(opts)
 }

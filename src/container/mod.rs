@@ -53,6 +53,9 @@ pub struct Config {
     /// (carried out by the container's monitor).
     #[serde(default)]
     pub restart_policy: String,
+    /// Capabilities, seccomp, read-only root, tmpfs, devices (`confine`).
+    #[serde(default)]
+    pub security: crate::confine::Security,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use crate::container::{self, names, Config, Container, ContainerLock, State, Sta
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::image::{Image, Reference, Store};
 use crate::kernel::{ChildSpec, Go, Kernel, Stdio, StepObserver};
+use crate::confine::Confinement;
 use crate::step::{default_devices, Namespace, Special, Step};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct RunOptions {
     pub network: Network,
     /// docker's --restart policy ("" or "no" for none); see `RestartPolicy`.
     pub restart: String,
+    /// Confinement: --privileged, --cap-add/--cap-drop, --security-opt,
+    /// --read-only, --tmpfs, --device.
+    pub security: crate::confine::Security,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -278,6 +282,8 @@ fn child_steps(
     argv: Vec<String>,
     env: Vec<String>,
     cwd: String,
+    conf: &Confinement,
+    seccomp: Option<Step>,
 ) -> Vec<Step> {
     let merged = dir.join("merged");
     let special = |fs, sub: &str, options: &str, read_only| Step::MountSpecial {
@@ -295,7 +301,8 @@ fn child_steps(
             target: merged.clone(),
         },
         special(Special::Proc, "proc", "nosuid,noexec,nodev", false),
-        special(Special::Sysfs, "sys", "nosuid,noexec,nodev", true),
+        // --privileged containers get a writable /sys, as docker's.
+        special(Special::Sysfs, "sys", "nosuid,noexec,nodev", !conf.privileged),
         special(
             Special::Tmpfs,
             "dev",
@@ -320,6 +327,27 @@ fn child_steps(
         ),
         special(Special::Mqueue, "dev/mqueue", "nosuid,nodev,noexec", false),
     ];
+    if !conf.devices.is_empty() {
+        let after = steps
+            .iter()
+            .position(|s| matches!(s, Step::MakeDevices { .. }))
+            .map_or(steps.len(), |i| i + 1);
+        steps.insert(
+            after,
+            Step::AddDevices {
+                dev: merged.join("dev"),
+                devices: conf.devices.clone(),
+            },
+        );
+    }
+    for (path, options) in &conf.tmpfs {
+        steps.push(special(
+            Special::Tmpfs,
+            path.trim_start_matches('/'),
+            &crate::confine::tmpfs_options(options),
+            false,
+        ));
+    }
     if let Some(console) = console {
         steps.push(Step::MountBind {
             source: console.into(),
@@ -341,6 +369,18 @@ fn child_steps(
         steps.push(Step::LinkUp { name: "lo".into() });
     }
     steps.push(Step::PivotRoot { new_root: merged });
+    if conf.read_only {
+        steps.push(Step::RemountReadOnly { target: "/".into() });
+    }
+    if !conf.privileged {
+        steps.push(Step::MaskPaths {
+            paths: crate::confine::MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+        });
+        steps.push(Step::ReadonlyPaths {
+            paths: crate::confine::READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+        });
+    }
+    steps.extend(before_exec(conf, seccomp));
     steps.push(Step::Exec {
         argv,
         env,
@@ -349,6 +389,93 @@ fn child_steps(
         user: None,
     });
     steps
+}
+
+/// The last steps before exec, in runc's order: without no_new_privs the
+/// filter goes in while the process still has CAP_SYS_ADMIN (the kernel
+/// demands one or the other), then the capabilities; with it, capabilities
+/// first and the filter last, so the fewest calls run under it.
+pub(crate) fn before_exec(conf: &Confinement, seccomp: Option<Step>) -> Vec<Step> {
+    let caps = Step::CapSet {
+        keep: conf.caps.names(),
+        set: conf.caps,
+    };
+    let mut steps = Vec::new();
+    if conf.no_new_privs {
+        steps.push(Step::NoNewPrivs);
+        steps.push(caps);
+        steps.extend(seccomp);
+    } else {
+        steps.extend(seccomp);
+        steps.push(caps);
+    }
+    steps
+}
+
+/// Compile the container's seccomp filter (in glassbox, before clone).
+pub(crate) fn seccomp_step(conf: &Confinement) -> Result<Option<Step>> {
+    use crate::confine::{seccomp, SeccompChoice};
+    let (name, text) = match &conf.seccomp {
+        SeccompChoice::Unconfined => return Ok(None),
+        SeccompChoice::Default => ("docker-default", seccomp::DOCKER_DEFAULT_JSON),
+        SeccompChoice::Custom(text) => ("custom profile", text.as_str()),
+    };
+    let fail = |e: String| engine_error(format!("seccomp profile {name}: {e}"));
+    let profile = seccomp::parse(text).map_err(fail)?;
+    let resolved = seccomp::resolve(
+        &profile,
+        seccomp::native_arch(),
+        conf.caps,
+        seccomp::kernel_version(),
+    )
+    .map_err(fail)?;
+    let program = seccomp::compile(&resolved).map_err(fail)?;
+    Ok(Some(Step::SeccompLoad {
+        profile: name.into(),
+        default_action: match resolved.default {
+            seccomp::Action::Errno(e) => format!("errno {e} ({})", nix::errno::Errno::from_raw(e as i32).desc()),
+            other => format!("{other:?}"),
+        },
+        allowed: resolved.allowed().len(),
+        arches: resolved.arches.clone(),
+        program,
+    }))
+}
+
+/// The device cgroup step for a container's cgroup directories.
+fn device_cgroup_step(kernel: &dyn Kernel, cgroups: &[PathBuf], conf: &Confinement) -> Step {
+    let setup = kernel.cgroup_setup();
+    let version = setup.mode.version();
+    let paths: Vec<PathBuf> = if version == 2 {
+        cgroups.to_vec()
+    } else {
+        // v1: the container's directory in the devices hierarchy.
+        setup
+            .hierarchies
+            .iter()
+            .zip(cgroups)
+            .filter(|(h, _)| {
+                h.file_name()
+                    .is_some_and(|n| n.to_string_lossy().split(',').any(|c| c == "devices"))
+            })
+            .map(|(_, c)| c.clone())
+            .collect()
+    };
+    let allow: Vec<String> = if conf.privileged {
+        vec!["a *:* rwm".into()]
+    } else {
+        crate::confine::DEFAULT_DEVICE_RULES
+            .iter()
+            .map(|r| r.to_string())
+            .chain(conf.devices.iter().map(|d| d.rule()))
+            .collect()
+    };
+    Step::DeviceCgroup {
+        paths,
+        deny_all: !conf.privileged,
+        allow,
+        version,
+    }
 }
 
 /// Where a layer is (or will be) unpacked, without unpacking it: the
@@ -401,6 +528,7 @@ pub fn create(
     if restart != RestartPolicy::No && opts.rm {
         crate::exit_err!(EXIT_ENGINE, "Conflicting options: --restart and --rm");
     }
+    let security = opts.security.clone().prepare()?;
     let simulated = kernel.is_simulated();
     let argv = command_line(&image, opts);
     if argv.is_empty() {
@@ -479,6 +607,7 @@ pub fn create(
                         RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
                         _ => String::new(),
                     },
+                security: security.clone(),
             },
             state: State {
                 status: Status::Created,
@@ -697,6 +826,12 @@ fn start_container(
         return Ok(Outcome::Aborted("cgroup_create"));
     }
     started.cgroup_made = true;
+    let conf = c.config.security.confinement()?;
+    let devices = device_cgroup_step(kernel, &started.cgroups, &conf);
+    if apply_step(kernel, observer, &devices)? == Go::Abort {
+        return Ok(Outcome::Aborted("device_cgroup"));
+    }
+    let seccomp = seccomp_step(&conf)?;
 
     let lower = if kernel.is_simulated() {
         image
@@ -722,6 +857,8 @@ fn start_container(
         c.command.clone(),
         c.config.env.clone(),
         c.config.working_dir.clone(),
+        &conf,
+        seccomp,
     );
     let mut namespaces = vec![
         Namespace::Mount,

@@ -396,6 +396,14 @@ impl Step {
             | Step::BlobCheck { .. }
             | Step::BlobUpload { .. }
             | Step::ManifestPut { .. }) => super::registry::describe(s, lang),
+            s @ (Step::DeviceCgroup { .. }
+            | Step::AddDevices { .. }
+            | Step::RemountReadOnly { .. }
+            | Step::MaskPaths { .. }
+            | Step::ReadonlyPaths { .. }
+            | Step::NoNewPrivs
+            | Step::SeccompLoad { .. }
+            | Step::CapSet { .. }) => super::confine::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

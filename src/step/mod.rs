@@ -2,6 +2,7 @@
 //! of these values. The same values are executed by a kernel (real or
 //! simulated), narrated, paused on and traced, so the paths cannot drift apart.
 
+mod confine;
 mod describe;
 mod registry;
 
@@ -188,6 +189,52 @@ pub enum Step {
     /// Remove the container's cgroup once its processes are gone.
     CgroupRemove { paths: Vec<PathBuf> },
 
+    // ---- confinement steps (src/confine): what the container's processes
+    // may do. DeviceCgroup runs in glassbox (parent); the others run in the
+    // child, the mounts around pivot_root and the last three right before
+    // exec, in runc's order.
+    /// Limit which devices the container's cgroup may open or mknod: on v1
+    /// `a` into devices.deny, then each rule into devices.allow.
+    DeviceCgroup {
+        paths: Vec<PathBuf>,
+        /// Deny everything first (false for --privileged, which allows `a`).
+        deny_all: bool,
+        allow: Vec<String>,
+        /// The cgroup version (on v2 glassbox installs no device program yet).
+        version: u8,
+    },
+    /// Make the nodes `--device` asked for in the container's /dev.
+    AddDevices {
+        dev: PathBuf,
+        devices: Vec<crate::confine::Device>,
+    },
+    /// `--read-only`: remount the container's root read-only.
+    RemountReadOnly { target: PathBuf },
+    /// Hide kernel files and directories: /dev/null over files, an empty
+    /// read-only tmpfs over directories (paths as the container sees them).
+    MaskPaths { paths: Vec<String> },
+    /// Make kernel tunables read-only: bind each onto itself, remount ro.
+    ReadonlyPaths { paths: Vec<String> },
+    /// prctl(PR_SET_NO_NEW_PRIVS): exec can never gain privileges (setuid
+    /// binaries, file capabilities). Only with `--security-opt no-new-privileges`.
+    NoNewPrivs,
+    /// Install a seccomp filter (compiled in glassbox before clone).
+    SeccompLoad {
+        /// "docker-default" or the profile file's name.
+        profile: String,
+        default_action: String,
+        /// How many system calls some rule allows.
+        allowed: usize,
+        arches: Vec<String>,
+        program: crate::confine::seccomp::Program,
+    },
+    /// Keep only these capabilities: drop the rest from the bounding set,
+    /// then capset(2) effective, permitted (inheritable and ambient empty).
+    CapSet {
+        keep: Vec<String>,
+        set: crate::confine::caps::CapSet,
+    },
+
     // ---- monitor steps (`run -d`, `start`): glassbox's own process work
     // around a detached container. The engine (`engine::monitor`,
     // `engine::run`) carries them out; both kernels accept them in `apply`
@@ -340,6 +387,14 @@ impl Step {
             Step::SetNs { .. } => "setns",
             Step::Exec { .. } => "exec",
             Step::CgroupRemove { .. } => "cgroup_remove",
+            Step::DeviceCgroup { .. } => "device_cgroup",
+            Step::AddDevices { .. } => "add_devices",
+            Step::RemountReadOnly { .. } => "remount_read_only",
+            Step::MaskPaths { .. } => "mask_paths",
+            Step::ReadonlyPaths { .. } => "readonly_paths",
+            Step::NoNewPrivs => "no_new_privs",
+            Step::SeccompLoad { .. } => "seccomp_load",
+            Step::CapSet { .. } => "cap_set",
             Step::MonitorFork { .. } => "monitor_fork",
             Step::SetSid { .. } => "setsid",
             Step::LogPipe { .. } => "log_pipe",
@@ -413,7 +468,8 @@ impl Step {
             | Step::CgroupJoin { .. }
             | Step::CgroupRemove { .. }
             | Step::Signal { .. }
-            | Step::WaitExit { .. } => Side::Parent,
+            | Step::WaitExit { .. }
+            | Step::DeviceCgroup { .. } => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }

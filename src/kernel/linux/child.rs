@@ -7,7 +7,7 @@
 //! A failure is written as `E <code> <kind> <message>`. The report pipe is
 //! close-on-exec, so the parent reads end-of-file exactly when exec succeeded.
 
-use super::{mounts, net};
+use super::{confine, mounts, net};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
 use crate::step::{Namespace, Step};
 use std::ffi::CString;
@@ -224,6 +224,15 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
             .map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc()))),
         Step::LinkUp { name } => net::link_up(name).map_err(engine),
         Step::PivotRoot { new_root } => mounts::pivot_root(new_root).map_err(engine),
+        Step::AddDevices { dev, devices } => confine::add_devices(dev, devices).map_err(engine),
+        Step::RemountReadOnly { target } => {
+            confine::remount_ro(target, nix::mount::MsFlags::empty()).map_err(engine)
+        }
+        Step::MaskPaths { paths } => confine::mask_paths(paths).map_err(engine),
+        Step::ReadonlyPaths { paths } => confine::readonly_paths(paths).map_err(engine),
+        Step::NoNewPrivs => confine::no_new_privs().map_err(engine),
+        Step::SeccompLoad { program, .. } => confine::seccomp_load(program).map_err(engine),
+        Step::CapSet { set, .. } => confine::cap_set(*set).map_err(engine),
         Step::Exec {
             argv,
             env,

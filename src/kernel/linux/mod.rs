@@ -9,6 +9,7 @@
 mod attach;
 mod cgroupfs;
 mod child;
+mod confine;
 pub mod log;
 mod lifecycle;
 mod mounts;
@@ -284,6 +285,9 @@ impl Kernel for LinuxKernel {
             } => {
                 lifecycle::wait_exit(*pid, *pid_start, *timeout_s);
                 Ok(())
+            }
+            Step::DeviceCgroup { paths, deny_all, allow, version } => {
+                confine::device_cgroup(paths, *deny_all, allow, *version)
             }
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).

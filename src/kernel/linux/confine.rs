@@ -1,0 +1,188 @@
+//! The confinement steps on the real kernel: masked and read-only paths,
+//! the read-only root, `--device` nodes, the device cgroup (v1), and, right
+//! before exec, no_new_privs, the seccomp filter and the capability sets.
+
+use crate::confine::{caps::CapSet, seccomp::Program, Device};
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, MsFlags};
+use std::path::{Path, PathBuf};
+
+/// /dev/null over files, an empty read-only tmpfs over directories; paths
+/// this kernel does not have are skipped (as runc does).
+pub fn mask_paths(paths: &[String]) -> Result<()> {
+    for path in paths {
+        let Ok(meta) = std::fs::metadata(path) else { continue };
+        let result = if meta.is_dir() {
+            mount(Some("tmpfs"), path.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        } else {
+            mount(Some("/dev/null"), path.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        };
+        result.map_err(|e| anyhow::anyhow!("mask {path}: {}", e.desc()))?;
+    }
+    Ok(())
+}
+
+/// Bind each path onto itself, then remount it read-only, nosuid, nodev, noexec.
+pub fn readonly_paths(paths: &[String]) -> Result<()> {
+    for path in paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        mount(Some(path.as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| anyhow::anyhow!("bind {path} onto itself: {}", e.desc()))?;
+        remount_ro(Path::new(path), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+    }
+    Ok(())
+}
+
+/// Remount a mount read-only, keeping the flags it has (a bind remount may
+/// not clear locked flags such as nosuid on /proc).
+pub fn remount_ro(target: &Path, extra: MsFlags) -> Result<()> {
+    let current = nix::sys::statvfs::statvfs(target)
+        .map(|s| s.flags())
+        .with_context(|| format!("statvfs {}", target.display()))?;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | extra;
+    use nix::sys::statvfs::FsFlags;
+    for (have, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(have) {
+            flags |= keep;
+        }
+    }
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .map_err(|e| anyhow::anyhow!("remount {} read-only: {}", target.display(), e.desc()))
+}
+
+/// mknod the `--device` nodes under the container's /dev (before pivot_root).
+pub fn add_devices(dev: &Path, devices: &[Device]) -> Result<()> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let root = dev.parent().unwrap_or(dev);
+    for d in devices {
+        let target: PathBuf = root.join(d.path.trim_start_matches('/'));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+        }
+        let _ = std::fs::remove_file(&target);
+        let kind = if d.kind == 'b' { SFlag::S_IFBLK } else { SFlag::S_IFCHR };
+        mknod(&target, kind, Mode::from_bits_truncate(d.mode), makedev(d.major, d.minor))
+            .map_err(|e| anyhow::anyhow!("mknod {} {} {}:{}: {}", target.display(), d.kind, d.major, d.minor, e.desc()))?;
+        // mknod honours the umask; the node gets the host's mode exactly.
+        nix::sys::stat::fchmodat(None, &target, Mode::from_bits_truncate(d.mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
+            .with_context(|| format!("chmod {}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// cgroup v1: deny all, then allow each rule (parent side, before the child joins).
+pub fn device_cgroup(paths: &[PathBuf], deny_all: bool, allow: &[String], version: u8) -> Result<()> {
+    if version == 2 {
+        return Ok(()); // no device program yet: said in the step's text and in `info`
+    }
+    for dir in paths {
+        if deny_all {
+            std::fs::write(dir.join("devices.deny"), "a")
+                .with_context(|| format!("write a to {}/devices.deny", dir.display()))?;
+        }
+        for rule in allow {
+            std::fs::write(dir.join("devices.allow"), rule)
+                .with_context(|| format!("write {rule:?} to {}/devices.allow", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        bail!("prctl(PR_SET_NO_NEW_PRIVS): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Hand the compiled program to the kernel.
+pub fn seccomp_load(program: &Program) -> Result<()> {
+    let mut filter = program.instructions();
+    if filter.is_empty() {
+        bail!("the seccomp program is empty");
+    }
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prog points at `filter`, alive for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        bail!("seccomp(SECCOMP_SET_MODE_FILTER): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Drop every capability not in `keep` from the bounding set, clear the
+/// ambient set, then set effective = permitted = keep, inheritable empty.
+pub fn cap_set(keep: CapSet) -> Result<()> {
+    let last = CapSet::last_cap();
+    for cap in 0..=last {
+        if !keep.has(cap) {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    bail!("prctl(PR_CAPBSET_DROP, {cap}): {e}");
+                }
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: keep.0 as u32,
+            permitted: keep.0 as u32,
+            inheritable: 0,
+        },
+        CapData {
+            effective: (keep.0 >> 32) as u32,
+            permitted: (keep.0 >> 32) as u32,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset with a version-3 header and two data words, as capset(2) wants.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if r != 0 {
+        bail!("capset: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! What the confinement steps mean, in English and Chinese (see
+//! `describe.rs` for the other steps).
+
+use super::{Description, Lang, Step};
+
+fn p(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+/// The calls docker's default filter refuses that people ask about most.
+const BLOCKED_EXAMPLES: &str = "mount, umount2, pivot_root, unshare and setns (new namespaces), clone with namespace flags, kexec_load, bpf, keyctl/add_key, init_module, reboot, swapon, acct, ptrace of other processes' memory, open_by_handle_at";
+
+pub fn describe(step: &Step, lang: Lang) -> Description {
+    let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+    match step {
+        Step::DeviceCgroup { paths, deny_all, allow, version } => {
+            let dir = paths.first().map(|d| p(d)).unwrap_or_default();
+            if *version == 2 {
+                return Description {
+                    title: l("device access on cgroup v2: no device program installed", "cgroup v2 上的设备访问：尚未安装设备程序"),
+                    why: l(
+                        "On cgroup v2 the device allowlist is an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the cgroup with bpf(2). glassbox does not yet install it: on this host devices are limited by the capability set (no CAP_SYS_ADMIN, and mknod needs CAP_MKNOD) and the few nodes in the container's /dev only.",
+                        "在 cgroup v2 上，设备白名单是一个用 bpf(2) 挂到 cgroup 上的 eBPF 程序（BPF_PROG_TYPE_CGROUP_DEVICE）。glassbox 目前还不安装它：在这台主机上，设备只受能力集（没有 CAP_SYS_ADMIN，mknod 需要 CAP_MKNOD）和容器 /dev 里那几个节点的限制。",
+                    ),
+                    shell: "# nothing: runc would attach a BPF_PROG_TYPE_CGROUP_DEVICE program".into(),
+                    syscall: "(none; runc: bpf(BPF_PROG_LOAD) + bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE))".into(),
+                    look: format!("bpftool cgroup show {dir}"),
+                };
+            }
+            let mut cmds = Vec::new();
+            if *deny_all {
+                cmds.push(format!("echo a > {dir}/devices.deny"));
+            }
+            cmds.extend(allow.iter().map(|r| format!("echo '{r}' > {dir}/devices.allow")));
+            Description {
+                title: l("allow only the harmless devices in the cgroup", "在 cgroup 里只允许无害的设备"),
+                why: l(
+                    if *deny_all {
+                        "Even with CAP_MKNOD, a node in /dev is only a name: the kernel asks the devices cgroup whether the container may open it. Denying all, then allowing mknod (m) of anything but reads and writes only of null, zero, full, random, urandom, tty, console, ptmx, the pseudo-terminals and tun, means `mknod /dev/sda b 8 0` works and opening it fails with EPERM: the host's disks, /dev/kmsg and /dev/mem stay out of reach."
+                    } else {
+                        "--privileged: the container may open every device (`a *:* rwm`), as docker's privileged containers can."
+                    },
+                    if *deny_all {
+                        "即使有 CAP_MKNOD，/dev 里的节点也只是个名字：打开它时内核要问设备 cgroup 容器是否有权。先全部拒绝，再允许 mknod（m）任何设备，但只允许读写 null、zero、full、random、urandom、tty、console、ptmx、伪终端和 tun，于是 `mknod /dev/sda b 8 0` 能成功，打开它却得到 EPERM：宿主机的磁盘、/dev/kmsg、/dev/mem 都碰不到。"
+                    } else {
+                        "--privileged：容器可以打开所有设备（`a *:* rwm`），和 docker 的特权容器一样。"
+                    },
+                ),
+                shell: cmds.join("; "),
+                syscall: "write(2) to devices.deny and devices.allow (cgroup v1)".into(),
+                look: format!("cat {dir}/devices.list"),
+            }
+        }
+        Step::AddDevices { dev, devices } => Description {
+            title: l("make the devices given with --device", "创建 --device 指定的设备节点"),
+            why: l(
+                "--device gives the container one host device: a node with the same type and major:minor in its /dev (the kernel finds the driver by number, not by name), and a rule in the device cgroup that lets it open it.",
+                "--device 把宿主机的一个设备交给容器：在容器的 /dev 里创建类型和主次设备号都相同的节点（内核按设备号而不是名字找驱动），并在设备 cgroup 里加一条允许打开它的规则。",
+            ),
+            shell: devices
+                .iter()
+                .map(|d| format!("mknod -m {:o} {}{} {} {} {}", d.mode, p(dev).trim_end_matches("/dev"), d.path, d.kind, d.major, d.minor))
+                .collect::<Vec<_>>()
+                .join("; "),
+            syscall: "mknod(2)".into(),
+            look: "ls -l /proc/<pid>/root/dev".into(),
+        },
+        Step::RemountReadOnly { target } => Description {
+            title: l("make the root filesystem read-only", "把根文件系统设为只读"),
+            why: l(
+                "--read-only: the container cannot write to its image's files (no new binaries, no changed configuration). /dev, /dev/shm, /dev/mqueue, /dev/pts, /proc and any --tmpfs are separate mounts and stay writable; use --tmpfs /tmp for scratch space.",
+                "--read-only：容器不能写镜像里的文件（放不进新程序，也改不了配置）。/dev、/dev/shm、/dev/mqueue、/dev/pts、/proc 和 --tmpfs 都是单独的挂载，仍然可写；需要临时空间就用 --tmpfs /tmp。",
+            ),
+            shell: format!("mount -o remount,bind,ro {}", p(target)),
+            syscall: "mount(NULL, \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY, NULL)".into(),
+            look: "grep ' / / ' /proc/<pid>/mountinfo".into(),
+        },
+        Step::MaskPaths { paths } => Description {
+            title: l("hide kernel files from the container", "对容器隐藏内核文件"),
+            why: l(
+                "Some of /proc and /sys describe or expose the whole host, not the container: /proc/kcore is the host's memory, /proc/keys its keyrings, /proc/timer_list its timers with other processes' names, /sys/firmware its firmware tables. /dev/null is bound over each file and an empty read-only tmpfs over each directory (the ones this kernel does not have are skipped).",
+                "/proc 和 /sys 里有些文件描述或暴露的是整台宿主机而不是容器：/proc/kcore 是宿主机内存，/proc/keys 是它的密钥环，/proc/timer_list 是带着其他进程名字的定时器，/sys/firmware 是固件表。每个文件上绑定挂载 /dev/null，每个目录上挂一个空的只读 tmpfs（这个内核没有的就跳过）。",
+            ),
+            shell: paths
+                .iter()
+                .map(|x| format!("[ -d {x} ] && mount -t tmpfs -o ro tmpfs {x} || mount --bind /dev/null {x}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            syscall: "mount(\"/dev/null\", path, NULL, MS_BIND, NULL) or mount(\"tmpfs\", path, \"tmpfs\", MS_RDONLY, NULL)".into(),
+            look: "nsenter -t <pid> -m cat /proc/kcore | wc -c   # 0".into(),
+        },
+        Step::ReadonlyPaths { paths } => Description {
+            title: l("make kernel tunables read-only", "把内核参数设为只读"),
+            why: l(
+                "/proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus and /proc/fs reach the whole host's kernel, not the container's: most sysctls (vm.*, kernel.core_pattern, kernel.modprobe) are global, and a write to /proc/sysrq-trigger can reboot the machine. Each is bound onto itself and remounted read-only, nosuid, nodev, noexec, as runc does.",
+                "/proc/sys、/proc/sysrq-trigger、/proc/irq、/proc/bus、/proc/fs 作用于整台宿主机的内核，而不是容器的：大多数 sysctl（vm.*、kernel.core_pattern、kernel.modprobe）是全局的，往 /proc/sysrq-trigger 写一个字符就能让机器重启。像 runc 一样，把每一个绑定挂载到自身，再以只读、nosuid、nodev、noexec 重新挂载。",
+            ),
+            shell: paths
+                .iter()
+                .map(|x| format!("mount --bind {x} {x}; mount -o remount,bind,ro,nosuid,nodev,noexec {x}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            syscall: "mount(path, path, NULL, MS_BIND|MS_REC, NULL); mount(NULL, path, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)".into(),
+            look: "grep /proc/sys /proc/<pid>/mountinfo".into(),
+        },
+        Step::NoNewPrivs => Description {
+            title: l("forbid gaining privileges at exec (no_new_privs)", "禁止 exec 时获得特权（no_new_privs）"),
+            why: l(
+                "--security-opt no-new-privileges: from now on no execve can raise privileges: setuid and setgid bits and file capabilities are ignored, for this process and every child. It cannot be undone.",
+                "--security-opt no-new-privileges：从此任何 execve 都不能提升特权：setuid、setgid 位和文件能力都被忽略，对这个进程和它的所有子进程都是如此，而且无法撤销。",
+            ),
+            shell: "setpriv --no-new-privs sh".into(),
+            syscall: "prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)".into(),
+            look: "grep NoNewPrivs /proc/<pid>/status   # 1".into(),
+        },
+        Step::SeccompLoad { profile, default_action, allowed, arches, program } => Description {
+            title: l(
+                &format!("install the seccomp filter ({profile}: {allowed} system calls allowed)"),
+                &format!("安装 seccomp 过滤器（{profile}：允许 {allowed} 个系统调用）"),
+            ),
+            why: l(
+                &format!("A seccomp filter is a small BPF program ({} instructions, for {}) the kernel runs on every system call the container makes, before the call does anything. Calls it does not allow fail with {default_action}; it is how a root process in a container still cannot call {BLOCKED_EXAMPLES}. Capabilities open some of them again (CAP_SYS_ADMIN: mount, unshare...). clone3 gets ENOSYS so that libc falls back to clone, whose flags the filter can inspect. The filter is inherited by every child and can never be removed.", program.len(), arches.join(", ")),
+                &format!("seccomp 过滤器是一段小小的 BPF 程序（{} 条指令，适用于 {}），容器每次系统调用、在调用真正执行之前，内核都先运行它。不被允许的调用返回 {default_action}；这就是为什么容器里的 root 进程仍然不能调用 {BLOCKED_EXAMPLES}。能力会重新打开其中一部分（CAP_SYS_ADMIN：mount、unshare……）。clone3 返回 ENOSYS，让 libc 退回到 clone，过滤器可以检查 clone 的参数。过滤器会被所有子进程继承，而且永远不能移除。", program.len(), arches.join(", ")),
+            ),
+            shell: "# no shell equivalent; e.g.: docker run --security-opt seccomp=default.json".into(),
+            syscall: "seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)".into(),
+            look: "grep Seccomp /proc/<pid>/status   # 2 = filter".into(),
+        },
+        Step::CapSet { keep, set } => {
+            let short: Vec<String> = keep.iter().map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase()).collect();
+            Description {
+                title: l(
+                    &format!("keep only {} of root's capabilities", keep.len()),
+                    &format!("只保留 root 的 {} 项能力", keep.len()),
+                ),
+                why: l(
+                    &format!("Root's power is split into capabilities; the container keeps {} ({}), docker's set: no CAP_SYS_ADMIN (mount, namespaces), CAP_NET_ADMIN, CAP_SYS_MODULE, CAP_SYS_PTRACE, CAP_SYS_TIME... Each one not kept is dropped from the bounding set first (so no exec can bring it back), then capset(2) sets effective and permitted to the rest; inheritable and ambient are empty.", if keep.is_empty() { "none".to_string() } else { short.join(", ") }, set),
+                    &format!("root 的权力被拆成一项项能力；容器保留 {}（{}），即 docker 的默认集合：没有 CAP_SYS_ADMIN（mount、命名空间）、CAP_NET_ADMIN、CAP_SYS_MODULE、CAP_SYS_PTRACE、CAP_SYS_TIME……不保留的能力先从边界集（bounding set）里删掉（这样任何 exec 都拿不回来），再用 capset(2) 把有效集和许可集设为剩下的；可继承集和环境集为空。", if keep.is_empty() { "无".to_string() } else { short.join(", ") }, set),
+                ),
+                shell: if keep.is_empty() {
+                    "capsh --drop=all --".into()
+                } else {
+                    format!("capsh --caps='{}+ep' --drop=<every other> --", short.iter().map(|c| format!("cap_{c}")).collect::<Vec<_>>().join(","))
+                },
+                syscall: "prctl(PR_CAPBSET_DROP, cap) for each dropped; prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); capset(2)".into(),
+                look: "grep Cap /proc/<pid>/status; capsh --decode=<CapEff>".into(),
+            }
+        }
+        _ => unreachable!("not a confinement step"),
+    }
+}
