@@ -85,7 +85,7 @@ fn header(name: &str, kind: tar::EntryType, mode: u32) -> tar::Header {
 /// and `f/` with a child, then `f -> dir`.
 fn evil_layer(v: &Victims) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut add_dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
+    let add_dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
         b.append(&header(name, tar::EntryType::Directory, mode), &b""[..])
             .unwrap();
     };
@@ -93,7 +93,7 @@ fn evil_layer(v: &Victims) -> Vec<u8> {
     add_dir(&mut b, "f/inner/", 0o777);
     add_dir(&mut b, "d/", 0o4777);
     add_dir(&mut b, "e/", 0o777);
-    let mut link = |b: &mut tar::Builder<Vec<u8>>, name: &str, to: &Path| {
+    let link = |b: &mut tar::Builder<Vec<u8>>, name: &str, to: &Path| {
         let mut h = header(name, tar::EntryType::Symlink, 0o777);
         b.append_link(&mut h, name, to).unwrap();
     };

@@ -592,8 +592,6 @@ enum Walk {
     Descend,
     /// Add it, but not what it holds (another filesystem mounted there).
     NoDescend,
-    /// Leave it out.
-    Skip,
 }
 
 /// Append the entry `fd` (an `O_PATH` fd) as `name` to `builder`, and for a
@@ -626,9 +624,6 @@ fn append_children<W: Write>(
         let st = fsutil::fstat(child.as_fd())?;
         let child_name = name.join(OsStr::from_bytes(&n));
         let walk = filter(&child_name, &st);
-        if matches!(walk, Walk::Skip) {
-            continue;
-        }
         append_one(builder, child.as_fd(), &st, &child_name)?;
         if fsutil::is_dir(&st) && matches!(walk, Walk::Descend) {
             append_children(builder, child.as_fd(), &child_name, filter)?;
