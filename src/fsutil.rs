@@ -156,7 +156,12 @@ pub fn openat(dir: BorrowedFd, name: &[u8], flags: libc::c_int, mode: u32) -> io
     let c = cstring(name)?;
     // SAFETY: valid fd and NUL-terminated name; the returned fd is ours.
     let fd = cvt(unsafe {
-        libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint)
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
     })?;
     // SAFETY: a fresh fd from openat.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -220,7 +225,14 @@ pub fn lstat_at(dir: BorrowedFd, name: &[u8]) -> io::Result<libc::stat> {
     let c = cstring(name)?;
     // SAFETY: as fstat, with a NUL-terminated name.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    cvt(unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    cvt(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
     Ok(st)
 }
 
@@ -245,7 +257,12 @@ pub fn readlink_at(dir: BorrowedFd, name: &[u8]) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: buf is writable for its length.
     let n = unsafe {
-        libc::readlinkat(dir.as_raw_fd(), c.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -293,7 +310,12 @@ pub fn chmod_fd(fd: BorrowedFd, mode: u32) -> io::Result<()> {
 /// `fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)`; an empty name is `dir` itself.
 pub fn chown_at(dir: BorrowedFd, name: &[u8], uid: u32, gid: u32) -> io::Result<()> {
     let c = cstring(name)?;
-    let flags = libc::AT_SYMLINK_NOFOLLOW | if name.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if name.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
     // SAFETY: valid fd and NUL-terminated name.
     cvt(unsafe { libc::fchownat(dir.as_raw_fd(), c.as_ptr(), uid, gid, flags) }).map(drop)
 }
@@ -340,7 +362,12 @@ pub fn symlink_at(target: &[u8], dir: BorrowedFd, name: &[u8]) -> io::Result<()>
 }
 
 /// `mknodat(dir, name, mode, dev)`.
-pub fn mknod_at(dir: BorrowedFd, name: &[u8], mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
+pub fn mknod_at(
+    dir: BorrowedFd,
+    name: &[u8],
+    mode: libc::mode_t,
+    dev: libc::dev_t,
+) -> io::Result<()> {
     let c = cstring(name)?;
     // SAFETY: valid fd and NUL-terminated name.
     cvt(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), mode, dev) }).map(drop)
@@ -350,8 +377,16 @@ pub fn mknod_at(dir: BorrowedFd, name: &[u8], mode: libc::mode_t, dev: libc::dev
 pub fn link_at(from_dir: BorrowedFd, from: &[u8], to_dir: BorrowedFd, to: &[u8]) -> io::Result<()> {
     let (f, t) = (cstring(from)?, cstring(to)?);
     // SAFETY: valid fds and NUL-terminated names.
-    cvt(unsafe { libc::linkat(from_dir.as_raw_fd(), f.as_ptr(), to_dir.as_raw_fd(), t.as_ptr(), 0) })
-        .map(drop)
+    cvt(unsafe {
+        libc::linkat(
+            from_dir.as_raw_fd(),
+            f.as_ptr(),
+            to_dir.as_raw_fd(),
+            t.as_ptr(),
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// `unlinkat(dir, name, 0)` (files, symlinks, devices).
@@ -372,7 +407,12 @@ pub fn remove_all_at(dir: BorrowedFd, name: &[u8]) -> io::Result<()> {
     if !is_dir(&st) {
         return unlink_at(dir, name);
     }
-    let sub = openat(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+    let sub = openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )?;
     for child in dir_entries(sub.as_fd())? {
         remove_all_at(sub.as_fd(), &child)?;
     }
@@ -418,7 +458,14 @@ pub fn split_last(path: &str) -> Option<(String, Vec<u8>)> {
     if name.is_empty() || name == "." || name == ".." {
         return None;
     }
-    Some((if parent.is_empty() { "/".to_string() } else { parent.to_string() }, name.as_bytes().to_vec()))
+    Some((
+        if parent.is_empty() {
+            "/".to_string()
+        } else {
+            parent.to_string()
+        },
+        name.as_bytes().to_vec(),
+    ))
 }
 
 impl RootDir {
@@ -427,7 +474,10 @@ impl RootDir {
         let c = cstring(path.as_os_str().as_bytes())?;
         // SAFETY: valid path; the fd is ours.
         let fd = cvt(unsafe {
-            libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
         })
         .with_context(|| format!("open {}", path.display()))?;
         Ok(RootDir {
@@ -451,7 +501,13 @@ impl RootDir {
     /// symlink is not followed (with `O_PATH`: the link itself is opened).
     /// Errors are the kernel's: ELOOP for a refused symlink, EXDEV for a
     /// `..` above the root with `NoSymlinks`, ENOENT, ENOTDIR...
-    pub fn open_in_root(&self, path: &[u8], flags: libc::c_int, mode: u32, how: Resolve) -> io::Result<OwnedFd> {
+    pub fn open_in_root(
+        &self,
+        path: &[u8],
+        flags: libc::c_int,
+        mode: u32,
+        how: Resolve,
+    ) -> io::Result<OwnedFd> {
         open_in(self.fd(), path, flags, mode, how)
     }
 
@@ -473,9 +529,13 @@ impl RootDir {
                     match mkdir_at(cur.as_fd(), &c, 0o755) {
                         Ok(()) => {}
                         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                        Err(e) => return Err(e).with_context(|| format!("mkdir {:?}", done.display().to_string())),
+                        Err(e) => {
+                            return Err(e)
+                                .with_context(|| format!("mkdir {:?}", done.display().to_string()))
+                        }
                     }
-                    openat(cur.as_fd(), &c, flags, 0).with_context(|| not_a_dir(cur.as_fd(), &c, &done))?
+                    openat(cur.as_fd(), &c, flags, 0)
+                        .with_context(|| not_a_dir(cur.as_fd(), &c, &done))?
                 }
                 Err(_) => anyhow::bail!("{}", not_a_dir(cur.as_fd(), &c, &done)),
             };
@@ -494,23 +554,40 @@ fn not_a_dir(dir: BorrowedFd, name: &[u8], shown: &Path) -> String {
             "parent {:?} is a symlink; writing through it could escape the layer",
             shown.display().to_string()
         ),
-        Ok(_) => format!("parent {:?} is not a directory", shown.display().to_string()),
+        Ok(_) => format!(
+            "parent {:?} is not a directory",
+            shown.display().to_string()
+        ),
         Err(e) => format!("parent {:?}: {e}", shown.display().to_string()),
     }
 }
 
 /// `open_in_root` on any directory fd.
-pub fn open_in(dir: BorrowedFd, path: &[u8], flags: libc::c_int, mode: u32, how: Resolve) -> io::Result<OwnedFd> {
+pub fn open_in(
+    dir: BorrowedFd,
+    path: &[u8],
+    flags: libc::c_int,
+    mode: u32,
+    how: Resolve,
+) -> io::Result<OwnedFd> {
     use std::sync::atomic::Ordering;
     if !NO_OPENAT2.load(Ordering::Relaxed) {
         let resolve = match how {
-            Resolve::NoSymlinks => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+            Resolve::NoSymlinks => {
+                libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS
+            }
             Resolve::InRoot => libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         };
         // openat2 takes "" only with AT_EMPTY_PATH (not supported): "." is the root.
-        let p = if components(path).is_empty() { b".".to_vec() } else { path.to_vec() };
+        let p = if components(path).is_empty() {
+            b".".to_vec()
+        } else {
+            path.to_vec()
+        };
         match sys_openat2(dir, &cstring(&p)?, flags, mode, resolve) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed)
+            }
             other => return other,
         }
     }
@@ -521,7 +598,13 @@ pub fn open_in(dir: BorrowedFd, path: &[u8], flags: libc::c_int, mode: u32, how:
 /// opened `O_PATH|O_NOFOLLOW` relative to the directory before it, symlinks
 /// read and resolved here (inside the root), `..` taken from our own stack
 /// of directories so it can never climb above the root.
-pub fn walk_in(root: BorrowedFd, path: &[u8], flags: libc::c_int, mode: u32, how: Resolve) -> io::Result<OwnedFd> {
+pub fn walk_in(
+    root: BorrowedFd,
+    path: &[u8],
+    flags: libc::c_int,
+    mode: u32,
+    how: Resolve,
+) -> io::Result<OwnedFd> {
     let follow_last = flags & libc::O_NOFOLLOW == 0;
     let mut queue = components(path);
     let mut stack: Vec<OwnedFd> = Vec::new();
@@ -623,8 +706,14 @@ mod tests {
         let r = t.path().join("root");
         symlink("../etc", r.join("data/rel")).unwrap();
         let p = "data/rel/passwd";
-        assert_eq!(read(both(&root, p, libc::O_PATH, Resolve::InRoot).unwrap()), "inside");
-        assert_eq!(err(both(&root, p, libc::O_PATH, Resolve::NoSymlinks)), libc::ELOOP);
+        assert_eq!(
+            read(both(&root, p, libc::O_PATH, Resolve::InRoot).unwrap()),
+            "inside"
+        );
+        assert_eq!(
+            err(both(&root, p, libc::O_PATH, Resolve::NoSymlinks)),
+            libc::ELOOP
+        );
     }
 
     #[test]
@@ -633,14 +722,37 @@ mod tests {
         let r = t.path().join("root");
         // data/up -> ../../..: far above the root; then ../outside/secret.
         symlink("../../..", r.join("data/up")).unwrap();
-        let fd = both(&root, "data/up/../outside/secret", libc::O_PATH, Resolve::InRoot);
-        assert_eq!(err(fd), libc::ENOENT, "must not reach the real outside/secret");
+        let fd = both(
+            &root,
+            "data/up/../outside/secret",
+            libc::O_PATH,
+            Resolve::InRoot,
+        );
+        assert_eq!(
+            err(fd),
+            libc::ENOENT,
+            "must not reach the real outside/secret"
+        );
         // `..` climbing above the root without symlinks: clamped in root, refused beneath.
         let fd = both(&root, "../../etc/passwd", libc::O_PATH, Resolve::InRoot).unwrap();
         assert_eq!(read(fd), "inside");
-        assert_eq!(err(both(&root, "../outside/secret", libc::O_PATH, Resolve::NoSymlinks)), libc::EXDEV);
+        assert_eq!(
+            err(both(
+                &root,
+                "../outside/secret",
+                libc::O_PATH,
+                Resolve::NoSymlinks
+            )),
+            libc::EXDEV
+        );
         // `..` inside the root is fine beneath it.
-        let fd = both(&root, "data/../etc/passwd", libc::O_PATH, Resolve::NoSymlinks).unwrap();
+        let fd = both(
+            &root,
+            "data/../etc/passwd",
+            libc::O_PATH,
+            Resolve::NoSymlinks,
+        )
+        .unwrap();
         assert_eq!(read(fd), "inside");
     }
 
@@ -652,10 +764,22 @@ mod tests {
         // Pointing at the real outside dir by its host path: inside the root it does not exist.
         symlink(&outside, r.join("host")).unwrap();
         symlink("/etc", r.join("abs")).unwrap();
-        assert_eq!(err(both(&root, "/host/secret", libc::O_PATH, Resolve::InRoot)), libc::ENOENT);
-        assert_eq!(read(both(&root, "/abs/passwd", libc::O_PATH, Resolve::InRoot).unwrap()), "inside");
+        assert_eq!(
+            err(both(&root, "/host/secret", libc::O_PATH, Resolve::InRoot)),
+            libc::ENOENT
+        );
+        assert_eq!(
+            read(both(&root, "/abs/passwd", libc::O_PATH, Resolve::InRoot).unwrap()),
+            "inside"
+        );
         // A final symlink with O_NOFOLLOW|O_PATH is the link itself.
-        let fd = both(&root, "/abs", libc::O_PATH | libc::O_NOFOLLOW, Resolve::InRoot).unwrap();
+        let fd = both(
+            &root,
+            "/abs",
+            libc::O_PATH | libc::O_NOFOLLOW,
+            Resolve::InRoot,
+        )
+        .unwrap();
         assert!(is_symlink(&fstat(fd.as_fd()).unwrap()));
         assert_eq!(readlink_fd(fd.as_fd()).unwrap(), b"/etc");
         // Followed, it is the root's etc.
@@ -664,8 +788,20 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         assert_eq!(fstat(fd.as_fd()).unwrap().st_ino, etc.ino());
         // Creating through a dangling absolute symlink's parent lands inside.
-        let parent = both(&root, "/abs", libc::O_PATH | libc::O_DIRECTORY, Resolve::InRoot).unwrap();
-        openat(parent.as_fd(), b"new", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600).unwrap();
+        let parent = both(
+            &root,
+            "/abs",
+            libc::O_PATH | libc::O_DIRECTORY,
+            Resolve::InRoot,
+        )
+        .unwrap();
+        openat(
+            parent.as_fd(),
+            b"new",
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o600,
+        )
+        .unwrap();
         assert!(r.join("etc/new").exists());
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
     }
@@ -677,8 +813,14 @@ mod tests {
         symlink("loop", r.join("loop")).unwrap();
         symlink("b", r.join("a")).unwrap();
         symlink("a", r.join("b")).unwrap();
-        assert_eq!(err(both(&root, "loop/x", libc::O_PATH, Resolve::InRoot)), libc::ELOOP);
-        assert_eq!(err(both(&root, "a", libc::O_PATH, Resolve::InRoot)), libc::ELOOP);
+        assert_eq!(
+            err(both(&root, "loop/x", libc::O_PATH, Resolve::InRoot)),
+            libc::ELOOP
+        );
+        assert_eq!(
+            err(both(&root, "a", libc::O_PATH, Resolve::InRoot)),
+            libc::ELOOP
+        );
         // Not followed when it is last and O_NOFOLLOW: the link itself.
         assert!(both(&root, "a", libc::O_PATH | libc::O_NOFOLLOW, Resolve::InRoot).is_ok());
     }
@@ -694,7 +836,10 @@ mod tests {
         let e = root.mkdir_in_root(Path::new("link/x")).unwrap_err();
         assert!(format!("{e:#}").contains("\"link\" is a symlink"), "{e:#}");
         let e = root.mkdir_in_root(Path::new("etc/passwd/x")).unwrap_err();
-        assert!(format!("{e:#}").contains("\"etc/passwd\" is not a directory"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("\"etc/passwd\" is not a directory"),
+            "{e:#}"
+        );
         assert!(root.mkdir_in_root(Path::new("../x")).is_err());
         assert_eq!(fs::read_dir(t.path().join("outside")).unwrap().count(), 1);
     }

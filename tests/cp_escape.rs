@@ -108,11 +108,7 @@ fn cp_racing_a_directory_swapped_with_a_symlink_never_reaches_the_host() {
         }
         rounds += 1;
         // Host -> container: must land in the container or fail.
-        let o = gb.run(&[
-            "cp",
-            payload.to_str().unwrap(),
-            &format!("box:/a/f{i}"),
-        ]);
+        let o = gb.run(&["cp", payload.to_str().unwrap(), &format!("box:/a/f{i}")]);
         if o.status.success() {
             wrote += 1;
         }
@@ -187,9 +183,18 @@ fn cp_racing_a_directory_swapped_with_a_symlink_never_reaches_the_host() {
     assert!(leaks.is_empty(), "{leaks:#?}");
     // The race was real: the swapper swapped, and cp worked some of the time.
     assert!(swaps > 100, "only {swaps} swaps");
-    assert!(wrote > 0 && read > 0, "no cp succeeded: {wrote} in, {read} out");
+    assert!(
+        wrote > 0 && read > 0,
+        "no cp succeeded: {wrote} in, {read} out"
+    );
     // What was written is inside the container.
-    let o = gb.run(&["exec", "box", "sh", "-c", "ls /a /b 2>/dev/null | grep -c '^f'"]);
+    let o = gb.run(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "ls /a /b 2>/dev/null | grep -c '^f'",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     ok(&gb.run(&["rm", "-f", "box"]));
     common::assert_clean(&gb, &[id]);

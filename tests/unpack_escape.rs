@@ -85,7 +85,7 @@ fn header(name: &str, kind: tar::EntryType, mode: u32) -> tar::Header {
 /// and `f/` with a child, then `f -> dir`.
 fn evil_layer(v: &Victims) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut add_dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
+    let add_dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
         b.append(&header(name, tar::EntryType::Directory, mode), &b""[..])
             .unwrap();
     };
@@ -93,7 +93,7 @@ fn evil_layer(v: &Victims) -> Vec<u8> {
     add_dir(&mut b, "f/inner/", 0o777);
     add_dir(&mut b, "d/", 0o4777);
     add_dir(&mut b, "e/", 0o777);
-    let mut link = |b: &mut tar::Builder<Vec<u8>>, name: &str, to: &Path| {
+    let link = |b: &mut tar::Builder<Vec<u8>>, name: &str, to: &Path| {
         let mut h = header(name, tar::EntryType::Symlink, 0o777);
         b.append_link(&mut h, name, to).unwrap();
     };
@@ -171,7 +171,10 @@ fn oci_layout(layer: &[u8], tag: &str) -> Vec<(String, Vec<u8>)> {
     .unwrap();
     let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha256(b)[7..]);
     vec![
-        ("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
         ("index.json".into(), index),
         (blob(&config), config.clone()),
         (blob(&manifest), manifest.clone()),
@@ -193,7 +196,11 @@ fn assert_layer_unpacked(gb: &Gb, v: &Victims) {
             found = true;
         }
     }
-    assert!(found, "the layer was not unpacked under {}", layers.display());
+    assert!(
+        found,
+        "the layer was not unpacked under {}",
+        layers.display()
+    );
 }
 
 #[test]
@@ -220,7 +227,11 @@ fn load_does_not_chmod_through_a_symlink_that_replaced_a_directory() {
     let da = gb.root().join("evil-docker.tar");
     std::fs::write(&da, docker_archive(&layer, "evil-load:docker")).unwrap();
     let o = gb.run(&["load", "-i", da.to_str().unwrap()]);
-    assert_eq!(v.state(), before, "load (docker-archive) changed the host paths");
+    assert_eq!(
+        v.state(),
+        before,
+        "load (docker-archive) changed the host paths"
+    );
     ok(&o);
     assert_layer_unpacked(&gb, &v);
 
@@ -234,7 +245,11 @@ fn load_does_not_chmod_through_a_symlink_that_replaced_a_directory() {
     let oa = gb2.root().join("evil-oci.tar");
     std::fs::write(&oa, tar_of(&refs)).unwrap();
     let o = gb2.run(&["load", "-i", oa.to_str().unwrap()]);
-    assert_eq!(v.state(), before, "load (oci-archive) changed the host paths");
+    assert_eq!(
+        v.state(),
+        before,
+        "load (oci-archive) changed the host paths"
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_layer_unpacked(&gb2, &v);
 }

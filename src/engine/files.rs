@@ -21,8 +21,8 @@
 
 use crate::container::{Container, Status};
 use crate::error::EXIT_ENGINE;
-use crate::image::Store;
 use crate::fsutil::{self, Resolve, RootDir};
+use crate::image::Store;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -306,7 +306,12 @@ fn open_in_container(root: &RootDir, path: &str, follow_last: bool) -> std::io::
 
 /// An `O_PATH` fd of the directory `path` inside the container (symlinks followed inside it).
 fn open_dir_in_container(root: &RootDir, path: &str) -> std::io::Result<OwnedFd> {
-    root.open_in_root(path.as_bytes(), libc::O_PATH | libc::O_DIRECTORY, 0, Resolve::InRoot)
+    root.open_in_root(
+        path.as_bytes(),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        Resolve::InRoot,
+    )
 }
 
 fn not_found(src: &str, c: &Container) -> anyhow::Error {
@@ -390,8 +395,13 @@ fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> 
             }
             None => fsutil::mkdir_at(dir, name, 0o700).with_context(|| format!("mkdir {shown}"))?,
         }
-        let sub = fsutil::openat(dir, name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-            .with_context(|| format!("open {shown}"))?;
+        let sub = fsutil::openat(
+            dir,
+            name,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )
+        .with_context(|| format!("open {shown}"))?;
         fsutil::chmod_fd(sub.as_fd(), mode).with_context(|| format!("chmod {shown}"))?;
         let mut names: Vec<_> = fs::read_dir(src)?
             .flatten()
@@ -580,7 +590,9 @@ pub fn copy_from_as_tar(
             n => n,
         };
         let mut builder = tar::Builder::new(out);
-        append_fd(&mut builder, node.as_fd(), Path::new(&name), &mut |_, _| Walk::Descend)?;
+        append_fd(&mut builder, node.as_fd(), Path::new(&name), &mut |_, _| {
+            Walk::Descend
+        })?;
         builder.into_inner()?.flush()?;
         Ok(())
     })
@@ -592,8 +604,6 @@ enum Walk {
     Descend,
     /// Add it, but not what it holds (another filesystem mounted there).
     NoDescend,
-    /// Leave it out.
-    Skip,
 }
 
 /// Append the entry `fd` (an `O_PATH` fd) as `name` to `builder`, and for a
@@ -626,9 +636,6 @@ fn append_children<W: Write>(
         let st = fsutil::fstat(child.as_fd())?;
         let child_name = name.join(OsStr::from_bytes(&n));
         let walk = filter(&child_name, &st);
-        if matches!(walk, Walk::Skip) {
-            continue;
-        }
         append_one(builder, child.as_fd(), &st, &child_name)?;
         if fsutil::is_dir(&st) && matches!(walk, Walk::Descend) {
             append_children(builder, child.as_fd(), &child_name, filter)?;
@@ -804,7 +811,12 @@ pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
     let upper_root = RootDir::open(&upper)?;
     let mut skip: BTreeSet<PathBuf> = BTreeSet::new();
     for p in MOUNT_POINTS {
-        let st = upper_root.open_in_root(p.as_bytes(), libc::O_PATH | libc::O_NOFOLLOW, 0, Resolve::NoSymlinks);
+        let st = upper_root.open_in_root(
+            p.as_bytes(),
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            Resolve::NoSymlinks,
+        );
         let plain_empty = st
             .ok()
             .and_then(|fd| fsutil::fstat(fd.as_fd()).ok())
@@ -881,7 +893,10 @@ mod tests {
         let root = RootDir::open(&r).unwrap();
         let node = open_in_container(&root, "/data", false).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append_fd(&mut b, node.as_fd(), Path::new("data"), &mut |_, _| Walk::Descend).unwrap();
+        append_fd(&mut b, node.as_fd(), Path::new("data"), &mut |_, _| {
+            Walk::Descend
+        })
+        .unwrap();
         let bytes = b.into_inner().unwrap();
         let mut names = Vec::new();
         for e in tar::Archive::new(&bytes[..]).entries().unwrap() {

@@ -17,11 +17,11 @@
 //! `trusted.overlay.opaque=y` on the directory. The unpacked directory can
 //! then be used directly as an overlay lowerdir.
 
+use crate::fsutil::{self, Resolve, RootDir};
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use crate::fsutil::{self, Resolve, RootDir};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -228,8 +228,8 @@ pub fn unpack_tar(r: impl Read, dest: &Path) -> Result<UnpackStats> {
                     bail!("refusing hard link {name:?}: target is the layer root");
                 };
                 // The target must already be inside dest, reached without symlinks.
-                let src_parent = open_dir_no_symlinks(&root, link_rel.parent())
-                    .with_context(|| {
+                let src_parent =
+                    open_dir_no_symlinks(&root, link_rel.parent()).with_context(|| {
                         format!("refusing hard link {name:?} -> {:?}", link.display())
                     })?;
                 let src_name = src_name.as_bytes();
@@ -626,7 +626,10 @@ mod tests {
         assert_ne!(fs::metadata(&victim).unwrap().mtime(), 1_600_000_000);
         assert!(!vdir.join("inner").exists());
         assert_eq!(fs::read_dir(&vdir).unwrap().count(), 0);
-        assert!(fs::symlink_metadata(s.dest.join("f")).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(s.dest.join("f"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
