@@ -150,6 +150,18 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
             "linux (real)"
         }
     );
+    println!(" Security Options:");
+    println!("  seccomp");
+    println!("   Profile: builtin (docker's default, compiled with libseccomp)");
+    println!("  capabilities: docker's default set (00000000a80425fb)");
+    println!(
+        "  devices: {}",
+        if cg.mode.version() == 2 {
+            "cgroup v2: no device program installed yet (BPF_PROG_TYPE_CGROUP_DEVICE); devices are limited by the capability set and /dev contents only"
+        } else {
+            "cgroup v1 devices allowlist (runc's default rules)"
+        }
+    );
     println!(" Kernel Version: {}", uname.release().to_string_lossy());
     println!(" Operating System: {}", os_name());
     println!(" OSType: {}", std::env::consts::OS);

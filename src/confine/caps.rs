@@ -81,9 +81,22 @@ impl CapSet {
             .map(|n| n.min(NAMES.len() as u32 - 1))
             .unwrap_or(NAMES.len() as u32 - 1)
     }
+    /// Every capability this kernel knows that glassbox itself may hand on
+    /// (its own bounding set: a host that withholds one, as some sandboxes
+    /// withhold CAP_SYS_RESOURCE, cannot give it to a container).
     pub fn all() -> CapSet {
         let last = Self::last_cap();
-        CapSet(if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 })
+        let known = if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+        CapSet(known & Self::own("CapBnd").unwrap_or(u64::MAX))
+    }
+    /// One of glassbox's own sets from /proc/self/status (CapBnd, CapPrm...).
+    pub fn own(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        status.lines().find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|v| v.strip_prefix(':'))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
     }
     pub fn docker_default() -> CapSet {
         CapSet::from_names(DOCKER_DEFAULT.iter().copied())

@@ -4,7 +4,8 @@
 //! The plan:
 //!   parent: fork (stopped) → cgroup_join (the container's cgroup)
 //!   child:  setns (each namespace of the container's first process, mount
-//!           last, then fork so the PID namespace applies) → exec
+//!           last, then fork so the PID namespace applies) → the container's
+//!           seccomp filter and capabilities (and no_new_privs) → exec
 //! The mount namespace already has the container's pivoted root, so after
 //! setns the process is inside it: no chroot or pivot_root is needed.
 
@@ -195,19 +196,22 @@ pub fn exec(
                 c.config.working_dir.clone()
             }
         });
-    let steps = vec![
-        Step::SetNs {
-            pid: c.state.pid,
-            namespaces: namespaces_of(c.state.pid),
-        },
-        Step::Exec {
-            argv: opts.command.clone(),
-            env,
-            cwd,
-            joined: true,
-            user,
-        },
-    ];
+    // The same capabilities, seccomp filter and no_new_privs as the
+    // container's first process (docker exec inherits them).
+    let conf = c.config.security.confinement()?;
+    let seccomp = super::run::seccomp_step(&conf)?;
+    let mut steps = vec![Step::SetNs {
+        pid: c.state.pid,
+        namespaces: namespaces_of(c.state.pid),
+    }];
+    steps.extend(super::run::before_exec(&conf, seccomp));
+    steps.push(Step::Exec {
+        argv: opts.command.clone(),
+        env,
+        cwd,
+        joined: true,
+        user,
+    });
     // `-d`: nobody reads a terminal or writes to stdin.
     let (tty, interactive) = if opts.detach {
         (false, false)

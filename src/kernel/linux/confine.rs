@@ -182,7 +182,12 @@ pub fn cap_set(keep: CapSet) -> Result<()> {
     // SAFETY: capset with a version-3 header and two data words, as capset(2) wants.
     let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
     if r != 0 {
-        bail!("capset: {}", std::io::Error::last_os_error());
+        let e = std::io::Error::last_os_error();
+        let missing = CapSet(keep.0 & !CapSet::own("CapPrm").unwrap_or(u64::MAX));
+        if missing.0 != 0 {
+            bail!("capset: {e}: glassbox itself does not hold {} (its CapPrm), so it cannot give it to the container; drop it from --cap-add", missing.names().join(", "));
+        }
+        bail!("capset: {e}");
     }
     Ok(())
 }

@@ -41,6 +41,10 @@ struct SimChild {
     hostname: String,
     pivoted: bool,
     exit: Option<i32>,
+    /// What the confinement steps set on the process (None: root's full sets).
+    caps: Option<crate::confine::caps::CapSet>,
+    no_new_privs: bool,
+    seccomp_filters: u32,
 }
 
 pub struct SimKernel {
@@ -88,6 +92,38 @@ fn in_container(rootfs: &Option<PathBuf>, path: &Path) -> String {
 }
 
 impl SimChild {
+    /// /proc/PID/status of the program about to run, with the lines the
+    /// confinement steps decide (capabilities, no_new_privs, seccomp), in
+    /// the kernel's format. Only when /proc is mounted.
+    fn write_status(&mut self, argv: &[String], procs: &[shell::SimProc]) {
+        if !self.mounts.iter().any(|m| m.fstype == "proc" && m.target == "/proc") {
+            return;
+        }
+        let Some(me) = procs.first() else { return };
+        let caps = self.caps.unwrap_or(crate::confine::caps::CapSet(
+            (1u64 << crate::confine::caps::NAMES.len()) - 1,
+        ));
+        let name = argv
+            .first()
+            .map(|a| a.rsplit('/').next().unwrap_or(a).chars().take(15).collect::<String>())
+            .unwrap_or_default();
+        let status = format!(
+            "Name:\t{name}\nUmask:\t0022\nState:\tR (running)\nPid:\t{pid}\nPPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapInh:\t{none}\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t{caps}\nCapAmb:\t{none}\nNoNewPrivs:\t{nnp}\nSeccomp:\t{mode}\nSeccomp_filters:\t{filters}\n",
+            pid = me.pid,
+            none = crate::confine::caps::CapSet(0),
+            nnp = u8::from(self.no_new_privs),
+            mode = if self.seccomp_filters > 0 { 2 } else { 0 },
+            filters = self.seccomp_filters,
+        );
+        self.fs.mount_pseudo(
+            "/proc",
+            vec![
+                (format!("{}/status", me.pid), fs::Node::File { mode: 0o444, uid: 0, gid: 0, data: status.into_bytes() }),
+                ("self".into(), fs::Node::Symlink { target: me.pid.to_string() }),
+            ],
+        );
+    }
+
     fn apply(
         &mut self,
         step: &Step,
@@ -205,7 +241,53 @@ impl SimChild {
                 self.pivoted = true;
                 Ok(())
             }
+            Step::AddDevices { dev, devices } => {
+                let dev = in_container(&self.rootfs, dev);
+                let root = dev.trim_end_matches("/dev");
+                for d in devices {
+                    self.fs.mount_pseudo(
+                        if root.is_empty() { "/" } else { root },
+                        vec![(d.path.trim_start_matches('/').to_string(), fs::Node::Other { kind: d.kind })],
+                    );
+                }
+                Ok(())
+            }
+            Step::RemountReadOnly { .. } => {
+                self.mounts.push(SimMount {
+                    source: "overlay".into(),
+                    target: "/ (read-only)".into(),
+                    fstype: "overlay".into(),
+                });
+                Ok(())
+            }
+            // The simulated /proc and /sys have none of the masked or
+            // read-only paths, and the kernel skips the ones it lacks.
+            Step::MaskPaths { paths } | Step::ReadonlyPaths { paths } => {
+                for path in paths {
+                    if self.fs.lookup(path, "/").is_some() {
+                        self.mounts.push(SimMount {
+                            source: "masked".into(),
+                            target: path.clone(),
+                            fstype: "bind".into(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Step::NoNewPrivs => {
+                self.no_new_privs = true;
+                Ok(())
+            }
+            Step::SeccompLoad { .. } => {
+                self.seccomp_filters += 1;
+                Ok(())
+            }
+            Step::CapSet { set, .. } => {
+                self.caps = Some(*set);
+                Ok(())
+            }
             Step::Exec { argv, env, cwd, .. } => {
+                self.write_status(argv, procs);
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
                     .filter_map(|e| {
@@ -291,6 +373,8 @@ impl Kernel for SimKernel {
                 }
                 Ok(())
             }
+            // Nothing in the model consults devices (v2 has no device program here).
+            Step::DeviceCgroup { .. } => Ok(()),
             Step::CgroupRemove { paths } => {
                 for p in paths {
                     self.cgroup_tree.remove(p);
@@ -326,6 +410,9 @@ impl Kernel for SimKernel {
             hostname: self.host_hostname.clone(),
             pivoted: false,
             exit: None,
+            caps: None,
+            no_new_privs: false,
+            seccomp_filters: 0,
         });
         Ok(host_pid)
     }
