@@ -1,5 +1,5 @@
-//! Container lifecycle on the real kernel, part 3: the monitor's own steps
-//! narrated, OOM kills recorded, `exec -d` and `exec -u`, `ps -s`, `rm -v`.
+//! The monitor's own steps narrated (real kernel), OOM kills recorded,
+//! `exec -d` and `exec -u`, `ps -s`, `rm -v`.
 //! These need root; each test has its own storage root and removes its
 //! containers (by PID, through `rm -f`) even when it fails.
 
