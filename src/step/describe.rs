@@ -546,7 +546,12 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
         },
         Step::EtcWrite { dir, hostname, hosts } => {
             let hosts_cmd = match hosts {
-                Some(text) => format!("printf '%s' {} > {}", shell_quote(text), q(&dir.join("hosts"))),
+                // One quoted word per line: one line of narration, the same bytes.
+                Some(text) => format!(
+                    "printf '%s\\n' {} > {}",
+                    text.lines().map(shell_quote).collect::<Vec<_>>().join(" "),
+                    q(&dir.join("hosts"))
+                ),
                 None => format!("cp /etc/hosts {}", q(&dir.join("hosts"))),
             };
             Description {
