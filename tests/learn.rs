@@ -242,15 +242,21 @@ fn repl_session_in_a_real_terminal() {
     // The lesson suggests its command, already typed: Enter takes it.
     t.wait_for("$ docker run --name hello busybox echo \"Hello World\"");
     t.keys(&["Enter"]);
-    // Step through three steps with Enter.
-    t.wait_for("[1] create the container's cgroup");
+    // Step through create's three steps and three kernel steps with Enter.
+    t.wait_for("[1] make the container's directory");
     t.keys(&["Enter"]);
-    t.wait_for("[2] clone the container process");
+    t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
-    t.wait_for("[3] move process");
+    t.wait_for("[3] write the container's hostname");
     t.keys(&["Enter"]);
-    // Ask about the fourth, then continue without stopping.
-    t.wait_for("[4] make every mount private");
+    t.wait_for("[4] create the container's cgroup");
+    t.keys(&["Enter"]);
+    t.wait_for("[5] clone the container process");
+    t.keys(&["Enter"]);
+    t.wait_for("[6] move process");
+    t.keys(&["Enter"]);
+    // Ask about the next, then continue without stopping.
+    t.wait_for("[7] make every mount private");
     t.type_text("?");
     t.keys(&["Enter"]);
     t.wait_for("MS_REC|MS_PRIVATE");
@@ -289,11 +295,17 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
         gb.root().display()
     );
     let t = Tmux::start(&format!("gbtest-ctrlc-{}", std::process::id()), &cmdline);
-    t.wait_for("[1] create the container's cgroup");
+    t.wait_for("[1] make the container's directory");
     t.keys(&["Enter"]);
-    t.wait_for("[2] clone the container process");
+    t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
-    t.wait_for("[3] move process");
+    t.wait_for("[3] write the container's hostname");
+    t.keys(&["Enter"]);
+    t.wait_for("[4] create the container's cgroup");
+    t.keys(&["Enter"]);
+    t.wait_for("[5] clone the container process");
+    t.keys(&["Enter"]);
+    t.wait_for("[6] move process");
     t.keys(&["C-c"]);
     let screen = t.wait_for("EXIT=");
     assert!(screen.contains("rolled back"), "{screen}");

@@ -35,13 +35,6 @@ fn assert_user_level(what: &str, text: &str) {
     }
 }
 
-/// Field 22 of /proc/PID/stat, the process's start time.
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
 /// Whether `pid` is still the process that started at `start` (and not a zombie).
 fn alive(pid: i32, start: u64) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -350,14 +343,24 @@ fn stop_kill_and_rm_narrate_their_steps_in_order() {
         .find(&format!("kill -KILL {pid}"))
         .unwrap_or_else(|| panic!("no SIGKILL step:\n{narration}"));
     assert!(term < wait && wait < kill, "{narration}");
+    // The user's stop is recorded first (no restart policy may undo it);
+    // the exit itself is recorded by the container's supervisor, which
+    // waited for it (its `wait` step), before stop returns.
     let kinds = trace_kinds(&trace);
     assert!(
         in_order(
             &kinds,
-            &["signal", "wait_exit", "signal", "wait_exit", "record_write"]
+            &["record_write", "signal", "wait_exit", "signal", "wait_exit"]
         ),
         "{kinds:?}"
     );
+    let state = ok(&gb.run(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "told",
+    ]));
+    assert_eq!(state.trim(), "exited 137");
 
     // kill: the signal, then the wait for the process to be gone.
     ok(&gb.run(&["start", "told"]));

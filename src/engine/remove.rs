@@ -50,6 +50,12 @@ pub fn remove(
         ))
     };
 
+    let had_cgroup = kernel
+        .cgroup_setup()
+        .paths_for(&c.id)
+        .iter()
+        .any(|p| p.exists());
+
     // 1. Mark it: its supervisor then leaves the record alone and restarts nothing.
     let mark = lifecycle::status_step(root, &c, Status::Removing, &[]);
     if store_step(observer, &mark, || {
@@ -80,14 +86,11 @@ pub fn remove(
     }
     test_pause("rm:after_kill");
 
-    // 3. Its cgroup (no host mounts to undo: every mount lived in its own namespace).
-    let paths: Vec<_> = kernel
-        .cgroup_setup()
-        .paths_for(&c.id)
-        .into_iter()
-        .filter(|p| p.exists())
-        .collect();
-    if !c.simulated && !paths.is_empty() {
+    // 3. Its cgroup (no host mounts to undo: every mount lived in its own
+    // namespace). Its supervisor, seeing the process die, may remove the
+    // cgroup too: whoever comes second finds it gone, which is fine.
+    if !c.simulated && had_cgroup {
+        let paths = kernel.cgroup_setup().paths_for(&c.id);
         let step = Step::CgroupRemove { paths };
         if apply_step(kernel, observer, &step)? == Go::Abort {
             return Err(aborted(step.kind()));

@@ -554,7 +554,12 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
         },
         Step::EtcWrite { dir, hostname, hosts } => {
             let hosts_cmd = match hosts {
-                Some(text) => format!("printf '%s' {} > {}", shell_quote(text), q(&dir.join("hosts"))),
+                // One quoted word per line: one line of narration, the same bytes.
+                Some(text) => format!(
+                    "printf '%s\\n' {} > {}",
+                    text.lines().map(shell_quote).collect::<Vec<_>>().join(" "),
+                    q(&dir.join("hosts"))
+                ),
                 None => format!("cp /etc/hosts {}", q(&dir.join("hosts"))),
             };
             Description {
@@ -641,6 +646,38 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
 #[cfg(test)]
 mod quoting_tests {
     use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn lifecycle_steps_are_explained_in_both_languages_with_real_pids_and_paths() {
+        let dir = PathBuf::from("/var/lib/glassbox/containers/abc");
+        let steps = [
+            Step::Signal { pid: 12345, pid_start: 1, signal: "SIGTERM".into() },
+            Step::WaitExit { pid: 12345, pid_start: 1, timeout_s: 10 },
+            Step::RecordCreate { dir: dir.clone(), record: dir.join("container.json"), json: "{}".into() },
+            Step::DirCreate { dirs: vec![dir.join("upper")] },
+            Step::EtcWrite { dir: dir.clone(), hostname: "box".into(), hosts: None },
+            Step::RecordWrite { record: dir.join("container.json"), fields: vec![("status".into(), "\"exited\"".into())] },
+            Step::DirRemove { dir: dir.clone(), keep: "container.json".into() },
+            Step::RecordRemove { record: dir.join("container.json"), dir: dir.clone() },
+        ];
+        for step in &steps {
+            let (en, zh) = (step.describe(Lang::En), step.describe(Lang::Zh));
+            assert!(!en.title.is_empty() && !en.why.is_empty() && !en.shell.is_empty());
+            assert_ne!(en.title, zh.title, "{}", step.kind());
+            assert_ne!(en.why, zh.why, "{}", step.kind());
+            assert_eq!(en.shell, zh.shell, "{}", step.kind());
+        }
+        assert_eq!(steps[0].describe(Lang::En).shell, "kill -TERM 12345");
+        assert_eq!(
+            steps[1].describe(Lang::En).shell,
+            "timeout 10 tail --pid=12345 -f /dev/null"
+        );
+        assert_eq!(
+            steps[7].describe(Lang::En).shell,
+            "rm /var/lib/glassbox/containers/abc/container.json && rmdir /var/lib/glassbox/containers/abc"
+        );
+    }
 
     #[test]
     fn words_are_quoted_only_when_a_shell_would_change_them() {

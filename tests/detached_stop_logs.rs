@@ -1,5 +1,5 @@
-//! Container lifecycle on the real kernel: detached runs under a monitor,
-//! logs, stop/kill/start/wait, inspect, ps filters, exec.
+//! Detached containers on the real kernel: runs under a monitor, logs,
+//! stop/kill/start/wait, inspect, ps filters, exec.
 //! These need root; CI runs them as root. Each test has its own storage root
 //! and removes its containers (by PID, through `rm -f`) even when it fails.
 

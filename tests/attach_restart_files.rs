@@ -1,5 +1,5 @@
-//! Container lifecycle, part two, on the real kernel: attach and detach keys
-//! (driven through a real terminal in tmux), restart policies, diff, cp,
+//! Attach and detach keys (driven through a real terminal in tmux),
+//! restart policies, diff, cp,
 //! commit, export, rename, prune, top, port, stats, events.
 //! These need root; each test has its own storage root and removes its
 //! containers (by PID, through `rm -f`) even when it fails.
