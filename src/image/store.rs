@@ -451,7 +451,13 @@ pub fn is_tar_header(block: &[u8]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u32
+            }
+        })
         .sum();
     sum == want
 }
@@ -659,8 +665,11 @@ impl Store {
         if !idx.manifests.iter().any(|d| d.ref_name().is_none()) || idx.manifests.len() < 2 {
             return;
         }
-        let configs: Vec<Option<String>> =
-            idx.manifests.iter().map(|d| self.config_of(&d.digest)).collect();
+        let configs: Vec<Option<String>> = idx
+            .manifests
+            .iter()
+            .map(|d| self.config_of(&d.digest))
+            .collect();
         let named: Vec<&String> = idx
             .manifests
             .iter()
@@ -991,7 +1000,8 @@ impl Store {
             // Every manifest of this image id goes: one image, one removal.
             let mut same: Vec<String> = vec![img.manifest_digest.clone()];
             for d in &idx.manifests {
-                if !same.contains(&d.digest) && self.config_of(&d.digest).as_ref() == Some(&img.id) {
+                if !same.contains(&d.digest) && self.config_of(&d.digest).as_ref() == Some(&img.id)
+                {
                     same.push(d.digest.clone());
                 }
             }
@@ -1192,10 +1202,10 @@ impl Store {
         for (chain, size) in g.layers {
             let dir = self.root.join("layers").join(hex_of(&chain)?);
             // Renamed first, as in gc_removed: never a half-deleted "layer".
-            let tmp = self
-                .root
-                .join("layers")
-                .join(format!("{}.tmp-{}", hex_of(&chain)?, tmp_suffix()));
+            let tmp =
+                self.root
+                    .join("layers")
+                    .join(format!("{}.tmp-{}", hex_of(&chain)?, tmp_suffix()));
             if fs::rename(&dir, &tmp).is_ok() {
                 let _ = fs::remove_dir_all(&tmp);
                 removed.layers.push((chain, size));
@@ -1450,7 +1460,9 @@ impl Store {
         }
         // A descriptor's size must be its blob's: one that lies is refused
         // (OCI image spec: "the size of the content MUST match").
-        for (what, d) in std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l))) {
+        for (what, d) in
+            std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l)))
+        {
             let n = fs::metadata(self.blob_path(&d.digest))?.len();
             if n != d.size {
                 bail!(
@@ -1511,7 +1523,10 @@ impl Store {
                 .manifests
                 .iter()
                 .filter(|_| merge)
-                .find(|d| d.digest != desc.digest && self.config_of(&d.digest).as_ref() == Some(&m.config.digest))
+                .find(|d| {
+                    d.digest != desc.digest
+                        && self.config_of(&d.digest).as_ref() == Some(&m.config.digest)
+                })
                 .filter(|_| !idx.manifests.iter().any(|d| d.digest == desc.digest))
                 .map(|d| Descriptor::new(&d.media_type, &d.digest, d.size));
             let target = same.unwrap_or_else(|| desc.clone());
@@ -1962,7 +1977,8 @@ mod tests {
         let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
         for (i, l) in layers.iter().enumerate() {
             let d = s.put_blob(l).unwrap();
-            m["layers"][i] = serde_json::json!({"mediaType": MEDIA_OCI_LAYER, "digest": d, "size": l.len()});
+            m["layers"][i] =
+                serde_json::json!({"mediaType": MEDIA_OCI_LAYER, "digest": d, "size": l.len()});
         }
         m["mediaType"] = MEDIA_OCI_MANIFEST.into();
         serde_json::to_vec(&m).unwrap()
@@ -1980,7 +1996,11 @@ mod tests {
         assert_eq!(b.manifest_digest, a.manifest_digest);
         assert_eq!(s.read_index().unwrap().manifests.len(), 2);
         assert_eq!(s.images().unwrap().len(), 1);
-        assert_eq!(s.garbage().unwrap().blobs.len(), 2, "m2 and its plain layer");
+        assert_eq!(
+            s.garbage().unwrap().blobs.len(),
+            2,
+            "m2 and its plain layer"
+        );
         s.remove_image(&b).unwrap();
         assert!(s.read_index().unwrap().manifests.is_empty());
         s.gc_removed(&b).unwrap();
@@ -2011,18 +2031,25 @@ mod tests {
     fn lying_descriptor_sizes_and_non_tars_are_refused() {
         let (_t, s) = store();
         let layers = vec![tar_of(&[("a", b"1")])];
-        let mut m: serde_json::Value = serde_json::from_slice(&docker_image(&s, &layers, None)).unwrap();
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&docker_image(&s, &layers, None)).unwrap();
         m["layers"][0]["size"] = 1.into();
-        let err = s.add_image(&serde_json::to_vec(&m).unwrap(), None).unwrap_err();
+        let err = s
+            .add_image(&serde_json::to_vec(&m).unwrap(), None)
+            .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
-        let err = s.import_tar(&b""[..], None, Default::default()).unwrap_err();
+        let err = s
+            .import_tar(&b""[..], None, Default::default())
+            .unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
         let err = s
             .import_tar(&[0xffu8; 600][..], None, Default::default())
             .unwrap_err();
         assert!(err.to_string().contains("not a tar archive"), "{err}");
         // an empty tar archive (two zero blocks) is a valid, empty layer
-        assert!(s.import_tar(&[0u8; 1024][..], None, Default::default()).is_ok());
+        assert!(s
+            .import_tar(&[0u8; 1024][..], None, Default::default())
+            .is_ok());
     }
 
     #[test]
