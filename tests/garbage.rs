@@ -342,3 +342,46 @@ fn system_prune_prompts_like_docker_and_reports_what_it_removed() {
         "Total reclaimed space: 0B\n"
     );
 }
+
+/// A `load` and an `import` killed after writing their blobs and layers but
+/// before naming the image leave garbage that `image prune` removes.
+#[test]
+fn killed_load_and_import_leave_nothing_after_image_prune() {
+    let Some(fx) = fixtures() else {
+        eprintln!("skipped: GLASSBOX_FIXTURES is not set");
+        return;
+    };
+    let gb = Gb::new();
+    ok(&gb.run(&["images"]));
+    let rootfs = fx.join("busybox-rootfs.tar");
+    let oci = fx.join("busybox-oci.tar");
+    let jobs: [(&str, Vec<&str>); 2] = [
+        ("load", vec!["load", "-i", oci.to_str().unwrap()]),
+        ("import", vec!["import", rootfs.to_str().unwrap(), "imp:1"]),
+    ];
+    for (what, args) in jobs {
+        let marker = gb.root().join(format!("paused-{what}"));
+        let mut child = gb
+            .cmd()
+            .env("GLASSBOX_TEST_PAUSE_BEFORE_INDEX", &marker)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        common::eventually(30, "the command to reach the hook", || marker.exists());
+        kill9(child.id());
+        child.wait().unwrap();
+        let (blobs, layers, bytes) = store_size(gb.root());
+        assert!(
+            blobs >= 2 && layers >= 1 && bytes > 500_000,
+            "{what} left {blobs} {layers} {bytes}"
+        );
+        assert_eq!(ok(&gb.run(&["images", "-q"])), "", "{what} named nothing");
+        let out = ok(&gb.run(&["image", "prune", "-f"]));
+        assert!(
+            out.starts_with("Deleted Images:\ndeleted: sha256:"),
+            "{out}"
+        );
+        assert_eq!(store_size(gb.root()), (0, 0, 0), "after the killed {what}");
+    }
+}

@@ -330,6 +330,8 @@ pub struct Store {
     /// The shared `ingest.lock` this value holds once it has written (or
     /// relied on) content no image names yet; see `IngestLock`.
     ingest_hold: std::sync::Mutex<Option<IngestLock>>,
+    /// manifest digest -> its config digest: content-addressed, so never stale.
+    config_cache: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 /// # When unreferenced content may be removed
@@ -497,6 +499,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             ingest_hold: Default::default(),
+            config_cache: Default::default(),
         };
         for d in [store.root.join("blobs/sha256"), store.root.join("layers")] {
             fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -512,7 +515,7 @@ impl Store {
                 write_json(&index, &Index::default())?;
             }
         }
-        store.clean_stale_tmp();
+        store.clean_stale_tmp(false);
         Ok(store)
     }
 
@@ -533,16 +536,20 @@ impl Store {
     /// The repair pass: remove what processes that died mid-way left under a
     /// temp name (`.tmp-<pid>` files and directories: blobs being written,
     /// layers being unpacked or deleted, `load`/`save` work dirs, a commit's
-    /// layer tar, a container record's half-written state).
-    fn clean_stale_tmp(&self) {
+    /// layer tar). `deep` (the prune) also looks into each container's
+    /// directory for a half-written record; `open` does not, as it is on
+    /// every command's path and that walk grows with the containers.
+    fn clean_stale_tmp(&self, deep: bool) {
         let me = std::process::id() as i32;
         let mut dirs = vec![
             self.root.clone(),
             self.root.join("blobs/sha256"),
             self.root.join("layers"),
         ];
-        if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
-            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        if deep {
+            if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
+                dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
         }
         for dir in dirs {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
@@ -821,8 +828,19 @@ impl Store {
 
     /// The config digest (image id) a stored manifest names, if readable.
     fn config_of(&self, manifest_digest: &str) -> Option<String> {
-        let bytes = self.read_blob(manifest_digest).ok()?;
-        Manifest::parse(&bytes).ok().map(|m| m.config.digest)
+        let mut cache = self.config_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(manifest_digest) {
+            return c.clone();
+        }
+        let c = self
+            .read_blob(manifest_digest)
+            .ok()
+            .and_then(|b| Manifest::parse(&b).ok())
+            .map(|m| m.config.digest);
+        if c.is_some() {
+            cache.insert(manifest_digest.to_string(), c.clone());
+        }
+        c
     }
 
     /// Find an image by reference (`busybox`, `docker.io/library/busybox:latest`,
@@ -1191,7 +1209,7 @@ impl Store {
         *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let _ingest = IngestLock::take(&self.root, libc::LOCK_EX)?;
         let _lock = StoreLock::exclusive(&self.root)?;
-        self.clean_stale_tmp();
+        self.clean_stale_tmp(true);
         let g = self.garbage()?;
         let mut removed = Garbage::default();
         for (digest, size) in g.blobs {
@@ -2133,8 +2151,19 @@ mod tests {
                 .join("layers")
                 .join(format!("{}.tmp-{}-0", "cd".repeat(32), std::process::id()));
         fs::create_dir_all(&live).unwrap();
+        let stale_record = s
+            .root
+            .join("containers/abc")
+            .join(format!(".tmp-{dead}-container.json"));
+        fs::create_dir_all(stale_record.parent().unwrap()).unwrap();
+        fs::write(&stale_record, b"{").unwrap();
+        let stale_load = s.root.join(format!("load.tmp-{dead}-0"));
+        fs::create_dir_all(stale_load.join("blobs")).unwrap();
         Store::open(&s.root).unwrap();
-        assert!(!stale.exists() && !stale_blob.exists());
+        assert!(!stale.exists() && !stale_blob.exists() && !stale_load.exists());
+        assert!(stale_record.exists(), "open does not walk the containers");
+        s.remove_garbage().unwrap();
+        assert!(!stale_record.exists(), "the prune does");
         assert!(
             live.exists(),
             "our own (possibly in-progress) temp dir is kept"
