@@ -75,7 +75,13 @@ fn a_killed_commit_leaves_nothing_after_system_prune() {
     import_base(&gb, "gcbase");
     let name = format!("gc-{}", std::process::id());
     ok(&gb.run(&[
-        "run", "-d", "--name", &name, "gcbase", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "gcbase",
+        "sh",
+        "-c",
         "dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null; echo ready > /ready; sleep 600",
     ]));
     common::eventually(20, "the container to write its files", || {
@@ -112,7 +118,11 @@ fn a_killed_commit_leaves_nothing_after_system_prune() {
     let out = ok(&gb.run(&["system", "prune", "-a", "-f"]));
     assert!(out.contains("Total reclaimed space: "), "{out}");
     assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
-    assert_eq!(store_size(gb.root()), before, "the store is back to its size");
+    assert_eq!(
+        store_size(gb.root()),
+        before,
+        "the store is back to its size"
+    );
     // the running container and its image were left alone
     assert!(stdout(&gb.run(&["ps", "-q"])).trim().len() == 12);
     assert!(stdout(&gb.run(&["images"])).contains("gcbase"));
@@ -134,7 +144,11 @@ fn a_killed_commit_leaves_nothing_after_system_prune() {
         // a commit that finished before the kill made an image: untag it first
         let _ = gb.run(&["rmi", &format!("gc-k:{delay_ms}")]);
         ok(&gb.run(&["system", "prune", "-a", "-f"]));
-        assert_eq!(store_size(gb.root()), before, "after a kill at {delay_ms} ms");
+        assert_eq!(
+            store_size(gb.root()),
+            before,
+            "after a kill at {delay_ms} ms"
+        );
     }
     ok(&gb.run(&["rm", "-f", &name]));
 }
@@ -211,8 +225,13 @@ fn orphans_are_seen_by_df_and_removed_by_image_prune() {
 
     let df = ok(&gb.run(&["system", "df"]));
     let images = df.lines().find(|l| l.starts_with("Images")).unwrap();
-    assert!(images.contains("300kB") && images.contains("300kB (100%)"), "{df}");
-    assert!(!root.join(format!(".tmp-{dead_pid}-commit-layer.tar")).exists());
+    assert!(
+        images.contains("300kB") && images.contains("300kB (100%)"),
+        "{df}"
+    );
+    assert!(!root
+        .join(format!(".tmp-{dead_pid}-commit-layer.tar"))
+        .exists());
     assert!(!root.join(format!("load.tmp-{dead_pid}-0")).exists());
 
     let out = ok(&gb.run(&["image", "prune", "-f"]));
@@ -220,7 +239,10 @@ fn orphans_are_seen_by_df_and_removed_by_image_prune() {
     assert!(!layer.exists() && !root.join("blobs/sha256").join(&hex).exists());
     assert_eq!(store_size(root), (0, 0, 0));
     let df = ok(&gb.run(&["system", "df"]));
-    assert!(df.contains("Images          0         0         0B        0B"), "{df}");
+    assert!(
+        df.contains("Images          0         0         0B        0B"),
+        "{df}"
+    );
 }
 
 #[test]
@@ -241,8 +263,15 @@ fn an_image_loaded_from_two_archive_formats_is_one_image() {
     assert_eq!(all, "busybox:latest\n");
     ok(&gb.run(&["tag", "busybox", "mine:v1"]));
     let out = ok(&gb.run(&["rmi", "busybox", "mine:v1"]));
-    assert!(out.contains("Untagged: mine:v1") && out.contains("Deleted: sha256:"), "{out}");
-    assert_eq!(ok(&gb.run(&["images", "-q"])), "", "one rmi per name removed it");
+    assert!(
+        out.contains("Untagged: mine:v1") && out.contains("Deleted: sha256:"),
+        "{out}"
+    );
+    assert_eq!(
+        ok(&gb.run(&["images", "-q"])),
+        "",
+        "one rmi per name removed it"
+    );
     // what the second format brought (its manifest, other blobs) is garbage now
     ok(&gb.run(&["image", "prune", "-f"]));
     assert_eq!(store_size(gb.root()), (0, 0, 0));
@@ -268,7 +297,11 @@ fn system_prune_prompts_like_docker_and_reports_what_it_removed() {
         stdout(&o),
         "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - unused build cache\n\nAre you sure you want to continue? [y/N] \n"
     );
-    assert_eq!(stdout(&gb.run(&["ps", "-aq"])).lines().count(), 1, "nothing removed");
+    assert_eq!(
+        stdout(&gb.run(&["ps", "-aq"])).lines().count(),
+        1,
+        "nothing removed"
+    );
     let o = gb.run(&["system", "prune", "-a", "--volumes"]);
     assert!(
         stdout(&o).starts_with("WARNING! This will remove:\n  - all stopped containers\n  - all anonymous volumes not used by at least one container\n  - all images without at least one container associated to them\n  - all build cache\n\nAre you sure"),
@@ -295,7 +328,10 @@ fn system_prune_prompts_like_docker_and_reports_what_it_removed() {
     assert_eq!(lines[3], "Deleted Images:", "{out}");
     assert_eq!(lines[4], "untagged: other:1", "{out}");
     assert!(lines[5].starts_with("deleted: sha256:"), "{out}");
-    assert!(lines.last().unwrap().starts_with("Total reclaimed space: "), "{out}");
+    assert!(
+        lines.last().unwrap().starts_with("Total reclaimed space: "),
+        "{out}"
+    );
     assert_ne!(*lines.last().unwrap(), "Total reclaimed space: 0B", "{out}");
     assert_eq!(ok(&gb.run(&["images", "-q"])), "");
     assert_eq!(ok(&gb.run(&["ps", "-aq"])), "");
@@ -305,4 +341,47 @@ fn system_prune_prompts_like_docker_and_reports_what_it_removed() {
         ok(&gb.run(&["system", "prune", "-f", "--volumes"])),
         "Total reclaimed space: 0B\n"
     );
+}
+
+/// A `load` and an `import` killed after writing their blobs and layers but
+/// before naming the image leave garbage that `image prune` removes.
+#[test]
+fn killed_load_and_import_leave_nothing_after_image_prune() {
+    let Some(fx) = fixtures() else {
+        eprintln!("skipped: GLASSBOX_FIXTURES is not set");
+        return;
+    };
+    let gb = Gb::new();
+    ok(&gb.run(&["images"]));
+    let rootfs = fx.join("busybox-rootfs.tar");
+    let oci = fx.join("busybox-oci.tar");
+    let jobs: [(&str, Vec<&str>); 2] = [
+        ("load", vec!["load", "-i", oci.to_str().unwrap()]),
+        ("import", vec!["import", rootfs.to_str().unwrap(), "imp:1"]),
+    ];
+    for (what, args) in jobs {
+        let marker = gb.root().join(format!("paused-{what}"));
+        let mut child = gb
+            .cmd()
+            .env("GLASSBOX_TEST_PAUSE_BEFORE_INDEX", &marker)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        common::eventually(30, "the command to reach the hook", || marker.exists());
+        kill9(child.id());
+        child.wait().unwrap();
+        let (blobs, layers, bytes) = store_size(gb.root());
+        assert!(
+            blobs >= 2 && layers >= 1 && bytes > 500_000,
+            "{what} left {blobs} {layers} {bytes}"
+        );
+        assert_eq!(ok(&gb.run(&["images", "-q"])), "", "{what} named nothing");
+        let out = ok(&gb.run(&["image", "prune", "-f"]));
+        assert!(
+            out.starts_with("Deleted Images:\ndeleted: sha256:"),
+            "{out}"
+        );
+        assert_eq!(store_size(gb.root()), (0, 0, 0), "after the killed {what}");
+    }
 }

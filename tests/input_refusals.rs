@@ -7,7 +7,6 @@
 mod common;
 
 use common::{ok, stderr, stdout, Gb};
-use std::io::Write;
 
 fn fixtures() -> Option<std::path::PathBuf> {
     std::env::var_os("GLASSBOX_FIXTURES").map(std::path::PathBuf::from)
@@ -21,13 +20,21 @@ fn refused(args: &[&str], message: &str) {
         a.extend_from_slice(args);
         a.extend_from_slice(&["busybox", "true"]);
         let o = gb.run(&a);
-        assert_eq!(o.status.code(), Some(125), "{verb} {args:?}: {}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "{verb} {args:?}: {}",
+            stderr(&o)
+        );
         assert!(
             stderr(&o).contains(message),
             "{verb} {args:?}: want {message:?} in:\n{}",
             stderr(&o)
         );
-        assert!(gb.containers().is_empty(), "{verb} {args:?} made a container");
+        assert!(
+            gb.containers().is_empty(),
+            "{verb} {args:?} made a container"
+        );
     }
 }
 
@@ -63,8 +70,21 @@ fn invalid_hostnames_are_refused() {
 fn valid_options_still_run() {
     let gb = Gb::new();
     let o = gb.run(&[
-        "--simulate", "run", "--rm", "-h", "web-1.example", "-w", "/tmp", "-e", "A=1", "-e",
-        "B=", "busybox", "sh", "-c", "hostname; pwd; echo $A",
+        "--simulate",
+        "run",
+        "--rm",
+        "-h",
+        "web-1.example",
+        "-w",
+        "/tmp",
+        "-e",
+        "A=1",
+        "-e",
+        "B=",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; pwd; echo $A",
     ]);
     assert_eq!(ok(&o), "web-1.example\n/tmp\n1\n");
 }
@@ -122,7 +142,11 @@ fn load_of_an_archive_without_images_fails() {
     let gb = Gb::new();
     let o = load_bytes(&gb, &archive(&[("manifest.json", b"[]")]));
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stderr(&o).contains("no images found in the archive"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no images found in the archive"),
+        "{}",
+        stderr(&o)
+    );
     let o = load_bytes(
         &gb,
         &archive(&[
@@ -131,7 +155,11 @@ fn load_of_an_archive_without_images_fails() {
         ]),
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no images found in the archive"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no images found in the archive"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -159,15 +187,16 @@ fn lying_oci(fixture: &std::path::Path, lie_in_index: bool) -> Vec<u8> {
         std::io::Read::read_to_end(&mut e, &mut data).unwrap();
         files.push((name, data));
     }
-    let mut index: serde_json::Value = serde_json::from_slice(
-        &files.iter().find(|(n, _)| n == "index.json").unwrap().1,
-    )
-    .unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&files.iter().find(|(n, _)| n == "index.json").unwrap().1).unwrap();
     if lie_in_index {
         index["manifests"][0]["size"] = 7.into();
     } else {
         // the manifest says the config is bigger than it is: a new manifest blob
-        let md = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+        let md = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mpath = format!("blobs/sha256/{}", &md[7..]);
         let mbytes = &files.iter().find(|(n, _)| *n == mpath).unwrap().1;
         let mut m: serde_json::Value = serde_json::from_slice(mbytes).unwrap();
@@ -201,7 +230,11 @@ fn oci_descriptor_sizes_are_checked() {
         let gb = Gb::new();
         let o = load_bytes(&gb, &lying_oci(&oci, lie_in_index));
         assert_eq!(o.status.code(), Some(1), "{what}: {}", stdout(&o));
-        assert!(stderr(&o).contains("size mismatch"), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("size mismatch"),
+            "{what}: {}",
+            stderr(&o)
+        );
         assert_eq!(ok(&gb.run(&["images", "-q"])), "", "{what}: nothing loaded");
     }
     // the honest archive still loads
@@ -236,18 +269,29 @@ fn the_event_journal_stays_bounded() {
             .unwrap();
         ok(&o);
         last = name;
-        let len = std::fs::metadata(gb.root().join("events.jsonl")).unwrap().len();
-        assert!(len <= bound, "journal is {len} bytes after {} events", 2 * (i + 1));
+        let len = std::fs::metadata(gb.root().join("events.jsonl"))
+            .unwrap()
+            .len();
+        assert!(
+            len <= bound,
+            "journal is {len} bytes after {} events",
+            2 * (i + 1)
+        );
     }
     // 40 events of ~300 bytes each did not fit: the oldest were dropped
     let journal = std::fs::read_to_string(gb.root().join("events.jsonl")).unwrap();
-    assert!(!journal.contains("\"ev0-"), "the oldest events were dropped");
+    assert!(
+        !journal.contains("\"ev0-"),
+        "the oldest events were dropped"
+    );
     for l in journal.lines() {
         serde_json::from_str::<serde_json::Value>(l).expect("whole lines only");
     }
     // the newest are there, and `events --since` still reads them
     let o = gb.run(&["events", "--since", "10m", "--until", "0s"]);
     let out = ok(&o);
-    assert!(out.contains(&format!("container destroy")) && out.contains(&last), "{out}");
-    let _ = std::io::stdout().flush();
+    assert!(
+        out.contains("container destroy") && out.contains(&last),
+        "{out}"
+    );
 }

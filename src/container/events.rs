@@ -254,7 +254,10 @@ mod tests {
         assert!(events.len() >= 5, "{}", events.len());
         assert_eq!(events.last().unwrap().id, format!("{:064}", 199));
         let ids: Vec<usize> = events.iter().map(|e| e.id.parse().unwrap()).collect();
-        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "newest, in order: {ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "newest, in order: {ids:?}"
+        );
         assert!(ids[0] > 100, "the oldest were dropped: {ids:?}");
         // a follower past the end (rotated under it) carries on from the end
         assert_eq!(read_from(t.path(), end + 10_000).unwrap(), (vec![], end));
@@ -263,9 +266,11 @@ mod tests {
         let (events, _) = read_from(t.path(), 0).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].id, format!("{:064}", 500));
-        assert!(!std::fs::read_dir(t.path())
+        assert!(!std::fs::read_dir(t.path()).unwrap().any(|e| e
             .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp-")));
     }
 
     #[test]

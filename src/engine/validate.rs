@@ -59,10 +59,27 @@ mod tests {
 
     #[test]
     fn hostnames() {
-        for ok in ["a", "box", "web-1", "web-1.example.com", "1x", &"a".repeat(63)] {
+        for ok in [
+            "a",
+            "box",
+            "web-1",
+            "web-1.example.com",
+            "1x",
+            &"a".repeat(63),
+        ] {
             assert!(valid_hostname(ok), "{ok}");
         }
-        for bad in ["a/b c", "-a", "a-", "a..b", ".a", "a.", "a_b", "é", &"a".repeat(64)] {
+        for bad in [
+            "a/b c",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "a.",
+            "a_b",
+            "é",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_hostname(bad), "{bad}");
         }
     }

@@ -421,7 +421,10 @@ fn load_oci(store: &Store, dir: &Path) -> Result<LoadResult> {
             let chosen = inner
                 .get("manifests")
                 .and_then(|m| m.as_array())
-                .and_then(|m| m.iter().find(|x| x.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str())))
+                .and_then(|m| {
+                    m.iter()
+                        .find(|x| x.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str()))
+                })
                 .cloned()
                 .unwrap_or_default();
             check_size(store, &chosen, &digest, "the image index")?;

@@ -30,7 +30,7 @@ pub mod unpack;
 
 pub use reference::Reference;
 pub use store::{
-    chain_ids, host_arch, parse_config, Descriptor, Garbage, Image, ImageSummary, ImportConfig, Index,
-    LayerInfo, LayerMeta, Manifest, Store,
+    chain_ids, host_arch, parse_config, Descriptor, Garbage, Image, ImageSummary, ImportConfig,
+    Index, LayerInfo, LayerMeta, Manifest, Store,
 };
 pub use unpack::{decompressed, unpack_layer, unpack_tar, UnpackStats};

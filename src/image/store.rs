@@ -330,6 +330,8 @@ pub struct Store {
     /// The shared `ingest.lock` this value holds once it has written (or
     /// relied on) content no image names yet; see `IngestLock`.
     ingest_hold: std::sync::Mutex<Option<IngestLock>>,
+    /// manifest digest -> its config digest: content-addressed, so never stale.
+    config_cache: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 /// # When unreferenced content may be removed
@@ -451,7 +453,13 @@ pub fn is_tar_header(block: &[u8]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u32
+            }
+        })
         .sum();
     sum == want
 }
@@ -491,6 +499,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             ingest_hold: Default::default(),
+            config_cache: Default::default(),
         };
         for d in [store.root.join("blobs/sha256"), store.root.join("layers")] {
             fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -506,7 +515,7 @@ impl Store {
                 write_json(&index, &Index::default())?;
             }
         }
-        store.clean_stale_tmp();
+        store.clean_stale_tmp(false);
         Ok(store)
     }
 
@@ -527,16 +536,20 @@ impl Store {
     /// The repair pass: remove what processes that died mid-way left under a
     /// temp name (`.tmp-<pid>` files and directories: blobs being written,
     /// layers being unpacked or deleted, `load`/`save` work dirs, a commit's
-    /// layer tar, a container record's half-written state).
-    fn clean_stale_tmp(&self) {
+    /// layer tar). `deep` (the prune) also looks into each container's
+    /// directory for a half-written record; `open` does not, as it is on
+    /// every command's path and that walk grows with the containers.
+    fn clean_stale_tmp(&self, deep: bool) {
         let me = std::process::id() as i32;
         let mut dirs = vec![
             self.root.clone(),
             self.root.join("blobs/sha256"),
             self.root.join("layers"),
         ];
-        if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
-            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        if deep {
+            if let Ok(rd) = fs::read_dir(self.root.join("containers")) {
+                dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
         }
         for dir in dirs {
             let Ok(rd) = fs::read_dir(&dir) else { continue };
@@ -648,8 +661,40 @@ impl Store {
         let _lock = StoreLock::exclusive(&self.root)?;
         let mut idx = self.read_index()?;
         let out = f(&mut idx)?;
+        self.drop_unnamed_duplicates(&mut idx);
         write_json(&self.index_path(), &idx)?;
         Ok(out)
+    }
+
+    /// An unnamed manifest of an image another manifest still names is no
+    /// dangling image, just a leftover of an untag: drop it from the index.
+    fn drop_unnamed_duplicates(&self, idx: &mut Index) {
+        if !idx.manifests.iter().any(|d| d.ref_name().is_none()) || idx.manifests.len() < 2 {
+            return;
+        }
+        let configs: Vec<Option<String>> = idx
+            .manifests
+            .iter()
+            .map(|d| self.config_of(&d.digest))
+            .collect();
+        let named: Vec<&String> = idx
+            .manifests
+            .iter()
+            .zip(&configs)
+            .filter(|(d, _)| d.ref_name().is_some())
+            .filter_map(|(_, c)| c.as_ref())
+            .collect();
+        let drop: Vec<bool> = idx
+            .manifests
+            .iter()
+            .zip(&configs)
+            .map(|(d, c)| d.ref_name().is_none() && c.as_ref().is_some_and(|c| named.contains(&c)))
+            .collect();
+        let mut i = 0;
+        idx.manifests.retain(|_| {
+            i += 1;
+            !drop[i - 1]
+        });
     }
 
     /// Point `full_ref` (if any) at `desc`. An image that loses its last name
@@ -722,12 +767,27 @@ impl Store {
             size += self.layer_meta(&info).map(|m| m.size).unwrap_or(l.size);
             layers.push(info);
         }
-        let references = idx
+        // The names of this manifest, then those of other manifests of the
+        // same image id (a registry's docker and OCI manifests of one image):
+        // one image, all its names.
+        let mut references: Vec<String> = idx
             .manifests
             .iter()
             .filter(|d| d.digest == manifest_digest)
             .filter_map(|d| d.ref_name().map(str::to_string))
             .collect();
+        for d in &idx.manifests {
+            if d.digest == manifest_digest {
+                continue;
+            }
+            if let Some(r) = d.ref_name() {
+                if !references.iter().any(|x| x == r)
+                    && self.config_of(&d.digest).as_ref() == Some(&m.config.digest)
+                {
+                    references.push(r.to_string());
+                }
+            }
+        }
         Ok(Image {
             id: m.config.digest.clone(),
             manifest_digest: manifest_digest.to_string(),
@@ -768,8 +828,19 @@ impl Store {
 
     /// The config digest (image id) a stored manifest names, if readable.
     fn config_of(&self, manifest_digest: &str) -> Option<String> {
-        let bytes = self.read_blob(manifest_digest).ok()?;
-        Manifest::parse(&bytes).ok().map(|m| m.config.digest)
+        let mut cache = self.config_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(manifest_digest) {
+            return c.clone();
+        }
+        let c = self
+            .read_blob(manifest_digest)
+            .ok()
+            .and_then(|b| Manifest::parse(&b).ok())
+            .map(|m| m.config.digest);
+        if c.is_some() {
+            cache.insert(manifest_digest.to_string(), c.clone());
+        }
+        c
     }
 
     /// Find an image by reference (`busybox`, `docker.io/library/busybox:latest`,
@@ -947,7 +1018,8 @@ impl Store {
             // Every manifest of this image id goes: one image, one removal.
             let mut same: Vec<String> = vec![img.manifest_digest.clone()];
             for d in &idx.manifests {
-                if !same.contains(&d.digest) && self.config_of(&d.digest).as_ref() == Some(&img.id) {
+                if !same.contains(&d.digest) && self.config_of(&d.digest).as_ref() == Some(&img.id)
+                {
                     same.push(d.digest.clone());
                 }
             }
@@ -1137,7 +1209,7 @@ impl Store {
         *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let _ingest = IngestLock::take(&self.root, libc::LOCK_EX)?;
         let _lock = StoreLock::exclusive(&self.root)?;
-        self.clean_stale_tmp();
+        self.clean_stale_tmp(true);
         let g = self.garbage()?;
         let mut removed = Garbage::default();
         for (digest, size) in g.blobs {
@@ -1148,10 +1220,10 @@ impl Store {
         for (chain, size) in g.layers {
             let dir = self.root.join("layers").join(hex_of(&chain)?);
             // Renamed first, as in gc_removed: never a half-deleted "layer".
-            let tmp = self
-                .root
-                .join("layers")
-                .join(format!("{}.tmp-{}", hex_of(&chain)?, tmp_suffix()));
+            let tmp =
+                self.root
+                    .join("layers")
+                    .join(format!("{}.tmp-{}", hex_of(&chain)?, tmp_suffix()));
             if fs::rename(&dir, &tmp).is_ok() {
                 let _ = fs::remove_dir_all(&tmp);
                 removed.layers.push((chain, size));
@@ -1316,7 +1388,7 @@ impl Store {
 
         let (config_bytes, manifest_bytes) = import_manifest(&diff_id, size, cfg)?;
         self.put_blob(&config_bytes)?;
-        self.commit_manifest(&manifest_bytes, reference)
+        self.commit_manifest(&manifest_bytes, reference, true)
     }
 
     /// Register an image whose manifest, config and layer blobs are already
@@ -1326,7 +1398,7 @@ impl Store {
         self.hold()?;
         let layers = self.layers_of(manifest_bytes)?;
         self.ensure_layers(&layers)?;
-        self.commit_manifest(manifest_bytes, reference)
+        self.commit_manifest(manifest_bytes, reference, true)
     }
 
     /// `add_image` for a narrated pull: `before(layer, dir)` is called for
@@ -1369,7 +1441,7 @@ impl Store {
                 self.verify_layer(l)?;
             }
         }
-        self.commit_manifest(manifest_bytes, reference)
+        self.commit_manifest(manifest_bytes, reference, false)
     }
 
     /// Check a layer blob against its diff_id without unpacking it.
@@ -1406,7 +1478,9 @@ impl Store {
         }
         // A descriptor's size must be its blob's: one that lies is refused
         // (OCI image spec: "the size of the content MUST match").
-        for (what, d) in std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l))) {
+        for (what, d) in
+            std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l)))
+        {
             let n = fs::metadata(self.blob_path(&d.digest))?.len();
             if n != d.size {
                 bail!(
@@ -1440,10 +1514,15 @@ impl Store {
         Ok(layers)
     }
 
+    /// Write the manifest and name the image. With `merge` (archives,
+    /// import, commit), a manifest of an image id the index already holds is
+    /// not added: the name joins the existing record. A pull (`merge` off)
+    /// keeps the registry's own manifest; its image still lists as one.
     fn commit_manifest(
         &self,
         manifest_bytes: &[u8],
         reference: Option<&Reference>,
+        merge: bool,
     ) -> Result<Image> {
         let m = Manifest::parse(manifest_bytes)?;
         test_pause_before_index();
@@ -1461,7 +1540,11 @@ impl Store {
             let same = idx
                 .manifests
                 .iter()
-                .find(|d| d.digest != desc.digest && self.config_of(&d.digest).as_ref() == Some(&m.config.digest))
+                .filter(|_| merge)
+                .find(|d| {
+                    d.digest != desc.digest
+                        && self.config_of(&d.digest).as_ref() == Some(&m.config.digest)
+                })
                 .filter(|_| !idx.manifests.iter().any(|d| d.digest == desc.digest))
                 .map(|d| Descriptor::new(&d.media_type, &d.digest, d.size));
             let target = same.unwrap_or_else(|| desc.clone());
@@ -1906,6 +1989,87 @@ mod tests {
         assert!(s.gc_removed(&b).unwrap().is_empty());
     }
 
+    /// The same image (one config) under a second manifest: the gzip layers
+    /// of `docker_image` stored plain instead.
+    fn plain_twin(s: &Store, manifest: &[u8], layers: &[Vec<u8>]) -> Vec<u8> {
+        let mut m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+        for (i, l) in layers.iter().enumerate() {
+            let d = s.put_blob(l).unwrap();
+            m["layers"][i] =
+                serde_json::json!({"mediaType": MEDIA_OCI_LAYER, "digest": d, "size": l.len()});
+        }
+        m["mediaType"] = MEDIA_OCI_MANIFEST.into();
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    #[test]
+    fn one_image_id_is_one_image() {
+        let (_t, s) = store();
+        let layers = vec![tar_of(&[("a", b"1")])];
+        let m1 = docker_image(&s, &layers, None);
+        let m2 = plain_twin(&s, &m1, &layers);
+        // archives (merge): the second manifest's name joins the first record
+        let a = s.add_image(&m1, Some(&r("x:1"))).unwrap();
+        let b = s.add_image(&m2, Some(&r("x:2"))).unwrap();
+        assert_eq!(b.manifest_digest, a.manifest_digest);
+        assert_eq!(s.read_index().unwrap().manifests.len(), 2);
+        assert_eq!(s.images().unwrap().len(), 1);
+        assert_eq!(
+            s.garbage().unwrap().blobs.len(),
+            2,
+            "m2 and its plain layer"
+        );
+        s.remove_image(&b).unwrap();
+        assert!(s.read_index().unwrap().manifests.is_empty());
+        s.gc_removed(&b).unwrap();
+        let g = s.remove_garbage().unwrap();
+        assert_eq!(g.blobs.len(), 2, "{g:?}");
+        assert!(s.garbage().unwrap().is_empty());
+
+        // a pull keeps the registry's manifest, yet lists as one image
+        let m1 = docker_image(&s, &layers, None);
+        let m2 = plain_twin(&s, &m1, &layers);
+        s.add_image(&m1, Some(&r("y:1"))).unwrap();
+        let b = s
+            .add_image_with(&m2, Some(&r("y:2")), Unpack::Yes, &mut |_, _| Ok(()))
+            .unwrap();
+        assert_ne!(b.manifest_digest, sha(&m1));
+        let imgs = s.images().unwrap();
+        assert_eq!(imgs.len(), 1);
+        assert_eq!(imgs[0].references.len(), 2);
+        assert_eq!(s.list().unwrap().len(), 2, "one row per tag");
+        // untagging one leaves no <none> twin behind
+        assert!(s.untag(&r("y:2")).unwrap());
+        assert_eq!(s.read_index().unwrap().manifests.len(), 1);
+        assert!(s.list().unwrap().iter().all(|r| r.tag != "<none>"));
+        assert_eq!(s.garbage().unwrap().blobs.len(), 2);
+    }
+
+    #[test]
+    fn lying_descriptor_sizes_and_non_tars_are_refused() {
+        let (_t, s) = store();
+        let layers = vec![tar_of(&[("a", b"1")])];
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&docker_image(&s, &layers, None)).unwrap();
+        m["layers"][0]["size"] = 1.into();
+        let err = s
+            .add_image(&serde_json::to_vec(&m).unwrap(), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("size mismatch"), "{err}");
+        let err = s
+            .import_tar(&b""[..], None, Default::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        let err = s
+            .import_tar(&[0xffu8; 600][..], None, Default::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("not a tar archive"), "{err}");
+        // an empty tar archive (two zero blocks) is a valid, empty layer
+        assert!(s
+            .import_tar(&[0u8; 1024][..], None, Default::default())
+            .is_ok());
+    }
+
     #[test]
     fn ingest_blob_verifies() {
         let (_t, s) = store();
@@ -1987,8 +2151,19 @@ mod tests {
                 .join("layers")
                 .join(format!("{}.tmp-{}-0", "cd".repeat(32), std::process::id()));
         fs::create_dir_all(&live).unwrap();
+        let stale_record = s
+            .root
+            .join("containers/abc")
+            .join(format!(".tmp-{dead}-container.json"));
+        fs::create_dir_all(stale_record.parent().unwrap()).unwrap();
+        fs::write(&stale_record, b"{").unwrap();
+        let stale_load = s.root.join(format!("load.tmp-{dead}-0"));
+        fs::create_dir_all(stale_load.join("blobs")).unwrap();
         Store::open(&s.root).unwrap();
-        assert!(!stale.exists() && !stale_blob.exists());
+        assert!(!stale.exists() && !stale_blob.exists() && !stale_load.exists());
+        assert!(stale_record.exists(), "open does not walk the containers");
+        s.remove_garbage().unwrap();
+        assert!(!stale_record.exists(), "the prune does");
         assert!(
             live.exists(),
             "our own (possibly in-progress) temp dir is kept"
