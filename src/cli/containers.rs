@@ -177,7 +177,7 @@ fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
     let mut status = 0;
     for key in keys {
         if let Err(e) = f(key) {
-            eprintln!("Error response from daemon: {e:#}");
+            eprintln!("Error: {e:#}");
             status = 1;
         }
     }
@@ -888,7 +888,7 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
         match engine::remove(&g.root(), kernel.as_mut(), &mut narrator, key, args.force) {
             Ok(_) => println!("{key}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 status = 1;
             }
         }

@@ -53,30 +53,22 @@ fn runner(g: &GlobalOptions) -> Result<Runner> {
     Runner::new(&g.root(), simulate, g.lang())
 }
 
-/// Options from the command line that lesson commands should carry along.
-fn passed_options(g: &GlobalOptions) -> Vec<String> {
-    let mut o = Vec::new();
-    if g.step {
-        o.push("--step".into());
-    }
-    if let Some(level) = g.explain {
-        o.push(format!("--explain={}", level.name()));
-    }
-    o
-}
-
 pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {
     if let Some(dir) = &args.write_book {
         crate::learn::book::write_all(dir)?;
         return Ok(0);
     }
-    let r = runner(g)?;
+    let mut r = runner(g)?;
     if args.run_all {
         lessons::run_all(&r, args.lesson.as_deref())?;
         return Ok(0);
     }
     match args.lesson {
-        Some(key) => lessons::take(&r, &key, &passed_options(g), args.restart)?,
+        Some(key) => {
+            let mut session =
+                crate::repl::Session::new(r.root.clone(), r.simulate, r.lang, g.step, g.explain);
+            lessons::take(&mut r, &key, &mut session, args.restart)?
+        }
         None => lessons::menu(r.lang)?,
     }
     Ok(0)
