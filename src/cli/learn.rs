@@ -37,12 +37,10 @@ pub enum LabAction {
     Start { lab: String },
     /// Check a lab (or every lab): says what is still missing
     Check { lab: Option<String> },
-    /// Show a hint (the Nth; after the last, a solution)
-    Hint {
-        lab: String,
-        #[arg(default_value_t = 1)]
-        n: usize,
-    },
+    /// Show the next hint (or the Nth) and how many remain
+    Hint { lab: String, n: Option<usize> },
+    /// Show a solution, as glassbox commands
+    Solve { lab: String },
     /// Remove what a lab made, so it can be taken again
     Reset { lab: String },
 }
@@ -87,6 +85,7 @@ pub fn lab(g: &GlobalOptions, args: LabArgs) -> Result<i32> {
             })
         }
         LabAction::Hint { lab, n } => labs::hint(&r, &lab, n)?,
+        LabAction::Solve { lab } => labs::show_solution(&r, &lab)?,
         LabAction::Reset { lab } => labs::reset(&r, &lab)?,
     }
     Ok(0)
