@@ -97,8 +97,8 @@ fn lesson_output_comes_in_the_order_it_happened() {
     let part5 = &out[at("[5/6]")..];
     let p = |s: &str| part5.find(s).unwrap_or_else(|| panic!("{s:?} missing:\n{part5}"));
     assert!(p("[1] create the container's cgroup") < p("[19] exec echo"));
-    assert!(p("[19] exec echo") < p("Hello again"));
-    assert!(p("Hello again") < p("[20] remove the container's cgroup"));
+    assert!(p("[19] exec echo") < p("\nHello again\n"));
+    assert!(p("\nHello again\n") < p("[20] remove the container's cgroup"));
     assert!(part5.contains("✓ that happened as expected"), "{part5}");
 }
 
