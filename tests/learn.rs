@@ -185,11 +185,11 @@ fn every_lab_fails_until_solved_then_passes() {
             "{}",
             stdout(&o)
         );
-        // Solved with its solution (shown after the last hint).
-        let o = lab(&gb, &state, &["hint", &id, "99"]);
+        // Solved with its solution (`lab solve`, as glassbox commands).
+        let o = lab(&gb, &state, &["solve", &id]);
         let solution: Vec<String> = stdout(&o)
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("docker ").map(String::from))
+            .filter_map(|l| l.trim().strip_prefix("glassbox ").map(String::from))
             .collect();
         assert!(!solution.is_empty(), "lab {id} shows no solution");
         for cmd in &solution {
@@ -234,7 +234,7 @@ fn repl_session_in_a_real_terminal() {
     );
     let name = format!("gbtest-repl-{}", std::process::id());
     let t = Tmux::start(&name, &cmdline);
-    t.wait_for("learn 1");
+    t.wait_for("learn 0");
     t.type_text(":step on");
     t.keys(&["Enter"]);
     t.type_text("learn 1");
@@ -255,17 +255,15 @@ fn repl_session_in_a_real_terminal() {
     t.keys(&["Enter"]);
     t.wait_for("[6] move process");
     t.keys(&["Enter"]);
-    // Ask about the next, then continue without stopping.
+    // Ask about the next (one key, no Enter), then continue without stopping.
     t.wait_for("[7] make every mount private");
     t.type_text("?");
-    t.keys(&["Enter"]);
     t.wait_for("MS_REC|MS_PRIVATE");
     t.type_text("c");
-    t.keys(&["Enter"]);
     t.wait_for("Hello World\n");
     t.wait_for("that happened as expected");
     // Leave the lesson at its next prompt, then draw the containers and quit.
-    t.wait_for("$ docker images");
+    t.wait_for("$ docker run --rm debian");
     t.keys(&["C-u"]);
     t.type_text("q");
     t.keys(&["Enter"]);

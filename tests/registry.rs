@@ -209,7 +209,7 @@ fn unknown_tags_and_repositories_are_docker_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains(&format!(
-            "Error response from daemon: manifest for {reg}/library/busybox:nope not found: manifest unknown"
+            "Error: manifest for {reg}/library/busybox:nope not found: manifest unknown"
         )),
         "{}",
         stderr(&o)

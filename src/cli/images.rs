@@ -382,7 +382,7 @@ pub fn registry_narrator(g: &super::GlobalOptions) -> Result<crate::narrate::Nar
 fn daemon_err(code: i32, msg: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(crate::error::ExitError::new(
         code,
-        format!("Error response from daemon: {msg}"),
+        format!("Error: {msg}"),
     ))
 }
 

@@ -37,12 +37,10 @@ pub enum LabAction {
     Start { lab: String },
     /// Check a lab (or every lab): says what is still missing
     Check { lab: Option<String> },
-    /// Show a hint (the Nth; after the last, a solution)
-    Hint {
-        lab: String,
-        #[arg(default_value_t = 1)]
-        n: usize,
-    },
+    /// Show the next hint (or the Nth) and how many remain
+    Hint { lab: String, n: Option<usize> },
+    /// Show a solution, as glassbox commands
+    Solve { lab: String },
     /// Remove what a lab made, so it can be taken again
     Reset { lab: String },
 }
@@ -53,30 +51,22 @@ fn runner(g: &GlobalOptions) -> Result<Runner> {
     Runner::new(&g.root(), simulate, g.lang())
 }
 
-/// Options from the command line that lesson commands should carry along.
-fn passed_options(g: &GlobalOptions) -> Vec<String> {
-    let mut o = Vec::new();
-    if g.step {
-        o.push("--step".into());
-    }
-    if let Some(level) = g.explain {
-        o.push(format!("--explain={}", level.name()));
-    }
-    o
-}
-
 pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {
     if let Some(dir) = &args.write_book {
         crate::learn::book::write_all(dir)?;
         return Ok(0);
     }
-    let r = runner(g)?;
+    let mut r = runner(g)?;
     if args.run_all {
         lessons::run_all(&r, args.lesson.as_deref())?;
         return Ok(0);
     }
     match args.lesson {
-        Some(key) => lessons::take(&r, &key, &passed_options(g), args.restart)?,
+        Some(key) => {
+            let mut session =
+                crate::repl::Session::new(r.root.clone(), r.simulate, r.lang, g.step, g.explain);
+            lessons::take(&mut r, &key, &mut session, args.restart)?
+        }
         None => lessons::menu(r.lang)?,
     }
     Ok(0)
@@ -95,6 +85,7 @@ pub fn lab(g: &GlobalOptions, args: LabArgs) -> Result<i32> {
             })
         }
         LabAction::Hint { lab, n } => labs::hint(&r, &lab, n)?,
+        LabAction::Solve { lab } => labs::show_solution(&r, &lab)?,
         LabAction::Reset { lab } => labs::reset(&r, &lab)?,
     }
     Ok(0)

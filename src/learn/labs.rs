@@ -34,19 +34,23 @@ pub fn show_task(runner: &Runner, lab: &Lab) {
     let lang = runner.lang;
     println!(
         "{}",
-        format!("━━ Lab {} · {} ━━", lab.id, lab.title.get(lang)).bold()
+        lang.pick(
+            &format!("━━ Lab {} · {} ━━", lab.id, lab.title.get(lang)),
+            &format!("━━ 实验 {} · {} ━━", lab.id, lab.title.get(lang))
+        )
+        .bold()
     );
     println!("{}", lab.task.get(lang).trim());
     println!(
         "{}",
         lang.pick(
             &format!(
-                "(check with: glassbox lab check {}; a hint: glassbox lab hint {})",
-                lab.id, lab.id
+                "(check with: glassbox lab check {}; a hint: glassbox lab hint {}; a solution: glassbox lab solve {})",
+                lab.id, lab.id, lab.id
             ),
             &format!(
-                "（检查：glassbox lab check {}；提示：glassbox lab hint {}）",
-                lab.id, lab.id
+                "（检查：glassbox lab check {}；提示：glassbox lab hint {}；解法：glassbox lab solve {}）",
+                lab.id, lab.id, lab.id
             ),
         )
         .dimmed()
@@ -76,9 +80,11 @@ pub fn start(runner: &Runner, key: &str) -> Result<()> {
         let o = runner.run(cmd, &[], None, true, false)?;
         if o.code != 0 {
             anyhow::bail!(
-                "lab setup `{cmd}` failed (exit {}): {}",
-                o.code,
-                o.output.trim()
+                "{}",
+                runner.lang.pick(
+                    &format!("lab setup `glassbox {cmd}` failed (exit {}): {}", o.code, o.output.trim()),
+                    &format!("实验准备命令 `glassbox {cmd}` 失败（退出码 {}）：{}", o.code, o.output.trim())
+                )
             );
         }
     }
@@ -113,19 +119,17 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
         let wrong = problems(runner, &lab);
         if wrong.is_empty() {
             println!(
-                "{} lab {} {}",
+                "{} {}",
                 "✓".green(),
-                lab.id,
-                lang.pick("solved", "完成")
+                lang.pick(&format!("lab {} solved", lab.id), &format!("实验 {} 完成", lab.id))
             );
             progress.labs.insert(lab.id.clone(), true);
         } else {
             all_ok = false;
             println!(
-                "{} lab {} {}",
+                "{} {}",
                 "✗".red(),
-                lab.id,
-                lang.pick("not yet:", "还没完成：")
+                lang.pick(&format!("lab {} not yet:", lab.id), &format!("实验 {} 还没完成：", lab.id))
             );
             for w in wrong {
                 println!("    - {w}");
@@ -136,24 +140,56 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
     Ok(all_ok)
 }
 
-/// Show hint N (1-based); after the last, the solution.
-pub fn hint(runner: &Runner, key: &str, n: usize) -> Result<()> {
+/// Show the next hint (or hint `n` when given) and say how many remain.
+pub fn hint(runner: &Runner, key: &str, n: Option<usize>) -> Result<()> {
     let lab = catalog::lab(key)?;
     let lang = runner.lang;
-    match lab.hints.get(n.saturating_sub(1)) {
-        Some(h) => println!(
-            "{} {}/{}: {}",
-            lang.pick("hint", "提示"),
-            n.max(1),
-            lab.hints.len(),
-            h.get(lang).trim()
-        ),
-        None => {
-            println!("{}", lang.pick("A solution:", "一种解法："));
-            for s in &lab.solution {
-                println!("    docker {s}");
-            }
+    let total = lab.hints.len();
+    let mut progress = Progress::load();
+    let seen = progress.hints.get(&lab.id).copied().unwrap_or(0);
+    let which = n.unwrap_or(seen + 1).max(1);
+    match lab.hints.get(which - 1) {
+        Some(h) => {
+            println!(
+                "{} {which}/{total}: {}",
+                lang.pick("hint", "提示"),
+                h.get(lang).trim()
+            );
+            let left = total - which;
+            let more = if left > 0 {
+                lang.pick(
+                    &format!("({left} more: glassbox lab hint {})", lab.id),
+                    &format!("（还有 {left} 条：glassbox lab hint {}）", lab.id),
+                )
+                .to_string()
+            } else {
+                lang.pick(
+                    &format!("(that was the last hint; a solution: glassbox lab solve {})", lab.id),
+                    &format!("（这是最后一条提示；看解法：glassbox lab solve {}）", lab.id),
+                )
+                .to_string()
+            };
+            println!("{}", more.dimmed());
+            progress.hints.insert(lab.id.clone(), which.max(seen));
+            let _ = progress.save();
         }
+        None => println!(
+            "{}",
+            lang.pick(
+                &format!("No more hints (there are {total}); a solution: glassbox lab solve {}", lab.id),
+                &format!("没有更多提示了（一共 {total} 条）；看解法：glassbox lab solve {}", lab.id),
+            )
+        ),
+    }
+    Ok(())
+}
+
+/// Show a solution as glassbox commands (the learner runs them, or not).
+pub fn show_solution(runner: &Runner, key: &str) -> Result<()> {
+    let lab = catalog::lab(key)?;
+    println!("{}", runner.lang.pick("A solution:", "一种解法："));
+    for s in &lab.solution {
+        println!("    glassbox {s}");
     }
     Ok(())
 }
@@ -174,6 +210,7 @@ pub fn reset(runner: &Runner, key: &str) -> Result<()> {
     reset_lab(runner, &lab)?;
     let mut progress = Progress::load();
     progress.labs.remove(&lab.id);
+    progress.hints.remove(&lab.id);
     progress.save()
 }
 

@@ -5,10 +5,20 @@ use super::catalog;
 use super::model::{Lesson, Section};
 use super::progress::Progress;
 use super::runner::{Outcome, Runner};
+use super::words;
 use crate::step::Lang;
 use anyhow::{bail, Result};
 use colored::Colorize;
 use std::io::{BufRead, IsTerminal, Write};
+
+/// What the learner answered at a prompt.
+pub enum Answer {
+    Line(String),
+    /// Ctrl-C: the line is cleared (asked again, empty).
+    Cleared,
+    /// Ctrl-D or the end of input: leave.
+    End,
+}
 
 /// Reads the learner's answers: a line editor on a terminal, plain lines otherwise.
 pub struct Prompter {
@@ -18,22 +28,33 @@ pub struct Prompter {
 impl Prompter {
     pub fn new() -> Prompter {
         let editor = if std::io::stdin().is_terminal() {
-            rustyline::DefaultEditor::new().ok()
+            rustyline::DefaultEditor::new().ok().map(|mut ed| {
+                // Ctrl-D leaves even when the prompt holds a suggestion.
+                ed.bind_sequence(
+                    rustyline::KeyEvent::ctrl('D'),
+                    rustyline::EventHandler::Simple(rustyline::Cmd::EndOfFile),
+                );
+                ed
+            })
         } else {
             None
         };
         Prompter { editor }
     }
-    /// Ask with `initial` already typed; None at end of input.
-    pub fn ask(&mut self, prompt: &str, initial: &str) -> Option<String> {
+    /// Ask with `initial` already typed.
+    pub fn ask(&mut self, prompt: &str, initial: &str) -> Answer {
         match &mut self.editor {
-            Some(ed) => ed.readline_with_initial(prompt, (initial, "")).ok(),
+            Some(ed) => match ed.readline_with_initial(prompt, (initial, "")) {
+                Ok(line) => Answer::Line(line),
+                Err(rustyline::error::ReadlineError::Interrupted) => Answer::Cleared,
+                Err(_) => Answer::End,
+            },
             None => {
                 print!("{prompt}");
                 let _ = std::io::stdout().flush();
                 let mut line = String::new();
                 match std::io::stdin().lock().read_line(&mut line) {
-                    Ok(0) | Err(_) => None,
+                    Ok(0) | Err(_) => Answer::End,
                     Ok(_) => {
                         let line = line.trim_end_matches('\n').to_string();
                         // Without an editor, an empty answer takes the suggestion;
@@ -44,7 +65,7 @@ impl Prompter {
                             line
                         };
                         println!("{taken}");
-                        Some(taken)
+                        Answer::Line(taken)
                     }
                 }
             }
@@ -58,14 +79,25 @@ impl Default for Prompter {
     }
 }
 
+/// Whether a line typed at a lesson prompt means "leave the lesson": `q`,
+/// `:q`, `quit`, `exit`, also typed at the end of the pre-filled suggestion.
+pub fn is_leave(line: &str, suggestion: &str) -> bool {
+    let t = line.trim();
+    let leave = |w: &str| matches!(w, "q" | ":q" | "quit" | "exit" | ":quit");
+    leave(t)
+        || (!suggestion.is_empty()
+            && t.strip_prefix(suggestion.trim())
+                .is_some_and(|rest| leave(rest.trim())))
+}
+
 pub fn heading(lesson: &Lesson, lang: Lang) -> String {
-    let word = lang.pick("Lesson", "第");
-    let suffix = lang.pick("", " 课");
-    format!(
-        "━━ {word} {}{suffix} · {} ━━",
-        lesson.id,
-        lesson.title.get(lang)
-    )
+    match lang {
+        Lang::Zh => {
+            let n: u32 = lesson.id.parse().unwrap_or(0);
+            format!("━━ 第 {n} 课 · {} ━━", lesson.title.get(lang))
+        }
+        _ => format!("━━ Lesson {} · {} ━━", lesson.id, lesson.title.get(lang)),
+    }
 }
 
 /// Make sure a section's image is here, pulling it if need be. Err holds what
@@ -99,38 +131,37 @@ pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), Str
         .unwrap_or_else(|e| e.to_string());
     Err(runner.lang.pick(
         &format!(
-            "This part needs the {image} image, which is not here and could not be pulled ({why}).\n  Offline, build it and serve it from a local registry:\n    scripts/fixtures --debian && scripts/registry start 5000 && scripts/fixtures --seed-registry 127.0.0.1:5000\n  then put  registry_mirrors = [\"http://127.0.0.1:5000\"]  in {}/config.toml (or /etc/glassbox/config.toml).",
+            "This part needs the {image} image, which is not here and could not be pulled ({why}).\n  Bring it from a machine with a network:  glassbox pull {image} && glassbox save -o {image}.tar {image}\n  and here:  glassbox load -i {image}.tar\n  Or, with a registry mirror on your network, put  registry_mirrors = [\"http://HOST:PORT\"]  in {}/config.toml (or /etc/glassbox/config.toml).",
             runner.root.display()
         ),
         &format!(
-            "这一部分需要 {image} 镜像，本机没有，也拉取不到（{why}）。\n  离线时，可以先构建它并用本地仓库提供：\n    scripts/fixtures --debian && scripts/registry start 5000 && scripts/fixtures --seed-registry 127.0.0.1:5000\n  然后在 {}/config.toml（或 /etc/glassbox/config.toml）里写上  registry_mirrors = [\"http://127.0.0.1:5000\"]  （这就是教程里的\"镜像加速器\"）。",
+            "这一部分需要 {image} 镜像，本机没有，也拉取不到（{why}）。\n  在有网络的机器上：  glassbox pull {image} && glassbox save -o {image}.tar {image}\n  再在这里：  glassbox load -i {image}.tar\n  如果你的网络里有镜像加速器（registry mirror），在 {}/config.toml（或 /etc/glassbox/config.toml）里写上  registry_mirrors = [\"http://主机:端口\"]。",
             runner.root.display()
         ),
     ).to_string())
 }
 
-/// Whether a section's command needs the learner's terminal.
-fn needs_terminal(section: &Section, options: &[String]) -> bool {
-    section.interactive || options.iter().any(|o| o == "--step")
+/// Whether a run may fetch a missing image itself (so the learner sees the
+/// automatic pull): not offline (GLASSBOX_OFFLINE, tests) without a mirror.
+fn may_pull(runner: &Runner) -> bool {
+    let mirrored = crate::registry::config::RegistryConfig::load(&runner.root)
+        .map(|c| !c.registry_mirrors.is_empty())
+        .unwrap_or(false);
+    std::env::var_os("GLASSBOX_OFFLINE").is_none() || mirrored
 }
 
-/// Run a section's checks; returns the failures.
-pub fn failed_checks(
-    runner: &Runner,
-    section: &Section,
-    outcome: &Outcome,
-    captured: bool,
-) -> Vec<String> {
+fn image_here(runner: &Runner, image: &str) -> bool {
+    crate::image::Store::open(&runner.root)
+        .and_then(|s| s.resolve(image))
+        .map(|i| i.is_some())
+        .unwrap_or(false)
+}
+
+/// Run a section's checks against what the command did; returns the failures.
+pub fn failed_checks(runner: &Runner, section: &Section, outcome: &Outcome) -> Vec<String> {
     section
         .check
         .iter()
-        .filter(|c| {
-            captured
-                || !matches!(
-                    c,
-                    super::Check::OutputContains { .. } | super::Check::OutputLacks { .. }
-                )
-        })
         .filter_map(|c| runner.check(c, outcome).err())
         .collect()
 }
@@ -144,8 +175,11 @@ pub fn menu(lang: Lang) -> Result<()> {
     );
     for lesson in catalog::lessons()? {
         let done = progress.lessons.get(&lesson.id).copied().unwrap_or(0);
+        let skipped = progress.skipped.get(&lesson.id).map(Vec::len).unwrap_or(0);
         let total = lesson.section.len();
-        let mark = if done >= total {
+        let mark = if done >= total && skipped > 0 {
+            format!("{}/{total}", total - skipped)
+        } else if done >= total {
             "✓".green().to_string()
         } else if done > 0 {
             format!("{done}/{total}")
@@ -157,9 +191,130 @@ pub fn menu(lang: Lang) -> Result<()> {
     Ok(())
 }
 
+/// How one part of a lesson ended.
+enum PartEnd {
+    /// Its checks passed (or it has nothing to check).
+    Done,
+    /// Passed over with `:skip`, or impossible here (real kernel, image).
+    Skipped,
+    /// The learner left the lesson.
+    Leave,
+}
+
+fn note(text: &str) {
+    println!("{}", text.dimmed());
+}
+
+/// One part with a command: ask, run, check; stays until the checks pass,
+/// the learner skips it or leaves.
+fn take_part(
+    runner: &mut Runner,
+    section: &Section,
+    session: &mut crate::repl::Session,
+    prompter: &mut Prompter,
+) -> Result<PartEnd> {
+    let Some(command) = &section.command else {
+        return Ok(PartEnd::Done);
+    };
+    let lang = session.lang;
+    if section.real_only && runner.simulate {
+        note(lang.pick(
+            "  (this part needs the real kernel; skipped in simulation)",
+            "  （这一部分需要真实内核；模拟模式下跳过）",
+        ));
+        return Ok(PartEnd::Skipped);
+    }
+    if let Some(image) = &section.image {
+        if !image_here(runner, image) && !may_pull(runner) {
+            if let Err(message) = ensure_image(runner, image) {
+                println!("  {}", message.yellow());
+                return Ok(PartEnd::Skipped);
+            }
+        }
+    }
+    let suggestion = format!("docker {command}");
+    note(lang.pick(
+        "  Enter runs it (edit it first if you like); :skip passes over this part; :q or Ctrl-D leaves; :help lists the : commands.",
+        "  回车执行（也可以先修改）；:skip 跳过这一部分；:q 或 Ctrl-D 退出；:help 列出所有 : 命令。",
+    ));
+    let mut initial = suggestion.clone();
+    loop {
+        let line = match prompter.ask("  $ ", &initial) {
+            Answer::End => return Ok(PartEnd::Leave),
+            Answer::Cleared => {
+                initial.clear();
+                continue;
+            }
+            Answer::Line(l) => l,
+        };
+        initial = suggestion.clone();
+        if is_leave(&line, &suggestion) {
+            return Ok(PartEnd::Leave);
+        }
+        let line = if line.trim().is_empty() {
+            suggestion.clone() // after Ctrl-C cleared it, Enter retypes the suggestion
+        } else {
+            line
+        };
+        if line.trim() == ":skip" {
+            note(lang.pick(
+                "  (skipped: this part is not done; `glassbox learn` shows it)",
+                "  （已跳过：这一部分没有完成；`glassbox learn` 会显示出来）",
+            ));
+            return Ok(PartEnd::Skipped);
+        }
+        let typed = match words::split(&line) {
+            Ok(w) => w,
+            Err(e) => {
+                println!("  {} {e}", "✗".red());
+                continue;
+            }
+        };
+        if session.colon(&typed) {
+            runner.lang = session.lang;
+            continue;
+        }
+        runner.lang = session.lang;
+        let options: Vec<String> = section
+            .options
+            .iter()
+            .chain(&session.lesson_options())
+            .cloned()
+            .collect();
+        let outcome = runner.run(&line, &options, None, !section.interactive, true)?;
+        let failures = failed_checks(runner, section, &outcome);
+        if failures.is_empty() {
+            if !section.check.is_empty() {
+                println!(
+                    "  {} {}",
+                    "✓".green(),
+                    lang.pick("that happened as expected", "一切如预期发生")
+                );
+            }
+            return Ok(PartEnd::Done);
+        }
+        println!(
+            "  {} {}",
+            "✗".red(),
+            lang.pick("not yet: what this part expects is missing:", "还没有完成：缺少这一部分期望的结果：")
+        );
+        for f in &failures {
+            println!("    - {f}");
+        }
+        note(lang.pick(
+            "  This part stays open: Enter retypes the suggested command; :skip passes over it.",
+            "  这一部分还没完成：回车重新输入建议的命令；:skip 跳过它。",
+        ));
+    }
+}
+
 /// Take one lesson interactively, resuming where the learner stopped.
-pub fn take(runner: &Runner, key: &str, extra_options: &[String], restart: bool) -> Result<()> {
-    let lang = runner.lang;
+pub fn take(
+    runner: &mut Runner,
+    key: &str,
+    session: &mut crate::repl::Session,
+    restart: bool,
+) -> Result<()> {
     let lesson = catalog::lesson(key)?;
     let mut progress = Progress::load();
     let mut start = if restart {
@@ -170,11 +325,25 @@ pub fn take(runner: &Runner, key: &str, extra_options: &[String], restart: bool)
     if start >= lesson.section.len() {
         start = 0;
     }
-    println!("{}", heading(&lesson, lang).bold());
+    // `:why` and `:look` at the lesson prompt read the lesson's own trace.
+    let shell_trace = std::mem::replace(&mut session.trace, runner.trace_path().to_path_buf());
+    let result = take_from(runner, &lesson, session, &mut progress, start);
+    session.trace = shell_trace;
+    result
+}
+
+fn take_from(
+    runner: &mut Runner,
+    lesson: &Lesson,
+    session: &mut crate::repl::Session,
+    progress: &mut Progress,
+    start: usize,
+) -> Result<()> {
+    println!("{}", heading(lesson, session.lang).bold());
     if start > 0 {
         println!(
             "{}",
-            lang.pick(
+            session.lang.pick(
                 &format!("(resuming at part {}; --restart starts over)", start + 1),
                 &format!("（从第 {} 部分继续；--restart 从头开始）", start + 1)
             )
@@ -183,79 +352,51 @@ pub fn take(runner: &Runner, key: &str, extra_options: &[String], restart: bool)
     let mut prompter = Prompter::new();
     let total = lesson.section.len();
     for (i, section) in lesson.section.iter().enumerate().skip(start) {
+        let lang = session.lang;
         println!(
             "\n{} {}",
             format!("[{}/{total}]", i + 1).cyan(),
             section.text.get(lang).trim()
         );
-        if let Some(command) = &section.command {
-            if section.real_only && runner.simulate {
-                println!(
-                    "{}",
-                    lang.pick(
-                        "  (this part needs the real kernel; skipped in simulation)",
-                        "  （这一部分需要真实内核；模拟模式下跳过）"
-                    )
-                    .dimmed()
-                );
-            } else if let Some(Err(message)) =
-                section.image.as_deref().map(|i| ensure_image(runner, i))
-            {
-                println!("  {}", message.yellow());
-            } else {
-                let hint = lang.pick(
-                    "  Enter runs it; edit it first if you like; q quits.",
-                    "  回车执行；也可以先修改；q 退出。",
-                );
-                println!("{}", hint.dimmed());
-                let Some(line) = prompter.ask("  $ ", &format!("docker {command}")) else {
-                    break;
-                };
-                if line.trim() == "q" {
-                    break;
-                }
-                let options: Vec<String> = section
-                    .options
-                    .iter()
-                    .chain(extra_options)
-                    .cloned()
-                    .collect();
-                let terminal = needs_terminal(section, &options);
-                let outcome = runner.run(&line, &options, None, !terminal, true)?;
-                let failures = if line.trim() == format!("docker {command}")
-                    || line.trim() == command.as_str()
-                {
-                    failed_checks(runner, section, &outcome, !terminal)
-                } else {
-                    vec![] // the learner changed the command: no checks to hold it to
-                };
-                for f in &failures {
-                    println!("  {} {f}", "✗".red());
-                }
-                if failures.is_empty() && !section.check.is_empty() {
+        let end = take_part(runner, section, session, &mut prompter)?;
+        let lang = session.lang;
+        let skipped = progress.skipped.entry(lesson.id.clone()).or_default();
+        skipped.retain(|p| *p != i + 1);
+        match end {
+            PartEnd::Leave => {
+                progress.skipped.retain(|_, v| !v.is_empty());
+                progress.save()?;
+                return Ok(());
+            }
+            PartEnd::Skipped => skipped.push(i + 1),
+            PartEnd::Done => {
+                if let Some(notice) = &section.notice {
                     println!(
                         "  {} {}",
-                        "✓".green(),
-                        lang.pick("that happened as expected", "一切如预期发生")
+                        lang.pick("Notice:", "注意：").yellow(),
+                        notice.get(lang).trim()
                     );
                 }
             }
         }
-        if let Some(notice) = &section.notice {
-            println!(
-                "  {} {}",
-                lang.pick("Notice:", "注意：").yellow(),
-                notice.get(lang).trim()
-            );
-        }
+        progress.skipped.retain(|_, v| !v.is_empty());
         progress.lessons.insert(lesson.id.clone(), i + 1);
         progress.save()?;
         if i + 1 < total && section.command.is_none() {
-            if prompter
-                .ask(lang.pick("  (Enter to go on) ", "  （回车继续）"), "")
-                .is_none()
-            {
-                break;
+            loop {
+                match prompter.ask(lang.pick("  (Enter to go on) ", "  （回车继续）"), "") {
+                    Answer::End => return Ok(()),
+                    Answer::Cleared => continue,
+                    Answer::Line(l) if is_leave(&l, "") => return Ok(()),
+                    Answer::Line(l) => {
+                        let typed = words::split(&l).unwrap_or_default();
+                        if session.colon(&typed) {
+                            runner.lang = session.lang;
+                            continue;
+                        }
+                        break;
+                    }
+                }
             }
         }
     }
@@ -299,7 +440,7 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
                 .cloned()
                 .collect();
             let outcome = runner.run(command, &options, section.input.as_deref(), true, false)?;
-            let failures = failed_checks(runner, section, &outcome, true);
+            let failures = failed_checks(runner, section, &outcome);
             if !failures.is_empty() {
                 eprintln!("{}", heading(&lesson, lang));
                 eprintln!(

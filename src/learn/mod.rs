@@ -9,6 +9,7 @@ pub mod labs;
 pub mod lessons;
 pub mod model;
 pub mod progress;
+pub mod record;
 pub mod runner;
 pub mod state;
 pub mod words;

@@ -1,4 +1,6 @@
-//! Where a learner is: the next section of each lesson and the labs passed,
+//! Where a learner is: the next section of each lesson (a part counts only
+//! once its checks passed or the learner skipped it), the labs passed and the
+//! hints seen,
 //! saved under the user's state directory so `learn N` resumes.
 
 use anyhow::Result;
@@ -14,6 +16,13 @@ pub struct Progress {
     /// lab id → passed
     #[serde(default)]
     pub labs: BTreeMap<String, bool>,
+    /// lesson id → parts the learner skipped with `:skip` (1-based): passed
+    /// over, not done.
+    #[serde(default)]
+    pub skipped: BTreeMap<String, Vec<usize>>,
+    /// lab id → hints shown so far (`lab hint` shows the next one).
+    #[serde(default)]
+    pub hints: BTreeMap<String, usize>,
 }
 
 /// `$GLASSBOX_STATE_DIR`, else `$XDG_STATE_HOME/glassbox`, else `~/.local/state/glassbox`.

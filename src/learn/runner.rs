@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub code: i32,
-    /// stdout and stderr, in that order.
+    /// stdout and stderr as one stream, in the order they were written.
     pub output: String,
     /// Kinds of the kernel steps it carried out.
     pub steps: Vec<String>,
@@ -57,8 +57,15 @@ impl Runner {
         c
     }
 
-    /// Run a docker-style command line. `capture`: collect output (and echo it
-    /// when `echo`); otherwise the command gets the learner's terminal.
+    /// The step trace of the last command (the REPL's `:why` and `:look` read it).
+    pub fn trace_path(&self) -> &Path {
+        &self.trace
+    }
+
+    /// Run a docker-style command line. `capture`: collect its output (and
+    /// echo it as it comes when `echo`); otherwise the command gets a
+    /// terminal of its own whose every byte is relayed to the learner's and
+    /// recorded, so interactive sessions can be checked too.
     pub fn run(
         &self,
         line: &str,
@@ -71,39 +78,15 @@ impl Runner {
             words::without_program(words::split(line).map_err(|e| anyhow::anyhow!("{line}: {e}"))?);
         let _ = std::fs::remove_file(&self.trace);
         let mut cmd = self.command(&args, options);
-        let outcome = if capture {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-            let mut child = cmd.spawn().context("start glassbox")?;
-            if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-                let _ = stdin.write_all(text.as_bytes());
-            }
-            let o = child.wait_with_output()?;
-            let out = String::from_utf8_lossy(&o.stdout).into_owned();
-            let err = String::from_utf8_lossy(&o.stderr).into_owned();
-            if echo {
-                print!("{out}");
-                eprint!("{err}");
-            }
-            Outcome {
-                code: o.status.code().unwrap_or(128),
-                output: format!("{out}{err}"),
-                steps: vec![],
-            }
+        let (code, output) = if capture {
+            run_piped(cmd, input, echo)?
         } else {
-            let status = cmd.status().context("start glassbox")?;
-            Outcome {
-                code: status.code().unwrap_or(128),
-                ..Default::default()
-            }
+            super::record::run_in_terminal(&mut cmd)?
         };
         Ok(Outcome {
+            code,
+            output,
             steps: read_trace(&self.trace),
-            ..outcome
         })
     }
 
@@ -226,8 +209,8 @@ impl Runner {
                     format!("{container} 里的 {path} 不包含 {text:?}"),
                 )),
                 Err(e) => Err(l(
-                    format!("cannot read {path} in {container}: {e:#}"),
-                    format!("读不到 {container} 里的 {path}：{e:#}"),
+                    format!("cannot read {path} in {container}: {}", reason(&e, Lang::En)),
+                    format!("读不到 {container} 里的 {path}：{}", reason(&e, Lang::Zh)),
                 )),
             },
             Check::CgroupFile {
@@ -241,8 +224,8 @@ impl Runner {
                     format!("{container} 的 cgroup 文件 {file} 是 {v:?}，不是 {value:?}"),
                 )),
                 Err(e) => Err(l(
-                    format!("cannot read {container}'s cgroup file {file}: {e:#}"),
-                    format!("读不到 {container} 的 cgroup 文件 {file}：{e:#}"),
+                    format!("cannot read {container}'s cgroup file {file}: {}", reason(&e, Lang::En)),
+                    format!("读不到 {container} 的 cgroup 文件 {file}：{}", reason(&e, Lang::Zh)),
                 )),
             },
             Check::Port { port } => super::state::port_open(*port).then_some(()).ok_or_else(|| {
@@ -297,6 +280,94 @@ impl Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.trace);
+    }
+}
+
+/// Splits a stream framed by the narrator's marks into what to show (all of
+/// it, marks removed) and what to check (everything but the narration).
+#[derive(Default)]
+pub(super) struct Unmark {
+    in_narration: bool,
+}
+
+impl Unmark {
+    pub(super) fn feed(&mut self, bytes: &[u8], shown: &mut Vec<u8>, recorded: &mut Vec<u8>) {
+        use crate::narrate::{NARRATION_END, NARRATION_START};
+        for &b in bytes {
+            match b {
+                NARRATION_START => self.in_narration = true,
+                NARRATION_END => self.in_narration = false,
+                _ => {
+                    shown.push(b);
+                    if !self.in_narration {
+                        recorded.push(b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Run with stdout and stderr on one pipe, so everything is shown in the
+/// order it was written (the pull, the narrated steps, the program's
+/// output); the narration is marked, so the checks see only the rest.
+fn run_piped(mut cmd: Command, input: Option<&str>, echo: bool) -> Result<(i32, String)> {
+    use std::io::Read;
+    let (mut reader, writer) = std::io::pipe().context("make a pipe")?;
+    cmd.env("GLASSBOX_NARRATION_MARKS", "1");
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(writer.try_clone()?).stderr(writer);
+    let mut child = cmd.spawn().context("start glassbox")?;
+    drop(cmd); // our copies of the write end: EOF comes when the child is done
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let mut unmark = Unmark::default();
+    let mut recorded = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let mut shown = Vec::new();
+                unmark.feed(&buf[..n], &mut shown, &mut recorded);
+                if echo {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&shown);
+                    let _ = out.flush();
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let status = child.wait()?;
+    Ok((
+        status.code().unwrap_or(128),
+        String::from_utf8_lossy(&recorded).into_owned(),
+    ))
+}
+
+/// Why a lab's read failed, said once, in the learner's language.
+fn reason(e: &anyhow::Error, lang: Lang) -> String {
+    let io = e.root_cause().downcast_ref::<std::io::Error>().map(|e| e.kind());
+    match io {
+        Some(std::io::ErrorKind::NotFound) => lang.pick("it does not exist", "文件不存在").into(),
+        Some(std::io::ErrorKind::PermissionDenied) => lang.pick("permission denied", "没有权限").into(),
+        _ => {
+            let text = e.root_cause().to_string();
+            if text.contains("not running") {
+                lang.pick("the container is not running", "容器没有在运行").into()
+            } else if text.contains("No such container") || text.contains("no such container") {
+                lang.pick("there is no such container", "没有这个容器").into()
+            } else {
+                text
+            }
+        }
     }
 }
 

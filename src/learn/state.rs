@@ -24,7 +24,7 @@ pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8
     let rel = inside(path)?;
     if c.state.status == Status::Running && c.process_alive() {
         let file = PathBuf::from(format!("/proc/{}/root", c.state.pid)).join(&rel);
-        return std::fs::read(&file).with_context(|| format!("{path} in {name}"));
+        return Ok(std::fs::read(&file)?);
     }
     let mut dirs = vec![c.dir(root).join("upper")];
     let store = crate::image::Store::open(root)?;
@@ -36,10 +36,10 @@ pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8
     for dir in dirs {
         let file = dir.join(&rel);
         if std::fs::symlink_metadata(&file).is_ok() {
-            return std::fs::read(&file).with_context(|| format!("{path} in {name}"));
+            return Ok(std::fs::read(&file)?);
         }
     }
-    bail!("{path} does not exist in {name}")
+    Err(std::io::Error::from(std::io::ErrorKind::NotFound).into())
 }
 
 /// The value of a file in a running container's cgroup.

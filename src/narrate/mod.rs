@@ -70,8 +70,77 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Answers typed on the terminal (/dev/tty, so it works even when stdin is piped).
+/// Answers typed on the terminal (/dev/tty, so it works even when stdin is
+/// piped): one key each, no Enter, the terminal in non-canonical mode only
+/// while waiting (restored by a guard on every way out). Without a terminal
+/// (GLASSBOX_NO_TTY, scripts, tests) answers are lines from stdin.
 pub struct TerminalAnswers;
+
+/// Non-canonical, no-echo mode on one terminal fd, restored on drop. Signals
+/// stay on, so Ctrl-C still interrupts the wait.
+struct KeyMode {
+    fd: std::os::fd::RawFd,
+    saved: nix::sys::termios::Termios,
+}
+
+impl KeyMode {
+    fn enter(fd: std::os::fd::RawFd) -> Option<KeyMode> {
+        use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices};
+        // SAFETY: the caller keeps fd open while the guard lives.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let saved = termios::tcgetattr(borrowed).ok()?;
+        let mut keys = saved.clone();
+        keys.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        keys.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        keys.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        termios::tcsetattr(borrowed, SetArg::TCSANOW, &keys).ok()?;
+        Some(KeyMode { fd, saved })
+    }
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        // SAFETY: the fd outlives the guard (see enter).
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+        let _ = nix::sys::termios::tcsetattr(borrowed, nix::sys::termios::SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// One key from a terminal: Enter is "", an escape sequence (arrows) is
+/// swallowed whole and reported as "\x1b".
+fn read_key(fd: std::os::fd::RawFd) -> Option<String> {
+    let _mode = KeyMode::enter(fd)?;
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fd, &mut byte) {
+            Ok(0) => return None,
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) if interrupted() => return None,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    match byte[0] {
+        b'\r' | b'\n' => Some(String::new()),
+        0x04 => None, // Ctrl-D
+        0x1b => {
+            // SAFETY: fd is open (see enter).
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let mut rest = [0u8; 16];
+            loop {
+                let mut f = [nix::poll::PollFd::new(borrowed, nix::poll::PollFlags::POLLIN)];
+                if !matches!(nix::poll::poll(&mut f, nix::poll::PollTimeout::from(30u8)), Ok(1)) {
+                    break;
+                }
+                if !matches!(nix::unistd::read(fd, &mut rest), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            Some("\x1b".into())
+        }
+        b => Some((b as char).to_string()),
+    }
+}
 
 impl Answers for TerminalAnswers {
     fn read_answer(&mut self) -> Option<String> {
@@ -82,9 +151,15 @@ impl Answers for TerminalAnswers {
         } else {
             File::open("/dev/tty").ok()
         };
-        let fd = tty.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0);
+        if let Some(t) = &tty {
+            let answer = read_key(t.as_raw_fd());
+            // Echo the key, so the screen shows what was chosen.
+            eprintln!("{}", answer.as_deref().unwrap_or(""));
+            return answer;
+        }
         // Byte by byte with read(2), so Ctrl-C (EINTR) ends the wait and no
         // input meant for the container is buffered away.
+        let fd = 0;
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         loop {
@@ -108,6 +183,36 @@ impl Answers for TerminalAnswers {
     }
 }
 
+/// Marks that frame narration on stderr when GLASSBOX_NARRATION_MARKS is
+/// set (by the lesson runner): the lesson shows one stream in the order it
+/// was written, yet checks the program's output without the narration.
+pub const NARRATION_START: u8 = 0x1e;
+pub const NARRATION_END: u8 = 0x1f;
+
+struct Marked<W: Write>(W);
+
+impl<W: Write> Write for Marked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut framed = Vec::with_capacity(buf.len() + 2);
+        framed.push(NARRATION_START);
+        framed.extend_from_slice(buf);
+        framed.push(NARRATION_END);
+        self.0.write_all(&framed)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn narration_output() -> Box<dyn Write> {
+    if std::env::var_os("GLASSBOX_NARRATION_MARKS").is_some() {
+        Box::new(Marked(std::io::stderr()))
+    } else {
+        Box::new(std::io::stderr())
+    }
+}
+
 pub struct Narrator {
     pub level: Level,
     pub lang: Lang,
@@ -120,6 +225,18 @@ pub struct Narrator {
     answers: Box<dyn Answers>,
     /// The container's host PID once known, to fill `<pid>` in look commands.
     pid: Option<i32>,
+    /// A step whose look command runs once it has happened (`l` at its pause,
+    /// or the deep level's "look:" line): at the next step or its `after`.
+    look_after: Option<(Step, LookMode)>,
+}
+
+/// What to do with a step's look command once the step has happened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LookMode {
+    /// Print it, with the real PID (the deep level).
+    Print,
+    /// Run it on the host (`l` in step-through).
+    Run,
 }
 
 impl Narrator {
@@ -140,9 +257,10 @@ impl Narrator {
             real: true,
             trace,
             seq: 0,
-            out: Box::new(std::io::stderr()),
+            out: narration_output(),
             answers: Box::new(TerminalAnswers),
             pid: None,
+            look_after: None,
         })
     }
 
@@ -185,12 +303,32 @@ impl Narrator {
                 label("syscall:", "系统调用:").dimmed(),
                 d.syscall
             );
-            let _ = writeln!(
-                self.out,
-                "    {} {}",
-                label("look:", "查看:").dimmed(),
-                self.fill_pid(&d.look)
-            );
+            if !d.look.contains("<pid>") || self.pid.is_some() {
+                let _ = writeln!(
+                    self.out,
+                    "    {} {}",
+                    label("look:", "查看:").dimmed(),
+                    self.fill_pid(&d.look)
+                );
+            } else if self.look_after.is_none() {
+                // The PID is known only once the step happened: say it then.
+                self.look_after = Some((step.clone(), LookMode::Print));
+            }
+        }
+    }
+
+    /// The look of a step that has now happened (see `look_after`).
+    fn settle_look(&mut self) {
+        let Some((step, mode)) = self.look_after.take() else {
+            return;
+        };
+        match mode {
+            LookMode::Print => {
+                let look = self.fill_pid(&step.describe(self.lang).look);
+                let label = self.lang.pick("look:", "查看:").dimmed();
+                let _ = writeln!(self.out, "    {label} {look}");
+            }
+            LookMode::Run => self.look(&step),
         }
     }
 
@@ -222,16 +360,40 @@ impl Narrator {
         }
     }
 
-    /// Run the host-side look command of a step (real mode only).
+    /// Run the host-side look command of a step that has happened (real
+    /// kernel), with the container's real PID; in simulation nothing on this
+    /// host changed, so say what to run on a real one.
     pub fn look(&mut self, step: &Step) {
         let cmd = self.fill_pid(&step.describe(self.lang).look);
-        if !self.real || cmd.contains("<pid>") {
+        if !self.real {
             let _ = writeln!(
                 self.out,
                 "    {} {cmd}",
                 self.lang.pick(
-                    "(simulated: on a real host you would run)",
-                    "（模拟模式：在真实主机上你会运行）"
+                    "(simulated kernel: this host did not change; on a real kernel, after this step, you would run)",
+                    "（模拟内核：这台主机没有任何变化；在真实内核上，这一步之后你会运行）"
+                )
+            );
+            return;
+        }
+        if cmd.contains("<pid>") {
+            let _ = writeln!(
+                self.out,
+                "    {} {cmd}",
+                self.lang.pick(
+                    "(the container has no process yet:)",
+                    "（容器还没有进程：）"
+                )
+            );
+            return;
+        }
+        if let Some(pid) = self.pid.filter(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = writeln!(
+                self.out,
+                "    {}",
+                self.lang.pick(
+                    &format!("(process {pid} has exited: its namespaces are gone)"),
+                    &format!("（进程 {pid} 已经退出：它的命名空间已不存在）")
                 )
             );
             return;
@@ -247,8 +409,8 @@ impl Narrator {
     fn pause(&mut self, step: &Step) -> Result<Go> {
         loop {
             let prompt = self.lang.pick(
-                "    ⏸  Enter: run   ?: explain   l: look   c: continue   q: abort > ",
-                "    ⏸  回车: 执行   ?: 详解   l: 查看   c: 不再暂停   q: 中止 > ",
+                "    ⏸  Enter: run   ?: explain   l: run, then look   c: continue   q: abort > ",
+                "    ⏸  回车: 执行   ?: 详解   l: 执行后查看   c: 不再暂停   q: 中止 > ",
             );
             if let Some(pid) = self.pid.filter(|_| self.real) {
                 let hint = self.lang.pick(
@@ -286,7 +448,12 @@ impl Narrator {
                         self.fill_pid(&d.look)
                     );
                 }
-                "l" => self.look(step),
+                "l" => {
+                    // The step's effect can be seen only once it happened:
+                    // run it, look, and pause again before the next one.
+                    self.look_after = Some((step.clone(), LookMode::Run));
+                    return Ok(Go::Run);
+                }
                 _ => {}
             }
         }
@@ -306,6 +473,8 @@ impl StepObserver for Narrator {
         if let Step::CgroupJoin { pid, .. } = step {
             self.pid = Some(*pid);
         }
+        // The previous step has happened by now.
+        self.settle_look();
         if self.level > Level::Quiet || self.step_through {
             self.print(step);
         }
@@ -318,5 +487,16 @@ impl StepObserver for Narrator {
             self.write_trace(step);
         }
         Ok(go)
+    }
+
+    fn after(&mut self, _step: &Step) {
+        self.settle_look();
+    }
+}
+
+impl Drop for Narrator {
+    fn drop(&mut self) {
+        // The last step's look (the process may be gone by now: look says so).
+        self.settle_look();
     }
 }

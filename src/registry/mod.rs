@@ -176,7 +176,7 @@ fn sha256_digest(b: &[u8]) -> String {
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(ExitError::new(
         1,
-        format!("Error response from daemon: {msg}"),
+        format!("Error: {msg}"),
     ))
 }
 

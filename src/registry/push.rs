@@ -19,7 +19,7 @@ use std::path::Path;
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(ExitError::new(
         1,
-        format!("Error response from daemon: {msg}"),
+        format!("Error: {msg}"),
     ))
 }
 

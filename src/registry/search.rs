@@ -34,7 +34,7 @@ struct Target {
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(ExitError::new(
         1,
-        format!("Error response from daemon: {msg}"),
+        format!("Error: {msg}"),
     ))
 }
 

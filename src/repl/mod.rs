@@ -14,18 +14,47 @@ use rustyline::error::ReadlineError;
 use std::path::PathBuf;
 use std::process::Command;
 
-struct Session {
-    root: PathBuf,
-    simulate: bool,
-    lang: Lang,
-    step: bool,
-    explain: Level,
-    trace: PathBuf,
+/// The learner's settings, shared by the shell and the lessons it opens: the
+/// `:` commands change them, and they work the same at a lesson's prompt.
+pub struct Session {
+    pub root: PathBuf,
+    pub simulate: bool,
+    pub lang: Lang,
+    pub step: bool,
+    /// None: the shell's default (steps) and each lesson part's own level.
+    pub explain: Option<Level>,
+    /// Where the last command's step trace is (`:why`, `:look`).
+    pub trace: PathBuf,
 }
 
 extern "C" fn ignore(_: libc::c_int) {}
 
 impl Session {
+    pub fn new(root: PathBuf, simulate: bool, lang: Lang, step: bool, explain: Option<Level>) -> Session {
+        let trace = crate::learn::progress::state_dir()
+            .join(format!("repl-trace-{}.jsonl", std::process::id()));
+        Session {
+            root,
+            simulate,
+            lang,
+            step,
+            explain,
+            trace,
+        }
+    }
+
+    /// Options a lesson adds to its commands for these settings.
+    pub fn lesson_options(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        if self.step {
+            o.push("--step".to_string());
+        }
+        if let Some(level) = self.explain {
+            o.push(format!("--explain={}", level.name()));
+        }
+        o
+    }
+
     fn prompt(&self) -> String {
         let mode = if self.simulate { "sim" } else { "real" };
         let step = if self.step { "·step" } else { "" };
@@ -37,7 +66,10 @@ impl Session {
         if self.step {
             o.push("--step".into());
         }
-        o.push(format!("--explain={}", self.explain.name()));
+        o.push(format!(
+            "--explain={}",
+            self.explain.unwrap_or(Level::Steps).name()
+        ));
         o
     }
 
@@ -96,6 +128,49 @@ impl Session {
         }
     }
 
+    /// The container the last command made, from its cgroup path in the trace.
+    fn traced_container(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.trace).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|v| {
+                let path = v["step"]["paths"].get(0)?.as_str()?.to_string();
+                Some(std::path::Path::new(&path).file_name()?.to_string_lossy().into_owned())
+            })
+    }
+
+    /// What is left of a container once its process is gone: its record and
+    /// writable layer, or nothing when it was removed.
+    fn remains(&self, id: Option<String>) {
+        let l = |en: &str, zh: &str| self.lang.pick(en, zh).to_string();
+        let found = id
+            .as_deref()
+            .and_then(|id| crate::container::find(&self.root, id).ok());
+        match found {
+            Some(c) => {
+                println!(
+                    "{} {} ({}, {} {})",
+                    l("  what remains: the container record", "  还剩下：容器记录"),
+                    c.name,
+                    c.state.status.as_str(),
+                    l("exit code", "退出码"),
+                    c.state.exit_code.map(|x| x.to_string()).unwrap_or_default()
+                );
+                let upper = c.dir(&self.root).join("upper");
+                println!("{}", l("  and its writable layer:", "  以及它的可写层："));
+                println!("  $ ls -A {}", upper.display());
+                let _ = Command::new("ls").arg("-A").arg(&upper).status();
+            }
+            None => println!(
+                "{}",
+                l(
+                    "  nothing remains of the container (it was removed, e.g. by --rm); the image's layers stay: glassbox images",
+                    "  容器已经什么都不剩了（比如被 --rm 删除了）；镜像的层还在：glassbox images"
+                )
+            ),
+        }
+    }
+
     fn look(&self) {
         let Some(s) = self.last_step() else {
             println!(
@@ -108,23 +183,29 @@ impl Session {
             return;
         };
         let look = s["explain"]["look"].as_str().unwrap_or("").to_string();
-        if self.simulate || look.contains("<pid>") {
+        let pid = s["pid"].as_i64().unwrap_or(0);
+        let id = self.traced_container();
+        if self.simulate {
             println!(
                 "{} {look}",
-                self.lang
-                    .pick("(on a real host you would run)", "（在真实主机上你会运行）")
+                self.lang.pick(
+                    "(simulated kernel: nothing on this host changed; on a real kernel you would run)",
+                    "（模拟内核：这台主机没有任何变化；在真实内核上你会运行）"
+                )
             );
+            self.remains(id);
             return;
         }
-        let pid = s["pid"].as_i64().unwrap_or(0);
-        if pid > 0
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && look.contains(&pid.to_string())
-        {
-            println!("{}", self.lang.pick(
-                &format!("(process {pid} has exited; its kernel state is gone. Use --step or -d to look while it lives.)\n$ {look}"),
-                &format!("（进程 {pid} 已经退出，它的内核状态也没了。用 --step 或 -d 在它运行时查看。）\n$ {look}"),
-            ));
+        let gone = pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if gone {
+            println!(
+                "{}",
+                self.lang.pick(
+                    &format!("The container's process {pid} has exited: its namespaces and cgroup are gone, so `{look}` has nothing left to show. (--step or -d let you look while it lives.)"),
+                    &format!("容器的进程 {pid} 已经退出：它的命名空间和 cgroup 都没了，所以 `{look}` 已经看不到什么。（用 --step 或 -d 可以在它运行时查看。）"),
+                )
+            );
+            self.remains(id);
             return;
         }
         println!("$ {look}");
@@ -135,7 +216,7 @@ impl Session {
         let text = self.lang.pick(
             "Type docker commands (with or without `docker`): run, ps, rm, images, import, ...\n\
              learn [N]          take a lesson        lab list|start|check|hint|reset N   labs\n\
-             :step on|off       pause before each kernel step (Enter, ?, l, c, q)\n\
+             :step on|off       pause before each kernel step (one key: Enter, ?, l, c, q)\n\
              :explain LEVEL     quiet, summary, steps or deep\n\
              :lang en|zh        language of narration and lessons\n\
              :why               the last step, explained more deeply\n\
@@ -144,7 +225,7 @@ impl Session {
              help, exit",
             "输入 docker 命令（可以带也可以不带 `docker`）：run、ps、rm、images、import ……\n\
              learn [N]          上课                 lab list|start|check|hint|reset N   实验\n\
-             :step on|off       每个内核步骤前暂停（回车、?、l、c、q）\n\
+             :step on|off       每个内核步骤前暂停（按一个键：回车、?、l、c、q）\n\
              :explain 级别      quiet、summary、steps 或 deep\n\
              :lang en|zh        讲解和课程的语言\n\
              :why               更深入地讲解上一步\n\
@@ -153,6 +234,49 @@ impl Session {
              help、exit",
         );
         println!("{text}");
+    }
+
+    /// A `:` command (the same in the shell and at a lesson's prompt); false
+    /// when `words` is not one.
+    pub fn colon(&mut self, words: &[String]) -> bool {
+        let Some(first) = words.first().map(String::as_str) else {
+            return false;
+        };
+        if !first.starts_with(':') {
+            return false;
+        }
+        let arg = words.get(1).map(String::as_str);
+        let l = |en: &'static str, zh: &'static str| self.lang.pick(en, zh).to_string();
+        match (first, arg) {
+            (":step", Some("on")) => {
+                self.step = true;
+                println!("{}", l("step-through on: glassbox pauses before each kernel step", "逐步模式已打开：每个内核步骤前都会暂停"));
+            }
+            (":step", Some("off")) => {
+                self.step = false;
+                println!("{}", l("step-through off", "逐步模式已关闭"));
+            }
+            (":step", _) => println!(":step on|off"),
+            (":explain", Some(level)) => match Level::parse(level) {
+                Some(lv) => self.explain = Some(lv),
+                None => println!("quiet, summary, steps, deep"),
+            },
+            (":explain", None) => println!("quiet, summary, steps, deep"),
+            (":lang", Some(code)) => match Lang::parse(code) {
+                Some(lang) => self.lang = lang,
+                None => println!("en, zh"),
+            },
+            (":lang", None) => println!("en, zh"),
+            (":why", _) => self.why(),
+            (":look", _) => self.look(),
+            (":diagram", _) => println!("{}", diagram::all(&self.root, self.lang)),
+            (":help", _) => self.help(),
+            _ => println!(
+                "{}",
+                l("unknown : command; try :help", "未知的 : 命令；输入 :help 查看")
+            ),
+        }
+        true
     }
 
     /// Handle one line; false ends the session.
@@ -164,6 +288,9 @@ impl Session {
                 return Ok(true);
             }
         };
+        if self.colon(&words) {
+            return Ok(true);
+        }
         let Some(first) = words.first().map(String::as_str) else {
             return Ok(true);
         };
@@ -171,41 +298,17 @@ impl Session {
         match (first, arg) {
             ("exit" | "quit", _) => return Ok(false),
             ("help" | "?", _) => self.help(),
-            (":step", Some("on")) => self.step = true,
-            (":step", Some("off")) => self.step = false,
-            (":explain", Some(level)) => match Level::parse(level) {
-                Some(l) => self.explain = l,
-                None => println!("quiet, summary, steps, deep"),
-            },
-            (":lang", Some(code)) => match Lang::parse(code) {
-                Some(l) => self.lang = l,
-                None => println!("en, zh"),
-            },
-            (":why", _) => self.why(),
-            (":look", _) => self.look(),
-            (":diagram", _) => println!("{}", diagram::all(&self.root, self.lang)),
             ("learn", lesson) => {
-                let runner = Runner::new(&self.root, self.simulate, self.lang)?;
-                let mut opts = Vec::new();
-                if self.step {
-                    opts.push("--step".to_string());
-                }
+                let mut runner = Runner::new(&self.root, self.simulate, self.lang)?;
                 match lesson {
                     Some(key) => {
-                        if let Err(e) = lessons::take(&runner, key, &opts, false) {
+                        if let Err(e) = lessons::take(&mut runner, key, self, false) {
                             println!("{e:#}");
                         }
                     }
                     None => lessons::menu(self.lang)?,
                 }
             }
-            (w, _) if w.starts_with(':') => println!(
-                "{}",
-                self.lang.pick(
-                    "unknown : command; try help",
-                    "未知的 : 命令；输入 help 查看"
-                )
-            ),
             _ => self.run_command(&words)?,
         }
         Ok(true)
@@ -217,14 +320,7 @@ pub fn run(g: &GlobalOptions, lesson: Option<&str>) -> Result<i32> {
     let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
     let state = crate::learn::progress::state_dir();
     std::fs::create_dir_all(&state)?;
-    let mut session = Session {
-        root: g.root(),
-        simulate,
-        lang: g.lang(),
-        step: g.step,
-        explain: g.explain.unwrap_or(Level::Steps),
-        trace: state.join(format!("repl-trace-{}.jsonl", std::process::id())),
-    };
+    let mut session = Session::new(g.root(), simulate, g.lang(), g.step, g.explain);
     // Ctrl-C belongs to the command running in the foreground, not to the shell.
     // SAFETY: a handler that does nothing; exec resets it to the default in children.
     unsafe {
@@ -241,8 +337,8 @@ pub fn run(g: &GlobalOptions, lesson: Option<&str>) -> Result<i32> {
     let history = state.join("history");
     let _ = editor.load_history(&history);
     let welcome = session.lang.pick(
-        "glassbox: a container runtime you can see through. Type `learn 1` for the first lesson, `help` for commands.",
-        "glassbox：一个看得见内部的容器运行时。输入 `learn 1` 开始第一课，输入 `help` 查看命令。",
+        "glassbox: a container runtime you can see through. Type `learn 0` for the first lesson, `help` for commands.",
+        "glassbox：一个看得见内部的容器运行时。输入 `learn 0` 开始第一课，输入 `help` 查看命令。",
     );
     println!("{}", welcome.bold());
     if simulate {
