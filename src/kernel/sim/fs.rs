@@ -707,6 +707,84 @@ impl SimFs {
         self.mtimes.get(abs).copied().unwrap_or(0)
     }
 
+    // --- Changes the simulated programs make (mv, ln -s, chmod, touch, cp). ---
+
+    /// Stamp `abs` as modified at `t` (seconds since the epoch).
+    pub fn set_mtime(&mut self, abs: &str, t: u64) {
+        if self.nodes.contains_key(abs) {
+            self.mtimes.insert(abs.to_string(), t);
+        }
+    }
+
+    /// Put `node` at `path` (its parent must be a directory); replaces what was there.
+    pub fn create(&mut self, path: &str, cwd: &str, node: Node) -> Result<String, FsError> {
+        let abs = self.resolve(path, cwd, false)?;
+        match self.nodes.get(parent_of(&abs)) {
+            Some(n) if n.is_dir() => {}
+            Some(_) => return Err(FsError::NotADirectory),
+            None => return Err(FsError::NotFound),
+        }
+        if abs == "/" {
+            return Err(FsError::AlreadyExists);
+        }
+        self.put(&abs, node, 0, 0);
+        Ok(abs)
+    }
+
+    /// rename(2): move a node and everything below it; a file replaces a file.
+    pub fn rename(&mut self, from: &str, to: &str, cwd: &str) -> Result<(), FsError> {
+        let src = self.resolve(from, cwd, false)?;
+        let dst = self.resolve(to, cwd, false)?;
+        if !self.nodes.contains_key(&src) {
+            return Err(FsError::NotFound);
+        }
+        if src == dst {
+            return Ok(());
+        }
+        if dst.starts_with(&format!("{src}/")) {
+            return Err(FsError::PermissionDenied);
+        }
+        match self.nodes.get(parent_of(&dst)) {
+            Some(n) if n.is_dir() => {}
+            Some(_) => return Err(FsError::NotADirectory),
+            None => return Err(FsError::NotFound),
+        }
+        if let Some(n) = self.nodes.get(&dst) {
+            if n.is_dir() && !self.children(&dst).is_empty() {
+                return Err(FsError::AlreadyExists);
+            }
+        }
+        for k in self.subtree_keys(&dst) {
+            self.remove_key(&k);
+        }
+        for k in self.subtree_keys(&src) {
+            let nk = format!("{dst}{}", &k[src.len()..]);
+            if let Some(n) = self.nodes.remove(&k) {
+                self.nodes.insert(nk.clone(), n);
+            }
+            if let Some(v) = self.sizes.remove(&k) {
+                self.sizes.insert(nk.clone(), v);
+            }
+            if let Some(v) = self.mtimes.remove(&k) {
+                self.mtimes.insert(nk, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// chmod(2) on the node `path` leads to (symlinks followed).
+    pub fn chmod(&mut self, path: &str, cwd: &str, new: u32) -> Result<(), FsError> {
+        let abs = self.resolve(path, cwd, true)?;
+        match self.nodes.get_mut(&abs) {
+            Some(Node::Dir { mode, .. }) | Some(Node::File { mode, .. }) => {
+                *mode = new & 0o7777;
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => Err(FsError::NotFound),
+        }
+    }
+
     /// Number of entries (including "/").
     pub fn len(&self) -> usize {
         self.nodes.len()

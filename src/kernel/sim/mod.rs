@@ -4,7 +4,9 @@
 //! straight from the store, never unpacked; its programs are a few builtins.
 //! Everything is deterministic, so its narration can be snapshot-tested.
 
+pub mod applets;
 pub mod fs;
+pub mod sh;
 pub mod shell;
 
 use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
@@ -306,6 +308,7 @@ impl SimChild {
                     gid: 0,
                     pid: 1,
                     procs: procs.to_vec(),
+                    mounts: self.mounts.clone(),
                     clock_secs: SIM_EPOCH,
                     stdout: &mut stdout,
                     stderr: &mut stderr,
@@ -322,7 +325,7 @@ impl SimChild {
                         EXIT_CANNOT_EXEC,
                         format!(
                             "'{cmd}' cannot run in simulation (the simulator runs only: {}); run for real as root to use it",
-                            shell::BUILTINS.join(", ")
+                            shell::runnable().join(", ")
                         ),
                     )),
                 }

@@ -1,0 +1,713 @@
+//! The world simulated processes share, and its deterministic scheduler.
+//!
+//! Every simulated process (the shell, a background job, a pipeline stage)
+//! is an OS thread, but only one runs at a time: the one holding the turn.
+//! A thread gives the turn away only when it sleeps, blocks (pipe, wait) or
+//! ends, and the next one is chosen from the model alone (first ready first,
+//! then the earliest sleeper, advancing the virtual clock). So the same
+//! program with the same timed signals always does the same thing, whatever
+//! the horizon, and a later command can recompute a detached process's state
+//! by re-running it up to "now".
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::Flow;
+use crate::kernel::sim::fs::SimFs;
+
+/// Bytes a pipe holds before its writer blocks (Linux's default).
+pub const PIPE_CAP: usize = 65536;
+/// Commands run without the clock moving before it advances by one tick.
+pub const QUANTUM: u64 = 1000;
+/// Virtual milliseconds one quantum of busy work costs.
+pub const TICK_MS: u64 = 1;
+/// Commands a whole run may execute; past it the run stops as if at its horizon.
+pub const MAX_STEPS: u64 = 5_000_000;
+/// Bytes of terminal output a run may produce before it is stopped.
+pub const MAX_OUTPUT: usize = 8 << 20;
+
+/// A signal to deliver at a virtual time (milliseconds since the run started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedSignal {
+    pub at_ms: u64,
+    pub signal: i32,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    PipeRead(usize),
+    PipeWrite(usize),
+    Child,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum St {
+    Run,
+    Sleep(u64),
+    Block(Why),
+    Done,
+}
+
+/// One process in the simulated pid namespace.
+#[derive(Debug, Clone)]
+pub struct PEntry {
+    pub pid: u32,
+    pub ppid: u32,
+    pub user: String,
+    pub cmdline: String,
+    pub start_ms: u64,
+    /// The thread that runs it (itself for a thread, the shell for an applet
+    /// the shell runs in the foreground); None for processes from outside.
+    pub runner: Option<u32>,
+    pub state: St,
+    ready: u64,
+    pub exit: Option<i32>,
+    /// Set when a signal's default action killed it: the exit status (128+N).
+    pub killed: Option<i32>,
+    /// Signals with a handler (`trap 'cmd' SIG`) and ignored ones (`trap '' SIG`).
+    pub trapped: BTreeSet<i32>,
+    pub ignored: BTreeSet<i32>,
+    pub pending: Vec<i32>,
+    pub interrupted: bool,
+}
+
+pub struct Pipe {
+    buf: VecDeque<u8>,
+    pub readers: usize,
+    pub writers: usize,
+    cap: usize,
+}
+
+/// A file descriptor of a simulated process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fd {
+    Closed,
+    /// The container's stdin (always at end of file), stdout or stderr.
+    Tty(u8),
+    Null,
+    /// A file opened for writing (appends at the current end).
+    File(String),
+    PipeR(usize),
+    PipeW(usize),
+}
+
+pub struct World {
+    pub fs: SimFs,
+    pub hostname: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Virtual time, milliseconds since the epoch.
+    pub clock_ms: u64,
+    pub start_ms: u64,
+    horizon_ms: u64,
+    pub procs: BTreeMap<u32, PEntry>,
+    pub next_pid: u32,
+    pipes: Vec<Pipe>,
+    pub out: Vec<(u8, Vec<u8>)>,
+    out_len: usize,
+    signals: VecDeque<TimedSignal>,
+    turn: Option<u32>,
+    seq: u64,
+    pub steps: u64,
+    since_clock: u64,
+    /// Why everything stopped before the first process ended (horizon, budget).
+    pub halted: Option<String>,
+    pub live_threads: usize,
+    pub mounts: Vec<crate::kernel::sim::SimMount>,
+}
+
+/// What every thread shares.
+pub struct Shared {
+    pub m: Mutex<World>,
+    pub cv: Condvar,
+}
+
+impl World {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        fs: SimFs,
+        hostname: String,
+        uid: u32,
+        gid: u32,
+        clock_secs: u64,
+        horizon_ms: u64,
+        mut signals: Vec<TimedSignal>,
+        mounts: Vec<crate::kernel::sim::SimMount>,
+    ) -> World {
+        signals.sort_by_key(|s| s.at_ms);
+        let start_ms = clock_secs * 1000;
+        World {
+            fs,
+            hostname,
+            uid,
+            gid,
+            clock_ms: start_ms,
+            start_ms,
+            horizon_ms: start_ms.saturating_add(horizon_ms),
+            procs: BTreeMap::new(),
+            next_pid: 1,
+            pipes: Vec::new(),
+            out: Vec::new(),
+            out_len: 0,
+            signals: signals
+                .into_iter()
+                .map(|s| TimedSignal {
+                    at_ms: start_ms + s.at_ms,
+                    ..s
+                })
+                .collect(),
+            turn: None,
+            seq: 0,
+            steps: 0,
+            since_clock: 0,
+            halted: None,
+            live_threads: 0,
+            mounts,
+        }
+    }
+
+    /// A process from outside the run (visible to `ps`, never scheduled).
+    pub fn add_foreign(&mut self, pid: u32, user: &str, cmdline: &str) {
+        let e = self.entry(pid, 0, user, cmdline, None);
+        self.procs.insert(pid, e);
+        self.next_pid = self.next_pid.max(pid + 1);
+    }
+
+    fn entry(&mut self, pid: u32, ppid: u32, user: &str, cmd: &str, runner: Option<u32>) -> PEntry {
+        self.seq += 1;
+        PEntry {
+            pid,
+            ppid,
+            user: user.into(),
+            cmdline: cmd.into(),
+            start_ms: self.clock_ms,
+            runner,
+            state: St::Run,
+            ready: self.seq,
+            exit: None,
+            killed: None,
+            trapped: BTreeSet::new(),
+            ignored: BTreeSet::new(),
+            pending: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// A new process run by its own thread (`pid` None: the next free pid).
+    pub fn add_thread(&mut self, pid: Option<u32>, ppid: u32, cmd: &str) -> u32 {
+        let pid = pid.unwrap_or(self.next_pid);
+        self.next_pid = self.next_pid.max(pid + 1);
+        let user = self.user_name();
+        let e = self.entry(pid, ppid, &user, cmd, Some(pid));
+        self.procs.insert(pid, e);
+        self.live_threads += 1;
+        pid
+    }
+
+    /// A process the shell runs in the foreground on its own thread (fork+exec, wait).
+    pub fn add_applet(&mut self, runner: u32, cmd: &str) -> u32 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        let user = self.user_name();
+        let e = self.entry(pid, runner, &user, cmd, Some(runner));
+        self.procs.insert(pid, e);
+        pid
+    }
+
+    pub fn user_name(&self) -> String {
+        crate::kernel::sim::applets::user_name(&self.fs, self.uid)
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.clock_ms - self.start_ms
+    }
+
+    pub fn new_pipe(&mut self, data: Vec<u8>, writers: usize, unbounded: bool) -> usize {
+        self.pipes.push(Pipe {
+            buf: data.into(),
+            readers: 1,
+            writers,
+            cap: if unbounded { usize::MAX } else { PIPE_CAP },
+        });
+        self.pipes.len() - 1
+    }
+
+    pub fn retain(&mut self, fd: &Fd) {
+        match fd {
+            Fd::PipeR(i) => self.pipes[*i].readers += 1,
+            Fd::PipeW(i) => self.pipes[*i].writers += 1,
+            _ => {}
+        }
+    }
+
+    pub fn release(&mut self, fd: &Fd) {
+        match fd {
+            Fd::PipeR(i) => {
+                self.pipes[*i].readers -= 1;
+                if self.pipes[*i].readers == 0 {
+                    self.pipes[*i].buf.clear();
+                    self.wake(St::Block(Why::PipeWrite(*i)));
+                }
+            }
+            Fd::PipeW(i) => {
+                self.pipes[*i].writers -= 1;
+                if self.pipes[*i].writers == 0 {
+                    self.wake(St::Block(Why::PipeRead(*i)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn make_ready(&mut self, pid: u32) {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(p) = self.procs.get_mut(&pid) {
+            if p.state != St::Done {
+                p.state = St::Run;
+                p.ready = seq;
+            }
+        }
+    }
+
+    /// Make every thread blocked for `why` ready again.
+    fn wake(&mut self, why: St) {
+        let pids: Vec<u32> = self
+            .procs
+            .values()
+            .filter(|p| p.state == why)
+            .map(|p| p.pid)
+            .collect();
+        for pid in pids {
+            self.make_ready(pid);
+        }
+    }
+
+    /// Terminal output (stdout 1, stderr 2), in order.
+    pub fn emit(&mut self, fd: u8, b: &[u8]) -> Result<(), Flow> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        self.out_len += b.len();
+        if self.out_len > MAX_OUTPUT {
+            self.halt(format!(
+                "it wrote more than {} MiB to the terminal",
+                MAX_OUTPUT >> 20
+            ));
+            return Err(Flow::Halt);
+        }
+        match self.out.last_mut() {
+            Some((f, last)) if *f == fd => last.extend_from_slice(b),
+            _ => self.out.push((fd, b.to_vec())),
+        }
+        Ok(())
+    }
+
+    pub fn halt(&mut self, why: String) {
+        if self.halted.is_none() {
+            self.halted = Some(why);
+        }
+    }
+
+    /// Send `sig` to `pid` now, as the kernel would. Returns false if there
+    /// is no such (live) process.
+    pub fn deliver(&mut self, pid: u32, sig: i32) -> bool {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return false;
+        };
+        if p.state == St::Done || p.exit.is_some() {
+            return false;
+        }
+        if sig == 0 {
+            return true;
+        }
+        let runner = p.runner;
+        if sig == 9 {
+            p.killed = Some(128 + 9);
+        } else if p.trapped.contains(&sig) {
+            p.pending.push(sig);
+            if matches!(p.state, St::Sleep(_) | St::Block(Why::Child)) {
+                p.interrupted = true;
+                self.make_ready(pid);
+            }
+            return true;
+        } else if p.ignored.contains(&sig) || DEFAULT_IGNORED.contains(&sig) {
+            return true;
+        } else if pid == 1 {
+            // The init of a pid namespace gets no default action for
+            // signals it has no handler for (kill(2), pid_namespaces(7)).
+            return true;
+        } else {
+            p.killed = Some(128 + sig);
+        }
+        if let Some(r) = runner {
+            self.make_ready(r);
+        }
+        true
+    }
+
+    /// Choose who runs next, advancing the clock when nobody is ready.
+    fn schedule(&mut self) {
+        loop {
+            let live = self
+                .procs
+                .values()
+                .filter(|p| p.runner == Some(p.pid) && p.state != St::Done);
+            if self.halted.is_some() {
+                // Let each thread run once more so it unwinds.
+                self.turn = live.map(|p| p.pid).min();
+                return;
+            }
+            let ready = live
+                .clone()
+                .filter(|p| p.state == St::Run)
+                .min_by_key(|p| p.ready)
+                .map(|p| p.pid);
+            if let Some(pid) = ready {
+                self.turn = Some(pid);
+                return;
+            }
+            let wake = live
+                .filter_map(|p| match p.state {
+                    St::Sleep(t) => Some(t),
+                    _ => None,
+                })
+                .min();
+            let sig = self.signals.front().map(|s| s.at_ms);
+            let next = match (wake, sig) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match next {
+                Some(t) if t <= self.horizon_ms => {
+                    self.clock_ms = self.clock_ms.max(t);
+                    self.since_clock = 0;
+                    while self.signals.front().map(|s| s.at_ms <= self.clock_ms) == Some(true) {
+                        let s = self.signals.pop_front().unwrap();
+                        self.deliver(s.pid, s.signal);
+                    }
+                    let due: Vec<u32> = self
+                        .procs
+                        .values()
+                        .filter(|p| matches!(p.state, St::Sleep(t) if t <= self.clock_ms))
+                        .map(|p| p.pid)
+                        .collect();
+                    for pid in due {
+                        self.make_ready(pid);
+                    }
+                }
+                _ => {
+                    // Nothing will ever happen before the horizon: everyone
+                    // left is blocked or sleeping past it.
+                    self.clock_ms = self.horizon_ms.max(self.clock_ms);
+                    self.halt("the horizon".into());
+                }
+            }
+        }
+    }
+}
+
+/// Signals whose default action is to do nothing.
+const DEFAULT_IGNORED: &[i32] = &[17, 18, 23, 28];
+
+/// The context of one running thread: its process, its file descriptors,
+/// and the turn (the world lock) while it runs.
+pub struct Proc<'e> {
+    pub shared: &'e Shared,
+    g: Option<MutexGuard<'e, World>>,
+    /// The process this thread is.
+    pub pid: u32,
+    /// The foreground program the shell is running for it, if any.
+    pub applet: Option<u32>,
+    pub fds: Vec<Fd>,
+}
+
+impl<'e> Proc<'e> {
+    /// Wait for this thread's first turn and take it.
+    pub fn start(shared: &'e Shared, pid: u32, fds: Vec<Fd>) -> Proc<'e> {
+        let g = shared.m.lock().unwrap_or_else(|e| e.into_inner());
+        let g = shared
+            .cv
+            .wait_while(g, |w| w.turn != Some(pid))
+            .unwrap_or_else(|e| e.into_inner());
+        Proc {
+            shared,
+            g: Some(g),
+            pid,
+            applet: None,
+            fds,
+        }
+    }
+
+    pub fn w(&mut self) -> &mut World {
+        self.g.as_mut().expect("the running thread holds the world")
+    }
+
+    pub fn world(&self) -> &World {
+        self.g.as_ref().expect("the running thread holds the world")
+    }
+
+    /// Give the turn away and wait until it comes back.
+    fn yield_turn(&mut self) {
+        let me = self.pid;
+        let mut g = self.g.take().expect("turn");
+        g.schedule();
+        self.shared.cv.notify_all();
+        let g = self
+            .shared
+            .cv
+            .wait_while(g, |w| w.turn != Some(me))
+            .unwrap_or_else(|e| e.into_inner());
+        self.g = Some(g);
+    }
+
+    /// This thread's process ends with `code`: wake its parent, close its
+    /// descriptors, hand the turn on.
+    pub fn finish(mut self, code: i32, halted: bool) {
+        let fds = std::mem::take(&mut self.fds);
+        let me = self.pid;
+        let mut g = self.g.take().expect("turn");
+        for fd in &fds {
+            g.release(fd);
+        }
+        let mut ppid = 0;
+        if let Some(p) = g.procs.get_mut(&me) {
+            p.state = St::Done;
+            p.exit = (!halted).then_some(code);
+            ppid = p.ppid;
+        }
+        if g.procs.get(&ppid).map(|p| p.state) == Some(St::Block(Why::Child)) {
+            g.make_ready(ppid);
+        }
+        g.live_threads -= 1;
+        g.schedule();
+        self.shared.cv.notify_all();
+    }
+
+    /// Stop if the run is over or this process was killed.
+    pub fn check(&mut self) -> Result<(), Flow> {
+        let (pid, applet) = (self.pid, self.applet);
+        let w = self.w();
+        if w.halted.is_some() {
+            return Err(Flow::Halt);
+        }
+        if let Some(a) = applet {
+            if let Some(code) = w.procs.get(&a).and_then(|p| p.killed) {
+                return Err(Flow::Killed(code));
+            }
+        }
+        if let Some(code) = w.procs.get(&pid).and_then(|p| p.killed) {
+            return Err(Flow::Killed(code));
+        }
+        Ok(())
+    }
+
+    /// Count one command; busy work moves the clock (and lets others run).
+    pub fn tick(&mut self) -> Result<(), Flow> {
+        let w = self.w();
+        w.steps += 1;
+        w.since_clock += 1;
+        if w.steps > MAX_STEPS {
+            w.halt(format!("it ran {MAX_STEPS} commands"));
+            return Err(Flow::Halt);
+        }
+        if w.since_clock >= QUANTUM {
+            let t = w.clock_ms + TICK_MS;
+            self.sleep_until(t)?;
+        }
+        self.check()
+    }
+
+    /// Sleep until virtual time `t`. Ok(Some(sig)) when a trapped signal cut it short.
+    pub fn sleep_until(&mut self, t: u64) -> Result<Option<i32>, Flow> {
+        let me = self.pid;
+        let w = self.w();
+        if let Some(p) = w.procs.get_mut(&me) {
+            p.state = St::Sleep(t);
+            p.interrupted = false;
+        }
+        self.yield_turn();
+        self.check()?;
+        Ok(self.take_interrupt())
+    }
+
+    fn take_interrupt(&mut self) -> Option<i32> {
+        let me = self.pid;
+        let p = self.w().procs.get_mut(&me)?;
+        p.state = St::Run;
+        if std::mem::take(&mut p.interrupted) {
+            p.pending.first().copied()
+        } else {
+            None
+        }
+    }
+
+    /// Wait until a child of this process ends (or a trapped signal arrives).
+    pub fn wait_child(&mut self) -> Result<Option<i32>, Flow> {
+        let me = self.pid;
+        if let Some(p) = self.w().procs.get_mut(&me) {
+            p.state = St::Block(Why::Child);
+            p.interrupted = false;
+        }
+        self.yield_turn();
+        self.check()?;
+        Ok(self.take_interrupt())
+    }
+
+    fn block(&mut self, why: Why) -> Result<(), Flow> {
+        let me = self.pid;
+        if let Some(p) = self.w().procs.get_mut(&me) {
+            p.state = St::Block(why);
+        }
+        self.yield_turn();
+        self.check()?;
+        let me = self.pid;
+        if let Some(p) = self.w().procs.get_mut(&me) {
+            p.state = St::Run;
+        }
+        Ok(())
+    }
+
+    /// Signals delivered to this process and not yet handled.
+    pub fn take_pending(&mut self) -> Vec<i32> {
+        let me = self.pid;
+        self.w()
+            .procs
+            .get_mut(&me)
+            .map(|p| std::mem::take(&mut p.pending))
+            .unwrap_or_default()
+    }
+
+    pub fn fd(&self, n: usize) -> Fd {
+        self.fds.get(n).cloned().unwrap_or(Fd::Closed)
+    }
+
+    /// Write to a descriptor; a pipe with no reader kills the writer (SIGPIPE).
+    pub fn write(&mut self, n: usize, mut b: &[u8]) -> Result<(), Flow> {
+        match self.fd(n) {
+            Fd::Tty(t) => self.w().emit(t, b),
+            Fd::Closed | Fd::Null | Fd::PipeR(_) => Ok(()),
+            Fd::File(path) => {
+                let _ = self.w().fs.write_file(&path, "/", b, true);
+                Ok(())
+            }
+            Fd::PipeW(i) => {
+                while !b.is_empty() {
+                    let w = self.w();
+                    let pipe = &mut w.pipes[i];
+                    if pipe.readers == 0 {
+                        return Err(Flow::Killed(128 + 13));
+                    }
+                    let room = pipe.cap.saturating_sub(pipe.buf.len());
+                    if room == 0 {
+                        self.block(Why::PipeWrite(i))?;
+                        continue;
+                    }
+                    let k = room.min(b.len());
+                    pipe.buf.extend(&b[..k]);
+                    b = &b[k..];
+                    w.wake(St::Block(Why::PipeRead(i)));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn out(&mut self, s: impl AsRef<[u8]>) -> Result<(), Flow> {
+        self.write(1, s.as_ref())
+    }
+
+    pub fn err(&mut self, s: impl AsRef<[u8]>) -> Result<(), Flow> {
+        self.write(2, s.as_ref())
+    }
+
+    /// Read up to `max` bytes; empty at end of file.
+    pub fn read(&mut self, n: usize, max: usize) -> Result<Vec<u8>, Flow> {
+        let Fd::PipeR(i) = self.fd(n) else {
+            return Ok(Vec::new());
+        };
+        loop {
+            let w = self.w();
+            let pipe = &mut w.pipes[i];
+            if !pipe.buf.is_empty() {
+                let k = max.min(pipe.buf.len());
+                let data: Vec<u8> = pipe.buf.drain(..k).collect();
+                w.wake(St::Block(Why::PipeWrite(i)));
+                return Ok(data);
+            }
+            if pipe.writers == 0 {
+                return Ok(Vec::new());
+            }
+            self.block(Why::PipeRead(i))?;
+        }
+    }
+
+    pub fn read_all(&mut self, n: usize) -> Result<Vec<u8>, Flow> {
+        let mut all = Vec::new();
+        loop {
+            let b = self.read(n, PIPE_CAP)?;
+            if b.is_empty() {
+                return Ok(all);
+            }
+            all.extend(b);
+        }
+    }
+
+    /// One line (with its newline, if any); None at end of file.
+    pub fn read_line(&mut self, n: usize) -> Result<Option<Vec<u8>>, Flow> {
+        let mut line = Vec::new();
+        loop {
+            let b = self.read(n, 1)?;
+            match b.first() {
+                None if line.is_empty() => return Ok(None),
+                None => return Ok(Some(line)),
+                Some(&c) => {
+                    line.push(c);
+                    if c == b'\n' {
+                        return Ok(Some(line));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copy a descriptor table, counting the new references to its pipes.
+    pub fn dup_fds(&mut self, fds: &[Fd]) -> Vec<Fd> {
+        for fd in fds {
+            self.w().retain(fd);
+        }
+        fds.to_vec()
+    }
+
+    pub fn close_fds(&mut self, fds: &[Fd]) {
+        for fd in fds {
+            self.w().release(fd);
+        }
+    }
+
+    /// Replace descriptor `n`, closing what it was.
+    pub fn set_fd(&mut self, n: usize, fd: Fd) {
+        if self.fds.len() <= n {
+            self.fds.resize(n + 1, Fd::Closed);
+        }
+        let old = std::mem::replace(&mut self.fds[n], fd);
+        self.w().release(&old);
+    }
+}
+
+/// Start the first thread's turn (called once, before any thread runs).
+pub fn give_first_turn(shared: &Shared) {
+    let mut g = shared.m.lock().unwrap_or_else(|e| e.into_inner());
+    g.schedule();
+    shared.cv.notify_all();
+}
+
+/// Wait (on the calling, non-simulated thread) until every thread ended.
+pub fn wait_all(shared: &Shared) {
+    let g = shared.m.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = shared
+        .cv
+        .wait_while(g, |w| w.live_threads > 0)
+        .unwrap_or_else(|e| e.into_inner());
+}
