@@ -54,8 +54,12 @@ fn main() {
     // Only watch the binary if it exists: cargo treats a missing
     // rerun-if-changed path as always dirty, which would rerun this script on
     // every build on machines without busybox.
+    // When it is missing, watch its directory instead, so installing
+    // busybox-static after a first build still embeds the image next time.
     if busybox.exists() {
         println!("cargo:rerun-if-changed={}", busybox.display());
+    } else if let Some(dir) = busybox.parent().filter(|d| d.is_dir()) {
+        println!("cargo:rerun-if-changed={}", dir.display());
     }
 
     match generate(&busybox, &out) {

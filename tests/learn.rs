@@ -251,12 +251,14 @@ fn repl_session_in_a_real_terminal() {
     t.keys(&["Enter"]);
     t.wait_for("[4] create the container's cgroup");
     t.keys(&["Enter"]);
-    t.wait_for("[5] clone the container process");
+    t.wait_for("[5] device access");
     t.keys(&["Enter"]);
-    t.wait_for("[6] move process");
+    t.wait_for("[6] clone the container process");
+    t.keys(&["Enter"]);
+    t.wait_for("[7] move process");
     t.keys(&["Enter"]);
     // Ask about the next (one key, no Enter), then continue without stopping.
-    t.wait_for("[7] make every mount private");
+    t.wait_for("[8] make every mount private");
     t.type_text("?");
     t.wait_for("MS_REC|MS_PRIVATE");
     t.type_text("c");
