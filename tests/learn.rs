@@ -303,9 +303,11 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
     t.keys(&["Enter"]);
     t.wait_for("[4] create the container's cgroup");
     t.keys(&["Enter"]);
-    t.wait_for("[5] clone the container process");
+    t.wait_for("[5] device access");
     t.keys(&["Enter"]);
-    t.wait_for("[6] move process");
+    t.wait_for("[6] clone the container process");
+    t.keys(&["Enter"]);
+    t.wait_for("[7] move process");
     t.keys(&["C-c"]);
     let screen = t.wait_for("EXIT=");
     assert!(screen.contains("rolled back"), "{screen}");
