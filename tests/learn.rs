@@ -251,7 +251,7 @@ fn repl_session_in_a_real_terminal() {
     t.keys(&["Enter"]);
     t.wait_for("[4] create the container's cgroup");
     t.keys(&["Enter"]);
-    t.wait_for("[5] device access");
+    t.wait_for("[5] "); // the device cgroup (its title differs on v1 and v2)
     t.keys(&["Enter"]);
     t.wait_for("[6] clone the container process");
     t.keys(&["Enter"]);
@@ -303,7 +303,7 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
     t.keys(&["Enter"]);
     t.wait_for("[4] create the container's cgroup");
     t.keys(&["Enter"]);
-    t.wait_for("[5] device access");
+    t.wait_for("[5] "); // the device cgroup (its title differs on v1 and v2)
     t.keys(&["Enter"]);
     t.wait_for("[6] clone the container process");
     t.keys(&["Enter"]);
