@@ -136,7 +136,8 @@ impl Container {
             if e.kind() == std::io::ErrorKind::NotFound {
                 gone(&self.name)
             } else {
-                anyhow::Error::new(e).context(format!("write the record of container {}", self.name))
+                anyhow::Error::new(e)
+                    .context(format!("write the record of container {}", self.name))
             }
         })
     }
@@ -178,8 +179,7 @@ impl Container {
         announce(&c)?;
         // The one place a container's directory is made: nothing else ever
         // re-creates it, so a removed container stays removed.
-        fs::create_dir(c.dir(root))
-            .with_context(|| format!("create {}", c.dir(root).display()))?;
+        fs::create_dir(c.dir(root)).with_context(|| format!("create {}", c.dir(root).display()))?;
         if let Err(e) = c.save_locked(root) {
             let _ = fs::remove_dir_all(c.dir(root));
             return Err(e);

@@ -431,71 +431,75 @@ pub fn create(
         }
         Ok(())
     };
-    let c = Container::register(root, |n| {
-        let id = if simulated {
-            crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
-        } else {
-            hex::encode(rand::random::<[u8; 32]>())
-        };
-        let name = opts.name.clone().unwrap_or_else(|| {
-            if simulated {
-                names::name_for(n)
+    let c = Container::register(
+        root,
+        |n| {
+            let id = if simulated {
+                crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
             } else {
-                names::random_name()
-            }
-        });
-        let hostname = opts
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id[..12].to_string());
-        let created = kernel.now();
-        let seen_hostname = match opts.network {
-            Network::None => hostname.clone(),
-            Network::Host => nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        Container {
-            id,
-            name,
-            image: opts.image.clone(),
-            image_id: image.id.clone(),
-            created,
-            command: argv.clone(),
-            config: Config {
-                hostname,
-                env: environment(&image, opts, &seen_hostname),
-                working_dir: cwd.clone(),
-                tty: opts.tty,
-                interactive: opts.interactive,
-                network: match opts.network {
-                    Network::None => "none".into(),
-                    Network::Host => "host".into(),
-                },
-                auto_remove: opts.rm,
-                restart_policy: restart.name_and_count().0.to_string()
-                    + &match restart {
-                        RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
-                        _ => String::new(),
+                hex::encode(rand::random::<[u8; 32]>())
+            };
+            let name = opts.name.clone().unwrap_or_else(|| {
+                if simulated {
+                    names::name_for(n)
+                } else {
+                    names::random_name()
+                }
+            });
+            let hostname = opts
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id[..12].to_string());
+            let created = kernel.now();
+            let seen_hostname = match opts.network {
+                Network::None => hostname.clone(),
+                Network::Host => nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
+            Container {
+                id,
+                name,
+                image: opts.image.clone(),
+                image_id: image.id.clone(),
+                created,
+                command: argv.clone(),
+                config: Config {
+                    hostname,
+                    env: environment(&image, opts, &seen_hostname),
+                    working_dir: cwd.clone(),
+                    tty: opts.tty,
+                    interactive: opts.interactive,
+                    network: match opts.network {
+                        Network::None => "none".into(),
+                        Network::Host => "host".into(),
                     },
-            },
-            state: State {
-                status: Status::Created,
-                pid: 0,
-                pid_start: 0,
-                started_at: None,
-                finished_at: None,
-                exit_code: None,
-                error: None,
-                monitor_pid: 0,
-                monitor_start: 0,
-                restart_count: 0,
-                manually_stopped: false,
-                oom_killed: false,
-            },
-            simulated,
-        }
-    }, announce)?;
+                    auto_remove: opts.rm,
+                    restart_policy: restart.name_and_count().0.to_string()
+                        + &match restart {
+                            RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
+                            _ => String::new(),
+                        },
+                },
+                state: State {
+                    status: Status::Created,
+                    pid: 0,
+                    pid_start: 0,
+                    started_at: None,
+                    finished_at: None,
+                    exit_code: None,
+                    error: None,
+                    monitor_pid: 0,
+                    monitor_start: 0,
+                    restart_count: 0,
+                    manually_stopped: false,
+                    oom_killed: false,
+                },
+                simulated,
+            }
+        },
+        announce,
+    )?;
     if let Err(e) = make_files(root, observer, &c) {
         let _ = c.remove_files(root);
         return Err(e);
@@ -536,7 +540,8 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
         hostname: hostname.clone(),
         hosts: hosts.clone(),
     };
-    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort {
+    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort
+    {
         return Err(aborted(step.kind()));
     }
     Ok(())
@@ -662,7 +667,10 @@ struct Started {
 /// How the run ended before clean-up.
 enum Outcome {
     Exited(i32),
-    Failed { code: i32, message: String },
+    Failed {
+        code: i32,
+        message: String,
+    },
     Aborted(&'static str),
     /// `rm -f` removed the container while it was being started.
     Gone,

@@ -9,8 +9,8 @@
 mod attach;
 mod cgroupfs;
 mod child;
-pub mod log;
 mod lifecycle;
+pub mod log;
 mod mounts;
 mod net;
 mod tty;
