@@ -151,8 +151,8 @@ impl Container {
     /// `announce` is called with the record just before it is written (narration).
     pub fn register(
         root: &Path,
-        mut make: impl FnMut(u64) -> Container,
         announce: impl FnOnce(&Container) -> Result<()>,
+        mut make: impl FnMut(u64) -> Container,
     ) -> Result<Container> {
         let _lock = StoreLock::exclusive(root)?;
         let existing = list_unlocked(root)?;

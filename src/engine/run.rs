@@ -431,75 +431,71 @@ pub fn create(
         }
         Ok(())
     };
-    let c = Container::register(
-        root,
-        |n| {
-            let id = if simulated {
-                crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
+    let c = Container::register(root, announce, |n| {
+        let id = if simulated {
+            crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
+        } else {
+            hex::encode(rand::random::<[u8; 32]>())
+        };
+        let name = opts.name.clone().unwrap_or_else(|| {
+            if simulated {
+                names::name_for(n)
             } else {
-                hex::encode(rand::random::<[u8; 32]>())
-            };
-            let name = opts.name.clone().unwrap_or_else(|| {
-                if simulated {
-                    names::name_for(n)
-                } else {
-                    names::random_name()
-                }
-            });
-            let hostname = opts
-                .hostname
-                .clone()
-                .unwrap_or_else(|| id[..12].to_string());
-            let created = kernel.now();
-            let seen_hostname = match opts.network {
-                Network::None => hostname.clone(),
-                Network::Host => nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            };
-            Container {
-                id,
-                name,
-                image: opts.image.clone(),
-                image_id: image.id.clone(),
-                created,
-                command: argv.clone(),
-                config: Config {
-                    hostname,
-                    env: environment(&image, opts, &seen_hostname),
-                    working_dir: cwd.clone(),
-                    tty: opts.tty,
-                    interactive: opts.interactive,
-                    network: match opts.network {
-                        Network::None => "none".into(),
-                        Network::Host => "host".into(),
-                    },
-                    auto_remove: opts.rm,
-                    restart_policy: restart.name_and_count().0.to_string()
-                        + &match restart {
-                            RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
-                            _ => String::new(),
-                        },
-                },
-                state: State {
-                    status: Status::Created,
-                    pid: 0,
-                    pid_start: 0,
-                    started_at: None,
-                    finished_at: None,
-                    exit_code: None,
-                    error: None,
-                    monitor_pid: 0,
-                    monitor_start: 0,
-                    restart_count: 0,
-                    manually_stopped: false,
-                    oom_killed: false,
-                },
-                simulated,
+                names::random_name()
             }
-        },
-        announce,
-    )?;
+        });
+        let hostname = opts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
+        let created = kernel.now();
+        let seen_hostname = match opts.network {
+            Network::None => hostname.clone(),
+            Network::Host => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        Container {
+            id,
+            name,
+            image: opts.image.clone(),
+            image_id: image.id.clone(),
+            created,
+            command: argv.clone(),
+            config: Config {
+                hostname,
+                env: environment(&image, opts, &seen_hostname),
+                working_dir: cwd.clone(),
+                tty: opts.tty,
+                interactive: opts.interactive,
+                network: match opts.network {
+                    Network::None => "none".into(),
+                    Network::Host => "host".into(),
+                },
+                auto_remove: opts.rm,
+                restart_policy: restart.name_and_count().0.to_string()
+                    + &match restart {
+                        RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
+                        _ => String::new(),
+                    },
+            },
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                pid_start: 0,
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                error: None,
+                monitor_pid: 0,
+                monitor_start: 0,
+                restart_count: 0,
+                manually_stopped: false,
+                oom_killed: false,
+            },
+            simulated,
+        }
+    })?;
     if let Err(e) = make_files(root, observer, &c) {
         let _ = c.remove_files(root);
         return Err(e);
