@@ -185,7 +185,10 @@ fn rm_force_racing_run_detached_always_wins() {
         assert!(!alive(*pid, *start), "process {pid} still runs after rm -f");
     }
     for id in &seen_ids {
-        assert!(cgroup_procs(id).is_empty(), "processes left in {id}'s cgroup");
+        assert!(
+            cgroup_procs(id).is_empty(),
+            "processes left in {id}'s cgroup"
+        );
         assert!(cgroup_dirs_for(id).is_empty(), "cgroup left for {id}");
     }
     assert!(
@@ -217,7 +220,7 @@ fn rm_force_killed_between_steps_is_finished_by_the_next_one() {
         "rm:after_dir",
         "rm:after_record",
     ] {
-        let name = format!("half-{}", point.replace(':', "-").replace('_', "-"));
+        let name = format!("half-{}", point.replace([':', '_'], "-"));
         let id = ok(&gb.run(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"]))
             .trim()
             .to_string();
@@ -266,15 +269,13 @@ fn kill_of_a_foreground_rm_container_succeeds() {
         .spawn()
         .unwrap();
     eventually(20, "the container to run", || {
-        records(&gb).values().any(|(n, pid, _)| n == "fg-rm" && *pid > 0)
+        records(&gb)
+            .values()
+            .any(|(n, pid, _)| n == "fg-rm" && *pid > 0)
     });
     let (id, (_, pid, start)) = records(&gb).into_iter().next().unwrap();
     let killed = gb.run(&["kill", "fg-rm"]);
-    assert!(
-        killed.status.success(),
-        "kill failed: {}",
-        stderr(&killed)
-    );
+    assert!(killed.status.success(), "kill failed: {}", stderr(&killed));
     assert_eq!(stdout(&killed).trim(), "fg-rm");
     assert_eq!(wait_child(&mut fg, 20).code(), Some(137));
     assert!(!alive(pid, start));
@@ -409,7 +410,13 @@ fn stop_kill_and_rm_narrate_their_steps_in_order() {
         "{kinds:?}"
     );
     let text = stderr(&removed);
-    assert!(text.contains(&format!("rmdir {}", gb.root().join("containers").join(&id).display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "rmdir {}",
+            gb.root().join("containers").join(&id).display()
+        )),
+        "{text}"
+    );
     assert!(gb.containers().is_empty());
     assert!(cgroup_dirs_for(&id).is_empty());
 }

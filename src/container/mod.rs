@@ -139,7 +139,8 @@ impl Container {
             if e.kind() == std::io::ErrorKind::NotFound {
                 gone(&self.name)
             } else {
-                anyhow::Error::new(e).context(format!("write the record of container {}", self.name))
+                anyhow::Error::new(e)
+                    .context(format!("write the record of container {}", self.name))
             }
         })
     }
@@ -153,8 +154,8 @@ impl Container {
     /// `announce` is called with the record just before it is written (narration).
     pub fn register(
         root: &Path,
-        mut make: impl FnMut(u64) -> Container,
         announce: impl FnOnce(&Container) -> Result<()>,
+        mut make: impl FnMut(u64) -> Container,
     ) -> Result<Container> {
         let _lock = StoreLock::exclusive(root)?;
         let existing = list_unlocked(root)?;
@@ -181,8 +182,7 @@ impl Container {
         announce(&c)?;
         // The one place a container's directory is made: nothing else ever
         // re-creates it, so a removed container stays removed.
-        fs::create_dir(c.dir(root))
-            .with_context(|| format!("create {}", c.dir(root).display()))?;
+        fs::create_dir(c.dir(root)).with_context(|| format!("create {}", c.dir(root).display()))?;
         if let Err(e) = c.save_locked(root) {
             let _ = fs::remove_dir_all(c.dir(root));
             return Err(e);

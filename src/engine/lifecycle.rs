@@ -107,7 +107,11 @@ pub fn status_step(root: &Path, c: &Container, status: Status, extra: &[(&str, S
 
 /// Change the recorded state under the store lock; `No such container`
 /// when its record is gone (never re-created).
-pub fn write_state(root: &Path, id: &str, change: impl FnOnce(&mut container::State)) -> Result<()> {
+pub fn write_state(
+    root: &Path,
+    id: &str,
+    change: impl FnOnce(&mut container::State),
+) -> Result<()> {
     let _lock = crate::fsutil::StoreLock::exclusive(root)?;
     let Ok(mut c) = Container::load(root, id) else {
         return Err(container::gone(id));
@@ -205,7 +209,11 @@ fn mark_stopped(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> 
         })
     })? == Go::Abort
     {
-        crate::exit_err!(EXIT_ENGINE, "aborted before step record_write; container {} was not stopped", c.name);
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step record_write; container {} was not stopped",
+            c.name
+        );
     }
     Container::load(root, &c.id).map_err(|_| container::gone(&c.name))
 }
@@ -257,7 +265,10 @@ pub fn stop(
     let aborted = |kind: &str| -> anyhow::Error {
         anyhow::Error::new(crate::error::ExitError::new(
             EXIT_ENGINE,
-            format!("aborted before step {kind}; container {} keeps running", c.name),
+            format!(
+                "aborted before step {kind}; container {} keeps running",
+                c.name
+            ),
         ))
     };
     let mut code = 143;
@@ -307,7 +318,10 @@ pub fn kill(
     mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", (sig as i32).to_string())]);
     let aborted = |kind: &str| {
-        crate::error::ExitError::new(EXIT_ENGINE, format!("aborted before step {kind}; no signal was sent"))
+        crate::error::ExitError::new(
+            EXIT_ENGINE,
+            format!("aborted before step {kind}; no signal was sent"),
+        )
     };
     if sig != Signal::SIGKILL {
         if send_signal(kernel, observer, &c, sig.as_str())? == Go::Abort {

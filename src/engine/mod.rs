@@ -16,9 +16,9 @@ pub mod validate;
 pub use attach::{attach, attach_to, AttachOptions, Ended};
 pub use exec::{exec, ExecOptions};
 pub use lifecycle::{kill, parse_signal, stop, wait};
+pub use lifecycle::{signal_and_wait, Signalled};
 pub use monitor::{start_detached, start_for_attach};
 pub use remove::remove;
-pub use lifecycle::{signal_and_wait, Signalled};
 pub use run::{create, run, start, Network, RestartPolicy, RunOptions, StartOptions};
 
 use crate::kernel::{Go, Kernel, StepObserver};

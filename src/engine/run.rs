@@ -560,7 +560,7 @@ pub fn create(
         }
         Ok(())
     };
-    let c = Container::register(root, |n| {
+    let c = Container::register(root, announce, |n| {
         let id = if simulated {
             crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
         } else {
@@ -625,7 +625,7 @@ pub fn create(
             },
             simulated,
         }
-    }, announce)?;
+    })?;
     if let Err(e) = make_files(root, observer, &c) {
         let _ = c.remove_files(root);
         return Err(e);
@@ -666,7 +666,8 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
         hostname: hostname.clone(),
         hosts: hosts.clone(),
     };
-    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort {
+    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort
+    {
         return Err(aborted(step.kind()));
     }
     Ok(())
@@ -792,7 +793,10 @@ struct Started {
 /// How the run ended before clean-up.
 enum Outcome {
     Exited(i32),
-    Failed { code: i32, message: String },
+    Failed {
+        code: i32,
+        message: String,
+    },
     Aborted(&'static str),
     /// `rm -f` removed the container while it was being started.
     Gone,

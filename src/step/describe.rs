@@ -601,6 +601,10 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                         &format!("record the container as {s}"),
                         &format!("在记录里把容器标记为 {s}"),
                     ),
+                    None if fields.iter().any(|(k, _)| k == "manually_stopped") => l(
+                        "record that the user stopped the container (no restart policy may undo it)",
+                        "在记录里写明是用户停止了容器（重启策略不会把它再拉起来）",
+                    ),
                     None => l("update the container's record", "更新容器的记录"),
                 },
                 why: l(
@@ -652,14 +656,41 @@ mod quoting_tests {
     fn lifecycle_steps_are_explained_in_both_languages_with_real_pids_and_paths() {
         let dir = PathBuf::from("/var/lib/glassbox/containers/abc");
         let steps = [
-            Step::Signal { pid: 12345, pid_start: 1, signal: "SIGTERM".into() },
-            Step::WaitExit { pid: 12345, pid_start: 1, timeout_s: 10 },
-            Step::RecordCreate { dir: dir.clone(), record: dir.join("container.json"), json: "{}".into() },
-            Step::DirCreate { dirs: vec![dir.join("upper")] },
-            Step::EtcWrite { dir: dir.clone(), hostname: "box".into(), hosts: None },
-            Step::RecordWrite { record: dir.join("container.json"), fields: vec![("status".into(), "\"exited\"".into())] },
-            Step::DirRemove { dir: dir.clone(), keep: "container.json".into() },
-            Step::RecordRemove { record: dir.join("container.json"), dir: dir.clone() },
+            Step::Signal {
+                pid: 12345,
+                pid_start: 1,
+                signal: "SIGTERM".into(),
+            },
+            Step::WaitExit {
+                pid: 12345,
+                pid_start: 1,
+                timeout_s: 10,
+            },
+            Step::RecordCreate {
+                dir: dir.clone(),
+                record: dir.join("container.json"),
+                json: "{}".into(),
+            },
+            Step::DirCreate {
+                dirs: vec![dir.join("upper")],
+            },
+            Step::EtcWrite {
+                dir: dir.clone(),
+                hostname: "box".into(),
+                hosts: None,
+            },
+            Step::RecordWrite {
+                record: dir.join("container.json"),
+                fields: vec![("status".into(), "\"exited\"".into())],
+            },
+            Step::DirRemove {
+                dir: dir.clone(),
+                keep: "container.json".into(),
+            },
+            Step::RecordRemove {
+                record: dir.join("container.json"),
+                dir: dir.clone(),
+            },
         ];
         for step in &steps {
             let (en, zh) = (step.describe(Lang::En), step.describe(Lang::Zh));
