@@ -345,7 +345,8 @@ pub struct Store {
 /// flock on `<root>/ingest.lock` at its first such call and keeps it until
 /// it is dropped (the end of the command, or the process's death, when the
 /// kernel releases it). The sweep (`Store::remove_garbage`) takes it
-/// *exclusively*, so it waits for every working operation to finish, and
+/// (and `gc_removed`, rmi's clean-up) *exclusively*, so it waits for every
+/// working operation to finish, and
 /// operations starting meanwhile wait for the sweep; what it finds
 /// unreferenced then is really garbage: a killed command's, or an untagged
 /// duplicate's. Lock order: `ingest.lock` before `lock`, never the other
@@ -1033,6 +1034,10 @@ impl Store {
     /// uses. The caller must make sure no container needs them. Returns the
     /// chain ids of the layer directories removed (docker's `Deleted:` lines).
     pub fn gc_removed(&self, img: &Image) -> Result<Vec<String>> {
+        // Like the sweep, wait for working operations (see `IngestLock`): a
+        // pull that found this image's layer already here relies on it.
+        *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ingest = IngestLock::take(&self.root, libc::LOCK_EX)?;
         let _lock = StoreLock::exclusive(&self.root)?;
         let idx = self.read_index()?;
         if idx
