@@ -596,8 +596,12 @@ pub fn prune_images(root: &Path, all: bool) -> Result<(Vec<String>, u64)> {
     // What no image names: each removed blob and layer is a `deleted:` line.
     let garbage = store.remove_garbage()?;
     reclaimed += garbage.bytes();
+    // (A one-layer image's plain layer blob and unpacked layer share a digest: one line.)
     for (digest, _) in garbage.blobs.iter().chain(&garbage.layers) {
-        lines.push(format!("deleted: {digest}"));
+        let line = format!("deleted: {digest}");
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
     }
     Ok((lines, reclaimed))
 }

@@ -289,7 +289,7 @@ pub fn load(store: &Store, r: impl Read) -> Result<LoadResult> {
     fs::create_dir_all(&dir)?;
     let _guard = TmpDir(dir.clone());
     let r = super::unpack::decompressed(r).context("read archive")?;
-    let r = super::store::check_tar_stream(r)?;
+    let r = super::store::check_tar_stream(r, false)?;
     let links = extract(r, &dir)?;
     let res = if dir.join("manifest.json").is_file() {
         load_docker(store, &dir, &links)?
