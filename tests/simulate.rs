@@ -177,12 +177,12 @@ fn step_through_in_simulation_pauses_explains_and_aborts() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    // Run the cgroup step, ask about the clone, run it, then quit.
+    // Run the cgroup and device steps, ask about the clone, run it, then quit.
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\n?\n\nq\n")
+        .write_all(b"\n\n?\n\nq\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(125));
