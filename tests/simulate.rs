@@ -177,13 +177,13 @@ fn step_through_in_simulation_pauses_explains_and_aborts() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    // Run create's three steps (record, directories, /etc files) and the
-    // cgroup step, ask about the clone, run it, then quit.
+    // Run create's three steps (record, directories, /etc files), the
+    // cgroup and device steps, ask about the clone, run it, then quit.
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\n\n\n\n?\n\nq\n")
+        .write_all(b"\n\n\n\n\n?\n\nq\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(125));

@@ -199,7 +199,7 @@ pub fn exec(
     // The same capabilities, seccomp filter and no_new_privs as the
     // container's first process (docker exec inherits them).
     let conf = c.config.security.confinement()?;
-    let seccomp = super::run::seccomp_step(&conf)?;
+    let seccomp = super::run::seccomp_step(root, &conf)?;
     let mut steps = vec![Step::SetNs {
         pid: c.state.pid,
         namespaces: namespaces_of(c.state.pid),

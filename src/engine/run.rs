@@ -413,7 +413,10 @@ pub(crate) fn before_exec(conf: &Confinement, seccomp: Option<Step>) -> Vec<Step
 }
 
 /// Compile the container's seccomp filter (in glassbox, before clone).
-pub(crate) fn seccomp_step(conf: &Confinement) -> Result<Option<Step>> {
+/// Compiling docker's profile costs about 20 ms of CPU, so the program is
+/// kept under `<root>/cache/seccomp/`, keyed by everything it depends on
+/// (profile text, capabilities, kernel version, architecture, libseccomp).
+pub(crate) fn seccomp_step(root: &Path, conf: &Confinement) -> Result<Option<Step>> {
     use crate::confine::{seccomp, SeccompChoice};
     let (name, text) = match &conf.seccomp {
         SeccompChoice::Unconfined => return Ok(None),
@@ -429,7 +432,32 @@ pub(crate) fn seccomp_step(conf: &Confinement) -> Result<Option<Step>> {
         seccomp::kernel_version(),
     )
     .map_err(fail)?;
-    let program = seccomp::compile(&resolved).map_err(fail)?;
+    let kernel = seccomp::kernel_version();
+    let key = crate::fsutil::sha256_hex(
+        format!(
+            "{text}\0{}\0{}.{}\0{}\0{:?}",
+            conf.caps,
+            kernel.0,
+            kernel.1,
+            seccomp::native_arch().0,
+            libseccomp::ScmpVersion::current().ok().map(|v| (v.major, v.minor, v.micro)),
+        )
+        .as_bytes(),
+    );
+    let cached = root.join("cache").join("seccomp").join(format!("{key}.bpf"));
+    let program = match std::fs::read(&cached) {
+        Ok(bytes) if !bytes.is_empty() && bytes.len() % 8 == 0 => seccomp::Program(bytes),
+        _ => {
+            let program = seccomp::compile(&resolved).map_err(fail)?;
+            if let Some(dir) = cached.parent() {
+                // A cache: failing to keep it costs only time.
+                let _ = std::fs::create_dir_all(dir)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|_| crate::fsutil::atomic_write_with(&cached, &program.0, false));
+            }
+            program
+        }
+    };
     Ok(Some(Step::SeccompLoad {
         profile: name.into(),
         default_action: match resolved.default {
@@ -835,7 +863,7 @@ fn start_container(
     if apply_step(kernel, observer, &devices)? == Go::Abort {
         return Ok(Outcome::Aborted("device_cgroup"));
     }
-    let seccomp = seccomp_step(&conf)?;
+    let seccomp = seccomp_step(root, &conf)?;
 
     let lower = if kernel.is_simulated() {
         image

@@ -8,7 +8,11 @@ fn p(path: &std::path::Path) -> String {
 }
 
 /// The calls docker's default filter refuses that people ask about most.
-const BLOCKED_EXAMPLES: &str = "mount, umount2, pivot_root, unshare and setns (new namespaces), clone with namespace flags, kexec_load, bpf, keyctl/add_key, init_module, reboot, swapon, acct, ptrace of other processes' memory, open_by_handle_at";
+const BLOCKED_EXAMPLES: &str = "mount, umount2, pivot_root, unshare and setns (new namespaces), clone with namespace flags, kexec_load, bpf, keyctl/add_key, init_module, reboot, swapon, acct, open_by_handle_at";
+const BLOCKED_EXAMPLES_ZH: &str = "mount、umount2、pivot_root、unshare 和 setns（新命名空间）、带命名空间标志的 clone、kexec_load、bpf、keyctl/add_key、init_module、reboot、swapon、acct、open_by_handle_at";
+
+/// runc's masked paths that are directories (the rest are files).
+const MASKED_DIRS: [&str; 4] = ["/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"];
 
 pub fn describe(step: &Step, lang: Lang) -> Description {
     let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
@@ -83,7 +87,13 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             ),
             shell: paths
                 .iter()
-                .map(|x| format!("[ -d {x} ] && mount -t tmpfs -o ro tmpfs {x} || mount --bind /dev/null {x}"))
+                .map(|x| {
+                    if MASKED_DIRS.contains(&x.as_str()) {
+                        format!("mount -t tmpfs -o ro tmpfs {x}")
+                    } else {
+                        format!("mount --bind /dev/null {x}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             syscall: "mount(\"/dev/null\", path, NULL, MS_BIND, NULL) or mount(\"tmpfs\", path, \"tmpfs\", MS_RDONLY, NULL)".into(),
@@ -113,14 +123,14 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: "prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)".into(),
             look: "grep NoNewPrivs /proc/<pid>/status   # 1".into(),
         },
-        Step::SeccompLoad { profile, default_action, allowed, arches, program } => Description {
+        Step::SeccompLoad { profile, default_action, allowed, arches, .. } => Description {
             title: l(
                 &format!("install the seccomp filter ({profile}: {allowed} system calls allowed)"),
                 &format!("安装 seccomp 过滤器（{profile}：允许 {allowed} 个系统调用）"),
             ),
             why: l(
-                &format!("A seccomp filter is a small BPF program ({} instructions, for {}) the kernel runs on every system call the container makes, before the call does anything. Calls it does not allow fail with {default_action}; it is how a root process in a container still cannot call {BLOCKED_EXAMPLES}. Capabilities open some of them again (CAP_SYS_ADMIN: mount, unshare...). clone3 gets ENOSYS so that libc falls back to clone, whose flags the filter can inspect. The filter is inherited by every child and can never be removed.", program.len(), arches.join(", ")),
-                &format!("seccomp 过滤器是一段小小的 BPF 程序（{} 条指令，适用于 {}），容器每次系统调用、在调用真正执行之前，内核都先运行它。不被允许的调用返回 {default_action}；这就是为什么容器里的 root 进程仍然不能调用 {BLOCKED_EXAMPLES}。能力会重新打开其中一部分（CAP_SYS_ADMIN：mount、unshare……）。clone3 返回 ENOSYS，让 libc 退回到 clone，过滤器可以检查 clone 的参数。过滤器会被所有子进程继承，而且永远不能移除。", program.len(), arches.join(", ")),
+                &format!("A seccomp filter is a small BPF program (for {}) the kernel runs on every system call the container makes, before the call does anything. Calls it does not allow fail with {default_action}; it is how a root process in a container still cannot call {BLOCKED_EXAMPLES}. Capabilities open some of them again (CAP_SYS_ADMIN: mount, unshare...). clone3 gets ENOSYS so that libc falls back to clone, whose flags the filter can inspect. The filter is inherited by every child and can never be removed.", arches.join(", ")),
+                &format!("seccomp 过滤器是一段小小的 BPF 程序（适用于 {}），容器每次系统调用、在调用真正执行之前，内核都先运行它。不被允许的调用返回 {default_action}；这就是为什么容器里的 root 进程仍然不能调用 {BLOCKED_EXAMPLES_ZH}。能力会重新打开其中一部分（CAP_SYS_ADMIN：mount、unshare……）。clone3 返回 ENOSYS，让 libc 退回到 clone，过滤器可以检查 clone 的参数。过滤器会被所有子进程继承，而且永远不能移除。", arches.join(", ")),
             ),
             shell: "# no shell equivalent; e.g.: docker run --security-opt seccomp=default.json".into(),
             syscall: "seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)".into(),
@@ -137,11 +147,17 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                     &format!("Root's power is split into capabilities; the container keeps {} ({}), docker's set: no CAP_SYS_ADMIN (mount, namespaces), CAP_NET_ADMIN, CAP_SYS_MODULE, CAP_SYS_PTRACE, CAP_SYS_TIME... Each one not kept is dropped from the bounding set first (so no exec can bring it back), then capset(2) sets effective and permitted to the rest; inheritable and ambient are empty.", if keep.is_empty() { "none".to_string() } else { short.join(", ") }, set),
                     &format!("root 的权力被拆成一项项能力；容器保留 {}（{}），即 docker 的默认集合：没有 CAP_SYS_ADMIN（mount、命名空间）、CAP_NET_ADMIN、CAP_SYS_MODULE、CAP_SYS_PTRACE、CAP_SYS_TIME……不保留的能力先从边界集（bounding set）里删掉（这样任何 exec 都拿不回来），再用 capset(2) 把有效集和许可集设为剩下的；可继承集和环境集为空。", if keep.is_empty() { "无".to_string() } else { short.join(", ") }, set),
                 ),
-                shell: if keep.is_empty() {
-                    "capsh --drop=all --".into()
-                } else {
-                    format!("capsh --caps='{}+ep' --drop=<every other> --", short.iter().map(|c| format!("cap_{c}")).collect::<Vec<_>>().join(","))
-                },
+                // As root, a program exec'd by capsh gets permitted = effective = bounding set.
+                shell: format!(
+                    "capsh --drop={} --",
+                    crate::confine::caps::NAMES
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| !set.has(*n as u32))
+                        .map(|(_, c)| c.to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
                 syscall: "prctl(PR_CAPBSET_DROP, cap) for each dropped; prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); capset(2)".into(),
                 look: "grep Cap /proc/<pid>/status; capsh --decode=<CapEff>".into(),
             }
