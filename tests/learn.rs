@@ -397,3 +397,134 @@ fn lab_checks_read_files_and_cgroup_files_of_real_containers() {
         .unwrap_err()
         .contains("not running"));
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            if e.file_name() != "book" {
+                copy_dir(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Hex ids of 12 or 64 digits → [ID].
+fn mask_ids(s: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() == 12 || run.len() == 64 {
+            out.push_str("[ID]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+fn unescape_html(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Both books: their lesson chapters are what the lessons and a simulated
+/// run say today, they build with mdBook without a warning, and the HTML
+/// shows each command with its output.
+#[test]
+fn the_books_are_current_and_build_with_mdbook_without_warnings() {
+    let gb = Gb::new();
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("book");
+    let fresh = gb.root().join("book");
+    for lang in ["en", "zh"] {
+        copy_dir(&book.join(lang), &fresh.join(lang));
+    }
+    let o = gb
+        .cmd()
+        .args(["learn", "--write-book"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lessons = glassbox::learn::catalog::lessons().unwrap();
+    for lang in ["en", "zh"] {
+        for lesson in &lessons {
+            let file = glassbox::learn::book::chapter_file(lesson);
+            let on_disk = std::fs::read_to_string(book.join(lang).join("src/lessons").join(&file))
+                .unwrap_or_default();
+            let made =
+                std::fs::read_to_string(fresh.join(lang).join("src/lessons").join(&file)).unwrap();
+            // `import` stamps the image with the real time (not the simulator's
+            // pinned clock), so its digest changes from run to run: ids are masked.
+            assert_eq!(
+                mask_ids(&stable(&gb, &on_disk)),
+                mask_ids(&stable(&gb, &made)),
+                "book/{lang}/src/lessons/{file} is stale: run `glassbox learn --write-book book`"
+            );
+        }
+        if std::process::Command::new("mdbook").arg("--version").output().is_err() {
+            eprintln!("skipped the mdBook build: mdbook is not installed (scripts/test installs it)");
+            continue;
+        }
+        let o = std::process::Command::new("mdbook")
+            .arg("build")
+            .arg(fresh.join(lang))
+            .output()
+            .unwrap();
+        let log = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(o.status.success(), "mdbook build {lang}: {log}");
+        assert!(
+            !log.contains(" WARN ") && !log.contains(" ERROR "),
+            "mdbook build {lang} warned: {log}"
+        );
+        for lesson in &lessons {
+            let md = std::fs::read_to_string(
+                fresh.join(lang).join("src/lessons").join(glassbox::learn::book::chapter_file(lesson)),
+            )
+            .unwrap();
+            let html_file = fresh
+                .join(lang)
+                .join("book/lessons")
+                .join(glassbox::learn::book::chapter_file(lesson).replace(".md", ".html"));
+            let html = unescape_html(&std::fs::read_to_string(&html_file).unwrap());
+            // Every line of every console block (commands and their output) is on the page.
+            let mut in_block = false;
+            let mut lines = 0;
+            for line in md.lines() {
+                if line.starts_with("```") {
+                    in_block = !in_block;
+                    continue;
+                }
+                if in_block && !line.trim().is_empty() {
+                    lines += 1;
+                    assert!(
+                        html.contains(line.trim_end()),
+                        "{}: {line:?} is not on the page",
+                        html_file.display()
+                    );
+                }
+            }
+            assert!(lines > 0, "{}: no commands", html_file.display());
+        }
+    }
+    // The Chinese book's prose is Chinese, and the English book's English.
+    let zh = std::fs::read_to_string(fresh.join("zh/src/lessons/01-hello-world.md")).unwrap();
+    assert!(zh.contains("第 1 课") && !zh.contains("Read the steps in order"), "{zh}");
+}
