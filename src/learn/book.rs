@@ -1,56 +1,117 @@
-//! The book's lesson chapters, generated from the lesson files so the two
-//! never drift (a test compares them with `book/src/lessons/`).
+//! The books (English in `book/en`, Chinese in `book/zh`): each lesson chapter
+//! is generated from its lesson file, with the real output of every command
+//! from a simulated run (the simulator's clock and ids are fixed, so a
+//! regenerated chapter says the same). `glassbox learn --write-book book`
+//! writes them; tests/learn.rs checks they are current and build with mdBook.
 
 use super::catalog;
 use super::model::Lesson;
+use super::runner::Runner;
 use crate::step::Lang;
 use anyhow::Result;
 use std::path::Path;
 
-fn render_lang(lesson: &Lesson, lang: Lang, out: &mut String) {
+/// Where the books say the storage root is (the run's own is a temp dir).
+const SHOWN_ROOT: &str = "/var/lib/glassbox";
+
+/// Escape `<`, `>` and `&` in prose for mdBook's HTML, leaving `code spans` alone.
+pub fn escape_prose(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(part);
+        } else {
+            out.push_str(
+                &part
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;"),
+            );
+        }
+    }
+    out
+}
+
+/// A fenced block that no line of `body` can close.
+fn fenced(lang: &str, body: &str) -> String {
+    let fence = if body.contains("```") { "````" } else { "```" };
+    format!("{fence}{lang}\n{}\n{fence}\n\n", body.trim_end())
+}
+
+/// One lesson as a chapter in one language, running each command on the
+/// simulated kernel under `runner`'s (fresh) root to show its output.
+pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
+    let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+    let n: u32 = lesson.id.parse().unwrap_or(0);
+    let mut out = match lang {
+        Lang::Zh => format!("# 第 {n} 课 · {}\n\n", lesson.title.zh),
+        _ => format!("# Lesson {} · {}\n\n", lesson.id, lesson.title.en),
+    };
+    out.push_str(&l(
+        &format!(
+            "*Generated from `lessons/{}-{}.toml`, with each command's output from a simulated run; take it interactively with `glassbox learn {}`.*\n\n",
+            lesson.id, lesson.slug, n
+        ),
+        &format!(
+            "*本章由 `lessons/{}-{}.toml` 生成，每条命令的输出都来自一次模拟运行；交互式学习请运行 `glassbox --lang zh learn {}`。*\n\n",
+            lesson.id, lesson.slug, n
+        ),
+    ));
+    let root = runner.root.display().to_string();
     for (i, s) in lesson.section.iter().enumerate() {
-        out.push_str(&format!(
-            "### {}. \n\n{}\n\n",
-            i + 1,
-            s.text.get(lang).trim()
-        ));
+        out.push_str(&format!("## {}\n\n{}\n\n", i + 1, escape_prose(s.text.get(lang).trim())));
         if let Some(cmd) = &s.command {
             let opts = if s.options.is_empty() {
                 String::new()
             } else {
                 format!("{} ", s.options.join(" "))
             };
-            out.push_str(&format!("```console\n$ glassbox {opts}{cmd}\n```\n\n"));
+            let line = format!("$ glassbox {opts}{cmd}");
             if s.real_only {
-                out.push_str(lang.pick(
-                    "*(needs the real kernel: run as root)*\n\n",
-                    "*（需要真实内核：以 root 运行）*\n\n",
+                out.push_str(&fenced("console", &line));
+                out.push_str(&l(
+                    "*(needs the real kernel: run it as root to see its output)*\n\n",
+                    "*（需要真实内核：以 root 运行才能看到输出）*\n\n",
                 ));
+            } else if s.image.is_some() {
+                out.push_str(&fenced("console", &line));
+                out.push_str(&l(
+                    "*(needs an image pulled from a registry; not run for the book)*\n\n",
+                    "*（需要从仓库拉取的镜像；生成本书时没有运行）*\n\n",
+                ));
+            } else {
+                let o = runner.run(cmd, &s.options, s.input.as_deref(), true, false)?;
+                let output = strip_ansi(&o.output).replace(&root, SHOWN_ROOT);
+                out.push_str(&fenced("console", &format!("{line}\n{output}")));
             }
         }
-        if let Some(n) = &s.notice {
+        if let Some(notice) = &s.notice {
             out.push_str(&format!(
                 "> {}\n\n",
-                n.get(lang).trim().replace('\n', "\n> ")
+                escape_prose(notice.get(lang).trim()).replace('\n', "\n> ")
             ));
         }
     }
+    Ok(out)
 }
 
-/// One lesson as a Markdown chapter: English, then Chinese.
-pub fn chapter(lesson: &Lesson) -> String {
-    let mut out = format!("# {} · {}\n\n", lesson.id, lesson.title.en);
-    out.push_str(&format!(
-        "*Follows: {}. Kernel steps shown: {}.*\n\n*This chapter is generated from `lessons/{}-{}.toml`; take it interactively with `glassbox learn {}`.*\n\n",
-        lesson.follows.join("; "),
-        lesson.shows.join(", "),
-        lesson.id,
-        lesson.slug,
-        lesson.id
-    ));
-    render_lang(lesson, Lang::En, &mut out);
-    out.push_str(&format!("## 中文 · {}\n\n", lesson.title.zh));
-    render_lang(lesson, Lang::Zh, &mut out);
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -58,11 +119,26 @@ pub fn chapter_file(lesson: &Lesson) -> String {
     format!("{}-{}.md", lesson.id, lesson.slug)
 }
 
-/// Write every lesson chapter into `dir` (book/src/lessons).
-pub fn write_all(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for lesson in catalog::lessons()? {
-        std::fs::write(dir.join(chapter_file(&lesson)), chapter(&lesson))?;
+/// Write every lesson chapter of both books under `book` (book/en/src/lessons,
+/// book/zh/src/lessons), each language from a fresh simulated store.
+pub fn write_all(book: &Path) -> Result<()> {
+    for (lang, dir) in [(Lang::En, "en"), (Lang::Zh, "zh")] {
+        let out = book.join(dir).join("src/lessons");
+        std::fs::create_dir_all(&out)?;
+        let store = std::env::temp_dir().join(format!(
+            "glassbox-book-{}-{dir}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&store);
+        let runner = Runner::new(&store, true, lang)?;
+        let written = (|| -> Result<()> {
+            for lesson in catalog::lessons()? {
+                std::fs::write(out.join(chapter_file(&lesson)), chapter(&lesson, lang, &runner)?)?;
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&store);
+        written?;
     }
     Ok(())
 }
@@ -71,28 +147,11 @@ pub fn write_all(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// The book must show exactly what the lessons teach. To refresh it:
-    /// `glassbox learn --write-book book/src/lessons`.
     #[test]
-    fn book_chapters_match_the_lesson_files() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/lessons");
-        let summary = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/SUMMARY.md"),
-        )
-        .unwrap();
-        for lesson in catalog::lessons().unwrap() {
-            let file = chapter_file(&lesson);
-            let on_disk = std::fs::read_to_string(dir.join(&file))
-                .unwrap_or_else(|_| panic!("book/src/lessons/{file} is missing: run glassbox learn --write-book book/src/lessons"));
-            assert_eq!(
-                on_disk,
-                chapter(&lesson),
-                "book/src/lessons/{file} differs from its lesson file: regenerate it"
-            );
-            assert!(
-                summary.contains(&format!("lessons/{file}")),
-                "SUMMARY.md does not list {file}"
-            );
-        }
+    fn prose_is_escaped_outside_code() {
+        assert_eq!(
+            escape_prose("shown as <none> under `<root>/layers`"),
+            "shown as &lt;none&gt; under `<root>/layers`"
+        );
     }
 }

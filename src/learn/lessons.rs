@@ -118,7 +118,10 @@ pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), Str
         .unwrap_or(false);
     let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored {
         Err(anyhow::anyhow!(
-            "offline, and no registry mirror is configured"
+            "{}",
+            runner
+                .lang
+                .pick("offline, and no registry mirror is configured", "离线，且没有配置镜像加速器")
         ))
     } else {
         runner.run(&format!("pull {image}"), &[], None, true, false)

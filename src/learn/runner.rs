@@ -260,9 +260,17 @@ impl Runner {
                     .run(run, &[], None, true, false)
                     .map_err(|e| e.to_string())?;
                 if o.code != 0 {
+                    let said = o.output.trim();
+                    let gist = if said.contains("No such container") {
+                        "没有这个容器".to_string()
+                    } else if said.contains("No such image") {
+                        "没有这个镜像".to_string()
+                    } else {
+                        said.to_string()
+                    };
                     return Err(l(
-                        format!("`{run}` failed (exit {}): {}", o.code, o.output.trim()),
-                        format!("`{run}` 失败（退出码 {}）：{}", o.code, o.output.trim()),
+                        format!("`{run}` failed (exit {}): {said}", o.code),
+                        format!("`{run}` 失败（退出码 {}）：{gist}", o.code),
                     ));
                 }
                 match text {

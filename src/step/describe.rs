@@ -148,7 +148,7 @@ impl Step {
                     "cgroup 是内核的资源记账与限额分组：组内每个进程的内存、CPU、进程数都被统计，也可以被限制。每个容器一个 cgroup，glassbox 就能限制、度量它，并找到它的全部进程。",
                 ),
                 shell: each("mkdir ", paths, ""),
-                syscall: "mkdir(2) on cgroupfs".into(),
+                syscall: l("mkdir(2) on cgroupfs", "在 cgroupfs 上 mkdir(2)"),
                 look: each("ls ", &paths[..paths.len().min(1)], ""),
             },
             Step::Clone { namespaces } => Description {
@@ -168,7 +168,7 @@ impl Step {
                     "clone({}|SIGCHLD)",
                     namespaces.iter().map(|n| n.clone_flag()).collect::<Vec<_>>().join("|")
                 ),
-                look: "ls -l /proc/<pid>/ns   # compare with: ls -l /proc/self/ns".into(),
+                look: l("ls -l /proc/<pid>/ns   # compare with: ls -l /proc/self/ns", "ls -l /proc/<pid>/ns   # 对比：ls -l /proc/self/ns"),
             },
             Step::CgroupJoin { paths, pid } => Description {
                 title: l(&format!("move process {pid} into the cgroup"), &format!("把进程 {pid} 放进 cgroup")),
@@ -177,7 +177,7 @@ impl Step {
                     "把 PID 写进 cgroup.procs，这个进程以及它以后的所有子进程就都受这个 cgroup 的统计和限制，而且发生在用户的程序开始运行之前。",
                 ),
                 shell: each(&format!("echo {pid} > "), paths, "/cgroup.procs"),
-                syscall: "write(2) to cgroup.procs".into(),
+                syscall: l("write(2) to cgroup.procs", "对 cgroup.procs 做 write(2)"),
                 look: format!("cat /proc/{pid}/cgroup"),
             },
             Step::MountPrivate => Description {
@@ -211,7 +211,7 @@ impl Step {
                         p(target)
                     ),
                     syscall: "mount(\"overlay\", target, \"overlay\", 0, \"lowerdir=...,upperdir=...,workdir=...\")".into(),
-                    look: format!("ls {}   # the container's own changes", p(upper)),
+                    look: format!("ls {}   # {}", p(upper), l("the container's own changes", "容器自己的改动")),
                 }
             }
             Step::MountSpecial { fs, target, options, read_only } => {
@@ -233,8 +233,8 @@ impl Step {
                         "新的 devpts 实例给容器一套自己的伪终端，和宿主机的互不可见。",
                     ),
                     super::Special::Mqueue => l(
-                        "POSIX message queues of the container's own IPC namespace.",
-                        "容器自己 IPC 命名空间里的 POSIX 消息队列。",
+                        "POSIX message queues belong to an IPC namespace: mounting mqueue here shows the container only its own namespace's queues (ls /dev/mqueue), not the host's, and queues it makes vanish with it.",
+                        "POSIX 消息队列属于 IPC 命名空间：在这里挂载 mqueue，容器只能看到自己命名空间里的队列（ls /dev/mqueue），看不到宿主机的；它创建的队列也随它一起消失。",
                     ),
                 };
                 let ro = if *read_only { ",ro" } else { "" };
@@ -296,7 +296,7 @@ impl Step {
                 ),
                 shell: format!("hostname {hostname}"),
                 syscall: format!("sethostname(\"{hostname}\")"),
-                look: "nsenter -t <pid> -u hostname   # vs. hostname on the host".into(),
+                look: l("nsenter -t <pid> -u hostname   # vs. hostname on the host", "nsenter -t <pid> -u hostname   # 对比宿主机上的 hostname"),
             },
             Step::LinkUp { name } => Description {
                 title: l(&format!("bring up {name} in the container's network namespace"), &format!("在容器的网络命名空间里启用 {name}")),
@@ -342,7 +342,7 @@ impl Step {
                     "setns(open(\"/proc/{pid}/ns/…\"), {}); fork()",
                     namespaces.iter().map(|n| n.clone_flag()).collect::<Vec<_>>().join("|")
                 ),
-                look: format!("ls -l /proc/{pid}/ns   # the same inode numbers as /proc/<exec pid>/ns"),
+                look: format!("ls -l /proc/{pid}/ns   # {}", l("the same inode numbers as /proc/<exec pid>/ns", "与 /proc/<exec pid>/ns 的 inode 编号相同")),
             },
             Step::Exec { argv, cwd, joined: true, user, .. } => {
                 let mut why = l(
@@ -371,15 +371,15 @@ impl Step {
                     syscall = format!("setgroups([{groups}]); setgid({}); setuid({}); execve(path, argv, envp)", u.gid, u.uid);
                 }
                 Description {
-                    title: l(&format!("exec {}", shell_join(argv)), &format!("exec 执行 {}", shell_join(argv))),
+                    title: l(&format!("exec {}", shell_join(argv)), &format!("exec：运行 {}", shell_join(argv))),
                     why,
                     shell,
                     syscall,
-                    look: "ps -o pid,ppid,user,args   # inside the container: PID 1 and this program".into(),
+                    look: l("ps -o pid,ppid,user,args   # inside the container: PID 1 and this program", "ps -o pid,ppid,user,args   # 在容器里：1 号进程和这个程序"),
                 }
             }
             Step::Exec { argv, cwd, .. } => Description {
-                title: l(&format!("exec {}", shell_join(argv)), &format!("exec 执行 {}", shell_join(argv))),
+                title: l(&format!("exec {}", shell_join(argv)), &format!("exec：运行 {}", shell_join(argv))),
                 why: l(
                     "execve replaces glassbox's code in the prepared process with the program; it keeps the namespaces, the cgroup and the root, and as the first process of its PID namespace it is PID 1.",
                     "execve 把这个准备好的进程里 glassbox 的代码换成用户的程序；命名空间、cgroup 和根目录都保留下来，作为 PID 命名空间里的第一个进程，它就是 1 号进程。",
@@ -473,7 +473,7 @@ impl Step {
                     "容器的进程都退出后，它的 cgroup 就空了，删掉它，内核里不留下任何痕迹。",
                 ),
                 shell: each("rmdir ", paths, ""),
-                syscall: "rmdir(2) on cgroupfs".into(),
+                syscall: l("rmdir(2) on cgroupfs", "在 cgroupfs 上 rmdir(2)"),
                 look: paths.first().map(|d| format!("ls {}", p(d))).unwrap_or_default(),
             },
         }
