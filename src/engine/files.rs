@@ -988,6 +988,36 @@ mod tests {
     }
 
     #[test]
+    fn in_lower_follows_no_symlink_and_honours_whiteouts_and_non_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let (top, bottom) = (d.path().join("top"), d.path().join("bottom"));
+        fs::create_dir_all(bottom.join("usr/lib")).unwrap();
+        fs::write(bottom.join("usr/lib/libc.so"), "").unwrap();
+        fs::create_dir_all(bottom.join("gone")).unwrap();
+        fs::write(bottom.join("gone/f"), "").unwrap();
+        fs::create_dir_all(bottom.join("file/x")).unwrap();
+        fs::create_dir_all(top.join("usr")).unwrap();
+        // A symlink in a layer pointing at the host's /etc: never followed.
+        std::os::unix::fs::symlink("/etc", top.join("usr/hostetc")).unwrap();
+        // A whiteout of `gone`, and a file `file` over the lower directory.
+        fsutil::mknod_at(RootDir::open(&top).unwrap().fd(), b"gone", libc::S_IFCHR, 0).unwrap();
+        fs::write(top.join("file"), "").unwrap();
+        let layers = open_layers(&[top, bottom]).unwrap();
+        let has = |p: &str| in_lower(&layers, Path::new(p)).unwrap();
+        assert!(has("usr/lib/libc.so"));
+        assert!(has("usr/hostetc"));
+        assert!(
+            !has("usr/hostetc/passwd"),
+            "followed a layer's symlink to the host"
+        );
+        assert!(!has("gone"));
+        assert!(!has("gone/f"));
+        assert!(has("file"));
+        assert!(!has("file/x"));
+        assert!(!has("nothing"));
+    }
+
+    #[test]
     fn copy_in_writes_inside_the_root_through_an_absolute_symlink() {
         let d = tempfile::tempdir().unwrap();
         let r = d.path().join("root");
