@@ -199,3 +199,103 @@ fn cp_racing_a_directory_swapped_with_a_symlink_never_reaches_the_host() {
     ok(&gb.run(&["rm", "-f", "box"]));
     common::assert_clean(&gb, &[id]);
 }
+
+/// `diff` walks the container's upper dir from the host. Here a host thread
+/// keeps exchanging, in that upper dir, a directory `a` with a symlink `b`
+/// whose target is a host temp dir (what a container can do to its own
+/// writable layer). A diff that lists `a` by path after seeing a directory
+/// there would list the host directory's names instead.
+#[test]
+fn diff_racing_a_directory_swapped_with_a_symlink_never_lists_host_names() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let host = tempfile::Builder::new()
+        .prefix("gb-diff-host-")
+        .tempdir()
+        .unwrap();
+    const HOST_ONLY: &str = "only-on-the-host-never-in-a-diff";
+    std::fs::write(host.path().join(HOST_ONLY), "host\n").unwrap();
+
+    let script = format!(
+        "mkdir /a && touch /a/inside && ln -s {} /b && touch /ready && sleep 300",
+        host.path().display()
+    );
+    let id = ok(&gb.run(&[
+        "run", "-d", "--name", "dbox", "busybox", "sh", "-c", &script,
+    ]))
+    .trim()
+    .to_string();
+    common::eventually(10, "the container's /ready", || {
+        gb.run(&["exec", "dbox", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
+    let before = ok(&gb.run(&["diff", "dbox"]));
+    assert!(
+        before.contains("A /a\nA /a/inside\nA /b\n"),
+        "unexpected diff before the race:\n{before}"
+    );
+
+    // The swapper: upper/a <-> upper/b, straight in the writable layer.
+    let upper = gb.root().join("containers").join(&id).join("upper");
+    let upper_c = CString::new(upper.to_str().unwrap()).unwrap();
+    // SAFETY: open with a valid path; we own the returned fd.
+    let fd = unsafe {
+        libc::open(
+            upper_c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(fd >= 0, "open {}", upper.display());
+    // SAFETY: fd is a fresh descriptor we own.
+    let root = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let swapper = {
+        let (stop, swaps) = (stop.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (CString::new("a").unwrap(), CString::new("b").unwrap());
+            while !stop.load(Ordering::Relaxed) {
+                if exchange(&root, &a, &b) {
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut rounds, mut failed) = (0, Vec::new());
+    let mut leaks: Vec<String> = Vec::new();
+    while rounds < 100 && Instant::now() < deadline {
+        rounds += 1;
+        let o = gb.run(&["diff", "dbox"]);
+        if !o.status.success() {
+            failed.push(stderr(&o));
+            continue;
+        }
+        let out = stdout(&o);
+        if out.contains(HOST_ONLY) {
+            leaks.push(out);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let swaps = swaps.load(Ordering::Relaxed);
+    eprintln!(
+        "{rounds} rounds, {swaps} swaps: {} diffs failed, {} listed the host's names",
+        failed.len(),
+        leaks.len()
+    );
+    assert!(
+        leaks.is_empty(),
+        "diff listed the host directory:\n{leaks:#?}"
+    );
+    assert!(
+        failed.is_empty(),
+        "diff failed during the race:\n{failed:#?}"
+    );
+    assert!(swaps > 100, "only {swaps} swaps");
+    ok(&gb.run(&["rm", "-f", "dbox"]));
+    common::assert_clean(&gb, &[id]);
+}

@@ -30,19 +30,25 @@ use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Files glassbox creates in the upper dir only as mount points for its
 /// binds (docker keeps them in an "init" layer): not the container's changes.
 const MOUNT_POINTS: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
-fn is_whiteout(m: &fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
+/// A whiteout: overlay's mark of a deleted name (a 0:0 character device).
+fn is_whiteout(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    matches!(xattr::get(dir, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
+/// Whether the directory `fd` (an `O_PATH` fd is fine) carries overlay's
+/// opaque xattr. Read through the fd's magic link, `/proc/self/fd/N/.`:
+/// the kernel goes to exactly the fd's inode, and the `/.` refuses anything
+/// but a directory; no name in the tree is looked up again.
+fn fd_is_opaque(fd: BorrowedFd) -> bool {
+    let p = fsutil::proc_fd_path(fd).join(".");
+    matches!(xattr::get(p, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
 }
 
 /// The image's unpacked layers, top first.
@@ -62,25 +68,86 @@ pub fn lower_dirs(root: &Path, c: &Container) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// The image's layers (top first) held as directories, so names in them
+/// are looked up through fds, never following a symlink a layer holds.
+fn open_layers(lower: &[PathBuf]) -> Result<Vec<RootDir>> {
+    lower.iter().map(|l| RootDir::open(l)).collect()
+}
+
+/// What one layer says about a path.
+enum InLayer {
+    /// The layer has it (anything but a whiteout).
+    Present,
+    /// The layer hides it from the layers below: a whiteout of it, an
+    /// ancestor that is not a directory here (a file, a symlink, a
+    /// whiteout), or an opaque ancestor directory.
+    Hidden,
+    /// Not here: ask the layer below.
+    Absent,
+}
+
+fn missing(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
+/// Look `rel` up in one layer, one name at a time (`openat(O_PATH|O_NOFOLLOW)`
+/// relative to the directory before it), as overlay stacks its layers.
+fn in_layer(layer: &RootDir, rel: &Path) -> Result<InLayer> {
+    let names: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
+    let Some((last, parents)) = names.split_last() else {
+        return Ok(InLayer::Present);
+    };
+    let flags = libc::O_PATH | libc::O_NOFOLLOW;
+    let mut cur: Option<OwnedFd> = None;
+    let mut opaque = false;
+    for name in parents {
+        let dir = cur.as_ref().map(|f| f.as_fd()).unwrap_or(layer.fd());
+        let fd = match fsutil::openat(dir, name, flags, 0) {
+            Ok(fd) => fd,
+            Err(e) if missing(&e) => {
+                return Ok(if opaque {
+                    InLayer::Hidden
+                } else {
+                    InLayer::Absent
+                })
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("look up {} in {}", rel.display(), layer.path().display())
+                })
+            }
+        };
+        if !fsutil::is_dir(&fsutil::fstat(fd.as_fd())?) {
+            return Ok(InLayer::Hidden);
+        }
+        opaque |= fd_is_opaque(fd.as_fd());
+        cur = Some(fd);
+    }
+    let dir = cur.as_ref().map(|f| f.as_fd()).unwrap_or(layer.fd());
+    match fsutil::lstat_at(dir, last) {
+        Ok(st) if is_whiteout(&st) => Ok(InLayer::Hidden),
+        Ok(_) => Ok(InLayer::Present),
+        Err(e) if missing(&e) => Ok(if opaque {
+            InLayer::Hidden
+        } else {
+            InLayer::Absent
+        }),
+        Err(e) => Err(e)
+            .with_context(|| format!("look up {} in {}", rel.display(), layer.path().display())),
+    }
+}
+
 /// Whether `rel` exists in the layers (top first), honouring whiteouts and
 /// opaque directories of the higher layers.
-fn in_lower(lower: &[PathBuf], rel: &Path) -> bool {
+fn in_lower(lower: &[RootDir], rel: &Path) -> Result<bool> {
     for layer in lower {
-        match fs::symlink_metadata(layer.join(rel)) {
-            Ok(m) if is_whiteout(&m) => return false,
-            Ok(_) => return true,
-            Err(_) => {}
-        }
-        // An opaque ancestor in this layer hides the layers below.
-        let mut p = rel.parent();
-        while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty()) {
-            if is_opaque(&layer.join(dir)) {
-                return false;
-            }
-            p = dir.parent();
+        match in_layer(layer, rel)? {
+            InLayer::Present => return Ok(true),
+            InLayer::Hidden => return Ok(false),
+            InLayer::Absent => {}
         }
     }
-    false
+    Ok(false)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,51 +168,60 @@ impl Change {
 }
 
 /// `docker diff`: the changes of the upper dir, by path (`/etc/x`), sorted.
+/// The upper dir is read through fds (the container may be running and
+/// changing it): a directory it swaps for a symlink is reported as that
+/// symlink, never followed to whatever it names.
 pub fn changes(root: &Path, c: &Container) -> Result<Vec<(String, Change)>> {
-    let upper = c.dir(root).join("upper");
-    let lower = lower_dirs(root, c)?;
+    let upper = RootDir::open(&c.dir(root).join("upper"))?;
+    let lower = open_layers(&lower_dirs(root, c)?)?;
     let mut out: BTreeMap<String, Change> = BTreeMap::new();
-    walk_changes(&upper, Path::new(""), &lower, &mut out)?;
+    walk_changes(&upper, upper.fd(), Path::new(""), &lower, &mut out)?;
     Ok(out.into_iter().collect())
 }
 
-/// Returns whether anything under `rel` was reported.
+/// The changes in the upper directory `dir` (at `rel`). Returns whether
+/// anything under `rel` was reported.
 fn walk_changes(
-    upper: &Path,
+    upper: &RootDir,
+    dir: BorrowedFd,
     rel: &Path,
-    lower: &[PathBuf],
+    lower: &[RootDir],
     out: &mut BTreeMap<String, Change>,
 ) -> Result<bool> {
-    let dir = upper.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&dir)
-        .with_context(|| format!("read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
+    let names = fsutil::dir_entries(dir)
+        .with_context(|| format!("read {}", upper.path().join(rel).display()))?;
     let mut any = false;
     for name in names {
-        let child = rel.join(&name);
-        let m = fs::symlink_metadata(upper.join(&child))?;
+        let child = rel.join(OsStr::from_bytes(&name));
+        let fd = match fsutil::openat(dir, &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+            Ok(fd) => fd,
+            // Removed since the directory was listed: no longer a change.
+            Err(e) if missing(&e) => continue,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("open {}", upper.path().join(&child).display()))
+            }
+        };
+        let st = fsutil::fstat(fd.as_fd())?;
         let shown = format!("/{}", child.display());
-        if is_whiteout(&m) {
+        if is_whiteout(&st) {
             out.insert(shown, Change::Deleted);
             any = true;
             continue;
         }
-        let existed = in_lower(lower, &child);
+        let existed = in_lower(lower, &child)?;
         if !existed
-            && m.is_file()
-            && m.len() == 0
+            && fsutil::is_regular(&st)
+            && st.st_size == 0
             && MOUNT_POINTS.iter().any(|p| Path::new(p) == child)
         {
             continue;
         }
-        if m.is_dir() {
-            let below = walk_changes(upper, &child, lower, out)?;
+        if fsutil::is_dir(&st) {
+            let below = walk_changes(upper, fd.as_fd(), &child, lower, out)?;
             if !existed {
                 out.insert(shown, Change::Added);
-            } else if below || is_opaque(&upper.join(&child)) {
+            } else if below || fd_is_opaque(fd.as_fd()) {
                 // A directory is copied up when something in it changes.
                 out.insert(shown, Change::Changed);
             } else {
@@ -806,7 +882,7 @@ pub fn export(root: &Path, c: &Container, out: &mut dyn Write) -> Result<()> {
 /// made (it may still be running). Returns nothing; writes into `w`.
 pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
     let upper = c.dir(root).join("upper");
-    let lower = lower_dirs(root, c)?;
+    let lower = open_layers(&lower_dirs(root, c)?)?;
     let mut builder = tar::Builder::new(w);
     let upper_root = RootDir::open(&upper)?;
     let mut skip: BTreeSet<PathBuf> = BTreeSet::new();
@@ -821,7 +897,7 @@ pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
             .ok()
             .and_then(|fd| fsutil::fstat(fd.as_fd()).ok())
             .is_some_and(|st| fsutil::is_regular(&st) && st.st_size == 0);
-        if plain_empty && !in_lower(&lower, Path::new(p)) {
+        if plain_empty && !in_lower(&lower, Path::new(p))? {
             skip.insert(PathBuf::from(p));
         }
     }
@@ -839,12 +915,6 @@ fn empty_entry(path: &Path) -> tar::Header {
     h.set_mtime(0);
     h.set_cksum();
     h
-}
-
-/// Whether the directory `fd` carries overlay's opaque xattr (read through
-/// the fd's magic link: `/proc/self/fd/N/.`).
-fn fd_is_opaque(fd: BorrowedFd) -> bool {
-    is_opaque(&fsutil::proc_fd_path(fd).join("."))
 }
 
 fn layer_walk<W: Write>(
@@ -915,6 +985,36 @@ mod tests {
         }
         names.sort();
         assert_eq!(names, ["data", "data/out", "data/sub", "data/sub/f"]);
+    }
+
+    #[test]
+    fn in_lower_follows_no_symlink_and_honours_whiteouts_and_non_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let (top, bottom) = (d.path().join("top"), d.path().join("bottom"));
+        fs::create_dir_all(bottom.join("usr/lib")).unwrap();
+        fs::write(bottom.join("usr/lib/libc.so"), "").unwrap();
+        fs::create_dir_all(bottom.join("gone")).unwrap();
+        fs::write(bottom.join("gone/f"), "").unwrap();
+        fs::create_dir_all(bottom.join("file/x")).unwrap();
+        fs::create_dir_all(top.join("usr")).unwrap();
+        // A symlink in a layer pointing at the host's /etc: never followed.
+        std::os::unix::fs::symlink("/etc", top.join("usr/hostetc")).unwrap();
+        // A whiteout of `gone`, and a file `file` over the lower directory.
+        fsutil::mknod_at(RootDir::open(&top).unwrap().fd(), b"gone", libc::S_IFCHR, 0).unwrap();
+        fs::write(top.join("file"), "").unwrap();
+        let layers = open_layers(&[top, bottom]).unwrap();
+        let has = |p: &str| in_lower(&layers, Path::new(p)).unwrap();
+        assert!(has("usr/lib/libc.so"));
+        assert!(has("usr/hostetc"));
+        assert!(
+            !has("usr/hostetc/passwd"),
+            "followed a layer's symlink to the host"
+        );
+        assert!(!has("gone"));
+        assert!(!has("gone/f"));
+        assert!(has("file"));
+        assert!(!has("file/x"));
+        assert!(!has("nothing"));
     }
 
     #[test]
