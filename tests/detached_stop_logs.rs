@@ -593,7 +593,8 @@ fn exec_joins_the_running_container() {
     ]));
     assert_eq!(
         common::trace_kinds(&trace),
-        ["cgroup_join", "setns", "exec"]
+        // exec takes the container's confinement too: its seccomp filter and capabilities.
+        ["cgroup_join", "setns", "seccomp_load", "cap_set", "exec"]
     );
     // Only running containers.
     ok(&gb.run(&["stop", "-t", "0", "target"]));

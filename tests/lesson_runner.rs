@@ -96,9 +96,9 @@ fn lesson_output_comes_in_the_order_it_happened() {
     // Part 5: the steps, then the program's output, then the clean-up step.
     let part5 = &out[at("[5/6]")..];
     let p = |s: &str| part5.find(s).unwrap_or_else(|| panic!("{s:?} missing:\n{part5}"));
-    assert!(p("[1] create the container's cgroup") < p("[19] exec echo"));
-    assert!(p("[19] exec echo") < p("\nHello again\n"));
-    assert!(p("\nHello again\n") < p("[20] remove the container's cgroup"));
+    assert!(p("] create the container's cgroup") < p("] exec echo"));
+    assert!(p("] exec echo") < p("\nHello again\n"));
+    assert!(p("\nHello again\n") < p("] remove the container's cgroup"));
     assert!(part5.contains("✓ that happened as expected"), "{part5}");
 }
 
@@ -146,15 +146,24 @@ fn step_through_inside_a_lesson_takes_single_keys_and_looks_after_the_step() {
     t.wait_for("step-through on");
     // The suggestion is typed again: Enter runs it, paused before each step.
     t.keys(&["Enter"]);
-    t.wait_for("[1] create the container's cgroup");
+    // create's three steps, the cgroup and the device cgroup, one key each.
+    t.wait_for("[1] make the container's directory");
     t.keys(&["Enter"]);
-    t.wait_for("[2] clone the container process");
+    t.wait_for("[2] make the overlay directories");
+    t.keys(&["Enter"]);
+    t.wait_for("[3] write the container's hostname");
+    t.keys(&["Enter"]);
+    t.wait_for("[4] create the container's cgroup");
+    t.keys(&["Enter"]);
+    t.wait_for("[5] ");
+    t.keys(&["Enter"]);
+    t.wait_for("[6] clone the container process");
     // One key, no Enter: `l` runs the clone, then looks at its result.
     t.type_text("l");
-    let screen = t.wait_for("[3] move process");
+    let screen = t.wait_for("[7] move process");
     if common::is_root() {
         let pid: String = screen
-            .split("[3] move process ")
+            .split("[7] move process ")
             .nth(1)
             .unwrap()
             .chars()

@@ -145,7 +145,7 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 ),
                 why: l(
                     &format!("Root's power is split into capabilities; the container keeps {} ({}), docker's set: no CAP_SYS_ADMIN (mount, namespaces), CAP_NET_ADMIN, CAP_SYS_MODULE, CAP_SYS_PTRACE, CAP_SYS_TIME... Each one not kept is dropped from the bounding set first (so no exec can bring it back), then capset(2) sets effective and permitted to the rest; inheritable and ambient are empty.", if keep.is_empty() { "none".to_string() } else { short.join(", ") }, set),
-                    &format!("root 的权力被拆成一项项能力；容器保留 {}（{}），即 docker 的默认集合：没有 CAP_SYS_ADMIN（mount、命名空间）、CAP_NET_ADMIN、CAP_SYS_MODULE、CAP_SYS_PTRACE、CAP_SYS_TIME……不保留的能力先从边界集（bounding set）里删掉（这样任何 exec 都拿不回来），再用 capset(2) 把有效集和许可集设为剩下的；可继承集和环境集为空。", if keep.is_empty() { "无".to_string() } else { short.join(", ") }, set),
+                    &format!("root 的权力被拆成一项项能力；容器保留 `{}`（{}），即 docker 的默认集合：没有 CAP_SYS_ADMIN（mount、命名空间）、CAP_NET_ADMIN、CAP_SYS_MODULE、CAP_SYS_PTRACE、CAP_SYS_TIME……不保留的能力先从边界集（bounding set）里删掉（这样任何 exec 都拿不回来），再用 capset(2) 把有效集和许可集设为剩下的；可继承集和环境集为空。", if keep.is_empty() { "无".to_string() } else { short.join(", ") }, set),
                 ),
                 // As root, a program exec'd by capsh gets permitted = effective = bounding set.
                 shell: format!(
@@ -158,7 +158,7 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
-                syscall: "prctl(PR_CAPBSET_DROP, cap) for each dropped; prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); capset(2)".into(),
+                syscall: "prctl(PR_CAPBSET_DROP, c) ∀ c ∉ keep; prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); capset(2)".into(),
                 look: "grep Cap /proc/<pid>/status; capsh --decode=<CapEff>".into(),
             }
         }
