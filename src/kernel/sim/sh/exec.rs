@@ -270,7 +270,11 @@ impl Sh {
         match c {
             Cmd::Simple { words, redirs, line } => {
                 self.line = *line;
-                self.simple(p, words, redirs)
+                let st = self.simple(p, words, redirs)?;
+                // Signals that arrived run their traps after the command, as in ash.
+                self.last = st;
+                self.run_traps(p)?;
+                Ok(st)
             }
             Cmd::Seq(items) => {
                 let mut st = 0;
