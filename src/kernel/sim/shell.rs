@@ -812,7 +812,7 @@ mod tests {
         let res = sh("cd /nope; echo $?");
         assert_eq!(
             res.err,
-            "sh: cd: can't cd to /nope: No such file or directory\n"
+            "sh: cd: line 0: can't cd to /nope: No such file or directory\n"
         );
         assert_eq!(res.out, "2\n");
     }
