@@ -755,11 +755,12 @@ pub fn df(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     for m in &w.mounts {
         let (size, used) = match m.fstype.as_str() {
             "overlay" => (DISK_BYTES, used_root),
-            "tmpfs" | "devtmpfs" => (super::system::MEM_BYTES / 2, 0),
+            "tmpfs" | "devtmpfs" => (64 << 20, 0),
             "bind" => (DISK_BYTES, used_root),
             _ => continue,
         };
-        rows.push((m.source.clone(), size, used, m.target.clone()));
+        let src = if m.fstype == "bind" { "/dev/vda".to_string() } else { m.source.clone() };
+        rows.push((src, size, used, m.target.clone()));
     }
     for (src, size, used, target) in rows {
         let avail = size - used;

@@ -206,7 +206,8 @@ pub fn mount(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             "overlay" => ("overlay", "rw,relatime,lowerdir=/l,upperdir=/u,workdir=/w"),
             "proc" => ("proc", "rw,nosuid,nodev,noexec,relatime"),
             "sysfs" => ("sysfs", "ro,nosuid,nodev,noexec,relatime"),
-            "tmpfs" => ("tmpfs", "rw,nosuid,size=65536k,mode=755"),
+            "tmpfs" if m.target == "/dev" => ("tmpfs", "rw,nosuid,size=65536k,mode=755"),
+            "tmpfs" => ("tmpfs", "rw,nosuid,nodev,noexec,relatime,size=65536k"),
             "devpts" => ("devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666"),
             "mqueue" => ("mqueue", "rw,nosuid,nodev,noexec,relatime"),
             "bind" => ("ext4", "rw,relatime"),
@@ -259,7 +260,8 @@ pub fn id(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             id.to_string()
         }
     } else {
-        format!("uid={} gid={} groups={}", one(uid, &uname), one(gid, &gname), one(gid, &gname))
+        // no supplementary groups in the container, so busybox prints none
+        format!("uid={} gid={}", one(uid, &uname), one(gid, &gname))
     };
     p.out(format!("{out}\n"))?;
     Ok(0)
@@ -547,9 +549,18 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
         String::from_utf8_lossy(&d).into_owned()
     };
     let mut sh = Sh::new(arg0, pos, &parent.environ(), parent.cwd.clone(), flavor);
+    // ash exports SHLVL (one deeper) and PWD at start-up
+    let lvl = parent.get("SHLVL").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
+    sh.set("SHLVL", &lvl.to_string());
+    sh.export("SHLVL");
+    if sh.get("PWD").is_none() {
+        sh.set("PWD", &parent.cwd);
+        sh.export("PWD");
+    }
     sh.spawner = parent.spawner.clone();
     sh.set("\0pid", &p.pid.to_string());
     sh.errexit = errexit;
+    sh.exec_ok = cmd_c;
     sh.xtrace = xtrace;
     let r = sh.run_script(p, &script);
     crate::kernel::sim::sh::exec::finish_script(&mut sh, p, r)

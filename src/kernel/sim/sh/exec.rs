@@ -54,6 +54,8 @@ pub struct Sh {
     pub(crate) spawner: Option<Spawner>,
     /// Set when the next external command may replace this process (exec).
     exec_last: bool,
+    /// Whether this shell runs a `-c` string (whose last command it execs).
+    pub exec_ok: bool,
 }
 
 /// Starts a simulated process's thread.
@@ -107,6 +109,7 @@ impl Sh {
             in_trap: false,
             spawner: None,
             exec_last: false,
+            exec_ok: false,
         }
     }
 
@@ -115,6 +118,15 @@ impl Sh {
             Flavor::Ash => format!("{}: ", self.arg0),
             Flavor::Dash => format!("{}: {}: ", self.arg0, self.line),
             Flavor::Bash => format!("{}: line {}: ", self.arg0, self.line),
+        }
+    }
+
+    /// The prefix of a builtin's error: ash names the builtin and the line
+    /// (counted from 0 within `-c`), e.g. `sh: cd: line 0: `.
+    pub fn bprefix(&self, builtin: &str) -> String {
+        match self.flavor {
+            Flavor::Ash => format!("{}: {builtin}: line {}: ", self.arg0, self.line.saturating_sub(1)),
+            _ => format!("{}{builtin}: ", self.prefix()),
         }
     }
 
@@ -188,9 +200,10 @@ impl Sh {
     pub fn run_script(&mut self, p: &mut Proc, src: &str) -> Result<i32, Flow> {
         let (cmds, err) = parse_script(src);
         // `sh -c 'cmd'` with one simple command execs it in place.
-        let single = cmds.len() == 1 && err.is_none() && matches!(cmds[0], Cmd::Simple { .. });
-        for c in &cmds {
-            self.exec_last = single && self.traps.is_empty();
+        let n = cmds.len();
+        for (k, c) in cmds.iter().enumerate() {
+            // ash execs the last command of `sh -c` in place (no fork).
+            self.exec_last = self.exec_ok && k + 1 == n && err.is_none() && self.traps.is_empty();
             let r = self.exec(p, c);
             self.exec_last = false;
             self.last = r?;
@@ -270,7 +283,11 @@ impl Sh {
         match c {
             Cmd::Simple { words, redirs, line } => {
                 self.line = *line;
-                self.simple(p, words, redirs)
+                let st = self.simple(p, words, redirs)?;
+                // Signals that arrived run their traps after the command, as in ash.
+                self.last = st;
+                self.run_traps(p)?;
+                Ok(st)
             }
             Cmd::Seq(items) => {
                 let mut st = 0;
@@ -534,6 +551,9 @@ impl Sh {
             .last()
             .and_then(|pid| p.world().procs.get(pid).and_then(|e| e.exit))
             .unwrap_or(0);
+        if let Some(k) = pids.last().and_then(|pid| p.world().procs.get(pid).and_then(|e| e.killed)) {
+            report_signal(p, k)?;
+        }
         for pid in pids {
             p.w().procs.remove(pid);
         }
@@ -776,7 +796,7 @@ impl Sh {
             match x.parse::<i64>() {
                 Ok(n) if n >= 0 => Ok(n),
                 _ => {
-                    let m = format!("{}{what}: Illegal number: {x}\n", s.prefix());
+                    let m = format!("{}Illegal number: {x}\n", s.bprefix(what));
                     p.err(m)?;
                     Err(Flow::Exit(2))
                 }
@@ -815,7 +835,7 @@ impl Sh {
                     Some(x) => num(self, p, x, "shift")? as usize,
                 };
                 if n > self.pos.len() {
-                    let m = format!("{}shift: can't shift that many\n", self.prefix());
+                    let m = format!("{}can't shift that many\n", self.bprefix("shift"));
                     p.err(m)?;
                     return Err(Flow::Exit(2));
                 }
@@ -948,7 +968,7 @@ impl Sh {
                         'x' => self.xtrace = on,
                         'u' | 'f' | 'v' | 'm' | 'C' | 'a' | 'b' | 'n' => {}
                         _ => {
-                            let m = format!("{}set: illegal option -{c}\n", self.prefix());
+                            let m = format!("{}illegal option -{c}\n", self.bprefix("set"));
                             p.err(m)?;
                             return Err(Flow::Exit(2));
                         }
@@ -979,7 +999,7 @@ impl Sh {
         let me = p.pid;
         for s in sigs {
             let Some(sig) = applets::parse_signal(s) else {
-                let m = format!("{}trap: {s}: bad trap\n", self.prefix());
+                let m = format!("{}{s}: bad trap\n", self.bprefix("trap"));
                 p.err(m)?;
                 return Ok(1);
             };
@@ -1033,7 +1053,7 @@ impl Sh {
                     }
                     other => {
                         let why = if other.is_some() { "Not a directory" } else { "No such file or directory" };
-                        let m = format!("{}cd: can't cd to {dir}: {why}\n", self.prefix());
+                        let m = format!("{}can't cd to {dir}: {why}\n", self.bprefix("cd"));
                         p.err(m)?;
                         Ok(2)
                     }
@@ -1041,7 +1061,7 @@ impl Sh {
             }
             "local" => {
                 if self.depth == 0 {
-                    let m = format!("{}local: not in a function\n", self.prefix());
+                    let m = format!("{}not in a function\n", self.bprefix("local"));
                     p.err(m)?;
                     return Ok(2);
                 }
@@ -1208,6 +1228,11 @@ impl Sh {
                 match e {
                     Some((St::Done, code)) => {
                         st = code.unwrap_or(0);
+                        if !a.is_empty() {
+                            if let Some(k) = p.world().procs.get(t).and_then(|e| e.killed) {
+                                report_signal(p, k)?;
+                            }
+                        }
                         p.w().procs.remove(t);
                         self.children.retain(|c| c != t);
                         break;
@@ -1341,6 +1366,23 @@ pub fn finish_script(sh: &mut Sh, p: &mut Proc, r: Result<i32, Flow>) -> Result<
     sh.last = code;
     sh.run_exit_trap(p)?;
     Ok(sh.last)
+}
+
+/// What ash prints when a child it waited for died of a signal.
+fn report_signal(p: &mut Proc, status: i32) -> Result<(), Flow> {
+    let msg = match status - 128 {
+        2 | 13 => return Ok(()),
+        1 => "Hangup",
+        3 => "Quit",
+        6 => "Aborted",
+        9 => "Killed",
+        10 => "User defined signal 1",
+        12 => "User defined signal 2",
+        14 => "Alarm clock",
+        15 => "Terminated",
+        _ => return Ok(()),
+    };
+    p.err(format!("{msg}\n"))
 }
 
 fn open_err(t: &str, e: fs::FsError, op: &RedirOp) -> String {

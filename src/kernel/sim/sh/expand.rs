@@ -15,6 +15,8 @@ enum Piece {
     Text(String, bool /*quoted*/, bool /*expanded*/),
     /// A field boundary ("$@" between parameters).
     Break,
+    /// "$@" with no parameters: the field it is in vanishes if otherwise empty.
+    NoField,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -238,8 +240,7 @@ impl Sh {
                         out.push(Piece::Text(a, true, true));
                     }
                     if self.pos.is_empty() {
-                        out.push(Piece::Break);
-                        out.push(Piece::Text(String::new(), false, true));
+                        out.push(Piece::NoField);
                     }
                 } else if q {
                     let sep = self.ifs().chars().next().map(String::from).unwrap_or_default();
@@ -432,19 +433,26 @@ impl Sh {
         let mut pat = String::new();
         let mut globby = false;
         let mut has = false;
+        let mut no_field = false;
         let flush = |fields: &mut Vec<(String, Option<String>)>,
                      cur: &mut String,
                      pat: &mut String,
-                     globby: &mut bool| {
+                     globby: &mut bool,
+                     no_field: &mut bool| {
             let p = std::mem::take(pat);
-            fields.push((std::mem::take(cur), if *globby { Some(p) } else { None }));
+            let c = std::mem::take(cur);
+            if !(*no_field && c.is_empty()) {
+                fields.push((c, if *globby { Some(p) } else { None }));
+            }
+            *no_field = false;
             *globby = false;
         };
         for pc in pieces {
             match pc {
+                Piece::NoField => no_field = true,
                 Piece::Break => {
                     if has {
-                        flush(&mut fields, &mut cur, &mut pat, &mut globby);
+                        flush(&mut fields, &mut cur, &mut pat, &mut globby, &mut no_field);
                     }
                     has = false;
                 }
@@ -463,7 +471,7 @@ impl Sh {
                         if *expanded && ifs.contains(ch) {
                             let ws = ch.is_whitespace();
                             if has || !ws {
-                                flush(&mut fields, &mut cur, &mut pat, &mut globby);
+                                flush(&mut fields, &mut cur, &mut pat, &mut globby, &mut no_field);
                             }
                             has = false;
                             continue;
@@ -479,7 +487,7 @@ impl Sh {
             }
         }
         if has {
-            flush(&mut fields, &mut cur, &mut pat, &mut globby);
+            flush(&mut fields, &mut cur, &mut pat, &mut globby, &mut no_field);
         }
         fields
     }
@@ -496,6 +504,7 @@ fn join_pieces(pieces: &[Piece]) -> String {
                     s.push(' ');
                 }
             }
+            Piece::NoField => {}
         }
         first = false;
     }

@@ -19,8 +19,9 @@ use crate::kernel::sim::fs::SimFs;
 pub const PIPE_CAP: usize = 65536;
 /// Commands run without the clock moving before it advances by one tick.
 pub const QUANTUM: u64 = 1000;
-/// Virtual milliseconds one quantum of busy work costs.
-pub const TICK_MS: u64 = 1;
+/// Virtual milliseconds one quantum of busy work costs (about what ash
+/// takes for a thousand builtins).
+pub const TICK_MS: u64 = 10;
 /// Commands a whole run may execute; past it the run stops as if at its horizon.
 pub const MAX_STEPS: u64 = 5_000_000;
 /// Bytes of terminal output a run may produce before it is stopped.
