@@ -332,30 +332,52 @@ pub fn prune(g: &GlobalOptions, args: PruneArgs) -> Result<i32> {
     let root = g.root();
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0u64;
-    for c in manage::prunable(&root)? {
-        let size = manage::dir_size(&c.dir(&root).join("upper"));
-        if engine::remove(&root, kernel.as_mut(), &mut narrator, &c.id, false).is_ok() {
-            deleted.push(c.id.clone());
-            reclaimed += size;
-        }
-    }
+    let (deleted, reclaimed) = prune_containers(&root, kernel.as_mut(), &mut narrator)?;
     let mut out = String::new();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            out.push_str(id);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(reclaimed)
-    ));
+    push_deleted(&mut out, "Containers", &deleted);
+    push_reclaimed(&mut out, reclaimed);
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)
+}
+
+/// Remove every stopped container (`container prune`, `system prune`):
+/// their ids and the bytes their writable layers held.
+pub fn prune_containers(
+    root: &std::path::Path,
+    kernel: &mut dyn crate::kernel::Kernel,
+    narrator: &mut crate::narrate::Narrator,
+) -> Result<(Vec<String>, u64)> {
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in manage::prunable(root)? {
+        let size = manage::dir_size(&c.dir(root).join("upper"));
+        match engine::remove(root, kernel, narrator, &c.id, false) {
+            Ok(_) => {
+                deleted.push(c.id.clone());
+                reclaimed += size;
+            }
+            Err(e) => eprintln!("glassbox: container {}: {e:#}", c.name),
+        }
+    }
+    Ok((deleted, reclaimed))
+}
+
+/// docker's "Deleted Containers:" / "Deleted Images:" block, when there is anything.
+pub fn push_deleted(out: &mut String, what: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str(&format!("Deleted {what}:\n"));
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// docker's closing line of every prune.
+pub fn push_reclaimed(out: &mut String, bytes: u64) {
+    out.push_str(&format!("Total reclaimed space: {}\n", human_size(bytes)));
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,5 @@
 //! version, info and `system prune`.
 
-use super::format::human_size;
 use super::GlobalOptions;
 use anyhow::Result;
 use clap::Args;
@@ -65,40 +64,13 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
     let mut out = String::new();
-    let mut reclaimed = 0u64;
-    let mut deleted = Vec::new();
-    for c in crate::engine::manage::prunable(&root)? {
-        let size = crate::engine::manage::dir_size(&c.dir(&root).join("upper"));
-        match crate::engine::remove(&root, kernel.as_mut(), &mut narrator, &c.id, false) {
-            Ok(_) => {
-                deleted.push(c.id.clone());
-                reclaimed += size;
-            }
-            Err(e) => eprintln!("glassbox: container {}: {e:#}", c.name),
-        }
-    }
-    if !deleted.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            out.push_str(id);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
+    let (deleted, mut reclaimed) =
+        super::lifecycle::prune_containers(&root, kernel.as_mut(), &mut narrator)?;
+    super::lifecycle::push_deleted(&mut out, "Containers", &deleted);
     let (lines, bytes) = super::images::prune_images(&root, a.all)?;
     reclaimed += bytes;
-    if !lines.is_empty() {
-        out.push_str("Deleted Images:\n");
-        for l in &lines {
-            out.push_str(l);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(reclaimed)
-    ));
+    super::lifecycle::push_deleted(&mut out, "Images", &lines);
+    super::lifecycle::push_reclaimed(&mut out, reclaimed);
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)
 }
