@@ -105,6 +105,11 @@ const SAME: &[&str] = &[
     "which ls sh nosuch; echo $?; whoami; id; nproc >/dev/null; echo $?",
     "kill -l 15; kill -l 143; kill 99999; echo $?",
     "echo $$; sh -c 'echo $$'",
+    "printf 'a 1\\nb 2\\n' | while read k v; do echo $v=$k; done; seq 3 | xargs; echo a b | xargs -I{} echo [{}]",
+    "for f in /etc/passwd /etc/nope /etc/group; do [ -f $f ] && echo $f; done; echo ${x:=5} $x; unset x; echo ${x-unset}",
+    "trap 'echo t' INT; trap; trap - INT; trap; echo end",
+    "cd /tmp && mkdir -p q && cd q && pwd && cd .. && pwd && cd - && echo $OLDPWD",
+    "x=3; f() { x=4; local y=1; echo $y; }; f; echo $x $y; eval 'echo $x'; v=x; eval echo \\$$v",
 ];
 
 #[test]

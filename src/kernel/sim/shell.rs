@@ -127,6 +127,16 @@ pub fn run(ctx: &mut ShellCtx, argv: &[String]) -> Result<i32, RunError> {
 }
 
 
+/// A duration for messages: "30 days", "2 h", "1500 ms".
+fn human_ms(ms: u64) -> String {
+    match ms {
+        m if m >= 86_400_000 && m % 86_400_000 == 0 => format!("{} days", m / 86_400_000),
+        m if m >= 3_600_000 && m % 3_600_000 == 0 => format!("{} h", m / 3_600_000),
+        m if m >= 1000 && m % 1000 == 0 => format!("{} s", m / 1000),
+        m => format!("{m} ms"),
+    }
+}
+
 /// Find a command the way execvp would: names with '/' relative to cwd, others through PATH.
 fn locate(fs: &SimFs, cwd: &str, name: &str, path_var: &str) -> Option<String> {
     if name.is_empty() {
@@ -278,7 +288,7 @@ pub fn run_until(
         Some(c) => Outcome::Exited(c),
         None => Outcome::StillRunning {
             why: if why == "the horizon" {
-                format!("it was still running at the horizon ({} ms of simulated time)", horizon_ms)
+                format!("it was still running at the horizon ({} of simulated time)", human_ms(horizon_ms))
             } else {
                 why
             },
