@@ -1198,7 +1198,15 @@ impl Sh {
                 }
                 Ok(0)
             }
-            "jobs" | "hash" | "times" | "getopts" => Ok(0),
+            "jobs" | "hash" | "times" => Ok(0),
+            "getopts" => {
+                let m = format!(
+                    "glassbox: {}: getopts is not supported in simulation; run for real as root to use it\n",
+                    self.arg0
+                );
+                p.err(m)?;
+                Ok(2)
+            }
             "let" => {
                 let mut v = 0;
                 for x in a {
