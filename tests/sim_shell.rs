@@ -105,6 +105,11 @@ const SAME: &[&str] = &[
     "which ls sh nosuch; echo $?; whoami; id; nproc >/dev/null; echo $?",
     "kill -l 15; kill -l 143; kill 99999; echo $?",
     "echo $$; sh -c 'echo $$'",
+    "printf 'a 1\\nb 2\\n' | while read k v; do echo $v=$k; done; seq 3 | xargs; echo a b | xargs -I{} echo [{}]",
+    "for f in /etc/passwd /etc/nope /etc/group; do [ -f $f ] && echo $f; done; echo ${x:=5} $x; unset x; echo ${x-unset}",
+    "trap 'echo t' INT; trap; trap - INT; trap; echo end",
+    "cd /tmp && mkdir -p q && cd q && pwd && cd .. && pwd && cd - && echo $OLDPWD",
+    "x=3; f() { x=4; local y=1; echo $y; }; f; echo $x $y; eval 'echo $x'; v=x; eval echo \\$$v",
 ];
 
 #[test]
@@ -135,7 +140,10 @@ fn simulated_shell_prints_what_busybox_prints() {
 fn shape(out: &str) -> (String, Vec<usize>) {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or("").to_string();
-    (header, lines.map(|l| l.split_whitespace().count()).collect())
+    (
+        header,
+        lines.map(|l| l.split_whitespace().count()).collect(),
+    )
 }
 
 #[test]
@@ -163,7 +171,11 @@ fn system_figures_have_busybox_shapes() {
             assert!(sh.ends_with(" UTC 2026"), "{sh}");
             continue;
         }
-        assert_eq!(rh.split_whitespace().collect::<Vec<_>>(), sh.split_whitespace().collect::<Vec<_>>(), "{script} header");
+        assert_eq!(
+            rh.split_whitespace().collect::<Vec<_>>(),
+            sh.split_whitespace().collect::<Vec<_>>(),
+            "{script} header"
+        );
         if script.starts_with("free") || script.starts_with("df") {
             assert_eq!(rh, sh, "{script} header layout");
         }
@@ -174,7 +186,18 @@ fn system_figures_have_busybox_shapes() {
     // top -bn1: the three summary lines and the table header
     let real = run(&gb, false, "top -bn1");
     let sim = run(&gb, true, "top -bn1");
-    let first_words = |s: &str| s.lines().take(4).map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect::<Vec<_>>();
-    assert_eq!(first_words(&real.out), first_words(&sim.out), "{}\nvs\n{}", real.out, sim.out);
+    let first_words = |s: &str| {
+        s.lines()
+            .take(4)
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        first_words(&real.out),
+        first_words(&sim.out),
+        "{}\nvs\n{}",
+        real.out,
+        sim.out
+    );
     assert_eq!(real.out.lines().nth(3), sim.out.lines().nth(3));
 }

@@ -96,7 +96,9 @@ impl std::error::Error for RunError {}
 pub enum Outcome {
     Exited(i32),
     /// Still running at the horizon (or stopped by the step/output budget: `why`).
-    StillRunning { why: String },
+    StillRunning {
+        why: String,
+    },
 }
 
 /// Every program the simulator can run, for messages.
@@ -126,6 +128,15 @@ pub fn run(ctx: &mut ShellCtx, argv: &[String]) -> Result<i32, RunError> {
     }
 }
 
+/// A duration for messages: "30 days", "2 h", "1500 ms".
+fn human_ms(ms: u64) -> String {
+    match ms {
+        m if m >= 86_400_000 && m % 86_400_000 == 0 => format!("{} days", m / 86_400_000),
+        m if m >= 3_600_000 && m % 3_600_000 == 0 => format!("{} h", m / 3_600_000),
+        m if m >= 1000 && m % 1000 == 0 => format!("{} s", m / 1000),
+        m => format!("{m} ms"),
+    }
+}
 
 /// Find a command the way execvp would: names with '/' relative to cwd, others through PATH.
 fn locate(fs: &SimFs, cwd: &str, name: &str, path_var: &str) -> Option<String> {
@@ -133,7 +144,8 @@ fn locate(fs: &SimFs, cwd: &str, name: &str, path_var: &str) -> Option<String> {
         return None;
     }
     if name.contains('/') {
-        fs.is_executable(name, cwd).then(|| fs::normalize(name, cwd))
+        fs.is_executable(name, cwd)
+            .then(|| fs::normalize(name, cwd))
     } else {
         fs.find_in_path(name, path_var)
     }
@@ -149,7 +161,8 @@ fn resolve(ctx: &ShellCtx, argv: &[String]) -> Result<(String, String, Vec<Strin
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str())
         .unwrap_or(DEFAULT_PATH);
-    let found = locate(ctx.fs, &ctx.cwd, name, path_var).ok_or_else(|| RunError::NotFound(name.clone()))?;
+    let found =
+        locate(ctx.fs, &ctx.cwd, name, path_var).ok_or_else(|| RunError::NotFound(name.clone()))?;
     let mut base = fs::basename(name).to_string();
     let mut args = argv.to_vec();
     if base == "busybox" && argv.len() > 1 && !argv[1].starts_with('-') {
@@ -162,7 +175,12 @@ fn resolve(ctx: &ShellCtx, argv: &[String]) -> Result<(String, String, Vec<Strin
     // A shell script with a #! line runs in the shell it names.
     let data = ctx.fs.read_file(&found, "/").unwrap_or_default();
     if let Some(rest) = data.strip_prefix(b"#!") {
-        let line = String::from_utf8_lossy(rest).lines().next().unwrap_or("").trim().to_string();
+        let line = String::from_utf8_lossy(rest)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let interp = line.split_whitespace().next().unwrap_or("").to_string();
         if applets::SHELLS.contains(&fs::basename(&interp)) {
             let mut a = vec![interp.clone()];
@@ -221,7 +239,13 @@ pub fn run_until(
             Err(_) => false,
         }
     });
-    let mut sh = Sh::new(args[0].clone(), Vec::new(), &ctx.env, ctx.cwd.clone(), Flavor::Ash);
+    let mut sh = Sh::new(
+        args[0].clone(),
+        Vec::new(),
+        &ctx.env,
+        ctx.cwd.clone(),
+        Flavor::Ash,
+    );
     sh.spawner = Some(spawner.clone());
     sh.set("\0pid", &ctx.pid.to_string());
     let addr = &*shared as *const Shared as usize;
@@ -229,10 +253,14 @@ pub fn run_until(
         // SAFETY: `shared` is dropped only after every thread was joined below.
         let shared: &Shared = unsafe { &*(addr as *const Shared) };
         let mut p = Proc::start(shared, root, vec![Fd::Tty(0), Fd::Tty(1), Fd::Tty(2)]);
-        let r = p.check().and_then(|_| applets::run(&mut p, &mut sh, &base, &found, &args));
+        let r = p
+            .check()
+            .and_then(|_| applets::run(&mut p, &mut sh, &base, &found, &args));
         let r = match r {
             Err(Flow::Halt) => Err(Flow::Halt),
-            r if applets::SHELLS.contains(&base.as_str()) => Ok(r.unwrap_or_else(|f| super::sh::exec::flow_code(&f, 0))),
+            r if applets::SHELLS.contains(&base.as_str()) => {
+                Ok(r.unwrap_or_else(|f| super::sh::exec::flow_code(&f, 0)))
+            }
             r => finish_script(&mut sh, &mut p, r),
         };
         let (code, halted) = match r {
@@ -261,7 +289,11 @@ pub fn run_until(
     }
     let w = shared.m.into_inner().unwrap_or_else(|e| e.into_inner());
     for (fd, bytes) in &w.out {
-        let out: &mut dyn std::io::Write = if *fd == 2 { &mut *ctx.stderr } else { &mut *ctx.stdout };
+        let out: &mut dyn std::io::Write = if *fd == 2 {
+            &mut *ctx.stderr
+        } else {
+            &mut *ctx.stdout
+        };
         let _ = out.write_all(bytes);
     }
     let _ = ctx.stdout.flush();
@@ -272,13 +304,18 @@ pub fn run_until(
     let why = w.halted.clone().unwrap_or_default();
     *ctx.fs = w.fs;
     if !started {
-        return Ok(Outcome::StillRunning { why: "the simulator could not start a thread".into() });
+        return Ok(Outcome::StillRunning {
+            why: "the simulator could not start a thread".into(),
+        });
     }
     Ok(match exit {
         Some(c) => Outcome::Exited(c),
         None => Outcome::StillRunning {
             why: if why == "the horizon" {
-                format!("it was still running at the horizon ({} ms of simulated time)", horizon_ms)
+                format!(
+                    "it was still running at the horizon ({} of simulated time)",
+                    human_ms(horizon_ms)
+                )
             } else {
                 why
             },
@@ -702,10 +739,7 @@ mod tests {
             c.uid = 1000;
             c.gid = 65534
         });
-        assert_eq!(
-            res.out,
-            "uid=1000 gid=65534(nogroup)\n"
-        );
+        assert_eq!(res.out, "uid=1000 gid=65534(nogroup)\n");
         assert_eq!(r(&["id", "-u"]).out, "0\n");
         assert_eq!(r(&["id", "-un"]).out, "root\n");
         assert_eq!(r(&["id", "-g"]).out, "0\n");
@@ -876,7 +910,8 @@ mod tests {
         let mut fs = busybox_fs();
         for name in runnable() {
             if name != "busybox" && !fs.exists(&format!("/bin/{name}"), "/") {
-                fs.create(&format!("/bin/{name}"), "/", Node::symlink("busybox")).unwrap();
+                fs.create(&format!("/bin/{name}"), "/", Node::symlink("busybox"))
+                    .unwrap();
             }
         }
         fs
@@ -926,11 +961,20 @@ mod tests {
 
     #[test]
     fn pipes_pass_bytes_and_report_the_last_status() {
-        assert_eq!(full("printf 'b\\na\\nb\\n' | sort | uniq -c").out, "      1 a\n      2 b\n");
-        assert_eq!(full("true | false; echo $?; false | true; echo $?").out, "1\n0\n");
+        assert_eq!(
+            full("printf 'b\\na\\nb\\n' | sort | uniq -c").out,
+            "      1 a\n      2 b\n"
+        );
+        assert_eq!(
+            full("true | false; echo $?; false | true; echo $?").out,
+            "1\n0\n"
+        );
         assert_eq!(full("! false | false; echo $?").out, "0\n");
         assert_eq!(full("yes | head -n 3").out, "y\ny\ny\n");
-        assert_eq!(full("echo a b c | while read x y; do echo \"$y|$x\"; done").out, "b c|a\n");
+        assert_eq!(
+            full("echo a b c | while read x y; do echo \"$y|$x\"; done").out,
+            "b c|a\n"
+        );
         assert_eq!(full("seq 5 | tail -n 2 | wc -l").out, "2\n");
     }
 
@@ -938,30 +982,65 @@ mod tests {
     fn compound_commands() {
         let r = full("for i in 1 2 3; do if [ $i = 2 ]; then continue; elif [ $i = 3 ]; then echo three; else echo $i; fi; done");
         assert_eq!(r.out, "1\nthree\n");
-        assert_eq!(full("i=0; until [ $i -ge 3 ]; do i=$((i+1)); done; echo $i").out, "3\n");
-        assert_eq!(full("while true; do while true; do break 2; done; done; echo out").out, "out\n");
-        assert_eq!(full("case foo.txt in *.c) echo c;; *.txt|*.md) echo doc;; esac").out, "doc\n");
+        assert_eq!(
+            full("i=0; until [ $i -ge 3 ]; do i=$((i+1)); done; echo $i").out,
+            "3\n"
+        );
+        assert_eq!(
+            full("while true; do while true; do break 2; done; done; echo out").out,
+            "out\n"
+        );
+        assert_eq!(
+            full("case foo.txt in *.c) echo c;; *.txt|*.md) echo doc;; esac").out,
+            "doc\n"
+        );
         assert_eq!(full("{ echo a; echo b; } | wc -l").out, "2\n");
-        assert_eq!(full("X=1; (X=2; cd /tmp; echo $X $(pwd)); echo $X $(pwd)").out, "2 /tmp\n1 /\n");
+        assert_eq!(
+            full("X=1; (X=2; cd /tmp; echo $X $(pwd)); echo $X $(pwd)").out,
+            "2 /tmp\n1 /\n"
+        );
     }
 
     #[test]
     fn functions_locals_and_positionals() {
-        let r = full("f() { local a=$1; shift; echo \"$a:$#:$*\"; return 3; }; a=out; f x y z; echo $? $a");
+        let r = full(
+            "f() { local a=$1; shift; echo \"$a:$#:$*\"; return 3; }; a=out; f x y z; echo $? $a",
+        );
         assert_eq!(r.out, "x:2:y z\n3 out\n");
-        assert_eq!(full("set -- a 'b c'; for x in \"$@\"; do echo \"[$x]\"; done").out, "[a]\n[b c]\n");
+        assert_eq!(
+            full("set -- a 'b c'; for x in \"$@\"; do echo \"[$x]\"; done").out,
+            "[a]\n[b c]\n"
+        );
         assert_eq!(full("fact() { if [ $1 -le 1 ]; then echo 1; else echo $(( $1 * $(fact $(($1-1))) )); fi; }; fact 5").out, "120\n");
     }
 
     #[test]
     fn expansions() {
-        assert_eq!(full("echo $((2+3*4)) $((7/2)) $((7%3)) $((1<2 && 3>2)) $(( (1+2)*3 ))").out, "14 3 1 1 9\n");
-        assert_eq!(full("x=5; echo $((x*2)) `echo back` \"$(echo 'a  b')\"").out, "10 back a  b\n");
-        assert_eq!(full("v=a/b/c.txt; echo ${v##*/} ${v%.*} ${#v} ${u:-d} ${v:2:3}").out, "c.txt a/b/c 9 d b/c\n");
+        assert_eq!(
+            full("echo $((2+3*4)) $((7/2)) $((7%3)) $((1<2 && 3>2)) $(( (1+2)*3 ))").out,
+            "14 3 1 1 9\n"
+        );
+        assert_eq!(
+            full("x=5; echo $((x*2)) `echo back` \"$(echo 'a  b')\"").out,
+            "10 back a  b\n"
+        );
+        assert_eq!(
+            full("v=a/b/c.txt; echo ${v##*/} ${v%.*} ${#v} ${u:-d} ${v:2:3}").out,
+            "c.txt a/b/c 9 d b/c\n"
+        );
         let r = full("echo $((1/0)); echo after");
-        assert_eq!((r.code, r.err.as_str(), r.out.as_str()), (Ok(2), "sh: divide by zero\n", ""));
-        assert_eq!(full("cd /usr/share; echo *; echo /usr/s*; echo nomatch*").out, "c\n/usr/share\nnomatch*\n");
-        assert_eq!(full("cat <<EOF\nhi $((1+1))\nEOF\ncat <<'X'\n$HOME\nX").out, "hi 2\n$HOME\n");
+        assert_eq!(
+            (r.code, r.err.as_str(), r.out.as_str()),
+            (Ok(2), "sh: divide by zero\n", "")
+        );
+        assert_eq!(
+            full("cd /usr/share; echo *; echo /usr/s*; echo nomatch*").out,
+            "c\n/usr/share\nnomatch*\n"
+        );
+        assert_eq!(
+            full("cat <<EOF\nhi $((1+1))\nEOF\ncat <<'X'\n$HOME\nX").out,
+            "hi 2\n$HOME\n"
+        );
     }
 
     #[test]
@@ -972,10 +1051,16 @@ mod tests {
         let r = full("wc -l < /etc/passwd; read l < /etc/group; echo $l");
         assert_eq!(r.out, "3\nroot:x:0:\n");
         let r = full("nosuch; echo $?");
-        assert_eq!((r.out.as_str(), r.err.as_str()), ("127\n", "sh: nosuch: not found\n"));
+        assert_eq!(
+            (r.out.as_str(), r.err.as_str()),
+            ("127\n", "sh: nosuch: not found\n")
+        );
         let r = full("set -e; true; false; echo no");
         assert_eq!((r.code, r.out.as_str()), (Ok(1), ""));
-        assert_eq!(full("set -e; if false; then :; fi; false || echo yes").out, "yes\n");
+        assert_eq!(
+            full("set -e; if false; then :; fi; false || echo yes").out,
+            "yes\n"
+        );
     }
 
     #[test]
@@ -995,7 +1080,11 @@ mod tests {
 
     #[test]
     fn a_trapped_signal_interrupts_sleep_and_runs_its_handler() {
-        let sig = [TimedSignal { at_ms: 2500, signal: 15, pid: 1 }];
+        let sig = [TimedSignal {
+            at_ms: 2500,
+            signal: 15,
+            pid: 1,
+        }];
         let t = timed(TICKER, 60_000, &sig);
         assert_eq!(t.outcome, Ok(Outcome::Exited(3)));
         assert_eq!(t.out, "tick 0\ntick 1\ntick 2\ngot TERM\n");
@@ -1004,9 +1093,17 @@ mod tests {
 
     #[test]
     fn runs_stop_at_the_horizon_and_are_deterministic() {
-        let sig = [TimedSignal { at_ms: 2500, signal: 15, pid: 1 }];
+        let sig = [TimedSignal {
+            at_ms: 2500,
+            signal: 15,
+            pid: 1,
+        }];
         let a = timed(TICKER, 1500, &sig);
-        assert!(matches!(a.outcome, Ok(Outcome::StillRunning { .. })), "{:?}", a.outcome);
+        assert!(
+            matches!(a.outcome, Ok(Outcome::StillRunning { .. })),
+            "{:?}",
+            a.outcome
+        );
         assert_eq!(a.out, "tick 0\ntick 1\n");
         let b = timed(TICKER, 1500, &sig);
         assert_eq!((a.out, a.clock), (b.out, b.clock));
@@ -1018,34 +1115,89 @@ mod tests {
     #[test]
     fn pid_1_ignores_untrapped_term_but_not_kill() {
         let script = "while true; do sleep 1; done";
-        let t = timed(script, 5000, &[TimedSignal { at_ms: 1000, signal: 15, pid: 1 }]);
-        assert!(matches!(t.outcome, Ok(Outcome::StillRunning { .. })), "{:?}", t.outcome);
-        let t = timed(script, 5000, &[TimedSignal { at_ms: 1000, signal: 9, pid: 1 }]);
+        let t = timed(
+            script,
+            5000,
+            &[TimedSignal {
+                at_ms: 1000,
+                signal: 15,
+                pid: 1,
+            }],
+        );
+        assert!(
+            matches!(t.outcome, Ok(Outcome::StillRunning { .. })),
+            "{:?}",
+            t.outcome
+        );
+        let t = timed(
+            script,
+            5000,
+            &[TimedSignal {
+                at_ms: 1000,
+                signal: 9,
+                pid: 1,
+            }],
+        );
         assert_eq!(t.outcome, Ok(Outcome::Exited(137)));
         assert_eq!(t.clock, 1_700_000_001);
         // another process dies of an untrapped TERM
-        let t = timed("sleep 50 & wait $!; echo $?", 5000, &[TimedSignal { at_ms: 1000, signal: 15, pid: 2 }]);
-        assert_eq!((t.outcome, t.out.as_str()), (Ok(Outcome::Exited(0)), "143\n"));
+        let t = timed(
+            "sleep 50 & wait $!; echo $?",
+            5000,
+            &[TimedSignal {
+                at_ms: 1000,
+                signal: 15,
+                pid: 2,
+            }],
+        );
+        assert_eq!(
+            (t.outcome, t.out.as_str()),
+            (Ok(Outcome::Exited(0)), "143\n")
+        );
     }
 
     #[test]
     fn busy_loops_are_bounded_by_the_clock() {
         let t = timed("while true; do :; done", 200, &[]);
-        assert!(matches!(t.outcome, Ok(Outcome::StillRunning { .. })), "{:?}", t.outcome);
-        let t = timed("trap 'echo stop; exit 0' INT; while :; do :; done", 60_000, &[TimedSignal { at_ms: 100, signal: 2, pid: 1 }]);
-        assert_eq!((t.outcome, t.out.as_str()), (Ok(Outcome::Exited(0)), "stop\n"));
+        assert!(
+            matches!(t.outcome, Ok(Outcome::StillRunning { .. })),
+            "{:?}",
+            t.outcome
+        );
+        let t = timed(
+            "trap 'echo stop; exit 0' INT; while :; do :; done",
+            60_000,
+            &[TimedSignal {
+                at_ms: 100,
+                signal: 2,
+                pid: 1,
+            }],
+        );
+        assert_eq!(
+            (t.outcome, t.out.as_str()),
+            (Ok(Outcome::Exited(0)), "stop\n")
+        );
         assert_eq!(t.err, "");
     }
 
     #[test]
     fn applets_print_busybox_formats() {
         let r = full("printf 'a b\\nc\\n' > /tmp/f; wc /tmp/f; wc -l < /tmp/f; grep -n c /tmp/f; cut -d' ' -f2 /tmp/f; sed 's/a/A/; 2d' /tmp/f");
-        assert_eq!(r.out, "        2         3         6 /tmp/f\n2\n2:c\nb\nc\nA b\n");
+        assert_eq!(
+            r.out,
+            "        2         3         6 /tmp/f\n2\n2:c\nb\nc\nA b\n"
+        );
         assert_eq!(full("seq -s, 3; expr 3 + 4; basename /a/b.txt .txt; dirname /a/b; echo HeLLo | tr a-z A-Z").out, "1,2,3\n7\nb\n/a\nHELLO\n");
-        assert_eq!(full("printf '%5s|%-5s|%05d|%x\\n' a b 42 255").out, "    a|b    |00042|ff\n");
+        assert_eq!(
+            full("printf '%5s|%-5s|%05d|%x\\n' a b 42 255").out,
+            "    a|b    |00042|ff\n"
+        );
         let r = full("mkdir -p /tmp/d/e && touch /tmp/d/e/f && cp -r /tmp/d /tmp/c && mv /tmp/c/e/f /tmp/c/g && ln -s g /tmp/c/l && chmod 750 /tmp/c/g && ls /tmp/c && stat -c '%a %n' /tmp/c/g && rm -rf /tmp/d && ls /tmp");
         assert_eq!(r.out, "e\ng\nl\n750 /tmp/c/g\nc\n");
-        assert_eq!(full("date; date +%Y-%m-%d").out, "Tue Nov 14 22:13:20 UTC 2023\n2023-11-14\n");
+        assert_eq!(
+            full("date; date +%Y-%m-%d").out,
+            "Tue Nov 14 22:13:20 UTC 2023\n2023-11-14\n"
+        );
         assert_eq!(full("kill -l 15; kill -l 143; echo $((16#1f))").code, Ok(2));
     }
 }

@@ -99,9 +99,18 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             } else if !o.almost_all {
                 names.retain(|n| !n.starts_with('.'));
             }
-            let path_of = |n: &str| if n == "." || n == ".." { fs::normalize(n, abs) } else { child(abs, n) };
+            let path_of = |n: &str| {
+                if n == "." || n == ".." {
+                    fs::normalize(n, abs)
+                } else {
+                    child(abs, n)
+                }
+            };
             if o.long {
-                let blocks: u64 = names.iter().map(|n| fs.size_of(&path_of(n)).div_ceil(4096) * 4).sum();
+                let blocks: u64 = names
+                    .iter()
+                    .map(|n| fs.size_of(&path_of(n)).div_ceil(4096) * 4)
+                    .sum();
                 out.push_str(&format!("total {blocks}\n"));
             }
             for n in names {
@@ -168,7 +177,11 @@ fn nlink(fs: &SimFs, abs: &str, node: &Node) -> usize {
                 .list_dir(abs, "/")
                 .unwrap_or_default()
                 .iter()
-                .filter(|n| fs.lstat(&child(abs, n), "/").map(|(_, c)| c.is_dir()).unwrap_or(false))
+                .filter(|n| {
+                    fs.lstat(&child(abs, n), "/")
+                        .map(|(_, c)| c.is_dir())
+                        .unwrap_or(false)
+                })
                 .count()
         }
         _ => 1,
@@ -254,7 +267,8 @@ pub fn mkdir(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             }
             res
         } else {
-            fsys.mkdir(d, &cwd).map(|_| fsys.set_mtime(&fs::normalize(d, &cwd), now))
+            fsys.mkdir(d, &cwd)
+                .map(|_| fsys.set_mtime(&fs::normalize(d, &cwd), now))
         };
         if r.is_ok() {
             if let Some(m) = mode {
@@ -277,7 +291,9 @@ pub fn rmdir(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         let msg = match fsys.lstat(d, &cwd) {
             None => Some("No such file or directory"),
             Some((_, n)) if !n.is_dir() => Some("Not a directory"),
-            Some((abs, _)) if !fsys.list_dir(&abs, "/").unwrap_or_default().is_empty() => Some("Directory not empty"),
+            Some((abs, _)) if !fsys.list_dir(&abs, "/").unwrap_or_default().is_empty() => {
+                Some("Directory not empty")
+            }
             Some(_) => {
                 let _ = fsys.remove(d, &cwd);
                 None
@@ -302,14 +318,16 @@ pub fn rm(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let mut st = 0;
     for f in &files {
         if fs::basename(f) == "." || fs::basename(f) == ".." {
-            p.err(format!("rm: can't remove '.' or '..'\n"))?;
+            p.err("rm: can't remove '.' or '..'\n")?;
             st = 1;
             continue;
         }
         let fsys = &mut p.w().fs;
         let msg = match fsys.lstat(f, &cwd) {
             None if force => None,
-            None => Some(format!("rm: can't remove '{f}': No such file or directory\n")),
+            None => Some(format!(
+                "rm: can't remove '{f}': No such file or directory\n"
+            )),
             Some((_, n)) if n.is_dir() && !recursive => Some(format!("rm: '{f}' is a directory\n")),
             Some(_) => {
                 let _ = fsys.remove(f, &cwd);
@@ -355,9 +373,21 @@ pub fn touch(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
 }
 
 /// Copy the node at `src` (absolute) to `dst` (absolute), recursively.
-fn copy_tree(fsys: &mut SimFs, src: &str, dst: &str, follow: bool, now: u64) -> Result<(), FsError> {
-    let node = if follow { fsys.lookup(src, "/") } else { fsys.lstat(src, "/") };
-    let Some((sabs, node)) = node else { return Err(FsError::NotFound) };
+fn copy_tree(
+    fsys: &mut SimFs,
+    src: &str,
+    dst: &str,
+    follow: bool,
+    now: u64,
+) -> Result<(), FsError> {
+    let node = if follow {
+        fsys.lookup(src, "/")
+    } else {
+        fsys.lstat(src, "/")
+    };
+    let Some((sabs, node)) = node else {
+        return Err(FsError::NotFound);
+    };
     let node = node.clone();
     if node.is_dir() {
         if !matches!(fsys.lookup(dst, "/"), Some((_, n)) if n.is_dir()) {
@@ -399,7 +429,9 @@ pub fn cp(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             break;
         }
         let Some((sabs, n)) = fsys.lookup(s, &cwd) else {
-            errs.push_str(&format!("cp: can't stat '{s}': No such file or directory\n"));
+            errs.push_str(&format!(
+                "cp: can't stat '{s}': No such file or directory\n"
+            ));
             continue;
         };
         if n.is_dir() && !recursive {
@@ -436,7 +468,9 @@ pub fn mv(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let mut errs = String::new();
     for s in &args {
         if fsys.lstat(s, &cwd).is_none() {
-            errs.push_str(&format!("mv: can't rename '{s}': No such file or directory\n"));
+            errs.push_str(&format!(
+                "mv: can't rename '{s}': No such file or directory\n"
+            ));
             continue;
         }
         let target = if dest_dir {
@@ -467,13 +501,21 @@ pub fn ln(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let (targets, link) = if args.len() == 1 {
         (vec![args[0].clone()], ".".to_string())
     } else {
-        (args[..args.len() - 1].to_vec(), args[args.len() - 1].clone())
+        (
+            args[..args.len() - 1].to_vec(),
+            args[args.len() - 1].clone(),
+        )
     };
     let fsys = &mut p.w().fs;
-    let link_dir = !has(&opts, 'n') && matches!(fsys.lookup(&link, &cwd), Some((_, n)) if n.is_dir());
+    let link_dir =
+        !has(&opts, 'n') && matches!(fsys.lookup(&link, &cwd), Some((_, n)) if n.is_dir());
     let mut errs = String::new();
     for t in &targets {
-        let path = if link_dir { child(&fs::normalize(&link, &cwd), fs::basename(t)) } else { link.clone() };
+        let path = if link_dir {
+            child(&fs::normalize(&link, &cwd), fs::basename(t))
+        } else {
+            link.clone()
+        };
         if fsys.lstat(&path, &cwd).is_some() {
             if has(&opts, 'f') {
                 let _ = fsys.remove(&path, &cwd);
@@ -525,9 +567,15 @@ pub fn apply_mode(spec: &str, old: u32, is_dir: bool) -> Option<u32> {
             0o7777
         } else {
             let mut k = 0;
-            if who.contains('u') { k |= 0o4700; }
-            if who.contains('g') { k |= 0o2070; }
-            if who.contains('o') { k |= 0o1007; }
+            if who.contains('u') {
+                k |= 0o4700;
+            }
+            if who.contains('g') {
+                k |= 0o2070;
+            }
+            if who.contains('o') {
+                k |= 0o1007;
+            }
             k
         };
         let mut rest = &clause[who_end..];
@@ -539,7 +587,10 @@ pub fn apply_mode(spec: &str, old: u32, is_dir: bool) -> Option<u32> {
             if !"+-=".contains(op) {
                 return None;
             }
-            let perm_end = rest[1..].find(['+', '-', '=']).map(|i| i + 1).unwrap_or(rest.len());
+            let perm_end = rest[1..]
+                .find(['+', '-', '='])
+                .map(|i| i + 1)
+                .unwrap_or(rest.len());
             let perms = &rest[1..perm_end];
             let mut bits = 0;
             for c in perms.chars() {
@@ -586,7 +637,11 @@ pub fn chmod(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         let mut targets = vec![(abs.clone(), n.mode(), n.is_dir())];
         if recursive && n.is_dir() {
             let prefix = format!("{}/", abs.trim_end_matches('/'));
-            targets.extend(fsys.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, n)| (k.to_string(), n.mode(), n.is_dir())));
+            targets.extend(
+                fsys.iter()
+                    .filter(|(k, _)| k.starts_with(&prefix))
+                    .map(|(k, n)| (k.to_string(), n.mode(), n.is_dir())),
+            );
         }
         for (t, old, dir) in targets {
             match apply_mode(spec, old, dir) {
@@ -625,9 +680,15 @@ pub fn stat(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     {
         let fsys = &p.world().fs;
         for f in &files {
-            let found = if has(&opts, 'L') { fsys.lookup(f, &cwd) } else { fsys.lstat(f, &cwd) };
+            let found = if has(&opts, 'L') {
+                fsys.lookup(f, &cwd)
+            } else {
+                fsys.lstat(f, &cwd)
+            };
             let Some((abs, n)) = found else {
-                errs.push_str(&format!("stat: can't stat '{f}': No such file or directory\n"));
+                errs.push_str(&format!(
+                    "stat: can't stat '{f}': No such file or directory\n"
+                ));
                 continue;
             };
             let size = match n {
@@ -759,16 +820,40 @@ pub fn df(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             "bind" => (DISK_BYTES, used_root),
             _ => continue,
         };
-        let src = if m.fstype == "bind" { "/dev/vda".to_string() } else { m.source.clone() };
+        let src = if m.fstype == "bind" {
+            "/dev/vda".to_string()
+        } else {
+            m.source.clone()
+        };
         rows.push((src, size, used, m.target.clone()));
     }
     for (src, size, used, target) in rows {
         let avail = size - used;
-        let pct = if size == 0 { 0 } else { (used * 100).div_ceil(size) };
-        if h {
-            out.push_str(&format!("{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n", src, human(size), human(used), human(avail), pct, target));
+        let pct = if size == 0 {
+            0
         } else {
-            out.push_str(&format!("{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n", src, size / 1024, used / 1024, avail / 1024, pct, target));
+            (used * 100).div_ceil(size)
+        };
+        if h {
+            out.push_str(&format!(
+                "{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n",
+                src,
+                human(size),
+                human(used),
+                human(avail),
+                pct,
+                target
+            ));
+        } else {
+            out.push_str(&format!(
+                "{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n",
+                src,
+                size / 1024,
+                used / 1024,
+                avail / 1024,
+                pct,
+                target
+            ));
         }
     }
     p.out(out)?;
@@ -784,7 +869,13 @@ pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         files.push(".".into());
     }
     let cwd = sh.cwd.clone();
-    let fmt = |b: u64| if has(&opts, 'h') { human(b) } else { (b / 1024).to_string() };
+    let fmt = |b: u64| {
+        if has(&opts, 'h') {
+            human(b)
+        } else {
+            (b / 1024).to_string()
+        }
+    };
     let mut out = String::new();
     let mut errs = String::new();
     let mut total = 0;
@@ -797,14 +888,27 @@ pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             };
             if !has(&opts, 's') && n.is_dir() {
                 let prefix = format!("{}/", abs.trim_end_matches('/'));
-                let mut subdirs: Vec<String> = fsys.iter().filter(|(k, n)| k.starts_with(&prefix) && n.is_dir()).map(|(k, _)| k.to_string()).collect();
-                subdirs.sort_by(|a, b| b.matches('/').count().cmp(&a.matches('/').count()).then(a.cmp(b)));
+                let mut subdirs: Vec<String> = fsys
+                    .iter()
+                    .filter(|(k, n)| k.starts_with(&prefix) && n.is_dir())
+                    .map(|(k, _)| k.to_string())
+                    .collect();
+                subdirs.sort_by(|a, b| {
+                    b.matches('/')
+                        .count()
+                        .cmp(&a.matches('/').count())
+                        .then(a.cmp(b))
+                });
                 // busybox prints depth-first, children before parents
                 let mut order = Vec::new();
                 fn walk(fsys: &SimFs, d: &str, order: &mut Vec<String>) {
                     for n in fsys.list_dir(d, "/").unwrap_or_default() {
                         let c = child(d, &n);
-                        if fsys.lstat(&c, "/").map(|(_, x)| x.is_dir()).unwrap_or(false) {
+                        if fsys
+                            .lstat(&c, "/")
+                            .map(|(_, x)| x.is_dir())
+                            .unwrap_or(false)
+                        {
                             walk(fsys, &c, order);
                             order.push(c);
                         }
@@ -812,7 +916,11 @@ pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 }
                 walk(fsys, &abs, &mut order);
                 for d in order {
-                    let shown = format!("{}{}", f.trim_end_matches('/'), &d[abs.trim_end_matches('/').len()..]);
+                    let shown = format!(
+                        "{}{}",
+                        f.trim_end_matches('/'),
+                        &d[abs.trim_end_matches('/').len()..]
+                    );
                     out.push_str(&format!("{}\t{}\n", fmt(usage(fsys, &d)), shown));
                 }
             }
@@ -903,7 +1011,14 @@ pub fn dd(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 } else {
                     // deterministic "random" bytes
                     let mut x: u32 = 2463534242;
-                    (0..l.min(64 << 20)).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect()
+                    (0..l.min(64 << 20))
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 17;
+                            x ^= x << 5;
+                            x as u8
+                        })
+                        .collect()
                 }
             } else {
                 match p.world().fs.read_file(f, &cwd) {
@@ -931,7 +1046,9 @@ pub fn dd(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         }
         None => p.out(&data)?,
     }
-    p.err(format!("{full}+{partial} records in\n{full}+{partial} records out\n"))?;
+    p.err(format!(
+        "{full}+{partial} records in\n{full}+{partial} records out\n"
+    ))?;
     Ok(0)
 }
 

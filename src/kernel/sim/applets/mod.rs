@@ -63,7 +63,13 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Run applet `base` (found at `path`) with `args` (args[0] as invoked).
-pub fn run(p: &mut Proc, sh: &mut Sh, base: &str, path: &str, args: &[String]) -> Result<i32, Flow> {
+pub fn run(
+    p: &mut Proc,
+    sh: &mut Sh,
+    base: &str,
+    path: &str,
+    args: &[String],
+) -> Result<i32, Flow> {
     if SHELLS.contains(&base) {
         let parent = sh.clone();
         return system::sh_main(p, &parent, path, args);
@@ -129,13 +135,19 @@ pub fn parse_signal(s: &str) -> Option<i32> {
     if name == "IO" {
         return Some(29);
     }
-    SIGNALS.iter().position(|x| !x.is_empty() && *x == name).map(|i| i as i32)
+    SIGNALS
+        .iter()
+        .position(|x| !x.is_empty() && *x == name)
+        .map(|i| i as i32)
 }
 
 /// Split `-abc` style flags from operands. `with_value` lists flags that take
 /// a value (`-n 5` or `-n5`). Returns (flags with values, operands) or the
 /// bad flag.
-pub fn getopt(args: &[String], flags: &str, with_value: &str) -> Result<(Vec<(char, String)>, Vec<String>), char> {
+/// Parsed options (flag, value) and operands.
+pub type Opts = (Vec<(char, String)>, Vec<String>);
+
+pub fn getopt(args: &[String], flags: &str, with_value: &str) -> Result<Opts, char> {
     let mut opts = Vec::new();
     let mut rest = Vec::new();
     let mut i = 0;
@@ -191,13 +203,19 @@ pub fn has(opts: &[(char, String)], c: char) -> bool {
     opts.iter().any(|(o, _)| *o == c)
 }
 
-pub fn val<'a>(opts: &'a [(char, String)], c: char) -> Option<&'a str> {
-    opts.iter().rev().find(|(o, _)| *o == c).map(|(_, v)| v.as_str())
+pub fn val(opts: &[(char, String)], c: char) -> Option<&str> {
+    opts.iter()
+        .rev()
+        .find(|(o, _)| *o == c)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The input of a text filter: each named file (or stdin for none / "-"),
 /// with the busybox error for files it cannot open.
-pub fn inputs(p: &mut Proc, sh: &Sh, name: &str, files: &[String]) -> Result<(Vec<(String, Vec<u8>)>, i32), Flow> {
+/// Named inputs and the exit status so far.
+pub type Inputs = (Vec<(String, Vec<u8>)>, i32);
+
+pub fn inputs(p: &mut Proc, sh: &Sh, name: &str, files: &[String]) -> Result<Inputs, Flow> {
     let mut out = Vec::new();
     let mut st = 0;
     if files.is_empty() {

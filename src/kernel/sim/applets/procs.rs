@@ -20,7 +20,13 @@ fn live(p: &Proc) -> Vec<PEntry> {
 
 fn comm(cmdline: &str) -> String {
     let first = cmdline.split(' ').next().unwrap_or("");
-    first.rsplit('/').next().unwrap_or(first).chars().take(15).collect()
+    first
+        .rsplit('/')
+        .next()
+        .unwrap_or(first)
+        .chars()
+        .take(15)
+        .collect()
 }
 
 fn cpu_time(e: &PEntry, now: u64) -> String {
@@ -41,7 +47,10 @@ pub fn ps(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     let procs = live(p);
     let mut out = String::new();
     if let Some(cols) = val(&opts, 'o') {
-        let cols: Vec<String> = cols.split(',').map(|c| c.split('=').next().unwrap_or(c).to_string()).collect();
+        let cols: Vec<String> = cols
+            .split(',')
+            .map(|c| c.split('=').next().unwrap_or(c).to_string())
+            .collect();
         let spec = |c: &str| -> Option<(&'static str, usize)> {
             Some(match c {
                 "pid" => ("PID", 5),
@@ -73,7 +82,10 @@ pub fn ps(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             for (k, (c, v)) in cols.iter().zip(vals).enumerate() {
                 let (_, w) = spec(c).unwrap();
                 let last = k + 1 == cols.len();
-                let numeric = matches!(c.as_str(), "pid" | "ppid" | "pgid" | "sid" | "vsz" | "rss" | "nice" | "time" | "etime");
+                let numeric = matches!(
+                    c.as_str(),
+                    "pid" | "ppid" | "pgid" | "sid" | "vsz" | "rss" | "nice" | "time" | "etime"
+                );
                 if k > 0 {
                     s.push(' ');
                 }
@@ -124,7 +136,13 @@ pub fn ps(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         out.push_str("PID   USER     TIME  COMMAND\n");
         for e in &procs {
             let user: String = e.user.chars().take(8).collect();
-            out.push_str(&format!("{:>5} {:<8} {:>5} {}\n", e.pid, user, cpu_time(e, now), e.cmdline));
+            out.push_str(&format!(
+                "{:>5} {:<8} {:>5} {}\n",
+                e.pid,
+                user,
+                cpu_time(e, now),
+                e.cmdline
+            ));
         }
     }
     p.out(out)?;
@@ -140,7 +158,10 @@ pub fn top(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         }
     };
     let iterations: Option<u64> = val(&opts, 'n').and_then(|n| n.parse().ok());
-    let delay_ms: u64 = val(&opts, 'd').and_then(|d| d.parse::<f64>().ok()).map(|d| (d * 1000.0) as u64).unwrap_or(5000);
+    let delay_ms: u64 = val(&opts, 'd')
+        .and_then(|d| d.parse::<f64>().ok())
+        .map(|d| (d * 1000.0) as u64)
+        .unwrap_or(5000);
     let _ = has(&opts, 'b');
     let me = p.applet.unwrap_or(p.pid);
     let mut k = 0;
@@ -149,16 +170,27 @@ pub fn top(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         let m = super::system::mem_model(procs.len());
         let mut out = format!(
             "Mem: {}K used, {}K free, {}K shrd, {}K buff, {}K cached\n",
-            m.used / 1024, m.free / 1024, m.shared / 1024, m.buffers / 1024, m.cached / 1024
+            m.used / 1024,
+            m.free / 1024,
+            m.shared / 1024,
+            m.buffers / 1024,
+            m.cached / 1024
         );
         out.push_str("CPU:   0% usr   0% sys   0% nic 100% idle   0% io   0% irq   0% sirq\n");
         let last_pid = procs.iter().map(|e| e.pid).max().unwrap_or(1);
-        out.push_str(&format!("Load average: 0.00 0.00 0.00 1/{} {}\n", procs.len(), last_pid));
+        out.push_str(&format!(
+            "Load average: 0.00 0.00 0.00 1/{} {}\n",
+            procs.len(),
+            last_pid
+        ));
         out.push_str("  PID  PPID USER     STAT   VSZ %VSZ %CPU COMMAND\n");
         for e in &procs {
             let stat = if e.pid == me { "R" } else { "S" };
             let user: String = e.user.chars().take(8).collect();
-            out.push_str(&format!("{:>5} {:>5} {:<8} {:<4} {:>5} {:>3}% {:>3}% {}\n", e.pid, e.ppid, user, stat, 1328, 0, 0, e.cmdline));
+            out.push_str(&format!(
+                "{:>5} {:>5} {:<8} {:<4} {:>5} {:>3}% {:>3}% {}\n",
+                e.pid, e.ppid, user, stat, 1328, 0, 0, e.cmdline
+            ));
         }
         p.out(out)?;
         k += 1;
@@ -175,7 +207,11 @@ pub fn top(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
 }
 
 pub fn kill(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
-    let prefix = if p.applet.is_none() { sh.prefix() } else { "kill: ".to_string() };
+    let prefix = if p.applet.is_none() {
+        sh.prefix()
+    } else {
+        "kill: ".to_string()
+    };
     let args = &argv[1..];
     if args.first().map(|a| a == "-l" || a == "-L") == Some(true) {
         if let Some(x) = args.get(1) {
@@ -206,12 +242,15 @@ pub fn kill(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     if let Some(a) = args.first() {
         if a == "-s" || a == "-n" {
             let Some(s) = args.get(1).and_then(|s| parse_signal(s)) else {
-                p.err(format!("{prefix}bad signal name '{}'\n", args.get(1).map(|s| s.as_str()).unwrap_or("")))?;
+                p.err(format!(
+                    "{prefix}bad signal name '{}'\n",
+                    args.get(1).map(|s| s.as_str()).unwrap_or("")
+                ))?;
                 return Ok(1);
             };
             sig = s;
             i = 2;
-        } else if a.len() > 1 && a.starts_with('-') && !a[1..].starts_with(|c: char| c.is_ascii_digit() && false) {
+        } else if a.len() > 1 && a.starts_with('-') {
             let name = &a[1..];
             if name.parse::<i64>().map(|n| n > 0).unwrap_or(true) {
                 match parse_signal(name) {
@@ -238,7 +277,12 @@ pub fn kill(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             Ok(_) => {
                 // 0 / -1 / -PGID: every process of the run (one process group)
                 let me = p.pid;
-                p.world().procs.values().filter(|e| e.runner.is_some() && (t != "-1" || e.pid != me)).map(|e| e.pid).collect()
+                p.world()
+                    .procs
+                    .values()
+                    .filter(|e| e.runner.is_some() && (t != "-1" || e.pid != me))
+                    .map(|e| e.pid)
+                    .collect()
             }
             Err(_) => {
                 p.err(format!("{prefix}can't kill pid {t}: No such process\n"))?;

@@ -35,7 +35,15 @@ pub fn mem_model(nprocs: usize) -> Mem {
     let buffers = 64 * 1024 * 1024;
     let cached = 1024 * 1024 * 1024;
     let free = MEM_BYTES - used - buffers - cached;
-    Mem { total: MEM_BYTES, used, free, shared, buffers, cached, available: free + cached }
+    Mem {
+        total: MEM_BYTES,
+        used,
+        free,
+        shared,
+        buffers,
+        cached,
+        available: free + cached,
+    }
 }
 
 pub fn true_(_p: &mut Proc, _sh: &mut Sh, _a: &[String]) -> R {
@@ -96,9 +104,11 @@ pub fn date(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         return Ok(1);
     };
     let fmt = match rest.first() {
-        Some(f) if f.starts_with('+') => f[1..].replace("%N", "000000000").replace("%P", "%P"),
+        Some(f) if f.starts_with('+') => f[1..].replace("%N", "000000000"),
         Some(f) => {
-            p.err(format!("date: can't set date to '{f}': the simulated clock is read-only\n"))?;
+            p.err(format!(
+                "date: can't set date to '{f}': the simulated clock is read-only\n"
+            ))?;
             return Ok(1);
         }
         None if has(&opts, 'R') => "%a, %d %b %Y %H:%M:%S +0000".into(),
@@ -172,7 +182,12 @@ pub fn free(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "free", c),
     };
-    let n = p.world().procs.values().filter(|e| e.exit.is_none()).count();
+    let n = p
+        .world()
+        .procs
+        .values()
+        .filter(|e| e.exit.is_none())
+        .count();
     let m = mem_model(n);
     let f = |b: u64| -> String {
         if has(&opts, 'h') {
@@ -208,12 +223,19 @@ pub fn mount(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             "sysfs" => ("sysfs", "ro,nosuid,nodev,noexec,relatime"),
             "tmpfs" if m.target == "/dev" => ("tmpfs", "rw,nosuid,size=65536k,mode=755"),
             "tmpfs" => ("tmpfs", "rw,nosuid,nodev,noexec,relatime,size=65536k"),
-            "devpts" => ("devpts", "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666"),
+            "devpts" => (
+                "devpts",
+                "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666",
+            ),
             "mqueue" => ("mqueue", "rw,nosuid,nodev,noexec,relatime"),
             "bind" => ("ext4", "rw,relatime"),
             other => (other, "rw,relatime"),
         };
-        let src = if m.fstype == "bind" { "/dev/vda" } else { m.source.as_str() };
+        let src = if m.fstype == "bind" {
+            "/dev/vda"
+        } else {
+            m.source.as_str()
+        };
         out.push_str(&format!("{src} on {} type {fstype} ({opts})\n", m.target));
     }
     p.out(out)?;
@@ -228,7 +250,11 @@ pub fn hostname(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         }
         None => {
             let h = p.world().hostname.clone();
-            let h = if argv.iter().any(|a| a == "-s") { h.split('.').next().unwrap_or("").to_string() } else { h };
+            let h = if argv.iter().any(|a| a == "-s") {
+                h.split('.').next().unwrap_or("").to_string()
+            } else {
+                h
+            };
             p.out(format!("{h}\n"))?;
             Ok(0)
         }
@@ -253,7 +279,11 @@ pub fn id(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         None => id.to_string(),
     };
     let out = if has(&opts, 'u') || has(&opts, 'g') || has(&opts, 'G') {
-        let (id, name) = if has(&opts, 'u') { (uid, uname) } else { (gid, gname) };
+        let (id, name) = if has(&opts, 'u') {
+            (uid, uname)
+        } else {
+            (gid, gname)
+        };
         if has(&opts, 'n') {
             name.unwrap_or_else(|| id.to_string())
         } else {
@@ -308,14 +338,18 @@ pub fn env(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         sub.export(k);
     }
     let name = &args[i];
-    let pv = sub.get("PATH").unwrap_or_else(|| crate::kernel::sim::shell::DEFAULT_PATH.into());
+    let pv = sub
+        .get("PATH")
+        .unwrap_or_else(|| crate::kernel::sim::shell::DEFAULT_PATH.into());
     let found = if name.contains('/') {
         p.world().fs.is_executable(name, &sh.cwd)
     } else {
         p.world().fs.find_in_path(name, &pv).is_some()
     };
     if !found {
-        p.err(format!("env: can't execute '{name}': No such file or directory\n"))?;
+        p.err(format!(
+            "env: can't execute '{name}': No such file or directory\n"
+        ))?;
         return Ok(127);
     }
     sub.external(p, &args[i..])
@@ -323,7 +357,11 @@ pub fn env(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
 
 /// test / [ : POSIX test with busybox's messages.
 pub fn test(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
-    let prefix = if p.applet.is_none() { sh.prefix() } else { format!("{}: ", argv[0]) };
+    let prefix = if p.applet.is_none() {
+        sh.prefix()
+    } else {
+        format!("{}: ", argv[0])
+    };
     let mut a: Vec<String> = argv[1..].to_vec();
     if argv[0] == "[" {
         if a.last().map(|s| s.as_str()) != Some("]") {
@@ -333,7 +371,12 @@ pub fn test(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         a.pop();
     }
     let cwd = sh.cwd.clone();
-    let mut t = Test { a: &a, i: 0, p, cwd: &cwd };
+    let mut t = Test {
+        a: &a,
+        i: 0,
+        p,
+        cwd: &cwd,
+    };
     if a.is_empty() {
         return Ok(1);
     }
@@ -385,7 +428,9 @@ impl Test<'_, '_, '_> {
         self.prim()
     }
     fn num(s: &str) -> Result<i64, String> {
-        s.trim().parse::<i64>().map_err(|_| format!("{s}: bad number"))
+        s.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{s}: bad number"))
     }
     fn prim(&mut self) -> Result<bool, String> {
         let rest = self.a.len() - self.i;
@@ -420,11 +465,18 @@ impl Test<'_, '_, '_> {
                     let fs = &self.p.world().fs;
                     let m = |f: &str| fs.lookup(f, self.cwd).map(|(a, _)| fs.mtime_of(&a));
                     let (a, b) = (m(&x), m(&y));
-                    Some(if op == "-nt" { a > b } else { a < b && a.is_some() })
+                    Some(if op == "-nt" {
+                        a > b
+                    } else {
+                        a < b && a.is_some()
+                    })
                 }
                 "-ef" => {
                     let fs = &self.p.world().fs;
-                    Some(fs.resolve(&x, self.cwd, true).ok() == fs.resolve(&y, self.cwd, true).ok() && fs.exists(&x, self.cwd))
+                    Some(
+                        fs.resolve(&x, self.cwd, true).ok() == fs.resolve(&y, self.cwd, true).ok()
+                            && fs.exists(&x, self.cwd),
+                    )
                 }
                 _ => None,
             };
@@ -450,7 +502,9 @@ impl Test<'_, '_, '_> {
                 b'h' | b'L' => matches!(fs.lstat(&f, self.cwd), Some((_, Node::Symlink { .. }))),
                 b's' => node.map(|(a, _)| fs.size_of(&a) > 0).unwrap_or(false),
                 b'r' | b'w' => node.is_some(),
-                b'x' => node.map(|(_, n)| n.is_dir() || n.mode() & 0o111 != 0).unwrap_or(false),
+                b'x' => node
+                    .map(|(_, n)| n.is_dir() || n.mode() & 0o111 != 0)
+                    .unwrap_or(false),
                 b'u' => node.map(|(_, n)| n.mode() & 0o4000 != 0).unwrap_or(false),
                 b'g' => node.map(|(_, n)| n.mode() & 0o2000 != 0).unwrap_or(false),
                 b'k' => node.map(|(_, n)| n.mode() & 0o1000 != 0).unwrap_or(false),
@@ -523,7 +577,10 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
     let mut pos = Vec::new();
     let script = if cmd_c {
         let Some(s) = argv.get(i) else {
-            p.err(format!("{}: -c requires an argument\n", crate::kernel::sim::fs::basename(&invoked)))?;
+            p.err(format!(
+                "{}: -c requires an argument\n",
+                crate::kernel::sim::fs::basename(&invoked)
+            ))?;
             return Ok(2);
         };
         if let Some(a0) = argv.get(i + 1) {
@@ -550,7 +607,11 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
     };
     let mut sh = Sh::new(arg0, pos, &parent.environ(), parent.cwd.clone(), flavor);
     // ash exports SHLVL (one deeper) and PWD at start-up
-    let lvl = parent.get("SHLVL").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
+    let lvl = parent
+        .get("SHLVL")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0)
+        + 1;
     sh.set("SHLVL", &lvl.to_string());
     sh.export("SHLVL");
     if sh.get("PWD").is_none() {

@@ -183,7 +183,9 @@ pub fn printf(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
                         _ => n.abs().to_string(),
                     };
                     let digits = match prec {
-                        Some(pr) if digits.len() < pr => format!("{}{digits}", "0".repeat(pr - digits.len())),
+                        Some(pr) if digits.len() < pr => {
+                            format!("{}{digits}", "0".repeat(pr - digits.len()))
+                        }
                         _ => digits,
                     };
                     let sign = if matches!(conv, 'd' | 'i') && n < 0 {
@@ -208,20 +210,30 @@ pub fn printf(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
                     if flags.contains('0') && !flags.contains('-') && prec.is_none() {
                         let w = width.unwrap_or(0);
                         let len = sign.len() + prefix.len() + digits.len();
-                        format!("{sign}{prefix}{}{digits}", "0".repeat(w.saturating_sub(len)))
+                        format!(
+                            "{sign}{prefix}{}{digits}",
+                            "0".repeat(w.saturating_sub(len))
+                        )
                     } else {
                         format!("{sign}{prefix}{digits}")
                     }
                 }
                 'f' | 'e' | 'g' | 'E' | 'G' => {
-                    let v: f64 = a.trim().parse().unwrap_or_else(|_| num_arg(&a).unwrap_or(0) as f64);
+                    let v: f64 = a
+                        .trim()
+                        .parse()
+                        .unwrap_or_else(|_| num_arg(&a).unwrap_or(0) as f64);
                     let pr = prec.unwrap_or(6);
                     let s = match conv {
                         'f' => format!("{:.*}", pr, v),
                         'e' | 'E' => c_exp(v, pr, conv == 'E'),
                         _ => {
                             let s = format!("{}", v);
-                            if conv == 'G' { s.to_uppercase() } else { s }
+                            if conv == 'G' {
+                                s.to_uppercase()
+                            } else {
+                                s
+                            }
                         }
                     };
                     if flags.contains('0') && !flags.contains('-') {
@@ -280,7 +292,11 @@ fn c_exp(v: f64, pr: usize, upper: bool) -> String {
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
     let e: i32 = e.parse().unwrap_or(0);
     let r = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    if upper { r.to_uppercase() } else { r }
+    if upper {
+        r.to_uppercase()
+    } else {
+        r
+    }
 }
 
 /// A printf/expr number: decimal, 0x, octal, or 'c (character code).
@@ -301,7 +317,11 @@ pub fn cat(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Err(c) => return bad_opt(p, "cat", c),
     };
     let number = has(&opts, 'n');
-    let files = if files.is_empty() { vec!["-".to_string()] } else { files };
+    let files = if files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        files
+    };
     let mut st = 0;
     let mut n = 0;
     for f in &files {
@@ -358,7 +378,7 @@ pub fn bre_to_ere(re: &str) -> String {
                         out.push('[');
                         continue;
                     }
-                    if n == '\\' || (n == '[' ) {
+                    if n == '\\' || (n == '[') {
                         out.push('\\');
                     }
                     out.push(n);
@@ -372,7 +392,13 @@ pub fn bre_to_ere(re: &str) -> String {
     out
 }
 
-fn build_re(pat: &str, ere: bool, fixed: bool, icase: bool, word: bool) -> Result<regex::Regex, String> {
+fn build_re(
+    pat: &str,
+    ere: bool,
+    fixed: bool,
+    icase: bool,
+    word: bool,
+) -> Result<regex::Regex, String> {
     let mut s = if fixed {
         regex::escape(pat)
     } else if ere {
@@ -397,7 +423,11 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             return Ok(2);
         }
     };
-    let mut pats: Vec<String> = opts.iter().filter(|(c, _)| *c == 'e').map(|(_, v)| v.clone()).collect();
+    let mut pats: Vec<String> = opts
+        .iter()
+        .filter(|(c, _)| *c == 'e')
+        .map(|(_, v)| v.clone())
+        .collect();
     if pats.is_empty() {
         if rest.is_empty() {
             p.err("Usage: grep [-HhnlLoqvsrRiwFE] [-m N] [-A|B|C N] { PATTERN | -e PATTERN... | -f FILE... } [FILE]...\n")?;
@@ -410,7 +440,20 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let icase = has(&opts, 'i');
     let mut res = Vec::new();
     for pt in &pats {
-        let pt = if has(&opts, 'x') { format!("^(?:{})$", if fixed { regex::escape(pt) } else if ere { pt.clone() } else { bre_to_ere(pt) }) } else { pt.clone() };
+        let pt = if has(&opts, 'x') {
+            format!(
+                "^(?:{})$",
+                if fixed {
+                    regex::escape(pt)
+                } else if ere {
+                    pt.clone()
+                } else {
+                    bre_to_ere(pt)
+                }
+            )
+        } else {
+            pt.clone()
+        };
         let fx = fixed && !has(&opts, 'x');
         match build_re(&pt, ere || has(&opts, 'x'), fx, icase, has(&opts, 'w')) {
             Ok(r) => res.push(r),
@@ -442,7 +485,11 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     };
     let mut any = false;
     for (name, data) in ins {
-        let label = if name == "-" { "(standard input)".to_string() } else { name.clone() };
+        let label = if name == "-" {
+            "(standard input)".to_string()
+        } else {
+            name.clone()
+        };
         let mut count = 0;
         for (k, line) in lines(&data).iter().enumerate() {
             let hit = res.iter().any(|r| r.is_match(line));
@@ -462,8 +509,16 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             }
             let pre = format!(
                 "{}{}",
-                if show_name { format!("{label}:") } else { String::new() },
-                if has(&opts, 'n') { format!("{}:", k + 1) } else { String::new() }
+                if show_name {
+                    format!("{label}:")
+                } else {
+                    String::new()
+                },
+                if has(&opts, 'n') {
+                    format!("{}:", k + 1)
+                } else {
+                    String::new()
+                }
             );
             if has(&opts, 'o') && !invert {
                 for r in &res {
@@ -480,9 +535,7 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 break;
             }
         }
-        if has(&opts, 'l') && count > 0 {
-            p.out(format!("{label}\n"))?;
-        } else if has(&opts, 'L') && count == 0 {
+        if (has(&opts, 'l') && count > 0) || (has(&opts, 'L') && count == 0) {
             p.out(format!("{label}\n"))?;
         } else if has(&opts, 'c') {
             if show_name {
@@ -492,7 +545,13 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             }
         }
     }
-    Ok(if st == 2 && !(any && has(&opts, 'q')) { 2 } else if any { 0 } else { 1 })
+    Ok(if st == 2 && !(any && has(&opts, 'q')) {
+        2
+    } else if any {
+        0
+    } else {
+        1
+    })
 }
 
 pub fn wc(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
@@ -500,7 +559,10 @@ pub fn wc(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "wc", c),
     };
-    let mut cols: Vec<char> = "lwcL".chars().filter(|c| has(&opts, *c) || (*c == 'c' && has(&opts, 'm'))).collect();
+    let mut cols: Vec<char> = "lwcL"
+        .chars()
+        .filter(|c| has(&opts, *c) || (*c == 'c' && has(&opts, 'm')))
+        .collect();
     if cols.is_empty() {
         cols = vec!['l', 'w', 'c'];
     }
@@ -512,7 +574,11 @@ pub fn wc(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         let mut parts = Vec::new();
         for c in &cols {
             let v = counts["lwcL".find(*c).unwrap()];
-            parts.push(if plain { v.to_string() } else { format!("{v:9}") });
+            parts.push(if plain {
+                v.to_string()
+            } else {
+                format!("{v:9}")
+            });
         }
         let mut s = parts.join(" ");
         if let Some(n) = name {
@@ -534,7 +600,11 @@ pub fn wc(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             total[k] += counts[k];
         }
         total[3] = total[3].max(counts[3]);
-        let n = if name == "-" && files.is_empty() { None } else { Some(name.as_str()) };
+        let n = if name == "-" && files.is_empty() {
+            None
+        } else {
+            Some(name.as_str())
+        };
         p.out(line(&counts, n))?;
     }
     if nfiles > 1 {
@@ -564,14 +634,21 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let n: i64 = match val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("10").parse() {
         Ok(n) => n,
         Err(_) => {
-            p.err(format!("head: invalid number '{}'\n", val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("")))?;
+            p.err(format!(
+                "head: invalid number '{}'\n",
+                val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("")
+            ))?;
             return Ok(1);
         }
     };
     let bytes = val(&opts, 'c').is_some();
     let headers = (files.len() > 1 && !has(&opts, 'q')) || has(&opts, 'v');
     let mut st = 0;
-    let files_v = if files.is_empty() { vec!["-".to_string()] } else { files.clone() };
+    let files_v = if files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        files.clone()
+    };
     for (k, f) in files_v.iter().enumerate() {
         let d = if f == "-" {
             // read only what is needed, so a pipe's writer sees it closed early
@@ -579,7 +656,9 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 let mut d = Vec::new();
                 while (d.len() as i64) < n {
                     let b = p.read(0, (n as usize) - d.len())?;
-                    if b.is_empty() { break; }
+                    if b.is_empty() {
+                        break;
+                    }
                     d.extend(b);
                 }
                 d
@@ -588,7 +667,10 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 let mut c = 0;
                 while c < n {
                     match p.read_line(0)? {
-                        Some(l) => { d.extend(l); c += 1; }
+                        Some(l) => {
+                            d.extend(l);
+                            c += 1;
+                        }
                         None => break,
                     }
                 }
@@ -603,12 +685,20 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             }
         };
         if headers {
-            p.out(format!("{}==> {} <==\n", if k > 0 { "\n" } else { "" }, if f == "-" { "standard input" } else { f }))?;
+            p.out(format!(
+                "{}==> {} <==\n",
+                if k > 0 { "\n" } else { "" },
+                if f == "-" { "standard input" } else { f }
+            ))?;
         }
         let out: Vec<u8> = if bytes {
             d.into_iter().take(n.max(0) as usize).collect()
         } else {
-            d.split_inclusive(|b| *b == b'\n').take(n.max(0) as usize).flatten().copied().collect()
+            d.split_inclusive(|b| *b == b'\n')
+                .take(n.max(0) as usize)
+                .flatten()
+                .copied()
+                .collect()
         };
         p.out(out)?;
     }
@@ -620,7 +710,10 @@ pub fn tail(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "tail", c),
     };
-    let spec = val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("10").to_string();
+    let spec = val(&opts, 'n')
+        .or(val(&opts, 'c'))
+        .unwrap_or("10")
+        .to_string();
     let from_start = spec.starts_with('+');
     let n: usize = match spec.trim_start_matches(['+', '-']).parse() {
         Ok(n) => n,
@@ -634,13 +727,25 @@ pub fn tail(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let headers = (ins.len() > 1 && !has(&opts, 'q')) || has(&opts, 'v');
     for (k, (name, d)) in ins.iter().enumerate() {
         if headers {
-            p.out(format!("{}==> {} <==\n", if k > 0 { "\n" } else { "" }, if name == "-" { "standard input" } else { name }))?;
+            p.out(format!(
+                "{}==> {} <==\n",
+                if k > 0 { "\n" } else { "" },
+                if name == "-" { "standard input" } else { name }
+            ))?;
         }
         let out: Vec<u8> = if bytes {
-            if from_start { d.iter().skip(n.saturating_sub(1)).copied().collect() } else { d[d.len().saturating_sub(n)..].to_vec() }
+            if from_start {
+                d.iter().skip(n.saturating_sub(1)).copied().collect()
+            } else {
+                d[d.len().saturating_sub(n)..].to_vec()
+            }
         } else {
             let ls: Vec<&[u8]> = d.split_inclusive(|b| *b == b'\n').collect();
-            let skip = if from_start { n.saturating_sub(1) } else { ls.len().saturating_sub(n) };
+            let skip = if from_start {
+                n.saturating_sub(1)
+            } else {
+                ls.len().saturating_sub(n)
+            };
             ls[skip.min(ls.len())..].concat()
         };
         p.out(out)?;
@@ -655,7 +760,11 @@ fn ranges(spec: &str) -> Option<Vec<(usize, usize)>> {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (
                 if a.is_empty() { 1 } else { a.parse().ok()? },
-                if b.is_empty() { usize::MAX } else { b.parse().ok()? },
+                if b.is_empty() {
+                    usize::MAX
+                } else {
+                    b.parse().ok()?
+                },
             ),
             None => {
                 let n = part.parse().ok()?;
@@ -675,7 +784,11 @@ pub fn cut(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "cut", c),
     };
-    let delim = val(&opts, 'd').unwrap_or("\t").chars().next().unwrap_or('\t');
+    let delim = val(&opts, 'd')
+        .unwrap_or("\t")
+        .chars()
+        .next()
+        .unwrap_or('\t');
     let (list, fields) = match (val(&opts, 'f'), val(&opts, 'c').or(val(&opts, 'b'))) {
         (Some(f), _) => (f, true),
         (None, Some(c)) => (c, false),
@@ -685,7 +798,9 @@ pub fn cut(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         }
     };
     let Some(rs) = ranges(list) else {
-        p.err(format!("cut: invalid byte, character or field list '{list}'\n"))?;
+        p.err(format!(
+            "cut: invalid byte, character or field list '{list}'\n"
+        ))?;
         return Ok(1);
     };
     let want = |i: usize| rs.iter().any(|(a, b)| *a <= i && i <= *b);
@@ -699,10 +814,19 @@ pub fn cut(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                     }
                     l
                 } else {
-                    l.split(delim).enumerate().filter(|(i, _)| want(i + 1)).map(|(_, f)| f).collect::<Vec<_>>().join(&delim.to_string())
+                    l.split(delim)
+                        .enumerate()
+                        .filter(|(i, _)| want(i + 1))
+                        .map(|(_, f)| f)
+                        .collect::<Vec<_>>()
+                        .join(&delim.to_string())
                 }
             } else {
-                l.chars().enumerate().filter(|(i, _)| want(i + 1)).map(|(_, c)| c).collect()
+                l.chars()
+                    .enumerate()
+                    .filter(|(i, _)| want(i + 1))
+                    .map(|(_, c)| c)
+                    .collect()
             };
             p.out(format!("{o}\n"))?;
         }
@@ -733,7 +857,10 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let mut reverse = has(&opts, 'r');
     let fold = has(&opts, 'f');
     let key: Option<(usize, Option<usize>)> = val(&opts, 'k').map(|k| {
-        let spec: String = k.chars().filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.').collect();
+        let spec: String = k
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+            .collect();
         if k.contains('n') {
             numeric = true;
         }
@@ -744,13 +871,20 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             Some((a, b)) => (a.to_string(), Some(b.to_string())),
             None => (spec.clone(), None),
         };
-        let f = |x: &str| x.split('.').next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1);
+        let f = |x: &str| {
+            x.split('.')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(1)
+        };
         (f(&a), b.map(|b| f(&b)))
     });
     let (ins, st) = inputs(p, sh, "sort", &files)?;
     let mut all: Vec<String> = ins.iter().flat_map(|(_, d)| lines(d)).collect();
     let keyof = |l: &str| -> String {
-        let Some((a, b)) = key else { return l.to_string() };
+        let Some((a, b)) = key else {
+            return l.to_string();
+        };
         let fs: Vec<&str> = match sep {
             Some(c) => l.split(c).collect(),
             None => {
@@ -760,8 +894,12 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 let bytes = l.as_bytes();
                 let mut i = 0;
                 while i < bytes.len() {
-                    while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') { i += 1; }
-                    while i < bytes.len() && bytes[i] != b' ' && bytes[i] != b'\t' { i += 1; }
+                    while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+                        i += 1;
+                    }
+                    while i < bytes.len() && bytes[i] != b' ' && bytes[i] != b'\t' {
+                        i += 1;
+                    }
                     v.push(&l[start..i]);
                     start = i;
                 }
@@ -769,24 +907,35 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             }
         };
         let end = b.unwrap_or(fs.len()).min(fs.len());
-        if a > fs.len() || a > end { return String::new(); }
+        if a > fs.len() || a > end {
+            return String::new();
+        }
         fs[a - 1..end].join(&sep.map(String::from).unwrap_or_default())
     };
     let cmp = |x: &String, y: &String| -> std::cmp::Ordering {
         let (kx, ky) = (keyof(x), keyof(y));
-        let o = if numeric {
-            leading_num(&kx).partial_cmp(&leading_num(&ky)).unwrap_or(std::cmp::Ordering::Equal)
+        if numeric {
+            leading_num(&kx)
+                .partial_cmp(&leading_num(&ky))
+                .unwrap_or(std::cmp::Ordering::Equal)
         } else if fold {
             kx.to_lowercase().cmp(&ky.to_lowercase())
         } else {
             kx.cmp(&ky)
-        };
-        o
+        }
     };
     all.sort_by(|x, y| {
         let o = cmp(x, y);
-        let o = if o == std::cmp::Ordering::Equal && !has(&opts, 'u') && !has(&opts, 's') { x.cmp(y) } else { o };
-        if reverse { o.reverse() } else { o }
+        let o = if o == std::cmp::Ordering::Equal && !has(&opts, 'u') && !has(&opts, 's') {
+            x.cmp(y)
+        } else {
+            o
+        };
+        if reverse {
+            o.reverse()
+        } else {
+            o
+        }
     });
     if has(&opts, 'u') {
         all.dedup_by(|a, b| cmp(a, b) == std::cmp::Ordering::Equal);
@@ -813,7 +962,13 @@ pub fn uniq(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     };
     let (ins, st) = inputs(p, sh, "uniq", &files[..files.len().min(1)])?;
     let all: Vec<String> = ins.iter().flat_map(|(_, d)| lines(d)).collect();
-    let eq = |a: &str, b: &str| if has(&opts, 'i') { a.eq_ignore_ascii_case(b) } else { a == b };
+    let eq = |a: &str, b: &str| {
+        if has(&opts, 'i') {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
     let mut groups: Vec<(String, usize)> = Vec::new();
     for l in all {
         match groups.last_mut() {
@@ -910,7 +1065,12 @@ fn sed_parse(script: &str, ere: bool) -> Result<Vec<SedCmd>, String> {
             return Ok(Some(Addr::Last));
         }
         if *i < c.len() && (c[*i] == '/' || c[*i] == '\\') {
-            let d = if c[*i] == '\\' { *i += 1; c[*i] } else { '/' };
+            let d = if c[*i] == '\\' {
+                *i += 1;
+                c[*i]
+            } else {
+                '/'
+            };
             *i += 1;
             let s = delimited(i, d)?;
             return Ok(Some(Addr::Re(mk(&s)?)));
@@ -938,15 +1098,31 @@ fn sed_parse(script: &str, ere: bool) -> Result<Vec<SedCmd>, String> {
             neg = true;
             i += 1;
         }
-        let Some(&op) = c.get(i) else { return Err("missing command".into()) };
+        let Some(&op) = c.get(i) else {
+            return Err("missing command".into());
+        };
         i += 1;
-        let mut cmd = SedCmd { a1, a2, neg, op, re: None, rep: String::new(), global: false, nth: 1, print: false, text: String::new(), active: false };
+        let mut cmd = SedCmd {
+            a1,
+            a2,
+            neg,
+            op,
+            re: None,
+            rep: String::new(),
+            global: false,
+            nth: 1,
+            print: false,
+            text: String::new(),
+            active: false,
+        };
         match op {
             's' | 'y' => {
                 let d = *c.get(i).ok_or("unterminated `s' command")?;
                 i += 1;
-                let re = delimited(&mut i, d).map_err(|_| format!("unterminated `{op}' command"))?;
-                let rep = delimited(&mut i, d).map_err(|_| format!("unterminated `{op}' command"))?;
+                let re =
+                    delimited(&mut i, d).map_err(|_| format!("unterminated `{op}' command"))?;
+                let rep =
+                    delimited(&mut i, d).map_err(|_| format!("unterminated `{op}' command"))?;
                 if op == 'y' {
                     cmd.text = re;
                     cmd.rep = rep;
@@ -959,7 +1135,10 @@ fn sed_parse(script: &str, ere: bool) -> Result<Vec<SedCmd>, String> {
                             'p' => cmd.print = true,
                             'I' | 'i' => {
                                 let src = cmd.re.as_ref().unwrap().as_str().to_string();
-                                cmd.re = Some(regex::Regex::new(&format!("(?i){src}")).map_err(|e| e.to_string())?);
+                                cmd.re = Some(
+                                    regex::Regex::new(&format!("(?i){src}"))
+                                        .map_err(|e| e.to_string())?,
+                                );
                             }
                             d if d.is_ascii_digit() => cmd.nth = d.to_digit(10).unwrap() as usize,
                             ' ' => {}
@@ -989,7 +1168,13 @@ fn sed_parse(script: &str, ere: bool) -> Result<Vec<SedCmd>, String> {
     Ok(cmds)
 }
 
-fn sed_replace(re: &regex::Regex, line: &str, rep: &str, global: bool, nth: usize) -> (String, bool) {
+fn sed_replace(
+    re: &regex::Regex,
+    line: &str,
+    rep: &str,
+    global: bool,
+    nth: usize,
+) -> (String, bool) {
     let mut out = String::new();
     let mut last = 0;
     let mut n = 0;
@@ -1009,7 +1194,11 @@ fn sed_replace(re: &regex::Regex, line: &str, rep: &str, global: bool, nth: usiz
                 '\\' if k + 1 < rc.len() => {
                     k += 1;
                     match rc[k] {
-                        d @ '0'..='9' => out.push_str(caps.get(d.to_digit(10).unwrap() as usize).map(|x| x.as_str()).unwrap_or("")),
+                        d @ '0'..='9' => out.push_str(
+                            caps.get(d.to_digit(10).unwrap() as usize)
+                                .map(|x| x.as_str())
+                                .unwrap_or(""),
+                        ),
                         'n' => out.push('\n'),
                         't' => out.push('\t'),
                         o => out.push(o),
@@ -1038,7 +1227,11 @@ pub fn sed(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "sed", c),
     };
-    let mut scripts: Vec<String> = opts.iter().filter(|(c, _)| *c == 'e').map(|(_, v)| v.clone()).collect();
+    let mut scripts: Vec<String> = opts
+        .iter()
+        .filter(|(c, _)| *c == 'e')
+        .map(|(_, v)| v.clone())
+        .collect();
     if scripts.is_empty() {
         if rest.is_empty() {
             p.err("Usage: sed [-i[SFX]] [-nrE] [-f FILE]... [-e CMD]... [FILE]...\n")?;
@@ -1099,7 +1292,13 @@ pub fn sed(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 }
                 match cmd.op {
                     's' => {
-                        let (np, did) = sed_replace(cmd.re.as_ref().unwrap(), &pat, &cmd.rep, cmd.global, cmd.nth);
+                        let (np, did) = sed_replace(
+                            cmd.re.as_ref().unwrap(),
+                            &pat,
+                            &cmd.rep,
+                            cmd.global,
+                            cmd.nth,
+                        );
                         pat = np;
                         if did && cmd.print {
                             out.push_str(&pat);
@@ -1109,7 +1308,15 @@ pub fn sed(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                     'y' => {
                         let from: Vec<char> = cmd.text.chars().collect();
                         let to: Vec<char> = cmd.rep.chars().collect();
-                        pat = pat.chars().map(|c| from.iter().position(|f| *f == c).and_then(|i| to.get(i).copied()).unwrap_or(c)).collect();
+                        pat = pat
+                            .chars()
+                            .map(|c| {
+                                from.iter()
+                                    .position(|f| *f == c)
+                                    .and_then(|i| to.get(i).copied())
+                                    .unwrap_or(c)
+                            })
+                            .collect();
                     }
                     'p' => {
                         out.push_str(&pat);
@@ -1169,11 +1376,16 @@ pub fn sed(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         return Ok(st);
     }
     let (ins, st) = inputs(p, sh, "sed", &rest)?;
-    let all: Vec<u8> = ins.into_iter().flat_map(|(_, d)| {
-        let mut d = d;
-        if !d.is_empty() && d.last() != Some(&b'\n') { d.push(b'\n'); }
-        d
-    }).collect();
+    let all: Vec<u8> = ins
+        .into_iter()
+        .flat_map(|(_, d)| {
+            let mut d = d;
+            if !d.is_empty() && d.last() != Some(&b'\n') {
+                d.push(b'\n');
+            }
+            d
+        })
+        .collect();
     let (o, _) = run(p, &mut cmds, &all)?;
     p.out(o)?;
     Ok(if st != 0 { 2 } else { 0 })
@@ -1236,7 +1448,13 @@ pub fn tr(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     let text = String::from_utf8_lossy(&data);
     let mut out = String::new();
     let mut last: Option<char> = None;
-    let squeeze_set = if has(&opts, 'd') { b.clone() } else if b.is_empty() { a.clone() } else { b.clone() };
+    let squeeze_set = if has(&opts, 'd') {
+        b.clone()
+    } else if b.is_empty() {
+        a.clone()
+    } else {
+        b.clone()
+    };
     for c in text.chars() {
         let mut o = Some(c);
         if has(&opts, 'd') {
@@ -1244,7 +1462,9 @@ pub fn tr(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
                 o = None;
             }
         } else if !b.is_empty() && in_a(c) {
-            o = Some(if comp { *b.last().unwrap() } else {
+            o = Some(if comp {
+                *b.last().unwrap()
+            } else {
                 let i = a.iter().position(|x| *x == c).unwrap();
                 *b.get(i).unwrap_or(b.last().unwrap())
             });
@@ -1302,8 +1522,14 @@ pub fn xargs(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     while i < argv.len() && argv[i].starts_with('-') && argv[i].len() > 1 {
         let a = &argv[i];
         match a.as_str() {
-            "-n" => { i += 1; n = argv.get(i).and_then(|v| v.parse().ok()); }
-            "-I" => { i += 1; repl = argv.get(i).cloned(); }
+            "-n" => {
+                i += 1;
+                n = argv.get(i).and_then(|v| v.parse().ok());
+            }
+            "-I" => {
+                i += 1;
+                repl = argv.get(i).cloned();
+            }
             "-0" => zero = true,
             "-t" => trace = true,
             "-r" => no_empty = true,
@@ -1320,9 +1546,15 @@ pub fn xargs(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let data = p.read_all(0)?;
     let text = String::from_utf8_lossy(&data).into_owned();
     let items: Vec<String> = if zero {
-        text.split('\0').filter(|s| !s.is_empty()).map(String::from).collect()
+        text.split('\0')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
     } else if repl.is_some() {
-        text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim_start().to_string()).collect()
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.trim_start().to_string())
+            .collect()
     } else {
         shell_words(&text)
     };
@@ -1453,7 +1685,11 @@ pub fn seq(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         return Ok(0);
     }
     let fmt = |v: f64| format!("{:.*}", decimals, v);
-    let w = if width { fmt(f).len().max(fmt(l).len()) } else { 0 };
+    let w = if width {
+        fmt(f).len().max(fmt(l).len())
+    } else {
+        0
+    };
     let mut out = String::new();
     let mut k = 0u64;
     loop {
@@ -1467,7 +1703,12 @@ pub fn seq(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         let s = fmt(v);
         if s.len() < w {
             let neg = s.starts_with('-');
-            out.push_str(&format!("{}{}{}", if neg { "-" } else { "" }, "0".repeat(w - s.len()), s.trim_start_matches('-')));
+            out.push_str(&format!(
+                "{}{}{}",
+                if neg { "-" } else { "" },
+                "0".repeat(w - s.len()),
+                s.trim_start_matches('-')
+            ));
         } else {
             out.push_str(&s);
         }
@@ -1485,7 +1726,11 @@ pub fn seq(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
 }
 
 pub fn yes(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
-    let word = if argv.len() > 1 { argv[1..].join(" ") } else { "y".into() };
+    let word = if argv.len() > 1 {
+        argv[1..].join(" ")
+    } else {
+        "y".into()
+    };
     let line = format!("{word}\n");
     let chunk = line.repeat((4096 / line.len()).max(1));
     loop {
@@ -1500,7 +1745,11 @@ pub fn basename(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         return Ok(1);
     };
     let t = path.trim_end_matches('/');
-    let mut b = if t.is_empty() && path.starts_with('/') { "/".to_string() } else { t.rsplit('/').next().unwrap_or("").to_string() };
+    let mut b = if t.is_empty() && path.starts_with('/') {
+        "/".to_string()
+    } else {
+        t.rsplit('/').next().unwrap_or("").to_string()
+    };
     if let Some(suf) = argv.get(2) {
         if b.len() > suf.len() && b.ends_with(suf.as_str()) {
             b.truncate(b.len() - suf.len());
@@ -1521,7 +1770,11 @@ pub fn dirname(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         None => ".".to_string(),
         Some(i) => {
             let d = t[..i].trim_end_matches('/');
-            if d.is_empty() { "/".into() } else { d.to_string() }
+            if d.is_empty() {
+                "/".into()
+            } else {
+                d.to_string()
+            }
         }
     };
     p.out(format!("{d}\n"))?;
@@ -1579,7 +1832,13 @@ impl Expr<'_> {
         while self.peek() == Some("|") {
             self.i += 1;
             let r = self.and()?;
-            l = if l.truthy() { l } else if r.truthy() { r } else { EV::N(0) };
+            l = if l.truthy() {
+                l
+            } else if r.truthy() {
+                r
+            } else {
+                EV::N(0)
+            };
         }
         Ok(l)
     }
@@ -1588,13 +1847,20 @@ impl Expr<'_> {
         while self.peek() == Some("&") {
             self.i += 1;
             let r = self.cmp()?;
-            l = if l.truthy() && r.truthy() { l } else { EV::N(0) };
+            l = if l.truthy() && r.truthy() {
+                l
+            } else {
+                EV::N(0)
+            };
         }
         Ok(l)
     }
     fn cmp(&mut self) -> Result<EV, String> {
         let mut l = self.add()?;
-        while let Some(op) = self.peek().filter(|o| ["<", "<=", "=", "==", "!=", ">=", ">"].contains(o)) {
+        while let Some(op) = self
+            .peek()
+            .filter(|o| ["<", "<=", "=", "==", "!=", ">=", ">"].contains(o))
+        {
             let op = op.to_string();
             self.i += 1;
             let r = self.add()?;
@@ -1621,8 +1887,15 @@ impl Expr<'_> {
             let op = op.to_string();
             self.i += 1;
             let r = self.mul()?;
-            let (a, b) = (l.num().ok_or("non-numeric argument")?, r.num().ok_or("non-numeric argument")?);
-            l = EV::N(if op == "+" { a.wrapping_add(b) } else { a.wrapping_sub(b) });
+            let (a, b) = (
+                l.num().ok_or("non-numeric argument")?,
+                r.num().ok_or("non-numeric argument")?,
+            );
+            l = EV::N(if op == "+" {
+                a.wrapping_add(b)
+            } else {
+                a.wrapping_sub(b)
+            });
         }
         Ok(l)
     }
@@ -1632,11 +1905,18 @@ impl Expr<'_> {
             let op = op.to_string();
             self.i += 1;
             let r = self.colon()?;
-            let (a, b) = (l.num().ok_or("non-numeric argument")?, r.num().ok_or("non-numeric argument")?);
+            let (a, b) = (
+                l.num().ok_or("non-numeric argument")?,
+                r.num().ok_or("non-numeric argument")?,
+            );
             if op != "*" && b == 0 {
                 return Err("division by zero".into());
             }
-            l = EV::N(match op.as_str() { "*" => a.wrapping_mul(b), "/" => a / b, _ => a % b });
+            l = EV::N(match op.as_str() {
+                "*" => a.wrapping_mul(b),
+                "/" => a / b,
+                _ => a % b,
+            });
         }
         Ok(l)
     }
@@ -1679,12 +1959,22 @@ impl Expr<'_> {
                 if pos < 1 || len < 1 {
                     return Ok(EV::S(String::new()));
                 }
-                Ok(EV::S(s.chars().skip(pos as usize - 1).take(len as usize).collect()))
+                Ok(EV::S(
+                    s.chars()
+                        .skip(pos as usize - 1)
+                        .take(len as usize)
+                        .collect(),
+                ))
             }
             "index" => {
                 let s = self.prim()?.text();
                 let cs = self.prim()?.text();
-                Ok(EV::N(s.chars().position(|c| cs.contains(c)).map(|i| i as i64 + 1).unwrap_or(0)))
+                Ok(EV::N(
+                    s.chars()
+                        .position(|c| cs.contains(c))
+                        .map(|i| i as i64 + 1)
+                        .unwrap_or(0),
+                ))
             }
             _ => Ok(match t.parse::<i64>() {
                 Ok(n) => EV::N(n),
@@ -1695,19 +1985,27 @@ impl Expr<'_> {
 }
 
 fn expr_match(s: &str, re: &str) -> Result<EV, String> {
-    let r = regex::Regex::new(&format!("^(?:{})", bre_to_ere(re))).map_err(|_| "bad regex".to_string())?;
+    let r = regex::Regex::new(&format!("^(?:{})", bre_to_ere(re)))
+        .map_err(|_| "bad regex".to_string())?;
     match r.captures(s) {
         Some(c) => Ok(match c.get(1) {
             Some(g) => EV::S(g.as_str().to_string()),
             None if r.captures_len() > 1 => EV::S(String::new()),
             None => EV::N(c.get(0).unwrap().as_str().chars().count() as i64),
         }),
-        None => Ok(if r.captures_len() > 1 { EV::S(String::new()) } else { EV::N(0) }),
+        None => Ok(if r.captures_len() > 1 {
+            EV::S(String::new())
+        } else {
+            EV::N(0)
+        }),
     }
 }
 
 pub fn expr(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
-    let mut e = Expr { a: &argv[1..], i: 0 };
+    let mut e = Expr {
+        a: &argv[1..],
+        i: 0,
+    };
     match e.or() {
         Ok(_) if e.i < argv.len() - 1 => {
             p.err("expr: syntax error\n")?;
@@ -1735,7 +2033,13 @@ pub fn awk(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         return Ok(1);
     }
     let prog = rest.remove(0);
-    let fs_sep = val(&opts, 'F').map(|s| if s == "t" { "\t".to_string() } else { s.to_string() });
+    let fs_sep = val(&opts, 'F').map(|s| {
+        if s == "t" {
+            "\t".to_string()
+        } else {
+            s.to_string()
+        }
+    });
     let unsupported = |p: &mut Proc| -> R {
         p.err(format!("awk: the simulator's awk runs only '[/re/|NR==N] {{ print $N, ... }}' programs, not '{prog}'; run for real as root to use it\n"))?;
         Ok(2)
@@ -1771,7 +2075,9 @@ pub fn awk(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     for (_, d) in ins {
         for line in lines(&d) {
             nr += 1;
-            if re.as_ref().map(|r| !r.is_match(&line)).unwrap_or(false) || nr_eq.map(|n| n != nr).unwrap_or(false) {
+            if re.as_ref().map(|r| !r.is_match(&line)).unwrap_or(false)
+                || nr_eq.map(|n| n != nr).unwrap_or(false)
+            {
                 continue;
             }
             let fields: Vec<&str> = match &fs_sep {
@@ -1787,13 +2093,25 @@ pub fn awk(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 let mut s = String::new();
                 for part in awk_terms(it) {
                     let v = if let Some(n) = part.strip_prefix('$') {
-                        let k = if n == "NF" { fields.len() } else { match n.parse::<usize>() { Ok(k) => k, Err(_) => return unsupported(p) } };
-                        if k == 0 { line.clone() } else { fields.get(k - 1).map(|f| f.to_string()).unwrap_or_default() }
+                        let k = if n == "NF" {
+                            fields.len()
+                        } else {
+                            match n.parse::<usize>() {
+                                Ok(k) => k,
+                                Err(_) => return unsupported(p),
+                            }
+                        };
+                        if k == 0 {
+                            line.clone()
+                        } else {
+                            fields.get(k - 1).map(|f| f.to_string()).unwrap_or_default()
+                        }
                     } else if part == "NF" {
                         fields.len().to_string()
                     } else if part == "NR" {
                         nr.to_string()
-                    } else if let Some(q) = part.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                    } else if let Some(q) = part.strip_prefix('"').and_then(|q| q.strip_suffix('"'))
+                    {
                         unescape(q, false).0
                     } else if part.parse::<f64>().is_ok() {
                         part.clone()
@@ -1824,7 +2142,9 @@ fn awk_terms(s: &str) -> Vec<String> {
         if c[i] == '"' {
             i += 1;
             while i < c.len() && c[i] != '"' {
-                if c[i] == '\\' { i += 1; }
+                if c[i] == '\\' {
+                    i += 1;
+                }
                 i += 1;
             }
             i += 1;

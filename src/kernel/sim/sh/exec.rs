@@ -79,7 +79,13 @@ const BUILTINS: &[&str] = &[
 ];
 
 impl Sh {
-    pub fn new(arg0: String, pos: Vec<String>, env: &[(String, String)], cwd: String, flavor: Flavor) -> Sh {
+    pub fn new(
+        arg0: String,
+        pos: Vec<String>,
+        env: &[(String, String)],
+        cwd: String,
+        flavor: Flavor,
+    ) -> Sh {
         Sh {
             vars: env
                 .iter()
@@ -125,13 +131,20 @@ impl Sh {
     /// (counted from 0 within `-c`), e.g. `sh: cd: line 0: `.
     pub fn bprefix(&self, builtin: &str) -> String {
         match self.flavor {
-            Flavor::Ash => format!("{}: {builtin}: line {}: ", self.arg0, self.line.saturating_sub(1)),
+            Flavor::Ash => format!(
+                "{}: {builtin}: line {}: ",
+                self.arg0,
+                self.line.saturating_sub(1)
+            ),
             _ => format!("{}{builtin}: ", self.prefix()),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        self.vars.iter().find(|v| v.name == name).map(|v| v.value.clone())
+        self.vars
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.value.clone())
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
@@ -231,7 +244,9 @@ impl Sh {
             return Ok(());
         }
         for sig in p.take_pending() {
-            let Some(src) = self.traps.get(&sig).cloned() else { continue };
+            let Some(src) = self.traps.get(&sig).cloned() else {
+                continue;
+            };
             let saved = self.last;
             self.in_trap = true;
             let r = self.eval_src(p, &src);
@@ -281,7 +296,11 @@ impl Sh {
 
     pub fn exec(&mut self, p: &mut Proc, c: &Cmd) -> Result<i32, Flow> {
         match c {
-            Cmd::Simple { words, redirs, line } => {
+            Cmd::Simple {
+                words,
+                redirs,
+                line,
+            } => {
                 self.line = *line;
                 let st = self.simple(p, words, redirs)?;
                 // Signals that arrived run their traps after the command, as in ash.
@@ -486,13 +505,17 @@ impl Sh {
         sub.children.clear();
         sub.exec_last = exec_ok && matches!(cmd, Cmd::Simple { .. });
         let cmd = cmd.clone();
-        self.spawn(p, &cmdline, stdin, stdout, Box::new(move |cp: &mut Proc| {
-            match sub.exec(cp, &cmd) {
+        self.spawn(
+            p,
+            &cmdline,
+            stdin,
+            stdout,
+            Box::new(move |cp: &mut Proc| match sub.exec(cp, &cmd) {
                 Ok(c) | Err(Flow::Exit(c)) | Err(Flow::Return(c)) => Ok(c),
                 Err(Flow::Break(_)) | Err(Flow::Continue(_)) => Ok(sub.last),
                 Err(f) => Err(f),
-            }
-        }))
+            }),
+        )
     }
 
     /// Start a new process running `body` on its own thread; returns its pid.
@@ -539,9 +562,13 @@ impl Sh {
     /// Wait for the children `pids` to end; the last one's exit status.
     fn wait_for(&mut self, p: &mut Proc, pids: &[u32]) -> Result<i32, Flow> {
         loop {
-            let done = pids
-                .iter()
-                .all(|pid| p.world().procs.get(pid).map(|e| e.state == St::Done).unwrap_or(true));
+            let done = pids.iter().all(|pid| {
+                p.world()
+                    .procs
+                    .get(pid)
+                    .map(|e| e.state == St::Done)
+                    .unwrap_or(true)
+            });
             if done {
                 break;
             }
@@ -551,7 +578,10 @@ impl Sh {
             .last()
             .and_then(|pid| p.world().procs.get(pid).and_then(|e| e.exit))
             .unwrap_or(0);
-        if let Some(k) = pids.last().and_then(|pid| p.world().procs.get(pid).and_then(|e| e.killed)) {
+        if let Some(k) = pids
+            .last()
+            .and_then(|pid| p.world().procs.get(pid).and_then(|e| e.killed))
+        {
             report_signal(p, k)?;
         }
         for pid in pids {
@@ -646,7 +676,9 @@ impl Sh {
     fn open(&mut self, p: &mut Proc, t: &str, op: &RedirOp) -> Result<Fd, String> {
         let cwd = self.cwd.clone();
         let fsys = &mut p.w().fs;
-        let abs = fsys.resolve(t, &cwd, true).map_err(|e| open_err(t, e, op))?;
+        let abs = fsys
+            .resolve(t, &cwd, true)
+            .map_err(|e| open_err(t, e, op))?;
         let is_null = matches!(fsys.lookup(&abs, "/"), Some((_, fs::Node::Other { .. })));
         match op {
             RedirOp::In | RedirOp::ReadWrite => {
@@ -656,7 +688,8 @@ impl Sh {
                 match fsys.read_file(&abs, "/") {
                     Ok(d) => Ok(Fd::PipeR(p.w().new_pipe(d, 0, true))),
                     Err(e) if *op == RedirOp::ReadWrite && e == fs::FsError::NotFound => {
-                        fsys.write_file(&abs, "/", b"", true).map_err(|e| open_err(t, e, op))?;
+                        fsys.write_file(&abs, "/", b"", true)
+                            .map_err(|e| open_err(t, e, op))?;
                         Ok(Fd::PipeR(p.w().new_pipe(Vec::new(), 0, true)))
                     }
                     Err(e) => Err(open_err(t, e, op)),
@@ -666,7 +699,8 @@ impl Sh {
                 if is_null {
                     return Ok(Fd::Null);
                 }
-                fsys.write_file(&abs, "/", b"", true).map_err(|e| open_err(t, e, op))?;
+                fsys.write_file(&abs, "/", b"", true)
+                    .map_err(|e| open_err(t, e, op))?;
                 if *op == RedirOp::Out {
                     let _ = fsys.write_file(&abs, "/", b"", false);
                 }
@@ -710,7 +744,11 @@ impl Sh {
             return Ok(st);
         }
         let Some(saved) = self.redirect(p, redirs)? else {
-            return Ok(if SPECIAL.contains(&argv[0].as_str()) { 2 } else { 1 });
+            return Ok(if SPECIAL.contains(&argv[0].as_str()) {
+                2
+            } else {
+                1
+            });
         };
         let r = self.run_argv(p, &argv, &assigns);
         self.restore(p, saved);
@@ -718,7 +756,12 @@ impl Sh {
     }
 
     /// Run a command by name: special builtin, function, builtin, program.
-    pub fn run_argv(&mut self, p: &mut Proc, argv: &[String], assigns: &[(String, String)]) -> Result<i32, Flow> {
+    pub fn run_argv(
+        &mut self,
+        p: &mut Proc,
+        argv: &[String],
+        assigns: &[(String, String)],
+    ) -> Result<i32, Flow> {
         let name = argv[0].as_str();
         if SPECIAL.contains(&name) {
             for (n, v) in assigns {
@@ -729,7 +772,11 @@ impl Sh {
         if let Some(body) = self.funcs.get(name).cloned() {
             return self.call(p, &body, argv, assigns);
         }
-        let saved: Vec<Var> = if assigns.is_empty() { Vec::new() } else { self.vars.clone() };
+        let saved: Vec<Var> = if assigns.is_empty() {
+            Vec::new()
+        } else {
+            self.vars.clone()
+        };
         for (n, v) in assigns {
             self.set(n, v);
             self.export(n);
@@ -745,7 +792,13 @@ impl Sh {
         r
     }
 
-    fn call(&mut self, p: &mut Proc, body: &Cmd, argv: &[String], assigns: &[(String, String)]) -> Result<i32, Flow> {
+    fn call(
+        &mut self,
+        p: &mut Proc,
+        body: &Cmd,
+        argv: &[String],
+        assigns: &[(String, String)],
+    ) -> Result<i32, Flow> {
         if self.depth > 200 {
             let m = format!("{}{}: function nesting too deep\n", self.prefix(), argv[0]);
             p.err(m)?;
@@ -827,7 +880,11 @@ impl Sh {
                     return Ok(0);
                 }
                 let n = n.min(self.loops);
-                Err(if argv[0] == "break" { Flow::Break(n) } else { Flow::Continue(n) })
+                Err(if argv[0] == "break" {
+                    Flow::Break(n)
+                } else {
+                    Flow::Continue(n)
+                })
             }
             "shift" => {
                 let n = match a.first() {
@@ -844,7 +901,12 @@ impl Sh {
             }
             "export" | "readonly" => {
                 if a.is_empty() || a[0] == "-p" {
-                    let mut vs: Vec<Var> = self.vars.iter().filter(|v| v.exported && !v.name.starts_with('\0')).cloned().collect();
+                    let mut vs: Vec<Var> = self
+                        .vars
+                        .iter()
+                        .filter(|v| v.exported && !v.name.starts_with('\0'))
+                        .cloned()
+                        .collect();
                     vs.sort_by(|x, y| x.name.cmp(&y.name));
                     for v in vs {
                         p.out(format!("export {}={}\n", v.name, quote(&v.value)))?;
@@ -893,9 +955,10 @@ impl Sh {
                     Some(f.clone())
                 } else {
                     let pv = self.get("PATH").unwrap_or_default();
-                    p.world().fs.find_in_path(f, &pv).or_else(|| {
-                        p.world().fs.exists(f, &self.cwd).then(|| f.clone())
-                    })
+                    p.world()
+                        .fs
+                        .find_in_path(f, &pv)
+                        .or_else(|| p.world().fs.exists(f, &self.cwd).then(|| f.clone()))
                 };
                 let data = path.and_then(|x| p.world().fs.read_file(&x, &self.cwd).ok());
                 match data {
@@ -938,7 +1001,12 @@ impl Sh {
 
     fn set_builtin(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
         if a.is_empty() {
-            let mut vs: Vec<Var> = self.vars.iter().filter(|v| !v.name.starts_with('\0')).cloned().collect();
+            let mut vs: Vec<Var> = self
+                .vars
+                .iter()
+                .filter(|v| !v.name.starts_with('\0'))
+                .cloned()
+                .collect();
             vs.sort_by(|x, y| x.name.cmp(&y.name));
             for v in vs {
                 p.out(format!("{}={}\n", v.name, quote(&v.value)))?;
@@ -986,16 +1054,21 @@ impl Sh {
     fn trap(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
         if a.is_empty() {
             for (sig, src) in self.traps.clone() {
-                let name = if sig == 0 { "EXIT".to_string() } else { applets::signal_name(sig).to_string() };
+                let name = if sig == 0 {
+                    "EXIT".to_string()
+                } else {
+                    applets::signal_name(sig).to_string()
+                };
                 p.out(format!("trap -- {} {name}\n", quote(&src)))?;
             }
             return Ok(0);
         }
-        let (action, sigs) = if a.len() == 1 || a[0].parse::<i32>().is_ok() && a.len() >= 1 && !a[0].is_empty() && a[0].chars().all(|c| c.is_ascii_digit()) {
-            ("-".to_string(), a)
-        } else {
-            (a[0].clone(), &a[1..])
-        };
+        let (action, sigs) =
+            if a.len() == 1 || (!a[0].is_empty() && a[0].chars().all(|c| c.is_ascii_digit())) {
+                ("-".to_string(), a)
+            } else {
+                (a[0].clone(), &a[1..])
+            };
         let me = p.pid;
         for s in sigs {
             let Some(sig) = applets::parse_signal(s) else {
@@ -1039,7 +1112,11 @@ impl Sh {
                     Some(d) => d.clone(),
                     None => self.get("HOME").unwrap_or_else(|| "/".into()),
                 };
-                let found = p.world().fs.lookup(&dir, &self.cwd).map(|(abs, n)| (abs, n.is_dir()));
+                let found = p
+                    .world()
+                    .fs
+                    .lookup(&dir, &self.cwd)
+                    .map(|(abs, n)| (abs, n.is_dir()));
                 match found {
                     Some((abs, true)) => {
                         let old = std::mem::replace(&mut self.cwd, abs);
@@ -1052,7 +1129,11 @@ impl Sh {
                         Ok(0)
                     }
                     other => {
-                        let why = if other.is_some() { "Not a directory" } else { "No such file or directory" };
+                        let why = if other.is_some() {
+                            "Not a directory"
+                        } else {
+                            "No such file or directory"
+                        };
                         let m = format!("{}can't cd to {dir}: {why}\n", self.bprefix("cd"));
                         p.err(m)?;
                         Ok(2)
@@ -1079,7 +1160,7 @@ impl Sh {
                 let (names, verbose) = match a.first().map(|s| s.as_str()) {
                     Some("-v") => (&a[1..], false),
                     Some("-V") => (&a[1..], true),
-                    _ if argv[0] == "command" => return self.run_argv(p, a, &[]).or_else(|f| Err(f)),
+                    _ if argv[0] == "command" => return self.run_argv(p, a, &[]),
                     _ => (a, true),
                 };
                 let mut st = 0;
@@ -1092,10 +1173,15 @@ impl Sh {
                         Some((n.clone(), format!("{n} is a shell builtin")))
                     } else {
                         let pv = self.get("PATH").unwrap_or_default();
-                        p.world().fs.find_in_path(n, &pv).map(|f| (f.clone(), format!("{n} is {f}")))
+                        p.world()
+                            .fs
+                            .find_in_path(n, &pv)
+                            .map(|f| (f.clone(), format!("{n} is {f}")))
                     };
                     match what {
-                        Some((short, long)) => p.out(format!("{}\n", if verbose { long } else { short }))?,
+                        Some((short, long)) => {
+                            p.out(format!("{}\n", if verbose { long } else { short }))?
+                        }
                         None => {
                             st = 1;
                             if verbose {
@@ -1112,7 +1198,15 @@ impl Sh {
                 }
                 Ok(0)
             }
-            "jobs" | "hash" | "times" | "getopts" => Ok(0),
+            "jobs" | "hash" | "times" => Ok(0),
+            "getopts" => {
+                let m = format!(
+                    "glassbox: {}: getopts is not supported in simulation; run for real as root to use it\n",
+                    self.arg0
+                );
+                p.err(m)?;
+                Ok(2)
+            }
             "let" => {
                 let mut v = 0;
                 for x in a {
@@ -1121,7 +1215,9 @@ impl Sh {
                 Ok((v == 0) as i32)
             }
             name => {
-                let f = applets::find(name).map(|ap| ap.run).expect("builtin applet");
+                let f = applets::find(name)
+                    .map(|ap| ap.run)
+                    .expect("builtin applet");
                 f(p, self, argv)
             }
         }
@@ -1188,10 +1284,15 @@ impl Sh {
             s = o;
         }
         let ifs = self.get("IFS").unwrap_or_else(|| " \t\n".into());
-        let mut rest = s.trim_matches(|c: char| ifs.contains(c) && c.is_whitespace()).to_string();
+        let mut rest = s
+            .trim_matches(|c: char| ifs.contains(c) && c.is_whitespace())
+            .to_string();
         for (k, n) in names.iter().enumerate() {
             if k + 1 == names.len() {
-                self.set(n, rest.trim_end_matches(|c: char| ifs.contains(c) && c.is_whitespace()));
+                self.set(
+                    n,
+                    rest.trim_end_matches(|c: char| ifs.contains(c) && c.is_whitespace()),
+                );
                 break;
             }
             let (field, r) = match rest.find(|c: char| ifs.contains(c)) {
@@ -1199,14 +1300,18 @@ impl Sh {
                 None => (rest.clone(), String::new()),
             };
             self.set(n, &field);
-            let mut r = r.trim_start_matches(|c: char| ifs.contains(c) && c.is_whitespace()).to_string();
+            let mut r = r
+                .trim_start_matches(|c: char| ifs.contains(c) && c.is_whitespace())
+                .to_string();
             if r.starts_with(|c: char| ifs.contains(c) && !c.is_whitespace()) {
                 r.remove(0);
-                r = r.trim_start_matches(|c: char| ifs.contains(c) && c.is_whitespace()).to_string();
+                r = r
+                    .trim_start_matches(|c: char| ifs.contains(c) && c.is_whitespace())
+                    .to_string();
             }
             rest = r;
         }
-        Ok(if eof && line.is_empty() { 1 } else if eof { 1 } else { 0 })
+        Ok(eof as i32)
     }
 
     fn wait(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
@@ -1260,9 +1365,14 @@ impl Sh {
     /// A program: found through PATH in the image, run if the simulator knows it.
     pub fn external(&mut self, p: &mut Proc, argv: &[String]) -> Result<i32, Flow> {
         let name = &argv[0];
-        let pv = self.get("PATH").unwrap_or_else(|| crate::kernel::sim::shell::DEFAULT_PATH.into());
+        let pv = self
+            .get("PATH")
+            .unwrap_or_else(|| crate::kernel::sim::shell::DEFAULT_PATH.into());
         let found = if name.contains('/') {
-            p.world().fs.is_executable(name, &self.cwd).then(|| fs::normalize(name, &self.cwd))
+            p.world()
+                .fs
+                .is_executable(name, &self.cwd)
+                .then(|| fs::normalize(name, &self.cwd))
         } else {
             p.world().fs.find_in_path(name, &pv)
         };
@@ -1284,7 +1394,12 @@ impl Sh {
         if applets::find(&base).is_none() && base != "busybox" {
             let data = p.world().fs.read_file(&found, "/").unwrap_or_default();
             if data.starts_with(b"#!") {
-                let first = String::from_utf8_lossy(&data[2..]).lines().next().unwrap_or("").trim().to_string();
+                let first = String::from_utf8_lossy(&data[2..])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 let interp = first.split_whitespace().next().unwrap_or("").to_string();
                 if applets::SHELLS.contains(&fs::basename(&interp)) {
                     let mut a = vec![interp];
@@ -1292,22 +1407,35 @@ impl Sh {
                     return self.external(p, &a);
                 }
             }
-            let m = format!("{}\n", crate::kernel::sim::shell::cannot_simulate_msg(&base));
+            let m = format!(
+                "{}\n",
+                crate::kernel::sim::shell::cannot_simulate_msg(&base)
+            );
             p.err(m)?;
             return Ok(126);
         }
         self.run_applet(p, &base, &found, &args)
     }
 
-    fn run_applet(&mut self, p: &mut Proc, base: &str, found: &str, args: &[String]) -> Result<i32, Flow> {
+    fn run_applet(
+        &mut self,
+        p: &mut Proc,
+        base: &str,
+        found: &str,
+        args: &[String],
+    ) -> Result<i32, Flow> {
         let cmdline = args.join(" ");
         if applets::SHELLS.contains(&base) && !self.exec_last {
             // A new shell is a new process with its own traps and variables.
             let parent = self.clone();
             let (found, args) = (found.to_string(), args.to_vec());
-            let pid = self.spawn(p, &cmdline, None, None, Box::new(move |cp: &mut Proc| {
-                applets::system::sh_main(cp, &parent, &found, &args)
-            }))?;
+            let pid = self.spawn(
+                p,
+                &cmdline,
+                None,
+                None,
+                Box::new(move |cp: &mut Proc| applets::system::sh_main(cp, &parent, &found, &args)),
+            )?;
             return self.wait_for(p, &[pid]);
         }
         if self.exec_last {
@@ -1397,7 +1525,10 @@ fn open_err(t: &str, e: fs::FsError, op: &RedirOp) -> String {
 
 /// Single-quote a value the way `set`/`export -p`/`trap` print it.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:,@%+=".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:,@%+=".contains(c))
+    {
         return format!("'{s}'");
     }
     format!("'{}'", s.replace('\'', "'\"'\"'"))

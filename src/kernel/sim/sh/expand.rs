@@ -135,7 +135,10 @@ impl Sh {
                     i += 2;
                 }
                 '\'' if mode == Mode::Normal && !in_dq => {
-                    let end = c[i + 1..].iter().position(|&x| x == '\'').map(|k| i + 1 + k);
+                    let end = c[i + 1..]
+                        .iter()
+                        .position(|&x| x == '\'')
+                        .map(|k| i + 1 + k);
                     let end = end.unwrap_or(c.len());
                     let s: String = c[i + 1..end].iter().collect();
                     out.push(Piece::Text(s, true, false));
@@ -243,7 +246,12 @@ impl Sh {
                         out.push(Piece::NoField);
                     }
                 } else if q {
-                    let sep = self.ifs().chars().next().map(String::from).unwrap_or_default();
+                    let sep = self
+                        .ifs()
+                        .chars()
+                        .next()
+                        .map(String::from)
+                        .unwrap_or_default();
                     text(out, self.pos.join(&sep));
                 } else {
                     for (k, a) in self.pos.clone().into_iter().enumerate() {
@@ -267,7 +275,12 @@ impl Sh {
         }
     }
 
-    fn nounset_check(&mut self, _p: &mut Proc, _name: &str, _v: &Option<String>) -> Result<(), Flow> {
+    fn nounset_check(
+        &mut self,
+        _p: &mut Proc,
+        _name: &str,
+        _v: &Option<String>,
+    ) -> Result<(), Flow> {
         Ok(())
     }
 
@@ -323,7 +336,9 @@ impl Sh {
             out.push(Piece::Text(v.unwrap_or_default(), q, true));
             return Ok(());
         }
-        let ops = [":-", ":=", ":+", ":?", "##", "%%", "-", "=", "+", "?", "#", "%", ":"];
+        let ops = [
+            ":-", ":=", ":+", ":?", "##", "%%", "-", "=", "+", "?", "#", "%", ":",
+        ];
         let Some(op) = ops.iter().find(|o| rest.starts_with(*o)) else {
             return bad(self, p);
         };
@@ -519,10 +534,24 @@ fn strip(s: &str, pat: &str, op: &str) -> String {
         .chain(std::iter::once(s.len()))
         .collect();
     match op {
-        "#" => idx.iter().find(|&&k| glob_match(pat, &s[..k])).map(|&k| s[k..].to_string()),
-        "##" => idx.iter().rev().find(|&&k| glob_match(pat, &s[..k])).map(|&k| s[k..].to_string()),
-        "%" => idx.iter().rev().find(|&&k| glob_match(pat, &s[k..])).map(|&k| s[..k].to_string()),
-        _ => idx.iter().find(|&&k| glob_match(pat, &s[k..])).map(|&k| s[..k].to_string()),
+        "#" => idx
+            .iter()
+            .find(|&&k| glob_match(pat, &s[..k]))
+            .map(|&k| s[k..].to_string()),
+        "##" => idx
+            .iter()
+            .rev()
+            .find(|&&k| glob_match(pat, &s[..k]))
+            .map(|&k| s[k..].to_string()),
+        "%" => idx
+            .iter()
+            .rev()
+            .find(|&&k| glob_match(pat, &s[k..]))
+            .map(|&k| s[..k].to_string()),
+        _ => idx
+            .iter()
+            .find(|&&k| glob_match(pat, &s[k..]))
+            .map(|&k| s[..k].to_string()),
     }
     .unwrap_or_else(|| s.to_string())
 }
@@ -656,14 +685,21 @@ fn glob(p: &mut Proc, cwd: &str, pat: &str) -> Vec<String> {
                 }
                 continue;
             }
-            let Ok(names) = fs.list_dir(dir, cwd) else { continue };
+            let Ok(names) = fs.list_dir(dir, cwd) else {
+                continue;
+            };
             for n in names {
                 if n.starts_with('.') && !comp.starts_with('.') {
                     continue;
                 }
                 if glob_match(comp, &n) {
                     let path = join(&n);
-                    if last || fs.lookup(&path, cwd).map(|(_, x)| x.is_dir()).unwrap_or(false) {
+                    if last
+                        || fs
+                            .lookup(&path, cwd)
+                            .map(|(_, x)| x.is_dir())
+                            .unwrap_or(false)
+                    {
                         next.push(path);
                     }
                 }

@@ -145,7 +145,10 @@ pub fn lex(src: &str) -> Lexed {
         if let Some((idx, strip)) = want_delim.take() {
             let quoted = w.contains(['\'', '"', '\\']);
             heredocs[idx].expand = !quoted;
-            let delim: String = w.chars().filter(|c| !matches!(c, '\'' | '"' | '\\')).collect();
+            let delim: String = w
+                .chars()
+                .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+                .collect();
             pending.push((idx, delim, strip));
         }
         toks.push(Tok::Word(w));
@@ -154,18 +157,14 @@ pub fn lex(src: &str) -> Lexed {
 }
 
 fn starts_with(s: &[char], i: usize, p: &str) -> bool {
-    let mut k = i;
-    for c in p.chars() {
-        if s.get(k) != Some(&c) {
-            return false;
-        }
-        k += 1;
-    }
-    true
+    p.chars().enumerate().all(|(k, c)| s.get(i + k) == Some(&c))
 }
 
 fn is_meta(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+    )
 }
 
 /// Advance over one word (quotes, `$(...)`, `${...}`, backquotes nest).

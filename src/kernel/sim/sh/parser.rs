@@ -519,13 +519,19 @@ mod tests {
 
     #[test]
     fn syntax_errors_as_ash_words_them() {
-        assert_eq!(err("if true; then echo"), "unexpected end of file (expecting \"fi\")");
+        assert_eq!(
+            err("if true; then echo"),
+            "unexpected end of file (expecting \"fi\")"
+        );
         assert_eq!(err("fi"), "unexpected \"fi\"");
         assert_eq!(err("echo a &&"), "unexpected end of file");
         assert_eq!(err("&& echo"), "unexpected \"&&\"");
         assert_eq!(err("echo )"), "unexpected \")\"");
         assert_eq!(err("(echo"), "unexpected end of file (expecting \")\")");
-        assert_eq!(err("while true; do"), "unexpected end of file (expecting \"done\")");
+        assert_eq!(
+            err("while true; do"),
+            "unexpected end of file (expecting \"done\")"
+        );
         assert_eq!(err("f() {"), "unexpected end of file (expecting \"}\")");
         assert_eq!(err("a | | b"), "unexpected \"|\"");
         assert_eq!(err("; ;"), "unexpected \";\"");
