@@ -288,17 +288,19 @@ pub fn remove_record_and_dir(record: &Path, dir: &Path) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("remove {}", record.display())),
     }
     crate::engine::test_pause("rm:after_record");
-    match fs::remove_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        // A temp file of a writer that lost the race: sweep it too.
-        Err(_) => match fs::remove_dir_all(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("remove {}", dir.display()))
-            }
-            _ => Ok(()),
-        },
+    // A command that lost the race may still drop a file here (its temp
+    // record, or the `lock` file it opens with O_CREAT) after the sweep; it
+    // then sees the record gone and leaves, so a few more sweeps converge.
+    let mut last = None;
+    for attempt in 0..100 {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1 + attempt / 10));
     }
+    Err(last.expect("100 failed attempts")).with_context(|| format!("remove {}", dir.display()))
 }
 
 /// A per-container lock (flock on `<dir>/lock`): start, stop, kill, rm and
