@@ -117,18 +117,6 @@ fn import_of_a_non_tar_is_refused() {
 }
 
 /// A tar archive of (name, bytes) files.
-fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn load_bytes(gb: &Gb, bytes: &[u8]) -> std::process::Output {
     let p = gb.root().join("in.tar");
@@ -139,7 +127,7 @@ fn load_bytes(gb: &Gb, bytes: &[u8]) -> std::process::Output {
 #[test]
 fn load_of_an_archive_without_images_fails() {
     let gb = Gb::new();
-    let o = load_bytes(&gb, &archive(&[("manifest.json", b"[]")]));
+    let o = load_bytes(&gb, &common::tar_of(&[("manifest.json", b"[]")]));
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
         stderr(&o).contains("no images found in the archive"),
@@ -148,7 +136,7 @@ fn load_of_an_archive_without_images_fails() {
     );
     let o = load_bytes(
         &gb,
-        &archive(&[
+        &common::tar_of(&[
             ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
             ("index.json", br#"{"schemaVersion":2,"manifests":[]}"#),
         ]),
@@ -210,7 +198,7 @@ fn lying_oci(fixture: &std::path::Path, lie_in_index: bool) -> Vec<u8> {
     files.retain(|(n, _)| n != "index.json");
     files.push(("index.json".into(), ib));
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
-    archive(&refs)
+    common::tar_of(&refs)
 }
 
 fn sha256_hex(b: &[u8]) -> String {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{ok, stderr, Gb};
+use common::{ok, stderr, tar_of, Gb};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,18 +122,6 @@ fn config_json(layer: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn docker_archive(layer: &[u8], tag: &str) -> Vec<u8> {
     let config = config_json(layer);

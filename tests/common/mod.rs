@@ -271,3 +271,17 @@ pub fn assert_clean(gb: &Gb, ids: &[String]) {
         gb.containers()
     );
 }
+
+/// A tar archive of regular files (mode 0644), built in memory.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
