@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 /// / is not on a block device, e.g. an overlay).
 fn host_root_device() -> Option<(u32, u32)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let line = info.lines().find(|l| l.split_whitespace().nth(4) == Some("/"))?;
+    let line = info
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))?;
     let (major, minor) = line.split_whitespace().nth(2)?.split_once(':')?;
     let dev = (major.parse().ok()?, minor.parse().ok()?);
     (dev.0 != 0).then_some(dev)
@@ -27,12 +29,15 @@ fn host_root_device() -> Option<(u32, u32)> {
 /// even root): only then must a privileged container be able to.
 fn host_can_read_root_device() -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Some((major, minor)) = host_root_device() else { return false };
+    let Some((major, minor)) = host_root_device() else {
+        return false;
+    };
     let want = nix::sys::stat::makedev(major as u64, minor as u64);
     std::fs::read_dir("/dev")
         .map(|d| {
             d.flatten().any(|e| {
-                e.metadata().is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == want)
+                e.metadata()
+                    .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == want)
                     && std::fs::File::open(e.path()).is_ok()
             })
         })
@@ -41,7 +46,8 @@ fn host_can_read_root_device() -> bool {
 
 /// Each escape as a shell probe; `name=0` means it worked.
 fn probes() -> String {
-    let mut script = String::from("p() { name=$1; shift; ( \"$@\" ) >/dev/null 2>&1; echo \"$name=$?\"; }\n");
+    let mut script =
+        String::from("p() { name=$1; shift; ( \"$@\" ) >/dev/null 2>&1; echo \"$name=$?\"; }\n");
     script.push_str("p mount_tmpfs sh -c 'mkdir -p /mnt/t && mount -t tmpfs t /mnt/t'\n");
     if let Some((major, minor)) = host_root_device() {
         // Read-only: 512 bytes of the host's root device, never written.
@@ -49,7 +55,9 @@ fn probes() -> String {
             "p host_disk sh -c 'mknod /hostroot b {major} {minor} && head -c 512 /hostroot | wc -c | grep -qx 512'\n"
         ));
     }
-    script.push_str("p kmsg sh -c 'mknod /kmsg c 1 11 && timeout 5 head -c 1 /kmsg | wc -c | grep -qx 1'\n");
+    script.push_str(
+        "p kmsg sh -c 'mknod /kmsg c 1 11 && timeout 5 head -c 1 /kmsg | wc -c | grep -qx 1'\n",
+    );
     // Opened for appending, nothing written.
     script.push_str("p sysctl_open sh -c 'exec 3>>/proc/sys/kernel/hostname'\n");
     script.push_str("p sysrq_open sh -c 'exec 3>>/proc/sysrq-trigger'\n");
@@ -69,7 +77,12 @@ fn run_probes(gb: &Gb, extra: &[&str]) -> BTreeMap<String, String> {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["busybox", "sh", "-c", &script]);
     let o = gb.run(&args);
-    assert!(o.status.success(), "{extra:?}: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "{extra:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -97,9 +110,15 @@ fn a_default_container_stops_every_escape_and_a_privileged_one_does_not() {
     let gb = Gb::new();
     let confined = run_probes(&gb, &[]);
     for escape in ESCAPES.iter().filter(|e| confined.contains_key(**e)) {
-        assert_ne!(confined[*escape], "0", "{escape} worked in a default container: {confined:?}");
+        assert_ne!(
+            confined[*escape], "0",
+            "{escape} worked in a default container: {confined:?}"
+        );
     }
-    assert!(confined.contains_key("mount_tmpfs") && confined.contains_key("kmsg"), "{confined:?}");
+    assert!(
+        confined.contains_key("mount_tmpfs") && confined.contains_key("kmsg"),
+        "{confined:?}"
+    );
     assert_eq!(confined["CapEff"], "00000000a80425fb");
     assert_eq!(confined["CapPrm"], "00000000a80425fb");
     assert_eq!(confined["CapBnd"], "00000000a80425fb");
@@ -122,7 +141,10 @@ fn a_default_container_stops_every_escape_and_a_privileged_one_does_not() {
         {
             continue;
         }
-        assert_eq!(privileged[*escape], "0", "{escape} failed with --privileged: {privileged:?}");
+        assert_eq!(
+            privileged[*escape], "0",
+            "{escape} failed with --privileged: {privileged:?}"
+        );
     }
     assert_eq!(privileged["Seccomp"], "0");
     let own_bounding = std::fs::read_to_string("/proc/self/status")
@@ -150,11 +172,33 @@ fn cap_add_net_admin_allows_links_and_nothing_more() {
 fn cap_drop_all_makes_chown_fail_and_unknown_caps_exit_125() {
     require_root!();
     let gb = Gb::new();
-    let o = gb.run(&["run", "--rm", "--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status; chown 1 /etc/passwd"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status; chown 1 /etc/passwd",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("0000000000000000"), "{}", stdout(&o));
-    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
-    let o = gb.run(&["run", "--rm", "--cap-drop", "chown", "busybox", "chown", "1", "/etc/passwd"]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "chown",
+        "busybox",
+        "chown",
+        "1",
+        "/etc/passwd",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let o = gb.run(&["run", "--rm", "busybox", "chown", "1", "/etc/passwd"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -177,12 +221,22 @@ fn read_only_refuses_writes_but_tmpfs_and_dev_stay_writable() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("x=1") && out.contains("tmp=0") && out.contains("shm=0"), "{out}");
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(
+        out.contains("x=1") && out.contains("tmp=0") && out.contains("shm=0"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     let tmp = out.lines().find(|l| l.contains(" /tmp ")).unwrap();
     assert!(tmp.contains("noexec") && tmp.contains("nosuid"), "{tmp}");
     let run = out.lines().find(|l| l.contains(" /run ")).unwrap();
-    assert!(!run.contains("noexec") && run.contains("size=1024k"), "{run}");
+    assert!(
+        !run.contains("noexec") && run.contains("size=1024k"),
+        "{run}"
+    );
     // Without --read-only the root is writable.
     let o = gb.run(&["run", "--rm", "busybox", "touch", "/x"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -197,14 +251,29 @@ fn no_new_privileges_and_unconfined_seccomp_are_honoured() {
         ("no-new-privileges:true", "1", "2"),
         ("seccomp=unconfined", "0", "0"),
     ] {
-        let o = gb.run(&["run", "--rm", "--security-opt", opt, "busybox", "grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"]);
+        let o = gb.run(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            opt,
+            "busybox",
+            "grep",
+            "-E",
+            "^(NoNewPrivs|Seccomp):",
+            "/proc/self/status",
+        ]);
         assert!(o.status.success(), "{opt}: {}", stderr(&o));
         let out = stdout(&o).replace('\t', "");
-        assert!(out.contains(&format!("NoNewPrivs:{nnp}")) && out.contains(&format!("Seccomp:{seccomp}")), "{opt}: {out}");
+        assert!(
+            out.contains(&format!("NoNewPrivs:{nnp}"))
+                && out.contains(&format!("Seccomp:{seccomp}")),
+            "{opt}: {out}"
+        );
     }
     // A custom profile: the default one minus mkdir.
     let mut profile: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("src/confine/docker-default.json").unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string("src/confine/docker-default.json").unwrap())
+            .unwrap();
     for rule in profile["syscalls"].as_array_mut().unwrap() {
         if let Some(names) = rule["names"].as_array_mut() {
             names.retain(|n| n != "mkdir" && n != "mkdirat");
@@ -213,10 +282,30 @@ fn no_new_privileges_and_unconfined_seccomp_are_honoured() {
     let path = gb.root().join("no-mkdir.json");
     std::fs::write(&path, profile.to_string()).unwrap();
     let opt = format!("seccomp={}", path.display());
-    let o = gb.run(&["run", "--rm", "--security-opt", &opt, "busybox", "sh", "-c", "touch /f && mkdir /d"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /f && mkdir /d",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
-    let o = gb.run(&["run", "--rm", "--security-opt", "apparmor=x", "busybox", "true"]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "apparmor=x",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("apparmor=x"), "{}", stderr(&o));
 }
@@ -226,7 +315,13 @@ fn device_gives_one_host_device() {
     require_root!();
     let gb = Gb::new();
     let o = gb.run(&[
-        "run", "--rm", "--device", "/dev/null:/dev/mynull:rw", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--device",
+        "/dev/null:/dev/mynull:rw",
+        "busybox",
+        "sh",
+        "-c",
         "ls -l /dev/mynull; echo hi > /dev/mynull && echo written",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -243,7 +338,19 @@ fn exec_inherits_the_containers_confinement() {
     require_root!();
     let gb = Gb::new();
     let name = format!("confine-exec-{}", std::process::id());
-    let o = gb.run(&["run", "-d", "--name", &name, "--cap-add", "NET_ADMIN", "--security-opt", "no-new-privileges", "busybox", "sleep", "30"]);
+    let o = gb.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--cap-add",
+        "NET_ADMIN",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e = gb.run(&["exec", &name, "sh", "-c", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; mkdir -p /m; mount -t tmpfs t /m; echo mount=$?"]);
     let rm = gb.run(&["rm", "-f", &name]);
@@ -251,7 +358,10 @@ fn exec_inherits_the_containers_confinement() {
     assert!(e.status.success(), "{}", stderr(&e));
     let out = stdout(&e).replace('\t', "");
     assert!(out.contains("CapEff:00000000a80435fb"), "{out}");
-    assert!(out.contains("NoNewPrivs:1") && out.contains("Seccomp:2"), "{out}");
+    assert!(
+        out.contains("NoNewPrivs:1") && out.contains("Seccomp:2"),
+        "{out}"
+    );
     assert!(out.contains("mount=1"), "{out}");
 }
 
@@ -261,14 +371,31 @@ fn the_confinement_steps_are_narrated_in_runcs_order() {
     let gb = Gb::new();
     let trace = gb.root().join("trace.json");
     let t = trace.display().to_string();
-    let o = gb.run(&["--trace-json", &t, "run", "--rm", "--read-only", "busybox", "true"]);
+    let o = gb.run(&[
+        "--trace-json",
+        &t,
+        "run",
+        "--rm",
+        "--read-only",
+        "busybox",
+        "true",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let kinds = trace_kinds(&trace);
-    let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("{k} missing: {kinds:?}"));
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} missing: {kinds:?}"))
+    };
     assert!(at("cgroup_create") < at("device_cgroup") && at("device_cgroup") < at("clone"));
     assert!(at("pivot_root") < at("remount_read_only"));
     assert!(at("remount_read_only") < at("mask_paths") && at("mask_paths") < at("readonly_paths"));
-    assert!(at("readonly_paths") < at("seccomp_load") && at("seccomp_load") < at("cap_set") && at("cap_set") < at("exec"));
+    assert!(
+        at("readonly_paths") < at("seccomp_load")
+            && at("seccomp_load") < at("cap_set")
+            && at("cap_set") < at("exec")
+    );
     assert!(!kinds.iter().any(|k| k == "no_new_privs"));
 }
 
@@ -276,7 +403,14 @@ fn the_confinement_steps_are_narrated_in_runcs_order() {
 #[test]
 fn simulated_containers_show_the_same_status_lines() {
     let gb = Gb::new();
-    let o = gb.run(&["--simulate", "run", "--rm", "busybox", "cat", "/proc/self/status"]);
+    let o = gb.run(&[
+        "--simulate",
+        "run",
+        "--rm",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for line in [
@@ -290,7 +424,20 @@ fn simulated_containers_show_the_same_status_lines() {
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} missing: {out}");
     }
-    let o = gb.run(&["--simulate", "run", "--rm", "--cap-drop", "all", "--security-opt", "no-new-privileges", "--security-opt", "seccomp=unconfined", "busybox", "cat", "/proc/self/status"]);
+    let o = gb.run(&[
+        "--simulate",
+        "run",
+        "--rm",
+        "--cap-drop",
+        "all",
+        "--security-opt",
+        "no-new-privileges",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for line in ["CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t0"] {

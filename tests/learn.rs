@@ -495,8 +495,14 @@ fn the_books_are_current_and_build_with_mdbook_without_warnings() {
                 "book/{lang}/src/lessons/{file} is stale: run `glassbox learn --write-book book`"
             );
         }
-        if std::process::Command::new("mdbook").arg("--version").output().is_err() {
-            eprintln!("skipped the mdBook build: mdbook is not installed (scripts/test installs it)");
+        if std::process::Command::new("mdbook")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!(
+                "skipped the mdBook build: mdbook is not installed (scripts/test installs it)"
+            );
             continue;
         }
         let o = std::process::Command::new("mdbook")
@@ -512,7 +518,10 @@ fn the_books_are_current_and_build_with_mdbook_without_warnings() {
         );
         for lesson in &lessons {
             let md = std::fs::read_to_string(
-                fresh.join(lang).join("src/lessons").join(glassbox::learn::book::chapter_file(lesson)),
+                fresh
+                    .join(lang)
+                    .join("src/lessons")
+                    .join(glassbox::learn::book::chapter_file(lesson)),
             )
             .unwrap();
             let html_file = fresh
@@ -542,7 +551,10 @@ fn the_books_are_current_and_build_with_mdbook_without_warnings() {
     }
     // The Chinese book's prose is Chinese, and the English book's English.
     let zh = std::fs::read_to_string(fresh.join("zh/src/lessons/01-hello-world.md")).unwrap();
-    assert!(zh.contains("第 1 课") && !zh.contains("Read the steps in order"), "{zh}");
+    assert!(
+        zh.contains("第 1 课") && !zh.contains("Read the steps in order"),
+        "{zh}"
+    );
 }
 
 /// Whether a line has an English sentence (four or more English words in a
@@ -578,7 +590,10 @@ fn english_sentence(line: &str) -> bool {
             && !word.contains('/')
             && word.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && word.len() >= 2
-            && word.chars().skip(1).all(|c| c.is_ascii_lowercase() || c == '\'');
+            && word
+                .chars()
+                .skip(1)
+                .all(|c| c.is_ascii_lowercase() || c == '\'');
         run = if english { run + 1 } else { 0 };
         if run >= 4 {
             return true;
@@ -610,7 +625,12 @@ fn chinese_output_has_no_english_sentences() {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let o = child.wait_with_output().unwrap();
         format!("{}{}", stdout(&o), stderr(&o))
     };
@@ -619,7 +639,18 @@ fn chinese_output_has_no_english_sentences() {
         out += &zh(&["learn", &lesson.id], &"\n".repeat(40));
     }
     for level in ["summary", "steps", "deep"] {
-        out += &zh(&[&format!("--explain={level}"), "run", "--rm", "-h", "x", "busybox", "true"], "");
+        out += &zh(
+            &[
+                &format!("--explain={level}"),
+                "run",
+                "--rm",
+                "-h",
+                "x",
+                "busybox",
+                "true",
+            ],
+            "",
+        );
     }
     out += &zh(&["lab", "list"], "");
     for lab in glassbox::learn::catalog::labs().unwrap() {
@@ -639,5 +670,7 @@ fn chinese_output_has_no_english_sentences() {
     );
     // The scan itself catches English.
     assert!(english_sentence("  the output does not show it"));
-    assert!(!english_sentence("  $ docker run --rm busybox echo hello there you all"));
+    assert!(!english_sentence(
+        "  $ docker run --rm busybox echo hello there you all"
+    ));
 }

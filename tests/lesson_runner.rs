@@ -68,7 +68,11 @@ fn an_edited_command_that_does_the_wrong_thing_fails_and_the_part_stays_open() {
     assert!(part3.contains("✓ that happened as expected"), "{part3}");
     assert!(progress(&state).contains("00 = 5"), "{}", progress(&state));
     // Parts 4 and 5 need the real kernel: skipped, not done.
-    assert!(progress(&state).contains("00 = [4, 5]"), "{}", progress(&state));
+    assert!(
+        progress(&state).contains("00 = [4, 5]"),
+        "{}",
+        progress(&state)
+    );
 }
 
 #[test]
@@ -90,12 +94,19 @@ fn lesson_output_comes_in_the_order_it_happened() {
     let o = learn(&gb, &state, &["learn", "1"], &"\n".repeat(8));
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s:?} missing:\n{out}"));
+    let at = |s: &str| {
+        out.find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing:\n{out}"))
+    };
     // The automatic import is announced before the program's output.
     assert!(at("Unable to find image 'busybox:latest' locally") < at("\nHello World\n"));
     // Part 5: the steps, then the program's output, then the clean-up step.
     let part5 = &out[at("[5/6]")..];
-    let p = |s: &str| part5.find(s).unwrap_or_else(|| panic!("{s:?} missing:\n{part5}"));
+    let p = |s: &str| {
+        part5
+            .find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing:\n{part5}"))
+    };
     assert!(p("] create the container's cgroup") < p("] exec echo"));
     assert!(p("] exec echo") < p("\nHello again\n"));
     assert!(p("\nHello again\n") < p("] remove the container's cgroup"));
@@ -127,7 +138,10 @@ fn colon_q_leaves_from_a_prefilled_prompt() {
     t.keys(&["Enter"]);
     let screen = t.wait_for("EXIT=");
     assert!(screen.contains("EXIT=0"), "{screen}");
-    assert!(!screen.contains("Hello World\n"), "the command ran: {screen}");
+    assert!(
+        !screen.contains("Hello World\n"),
+        "the command ran: {screen}"
+    );
     assert!(gb.containers().is_empty(), "a container was made");
 }
 
@@ -211,13 +225,39 @@ fn lab_01_checks_what_the_container_prints_not_its_command_line() {
     let state = gb.root().join("state");
     assert!(lab(&gb, &state, &["start", "01"]).status.success());
     // The right words, sent nowhere: not solved.
-    gbsim(&gb, &["run", "--name", "greeter", "busybox", "sh", "-c", "echo \"hello, glassbox\" > /dev/null"]);
+    gbsim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "greeter",
+            "busybox",
+            "sh",
+            "-c",
+            "echo \"hello, glassbox\" > /dev/null",
+        ],
+    );
     let o = lab(&gb, &state, &["check", "01"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stdout(&o).contains("greeter should print hello, glassbox"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("greeter should print hello, glassbox"),
+        "{}",
+        stdout(&o)
+    );
     // Printed through a variable: solved.
     assert!(lab(&gb, &state, &["reset", "01"]).status.success());
-    gbsim(&gb, &["run", "--name", "greeter", "busybox", "sh", "-c", "G=glassbox; echo \"hello, $G\""]);
+    gbsim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "greeter",
+            "busybox",
+            "sh",
+            "-c",
+            "G=glassbox; echo \"hello, $G\"",
+        ],
+    );
     let o = lab(&gb, &state, &["check", "01"]);
     assert!(o.status.success(), "{}", stdout(&o));
 }
@@ -227,13 +267,22 @@ fn lab_hint_advances_and_solve_shows_glassbox_commands() {
     let gb = Gb::new();
     let state = gb.root().join("state");
     let first = stdout(&lab(&gb, &state, &["hint", "00"]));
-    assert!(first.contains("hint 1/2") && first.contains("1 more"), "{first}");
+    assert!(
+        first.contains("hint 1/2") && first.contains("1 more"),
+        "{first}"
+    );
     let second = stdout(&lab(&gb, &state, &["hint", "00"]));
-    assert!(second.contains("hint 2/2") && second.contains("last hint"), "{second}");
+    assert!(
+        second.contains("hint 2/2") && second.contains("last hint"),
+        "{second}"
+    );
     let third = stdout(&lab(&gb, &state, &["hint", "00"]));
     assert!(third.contains("No more hints"), "{third}");
     let solution = stdout(&lab(&gb, &state, &["solve", "00"]));
-    assert!(solution.contains("    glassbox run --name peek"), "{solution}");
+    assert!(
+        solution.contains("    glassbox run --name peek"),
+        "{solution}"
+    );
     assert!(!solution.contains("docker "), "{solution}");
     // In Chinese too.
     let o = gb
@@ -242,5 +291,9 @@ fn lab_hint_advances_and_solve_shows_glassbox_commands() {
         .args(["--simulate", "--lang", "zh", "lab", "hint", "00", "1"])
         .output()
         .unwrap();
-    assert!(stdout(&o).contains("提示 1/2") && stdout(&o).contains("还有 1 条"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("提示 1/2") && stdout(&o).contains("还有 1 条"),
+        "{}",
+        stdout(&o)
+    );
 }

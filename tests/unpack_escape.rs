@@ -122,7 +122,6 @@ fn config_json(layer: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-
 fn docker_archive(layer: &[u8], tag: &str) -> Vec<u8> {
     let config = config_json(layer);
     let manifest = serde_json::to_vec(&serde_json::json!([{

@@ -380,10 +380,7 @@ pub fn registry_narrator(g: &super::GlobalOptions) -> Result<crate::narrate::Nar
 }
 
 fn daemon_err(code: i32, msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(crate::error::ExitError::new(
-        code,
-        format!("Error: {msg}"),
-    ))
+    anyhow::Error::new(crate::error::ExitError::new(code, format!("Error: {msg}")))
 }
 
 /// `docker tag SOURCE TARGET`.

@@ -86,7 +86,11 @@ impl CapSet {
     /// withhold CAP_SYS_RESOURCE, cannot give it to a container).
     pub fn all() -> CapSet {
         let last = Self::last_cap();
-        let known = if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 };
+        let known = if last >= 63 {
+            u64::MAX
+        } else {
+            (1u64 << (last + 1)) - 1
+        };
         CapSet(known & Self::own("CapBnd").unwrap_or(u64::MAX))
     }
     /// One of glassbox's own sets from /proc/self/status (CapBnd, CapPrm...).
@@ -185,7 +189,9 @@ mod tests {
     fn cap_add_and_drop_follow_dockers_rules() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let t = tweak(&s(&["net_admin"]), &s(&["CAP_CHOWN", "Mknod"])).unwrap();
-        assert!(t.has_name("CAP_NET_ADMIN") && !t.has_name("CAP_CHOWN") && !t.has_name("CAP_MKNOD"));
+        assert!(
+            t.has_name("CAP_NET_ADMIN") && !t.has_name("CAP_CHOWN") && !t.has_name("CAP_MKNOD")
+        );
         assert!(t.has_name("CAP_KILL"));
         assert_eq!(tweak(&[], &s(&["all"])).unwrap(), CapSet(0));
         let only = tweak(&s(&["KILL"]), &s(&["ALL"])).unwrap();

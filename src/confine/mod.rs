@@ -111,20 +111,23 @@ pub const READONLY_PATHS: [&str; 5] = [
 pub const DEFAULT_DEVICE_RULES: [&str; 12] = [
     "c *:* m",
     "b *:* m",
-    "c 1:3 rwm",   // /dev/null
-    "c 1:5 rwm",   // /dev/zero
-    "c 1:7 rwm",   // /dev/full
-    "c 1:8 rwm",   // /dev/random
-    "c 1:9 rwm",   // /dev/urandom
-    "c 5:0 rwm",   // /dev/tty
-    "c 5:1 rwm",   // /dev/console
-    "c 5:2 rwm",   // /dev/ptmx
-    "c 136:* rwm", // /dev/pts/*
+    "c 1:3 rwm",    // /dev/null
+    "c 1:5 rwm",    // /dev/zero
+    "c 1:7 rwm",    // /dev/full
+    "c 1:8 rwm",    // /dev/random
+    "c 1:9 rwm",    // /dev/urandom
+    "c 5:0 rwm",    // /dev/tty
+    "c 5:1 rwm",    // /dev/console
+    "c 5:2 rwm",    // /dev/ptmx
+    "c 136:* rwm",  // /dev/pts/*
     "c 10:200 rwm", // /dev/net/tun
 ];
 
 fn bad(message: String) -> anyhow::Error {
-    anyhow::Error::new(crate::error::ExitError::new(crate::error::EXIT_ENGINE, message))
+    anyhow::Error::new(crate::error::ExitError::new(
+        crate::error::EXIT_ENGINE,
+        message,
+    ))
 }
 
 impl Security {
@@ -190,7 +193,8 @@ impl Security {
                 ("no-new-privileges", Some(_)) => no_new_privs = false,
                 ("seccomp", Some("unconfined")) => seccomp = SeccompChoice::Unconfined,
                 ("seccomp", Some(_)) if !self.privileged => {
-                    seccomp = SeccompChoice::Custom(self.seccomp_profile.clone().unwrap_or_default())
+                    seccomp =
+                        SeccompChoice::Custom(self.seccomp_profile.clone().unwrap_or_default())
                 }
                 _ => {}
             }
@@ -249,16 +253,23 @@ pub fn parse_device(spec: &str) -> anyhow::Result<Device> {
         }
     };
     if !host.starts_with('/') || !path.starts_with('/') {
-        return Err(bad(format!("invalid --device {spec:?}: both paths must be absolute")));
+        return Err(bad(format!(
+            "invalid --device {spec:?}: both paths must be absolute"
+        )));
     }
-    let meta = std::fs::metadata(host)
-        .map_err(|e| bad(format!("error gathering device information while adding device {host:?}: {e}")))?;
+    let meta = std::fs::metadata(host).map_err(|e| {
+        bad(format!(
+            "error gathering device information while adding device {host:?}: {e}"
+        ))
+    })?;
     let kind = if meta.file_type().is_char_device() {
         'c'
     } else if meta.file_type().is_block_device() {
         'b'
     } else {
-        return Err(bad(format!("error gathering device information while adding device {host:?}: not a device node")));
+        return Err(bad(format!(
+            "error gathering device information while adding device {host:?}: not a device node"
+        )));
     };
     let rdev = meta.rdev();
     Ok(Device {
@@ -292,20 +303,39 @@ mod tests {
         assert!(!c.no_new_privs);
         assert_eq!(c.seccomp, SeccompChoice::Default);
         assert_eq!(c.caps.to_string(), "00000000a80425fb");
-        let p = Security { privileged: true, cap_drop: s(&["ALL"]), ..Default::default() };
+        let p = Security {
+            privileged: true,
+            cap_drop: s(&["ALL"]),
+            ..Default::default()
+        };
         assert_eq!(p.confinement().unwrap().caps, CapSet::all());
-        for bad in [&["apparmor=x"][..], &["seccomp"], &["seccomp=/nonexistent.json"]] {
-            let r = Security { security_opt: s(bad), ..Default::default() }.prepare();
+        for bad in [
+            &["apparmor=x"][..],
+            &["seccomp"],
+            &["seccomp=/nonexistent.json"],
+        ] {
+            let r = Security {
+                security_opt: s(bad),
+                ..Default::default()
+            }
+            .prepare();
             assert!(r.is_err(), "{bad:?}");
         }
-        let r = Security { tmpfs: s(&["tmp"]), ..Default::default() }.prepare();
+        let r = Security {
+            tmpfs: s(&["tmp"]),
+            ..Default::default()
+        }
+        .prepare();
         assert!(format!("{:#}", r.unwrap_err()).contains("\"tmp\""));
     }
 
     #[test]
     fn devices_resolve_against_the_host() {
         let d = parse_device("/dev/null:/dev/mynull:rw").unwrap();
-        assert_eq!((d.kind, d.major, d.minor, d.path.as_str()), ('c', 1, 3, "/dev/mynull"));
+        assert_eq!(
+            (d.kind, d.major, d.minor, d.path.as_str()),
+            ('c', 1, 3, "/dev/mynull")
+        );
         assert_eq!(d.rule(), "c 1:3 rw");
         assert_eq!(parse_device("/dev/zero:r").unwrap().path, "/dev/zero");
         assert!(parse_device("/etc/passwd").is_err());

@@ -208,7 +208,11 @@ pub fn resolve(
     let mut rules = Vec::new();
     for rule in &profile.syscalls {
         if let Some(inc) = &rule.includes {
-            if inc.arches.as_ref().is_some_and(|a| !a.is_empty() && !a.iter().any(|x| x == arch.1)) {
+            if inc
+                .arches
+                .as_ref()
+                .is_some_and(|a| !a.is_empty() && !a.iter().any(|x| x == arch.1))
+            {
                 continue;
             }
             if !has_all(&inc.caps) {
@@ -221,10 +225,18 @@ pub fn resolve(
             }
         }
         if let Some(exc) = &rule.excludes {
-            if exc.arches.as_ref().is_some_and(|a| a.iter().any(|x| x == arch.1)) {
+            if exc
+                .arches
+                .as_ref()
+                .is_some_and(|a| a.iter().any(|x| x == arch.1))
+            {
                 continue;
             }
-            if exc.caps.as_ref().is_some_and(|l| l.iter().any(|c| caps.has_name(&c.to_ascii_uppercase()))) {
+            if exc
+                .caps
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|c| caps.has_name(&c.to_ascii_uppercase())))
+            {
                 continue;
             }
         }
@@ -232,7 +244,10 @@ pub fn resolve(
         let args = rule.args.clone().unwrap_or_default();
         for a in &args {
             if a.index > 5 {
-                return Err(format!("seccomp rule argument index {} is out of range 0-5", a.index));
+                return Err(format!(
+                    "seccomp rule argument index {} is out of range 0-5",
+                    a.index
+                ));
             }
             op_of(a)?;
         }
@@ -310,7 +325,8 @@ impl serde::Serialize for Program {
 pub fn compile(r: &Resolved) -> Result<Program, String> {
     use libseccomp::{ScmpArch, ScmpArgCompare, ScmpFilterContext, ScmpSyscall};
     let err = |what: &str, e: libseccomp::error::SeccompError| format!("seccomp: {what}: {e}");
-    let mut ctx = ScmpFilterContext::new(r.default.to_libseccomp()).map_err(|e| err("new filter", e))?;
+    let mut ctx =
+        ScmpFilterContext::new(r.default.to_libseccomp()).map_err(|e| err("new filter", e))?;
     for a in &r.arches {
         let arch: ScmpArch = a.parse().map_err(|e| err(a, e))?;
         if !ctx.is_arch_present(arch).unwrap_or(false) {
@@ -329,7 +345,11 @@ pub fn compile(r: &Resolved) -> Result<Program, String> {
             .iter()
             .map(|a| {
                 let op = op_of(a)?;
-                let datum = if a.op == "SCMP_CMP_MASKED_EQ" { a.value_two } else { a.value };
+                let datum = if a.op == "SCMP_CMP_MASKED_EQ" {
+                    a.value_two
+                } else {
+                    a.value
+                };
                 Ok(ScmpArgCompare::new(a.index, op, datum))
             })
             .collect::<Result<_, String>>()?;
@@ -351,7 +371,8 @@ fn export(ctx: &libseccomp::ScmpFilterContext) -> Result<Program, String> {
     }
     // SAFETY: a fresh descriptor we own.
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    ctx.export_bpf(&file).map_err(|e| format!("seccomp: export: {e}"))?;
+    ctx.export_bpf(&file)
+        .map_err(|e| format!("seccomp: export: {e}"))?;
     let mut bytes = Vec::new();
     file.rewind()
         .and_then(|_| file.read_to_end(&mut bytes))
@@ -372,7 +393,8 @@ pub fn evaluate(program: &Program, arch: u32, nr: i32, args: [u64; 6]) -> Option
     }
     let word = |off: u32| -> Option<u32> {
         let o = off as usize;
-        data.get(o..o + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        data.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     };
     let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
     let mut pc = 0usize;
@@ -383,20 +405,20 @@ pub fn evaluate(program: &Program, arch: u32, nr: i32, args: [u64; 6]) -> Option
         let class = ins.code & 0x07;
         match class {
             0x00 => match ins.code {
-                0x20 => a = word(k)?,                 // ld [k]
-                0x00 => a = k,                        // ld #k
-                0x60 => a = *mem.get(k as usize)?,    // ld M[k]
-                0x80 => a = 64,                       // ld len
+                0x20 => a = word(k)?,              // ld [k]
+                0x00 => a = k,                     // ld #k
+                0x60 => a = *mem.get(k as usize)?, // ld M[k]
+                0x80 => a = 64,                    // ld len
                 _ => return None,
             },
             0x01 => match ins.code {
-                0x01 => x = k,                        // ldx #k
-                0x61 => x = *mem.get(k as usize)?,    // ldx M[k]
+                0x01 => x = k,                     // ldx #k
+                0x61 => x = *mem.get(k as usize)?, // ldx M[k]
                 0x81 => x = 64,
                 _ => return None,
             },
-            0x02 => *mem.get_mut(k as usize)? = a,    // st
-            0x03 => *mem.get_mut(k as usize)? = x,    // stx
+            0x02 => *mem.get_mut(k as usize)? = a, // st
+            0x03 => *mem.get_mut(k as usize)? = x, // stx
             0x04 => {
                 let v = if ins.code & 0x08 != 0 { x } else { k };
                 a = match ins.code & 0xf0 {
@@ -432,7 +454,11 @@ pub fn evaluate(program: &Program, arch: u32, nr: i32, args: [u64; 6]) -> Option
             }
             0x06 => return Some(if ins.code & 0x18 == 0x10 { a } else { k }), // ret
             0x07 => {
-                if ins.code & 0x80 != 0 { a = x } else { x = a } // txa / tax
+                if ins.code & 0x80 != 0 {
+                    a = x
+                } else {
+                    x = a
+                } // txa / tax
             }
             _ => return None,
         }
@@ -475,13 +501,24 @@ mod tests {
         let mut conditional = std::collections::BTreeSet::new();
         for rule in json["syscalls"].as_array().unwrap() {
             let list = |c: &str, k: &str| -> Vec<String> {
-                rule[c][k].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+                rule[c][k]
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default()
             };
             let inc_arch = list("includes", "arches");
-            if !inc_arch.is_empty() && !inc_arch.iter().any(|a| a == "amd64") { continue; }
-            if !list("includes", "caps").iter().all(|c| caps.has_name(c)) { continue; }
-            if list("excludes", "arches").iter().any(|a| a == "amd64") { continue; }
-            if list("excludes", "caps").iter().any(|c| caps.has_name(c)) { continue; }
+            if !inc_arch.is_empty() && !inc_arch.iter().any(|a| a == "amd64") {
+                continue;
+            }
+            if !list("includes", "caps").iter().all(|c| caps.has_name(c)) {
+                continue;
+            }
+            if list("excludes", "arches").iter().any(|a| a == "amd64") {
+                continue;
+            }
+            if list("excludes", "caps").iter().any(|c| caps.has_name(c)) {
+                continue;
+            }
             let ret = match rule["action"].as_str().unwrap() {
                 "SCMP_ACT_ALLOW" => RET_ALLOW,
                 "SCMP_ACT_ERRNO" => RET_ERRNO | rule["errnoRet"].as_u64().unwrap_or(1) as u32,
@@ -505,22 +542,75 @@ mod tests {
         }
         assert!(checked > 280, "only {checked} calls checked");
         // Calls the profile never allows get EPERM.
-        for name in ["mount", "umount2", "unshare", "kexec_load", "bpf", "keyctl", "add_key", "pivot_root", "setns", "reboot", "init_module", "open_by_handle_at"] {
+        for name in [
+            "mount",
+            "umount2",
+            "unshare",
+            "kexec_load",
+            "bpf",
+            "keyctl",
+            "add_key",
+            "pivot_root",
+            "setns",
+            "reboot",
+            "init_module",
+            "open_by_handle_at",
+        ] {
             assert!(!expect.contains_key(name), "{name}");
-            assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, nr(name).unwrap(), [0; 6]), Some(RET_ERRNO | 1), "{name}");
+            assert_eq!(
+                evaluate(&prog, AUDIT_ARCH_X86_64, nr(name).unwrap(), [0; 6]),
+                Some(RET_ERRNO | 1),
+                "{name}"
+            );
         }
         // clone3 is ENOSYS without CAP_SYS_ADMIN, so libc falls back to clone.
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, nr("clone3").unwrap(), [0; 6]), Some(RET_ERRNO | 38));
+        assert_eq!(
+            evaluate(&prog, AUDIT_ARCH_X86_64, nr("clone3").unwrap(), [0; 6]),
+            Some(RET_ERRNO | 38)
+        );
         // Argument conditions: clone without namespace flags, socket families, personality.
         let clone = nr("clone").unwrap();
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), Some(RET_ALLOW));
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, clone, [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]), Some(RET_ERRNO | 1));
+        assert_eq!(
+            evaluate(
+                &prog,
+                AUDIT_ARCH_X86_64,
+                clone,
+                [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]
+            ),
+            Some(RET_ALLOW)
+        );
+        assert_eq!(
+            evaluate(
+                &prog,
+                AUDIT_ARCH_X86_64,
+                clone,
+                [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]
+            ),
+            Some(RET_ERRNO | 1)
+        );
         let socket = nr("socket").unwrap();
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, socket, [libc::AF_INET as u64, 0, 0, 0, 0, 0]), Some(RET_ALLOW));
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, socket, [40, 0, 0, 0, 0, 0]), Some(RET_ERRNO | 1)); // AF_VSOCK
+        assert_eq!(
+            evaluate(
+                &prog,
+                AUDIT_ARCH_X86_64,
+                socket,
+                [libc::AF_INET as u64, 0, 0, 0, 0, 0]
+            ),
+            Some(RET_ALLOW)
+        );
+        assert_eq!(
+            evaluate(&prog, AUDIT_ARCH_X86_64, socket, [40, 0, 0, 0, 0, 0]),
+            Some(RET_ERRNO | 1)
+        ); // AF_VSOCK
         let personality = nr("personality").unwrap();
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, personality, [8, 0, 0, 0, 0, 0]), Some(RET_ALLOW));
-        assert_eq!(evaluate(&prog, AUDIT_ARCH_X86_64, personality, [1, 0, 0, 0, 0, 0]), Some(RET_ERRNO | 1));
+        assert_eq!(
+            evaluate(&prog, AUDIT_ARCH_X86_64, personality, [8, 0, 0, 0, 0, 0]),
+            Some(RET_ALLOW)
+        );
+        assert_eq!(
+            evaluate(&prog, AUDIT_ARCH_X86_64, personality, [1, 0, 0, 0, 0, 0]),
+            Some(RET_ERRNO | 1)
+        );
         assert!(conditional.contains("clone") && conditional.contains("socket"));
     }
 

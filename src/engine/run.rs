@@ -17,11 +17,11 @@
 //! namespace, so they vanish with it: nothing is left on the host.
 
 use super::apply_step;
+use crate::confine::Confinement;
 use crate::container::{self, names, Config, Container, ContainerLock, State, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::image::{Image, Reference, Store};
 use crate::kernel::{ChildSpec, Go, Kernel, Stdio, StepObserver};
-use crate::confine::Confinement;
 use crate::step::{default_devices, Namespace, Special, Step};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -302,7 +302,12 @@ fn child_steps(
         },
         special(Special::Proc, "proc", "nosuid,noexec,nodev", false),
         // --privileged containers get a writable /sys, as docker's.
-        special(Special::Sysfs, "sys", "nosuid,noexec,nodev", !conf.privileged),
+        special(
+            Special::Sysfs,
+            "sys",
+            "nosuid,noexec,nodev",
+            !conf.privileged,
+        ),
         special(
             Special::Tmpfs,
             "dev",
@@ -374,10 +379,16 @@ fn child_steps(
     }
     if !conf.privileged {
         steps.push(Step::MaskPaths {
-            paths: crate::confine::MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+            paths: crate::confine::MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         });
         steps.push(Step::ReadonlyPaths {
-            paths: crate::confine::READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+            paths: crate::confine::READONLY_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         });
     }
     steps.extend(before_exec(conf, seccomp));
@@ -440,11 +451,16 @@ pub(crate) fn seccomp_step(root: &Path, conf: &Confinement) -> Result<Option<Ste
             kernel.0,
             kernel.1,
             seccomp::native_arch().0,
-            libseccomp::ScmpVersion::current().ok().map(|v| (v.major, v.minor, v.micro)),
+            libseccomp::ScmpVersion::current()
+                .ok()
+                .map(|v| (v.major, v.minor, v.micro)),
         )
         .as_bytes(),
     );
-    let cached = root.join("cache").join("seccomp").join(format!("{key}.bpf"));
+    let cached = root
+        .join("cache")
+        .join("seccomp")
+        .join(format!("{key}.bpf"));
     let program = match std::fs::read(&cached) {
         Ok(bytes) if !bytes.is_empty() && bytes.len() % 8 == 0 => seccomp::Program(bytes),
         _ => {
@@ -461,7 +477,10 @@ pub(crate) fn seccomp_step(root: &Path, conf: &Confinement) -> Result<Option<Ste
     Ok(Some(Step::SeccompLoad {
         profile: name.into(),
         default_action: match resolved.default {
-            seccomp::Action::Errno(e) => format!("errno {e} ({})", nix::errno::Errno::from_raw(e as i32).desc()),
+            seccomp::Action::Errno(e) => format!(
+                "errno {e} ({})",
+                nix::errno::Errno::from_raw(e as i32).desc()
+            ),
             other => format!("{other:?}"),
         },
         allowed: resolved.allowed().len(),

@@ -62,7 +62,11 @@ pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
     ));
     let root = runner.root.display().to_string();
     for (i, s) in lesson.section.iter().enumerate() {
-        out.push_str(&format!("## {}\n\n{}\n\n", i + 1, escape_prose(s.text.get(lang).trim())));
+        out.push_str(&format!(
+            "## {}\n\n{}\n\n",
+            i + 1,
+            escape_prose(s.text.get(lang).trim())
+        ));
         if let Some(cmd) = &s.command {
             let opts = if s.options.is_empty() {
                 String::new()
@@ -125,15 +129,16 @@ pub fn write_all(book: &Path) -> Result<()> {
     for (lang, dir) in [(Lang::En, "en"), (Lang::Zh, "zh")] {
         let out = book.join(dir).join("src/lessons");
         std::fs::create_dir_all(&out)?;
-        let store = std::env::temp_dir().join(format!(
-            "glassbox-book-{}-{dir}",
-            std::process::id()
-        ));
+        let store =
+            std::env::temp_dir().join(format!("glassbox-book-{}-{dir}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         let runner = Runner::new(&store, true, lang)?;
         let written = (|| -> Result<()> {
             for lesson in catalog::lessons()? {
-                std::fs::write(out.join(chapter_file(&lesson)), chapter(&lesson, lang, &runner)?)?;
+                std::fs::write(
+                    out.join(chapter_file(&lesson)),
+                    chapter(&lesson, lang, &runner)?,
+                )?;
             }
             Ok(())
         })();

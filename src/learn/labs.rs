@@ -82,8 +82,16 @@ pub fn start(runner: &Runner, key: &str) -> Result<()> {
             anyhow::bail!(
                 "{}",
                 runner.lang.pick(
-                    &format!("lab setup `glassbox {cmd}` failed (exit {}): {}", o.code, o.output.trim()),
-                    &format!("实验准备命令 `glassbox {cmd}` 失败（退出码 {}）：{}", o.code, o.output.trim())
+                    &format!(
+                        "lab setup `glassbox {cmd}` failed (exit {}): {}",
+                        o.code,
+                        o.output.trim()
+                    ),
+                    &format!(
+                        "实验准备命令 `glassbox {cmd}` 失败（退出码 {}）：{}",
+                        o.code,
+                        o.output.trim()
+                    )
                 )
             );
         }
@@ -121,7 +129,10 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
             println!(
                 "{} {}",
                 "✓".green(),
-                lang.pick(&format!("lab {} solved", lab.id), &format!("实验 {} 完成", lab.id))
+                lang.pick(
+                    &format!("lab {} solved", lab.id),
+                    &format!("实验 {} 完成", lab.id)
+                )
             );
             progress.labs.insert(lab.id.clone(), true);
         } else {
@@ -129,7 +140,10 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
             println!(
                 "{} {}",
                 "✗".red(),
-                lang.pick(&format!("lab {} not yet:", lab.id), &format!("实验 {} 还没完成：", lab.id))
+                lang.pick(
+                    &format!("lab {} not yet:", lab.id),
+                    &format!("实验 {} 还没完成：", lab.id)
+                )
             );
             for w in wrong {
                 println!("    - {w}");
@@ -164,8 +178,14 @@ pub fn hint(runner: &Runner, key: &str, n: Option<usize>) -> Result<()> {
                 .to_string()
             } else {
                 lang.pick(
-                    &format!("(that was the last hint; a solution: glassbox lab solve {})", lab.id),
-                    &format!("（这是最后一条提示；看解法：glassbox lab solve {}）", lab.id),
+                    &format!(
+                        "(that was the last hint; a solution: glassbox lab solve {})",
+                        lab.id
+                    ),
+                    &format!(
+                        "（这是最后一条提示；看解法：glassbox lab solve {}）",
+                        lab.id
+                    ),
                 )
                 .to_string()
             };
@@ -176,8 +196,14 @@ pub fn hint(runner: &Runner, key: &str, n: Option<usize>) -> Result<()> {
         None => println!(
             "{}",
             lang.pick(
-                &format!("No more hints (there are {total}); a solution: glassbox lab solve {}", lab.id),
-                &format!("没有更多提示了（一共 {total} 条）；看解法：glassbox lab solve {}", lab.id),
+                &format!(
+                    "No more hints (there are {total}); a solution: glassbox lab solve {}",
+                    lab.id
+                ),
+                &format!(
+                    "没有更多提示了（一共 {total} 条）；看解法：glassbox lab solve {}",
+                    lab.id
+                ),
             )
         ),
     }

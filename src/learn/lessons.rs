@@ -119,9 +119,10 @@ pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), Str
     let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored {
         Err(anyhow::anyhow!(
             "{}",
-            runner
-                .lang
-                .pick("offline, and no registry mirror is configured", "离线，且没有配置镜像加速器")
+            runner.lang.pick(
+                "offline, and no registry mirror is configured",
+                "离线，且没有配置镜像加速器"
+            )
         ))
     } else {
         runner.run(&format!("pull {image}"), &[], None, true, false)
@@ -299,7 +300,10 @@ fn take_part(
         println!(
             "  {} {}",
             "✗".red(),
-            lang.pick("not yet: what this part expects is missing:", "还没有完成：缺少这一部分期望的结果：")
+            lang.pick(
+                "not yet: what this part expects is missing:",
+                "还没有完成：缺少这一部分期望的结果："
+            )
         );
         for f in &failures {
             println!("    - {f}");

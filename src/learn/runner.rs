@@ -209,7 +209,10 @@ impl Runner {
                     format!("{container} 里的 {path} 不包含 {text:?}"),
                 )),
                 Err(e) => Err(l(
-                    format!("cannot read {path} in {container}: {}", reason(&e, Lang::En)),
+                    format!(
+                        "cannot read {path} in {container}: {}",
+                        reason(&e, Lang::En)
+                    ),
                     format!("读不到 {container} 里的 {path}：{}", reason(&e, Lang::Zh)),
                 )),
             },
@@ -224,8 +227,14 @@ impl Runner {
                     format!("{container} 的 cgroup 文件 {file} 是 {v:?}，不是 {value:?}"),
                 )),
                 Err(e) => Err(l(
-                    format!("cannot read {container}'s cgroup file {file}: {}", reason(&e, Lang::En)),
-                    format!("读不到 {container} 的 cgroup 文件 {file}：{}", reason(&e, Lang::Zh)),
+                    format!(
+                        "cannot read {container}'s cgroup file {file}: {}",
+                        reason(&e, Lang::En)
+                    ),
+                    format!(
+                        "读不到 {container} 的 cgroup 文件 {file}：{}",
+                        reason(&e, Lang::Zh)
+                    ),
                 )),
             },
             Check::Port { port } => super::state::port_open(*port).then_some(()).ok_or_else(|| {
@@ -362,16 +371,23 @@ fn run_piped(mut cmd: Command, input: Option<&str>, echo: bool) -> Result<(i32, 
 
 /// Why a lab's read failed, said once, in the learner's language.
 fn reason(e: &anyhow::Error, lang: Lang) -> String {
-    let io = e.root_cause().downcast_ref::<std::io::Error>().map(|e| e.kind());
+    let io = e
+        .root_cause()
+        .downcast_ref::<std::io::Error>()
+        .map(|e| e.kind());
     match io {
         Some(std::io::ErrorKind::NotFound) => lang.pick("it does not exist", "文件不存在").into(),
-        Some(std::io::ErrorKind::PermissionDenied) => lang.pick("permission denied", "没有权限").into(),
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            lang.pick("permission denied", "没有权限").into()
+        }
         _ => {
             let text = e.root_cause().to_string();
             if text.contains("not running") {
-                lang.pick("the container is not running", "容器没有在运行").into()
+                lang.pick("the container is not running", "容器没有在运行")
+                    .into()
             } else if text.contains("No such container") || text.contains("no such container") {
-                lang.pick("there is no such container", "没有这个容器").into()
+                lang.pick("there is no such container", "没有这个容器")
+                    .into()
             } else {
                 text
             }

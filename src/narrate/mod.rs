@@ -90,7 +90,8 @@ impl KeyMode {
         let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         let saved = termios::tcgetattr(borrowed).ok()?;
         let mut keys = saved.clone();
-        keys.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        keys.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO);
         keys.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         keys.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
         termios::tcsetattr(borrowed, SetArg::TCSANOW, &keys).ok()?;
@@ -102,7 +103,8 @@ impl Drop for KeyMode {
     fn drop(&mut self) {
         // SAFETY: the fd outlives the guard (see enter).
         let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
-        let _ = nix::sys::termios::tcsetattr(borrowed, nix::sys::termios::SetArg::TCSANOW, &self.saved);
+        let _ =
+            nix::sys::termios::tcsetattr(borrowed, nix::sys::termios::SetArg::TCSANOW, &self.saved);
     }
 }
 
@@ -128,8 +130,14 @@ fn read_key(fd: std::os::fd::RawFd) -> Option<String> {
             let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             let mut rest = [0u8; 16];
             loop {
-                let mut f = [nix::poll::PollFd::new(borrowed, nix::poll::PollFlags::POLLIN)];
-                if !matches!(nix::poll::poll(&mut f, nix::poll::PollTimeout::from(30u8)), Ok(1)) {
+                let mut f = [nix::poll::PollFd::new(
+                    borrowed,
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                if !matches!(
+                    nix::poll::poll(&mut f, nix::poll::PollTimeout::from(30u8)),
+                    Ok(1)
+                ) {
                     break;
                 }
                 if !matches!(nix::unistd::read(fd, &mut rest), Ok(n) if n > 0) {
@@ -387,7 +395,10 @@ impl Narrator {
             );
             return;
         }
-        if let Some(pid) = self.pid.filter(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+        if let Some(pid) = self
+            .pid
+            .filter(|p| !Path::new(&format!("/proc/{p}")).exists())
+        {
             let _ = writeln!(
                 self.out,
                 "    {}",

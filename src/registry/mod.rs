@@ -174,10 +174,7 @@ fn sha256_digest(b: &[u8]) -> String {
 }
 
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(ExitError::new(
-        1,
-        format!("Error: {msg}"),
-    ))
+    anyhow::Error::new(ExitError::new(1, format!("Error: {msg}")))
 }
 
 /// Show `step` to the observer before it happens. An abort (step-through

@@ -17,10 +17,7 @@ use std::io::Write;
 use std::path::Path;
 
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(ExitError::new(
-        1,
-        format!("Error: {msg}"),
-    ))
+    anyhow::Error::new(ExitError::new(1, format!("Error: {msg}")))
 }
 
 /// The base URL for talking to `registry` (no mirrors: pushes go to the source).

@@ -32,10 +32,7 @@ struct Target {
 }
 
 fn daemon_error(msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(ExitError::new(
-        1,
-        format!("Error: {msg}"),
-    ))
+    anyhow::Error::new(ExitError::new(1, format!("Error: {msg}")))
 }
 
 /// Does `first` (the part before the first `/`) name a registry host?

@@ -30,7 +30,13 @@ pub struct Session {
 extern "C" fn ignore(_: libc::c_int) {}
 
 impl Session {
-    pub fn new(root: PathBuf, simulate: bool, lang: Lang, step: bool, explain: Option<Level>) -> Session {
+    pub fn new(
+        root: PathBuf,
+        simulate: bool,
+        lang: Lang,
+        step: bool,
+        explain: Option<Level>,
+    ) -> Session {
         let trace = crate::learn::progress::state_dir()
             .join(format!("repl-trace-{}.jsonl", std::process::id()));
         Session {
@@ -135,7 +141,12 @@ impl Session {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .find_map(|v| {
                 let path = v["step"]["paths"].get(0)?.as_str()?.to_string();
-                Some(std::path::Path::new(&path).file_name()?.to_string_lossy().into_owned())
+                Some(
+                    std::path::Path::new(&path)
+                        .file_name()?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
             })
     }
 
@@ -250,7 +261,13 @@ impl Session {
         match (first, arg) {
             (":step", Some("on")) => {
                 self.step = true;
-                println!("{}", l("step-through on: glassbox pauses before each kernel step", "逐步模式已打开：每个内核步骤前都会暂停"));
+                println!(
+                    "{}",
+                    l(
+                        "step-through on: glassbox pauses before each kernel step",
+                        "逐步模式已打开：每个内核步骤前都会暂停"
+                    )
+                );
             }
             (":step", Some("off")) => {
                 self.step = false;
@@ -273,7 +290,10 @@ impl Session {
             (":help", _) => self.help(),
             _ => println!(
                 "{}",
-                l("unknown : command; try :help", "未知的 : 命令；输入 :help 查看")
+                l(
+                    "unknown : command; try :help",
+                    "未知的 : 命令；输入 :help 查看"
+                )
             ),
         }
         true

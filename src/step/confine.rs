@@ -12,7 +12,12 @@ const BLOCKED_EXAMPLES: &str = "mount, umount2, pivot_root, unshare and setns (n
 const BLOCKED_EXAMPLES_ZH: &str = "mount、umount2、pivot_root、unshare 和 setns（新命名空间）、带命名空间标志的 clone、kexec_load、bpf、keyctl/add_key、init_module、reboot、swapon、acct、open_by_handle_at";
 
 /// runc's masked paths that are directories (the rest are files).
-const MASKED_DIRS: [&str; 4] = ["/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"];
+const MASKED_DIRS: [&str; 4] = [
+    "/proc/acpi",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
 
 pub fn describe(step: &Step, lang: Lang) -> Description {
     let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();

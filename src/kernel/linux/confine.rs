@@ -11,11 +11,25 @@ use std::path::{Path, PathBuf};
 /// this kernel does not have are skipped (as runc does).
 pub fn mask_paths(paths: &[String]) -> Result<()> {
     for path in paths {
-        let Ok(meta) = std::fs::metadata(path) else { continue };
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
         let result = if meta.is_dir() {
-            mount(Some("tmpfs"), path.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            mount(
+                Some("tmpfs"),
+                path.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
         } else {
-            mount(Some("/dev/null"), path.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some("/dev/null"),
+                path.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         result.map_err(|e| anyhow::anyhow!("mask {path}: {}", e.desc()))?;
     }
@@ -28,9 +42,18 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
         if std::fs::symlink_metadata(path).is_err() {
             continue;
         }
-        mount(Some(path.as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| anyhow::anyhow!("bind {path} onto itself: {}", e.desc()))?;
-        remount_ro(Path::new(path), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+        mount(
+            Some(path.as_str()),
+            path.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| anyhow::anyhow!("bind {path} onto itself: {}", e.desc()))?;
+        remount_ro(
+            Path::new(path),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )?;
     }
     Ok(())
 }
@@ -66,21 +89,50 @@ pub fn add_devices(dev: &Path, devices: &[Device]) -> Result<()> {
     for d in devices {
         let target: PathBuf = root.join(d.path.trim_start_matches('/'));
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("create {}", parent.display()))?;
         }
         let _ = std::fs::remove_file(&target);
-        let kind = if d.kind == 'b' { SFlag::S_IFBLK } else { SFlag::S_IFCHR };
-        mknod(&target, kind, Mode::from_bits_truncate(d.mode), makedev(d.major, d.minor))
-            .map_err(|e| anyhow::anyhow!("mknod {} {} {}:{}: {}", target.display(), d.kind, d.major, d.minor, e.desc()))?;
+        let kind = if d.kind == 'b' {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        mknod(
+            &target,
+            kind,
+            Mode::from_bits_truncate(d.mode),
+            makedev(d.major, d.minor),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "mknod {} {} {}:{}: {}",
+                target.display(),
+                d.kind,
+                d.major,
+                d.minor,
+                e.desc()
+            )
+        })?;
         // mknod honours the umask; the node gets the host's mode exactly.
-        nix::sys::stat::fchmodat(None, &target, Mode::from_bits_truncate(d.mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-            .with_context(|| format!("chmod {}", target.display()))?;
+        nix::sys::stat::fchmodat(
+            None,
+            &target,
+            Mode::from_bits_truncate(d.mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .with_context(|| format!("chmod {}", target.display()))?;
     }
     Ok(())
 }
 
 /// cgroup v1: deny all, then allow each rule (parent side, before the child joins).
-pub fn device_cgroup(paths: &[PathBuf], deny_all: bool, allow: &[String], version: u8) -> Result<()> {
+pub fn device_cgroup(
+    paths: &[PathBuf],
+    deny_all: bool,
+    allow: &[String],
+    version: u8,
+) -> Result<()> {
     if version == 2 {
         return Ok(()); // no device program yet: said in the step's text and in `info`
     }
@@ -100,7 +152,10 @@ pub fn device_cgroup(paths: &[PathBuf], deny_all: bool, allow: &[String], versio
 pub fn no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        bail!("prctl(PR_SET_NO_NEW_PRIVS): {}", std::io::Error::last_os_error());
+        bail!(
+            "prctl(PR_SET_NO_NEW_PRIVS): {}",
+            std::io::Error::last_os_error()
+        );
     }
     Ok(())
 }
@@ -125,7 +180,10 @@ pub fn seccomp_load(program: &Program) -> Result<()> {
         )
     };
     if r != 0 {
-        bail!("seccomp(SECCOMP_SET_MODE_FILTER): {}", std::io::Error::last_os_error());
+        bail!(
+            "seccomp(SECCOMP_SET_MODE_FILTER): {}",
+            std::io::Error::last_os_error()
+        );
     }
     Ok(())
 }
@@ -162,7 +220,15 @@ pub fn cap_set(keep: CapSet) -> Result<()> {
         }
     }
     // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     let header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,

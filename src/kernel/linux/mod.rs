@@ -286,9 +286,12 @@ impl Kernel for LinuxKernel {
                 lifecycle::wait_exit(*pid, *pid_start, *timeout_s);
                 Ok(())
             }
-            Step::DeviceCgroup { paths, deny_all, allow, version } => {
-                confine::device_cgroup(paths, *deny_all, allow, *version)
-            }
+            Step::DeviceCgroup {
+                paths,
+                deny_all,
+                allow,
+                version,
+            } => confine::device_cgroup(paths, *deny_all, allow, *version),
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),

@@ -98,7 +98,11 @@ impl SimChild {
     /// confinement steps decide (capabilities, no_new_privs, seccomp), in
     /// the kernel's format. Only when /proc is mounted.
     fn write_status(&mut self, argv: &[String], procs: &[shell::SimProc]) {
-        if !self.mounts.iter().any(|m| m.fstype == "proc" && m.target == "/proc") {
+        if !self
+            .mounts
+            .iter()
+            .any(|m| m.fstype == "proc" && m.target == "/proc")
+        {
             return;
         }
         let Some(me) = procs.first() else { return };
@@ -107,7 +111,14 @@ impl SimChild {
         ));
         let name = argv
             .first()
-            .map(|a| a.rsplit('/').next().unwrap_or(a).chars().take(15).collect::<String>())
+            .map(|a| {
+                a.rsplit('/')
+                    .next()
+                    .unwrap_or(a)
+                    .chars()
+                    .take(15)
+                    .collect::<String>()
+            })
             .unwrap_or_default();
         let status = format!(
             "Name:\t{name}\nUmask:\t0022\nState:\tR (running)\nPid:\t{pid}\nPPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapInh:\t{none}\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t{caps}\nCapAmb:\t{none}\nNoNewPrivs:\t{nnp}\nSeccomp:\t{mode}\nSeccomp_filters:\t{filters}\n",
@@ -120,8 +131,21 @@ impl SimChild {
         self.fs.mount_pseudo(
             "/proc",
             vec![
-                (format!("{}/status", me.pid), fs::Node::File { mode: 0o444, uid: 0, gid: 0, data: status.into_bytes() }),
-                ("self".into(), fs::Node::Symlink { target: me.pid.to_string() }),
+                (
+                    format!("{}/status", me.pid),
+                    fs::Node::File {
+                        mode: 0o444,
+                        uid: 0,
+                        gid: 0,
+                        data: status.into_bytes(),
+                    },
+                ),
+                (
+                    "self".into(),
+                    fs::Node::Symlink {
+                        target: me.pid.to_string(),
+                    },
+                ),
             ],
         );
     }
@@ -249,7 +273,10 @@ impl SimChild {
                 for d in devices {
                     self.fs.mount_pseudo(
                         if root.is_empty() { "/" } else { root },
-                        vec![(d.path.trim_start_matches('/').to_string(), fs::Node::Other { kind: d.kind })],
+                        vec![(
+                            d.path.trim_start_matches('/').to_string(),
+                            fs::Node::Other { kind: d.kind },
+                        )],
                     );
                 }
                 Ok(())
