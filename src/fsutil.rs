@@ -67,14 +67,22 @@ impl StoreLock {
         Self::take(root, libc::LOCK_SH)
     }
     fn take(root: &Path, how: libc::c_int) -> Result<StoreLock> {
-        fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
-        let path = root.join("lock");
+        Self::file(&root.join("lock"), how)
+    }
+    /// An exclusive flock on another lock file of the store (created if missing).
+    pub fn exclusive_on(path: &Path) -> Result<StoreLock> {
+        Self::file(path, libc::LOCK_EX)
+    }
+    fn file(path: &Path, how: libc::c_int) -> Result<StoreLock> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)
+            .open(path)
             .with_context(|| format!("open {}", path.display()))?;
         // SAFETY: flock on a valid fd we own.
         let rc = unsafe { libc::flock(file.as_raw_fd(), how) };

@@ -5,6 +5,7 @@
 //! (`narrate`). `engine` holds the verbs the CLI, REPL and tests all call.
 
 pub mod cli;
+pub mod clock;
 pub mod confine;
 pub mod container;
 pub mod engine;

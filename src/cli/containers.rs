@@ -137,13 +137,6 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
     engine::RestartPolicy::parse(&opts.restart)?;
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
-    if detach && kernel.is_simulated() {
-        // Refuse before anything is registered: no "Created" record is left behind.
-        crate::exit_err!(
-            crate::error::EXIT_ENGINE,
-            "detached containers (-d, start) need the real kernel: the simulator runs a container only in the foreground (use `run` without -d, or `start -a`)"
-        );
-    }
     let served = (opts.tty && opts.interactive)
         || engine::RestartPolicy::parse(&opts.restart)? != engine::RestartPolicy::No;
     if !detach && served && !kernel.is_simulated() && !g.step {

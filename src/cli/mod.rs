@@ -214,7 +214,7 @@ pub struct ImportArgs {
 impl GlobalOptions {
     /// The storage root: --root, GLASSBOX_ROOT, /var/lib/glassbox as root,
     /// else $XDG_DATA_HOME/glassbox.
-    pub fn root(&self) -> PathBuf {
+    pub fn base_root(&self) -> PathBuf {
         if let Some(r) = &self.root {
             return r.clone();
         }
@@ -226,6 +226,19 @@ impl GlobalOptions {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(|| PathBuf::from("."));
         data.join("glassbox")
+    }
+
+    /// Whether this command works on the simulated host: --simulate, or
+    /// not root, or not Linux.
+    pub fn simulated(&self) -> bool {
+        self.simulate || !cfg!(target_os = "linux") || !nix::unistd::geteuid().is_root()
+    }
+
+    /// The store this command works on: the base root for the real host,
+    /// its `simulated/` directory for the simulated one, so neither ever
+    /// sees the other's containers and images.
+    pub fn root(&self) -> PathBuf {
+        crate::engine::store_root(&self.base_root(), self.simulated())
     }
 
     pub fn lang(&self) -> Lang {
@@ -241,7 +254,7 @@ impl GlobalOptions {
     /// The kernel to use: real when root on Linux, unless --simulate.
     pub fn kernel(&self) -> Result<Box<dyn Kernel>> {
         if self.simulate {
-            return Ok(Box::new(SimKernel::new()));
+            return Ok(Box::new(SimKernel::persistent(&self.root())));
         }
         if !cfg!(target_os = "linux") || !nix::unistd::geteuid().is_root() {
             let why = if cfg!(target_os = "linux") {
@@ -250,7 +263,7 @@ impl GlobalOptions {
                 "not on Linux"
             };
             eprintln!("glassbox: {why}, so running on the simulated kernel (--simulate)");
-            return Ok(Box::new(SimKernel::new()));
+            return Ok(Box::new(SimKernel::persistent(&self.root())));
         }
         Ok(Box::new(LinuxKernel::new()?))
     }
@@ -273,6 +286,14 @@ pub fn main_with(cli: Cli) -> Result<i32> {
     let Some(command) = cli.command else {
         return crate::repl::run(g, None);
     };
+    if g.simulated()
+        && !matches!(
+            command,
+            Command::Learn(_) | Command::Lab(_) | Command::Repl { .. }
+        )
+    {
+        crate::kernel::sim::host::open_clock(&g.root())?;
+    }
     match command {
         Command::Run(args) => {
             // Ctrl-C while the container is being set up aborts and rolls back.

@@ -192,6 +192,11 @@ impl Container {
 
     /// Whether the recorded process is still this container's (and not a reused PID).
     pub fn process_alive(&self) -> bool {
+        if self.simulated {
+            // A simulated record is settled against the simulated host
+            // whenever it is loaded (`refresh`): running means alive.
+            return self.state.status == Status::Running && self.state.pid > 0;
+        }
         pid_alive(self.state.pid, self.state.pid_start)
     }
 
@@ -434,6 +439,9 @@ pub fn remove_orphan_cgroup(id: &str) {
 /// Record the end of a container that died unseen: exit code 255 (unknown)
 /// unless one was recorded, and its cgroup directories removed.
 pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
+    if c.simulated {
+        return refresh_simulated(root, c);
+    }
     if !died_unseen(c) {
         return Ok(());
     }
@@ -451,6 +459,40 @@ pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
             fresh.save_locked(root)?;
             remove_orphan_cgroup(&fresh.id);
         }
+        *c = fresh;
+    }
+    Ok(())
+}
+
+/// A simulated running container: ask the simulated host whether its
+/// program ended by now; if so, record the end as its monitor would have
+/// (exit code, the simulated time it ended, the `die` event), or remove it
+/// (`--rm`). Its output and changes were kept by the host.
+fn refresh_simulated(root: &Path, c: &mut Container) -> Result<()> {
+    if c.state.status != Status::Running {
+        return Ok(());
+    }
+    let mut updated = None;
+    crate::kernel::sim::host::settle(root, c, |end| {
+        let _lock = StoreLock::exclusive(root)?;
+        let Ok(mut fresh) = Container::load(root, &c.id) else {
+            return Ok(());
+        };
+        events::record(root, "die", &fresh, &[("exitCode", end.code.to_string())]);
+        if fresh.config.auto_remove {
+            fresh.remove_files(root)?;
+            events::record(root, "destroy", &fresh, &[]);
+            return Ok(());
+        }
+        fresh.state.status = Status::Exited;
+        fresh.state.pid = 0;
+        fresh.state.exit_code = Some(end.code);
+        fresh.state.finished_at = Some(crate::clock::rfc3339(crate::clock::at(end.at_ms)));
+        fresh.save_locked(root)?;
+        updated = Some(fresh);
+        Ok(())
+    })?;
+    if let Some(fresh) = updated {
         *c = fresh;
     }
     Ok(())
@@ -499,6 +541,11 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
     for c in all.iter_mut() {
         refresh(root, c)?;
     }
+    // A simulated --rm container that ended is gone now, with its process.
+    if all.iter().any(|c| c.simulated) {
+        all.retain(|c| c.record_file(root).exists());
+        crate::kernel::sim::host::forget_removed(root)?;
+    }
     Ok(all)
 }
 
@@ -530,6 +577,7 @@ pub fn find(root: &Path, key: &str) -> Result<Container> {
     }
 }
 
+/// Now (the simulated host's time in a simulated command).
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    crate::clock::now_rfc3339()
 }

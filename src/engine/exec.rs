@@ -148,10 +148,10 @@ pub fn exec(
     if c.state.status != Status::Running || !c.is_running() {
         crate::exit_err!(1, "container {} is not running", c.id);
     }
-    if c.simulated || kernel.is_simulated() {
+    if c.simulated != kernel.is_simulated() {
         crate::exit_err!(
             EXIT_ENGINE,
-            "container {} is simulated: the simulator keeps no container running, so there is nothing to exec into",
+            "container {} belongs to the other host (real or simulated): use the same --simulate setting that made it",
             c.name
         );
     }

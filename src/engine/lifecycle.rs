@@ -88,7 +88,7 @@ pub fn signal_and_wait(
     if apply_step(kernel, observer, &wait)? == Go::Abort {
         return Ok(Signalled::Aborted("wait_exit"));
     }
-    Ok(if !c.simulated && c.process_alive() {
+    Ok(if kernel.process_alive(c.state.pid, c.state.pid_start) {
         Signalled::StillRunning
     } else {
         Signalled::Gone
@@ -150,6 +150,11 @@ fn record_unmonitored(
     let Ok(c) = Container::load(root, id) else {
         return Ok(());
     };
+    // The simulated host records the end itself, with the program's own
+    // exit status, the next time the record is read (`container::refresh`).
+    if c.simulated {
+        return Ok(());
+    }
     if !(c.state.status == Status::Running && !c.process_alive() && !c.monitor_alive()) {
         return Ok(());
     }
@@ -245,20 +250,13 @@ pub fn stop(
     let Some((c, _lock)) = find_locked(root, key)? else {
         return Ok(None);
     };
-    if c.state.status == Status::Restarting && !c.simulated {
+    if c.state.status == Status::Restarting {
         let stopped = mark_stopped(root, observer, &c)?;
         container::events::record(root, "stop", &stopped, &[]);
         return Ok(Some(stopped));
     }
     if !c.is_running() {
         return Ok(Some(c));
-    }
-    if c.simulated {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "container {} is simulated: it has no process to stop",
-            c.name
-        );
     }
     mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", "15".into())]);
@@ -308,7 +306,7 @@ pub fn kill(
     let Some((c, _lock)) = find_locked(root, key)? else {
         return Ok(());
     };
-    if !c.is_running() || c.simulated {
+    if !c.is_running() {
         crate::exit_err!(
             1,
             "cannot kill container: {key}: container {} is not running",

@@ -63,3 +63,13 @@ pub fn test_pause(point: &str) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
     }
 }
+
+/// The store a command works on: `base` on the real host, `base/simulated`
+/// on the simulated one (its own images, containers, clock and processes).
+pub fn store_root(base: &std::path::Path, simulated: bool) -> std::path::PathBuf {
+    if simulated {
+        base.join("simulated")
+    } else {
+        base.to_path_buf()
+    }
+}

@@ -144,10 +144,7 @@ fn spawn_monitor(
     attach_wait: bool,
 ) -> Result<()> {
     if kernel.is_simulated() {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "detached containers (-d, start) need the real kernel: the simulator runs a container only in the foreground (use `run` without -d, or `start -a`)"
-        );
+        return simulated_monitor(root, kernel, observer, c);
     }
     // The monitor leaves the CLI's working directory (so it pins no mount), so
     // it needs the store's absolute path.
@@ -168,6 +165,51 @@ fn spawn_monitor(
     fork_detached(&what, |report| {
         monitor(root, kernel, observer, c, report, attach_wait)
     })
+}
+
+/// A detached start on the simulated host: the same steps a monitor takes
+/// (fork, setsid, log pipe, ..., wait), taken by this command, after which
+/// the simulated host keeps the program running (`kernel::sim::host`).
+fn simulated_monitor(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: Container,
+) -> Result<()> {
+    for step in [
+        Step::MonitorFork {
+            container: c.id.clone(),
+            cli_pid: std::process::id() as i32,
+        },
+        Step::SetSid {
+            container: c.id.clone(),
+        },
+    ] {
+        if apply_step(kernel, observer, &step)? == Go::Abort {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "aborted before step {}; container {} was not started",
+                step.kind(),
+                c.short_id()
+            );
+        }
+    }
+    start(
+        root,
+        kernel,
+        observer,
+        c,
+        StartOptions {
+            detached: true,
+            fresh: false,
+            stdin: None,
+            on_running: None,
+            attach_wait: false,
+            restart_policy: true,
+            policy_restart: false,
+        },
+    )
+    .map(|_| ())
 }
 
 /// The first restart waits this long; each quick failure doubles it (docker's back-off).

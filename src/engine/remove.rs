@@ -23,7 +23,7 @@ pub fn remove(
     let found = container::find(root, key)?;
     let _lock = ContainerLock::take(root, &found)?;
     let c = container::load_fresh(root, &found.id).map_err(|_| container::gone(key))?;
-    let alive = !c.simulated && c.process_alive();
+    let alive = c.process_alive();
     if !force {
         if c.state.status == Status::Restarting {
             crate::exit_err!(
@@ -50,11 +50,16 @@ pub fn remove(
         ))
     };
 
-    let had_cgroup = kernel
-        .cgroup_setup()
-        .paths_for(&c.id)
-        .iter()
-        .any(|p| p.exists());
+    // (A simulated container's cgroup lives in the model while it runs.)
+    let had_cgroup = if c.simulated {
+        alive
+    } else {
+        kernel
+            .cgroup_setup()
+            .paths_for(&c.id)
+            .iter()
+            .any(|p| p.exists())
+    };
 
     // 1. Mark it: its supervisor then leaves the record alone and restarts nothing.
     let mark = lifecycle::status_step(root, &c, Status::Removing, &[]);
@@ -89,7 +94,7 @@ pub fn remove(
     // 3. Its cgroup (no host mounts to undo: every mount lived in its own
     // namespace). Its supervisor, seeing the process die, may remove the
     // cgroup too: whoever comes second finds it gone, which is fine.
-    if !c.simulated && had_cgroup {
+    if had_cgroup {
         let paths = kernel.cgroup_setup().paths_for(&c.id);
         let step = Step::CgroupRemove { paths };
         if apply_step(kernel, observer, &step)? == Go::Abort {

@@ -847,6 +847,10 @@ enum Outcome {
     Aborted(&'static str),
     /// `rm -f` removed the container while it was being started.
     Gone,
+    /// The simulated host keeps the program running after this command
+    /// (`run -d` in simulation): its record says running, its cgroup stays,
+    /// and a later command settles its end (`kernel::sim::host::settle`).
+    LeftRunning,
 }
 
 fn start_container(
@@ -1030,6 +1034,9 @@ fn start_container(
     if let Some(notify) = so.on_running.as_mut() {
         notify(&started.container);
     }
+    if kernel.left_running() {
+        return Ok(Outcome::LeftRunning);
+    }
     Ok(Outcome::Exited(kernel.wait_child()?))
 }
 
@@ -1055,6 +1062,9 @@ fn finish(
             }
         }
     });
+    if matches!(outcome, Outcome::LeftRunning) {
+        return Ok(0);
+    }
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
     }
@@ -1116,7 +1126,7 @@ fn finish(
                     c.state.exit_code = Some(*code);
                     c.state.error = Some(message.clone());
                 }
-                Outcome::Aborted(_) | Outcome::Gone => {}
+                Outcome::Aborted(_) | Outcome::Gone | Outcome::LeftRunning => {}
             }
             // The restart policy, decided under the lock, so a `stop` or
             // `restart` racing with the exit is never undone.
@@ -1140,6 +1150,7 @@ fn finish(
     }
     match outcome {
         Outcome::Exited(code) => Ok(code),
+        Outcome::LeftRunning => Ok(0),
         Outcome::Gone => Err(container::gone(&c.name)),
         Outcome::Failed { code, message } => Err(anyhow::Error::new(ExitError::new(
             code,

@@ -146,7 +146,7 @@ impl Manifest {
 }
 
 /// One layer of an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerInfo {
     /// Digest of the blob as stored (compressed or not): `sha256:...`.
     pub digest: String,

@@ -126,6 +126,16 @@ pub trait Kernel {
     }
     /// Kill the child (abort or clean-up after a failure).
     fn kill_child(&mut self);
+    /// Whether the child started by `start_child` was handed to the
+    /// (simulated) host to keep running after this command: there is
+    /// nothing to wait for here. The real kernel's children are waited for.
+    fn left_running(&self) -> bool {
+        false
+    }
+    /// Whether the process `pid` (started at `pid_start`) still runs.
+    fn process_alive(&self, pid: i32, pid_start: u64) -> bool {
+        crate::container::pid_alive(pid, pid_start)
+    }
     /// Deterministic values for simulation (ids, names, times); None on the real kernel.
     fn is_simulated(&self) -> bool {
         false

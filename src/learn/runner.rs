@@ -22,7 +22,10 @@ pub struct Outcome {
 
 pub struct Runner {
     pub exe: PathBuf,
+    /// The base root handed to each glassbox command (`--root`).
     pub root: PathBuf,
+    /// The store those commands work on (the simulated one with --simulate): checks read it.
+    pub store: PathBuf,
     pub simulate: bool,
     pub lang: Lang,
     /// Extra global options for every command (e.g. --explain=steps in a lesson).
@@ -37,6 +40,7 @@ impl Runner {
         Ok(Runner {
             exe,
             root: root.to_path_buf(),
+            store: crate::engine::store_root(root, simulate),
             simulate,
             lang,
             trace,
@@ -129,7 +133,7 @@ impl Runner {
                         format!("没有发生 {step} 这一步"),
                     )
                 }),
-            Check::Container { name, status } => match crate::container::find(&self.root, name) {
+            Check::Container { name, status } => match crate::container::find(&self.store, name) {
                 Ok(c) => match status {
                     Some(s) if c.state.status.as_str() != s => Err(l(
                         format!(
@@ -149,7 +153,7 @@ impl Runner {
                 )),
             },
             Check::ContainerField { name, field, value } => {
-                let c = crate::container::find(&self.root, name).map_err(|_| {
+                let c = crate::container::find(&self.store, name).map_err(|_| {
                     l(
                         format!("there is no container named {name}"),
                         format!("没有名为 {name} 的容器"),
@@ -173,7 +177,7 @@ impl Runner {
                     ))
                 }
             }
-            Check::NoContainer { name } => match crate::container::find(&self.root, name) {
+            Check::NoContainer { name } => match crate::container::find(&self.store, name) {
                 Ok(_) => Err(l(
                     format!("container {name} still exists"),
                     format!("容器 {name} 还在"),
@@ -181,7 +185,7 @@ impl Runner {
                 Err(_) => Ok(()),
             },
             Check::Image { name } => {
-                match crate::image::Store::open(&self.root).and_then(|s| s.resolve(name)) {
+                match crate::image::Store::open(&self.store).and_then(|s| s.resolve(name)) {
                     Ok(Some(_)) => Ok(()),
                     _ => Err(l(
                         format!("there is no image {name}"),
@@ -190,7 +194,7 @@ impl Runner {
                 }
             }
             Check::NoImage { name } => {
-                match crate::image::Store::open(&self.root).and_then(|s| s.resolve(name)) {
+                match crate::image::Store::open(&self.store).and_then(|s| s.resolve(name)) {
                     Ok(Some(_)) => Err(l(
                         format!("image {name} still exists"),
                         format!("镜像 {name} 还在"),
@@ -202,7 +206,7 @@ impl Runner {
                 container,
                 path,
                 text,
-            } => match super::state::read_container_file(&self.root, container, path) {
+            } => match super::state::read_container_file(&self.store, container, path) {
                 Ok(data) if String::from_utf8_lossy(&data).contains(text.as_str()) => Ok(()),
                 Ok(_) => Err(l(
                     format!("{path} in {container} does not contain {text:?}"),
@@ -220,7 +224,7 @@ impl Runner {
                 container,
                 file,
                 value,
-            } => match super::state::read_cgroup_file(&self.root, container, file) {
+            } => match super::state::read_cgroup_file(&self.store, container, file) {
                 Ok(v) if v == *value => Ok(()),
                 Ok(v) => Err(l(
                     format!("{container}'s cgroup file {file} holds {v:?}, not {value:?}"),
@@ -255,7 +259,7 @@ impl Runner {
                 )),
             },
             Check::ImageConfig { name, field, value } => {
-                match super::state::image_config_field(&self.root, name, field) {
+                match super::state::image_config_field(&self.store, name, field) {
                     Ok(v) if v.contains(value.as_str()) => Ok(()),
                     Ok(v) => Err(l(
                         format!("image {name}'s {field} is {v}, without {value:?}"),

@@ -30,6 +30,11 @@ pub struct Session {
 extern "C" fn ignore(_: libc::c_int) {}
 
 impl Session {
+    /// The store the session's commands work on.
+    fn store(&self) -> PathBuf {
+        crate::engine::store_root(&self.root, self.simulate)
+    }
+
     pub fn new(
         root: PathBuf,
         simulate: bool,
@@ -156,7 +161,7 @@ impl Session {
         let l = |en: &str, zh: &str| self.lang.pick(en, zh).to_string();
         let found = id
             .as_deref()
-            .and_then(|id| crate::container::find(&self.root, id).ok());
+            .and_then(|id| crate::container::find(&self.store(), id).ok());
         match found {
             Some(c) => {
                 println!(
@@ -167,7 +172,7 @@ impl Session {
                     l("exit code", "退出码"),
                     c.state.exit_code.map(|x| x.to_string()).unwrap_or_default()
                 );
-                let upper = c.dir(&self.root).join("upper");
+                let upper = c.dir(&self.store()).join("upper");
                 println!("{}", l("  and its writable layer:", "  以及它的可写层："));
                 println!("  $ ls -A {}", upper.display());
                 let _ = Command::new("ls").arg("-A").arg(&upper).status();
@@ -286,7 +291,7 @@ impl Session {
             (":lang", None) => println!("en, zh"),
             (":why", _) => self.why(),
             (":look", _) => self.look(),
-            (":diagram", _) => println!("{}", diagram::all(&self.root, self.lang)),
+            (":diagram", _) => println!("{}", diagram::all(&self.store(), self.lang)),
             (":help", _) => self.help(),
             _ => println!(
                 "{}",
@@ -340,7 +345,7 @@ pub fn run(g: &GlobalOptions, lesson: Option<&str>) -> Result<i32> {
     let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
     let state = crate::learn::progress::state_dir();
     std::fs::create_dir_all(&state)?;
-    let mut session = Session::new(g.root(), simulate, g.lang(), g.step, g.explain);
+    let mut session = Session::new(g.base_root(), simulate, g.lang(), g.step, g.explain);
     // Ctrl-C belongs to the command running in the foreground, not to the shell.
     // SAFETY: a handler that does nothing; exec resets it to the default in children.
     unsafe {

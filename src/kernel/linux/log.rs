@@ -57,9 +57,11 @@ impl JsonLog {
         })
     }
 
-    fn entry(&mut self, stream: Stream, bytes: &[u8]) {
+    fn entry(&mut self, stream: Stream, bytes: &[u8], time: Option<&str>) {
         let text = String::from_utf8_lossy(bytes);
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let time = time
+            .map(str::to_string)
+            .unwrap_or_else(crate::clock::now_rfc3339);
         let entry = Entry {
             log: &text,
             stream: stream.name(),
@@ -73,16 +75,30 @@ impl JsonLog {
 
     /// Add output from one stream; whole lines are written at once.
     pub fn write(&mut self, stream: Stream, data: &[u8]) {
+        self.write_timed(stream, data, None)
+    }
+
+    /// As `write`, for output made at `time` (the simulated host's clock).
+    pub fn write_at(&mut self, stream: Stream, data: &[u8], time: &str) {
+        self.write_timed(stream, data, Some(time))
+    }
+
+    /// As `flush`, stamped `time`.
+    pub fn flush_at(&mut self, stream: Stream, time: &str) {
+        self.flush_timed(stream, Some(time))
+    }
+
+    fn write_timed(&mut self, stream: Stream, data: &[u8], time: Option<&str>) {
         let i = stream as usize;
         let mut buf = std::mem::take(&mut self.partial[i]);
         buf.extend_from_slice(data);
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            self.entry(stream, &buf[start..start + nl + 1]);
+            self.entry(stream, &buf[start..start + nl + 1], time);
             start += nl + 1;
         }
         while buf.len() - start >= MAX_LINE {
-            self.entry(stream, &buf[start..start + MAX_LINE]);
+            self.entry(stream, &buf[start..start + MAX_LINE], time);
             start += MAX_LINE;
         }
         buf.drain(..start);
@@ -91,9 +107,13 @@ impl JsonLog {
 
     /// Write what is left of a stream that has closed.
     pub fn flush(&mut self, stream: Stream) {
+        self.flush_timed(stream, None)
+    }
+
+    fn flush_timed(&mut self, stream: Stream, time: Option<&str>) {
         let rest = std::mem::take(&mut self.partial[stream as usize]);
         if !rest.is_empty() {
-            self.entry(stream, &rest);
+            self.entry(stream, &rest, time);
         }
     }
 }

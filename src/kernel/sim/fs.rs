@@ -24,7 +24,7 @@ pub const MAX_FILE_DATA: usize = 64 * 1024;
 pub const MAX_SYMLINKS: usize = 40;
 
 /// One entry of the filesystem view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Node {
     Dir {
         mode: u32,
@@ -242,6 +242,11 @@ impl SimFs {
                 .with_context(|| format!("reading layer {} of the image", i + 1))?;
         }
         Ok(fs)
+    }
+
+    /// Lay one more layer (an uncompressed tar) on top, whiteouts honoured.
+    pub fn apply_layer_bytes(&mut self, tar: &[u8]) -> anyhow::Result<()> {
+        self.apply_layer(Box::new(tar))
     }
 
     fn apply_layer(&mut self, layer: Box<dyn Read + '_>) -> anyhow::Result<()> {
@@ -792,6 +797,24 @@ impl SimFs {
 
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The node stored at the absolute normalised path `abs` (no symlinks followed).
+    pub fn node_at(&self, abs: &str) -> Option<&Node> {
+        self.nodes.get(abs)
+    }
+
+    /// Put `node` at the absolute path `abs` as a layer would (parents made,
+    /// what was there replaced), with its real size and modification time.
+    pub fn put_at(&mut self, abs: &str, node: Node, size: u64, mtime: u64) {
+        self.put(abs, node, size, mtime);
+    }
+
+    /// Remove `abs` and everything below it (a whiteout).
+    pub fn remove_at(&mut self, abs: &str) {
+        for k in self.subtree_keys(abs) {
+            self.remove_key(&k);
+        }
     }
 
     /// Every (path, node), sorted by path.

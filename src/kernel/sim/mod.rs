@@ -6,8 +6,10 @@
 
 pub mod applets;
 pub mod fs;
+pub mod host;
 pub mod sh;
 pub mod shell;
+pub mod upper;
 
 use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
@@ -22,10 +24,10 @@ pub const SIM_EPOCH: u64 = 1_767_225_600;
 pub const SIM_TIME: &str = "2026-01-01T00:00:00Z";
 
 /// The first host PID the simulator hands out.
-const FIRST_HOST_PID: i32 = 4242;
+pub(crate) const FIRST_HOST_PID: i32 = 4242;
 
 /// One mount in the simulated container's mount table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SimMount {
     pub source: String,
     pub target: String,
@@ -34,6 +36,10 @@ pub struct SimMount {
 
 struct SimChild {
     host_pid: i32,
+    /// `exec` into a running simulated container (`enter_child`) rather than a new one.
+    entering: bool,
+    /// The store root of the simulated host, when it persists between commands.
+    host_root: Option<PathBuf>,
     namespaces: Vec<Namespace>,
     spec: ChildSpec,
     /// Where the overlay is mounted on the (simulated) host; container paths are below it.
@@ -43,6 +49,17 @@ struct SimChild {
     hostname: String,
     pivoted: bool,
     exit: Option<i32>,
+    /// The container's directory (where its upper layer is kept).
+    upper_dir: Option<PathBuf>,
+    /// `exec`: the host PID of the running container's first process it joins.
+    target_pid: i32,
+    /// The program was left running on the simulated host (`run -d`, `start`).
+    detached: bool,
+    /// The filesystem as the set-up steps left it, before the program ran.
+    before_exec: Option<fs::SimFs>,
+    /// When the program started (ms since the epoch) and ended.
+    started_ms: u64,
+    ended_ms: u64,
     /// What the confinement steps set on the process (None: root's full sets).
     caps: Option<crate::confine::caps::CapSet>,
     no_new_privs: bool,
@@ -50,6 +67,9 @@ struct SimChild {
 }
 
 pub struct SimKernel {
+    /// The simulated store's root: where the simulated host persists
+    /// (`host`). None: a throwaway host (unit tests), forgotten at the end.
+    root: Option<PathBuf>,
     cgroups: CgroupSetup,
     /// cgroup directory → member host PIDs.
     cgroup_tree: BTreeMap<PathBuf, Vec<i32>>,
@@ -67,6 +87,7 @@ impl Default for SimKernel {
 impl SimKernel {
     pub fn new() -> SimKernel {
         SimKernel {
+            root: None,
             cgroups: CgroupSetup::simulated(),
             cgroup_tree: BTreeMap::new(),
             next_pid: FIRST_HOST_PID,
@@ -75,9 +96,45 @@ impl SimKernel {
         }
     }
 
+    /// The simulated host kept in the store at `root`, shared by every
+    /// simulated command on that store.
+    pub fn persistent(root: &Path) -> SimKernel {
+        SimKernel {
+            root: Some(root.to_path_buf()),
+            ..SimKernel::new()
+        }
+    }
+
+    /// The next host PID: from the simulated host when it persists, so no
+    /// two simulated processes ever share one.
+    fn take_pid(&mut self) -> Result<i32> {
+        match &self.root {
+            Some(root) => host::update(root, |st| Ok(st.take_pid())),
+            None => {
+                self.next_pid += 1;
+                Ok(self.next_pid - 1)
+            }
+        }
+    }
+
     /// The cgroups that exist in the model (for tests and diagrams).
     pub fn cgroups(&self) -> Vec<PathBuf> {
-        self.cgroup_tree.keys().cloned().collect()
+        match &self.root {
+            Some(root) => host::update(root, |st| Ok(st.cgroups.keys().cloned().collect()))
+                .unwrap_or_default(),
+            None => self.cgroup_tree.keys().cloned().collect(),
+        }
+    }
+
+    /// Change the cgroup tree: the simulated host's when it persists.
+    fn with_cgroups(
+        &mut self,
+        f: impl FnOnce(&mut BTreeMap<PathBuf, Vec<i32>>) -> Result<()>,
+    ) -> Result<()> {
+        match &self.root {
+            Some(root) => host::update(root, |st| f(&mut st.cgroups)),
+            None => f(&mut self.cgroup_tree),
+        }
     }
 
     pub fn host_hostname(&self) -> &str {
@@ -94,6 +151,37 @@ fn in_container(rootfs: &Option<PathBuf>, path: &Path) -> String {
 }
 
 impl SimChild {
+    fn new(
+        host_pid: i32,
+        namespaces: Vec<Namespace>,
+        spec: ChildSpec,
+        host_root: Option<PathBuf>,
+        hostname: String,
+    ) -> SimChild {
+        SimChild {
+            host_pid,
+            entering: false,
+            host_root,
+            namespaces,
+            spec,
+            rootfs: None,
+            fs: fs::SimFs::new(),
+            mounts: Vec::new(),
+            hostname,
+            pivoted: false,
+            exit: None,
+            upper_dir: None,
+            before_exec: None,
+            started_ms: 0,
+            ended_ms: 0,
+            target_pid: 0,
+            detached: false,
+            caps: None,
+            no_new_privs: false,
+            seccomp_filters: 0,
+        }
+    }
+
     /// /proc/PID/status of the program about to run, with the lines the
     /// confinement steps decide (capabilities, no_new_privs, seccomp), in
     /// the kernel's format. Only when /proc is mounted.
@@ -158,13 +246,17 @@ impl SimChild {
         let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
         match step {
             Step::MountPrivate => Ok(()),
-            Step::MountOverlay { target, .. } => {
-                let store = crate::image::Store::open(&self.spec.store_root).map_err(engine)?;
-                let mut readers = Vec::new();
-                for layer in &self.spec.layers {
-                    readers.push(store.open_layer(layer).map_err(engine)?);
-                }
-                self.fs = fs::SimFs::from_layers(readers).map_err(engine)?;
+            Step::MountOverlay { target, upper, .. } => {
+                // The image's layers and, on top, what earlier runs of the
+                // container changed (its upper layer, kept as a layer tar).
+                let upper_tar = upper.parent().map(|d| d.join(host::UPPER_TAR));
+                self.fs = host::layered_fs(
+                    &self.spec.store_root,
+                    &self.spec.layers,
+                    upper_tar.as_deref(),
+                )
+                .map_err(engine)?;
+                self.upper_dir = upper.parent().map(Path::to_path_buf);
                 self.rootfs = Some(target.clone());
                 self.mounts.push(SimMount {
                     source: "overlay".into(),
@@ -229,7 +321,23 @@ impl SimChild {
             }
             Step::MountBind { source, target, .. } => {
                 let target = in_container(&self.rootfs, target);
-                // Bound files (hostname, hosts, resolv.conf) are real files glassbox wrote.
+                // Bound files (hostname, hosts, resolv.conf) are files glassbox
+                // wrote in the store; anything else (the console's terminal) is
+                // never opened: the simulator reads no host file outside its store.
+                let inside_store = source.starts_with(&self.spec.store_root);
+                if !inside_store {
+                    let (dir, name) = target.rsplit_once('/').unwrap_or(("/", &target));
+                    self.fs.mount_pseudo(
+                        if dir.is_empty() { "/" } else { dir },
+                        vec![(name.to_string(), fs::Node::Other { kind: 'c' })],
+                    );
+                    self.mounts.push(SimMount {
+                        source: source.display().to_string(),
+                        target,
+                        fstype: "bind".into(),
+                    });
+                    return Ok(());
+                }
                 let data = std::fs::read(source).unwrap_or_default();
                 let (dir, name) = target.rsplit_once('/').unwrap_or(("/", &target));
                 let dir = if dir.is_empty() { "/" } else { dir };
@@ -257,12 +365,20 @@ impl SimChild {
                 Ok(())
             }
             Step::LinkUp { .. } => Ok(()),
-            Step::SetNs { pid, .. } => Err((
-                EXIT_ENGINE,
-                format!(
-                    "process {pid} is not running in the simulation: there is no container to join"
-                ),
-            )),
+            Step::SetNs { pid, .. } => {
+                let alive = match &self.host_root {
+                    Some(root) => host::alive(root, *pid).map_err(engine)?,
+                    None => false,
+                };
+                if !alive {
+                    return Err((
+                        EXIT_ENGINE,
+                        format!("process {pid} is not running in the simulation: there is no container to join"),
+                    ));
+                }
+                self.target_pid = *pid;
+                Ok(())
+            }
             Step::PivotRoot { .. } => {
                 self.pivoted = true;
                 Ok(())
@@ -315,8 +431,13 @@ impl SimChild {
                 self.caps = Some(*set);
                 Ok(())
             }
-            Step::Exec { argv, env, cwd, .. } => {
-                self.write_status(argv, procs);
+            Step::Exec {
+                argv,
+                env,
+                cwd,
+                user,
+                ..
+            } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
                     .filter_map(|e| {
@@ -324,6 +445,18 @@ impl SimChild {
                             .map(|(k, v)| (k.to_string(), v.to_string()))
                     })
                     .collect();
+                if self.entering {
+                    return self.exec_joined(argv, env_pairs, cwd, user.as_ref());
+                }
+                self.write_status(argv, procs);
+                let pid = procs.first().map(|p| p.pid).unwrap_or(1);
+                self.started_ms = crate::clock::now_ms();
+                self.before_exec = Some(self.fs.clone());
+                if self.spec.stdio.log.is_some() {
+                    if let Some(root) = self.host_root.clone() {
+                        return self.detach(&root, argv, env_pairs, cwd, pid);
+                    }
+                }
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
                 let mut ctx = shell::ShellCtx {
@@ -333,28 +466,21 @@ impl SimChild {
                     hostname: self.hostname.clone(),
                     uid: 0,
                     gid: 0,
-                    pid: 1,
+                    pid,
                     procs: procs.to_vec(),
                     mounts: self.mounts.clone(),
-                    clock_secs: SIM_EPOCH,
+                    clock_secs: self.started_ms / 1000,
                     stdout: &mut stdout,
                     stderr: &mut stderr,
                 };
-                match shell::run(&mut ctx, argv) {
+                let ran = shell::run(&mut ctx, argv);
+                self.ended_ms = self.started_ms.max(ctx.clock_secs * 1000);
+                match ran {
                     Ok(code) => {
                         self.exit = Some(code);
                         Ok(())
                     }
-                    Err(shell::RunError::NotFound(cmd)) => {
-                        Err((EXIT_NOT_FOUND, format!("exec: \"{cmd}\": executable file not found in $PATH")))
-                    }
-                    Err(shell::RunError::CannotSimulate(cmd)) => Err((
-                        EXIT_CANNOT_EXEC,
-                        format!(
-                            "'{cmd}' cannot run in simulation (the simulator runs only: {}); run for real as root to use it",
-                            shell::runnable().join(", ")
-                        ),
-                    )),
+                    Err(e) => Err(exec_failure(e)),
                 }
             }
             other => Err((
@@ -362,6 +488,162 @@ impl SimChild {
                 format!("step {} cannot run inside the container", other.kind()),
             )),
         }
+    }
+}
+
+/// docker's exit code and message for a program that could not start.
+fn exec_failure(e: shell::RunError) -> (i32, String) {
+    match e {
+        shell::RunError::NotFound(cmd) => (
+            EXIT_NOT_FOUND,
+            format!("exec: \"{cmd}\": executable file not found in $PATH"),
+        ),
+        shell::RunError::CannotSimulate(cmd) => (
+            EXIT_CANNOT_EXEC,
+            format!(
+                "'{cmd}' cannot run in simulation (the simulator runs only: {}); run for real as root to use it",
+                shell::runnable().join(", ")
+            ),
+        ),
+    }
+}
+
+impl SimChild {
+    /// A detached container's program: checked that it can start, then
+    /// left to the simulated host, which recomputes it whenever a later
+    /// command looks at it.
+    fn detach(
+        &mut self,
+        root: &Path,
+        argv: &[String],
+        env: Vec<(String, String)>,
+        cwd: &str,
+        pid: u32,
+    ) -> std::result::Result<(), (i32, String)> {
+        let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
+        let image =
+            host::layered_fs(&self.spec.store_root, &self.spec.layers, None).map_err(engine)?;
+        let base = self.upper_dir.as_ref().map(|d| d.join(host::UPPER_TAR));
+        let mut started =
+            host::layered_fs(&self.spec.store_root, &self.spec.layers, base.as_deref())
+                .map_err(engine)?;
+        let setup = upper::FsPatch::between(&started, &self.fs, &[]);
+        let d = host::Detached {
+            container: self
+                .upper_dir
+                .as_ref()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            argv: argv.to_vec(),
+            env,
+            cwd: cwd.to_string(),
+            hostname: self.hostname.clone(),
+            mounts: self.mounts.clone(),
+            ns_pid: pid,
+            store_root: self.spec.store_root.clone(),
+            layers: self.spec.layers.clone(),
+            upper: base.filter(|b| b.exists()),
+            setup,
+            started_ms: self.started_ms,
+            signals: Vec::new(),
+            patches: Vec::new(),
+            logged: [0, 0],
+            log: self.spec.stdio.log.clone(),
+            exited: None,
+        };
+        drop(image);
+        // A program that cannot start fails `run -d` itself, as exec(2) would.
+        started = self.fs.clone();
+        let mut sink = std::io::sink();
+        let mut sink2 = std::io::sink();
+        let mut ctx = shell::ShellCtx {
+            fs: &mut started,
+            env: d.env.clone(),
+            cwd: d.cwd.clone(),
+            hostname: d.hostname.clone(),
+            uid: 0,
+            gid: 0,
+            pid,
+            procs: Vec::new(),
+            mounts: d.mounts.clone(),
+            clock_secs: d.started_ms / 1000,
+            stdout: &mut sink,
+            stderr: &mut sink2,
+        };
+        shell::run_traced(&mut ctx, argv, d.started_ms, 0, &[], &[]).map_err(exec_failure)?;
+        let host_pid = self.host_pid;
+        host::update(root, |st| {
+            st.procs.insert(host_pid, d);
+            Ok(())
+        })
+        .map_err(engine)?;
+        self.detached = true;
+        Ok(())
+    }
+
+    /// `exec`: run the program in the running container the set-up joined.
+    fn exec_joined(
+        &mut self,
+        argv: &[String],
+        env: Vec<(String, String)>,
+        cwd: &str,
+        user: Option<&crate::step::ExecUser>,
+    ) -> std::result::Result<(), (i32, String)> {
+        let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
+        let Some(root) = self.host_root.clone() else {
+            return Err((
+                EXIT_ENGINE,
+                "the simulated host keeps no containers here".into(),
+            ));
+        };
+        let c = crate::container::list(&root)
+            .map_err(engine)?
+            .into_iter()
+            .find(|c| c.state.pid == self.target_pid && c.is_running())
+            .ok_or_else(|| {
+                (
+                    EXIT_ENGINE,
+                    format!(
+                        "process {} is not running in the simulation",
+                        self.target_pid
+                    ),
+                )
+            })?;
+        let (uid, gid) = user.map(|u| (u.uid, u.gid)).unwrap_or((0, 0));
+        let ran = host::exec(
+            &root,
+            &c,
+            argv,
+            env,
+            cwd,
+            uid,
+            gid,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )
+        .map_err(|e| (crate::error::exit_code_of(&e), format!("{e:#}")))?;
+        self.exit = Some(ran.map_err(exec_failure)?);
+        Ok(())
+    }
+
+    /// After a foreground run: keep what it changed as the container's
+    /// upper layer and let the simulated clock show the time it took.
+    fn keep_changes(&self) -> Result<()> {
+        let (Some(root), Some(dir)) = (&self.host_root, &self.upper_dir) else {
+            return Ok(());
+        };
+        if self.entering || self.detached || self.before_exec.is_none() {
+            return Ok(());
+        }
+        let image = host::layered_fs(&self.spec.store_root, &self.spec.layers, None)?;
+        let changes = upper::FsPatch::between(&image, &self.fs, &host::mount_points(&self.mounts));
+        host::write_upper(dir, &changes, &self.fs)?;
+        let end = self.ended_ms;
+        host::update(root, |st| {
+            st.advance_to(end);
+            Ok(())
+        })
     }
 }
 
@@ -379,7 +661,7 @@ impl Kernel for SimKernel {
     }
 
     fn now(&self) -> String {
-        SIM_TIME.to_string()
+        crate::clock::now_rfc3339()
     }
 
     fn prepare_terminal(&mut self) -> Result<Option<String>> {
@@ -388,32 +670,52 @@ impl Kernel for SimKernel {
 
     fn apply(&mut self, step: &Step) -> Result<()> {
         match step {
-            Step::CgroupCreate { paths } => {
-                for p in paths {
-                    self.cgroup_tree.entry(p.clone()).or_default();
-                }
-                Ok(())
-            }
-            Step::CgroupJoin { paths, pid } => {
-                for p in paths {
-                    self.cgroup_tree
-                        .get_mut(p)
-                        .with_context(|| format!("no cgroup {}", p.display()))?
-                        .push(*pid);
-                }
-                Ok(())
+            Step::CgroupCreate { .. } | Step::CgroupJoin { .. } => {
+                let step = step.clone();
+                self.with_cgroups(|tree| match &step {
+                    Step::CgroupCreate { paths } => {
+                        for p in paths {
+                            tree.entry(p.clone()).or_default();
+                        }
+                        Ok(())
+                    }
+                    Step::CgroupJoin { paths, pid } => {
+                        for p in paths {
+                            tree.get_mut(p)
+                                .with_context(|| format!("no cgroup {}", p.display()))?
+                                .push(*pid);
+                        }
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                })
             }
             // Nothing in the model consults devices (v2 has no device program here).
             Step::DeviceCgroup { .. } => Ok(()),
             Step::CgroupRemove { paths } => {
-                for p in paths {
-                    self.cgroup_tree.remove(p);
-                }
-                Ok(())
+                let paths = paths.clone();
+                self.with_cgroups(|tree| {
+                    for p in &paths {
+                        tree.remove(p);
+                    }
+                    Ok(())
+                })
             }
-            // A simulated container's processes end with the command that
-            // ran it: a later signal or wait finds its process already gone.
-            Step::Signal { .. } | Step::WaitExit { .. } => Ok(()),
+            // Signals and waits reach the simulated host's processes; on a
+            // throwaway host every process ended with the command that ran it.
+            Step::Signal { pid, signal, .. } => match &self.root {
+                Some(root) => {
+                    let sig: nix::sys::signal::Signal = signal
+                        .parse()
+                        .with_context(|| format!("unknown signal {signal}"))?;
+                    host::signal(root, *pid, sig as i32)
+                }
+                None => Ok(()),
+            },
+            Step::WaitExit { pid, timeout_s, .. } => match &self.root {
+                Some(root) => host::wait_exit(root, *pid, *timeout_s).map(|_| ()),
+                None => Ok(()),
+            },
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
@@ -428,27 +730,29 @@ impl Kernel for SimKernel {
         let Step::Clone { namespaces } = clone else {
             bail!("clone_child needs a clone step")
         };
-        let host_pid = self.next_pid;
-        self.next_pid += 1;
-        self.child = Some(SimChild {
+        let host_pid = self.take_pid()?;
+        self.child = Some(SimChild::new(
             host_pid,
-            namespaces: namespaces.clone(),
+            namespaces.clone(),
             spec,
-            rootfs: None,
-            fs: fs::SimFs::new(),
-            mounts: Vec::new(),
-            hostname: self.host_hostname.clone(),
-            pivoted: false,
-            exit: None,
-            caps: None,
-            no_new_privs: false,
-            seccomp_filters: 0,
-        });
+            self.root.clone(),
+            self.host_hostname.clone(),
+        ));
         Ok(host_pid)
     }
 
-    fn enter_child(&mut self, _spec: ChildSpec) -> Result<i32> {
-        bail!("the simulated kernel keeps no container running after its program ends, so there is nothing to exec into: run glassbox as root to use exec")
+    fn enter_child(&mut self, spec: ChildSpec) -> Result<i32> {
+        let host_pid = self.take_pid()?;
+        let mut child = SimChild::new(
+            host_pid,
+            Vec::new(),
+            spec,
+            self.root.clone(),
+            self.host_hostname.clone(),
+        );
+        child.entering = true;
+        self.child = Some(child);
+        Ok(host_pid)
     }
 
     fn start_child(
@@ -496,7 +800,19 @@ impl Kernel for SimKernel {
 
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.take().context("no child to wait for")?;
+        child.keep_changes()?;
         child.exit.context("the simulated program did not run")
+    }
+
+    fn left_running(&self) -> bool {
+        self.child.as_ref().is_some_and(|c| c.detached)
+    }
+
+    fn process_alive(&self, pid: i32, _pid_start: u64) -> bool {
+        match &self.root {
+            Some(root) => host::alive(root, pid).unwrap_or(false),
+            None => false,
+        }
     }
 
     fn kill_child(&mut self) {

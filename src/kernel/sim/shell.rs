@@ -199,8 +199,52 @@ pub fn run_until(
     horizon_ms: u64,
     signals: &[TimedSignal],
 ) -> Result<Outcome, RunError> {
+    let start_ms = ctx.clock_secs * 1000;
+    let trace = run_traced(ctx, argv, start_ms, horizon_ms, signals, &[])?;
+    for (fd, _, bytes) in &trace.out {
+        let out: &mut dyn std::io::Write = if *fd == 2 {
+            &mut *ctx.stderr
+        } else {
+            &mut *ctx.stdout
+        };
+        let _ = out.write_all(bytes);
+    }
+    let _ = ctx.stdout.flush();
+    let _ = ctx.stderr.flush();
+    ctx.clock_secs = trace.end_ms / 1000;
+    Ok(trace.outcome)
+}
+
+/// What a run up to a horizon did, for a caller that keeps it (a detached
+/// simulated process recomputed by a later command).
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub outcome: Outcome,
+    /// Terminal output: (fd, virtual time in ms since the epoch, bytes).
+    pub out: Vec<(u8, u64, Vec<u8>)>,
+    /// The processes still alive at the end (for `ps`, `top`, an `exec`).
+    pub live: Vec<SimProc>,
+    /// Virtual time (ms since the epoch) when the run ended or stopped.
+    pub end_ms: u64,
+}
+
+/// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
+/// at their times, returning the output instead of writing it.
+pub fn run_traced(
+    ctx: &mut ShellCtx,
+    argv: &[String],
+    start_ms: u64,
+    horizon_ms: u64,
+    signals: &[TimedSignal],
+    patches: &[world::TimedPatch],
+) -> Result<Trace, RunError> {
     if argv.is_empty() {
-        return Ok(Outcome::Exited(0));
+        return Ok(Trace {
+            outcome: Outcome::Exited(0),
+            out: Vec::new(),
+            live: Vec::new(),
+            end_ms: start_ms,
+        });
     }
     let (base, found, args) = resolve(ctx, argv)?;
     let fsys = std::mem::take(ctx.fs);
@@ -209,9 +253,10 @@ pub fn run_until(
         ctx.hostname.clone(),
         ctx.uid,
         ctx.gid,
-        ctx.clock_secs,
+        start_ms,
         horizon_ms,
         signals.to_vec(),
+        patches.to_vec(),
         ctx.mounts.clone(),
     );
     for p in &ctx.procs {
@@ -287,28 +332,35 @@ pub fn run_until(
             None => break,
         }
     }
-    let w = shared.m.into_inner().unwrap_or_else(|e| e.into_inner());
-    for (fd, bytes) in &w.out {
-        let out: &mut dyn std::io::Write = if *fd == 2 {
-            &mut *ctx.stderr
-        } else {
-            &mut *ctx.stdout
-        };
-        let _ = out.write_all(bytes);
-    }
-    let _ = ctx.stdout.flush();
-    let _ = ctx.stderr.flush();
-    ctx.clock_secs = w.clock_ms / 1000;
+    let mut w = shared.m.into_inner().unwrap_or_else(|e| e.into_inner());
     ctx.hostname = w.hostname.clone();
     let exit = w.procs.get(&root).and_then(|e| e.exit);
     let why = w.halted.clone().unwrap_or_default();
+    let live = w
+        .live_at_halt
+        .iter()
+        .filter_map(|pid| w.procs.get(pid))
+        .map(|p| SimProc {
+            pid: p.pid,
+            user: p.user.clone(),
+            cmdline: p.cmdline.clone(),
+        })
+        .collect();
+    let out = std::mem::take(&mut w.out);
+    let end_ms = w.clock_ms;
     *ctx.fs = w.fs;
+    let done = |outcome| Trace {
+        outcome,
+        out,
+        live,
+        end_ms,
+    };
     if !started {
-        return Ok(Outcome::StillRunning {
+        return Ok(done(Outcome::StillRunning {
             why: "the simulator could not start a thread".into(),
-        });
+        }));
     }
-    Ok(match exit {
+    Ok(done(match exit {
         Some(c) => Outcome::Exited(c),
         None => Outcome::StillRunning {
             why: if why == "the horizon" {
@@ -320,7 +372,7 @@ pub fn run_until(
                 why
             },
         },
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -27,6 +27,15 @@ pub const MAX_STEPS: u64 = 5_000_000;
 /// Bytes of terminal output a run may produce before it is stopped.
 pub const MAX_OUTPUT: usize = 8 << 20;
 
+/// A change to the filesystem made from outside the run at a virtual time
+/// (milliseconds since the run started): what an `exec` or a `cp` into the
+/// running container did, replayed at the moment it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedPatch {
+    pub at_ms: u64,
+    pub patch: crate::kernel::sim::upper::FsPatch,
+}
+
 /// A signal to deliver at a virtual time (milliseconds since the run started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedSignal {
@@ -105,15 +114,19 @@ pub struct World {
     pub procs: BTreeMap<u32, PEntry>,
     pub next_pid: u32,
     pipes: Vec<Pipe>,
-    pub out: Vec<(u8, Vec<u8>)>,
+    /// Terminal output in order: (fd, virtual time in ms, bytes).
+    pub out: Vec<(u8, u64, Vec<u8>)>,
     out_len: usize,
     signals: VecDeque<TimedSignal>,
+    patches: VecDeque<TimedPatch>,
     turn: Option<u32>,
     seq: u64,
     pub steps: u64,
     since_clock: u64,
     /// Why everything stopped before the first process ended (horizon, budget).
     pub halted: Option<String>,
+    /// The processes alive when the run was halted.
+    pub live_at_halt: Vec<u32>,
     pub live_threads: usize,
     pub mounts: Vec<crate::kernel::sim::SimMount>,
 }
@@ -131,13 +144,14 @@ impl World {
         hostname: String,
         uid: u32,
         gid: u32,
-        clock_secs: u64,
+        start_ms: u64,
         horizon_ms: u64,
         mut signals: Vec<TimedSignal>,
+        mut patches: Vec<TimedPatch>,
         mounts: Vec<crate::kernel::sim::SimMount>,
     ) -> World {
         signals.sort_by_key(|s| s.at_ms);
-        let start_ms = clock_secs * 1000;
+        patches.sort_by_key(|p| p.at_ms);
         World {
             fs,
             hostname,
@@ -158,11 +172,19 @@ impl World {
                     ..s
                 })
                 .collect(),
+            patches: patches
+                .into_iter()
+                .map(|p| TimedPatch {
+                    at_ms: start_ms + p.at_ms,
+                    ..p
+                })
+                .collect(),
             turn: None,
             seq: 0,
             steps: 0,
             since_clock: 0,
             halted: None,
+            live_at_halt: Vec::new(),
             live_threads: 0,
             mounts,
         }
@@ -299,8 +321,8 @@ impl World {
             return Err(Flow::Halt);
         }
         match self.out.last_mut() {
-            Some((f, last)) if *f == fd => last.extend_from_slice(b),
-            _ => self.out.push((fd, b.to_vec())),
+            Some((f, t, last)) if *f == fd && *t == self.clock_ms => last.extend_from_slice(b),
+            _ => self.out.push((fd, self.clock_ms, b.to_vec())),
         }
         Ok(())
     }
@@ -308,6 +330,13 @@ impl World {
     pub fn halt(&mut self, why: String) {
         if self.halted.is_none() {
             self.halted = Some(why);
+            // Who was alive when time stopped (threads unwind after this).
+            self.live_at_halt = self
+                .procs
+                .values()
+                .filter(|p| p.state != St::Done && p.exit.is_none() && p.killed.is_none())
+                .map(|p| p.pid)
+                .collect();
         }
     }
 
@@ -376,14 +405,16 @@ impl World {
                 })
                 .min();
             let sig = self.signals.front().map(|s| s.at_ms);
-            let next = match (wake, sig) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let patch = self.patches.front().map(|p| p.at_ms);
+            let next = [wake, sig, patch].into_iter().flatten().min();
             match next {
                 Some(t) if t <= self.horizon_ms => {
                     self.clock_ms = self.clock_ms.max(t);
                     self.since_clock = 0;
+                    while self.patches.front().map(|p| p.at_ms <= self.clock_ms) == Some(true) {
+                        let p = self.patches.pop_front().unwrap();
+                        p.patch.apply(&mut self.fs);
+                    }
                     while self.signals.front().map(|s| s.at_ms <= self.clock_ms) == Some(true) {
                         let s = self.signals.pop_front().unwrap();
                         self.deliver(s.pid, s.signal);

@@ -1,0 +1,645 @@
+//! The simulated host that persists between commands.
+//!
+//! A real detached container is a process the kernel keeps running after
+//! `run -d` returns. A simulated one is a deterministic program plus what
+//! happened to it and when: its start time, the signals it got, the
+//! filesystem changes `exec` and `cp` made while it ran. Because the
+//! simulated shell always does the same thing given the same program and
+//! the same timed events (see `shell::run_traced`), any later command can
+//! recompute the process's state at "now": whether it still runs, what it
+//! printed, what its filesystem holds. That record lives in
+//! `<root>/sim-host.json` (the simulated store's own root), changed only
+//! under `sim-host.lock`, together with the simulated clock's skew and the
+//! next host PID.
+//!
+//! When a later command finds the program ended, the run is settled: its
+//! output goes into the container's json-file log (as a monitor would have
+//! written it, with the simulated times), its filesystem changes become the
+//! container's upper layer (`upper.tar`, an OCI layer tar with whiteouts:
+//! what `commit` adds), and the record says `exited` with its real code.
+
+use super::fs::SimFs;
+use super::sh::world::{TimedPatch, TimedSignal};
+use super::shell::{self, Outcome, ShellCtx, SimProc, Trace};
+use super::upper::FsPatch;
+use super::SimMount;
+use crate::container::Container;
+use crate::fsutil::{read_json, write_json_fast, StoreLock};
+use crate::image::LayerInfo;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const STATE_FILE: &str = "sim-host.json";
+const LOCK_FILE: &str = "sim-host.lock";
+/// The name of a simulated container's upper layer in its directory.
+pub const UPPER_TAR: &str = "upper.tar";
+
+fn first_pid() -> i32 {
+    super::FIRST_HOST_PID
+}
+
+/// Everything the simulated host remembers between commands.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HostState {
+    /// Time the simulation made pass beyond the base clock (ms).
+    #[serde(default)]
+    pub skew_ms: u64,
+    #[serde(default = "first_pid")]
+    pub next_pid: i32,
+    /// Detached processes by host PID.
+    #[serde(default)]
+    pub procs: BTreeMap<i32, Detached>,
+    /// The cgroup tree: directory → member host PIDs.
+    #[serde(default)]
+    pub cgroups: BTreeMap<PathBuf, Vec<i32>>,
+}
+
+impl Default for HostState {
+    fn default() -> Self {
+        HostState {
+            skew_ms: 0,
+            next_pid: first_pid(),
+            procs: BTreeMap::new(),
+            cgroups: BTreeMap::new(),
+        }
+    }
+}
+
+impl HostState {
+    /// Move the simulated clock on to `ms` (never back).
+    pub fn advance_to(&mut self, ms: u64) {
+        let now = crate::clock::now_ms();
+        if ms > now {
+            self.skew_ms += ms - now;
+            crate::clock::set_skew(self.skew_ms);
+        }
+    }
+
+    /// The cgroups of a container whose processes are all gone (its
+    /// supervisor's `cgroup_remove`, which nobody narrates after the fact).
+    pub fn forget_cgroups_of(&mut self, id: &str) {
+        self.cgroups.retain(|p, _| !p.ends_with(id));
+    }
+
+    pub fn take_pid(&mut self) -> i32 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+}
+
+/// A simulated container's first process that outlives the command that started it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Detached {
+    pub container: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    pub hostname: String,
+    pub mounts: Vec<SimMount>,
+    /// Its PID as it sees itself (1 in its own PID namespace).
+    pub ns_pid: u32,
+    pub store_root: PathBuf,
+    pub layers: Vec<LayerInfo>,
+    /// The container's upper layer as it was when this run began.
+    pub upper: Option<PathBuf>,
+    /// What the set-up steps put in place before exec (/proc, /dev, the bound files).
+    pub setup: FsPatch,
+    pub started_ms: u64,
+    /// Signals received: (ms since the epoch, number).
+    #[serde(default)]
+    pub signals: Vec<(u64, i32)>,
+    /// Filesystem changes from outside (exec, cp) and when they happened.
+    #[serde(default)]
+    pub patches: Vec<(u64, FsPatch)>,
+    /// Bytes of stdout and stderr already written to the json-file log.
+    #[serde(default)]
+    pub logged: [u64; 2],
+    pub log: Option<PathBuf>,
+    /// Set once a wait saw it end: (exit status, ms since the epoch).
+    #[serde(default)]
+    pub exited: Option<(i32, u64)>,
+}
+
+/// How a settled run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub code: i32,
+    pub at_ms: u64,
+}
+
+/// Change the host under its lock; saved when `f` succeeds.
+pub fn update<T>(root: &Path, f: impl FnOnce(&mut HostState) -> Result<T>) -> Result<T> {
+    let _lock = StoreLock::exclusive_on(&root.join(LOCK_FILE))?;
+    let mut st = load(root)?;
+    let r = f(&mut st)?;
+    write_json_fast(&root.join(STATE_FILE), &st)?;
+    Ok(r)
+}
+
+fn load(root: &Path) -> Result<HostState> {
+    let path = root.join(STATE_FILE);
+    let st: HostState = if path.exists() {
+        read_json(&path).with_context(|| {
+            format!(
+                "the simulated host in {} is unreadable: `glassbox --simulate system reset` starts it afresh",
+                path.display()
+            )
+        })?
+    } else {
+        HostState::default()
+    };
+    crate::clock::set_skew(st.skew_ms);
+    Ok(st)
+}
+
+/// Start telling simulated time in this process (once per command); with a
+/// pinned clock that steps, this command moves it on.
+pub fn open_clock(root: &Path) -> Result<()> {
+    let pinned = crate::clock::pinned_from_env();
+    crate::clock::use_simulated(pinned.map(|p| p.0), 0);
+    let step = pinned.map(|p| p.1).unwrap_or(0);
+    if step == 0 && !root.join(STATE_FILE).exists() {
+        return Ok(());
+    }
+    update(root, |st| {
+        st.skew_ms += step;
+        crate::clock::set_skew(st.skew_ms);
+        Ok(())
+    })
+}
+
+/// Forget every simulated process and the clock's skew (`system reset`).
+pub fn reset(root: &Path) -> Result<()> {
+    update(root, |st| {
+        *st = HostState::default();
+        crate::clock::set_skew(0);
+        Ok(())
+    })
+}
+
+/// Mount points whose content never reaches a container's upper layer.
+pub fn mount_points(mounts: &[SimMount]) -> Vec<String> {
+    mounts
+        .iter()
+        .filter(|m| m.target.starts_with('/') && m.target != "/" && !m.target.contains(' '))
+        .map(|m| m.target.clone())
+        .collect()
+}
+
+/// The image's layers read straight from the store, then `upper` on top.
+pub fn layered_fs(store_root: &Path, layers: &[LayerInfo], upper: Option<&Path>) -> Result<SimFs> {
+    let store = crate::image::Store::open(store_root)?;
+    let mut readers: Vec<Box<dyn Read>> = Vec::new();
+    for layer in layers {
+        readers.push(store.open_layer(layer)?);
+    }
+    if let Some(u) = upper.filter(|u| u.exists()) {
+        readers.push(Box::new(
+            std::fs::File::open(u).with_context(|| format!("open {}", u.display()))?,
+        ));
+    }
+    SimFs::from_layers(readers)
+}
+
+impl Detached {
+    fn cmdline(&self) -> String {
+        self.argv.join(" ")
+    }
+
+    /// Recompute the run from its start up to `until_ms`.
+    pub fn replay(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
+        let mut fs = layered_fs(&self.store_root, &self.layers, self.upper.as_deref())?;
+        self.setup.apply(&mut fs);
+        let until_ms = match self.exited {
+            Some((_, at)) => until_ms.min(at),
+            None => until_ms,
+        };
+        let signals: Vec<TimedSignal> = self
+            .signals
+            .iter()
+            .map(|(at, sig)| TimedSignal {
+                at_ms: at.saturating_sub(self.started_ms),
+                signal: *sig,
+                pid: self.ns_pid,
+            })
+            .collect();
+        let patches: Vec<TimedPatch> = self
+            .patches
+            .iter()
+            .map(|(at, patch)| TimedPatch {
+                at_ms: at.saturating_sub(self.started_ms),
+                patch: patch.clone(),
+            })
+            .collect();
+        let mut sink_out = std::io::sink();
+        let mut sink_err = std::io::sink();
+        let mut ctx = ShellCtx {
+            fs: &mut fs,
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            hostname: self.hostname.clone(),
+            uid: 0,
+            gid: 0,
+            pid: self.ns_pid,
+            procs: vec![SimProc {
+                pid: self.ns_pid,
+                user: "root".into(),
+                cmdline: self.cmdline(),
+            }],
+            mounts: self.mounts.clone(),
+            clock_secs: self.started_ms / 1000,
+            stdout: &mut sink_out,
+            stderr: &mut sink_err,
+        };
+        let horizon = until_ms.saturating_sub(self.started_ms);
+        let trace = match shell::run_traced(
+            &mut ctx,
+            &self.argv,
+            self.started_ms,
+            horizon,
+            &signals,
+            &patches,
+        ) {
+            Ok(t) => t,
+            Err(e) => Trace {
+                outcome: Outcome::Exited(e.exit_code()),
+                out: vec![(2, self.started_ms, format!("{e}\n").into_bytes())],
+                live: Vec::new(),
+                end_ms: self.started_ms,
+            },
+        };
+        Ok((trace, fs))
+    }
+
+    /// Append to the json-file log what the run printed beyond what was
+    /// logged: whole lines only while it runs, everything once it ended.
+    fn log_output(&mut self, trace: &Trace, ended: bool) -> Result<()> {
+        let Some(path) = self.log.clone() else {
+            return Ok(());
+        };
+        let mut log = crate::kernel::linux::log::JsonLog::open(&path)?;
+        let mut seen = [0u64; 2];
+        for (fd, at, bytes) in &trace.out {
+            let i = usize::from(*fd == 2);
+            let start = seen[i];
+            seen[i] += bytes.len() as u64;
+            if seen[i] <= self.logged[i] {
+                continue;
+            }
+            let skip = self.logged[i].saturating_sub(start) as usize;
+            let mut new = &bytes[skip..];
+            if !ended {
+                // Keep a line that is still being written for later.
+                let later: u64 = trace
+                    .out
+                    .iter()
+                    .filter(|(f, t, _)| usize::from(*f == 2) == i && t > at)
+                    .count() as u64;
+                if later == 0 {
+                    match new.iter().rposition(|&b| b == b'\n') {
+                        Some(nl) => new = &new[..nl + 1],
+                        None => continue,
+                    }
+                }
+            }
+            let stream = if i == 1 {
+                crate::kernel::linux::log::Stream::Stderr
+            } else {
+                crate::kernel::linux::log::Stream::Stdout
+            };
+            log.write_at(stream, new, &crate::clock::rfc3339(crate::clock::at(*at)));
+            self.logged[i] += new.len() as u64;
+        }
+        if ended {
+            let end = crate::clock::rfc3339(crate::clock::at(trace.end_ms));
+            log.flush_at(crate::kernel::linux::log::Stream::Stdout, &end);
+            log.flush_at(crate::kernel::linux::log::Stream::Stderr, &end);
+        }
+        Ok(())
+    }
+
+    /// The container's changes to its image, as they are in `fs`.
+    pub fn changes(&self, fs: &SimFs) -> Result<FsPatch> {
+        let image = layered_fs(&self.store_root, &self.layers, None)?;
+        Ok(FsPatch::between(&image, fs, &mount_points(&self.mounts)))
+    }
+}
+
+/// Write `patch` as the container's upper layer (an OCI layer tar).
+pub fn write_upper(dir: &Path, patch: &FsPatch, fs: &SimFs) -> Result<()> {
+    let tar = patch.to_layer_tar(fs)?;
+    crate::fsutil::atomic_write(&dir.join(UPPER_TAR), &tar)
+}
+
+/// Bring the record of a simulated running container up to date: if its
+/// program ended by now, log its output, keep its changes as its upper
+/// layer, forget the process and say how it ended. None while it runs.
+///
+/// `record` writes the end into the container's record; it runs under the
+/// host's lock, so two commands settling the same run never both do.
+pub fn settle(
+    root: &Path,
+    c: &Container,
+    record: impl FnOnce(Ended) -> Result<()>,
+) -> Result<Option<Ended>> {
+    let now = crate::clock::now_ms();
+    let ended = update(root, |st| {
+        // Another command settled it meanwhile.
+        match Container::load(root, &c.id) {
+            Ok(disk)
+                if disk.state.status == crate::container::Status::Running
+                    && disk.state.pid == c.state.pid => {}
+            _ => return Ok(None),
+        }
+        let Some(mut d) = st
+            .procs
+            .get(&c.state.pid)
+            .filter(|d| d.container == c.id)
+            .cloned()
+        else {
+            // The host was reset (or never ran it): nothing runs it any more.
+            let end = Ended {
+                code: 255,
+                at_ms: now,
+            };
+            record(end)?;
+            return Ok(Some(end));
+        };
+        let (trace, fs) = d.replay(now)?;
+        let ended = match (d.exited, &trace.outcome) {
+            (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
+            (None, Outcome::Exited(code)) => Some(Ended {
+                code: *code,
+                at_ms: trace.end_ms,
+            }),
+            (None, Outcome::StillRunning { .. }) => None,
+        };
+        d.log_output(&trace, ended.is_some())?;
+        match ended {
+            Some(end) => {
+                let changes = d.changes(&fs)?;
+                write_upper(&c.dir(root), &changes, &fs)?;
+                st.procs.remove(&c.state.pid);
+                st.forget_cgroups_of(&c.id);
+                record(end)?;
+            }
+            None => {
+                st.procs.insert(c.state.pid, d);
+            }
+        }
+        Ok(ended)
+    })?;
+    Ok(ended)
+}
+
+/// Forget processes of containers that no longer exist (removed by `rm`).
+pub fn forget_removed(root: &Path) -> Result<()> {
+    if !root.join(STATE_FILE).exists() {
+        return Ok(());
+    }
+    let gone: Vec<i32> = load(root)?
+        .procs
+        .iter()
+        .filter(|(_, d)| {
+            !crate::container::containers_dir(root)
+                .join(&d.container)
+                .exists()
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    update(root, |st| {
+        for p in gone {
+            if let Some(d) = st.procs.remove(&p) {
+                st.forget_cgroups_of(&d.container);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Whether host PID `pid` is a simulated process that has not ended.
+pub fn alive(root: &Path, pid: i32) -> Result<bool> {
+    let now = crate::clock::now_ms();
+    let st = load(root)?;
+    let Some(d) = st.procs.get(&pid) else {
+        return Ok(false);
+    };
+    if d.exited.is_some() {
+        return Ok(false);
+    }
+    let (trace, _) = d.replay(now)?;
+    Ok(matches!(trace.outcome, Outcome::StillRunning { .. }))
+}
+
+/// kill(2) on a simulated process: remembered with the time it was sent.
+pub fn signal(root: &Path, pid: i32, sig: i32) -> Result<()> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        if let Some(d) = st.procs.get_mut(&pid) {
+            if d.exited.is_none() {
+                d.signals.push((now, sig));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Wait up to `timeout_s` of simulated time for the process to end; the
+/// simulated clock moves on to when it ended (or to the timeout) without
+/// waiting for real. Returns whether it ended.
+pub fn wait_exit(root: &Path, pid: i32, timeout_s: u64) -> Result<bool> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        let Some(d) = st.procs.get(&pid).cloned() else {
+            return Ok(true);
+        };
+        if d.exited.is_some() {
+            return Ok(true);
+        }
+        let (trace, _) = d.replay(now + timeout_s * 1000)?;
+        match trace.outcome {
+            Outcome::Exited(code) => {
+                st.advance_to(trace.end_ms);
+                if let Some(d) = st.procs.get_mut(&pid) {
+                    d.exited = Some((code, trace.end_ms));
+                }
+                Ok(true)
+            }
+            Outcome::StillRunning { .. } => {
+                st.advance_to(now + timeout_s * 1000);
+                Ok(false)
+            }
+        }
+    })
+}
+
+/// The container's processes now, as its PID namespace sees them, with
+/// their host PIDs (the first process's host PID is known; the others are
+/// numbered after it the way the simulator hands them out).
+pub fn processes(root: &Path, c: &Container) -> Result<Vec<(i32, SimProc)>> {
+    let now = crate::clock::now_ms();
+    let st = load(root)?;
+    let Some(d) = st.procs.get(&c.state.pid) else {
+        bail!("container {} is not running", c.name)
+    };
+    let (trace, _) = d.replay(now)?;
+    Ok(trace
+        .live
+        .into_iter()
+        .map(|p| {
+            let host = c.state.pid + (p.pid as i32 - d.ns_pid as i32);
+            (host, p)
+        })
+        .collect())
+}
+
+/// The container's filesystem now: the running program's view, or the
+/// image with its upper layer when it is not running.
+pub fn container_fs(
+    root: &Path,
+    c: &Container,
+    layers: &[LayerInfo],
+) -> Result<(SimFs, Vec<String>)> {
+    let st = load(root)?;
+    if let Some(d) = st.procs.get(&c.state.pid).filter(|d| d.container == c.id) {
+        let (_, fs) = d.replay(crate::clock::now_ms())?;
+        return Ok((fs, mount_points(&d.mounts)));
+    }
+    let upper = c.dir(root).join(UPPER_TAR);
+    Ok((layered_fs(root, layers, Some(&upper))?, Vec::new()))
+}
+
+/// Change a container's filesystem from outside (`cp` into it): a patch
+/// at this moment of its run when it runs, else its upper layer rewritten.
+pub fn patch_container(
+    root: &Path,
+    c: &Container,
+    layers: &[LayerInfo],
+    patch: FsPatch,
+) -> Result<()> {
+    let now = crate::clock::now_ms();
+    let running = update(root, |st| {
+        match st
+            .procs
+            .get_mut(&c.state.pid)
+            .filter(|d| d.container == c.id)
+        {
+            Some(d) => {
+                d.patches.push((now, patch.clone()));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })?;
+    if running {
+        return Ok(());
+    }
+    let upper = c.dir(root).join(UPPER_TAR);
+    let mut fs = layered_fs(root, layers, Some(&upper))?;
+    patch.apply(&mut fs);
+    let image = layered_fs(root, layers, None)?;
+    write_upper(&c.dir(root), &FsPatch::between(&image, &fs, &[]), &fs)
+}
+
+/// The changes a container made to its image (`diff`, `commit`), now.
+pub fn container_changes(
+    root: &Path,
+    c: &Container,
+    layers: &[LayerInfo],
+) -> Result<(FsPatch, SimFs, SimFs)> {
+    let (fs, skip) = container_fs(root, c, layers)?;
+    let image = layered_fs(root, layers, None)?;
+    Ok((FsPatch::between(&image, &fs, &skip), image, fs))
+}
+
+/// Run a command in a running simulated container (`exec`): it sees the
+/// program's filesystem and processes as they are now; what it changes is
+/// replayed into the program's run at this moment. Its output goes to
+/// `stdout`/`stderr`; returns its exit status.
+#[allow(clippy::too_many_arguments)]
+pub fn exec(
+    root: &Path,
+    c: &Container,
+    argv: &[String],
+    env: Vec<(String, String)>,
+    cwd: &str,
+    uid: u32,
+    gid: u32,
+    stdout: &mut dyn std::io::Write,
+    stderr: &mut dyn std::io::Write,
+) -> Result<std::result::Result<i32, shell::RunError>> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        let Some(d) = st
+            .procs
+            .get(&c.state.pid)
+            .filter(|d| d.container == c.id)
+            .cloned()
+        else {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "container {} is not running",
+                c.name
+            )
+        };
+        let (trace, mut fs) = d.replay(now)?;
+        if !matches!(trace.outcome, Outcome::StillRunning { .. }) {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "container {} is not running",
+                c.name
+            )
+        }
+        let before = fs.clone();
+        let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
+        let mut procs = trace.live.clone();
+        procs.push(SimProc {
+            pid,
+            user: super::applets::user_name(&fs, uid),
+            cmdline: argv.join(" "),
+        });
+        let mut ctx = ShellCtx {
+            fs: &mut fs,
+            env,
+            cwd: cwd.to_string(),
+            hostname: d.hostname.clone(),
+            uid,
+            gid,
+            pid,
+            procs,
+            mounts: d.mounts.clone(),
+            clock_secs: now / 1000,
+            stdout: &mut std::io::sink(),
+            stderr: &mut std::io::sink(),
+        };
+        let ran = shell::run_traced(&mut ctx, argv, now, shell::DEFAULT_HORIZON_MS, &[], &[]);
+        let t = match ran {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        for (fd, _, bytes) in &t.out {
+            let out: &mut dyn std::io::Write = if *fd == 2 { &mut *stderr } else { &mut *stdout };
+            let _ = out.write_all(bytes);
+        }
+        let _ = stdout.flush();
+        let _ = stderr.flush();
+        let patch = FsPatch::between(&before, &fs, &mount_points(&d.mounts));
+        if !patch.is_empty() {
+            if let Some(d) = st.procs.get_mut(&c.state.pid) {
+                d.patches.push((now, patch));
+            }
+        }
+        st.advance_to(t.end_ms);
+        Ok(Ok(match t.outcome {
+            Outcome::Exited(code) => code,
+            Outcome::StillRunning { .. } => 137,
+        }))
+    })
+}
