@@ -149,7 +149,7 @@ pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
             ),
         ));
     }
-    let changes = super::images::parse_changes(&args.change)
+    let changes = engine::changes::parse_changes(&args.change)
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
     let _lock = container::ContainerLock::take(&root, &c)?;
