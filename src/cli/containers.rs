@@ -602,7 +602,7 @@ pub struct PsArgs {
 /// docker's SIZE column: the bytes the container wrote (its overlay upper
 /// dir), then "virtual": those plus its image's.
 fn size_text(root: &std::path::Path, store: Option<&crate::image::Store>, c: &Container) -> String {
-    let upper = super::df::dir_size(&c.dir(root).join("upper"));
+    let upper = crate::engine::disk::dir_size(&c.dir(root).join("upper"));
     let image = store
         .and_then(|s| s.resolve(&c.image_id).ok().flatten())
         .map(|i| i.size)
@@ -612,118 +612,6 @@ fn size_text(root: &std::path::Path, store: Option<&crate::image::Store>, c: &Co
         super::format::human_size(upper),
         super::format::human_size(upper + image)
     )
-}
-
-/// `ps` filters: values of one key are alternatives, different keys must all match.
-struct Filters(Vec<(String, String)>);
-
-impl Filters {
-    fn parse(specs: &[String]) -> Result<Filters> {
-        let mut out = Vec::new();
-        for spec in specs {
-            let Some((k, v)) = spec.split_once('=') else {
-                crate::exit_err!(1, "bad format of filter (expected name=value): {spec}");
-            };
-            let k = k.trim().to_ascii_lowercase();
-            match k.as_str() {
-                "status" => {
-                    const STATES: [&str; 7] = [
-                        "created",
-                        "restarting",
-                        "running",
-                        "removing",
-                        "paused",
-                        "exited",
-                        "dead",
-                    ];
-                    if !STATES.contains(&v) {
-                        crate::exit_err!(
-                            1,
-                            "invalid filter 'status={v}': use one of {}",
-                            STATES.join(", ")
-                        );
-                    }
-                }
-                "name" | "id" | "ancestor" | "exited" => {}
-                other => crate::exit_err!(
-                    1,
-                    "invalid filter '{other}': supported are status, name, id, ancestor, exited"
-                ),
-            }
-            out.push((k, v.to_string()));
-        }
-        Ok(Filters(out))
-    }
-    fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
-    }
-    fn matches(&self, c: &Container) -> bool {
-        let status = shown_status(c);
-        let test = |k: &str, v: &str| -> bool {
-            match k {
-                "status" => status.as_str() == v,
-                "name" => name_matches(&c.name, v),
-                "id" => c.id.starts_with(v),
-                "exited" => status == Status::Exited && v.parse::<i32>().ok() == c.state.exit_code,
-                "ancestor" => ancestor_matches(c, v),
-                _ => false,
-            }
-        };
-        let mut keys: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
-        keys.dedup();
-        keys.iter().all(|key| {
-            self.0
-                .iter()
-                .filter(|(k, _)| k == key)
-                .any(|(k, v)| test(k, v))
-        })
-    }
-}
-
-/// docker matches names as a regular expression; we take the common forms:
-/// a substring, optionally anchored with ^ and $.
-fn name_matches(name: &str, pattern: &str) -> bool {
-    let pattern = pattern.trim_start_matches('/');
-    let (start, p) = match pattern.strip_prefix('^') {
-        Some(rest) => (true, rest.trim_start_matches('/')),
-        None => (false, pattern),
-    };
-    let (end, p) = match p.strip_suffix('$') {
-        Some(rest) => (true, rest),
-        None => (false, p),
-    };
-    match (start, end) {
-        (true, true) => name == p,
-        (true, false) => name.starts_with(p),
-        (false, true) => name.ends_with(p),
-        (false, false) => name.contains(p),
-    }
-}
-
-fn ancestor_matches(c: &Container, v: &str) -> bool {
-    let with_tag = |s: &str| {
-        let last = s.rsplit('/').next().unwrap_or(s);
-        if last.contains(':') || s.contains('@') {
-            s.to_string()
-        } else {
-            format!("{s}:latest")
-        }
-    };
-    let hex = v.trim_start_matches("sha256:");
-    with_tag(&c.image) == with_tag(v)
-        || c.image_id == v
-        || (hex.len() >= 4
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            && c.image_id.trim_start_matches("sha256:").starts_with(hex))
-}
-
-/// The status `ps` shows: a running record whose process is gone shows as exited.
-fn shown_status(c: &Container) -> Status {
-    if c.state.status == Status::Running && !c.is_running() {
-        Status::Exited
-    } else {
-        c.state.status
-    }
 }
 
 /// One `ps` row as the fields docker's --format knows.
@@ -736,7 +624,7 @@ fn ps_fields(c: &Container, no_trunc: bool, size: Option<String>) -> serde_json:
         "CreatedAt": c.created,
         "RunningFor": ago(&c.created),
         "Status": status_text(c),
-        "State": shown_status(c).as_str(),
+        "State": engine::ps::shown_status(c).as_str(),
         "Ports": "",
         "Labels": "",
         "Mounts": "",
@@ -804,7 +692,7 @@ pub fn command_text(c: &Container, no_trunc: bool) -> String {
 }
 
 pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
-    let filters = Filters::parse(&args.filter)?;
+    let filters = engine::ps::Filters::parse(&args.filter)?;
     let template = match &args.format {
         Some(f) if f != "table" => Some(Template::parse(
             f.strip_prefix("table").unwrap_or(f).trim_start(),
@@ -817,16 +705,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         .is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
     let last = if args.latest { 1 } else { args.last };
-    let show_all = args.all || last >= 0 || filters.has("status") || filters.has("exited");
-    let mut shown: Vec<&Container> = all
-        .iter()
-        // (a container between two runs of its restart policy is shown too, as docker does)
-        .filter(|c| show_all || c.is_running() || c.state.status == Status::Restarting)
-        .filter(|c| filters.matches(c))
-        .collect();
-    if last >= 0 {
-        shown.truncate(last as usize);
-    }
+    let shown = engine::ps::select(&all, &filters, args.all, last);
     if args.quiet {
         let mut out = String::new();
         for c in shown {
@@ -938,27 +817,4 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
         }
     }
     Ok(status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_filters_take_substrings_and_anchors() {
-        assert!(name_matches("web-1", "web"));
-        assert!(name_matches("web-1", "^web"));
-        assert!(name_matches("web-1", "/web-1"));
-        assert!(name_matches("web-1", "^web-1$"));
-        assert!(!name_matches("myweb-1", "^web"));
-        assert!(!name_matches("web-1", "web$"));
-    }
-
-    #[test]
-    fn filters_parse_and_reject_unknown_keys() {
-        assert!(Filters::parse(&["status=exited".into(), "name=x".into()]).is_ok());
-        assert!(Filters::parse(&["status=sleeping".into()]).is_err());
-        assert!(Filters::parse(&["colour=red".into()]).is_err());
-        assert!(Filters::parse(&["status".into()]).is_err());
-    }
 }

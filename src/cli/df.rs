@@ -1,23 +1,14 @@
 //! `glassbox system df [-v] [--format]`: disk usage laid out as docker's.
-//!
-//! - Images: every image in the store; ACTIVE = used by a container record.
-//!   SIZE counts each unpacked layer once (images share layers), as docker's
-//!   LayersSize does, plus the store's garbage (blobs and unpacked layers no
-//!   image uses, e.g. what a killed pull or commit left); RECLAIMABLE is what
-//!   the layers no active image uses take, plus that garbage (`image prune`
-//!   removes it).
-//! - Containers: every record; ACTIVE = running. SIZE is what the containers
-//!   wrote (their overlay upper dirs); RECLAIMABLE is that of the stopped ones.
-//! - Local Volumes and Build Cache: glassbox has neither, so 0.
+//! What is counted, and how, is `engine::disk`. Local Volumes and Build
+//! Cache: glassbox has neither, so 0.
 
 use super::format::{format_table, human_size};
 use super::GlobalOptions;
-use crate::container::{self, Container, Status};
-use crate::image::{Reference, Store};
+use crate::engine::disk::{self, Totals, Usage};
+use crate::image::Reference;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Args, Debug)]
@@ -57,77 +48,6 @@ pub fn run_system(g: &GlobalOptions, a: SystemArgs) -> Result<i32> {
     }
 }
 
-/// Bytes under a directory (files and symlinks, each inode once), not following links.
-pub(crate) fn dir_size(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = BTreeSet::new();
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(md) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if md.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        } else if seen.insert((md.dev(), md.ino())) {
-            total += md.len();
-        }
-    }
-    total
-}
-
-struct ImageUse {
-    img: crate::image::Image,
-    containers: usize,
-    /// Layer sizes by chain id.
-    layers: Vec<(String, u64)>,
-}
-
-/// One summary row per type: (type, total, active, size, reclaimable).
-struct Usage {
-    images: Vec<ImageUse>,
-    containers: Vec<(Container, u64)>,
-    /// Bytes of blobs and unpacked layers no image uses.
-    garbage: u64,
-}
-
-fn usage(root: &Path) -> Result<Usage> {
-    let store = Store::open(root)?;
-    let containers = container::list(root).unwrap_or_default();
-    let mut images = Vec::new();
-    for img in store.images()? {
-        let n = containers.iter().filter(|c| c.image_id == img.id).count();
-        let layers = img
-            .layers
-            .iter()
-            .map(|l| {
-                let size = store.layer_meta(l).map(|m| m.size).unwrap_or(l.size);
-                (l.chain_id.clone(), size)
-            })
-            .collect();
-        images.push(ImageUse {
-            img,
-            containers: n,
-            layers,
-        });
-    }
-    let containers = containers
-        .into_iter()
-        .map(|c| {
-            let size = dir_size(&c.dir(root).join("upper"));
-            (c, size)
-        })
-        .collect();
-    let garbage = store.garbage()?.bytes();
-    Ok(Usage {
-        images,
-        containers,
-        garbage,
-    })
-}
-
 fn reclaimable(reclaim: u64, total: u64) -> String {
     match (reclaim * 100).checked_div(total) {
         Some(pct) => format!("{} ({pct}%)", human_size(reclaim)),
@@ -137,31 +57,6 @@ fn reclaimable(reclaim: u64, total: u64) -> String {
 
 /// The four summary rows as docker's formatter fields.
 fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
-    let mut all: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut active: BTreeSet<&str> = BTreeSet::new();
-    for i in &u.images {
-        for (chain, size) in &i.layers {
-            all.insert(chain, *size);
-            if i.containers > 0 {
-                active.insert(chain);
-            }
-        }
-    }
-    let img_total: u64 = all.values().sum::<u64>() + u.garbage;
-    let img_reclaim: u64 = all
-        .iter()
-        .filter(|(c, _)| !active.contains(*c))
-        .map(|(_, s)| s)
-        .sum::<u64>()
-        + u.garbage;
-    let running = |c: &Container| c.state.status == Status::Running;
-    let ctr_total: u64 = u.containers.iter().map(|(_, s)| s).sum();
-    let ctr_reclaim: u64 = u
-        .containers
-        .iter()
-        .filter(|(c, _)| !running(c))
-        .map(|(_, s)| s)
-        .sum();
     let row = |t: &str, total: usize, act: usize, size: u64, rec: String| {
         json!({
             "Type": t,
@@ -171,21 +66,18 @@ fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
             "Reclaimable": rec,
         })
     };
+    let totals = |t: &str, n: Totals| {
+        row(
+            t,
+            n.count,
+            n.active,
+            n.size,
+            reclaimable(n.reclaimable, n.size),
+        )
+    };
     vec![
-        row(
-            "Images",
-            u.images.len(),
-            u.images.iter().filter(|i| i.containers > 0).count(),
-            img_total,
-            reclaimable(img_reclaim, img_total),
-        ),
-        row(
-            "Containers",
-            u.containers.len(),
-            u.containers.iter().filter(|(c, _)| running(c)).count(),
-            ctr_total,
-            reclaimable(ctr_reclaim, ctr_total),
-        ),
+        totals("Images", u.image_totals()),
+        totals("Containers", u.container_totals()),
         row("Local Volumes", 0, 0, 0, human_size(0)),
         row("Build Cache", 0, 0, 0, human_size(0)),
     ]
@@ -205,7 +97,7 @@ fn header(k: &str) -> String {
 
 /// `system df`'s output.
 pub fn df(root: &Path, verbose: bool, format: Option<&str>) -> Result<String> {
-    let u = usage(root)?;
+    let u = disk::usage(root)?;
     if verbose {
         return Ok(verbose_tables(root, &u));
     }
@@ -247,12 +139,7 @@ pub fn df(root: &Path, verbose: bool, format: Option<&str>) -> Result<String> {
 /// `system df -v`: one table per type, as docker's verbose layout.
 fn verbose_tables(root: &Path, u: &Usage) -> String {
     // How many images use each layer: a layer used by two is "shared".
-    let mut users: BTreeMap<&str, usize> = BTreeMap::new();
-    for i in &u.images {
-        for (chain, _) in &i.layers {
-            *users.entry(chain).or_default() += 1;
-        }
-    }
+    let users = u.layer_users();
     let mut out = String::from("Images space usage:\n\n");
     let mut t = vec![[
         "REPOSITORY",

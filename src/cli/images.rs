@@ -1,8 +1,12 @@
-//! `glassbox import` and `glassbox images`: output shaped like docker's.
+//! The image commands' output, shaped like docker's, and their arguments
+//! (clap). The work is `engine::images` (import, tag, rmi, prune, list,
+//! history, inspect, save, load), `engine::auth` and `engine::search`; the
+//! registry's pull and push are `crate::registry`.
 
 use super::format::{format_table, human_size};
-use crate::image::{ImportConfig, Reference, Store};
-use anyhow::{bail, Context, Result};
+use crate::engine::images::{self as engine_images, Removal};
+use crate::image::Store;
+use anyhow::{bail, Result};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -15,204 +19,9 @@ pub fn import(
     changes: &[String],
     message: Option<&str>,
 ) -> Result<()> {
-    let id = import_image(root, source, reference, changes, message)?;
+    let id = engine_images::import(root, source, reference, changes, message)?;
     println!("{id}");
     Ok(())
-}
-
-/// The work of `import`, returning the id instead of printing it.
-pub fn import_image(
-    root: &Path,
-    source: &str,
-    reference: Option<&str>,
-    changes: &[String],
-    message: Option<&str>,
-) -> Result<String> {
-    // Validate everything cheap before reading a possibly large tarball.
-    let reference = reference.map(Reference::parse).transpose()?;
-    let mut cfg = parse_changes(changes)?;
-    cfg.comment = message.map(str::to_string);
-    cfg.source = Some(source.to_string());
-    let reader: Box<dyn Read> = if source == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let f = std::fs::File::open(source).with_context(|| format!("open {source}"))?;
-        Box::new(f)
-    };
-    let store = Store::open(root)?;
-    let img = store
-        .import_tar(reader, reference.as_ref(), cfg)
-        .map_err(|e| anyhow::anyhow!("import {source}: {}", printable(&format!("{e:#}"))))?;
-    Ok(img.id)
-}
-
-/// Parse `-c` changes: `CMD`, `ENTRYPOINT` (JSON array or shell form),
-/// `ENV k=v ...` (or legacy `ENV k v`), `WORKDIR`, `USER`.
-pub fn parse_changes(changes: &[String]) -> Result<ImportConfig> {
-    let mut cfg = ImportConfig::default();
-    for ch in changes {
-        let ch = ch.trim();
-        let (instr, rest) = match ch.split_once(char::is_whitespace) {
-            Some((i, r)) => (i, r.trim()),
-            None => (ch, ""),
-        };
-        let upper = instr.to_ascii_uppercase();
-        if rest.is_empty() && !upper.is_empty() {
-            bail!("{upper} requires at least one argument");
-        }
-        match upper.as_str() {
-            "CMD" => cfg.cmd = Some(exec_or_shell(rest)?),
-            "ENTRYPOINT" => cfg.entrypoint = Some(exec_or_shell(rest)?),
-            "ENV" => {
-                for kv in parse_env(rest)? {
-                    let key = kv.split('=').next().unwrap_or("").to_string();
-                    cfg.env.retain(|e| e.split('=').next() != Some(key.as_str()));
-                    cfg.env.push(kv);
-                }
-            }
-            "WORKDIR" => cfg.working_dir = Some(rest.to_string()),
-            "USER" => cfg.user = Some(rest.to_string()),
-            "" => bail!("empty change"),
-            other => bail!(
-                "{other} is not a valid change command (glassbox import supports CMD, ENTRYPOINT, ENV, WORKDIR, USER)"
-            ),
-        }
-    }
-    Ok(cfg)
-}
-
-/// `["a","b"]` stays as is; anything else is shell form: `/bin/sh -c "<text>"`.
-fn exec_or_shell(s: &str) -> Result<Vec<String>> {
-    if s.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<String>>(s) {
-            return Ok(v);
-        }
-    }
-    Ok(vec!["/bin/sh".into(), "-c".into(), s.to_string()])
-}
-
-/// `k=v k2="a b"` → ["k=v", "k2=a b"]; legacy `k v w` → ["k=v w"].
-fn parse_env(s: &str) -> Result<Vec<String>> {
-    let words = shell_words(s)?;
-    if !words[0].contains('=') {
-        let (k, v) = s
-            .split_once(char::is_whitespace)
-            .map(|(k, v)| (k, v.trim()))
-            .unwrap_or((s, ""));
-        return Ok(vec![format!("{k}={v}")]);
-    }
-    for w in &words {
-        if !w.contains('=') || w.starts_with('=') {
-            bail!("ENV names can not be blank, and each item must be key=value: {w:?}");
-        }
-    }
-    Ok(words)
-}
-
-/// Minimal word splitting with '...' and "..." quoting and backslash escapes.
-fn shell_words(s: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some(x) if x == c => break,
-                        Some('\\') if c == '"' => cur.extend(chars.next()),
-                        Some(x) => cur.push(x),
-                        None => bail!("unterminated quote in {s:?}"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.extend(chars.next());
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    if out.is_empty() {
-        bail!("missing arguments");
-    }
-    Ok(out)
-}
-
-/// `docker images [-q] [--no-trunc]`.
-pub fn images(root: &Path, quiet: bool, no_trunc: bool) -> Result<()> {
-    let store = Store::open(root)?;
-    let out = render_images(&store, quiet, no_trunc, chrono::Utc::now())?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    Ok(())
-}
-
-/// The text `images` prints, with "now" passed in so tests are stable.
-pub fn render_images(
-    store: &Store,
-    quiet: bool,
-    no_trunc: bool,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<String> {
-    let rows = store.list()?;
-    let show_id = |id: &str| {
-        if no_trunc {
-            id.to_string()
-        } else {
-            let h = id.strip_prefix("sha256:").unwrap_or(id);
-            h[..h.len().min(12)].to_string()
-        }
-    };
-    let mut out = String::new();
-    if quiet {
-        let mut seen = Vec::new();
-        for r in &rows {
-            let id = show_id(&r.id);
-            if !seen.contains(&id) {
-                out.push_str(&id);
-                out.push('\n');
-                seen.push(id);
-            }
-        }
-        return Ok(out);
-    }
-    let mut table = vec![vec![
-        "REPOSITORY".to_string(),
-        "TAG".into(),
-        "IMAGE ID".into(),
-        "CREATED".into(),
-        "SIZE".into(),
-    ]];
-    for r in &rows {
-        let created = match &r.created {
-            Some(c) => super::format::ago_at(c, now),
-            None => "N/A".to_string(),
-        };
-        table.push(vec![
-            r.repository.clone(),
-            r.tag.clone(),
-            show_id(&r.id),
-            created,
-            human_size(r.size),
-        ]);
-    }
-    out.push_str(&format_table(&table));
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -244,32 +53,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn changes() {
-        let c = parse_changes(&[
-            r#"CMD ["/bin/sh","-c","echo hi"]"#.into(),
-            "ENTRYPOINT echo hello".into(),
-            "ENV A=1 B=\"two words\"".into(),
-            "env LEGACY some value".into(),
-            "ENV A=3".into(),
-            "WORKDIR /app".into(),
-            "USER 1000".into(),
-        ])
-        .unwrap();
-        assert_eq!(c.cmd.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
-        assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "echo hello"]);
-        assert_eq!(c.env, vec!["B=two words", "LEGACY=some value", "A=3"]);
-        assert_eq!(c.working_dir.as_deref(), Some("/app"));
-        assert_eq!(c.user.as_deref(), Some("1000"));
-        assert!(parse_changes(&["RUN echo".into()])
-            .unwrap_err()
-            .to_string()
-            .contains("RUN"));
-        assert!(parse_changes(&["CMD".into()]).is_err());
-        assert!(parse_changes(&["ENV A=\"x".into()]).is_err());
-        assert!(parse_changes(&["ENV =x".into()]).is_err());
-    }
-
     fn tiny_tar(content: &[u8]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
@@ -287,7 +70,7 @@ mod tests {
         let root = t.path().join("store");
         let tarp = t.path().join("rootfs.tar");
         std::fs::write(&tarp, tiny_tar(&[b'x'; 4260])).unwrap();
-        let id = import_image(
+        let id = engine_images::import(
             &root,
             tarp.to_str().unwrap(),
             Some("myimg:v1"),
@@ -296,10 +79,16 @@ mod tests {
         )
         .unwrap();
         assert!(id.starts_with("sha256:") && id.len() == 71);
-        let id2 = import_image(&root, tarp.to_str().unwrap(), None, &[], Some("msg")).unwrap();
+        let id2 =
+            engine_images::import(&root, tarp.to_str().unwrap(), None, &[], Some("msg")).unwrap();
         let store = Store::open(&root).unwrap();
         let now = chrono::Utc::now() + chrono::Duration::seconds(150);
-        let out = render_images(&store, false, false, now).unwrap();
+        let opts = |quiet, no_trunc| ImagesOptions {
+            quiet,
+            no_trunc,
+            ..Default::default()
+        };
+        let out = render_images_with(&store, &opts(false, false), now).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(
@@ -312,9 +101,9 @@ mod tests {
         assert!(lines[2].starts_with("myimg        v1        "), "{out}");
         assert!(lines[2].contains("2 minutes ago"), "{out}");
         assert!(lines[2].ends_with("4.26kB"), "{out}");
-        let q = render_images(&store, true, false, now).unwrap();
+        let q = render_images_with(&store, &opts(true, false), now).unwrap();
         assert_eq!(q.lines().count(), 2);
-        let q = render_images(&store, true, true, now).unwrap();
+        let q = render_images_with(&store, &opts(true, true), now).unwrap();
         assert!(q.contains(&id) && q.contains(&id2));
 
         let img = store.resolve("myimg:v1").unwrap().unwrap();
@@ -334,10 +123,10 @@ mod tests {
             Some(format!("Imported from {}", tarp.display()).as_str())
         );
 
-        let err = import_image(&root, "/nonexistent/x.tar", None, &[], None).unwrap_err();
+        let err = engine_images::import(&root, "/nonexistent/x.tar", None, &[], None).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/x.tar"), "{err:#}");
-        let err =
-            import_image(&root, tarp.to_str().unwrap(), Some("Bad:Ref"), &[], None).unwrap_err();
+        let err = engine_images::import(&root, tarp.to_str().unwrap(), Some("Bad:Ref"), &[], None)
+            .unwrap_err();
         assert!(
             err.to_string().contains("invalid reference format"),
             "{err:#}"
@@ -345,26 +134,7 @@ mod tests {
     }
 }
 
-// ---- pull, push, tag, rmi, history, inspect, save, load, login ----------
-
-/// `docker pull [-q] [--platform P] NAME[:TAG|@DIGEST]`.
-pub fn pull(root: &Path, name: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let opts = crate::registry::PullOptions {
-        platform: platform.map(str::to_string),
-        quiet,
-        simulate: false,
-    };
-    let mut out = std::io::stdout().lock();
-    crate::registry::pull(root, name, &opts, &mut out)?;
-    Ok(())
-}
-
-/// `docker push [-q] NAME[:TAG]`.
-pub fn push(root: &Path, name: &str, quiet: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    crate::registry::push::push(root, name, quiet, &mut out)?;
-    Ok(())
-}
+// ---- pull, push, tag, rmi, prune -------------------------------------------
 
 /// The narrator for pull and push: registry steps need no kernel, so this
 /// does not open one (`GlobalOptions::narrator` would).
@@ -379,130 +149,28 @@ pub fn registry_narrator(g: &super::GlobalOptions) -> Result<crate::narrate::Nar
     Ok(n)
 }
 
-fn daemon_err(code: i32, msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(crate::error::ExitError::new(code, format!("Error: {msg}")))
-}
-
 /// `docker tag SOURCE TARGET`.
 pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
-    let store = Store::open(root)?;
-    let target = Reference::parse(target).map_err(|e| daemon_err(1, e))?;
-    let img = store
-        .resolve(source)?
-        .ok_or_else(|| daemon_err(1, format!("No such image: {source}")))?;
-    store.tag(&img, &target).map_err(|e| daemon_err(1, e))?;
-    Ok(())
+    engine_images::tag(root, source, target)
 }
 
-/// A container record's view of an image: (container id, running?).
-fn containers_using(root: &Path, image_id: &str) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(bytes) = std::fs::read(e.path().join("container.json")) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        if v.get("image_id").and_then(|i| i.as_str()) == Some(image_id) {
-            let id = v
-                .get("id")
-                .and_then(|i| i.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let status = v
-                .pointer("/state/status")
-                .and_then(|s| s.as_str())
-                .unwrap_or("");
-            out.push((id, matches!(status, "running" | "paused" | "restarting")));
-        }
+/// rmi's lines: `Untagged: busybox:latest`, `Deleted: sha256:...`.
+fn rmi_line(r: &Removal) -> String {
+    match r {
+        Removal::Untagged(name) => format!("Untagged: {name}"),
+        Removal::Deleted(id) => format!("Deleted: {id}"),
     }
-    out
 }
 
-fn familiar(full: &str) -> String {
-    Reference::parse(full)
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| full.to_string())
-}
-
-/// `docker rmi [-f] IMAGE...`: the lines printed, or an error for one image.
-pub fn remove_one(store: &Store, arg: &str, force: bool) -> Result<Vec<String>> {
-    let img = match store.resolve(arg) {
-        Ok(Some(i)) => i,
-        Ok(None) | Err(_) if force => return Ok(vec![]),
-        Ok(None) => return Err(daemon_err(1, format!("No such image: {arg}"))),
-        Err(e) => return Err(daemon_err(1, e)),
-    };
-    let short = img.short_id().to_string();
-    let users = containers_using(&store.root, &img.id);
-    // Was a name given (that names this image), or an id?
-    let by_name = Reference::parse(arg)
-        .ok()
-        .map(|r| r.full())
-        .filter(|f| img.references.contains(f));
-    let mut lines = Vec::new();
-    if let Some(full) = &by_name {
-        let is_tag = Reference::parse(full).is_ok_and(|p| p.tag.is_some());
-        let tags = img
-            .references
-            .iter()
-            .filter(|r| Reference::parse(r).map_or(true, |p| p.tag.is_some()))
-            .count();
-        if (is_tag && tags > 1) || (!is_tag && img.references.len() > 1) {
-            // just one of several names
-            store.untag(&Reference::parse(full)?)?;
-            return Ok(vec![format!("Untagged: {}", familiar(full))]);
-        }
-        if let Some((cid, running)) = users.first() {
-            if !force || *running {
-                let how = if *running { "cannot" } else { "must" };
-                return Err(daemon_err(
-                    1,
-                    format!(
-                        "conflict: unable to remove repository reference \"{arg}\" ({how} force) - container {} is using its referenced image {short}",
-                        &cid[..cid.len().min(12)]
-                    ),
-                ));
-            }
-        }
-    } else {
-        let repos: std::collections::BTreeSet<String> = img
-            .references
-            .iter()
-            .filter_map(|r| Reference::parse(r).ok())
-            .map(|r| r.name())
-            .collect();
-        if repos.len() > 1 && !force {
-            return Err(daemon_err(
-                1,
-                format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"),
-            ));
-        }
-        if let Some((cid, running)) = users.first() {
-            if *running {
-                return Err(daemon_err(1, format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}", &cid[..cid.len().min(12)])));
-            }
-            if !force {
-                return Err(daemon_err(1, format!("conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}", &cid[..cid.len().min(12)])));
-            }
-        }
-    }
-    for r in &img.references {
-        lines.push(format!("Untagged: {}", familiar(r)));
-    }
-    store.remove_image(&img)?;
-    lines.push(format!("Deleted: {}", img.id));
-    // Free the space unless a container (forced past above) still needs the layers.
-    if users.is_empty() {
-        for chain in store.gc_removed(&img)? {
-            lines.push(format!("Deleted: {chain}"));
-        }
-    }
-    Ok(lines)
+/// prune's lines, in lower case as docker prints them there.
+pub fn prune_lines(removed: &[Removal]) -> Vec<String> {
+    removed
+        .iter()
+        .map(|r| match r {
+            Removal::Untagged(name) => format!("untagged: {name}"),
+            Removal::Deleted(id) => format!("deleted: {id}"),
+        })
+        .collect()
 }
 
 /// `docker rmi`: every image is tried; exit 1 if any failed.
@@ -510,10 +178,10 @@ pub fn rmi(root: &Path, images: &[String], force: bool) -> Result<i32> {
     let store = Store::open(root)?;
     let mut code = 0;
     for a in images {
-        match remove_one(&store, a, force) {
-            Ok(lines) => {
-                for l in lines {
-                    println!("{l}");
+        match engine_images::remove(&store, a, force) {
+            Ok(removed) => {
+                for r in &removed {
+                    println!("{}", rmi_line(r));
                 }
             }
             Err(e) => {
@@ -525,10 +193,8 @@ pub fn rmi(root: &Path, images: &[String], force: bool) -> Result<i32> {
     Ok(code)
 }
 
-/// `docker image prune [-a] [-f]`: remove dangling images (no tag), or with
-/// `-a` every image no container record uses; then their unshared layers,
-/// and the blobs and layers nothing uses (what a killed pull, load, import
-/// or commit left, or a duplicate manifest).
+/// `docker image prune [-a] [-f]`: asks first unless `-f`, then
+/// `engine::images::prune`.
 pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
     if !force {
         let what = if all {
@@ -545,7 +211,8 @@ pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
             return Ok(());
         }
     }
-    let (lines, reclaimed) = prune_images(root, all)?;
+    let pruned = engine_images::prune(root, all)?;
+    let lines = prune_lines(&pruned.removed);
     let mut out = std::io::stdout().lock();
     if !lines.is_empty() {
         writeln!(out, "Deleted Images:")?;
@@ -554,53 +221,12 @@ pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
         }
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size(pruned.reclaimed)
+    )?;
     Ok(())
-}
-
-/// The work of `image prune` (and of `system prune`'s image part): docker's
-/// `untagged:`/`deleted:` lines and the bytes reclaimed.
-pub fn prune_images(root: &Path, all: bool) -> Result<(Vec<String>, u64)> {
-    let store = Store::open(root)?;
-    let mut lines = Vec::new();
-    let mut reclaimed = 0u64;
-    for img in store.images()? {
-        let tagged = img
-            .references
-            .iter()
-            .any(|r| Reference::parse(r).map_or(true, |p| p.tag.is_some()));
-        if (tagged && !all) || !containers_using(root, &img.id).is_empty() {
-            continue;
-        }
-        let sizes: std::collections::HashMap<String, u64> = img
-            .layers
-            .iter()
-            .map(|l| {
-                let size = store.layer_meta(l).map(|m| m.size).unwrap_or(0);
-                (l.chain_id.clone(), size)
-            })
-            .collect();
-        for r in &img.references {
-            lines.push(format!("untagged: {}", familiar(r)));
-        }
-        store.remove_image(&img)?;
-        lines.push(format!("deleted: {}", img.id));
-        for chain in store.gc_removed(&img)? {
-            reclaimed += sizes.get(&chain).copied().unwrap_or(0);
-            lines.push(format!("deleted: {chain}"));
-        }
-    }
-    // What no image names: each removed blob and layer is a `deleted:` line.
-    let garbage = store.remove_garbage()?;
-    reclaimed += garbage.bytes();
-    // (A one-layer image's plain layer blob and unpacked layer share a digest: one line.)
-    for (digest, _) in garbage.blobs.iter().chain(&garbage.layers) {
-        let line = format!("deleted: {digest}");
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
-    }
-    Ok((lines, reclaimed))
 }
 
 /// Options for `images`.
@@ -624,20 +250,6 @@ pub fn images_with(root: &Path, opts: &ImagesOptions) -> Result<()> {
     Ok(())
 }
 
-/// `*` matches any run of characters (docker's reference filter uses path.Match).
-fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((pre, rest)) => {
-            if !s.starts_with(pre) {
-                return false;
-            }
-            let s = &s[pre.len()..];
-            (0..=s.len()).any(|i| s.is_char_boundary(i) && glob(rest, &s[i..]))
-        }
-    }
-}
-
 /// Docker's `CreatedAt`: `2024-01-01 00:00:00 +0000 UTC`.
 fn created_at(rfc3339: &Option<String>) -> String {
     rfc3339
@@ -651,41 +263,13 @@ fn created_at(rfc3339: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// The text `images` prints, with "now" passed in so tests are stable.
 pub fn render_images_with(
     store: &Store,
     opts: &ImagesOptions,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String> {
-    let mut rows = store.list()?;
-    for f in &opts.filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
-        match k {
-            "dangling" => {
-                let want = match v {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => bail!("invalid filter 'dangling={v}'"),
-                };
-                rows.retain(|r| (r.repository == "<none>") == want);
-            }
-            "reference" => rows.retain(|r| {
-                glob(v, &r.repository) || glob(v, &format!("{}:{}", r.repository, r.tag))
-            }),
-            other => bail!("invalid filter '{other}' (supported: dangling, reference)"),
-        }
-    }
-    if let Some(want) = &opts.reference {
-        let (repo, tag) = match want.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
-            _ => (want.clone(), None),
-        };
-        let repo = Reference::parse(&repo)
-            .map(|r| r.familiar_repo())
-            .unwrap_or(repo);
-        rows.retain(|r| glob(&repo, &r.repository) && tag.as_ref().is_none_or(|t| glob(t, &r.tag)));
-    }
+    let rows = engine_images::list(store, &opts.filters, opts.reference.as_deref())?;
     let show_id = |id: &str| {
         if opts.no_trunc {
             id.to_string()
@@ -840,35 +424,7 @@ pub fn render_history(
     format: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String> {
-    let img = store
-        .resolve(name)?
-        .ok_or_else(|| daemon_err(1, format!("No such image: {name}")))?;
-    // Pair history entries with layers: each non-empty entry is the next layer.
-    let mut layer_sizes = img
-        .layers
-        .iter()
-        .map(|l| store.layer_meta(l).map(|m| m.size).unwrap_or(l.size));
-    let mut entries: Vec<serde_json::Value> = Vec::new();
-    let hist = img.config.history();
-    if hist.is_empty() {
-        for _ in &img.layers {
-            entries.push(serde_json::json!({"created": img.config.created(), "size": layer_sizes.next().unwrap_or(0)}));
-        }
-    }
-    for h in hist {
-        let size = if h.empty_layer().unwrap_or(false) {
-            0
-        } else {
-            layer_sizes.next().unwrap_or(0)
-        };
-        entries.push(serde_json::json!({
-            "created": h.created(),
-            "created_by": h.created_by(),
-            "comment": h.comment(),
-            "size": size,
-        }));
-    }
-    entries.reverse();
+    let (img, entries) = engine_images::history(store, name)?;
     let short_id = if no_trunc {
         img.id.clone()
     } else {
@@ -881,19 +437,19 @@ pub fn render_history(
         } else {
             "<missing>".to_string()
         };
-        let created = e["created"].as_str().unwrap_or("");
-        let mut by = e["created_by"].as_str().unwrap_or("").to_string();
+        let created = e.created.as_str();
+        let mut by = e.created_by.clone();
         if !no_trunc && by.chars().count() > 45 {
             by = by.chars().take(44).collect::<String>() + "…";
         }
-        let size = e["size"].as_u64().unwrap_or(0);
+        let size = e.size;
         rows.push(serde_json::json!({
             "ID": id,
             "CreatedSince": if created.is_empty() { "N/A".to_string() } else { super::format::ago_at(created, now) },
             "CreatedAt": created,
             "CreatedBy": by,
             "Size": if human { human_size(size) } else { size.to_string() },
-            "Comment": e["comment"].as_str().unwrap_or(""),
+            "Comment": e.comment,
         }));
     }
     if quiet {
@@ -955,71 +511,6 @@ pub fn history(
     Ok(())
 }
 
-/// docker's `image inspect` object for one image.
-pub fn inspect_value(store: &Store, img: &crate::image::Image) -> Result<serde_json::Value> {
-    let raw: serde_json::Value = serde_json::from_slice(&store.read_blob(&img.id)?)?;
-    let mut repo_tags = Vec::new();
-    let mut repo_digests = Vec::new();
-    for r in &img.references {
-        if let Ok(p) = Reference::parse(r) {
-            if p.tag.is_some() {
-                repo_tags.push(format!("{}:{}", p.familiar_repo(), p.tag_or_latest()));
-            }
-            if let Some(dg) = &p.digest {
-                let d = format!("{}@{dg}", p.familiar_repo());
-                if !repo_digests.contains(&d) {
-                    repo_digests.push(d);
-                }
-            }
-        }
-    }
-    let dirs: Vec<String> = img
-        .layers
-        .iter()
-        .rev()
-        .filter_map(|l| l.chain_id.strip_prefix("sha256:"))
-        .map(|h| {
-            store
-                .root
-                .join("layers")
-                .join(h)
-                .join("diff")
-                .display()
-                .to_string()
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "Id": img.id,
-        "RepoTags": repo_tags,
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": raw.pointer("/history/0/comment").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Created": raw.get("created").cloned().unwrap_or(serde_json::Value::Null),
-        "DockerVersion": raw.get("docker_version").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Author": raw.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),
-        "Config": raw.get("config").cloned().unwrap_or(serde_json::json!({})),
-        "Architecture": raw.get("architecture").cloned().unwrap_or(serde_json::Value::Null),
-        "Variant": raw.get("variant").cloned(),
-        "Os": raw.get("os").cloned().unwrap_or(serde_json::Value::Null),
-        "Size": img.size,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": dirs.join(":")}},
-        "RootFS": {"Type": "layers", "Layers": img.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        "Descriptor": {
-            "mediaType": serde_json::from_slice::<serde_json::Value>(&store.read_blob(&img.manifest_digest)?)?
-                .get("mediaType").cloned().unwrap_or_else(|| crate::image::store::MEDIA_OCI_MANIFEST.into()),
-            "digest": img.manifest_digest,
-            "size": std::fs::metadata(store.blob_path(&img.manifest_digest)).map(|m| m.len()).unwrap_or(0),
-        },
-    }))
-    .map(|mut v| {
-        if v["Variant"].is_null() {
-            v.as_object_mut().unwrap().remove("Variant");
-        }
-        v
-    })
-}
-
 /// `docker image inspect [-f FORMAT] IMAGE...`: exit 1 if any is missing.
 pub fn inspect(root: &Path, names: &[String], format: Option<&str>) -> Result<i32> {
     let store = Store::open(root)?;
@@ -1027,7 +518,7 @@ pub fn inspect(root: &Path, names: &[String], format: Option<&str>) -> Result<i3
     let mut code = 0;
     for n in names {
         match store.resolve(n).ok().flatten() {
-            Some(img) => values.push(inspect_value(&store, &img)?),
+            Some(img) => values.push(engine_images::inspect(&store, &img)?),
             None => {
                 eprintln!("Error: No such image: {n}");
                 code = 1;
@@ -1048,76 +539,32 @@ pub fn inspect(root: &Path, names: &[String], format: Option<&str>) -> Result<i3
 
 /// `docker save [-o FILE] IMAGE...` (docker-archive).
 pub fn save(root: &Path, output: Option<&Path>, names: &[String]) -> Result<()> {
-    use crate::image::archive::{save, SaveItem};
     let store = Store::open(root)?;
-    let mut items: Vec<SaveItem> = Vec::new();
-    for n in names {
-        let img = store
-            .resolve(n)?
-            .ok_or_else(|| daemon_err(1, format!("reference does not exist: {n}")))?;
-        let tags: Vec<String> = match Reference::parse(n) {
-            Ok(r) if img.references.contains(&r.full()) && r.digest.is_none() => {
-                vec![r.to_string()]
-            }
-            _ => vec![],
-        };
-        match items.iter_mut().find(|i| i.image.id == img.id) {
-            Some(i) => i.tags.extend(tags),
-            None => items.push(SaveItem { image: img, tags }),
-        }
-    }
+    let items = engine_images::save_items(&store, names)?;
     match output {
-        Some(p) => {
-            let tmp = p.with_file_name(format!(
-                ".{}.tmp-{}",
-                p.file_name().and_then(|f| f.to_str()).unwrap_or("save"),
-                std::process::id()
-            ));
-            let f =
-                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-            let res = save(&store, &items, std::io::BufWriter::new(f));
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            std::fs::rename(&tmp, p).with_context(|| format!("write {}", p.display()))?;
-        }
+        Some(p) => engine_images::save_to_file(&store, &items, p)?,
         None => {
             use std::io::IsTerminal;
             if std::io::stdout().is_terminal() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            save(&store, &items, std::io::stdout().lock())?;
+            crate::image::archive::save(&store, &items, std::io::stdout().lock())?;
         }
     }
     Ok(())
 }
 
-/// An error message safe to print: control characters (what a binary
-/// input's bytes may put in a parser's message) become `\u{..}` escapes.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' || c == '\u{fffd}' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// `docker load [-i FILE] [-q]`.
 pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
+    use anyhow::Context;
     let store = Store::open(root)?;
     let res = match input {
         Some(p) => {
             let f = std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?;
-            crate::image::archive::load(&store, std::io::BufReader::new(f))
+            engine_images::load(&store, std::io::BufReader::new(f))
         }
-        None => crate::image::archive::load(&store, std::io::stdin().lock()),
-    }
-    .map_err(|e| daemon_err(1, printable(&format!("{e:#}"))))?;
+        None => engine_images::load(&store, std::io::stdin().lock()),
+    }?;
     let _ = quiet;
     for l in res.lines() {
         println!("{l}");
@@ -1125,7 +572,9 @@ pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// `docker login [-u USER] [-p PASS | --password-stdin] [SERVER]`.
+/// `docker login [-u USER] [-p PASS | --password-stdin] [SERVER]`: the
+/// password comes from stdin or the flag; `engine::auth::login` checks and
+/// stores it.
 pub fn login(
     root: &Path,
     server: Option<&str>,
@@ -1133,7 +582,6 @@ pub fn login(
     password: Option<&str>,
     password_stdin: bool,
 ) -> Result<()> {
-    let server = server.unwrap_or("docker.io");
     let user = match user {
         Some(u) => u.to_string(),
         None => bail!("Must provide --username with --password-stdin or --password (interactive login is not supported)"),
@@ -1153,22 +601,18 @@ pub fn login(
             None => bail!("Must provide --password or --password-stdin"),
         }
     };
-    if password.is_empty() {
-        bail!("password is empty");
-    }
-    crate::registry::push::login(root, server, &user, &password)?;
+    crate::engine::auth::login(root, server, &user, &password)?;
     println!("Login Succeeded");
     Ok(())
 }
 
 /// `docker logout [SERVER]`.
 pub fn logout(root: &Path, server: Option<&str>) -> Result<()> {
-    let server = server.unwrap_or("docker.io");
-    let name = crate::registry::config::normalize_registry(server);
-    if crate::registry::push::logout(root, server)? {
-        println!("Removing login credentials for {name}");
+    let out = crate::engine::auth::logout(root, server)?;
+    if out.removed {
+        println!("Removing login credentials for {}", out.registry);
     } else {
-        println!("Not logged in to {name}");
+        println!("Not logged in to {}", out.registry);
     }
     Ok(())
 }
@@ -1534,42 +978,8 @@ pub fn render_search(
 }
 
 pub fn run_search(g: &super::GlobalOptions, a: SearchArgs) -> Result<i32> {
-    let mut min_stars = 0u64;
-    let mut official: Option<bool> = None;
-    let mut automated: Option<bool> = None;
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            daemon_err(
-                1,
-                format!("bad format of filter (expected name=value): {f}"),
-            )
-        })?;
-        let flag = || match v {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => Err(daemon_err(1, format!("invalid filter '{k}={v}'"))),
-        };
-        match k {
-            "stars" => {
-                min_stars = v
-                    .parse()
-                    .map_err(|_| daemon_err(1, format!("invalid filter 'stars={v}'")))?
-            }
-            "is-official" => official = Some(flag()?),
-            "is-automated" => automated = Some(flag()?),
-            _ => return Err(daemon_err(1, format!("invalid filter '{k}'"))),
-        }
-    }
-    let mut results = if g.simulate {
-        crate::registry::search::search_simulated(&g.root(), &a.term, a.limit)?
-    } else {
-        crate::registry::search::search(&g.root(), &a.term, a.limit)?
-    };
-    results.retain(|r| {
-        r.star_count >= min_stars
-            && official.is_none_or(|o| r.is_official == o)
-            && automated.is_none_or(|o| r.is_automated == o)
-    });
+    let results =
+        crate::engine::search::search(&g.root(), &a.term, a.limit, &a.filter, g.simulate)?;
     print!(
         "{}",
         render_search(&results, a.format.as_deref(), a.no_trunc)?

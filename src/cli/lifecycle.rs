@@ -149,7 +149,7 @@ pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
             ),
         ));
     }
-    let changes = super::images::parse_changes(&args.change)
+    let changes = engine::changes::parse_changes(&args.change)
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
     let _lock = container::ContainerLock::take(&root, &c)?;
@@ -341,25 +341,17 @@ pub fn prune(g: &GlobalOptions, args: PruneArgs) -> Result<i32> {
 }
 
 /// Remove every stopped container (`container prune`, `system prune`):
-/// their ids and the bytes their writable layers held.
+/// their ids and the bytes their writable layers held. A failure is printed
+/// as it happens; the others are still removed.
 pub fn prune_containers(
     root: &std::path::Path,
     kernel: &mut dyn crate::kernel::Kernel,
     narrator: &mut crate::narrate::Narrator,
 ) -> Result<(Vec<String>, u64)> {
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0u64;
-    for c in manage::prunable(root)? {
-        let size = manage::dir_size(&c.dir(root).join("upper"));
-        match engine::remove(root, kernel, narrator, &c.id, false) {
-            Ok(_) => {
-                deleted.push(c.id.clone());
-                reclaimed += size;
-            }
-            Err(e) => eprintln!("glassbox: container {}: {e:#}", c.name),
-        }
-    }
-    Ok((deleted, reclaimed))
+    let pruned = manage::prune(root, kernel, narrator, &mut |c, e| {
+        eprintln!("glassbox: container {}: {e:#}", c.name)
+    })?;
+    Ok((pruned.deleted, pruned.reclaimed))
 }
 
 /// docker's "Deleted Containers:" / "Deleted Images:" block, when there is anything.
@@ -393,53 +385,13 @@ pub struct TopArgs {
 pub fn top(g: &GlobalOptions, args: TopArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
-    let pids = manage::pids(&c)?;
     let ps_args = if args.ps_args.is_empty() {
         vec!["-ef".to_string()]
     } else {
         args.ps_args.clone()
     };
-    let out = std::process::Command::new("ps")
-        .args(&ps_args)
-        .output()
-        .map_err(|e| exit(1, format!("run ps: {e}")))?;
-    if !out.status.success() {
-        return Err(exit(
-            1,
-            format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim()),
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or("");
-    let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
-        return Err(exit(1, "Couldn't find PID field in ps output".into()));
-    };
     let mut table = Table::new(&[]);
-    table.row(header.split_whitespace().map(String::from).collect());
-    let columns = header.split_whitespace().count();
-    for line in lines {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if !pids.contains(&pid) {
-            continue;
-        }
-        // The last column (the command) keeps its spaces.
-        let mut row: Vec<String> = fields
-            .iter()
-            .take(columns - 1)
-            .map(|s| s.to_string())
-            .collect();
-        row.push(
-            fields
-                .iter()
-                .skip(columns - 1)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+    for row in manage::top(&c, &ps_args)? {
         table.row(row);
     }
     let text = table.render();

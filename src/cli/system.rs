@@ -67,9 +67,13 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
     let (deleted, mut reclaimed) =
         super::lifecycle::prune_containers(&root, kernel.as_mut(), &mut narrator)?;
     super::lifecycle::push_deleted(&mut out, "Containers", &deleted);
-    let (lines, bytes) = super::images::prune_images(&root, a.all)?;
-    reclaimed += bytes;
-    super::lifecycle::push_deleted(&mut out, "Images", &lines);
+    let pruned = crate::engine::images::prune(&root, a.all)?;
+    reclaimed += pruned.reclaimed;
+    super::lifecycle::push_deleted(
+        &mut out,
+        "Images",
+        &super::images::prune_lines(&pruned.removed),
+    );
     super::lifecycle::push_reclaimed(&mut out, reclaimed);
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)

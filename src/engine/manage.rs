@@ -1,4 +1,4 @@
-//! `rename`, `container prune`, and what `top` and `stats` read from a
+//! `rename`, `container prune`, `top`, and what `top` and `stats` read from a
 //! container's cgroup (the kernel's own account of its processes, memory
 //! and CPU time; v1 and v2 name the files differently).
 
@@ -50,6 +50,37 @@ pub fn prunable(root: &Path) -> Result<Vec<Container>> {
         .collect())
 }
 
+/// What `container prune` removed: the containers' ids and the bytes their
+/// writable layers held.
+#[derive(Debug, Default)]
+pub struct PrunedContainers {
+    pub deleted: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// Remove every stopped container (`container prune`, `system prune`). A
+/// container that cannot be removed is reported to `failed` as it happens
+/// and the others are still tried.
+pub fn prune(
+    root: &Path,
+    kernel: &mut dyn crate::kernel::Kernel,
+    observer: &mut dyn crate::kernel::StepObserver,
+    failed: &mut dyn FnMut(&Container, &anyhow::Error),
+) -> Result<PrunedContainers> {
+    let mut out = PrunedContainers::default();
+    for c in prunable(root)? {
+        let size = dir_size(&c.dir(root).join("upper"));
+        match super::remove(root, kernel, observer, &c.id, false) {
+            Ok(_) => {
+                out.deleted.push(c.id.clone());
+                out.reclaimed += size;
+            }
+            Err(e) => failed(&c, &e),
+        }
+    }
+    Ok(out)
+}
+
 /// Bytes used under a directory (files only, not following symlinks).
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -97,6 +128,59 @@ pub fn pids(c: &Container) -> Result<Vec<i32>> {
         out.push(c.state.pid);
     }
     Ok(out)
+}
+
+/// `top`: the host's `ps` with `ps_args`, keeping the rows of the
+/// processes in the container's cgroup. The first row is ps's header; the
+/// last column (the command) keeps its spaces.
+pub fn top(c: &Container, ps_args: &[String]) -> Result<Vec<Vec<String>>> {
+    let pids = pids(c)?;
+    let out = std::process::Command::new("ps")
+        .args(ps_args)
+        .output()
+        .map_err(|e| ps_err(format!("run ps: {e}")))?;
+    if !out.status.success() {
+        return Err(ps_err(format!(
+            "ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
+        return Err(ps_err("Couldn't find PID field in ps output".into()));
+    };
+    let mut rows = vec![header.split_whitespace().map(String::from).collect()];
+    let columns = header.split_whitespace().count();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        let mut row: Vec<String> = fields
+            .iter()
+            .take(columns - 1)
+            .map(|s| s.to_string())
+            .collect();
+        row.push(
+            fields
+                .iter()
+                .skip(columns - 1)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn ps_err(message: String) -> anyhow::Error {
+    anyhow::Error::new(crate::error::ExitError::new(1, message))
 }
 
 fn read_u64(p: &Path) -> Option<u64> {

@@ -1,16 +1,22 @@
-//! The verbs (run, create, start, stop, rm, ...) as a library: the CLI, the
+//! The verbs (run, create, start, stop, rm, ...; tag, rmi, import, ...) as a library: the CLI, the
 //! REPL, lessons and tests all call these. They build kernel steps and hand
 //! them to a `Kernel`, with an observer (the narrator) watching each one.
 
 pub mod attach;
+pub mod auth;
+pub mod changes;
 pub mod commit;
+pub mod disk;
 pub mod exec;
 pub mod files;
+pub mod images;
 pub mod lifecycle;
 pub mod manage;
 pub mod monitor;
+pub mod ps;
 pub mod remove;
 pub mod run;
+pub mod search;
 pub mod validate;
 
 pub use attach::{attach, attach_to, AttachOptions, Ended};
