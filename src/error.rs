@@ -200,7 +200,10 @@ mod localize_tests {
             "在容器 c1 里找不到文件 /x"
         );
         assert_eq!(
-            localize("cannot kill container: c1: container abc is not running", Lang::Zh),
+            localize(
+                "cannot kill container: c1: container abc is not running",
+                Lang::Zh
+            ),
             "无法向容器 c1 发送信号：容器 abc 没有在运行"
         );
         // A context before the message is kept.

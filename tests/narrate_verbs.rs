@@ -86,7 +86,14 @@ fn commit_cp_rename_export_and_prune_are_narrated_steps() {
     assert!(text.contains(&upper.display().to_string()), "{text}");
     assert!(text.contains("index.json"), "{text}");
     // The image is real: its layer has the file, and the deletion.
-    let o = gb.run(&["run", "--rm", "nv-img:one", "sh", "-c", "cat /made; ls /bin/ls"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "nv-img:one",
+        "sh",
+        "-c",
+        "cat /made; ls /bin/ls",
+    ]);
     assert_eq!(stdout(&o), "made\n", "{}", stderr(&o));
     // No temp file is left in the store.
     let leftovers: Vec<_> = std::fs::read_dir(gb.root())
@@ -139,7 +146,12 @@ fn commit_cp_rename_export_and_prune_are_narrated_steps() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.lines().any(|l| l.trim_start_matches("./") == "made"), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "made"),
+        "{listing}"
+    );
     assert!(listing.contains("tmp/host.txt"), "{listing}");
 
     // container prune: each stopped container removed with rm's steps.
@@ -173,7 +185,10 @@ fn cp_into_a_running_container_pasted_into_sh_does_the_same() {
     let pid = ok(&gb.run(&["inspect", "--format", "{{.State.Pid}}", "nv-live"]))
         .trim()
         .to_string();
-    assert!(shell.contains(&format!("/proc/{pid}/root/tmp/note.txt")), "{shell}");
+    assert!(
+        shell.contains(&format!("/proc/{pid}/root/tmp/note.txt")),
+        "{shell}"
+    );
     let read = |gb: &Gb| stdout(&gb.run(&["exec", "nv-live", "cat", "/tmp/note.txt"]));
     assert_eq!(read(&gb), "a note\n");
     // Undo it inside the container, then paste the narrated command.
@@ -200,7 +215,15 @@ fn q_at_step_through_stops_a_commit_and_a_cp_with_nothing_made() {
     require_root!();
     let gb = Gb::new();
     let _cleanup = Cleanup(&gb);
-    ok(&gb.run(&["run", "--name", "nv-q", "busybox", "sh", "-c", "echo x > /x"]));
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "nv-q",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /x",
+    ]));
     let images_before = ok(&gb.run(&["images", "-q"]));
     let step = |args: &[&str], answers: &str| {
         let mut child = gb
@@ -248,7 +271,11 @@ fn q_at_step_through_stops_a_commit_and_a_cp_with_nothing_made() {
     std::fs::write(&host, "never\n").unwrap();
     let out = step(&["cp", host.to_str().unwrap(), "nv-q:/never.txt"], "q\n");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("aborted before step copy_in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aborted before step copy_in"),
+        "{}",
+        stderr(&out)
+    );
     let diff = ok(&gb.run(&["diff", "nv-q"]));
     assert!(!diff.contains("never.txt"), "{diff}");
 }
@@ -274,7 +301,14 @@ fn rename_explained_in_english_and_chinese() {
     insta::assert_snapshot!("rename_explain_en", redact(&stderr(&out)));
     let out = gb
         .cmd()
-        .args(["--explain=steps", "--lang", "zh", "rename", "nv-new", "nv-newer"])
+        .args([
+            "--explain=steps",
+            "--lang",
+            "zh",
+            "rename",
+            "nv-new",
+            "nv-newer",
+        ])
         .output()
         .unwrap();
     ok(&out);

@@ -110,7 +110,14 @@ fn cp_inner(g: &GlobalOptions, args: CpArgs) -> Result<i32> {
         }
         (Some((key, path)), None) => {
             let c = container::find(&root, key)?;
-            files::copy_from(&root, obs, &c, path, Path::new(&args.dest), args.follow_link)?;
+            files::copy_from(
+                &root,
+                obs,
+                &c,
+                path,
+                Path::new(&args.dest),
+                args.follow_link,
+            )?;
         }
         (None, Some((key, path))) => {
             let c = container::find(&root, key)?;

@@ -263,7 +263,11 @@ pub fn commit(
 
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()
-        .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let config_bytes = serde_json::to_vec(&config)?;
     let config_tmp = tmp_files.path(root, "config.json");
@@ -284,7 +288,9 @@ pub fn commit(
     let layer = LayerInfo {
         digest: diff_id.clone(),
         diff_id: diff_id.clone(),
-        chain_id: chain_ids(&diff_ids).pop().unwrap_or_else(|| diff_id.clone()),
+        chain_id: chain_ids(&diff_ids)
+            .pop()
+            .unwrap_or_else(|| diff_id.clone()),
         media_type: MEDIA_OCI_LAYER.to_string(),
         size,
     };
@@ -310,10 +316,7 @@ pub fn commit(
     // The manifest blob, then its name in index.json.
     let manifest_tmp = tmp_files.path(root, "manifest.json");
     std::fs::write(&manifest_tmp, &manifest_bytes)?;
-    let manifest_digest = format!(
-        "sha256:{}",
-        crate::fsutil::sha256_hex(&manifest_bytes)
-    );
+    let manifest_digest = format!("sha256:{}", crate::fsutil::sha256_hex(&manifest_bytes));
     let mut descriptor = json!({
         "mediaType": MEDIA_OCI_MANIFEST,
         "digest": manifest_digest,

@@ -735,7 +735,13 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 look: format!("tar -tvf {}", q(tar)),
             }
         }
-        Step::BlobWrite { what, source, digest, size, blob } => {
+        Step::BlobWrite {
+            what,
+            source,
+            digest,
+            size,
+            blob,
+        } => {
             let (en_what, zh_what) = match what.as_str() {
                 "layer" => ("the layer", "层"),
                 "config" => ("the image config", "镜像配置"),
@@ -760,7 +766,13 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 look: format!("sha256sum {}", q(blob)),
             }
         }
-        Step::ImageAdd { manifest, manifest_blob, descriptor, reference, index } => {
+        Step::ImageAdd {
+            manifest,
+            manifest_blob,
+            descriptor,
+            reference,
+            index,
+        } => {
             const REF: &str = "org.opencontainers.image.ref.name";
             // The name moves to the new manifest: an image that had it keeps
             // its other names, or becomes <none>.
@@ -792,7 +804,13 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 look: format!("cat {idx}"),
             }
         }
-        Step::CopyIn { src, dest, rootfs, helper_mount, tar } => {
+        Step::CopyIn {
+            src,
+            dest,
+            rootfs,
+            helper_mount,
+            tar,
+        } => {
             let target = under(rootfs, dest);
             let cmd = if *tar {
                 format!("tar -C {} -xf -", shell_quote(&target))
@@ -817,7 +835,13 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 },
             }
         }
-        Step::CopyOut { src, dest, rootfs, helper_mount, follow_link } => {
+        Step::CopyOut {
+            src,
+            dest,
+            rootfs,
+            helper_mount,
+            follow_link,
+        } => {
             let source = under(rootfs, src);
             let cmd = match dest {
                 Some(d) => format!(
@@ -827,7 +851,10 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                     q(d)
                 ),
                 None => {
-                    let parent = Path::new(&source).parent().map(p).unwrap_or_else(|| "/".into());
+                    let parent = Path::new(&source)
+                        .parent()
+                        .map(p)
+                        .unwrap_or_else(|| "/".into());
                     let name = Path::new(&source)
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
@@ -858,7 +885,11 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 },
             }
         }
-        Step::ExportTar { rootfs, helper_mount, output } => {
+        Step::ExportTar {
+            rootfs,
+            helper_mount,
+            output,
+        } => {
             let out = output.as_deref().map(q).unwrap_or_else(|| "-".into());
             let cmd = format!("tar -C {} --one-file-system -cf {out} .", q(rootfs));
             Description {
