@@ -47,3 +47,171 @@ macro_rules! exit_err {
         return Err(anyhow::Error::new($crate::error::ExitError::new($code, format!($($arg)*))))
     };
 }
+
+// ---- messages in the learner's language --------------------------------
+
+/// The container verbs' errors a learner meets in the lessons, in Chinese:
+/// (English as the code writes it with `{}` for each value, Chinese with
+/// `{0}`, `{1}`, ... in the order the values come in English).
+const ZH_MESSAGES: &[(&str, &str)] = &[
+    (
+        "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+        "冲突：容器名 \"/{0}\" 已经被容器 \"{1}\" 占用。要重新使用这个名字，先删除（或重命名）那个容器。",
+    ),
+    (
+        "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+        "无法删除容器 \"{0}\"：容器正在运行。先停止它（stop），或者强制删除（rm -f）",
+    ),
+    (
+        "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+        "无法删除容器 \"{0}\"：容器正在重启。先停止它（stop），或者强制删除（rm -f）",
+    ),
+    (
+        "cannot kill container: {}: container {} is not running",
+        "无法向容器 {0} 发送信号：容器 {1} 没有在运行",
+    ),
+    ("No such container: {}", "没有这个容器：{0}"),
+    ("No such image: {}", "没有这个镜像：{0}"),
+    (
+        "multiple containers match the prefix {}: use more of the id",
+        "有多个容器的 ID 以 {0} 开头：请多写几位 ID",
+    ),
+    (
+        "Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        "无效的容器名（{0}）：只能用 [a-zA-Z0-9][a-zA-Z0-9_.-]",
+    ),
+    (
+        "Renaming a container with the same name as its current name",
+        "新名字和容器现在的名字相同",
+    ),
+    (
+        "exec: \"{}\": executable file not found in $PATH",
+        "exec：\"{0}\"：在 $PATH 里找不到这个可执行文件",
+    ),
+    (
+        "Could not find the file {} in container {}",
+        "在容器 {1} 里找不到文件 {0}",
+    ),
+    ("container {} is already running", "容器 {0} 已经在运行"),
+    ("container {} is not running", "容器 {0} 没有在运行"),
+    (
+        "container {} is simulated: it has no files on this host",
+        "容器 {0} 是模拟的：这台主机上没有它的文件",
+    ),
+    (
+        "container {} is simulated: it has no process to stop",
+        "容器 {0} 是模拟的：没有进程可以停止",
+    ),
+    (
+        "aborted before step {}; container {} keeps running",
+        "在步骤 {0} 之前中止；容器 {1} 继续运行",
+    ),
+    (
+        "aborted before step {}; container {} was not stopped",
+        "在步骤 {0} 之前中止；容器 {1} 没有被停止",
+    ),
+    (
+        "aborted before step {}; container {} was not removed",
+        "在步骤 {0} 之前中止；容器 {1} 没有被删除",
+    ),
+    (
+        "aborted before step {}; container {} is marked for removal: `rm -f {}` finishes it",
+        "在步骤 {0} 之前中止；容器 {1} 已标记为待删除：`rm -f {2}` 会把删除做完",
+    ),
+    (
+        "aborted before step {}; container {} keeps its name",
+        "在步骤 {0} 之前中止；容器 {1} 保留原来的名字",
+    ),
+    (
+        "aborted before step {}; no container was created",
+        "在步骤 {0} 之前中止；没有创建容器",
+    ),
+    (
+        "aborted before step {}; no signal was sent",
+        "在步骤 {0} 之前中止；没有发送任何信号",
+    ),
+    (
+        "aborted before step {}; nothing was copied or written",
+        "在步骤 {0} 之前中止；什么也没有复制或写入",
+    ),
+    (
+        "aborted before step {}; no image was made (blobs already written are unnamed: `image prune` removes them)",
+        "在步骤 {0} 之前中止；没有生成镜像（已经写入的 blob 没有名字：`image prune` 会删掉它们）",
+    ),
+];
+
+/// The values of `template` (`{}` placeholders) found in `message`, with
+/// where the match starts and ends; the first literal may sit anywhere (an
+/// error's context can come before it).
+fn match_template(template: &str, message: &str) -> Option<(usize, usize, Vec<String>)> {
+    let literals: Vec<&str> = template.split("{}").collect();
+    let start = message.find(literals[0])?;
+    let mut pos = start + literals[0].len();
+    let mut values = Vec::new();
+    for (i, lit) in literals.iter().enumerate().skip(1) {
+        let last = i == literals.len() - 1;
+        let end = if lit.is_empty() && last {
+            message.len()
+        } else {
+            pos + message[pos..].find(lit)?
+        };
+        if end == pos {
+            return None;
+        }
+        values.push(message[pos..end].to_string());
+        pos = end + lit.len();
+    }
+    Some((start, pos, values))
+}
+
+/// An error message in the learner's language: in Chinese, the part a
+/// known message takes is translated (values kept), the rest left as is.
+pub fn localize(message: &str, lang: crate::step::Lang) -> String {
+    if lang != crate::step::Lang::Zh {
+        return message.to_string();
+    }
+    for (en, zh) in ZH_MESSAGES {
+        if let Some((start, end, values)) = match_template(en, message) {
+            let mut text = zh.to_string();
+            for (i, v) in values.iter().enumerate() {
+                text = text.replace(&format!("{{{i}}}"), v);
+            }
+            return format!("{}{text}{}", &message[..start], &message[end..]);
+        }
+    }
+    message.to_string()
+}
+
+#[cfg(test)]
+mod localize_tests {
+    use super::*;
+    use crate::step::Lang;
+
+    #[test]
+    fn known_errors_are_translated_with_their_values() {
+        let conflict = "Conflict. The container name \"/web\" is already in use by container \"abc123\". You have to remove (or rename) that container to be able to reuse that name.";
+        assert_eq!(
+            localize(conflict, Lang::Zh),
+            "冲突：容器名 \"/web\" 已经被容器 \"abc123\" 占用。要重新使用这个名字，先删除（或重命名）那个容器。"
+        );
+        assert_eq!(localize(conflict, Lang::En), conflict);
+        assert_eq!(
+            localize("Could not find the file /x in container c1", Lang::Zh),
+            "在容器 c1 里找不到文件 /x"
+        );
+        assert_eq!(
+            localize(
+                "cannot kill container: c1: container abc is not running",
+                Lang::Zh
+            ),
+            "无法向容器 c1 发送信号：容器 abc 没有在运行"
+        );
+        // A context before the message is kept.
+        assert_eq!(
+            localize("start c1: No such container: c1", Lang::Zh),
+            "start c1: 没有这个容器：c1"
+        );
+        // Unknown messages are left alone.
+        assert_eq!(localize("something else", Lang::Zh), "something else");
+    }
+}

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use glassbox::cli::{main_with, Cli};
-use glassbox::error::exit_code_of;
+use glassbox::error::{exit_code_of, localize};
 
 fn main() {
     // Like other command-line tools, end quietly when the reader of our output
@@ -10,10 +10,11 @@ fn main() {
     // SAFETY: setting a signal disposition before anything else runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    let lang = cli.global.lang();
     let code = match main_with(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("glassbox: {e:#}");
+            eprintln!("glassbox: {}", localize(&format!("{e:#}"), lang));
             exit_code_of(&e)
         }
     };

@@ -607,8 +607,6 @@ fn english_sentence(line: &str) -> bool {
 const DOCKER_WORDING: &[&str] = &[
     "Unable to find image",
     "Imported from glassbox's built-in busybox",
-    // Not yet translated: the engine's name-conflict error (src/engine).
-    "is already in use by container",
 ];
 
 #[test]

@@ -5,6 +5,7 @@ use super::template::Template;
 use super::GlobalOptions;
 use crate::container::{self, logs, Container, Status};
 use crate::engine::{self, Network, RunOptions};
+use crate::step::Lang;
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
@@ -211,11 +212,11 @@ pub fn create(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
 }
 
 /// Run `f` for each container; errors are printed as docker prints them and make the status 1.
-fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
+fn each(lang: Lang, keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> i32 {
     let mut status = 0;
     for key in keys {
         if let Err(e) = f(key) {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", crate::error::localize(&format!("{e:#}"), lang));
             status = 1;
         }
     }
@@ -373,7 +374,7 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
             "--step needs the terminal: use `start -a` to step through"
         );
     }
-    Ok(each(&args.containers, |key| {
+    Ok(each(g.lang(), &args.containers, |key| {
         let c = container::find(&root, key)?;
         if !c.is_running() {
             engine::start_detached(&root, kernel.as_mut(), &mut narrator, c)?;
@@ -398,7 +399,7 @@ pub fn stop(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
     let timeout = Duration::from_secs(args.time);
-    Ok(each(&args.containers, |key| {
+    Ok(each(g.lang(), &args.containers, |key| {
         engine::stop(&root, kernel.as_mut(), &mut narrator, key, timeout)?;
         println!("{key}");
         Ok(())
@@ -410,7 +411,7 @@ pub fn restart(g: &GlobalOptions, args: StopArgs) -> Result<i32> {
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
     let timeout = Duration::from_secs(args.time);
-    Ok(each(&args.containers, |key| {
+    Ok(each(g.lang(), &args.containers, |key| {
         // Its stop half, then its start half (each under the container's lock).
         let stopped = engine::stop(&root, kernel.as_mut(), &mut narrator, key, timeout)?;
         let Some(c) = stopped.and_then(|c| container::load_fresh(&root, &c.id).ok()) else {
@@ -438,7 +439,7 @@ pub fn kill(g: &GlobalOptions, args: KillArgs) -> Result<i32> {
     let sig = engine::parse_signal(&args.signal)?;
     let mut kernel = g.kernel()?;
     let mut narrator = g.narrator(kernel.as_ref())?;
-    Ok(each(&args.containers, |key| {
+    Ok(each(g.lang(), &args.containers, |key| {
         engine::kill(&root, kernel.as_mut(), &mut narrator, key, sig)?;
         println!("{key}");
         Ok(())
@@ -454,7 +455,7 @@ pub struct WaitArgs {
 
 pub fn wait(g: &GlobalOptions, args: WaitArgs) -> Result<i32> {
     let root = g.root();
-    Ok(each(&args.containers, |key| {
+    Ok(each(g.lang(), &args.containers, |key| {
         let code = engine::wait(&root, key)?;
         println!("{code}");
         Ok(())
@@ -811,7 +812,10 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
         match engine::remove(&g.root(), kernel.as_mut(), &mut narrator, key, args.force) {
             Ok(_) => println!("{key}"),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                eprintln!(
+                    "Error: {}",
+                    crate::error::localize(&format!("{e:#}"), g.lang())
+                );
                 status = 1;
             }
         }

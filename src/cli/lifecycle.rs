@@ -12,6 +12,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The narrator of a verb whose steps are glassbox's own file and store work
+/// (cp, commit, export, rename): no kernel is needed, so none is chosen
+/// (nor its "not running as root" notice printed).
+fn file_narrator(g: &GlobalOptions) -> Result<crate::narrate::Narrator> {
+    let mut n = crate::narrate::Narrator::new(
+        g.explain.unwrap_or_default(),
+        g.lang(),
+        g.step,
+        g.trace_json.as_deref(),
+    )?;
+    n.real = !g.simulate;
+    Ok(n)
+}
+
 fn exit(code: i32, message: String) -> anyhow::Error {
     anyhow::Error::new(ExitError::new(code, message))
 }
@@ -75,6 +89,8 @@ pub fn cp(g: &GlobalOptions, args: CpArgs) -> Result<i32> {
 
 fn cp_inner(g: &GlobalOptions, args: CpArgs) -> Result<i32> {
     let root = g.root();
+    let mut narrator = file_narrator(g)?;
+    let obs = &mut narrator;
     match (
         split_container_path(&args.src),
         split_container_path(&args.dest),
@@ -83,22 +99,29 @@ fn cp_inner(g: &GlobalOptions, args: CpArgs) -> Result<i32> {
             let c = container::find(&root, key)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            files::copy_from_as_tar(&root, &c, path, args.follow_link, &mut out)?;
+            files::copy_from_as_tar(&root, obs, &c, path, args.follow_link, &mut out)?;
             out.flush()?;
         }
         (None, Some((key, path))) if args.src == "-" => {
             let c = container::find(&root, key)?;
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            files::copy_into_from_tar(&root, &c, &mut input, path)?;
+            files::copy_into_from_tar(&root, obs, &c, &mut input, path)?;
         }
         (Some((key, path)), None) => {
             let c = container::find(&root, key)?;
-            files::copy_from(&root, &c, path, Path::new(&args.dest), args.follow_link)?;
+            files::copy_from(
+                &root,
+                obs,
+                &c,
+                path,
+                Path::new(&args.dest),
+                args.follow_link,
+            )?;
         }
         (None, Some((key, path))) => {
             let c = container::find(&root, key)?;
-            files::copy_into(&root, &c, Path::new(&args.src), path)?;
+            files::copy_into(&root, obs, &c, Path::new(&args.src), path)?;
         }
         (Some(_), Some(_)) => {
             return Err(exit(
@@ -153,8 +176,10 @@ pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
     let _lock = container::ContainerLock::take(&root, &c)?;
+    let mut narrator = file_narrator(g)?;
     let id = engine::commit::commit(
         &root,
+        &mut narrator,
         &c,
         &engine::commit::CommitOptions {
             message: args.message,
@@ -180,12 +205,13 @@ pub struct ExportArgs {
 pub fn export(g: &GlobalOptions, args: ExportArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
+    let mut narrator = file_narrator(g)?;
     match &args.output {
         Some(path) => {
             let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
             let result = (|| -> Result<()> {
                 let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-                files::export(&root, &c, &mut f)?;
+                files::export(&root, &mut narrator, &c, Some(path), &mut f)?;
                 f.flush()?;
                 std::fs::rename(&tmp, path)?;
                 Ok(())
@@ -205,7 +231,7 @@ pub fn export(g: &GlobalOptions, args: ExportArgs) -> Result<i32> {
             }
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            files::export(&root, &c, &mut out)?;
+            files::export(&root, &mut narrator, &c, None, &mut out)?;
             out.flush()?;
         }
     }
@@ -221,7 +247,8 @@ pub struct RenameArgs {
 }
 
 pub fn rename(g: &GlobalOptions, args: RenameArgs) -> Result<i32> {
-    manage::rename(&g.root(), &args.container, &args.new_name)?;
+    let mut narrator = file_narrator(g)?;
+    manage::rename(&g.root(), &mut narrator, &args.container, &args.new_name)?;
     Ok(0)
 }
 

@@ -7,18 +7,30 @@
 //! image's, with the container's command, environment and working directory
 //! (as docker's commit does), the `-c` changes on top, the new diff id
 //! appended to `rootfs.diff_ids` and a history entry. Everything goes in
-//! through the image store's own API (`ingest_blob`, `put_blob`,
-//! `add_image`), which also unpacks and checks the new layer.
+//! through the image store's own API (`ingest_blob`, `ensure_layer`,
+//! `add_image_with`), each part a narrated step:
+//!
+//!   layer_tar (upper dir → temp tar) → blob_write (layer) → blob_write
+//!   (config) → layer_unpack (the new lower dir) → image_add (manifest blob,
+//!   index.json)
+//!
+//! Each step's input is a real file under `<root>/.tmp-<pid>-commit-*`
+//! while it is shown, so its shell equivalent, pasted, does the same. `q`
+//! at step-through stops before a step: nothing is named, and blobs written
+//! before it are garbage that `image prune` removes.
 
 use super::files;
 use crate::container::Container;
 use crate::image::store::{
-    Descriptor, Manifest, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST,
+    chain_ids, Descriptor, LayerInfo, Manifest, Unpack, ANNOTATION_REF_NAME, MEDIA_OCI_CONFIG,
+    MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST,
 };
 use crate::image::{ImportConfig, Reference, Store};
+use crate::kernel::{Go, StepObserver};
+use crate::step::Step;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
@@ -32,8 +44,88 @@ pub struct CommitOptions {
     pub reference: Option<String>,
 }
 
+/// The temp files a commit works with; removed however it ends.
+struct TmpFiles(Vec<PathBuf>);
+
+impl TmpFiles {
+    /// `<root>/.tmp-<pid>-commit-<what>`: the store's repair pass removes
+    /// it if this process dies mid-way.
+    fn path(&mut self, root: &Path, what: &str) -> PathBuf {
+        let p = root.join(format!(".tmp-{}-commit-{what}", std::process::id()));
+        self.0.push(p.clone());
+        p
+    }
+}
+
+impl Drop for TmpFiles {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Show a commit step; `q` at step-through stops the commit before it.
+fn announce(observer: &mut dyn StepObserver, step: &Step) -> Result<()> {
+    if observer.before(step)? == Go::Abort {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step {}; no image was made (blobs already written are unnamed: `image prune` removes them)",
+            step.kind()
+        );
+    }
+    Ok(())
+}
+
+/// The sha256 digest (`sha256:<hex>`) and size of a file.
+fn digest_of(path: &Path) -> Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut f, &mut h)?;
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), n))
+}
+
+/// Write `bytes` to the temp file `tmp` and store it as a blob, narrated.
+fn store_bytes(
+    store: &Store,
+    observer: &mut dyn StepObserver,
+    what: &str,
+    tmp: &Path,
+    bytes: &[u8],
+) -> Result<String> {
+    std::fs::write(tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
+    store_file(store, observer, what, tmp)
+}
+
+/// Store the file `tmp` as a blob (digest checked on the way in), narrated.
+fn store_file(
+    store: &Store,
+    observer: &mut dyn StepObserver,
+    what: &str,
+    tmp: &Path,
+) -> Result<String> {
+    let (digest, size) = digest_of(tmp)?;
+    let step = Step::BlobWrite {
+        what: what.into(),
+        source: tmp.to_path_buf(),
+        digest: digest.clone(),
+        size,
+        blob: store.blob_path(&digest),
+    };
+    announce(observer, &step)?;
+    let stored = store.ingest_blob(std::fs::File::open(tmp)?, Some(&digest), Some(size))?;
+    observer.after(&step);
+    Ok(stored)
+}
+
 /// Commit the container; returns the new image's id (`sha256:...`).
-pub fn commit(root: &Path, c: &Container, opts: &CommitOptions) -> Result<String> {
+pub fn commit(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    opts: &CommitOptions,
+) -> Result<String> {
     let reference = match &opts.reference {
         Some(r) => {
             let mut r =
@@ -64,22 +156,22 @@ pub fn commit(root: &Path, c: &Container, opts: &CommitOptions) -> Result<String
             .context("parent image config")?;
 
     // The layer: a tar of the upper dir, written into a temp file, then into the store.
-    // (`.tmp-<pid>-...`: the store removes it if this process dies mid-way.)
-    let tmp = root.join(format!(".tmp-{}-commit-layer.tar", std::process::id()));
-    let made = (|| -> Result<(u64, String)> {
+    let mut tmp_files = TmpFiles(Vec::new());
+    let tmp = tmp_files.path(root, "layer.tar");
+    let step = Step::LayerTar {
+        upper: c.dir(root).join("upper"),
+        tar: tmp.clone(),
+    };
+    announce(observer, &step)?;
+    {
         let file = std::fs::File::create(&tmp).context("temp file for the layer")?;
         let mut w = std::io::BufWriter::new(file);
         files::layer_tar(root, c, &mut w)?;
         std::io::Write::flush(&mut w)?;
-        drop(w);
-        let size = std::fs::metadata(&tmp)?.len();
-        Ok((
-            size,
-            store.ingest_blob(std::fs::File::open(&tmp)?, None, None)?,
-        ))
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    let (size, diff_id) = made?;
+    }
+    observer.after(&step);
+    let size = std::fs::metadata(&tmp)?.len();
+    let diff_id = store_file(&store, observer, "layer", &tmp)?;
 
     let now = crate::container::now_rfc3339();
     let obj = config
@@ -169,8 +261,17 @@ pub fn commit(root: &Path, c: &Container, opts: &CommitOptions) -> Result<String
     }
     history.as_array_mut().unwrap().push(entry);
 
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     let config_bytes = serde_json::to_vec(&config)?;
-    let config_digest = store.put_blob(&config_bytes)?;
+    let config_tmp = tmp_files.path(root, "config.json");
+    let config_digest = store_bytes(&store, observer, "config", &config_tmp, &config_bytes)?;
     let mut layers = parent_manifest.layers.clone();
     layers.push(Descriptor::new(MEDIA_OCI_LAYER, &diff_id, size));
     let manifest = Manifest {
@@ -181,8 +282,69 @@ pub fn commit(root: &Path, c: &Container, opts: &CommitOptions) -> Result<String
         extra: Default::default(),
     };
     let manifest_bytes = serde_json::to_vec(&manifest)?;
+
+    // The new layer, unpacked into its own lower dir (a commit of the same
+    // changes onto the same image finds it there already).
+    let layer = LayerInfo {
+        digest: diff_id.clone(),
+        diff_id: diff_id.clone(),
+        chain_id: chain_ids(&diff_ids)
+            .pop()
+            .unwrap_or_else(|| diff_id.clone()),
+        media_type: MEDIA_OCI_LAYER.to_string(),
+        size,
+    };
+    let unpack_step = |l: &LayerInfo, dir: &Path| Step::LayerUnpack {
+        digest: l.digest.clone(),
+        diff_id: l.diff_id.clone(),
+        chain_id: l.chain_id.clone(),
+        media_type: l.media_type.clone(),
+        blob: store.blob_path(&l.digest),
+        dir: dir.to_path_buf(),
+    };
+    if store.layer_meta(&layer).is_none() {
+        let dir = root
+            .join("layers")
+            .join(layer.chain_id.trim_start_matches("sha256:"))
+            .join("diff");
+        let step = unpack_step(&layer, &dir);
+        announce(observer, &step)?;
+        store.ensure_layer(&layer).context("unpack the new layer")?;
+        observer.after(&step);
+    }
+
+    // The manifest blob, then its name in index.json.
+    let manifest_tmp = tmp_files.path(root, "manifest.json");
+    std::fs::write(&manifest_tmp, &manifest_bytes)?;
+    let manifest_digest = format!("sha256:{}", crate::fsutil::sha256_hex(&manifest_bytes));
+    let mut descriptor = json!({
+        "mediaType": MEDIA_OCI_MANIFEST,
+        "digest": manifest_digest,
+        "size": manifest_bytes.len(),
+    });
+    if let Some(r) = &reference {
+        descriptor["annotations"] = json!({ ANNOTATION_REF_NAME: r.full() });
+    }
+    let step = Step::ImageAdd {
+        manifest: manifest_tmp.clone(),
+        manifest_blob: store.blob_path(&manifest_digest),
+        descriptor: descriptor.to_string(),
+        reference: reference.as_ref().map(|r| r.full()),
+        index: root.join("index.json"),
+    };
+    announce(observer, &step)?;
+    // (Every layer is unpacked by now: the parent's were, for the container.)
     let image = store
-        .add_image(&manifest_bytes, reference.as_ref())
+        .add_image_with(
+            &manifest_bytes,
+            reference.as_ref(),
+            Unpack::Yes,
+            &mut |l, dir| {
+                let step = unpack_step(l, dir);
+                observer.before(&step).map(|_| ())
+            },
+        )
         .context("add the committed image")?;
+    observer.after(&step);
     Ok(image.id)
 }

@@ -23,6 +23,8 @@ use crate::container::{Container, Status};
 use crate::error::EXIT_ENGINE;
 use crate::fsutil::{self, Resolve, RootDir};
 use crate::image::Store;
+use crate::kernel::{Go, StepObserver};
+use crate::step::Step;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -242,15 +244,20 @@ fn walk_changes(
     Ok(any)
 }
 
-/// Run `f` on the container's merged root: `/proc/PID/root` while it runs;
-/// for a stopped container a forked helper mounts the overlay in its own
-/// mount namespace (read-only unless `writable`) and runs `f` there.
-pub fn with_rootfs(
-    root: &Path,
-    c: &Container,
+/// Where the container's merged root is reached: `/proc/PID/root` while it
+/// runs; for a stopped container, the overlay a helper mounts (with these
+/// options) in a mount namespace of its own. Decided before any step, so
+/// the narrated step names the real path and mount.
+pub struct Rootfs {
+    pub path: PathBuf,
+    /// The helper's overlay mount options; None for a running container.
+    pub helper_mount: Option<String>,
     writable: bool,
-    f: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
+    dir: PathBuf,
+}
+
+/// Plan access to the container's merged root (read-only unless `writable`).
+pub fn plan_rootfs(root: &Path, c: &Container, writable: bool) -> Result<Rootfs> {
     if c.simulated {
         crate::exit_err!(
             EXIT_ENGINE,
@@ -258,8 +265,14 @@ pub fn with_rootfs(
             c.name
         );
     }
+    let dir = c.dir(root);
     if c.is_running() {
-        return f(Path::new(&format!("/proc/{}/root", c.state.pid)));
+        return Ok(Rootfs {
+            path: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
+            helper_mount: None,
+            writable,
+            dir,
+        });
     }
     if c.state.status == Status::Restarting {
         crate::exit_err!(
@@ -268,11 +281,7 @@ pub fn with_rootfs(
             c.name
         );
     }
-    let dir = c.dir(root);
     let lower = lower_dirs(root, c)?;
-    let merged = dir.join("merged");
-    fs::create_dir_all(&merged)?;
-    fs::create_dir_all(dir.join("work"))?;
     let lowers = |dirs: &[PathBuf]| {
         dirs.iter()
             .map(|d| d.display().to_string())
@@ -292,6 +301,36 @@ pub fn with_rootfs(
         all.extend(lower);
         format!("lowerdir={}", lowers(&all))
     };
+    Ok(Rootfs {
+        path: dir.join("merged"),
+        helper_mount: Some(options),
+        writable,
+        dir,
+    })
+}
+
+/// Run `f` on the container's merged root: `/proc/PID/root` while it runs;
+/// for a stopped container a forked helper mounts the overlay in its own
+/// mount namespace (read-only unless `writable`) and runs `f` there.
+pub fn with_rootfs(
+    root: &Path,
+    c: &Container,
+    writable: bool,
+    f: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let plan = plan_rootfs(root, c, writable)?;
+    in_rootfs(&plan, c, f)
+}
+
+/// Run `f` on a planned root (see `plan_rootfs`).
+pub fn in_rootfs(plan: &Rootfs, c: &Container, f: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let Some(options) = plan.helper_mount.clone() else {
+        return f(&plan.path);
+    };
+    let writable = plan.writable;
+    let merged = plan.path.clone();
+    fs::create_dir_all(&merged)?;
+    fs::create_dir_all(plan.dir.join("work"))?;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // The helper's error, if any, comes back on a pipe: "<code> <message>".
@@ -561,6 +600,7 @@ fn base_name(p: &str) -> String {
 /// `docker cp CONTAINER:SRC HOSTDEST`.
 pub fn copy_from(
     root: &Path,
+    observer: &mut dyn StepObserver,
     c: &Container,
     src: &str,
     dest: &Path,
@@ -572,7 +612,16 @@ pub fn copy_from(
         format!("/{src}")
     };
     let dest_s = dest.display().to_string();
-    with_rootfs(root, c, false, |rootfs| {
+    let plan = plan_rootfs(root, c, false)?;
+    let step = Step::CopyOut {
+        src: src.clone(),
+        dest: Some(absolute(dest)),
+        rootfs: plan.path.clone(),
+        helper_mount: plan.helper_mount.clone(),
+        follow_link,
+    };
+    announce(observer, &step)?;
+    in_rootfs(&plan, c, |rootfs| {
         let croot = container_root(rootfs)?;
         let node = open_in_container(&croot, &src, follow_link).map_err(|_| not_found(&src, c))?;
         let st = fsutil::fstat(node.as_fd())?;
@@ -586,13 +635,39 @@ pub fn copy_from(
             contents,
         )?;
         copy_out(node.as_fd(), &st, Path::new(&target))
-    })
+    })?;
+    observer.after(&step);
+    Ok(())
+}
+
+/// A host path as an absolute one (for the narrated command), without
+/// resolving symlinks: what the copy itself will open.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Show a file step to the observer; `q` at step-through stops before it.
+fn announce(observer: &mut dyn StepObserver, step: &Step) -> Result<()> {
+    if observer.before(step)? == Go::Abort {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step {}; nothing was copied or written",
+            step.kind()
+        );
+    }
+    Ok(())
 }
 
 /// `docker cp HOSTSRC CONTAINER:DEST`: every entry is made relative to a
 /// directory fd opened inside the container's root, so nothing is written
 /// outside the container.
-pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<()> {
+pub fn copy_into(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    src: &Path,
+    dest: &str,
+) -> Result<()> {
     let dest = if dest.starts_with('/') {
         dest.to_string()
     } else {
@@ -603,7 +678,16 @@ pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<(
     let src_s = src.display().to_string();
     let contents = src_s.ends_with("/.");
     let name = base_name(&src_s);
-    with_rootfs(root, c, true, |rootfs| {
+    let plan = plan_rootfs(root, c, true)?;
+    let step = Step::CopyIn {
+        src: absolute(src),
+        dest: dest.clone(),
+        rootfs: plan.path.clone(),
+        helper_mount: plan.helper_mount.clone(),
+        tar: false,
+    };
+    announce(observer, &step)?;
+    in_rootfs(&plan, c, |rootfs| {
         let croot = container_root(rootfs)?;
         let dest_is_dir = open_in_container(&croot, &dest, true)
             .ok()
@@ -642,12 +726,15 @@ pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<(
                 Ok(())
             }
         }
-    })
+    })?;
+    observer.after(&step);
+    Ok(())
 }
 
 /// `docker cp CONTAINER:SRC -`: SRC as a tar stream on `out`.
 pub fn copy_from_as_tar(
     root: &Path,
+    observer: &mut dyn StepObserver,
     c: &Container,
     src: &str,
     follow_link: bool,
@@ -658,7 +745,16 @@ pub fn copy_from_as_tar(
     } else {
         format!("/{src}")
     };
-    with_rootfs(root, c, false, move |rootfs| {
+    let plan = plan_rootfs(root, c, false)?;
+    let step = Step::CopyOut {
+        src: src.clone(),
+        dest: None,
+        rootfs: plan.path.clone(),
+        helper_mount: plan.helper_mount.clone(),
+        follow_link,
+    };
+    announce(observer, &step)?;
+    in_rootfs(&plan, c, move |rootfs| {
         let croot = container_root(rootfs)?;
         let node = open_in_container(&croot, &src, follow_link).map_err(|_| not_found(&src, c))?;
         let name = match base_name(&src) {
@@ -671,7 +767,9 @@ pub fn copy_from_as_tar(
         })?;
         builder.into_inner()?.flush()?;
         Ok(())
-    })
+    })?;
+    observer.after(&step);
+    Ok(())
 }
 
 /// What `append_fd` does with an entry its filter saw.
@@ -753,6 +851,7 @@ fn append_one<W: Write>(
 /// names are refused.
 pub fn copy_into_from_tar(
     root: &Path,
+    observer: &mut dyn StepObserver,
     c: &Container,
     input: &mut dyn std::io::Read,
     dest: &str,
@@ -762,7 +861,16 @@ pub fn copy_into_from_tar(
     } else {
         format!("/{dest}")
     };
-    with_rootfs(root, c, true, move |rootfs| {
+    let plan = plan_rootfs(root, c, true)?;
+    let step = Step::CopyIn {
+        src: PathBuf::from("-"),
+        dest: dest.clone(),
+        rootfs: plan.path.clone(),
+        helper_mount: plan.helper_mount.clone(),
+        tar: true,
+    };
+    announce(observer, &step)?;
+    in_rootfs(&plan, c, move |rootfs| {
         let croot = container_root(rootfs)?;
         if open_dir_in_container(&croot, &dest).is_err() {
             bail!("destination directory {dest} does not exist in the container");
@@ -846,7 +954,9 @@ pub fn copy_into_from_tar(
             }
         }
         Ok(())
-    })
+    })?;
+    observer.after(&step);
+    Ok(())
 }
 
 /// `docker export`: the merged filesystem as a tar (the overlay mounted
@@ -854,12 +964,25 @@ pub fn copy_into_from_tar(
 /// too, so /proc, /sys and /dev are the image's empty directories). Read
 /// through fds: the running container can change its upper dir meanwhile,
 /// and a directory it swaps for a symlink is exported as that symlink.
-pub fn export(root: &Path, c: &Container, out: &mut dyn Write) -> Result<()> {
+pub fn export(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    output: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut stopped = c.clone();
     // Read through a private read-only overlay whether it runs or not.
     stopped.state.status = Status::Exited;
     stopped.state.pid = 0;
-    with_rootfs(root, &stopped, false, move |rootfs| {
+    let plan = plan_rootfs(root, &stopped, false)?;
+    let step = Step::ExportTar {
+        rootfs: plan.path.clone(),
+        helper_mount: plan.helper_mount.clone().unwrap_or_default(),
+        output: output.map(absolute),
+    };
+    announce(observer, &step)?;
+    in_rootfs(&plan, &stopped, move |rootfs| {
         let croot = container_root(rootfs)?;
         let mut builder = tar::Builder::new(out);
         let dev = fsutil::fstat(croot.fd())?.st_dev;
@@ -873,7 +996,9 @@ pub fn export(root: &Path, c: &Container, out: &mut dyn Write) -> Result<()> {
         })?;
         builder.into_inner()?.flush()?;
         Ok(())
-    })
+    })?;
+    observer.after(&step);
+    Ok(())
 }
 
 /// The upper dir as a layer tar (for `commit`): whiteouts become `.wh.NAME`

@@ -5,12 +5,19 @@
 use crate::container::{self, names, Container, Status};
 use crate::error::EXIT_ENGINE;
 use crate::fsutil::StoreLock;
-use crate::kernel::{CgroupMode, CgroupSetup};
+use crate::kernel::{CgroupMode, CgroupSetup, Go, StepObserver};
+use crate::step::Step;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// docker rename: the name is checked and changed under the store lock.
-pub fn rename(root: &Path, key: &str, new_name: &str) -> Result<Container> {
+/// docker rename: the name is checked and changed under the store lock, a
+/// narrated `record_write` of the record's `name`.
+pub fn rename(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    key: &str,
+    new_name: &str,
+) -> Result<Container> {
     let new_name = new_name.trim_start_matches('/');
     if !names::is_valid_name(new_name) {
         crate::exit_err!(
@@ -36,8 +43,22 @@ pub fn rename(root: &Path, key: &str, new_name: &str) -> Result<Container> {
         }
     }
     let mut fresh = Container::load(root, &c.id)?;
+    let step = Step::RecordWrite {
+        record: fresh.record_file(root),
+        fields: vec![("name".into(), serde_json::json!(new_name).to_string())],
+    };
+    // (Under the store lock: a pause here holds up other writers, which is
+    // what step-through is for: the name is not changed yet.)
+    if observer.before(&step)? == Go::Abort {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step record_write; container {} keeps its name",
+            fresh.name
+        );
+    }
     let old = std::mem::replace(&mut fresh.name, new_name.to_string());
     fresh.save_locked(root)?;
+    observer.after(&step);
     container::events::record(root, "rename", &fresh, &[("oldName", format!("/{old}"))]);
     Ok(fresh)
 }

@@ -466,6 +466,12 @@ impl Step {
             | Step::RecordWrite { .. }
             | Step::DirRemove { .. }
             | Step::RecordRemove { .. }) => describe_lifecycle(s, lang),
+            s @ (Step::LayerTar { .. }
+            | Step::BlobWrite { .. }
+            | Step::ImageAdd { .. }
+            | Step::CopyIn { .. }
+            | Step::CopyOut { .. }
+            | Step::ExportTar { .. }) => describe_files(s, lang),
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
@@ -534,7 +540,9 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                 "All glassbox knows of a container is this JSON file: its config (command, environment, hostname, settings) and its state. It is written here once, under the store lock so the name stays unique; later commands only change it, and nothing ever re-creates it, so a removed container stays removed.",
                 "glassbox 对一个容器的全部了解就是这个 JSON 文件：它的配置（命令、环境变量、主机名、各项设置）和状态。它只在这里写一次，并且持有存储锁，保证名字不重复；之后的命令只修改它，谁也不会重新创建它，所以删掉的容器不会复活。",
             ),
-            shell: format!("mkdir {} && printf '%s\\n' {} > {}", q(dir), shell_quote(json), q(record)),
+            // A quoted here-document: the record's bytes, no quoting to undo,
+            // the JSON alone on its own line below the command.
+            shell: format!("mkdir {} && cat > {} <<'EOF'\n{json}\nEOF", q(dir), q(record)),
             syscall: "mkdir(2); open(O_CREAT) + write(2) + rename(2)".into(),
             look: format!("cat {}", q(record)),
         },
@@ -601,6 +609,17 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                         &format!("record the container as {s}"),
                         &format!("在记录里把容器标记为 {s}"),
                     ),
+                    None if fields.iter().any(|(k, _)| k == "name") => {
+                        let name = fields
+                            .iter()
+                            .find(|(k, _)| k == "name")
+                            .map(|(_, v)| v.trim_matches('"').to_string())
+                            .unwrap_or_default();
+                        l(
+                            &format!("record the container's new name, {name}"),
+                            &format!("在记录里写入容器的新名字 {name}"),
+                        )
+                    }
                     None if fields.iter().any(|(k, _)| k == "manually_stopped") => l(
                         "record that the user stopped the container (no restart policy may undo it)",
                         "在记录里写明是用户停止了容器（重启策略不会把它再拉起来）",
@@ -644,6 +663,253 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                 .unwrap_or_default(),
         },
         _ => unreachable!("not a lifecycle step"),
+    }
+}
+
+// ---- file and image steps (commit, cp, export) ----------------------------
+
+/// How a shell reaches the container's root: directly (/proc/PID/root of a
+/// running container), or inside a mount namespace of its own where the
+/// overlay is mounted first, as glassbox's helper does for a stopped one.
+fn in_rootfs(rootfs: &Path, helper_mount: Option<&str>, ro: bool, cmd: &str) -> String {
+    match helper_mount {
+        None => cmd.to_string(),
+        Some(opts) => {
+            let ro = if ro { "ro," } else { "" };
+            let inner = format!(
+                "mount --make-rprivate / && mount -t overlay overlay -o {} {} && {cmd}",
+                shell_quote(&format!("{ro}{opts}")),
+                q(rootfs)
+            );
+            format!("unshare --mount sh -c {}", shell_quote(&inner))
+        }
+    }
+}
+
+/// A container path below its root as the host names it (`/proc/123/root/etc/x`).
+fn under(rootfs: &Path, path: &str) -> String {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() {
+        p(rootfs)
+    } else {
+        p(&rootfs.join(rel))
+    }
+}
+
+fn reached_via(rootfs: &Path, helper: bool, lang: Lang) -> String {
+    if helper {
+        lang.pick(
+            &format!(" The container is not running, so a forked helper makes a mount namespace of its own and mounts the container's overlay on {} there: nothing appears in the host's mount table, and it is gone when the helper exits.", p(rootfs)),
+            &format!(" 容器没有在运行，所以 glassbox fork 出一个辅助进程，让它进入自己的 mount 命名空间，在那里把容器的 overlay 挂到 {} 上：宿主机的挂载表里什么也看不到，辅助进程一退出它就消失。", p(rootfs)),
+        )
+        .to_string()
+    } else {
+        lang.pick(
+            &format!(" The container is running, so its root is reached through {}: the kernel's view of its mount namespace's root, from the host.", p(rootfs)),
+            &format!(" 容器正在运行，所以从宿主机经由 {} 进入它的根目录：这是内核给出的、它的 mount 命名空间里的根。", p(rootfs)),
+        )
+        .to_string()
+    }
+}
+
+fn describe_files(step: &Step, lang: Lang) -> Description {
+    let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+    match step {
+        Step::LayerTar { upper, tar } => {
+            // Whiteouts (0:0 character devices) become empty `.wh.NAME` files
+            // in a copy, which tar then packs: what a layer says about deletions.
+            let convert = "for w; do rm \"$w\" && : > \"${w%/*}/.wh.${w##*/}\"; done";
+            Description {
+                title: l("read the container's upper dir as a layer tar", "把容器的 upper 目录读成一个层的 tar 包"),
+                why: l(
+                    &format!("Everything the container changed is in its upper dir {}, and only there: the image's layers below it never change. A layer is a tar of exactly those changes. A file the container deleted is an overlay whiteout (a 0:0 character device) in the upper dir; in a layer it becomes an empty file named .wh.NAME (a directory that hides all below it gets .wh..wh..opq), the form every image tool understands. The empty hostname, hosts and resolv.conf glassbox made as mount points are left out: they are not the container's changes.", p(upper)),
+                    &format!("容器改动的一切都在它的 upper 目录 {} 里，也只在那里：下面镜像的各层从来不变。一个层就是这些改动的 tar 包。容器删除的文件在 upper 目录里是一个 overlay whiteout（0:0 的字符设备）；在层里它变成一个名为 .wh.名字 的空文件（遮住下面全部内容的目录会多一个 .wh..wh..opq），所有镜像工具都认这种写法。glassbox 为绑定挂载建的空 hostname、hosts、resolv.conf 不算容器的改动，不打进去。", p(upper)),
+                ),
+                shell: format!(
+                    "t=$(mktemp -d) && cp -a {}/. \"$t\" && find \"$t\" -type c -exec sh -c {} sh {{}} + && tar -C \"$t\" -cf {} . && rm -rf \"$t\"",
+                    q(upper),
+                    shell_quote(convert),
+                    q(tar)
+                ),
+                syscall: "openat(2) O_NOFOLLOW, fstat(2), getxattr(\"trusted.overlay.opaque\"), read(2), write(2)".into(),
+                look: format!("tar -tvf {}", q(tar)),
+            }
+        }
+        Step::BlobWrite {
+            what,
+            source,
+            digest,
+            size,
+            blob,
+        } => {
+            let (en_what, zh_what) = match what.as_str() {
+                "layer" => ("the layer", "层"),
+                "config" => ("the image config", "镜像配置"),
+                _ => (what.as_str(), what.as_str()),
+            };
+            Description {
+                title: l(
+                    &format!("store {en_what} as blob {}", short(digest.trim_start_matches("sha256:"))),
+                    &format!("把{zh_what}存成 blob {}", short(digest.trim_start_matches("sha256:"))),
+                ),
+                why: l(
+                    &format!("The store keeps content by its sha256 digest ({size} bytes, {digest}): a blob's name is the hash of its bytes, so it cannot change without changing its name, and identical content is stored once. It is written to a temporary file, checked, and renamed into blobs/sha256/."),
+                    &format!("存储按 sha256 摘要保存内容（{size} 字节，{digest}）：blob 的名字就是它内容的哈希，内容一变名字就变，相同的内容只存一份。先写到临时文件，校验后再 rename 进 blobs/sha256/。"),
+                ),
+                shell: format!(
+                    "sha256sum {} && cp {} {}",
+                    q(source),
+                    q(source),
+                    q(blob)
+                ),
+                syscall: "open(O_CREAT) + write(2) + fsync(2) + rename(2)".into(),
+                look: format!("sha256sum {}", q(blob)),
+            }
+        }
+        Step::ImageAdd {
+            manifest,
+            manifest_blob,
+            descriptor,
+            reference,
+            index,
+        } => {
+            const REF: &str = "org.opencontainers.image.ref.name";
+            // The name moves to the new manifest: an image that had it keeps
+            // its other names, or becomes <none>.
+            let program = match reference {
+                Some(_) => format!(
+                    ".manifests |= (map(if .annotations.\"{REF}\" == $m.annotations.\"{REF}\" then del(.annotations.\"{REF}\") else . end) + [$m])"
+                ),
+                None => ".manifests += [$m]".to_string(),
+            };
+            let idx = q(index);
+            let name = reference.clone().unwrap_or_else(|| "<none>".into());
+            Description {
+                title: l(
+                    &format!("write the manifest and name the image {name} in index.json"),
+                    &format!("写入清单，并在 index.json 里把镜像命名为 {name}"),
+                ),
+                why: l(
+                    "The manifest lists the config and the layers, lowest first: the parent image's layers, then the new one. It is stored as a blob too, and index.json (the OCI image layout's list of images) gets a descriptor of it: from then on the image exists and its name points at it. Its layer was unpacked just before, so a container can use it at once.",
+                    "清单列出配置和各层（从最底层开始）：父镜像的各层，再加上新的一层。它也存成一个 blob，再在 index.json（OCI 镜像布局里的镜像列表）里加一个指向它的描述符：从这时起镜像才存在，名字也指向它。它的层刚刚已经解包好，容器马上就能用。",
+                ),
+                shell: format!(
+                    "cp {} {} && jq --argjson m {} {} {idx} > {idx}.tmp && mv {idx}.tmp {idx}",
+                    q(manifest),
+                    q(manifest_blob),
+                    shell_quote(descriptor),
+                    shell_quote(&program),
+                ),
+                syscall: "open(O_CREAT) + write(2) + rename(2) (blob, then index.json under the store lock)".into(),
+                look: format!("cat {idx}"),
+            }
+        }
+        Step::CopyIn {
+            src,
+            dest,
+            rootfs,
+            helper_mount,
+            tar,
+        } => {
+            let target = under(rootfs, dest);
+            let cmd = if *tar {
+                format!("tar -C {} -xf -", shell_quote(&target))
+            } else {
+                format!("cp -a {} {}", q(src), shell_quote(&target))
+            };
+            let from = if *tar { "-".to_string() } else { p(src) };
+            Description {
+                title: l(
+                    &format!("copy {from} into the container at {dest}"),
+                    &format!("把 {from} 复制进容器的 {dest}"),
+                ),
+                why: l(
+                    "The container's files are ordinary files on this host: a copy into it lands in its upper dir, like any write the container makes itself. glassbox resolves the destination as the container would (symlinks, even absolute ones, stay inside its root; .. stops there) with openat2(RESOLVE_IN_ROOT), and makes every file relative to a directory fd, so a link inside the container cannot send the copy to the host.",
+                    "容器的文件就是这台主机上的普通文件：复制进去的东西落在它的 upper 目录里，和容器自己写的一样。glassbox 像容器自己那样解析目标路径（符号链接，即使是绝对路径，也留在它的根里；.. 到根为止），用的是 openat2(RESOLVE_IN_ROOT)，并且每个文件都相对于一个目录 fd 创建，所以容器里的链接没法把复制引到宿主机上。",
+                ) + &reached_via(rootfs, helper_mount.is_some(), lang),
+                shell: in_rootfs(rootfs, helper_mount.as_deref(), false, &cmd),
+                syscall: "openat2(RESOLVE_IN_ROOT), openat(O_CREAT|O_EXCL|O_NOFOLLOW), mkdirat(2), fchmod(2)".into(),
+                look: match helper_mount {
+                    None => format!("ls -la {}", shell_quote(&target)),
+                    Some(_) => l("glassbox diff CONTAINER   # the new files are in its upper dir", "glassbox diff 容器   # 新文件在它的 upper 目录里"),
+                },
+            }
+        }
+        Step::CopyOut {
+            src,
+            dest,
+            rootfs,
+            helper_mount,
+            follow_link,
+        } => {
+            let source = under(rootfs, src);
+            let cmd = match dest {
+                Some(d) => format!(
+                    "cp -a{} {} {}",
+                    if *follow_link { "L" } else { "" },
+                    shell_quote(&source),
+                    q(d)
+                ),
+                None => {
+                    let parent = Path::new(&source)
+                        .parent()
+                        .map(p)
+                        .unwrap_or_else(|| "/".into());
+                    let name = Path::new(&source)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| ".".into());
+                    format!(
+                        "tar -C {}{} -cf - {}",
+                        shell_quote(&parent),
+                        if *follow_link { " -h" } else { "" },
+                        shell_quote(&name)
+                    )
+                }
+            };
+            let to = dest.as_deref().map(p).unwrap_or_else(|| "-".into());
+            Description {
+                title: l(
+                    &format!("copy {src} out of the container to {to}"),
+                    &format!("把容器里的 {src} 复制到 {to}"),
+                ),
+                why: l(
+                    "The container's files are ordinary files on this host, seen through its merged root. glassbox opens the source as the container would see it (symlinks resolved inside its root with openat2(RESOLVE_IN_ROOT), never on the host) and reads every file through an fd, so a link the container made cannot make glassbox read a host file.",
+                    "容器的文件就是这台主机上的普通文件，通过它合并后的根目录可以看到。glassbox 像容器自己那样打开源路径（符号链接用 openat2(RESOLVE_IN_ROOT) 在它的根里解析，绝不在宿主机上解析），每个文件都通过 fd 读取，所以容器里做的链接没法让 glassbox 读到宿主机的文件。",
+                ) + &reached_via(rootfs, helper_mount.is_some(), lang),
+                shell: in_rootfs(rootfs, helper_mount.as_deref(), true, &cmd),
+                syscall: "openat2(RESOLVE_IN_ROOT), openat(O_NOFOLLOW), read(2); open(O_CREAT), write(2) on the host".into(),
+                look: match dest {
+                    Some(d) => format!("ls -la {}", q(d)),
+                    None => String::new(),
+                },
+            }
+        }
+        Step::ExportTar {
+            rootfs,
+            helper_mount,
+            output,
+        } => {
+            let out = output.as_deref().map(q).unwrap_or_else(|| "-".into());
+            let cmd = format!("tar -C {} --one-file-system -cf {out} .", q(rootfs));
+            Description {
+                title: l(
+                    &format!("write the container's whole filesystem as a tar to {out}"),
+                    &format!("把容器的整个文件系统打成 tar 包写到 {out}"),
+                ),
+                why: l(
+                    "export flattens the container: its upper dir is put on top of the image's layers as one more read-only layer, and the merged tree is packed as one tar, without layers or image config (import makes an image of it again, with a single layer). A forked helper mounts that overlay read-only in a mount namespace of its own, so nothing can change under the tar and nothing appears on the host; it does not descend into other filesystems.",
+                    "export 把容器压平：它的 upper 目录作为多出来的一个只读层放在镜像各层之上，合并后的目录树打成一个 tar 包，不带分层，也不带镜像配置（import 可以把它再变成只有一层的镜像）。glassbox fork 出的辅助进程在自己的 mount 命名空间里以只读方式挂载这个 overlay，所以打包时谁也改不了里面的东西，宿主机上也看不到这个挂载；它不会进入别的文件系统。",
+                ),
+                shell: in_rootfs(rootfs, Some(helper_mount), true, &cmd),
+                syscall: "unshare(CLONE_NEWNS), mount(\"overlay\", MS_RDONLY), openat(O_NOFOLLOW), read(2), write(2)".into(),
+                look: match output {
+                    Some(o) => format!("tar -tvf {}", q(o)),
+                    None => String::new(),
+                },
+            }
+        }
+        _ => unreachable!("not a file or image step"),
     }
 }
 

@@ -299,6 +299,63 @@ pub enum Step {
     /// Remove the record, last, then the emptied directory.
     RecordRemove { record: PathBuf, dir: PathBuf },
 
+    // ---- file and image steps (commit, cp, export): glassbox's own work on
+    // the store and on a container's files, done by the engine
+    // (`engine::commit`, `engine::files`); like the store steps above, the
+    // kernels accept them as no-ops. A running container's files are reached
+    // through /proc/PID/root; a stopped one's through an overlay a forked
+    // helper mounts in a mount namespace of its own (`helper_mount`).
+    /// Read the container's upper dir as a layer tar (whiteouts as
+    /// `.wh.NAME`, opaque directories as `.wh..wh..opq`) into a temp file.
+    LayerTar { upper: PathBuf, tar: PathBuf },
+    /// Put a file into the store as a blob named by its sha256 digest.
+    BlobWrite {
+        /// "layer" or "config".
+        what: String,
+        source: PathBuf,
+        digest: String,
+        size: u64,
+        blob: PathBuf,
+    },
+    /// Write the image's manifest blob and name it in `index.json`.
+    ImageAdd {
+        manifest: PathBuf,
+        manifest_blob: PathBuf,
+        /// The descriptor added to index.json (compact JSON).
+        descriptor: String,
+        reference: Option<String>,
+        index: PathBuf,
+    },
+    /// `cp HOST CONTAINER:PATH`: copy a host file or tree into the container.
+    CopyIn {
+        src: PathBuf,
+        /// The path inside the container, absolute.
+        dest: String,
+        /// Where the container's root is seen: /proc/PID/root, or the helper's mount.
+        rootfs: PathBuf,
+        /// The helper's overlay mount options (stopped container), else None.
+        helper_mount: Option<String>,
+        /// `-` as the source: a tar stream read from stdin.
+        tar: bool,
+    },
+    /// `cp CONTAINER:PATH HOST`: copy a file or tree out of the container.
+    CopyOut {
+        src: String,
+        /// None: a tar stream to stdout (`-`).
+        dest: Option<PathBuf>,
+        rootfs: PathBuf,
+        helper_mount: Option<String>,
+        follow_link: bool,
+    },
+    /// `export`: the container's whole filesystem (its upper dir over the
+    /// image's layers, mounted read-only by the helper) as one tar.
+    ExportTar {
+        rootfs: PathBuf,
+        helper_mount: String,
+        /// None: standard output.
+        output: Option<PathBuf>,
+    },
+
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
     // any other step, but no `Kernel` ever receives one.
@@ -407,6 +464,12 @@ impl Step {
             Step::RecordWrite { .. } => "record_write",
             Step::DirRemove { .. } => "dir_remove",
             Step::RecordRemove { .. } => "record_remove",
+            Step::LayerTar { .. } => "layer_tar",
+            Step::BlobWrite { .. } => "blob_write",
+            Step::ImageAdd { .. } => "image_add",
+            Step::CopyIn { .. } => "copy_in",
+            Step::CopyOut { .. } => "copy_out",
+            Step::ExportTar { .. } => "export_tar",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -457,6 +520,12 @@ impl Step {
                 | Step::RecordWrite { .. }
                 | Step::DirRemove { .. }
                 | Step::RecordRemove { .. }
+                | Step::LayerTar { .. }
+                | Step::BlobWrite { .. }
+                | Step::ImageAdd { .. }
+                | Step::CopyIn { .. }
+                | Step::CopyOut { .. }
+                | Step::ExportTar { .. }
         )
     }
 
