@@ -71,22 +71,25 @@ pub const SIM_MOUNT: &str = "/sys/fs/cgroup";
 /// Where a hybrid simulated host mounts its (unused) v2 tree.
 pub const SIM_HYBRID_V2: &str = "/sys/fs/cgroup/unified";
 
-/// The simulated v1 host's hierarchies, as systemd mounts them on a v1 or
-/// hybrid distribution (Ubuntu 20.04, RHEL 8): the hierarchy ID the kernel
-/// gave it (/proc/PID/cgroup's first field), its controllers, and its
-/// directory under /sys/fs/cgroup (co-mounted controllers share one).
+/// The simulated v1 host's hierarchies, one controller each (as on this
+/// project's CI host; a distribution that co-mounts `cpu,cpuacct` names the
+/// directory with a comma, which brace-expanded shell equivalents would
+/// split): the hierarchy ID the kernel gave it (/proc/PID/cgroup's first
+/// field), its controllers, and its directory under /sys/fs/cgroup.
 pub const SIM_V1_HIERARCHIES: &[(u32, &str, &str)] = &[
     (1, "name=systemd", "systemd"),
-    (2, "cpu,cpuacct", "cpu,cpuacct"),
-    (3, "perf_event", "perf_event"),
-    (4, "blkio", "blkio"),
-    (5, "freezer", "freezer"),
-    (6, "net_cls,net_prio", "net_cls,net_prio"),
-    (7, "memory", "memory"),
-    (8, "devices", "devices"),
-    (9, "hugetlb", "hugetlb"),
-    (10, "cpuset", "cpuset"),
-    (11, "pids", "pids"),
+    (2, "cpu", "cpu"),
+    (3, "cpuacct", "cpuacct"),
+    (4, "cpuset", "cpuset"),
+    (5, "memory", "memory"),
+    (6, "devices", "devices"),
+    (7, "freezer", "freezer"),
+    (8, "blkio", "blkio"),
+    (9, "pids", "pids"),
+    (10, "perf_event", "perf_event"),
+    (11, "net_cls", "net_cls"),
+    (12, "net_prio", "net_prio"),
+    (13, "hugetlb", "hugetlb"),
 ];
 
 impl CgroupSetup {
@@ -283,8 +286,8 @@ mod tests {
             let paths = v1.paths_for("abc");
             assert!(paths.contains(&PathBuf::from("/sys/fs/cgroup/memory/glassbox/abc")));
             assert_eq!(
-                v1.simulated_hierarchy(Path::new("/sys/fs/cgroup/cpu,cpuacct")),
-                Some((2, "cpu,cpuacct"))
+                v1.simulated_hierarchy(Path::new("/sys/fs/cgroup/cpuacct")),
+                Some((3, "cpuacct"))
             );
             // The same order the real detection gives a host with these mounts.
             let info: String = v1

@@ -348,13 +348,13 @@ mod tests {
         let v1 = CgroupSetup::simulated(CgroupMode::Legacy);
         let text = cgroup_file(&v1, &v1.paths_for(id));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 11);
-        assert_eq!(lines[0], "11:pids:/glassbox/abc");
-        assert_eq!(lines[9], "2:cpu,cpuacct:/glassbox/abc");
-        assert_eq!(lines[10], "1:name=systemd:/glassbox/abc");
+        assert_eq!(lines.len(), 13);
+        assert_eq!(lines[0], "13:hugetlb:/glassbox/abc");
+        assert_eq!(lines[10], "3:cpuacct:/glassbox/abc");
+        assert_eq!(lines[12], "1:name=systemd:/glassbox/abc");
         let hybrid = CgroupSetup::simulated(CgroupMode::Hybrid);
         let text = cgroup_file(&hybrid, &hybrid.paths_for(id));
-        assert!(text.starts_with("11:pids:/glassbox/abc\n"));
+        assert!(text.starts_with("13:hugetlb:/glassbox/abc\n"));
         assert!(text.ends_with("1:name=systemd:/glassbox/abc\n0::/\n"));
         // Not in any cgroup glassbox made: the hierarchy roots.
         assert_eq!(cgroup_file(&v2, &[]), "0::/\n");
