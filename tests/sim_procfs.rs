@@ -31,15 +31,24 @@ struct Run {
 
 impl Run {
     fn steps(&self, kind: &str) -> Vec<&Value> {
-        self.steps.iter().filter(|s| s["kind"] == kind).map(|s| &s["step"]).collect()
+        self.steps
+            .iter()
+            .filter(|s| s["kind"] == kind)
+            .map(|s| &s["step"])
+            .collect()
     }
     fn step(&self, kind: &str) -> &Value {
-        self.steps(kind).first().copied().unwrap_or_else(|| panic!("no {kind} step"))
+        self.steps(kind)
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("no {kind} step"))
     }
 }
 
 fn run(gb: &Gb, host: Option<&str>, extra: &[&str]) -> Run {
-    let trace = gb.root().join(format!("trace-{}.json", host.unwrap_or("default")));
+    let trace = gb
+        .root()
+        .join(format!("trace-{}.json", host.unwrap_or("default")));
     let mut cmd = gb.cmd();
     cmd.arg("--simulate").arg("--trace-json").arg(&trace);
     if let Some(h) = host {
@@ -57,13 +66,20 @@ fn run(gb: &Gb, host: Option<&str>, extra: &[&str]) -> Run {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let sections = stdout(&o).split("---\n").map(String::from).collect::<Vec<_>>();
+    let sections = stdout(&o)
+        .split("---\n")
+        .map(String::from)
+        .collect::<Vec<_>>();
     assert_eq!(sections.len(), 7, "{}", stdout(&o));
     Run { sections, steps }
 }
 
 fn strs(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// /proc/self/cgroup names the cgroup(s) cgroup_create made, one line per hierarchy.
@@ -82,13 +98,26 @@ fn check_cgroup(r: &Run, v1: bool, hybrid: bool) {
     for p in &paths {
         let rest = p.strip_prefix("/sys/fs/cgroup/").unwrap();
         let (dir, rel) = rest.split_once('/').unwrap();
-        let controllers = if dir == "systemd" { "name=systemd" } else { dir };
+        let controllers = if dir == "systemd" {
+            "name=systemd"
+        } else {
+            dir
+        };
         let want = format!(":{controllers}:/{rel}");
-        assert!(lines.iter().any(|l| l.ends_with(&want)), "{want} not in\n{text}");
+        assert!(
+            lines.iter().any(|l| l.ends_with(&want)),
+            "{want} not in\n{text}"
+        );
     }
     assert_eq!(lines.last() == Some(&"0::/"), hybrid, "{text}");
-    let ids: Vec<u32> = lines.iter().map(|l| l.split(':').next().unwrap().parse().unwrap()).collect();
-    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest hierarchy first: {text}");
+    let ids: Vec<u32> = lines
+        .iter()
+        .map(|l| l.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "newest hierarchy first: {text}"
+    );
 }
 
 /// /proc/self/ns: the namespaces clone made are new, the others the host's.
@@ -101,7 +130,11 @@ fn check_ns(r: &Run) {
             .find(|l| l.contains(&format!(" {name} -> ")))
             .unwrap_or_else(|| panic!("no {name} in\n{text}"));
         let target = line.rsplit(" -> ").next().unwrap();
-        let kind = if name.ends_with("_for_children") { name.split('_').next().unwrap() } else { name };
+        let kind = if name.ends_with("_for_children") {
+            name.split('_').next().unwrap()
+        } else {
+            name
+        };
         let inode = target
             .strip_prefix(&format!("{kind}:["))
             .and_then(|t| t.strip_suffix(']'))
@@ -122,7 +155,11 @@ fn check_ns(r: &Run) {
     }
     assert_eq!(link("pid_for_children"), link("pid"));
     assert_eq!(link("time_for_children"), link("time"));
-    assert_eq!(text.lines().filter(|l| l.contains(" -> ")).count(), 10, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" -> ")).count(),
+        10,
+        "{text}"
+    );
 }
 
 /// /proc/self/status: the confinement steps' capabilities, no_new_privs, filters.
@@ -139,7 +176,14 @@ fn check_status(r: &Run) {
         assert_eq!(field(f), format!("{set:016x}"), "{f}");
     }
     assert_eq!(field("CapAmb"), "0000000000000000");
-    assert_eq!(field("NoNewPrivs"), if r.steps("no_new_privs").is_empty() { "0" } else { "1" });
+    assert_eq!(
+        field("NoNewPrivs"),
+        if r.steps("no_new_privs").is_empty() {
+            "0"
+        } else {
+            "1"
+        }
+    );
     let filters = r.steps("seccomp_load").len();
     assert_eq!(field("Seccomp_filters"), filters.to_string());
     assert_eq!(field("Seccomp"), if filters > 0 { "2" } else { "0" });
@@ -175,14 +219,27 @@ fn check_mounts(r: &Run) {
         let line = find(target);
         assert_eq!(line[7], s["fs"].as_str().unwrap(), "{line:?}");
         let ro = s["read_only"].as_bool().unwrap();
-        assert!(line[5].starts_with(if ro { "ro," } else { "rw" }), "{line:?}");
+        assert!(
+            line[5].starts_with(if ro { "ro," } else { "rw" }),
+            "{line:?}"
+        );
         for flag in ["nosuid", "nodev", "noexec"] {
             let asked = s["options"].as_str().unwrap().split(',').any(|o| o == flag);
-            assert_eq!(line[5].split(',').any(|o| o == flag), asked, "{flag}: {line:?}");
+            assert_eq!(
+                line[5].split(',').any(|o| o == flag),
+                asked,
+                "{flag}: {line:?}"
+            );
         }
         // The parent is the mount its target sits in.
-        let parent = info.iter().find(|f| f[0] == line[1]).expect("parent listed");
-        assert!(target.starts_with(parent[4].as_str()), "{line:?} under {parent:?}");
+        let parent = info
+            .iter()
+            .find(|f| f[0] == line[1])
+            .expect("parent listed");
+        assert!(
+            target.starts_with(parent[4].as_str()),
+            "{line:?} under {parent:?}"
+        );
     }
     for s in r.steps("mount_bind") {
         let target = s["target"].as_str().unwrap().strip_prefix(&merged).unwrap();
@@ -201,9 +258,14 @@ fn check_mounts(r: &Run) {
 fn check_sys(r: &Run) {
     let listing: Vec<&str> = r.sections[5].lines().skip(1).collect();
     assert_eq!(listing.len(), 2, "{}", r.sections[5]);
-    assert!(listing[0].starts_with("dr-xr-xr-x") && listing[0].ends_with(" ."), "{listing:?}");
+    assert!(
+        listing[0].starts_with("dr-xr-xr-x") && listing[0].ends_with(" ."),
+        "{listing:?}"
+    );
     let top: Vec<&str> = r.sections[6].lines().collect();
-    for d in ["block", "bus", "class", "devices", "firmware", "fs", "kernel"] {
+    for d in [
+        "block", "bus", "class", "devices", "firmware", "fs", "kernel",
+    ] {
         assert!(top.contains(&d), "{d} not in /sys: {top:?}");
     }
 }
@@ -241,17 +303,31 @@ fn proc_follows_confinement_options() {
     let r = run(
         &gb,
         None,
-        &["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only"],
+        &[
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+        ],
     );
     check_all(&r, false, false);
     assert_eq!(r.step("cap_set")["set"].as_u64(), Some(0));
-    assert!(r.sections[3].lines().next().unwrap().contains(" / ro,"), "{}", r.sections[3]);
+    assert!(
+        r.sections[3].lines().next().unwrap().contains(" / ro,"),
+        "{}",
+        r.sections[3]
+    );
 }
 
 #[test]
 fn info_reports_the_simulated_layout() {
     let gb = Gb::new();
-    let o = gb.cmd().args(["--simulate", "--sim-host", "hybrid", "info"]).output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--sim-host", "hybrid", "info"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains(" Cgroup Mode: hybrid\n"), "{out}");
@@ -259,7 +335,15 @@ fn info_reports_the_simulated_layout() {
     assert!(out.contains("  /sys/fs/cgroup/unified (cgroup2"), "{out}");
     let o = gb.cmd().args(["--simulate", "info"]).output().unwrap();
     assert!(stdout(&o).contains(" Cgroup Mode: unified\n"));
-    let o = gb.cmd().args(["--simulate", "--sim-host", "v3", "info"]).output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--sim-host", "v3", "info"])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("use v1, v2 or hybrid"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("use v1, v2 or hybrid"),
+        "{}",
+        stderr(&o)
+    );
 }

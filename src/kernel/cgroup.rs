@@ -277,8 +277,14 @@ mod tests {
     #[test]
     fn simulated_layouts() {
         let v2 = CgroupSetup::simulated(CgroupMode::Unified);
-        assert_eq!(v2.paths_for("abc"), vec![PathBuf::from("/sys/fs/cgroup/glassbox/abc")]);
-        assert_eq!(v2.simulated_hierarchy(Path::new("/sys/fs/cgroup")), Some((0, "")));
+        assert_eq!(
+            v2.paths_for("abc"),
+            vec![PathBuf::from("/sys/fs/cgroup/glassbox/abc")]
+        );
+        assert_eq!(
+            v2.simulated_hierarchy(Path::new("/sys/fs/cgroup")),
+            Some((0, ""))
+        );
         for mode in [CgroupMode::Legacy, CgroupMode::Hybrid] {
             let v1 = CgroupSetup::simulated(mode);
             assert_eq!(v1.mode, mode);
@@ -294,11 +300,23 @@ mod tests {
                 .hierarchies
                 .iter()
                 .enumerate()
-                .map(|(i, h)| format!("{} 1 0:{i} / {} rw - cgroup cgroup rw\n", 30 + i, h.display()))
+                .map(|(i, h)| {
+                    format!(
+                        "{} 1 0:{i} / {} rw - cgroup cgroup rw\n",
+                        30 + i,
+                        h.display()
+                    )
+                })
                 .collect();
-            assert_eq!(CgroupSetup::from_mountinfo(&info).unwrap().hierarchies, v1.hierarchies);
+            assert_eq!(
+                CgroupSetup::from_mountinfo(&info).unwrap().hierarchies,
+                v1.hierarchies
+            );
         }
-        assert_eq!(CgroupMode::parse_sim_host("hybrid"), Some(CgroupMode::Hybrid));
+        assert_eq!(
+            CgroupMode::parse_sim_host("hybrid"),
+            Some(CgroupMode::Hybrid)
+        );
         assert_eq!(CgroupMode::parse_sim_host("v3"), None);
     }
 

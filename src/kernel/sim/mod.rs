@@ -221,7 +221,11 @@ impl SimChild {
                     source: kind.fstype().into(),
                     target: target.clone(),
                     fstype: kind.fstype().into(),
-                    options: if *read_only { format!("{options},ro") } else { options.clone() },
+                    options: if *read_only {
+                        format!("{options},ro")
+                    } else {
+                        options.clone()
+                    },
                     read_only: *read_only,
                     bind_from: None,
                 });
@@ -325,7 +329,14 @@ impl SimChild {
                         Some(true) => {
                             self.fs.mount_pseudo(
                                 path,
-                                vec![(String::new(), fs::Node::Dir { mode: 0o1777, uid: 0, gid: 0 })],
+                                vec![(
+                                    String::new(),
+                                    fs::Node::Dir {
+                                        mode: 0o1777,
+                                        uid: 0,
+                                        gid: 0,
+                                    },
+                                )],
                             );
                             self.mounts.push(mounttab::masked_dir(path));
                         }
@@ -342,7 +353,9 @@ impl SimChild {
                         let fstype = rows
                             .iter()
                             .rev()
-                            .find(|r| path.starts_with(&format!("{}/", r.target.trim_end_matches('/'))))
+                            .find(|r| {
+                                path.starts_with(&format!("{}/", r.target.trim_end_matches('/')))
+                            })
                             .map_or("none".to_string(), |r| r.fstype.clone());
                         self.mounts.push(mounttab::readonly_bind(path, &fstype));
                     }

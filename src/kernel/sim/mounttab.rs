@@ -96,15 +96,27 @@ fn parse(options: &str, fstype: &str) -> Parsed {
             own.extend(gid.map(|g| format!("gid={g}")));
             own.push(format!(
                 "mode={}",
-                mode.as_deref().and_then(octal).unwrap_or_else(|| "600".into())
+                mode.as_deref()
+                    .and_then(octal)
+                    .unwrap_or_else(|| "600".into())
             ));
             own.push(format!(
                 "ptmxmode={}",
-                ptmxmode.as_deref().and_then(octal).unwrap_or_else(|| "000".into())
+                ptmxmode
+                    .as_deref()
+                    .and_then(octal)
+                    .unwrap_or_else(|| "000".into())
             ));
         }
         _ => {
-            for (k, v) in [("size", size), ("nr_inodes", nr_inodes), ("mode", mode), ("uid", uid), ("gid", gid), ("ptmxmode", ptmxmode)] {
+            for (k, v) in [
+                ("size", size),
+                ("nr_inodes", nr_inodes),
+                ("mode", mode),
+                ("uid", uid),
+                ("gid", gid),
+                ("ptmxmode", ptmxmode),
+            ] {
                 own.extend(v.map(|v| format!("{k}={v}")));
             }
         }
@@ -147,9 +159,8 @@ fn joined(first: &str, rest: impl IntoIterator<Item = String>) -> String {
 
 /// The mount that holds `path`: the latest one at the longest prefix.
 fn covering<'a>(rows: &'a [MountRow], path: &str) -> Option<&'a MountRow> {
-    let under = |target: &str| {
-        target == "/" || path == target || path.starts_with(&format!("{target}/"))
-    };
+    let under =
+        |target: &str| target == "/" || path == target || path.starts_with(&format!("{target}/"));
     rows.iter()
         .enumerate()
         .filter(|(_, r)| under(&r.target))
@@ -171,10 +182,17 @@ pub fn rows(mounts: &[SimMount]) -> Vec<MountRow> {
             let Some(under) = covering(&rows, from).cloned() else {
                 continue;
             };
-            let rel = from.strip_prefix(under.target.trim_end_matches('/')).unwrap_or(from);
+            let rel = from
+                .strip_prefix(under.target.trim_end_matches('/'))
+                .unwrap_or(from);
             let root = format!("{}{}", under.root.trim_end_matches('/'), rel);
             let p = parse(&m.options, &under.fstype);
-            let mut flags: Vec<String> = under.mount_opts.split(',').skip(1).map(String::from).collect();
+            let mut flags: Vec<String> = under
+                .mount_opts
+                .split(',')
+                .skip(1)
+                .map(String::from)
+                .collect();
             if !m.options.is_empty() {
                 flags = p.flags.iter().map(|f| f.to_string()).collect();
             }
@@ -184,7 +202,14 @@ pub fn rows(mounts: &[SimMount]) -> Vec<MountRow> {
                 dev: under.dev,
                 root: if root.is_empty() { "/".into() } else { root },
                 target: m.target.clone(),
-                mount_opts: joined(if m.read_only || p.read_only { "ro" } else { "rw" }, flags),
+                mount_opts: joined(
+                    if m.read_only || p.read_only {
+                        "ro"
+                    } else {
+                        "rw"
+                    },
+                    flags,
+                ),
                 fstype: under.fstype.clone(),
                 source: under.source.clone(),
                 super_opts: under.super_opts.clone(),
@@ -199,7 +224,11 @@ pub fn rows(mounts: &[SimMount]) -> Vec<MountRow> {
                 root: m.source.clone(),
                 target: m.target.clone(),
                 mount_opts: joined(
-                    if m.read_only || p.read_only { "ro" } else { "rw" },
+                    if m.read_only || p.read_only {
+                        "ro"
+                    } else {
+                        "rw"
+                    },
                     p.flags.iter().map(|f| f.to_string()),
                 ),
                 fstype: "ext4".into(),
@@ -217,7 +246,11 @@ pub fn rows(mounts: &[SimMount]) -> Vec<MountRow> {
                 root: "/".into(),
                 target: m.target.clone(),
                 mount_opts: joined(
-                    if m.read_only || p.read_only { "ro" } else { "rw" },
+                    if m.read_only || p.read_only {
+                        "ro"
+                    } else {
+                        "rw"
+                    },
                     p.flags.iter().map(|f| f.to_string()),
                 ),
                 fstype: m.fstype.clone(),
@@ -259,7 +292,11 @@ pub fn mounts(rows: &[MountRow]) -> String {
             let fs_opts = r.super_opts.split(',').skip(1).map(String::from);
             let mut mount_opts = r.mount_opts.split(',');
             let rw = mount_opts.next().unwrap_or("rw");
-            let rw = if r.super_opts.starts_with("ro") { "ro" } else { rw };
+            let rw = if r.super_opts.starts_with("ro") {
+                "ro"
+            } else {
+                rw
+            };
             let opts = joined(rw, mount_opts.map(String::from).chain(fs_opts));
             format!(
                 "{} {} {} {} 0 0\n",
@@ -350,7 +387,11 @@ mod tests {
             source: fstype.into(),
             target: target.into(),
             fstype: fstype.into(),
-            options: if read_only { format!("{options},ro") } else { options.into() },
+            options: if read_only {
+                format!("{options},ro")
+            } else {
+                options.into()
+            },
             read_only,
             bind_from: None,
         }
@@ -359,12 +400,32 @@ mod tests {
     /// The table a default `run` makes, as the steps record it.
     fn table() -> Vec<SimMount> {
         vec![
-            special("overlay", "/", "lowerdir=/l1,upperdir=/c/upper,workdir=/c/work", false),
+            special(
+                "overlay",
+                "/",
+                "lowerdir=/l1,upperdir=/c/upper,workdir=/c/work",
+                false,
+            ),
             special("proc", "/proc", "nosuid,noexec,nodev", false),
             special("sysfs", "/sys", "nosuid,noexec,nodev", true),
-            special("tmpfs", "/dev", "nosuid,strictatime,mode=755,size=65536k", false),
-            special("devpts", "/dev/pts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5", false),
-            special("tmpfs", "/dev/shm", "nosuid,nodev,noexec,mode=1777,size=65536k", false),
+            special(
+                "tmpfs",
+                "/dev",
+                "nosuid,strictatime,mode=755,size=65536k",
+                false,
+            ),
+            special(
+                "devpts",
+                "/dev/pts",
+                "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5",
+                false,
+            ),
+            special(
+                "tmpfs",
+                "/dev/shm",
+                "nosuid,nodev,noexec,mode=1777,size=65536k",
+                false,
+            ),
             special("mqueue", "/dev/mqueue", "nosuid,nodev,noexec", false),
             SimMount {
                 source: "/c/hostname".into(),
@@ -422,10 +483,17 @@ proc /proc/sys proc ro,nosuid,nodev,noexec,relatime 0 0
     fn read_only_root_and_odd_paths() {
         let mut t = table();
         t[0].read_only = true;
-        t.push(special("tmpfs", "/my dir", "nosuid,nodev,noexec,size=64m,mode=0700", false));
+        t.push(special(
+            "tmpfs",
+            "/my dir",
+            "nosuid,nodev,noexec,size=64m,mode=0700",
+            false,
+        ));
         let r = rows(&t);
         assert!(mountinfo(&r).starts_with("600 599 0:40 / / ro,relatime - overlay overlay rw,"));
-        assert!(mounts(&r).contains("tmpfs /my\\040dir tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k,mode=700 0 0\n"));
+        assert!(mounts(&r).contains(
+            "tmpfs /my\\040dir tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k,mode=700 0 0\n"
+        ));
     }
 
     #[test]

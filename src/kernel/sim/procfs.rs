@@ -221,7 +221,10 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
         let d = p.pid.to_string();
         out.push((d.clone(), dir(0o555)));
         out.push((format!("{d}/cmdline"), file(0o444, nul_joined(&p.argv))));
-        out.push((format!("{d}/comm"), file(0o644, format!("{}\n", comm(&p.argv)))));
+        out.push((
+            format!("{d}/comm"),
+            file(0o644, format!("{}\n", comm(&p.argv))),
+        ));
         out.push((format!("{d}/environ"), file(0o400, nul_joined(&p.env))));
         out.push((format!("{d}/status"), file(0o444, status(p))));
         out.push((format!("{d}/cgroup"), file(0o444, p.cgroup.clone())));
@@ -231,7 +234,10 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
         out.push((format!("{d}/root"), Node::symlink("/")));
         out.push((format!("{d}/ns"), dir(0o511)));
         for (name, kind, inode) in p.ns.links() {
-            out.push((format!("{d}/ns/{name}"), Node::symlink(format!("{kind}:[{inode}]"))));
+            out.push((
+                format!("{d}/ns/{name}"),
+                Node::symlink(format!("{kind}:[{inode}]")),
+            ));
         }
     }
     if let Some(me) = view.procs.first() {
@@ -273,7 +279,13 @@ mod tests {
             seccomp_filters: 1,
             ns: NsInodes::cloned(
                 NsInodes::HOST,
-                &[Namespace::Mount, Namespace::Uts, Namespace::Ipc, Namespace::Pid, Namespace::Net],
+                &[
+                    Namespace::Mount,
+                    Namespace::Uts,
+                    Namespace::Ipc,
+                    Namespace::Pid,
+                    Namespace::Net,
+                ],
                 &mut { FIRST_NEW_NS_INODE },
             ),
             cgroup: "0::/glassbox/abc\n".into(),
@@ -281,7 +293,11 @@ mod tests {
     }
 
     fn find<'a>(e: &'a [(String, Node)], name: &str) -> &'a Node {
-        &e.iter().rev().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+        &e.iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1
     }
 
     fn text(n: &Node) -> String {
@@ -297,7 +313,13 @@ mod tests {
         let mut next = FIRST_NEW_NS_INODE;
         let ns = NsInodes::cloned(
             NsInodes::HOST,
-            &[Namespace::Net, Namespace::Pid, Namespace::Mount, Namespace::Ipc, Namespace::Uts],
+            &[
+                Namespace::Net,
+                Namespace::Pid,
+                Namespace::Mount,
+                Namespace::Ipc,
+                Namespace::Uts,
+            ],
             &mut next,
         );
         assert_eq!(ns.mnt, FIRST_NEW_NS_INODE);
@@ -307,7 +329,10 @@ mod tests {
         assert_eq!(ns.net, FIRST_NEW_NS_INODE + 4);
         assert_eq!(next, FIRST_NEW_NS_INODE + 5);
         // Kept from the host: cgroup, time, user.
-        assert_eq!((ns.cgroup, ns.time, ns.user), (4026531835, 4026531834, 4026531837));
+        assert_eq!(
+            (ns.cgroup, ns.time, ns.user),
+            (4026531835, 4026531834, 4026531837)
+        );
         // A second container gets its own.
         let other = NsInodes::cloned(NsInodes::HOST, &[Namespace::Mount], &mut next);
         assert_eq!(other.mnt, FIRST_NEW_NS_INODE + 5);
@@ -315,7 +340,12 @@ mod tests {
 
     #[test]
     fn per_process_files() {
-        let view = ProcView { procs: vec![proc1()], mounts: vec![], uptime_secs: 3600, cpus: 2 };
+        let view = ProcView {
+            procs: vec![proc1()],
+            mounts: vec![],
+            uptime_secs: 3600,
+            cpus: 2,
+        };
         let e = entries(&view);
         assert_eq!(text(find(&e, "self")), "1");
         assert_eq!(text(find(&e, "1/cmdline")), "/bin/cat\0/proc/self/status\0");

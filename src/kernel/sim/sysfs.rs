@@ -45,8 +45,13 @@ mod tests {
     #[test]
     fn cgroup_mount_point_is_empty_and_read_only() {
         let e = entries();
-        assert!(e.iter().any(|(n, node)| n == "fs/cgroup" && node.mode() & 0o777 == 0o555));
+        assert!(e
+            .iter()
+            .any(|(n, node)| n == "fs/cgroup" && node.mode() & 0o777 == 0o555));
         assert!(!e.iter().any(|(n, _)| n.starts_with("fs/cgroup/")));
-        assert_eq!(e.iter().filter(|(n, _)| !n.contains('/')).count(), TOP.len());
+        assert_eq!(
+            e.iter().filter(|(n, _)| !n.contains('/')).count(),
+            TOP.len()
+        );
     }
 }
