@@ -56,6 +56,14 @@ pub struct GlobalOptions {
     /// Write one JSON object per executed step to FILE
     #[arg(long = "trace-json", global = true, value_name = "FILE")]
     pub trace_json: Option<PathBuf>,
+    /// The simulated host's cgroup layout: v2 (the default), v1 or hybrid
+    #[arg(long = "sim-host", global = true, env = "GLASSBOX_SIM_HOST", value_name = "LAYOUT", value_parser = parse_sim_host)]
+    pub sim_host: Option<crate::kernel::cgroup::CgroupMode>,
+}
+
+fn parse_sim_host(s: &str) -> std::result::Result<crate::kernel::cgroup::CgroupMode, String> {
+    crate::kernel::cgroup::CgroupMode::parse_sim_host(s)
+        .ok_or_else(|| format!("unknown simulated host layout {s:?}: use v1, v2 or hybrid"))
 }
 
 fn parse_level(s: &str) -> std::result::Result<Level, String> {
@@ -253,8 +261,11 @@ impl GlobalOptions {
 
     /// The kernel to use: real when root on Linux, unless --simulate.
     pub fn kernel(&self) -> Result<Box<dyn Kernel>> {
+        let layout = self
+            .sim_host
+            .unwrap_or(crate::kernel::cgroup::CgroupMode::Unified);
         if self.simulate {
-            return Ok(Box::new(SimKernel::persistent(&self.root())));
+            return Ok(Box::new(SimKernel::persistent(&self.root(), layout)));
         }
         if !cfg!(target_os = "linux") || !nix::unistd::geteuid().is_root() {
             let why = if cfg!(target_os = "linux") {
@@ -263,7 +274,7 @@ impl GlobalOptions {
                 "not on Linux"
             };
             eprintln!("glassbox: {why}, so running on the simulated kernel (--simulate)");
-            return Ok(Box::new(SimKernel::persistent(&self.root())));
+            return Ok(Box::new(SimKernel::persistent(&self.root(), layout)));
         }
         Ok(Box::new(LinuxKernel::new()?))
     }
@@ -283,6 +294,10 @@ impl GlobalOptions {
 /// Parse and run; returns the process exit code.
 pub fn main_with(cli: Cli) -> Result<i32> {
     let g = &cli.global;
+    // Commands the REPL and lessons start as child processes simulate the same host.
+    if let Some(layout) = g.sim_host {
+        std::env::set_var("GLASSBOX_SIM_HOST", layout.sim_host_name());
+    }
     let Some(command) = cli.command else {
         return crate::repl::run(g, None);
     };

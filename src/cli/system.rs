@@ -118,6 +118,22 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
     println!(" Cgroup Driver: cgroupfs");
     println!(" Cgroup Version: {}", cg.mode.version());
     println!(" Cgroup Mode: {}", cg.mode.name());
+    if kernel.is_simulated() {
+        println!(
+            " Simulated Host: cgroup {} (--sim-host v1|v2|hybrid)",
+            cg.mode.sim_host_name()
+        );
+        println!(" Cgroup Hierarchies:");
+        for h in &cg.hierarchies {
+            println!("  {}", h.display());
+        }
+        if cg.mode == crate::kernel::cgroup::CgroupMode::Hybrid {
+            println!(
+                "  {} (cgroup2, unused by glassbox)",
+                crate::kernel::cgroup::SIM_HYBRID_V2
+            );
+        }
+    }
     println!(
         " Kernel: {}",
         if kernel.is_simulated() {

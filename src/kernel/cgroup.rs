@@ -36,6 +36,23 @@ impl CgroupMode {
             CgroupMode::Hybrid => "hybrid",
         }
     }
+    /// The layout in `--sim-host`'s words.
+    pub fn sim_host_name(self) -> &'static str {
+        match self {
+            CgroupMode::Unified => "v2",
+            CgroupMode::Legacy => "v1",
+            CgroupMode::Hybrid => "hybrid",
+        }
+    }
+    /// `--sim-host`'s words for a layout: v1, v2, hybrid (or the mode's own name).
+    pub fn parse_sim_host(s: &str) -> Option<CgroupMode> {
+        match s {
+            "v2" | "unified" => Some(CgroupMode::Unified),
+            "v1" | "legacy" => Some(CgroupMode::Legacy),
+            "hybrid" => Some(CgroupMode::Hybrid),
+            _ => None,
+        }
+    }
 }
 
 /// The cgroup hierarchies glassbox will use.
@@ -48,6 +65,32 @@ pub struct CgroupSetup {
 
 /// The directory under each hierarchy that holds glassbox's containers.
 pub const PARENT: &str = "glassbox";
+
+/// Where the simulated host mounts its cgroup filesystems.
+pub const SIM_MOUNT: &str = "/sys/fs/cgroup";
+/// Where a hybrid simulated host mounts its (unused) v2 tree.
+pub const SIM_HYBRID_V2: &str = "/sys/fs/cgroup/unified";
+
+/// The simulated v1 host's hierarchies, one controller each (as on this
+/// project's CI host; a distribution that co-mounts `cpu,cpuacct` names the
+/// directory with a comma, which brace-expanded shell equivalents would
+/// split): the hierarchy ID the kernel gave it (/proc/PID/cgroup's first
+/// field), its controllers, and its directory under /sys/fs/cgroup.
+pub const SIM_V1_HIERARCHIES: &[(u32, &str, &str)] = &[
+    (1, "name=systemd", "systemd"),
+    (2, "cpu", "cpu"),
+    (3, "cpuacct", "cpuacct"),
+    (4, "cpuset", "cpuset"),
+    (5, "memory", "memory"),
+    (6, "devices", "devices"),
+    (7, "freezer", "freezer"),
+    (8, "blkio", "blkio"),
+    (9, "pids", "pids"),
+    (10, "perf_event", "perf_event"),
+    (11, "net_cls", "net_cls"),
+    (12, "net_prio", "net_prio"),
+    (13, "hugetlb", "hugetlb"),
+];
 
 impl CgroupSetup {
     /// Read the host's layout from /proc/self/mountinfo. `GLASSBOX_CGROUP_ROOT`
@@ -91,12 +134,34 @@ impl CgroupSetup {
         })
     }
 
-    /// The simulated host: a plain v2 machine, as most users have.
-    pub fn simulated() -> CgroupSetup {
-        CgroupSetup {
-            mode: CgroupMode::Unified,
-            hierarchies: vec![PathBuf::from("/sys/fs/cgroup")],
+    /// The simulated host's layout (`--sim-host`): a plain v2 machine by
+    /// default, as most users have; v1 and hybrid mount one hierarchy per
+    /// `SIM_V1_HIERARCHIES` entry, listed as `from_mountinfo` lists them.
+    pub fn simulated(mode: CgroupMode) -> CgroupSetup {
+        let hierarchies = match mode {
+            CgroupMode::Unified => vec![PathBuf::from(SIM_MOUNT)],
+            CgroupMode::Legacy | CgroupMode::Hybrid => {
+                let mut v1: Vec<PathBuf> = SIM_V1_HIERARCHIES
+                    .iter()
+                    .map(|(_, _, dir)| Path::new(SIM_MOUNT).join(dir))
+                    .collect();
+                v1.sort();
+                v1
+            }
+        };
+        CgroupSetup { mode, hierarchies }
+    }
+
+    /// For a simulated hierarchy's mount point: its hierarchy ID and
+    /// controllers as /proc/PID/cgroup names them (`0` and "" for v2).
+    pub fn simulated_hierarchy(&self, mount: &Path) -> Option<(u32, &'static str)> {
+        if self.mode == CgroupMode::Unified {
+            return (mount == Path::new(SIM_MOUNT)).then_some((0, ""));
         }
+        SIM_V1_HIERARCHIES
+            .iter()
+            .find(|(_, _, dir)| Path::new(SIM_MOUNT).join(dir) == mount)
+            .map(|(id, controllers, _)| (*id, *controllers))
     }
 
     /// The container's cgroup directories (one on v2, one per hierarchy on v1).
@@ -207,6 +272,52 @@ mod tests {
         assert_eq!(oom_kills(&[cpu, mem.clone()]), 2);
         std::fs::write(dir.path().join("memory.events"), v2).unwrap();
         assert_eq!(oom_kills(&[dir.path().to_path_buf()]), 1);
+    }
+
+    #[test]
+    fn simulated_layouts() {
+        let v2 = CgroupSetup::simulated(CgroupMode::Unified);
+        assert_eq!(
+            v2.paths_for("abc"),
+            vec![PathBuf::from("/sys/fs/cgroup/glassbox/abc")]
+        );
+        assert_eq!(
+            v2.simulated_hierarchy(Path::new("/sys/fs/cgroup")),
+            Some((0, ""))
+        );
+        for mode in [CgroupMode::Legacy, CgroupMode::Hybrid] {
+            let v1 = CgroupSetup::simulated(mode);
+            assert_eq!(v1.mode, mode);
+            assert_eq!(v1.hierarchies.len(), SIM_V1_HIERARCHIES.len());
+            let paths = v1.paths_for("abc");
+            assert!(paths.contains(&PathBuf::from("/sys/fs/cgroup/memory/glassbox/abc")));
+            assert_eq!(
+                v1.simulated_hierarchy(Path::new("/sys/fs/cgroup/cpuacct")),
+                Some((3, "cpuacct"))
+            );
+            // The same order the real detection gives a host with these mounts.
+            let info: String = v1
+                .hierarchies
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    format!(
+                        "{} 1 0:{i} / {} rw - cgroup cgroup rw\n",
+                        30 + i,
+                        h.display()
+                    )
+                })
+                .collect();
+            assert_eq!(
+                CgroupSetup::from_mountinfo(&info).unwrap().hierarchies,
+                v1.hierarchies
+            );
+        }
+        assert_eq!(
+            CgroupMode::parse_sim_host("hybrid"),
+            Some(CgroupMode::Hybrid)
+        );
+        assert_eq!(CgroupMode::parse_sim_host("v3"), None);
     }
 
     #[test]

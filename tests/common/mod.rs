@@ -55,6 +55,7 @@ impl Gb {
         let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"));
         c.arg("--root").arg(self.root());
         c.env_remove("GLASSBOX_ROOT")
+            .env_remove("GLASSBOX_SIM_HOST")
             .env("LANG", "C")
             .stdin(Stdio::null());
         c

@@ -52,6 +52,9 @@ pub struct HostState {
     /// Detached processes by host PID.
     #[serde(default)]
     pub procs: BTreeMap<i32, Detached>,
+    /// The next inode number for a new namespace (0: the first one).
+    #[serde(default)]
+    pub next_ns_inode: u64,
     /// The cgroup tree: directory → member host PIDs.
     #[serde(default)]
     pub cgroups: BTreeMap<PathBuf, Vec<i32>>,
@@ -63,6 +66,7 @@ impl Default for HostState {
             skew_ms: 0,
             next_pid: first_pid(),
             procs: BTreeMap::new(),
+            next_ns_inode: 0,
             cgroups: BTreeMap::new(),
         }
     }

@@ -7,8 +7,11 @@
 pub mod applets;
 pub mod fs;
 pub mod host;
+pub mod mounttab;
+pub mod procfs;
 pub mod sh;
 pub mod shell;
+pub mod sysfs;
 pub mod upper;
 
 use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
@@ -27,11 +30,18 @@ pub const SIM_TIME: &str = "2026-01-01T00:00:00Z";
 pub(crate) const FIRST_HOST_PID: i32 = 4242;
 
 /// One mount in the simulated container's mount table.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SimMount {
     pub source: String,
     pub target: String,
+    /// "bind" for a host file bound in (see `mounttab::rows`).
     pub fstype: String,
+    /// The options the step mounted it with ("nosuid,noexec,...", "ro").
+    pub options: String,
+    /// Read-only as a mount (remounted or mounted ro).
+    pub read_only: bool,
+    /// For a bind of a path already in the container: that path.
+    pub bind_from: Option<String>,
 }
 
 struct SimChild {
@@ -64,6 +74,9 @@ struct SimChild {
     caps: Option<crate::confine::caps::CapSet>,
     no_new_privs: bool,
     seccomp_filters: u32,
+    /// Its namespaces' inode numbers and its /proc/PID/cgroup text.
+    ns: procfs::NsInodes,
+    cgroup: String,
 }
 
 pub struct SimKernel {
@@ -76,6 +89,8 @@ pub struct SimKernel {
     next_pid: i32,
     child: Option<SimChild>,
     host_hostname: String,
+    /// The inode number the next new namespace gets.
+    next_ns_inode: u64,
 }
 
 impl Default for SimKernel {
@@ -85,23 +100,30 @@ impl Default for SimKernel {
 }
 
 impl SimKernel {
+    /// A simulated cgroup v2 host.
     pub fn new() -> SimKernel {
+        Self::with_host(crate::kernel::cgroup::CgroupMode::Unified)
+    }
+
+    /// A simulated host with this cgroup layout (`--sim-host`).
+    pub fn with_host(layout: crate::kernel::cgroup::CgroupMode) -> SimKernel {
         SimKernel {
             root: None,
-            cgroups: CgroupSetup::simulated(),
+            cgroups: CgroupSetup::simulated(layout),
             cgroup_tree: BTreeMap::new(),
             next_pid: FIRST_HOST_PID,
             child: None,
             host_hostname: "glassbox-host".into(),
+            next_ns_inode: procfs::FIRST_NEW_NS_INODE,
         }
     }
 
     /// The simulated host kept in the store at `root`, shared by every
     /// simulated command on that store.
-    pub fn persistent(root: &Path) -> SimKernel {
+    pub fn persistent(root: &Path, layout: crate::kernel::cgroup::CgroupMode) -> SimKernel {
         SimKernel {
             root: Some(root.to_path_buf()),
-            ..SimKernel::new()
+            ..SimKernel::with_host(layout)
         }
     }
 
@@ -157,6 +179,7 @@ impl SimChild {
         spec: ChildSpec,
         host_root: Option<PathBuf>,
         hostname: String,
+        ns: procfs::NsInodes,
     ) -> SimChild {
         SimChild {
             host_pid,
@@ -179,63 +202,60 @@ impl SimChild {
             caps: None,
             no_new_privs: false,
             seccomp_filters: 0,
+            ns,
+            cgroup: String::new(),
         }
     }
 
-    /// /proc/PID/status of the program about to run, with the lines the
-    /// confinement steps decide (capabilities, no_new_privs, seccomp), in
-    /// the kernel's format. Only when /proc is mounted.
-    fn write_status(&mut self, argv: &[String], procs: &[shell::SimProc]) {
-        if !self
-            .mounts
+    /// What /proc shows: the container's processes running the program
+    /// its exec step names, under the mounts made so far.
+    fn proc_view(&self, procs: &[shell::SimProc]) -> procfs::ProcView {
+        let (argv, env, cwd) = self
+            .spec
+            .steps
             .iter()
-            .any(|m| m.fstype == "proc" && m.target == "/proc")
-        {
-            return;
-        }
-        let Some(me) = procs.first() else { return };
-        let caps = self.caps.unwrap_or(crate::confine::caps::CapSet(
-            (1u64 << crate::confine::caps::NAMES.len()) - 1,
-        ));
-        let name = argv
-            .first()
-            .map(|a| {
-                a.rsplit('/')
-                    .next()
-                    .unwrap_or(a)
-                    .chars()
-                    .take(15)
-                    .collect::<String>()
+            .find_map(|s| match s {
+                Step::Exec { argv, env, cwd, .. } => Some((argv.clone(), env.clone(), cwd.clone())),
+                _ => None,
             })
             .unwrap_or_default();
-        let status = format!(
-            "Name:\t{name}\nUmask:\t0022\nState:\tR (running)\nPid:\t{pid}\nPPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapInh:\t{none}\nCapPrm:\t{caps}\nCapEff:\t{caps}\nCapBnd:\t{caps}\nCapAmb:\t{none}\nNoNewPrivs:\t{nnp}\nSeccomp:\t{mode}\nSeccomp_filters:\t{filters}\n",
-            pid = me.pid,
-            none = crate::confine::caps::CapSet(0),
-            nnp = u8::from(self.no_new_privs),
-            mode = if self.seccomp_filters > 0 { 2 } else { 0 },
-            filters = self.seccomp_filters,
-        );
-        self.fs.mount_pseudo(
-            "/proc",
-            vec![
-                (
-                    format!("{}/status", me.pid),
-                    fs::Node::File {
-                        mode: 0o444,
-                        uid: 0,
-                        gid: 0,
-                        data: status.into_bytes(),
-                    },
-                ),
-                (
-                    "self".into(),
-                    fs::Node::Symlink {
-                        target: me.pid.to_string(),
-                    },
-                ),
-            ],
-        );
+        let procs = procs
+            .iter()
+            .map(|p| procfs::ProcessView {
+                pid: p.pid,
+                ppid: 0,
+                argv: argv.clone(),
+                env: env.clone(),
+                cwd: cwd.clone(),
+                uid: 0,
+                gid: 0,
+                caps: self.caps,
+                no_new_privs: self.no_new_privs,
+                seccomp_filters: self.seccomp_filters,
+                ns: self.ns,
+                cgroup: self.cgroup.clone(),
+            })
+            .collect();
+        procfs::ProcView {
+            procs,
+            mounts: self.mounts.clone(),
+            uptime_secs: SIM_EPOCH - applets::system::BOOT_SECS,
+            cpus: 2,
+        }
+    }
+
+    /// (Re)generate every mounted /proc from the model.
+    fn fill_proc(&mut self, procs: &[shell::SimProc]) {
+        let view = self.proc_view(procs);
+        let targets: Vec<String> = self
+            .mounts
+            .iter()
+            .filter(|m| m.fstype == "proc" && m.bind_from.is_none())
+            .map(|m| m.target.clone())
+            .collect();
+        for target in targets {
+            self.fs.mount_pseudo(&target, procfs::entries(&view));
+        }
     }
 
     fn apply(
@@ -246,7 +266,12 @@ impl SimChild {
         let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
         match step {
             Step::MountPrivate => Ok(()),
-            Step::MountOverlay { target, upper, .. } => {
+            Step::MountOverlay {
+                lower,
+                upper,
+                work,
+                target,
+            } => {
                 // The image's layers and, on top, what earlier runs of the
                 // container changed (its upper layer, kept as a layer tar).
                 let upper_tar = upper.parent().map(|d| d.join(host::UPPER_TAR));
@@ -258,46 +283,52 @@ impl SimChild {
                 .map_err(engine)?;
                 self.upper_dir = upper.parent().map(Path::to_path_buf);
                 self.rootfs = Some(target.clone());
+                let lower: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
                 self.mounts.push(SimMount {
                     source: "overlay".into(),
                     target: "/".into(),
                     fstype: "overlay".into(),
+                    options: format!(
+                        "lowerdir={},upperdir={},workdir={}",
+                        lower.join(":"),
+                        upper.display(),
+                        work.display()
+                    ),
+                    ..Default::default()
                 });
                 Ok(())
             }
             Step::MountSpecial {
-                fs: kind, target, ..
+                fs: kind,
+                target,
+                options,
+                read_only,
             } => {
                 let target = in_container(&self.rootfs, target);
                 let _ = self.fs.mkdir(&target, "/");
-                if *kind == crate::step::Special::Proc {
-                    let mut entries = Vec::new();
-                    for p in procs {
-                        entries.push((
-                            format!("{}", p.pid),
-                            fs::Node::Dir {
-                                mode: 0o555,
-                                uid: 0,
-                                gid: 0,
-                            },
-                        ));
-                        entries.push((
-                            format!("{}/cmdline", p.pid),
-                            fs::Node::File {
-                                mode: 0o444,
-                                uid: 0,
-                                gid: 0,
-                                data: p.cmdline.replace(' ', "\0").into_bytes(),
-                            },
-                        ));
-                    }
-                    self.fs.mount_pseudo(&target, entries);
-                }
+                let root = fs::Node::Dir {
+                    mode: mounttab::root_mode(kind.fstype(), options),
+                    uid: 0,
+                    gid: 0,
+                };
+                self.fs.mount_pseudo(&target, vec![(String::new(), root)]);
                 self.mounts.push(SimMount {
                     source: kind.fstype().into(),
-                    target,
+                    target: target.clone(),
                     fstype: kind.fstype().into(),
+                    options: if *read_only {
+                        format!("{options},ro")
+                    } else {
+                        options.clone()
+                    },
+                    read_only: *read_only,
+                    bind_from: None,
                 });
+                match kind {
+                    crate::step::Special::Proc => self.fill_proc(procs),
+                    crate::step::Special::Sysfs => self.fs.mount_pseudo(&target, sysfs::entries()),
+                    _ => {}
+                }
                 Ok(())
             }
             Step::MakeDevices { dev, entries } => {
@@ -319,7 +350,11 @@ impl SimChild {
                 self.fs.mount_pseudo(&dev, nodes);
                 Ok(())
             }
-            Step::MountBind { source, target, .. } => {
+            Step::MountBind {
+                source,
+                target,
+                read_only,
+            } => {
                 let target = in_container(&self.rootfs, target);
                 // Bound files (hostname, hosts, resolv.conf) are files glassbox
                 // wrote in the store; anything else (the console's terminal) is
@@ -335,6 +370,8 @@ impl SimChild {
                         source: source.display().to_string(),
                         target,
                         fstype: "bind".into(),
+                        read_only: *read_only,
+                        ..Default::default()
                     });
                     return Ok(());
                 }
@@ -357,6 +394,8 @@ impl SimChild {
                     source: source.display().to_string(),
                     target,
                     fstype: "bind".into(),
+                    read_only: *read_only,
+                    ..Default::default()
                 });
                 Ok(())
             }
@@ -398,23 +437,48 @@ impl SimChild {
                 Ok(())
             }
             Step::RemountReadOnly { .. } => {
-                self.mounts.push(SimMount {
-                    source: "overlay".into(),
-                    target: "/ (read-only)".into(),
-                    fstype: "overlay".into(),
-                });
+                if let Some(root) = self.mounts.iter_mut().find(|m| m.target == "/") {
+                    root.read_only = true;
+                }
                 Ok(())
             }
-            // The simulated /proc and /sys have none of the masked or
-            // read-only paths, and the kernel skips the ones it lacks.
-            Step::MaskPaths { paths } | Step::ReadonlyPaths { paths } => {
+            // Of the masked and read-only paths the simulated /proc and /sys
+            // have only /sys/firmware; glassbox skips the ones missing.
+            Step::MaskPaths { paths } => {
+                for path in paths {
+                    match self.fs.lookup(path, "/").map(|(_, node)| node.is_dir()) {
+                        Some(true) => {
+                            self.fs.mount_pseudo(
+                                path,
+                                vec![(
+                                    String::new(),
+                                    fs::Node::Dir {
+                                        mode: 0o1777,
+                                        uid: 0,
+                                        gid: 0,
+                                    },
+                                )],
+                            );
+                            self.mounts.push(mounttab::masked_dir(path));
+                        }
+                        Some(false) => self.mounts.push(mounttab::masked_file(path)),
+                        None => {}
+                    }
+                }
+                Ok(())
+            }
+            Step::ReadonlyPaths { paths } => {
                 for path in paths {
                     if self.fs.lookup(path, "/").is_some() {
-                        self.mounts.push(SimMount {
-                            source: "masked".into(),
-                            target: path.clone(),
-                            fstype: "bind".into(),
-                        });
+                        let rows = mounttab::rows(&self.mounts);
+                        let fstype = rows
+                            .iter()
+                            .rev()
+                            .find(|r| {
+                                path.starts_with(&format!("{}/", r.target.trim_end_matches('/')))
+                            })
+                            .map_or("none".to_string(), |r| r.fstype.clone());
+                        self.mounts.push(mounttab::readonly_bind(path, &fstype));
                     }
                 }
                 Ok(())
@@ -448,7 +512,7 @@ impl SimChild {
                 if self.entering {
                     return self.exec_joined(argv, env_pairs, cwd, user.as_ref());
                 }
-                self.write_status(argv, procs);
+                self.fill_proc(procs);
                 let pid = procs.first().map(|p| p.pid).unwrap_or(1);
                 self.started_ms = crate::clock::now_ms();
                 self.before_exec = Some(self.fs.clone());
@@ -731,12 +795,31 @@ impl Kernel for SimKernel {
             bail!("clone_child needs a clone step")
         };
         let host_pid = self.take_pid()?;
+        // Namespace inodes, like PIDs, are never handed out twice on one host.
+        let ns = match &self.root {
+            Some(root) => host::update(root, |st| {
+                if st.next_ns_inode == 0 {
+                    st.next_ns_inode = procfs::FIRST_NEW_NS_INODE;
+                }
+                Ok(procfs::NsInodes::cloned(
+                    procfs::NsInodes::HOST,
+                    namespaces,
+                    &mut st.next_ns_inode,
+                ))
+            })?,
+            None => procfs::NsInodes::cloned(
+                procfs::NsInodes::HOST,
+                namespaces,
+                &mut self.next_ns_inode,
+            ),
+        };
         self.child = Some(SimChild::new(
             host_pid,
             namespaces.clone(),
             spec,
             self.root.clone(),
             self.host_hostname.clone(),
+            ns,
         ));
         Ok(host_pid)
     }
@@ -749,6 +832,7 @@ impl Kernel for SimKernel {
             spec,
             self.root.clone(),
             self.host_hostname.clone(),
+            procfs::NsInodes::HOST,
         );
         child.entering = true;
         self.child = Some(child);
@@ -760,6 +844,13 @@ impl Kernel for SimKernel {
         observer: &mut dyn StepObserver,
     ) -> Result<std::result::Result<(), ChildFailure>> {
         let child = self.child.as_mut().context("no child to start")?;
+        let member_of: Vec<PathBuf> = self
+            .cgroup_tree
+            .iter()
+            .filter(|(_, pids)| pids.contains(&child.host_pid))
+            .map(|(path, _)| path.clone())
+            .collect();
+        child.cgroup = procfs::cgroup_file(&self.cgroups, &member_of);
         let own_pid_ns = child.namespaces.contains(&Namespace::Pid);
         let steps = child.spec.steps.clone();
         let cmdline = steps
