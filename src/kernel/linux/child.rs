@@ -232,14 +232,10 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
         Step::ReadonlyPaths { paths } => confine::readonly_paths(paths).map_err(engine),
         Step::NoNewPrivs => confine::no_new_privs().map_err(engine),
         Step::SeccompLoad { program, .. } => confine::seccomp_load(program).map_err(engine),
-        Step::CapSet { set, .. } => confine::cap_set(*set).map_err(engine),
-        Step::Exec {
-            argv,
-            env,
-            cwd,
-            user,
-            ..
-        } => Err(exec(argv, env, cwd, user.as_ref())),
+        Step::CapSet { set, non_root, .. } => confine::cap_set(*set, *non_root).map_err(engine),
+        Step::SetUser { user } => confine::set_user(user)
+            .map_err(|(call, e)| (EXIT_CANNOT_EXEC, format!("{call} for user {}: {}", user.spec, e.desc()))),
+        Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,
             format!("step {} cannot run inside the container", other.kind()),
@@ -269,12 +265,7 @@ pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
 }
 
 /// exec the program; returns only on failure, with docker's code and message.
-fn exec(
-    argv: &[String],
-    env: &[String],
-    cwd: &str,
-    user: Option<&crate::step::ExecUser>,
-) -> (i32, String) {
+fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
     // Rust ignores SIGPIPE, and exec keeps ignored signals: give the program
     // the default, or `yes | head` inside the container would never end.
     // SAFETY: resetting a disposition and the signal mask in a single-threaded child.
@@ -295,28 +286,6 @@ fn exec(
             EXIT_ENGINE,
             format!("chdir to working directory {cwd:?}: {e}"),
         );
-    }
-    if let Some(u) = user {
-        // Groups first: after setuid a non-root process may not change them.
-        let groups: Vec<nix::unistd::Gid> = u
-            .groups
-            .iter()
-            .map(|g| nix::unistd::Gid::from_raw(*g))
-            .collect();
-        let set = nix::unistd::setgroups(&groups)
-            .map_err(|e| ("setgroups", e))
-            .and_then(|_| {
-                nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid)).map_err(|e| ("setgid", e))
-            })
-            .and_then(|_| {
-                nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid)).map_err(|e| ("setuid", e))
-            });
-        if let Err((call, e)) = set {
-            return (
-                EXIT_CANNOT_EXEC,
-                format!("{call} for user {}: {}", u.spec, e.desc()),
-            );
-        }
     }
     let path_var = env
         .iter()
