@@ -49,7 +49,12 @@ pub fn run(ctx: &ChildContext) -> isize {
     }
     // SAFETY: the fd was made by the parent for us and is not used elsewhere in this process.
     let mut report = unsafe { std::fs::File::from_raw_fd(ctx.report_write) };
-    if read_byte(ctx.go_read) != Some(b'g') {
+    // Unobserved, the child builds its mounts while the parent moves it into
+    // its cgroup (on cgroup v1 that write waits for an RCU grace period, 6 to
+    // 28 ms here) and takes the go-ahead only before the first step that
+    // must run inside the cgroup. Observed, every step waits, in plan order.
+    let mut released = ctx.report_each;
+    if released && read_byte(ctx.go_read) != Some(b'g') {
         return EXIT_ENGINE as isize;
     }
     if let Err(e) = setup_stdio(ctx) {
@@ -57,6 +62,12 @@ pub fn run(ctx: &ChildContext) -> isize {
         return EXIT_ENGINE as isize;
     }
     for (index, step) in ctx.steps.iter().enumerate() {
+        if !released && !before_cgroup_join(step) {
+            if read_byte(ctx.go_read) != Some(b'g') {
+                return EXIT_ENGINE as isize;
+            }
+            released = true;
+        }
         if ctx.report_each {
             if writeln!(report, "S {index}").is_err() {
                 return EXIT_ENGINE as isize;
@@ -95,6 +106,28 @@ pub fn run(ctx: &ChildContext) -> isize {
         }
     }
     EXIT_ENGINE as isize // unreachable in practice: the last step is exec
+}
+
+/// Steps that may run before the parent has put the child in its cgroup:
+/// mounts and names inside the child's own new namespaces, which vanish with
+/// them. No program of the user's runs, and nothing forks, before the join:
+/// setns (which forks), the confinement calls and exec all wait for it.
+fn before_cgroup_join(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::MountPrivate
+            | Step::MountOverlay { .. }
+            | Step::MountSpecial { .. }
+            | Step::MakeDevices { .. }
+            | Step::MountBind { .. }
+            | Step::SetHostname { .. }
+            | Step::LinkUp { .. }
+            | Step::PivotRoot { .. }
+            | Step::AddDevices { .. }
+            | Step::RemountReadOnly { .. }
+            | Step::MaskPaths { .. }
+            | Step::ReadonlyPaths { .. }
+    )
 }
 
 /// Join the namespaces of process `pid`, the mount namespace last (its root

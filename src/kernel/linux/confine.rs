@@ -136,14 +136,24 @@ pub fn device_cgroup(
     if version == 2 {
         return Ok(()); // no device program yet: said in the step's text and in `info`
     }
+    use std::io::Write;
     for dir in paths {
         if deny_all {
             std::fs::write(dir.join("devices.deny"), "a")
                 .with_context(|| format!("write a to {}/devices.deny", dir.display()))?;
         }
+        if allow.is_empty() {
+            continue;
+        }
+        // The kernel takes one rule per write(2), but one open file takes them all.
+        let file = dir.join("devices.allow");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .with_context(|| format!("open {}", file.display()))?;
         for rule in allow {
-            std::fs::write(dir.join("devices.allow"), rule)
-                .with_context(|| format!("write {rule:?} to {}/devices.allow", dir.display()))?;
+            f.write_all(rule.as_bytes())
+                .with_context(|| format!("write {rule:?} to {}", file.display()))?;
         }
     }
     Ok(())
