@@ -320,8 +320,14 @@ impl Kernel for LinuxKernel {
         let child = self.child.as_mut().context("no child to start")?;
         let mut go = std::fs::File::from(child.go_write.try_clone()?);
         // Unobserved, the child may already have failed in a mount step and
-        // closed its end: its report below says why, not this broken pipe.
-        if let Err(e) = go.write_all(b"g") {
+        // closed its end: its report below says why, not this broken pipe
+        // (nor a SIGPIPE: main restores its default action, which would kill us).
+        // SAFETY: swapping a signal disposition around one write, then restoring it.
+        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let released = go.write_all(b"g");
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGPIPE, previous) };
+        if let Err(e) = released {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(anyhow::Error::from(e).context("release the container process"));
             }
