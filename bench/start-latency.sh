@@ -6,7 +6,7 @@
 # rootfs, in ONE hyperfine invocation (so all commands share the same machine
 # state and the JSON holds everything). Prints glassbox/runc and glassbox/crun.
 #
-#   glassbox  target/release/glassbox --root $TMP/gb run --rm busybox true $GLASSBOX_BENCH_ARGS
+#   glassbox  target/release/glassbox --root $TMP/gb run --rm $GLASSBOX_BENCH_ARGS busybox true
 #             (image imported beforehand from target/fixtures/busybox-rootfs.tar;
 #              set GLASSBOX_BENCH_ARGS="--network none" to match runc's netns
 #              with only lo, if glassbox's default network is a bridge)
@@ -110,7 +110,8 @@ if ((!skip_glassbox)); then
     fi
     [[ -x $gb ]] || { echo "error: $gb missing (or use --skip-glassbox)" >&2; exit 1; }
     "$gb" --root "$tmp/gb" import "$rootfs_tar" busybox:latest >/dev/null
-    add glassbox "$gb --root $tmp/gb run --rm busybox true ${GLASSBOX_BENCH_ARGS:-}"
+    # run's options go before the image: after it they would be the command.
+    add glassbox "$gb --root $tmp/gb run --rm ${GLASSBOX_BENCH_ARGS:-} busybox true"
 fi
 add runc "runc --root $tmp/runc run -b $bundle $runc_id"
 add crun "$(wrap "crun --root $tmp/crun run -b $bundle $crun_id")"

@@ -365,6 +365,61 @@ fn exec_inherits_the_containers_confinement() {
     assert!(out.contains("mount=1"), "{out}");
 }
 
+/// `exec -u` into a container without CAP_SETUID/CAP_SETGID: the identity
+/// is taken before the capabilities are cut (runc's order), and the user
+/// ends as docker and podman leave a non-root user: the container's
+/// bounding set, nothing effective or permitted. Root (`-u 0:GID`) keeps
+/// the container's set.
+#[test]
+fn exec_as_a_user_works_without_setuid_and_setgid_caps() {
+    require_root!();
+    let gb = Gb::new();
+    let name = format!("confine-exec-user-{}", std::process::id());
+    let o = gb.run(&[
+        "run", "-d", "--name", &name, "--cap-drop", "SETUID", "--cap-drop", "SETGID", "busybox",
+        "sleep", "30",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probe = "id; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|Groups):' /proc/self/status";
+    let trace = gb.root().join("exec-user.json");
+    let t = trace.display().to_string();
+    let user = gb.run(&["--trace-json", &t, "exec", "-u", "nobody", &name, "sh", "-c", probe]);
+    let root_gid = gb.run(&["exec", "-u", "0:65534", &name, "sh", "-c", probe]);
+    // A user switch the container cannot make at all still fails cleanly.
+    let plain = gb.run(&["exec", &name, "sh", "-c", "su nobody -s /bin/sh -c id; echo su=$?"]);
+    let rm = gb.run(&["rm", "-f", &name]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+
+    assert!(user.status.success(), "{}", stderr(&user));
+    let out = stdout(&user).replace('\t', "");
+    // docker's default set minus SETUID (7) and SETGID (6).
+    let bounding = format!("{:016x}", 0xa80425fbu64 & !(1 << 7) & !(1 << 6));
+    assert!(out.contains("uid=65534(nobody) gid=65534"), "{out}");
+    for line in [
+        "CapInh:0000000000000000".to_string(),
+        "CapPrm:0000000000000000".to_string(),
+        "CapEff:0000000000000000".to_string(),
+        format!("CapBnd:{bounding}"),
+        "CapAmb:0000000000000000".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} missing in {out}");
+    }
+    let kinds = trace_kinds(&trace);
+    let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("{k} missing: {kinds:?}"));
+    assert!(at("seccomp_load") < at("set_user") && at("set_user") < at("cap_set") && at("cap_set") < at("exec"));
+
+    assert!(root_gid.status.success(), "{}", stderr(&root_gid));
+    let out = stdout(&root_gid).replace('\t', "");
+    assert!(out.contains("uid=0(root) gid=65534"), "{out}");
+    assert!(out.lines().any(|l| l == format!("CapEff:{bounding}")), "{out}");
+    assert!(out.lines().any(|l| l == format!("CapPrm:{bounding}")), "{out}");
+
+    // Inside, root has no CAP_SETUID: su cannot change user.
+    let out = stdout(&plain);
+    assert!(!out.contains("uid=65534"), "{out}");
+    assert!(!out.contains("su=0"), "{out}");
+}
+
 #[test]
 fn the_confinement_steps_are_narrated_in_runcs_order() {
     require_root!();

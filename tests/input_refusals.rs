@@ -89,15 +89,29 @@ fn valid_options_still_run() {
     assert_eq!(ok(&o), "web-1.example\n/tmp\n1\n");
 }
 
-/// An empty file is an empty archive, as Go's archive/tar (and so docker's
-/// import) reads it, and lesson 05 relies on `import /dev/null`; anything
-/// else that is not a tar archive is refused.
+/// An empty input (a 0-byte file, /dev/null, an empty pipe) makes no image:
+/// exit 125, naming the source and what to give instead; anything else that
+/// is not a tar archive is refused too. An empty *archive* (two zero
+/// blocks) is still a valid, empty layer.
 #[test]
 fn import_of_a_non_tar_is_refused() {
     let gb = Gb::new();
     let empty = gb.root().join("empty");
     std::fs::write(&empty, b"").unwrap();
-    ok(&gb.run(&["import", empty.to_str().unwrap(), "nothing"]));
+    for source in [empty.to_str().unwrap(), "/dev/null"] {
+        let o = gb.run(&["import", source, "nothing"]);
+        assert_eq!(o.status.code(), Some(125), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(source) && err.contains("empty"), "{err}");
+        assert!(err.contains("tar archive of a root filesystem"), "{err}");
+    }
+    // (the test harness gives glassbox /dev/null as stdin)
+    let o = gb.run(&["import", "-", "nothing"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(ok(&gb.run(&["images", "-q"])), "", "no image was made");
+    let zeros = gb.root().join("zeros.tar");
+    std::fs::write(&zeros, [0u8; 1024]).unwrap();
+    ok(&gb.run(&["import", zeros.to_str().unwrap(), "nothing"]));
     ok(&gb.run(&["rmi", "nothing"]));
     ok(&gb.run(&["image", "prune", "-f"]));
     // binary garbage: the error says what it is, never prints the bytes

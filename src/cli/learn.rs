@@ -2,7 +2,7 @@
 
 use super::GlobalOptions;
 use crate::learn::{labs, lessons, runner::Runner};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
@@ -58,7 +58,14 @@ pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {
     }
     let mut r = runner(g)?;
     if args.run_all {
-        lessons::run_all(&r, args.lesson.as_deref())?;
+        // Files the lessons write (`save -o`) go to a scratch directory, removed after.
+        let scratch = std::env::temp_dir().join(format!("glassbox-lessons-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("make the scratch directory {}", scratch.display()))?;
+        r.workdir = Some(scratch.clone());
+        let result = lessons::run_all(&r, args.lesson.as_deref());
+        let _ = std::fs::remove_dir_all(&scratch);
+        result?;
         return Ok(0);
     }
     match args.lesson {

@@ -204,13 +204,12 @@ pub fn exec(
         pid: c.state.pid,
         namespaces: namespaces_of(c.state.pid),
     }];
-    steps.extend(super::run::before_exec(&conf, seccomp));
+    steps.extend(super::run::before_exec(&conf, seccomp, user));
     steps.push(Step::Exec {
         argv: opts.command.clone(),
         env,
         cwd,
         joined: true,
-        user,
     });
     // `-d`: nobody reads a terminal or writes to stdin.
     let (tty, interactive) = if opts.detach {

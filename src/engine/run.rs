@@ -391,13 +391,12 @@ fn child_steps(
                 .collect(),
         });
     }
-    steps.extend(before_exec(conf, seccomp));
+    steps.extend(before_exec(conf, seccomp, None));
     steps.push(Step::Exec {
         argv,
         env,
         cwd,
         joined: false,
-        user: None,
     });
     steps
 }
@@ -405,20 +404,30 @@ fn child_steps(
 /// The last steps before exec, in runc's order: without no_new_privs the
 /// filter goes in while the process still has CAP_SYS_ADMIN (the kernel
 /// demands one or the other), then the capabilities; with it, capabilities
-/// first and the filter last, so the fewest calls run under it.
-pub(crate) fn before_exec(conf: &Confinement, seccomp: Option<Step>) -> Vec<Step> {
-    let caps = Step::CapSet {
+/// first and the filter last, so the fewest calls run under it. An
+/// `exec -u` user is taken right before the capabilities (runc's
+/// finalizeNamespace), while CAP_SETUID/CAP_SETGID are still held.
+pub(crate) fn before_exec(
+    conf: &Confinement,
+    seccomp: Option<Step>,
+    user: Option<crate::step::ExecUser>,
+) -> Vec<Step> {
+    let mut caps = vec![Step::CapSet {
         keep: conf.caps.names(),
         set: conf.caps,
-    };
+        non_root: user.as_ref().is_some_and(|u| u.uid != 0),
+    }];
+    if let Some(user) = user {
+        caps.insert(0, Step::SetUser { user });
+    }
     let mut steps = Vec::new();
     if conf.no_new_privs {
         steps.push(Step::NoNewPrivs);
-        steps.push(caps);
+        steps.extend(caps);
         steps.extend(seccomp);
     } else {
         steps.extend(seccomp);
-        steps.push(caps);
+        steps.extend(caps);
     }
     steps
 }

@@ -1385,7 +1385,10 @@ impl Store {
             }
         }
         self.hold()?;
-        let plain = check_tar_stream(decompressed(r).context("read tarball")?, true)?;
+        // An empty stream is refused: it would make an image of nothing.
+        let plain = check_tar_stream(decompressed(r).context("read tarball")?, false).map_err(|e| {
+            anyhow::anyhow!("{e:#}; import needs a tar archive of a root filesystem, e.g. `glassbox export CONTAINER > rootfs.tar` or `tar -cf rootfs.tar -C DIR .`")
+        })?;
         let diff_id = self
             .ingest_blob(plain, None, None)
             .context("store tarball")?;
@@ -2069,8 +2072,10 @@ mod tests {
             .add_image(&serde_json::to_vec(&m).unwrap(), None)
             .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
-        // an empty stream is an empty archive (docker's import reads it so)
-        assert!(s.import_tar(&b""[..], None, Default::default()).is_ok());
+        // an empty stream is refused, with what to give instead
+        let err = s.import_tar(&b""[..], None, Default::default()).unwrap_err();
+        assert!(err.to_string().contains("empty, not a tar archive"), "{err}");
+        assert!(err.to_string().contains("glassbox export"), "{err}");
         let err = s
             .import_tar(&[0xffu8; 600][..], None, Default::default())
             .unwrap_err();

@@ -132,7 +132,11 @@ pub fn write_all(book: &Path) -> Result<()> {
         let store =
             std::env::temp_dir().join(format!("glassbox-book-{}-{dir}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
-        let runner = Runner::new(&store, true, lang)?;
+        let mut runner = Runner::new(&store, true, lang)?;
+        // Files the lessons write (`save -o`) go to a scratch directory, removed after.
+        let scratch = store.with_extension("cwd");
+        std::fs::create_dir_all(&scratch)?;
+        runner.workdir = Some(scratch.clone());
         let written = (|| -> Result<()> {
             for lesson in catalog::lessons()? {
                 std::fs::write(
@@ -143,6 +147,7 @@ pub fn write_all(book: &Path) -> Result<()> {
             Ok(())
         })();
         let _ = std::fs::remove_dir_all(&store);
+        let _ = std::fs::remove_dir_all(&scratch);
         written?;
     }
     Ok(())

@@ -30,6 +30,9 @@ pub struct Runner {
     pub lang: Lang,
     /// Extra global options for every command (e.g. --explain=steps in a lesson).
     trace: PathBuf,
+    /// Where commands run (files a lesson writes, such as `save -o`, land
+    /// there): the learner's directory, or a scratch one for unattended runs.
+    pub workdir: Option<PathBuf>,
 }
 
 impl Runner {
@@ -44,6 +47,7 @@ impl Runner {
             simulate,
             lang,
             trace,
+            workdir: None,
         })
     }
 
@@ -58,6 +62,9 @@ impl Runner {
         }
         c.arg("--trace-json").arg(&self.trace);
         c.args(options).args(args);
+        if let Some(dir) = &self.workdir {
+            c.current_dir(dir);
+        }
         c
     }
 

@@ -141,7 +141,53 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: "seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)".into(),
             look: "grep Seccomp /proc/<pid>/status   # 2 = filter".into(),
         },
-        Step::CapSet { keep, set } => {
+        Step::CapSet { keep, set, non_root: true } => {
+            let short: Vec<String> = keep.iter().map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase()).collect();
+            let kept = if keep.is_empty() { l("none", "无") } else { short.join(", ") };
+            Description {
+                title: l(
+                    &format!("bound the user's capabilities by the container's {}", keep.len()),
+                    &format!("用容器的 {} 项能力给这个用户划上限", keep.len()),
+                ),
+                why: l(
+                    &format!("The process is no longer root, so, as docker gives any non-root user, it ends with no effective or permitted capabilities: first it raises the effective set to what set_user kept in the permitted set (it needs CAP_SETPCAP for the next call), drops from the bounding set every capability the container does not have ({kept} stay: {set}), so no setuid-root or file-capability program it runs can gain more than the container's set, clears the ambient set, and capset(2)s effective, permitted and inheritable to empty."),
+                    &format!("这个进程已经不是 root 了，所以和 docker 对待任何非 root 用户一样，它最后没有有效能力也没有许可能力：先把有效集提升到 set_user 保留在许可集里的能力（下一步要用 CAP_SETPCAP），再从边界集里删掉容器没有的每一项能力（剩下 {kept}：{set}），这样它运行的 setuid-root 程序或带文件能力的程序都拿不到超过容器的能力；然后清空环境集，用 capset(2) 把有效集、许可集和可继承集都设为空。"),
+                ),
+                shell: format!(
+                    "capsh --keep=1 --uid=... --caps=cap_setpcap+ep --drop={} --caps= --   # one capsh with set_user's options: after exec a non-root shell would have lost them",
+                    crate::confine::caps::NAMES
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| !set.has(*n as u32))
+                        .map(|(_, c)| c.to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                syscall: "capset(eff = prm); prctl(PR_CAPBSET_DROP, c) ∀ c ∉ keep; prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL); capset(0, 0, 0)".into(),
+                look: "grep Cap /proc/<pid>/status   # CapBnd: the container's set, the others 0".into(),
+            }
+        }
+        Step::SetUser { user } => {
+            let groups = user.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",");
+            Description {
+                title: l(
+                    &format!("become user {} (uid {}, gid {})", user.spec, user.uid, user.gid),
+                    &format!("切换成用户 {}（uid {}，gid {}）", user.spec, user.uid, user.gid),
+                ),
+                why: l(
+                    &format!("-u {} is uid {}, gid {}, looked up in the container's own /etc/passwd and /etc/group, not the host's. Supplementary groups first, then the group, then the user: after setuid the process could no longer change them. This happens before the capabilities are cut to the container's set (as runc does it), because changing identity needs CAP_SETUID and CAP_SETGID, which --cap-drop may have taken from the container; PR_SET_KEEPCAPS keeps the permitted set across setuid, so the next step can still trim the bounding set.", user.spec, user.uid, user.gid),
+                    &format!("-u {} 对应 uid {}、gid {}，查的是容器自己的 /etc/passwd 和 /etc/group，不是宿主机的。先设附加组，再设组，最后设用户：setuid 之后进程就再也改不了它们了。这一步在把能力削减到容器的集合之前做（runc 也是这个顺序），因为切换身份需要 CAP_SETUID 和 CAP_SETGID，而 --cap-drop 可能已经把它们从容器里拿掉了；PR_SET_KEEPCAPS 让许可集在 setuid 之后保留下来，下一步才能继续收紧边界集。", user.spec, user.uid, user.gid),
+                ),
+                shell: format!(
+                    "capsh --keep=1 --groups={groups} --gid={} --uid={} --",
+                    user.gid,
+                    user.uid
+                ),
+                syscall: format!("prctl(PR_SET_KEEPCAPS, 1); setgroups([{groups}]); setgid({}); setuid({}); prctl(PR_SET_KEEPCAPS, 0)", user.gid, user.uid),
+                look: "grep -E '^(Uid|Gid|Groups):' /proc/<pid>/status".into(),
+            }
+        }
+        Step::CapSet { keep, set, .. } => {
             let short: Vec<String> = keep.iter().map(|c| c.trim_start_matches("CAP_").to_ascii_lowercase()).collect();
             Description {
                 title: l(

@@ -344,40 +344,16 @@ impl Step {
                 ),
                 look: format!("ls -l /proc/{pid}/ns   # {}", l("the same inode numbers as /proc/<exec pid>/ns", "与 /proc/<exec pid>/ns 的 inode 编号相同")),
             },
-            Step::Exec { argv, cwd, joined: true, user, .. } => {
-                let mut why = l(
+            Step::Exec { argv, cwd, joined: true, .. } => Description {
+                title: l(&format!("exec {}", shell_join(argv)), &format!("exec：运行 {}", shell_join(argv))),
+                why: l(
                     "execve replaces glassbox's code in the forked process with the program; it keeps the namespaces and the cgroup it joined, so it runs inside the container, next to its PID 1 (the container's first process), with the next free PID of the container's PID namespace.",
                     "execve 把这个 fork 出来的进程里 glassbox 的代码换成用户的程序；它保留刚加入的命名空间和 cgroup，所以运行在容器里面，和容器的 1 号进程（容器的第一个进程）并列，拿到的是容器 PID 命名空间里下一个空闲的 PID。",
-                );
-                let (mut shell, mut syscall) = (
-                    format!("cd {} && exec {}", shell_quote(cwd), shell_join(argv)),
-                    "execve(path, argv, envp)".to_string(),
-                );
-                if let Some(u) = user {
-                    let groups = u.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",");
-                    why.push(' ');
-                    why.push_str(&l(
-                        &format!("Before that it gives up root: -u {} is uid {}, gid {} (looked up in the container's own /etc/passwd and /etc/group, not the host's); supplementary groups first, then the group, then the user, since after setuid it could no longer change them.", u.spec, u.uid, u.gid),
-                        &format!("在此之前它放弃 root 身份：-u {} 对应 uid {}、gid {}（查的是容器自己的 /etc/passwd 和 /etc/group，不是宿主机的）；先设附加组，再设组，最后设用户，因为 setuid 之后就再也改不了它们了。", u.spec, u.uid, u.gid),
-                    ));
-                    shell = format!(
-                        "cd {} && exec setpriv --reuid={} --regid={} {} {}",
-                        shell_quote(cwd),
-                        u.uid,
-                        u.gid,
-                        if groups.is_empty() { "--clear-groups".to_string() } else { format!("--groups={groups}") },
-                        shell_join(argv)
-                    );
-                    syscall = format!("setgroups([{groups}]); setgid({}); setuid({}); execve(path, argv, envp)", u.gid, u.uid);
-                }
-                Description {
-                    title: l(&format!("exec {}", shell_join(argv)), &format!("exec：运行 {}", shell_join(argv))),
-                    why,
-                    shell,
-                    syscall,
-                    look: l("ps -o pid,ppid,user,args   # inside the container: PID 1 and this program", "ps -o pid,ppid,user,args   # 在容器里：1 号进程和这个程序"),
-                }
-            }
+                ),
+                shell: format!("cd {} && exec {}", shell_quote(cwd), shell_join(argv)),
+                syscall: "execve(path, argv, envp)".into(),
+                look: l("ps -o pid,ppid,user,args   # inside the container: PID 1 and this program", "ps -o pid,ppid,user,args   # 在容器里：1 号进程和这个程序"),
+            },
             Step::Exec { argv, cwd, .. } => Description {
                 title: l(&format!("exec {}", shell_join(argv)), &format!("exec：运行 {}", shell_join(argv))),
                 why: l(
@@ -403,7 +379,8 @@ impl Step {
             | Step::ReadonlyPaths { .. }
             | Step::NoNewPrivs
             | Step::SeccompLoad { .. }
-            | Step::CapSet { .. }) => super::confine::describe(s, lang),
+            | Step::CapSet { .. }
+            | Step::SetUser { .. }) => super::confine::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),
@@ -1000,7 +977,6 @@ mod exec_tests {
             env: vec![],
             cwd: "/".into(),
             joined,
-            user: None,
         }
     }
 

@@ -181,10 +181,6 @@ pub enum Step {
         /// container's first process, so not PID 1.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         joined: bool,
-        /// `exec -u`: the identity to take (setgroups, setgid, setuid) just
-        /// before execve; None keeps root.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<ExecUser>,
     },
     /// Remove the container's cgroup once its processes are gone.
     CgroupRemove { paths: Vec<PathBuf> },
@@ -233,7 +229,16 @@ pub enum Step {
     CapSet {
         keep: Vec<String>,
         set: crate::confine::caps::CapSet,
+        /// The process already took a non-root uid (`exec -u`): it keeps the
+        /// bounding set only; effective and permitted end empty, as docker
+        /// gives a non-root user.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        non_root: bool,
     },
+    /// `exec -u USER[:GROUP]`: take the user's identity (setgroups, setgid,
+    /// setuid) with PR_SET_KEEPCAPS, before cap_set, as runc does, so a
+    /// container without CAP_SETUID/CAP_SETGID can still exec as a user.
+    SetUser { user: ExecUser },
 
     // ---- monitor steps (`run -d`, `start`): glassbox's own process work
     // around a detached container. The engine (`engine::monitor`,
@@ -452,6 +457,7 @@ impl Step {
             Step::NoNewPrivs => "no_new_privs",
             Step::SeccompLoad { .. } => "seccomp_load",
             Step::CapSet { .. } => "cap_set",
+            Step::SetUser { .. } => "set_user",
             Step::MonitorFork { .. } => "monitor_fork",
             Step::SetSid { .. } => "setsid",
             Step::LogPipe { .. } => "log_pipe",

@@ -49,7 +49,12 @@ pub fn run(ctx: &ChildContext) -> isize {
     }
     // SAFETY: the fd was made by the parent for us and is not used elsewhere in this process.
     let mut report = unsafe { std::fs::File::from_raw_fd(ctx.report_write) };
-    if read_byte(ctx.go_read) != Some(b'g') {
+    // Unobserved, the child builds its mounts while the parent moves it into
+    // its cgroup (on cgroup v1 that write waits for an RCU grace period, 6 to
+    // 28 ms here) and takes the go-ahead only before the first step that
+    // must run inside the cgroup. Observed, every step waits, in plan order.
+    let mut released = ctx.report_each;
+    if released && read_byte(ctx.go_read) != Some(b'g') {
         return EXIT_ENGINE as isize;
     }
     if let Err(e) = setup_stdio(ctx) {
@@ -57,6 +62,12 @@ pub fn run(ctx: &ChildContext) -> isize {
         return EXIT_ENGINE as isize;
     }
     for (index, step) in ctx.steps.iter().enumerate() {
+        if !released && !before_cgroup_join(step) {
+            if read_byte(ctx.go_read) != Some(b'g') {
+                return EXIT_ENGINE as isize;
+            }
+            released = true;
+        }
         if ctx.report_each {
             if writeln!(report, "S {index}").is_err() {
                 return EXIT_ENGINE as isize;
@@ -95,6 +106,28 @@ pub fn run(ctx: &ChildContext) -> isize {
         }
     }
     EXIT_ENGINE as isize // unreachable in practice: the last step is exec
+}
+
+/// Steps that may run before the parent has put the child in its cgroup:
+/// mounts and names inside the child's own new namespaces, which vanish with
+/// them. No program of the user's runs, and nothing forks, before the join:
+/// setns (which forks), the confinement calls and exec all wait for it.
+fn before_cgroup_join(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::MountPrivate
+            | Step::MountOverlay { .. }
+            | Step::MountSpecial { .. }
+            | Step::MakeDevices { .. }
+            | Step::MountBind { .. }
+            | Step::SetHostname { .. }
+            | Step::LinkUp { .. }
+            | Step::PivotRoot { .. }
+            | Step::AddDevices { .. }
+            | Step::RemountReadOnly { .. }
+            | Step::MaskPaths { .. }
+            | Step::ReadonlyPaths { .. }
+    )
 }
 
 /// Join the namespaces of process `pid`, the mount namespace last (its root
@@ -232,14 +265,10 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
         Step::ReadonlyPaths { paths } => confine::readonly_paths(paths).map_err(engine),
         Step::NoNewPrivs => confine::no_new_privs().map_err(engine),
         Step::SeccompLoad { program, .. } => confine::seccomp_load(program).map_err(engine),
-        Step::CapSet { set, .. } => confine::cap_set(*set).map_err(engine),
-        Step::Exec {
-            argv,
-            env,
-            cwd,
-            user,
-            ..
-        } => Err(exec(argv, env, cwd, user.as_ref())),
+        Step::CapSet { set, non_root, .. } => confine::cap_set(*set, *non_root).map_err(engine),
+        Step::SetUser { user } => confine::set_user(user)
+            .map_err(|(call, e)| (EXIT_CANNOT_EXEC, format!("{call} for user {}: {}", user.spec, e.desc()))),
+        Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,
             format!("step {} cannot run inside the container", other.kind()),
@@ -269,12 +298,7 @@ pub fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
 }
 
 /// exec the program; returns only on failure, with docker's code and message.
-fn exec(
-    argv: &[String],
-    env: &[String],
-    cwd: &str,
-    user: Option<&crate::step::ExecUser>,
-) -> (i32, String) {
+fn exec(argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
     // Rust ignores SIGPIPE, and exec keeps ignored signals: give the program
     // the default, or `yes | head` inside the container would never end.
     // SAFETY: resetting a disposition and the signal mask in a single-threaded child.
@@ -295,28 +319,6 @@ fn exec(
             EXIT_ENGINE,
             format!("chdir to working directory {cwd:?}: {e}"),
         );
-    }
-    if let Some(u) = user {
-        // Groups first: after setuid a non-root process may not change them.
-        let groups: Vec<nix::unistd::Gid> = u
-            .groups
-            .iter()
-            .map(|g| nix::unistd::Gid::from_raw(*g))
-            .collect();
-        let set = nix::unistd::setgroups(&groups)
-            .map_err(|e| ("setgroups", e))
-            .and_then(|_| {
-                nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid)).map_err(|e| ("setgid", e))
-            })
-            .and_then(|_| {
-                nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid)).map_err(|e| ("setuid", e))
-            });
-        if let Err((call, e)) = set {
-            return (
-                EXIT_CANNOT_EXEC,
-                format!("{call} for user {}: {}", u.spec, e.desc()),
-            );
-        }
     }
     let path_var = env
         .iter()

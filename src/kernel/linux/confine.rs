@@ -136,14 +136,24 @@ pub fn device_cgroup(
     if version == 2 {
         return Ok(()); // no device program yet: said in the step's text and in `info`
     }
+    use std::io::Write;
     for dir in paths {
         if deny_all {
             std::fs::write(dir.join("devices.deny"), "a")
                 .with_context(|| format!("write a to {}/devices.deny", dir.display()))?;
         }
+        if allow.is_empty() {
+            continue;
+        }
+        // The kernel takes one rule per write(2), but one open file takes them all.
+        let file = dir.join("devices.allow");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .with_context(|| format!("open {}", file.display()))?;
         for rule in allow {
-            std::fs::write(dir.join("devices.allow"), rule)
-                .with_context(|| format!("write {rule:?} to {}/devices.allow", dir.display()))?;
+            f.write_all(rule.as_bytes())
+                .with_context(|| format!("write {rule:?} to {}", file.display()))?;
         }
     }
     Ok(())
@@ -204,9 +214,77 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// Take a user's identity: supplementary groups, group, user, in that
+/// order (after setuid a non-root process could change none of them).
+/// PR_SET_KEEPCAPS keeps the permitted set across the change to a non-root
+/// uid (the effective set is cleared), so `cap_set` can still trim the
+/// bounding set afterwards.
+pub fn set_user(u: &crate::step::ExecUser) -> Result<(), (&'static str, nix::errno::Errno)> {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+        return Err(("prctl(PR_SET_KEEPCAPS)", nix::errno::Errno::last()));
+    }
+    let groups: Vec<Gid> = u.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| ("setgroups", e))?;
+    setgid(Gid::from_raw(u.gid)).map_err(|e| ("setgid", e))?;
+    setuid(Uid::from_raw(u.uid)).map_err(|e| ("setuid", e))?;
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    Ok(())
+}
+
+fn capget_permitted() -> std::io::Result<u64> {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget fills two data words for a version-3 header.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, data.as_mut_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(data[0].permitted as u64 | (data[1].permitted as u64) << 32)
+}
+
+fn capset(effective: u64, permitted: u64) -> std::io::Result<()> {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: 0,
+        },
+        CapData {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset with a version-3 header and two data words, as capset(2) wants.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Drop every capability not in `keep` from the bounding set, clear the
-/// ambient set, then set effective = permitted = keep, inheritable empty.
-pub fn cap_set(keep: CapSet) -> Result<()> {
+/// ambient set, then set effective = permitted = keep (inheritable empty),
+/// or, for a process that already became a non-root user, effective =
+/// permitted = nothing, as docker gives a non-root user.
+pub fn cap_set(keep: CapSet, non_root: bool) -> Result<()> {
+    if non_root {
+        // set_user kept the permitted set but the kernel cleared the
+        // effective one; PR_CAPBSET_DROP needs CAP_SETPCAP effective.
+        let permitted = capget_permitted()
+            .map_err(|e| anyhow::anyhow!("capget: {e}"))?;
+        capset(permitted, permitted).map_err(|e| anyhow::anyhow!("capset (raise effective to permitted): {e}"))?;
+    }
     let last = CapSet::last_cap();
     for cap in 0..=last {
         if !keep.has(cap) {
@@ -229,26 +307,8 @@ pub fn cap_set(keep: CapSet) -> Result<()> {
             0,
         )
     };
-    let header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [
-        CapData {
-            effective: keep.0 as u32,
-            permitted: keep.0 as u32,
-            inheritable: 0,
-        },
-        CapData {
-            effective: (keep.0 >> 32) as u32,
-            permitted: (keep.0 >> 32) as u32,
-            inheritable: 0,
-        },
-    ];
-    // SAFETY: capset with a version-3 header and two data words, as capset(2) wants.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
+    let want = if non_root { 0 } else { keep.0 };
+    if let Err(e) = capset(want, want) {
         let missing = CapSet(keep.0 & !CapSet::own("CapPrm").unwrap_or(u64::MAX));
         if missing.0 != 0 {
             bail!("capset: {e}: glassbox itself does not hold {} (its CapPrm), so it cannot give it to the container; drop it from --cap-add", missing.names().join(", "));

@@ -319,8 +319,19 @@ impl Kernel for LinuxKernel {
     ) -> Result<std::result::Result<(), ChildFailure>> {
         let child = self.child.as_mut().context("no child to start")?;
         let mut go = std::fs::File::from(child.go_write.try_clone()?);
-        go.write_all(b"g")
-            .context("release the container process")?;
+        // Unobserved, the child may already have failed in a mount step and
+        // closed its end: its report below says why, not this broken pipe
+        // (nor a SIGPIPE: main restores its default action, which would kill us).
+        // SAFETY: swapping a signal disposition around one write, then restoring it.
+        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let released = go.write_all(b"g");
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGPIPE, previous) };
+        if let Err(e) = released {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(anyhow::Error::from(e).context("release the container process"));
+            }
+        }
         let mut reader = BufReader::new(child.report_read.take().context("child already started")?);
         let mut line = String::new();
         loop {
