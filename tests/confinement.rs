@@ -376,17 +376,42 @@ fn exec_as_a_user_works_without_setuid_and_setgid_caps() {
     let gb = Gb::new();
     let name = format!("confine-exec-user-{}", std::process::id());
     let o = gb.run(&[
-        "run", "-d", "--name", &name, "--cap-drop", "SETUID", "--cap-drop", "SETGID", "busybox",
-        "sleep", "30",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--cap-drop",
+        "SETUID",
+        "--cap-drop",
+        "SETGID",
+        "busybox",
+        "sleep",
+        "30",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let probe = "id; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|Groups):' /proc/self/status";
     let trace = gb.root().join("exec-user.json");
     let t = trace.display().to_string();
-    let user = gb.run(&["--trace-json", &t, "exec", "-u", "nobody", &name, "sh", "-c", probe]);
+    let user = gb.run(&[
+        "--trace-json",
+        &t,
+        "exec",
+        "-u",
+        "nobody",
+        &name,
+        "sh",
+        "-c",
+        probe,
+    ]);
     let root_gid = gb.run(&["exec", "-u", "0:65534", &name, "sh", "-c", probe]);
     // A user switch the container cannot make at all still fails cleanly.
-    let plain = gb.run(&["exec", &name, "sh", "-c", "su nobody -s /bin/sh -c id; echo su=$?"]);
+    let plain = gb.run(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "su nobody -s /bin/sh -c id; echo su=$?",
+    ]);
     let rm = gb.run(&["rm", "-f", &name]);
     assert!(rm.status.success(), "{}", stderr(&rm));
 
@@ -405,14 +430,29 @@ fn exec_as_a_user_works_without_setuid_and_setgid_caps() {
         assert!(out.lines().any(|l| l == line), "{line} missing in {out}");
     }
     let kinds = trace_kinds(&trace);
-    let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("{k} missing: {kinds:?}"));
-    assert!(at("seccomp_load") < at("set_user") && at("set_user") < at("cap_set") && at("cap_set") < at("exec"));
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} missing: {kinds:?}"))
+    };
+    assert!(
+        at("seccomp_load") < at("set_user")
+            && at("set_user") < at("cap_set")
+            && at("cap_set") < at("exec")
+    );
 
     assert!(root_gid.status.success(), "{}", stderr(&root_gid));
     let out = stdout(&root_gid).replace('\t', "");
     assert!(out.contains("uid=0(root) gid=65534"), "{out}");
-    assert!(out.lines().any(|l| l == format!("CapEff:{bounding}")), "{out}");
-    assert!(out.lines().any(|l| l == format!("CapPrm:{bounding}")), "{out}");
+    assert!(
+        out.lines().any(|l| l == format!("CapEff:{bounding}")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == format!("CapPrm:{bounding}")),
+        "{out}"
+    );
 
     // Inside, root has no CAP_SETUID: su cannot change user.
     let out = stdout(&plain);

@@ -100,7 +100,12 @@ fn import_of_a_non_tar_is_refused() {
     std::fs::write(&empty, b"").unwrap();
     for source in [empty.to_str().unwrap(), "/dev/null"] {
         let o = gb.run(&["import", source, "nothing"]);
-        assert_eq!(o.status.code(), Some(125), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(source) && err.contains("empty"), "{err}");
         assert!(err.contains("tar archive of a root filesystem"), "{err}");

@@ -630,11 +630,24 @@ fn programs_in_the_container_get_default_signal_dispositions() {
 fn a_mount_that_fails_before_the_cgroup_join_reports_itself() {
     require_root!();
     let gb = Gb::new();
-    let o = gb.run(&["run", "--rm", "--tmpfs", "/proc/sys/gb-nope", "busybox", "true"]);
+    let o = gb.run(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/proc/sys/gb-nope",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("in step mount_special") && err.contains("/proc/sys/gb-nope"), "{err}");
-    assert!(!err.contains("Broken pipe") && !err.contains("cgroup"), "{err}");
+    assert!(
+        err.contains("in step mount_special") && err.contains("/proc/sys/gb-nope"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Broken pipe") && !err.contains("cgroup"),
+        "{err}"
+    );
     let short = err
         .split("error starting container ")
         .nth(1)
@@ -645,7 +658,11 @@ fn a_mount_that_fails_before_the_cgroup_join_reports_itself() {
     for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         if let Ok(dirs) = std::fs::read_dir(h.path().join("glassbox")) {
             for d in dirs.flatten() {
-                assert!(!d.file_name().to_string_lossy().starts_with(&short), "{:?} left", d.path());
+                assert!(
+                    !d.file_name().to_string_lossy().starts_with(&short),
+                    "{:?} left",
+                    d.path()
+                );
             }
         }
     }

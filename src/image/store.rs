@@ -2073,8 +2073,13 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
         // an empty stream is refused, with what to give instead
-        let err = s.import_tar(&b""[..], None, Default::default()).unwrap_err();
-        assert!(err.to_string().contains("empty, not a tar archive"), "{err}");
+        let err = s
+            .import_tar(&b""[..], None, Default::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("empty, not a tar archive"),
+            "{err}"
+        );
         assert!(err.to_string().contains("glassbox export"), "{err}");
         let err = s
             .import_tar(&[0xffu8; 600][..], None, Default::default())

@@ -266,8 +266,12 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
         Step::NoNewPrivs => confine::no_new_privs().map_err(engine),
         Step::SeccompLoad { program, .. } => confine::seccomp_load(program).map_err(engine),
         Step::CapSet { set, non_root, .. } => confine::cap_set(*set, *non_root).map_err(engine),
-        Step::SetUser { user } => confine::set_user(user)
-            .map_err(|(call, e)| (EXIT_CANNOT_EXEC, format!("{call} for user {}: {}", user.spec, e.desc()))),
+        Step::SetUser { user } => confine::set_user(user).map_err(|(call, e)| {
+            (
+                EXIT_CANNOT_EXEC,
+                format!("{call} for user {}: {}", user.spec, e.desc()),
+            )
+        }),
         Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,

@@ -241,7 +241,13 @@ fn capget_permitted() -> std::io::Result<u64> {
     };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget fills two data words for a version-3 header.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, data.as_mut_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &header as *const CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -281,9 +287,9 @@ pub fn cap_set(keep: CapSet, non_root: bool) -> Result<()> {
     if non_root {
         // set_user kept the permitted set but the kernel cleared the
         // effective one; PR_CAPBSET_DROP needs CAP_SETPCAP effective.
-        let permitted = capget_permitted()
-            .map_err(|e| anyhow::anyhow!("capget: {e}"))?;
-        capset(permitted, permitted).map_err(|e| anyhow::anyhow!("capset (raise effective to permitted): {e}"))?;
+        let permitted = capget_permitted().map_err(|e| anyhow::anyhow!("capget: {e}"))?;
+        capset(permitted, permitted)
+            .map_err(|e| anyhow::anyhow!("capset (raise effective to permitted): {e}"))?;
     }
     let last = CapSet::last_cap();
     for cap in 0..=last {

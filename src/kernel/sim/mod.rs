@@ -63,6 +63,8 @@ struct SimChild {
     upper_dir: Option<PathBuf>,
     /// `exec`: the host PID of the running container's first process it joins.
     target_pid: i32,
+    /// The identity `set_user` took (`exec -u`).
+    user: Option<crate::step::ExecUser>,
     /// The program was left running on the simulated host (`run -d`, `start`).
     detached: bool,
     /// The filesystem as the set-up steps left it, before the program ran.
@@ -198,6 +200,7 @@ impl SimChild {
             started_ms: 0,
             ended_ms: 0,
             target_pid: 0,
+            user: None,
             detached: false,
             caps: None,
             no_new_privs: false,
@@ -483,6 +486,10 @@ impl SimChild {
                 }
                 Ok(())
             }
+            Step::SetUser { user } => {
+                self.user = Some(user.clone());
+                Ok(())
+            }
             Step::NoNewPrivs => {
                 self.no_new_privs = true;
                 Ok(())
@@ -495,13 +502,7 @@ impl SimChild {
                 self.caps = Some(*set);
                 Ok(())
             }
-            Step::Exec {
-                argv,
-                env,
-                cwd,
-                user,
-                ..
-            } => {
+            Step::Exec { argv, env, cwd, .. } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
                     .filter_map(|e| {
@@ -510,6 +511,7 @@ impl SimChild {
                     })
                     .collect();
                 if self.entering {
+                    let user = self.user.clone();
                     return self.exec_joined(argv, env_pairs, cwd, user.as_ref());
                 }
                 self.fill_proc(procs);
