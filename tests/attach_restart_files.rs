@@ -336,28 +336,6 @@ fn stop_is_not_undone_by_restart_always() {
 }
 
 #[test]
-fn simulated_run_d_leaves_no_record() {
-    let gb = Gb::new();
-    let o = gb.run(&[
-        "--simulate",
-        "run",
-        "-d",
-        "--name",
-        "nope",
-        "busybox",
-        "true",
-    ]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(
-        stderr(&o).contains("need the real kernel"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(gb.containers().is_empty(), "{:?}", gb.containers());
-    assert!(ok(&gb.run(&["--simulate", "ps", "-aq"])).is_empty());
-}
-
-#[test]
 fn diff_shows_added_changed_and_deleted_paths() {
     require_root!();
     let gb = Gb::new();
