@@ -56,10 +56,16 @@ pub struct Sh {
     exec_last: bool,
     /// Whether this shell runs a `-c` string (whose last command it execs).
     pub exec_ok: bool,
+    /// `$RANDOM`'s generator state: a fixed seed, so runs repeat exactly.
+    random: std::cell::Cell<u32>,
 }
 
-/// Starts a simulated process's thread.
-pub type Spawner = Arc<dyn Fn(Box<dyn FnOnce() + Send>) -> bool + Send + Sync>;
+/// What a simulated process's thread runs, given the world it shares.
+pub type Job = Box<dyn FnOnce(&Shared) + Send>;
+
+/// Starts a simulated process's thread (a scoped thread of `shell::run_until`,
+/// which borrows the world until every thread ended); false if it could not.
+pub type Spawner = Arc<dyn Fn(Job) -> bool + Send + Sync>;
 
 /// The exit status a flow ends a process with.
 pub fn flow_code(f: &Flow, last: i32) -> i32 {
@@ -73,6 +79,10 @@ const SPECIAL: &[&str] = &[
     ":", ".", "break", "continue", "eval", "exec", "exit", "export", "readonly", "return", "set",
     "shift", "trap", "unset", "source",
 ];
+/// Applets busybox's ash runs in a forked shell without re-executing itself
+/// (seen with the real busybox: `sh -c 'cat | ps'` lists `{ps} sh -c ...`
+/// but plain `cat`).
+const NOEXEC: &[&str] = &["ps"];
 const BUILTINS: &[&str] = &[
     "cd", "pwd", "echo", "printf", "test", "[", "true", "false", "kill", "read", "wait", "local",
     "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir",
@@ -116,6 +126,7 @@ impl Sh {
             spawner: None,
             exec_last: false,
             exec_ok: false,
+            random: std::cell::Cell::new(0x2545_f491),
         }
     }
 
@@ -201,6 +212,15 @@ impl Sh {
                 f
             }
             "$" => return self.get("\0pid"),
+            "RANDOM" => {
+                // xorshift32, reduced to ash's 0..32767
+                let mut x = self.random.get();
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                self.random.set(x);
+                (x % 32768).to_string()
+            }
             n if n.chars().all(|c| c.is_ascii_digit()) => {
                 let k: usize = n.parse().ok()?;
                 return self.pos.get(k.checked_sub(1)?).cloned();
@@ -540,14 +560,12 @@ impl Sh {
             let old = std::mem::replace(&mut fds[1], o);
             p.w().release(&old);
         }
-        let shared_addr = p.shared as *const Shared as usize;
-        let spawner = self.spawner.clone().expect("a spawner");
-        let ok = spawner(Box::new(move || {
-            // SAFETY: the Shared outlives every thread: `shell::run_until`
-            // joins them all before it drops it.
-            let shared: &Shared = unsafe { &*(shared_addr as *const Shared) };
-            run_child(shared, pid, fds, body);
-        }));
+        let ok = match &self.spawner {
+            Some(spawner) => spawner(Box::new(move |shared: &Shared| {
+                run_child(shared, pid, fds, body)
+            })),
+            None => false,
+        };
         if !ok {
             let w = p.w();
             w.procs.remove(&pid);
@@ -750,6 +768,11 @@ impl Sh {
                 1
             });
         };
+        if argv.len() == 1 && argv[0] == "exec" {
+            // `exec 3>file`, `exec >&-`: the redirections are the shell's own now
+            p.close_fds(&saved);
+            return Ok(0);
+        }
         let r = self.run_argv(p, &argv, &assigns);
         self.restore(p, saved);
         r
@@ -987,9 +1010,7 @@ impl Sh {
             }
             "exec" => {
                 if a.is_empty() {
-                    // `exec >file`: the redirections stay; keep them.
-                    let fds = p.fds.clone();
-                    p.fds = p.dup_fds(&fds);
+                    // `exec >file` (its redirections stay: see `simple`)
                     return Ok(0);
                 }
                 let c = self.external(p, a)?;
@@ -1173,10 +1194,15 @@ impl Sh {
                         Some((n.clone(), format!("{n} is a shell builtin")))
                     } else {
                         let pv = self.get("PATH").unwrap_or_default();
-                        p.world()
-                            .fs
-                            .find_in_path(n, &pv)
-                            .map(|f| (f.clone(), format!("{n} is {f}")))
+                        let standalone = self.flavor == Flavor::Ash && applets::find(n).is_some();
+                        p.world().fs.find_in_path(n, &pv).map(|f| {
+                            if standalone {
+                                // busybox's ash runs its own applets by name
+                                (n.clone(), format!("{n} is {n}"))
+                            } else {
+                                (f.clone(), format!("{n} is {f}"))
+                            }
+                        })
                     };
                     match what {
                         Some((short, long)) => {
@@ -1438,15 +1464,28 @@ impl Sh {
             )?;
             return self.wait_for(p, &[pid]);
         }
+        let me = p.pid;
+        let shell_cmdline = p
+            .world()
+            .procs
+            .get(&me)
+            .map(|e| e.cmdline.clone())
+            .unwrap_or_default();
+        // busybox's ash runs its NOEXEC applets in the forked shell without
+        // an execve: the process keeps the shell's command line and only its
+        // name changes, which ps shows as `{ps} sh -c ...`.
+        let cmdline = if NOEXEC.contains(&base) && !shell_cmdline.is_empty() {
+            format!("{{{base}}} {shell_cmdline}")
+        } else {
+            cmdline
+        };
         if self.exec_last {
             // exec: this process becomes the program.
-            let me = p.pid;
             if let Some(e) = p.w().procs.get_mut(&me) {
                 e.cmdline = cmdline;
             }
             return applets::run(p, self, base, found, args);
         }
-        let me = p.pid;
         let pid = p.w().add_applet(me, &cmdline);
         let outer = p.applet.replace(pid);
         let r = applets::run(p, self, base, found, args);

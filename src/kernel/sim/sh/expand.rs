@@ -382,7 +382,7 @@ impl Sh {
                     };
                     let m = format!("{}{name}: {msg}\n", self.prefix());
                     p.err(m)?;
-                    return Err(Flow::Exit(1));
+                    return Err(Flow::Exit(2));
                 }
                 v.unwrap_or_default()
             }
