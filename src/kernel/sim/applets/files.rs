@@ -82,8 +82,12 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             out.push_str(&ls_line(fs, abs, disp, &o, now));
             first = false;
         }
-        let headers = operands.len() > 1;
-        for (disp, abs) in &dirs {
+        let recursive = has(&opts, 'R');
+        let headers = operands.len() > 1 || recursive;
+        // -R lists each directory's subdirectories right after it, depth first
+        let mut queue: std::collections::VecDeque<(String, String)> = dirs.into();
+        while let Some((disp, abs)) = queue.pop_front() {
+            let (disp, abs) = (&disp, &abs);
             if !first {
                 out.push('\n');
             }
@@ -106,6 +110,29 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                     child(abs, n)
                 }
             };
+            // -t newest first, -S largest first (ties by name), -r reversed
+            if has(&opts, 't') {
+                names.sort_by_key(|n| std::cmp::Reverse(fs.mtime_of(&path_of(n))));
+            } else if has(&opts, 'S') {
+                names.sort_by_key(|n| std::cmp::Reverse(fs.size_of(&path_of(n))));
+            }
+            if has(&opts, 'r') {
+                names.reverse();
+            }
+            if recursive {
+                let subdirs: Vec<(String, String)> = names
+                    .iter()
+                    .filter(|n| *n != "." && *n != "..")
+                    .filter(|n| {
+                        fs.lstat(&path_of(n), "/")
+                            .is_some_and(|(_, x)| x.is_dir())
+                    })
+                    .map(|n| (format!("{}/{n}", disp.trim_end_matches('/')), path_of(n)))
+                    .collect();
+                for d in subdirs.into_iter().rev() {
+                    queue.push_front(d);
+                }
+            }
             if o.long {
                 let blocks: u64 = names
                     .iter()

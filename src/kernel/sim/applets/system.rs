@@ -640,6 +640,7 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
     sh.set("\0pid", &p.pid.to_string());
     sh.errexit = errexit;
     sh.exec_ok = cmd_c;
+    sh.dash_c = cmd_c;
     sh.xtrace = xtrace;
     let r = sh.run_script(p, &script);
     crate::kernel::sim::sh::exec::finish_script(&mut sh, p, r)

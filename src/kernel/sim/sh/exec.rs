@@ -37,6 +37,10 @@ pub struct Sh {
     /// Signal number (0 = EXIT) → handler source.
     pub traps: BTreeMap<i32, String>,
     pub errexit: bool,
+    /// `set -u`
+    pub nounset: bool,
+    /// Started as `sh -c` (the `c` of `$-`).
+    pub dash_c: bool,
     pub xtrace: bool,
     locals: Vec<Vec<(String, Option<Var>)>>,
     loops: usize,
@@ -111,6 +115,8 @@ impl Sh {
             last: 0,
             traps: BTreeMap::new(),
             errexit: false,
+            nounset: false,
+            dash_c: false,
             xtrace: false,
             locals: Vec::new(),
             loops: 0,
@@ -202,12 +208,19 @@ impl Sh {
             "@" | "*" => self.pos.join(" "),
             "!" => return self.last_bg.map(|p| p.to_string()),
             "-" => {
+                // in ash's order: u x c e
                 let mut f = String::new();
-                if self.errexit {
-                    f.push('e');
+                if self.nounset {
+                    f.push('u');
                 }
                 if self.xtrace {
                     f.push('x');
+                }
+                if self.dash_c {
+                    f.push('c');
+                }
+                if self.errexit {
+                    f.push('e');
                 }
                 f
             }
@@ -722,6 +735,9 @@ impl Sh {
                 if *op == RedirOp::Out {
                     let _ = fsys.write_file(&abs, "/", b"", false);
                 }
+                // created or truncated now
+                let now = p.world().clock_ms / 1000;
+                p.w().fs.set_mtime(&abs, now);
                 Ok(Fd::File(abs))
             }
         }
@@ -1045,8 +1061,11 @@ impl Sh {
                 let on = x.starts_with('-');
                 if fl == "o" {
                     i += 1;
-                    if a.get(i).map(|s| s.as_str()) == Some("errexit") {
-                        self.errexit = on;
+                    match a.get(i).map(|s| s.as_str()) {
+                        Some("errexit") => self.errexit = on,
+                        Some("nounset") => self.nounset = on,
+                        Some("xtrace") => self.xtrace = on,
+                        _ => {}
                     }
                     i += 1;
                     continue;
@@ -1055,7 +1074,8 @@ impl Sh {
                     match c {
                         'e' => self.errexit = on,
                         'x' => self.xtrace = on,
-                        'u' | 'f' | 'v' | 'm' | 'C' | 'a' | 'b' | 'n' => {}
+                        'u' => self.nounset = on,
+                        'f' | 'v' | 'm' | 'C' | 'a' | 'b' | 'n' => {}
                         _ => {
                             let m = format!("{}illegal option -{c}\n", self.bprefix("set"));
                             p.err(m)?;
