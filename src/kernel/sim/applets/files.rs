@@ -123,10 +123,7 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 let subdirs: Vec<(String, String)> = names
                     .iter()
                     .filter(|n| *n != "." && *n != "..")
-                    .filter(|n| {
-                        fs.lstat(&path_of(n), "/")
-                            .is_some_and(|(_, x)| x.is_dir())
-                    })
+                    .filter(|n| fs.lstat(&path_of(n), "/").is_some_and(|(_, x)| x.is_dir()))
                     .map(|n| (format!("{}/{n}", disp.trim_end_matches('/')), path_of(n)))
                     .collect();
                 for d in subdirs.into_iter().rev() {
@@ -452,7 +449,9 @@ fn stamp_arg(t: &str, now: u64) -> Option<u64> {
     if !main.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let this_year = chrono::DateTime::from_timestamp(now as i64, 0)?.format("%Y").to_string();
+    let this_year = chrono::DateTime::from_timestamp(now as i64, 0)?
+        .format("%Y")
+        .to_string();
     let full = match main.len() {
         8 => format!("{this_year}{main}"),
         10 => {
@@ -463,7 +462,8 @@ fn stamp_arg(t: &str, now: u64) -> Option<u64> {
         12 => main.to_string(),
         _ => return None,
     };
-    let d = chrono::NaiveDateTime::parse_from_str(&format!("{full}{ss:02}"), "%Y%m%d%H%M%S").ok()?;
+    let d =
+        chrono::NaiveDateTime::parse_from_str(&format!("{full}{ss:02}"), "%Y%m%d%H%M%S").ok()?;
     u64::try_from(d.and_utc().timestamp()).ok()
 }
 
@@ -940,10 +940,15 @@ pub fn df(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     if types {
         out.push_str(&format!(" {:<10}", "Type"));
     }
-    out.push_str(&format!(
-        " {size_label:>9} {:>9} {:>9} Use% Mounted on\n",
-        "Used", "Available"
-    ));
+    if has(&opts, 'P') && !h && !mb {
+        // POSIX output names its units and percentage column differently
+        out.push_str(" 1024-blocks    Used Available Capacity Mounted on\n");
+    } else {
+        out.push_str(&format!(
+            " {size_label:>9} {:>9} {:>9} Use% Mounted on\n",
+            "Used", "Available"
+        ));
+    }
     // Every bind mount of the host's disk is the same device (/dev/vda);
     // pseudo filesystems have no blocks.
     let table: Vec<DfRow> = w

@@ -2273,3 +2273,75 @@ fn awk_terms(s: &str) -> Vec<String> {
     }
     out
 }
+
+/// `tac`: the lines of each input, last first.
+pub fn tac(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (ins, st) = inputs(p, sh, "tac", &argv[1..])?;
+    let mut out = Vec::new();
+    for (_, d) in ins {
+        for l in d.split_inclusive(|b| *b == b'\n').rev() {
+            out.extend_from_slice(l);
+        }
+    }
+    p.out(out)?;
+    Ok(st)
+}
+
+/// `paste [-s] [-d LIST] FILE...`: lines side by side (or, with -s, each
+/// input's lines on one line), joined by LIST's characters in turn.
+pub fn paste(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (opts, files) = match getopt(&argv[1..], "s", "d") {
+        Ok(x) => x,
+        Err(c) => return bad_opt(p, "paste", c),
+    };
+    let delims: Vec<String> = {
+        let (t, _) = unescape(val(&opts, 'd').unwrap_or("\t"), false);
+        t.chars().map(String::from).collect()
+    };
+    let delim = |k: usize| {
+        delims
+            .get(k % delims.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (ins, st) = inputs(p, sh, "paste", &files)?;
+    let mut cols: Vec<Vec<String>> = ins.iter().map(|(_, d)| lines(d)).collect();
+    // `paste - -`: the standard inputs take its lines in turn
+    let stdin_cols: Vec<usize> = (0..ins.len()).filter(|&k| ins[k].0 == "-").collect();
+    if stdin_cols.len() > 1 {
+        let all = std::mem::take(&mut cols[stdin_cols[0]]);
+        for (i, l) in all.into_iter().enumerate() {
+            cols[stdin_cols[i % stdin_cols.len()]].push(l);
+        }
+    }
+    let mut out = String::new();
+    if has(&opts, 's') {
+        for c in &cols {
+            for (k, l) in c.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(&delim(k - 1));
+                }
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
+    } else {
+        let rows = cols.iter().map(Vec::len).max().unwrap_or(0);
+        for r in 0..rows {
+            // an input that has ended adds neither text nor its delimiter;
+            // busybox ends the line with the last input's line only
+            for (k, c) in cols.iter().enumerate() {
+                if let Some(l) = c.get(r) {
+                    out.push_str(l);
+                    if k + 1 < cols.len() {
+                        out.push_str(&delim(k));
+                    } else {
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    p.out(out)?;
+    Ok(st)
+}

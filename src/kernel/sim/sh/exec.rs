@@ -41,6 +41,8 @@ pub struct Sh {
     pub nounset: bool,
     /// Started as `sh -c` (the `c` of `$-`).
     pub dash_c: bool,
+    /// getopts: the OPTIND it left and the place inside that argument.
+    getopt_at: (usize, usize),
     pub xtrace: bool,
     locals: Vec<Vec<(String, Option<Var>)>>,
     loops: usize,
@@ -117,6 +119,7 @@ impl Sh {
             errexit: false,
             nounset: false,
             dash_c: false,
+            getopt_at: (0, 0),
             xtrace: false,
             locals: Vec::new(),
             loops: 0,
@@ -1245,14 +1248,7 @@ impl Sh {
                 Ok(0)
             }
             "jobs" | "hash" | "times" => Ok(0),
-            "getopts" => {
-                let m = format!(
-                    "glassbox: {}: getopts is not supported in simulation; run for real as root to use it\n",
-                    self.arg0
-                );
-                p.err(m)?;
-                Ok(2)
-            }
+            "getopts" => self.getopts(p, a),
             "let" => {
                 let mut v = 0;
                 for x in a {
@@ -1267,6 +1263,106 @@ impl Sh {
                 f(p, self, argv)
             }
         }
+    }
+
+    /// `getopts SPEC VAR [ARG...]`, one option per call, as ash does it:
+    /// OPTIND counts arguments, and the place inside a bundle like `-ab`
+    /// is kept while OPTIND is the value getopts itself left.
+    fn getopts(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
+        if a.len() < 2 {
+            let m = format!(
+                "{}usage: getopts optstring var [arg]\n",
+                self.bprefix("getopts")
+            );
+            p.err(m)?;
+            return Ok(2);
+        }
+        let (spec, var) = (a[0].as_str(), a[1].as_str());
+        let args: Vec<String> = if a.len() > 2 {
+            a[2..].to_vec()
+        } else {
+            self.pos.clone()
+        };
+        let silent = spec.starts_with(':');
+        let shown: usize = self
+            .get("OPTIND")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        // inside a bundle OPTIND already names the next argument
+        let (mut ind, mut off) = match self.getopt_at {
+            (at, off) if at == shown && off > 0 => (shown - 1, off),
+            _ => (shown, 0),
+        };
+        if ind > args.len() + 1 {
+            // a new list of arguments: start again
+            (ind, off) = (1, 0);
+        }
+        if off == 0 {
+            let arg = args.get(ind - 1).map(String::as_str);
+            let last = match arg {
+                Some("--") => {
+                    ind += 1;
+                    true
+                }
+                Some(x) => !x.starts_with('-') || x == "-",
+                None => true,
+            };
+            if last {
+                self.set(var, "?");
+                self.set("OPTIND", &ind.to_string());
+                self.getopt_at = (ind, 0);
+                return Ok(1);
+            }
+            off = 1;
+        }
+        let arg: Vec<char> = args[ind - 1].chars().collect();
+        let c = arg[off];
+        off += 1;
+        let known = (c != ':').then(|| spec.find(c)).flatten();
+        let mut name = c.to_string();
+        let optarg: Option<String> = match known {
+            None => {
+                name = "?".into();
+                if silent {
+                    Some(c.to_string())
+                } else {
+                    p.err(format!("Illegal option -{c}\n"))?;
+                    None
+                }
+            }
+            Some(i) if spec[i + c.len_utf8()..].starts_with(':') => {
+                if off < arg.len() {
+                    let v: String = arg[off..].iter().collect();
+                    off = arg.len();
+                    Some(v)
+                } else if let Some(next) = args.get(ind) {
+                    ind += 1;
+                    Some(next.clone())
+                } else if silent {
+                    name = ":".into();
+                    Some(c.to_string())
+                } else {
+                    name = "?".into();
+                    p.err(format!("No arg for -{c} option\n"))?;
+                    None
+                }
+            }
+            Some(_) => Some(String::new()),
+        };
+        if off >= arg.len() {
+            ind += 1;
+            off = 0;
+        }
+        let shown = if off > 0 { ind + 1 } else { ind };
+        self.set(var, &name);
+        self.set("OPTIND", &shown.to_string());
+        match optarg {
+            Some(v) => self.set("OPTARG", &v),
+            None => self.unset("OPTARG"),
+        }
+        self.getopt_at = (shown, off);
+        Ok(0)
     }
 
     fn read(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
