@@ -723,8 +723,9 @@ mod tests {
         });
         assert_eq!(
             res.out,
-            // `sh -c ps` execs ps in place, so PID 1 is ps
-            "PID   USER     TIME  COMMAND\n    1 root      0:00 ps\n    7 nobody    0:00 sleep 100\n"
+            // `sh -c ps` runs ps in place without an exec: PID 1 is named ps
+            // but keeps the shell's command line
+            "PID   USER     COMMAND\n    1 root     {ps} sh -c ps\n    7 nobody   sleep 100\n"
         );
     }
 
