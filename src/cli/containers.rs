@@ -506,7 +506,7 @@ fn print_entries(entries: &[logs::Entry], timestamps: bool) {
 pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let bound = |s: &Option<String>, what: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
         match s {
             None => Ok(None),

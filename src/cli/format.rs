@@ -74,13 +74,13 @@ pub fn human_duration(seconds: i64) -> String {
 /// Seconds from an RFC 3339 time until now (0 if unparsable).
 pub fn seconds_since(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .map(|t| (crate::clock::now() - t.with_timezone(&chrono::Utc)).num_seconds())
         .unwrap_or(0)
 }
 
 /// "3 minutes ago", as docker's CREATED column ("N/A" for an unreadable time).
 pub fn ago(rfc3339: &str) -> String {
-    ago_at(rfc3339, chrono::Utc::now())
+    ago_at(rfc3339, crate::clock::now())
 }
 
 /// `ago` as seen at `now` (for tests).

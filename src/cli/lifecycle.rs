@@ -40,15 +40,6 @@ pub struct DiffArgs {
 pub fn diff(g: &GlobalOptions, args: DiffArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
-    if c.simulated {
-        return Err(exit(
-            EXIT_ENGINE,
-            format!(
-                "container {} is simulated: it has no files on this host",
-                c.name
-            ),
-        ));
-    }
     let mut out = String::new();
     for (path, change) in files::changes(&root, &c)? {
         out.push_str(&format!("{} {path}\n", change.letter()));
@@ -163,15 +154,6 @@ pub struct CommitArgs {
 pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
-    if c.simulated {
-        return Err(exit(
-            EXIT_ENGINE,
-            format!(
-                "container {} is simulated: it has no files on this host",
-                c.name
-            ),
-        ));
-    }
     let changes = engine::changes::parse_changes(&args.change)
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
@@ -417,8 +399,19 @@ pub fn top(g: &GlobalOptions, args: TopArgs) -> Result<i32> {
     } else {
         args.ps_args.clone()
     };
+    let rows = if c.simulated {
+        if args.ps_args.iter().any(|a| a != "-ef") {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "top in simulation shows ps -ef's columns only; run for real as root for other ps options"
+            );
+        }
+        manage::sim_top(&root, &c)?
+    } else {
+        manage::top(&c, &ps_args)?
+    };
     let mut table = Table::new(&[]);
-    for row in manage::top(&c, &ps_args)? {
+    for row in rows {
         table.row(row);
     }
     let text = table.render();
@@ -613,7 +606,7 @@ fn event_matches(e: &events::Event, filters: &[(String, String)]) -> bool {
 /// journal for new ones until interrupted, as docker streams them.
 pub fn events_cmd(g: &GlobalOptions, args: EventsArgs) -> Result<i32> {
     let root = g.root();
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let bound = |s: &Option<String>, what: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
         match s {
             None => Ok(None),
@@ -686,7 +679,7 @@ pub fn events_cmd(g: &GlobalOptions, args: EventsArgs) -> Result<i32> {
             }
         }
         if let Some(u) = until {
-            if chrono::Utc::now() > u {
+            if crate::clock::now() > u {
                 return Ok(0);
             }
         }

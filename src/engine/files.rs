@@ -56,6 +56,19 @@ fn fd_is_opaque(fd: BorrowedFd) -> bool {
 /// The image's unpacked layers, top first.
 pub fn lower_dirs(root: &Path, c: &Container) -> Result<Vec<PathBuf>> {
     let store = Store::open(root)?;
+    if c.simulated {
+        // Named, never unpacked: the simulated kernel reads the layer blobs.
+        let image = store
+            .resolve(&c.image_id)?
+            .context("the container's image is gone")?;
+        let mut dirs: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .map(|l| super::run::layer_dir_path(root, &l.chain_id))
+            .collect();
+        dirs.reverse();
+        return Ok(dirs);
+    }
     let image = store.resolve(&c.image_id)?.ok_or_else(|| {
         anyhow::Error::new(crate::error::ExitError::new(
             EXIT_ENGINE,
@@ -174,6 +187,9 @@ impl Change {
 /// changing it): a directory it swaps for a symlink is reported as that
 /// symlink, never followed to whatever it names.
 pub fn changes(root: &Path, c: &Container) -> Result<Vec<(String, Change)>> {
+    if c.simulated {
+        return super::sim_files::changes(root, c);
+    }
     let upper = RootDir::open(&c.dir(root).join("upper"))?;
     let lower = open_layers(&lower_dirs(root, c)?)?;
     let mut out: BTreeMap<String, Change> = BTreeMap::new();
@@ -258,13 +274,6 @@ pub struct Rootfs {
 
 /// Plan access to the container's merged root (read-only unless `writable`).
 pub fn plan_rootfs(root: &Path, c: &Container, writable: bool) -> Result<Rootfs> {
-    if c.simulated {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "container {} is simulated: it has no files on this host",
-            c.name
-        );
-    }
     let dir = c.dir(root);
     if c.is_running() {
         return Ok(Rootfs {
@@ -621,6 +630,11 @@ pub fn copy_from(
         follow_link,
     };
     announce(observer, &step)?;
+    if c.simulated {
+        super::sim_files::copy_from(root, c, &src, dest)?;
+        observer.after(&step);
+        return Ok(());
+    }
     in_rootfs(&plan, c, |rootfs| {
         let croot = container_root(rootfs)?;
         let node = open_in_container(&croot, &src, follow_link).map_err(|_| not_found(&src, c))?;
@@ -687,6 +701,11 @@ pub fn copy_into(
         tar: false,
     };
     announce(observer, &step)?;
+    if c.simulated {
+        super::sim_files::copy_into(root, c, src, &dest)?;
+        observer.after(&step);
+        return Ok(());
+    }
     in_rootfs(&plan, c, |rootfs| {
         let croot = container_root(rootfs)?;
         let dest_is_dir = open_in_container(&croot, &dest, true)
@@ -740,6 +759,12 @@ pub fn copy_from_as_tar(
     follow_link: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if c.simulated {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "cp with - (a tar stream) is not simulated yet: copy to or from a file or directory instead"
+        );
+    }
     let src = if src.starts_with('/') {
         src.to_string()
     } else {
@@ -856,6 +881,12 @@ pub fn copy_into_from_tar(
     input: &mut dyn std::io::Read,
     dest: &str,
 ) -> Result<()> {
+    if c.simulated {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "cp with - (a tar stream) is not simulated yet: copy to or from a file or directory instead"
+        );
+    }
     let dest = if dest.starts_with('/') {
         dest.to_string()
     } else {
@@ -982,6 +1013,11 @@ pub fn export(
         output: output.map(absolute),
     };
     announce(observer, &step)?;
+    if c.simulated {
+        super::sim_files::export(root, c, out)?;
+        observer.after(&step);
+        return Ok(());
+    }
     in_rootfs(&plan, &stopped, move |rootfs| {
         let croot = container_root(rootfs)?;
         let mut builder = tar::Builder::new(out);
@@ -1006,6 +1042,9 @@ pub fn export(
 /// are left out. Read through fds, never following a symlink the container
 /// made (it may still be running). Returns nothing; writes into `w`.
 pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
+    if c.simulated {
+        return super::sim_files::layer_tar(root, c, w);
+    }
     let upper = c.dir(root).join("upper");
     let lower = open_layers(&lower_dirs(root, c)?)?;
     let mut builder = tar::Builder::new(w);

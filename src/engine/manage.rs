@@ -131,6 +131,43 @@ fn cgroup_dir(setup: &CgroupSetup, id: &str, controller: &str) -> Option<PathBuf
     }
 }
 
+/// `top` of a simulated container: its processes as the simulated host
+/// has them now, in `ps -ef`'s columns.
+pub fn sim_top(root: &Path, c: &Container) -> Result<Vec<Vec<String>>> {
+    if !c.is_running() {
+        crate::exit_err!(1, "container {} is not running", c.id);
+    }
+    let started = c
+        .state
+        .started_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.format("%H:%M").to_string())
+        .unwrap_or_default();
+    let mut rows = vec!["UID PID PPID C STIME TTY TIME CMD"
+        .split(' ')
+        .map(String::from)
+        .collect::<Vec<_>>()];
+    for (host_pid, p) in crate::kernel::sim::host::processes(root, c)? {
+        let ppid = if p.pid == 1 { 0 } else { c.state.pid };
+        rows.push(vec![
+            p.user.clone(),
+            host_pid.to_string(),
+            ppid.to_string(),
+            "0".into(),
+            started.clone(),
+            if c.config.tty {
+                "pts/0".into()
+            } else {
+                "?".into()
+            },
+            "00:00:00".into(),
+            p.cmdline.clone(),
+        ]);
+    }
+    Ok(rows)
+}
+
 /// The host PIDs in the container's cgroup (`top`).
 pub fn pids(c: &Container) -> Result<Vec<i32>> {
     if !c.is_running() || c.simulated {

@@ -17,6 +17,7 @@ pub mod ps;
 pub mod remove;
 pub mod run;
 pub mod search;
+pub mod sim_files;
 pub mod validate;
 
 pub use attach::{attach, attach_to, AttachOptions, Ended};

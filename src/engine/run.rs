@@ -536,7 +536,7 @@ fn device_cgroup_step(kernel: &dyn Kernel, cgroups: &[PathBuf], conf: &Confineme
 
 /// Where a layer is (or will be) unpacked, without unpacking it: the
 /// simulated kernel narrates these paths but reads the layer blobs instead.
-fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
+pub(crate) fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
     root.join("layers")
         .join(chain_id.trim_start_matches("sha256:"))
         .join("diff")

@@ -13,11 +13,11 @@
 //! detached process's state by re-running it up to "now".
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use super::applets;
 use super::fs::{self, SimFs};
-use super::sh::exec::{finish_script, Flavor, Sh, Spawner};
+use super::sh::exec::{finish_script, Flavor, Job, Sh, Spawner};
 use super::sh::world::{self, Fd, Proc, Shared, World};
 use super::sh::Flow;
 use super::SimMount;
@@ -265,24 +265,18 @@ pub fn run_traced(
         }
     }
     let root = w.add_thread(Some(ctx.pid), 0, &argv.join(" "));
-    let shared = Box::new(Shared {
+    let shared = Shared {
         m: Mutex::new(w),
         cv: Condvar::new(),
-    });
-    let handles: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>> = Arc::default();
-    let hs = handles.clone();
-    let spawner: Spawner = Arc::new(move |f| {
-        match std::thread::Builder::new()
-            .name("glassbox-sim".into())
-            .stack_size(THREAD_STACK)
-            .spawn(f)
-        {
-            Ok(h) => {
-                hs.lock().unwrap_or_else(|e| e.into_inner()).push(h);
-                true
-            }
-            Err(_) => false,
-        }
+    };
+    // Every simulated process is a thread scoped to this call, borrowing
+    // `shared`. Threads started by other threads (pipeline stages,
+    // background jobs, subshells) ask this thread to spawn them, through a
+    // channel that closes once every shell holding the spawner is gone.
+    let (requests, incoming) = mpsc::channel::<(Job, mpsc::Sender<bool>)>();
+    let spawner: Spawner = Arc::new(move |job| {
+        let (reply, answer) = mpsc::channel();
+        requests.send((job, reply)).is_ok() && answer.recv().unwrap_or(false)
     });
     let mut sh = Sh::new(
         args[0].clone(),
@@ -291,12 +285,9 @@ pub fn run_traced(
         ctx.cwd.clone(),
         Flavor::Ash,
     );
-    sh.spawner = Some(spawner.clone());
+    sh.spawner = Some(spawner);
     sh.set("\0pid", &ctx.pid.to_string());
-    let addr = &*shared as *const Shared as usize;
-    let started = spawner(Box::new(move || {
-        // SAFETY: `shared` is dropped only after every thread was joined below.
-        let shared: &Shared = unsafe { &*(addr as *const Shared) };
+    let root_job: Job = Box::new(move |shared: &Shared| {
         let mut p = Proc::start(shared, root, vec![Fd::Tty(0), Fd::Tty(1), Fd::Tty(2)]);
         let r = p
             .check()
@@ -318,20 +309,26 @@ pub fn run_traced(
             p.w().halt("its PID 1 exited".into());
         }
         p.finish(code, halted);
-    }));
-    if started {
-        world::give_first_turn(&shared);
-        world::wait_all(&shared);
-    }
-    loop {
-        let h = handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match h {
-            Some(h) => {
-                let _ = h.join();
-            }
-            None => break,
+    });
+    let started = std::thread::scope(|scope| {
+        let shared = &shared;
+        let start = |job: Job| {
+            std::thread::Builder::new()
+                .name("glassbox-sim".into())
+                .stack_size(THREAD_STACK)
+                .spawn_scoped(scope, move || job(shared))
+                .is_ok()
+        };
+        if !start(root_job) {
+            return false;
         }
-    }
+        world::give_first_turn(shared);
+        for (job, reply) in incoming {
+            let _ = reply.send(start(job));
+        }
+        world::wait_all(shared);
+        true
+    });
     let mut w = shared.m.into_inner().unwrap_or_else(|e| e.into_inner());
     ctx.hostname = w.hostname.clone();
     let exit = w.procs.get(&root).and_then(|e| e.exit);
@@ -778,8 +775,9 @@ mod tests {
         });
         assert_eq!(
             res.out,
-            // `sh -c ps` execs ps in place, so PID 1 is ps
-            "PID   USER     TIME  COMMAND\n    1 root      0:00 ps\n    7 nobody    0:00 sleep 100\n"
+            // `sh -c ps` runs ps in place without an exec: PID 1 is named ps
+            // but keeps the shell's command line
+            "PID   USER     COMMAND\n    1 root     {ps} sh -c ps\n    7 nobody   sleep 100\n"
         );
     }
 

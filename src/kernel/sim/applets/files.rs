@@ -82,8 +82,12 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             out.push_str(&ls_line(fs, abs, disp, &o, now));
             first = false;
         }
-        let headers = operands.len() > 1;
-        for (disp, abs) in &dirs {
+        let recursive = has(&opts, 'R');
+        let headers = operands.len() > 1 || recursive;
+        // -R lists each directory's subdirectories right after it, depth first
+        let mut queue: std::collections::VecDeque<(String, String)> = dirs.into();
+        while let Some((disp, abs)) = queue.pop_front() {
+            let (disp, abs) = (&disp, &abs);
             if !first {
                 out.push('\n');
             }
@@ -106,6 +110,26 @@ pub fn ls(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                     child(abs, n)
                 }
             };
+            // -t newest first, -S largest first (ties by name), -r reversed
+            if has(&opts, 't') {
+                names.sort_by_key(|n| std::cmp::Reverse(fs.mtime_of(&path_of(n))));
+            } else if has(&opts, 'S') {
+                names.sort_by_key(|n| std::cmp::Reverse(fs.size_of(&path_of(n))));
+            }
+            if has(&opts, 'r') {
+                names.reverse();
+            }
+            if recursive {
+                let subdirs: Vec<(String, String)> = names
+                    .iter()
+                    .filter(|n| *n != "." && *n != "..")
+                    .filter(|n| fs.lstat(&path_of(n), "/").is_some_and(|(_, x)| x.is_dir()))
+                    .map(|n| (format!("{}/{n}", disp.trim_end_matches('/')), path_of(n)))
+                    .collect();
+                for d in subdirs.into_iter().rev() {
+                    queue.push_front(d);
+                }
+            }
             if o.long {
                 let blocks: u64 = names
                     .iter()
@@ -244,9 +268,18 @@ pub fn mkdir(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let now = now_secs(p);
     let mut st = 0;
     for d in &dirs {
+        let mut made: Vec<String> = Vec::new();
         let fsys = &mut p.w().fs;
         let r = if has(&opts, 'p') {
             let abs = fs::normalize(d, &cwd);
+            // -v names each directory as the operand spells it: `a/` then `a/b`
+            let spelled: Vec<(String, String)> = d
+                .char_indices()
+                .filter(|&(i, c)| c == '/' && i > 0 && !d[..i].ends_with('/'))
+                .map(|(i, _)| d[..=i].to_string())
+                .chain(std::iter::once(d.clone()))
+                .map(|s| (fs::normalize(&s, &cwd), s))
+                .collect();
             let mut cur = String::new();
             let mut res = Ok(());
             for comp in abs.split('/').filter(|c| !c.is_empty()) {
@@ -264,12 +297,23 @@ pub fn mkdir(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                     break;
                 }
                 fsys.set_mtime(&cur, now);
+                if let Some((_, s)) = spelled.iter().find(|(a, _)| *a == cur) {
+                    made.push(s.clone());
+                }
             }
             res
         } else {
+            made.push(d.clone());
             fsys.mkdir(d, &cwd)
                 .map(|_| fsys.set_mtime(&fs::normalize(d, &cwd), now))
         };
+        if r.is_ok() && has(&opts, 'v') {
+            let said: String = made
+                .iter()
+                .map(|m| format!("created directory: '{m}'\n"))
+                .collect();
+            p.out(said)?;
+        }
         if r.is_ok() {
             if let Some(m) = mode {
                 let _ = p.w().fs.chmod(d, &cwd, m);
@@ -348,7 +392,31 @@ pub fn touch(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Err(c) => return bad_opt(p, "touch", c),
     };
     let cwd = sh.cwd.clone();
-    let now = now_secs(p);
+    let mut now = now_secs(p);
+    // -d DATE, -t [[CC]YY]MMDDhhmm[.ss], -r FILE: that time instead of now
+    let when = if let Some(d) = val(&opts, 'd') {
+        Some((d, super::system::parse_date(d).map(|t| t.max(0) as u64)))
+    } else if let Some(t) = val(&opts, 't') {
+        Some((t, stamp_arg(t, now)))
+    } else if let Some(r) = val(&opts, 'r') {
+        match p.world().fs.lookup(r, &cwd) {
+            Some((abs, _)) => Some((r, Some(p.world().fs.mtime_of(&abs)))),
+            None => {
+                p.err(format!("touch: {r}: No such file or directory\n"))?;
+                return Ok(1);
+            }
+        }
+    } else {
+        None
+    };
+    match when {
+        Some((_, Some(t))) => now = t,
+        Some((bad, None)) => {
+            p.err(format!("touch: invalid date '{bad}'\n"))?;
+            return Ok(1);
+        }
+        None => {}
+    }
     let mut st = 0;
     for f in &files {
         let fsys = &mut p.w().fs;
@@ -370,6 +438,33 @@ pub fn touch(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         }
     }
     Ok(st)
+}
+
+/// `touch -t [[CC]YY]MMDDhhmm[.ss]` as seconds since the epoch (UTC).
+fn stamp_arg(t: &str, now: u64) -> Option<u64> {
+    let (main, ss) = match t.split_once('.') {
+        Some((m, s)) => (m, s.parse::<u32>().ok()?),
+        None => (t, 0),
+    };
+    if !main.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let this_year = chrono::DateTime::from_timestamp(now as i64, 0)?
+        .format("%Y")
+        .to_string();
+    let full = match main.len() {
+        8 => format!("{this_year}{main}"),
+        10 => {
+            // POSIX: 69-99 are 19xx, 00-68 are 20xx
+            let yy: u32 = main[..2].parse().ok()?;
+            format!("{}{main}", if yy >= 69 { "19" } else { "20" })
+        }
+        12 => main.to_string(),
+        _ => return None,
+    };
+    let d =
+        chrono::NaiveDateTime::parse_from_str(&format!("{full}{ss:02}"), "%Y%m%d%H%M%S").ok()?;
+    u64::try_from(d.and_utc().timestamp()).ok()
 }
 
 /// Copy the node at `src` (absolute) to `dst` (absolute), recursively.
@@ -609,7 +704,7 @@ pub fn apply_mode(spec: &str, old: u32, is_dir: bool) -> Option<u32> {
             m = match op {
                 '+' => m | bits,
                 '-' => m & !bits,
-                _ => (m & !(mask & 0o777)) | bits,
+                _ => (m & !mask) | bits,
             };
             rest = &rest[perm_end..];
         }
@@ -727,7 +822,13 @@ pub fn stat(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                         Some('F') => s.push_str(kind),
                         Some('i') => s.push_str(&inode(&abs).to_string()),
                         Some('h') => s.push_str(&nlink(fsys, &abs, n).to_string()),
-                        Some('Y') => s.push_str(&fsys.mtime_of(&abs).to_string()),
+                        // one time for access, modification and change
+                        Some('X' | 'Y' | 'Z') => s.push_str(&fsys.mtime_of(&abs).to_string()),
+                        Some('x' | 'y' | 'z') => s.push_str(&stamp(fsys.mtime_of(&abs))),
+                        Some('b') => s.push_str(&size.div_ceil(4096).saturating_mul(8).to_string()),
+                        Some('B') => s.push_str("512"),
+                        Some('o') => s.push_str("4096"),
+                        Some('f') => s.push_str(&format!("{:x}", n.mode() | type_bits(n))),
                         Some('%') => s.push('%'),
                         Some(o) => {
                             s.push('?');
@@ -744,9 +845,7 @@ pub fn stat(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 Node::Symlink { target } => format!("'{f}' -> '{target}'"),
                 _ => f.clone(),
             };
-            let t = chrono::DateTime::from_timestamp(fsys.mtime_of(&abs) as i64, 0)
-                .map(|d| d.format("%Y-%m-%d %H:%M:%S.000000000 +0000").to_string())
-                .unwrap_or_default();
+            let t = stamp(fsys.mtime_of(&abs));
             out.push_str(&format!(
                 "  File: {name}\n  Size: {:<10}\tBlocks: {:<10} IO Block: 4096   {kind}\nDevice: 2fh/47d\tInode: {:<11} Links: {}\nAccess: ({:04o}/{})  Uid: ({:>5}/{:>8})   Gid: ({:>5}/{:>8})\nAccess: {t}\nModify: {t}\nChange: {t}\n",
                 size,
@@ -766,6 +865,25 @@ pub fn stat(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     p.out(out)?;
     p.err(errs)?;
     Ok(st)
+}
+
+/// A file time as `stat` prints it.
+fn stamp(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S.000000000 +0000").to_string())
+        .unwrap_or_default()
+}
+
+/// The file-type bits of st_mode (`stat -c %f`).
+fn type_bits(n: &Node) -> u32 {
+    match n {
+        Node::Dir { .. } => 0o040000,
+        Node::File { .. } => 0o100000,
+        Node::Symlink { .. } => 0o120000,
+        Node::Other { kind: 'c' } => 0o020000,
+        Node::Other { kind: 'b' } => 0o060000,
+        Node::Other { .. } => 0o010000,
+    }
 }
 
 /// Human-readable sizes as busybox prints them (1024-based, one decimal under 10... as `df -h`).
@@ -799,65 +917,138 @@ fn usage(fsys: &SimFs, abs: &str) -> u64 {
 /// The size of the simulated root filesystem: a fixed disk, its use from the image.
 pub const DISK_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 
-pub fn df(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
-    let (opts, _) = match getopt(&argv[1..], "hkmPaT", "t") {
+/// One row of `df`: (source, type, size, used, mount point).
+type DfRow = (String, String, u64, u64, String);
+
+pub fn df(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (opts, paths) = match getopt(&argv[1..], "hkmPaT", "t") {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "df", c),
     };
-    let h = has(&opts, 'h');
+    let (h, mb, types) = (has(&opts, 'h'), has(&opts, 'm'), has(&opts, 'T'));
+    let only_type = val(&opts, 't').map(str::to_string);
     let w = p.world();
     let used_root = usage(&w.fs, "/");
-    let mut out = if h {
-        String::from("Filesystem                Size      Used Available Use% Mounted on\n")
+    let size_label = if h {
+        "Size"
+    } else if mb {
+        "1M-blocks"
     } else {
-        String::from("Filesystem           1K-blocks      Used Available Use% Mounted on\n")
+        "1K-blocks"
     };
-    let mut rows = Vec::new();
-    for m in &w.mounts {
-        let (size, used) = match m.fstype.as_str() {
-            "overlay" => (DISK_BYTES, used_root),
-            "tmpfs" | "devtmpfs" => (64 << 20, 0),
-            "bind" => (DISK_BYTES, used_root),
-            _ => continue,
-        };
-        let src = if m.fstype == "bind" {
-            "/dev/vda".to_string()
-        } else {
-            m.source.clone()
-        };
-        rows.push((src, size, used, m.target.clone()));
+    let mut out = format!("{:<20}", "Filesystem");
+    if types {
+        out.push_str(&format!(" {:<10}", "Type"));
     }
-    for (src, size, used, target) in rows {
+    if has(&opts, 'P') && !h && !mb {
+        // POSIX output names its units and percentage column differently
+        out.push_str(" 1024-blocks    Used Available Capacity Mounted on\n");
+    } else {
+        out.push_str(&format!(
+            " {size_label:>9} {:>9} {:>9} Use% Mounted on\n",
+            "Used", "Available"
+        ));
+    }
+    // Every bind mount of the host's disk is the same device (/dev/vda);
+    // pseudo filesystems have no blocks.
+    let table: Vec<DfRow> = w
+        .mounts
+        .iter()
+        .map(|m| {
+            let (src, size, used) = match m.fstype.as_str() {
+                "overlay" => (m.source.clone(), DISK_BYTES, used_root),
+                "bind" => ("/dev/vda".to_string(), DISK_BYTES, used_root),
+                "tmpfs" | "devtmpfs" => (m.source.clone(), 64 << 20, 0),
+                _ => (m.source.clone(), 0, 0),
+            };
+            let fstype = if m.fstype == "bind" {
+                "ext4".to_string()
+            } else {
+                m.fstype.clone()
+            };
+            (src, fstype, size, used, m.target.clone())
+        })
+        .collect();
+    let mut rows: Vec<DfRow> = Vec::new();
+    let mut errs = String::new();
+    if paths.is_empty() {
+        rows.extend(table.iter().cloned().filter(|r| {
+            (r.2 > 0 || has(&opts, 'a')) && only_type.as_ref().is_none_or(|t| *t == r.1)
+        }));
+    }
+    for path in &paths {
+        match mount_of(&w.fs, &table, path, &sh.cwd) {
+            Some(r) => rows.push(r),
+            None => errs.push_str(&format!("df: {path}: can't find mount point\n")),
+        }
+    }
+    for (src, fstype, size, used, target) in rows {
         let avail = size - used;
         let pct = if size == 0 {
             0
         } else {
             (used * 100).div_ceil(size)
         };
-        if h {
-            out.push_str(&format!(
-                "{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n",
-                src,
-                human(size),
-                human(used),
-                human(avail),
-                pct,
-                target
-            ));
-        } else {
-            out.push_str(&format!(
-                "{:<20} {:>9} {:>9} {:>9} {:>3}% {}\n",
-                src,
-                size / 1024,
-                used / 1024,
-                avail / 1024,
-                pct,
-                target
-            ));
+        let fig = |b: u64| {
+            if h {
+                human(b)
+            } else if mb {
+                (b >> 20).to_string()
+            } else {
+                (b / 1024).to_string()
+            }
+        };
+        out.push_str(&format!("{src:<20}"));
+        if types {
+            out.push_str(&format!(" {fstype:<10}"));
         }
+        out.push_str(&format!(
+            " {:>9} {:>9} {:>9} {:>3}% {}\n",
+            fig(size),
+            fig(used),
+            fig(avail),
+            pct,
+            target
+        ));
     }
     p.out(out)?;
-    Ok(0)
+    if errs.is_empty() {
+        return Ok(0);
+    }
+    p.err(errs)?;
+    Ok(1)
+}
+
+/// The mount a path lives on, as busybox's find_mount_point finds it: the
+/// deepest mount point above it gives its device, and the first table entry
+/// of that device is the answer.
+fn mount_of(fsys: &SimFs, table: &[DfRow], path: &str, cwd: &str) -> Option<DfRow> {
+    if !fsys.exists(path, cwd) {
+        return None;
+    }
+    let abs = fs::normalize(path, cwd);
+    let under = |target: &str| {
+        target == "/"
+            || abs == target
+            || abs
+                .strip_prefix(target)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let deepest = table
+        .iter()
+        .filter(|r| under(&r.4))
+        .max_by_key(|r| r.4.len())?;
+    // bind mounts of one disk share its device; others are their own
+    table
+        .iter()
+        .find(|r| {
+            if deepest.0 == "/dev/vda" {
+                r.0 == "/dev/vda"
+            } else {
+                r.4 == deepest.4
+            }
+        })
+        .cloned()
 }
 
 pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
@@ -901,7 +1092,8 @@ pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 });
                 // busybox prints depth-first, children before parents
                 let mut order = Vec::new();
-                fn walk(fsys: &SimFs, d: &str, order: &mut Vec<String>) {
+                // -a: files too, each where its directory lists it
+                fn walk(fsys: &SimFs, d: &str, all: bool, order: &mut Vec<String>) {
                     for n in fsys.list_dir(d, "/").unwrap_or_default() {
                         let c = child(d, &n);
                         if fsys
@@ -909,12 +1101,14 @@ pub fn du(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                             .map(|(_, x)| x.is_dir())
                             .unwrap_or(false)
                         {
-                            walk(fsys, &c, order);
+                            walk(fsys, &c, all, order);
+                            order.push(c);
+                        } else if all {
                             order.push(c);
                         }
                     }
                 }
-                walk(fsys, &abs, &mut order);
+                walk(fsys, &abs, has(&opts, 'a'), &mut order);
                 for d in order {
                     let shown = format!(
                         "{}{}",

@@ -18,7 +18,14 @@ fn live(p: &Proc) -> Vec<PEntry> {
         .collect()
 }
 
+/// The program's name (`/proc/PID/comm`): `{ps} sh -c ...` is ps run by
+/// the shell without an exec (see [`crate::kernel::sim::sh::exec`]).
 fn comm(cmdline: &str) -> String {
+    if let Some(rest) = cmdline.strip_prefix('{') {
+        if let Some((name, _)) = rest.split_once("} ") {
+            return name.to_string();
+        }
+    }
     let first = cmdline.split(' ').next().unwrap_or("");
     first
         .rsplit('/')
@@ -133,16 +140,12 @@ pub fn ps(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             out.push_str(&row(vals));
         }
     } else {
-        out.push_str("PID   USER     TIME  COMMAND\n");
+        // busybox built without FEATURE_PS_TIME (Debian's, which the
+        // built-in image carries) has no TIME column
+        out.push_str("PID   USER     COMMAND\n");
         for e in &procs {
             let user: String = e.user.chars().take(8).collect();
-            out.push_str(&format!(
-                "{:>5} {:<8} {:>5} {}\n",
-                e.pid,
-                user,
-                cpu_time(e, now),
-                e.cmdline
-            ));
+            out.push_str(&format!("{:>5} {:<8} {}\n", e.pid, user, e.cmdline));
         }
     }
     p.out(out)?;
@@ -267,7 +270,7 @@ pub fn kill(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         }
     }
     if i >= args.len() {
-        p.err("Usage: kill [-l] [-SIG] PID...\n")?;
+        p.err(format!("{prefix}you need to specify whom to kill\n"))?;
         return Ok(1);
     }
     let mut st = 0;

@@ -70,7 +70,7 @@ pub fn nproc(p: &mut Proc, _sh: &mut Sh, _a: &[String]) -> R {
     Ok(0)
 }
 
-fn parse_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_date(s: &str) -> Option<i64> {
     if let Some(n) = s.strip_prefix('@') {
         return n.parse().ok();
     }
@@ -210,11 +210,26 @@ pub fn free(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     Ok(0)
 }
 
-pub fn mount(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
-    if argv.len() > 1 && !argv[1].starts_with('-') {
-        p.err("mount: the simulated kernel's mount table is made by glassbox's own steps; run for real as root to mount\n")?;
+pub fn mount(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (opts, operands) = match super::getopt(&argv[1..], "arwnfvi", "to") {
+        Ok(x) => x,
+        Err(c) => return super::bad_opt(p, "mount", c),
+    };
+    let given = |c| super::has(&opts, c);
+    if operands.len() == 1 && !given('a') && !given('t') && !given('o') {
+        // one operand is looked up in /etc/fstab, which the image lacks
+        let cwd = sh.cwd.clone();
+        if p.world().fs.read_file("/etc/fstab", &cwd).is_err() {
+            p.err("mount: can't read '/etc/fstab': No such file or directory\n")?;
+            return Ok(1);
+        }
+    }
+    if !operands.is_empty() || super::has(&opts, 'a') || super::val(&opts, 'o').is_some() {
+        // the container's process lacks CAP_SYS_ADMIN: mount(2) says EPERM
+        p.err("mount: permission denied (are you root?)\n")?;
         return Ok(1);
     }
+    let only = super::val(&opts, 't').map(str::to_string);
     let mut out = String::new();
     for m in &p.world().mounts {
         let (fstype, opts) = match m.fstype.as_str() {
@@ -236,6 +251,9 @@ pub fn mount(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         } else {
             m.source.as_str()
         };
+        if only.as_ref().is_some_and(|t| t != fstype) {
+            continue;
+        }
         out.push_str(&format!("{src} on {} type {fstype} ({opts})\n", m.target));
     }
     p.out(out)?;
@@ -622,6 +640,7 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
     sh.set("\0pid", &p.pid.to_string());
     sh.errexit = errexit;
     sh.exec_ok = cmd_c;
+    sh.dash_c = cmd_c;
     sh.xtrace = xtrace;
     let r = sh.run_script(p, &script);
     crate::kernel::sim::sh::exec::finish_script(&mut sh, p, r)

@@ -86,7 +86,7 @@ pub fn unescape(s: &str, octal0: bool) -> (String, bool) {
     (out, false)
 }
 
-pub fn printf(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
+pub fn printf(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let Some(fmt) = argv.get(1) else {
         p.err("printf: usage: printf FORMAT [ARGUMENT...]\n")?;
         return Ok(1);
@@ -170,7 +170,13 @@ pub fn printf(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
                     let n = match num_arg(&a) {
                         Some(n) => n,
                         None => {
-                            p.err(format!("printf: invalid number '{a}'\n"))?;
+                            // the builtin's messages carry the shell's name
+                            let who = if p.applet.is_none() {
+                                sh.prefix()
+                            } else {
+                                "printf: ".to_string()
+                            };
+                            p.err(format!("{who}invalid number '{a}'\n"))?;
                             st = 1;
                             0
                         }
@@ -303,7 +309,8 @@ fn c_exp(v: f64, pr: usize, upper: bool) -> String {
 fn num_arg(a: &str) -> Option<i64> {
     let t = a.trim();
     if t.is_empty() {
-        return Some(0);
+        // a missing argument is "", which busybox refuses (printing 0)
+        return None;
     }
     if let Some(c) = t.strip_prefix('\'').or_else(|| t.strip_prefix('"')) {
         return Some(c.chars().next().map(|c| c as i64).unwrap_or(0));
@@ -415,8 +422,36 @@ fn build_re(
         .map_err(|_| format!("bad regex '{pat}'"))
 }
 
+/// What grep prints before a line: `file:`, `N:` (`-` for context lines).
+fn context_prefix(name: Option<&String>, numbered: bool, k: usize, sep: char) -> String {
+    let mut pre = String::new();
+    if let Some(n) = name {
+        pre.push_str(&format!("{n}{sep}"));
+    }
+    if numbered {
+        pre.push_str(&format!("{}{sep}", k + 1));
+    }
+    pre
+}
+
+/// Every file below directory `dir`, as paths that start with `dir`, sorted.
+fn files_below(fsys: &crate::kernel::sim::fs::SimFs, dir: &str, cwd: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = fsys.list_dir(dir, cwd).unwrap_or_default();
+    names.sort();
+    for n in names {
+        let path = format!("{}/{n}", dir.trim_end_matches('/'));
+        match fsys.lookup(&path, cwd) {
+            Some((_, node)) if node.is_dir() => out.extend(files_below(fsys, &path, cwd)),
+            Some(_) => out.push(path),
+            None => {}
+        }
+    }
+    out
+}
+
 pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
-    let (opts, mut rest) = match getopt(&argv[1..], "ivcnqEFwolLhHsrx", "em") {
+    let (opts, mut rest) = match getopt(&argv[1..], "ivcnqEFwolLhHsrRx", "emABC") {
         Ok(x) => x,
         Err(c) => {
             p.err(format!("grep: invalid option -- '{c}'\n"))?;
@@ -465,7 +500,27 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     }
     let invert = has(&opts, 'v');
     let max: Option<usize> = val(&opts, 'm').and_then(|v| v.parse().ok());
-    let show_name = (rest.len() > 1 || has(&opts, 'H')) && !has(&opts, 'h');
+    let recursive = has(&opts, 'r') || has(&opts, 'R');
+    let show_name = (rest.len() > 1 || has(&opts, 'H') || recursive) && !has(&opts, 'h');
+    if recursive {
+        // each directory named becomes the files below it
+        let fsys = &p.world().fs;
+        rest = rest
+            .iter()
+            .flat_map(|f| match fsys.lookup(f, &sh.cwd) {
+                Some((_, n)) if n.is_dir() => files_below(fsys, f, &sh.cwd),
+                _ => vec![f.clone()],
+            })
+            .collect();
+    }
+    let ctx_n = |c: char| {
+        val(&opts, c)
+            .or(val(&opts, 'C'))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let (after, before) = (ctx_n('A'), ctx_n('B'));
+    let context = after > 0 || before > 0;
     let (ins, st) = if has(&opts, 's') {
         let mut v = Vec::new();
         let mut st = 0;
@@ -491,10 +546,35 @@ pub fn grep(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             name.clone()
         };
         let mut count = 0;
-        for (k, line) in lines(&data).iter().enumerate() {
+        let all = lines(&data);
+        let mut after_left = 0;
+        let mut last_shown: Option<usize> = None;
+        let listing = has(&opts, 'c') || has(&opts, 'l') || has(&opts, 'L') || has(&opts, 'q');
+        for (k, line) in all.iter().enumerate() {
             let hit = res.iter().any(|r| r.is_match(line));
             if hit == invert {
+                if after_left > 0 && !listing {
+                    // a line of context after a match: `-` where a match has `:`
+                    after_left -= 1;
+                    let pre = context_prefix(show_name.then_some(&label), has(&opts, 'n'), k, '-');
+                    p.out(format!("{pre}{line}\n"))?;
+                    last_shown = Some(k);
+                }
                 continue;
+            }
+            if context && !listing {
+                let from = k
+                    .saturating_sub(before)
+                    .max(last_shown.map(|l| l + 1).unwrap_or(0));
+                if last_shown.is_some_and(|l| from > l + 1) {
+                    p.out("--\n")?;
+                }
+                for (j, l) in all.iter().enumerate().take(k).skip(from) {
+                    let pre = context_prefix(show_name.then_some(&label), has(&opts, 'n'), j, '-');
+                    p.out(format!("{pre}{l}\n"))?;
+                }
+                last_shown = Some(k);
+                after_left = after;
             }
             count += 1;
             any = true;
@@ -616,8 +696,15 @@ pub fn wc(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
 /// `-n N` also given as `-N`.
 fn count_arg(args: &[String]) -> Vec<String> {
     args.iter()
-        .map(|a| {
-            if a.len() > 1 && a.starts_with('-') && a[1..].chars().all(|c| c.is_ascii_digit()) {
+        .enumerate()
+        .map(|(k, a)| {
+            // `-n -2` is a count of -2, not `-n` then `-2`
+            let is_value = k > 0 && matches!(args[k - 1].as_str(), "-n" | "-c");
+            if !is_value
+                && a.len() > 1
+                && a.starts_with('-')
+                && a[1..].chars().all(|c| c.is_ascii_digit())
+            {
                 format!("-n{}", &a[1..])
             } else {
                 a.clone()
@@ -650,7 +737,10 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         files.clone()
     };
     for (k, f) in files_v.iter().enumerate() {
-        let d = if f == "-" {
+        let d = if f == "-" && n < 0 {
+            // all but the last -n: the whole input is needed
+            p.read_all(0)?
+        } else if f == "-" {
             // read only what is needed, so a pipe's writer sees it closed early
             if bytes {
                 let mut d = Vec::new();
@@ -691,11 +781,20 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 if f == "-" { "standard input" } else { f }
             ))?;
         }
+        let keep = |total: usize| {
+            if n < 0 {
+                total.saturating_sub(n.unsigned_abs() as usize)
+            } else {
+                n as usize
+            }
+        };
         let out: Vec<u8> = if bytes {
-            d.into_iter().take(n.max(0) as usize).collect()
+            let k = keep(d.len());
+            d.into_iter().take(k).collect()
         } else {
+            let k = keep(d.split_inclusive(|b| *b == b'\n').count());
             d.split_inclusive(|b| *b == b'\n')
-                .take(n.max(0) as usize)
+                .take(k)
                 .flatten()
                 .copied()
                 .collect()
@@ -956,15 +1055,32 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
 }
 
 pub fn uniq(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
-    let (opts, files) = match getopt(&argv[1..], "cdui", "fs") {
+    let (opts, files) = match getopt(&argv[1..], "cdui", "fsw") {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "uniq", c),
     };
+    let num = |c: char| val(&opts, c).and_then(|v| v.parse::<usize>().ok());
+    let (skip_fields, skip_chars, width) = (num('f').unwrap_or(0), num('s').unwrap_or(0), num('w'));
     let (ins, st) = inputs(p, sh, "uniq", &files[..files.len().min(1)])?;
     let all: Vec<String> = ins.iter().flat_map(|(_, d)| lines(d)).collect();
+    // the part of a line compared: after -f fields (blanks then non-blanks)
+    // and -s characters, at most -w characters
+    let key = |l: &str| -> String {
+        let mut rest = l;
+        for _ in 0..skip_fields {
+            rest = rest.trim_start_matches([' ', '\t']);
+            rest = rest.trim_start_matches(|c: char| c != ' ' && c != '\t');
+        }
+        let k = rest.chars().skip(skip_chars);
+        match width {
+            Some(w) => k.take(w).collect(),
+            None => k.collect(),
+        }
+    };
     let eq = |a: &str, b: &str| {
+        let (a, b) = (key(a), key(b));
         if has(&opts, 'i') {
-            a.eq_ignore_ascii_case(b)
+            a.eq_ignore_ascii_case(&b)
         } else {
             a == b
         }
@@ -2156,4 +2272,76 @@ fn awk_terms(s: &str) -> Vec<String> {
         out.push(c[st..i.min(c.len())].iter().collect());
     }
     out
+}
+
+/// `tac`: the lines of each input, last first.
+pub fn tac(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (ins, st) = inputs(p, sh, "tac", &argv[1..])?;
+    let mut out = Vec::new();
+    for (_, d) in ins {
+        for l in d.split_inclusive(|b| *b == b'\n').rev() {
+            out.extend_from_slice(l);
+        }
+    }
+    p.out(out)?;
+    Ok(st)
+}
+
+/// `paste [-s] [-d LIST] FILE...`: lines side by side (or, with -s, each
+/// input's lines on one line), joined by LIST's characters in turn.
+pub fn paste(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
+    let (opts, files) = match getopt(&argv[1..], "s", "d") {
+        Ok(x) => x,
+        Err(c) => return bad_opt(p, "paste", c),
+    };
+    let delims: Vec<String> = {
+        let (t, _) = unescape(val(&opts, 'd').unwrap_or("\t"), false);
+        t.chars().map(String::from).collect()
+    };
+    let delim = |k: usize| {
+        delims
+            .get(k % delims.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (ins, st) = inputs(p, sh, "paste", &files)?;
+    let mut cols: Vec<Vec<String>> = ins.iter().map(|(_, d)| lines(d)).collect();
+    // `paste - -`: the standard inputs take its lines in turn
+    let stdin_cols: Vec<usize> = (0..ins.len()).filter(|&k| ins[k].0 == "-").collect();
+    if stdin_cols.len() > 1 {
+        let all = std::mem::take(&mut cols[stdin_cols[0]]);
+        for (i, l) in all.into_iter().enumerate() {
+            cols[stdin_cols[i % stdin_cols.len()]].push(l);
+        }
+    }
+    let mut out = String::new();
+    if has(&opts, 's') {
+        for c in &cols {
+            for (k, l) in c.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(&delim(k - 1));
+                }
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
+    } else {
+        let rows = cols.iter().map(Vec::len).max().unwrap_or(0);
+        for r in 0..rows {
+            // an input that has ended adds neither text nor its delimiter;
+            // busybox ends the line with the last input's line only
+            for (k, c) in cols.iter().enumerate() {
+                if let Some(l) = c.get(r) {
+                    out.push_str(l);
+                    if k + 1 < cols.len() {
+                        out.push_str(&delim(k));
+                    } else {
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    p.out(out)?;
+    Ok(st)
 }

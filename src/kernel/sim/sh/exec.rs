@@ -37,6 +37,12 @@ pub struct Sh {
     /// Signal number (0 = EXIT) → handler source.
     pub traps: BTreeMap<i32, String>,
     pub errexit: bool,
+    /// `set -u`
+    pub nounset: bool,
+    /// Started as `sh -c` (the `c` of `$-`).
+    pub dash_c: bool,
+    /// getopts: the OPTIND it left and the place inside that argument.
+    getopt_at: (usize, usize),
     pub xtrace: bool,
     locals: Vec<Vec<(String, Option<Var>)>>,
     loops: usize,
@@ -56,10 +62,16 @@ pub struct Sh {
     exec_last: bool,
     /// Whether this shell runs a `-c` string (whose last command it execs).
     pub exec_ok: bool,
+    /// `$RANDOM`'s generator state: a fixed seed, so runs repeat exactly.
+    random: std::cell::Cell<u32>,
 }
 
-/// Starts a simulated process's thread.
-pub type Spawner = Arc<dyn Fn(Box<dyn FnOnce() + Send>) -> bool + Send + Sync>;
+/// What a simulated process's thread runs, given the world it shares.
+pub type Job = Box<dyn FnOnce(&Shared) + Send>;
+
+/// Starts a simulated process's thread (a scoped thread of `shell::run_until`,
+/// which borrows the world until every thread ended); false if it could not.
+pub type Spawner = Arc<dyn Fn(Job) -> bool + Send + Sync>;
 
 /// The exit status a flow ends a process with.
 pub fn flow_code(f: &Flow, last: i32) -> i32 {
@@ -73,6 +85,10 @@ const SPECIAL: &[&str] = &[
     ":", ".", "break", "continue", "eval", "exec", "exit", "export", "readonly", "return", "set",
     "shift", "trap", "unset", "source",
 ];
+/// Applets busybox's ash runs in a forked shell without re-executing itself
+/// (seen with the real busybox: `sh -c 'cat | ps'` lists `{ps} sh -c ...`
+/// but plain `cat`).
+const NOEXEC: &[&str] = &["ps"];
 const BUILTINS: &[&str] = &[
     "cd", "pwd", "echo", "printf", "test", "[", "true", "false", "kill", "read", "wait", "local",
     "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir",
@@ -101,6 +117,9 @@ impl Sh {
             last: 0,
             traps: BTreeMap::new(),
             errexit: false,
+            nounset: false,
+            dash_c: false,
+            getopt_at: (0, 0),
             xtrace: false,
             locals: Vec::new(),
             loops: 0,
@@ -116,6 +135,7 @@ impl Sh {
             spawner: None,
             exec_last: false,
             exec_ok: false,
+            random: std::cell::Cell::new(0x2545_f491),
         }
     }
 
@@ -191,16 +211,32 @@ impl Sh {
             "@" | "*" => self.pos.join(" "),
             "!" => return self.last_bg.map(|p| p.to_string()),
             "-" => {
+                // in ash's order: u x c e
                 let mut f = String::new();
-                if self.errexit {
-                    f.push('e');
+                if self.nounset {
+                    f.push('u');
                 }
                 if self.xtrace {
                     f.push('x');
                 }
+                if self.dash_c {
+                    f.push('c');
+                }
+                if self.errexit {
+                    f.push('e');
+                }
                 f
             }
             "$" => return self.get("\0pid"),
+            "RANDOM" => {
+                // xorshift32, reduced to ash's 0..32767
+                let mut x = self.random.get();
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                self.random.set(x);
+                (x % 32768).to_string()
+            }
             n if n.chars().all(|c| c.is_ascii_digit()) => {
                 let k: usize = n.parse().ok()?;
                 return self.pos.get(k.checked_sub(1)?).cloned();
@@ -295,6 +331,18 @@ impl Sh {
     }
 
     pub fn exec(&mut self, p: &mut Proc, c: &Cmd) -> Result<i32, Flow> {
+        // Only a simple command (or the last of a list) is exec'd in place:
+        // the commands inside a loop, an if or a group run as children.
+        if !matches!(c, Cmd::Simple { .. } | Cmd::Seq(_)) && self.exec_last {
+            self.exec_last = false;
+            let r = self.exec_cmd(p, c);
+            self.exec_last = true;
+            return r;
+        }
+        self.exec_cmd(p, c)
+    }
+
+    fn exec_cmd(&mut self, p: &mut Proc, c: &Cmd) -> Result<i32, Flow> {
         match c {
             Cmd::Simple {
                 words,
@@ -540,14 +588,12 @@ impl Sh {
             let old = std::mem::replace(&mut fds[1], o);
             p.w().release(&old);
         }
-        let shared_addr = p.shared as *const Shared as usize;
-        let spawner = self.spawner.clone().expect("a spawner");
-        let ok = spawner(Box::new(move || {
-            // SAFETY: the Shared outlives every thread: `shell::run_until`
-            // joins them all before it drops it.
-            let shared: &Shared = unsafe { &*(shared_addr as *const Shared) };
-            run_child(shared, pid, fds, body);
-        }));
+        let ok = match &self.spawner {
+            Some(spawner) => spawner(Box::new(move |shared: &Shared| {
+                run_child(shared, pid, fds, body)
+            })),
+            None => false,
+        };
         if !ok {
             let w = p.w();
             w.procs.remove(&pid);
@@ -704,6 +750,9 @@ impl Sh {
                 if *op == RedirOp::Out {
                     let _ = fsys.write_file(&abs, "/", b"", false);
                 }
+                // created or truncated now
+                let now = p.world().clock_ms / 1000;
+                p.w().fs.set_mtime(&abs, now);
                 Ok(Fd::File(abs))
             }
         }
@@ -750,6 +799,11 @@ impl Sh {
                 1
             });
         };
+        if argv.len() == 1 && argv[0] == "exec" {
+            // `exec 3>file`, `exec >&-`: the redirections are the shell's own now
+            p.close_fds(&saved);
+            return Ok(0);
+        }
         let r = self.run_argv(p, &argv, &assigns);
         self.restore(p, saved);
         r
@@ -987,9 +1041,7 @@ impl Sh {
             }
             "exec" => {
                 if a.is_empty() {
-                    // `exec >file`: the redirections stay; keep them.
-                    let fds = p.fds.clone();
-                    p.fds = p.dup_fds(&fds);
+                    // `exec >file` (its redirections stay: see `simple`)
                     return Ok(0);
                 }
                 let c = self.external(p, a)?;
@@ -1024,8 +1076,11 @@ impl Sh {
                 let on = x.starts_with('-');
                 if fl == "o" {
                     i += 1;
-                    if a.get(i).map(|s| s.as_str()) == Some("errexit") {
-                        self.errexit = on;
+                    match a.get(i).map(|s| s.as_str()) {
+                        Some("errexit") => self.errexit = on,
+                        Some("nounset") => self.nounset = on,
+                        Some("xtrace") => self.xtrace = on,
+                        _ => {}
                     }
                     i += 1;
                     continue;
@@ -1034,7 +1089,8 @@ impl Sh {
                     match c {
                         'e' => self.errexit = on,
                         'x' => self.xtrace = on,
-                        'u' | 'f' | 'v' | 'm' | 'C' | 'a' | 'b' | 'n' => {}
+                        'u' => self.nounset = on,
+                        'f' | 'v' | 'm' | 'C' | 'a' | 'b' | 'n' => {}
                         _ => {
                             let m = format!("{}illegal option -{c}\n", self.bprefix("set"));
                             p.err(m)?;
@@ -1173,10 +1229,15 @@ impl Sh {
                         Some((n.clone(), format!("{n} is a shell builtin")))
                     } else {
                         let pv = self.get("PATH").unwrap_or_default();
-                        p.world()
-                            .fs
-                            .find_in_path(n, &pv)
-                            .map(|f| (f.clone(), format!("{n} is {f}")))
+                        let standalone = self.flavor == Flavor::Ash && applets::find(n).is_some();
+                        p.world().fs.find_in_path(n, &pv).map(|f| {
+                            if standalone {
+                                // busybox's ash runs its own applets by name
+                                (n.clone(), format!("{n} is {n}"))
+                            } else {
+                                (f.clone(), format!("{n} is {f}"))
+                            }
+                        })
                     };
                     match what {
                         Some((short, long)) => {
@@ -1199,14 +1260,7 @@ impl Sh {
                 Ok(0)
             }
             "jobs" | "hash" | "times" => Ok(0),
-            "getopts" => {
-                let m = format!(
-                    "glassbox: {}: getopts is not supported in simulation; run for real as root to use it\n",
-                    self.arg0
-                );
-                p.err(m)?;
-                Ok(2)
-            }
+            "getopts" => self.getopts(p, a),
             "let" => {
                 let mut v = 0;
                 for x in a {
@@ -1221,6 +1275,106 @@ impl Sh {
                 f(p, self, argv)
             }
         }
+    }
+
+    /// `getopts SPEC VAR [ARG...]`, one option per call, as ash does it:
+    /// OPTIND counts arguments, and the place inside a bundle like `-ab`
+    /// is kept while OPTIND is the value getopts itself left.
+    fn getopts(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
+        if a.len() < 2 {
+            let m = format!(
+                "{}usage: getopts optstring var [arg]\n",
+                self.bprefix("getopts")
+            );
+            p.err(m)?;
+            return Ok(2);
+        }
+        let (spec, var) = (a[0].as_str(), a[1].as_str());
+        let args: Vec<String> = if a.len() > 2 {
+            a[2..].to_vec()
+        } else {
+            self.pos.clone()
+        };
+        let silent = spec.starts_with(':');
+        let shown: usize = self
+            .get("OPTIND")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        // inside a bundle OPTIND already names the next argument
+        let (mut ind, mut off) = match self.getopt_at {
+            (at, off) if at == shown && off > 0 => (shown - 1, off),
+            _ => (shown, 0),
+        };
+        if ind > args.len() + 1 {
+            // a new list of arguments: start again
+            (ind, off) = (1, 0);
+        }
+        if off == 0 {
+            let arg = args.get(ind - 1).map(String::as_str);
+            let last = match arg {
+                Some("--") => {
+                    ind += 1;
+                    true
+                }
+                Some(x) => !x.starts_with('-') || x == "-",
+                None => true,
+            };
+            if last {
+                self.set(var, "?");
+                self.set("OPTIND", &ind.to_string());
+                self.getopt_at = (ind, 0);
+                return Ok(1);
+            }
+            off = 1;
+        }
+        let arg: Vec<char> = args[ind - 1].chars().collect();
+        let c = arg[off];
+        off += 1;
+        let known = (c != ':').then(|| spec.find(c)).flatten();
+        let mut name = c.to_string();
+        let optarg: Option<String> = match known {
+            None => {
+                name = "?".into();
+                if silent {
+                    Some(c.to_string())
+                } else {
+                    p.err(format!("Illegal option -{c}\n"))?;
+                    None
+                }
+            }
+            Some(i) if spec[i + c.len_utf8()..].starts_with(':') => {
+                if off < arg.len() {
+                    let v: String = arg[off..].iter().collect();
+                    off = arg.len();
+                    Some(v)
+                } else if let Some(next) = args.get(ind) {
+                    ind += 1;
+                    Some(next.clone())
+                } else if silent {
+                    name = ":".into();
+                    Some(c.to_string())
+                } else {
+                    name = "?".into();
+                    p.err(format!("No arg for -{c} option\n"))?;
+                    None
+                }
+            }
+            Some(_) => Some(String::new()),
+        };
+        if off >= arg.len() {
+            ind += 1;
+            off = 0;
+        }
+        let shown = if off > 0 { ind + 1 } else { ind };
+        self.set(var, &name);
+        self.set("OPTIND", &shown.to_string());
+        match optarg {
+            Some(v) => self.set("OPTARG", &v),
+            None => self.unset("OPTARG"),
+        }
+        self.getopt_at = (shown, off);
+        Ok(0)
     }
 
     fn read(&mut self, p: &mut Proc, a: &[String]) -> Result<i32, Flow> {
@@ -1438,15 +1592,28 @@ impl Sh {
             )?;
             return self.wait_for(p, &[pid]);
         }
+        let me = p.pid;
+        let shell_cmdline = p
+            .world()
+            .procs
+            .get(&me)
+            .map(|e| e.cmdline.clone())
+            .unwrap_or_default();
+        // busybox's ash runs its NOEXEC applets in the forked shell without
+        // an execve: the process keeps the shell's command line and only its
+        // name changes, which ps shows as `{ps} sh -c ...`.
+        let cmdline = if NOEXEC.contains(&base) && !shell_cmdline.is_empty() {
+            format!("{{{base}}} {shell_cmdline}")
+        } else {
+            cmdline
+        };
         if self.exec_last {
             // exec: this process becomes the program.
-            let me = p.pid;
             if let Some(e) = p.w().procs.get_mut(&me) {
                 e.cmdline = cmdline;
             }
             return applets::run(p, self, base, found, args);
         }
-        let me = p.pid;
         let pid = p.w().add_applet(me, &cmdline);
         let outer = p.applet.replace(pid);
         let r = applets::run(p, self, base, found, args);

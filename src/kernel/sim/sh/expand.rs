@@ -265,6 +265,9 @@ impl Sh {
             }
             Some(&n) if n.is_ascii_digit() || "?$#!-0".contains(n) => {
                 let v = self.param(&n.to_string());
+                if n.is_ascii_digit() {
+                    self.nounset_check(p, &n.to_string(), &v)?;
+                }
                 text(out, v.unwrap_or_default());
                 Ok(i + 2)
             }
@@ -275,13 +278,14 @@ impl Sh {
         }
     }
 
-    fn nounset_check(
-        &mut self,
-        _p: &mut Proc,
-        _name: &str,
-        _v: &Option<String>,
-    ) -> Result<(), Flow> {
-        Ok(())
+    /// `set -u`: expanding an unset variable is an error that ends the shell.
+    fn nounset_check(&mut self, p: &mut Proc, name: &str, v: &Option<String>) -> Result<(), Flow> {
+        if !self.nounset || v.is_some() {
+            return Ok(());
+        }
+        let m = format!("{}{name}: parameter not set\n", self.prefix());
+        p.err(m)?;
+        Err(Flow::Exit(2))
     }
 
     /// `${...}`: `#name`, `name:-w`, `-`, `:=`, `=`, `:+`, `+`, `:?`, `?`,
@@ -333,11 +337,14 @@ impl Sh {
                 }
                 return Ok(());
             }
+            if name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                self.nounset_check(p, name, &v)?;
+            }
             out.push(Piece::Text(v.unwrap_or_default(), q, true));
             return Ok(());
         }
         let ops = [
-            ":-", ":=", ":+", ":?", "##", "%%", "-", "=", "+", "?", "#", "%", ":",
+            ":-", ":=", ":+", ":?", "##", "%%", "//", "-", "=", "+", "?", "#", "%", ":", "/",
         ];
         let Some(op) = ops.iter().find(|o| rest.starts_with(*o)) else {
             return bad(self, p);
@@ -382,9 +389,16 @@ impl Sh {
                     };
                     let m = format!("{}{name}: {msg}\n", self.prefix());
                     p.err(m)?;
-                    return Err(Flow::Exit(1));
+                    return Err(Flow::Exit(2));
                 }
                 v.unwrap_or_default()
+            }
+            "/" | "//" => {
+                // ${v/pat/rep}, ${v//pat/rep}
+                let (pat, rep) = split_unescaped_slash(word);
+                let pat = self.expand_pattern(p, pat)?;
+                let rep = self.expand_str(p, rep)?;
+                replace(&v.unwrap_or_default(), &pat, &rep, *op == "//")
             }
             "#" | "##" | "%" | "%%" => {
                 let pat = self.expand_pattern(p, word)?;
@@ -524,6 +538,59 @@ fn join_pieces(pieces: &[Piece]) -> String {
         first = false;
     }
     s
+}
+
+/// `pat/rep` split at the first `/` not escaped by a backslash.
+fn split_unescaped_slash(w: &str) -> (&str, &str) {
+    let mut esc = false;
+    for (k, c) in w.char_indices() {
+        match c {
+            '\\' if !esc => esc = true,
+            '/' if !esc => return (&w[..k], &w[k + 1..]),
+            _ => esc = false,
+        }
+    }
+    (w, "")
+}
+
+/// `${v/pat/rep}`: the leftmost longest match of `pat` (all of them with
+/// `all`). busybox's ash has no `/#` or `/%` anchors: `#` is literal there.
+fn replace(s: &str, pat: &str, rep: &str, all: bool) -> String {
+    let idx: Vec<usize> = s
+        .char_indices()
+        .map(|(k, _)| k)
+        .chain(std::iter::once(s.len()))
+        .collect();
+    let mut out = String::new();
+    let mut a = 0;
+    while a < idx.len() {
+        let start = idx[a];
+        let hit = if pat.is_empty() {
+            None
+        } else {
+            idx[a..]
+                .iter()
+                .rev()
+                .find(|&&e| e > start && glob_match(pat, &s[start..e]))
+        };
+        match hit {
+            Some(&e) => {
+                out.push_str(rep);
+                if !all {
+                    out.push_str(&s[e..]);
+                    return out;
+                }
+                a = idx.iter().position(|&x| x == e).unwrap_or(idx.len());
+            }
+            None => {
+                if a + 1 < idx.len() {
+                    out.push_str(&s[start..idx[a + 1]]);
+                }
+                a += 1;
+            }
+        }
+    }
+    out
 }
 
 /// `${v#pat}` and friends.

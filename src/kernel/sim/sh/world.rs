@@ -621,7 +621,12 @@ impl<'e> Proc<'e> {
             Fd::Tty(t) => self.w().emit(t, b),
             Fd::Closed | Fd::Null | Fd::PipeR(_) => Ok(()),
             Fd::File(path) => {
-                let _ = self.w().fs.write_file(&path, "/", b, true);
+                let w = self.w();
+                if w.fs.write_file(&path, "/", b, true).is_ok() {
+                    // a write changes the file's modification time
+                    let now = w.clock_ms / 1000;
+                    w.fs.set_mtime(&path, now);
+                }
                 Ok(())
             }
             Fd::PipeW(i) => {

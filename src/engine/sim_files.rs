@@ -1,0 +1,206 @@
+//! `diff`, `cp`, `export` and `commit`'s layer for simulated containers:
+//! the same verbs over the simulated host's layered filesystem (the image's
+//! layers, the container's upper layer, and, while it runs, what its
+//! program changed by now). Host files are read and written only where the
+//! user named them (`cp`'s host side, the export file).
+
+use super::files::Change;
+use crate::container::Container;
+use crate::image::{LayerInfo, Store};
+use crate::kernel::sim::fs::{Node, SimFs};
+use crate::kernel::sim::host;
+use crate::kernel::sim::upper::{self, FsPatch};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+fn layers(root: &Path, c: &Container) -> Result<Vec<LayerInfo>> {
+    let store = Store::open(root)?;
+    let image = store.resolve(&c.image_id)?.with_context(|| {
+        format!(
+            "the image of container {} ({}) is no longer in the store",
+            c.name, c.image_id
+        )
+    })?;
+    Ok(image.layers)
+}
+
+/// `diff`: A, C and D paths, as overlayfs would show them in the upper dir
+/// (the directories above a change count as changed).
+pub fn changes(root: &Path, c: &Container) -> Result<Vec<(String, Change)>> {
+    let (patch, image, _) = host::container_changes(root, c, &layers(root, c)?)?;
+    let mut out: BTreeMap<String, Change> = BTreeMap::new();
+    for ch in &patch.changes {
+        let mut p = crate::kernel::sim::fs::parent_of(&ch.path).to_string();
+        while p != "/" {
+            if image.node_at(&p).is_some() {
+                out.entry(p.clone()).or_insert(Change::Changed);
+            } else {
+                out.entry(p.clone()).or_insert(Change::Added);
+            }
+            p = crate::kernel::sim::fs::parent_of(&p).to_string();
+        }
+        let kind = match (&ch.node, image.node_at(&ch.path)) {
+            (None, _) => Change::Deleted,
+            (Some(_), Some(_)) => Change::Changed,
+            (Some(_), None) => Change::Added,
+        };
+        out.insert(ch.path.clone(), kind);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `commit`'s layer: the container's changes as an OCI layer tar.
+pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
+    let (patch, _, fs) = host::container_changes(root, c, &layers(root, c)?)?;
+    w.write_all(&patch.to_layer_tar(&fs)?)?;
+    Ok(())
+}
+
+/// `export`: the whole filesystem as a tar (mount points empty, as the
+/// real export's private overlay shows them).
+pub fn export(root: &Path, c: &Container, out: &mut dyn Write) -> Result<()> {
+    let (fs, mounts) = host::container_fs(root, c, &layers(root, c)?)?;
+    let mut whole = FsPatch::between(&SimFs::new(), &fs, &mounts);
+    // The mount points themselves stay, empty.
+    for m in &mounts {
+        if let Some(node) = fs.node_at(m).filter(|n| n.is_dir()) {
+            whole.changes.push(upper::Change {
+                path: m.clone(),
+                node: Some(node.clone()),
+                size: 0,
+                mtime: fs.mtime_of(m),
+            });
+        }
+    }
+    whole.changes.sort_by(|a, b| a.path.cmp(&b.path));
+    out.write_all(&whole.to_layer_tar(&fs)?)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Where a copy lands: docker cp's rules (into an existing directory by
+/// name, `SRC/.` copies the contents).
+fn target(dest: &str, dest_is_dir: bool, name: &str, contents: bool) -> String {
+    if dest_is_dir && !contents {
+        format!("{}/{}", dest.trim_end_matches('/'), name)
+    } else {
+        dest.to_string()
+    }
+}
+
+/// `cp CONTAINER:SRC HOSTDEST`: the node (a tree for a directory) written
+/// to the host where the user asked.
+pub fn copy_from(root: &Path, c: &Container, src: &str, dest: &Path) -> Result<()> {
+    let (fs, _) = host::container_fs(root, c, &layers(root, c)?)?;
+    let Some((abs, node)) = fs.lookup(src, "/").map(|(a, n)| (a, n.clone())) else {
+        crate::exit_err!(1, "Could not find the file {src} in container {}", c.name);
+    };
+    let contents = src.ends_with("/.");
+    let name = crate::kernel::sim::fs::basename(&abs).to_string();
+    let dest_s = dest.display().to_string();
+    let out = target(&dest_s, dest.is_dir(), &name, contents);
+    write_out(&fs, &abs, &node, Path::new(&out))
+}
+
+fn write_out(fs: &SimFs, abs: &str, node: &Node, to: &Path) -> Result<()> {
+    match node {
+        Node::Dir { mode, .. } => {
+            std::fs::create_dir_all(to).with_context(|| format!("create {}", to.display()))?;
+            std::fs::set_permissions(to, std::fs::Permissions::from_mode(*mode & 0o7777))?;
+            for name in fs.list_dir(abs, "/").unwrap_or_default() {
+                let child = format!("{}/{}", abs.trim_end_matches('/'), name);
+                if let Some(n) = fs.node_at(&child) {
+                    write_out(fs, &child, &n.clone(), &to.join(&name))?;
+                }
+            }
+            Ok(())
+        }
+        Node::File { mode, data, .. } => {
+            std::fs::write(to, data).with_context(|| format!("write {}", to.display()))?;
+            std::fs::set_permissions(to, std::fs::Permissions::from_mode(*mode & 0o7777))?;
+            Ok(())
+        }
+        Node::Symlink { target } => {
+            let _ = std::fs::remove_file(to);
+            std::os::unix::fs::symlink(target, to)
+                .with_context(|| format!("make the symlink {}", to.display()))
+        }
+        Node::Other { .. } => {
+            bail!("{abs} is a device or fifo: cp copies files, directories and symlinks")
+        }
+    }
+}
+
+/// `cp HOSTSRC CONTAINER:DEST`: the host file or tree becomes a patch of
+/// the container's filesystem (at this moment of its run, if it runs).
+pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<()> {
+    let layers = layers(root, c)?;
+    let (fs, _) = host::container_fs(root, c, &layers)?;
+    let src_s = src.display().to_string();
+    let contents = src_s.ends_with("/.");
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dest_is_dir = fs.lookup(dest, "/").is_some_and(|(_, n)| n.is_dir());
+    let to = target(dest, dest_is_dir, &name, contents);
+    let to = crate::kernel::sim::fs::normalize(&to, "/");
+    if fs
+        .lookup(crate::kernel::sim::fs::parent_of(&to), "/")
+        .is_none_or(|(_, n)| !n.is_dir())
+    {
+        bail!(
+            "no such directory: {}",
+            crate::kernel::sim::fs::parent_of(&to)
+        );
+    }
+    let mut patch = FsPatch::default();
+    read_in(src, &to, &mut patch)?;
+    host::patch_container(root, c, &layers, patch)
+}
+
+fn read_in(src: &Path, to: &str, patch: &mut FsPatch) -> Result<()> {
+    let m = std::fs::symlink_metadata(src)
+        .with_context(|| format!("could not find {} on the host", src.display()))?;
+    let mode = m.permissions().mode() & 0o7777;
+    let (uid, gid) = (m.uid(), m.gid());
+    let mtime = m.mtime().max(0) as u64;
+    let ft = m.file_type();
+    let node = if ft.is_dir() {
+        Node::Dir { mode, uid, gid }
+    } else if ft.is_symlink() {
+        Node::Symlink {
+            target: std::fs::read_link(src)?.to_string_lossy().into_owned(),
+        }
+    } else if ft.is_file() {
+        Node::File {
+            mode,
+            uid,
+            gid,
+            data: std::fs::read(src).with_context(|| format!("read {}", src.display()))?,
+        }
+    } else {
+        bail!("{} is not a file, directory or symlink", src.display())
+    };
+    patch.changes.push(upper::Change {
+        path: to.to_string(),
+        node: Some(node),
+        size: if ft.is_file() { m.len() } else { 0 },
+        mtime,
+    });
+    if ft.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(src)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let child = format!("{}/{}", to.trim_end_matches('/'), n.to_string_lossy());
+            read_in(&src.join(&n), &child, patch)?;
+        }
+    }
+    Ok(())
+}

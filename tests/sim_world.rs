@@ -1,0 +1,226 @@
+//! The simulated host persists between commands: detached containers live
+//! on, their clock follows a pinned (stepping) clock, their files are kept,
+//! and the simulated and real stores never see each other.
+
+mod common;
+use common::*;
+
+/// A simulated command on a clock pinned at 2026-01-01T00:00:00Z that moves
+/// one second on per command, so what the ticker printed repeats exactly.
+fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
+    gb.cmd()
+        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
+        .arg("--simulate")
+        .args(args)
+        .output()
+        .expect("run glassbox")
+}
+
+const TICKER: &str =
+    "trap 'echo bye; exit 3' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done";
+
+#[test]
+fn a_detached_container_lives_between_commands() {
+    let gb = Gb::new();
+    let id = ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "ticker", "busybox", "sh", "-c", TICKER,
+        ],
+    ));
+    assert_eq!(id.trim().len(), 64, "{id}");
+    // One command later, one simulated second later.
+    let ps = ok(&sim(&gb, &["ps"]));
+    assert!(ps.contains("ticker"), "{ps}");
+    assert!(ps.contains("1 second ago"), "{ps}");
+    assert!(ps.contains("Up 1 second"), "{ps}");
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &["inspect", "--format", "{{.State.Status}}", "ticker"]
+        ))
+        .trim(),
+        "running"
+    );
+    // Three commands after the start: ticks 0..3 printed, the last two shown.
+    assert_eq!(
+        ok(&sim(&gb, &["logs", "--tail", "2", "ticker"])),
+        "tick 2\ntick 3\n"
+    );
+
+    // exec sees the program's processes and its filesystem, and what it
+    // changes stays for the next exec.
+    let procs = ok(&sim(&gb, &["exec", "ticker", "ps"]));
+    assert!(procs.contains("sh -c trap"), "{procs}");
+    ok(&sim(
+        &gb,
+        &["exec", "ticker", "sh", "-c", "echo hi > /tmp/note"],
+    ));
+    assert_eq!(
+        ok(&sim(&gb, &["exec", "ticker", "cat", "/tmp/note"])),
+        "hi\n"
+    );
+    assert_eq!(
+        ok(&sim(&gb, &["exec", "ticker", "hostname"])).trim(),
+        &id.trim()[..12]
+    );
+
+    // stop: SIGTERM, which the script traps: it says bye and exits 3.
+    assert_eq!(
+        ok(&sim(&gb, &["stop", "-t", "10", "ticker"])).trim(),
+        "ticker"
+    );
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                "ticker"
+            ]
+        ))
+        .trim(),
+        "exited 3"
+    );
+    let logs = ok(&sim(&gb, &["logs", "ticker"]));
+    assert!(logs.ends_with("bye\n"), "{logs}");
+    // What exec wrote is in its upper layer: diff shows it.
+    let diff = ok(&sim(&gb, &["diff", "ticker"]));
+    assert!(diff.contains("A /tmp/note"), "{diff}");
+
+    // start again; rm -f kills it.
+    ok(&sim(&gb, &["start", "ticker"]));
+    assert!(ok(&sim(&gb, &["ps", "-q"])).contains(&id[..12]));
+    ok(&sim(&gb, &["rm", "-f", "ticker"]));
+    assert_eq!(ok(&sim(&gb, &["ps", "-aq"])), "");
+}
+
+#[test]
+fn a_pid_1_without_a_trap_ignores_sigterm_and_stop_kills_it_after_the_timeout() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "stubborn",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ],
+    ));
+    let t = std::time::Instant::now();
+    ok(&sim(&gb, &["stop", "-t", "30", "stubborn"]));
+    // Thirty simulated seconds, not thirty real ones.
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &["inspect", "--format", "{{.State.ExitCode}}", "stubborn"]
+        ))
+        .trim(),
+        "137"
+    );
+    ok(&sim(&gb, &["rm", "stubborn"]));
+}
+
+#[test]
+fn kill_and_wait_report_the_programs_own_status() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "k", "busybox", "sleep", "1000"],
+    ));
+    ok(&sim(&gb, &["kill", "k"]));
+    let o = sim(&gb, &["wait", "k"]);
+    assert_eq!(stdout(&o).trim(), "137", "{}", stderr(&o));
+    // A program that ends by itself: wait returns its code once it has.
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "quick", "busybox", "sh", "-c", "exit 7",
+        ],
+    ));
+    assert_eq!(stdout(&sim(&gb, &["wait", "quick"])).trim(), "7");
+    ok(&sim(&gb, &["rm", "k", "quick"]));
+}
+
+#[test]
+fn files_of_a_simulated_container_diff_cp_commit_and_export() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "writer",
+            "busybox",
+            "sh",
+            "-c",
+            "echo data > /newfile; rm /etc/group",
+        ],
+    ));
+    assert_eq!(
+        ok(&sim(&gb, &["diff", "writer"])),
+        "C /etc\nD /etc/group\nA /newfile\n"
+    );
+    // cp out, cp in (the container is stopped: its upper layer changes).
+    let host = gb.root().join("out.txt");
+    ok(&sim(
+        &gb,
+        &["cp", "writer:/newfile", host.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(&host).unwrap(), "data\n");
+    let src = gb.root().join("in.txt");
+    std::fs::write(&src, "from the host\n").unwrap();
+    ok(&sim(&gb, &["cp", src.to_str().unwrap(), "writer:/in.txt"]));
+    // commit: a simulated image that a later simulated run uses.
+    ok(&sim(&gb, &["commit", "writer", "written:1"]));
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &["run", "--rm", "written:1", "cat", "/newfile", "/in.txt"]
+        )),
+        "data\nfrom the host\n"
+    );
+    let o = sim(&gb, &["run", "--rm", "written:1", "cat", "/etc/group"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // export: the merged tree as a tar.
+    let tar = gb.root().join("writer.tar");
+    ok(&sim(
+        &gb,
+        &["export", "-o", tar.to_str().unwrap(), "writer"],
+    ));
+    let mut names = Vec::new();
+    let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    for e in a.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.iter().any(|n| n == "newfile"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "etc/group"), "{names:?}");
+    ok(&sim(&gb, &["rm", "writer"]));
+}
+
+#[test]
+fn simulated_and_real_stores_never_see_each_other() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "simonly", "busybox", "sleep", "1000"],
+    ));
+    ok(&sim(&gb, &["tag", "busybox", "simimage:1"]));
+    assert!(ok(&sim(&gb, &["ps", "-a"])).contains("simonly"));
+    if is_root() {
+        let _cleanup = Cleanup(&gb);
+        assert!(!ok(&gb.run(&["ps", "-a"])).contains("simonly"));
+        assert!(!ok(&gb.run(&["images"])).contains("simimage"));
+        let id = ok(&gb.run(&["create", "--name", "realonly", "busybox", "true"]));
+        assert!(!ok(&sim(&gb, &["ps", "-a"])).contains("realonly"), "{id}");
+        ok(&gb.run(&["rm", "realonly"]));
+    }
+    ok(&sim(&gb, &["rm", "-f", "simonly"]));
+}
