@@ -224,3 +224,62 @@ fn simulated_and_real_stores_never_see_each_other() {
     }
     ok(&sim(&gb, &["rm", "-f", "simonly"]));
 }
+
+/// The simulator opens nothing of the host outside its store, the binary's
+/// own libraries and its process's /proc/self/maps (the Rust runtime's).
+#[test]
+fn a_simulated_run_opens_no_host_file_outside_its_store() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: strace is not installed (scripts/test installs it)");
+        return;
+    }
+    let gb = Gb::new();
+    let trace = gb.root().join("strace.txt");
+    let o = std::process::Command::new("strace")
+        .args(["-f", "-e", "trace=openat,open,execve", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("--root")
+        .arg(gb.root())
+        .args([
+            "--simulate",
+            "run",
+            "-t",
+            "--rm",
+            "-h",
+            "box",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /proc/self/status /etc/resolv.conf; hostname",
+        ])
+        .env_remove("GLASSBOX_ROOT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("box"), "{}", stdout(&o));
+    let root = gb.root().display().to_string();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let outside: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("open") && !l.contains("ENOENT"))
+        .filter_map(|l| l.split('"').nth(1).map(|p| (l, p)))
+        .filter(|(_, p)| p.starts_with('/'))
+        .filter(|(_, p)| {
+            !(p.starts_with(&root)
+                || p.starts_with("/etc/ld.so")
+                || p.starts_with("/lib")
+                || p.starts_with("/usr/lib")
+                || p.starts_with("/usr/share/locale")
+                || p.starts_with("/usr/share/zoneinfo")
+                || *p == "/proc/self/maps")
+        })
+        .map(|(l, _)| l)
+        .collect();
+    assert!(outside.is_empty(), "host files opened: {outside:#?}");
+}

@@ -250,15 +250,22 @@ fn hosts_text(hostname: &str, network: Network) -> Option<String> {
 /// directory (`fs::write` creates a file, never a missing directory).
 fn write_etc_files(dir: &Path, hostname: &str, hosts: &Option<String>) -> Result<()> {
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    // The simulated host has its own /etc files: it reads none of the real host's.
+    let simulated = crate::clock::is_simulated();
     let hosts = match hosts {
         Some(text) => text.clone(),
+        None if simulated => SIM_HOST_HOSTS.to_string(),
         None => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
     };
     std::fs::write(dir.join("hosts"), hosts)?;
     // Like docker: the host's resolv.conf without loopback resolvers, which
     // would point at the container itself.
-    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
+    let host_resolv = if simulated {
+        SIM_HOST_RESOLV.to_string()
+    } else {
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    };
+    let resolv: String = host_resolv
         .lines()
         .filter(|l| {
             !(l.trim_start().starts_with("nameserver")
@@ -269,6 +276,11 @@ fn write_etc_files(dir: &Path, hostname: &str, hosts: &Option<String>) -> Result
     std::fs::write(dir.join("resolv.conf"), resolv)?;
     Ok(())
 }
+
+/// The simulated host's /etc/hosts and /etc/resolv.conf (a resolver on
+/// QEMU's user network, as a learner's VM often has).
+const SIM_HOST_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+const SIM_HOST_RESOLV: &str = "nameserver 10.0.2.3\n";
 
 /// The steps the container's first process runs inside its namespaces.
 #[allow(clippy::too_many_arguments)]

@@ -218,8 +218,10 @@ impl Detached {
     pub fn replay(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
         let mut fs = layered_fs(&self.store_root, &self.layers, self.upper.as_deref())?;
         self.setup.apply(&mut fs);
+        // A run known to have ended is replayed past its end (it does
+        // nothing more), so everything it did at its last instant is seen.
         let until_ms = match self.exited {
-            Some((_, at)) => until_ms.min(at),
+            Some((_, at)) => at + 1000,
             None => until_ms,
         };
         let signals: Vec<TimedSignal> = self
@@ -442,13 +444,20 @@ pub fn alive(root: &Path, pid: i32) -> Result<bool> {
     Ok(matches!(trace.outcome, Outcome::StillRunning { .. }))
 }
 
+/// When something done "now" from outside reaches the program: just after
+/// everything a replay up to now already showed happened at this instant,
+/// so a later replay never reorders what a user has seen.
+fn after(now_ms: u64) -> u64 {
+    now_ms + 1
+}
+
 /// kill(2) on a simulated process: remembered with the time it was sent.
 pub fn signal(root: &Path, pid: i32, sig: i32) -> Result<()> {
     let now = crate::clock::now_ms();
     update(root, |st| {
         if let Some(d) = st.procs.get_mut(&pid) {
             if d.exited.is_none() {
-                d.signals.push((now, sig));
+                d.signals.push((after(now), sig));
             }
         }
         Ok(())
@@ -536,7 +545,7 @@ pub fn patch_container(
             .filter(|d| d.container == c.id)
         {
             Some(d) => {
-                d.patches.push((now, patch.clone()));
+                d.patches.push((after(now), patch.clone()));
                 Ok(true)
             }
             None => Ok(false),
@@ -637,7 +646,7 @@ pub fn exec(
         let patch = FsPatch::between(&before, &fs, &mount_points(&d.mounts));
         if !patch.is_empty() {
             if let Some(d) = st.procs.get_mut(&c.state.pid) {
-                d.patches.push((now, patch));
+                d.patches.push((after(now), patch));
             }
         }
         st.advance_to(t.end_ms);
