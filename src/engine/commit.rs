@@ -302,15 +302,18 @@ pub fn commit(
         blob: store.blob_path(&l.digest),
         dir: dir.to_path_buf(),
     };
-    // (The simulated kernel reads layers from their blobs: nothing to unpack.)
-    if store.layer_meta(&layer).is_none() && !c.simulated {
+    if store.layer_meta(&layer).is_none() {
         let dir = root
             .join("layers")
             .join(layer.chain_id.trim_start_matches("sha256:"))
             .join("diff");
         let step = unpack_step(&layer, &dir);
         announce(observer, &step)?;
-        store.ensure_layer(&layer).context("unpack the new layer")?;
+        // The simulated kernel reads layers from their blobs: the step is
+        // shown (it is what the real runtime does) and is a no-op here.
+        if !c.simulated {
+            store.ensure_layer(&layer).context("unpack the new layer")?;
+        }
         observer.after(&step);
     }
 
@@ -339,8 +342,16 @@ pub fn commit(
         .add_image_with(
             &manifest_bytes,
             reference.as_ref(),
-            Unpack::Yes,
+            if c.simulated {
+                Unpack::CheckOnly(vec![layer.digest.clone()])
+            } else {
+                Unpack::Yes
+            },
             &mut |l, dir| {
+                // (Nothing is unpacked on the simulated host: no step to show.)
+                if c.simulated {
+                    return Ok(());
+                }
                 let step = unpack_step(l, dir);
                 observer.before(&step).map(|_| ())
             },
