@@ -127,9 +127,9 @@ fn lesson_01_in_chinese() {
     insta::assert_snapshot!("lesson_01_zh", take_lesson("zh"));
 }
 
-fn lab(gb: &Gb, state: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn lab(gb: &Gb, state: &std::path::Path, args: &[&str], sim: bool) -> std::process::Output {
     let mut c = learn_cmd(gb, state);
-    if !common::is_root() {
+    if sim {
         c.arg("--simulate");
     }
     c.arg("lab").args(args).output().unwrap()
@@ -137,9 +137,19 @@ fn lab(gb: &Gb, state: &std::path::Path, args: &[&str]) -> std::process::Output 
 
 #[test]
 fn every_lab_fails_until_solved_then_passes() {
+    labs_fail_until_solved(!common::is_root());
+}
+
+/// The same on the simulated host, where every lab must work too.
+#[test]
+fn every_lab_fails_until_solved_then_passes_in_simulation() {
+    labs_fail_until_solved(true);
+}
+
+fn labs_fail_until_solved(sim: bool) {
     let labs: Vec<String> = {
         let gb = Gb::new();
-        let o = lab(&gb, &gb.root().join("state"), &["list"]);
+        let o = lab(&gb, &gb.root().join("state"), &["list"], sim);
         stdout(&o)
             .lines()
             .filter_map(|l| {
@@ -152,7 +162,7 @@ fn every_lab_fails_until_solved_then_passes() {
     assert!(labs.len() >= 6, "labs: {labs:?}");
     let real_only: Vec<String> = {
         let gb = Gb::new();
-        let o = lab(&gb, &gb.root().join("state"), &["list"]);
+        let o = lab(&gb, &gb.root().join("state"), &["list"], sim);
         stdout(&o)
             .lines()
             .filter(|l| l.contains("[real kernel]"))
@@ -164,16 +174,16 @@ fn every_lab_fails_until_solved_then_passes() {
             .collect()
     };
     for id in labs {
-        if !common::is_root() && real_only.contains(&id) {
+        if sim && real_only.contains(&id) {
             eprintln!("lab {id} needs the real kernel: skipped without root");
             continue;
         }
         let gb = Gb::new();
         let state = gb.root().join("state");
-        let o = lab(&gb, &state, &["start", &id]);
+        let o = lab(&gb, &state, &["start", &id], sim);
         assert!(o.status.success(), "lab start {id}: {}", stderr(&o));
         // Unsolved: the check fails and names what is missing.
-        let o = lab(&gb, &state, &["check", &id]);
+        let o = lab(&gb, &state, &["check", &id], sim);
         assert_eq!(
             o.status.code(),
             Some(1),
@@ -186,7 +196,7 @@ fn every_lab_fails_until_solved_then_passes() {
             stdout(&o)
         );
         // Solved with its solution (`lab solve`, as glassbox commands).
-        let o = lab(&gb, &state, &["solve", &id]);
+        let o = lab(&gb, &state, &["solve", &id], sim);
         let solution: Vec<String> = stdout(&o)
             .lines()
             .filter_map(|l| l.trim().strip_prefix("glassbox ").map(String::from))
@@ -195,21 +205,25 @@ fn every_lab_fails_until_solved_then_passes() {
         for cmd in &solution {
             let words = glassbox::learn::words::split(cmd).unwrap();
             let mut c = gb.cmd();
-            if !common::is_root() {
+            if sim {
                 c.arg("--simulate");
             }
             c.args(&words).output().unwrap();
         }
-        let o = lab(&gb, &state, &["check", &id]);
+        let o = lab(&gb, &state, &["check", &id], sim);
         assert!(
             o.status.success(),
             "lab {id} solution did not pass: {}",
             stdout(&o)
         );
         // Chinese report for a failed check.
-        let o = lab(&gb, &state, &["reset", &id]);
+        let o = lab(&gb, &state, &["reset", &id], sim);
         assert!(o.status.success());
-        let o = learn_cmd(&gb, &state)
+        let mut c = learn_cmd(&gb, &state);
+        if sim {
+            c.arg("--simulate");
+        }
+        let o = c
             .args(["--lang", "zh", "lab", "check", &id])
             .output()
             .unwrap();

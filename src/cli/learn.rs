@@ -47,9 +47,8 @@ pub enum LabAction {
 
 fn runner(g: &GlobalOptions) -> Result<Runner> {
     // Decide real or simulated once, so every command of a lesson agrees.
-    // The runner picks the store itself (`store_root`): give it the base root.
-    let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
-    Runner::new(&g.base_root(), simulate, g.lang())
+    // The runner hands the base root to each command, which picks its store.
+    Runner::new(&g.base_root(), g.simulated(), g.lang())
 }
 
 pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {

@@ -342,7 +342,7 @@ impl Session {
 
 /// Run the REPL until `exit` or end of input.
 pub fn run(g: &GlobalOptions, lesson: Option<&str>) -> Result<i32> {
-    let simulate = g.simulate || !nix::unistd::geteuid().is_root() || !cfg!(target_os = "linux");
+    let simulate = g.simulated();
     let state = crate::learn::progress::state_dir();
     std::fs::create_dir_all(&state)?;
     let mut session = Session::new(g.base_root(), simulate, g.lang(), g.step, g.explain);
