@@ -19,10 +19,15 @@ fn tarball(gb: &Gb, name: &str, content: &[u8]) -> String {
 }
 
 fn import(gb: &Gb, content: &[u8], reference: &str) -> String {
+    import_into(gb, &[], content, reference)
+}
+
+/// `import` with leading global options (`--simulate`: the simulated store).
+fn import_into(gb: &Gb, global: &[&str], content: &[u8], reference: &str) -> String {
     let t = tarball(gb, "in.tar", content);
-    ok(&gb.run(&["import", "-c", "CMD [\"/hello\"]", &t, reference]))
-        .trim()
-        .to_string()
+    let mut args = global.to_vec();
+    args.extend(["import", "-c", "CMD [\"/hello\"]", &t, reference]);
+    ok(&gb.run(&args)).trim().to_string()
 }
 
 #[test]
@@ -254,19 +259,21 @@ fn image_prune_removes_dangling_then_unused() {
 
 #[test]
 fn system_df_counts_images_and_containers() {
+    // All in the simulated store: a container without root needs the
+    // simulated host, and `--simulate` works on its own store.
     let gb = Gb::new();
     assert_eq!(
-        ok(&gb.run(&["system", "df"])),
+        ok(&gb.run(&["--simulate", "system", "df"])),
         "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
          Images          0         0         0B        0B\n\
          Containers      0         0         0B        0B\n\
          Local Volumes   0         0         0B        0B\n\
          Build Cache     0         0         0B        0B\n"
     );
-    let a = import(&gb, b"aaaa", "a:1");
-    import(&gb, b"bbbbbb", "b:1");
+    let a = import_into(&gb, &["--simulate"], b"aaaa", "a:1");
+    import_into(&gb, &["--simulate"], b"bbbbbb", "b:1");
     ok(&gb.run(&["--simulate", "create", "--name", "c1", "a:1"]));
-    let out = ok(&gb.run(&["system", "df"]));
+    let out = ok(&gb.run(&["--simulate", "system", "df"]));
     let rows: Vec<Vec<&str>> = out
         .lines()
         .map(|l| {
@@ -280,17 +287,17 @@ fn system_df_counts_images_and_containers() {
     assert_eq!(rows[1], ["Images", "2", "1", "10B", "6B (60%)"], "{out}");
     assert_eq!(rows[2], ["Containers", "1", "0", "0B", "0B"], "{out}");
     assert_eq!(rows[3], ["Local Volumes", "0", "0", "0B", "0B"], "{out}");
-    let raw = ok(&gb.run(&["system", "df", "--format", "raw"]));
+    let raw = ok(&gb.run(&["--simulate", "system", "df", "--format", "raw"]));
     assert!(
         raw.starts_with("type: Images\ntotal: 2\nactive: 1\nsize: 10B\nreclaimable: 6B (60%)\n\n"),
         "{raw}"
     );
-    let json = ok(&gb.run(&["system", "df", "--format", "json"]));
+    let json = ok(&gb.run(&["--simulate", "system", "df", "--format", "json"]));
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(first["Type"], "Images");
     assert_eq!(first["TotalCount"], "2");
 
-    let out = ok(&gb.run(&["system", "df", "-v"]));
+    let out = ok(&gb.run(&["--simulate", "system", "df", "-v"]));
     assert!(
         out.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED"),
         "{out}"

@@ -78,7 +78,7 @@ fn glassbox_busybox(gb: &Gb) -> Option<String> {
         return None;
     }
     Some(
-        ok(&gb.run(&["images", "-q", "--no-trunc", "busybox"]))
+        ok(&gb.run(&["--simulate", "images", "-q", "--no-trunc", "busybox"]))
             .trim()
             .to_string(),
     )
@@ -92,7 +92,13 @@ fn podman_loads_what_glassbox_saves() {
         return;
     };
     let archive = pm.file("gb.tar");
-    ok(&gb.run(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    ok(&gb.run(&[
+        "--simulate",
+        "save",
+        "-o",
+        archive.to_str().unwrap(),
+        "busybox",
+    ]));
     let out = pm.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.contains("Loaded image"), "{out}");
     // same image id (config digest) on both sides: nothing was rewritten

@@ -92,7 +92,7 @@ fn simulated_pull_walks_the_protocol_and_changes_only_the_store() {
     let layer = recs[4]["step"]["dest"].as_str().unwrap();
     assert!(std::path::Path::new(layer).is_file());
     assert_eq!(
-        std::fs::read_dir(gb.root().join("layers")).unwrap().count(),
+        std::fs::read_dir(gb.sim_root().join("layers")).unwrap().count(),
         0
     );
     // the same image `run` would import: no "Unable to find image" afterwards
@@ -103,7 +103,10 @@ fn simulated_pull_walks_the_protocol_and_changes_only_the_store() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(ok(&gb.run(&["images", "-q"])).lines().count(), 1);
+    assert_eq!(
+        ok(&gb.run(&["--simulate", "images", "-q"])).lines().count(),
+        1
+    );
     // again: the simulated registry serves the store's copy, which we have
     let o = gb
         .cmd()
@@ -192,13 +195,16 @@ fn step_through_a_pull_and_abort_it() {
         err.contains("aborted before step manifest_fetch; the image was not added"),
         "{err}"
     );
-    assert_eq!(ok(&gb.run(&["images", "-q"])), "");
+    assert_eq!(ok(&gb.run(&["--simulate", "images", "-q"])), "");
     // ? explains, then c runs the rest without pausing
     let o = step("?\nc\n");
     ok(&o);
     let err = stderr(&o);
     assert!(err.contains("syscall: HTTP GET /v2/"), "{err}");
-    assert_eq!(ok(&gb.run(&["images", "-q"])).lines().count(), 1);
+    assert_eq!(
+        ok(&gb.run(&["--simulate", "images", "-q"])).lines().count(),
+        1
+    );
 }
 
 #[test]

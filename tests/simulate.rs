@@ -39,14 +39,14 @@ fn simulated_run_prints_what_the_real_one_does() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..2], ["1", "box1"]);
     assert!(lines.contains(&"bin") && lines.contains(&"proc"), "{out}");
-    assert!(gb.containers().is_empty());
+    assert!(gb.sim_containers().is_empty());
     // The simulator reads layers from their blobs: with every unpacked layer
     // gone it still runs, and unpacks nothing.
-    std::fs::remove_dir_all(gb.root().join("layers")).unwrap();
+    std::fs::remove_dir_all(gb.sim_root().join("layers")).unwrap();
     let o = simulated(&gb, &["run", "--rm", "busybox", "ls", "/bin/busybox"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "/bin/busybox\n");
-    let unpacked = std::fs::read_dir(gb.root().join("layers"))
+    let unpacked = std::fs::read_dir(gb.sim_root().join("layers"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(unpacked, 0, "simulation unpacked layers");
@@ -149,7 +149,7 @@ fn simulated_records_are_deterministic() {
     let gb = Gb::new();
     let o = simulated(&gb, &["run", "busybox", "echo", "hi"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let ps = stdout(&gb.run(&["ps", "-a", "--no-trunc"]));
+    let ps = stdout(&simulated(&gb, &["ps", "-a", "--no-trunc"]));
     let row = ps.lines().nth(1).unwrap();
     assert!(row.starts_with("43673a6d962f7fc7"), "{row}");
     assert!(row.contains("admiring_agnesi"), "{row}");
@@ -193,7 +193,7 @@ fn step_through_in_simulation_pauses_explains_and_aborts() {
         "? did not explain the clone: {text}"
     );
     assert!(text.contains("rolled back"), "{text}");
-    assert!(gb.containers().is_empty(), "abort left a container");
+    assert!(gb.sim_containers().is_empty(), "abort left a container");
 }
 
 #[test]

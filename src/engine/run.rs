@@ -694,10 +694,15 @@ pub fn create(
             simulated,
         }
     })?;
+    // Its lock while its files are made: an `rm -f` that came first makes
+    // this `No such container`; one that comes later waits for a whole
+    // container (never removes the directory under make_files).
+    let lock = ContainerLock::take(root, &c)?;
     if let Err(e) = make_files(root, observer, &c) {
         let _ = c.remove_files(root);
         return Err(e);
     }
+    drop(lock);
     container::events::record(root, "create", &c, &[]);
     Ok(c)
 }

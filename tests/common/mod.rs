@@ -56,6 +56,9 @@ impl Gb {
         c.arg("--root").arg(self.root());
         c.env_remove("GLASSBOX_ROOT")
             .env_remove("GLASSBOX_SIM_HOST")
+            // The simulated clock pinned at 2026-01-01T00:00:00Z so simulated
+            // output (times, ages) repeats; real-mode commands ignore it.
+            .env("GLASSBOX_SIM_CLOCK", "1767225600")
             .env("LANG", "C")
             .stdin(Stdio::null());
         c
@@ -63,6 +66,16 @@ impl Gb {
     /// Run glassbox with these arguments and collect its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run glassbox")
+    }
+    /// The simulated host's own store under the root (`--simulate` works there).
+    pub fn sim_root(&self) -> PathBuf {
+        self.root().join("simulated")
+    }
+    /// Simulated containers' directories (in the simulated store).
+    pub fn sim_containers(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.sim_root().join("containers"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default()
     }
     pub fn containers(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.root().join("containers"))

@@ -845,13 +845,18 @@ impl Kernel for SimKernel {
         &mut self,
         observer: &mut dyn StepObserver,
     ) -> Result<std::result::Result<(), ChildFailure>> {
+        let host_pid = self.child.as_ref().context("no child to start")?.host_pid;
+        // The cgroups it joined: the persistent host's tree when there is one.
+        let mut member_of: Vec<PathBuf> = Vec::new();
+        self.with_cgroups(|tree| {
+            member_of = tree
+                .iter()
+                .filter(|(_, pids)| pids.contains(&host_pid))
+                .map(|(path, _)| path.clone())
+                .collect();
+            Ok(())
+        })?;
         let child = self.child.as_mut().context("no child to start")?;
-        let member_of: Vec<PathBuf> = self
-            .cgroup_tree
-            .iter()
-            .filter(|(_, pids)| pids.contains(&child.host_pid))
-            .map(|(path, _)| path.clone())
-            .collect();
         child.cgroup = procfs::cgroup_file(&self.cgroups, &member_of);
         let own_pid_ns = child.namespaces.contains(&Namespace::Pid);
         let steps = child.spec.steps.clone();
