@@ -92,7 +92,9 @@ fn simulated_pull_walks_the_protocol_and_changes_only_the_store() {
     let layer = recs[4]["step"]["dest"].as_str().unwrap();
     assert!(std::path::Path::new(layer).is_file());
     assert_eq!(
-        std::fs::read_dir(gb.sim_root().join("layers")).unwrap().count(),
+        std::fs::read_dir(gb.sim_root().join("layers"))
+            .unwrap()
+            .count(),
         0
     );
     // the same image `run` would import: no "Unable to find image" afterwards

@@ -298,17 +298,14 @@ pub fn main_with(cli: Cli) -> Result<i32> {
     if let Some(layout) = g.sim_host {
         std::env::set_var("GLASSBOX_SIM_HOST", layout.sim_host_name());
     }
+    // Every command on the simulated store tells its time (the REPL's and
+    // the lesson runner's checks too: they replay simulated processes).
+    if g.simulated() {
+        crate::kernel::sim::host::open_clock(&g.root())?;
+    }
     let Some(command) = cli.command else {
         return crate::repl::run(g, None);
     };
-    if g.simulated()
-        && !matches!(
-            command,
-            Command::Learn(_) | Command::Lab(_) | Command::Repl { .. }
-        )
-    {
-        crate::kernel::sim::host::open_clock(&g.root())?;
-    }
     match command {
         Command::Run(args) => {
             // Ctrl-C while the container is being set up aborts and rolls back.

@@ -133,6 +133,9 @@ pub fn write_all(book: &Path) -> Result<()> {
             std::env::temp_dir().join(format!("glassbox-book-{}-{dir}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         let mut runner = Runner::new(&store, true, lang)?;
+        // 2026-01-01T00:00:00Z, one simulated second per command: the book
+        // shows time passing (ticks, ages) and repeats exactly.
+        runner.sim_clock = Some("1767225600+1".into());
         // Files the lessons write (`save -o`) go to a scratch directory, removed after.
         let scratch = store.with_extension("cwd");
         std::fs::create_dir_all(&scratch)?;

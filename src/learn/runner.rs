@@ -33,6 +33,9 @@ pub struct Runner {
     /// Where commands run (files a lesson writes, such as `save -o`, land
     /// there): the learner's directory, or a scratch one for unattended runs.
     pub workdir: Option<PathBuf>,
+    /// A pinned simulated clock for every command (`GLASSBOX_SIM_CLOCK`):
+    /// the book's runs repeat exactly.
+    pub sim_clock: Option<String>,
 }
 
 impl Runner {
@@ -48,11 +51,15 @@ impl Runner {
             lang,
             trace,
             workdir: None,
+            sim_clock: None,
         })
     }
 
     fn command(&self, args: &[String], options: &[String]) -> Command {
         let mut c = Command::new(&self.exe);
+        if let Some(clock) = &self.sim_clock {
+            c.env("GLASSBOX_SIM_CLOCK", clock);
+        }
         c.arg("--root")
             .arg(&self.root)
             .arg("--lang")
