@@ -220,9 +220,18 @@ impl Detached {
         self.setup.apply(&mut fs);
         // A run known to have ended is replayed past its end (it does
         // nothing more), so everything it did at its last instant is seen.
+        // Whatever was sent "just after now" (see `after`) is seen by any
+        // later look, even on a clock that has not moved since.
+        let last_event = self
+            .signals
+            .iter()
+            .map(|s| s.0)
+            .chain(self.patches.iter().map(|p| p.0))
+            .max()
+            .unwrap_or(0);
         let until_ms = match self.exited {
             Some((_, at)) => at + 1000,
-            None => until_ms,
+            None => until_ms.max(last_event),
         };
         let signals: Vec<TimedSignal> = self
             .signals
