@@ -587,13 +587,10 @@ impl SimChild {
         pid: u32,
     ) -> std::result::Result<(), (i32, String)> {
         let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
-        let image =
-            host::layered_fs(&self.spec.store_root, &self.spec.layers, None).map_err(engine)?;
         let base = self.upper_dir.as_ref().map(|d| d.join(host::UPPER_TAR));
-        let mut started =
-            host::layered_fs(&self.spec.store_root, &self.spec.layers, base.as_deref())
-                .map_err(engine)?;
-        let setup = upper::FsPatch::between(&started, &self.fs, &[]);
+        let base_fs = host::layered_fs(&self.spec.store_root, &self.spec.layers, base.as_deref())
+            .map_err(engine)?;
+        let setup = upper::FsPatch::between(&base_fs, &self.fs, &[]);
         let d = host::Detached {
             container: self
                 .upper_dir
@@ -618,9 +615,8 @@ impl SimChild {
             log: self.spec.stdio.log.clone(),
             exited: None,
         };
-        drop(image);
         // A program that cannot start fails `run -d` itself, as exec(2) would.
-        started = self.fs.clone();
+        let mut started = self.fs.clone();
         let mut sink = std::io::sink();
         let mut sink2 = std::io::sink();
         let mut ctx = shell::ShellCtx {
