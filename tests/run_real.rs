@@ -312,17 +312,21 @@ fn rm_refuses_a_running_container_and_force_removes_it() {
     assert!(cgroup_dirs_for(&id).is_empty());
 }
 
+/// The v2 layout (one directory) on a v1 or hybrid host: GLASSBOX_CGROUP_ROOT
+/// at a directory of the host's own cgroup2 mount (a real one, since the
+/// device program can only be attached to a real cgroup v2 directory).
 #[test]
-fn cgroup_v2_layout_against_a_fake_cgroupfs() {
+fn cgroup_v2_layout_on_the_hosts_cgroup2_mount() {
     require_root!();
+    let Some(scratch) = common::Cgroup2Scratch::new("layout") else {
+        eprintln!("skipped: the host has no cgroup2 mount");
+        return;
+    };
     let gb = Gb::new();
-    let fake = gb.root().join("fake-cgroup2");
-    std::fs::create_dir_all(&fake).unwrap();
-    std::fs::write(fake.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
     let trace = gb.root().join("trace.jsonl");
     let o = gb
         .cmd()
-        .env("GLASSBOX_CGROUP_ROOT", &fake)
+        .env("GLASSBOX_CGROUP_ROOT", &scratch.path)
         .arg("--trace-json")
         .arg(&trace)
         .args(["run", "--name", "v2", "busybox", "true"])
@@ -343,7 +347,7 @@ fn cgroup_v2_layout_against_a_fake_cgroupfs() {
     assert!(paths[0]
         .as_str()
         .unwrap()
-        .starts_with(fake.to_str().unwrap()));
+        .starts_with(scratch.path.to_str().unwrap()));
     let join = records.iter().find(|r| r["kind"] == "cgroup_join").unwrap();
     assert!(join["shell"].as_str().unwrap().ends_with("/cgroup.procs"));
     // Removed again after the exit.

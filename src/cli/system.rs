@@ -149,9 +149,9 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
     println!(
         "  devices: {}",
         if cg.mode.version() == 2 {
-            "cgroup v2: no device program installed yet (BPF_PROG_TYPE_CGROUP_DEVICE); devices are limited by the capability set and /dev contents only"
+            "cgroup v2 eBPF device program (BPF_PROG_TYPE_CGROUP_DEVICE, runc's default rules)"
         } else {
-            "cgroup v1 devices allowlist (runc's default rules)"
+            "cgroup v1 devices controller allowlist (runc's default rules)"
         }
     );
     println!(" Kernel Version: {}", uname.release().to_string_lossy());

@@ -8,6 +8,7 @@
 //! container); the steps in `step` say it, and the kernels do it.
 
 pub mod caps;
+pub mod devices;
 pub mod seccomp;
 
 use caps::CapSet;

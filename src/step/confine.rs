@@ -19,22 +19,47 @@ const MASKED_DIRS: [&str; 4] = [
     "/sys/devices/virtual/powercap",
 ];
 
+/// cgroup v2: the allow list as an eBPF program attached to the cgroup.
+fn describe_device_program(dir: &str, deny_all: bool, allow: &[String], lang: Lang) -> Description {
+    let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
+    if !deny_all {
+        return Description {
+            title: l("--privileged: no device program on the cgroup", "--privileged：cgroup 上不挂设备程序"),
+            why: l(
+                "On cgroup v2 devices are limited by an eBPF program attached to the cgroup. A privileged container may open every device (`a *:* rwm`), so, as runc on v2, none is attached.",
+                "在 cgroup v2 上，设备由挂在 cgroup 上的 eBPF 程序限制。特权容器可以打开所有设备（`a *:* rwm`），所以和 runc 在 v2 上一样，不挂任何程序。",
+            ),
+            shell: "# nothing to do".into(),
+            syscall: "(none)".into(),
+            look: format!("bpftool cgroup show {dir}   # no device program"),
+        };
+    }
+    let count = crate::confine::devices::program(deny_all, allow)
+        .map(|p| p.len())
+        .unwrap_or(0);
+    let rules = allow.join(", ");
+    Description {
+        title: l(
+            "allow only the harmless devices: attach an eBPF device program to the cgroup",
+            "只允许无害的设备：给 cgroup 挂上 eBPF 设备程序",
+        ),
+        why: l(
+            &format!("cgroup v2 has no devices.allow: on every mknod and every open of a device node the kernel runs the BPF_PROG_TYPE_CGROUP_DEVICE programs attached to the process's cgroup, and refuses with EPERM when one returns 0. glassbox writes runc's allow list as such a program ({count} instructions): one block per rule compares the device type, the access asked for (r, w, m), the major and the minor, and returns 1 when all match; anything else falls through to `return 0`. Allowed: {rules}. So `mknod /dev/sda b 8 0` works (m is allowed for every device) and opening it fails: the host's disks, /dev/kmsg and /dev/mem stay out of reach. The cgroup holds the program; it goes away with the cgroup."),
+            &format!("cgroup v2 没有 devices.allow：每次 mknod、每次打开设备节点时，内核都会运行挂在进程所属 cgroup 上的 BPF_PROG_TYPE_CGROUP_DEVICE 程序，只要有一个返回 0 就以 EPERM 拒绝。glassbox 把 runc 的白名单写成这样一个程序（{count} 条指令）：每条规则一段，比较设备类型、请求的访问（r、w、m）、主设备号和次设备号，全部相符就返回 1；其余情况落到最后的 `return 0`。允许的是：{rules}。于是 `mknod /dev/sda b 8 0` 能成功（任何设备都允许 m），打开它却失败：宿主机的磁盘、/dev/kmsg、/dev/mem 都碰不到。程序由 cgroup 持有，随 cgroup 一起消失。"),
+        ),
+        shell: format!("# no shell command takes raw BPF instructions; with the program compiled into devices.o: bpftool prog load devices.o /sys/fs/bpf/gb_dev type cgroup/dev && bpftool cgroup attach {dir} device pinned /sys/fs/bpf/gb_dev multi && rm /sys/fs/bpf/gb_dev"),
+        syscall: format!("fd = bpf(BPF_PROG_LOAD, {{prog_type = BPF_PROG_TYPE_CGROUP_DEVICE, insn_cnt = {count}, license = \"Apache\"}}); bpf(BPF_PROG_ATTACH, {{target_fd = open(\"{dir}\"), attach_bpf_fd = fd, attach_type = BPF_CGROUP_DEVICE, attach_flags = BPF_F_ALLOW_MULTI}})"),
+        look: format!("bpftool cgroup show {dir}   # a device program named glassbox_dev"),
+    }
+}
+
 pub fn describe(step: &Step, lang: Lang) -> Description {
     let l = |en: &str, zh: &str| lang.pick(en, zh).to_string();
     match step {
         Step::DeviceCgroup { paths, deny_all, allow, version } => {
             let dir = paths.first().map(|d| p(d)).unwrap_or_default();
             if *version == 2 {
-                return Description {
-                    title: l("device access on cgroup v2: no device program installed", "cgroup v2 上的设备访问：尚未安装设备程序"),
-                    why: l(
-                        "On cgroup v2 the device allowlist is an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the cgroup with bpf(2). glassbox does not yet install it: on this host devices are limited by the capability set (no CAP_SYS_ADMIN, and mknod needs CAP_MKNOD) and the few nodes in the container's /dev only.",
-                        "在 cgroup v2 上，设备白名单是一个用 bpf(2) 挂到 cgroup 上的 eBPF 程序（BPF_PROG_TYPE_CGROUP_DEVICE）。glassbox 目前还不安装它：在这台主机上，设备只受能力集（没有 CAP_SYS_ADMIN，mknod 需要 CAP_MKNOD）和容器 /dev 里那几个节点的限制。",
-                    ),
-                    shell: "# nothing: runc would attach a BPF_PROG_TYPE_CGROUP_DEVICE program".into(),
-                    syscall: "(none; runc: bpf(BPF_PROG_LOAD) + bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE))".into(),
-                    look: format!("bpftool cgroup show {dir}"),
-                };
+                return describe_device_program(&dir, *deny_all, allow, lang);
             }
             let mut cmds = Vec::new();
             if *deny_all {

@@ -190,13 +190,14 @@ pub enum Step {
     // child, the mounts around pivot_root and the last three right before
     // exec, in runc's order.
     /// Limit which devices the container's cgroup may open or mknod: on v1
-    /// `a` into devices.deny, then each rule into devices.allow.
+    /// `a` into devices.deny, then each rule into devices.allow; on v2 the
+    /// same rules as an eBPF program (`confine::devices`) attached with bpf(2).
     DeviceCgroup {
         paths: Vec<PathBuf>,
         /// Deny everything first (false for --privileged, which allows `a`).
         deny_all: bool,
         allow: Vec<String>,
-        /// The cgroup version (on v2 glassbox installs no device program yet).
+        /// The cgroup version (v2: the rules become a device program).
         version: u8,
     },
     /// Make the nodes `--device` asked for in the container's /dev.

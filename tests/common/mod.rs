@@ -299,3 +299,57 @@ pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     b.into_inner().unwrap()
 }
+
+/// A directory of its own under the host's cgroup2 mount (the v2 hierarchy
+/// of a v2 or hybrid host; /sys/fs/cgroup/unified on the dev VM), removed
+/// on drop with everything below it: processes still in it are killed by
+/// PID first.
+pub struct Cgroup2Scratch {
+    pub path: PathBuf,
+}
+
+impl Cgroup2Scratch {
+    /// None when the host has no cgroup2 mount.
+    pub fn new(tag: &str) -> Option<Cgroup2Scratch> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = info.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            (f.get(sep + 1) == Some(&"cgroup2")).then(|| PathBuf::from(f[4]))
+        })?;
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = mount.join(format!("gbtest-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir(&path).ok()?;
+        Some(Cgroup2Scratch { path })
+    }
+}
+
+impl Drop for Cgroup2Scratch {
+    fn drop(&mut self) {
+        fn clear(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        clear(&e.path());
+                    }
+                }
+            }
+            for _ in 0..100 {
+                let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                if pids.trim().is_empty() {
+                    break;
+                }
+                for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        clear(&self.path);
+    }
+}

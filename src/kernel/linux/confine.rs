@@ -126,7 +126,9 @@ pub fn add_devices(dev: &Path, devices: &[Device]) -> Result<()> {
     Ok(())
 }
 
-/// cgroup v1: deny all, then allow each rule (parent side, before the child joins).
+/// Parent side, before the child joins. cgroup v1: deny all, then allow
+/// each rule. cgroup v2: the same rules as an eBPF device program attached
+/// to the directory; a privileged container (nothing denied) gets none.
 pub fn device_cgroup(
     paths: &[PathBuf],
     deny_all: bool,
@@ -134,7 +136,14 @@ pub fn device_cgroup(
     version: u8,
 ) -> Result<()> {
     if version == 2 {
-        return Ok(()); // no device program yet: said in the step's text and in `info`
+        if !deny_all {
+            return Ok(());
+        }
+        let program = crate::confine::devices::program(deny_all, allow)?;
+        for dir in paths {
+            super::bpf::attach_device_program(dir, &program)?;
+        }
+        return Ok(());
     }
     use std::io::Write;
     for dir in paths {

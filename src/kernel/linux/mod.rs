@@ -7,6 +7,7 @@
 //! terminal, forwards signals and collects the exit status.
 
 mod attach;
+pub mod bpf;
 mod cgroupfs;
 mod child;
 mod confine;

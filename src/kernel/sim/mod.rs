@@ -752,8 +752,28 @@ impl Kernel for SimKernel {
                     _ => Ok(()),
                 })
             }
-            // Nothing in the model consults devices (v2 has no device program here).
-            Step::DeviceCgroup { .. } => Ok(()),
+            // The model has no device nodes to open: it checks what the
+            // kernel would (the cgroup exists; on v2 the rules compile to the
+            // same program the real kernel loads) and changes nothing else.
+            Step::DeviceCgroup {
+                paths,
+                deny_all,
+                allow,
+                version,
+            } => {
+                if *version == 2 && *deny_all {
+                    crate::confine::devices::program(*deny_all, allow)?;
+                }
+                let paths = paths.clone();
+                self.with_cgroups(|tree| {
+                    for p in &paths {
+                        if !tree.contains_key(p) {
+                            bail!("open {}: No such file or directory", p.display());
+                        }
+                    }
+                    Ok(())
+                })
+            }
             Step::CgroupRemove { paths } => {
                 let paths = paths.clone();
                 self.with_cgroups(|tree| {
