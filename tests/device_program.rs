@@ -14,25 +14,31 @@ use glassbox::confine::{devices, DEFAULT_DEVICE_RULES};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-/// The host's root filesystem device, major:minor (None when / is not on one).
-fn host_root_device() -> Option<(u32, u32)> {
+/// A block device the host itself may open for reading, as (major, minor,
+/// its /dev node): the root filesystem's device when the host can open it
+/// (some sandboxes refuse even root), else the first of /sys/block that opens.
+fn host_block_device() -> Option<(u32, u32, PathBuf)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let line = info
+    let root = info
         .lines()
-        .find(|l| l.split_whitespace().nth(4) == Some("/"))?;
-    let (major, minor) = line.split_whitespace().nth(2)?.split_once(':')?;
-    let dev = (major.parse().ok()?, minor.parse().ok()?);
-    (dev.0 != 0).then_some(dev)
-}
-
-/// The host's /dev node of that device, if it has one.
-fn host_root_device_node() -> Option<PathBuf> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let (major, minor) = host_root_device()?;
-    let want = nix::sys::stat::makedev(major as u64, minor as u64);
-    std::fs::read_dir("/dev").ok()?.flatten().find_map(|e| {
-        let m = e.metadata().ok()?;
-        (m.file_type().is_block_device() && m.rdev() == want).then(|| e.path())
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .and_then(|l| l.split_whitespace().nth(2).map(str::to_string));
+    let mut candidates: Vec<(String, PathBuf)> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+            Some((
+                dev.trim().to_string(),
+                Path::new("/dev").join(e.file_name()),
+            ))
+        })
+        .collect();
+    candidates.sort_by_key(|(dev, node)| (Some(dev) != root.as_ref(), node.clone()));
+    candidates.into_iter().find_map(|(dev, node)| {
+        let (major, minor) = dev.split_once(':')?;
+        std::fs::File::open(&node).ok()?;
+        Some((major.parse().ok()?, minor.parse().ok()?, node))
     })
 }
 
@@ -88,8 +94,8 @@ fn open_in_cgroup(cgroup: &Path, node: &Path) -> (String, String) {
 #[test]
 fn the_device_program_refuses_the_host_disk_in_its_cgroup_and_allow_all_does_not() {
     require_root!();
-    let Some((major, minor)) = host_root_device() else {
-        eprintln!("skipped: / is not on a block device here");
+    let Some((major, minor, _)) = host_block_device() else {
+        eprintln!("skipped: the host cannot open any block device here");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -122,7 +128,10 @@ fn the_device_program_refuses_the_host_disk_in_its_cgroup_and_allow_all_does_not
     let program = devices::program(true, &rules).unwrap();
     glassbox::kernel::linux::bpf::attach_device_program(&given.path, &program).unwrap();
     let (out, err) = open_in_cgroup(&given.path, &node);
-    assert!(out.contains("null=ok") && out.contains("disk=ok"), "{out}{err}");
+    assert!(
+        out.contains("null=ok") && out.contains("disk=ok"),
+        "{out}{err}"
+    );
 
     // An allow-all list lets everything through.
     let Some(open) = Cgroup2Scratch::new("devprog-all") else {
@@ -131,7 +140,10 @@ fn the_device_program_refuses_the_host_disk_in_its_cgroup_and_allow_all_does_not
     let program = devices::program(true, &["a *:* rwm".to_string()]).unwrap();
     glassbox::kernel::linux::bpf::attach_device_program(&open.path, &program).unwrap();
     let (out, err) = open_in_cgroup(&open.path, &node);
-    assert!(out.contains("null=ok") && out.contains("disk=ok"), "{out}{err}");
+    assert!(
+        out.contains("null=ok") && out.contains("disk=ok"),
+        "{out}{err}"
+    );
 }
 
 #[test]
@@ -151,8 +163,8 @@ fn attaching_to_a_plain_directory_is_refused_clearly() {
 #[test]
 fn a_container_on_cgroup_v2_cannot_open_the_host_disk_unless_privileged_or_given() {
     require_root!();
-    let Some((major, minor)) = host_root_device() else {
-        eprintln!("skipped: / is not on a block device here");
+    let Some((major, minor, _)) = host_block_device() else {
+        eprintln!("skipped: the host cannot open any block device here");
         return;
     };
     let Some(scratch) = Cgroup2Scratch::new("devrun") else {
@@ -160,7 +172,7 @@ fn a_container_on_cgroup_v2_cannot_open_the_host_disk_unless_privileged_or_given
         return;
     };
     let gb = Gb::new();
-    let probe = format!("mknod /hostroot b {major} {minor} && head -c 512 /hostroot | wc -c");
+    let probe = format!("mknod /hostdev b {major} {minor} && : </hostdev && echo opened");
     let run = |extra: &[&str], script: &str| {
         let trace = gb.root().join("trace.jsonl");
         let _ = std::fs::remove_file(&trace);
@@ -186,28 +198,53 @@ fn a_container_on_cgroup_v2_cannot_open_the_host_disk_unless_privileged_or_given
     let (o, step) = run(&[], &probe);
     let step = step.expect("a device_cgroup step");
     assert_eq!(step["step"]["version"], 2);
-    assert!(step["explain"]["syscall"].as_str().unwrap().contains("BPF_PROG_ATTACH"), "{step}");
-    assert!(!o.status.success(), "the host disk opened: {}", stdout(&o));
-    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
+    assert!(
+        step["explain"]["syscall"]
+            .as_str()
+            .unwrap()
+            .contains("BPF_PROG_ATTACH"),
+        "{step}"
+    );
+    assert!(
+        !o.status.success() && !stdout(&o).contains("opened"),
+        "the host disk opened: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
     // /dev/null and friends still work.
     let (o, _) = run(&[], "echo hi >/dev/null && head -c 4 /dev/urandom | wc -c");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "4");
 
     let (o, step) = run(&["--privileged"], &probe);
-    assert!(step.unwrap()["title"].as_str().unwrap().contains("--privileged"));
+    assert!(step.unwrap()["title"]
+        .as_str()
+        .unwrap()
+        .contains("--privileged"));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), "512");
+    assert_eq!(stdout(&o).trim(), "opened");
 
-    if let Some(host) = host_root_device_node() {
-        let given = format!("{}:/dev/xda:r", host.display());
-        let (o, _) = run(&["--device", &given], "head -c 512 /dev/xda | wc -c");
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(stdout(&o).trim(), "512");
-    }
+    // --device adds read access to that one device (and nothing else).
+    let (_, _, host) = host_block_device().unwrap();
+    let given = format!("{}:/dev/xda:r", host.display());
+    let (o, _) = run(
+        &["--device", &given],
+        ": </dev/xda && echo opened; true 2>/dev/xda || echo no-write",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "opened\nno-write\n");
     // Nothing left under the scratch cgroup but glassbox's empty parent.
     let left: Vec<_> = std::fs::read_dir(scratch.path.join("glassbox"))
-        .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }

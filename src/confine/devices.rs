@@ -157,6 +157,13 @@ pub fn program(deny_all: bool, allow: &[String]) -> Result<Vec<Insn>> {
                 checks.push((JMP_JNE_K, 2, 0, kind as i32));
             }
             let check_access = rule.access != ACC_ALL;
+            if checks.is_empty() && !check_access && rule.major.is_none() && rule.minor.is_none() {
+                // `a *:* rwm` allows everything: nothing after it could run
+                // (and the verifier refuses unreachable instructions).
+                p.push(ins(ALU_MOV_K, 0, 0, 0, 1));
+                p.push(ins(JMP_EXIT, 0, 0, 0, 0));
+                return Ok(p);
+            }
             if let Some(major) = rule.major {
                 checks.push((JMP_JNE_K, 4, 0, major as i32));
             }
@@ -316,6 +323,17 @@ mod tests {
     fn privileged_and_wildcards() {
         let p = program(false, &["a *:* rwm".into()]).unwrap();
         assert_eq!(p.len(), 8, "load the request, then return 1");
+        assert!(allowed(&p, DEV_BLOCK, 8, 0, ACC_ALL));
+        let p = program(
+            true,
+            &["c 1:3 rwm".into(), "a *:* rwm".into(), "c 1:5 rwm".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            p.len(),
+            6 + 5 + 2,
+            "nothing after a rule that allows everything"
+        );
         assert!(allowed(&p, DEV_BLOCK, 8, 0, ACC_ALL));
         let p = program(true, &["a *:* rw".into()]).unwrap();
         assert!(allowed(&p, DEV_BLOCK, 8, 0, ACC_READ));
