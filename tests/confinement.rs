@@ -242,6 +242,66 @@ fn read_only_refuses_writes_but_tmpfs_and_dev_stay_writable() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// What a `--read-only` container may and may not change, in one script:
+/// the root refuses every kind of change, the tmpfs mounts (given ones,
+/// /dev, /dev/shm) and the bound /etc files take them, devices still work.
+const READ_ONLY_SCRIPT: &str = "touch /x; echo x=$?; echo a > /etc/y; mkdir /d; rm /bin/ls; rmdir /home; \
+    chmod 700 /etc/passwd; touch /etc/passwd; mv /etc/group /etc/g; ln -s /a /b; \
+    touch /tmp/y && echo tmp-ok; mkdir -p /tmp/a/b && echo deep-ok; touch /dev/z && echo dev-ok; \
+    touch /run/r && echo run-ok; echo q > /dev/shm/q && echo shm-ok; echo x > /dev/null && echo null-ok; \
+    echo h > /etc/hostname && echo hostname-ok; ls /";
+
+fn read_only_run(gb: &Gb, simulate: bool) -> (String, String, Option<i32>) {
+    let mut args = vec![];
+    if simulate {
+        args.push("--simulate");
+    }
+    args.extend_from_slice(&[
+        "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/run", "busybox", "sh", "-c",
+        READ_ONLY_SCRIPT,
+    ]);
+    let o = gb.run(&args);
+    let err: String = stderr(&o)
+        .lines()
+        .filter(|l| !l.starts_with("Unable to find image"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (stdout(&o), err, o.status.code())
+}
+
+/// The simulated kernel enforces --read-only as the real one does: the same
+/// output, error for error (compared with a real run when root).
+#[test]
+fn simulated_read_only_refuses_what_the_real_one_refuses() {
+    let gb = Gb::new();
+    let (out, err, code) = read_only_run(&gb, true);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("x=1\n"), "{out}");
+    for ok in ["tmp-ok", "deep-ok", "dev-ok", "run-ok", "shm-ok", "null-ok", "hostname-ok"] {
+        assert!(out.contains(ok), "{ok}: {out}{err}");
+    }
+    for refused in [
+        "touch: /x: Read-only file system",
+        "sh: can't create /etc/y: Read-only file system",
+        "mkdir: can't create directory '/d': Read-only file system",
+        "rm: can't remove '/bin/ls': Read-only file system",
+        "rmdir: '/home': Read-only file system",
+        "chmod: /etc/passwd: Read-only file system",
+        "touch: /etc/passwd: Read-only file system",
+    ] {
+        assert!(err.contains(refused), "{refused}: {err}");
+    }
+    // Nothing of the refused changes happened.
+    assert!(!out.contains("\nx\n") && out.contains("\nbin\n") && !out.contains("\nd\n"), "{out}");
+    // Without --read-only the same changes are made.
+    let o = gb.run(&["--simulate", "run", "--rm", "busybox", "sh", "-c", "touch /x && rm /bin/ls && echo rw"]);
+    assert_eq!(stdout(&o), "rw\n", "{}", stderr(&o));
+    if common::is_root() {
+        let (real_out, real_err, real_code) = read_only_run(&gb, false);
+        assert_eq!((&out, &err, code), (&real_out, &real_err, real_code));
+    }
+}
+
 #[test]
 fn no_new_privileges_and_unconfined_seccomp_are_honoured() {
     require_root!();

@@ -107,6 +107,8 @@ pub enum FsError {
     AlreadyExists,
     /// More than [`MAX_SYMLINKS`] symlinks followed.
     TooManyLinks,
+    /// A change under a read-only mount (EROFS).
+    ReadOnly,
 }
 
 impl fmt::Display for FsError {
@@ -118,6 +120,7 @@ impl fmt::Display for FsError {
             FsError::PermissionDenied => "Permission denied",
             FsError::AlreadyExists => "File exists",
             FsError::TooManyLinks => "Too many levels of symbolic links",
+            FsError::ReadOnly => "Read-only file system",
         })
     }
 }
@@ -133,6 +136,11 @@ pub struct SimFs {
     sizes: BTreeMap<String, u64>,
     /// Modification times (seconds since the epoch) from the layer tars.
     mtimes: BTreeMap<String, u64>,
+    /// The container's mount points and whether each is read-only, set when
+    /// its program starts (`set_mounts`): the changes programs make through
+    /// the methods below are refused (EROFS) under a read-only one, as the
+    /// kernel refuses them; the set-up steps and patches are not programs.
+    mounts: Vec<(String, bool)>,
 }
 
 impl Default for SimFs {
@@ -228,6 +236,7 @@ impl SimFs {
             nodes,
             sizes: BTreeMap::new(),
             mtimes: BTreeMap::new(),
+            mounts: Vec::new(),
         }
     }
 
@@ -566,6 +575,13 @@ impl SimFs {
         if abs == "/" || path.ends_with('/') && !self.nodes.contains_key(&abs) {
             return Err(FsError::IsADirectory);
         }
+        if !matches!(
+            self.nodes.get(&abs),
+            Some(Node::Dir { .. } | Node::Other { .. })
+        ) {
+            // A device node stays writable on a read-only mount.
+            self.check_writable(&abs)?;
+        }
         match self.nodes.get_mut(&abs) {
             Some(Node::Dir { .. }) => Err(FsError::IsADirectory),
             Some(Node::Other { .. }) => Ok(()),
@@ -604,6 +620,7 @@ impl SimFs {
         if self.nodes.contains_key(&abs) {
             return Err(FsError::AlreadyExists);
         }
+        self.check_writable(&abs)?;
         match self.nodes.get(parent_of(&abs)) {
             Some(n) if n.is_dir() => {}
             Some(_) => return Err(FsError::NotADirectory),
@@ -619,6 +636,7 @@ impl SimFs {
         if !self.nodes.contains_key(&abs) {
             return Err(FsError::NotFound);
         }
+        self.check_writable(&abs)?;
         for k in self.subtree_keys(&abs) {
             self.remove_key(&k);
         }
@@ -714,6 +732,44 @@ impl SimFs {
 
     // --- Changes the simulated programs make (mv, ln -s, chmod, touch, cp). ---
 
+    /// The container's mount table, for the read-only check.
+    pub fn set_mounts(&mut self, mounts: &[super::SimMount]) {
+        self.mounts = mounts
+            .iter()
+            .map(|m| (m.target.clone(), m.read_only))
+            .collect();
+    }
+
+    /// EROFS when the mount `abs` lies in (the deepest mount point above
+    /// it, the last one mounted there) is read-only.
+    pub fn check_writable(&self, abs: &str) -> Result<(), FsError> {
+        let under = |target: &str| {
+            target == "/"
+                || abs == target
+                || abs.starts_with(&format!("{}/", target.trim_end_matches('/')))
+        };
+        let mount = self
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, _))| under(t))
+            .max_by_key(|(i, (t, _))| (t.trim_end_matches('/').len(), *i));
+        match mount {
+            Some((_, (_, true))) => Err(FsError::ReadOnly),
+            _ => Ok(()),
+        }
+    }
+
+    /// utimensat(2) on an existing `abs` (touch): refused on a read-only mount.
+    pub fn touch_at(&mut self, abs: &str, t: u64) -> Result<(), FsError> {
+        if matches!(self.nodes.get(abs), Some(Node::Other { .. })) {
+            return Ok(());
+        }
+        self.check_writable(abs)?;
+        self.set_mtime(abs, t);
+        Ok(())
+    }
+
     /// Stamp `abs` as modified at `t` (seconds since the epoch).
     pub fn set_mtime(&mut self, abs: &str, t: u64) {
         if self.nodes.contains_key(abs) {
@@ -732,6 +788,7 @@ impl SimFs {
         if abs == "/" {
             return Err(FsError::AlreadyExists);
         }
+        self.check_writable(&abs)?;
         self.put(&abs, node, 0, 0);
         Ok(abs)
     }
@@ -746,6 +803,8 @@ impl SimFs {
         if src == dst {
             return Ok(());
         }
+        self.check_writable(&src)?;
+        self.check_writable(&dst)?;
         if dst.starts_with(&format!("{src}/")) {
             return Err(FsError::PermissionDenied);
         }
@@ -780,6 +839,9 @@ impl SimFs {
     /// chmod(2) on the node `path` leads to (symlinks followed).
     pub fn chmod(&mut self, path: &str, cwd: &str, new: u32) -> Result<(), FsError> {
         let abs = self.resolve(path, cwd, true)?;
+        if self.nodes.contains_key(&abs) {
+            self.check_writable(&abs)?;
+        }
         match self.nodes.get_mut(&abs) {
             Some(Node::Dir { mode, .. }) | Some(Node::File { mode, .. }) => {
                 *mode = new & 0o7777;

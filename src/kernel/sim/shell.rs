@@ -247,7 +247,8 @@ pub fn run_traced(
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
-    let fsys = std::mem::take(ctx.fs);
+    let mut fsys = std::mem::take(ctx.fs);
+    fsys.set_mounts(&ctx.mounts);
     let mut w = World::new(
         fsys,
         ctx.hostname.clone(),

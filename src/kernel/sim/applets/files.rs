@@ -338,10 +338,10 @@ pub fn rmdir(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
             Some((abs, _)) if !fsys.list_dir(&abs, "/").unwrap_or_default().is_empty() => {
                 Some("Directory not empty")
             }
-            Some(_) => {
-                let _ = fsys.remove(d, &cwd);
-                None
-            }
+            Some(_) => match fsys.remove(d, &cwd) {
+                Err(fs::FsError::ReadOnly) => Some("Read-only file system"),
+                _ => None,
+            },
         };
         if let Some(m) = msg {
             p.err(format!("rmdir: '{d}': {m}\n"))?;
@@ -373,10 +373,10 @@ pub fn rm(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
                 "rm: can't remove '{f}': No such file or directory\n"
             )),
             Some((_, n)) if n.is_dir() && !recursive => Some(format!("rm: '{f}' is a directory\n")),
-            Some(_) => {
-                let _ = fsys.remove(f, &cwd);
-                None
-            }
+            Some(_) => match fsys.remove(f, &cwd) {
+                Err(e @ fs::FsError::ReadOnly) => Some(format!("rm: can't remove '{f}': {e}\n")),
+                _ => None,
+            },
         };
         if let Some(m) = msg {
             p.err(m)?;
@@ -421,10 +421,7 @@ pub fn touch(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     for f in &files {
         let fsys = &mut p.w().fs;
         let r = match fsys.lookup(f, &cwd) {
-            Some((abs, _)) => {
-                fsys.set_mtime(&abs, now);
-                Ok(())
-            }
+            Some((abs, _)) => fsys.touch_at(&abs, now),
             None if has(&opts, 'c') => Ok(()),
             None => fsys.write_file(f, &cwd, b"", true).map(|_| {
                 if let Ok(abs) = fsys.resolve(f, &cwd, true) {
@@ -741,7 +738,10 @@ pub fn chmod(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         for (t, old, dir) in targets {
             match apply_mode(spec, old, dir) {
                 Some(m) => {
-                    let _ = fsys.chmod(&t, "/", m);
+                    if let Err(e @ fs::FsError::ReadOnly) = fsys.chmod(&t, "/", m) {
+                        errs.push_str(&format!("chmod: {t}: {e}\n"));
+                        break;
+                    }
                 }
                 None => {
                     errs.push_str(&format!("chmod: invalid mode '{spec}'\n"));
