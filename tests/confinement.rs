@@ -257,7 +257,16 @@ fn read_only_run(gb: &Gb, simulate: bool) -> (String, String, Option<i32>) {
         args.push("--simulate");
     }
     args.extend_from_slice(&[
-        "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/run", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/run",
+        "busybox",
+        "sh",
+        "-c",
         READ_ONLY_SCRIPT,
     ]);
     let o = gb.run(&args);
@@ -277,7 +286,15 @@ fn simulated_read_only_refuses_what_the_real_one_refuses() {
     let (out, err, code) = read_only_run(&gb, true);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("x=1\n"), "{out}");
-    for ok in ["tmp-ok", "deep-ok", "dev-ok", "run-ok", "shm-ok", "null-ok", "hostname-ok"] {
+    for ok in [
+        "tmp-ok",
+        "deep-ok",
+        "dev-ok",
+        "run-ok",
+        "shm-ok",
+        "null-ok",
+        "hostname-ok",
+    ] {
         assert!(out.contains(ok), "{ok}: {out}{err}");
     }
     for refused in [
@@ -292,9 +309,20 @@ fn simulated_read_only_refuses_what_the_real_one_refuses() {
         assert!(err.contains(refused), "{refused}: {err}");
     }
     // Nothing of the refused changes happened.
-    assert!(!out.contains("\nx\n") && out.contains("\nbin\n") && !out.contains("\nd\n"), "{out}");
+    assert!(
+        !out.contains("\nx\n") && out.contains("\nbin\n") && !out.contains("\nd\n"),
+        "{out}"
+    );
     // Without --read-only the same changes are made.
-    let o = gb.run(&["--simulate", "run", "--rm", "busybox", "sh", "-c", "touch /x && rm /bin/ls && echo rw"]);
+    let o = gb.run(&[
+        "--simulate",
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x && rm /bin/ls && echo rw",
+    ]);
     assert_eq!(stdout(&o), "rw\n", "{}", stderr(&o));
     if common::is_root() {
         let (real_out, real_err, real_code) = read_only_run(&gb, false);

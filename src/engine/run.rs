@@ -777,6 +777,7 @@ pub fn run(
     observer: &mut dyn StepObserver,
     opts: &RunOptions,
 ) -> Result<i32> {
+    kernel.warm_cgroup_migration();
     let c = create(root, kernel, observer, opts)?;
     start(
         root,

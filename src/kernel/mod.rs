@@ -95,6 +95,10 @@ pub trait Kernel {
     fn name(&self) -> &'static str;
     /// How cgroups are laid out on this (real or simulated) host.
     fn cgroup_setup(&self) -> &CgroupSetup;
+    /// A container is about to start: get the kernel's cgroup migration
+    /// path ready so `cgroup_join` does not wait on it (real kernel only;
+    /// it changes nothing a step would show).
+    fn warm_cgroup_migration(&mut self) {}
     /// Open the container's terminal (`-t`); returns the path of its slave side,
     /// which becomes the container's /dev/console.
     fn prepare_terminal(&mut self) -> Result<Option<String>>;

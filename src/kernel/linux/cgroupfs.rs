@@ -88,3 +88,134 @@ pub fn remove(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Keep the kernel's cgroup migration path warm while a run gets ready.
+///
+/// Every write to a `cgroup.procs` takes the global
+/// `cgroup_threadgroup_rwsem` for writing, and the first such write after a
+/// quiet spell waits for an RCU grace period (`rcu_sync_enter`: 6 to 28 ms
+/// on the dev VM); writes that follow within about one grace period don't.
+/// So, from the start of `run`, a helper thread writes glassbox's own PID
+/// into the cgroup it is already in (a migration that moves nothing) every
+/// few milliseconds until `cgroup_join` is done (or 300 ms passed): the
+/// grace period is waited for while glassbox reads the image and builds
+/// the plan, not on the start's critical path. The thread only calls
+/// open/write/close/nanosleep on memory it was given before it started (no
+/// allocation, no lock), so the raw clone(2) of the container, which copies
+/// the address space as the main thread sees it, is safe beside it; idle,
+/// it parks.
+pub struct MigrationWarmer {
+    thread: std::thread::Thread,
+    until_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    epoch: Instant,
+}
+
+static WARMER: std::sync::OnceLock<Option<MigrationWarmer>> = std::sync::OnceLock::new();
+
+/// This process's own `cgroup.procs` in the first hierarchy of `mounts`
+/// (from /proc/self/cgroup), if it is there to write.
+pub fn own_procs_file(
+    mounts: &[std::path::PathBuf],
+    self_cgroup: &str,
+) -> Option<std::path::PathBuf> {
+    let mount = mounts.first()?;
+    let name = mount.file_name()?.to_string_lossy().to_string();
+    self_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controllers.is_empty() {
+            mounts.len() == 1 // v2: the one unified mount
+        } else {
+            controllers == name || controllers.strip_prefix("name=") == Some(name.as_str())
+        };
+        matches.then(|| {
+            mount
+                .join(path.trim_start_matches('/'))
+                .join("cgroup.procs")
+        })
+    })
+}
+
+/// Start (or restart) keeping the migration path warm for up to 300 ms.
+pub fn warm_migrations(mounts: &[std::path::PathBuf]) {
+    use std::sync::atomic::Ordering;
+    let warmer = WARMER.get_or_init(|| {
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let file = own_procs_file(mounts, &own).filter(|f| f.exists())?;
+        let path = std::ffi::CString::new(file.into_os_string().into_encoded_bytes()).ok()?;
+        let pid = std::process::id().to_string().into_bytes();
+        let until_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let epoch = Instant::now();
+        let until = until_ms.clone();
+        let handle = std::thread::Builder::new()
+            .name("cgroup-warm".into())
+            .spawn(move || loop {
+                if (epoch.elapsed().as_millis() as u64) >= until.load(Ordering::Acquire) {
+                    std::thread::park();
+                    continue;
+                }
+                // SAFETY: a NUL-terminated path and a byte buffer owned by this thread.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        until.store(0, Ordering::Release);
+                        continue;
+                    }
+                    libc::write(fd, pid.as_ptr().cast(), pid.len());
+                    libc::close(fd);
+                }
+                std::thread::sleep(Duration::from_millis(3));
+            })
+            .ok()?;
+        Some(MigrationWarmer {
+            thread: handle.thread().clone(),
+            until_ms,
+            epoch,
+        })
+    });
+    if let Some(w) = warmer {
+        let until = w.epoch.elapsed().as_millis() as u64 + 300;
+        w.until_ms.store(until, Ordering::Release);
+        w.thread.unpark();
+    }
+}
+
+/// `cgroup_join` is done: stop writing.
+pub fn stop_warming() {
+    if let Some(Some(w)) = WARMER.get() {
+        w.until_ms.store(0, std::sync::atomic::Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_procs_file;
+    use std::path::PathBuf;
+
+    #[test]
+    fn own_cgroup_file_on_v1_and_v2() {
+        let v1 = vec![
+            PathBuf::from("/sys/fs/cgroup/blkio"),
+            PathBuf::from("/sys/fs/cgroup/cpu"),
+        ];
+        let own = "9:name=systemd:/\n7:blkio:/user.slice\n2:cpu:/\n0::/\n";
+        assert_eq!(
+            own_procs_file(&v1, own),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/blkio/user.slice/cgroup.procs"
+            ))
+        );
+        let v2 = vec![PathBuf::from("/sys/fs/cgroup")];
+        assert_eq!(
+            own_procs_file(&v2, "0::/user.slice/session-1.scope\n"),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/user.slice/session-1.scope/cgroup.procs"
+            ))
+        );
+        let systemd = vec![PathBuf::from("/sys/fs/cgroup/systemd")];
+        assert_eq!(
+            own_procs_file(&systemd, "1:name=systemd:/a\n"),
+            Some(PathBuf::from("/sys/fs/cgroup/systemd/a/cgroup.procs"))
+        );
+    }
+}

@@ -141,7 +141,9 @@ impl LinuxKernel {
             Some(flags) => {
                 // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
                 let mut stack = vec![0u8; 1 << 20];
-                // SAFETY: glassbox is single-threaded here, so the child's copy of the
+                // SAFETY: glassbox's only other thread here is the cgroup
+                // migration warmer, which holds no lock and allocates nothing
+                // (cgroupfs::warm_migrations), so the child's copy of the
                 // address space is consistent; the callback only uses memory it owns.
                 unsafe {
                     nix::sched::clone(
@@ -237,6 +239,10 @@ impl Kernel for LinuxKernel {
         "linux"
     }
 
+    fn warm_cgroup_migration(&mut self) {
+        cgroupfs::warm_migrations(&self.cgroups.hierarchies);
+    }
+
     fn cgroup_setup(&self) -> &CgroupSetup {
         &self.cgroups
     }
@@ -263,7 +269,9 @@ impl Kernel for LinuxKernel {
         match step {
             Step::CgroupCreate { paths } => paths.iter().try_for_each(|p| cgroupfs::create(p)),
             Step::CgroupJoin { paths, pid } => {
-                paths.iter().try_for_each(|p| cgroupfs::join(p, *pid))
+                let joined = paths.iter().try_for_each(|p| cgroupfs::join(p, *pid));
+                cgroupfs::stop_warming();
+                joined
             }
             Step::CgroupRemove { paths } => {
                 for p in paths {
