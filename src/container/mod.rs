@@ -56,6 +56,9 @@ pub struct Config {
     /// Capabilities, seccomp, read-only root, tmpfs, devices (`confine`).
     #[serde(default)]
     pub security: crate::confine::Security,
+    /// Limits: --memory, --cpus, --pids-limit, --ulimit, ... (`resources`).
+    #[serde(default)]
+    pub resources: crate::resources::Resources,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,6 +91,10 @@ pub struct State {
     /// run (its cgroup's `oom_kill` counter, read before the cgroup went).
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its cgroup is frozen (`pause`); it still runs, as docker's Running
+    /// and Paused are both true.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
