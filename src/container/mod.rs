@@ -56,8 +56,9 @@ pub struct Config {
     /// Capabilities, seccomp, read-only root, tmpfs, devices (`confine`).
     #[serde(default)]
     pub security: crate::confine::Security,
-    /// Limits: --memory, --cpus, --pids-limit, --ulimit, ... (`resources`).
-    #[serde(default)]
+    /// Limits: --memory, --cpus, --pids-limit, --ulimit, ... (`resources`);
+    /// left out of the record when none is set.
+    #[serde(default, skip_serializing_if = "crate::resources::Resources::is_unset")]
     pub resources: crate::resources::Resources,
 }
 
@@ -93,7 +94,7 @@ pub struct State {
     pub oom_killed: bool,
     /// Its cgroup is frozen (`pause`); it still runs, as docker's Running
     /// and Paused are both true.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
 }
 

@@ -50,6 +50,13 @@ pub struct Resources {
     pub ulimits: Vec<Ulimit>,
 }
 
+impl Resources {
+    /// No limit set (the record then leaves them out).
+    pub fn is_unset(&self) -> bool {
+        *self == Resources::default()
+    }
+}
+
 /// The flags as given on the command line (strings, so the errors are
 /// docker's and name the value).
 #[derive(Clone, Debug, Default)]
