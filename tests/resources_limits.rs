@@ -482,3 +482,65 @@ fn simulated_limit_narration() {
     assert!(text.contains("限制 --pids-limit 10"), "{text}");
     assert!(text.contains("fork 炸弹"), "{text}");
 }
+
+#[test]
+fn real_allocation_past_32m_is_oom_killed() {
+    require_root!();
+    if std::fs::read_to_string("/proc/swaps")
+        .map(|s| s.lines().count() > 1)
+        .unwrap_or(true)
+    {
+        // With swap the allocation may be swapped out (memsw is twice -m).
+        eprintln!("skipped: this host has swap");
+        return;
+    }
+    let gb = Gb::new();
+    let trace = gb.root().join("trace.jsonl");
+    let o = gb
+        .cmd()
+        .arg("--trace-json")
+        .arg(&trace)
+        .args([
+            "run",
+            "--name",
+            "oom",
+            "-m",
+            "32m",
+            "busybox",
+            "sh",
+            "-c",
+            "head -c 64m /dev/zero | tail",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    let shown = ok(&gb.run(&[
+        "inspect",
+        "-f",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "oom",
+    ]));
+    assert_eq!(shown.trim(), "true 137");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let oom = records
+        .iter()
+        .find(|r| r["kind"] == "oom_killed")
+        .expect("an oom_killed step");
+    let counter = oom["step"]["counter"].as_str().unwrap();
+    assert!(counter.ends_with("memory.oom_control"), "{oom}");
+    assert_eq!(oom["step"]["kills"], 1, "{oom}");
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339();
+    let events = ok(&gb.run(&["events", "--since", "0", "--until", &until]));
+    let oom_at = events.find("container oom ").expect("an oom event");
+    let die_at = events.find("container die ").expect("a die event");
+    assert!(oom_at < die_at, "{events}");
+    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "oom"]))
+        .trim()
+        .to_string();
+    ok(&gb.run(&["rm", "oom"]));
+    assert_clean(&gb, &[id]);
+}

@@ -1159,6 +1159,13 @@ fn finish(
     }
     let oom_killed =
         started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;
+    if oom_killed {
+        // Which counter said so (the real kernel's; the simulator has none).
+        if let Some((counter, kills)) = crate::resources::files::oom_counter(&started.cgroups) {
+            let _ = observer.before(&Step::OomKilled { counter, kills });
+        }
+        container::events::record(root, "oom", &started.container, &[]);
+    }
     if started.cgroup_made {
         let remove = Step::CgroupRemove {
             paths: started.cgroups.clone(),

@@ -305,6 +305,18 @@ pub fn writes(
     Ok(out)
 }
 
+/// The memory cgroup file whose `oom_kill` counter is above zero (v1
+/// `memory.oom_control`, v2 `memory.events`), with the count.
+pub fn oom_counter(dirs: &[PathBuf]) -> Option<(PathBuf, u64)> {
+    dirs.iter()
+        .flat_map(|d| [d.join("memory.oom_control"), d.join("memory.events")])
+        .filter_map(|f| {
+            let n = crate::kernel::cgroup::parse_oom_kill(&std::fs::read_to_string(&f).ok()?);
+            (n > 0).then_some((f, n))
+        })
+        .next()
+}
+
 /// The `cgroup_limit` steps for `groups` of `r`.
 pub fn limit_steps(
     groups: &[Group],

@@ -384,7 +384,8 @@ impl Step {
             s @ (Step::CgroupLimit { .. }
             | Step::Freeze { .. }
             | Step::SetRlimits { .. }
-            | Step::OomScoreAdj { .. }) => super::resources::describe(s, lang),
+            | Step::OomScoreAdj { .. }
+            | Step::OomKilled { .. }) => super::resources::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

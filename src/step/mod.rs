@@ -386,6 +386,10 @@ pub enum Step {
     },
     /// `--oom-score-adj`: write /proc/self/oom_score_adj before exec.
     OomScoreAdj { value: i32 },
+    /// The kernel's OOM killer killed a process of the container: its
+    /// memory cgroup's counter says so (read before `cgroup_remove`; shown,
+    /// never applied: reading changes nothing).
+    OomKilled { counter: PathBuf, kills: u64 },
 
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
@@ -506,6 +510,7 @@ impl Step {
             Step::Freeze { .. } => "freeze",
             Step::SetRlimits { .. } => "set_rlimits",
             Step::OomScoreAdj { .. } => "oom_score_adj",
+            Step::OomKilled { .. } => "oom_killed",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -576,7 +581,8 @@ impl Step {
             | Step::WaitExit { .. }
             | Step::DeviceCgroup { .. }
             | Step::CgroupLimit { .. }
-            | Step::Freeze { .. } => Side::Parent,
+            | Step::Freeze { .. }
+            | Step::OomKilled { .. } => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }

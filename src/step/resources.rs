@@ -188,6 +188,24 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: "write(2) to /proc/self/oom_score_adj".into(),
             look: "cat /proc/<pid>/oom_score_adj".into(),
         },
+        Step::OomKilled { counter, kills } => Description {
+            title: l(
+                "the OOM killer killed a process of the container",
+                "OOM killer 杀掉了容器里的一个进程",
+            ),
+            why: format!(
+                "{} ({} {} {kills})",
+                l(
+                    "The container used all the memory its cgroup allows and the kernel could reclaim no more, so its OOM killer chose a process inside this cgroup and sent it SIGKILL (exit 137). The memory cgroup counts each such kill; glassbox reads the counter before the cgroup is removed, and records OOMKilled.",
+                    "容器用完了 cgroup 允许的全部内存，内核也回收不出更多，于是 OOM killer 在这个 cgroup 里选了一个进程，发出 SIGKILL（退出码 137）。内存 cgroup 会记下每一次这样的杀死；glassbox 在删除 cgroup 之前读这个计数，并记录 OOMKilled。",
+                ),
+                counter.display(),
+                if lang == Lang::Zh { "中 oom_kill =" } else { "says oom_kill" },
+            ),
+            shell: format!("grep oom_kill {}", counter.display()),
+            syscall: format!("read(2) of {}", counter.display()),
+            look: "dmesg | grep -i 'killed process'".into(),
+        },
         _ => unreachable!("not a resource step"),
     }
 }
