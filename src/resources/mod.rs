@@ -555,7 +555,7 @@ mod tests {
         let a = apply_flags(&flags, &Resources::default(), &host(2), false).unwrap();
         assert_eq!(a.resources.blkio_weight, 0);
         assert!(!a.resources.oom_kill_disable);
-        assert_eq!(a.warnings.len(), 3, "{:?}", a.warnings);
+        assert_eq!(a.warnings.len(), 2, "{:?}", a.warnings);
         assert!(a.changed.is_empty());
     }
 
