@@ -17,4 +17,5 @@ pub mod learn;
 pub mod narrate;
 pub mod registry;
 pub mod repl;
+pub mod resources;
 pub mod step;

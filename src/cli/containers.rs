@@ -71,6 +71,17 @@ pub struct RunArgs {
     /// Add a host device to the container (HOST[:CONTAINER[:PERMISSIONS]])
     #[arg(long = "device", value_name = "DEVICE")]
     pub device: Vec<String>,
+    #[command(flatten)]
+    pub limits: super::resources::LimitArgs,
+    /// Disable OOM Killer (cgroup v1 only)
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "INT", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<String>,
+    /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
+    #[arg(long = "ulimit", value_name = "ULIMIT")]
+    pub ulimit: Vec<String>,
     /// Override the key sequence for detaching a container (docker's syntax: ctrl-p,ctrl-q)
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
@@ -116,6 +127,12 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
                 .map(|d| crate::confine::parse_device(d))
                 .collect::<Result<_>>()?,
             ..Default::default()
+        },
+        resources: crate::resources::ResourceFlags {
+            oom_kill_disable: args.oom_kill_disable,
+            oom_score_adj: args.oom_score_adj,
+            ulimits: args.ulimit,
+            ..args.limits.flags()
         },
     };
     Ok(opts)
@@ -655,10 +672,11 @@ fn header_for(field: &str) -> String {
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Running => format!(
-            "Up {}",
+            "Up {}{}",
             human_duration(seconds_since(
                 c.state.started_at.as_deref().unwrap_or(&c.created)
-            ))
+            )),
+            if c.state.paused { " (Paused)" } else { "" }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",

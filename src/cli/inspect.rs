@@ -37,6 +37,50 @@ struct HostConfigJson {
     auto_remove: bool,
     network_mode: String,
     restart_policy: RestartPolicyJson,
+    #[serde(flatten)]
+    resources: ResourcesJson,
+}
+
+/// docker's HostConfig resource fields (`resources::Resources`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResourcesJson {
+    cpu_shares: i64,
+    memory: i64,
+    nano_cpus: i64,
+    blkio_weight: u16,
+    cpu_period: i64,
+    cpu_quota: i64,
+    cpuset_cpus: String,
+    cpuset_mems: String,
+    memory_reservation: i64,
+    memory_swap: i64,
+    oom_kill_disable: bool,
+    oom_score_adj: i32,
+    /// null when unset, as docker shows it.
+    pids_limit: Option<i64>,
+    ulimits: Option<Vec<crate::resources::Ulimit>>,
+}
+
+impl ResourcesJson {
+    fn of(r: &crate::resources::Resources) -> ResourcesJson {
+        ResourcesJson {
+            cpu_shares: r.cpu_shares,
+            memory: r.memory,
+            nano_cpus: r.nano_cpus,
+            blkio_weight: r.blkio_weight,
+            cpu_period: r.cpu_period,
+            cpu_quota: r.cpu_quota,
+            cpuset_cpus: r.cpuset_cpus.clone(),
+            cpuset_mems: r.cpuset_mems.clone(),
+            memory_reservation: r.memory_reservation,
+            memory_swap: r.memory_swap,
+            oom_kill_disable: r.oom_kill_disable,
+            oom_score_adj: r.oom_score_adj,
+            pids_limit: (r.pids_limit != 0).then_some(r.pids_limit),
+            ulimits: (!r.ulimits.is_empty()).then(|| r.ulimits.clone()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -134,6 +178,8 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
     let running = c.is_running();
     let status = if c.state.status == Status::Running && !running {
         Status::Exited
+    } else if running && c.state.paused {
+        Status::Paused
     } else {
         c.state.status
     };
@@ -145,6 +191,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
         args: c.command.iter().skip(1).cloned().collect(),
         state: StateJson {
             status: status.as_str().into(),
+            // docker: a paused container is still running.
             running,
             paused: status == Status::Paused,
             restarting: status == Status::Restarting,
@@ -189,6 +236,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
                     maximum_retry_count: count,
                 }
             },
+            resources: ResourcesJson::of(&c.config.resources),
         },
         graph_driver: GraphDriverJson {
             data: GraphDataJson {

@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 pub mod learn;
 pub mod lifecycle;
+pub mod resources;
 pub mod system;
 pub mod template;
 
@@ -130,6 +131,15 @@ pub enum Command {
     Stats(lifecycle::StatsArgs),
     /// Show container events from the journal (create, start, die, stop, kill, destroy, rename)
     Events(lifecycle::EventsArgs),
+    /// Update the limits (and restart policy) of one or more containers
+    #[command(
+        after_help = "Examples:\n  glassbox update -m 64m --memory-swap 128m web\n  glassbox update --cpus 0.5 --pids-limit 100 web"
+    )]
+    Update(resources::UpdateArgs),
+    /// Pause all processes within one or more containers (cgroup freezer)
+    Pause(resources::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(resources::PauseArgs),
     /// Run a command in a running container (joins its namespaces and cgroup)
     #[command(
         after_help = "Examples:\n  glassbox exec web ps\n  glassbox exec -it web sh\n  glassbox --explain=steps exec web hostname"
@@ -323,6 +333,9 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Logs(args) => containers::logs(g, args),
         Command::Inspect(args) => inspect::inspect(g, args),
         Command::Exec(args) => containers::exec(g, args),
+        Command::Update(args) => resources::update(g, args),
+        Command::Pause(args) => resources::pause(g, args),
+        Command::Unpause(args) => resources::unpause(g, args),
         Command::Attach(args) => containers::attach(g, args),
         Command::Diff(args) => lifecycle::diff(g, args),
         Command::Cp(args) => lifecycle::cp(g, args),

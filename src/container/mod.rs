@@ -56,6 +56,10 @@ pub struct Config {
     /// Capabilities, seccomp, read-only root, tmpfs, devices (`confine`).
     #[serde(default)]
     pub security: crate::confine::Security,
+    /// Limits: --memory, --cpus, --pids-limit, --ulimit, ... (`resources`);
+    /// left out of the record when none is set.
+    #[serde(default, skip_serializing_if = "crate::resources::Resources::is_unset")]
+    pub resources: crate::resources::Resources,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,6 +92,10 @@ pub struct State {
     /// run (its cgroup's `oom_kill` counter, read before the cgroup went).
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its cgroup is frozen (`pause`); it still runs, as docker's Running
+    /// and Paused are both true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -148,6 +148,13 @@ pub fn exec(
     if c.state.status != Status::Running || !c.is_running() {
         crate::exit_err!(1, "container {} is not running", c.id);
     }
+    if c.state.paused {
+        crate::exit_err!(
+            1,
+            "container {} is paused, unpause the container before exec",
+            c.id
+        );
+    }
     if c.simulated != kernel.is_simulated() {
         crate::exit_err!(
             EXIT_ENGINE,

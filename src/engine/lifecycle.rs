@@ -258,6 +258,7 @@ pub fn stop(
     if !c.is_running() {
         return Ok(Some(c));
     }
+    super::resources::thaw_for_signal(root, kernel, observer, &c)?;
     mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", "15".into())]);
     let aborted = |kind: &str| -> anyhow::Error {
@@ -313,6 +314,7 @@ pub fn kill(
             c.id
         );
     }
+    super::resources::thaw_for_signal(root, kernel, observer, &c)?;
     mark_stopped(root, observer, &c)?;
     container::events::record(root, "kill", &c, &[("signal", (sig as i32).to_string())]);
     let aborted = |kind: &str| {

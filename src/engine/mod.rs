@@ -15,6 +15,7 @@ pub mod manage;
 pub mod monitor;
 pub mod ps;
 pub mod remove;
+pub mod resources;
 pub mod run;
 pub mod search;
 pub mod sim_files;
@@ -26,6 +27,7 @@ pub use lifecycle::{kill, parse_signal, stop, wait};
 pub use lifecycle::{signal_and_wait, Signalled};
 pub use monitor::{start_detached, start_for_attach};
 pub use remove::remove;
+pub use resources::{pause, unpause, update, UpdateOptions};
 pub use run::{create, run, start, Network, RestartPolicy, RunOptions, StartOptions};
 
 use crate::kernel::{Go, Kernel, StepObserver};

@@ -133,6 +133,8 @@ fn ancestor_matches(c: &Container, v: &str) -> bool {
 pub fn shown_status(c: &Container) -> Status {
     if c.state.status == Status::Running && !c.is_running() {
         Status::Exited
+    } else if c.state.paused && c.is_running() {
+        Status::Paused
     } else {
         c.state.status
     }

@@ -76,8 +76,10 @@ pub fn remove(
     }
     test_pause("rm:after_mark");
 
-    // 2. Its process, by PID checked against its start time.
+    // 2. Its process, by PID checked against its start time (thawed first
+    // when paused, so it dies now rather than at a later thaw).
     if alive {
+        super::resources::thaw_for_signal(root, kernel, observer, &c)?;
         match lifecycle::signal_and_wait(kernel, observer, &c, "SIGKILL", 10)? {
             lifecycle::Signalled::Aborted(kind) => return Err(aborted(kind)),
             lifecycle::Signalled::StillRunning => crate::exit_err!(

@@ -53,6 +53,8 @@ pub struct RunOptions {
     /// Confinement: --privileged, --cap-add/--cap-drop, --security-opt,
     /// --read-only, --tmpfs, --device.
     pub security: crate::confine::Security,
+    /// Limits as given: --memory, --cpus, --pids-limit, --ulimit, ...
+    pub resources: crate::resources::ResourceFlags,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -296,6 +298,7 @@ fn child_steps(
     cwd: String,
     conf: &Confinement,
     seccomp: Option<Step>,
+    pre_exec: Vec<Step>,
 ) -> Vec<Step> {
     let merged = dir.join("merged");
     let special = |fs, sub: &str, options: &str, read_only| Step::MountSpecial {
@@ -403,6 +406,8 @@ fn child_steps(
                 .collect(),
         });
     }
+    // rlimits and the OOM score while CAP_SYS_RESOURCE may still be held.
+    steps.extend(pre_exec);
     steps.extend(before_exec(conf, seccomp, None));
     steps.push(Step::Exec {
         argv,
@@ -510,6 +515,24 @@ pub(crate) fn seccomp_step(root: &Path, conf: &Confinement) -> Result<Option<Ste
     }))
 }
 
+/// The `--ulimit`s a start sets, clamped to glassbox's own hard limits on a
+/// real host without CAP_SYS_RESOURCE (with a warning for each), so a start
+/// never fails for want of it. The simulated host may raise them.
+fn rlimits(
+    kernel: &dyn Kernel,
+    res: &crate::resources::Resources,
+) -> (Vec<crate::resources::Ulimit>, Vec<String>) {
+    use crate::resources::ulimit;
+    if kernel.is_simulated() {
+        return (res.ulimits.clone(), Vec::new());
+    }
+    ulimit::clamp(
+        &res.ulimits,
+        ulimit::has_cap_sys_resource(),
+        ulimit::own_hard,
+    )
+}
+
 /// The device cgroup step for a container's cgroup directories.
 fn device_cgroup_step(kernel: &dyn Kernel, cgroups: &[PathBuf], conf: &Confinement) -> Step {
     let setup = kernel.cgroup_setup();
@@ -598,6 +621,19 @@ pub fn create(
     }
     let security = opts.security.clone().prepare()?;
     let simulated = kernel.is_simulated();
+    let limits = crate::resources::apply_flags(
+        &opts.resources,
+        &crate::resources::Resources::default(),
+        &kernel.host_resources(),
+        false,
+    )?;
+    for w in limits
+        .warnings
+        .iter()
+        .chain(&rlimits(kernel, &limits.resources).1)
+    {
+        eprintln!("WARNING: {w}");
+    }
     let argv = command_line(&image, opts);
     if argv.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
@@ -676,6 +712,7 @@ pub fn create(
                         _ => String::new(),
                     },
                 security: security.clone(),
+                resources: limits.resources.clone(),
             },
             state: State {
                 status: Status::Created,
@@ -690,6 +727,7 @@ pub fn create(
                 restart_count: 0,
                 manually_stopped: false,
                 oom_killed: false,
+                paused: false,
             },
             simulated,
         }
@@ -914,6 +952,30 @@ fn start_container(
         return Ok(Outcome::Aborted("device_cgroup"));
     }
     let seccomp = seccomp_step(root, &conf)?;
+    let res = c.config.resources.clone();
+    for step in crate::resources::files::limit_steps(
+        &crate::resources::files::set_groups(&res),
+        &res,
+        None,
+        kernel.cgroup_setup(),
+        &started.cgroups,
+        kernel.is_simulated(),
+    )? {
+        if apply_step(kernel, observer, &step)? == Go::Abort {
+            return Ok(Outcome::Aborted("cgroup_limit"));
+        }
+    }
+    let mut pre_exec = Vec::new();
+    if !res.ulimits.is_empty() {
+        pre_exec.push(Step::SetRlimits {
+            limits: rlimits(kernel, &res).0,
+        });
+    }
+    if res.oom_score_adj != 0 {
+        pre_exec.push(Step::OomScoreAdj {
+            value: res.oom_score_adj,
+        });
+    }
 
     let lower = if kernel.is_simulated() {
         image
@@ -941,6 +1003,7 @@ fn start_container(
         c.config.working_dir.clone(),
         &conf,
         seccomp,
+        pre_exec,
     );
     let mut namespaces = vec![
         Namespace::Mount,
@@ -1097,6 +1160,13 @@ fn finish(
     }
     let oom_killed =
         started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;
+    if oom_killed {
+        // Which counter said so (the real kernel's; the simulator has none).
+        if let Some((counter, kills)) = crate::resources::files::oom_counter(&started.cgroups) {
+            let _ = observer.before(&Step::OomKilled { counter, kills });
+        }
+        container::events::record(root, "oom", &started.container, &[]);
+    }
     if started.cgroup_made {
         let remove = Step::CgroupRemove {
             paths: started.cgroups.clone(),
@@ -1137,6 +1207,10 @@ fn finish(
             }
             c.state.manually_stopped = disk.state.manually_stopped;
             c.state.restart_count = disk.state.restart_count;
+            // `update` may have changed these while it ran.
+            c.config.restart_policy = disk.config.restart_policy.clone();
+            c.config.resources = disk.config.resources.clone();
+            c.state.paused = false;
             if aborted {
                 c.state = started.previous;
             } else {

@@ -108,6 +108,11 @@ pub trait Kernel {
     fn prepare_terminal_in(&mut self, _pid: i32) -> Result<Option<String>> {
         self.prepare_terminal()
     }
+    /// What this host's limits can be: CPUs, cpusets, which files exist
+    /// (`resources::HostResources`); the simulator answers for its own host.
+    fn host_resources(&self) -> crate::resources::HostResources {
+        crate::resources::HostResources::detect(self.cgroup_setup())
+    }
     /// Carry out a parent-side step.
     fn apply(&mut self, step: &Step) -> Result<()>;
     /// Carry out a `Step::Clone`: make the child, stopped before its first step. Returns its host PID.

@@ -381,6 +381,11 @@ impl Step {
             | Step::SeccompLoad { .. }
             | Step::CapSet { .. }
             | Step::SetUser { .. }) => super::confine::describe(s, lang),
+            s @ (Step::CgroupLimit { .. }
+            | Step::Freeze { .. }
+            | Step::SetRlimits { .. }
+            | Step::OomScoreAdj { .. }
+            | Step::OomKilled { .. }) => super::resources::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

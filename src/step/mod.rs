@@ -5,6 +5,7 @@
 mod confine;
 mod describe;
 mod registry;
+mod resources;
 
 pub use describe::{shell_join, shell_quote, Description, Lang};
 
@@ -362,6 +363,35 @@ pub enum Step {
         output: Option<PathBuf>,
     },
 
+    // ---- resource steps (src/resources): limits written into the cgroup
+    // files (parent), the freezer (pause/unpause), and the child's rlimits
+    // and OOM score right before exec.
+    /// Write one limit's cgroup files (`--memory 32m` → memory.limit_in_bytes).
+    CgroupLimit {
+        /// The flags as docker spells them, e.g. "--cpus 0.5".
+        flag: String,
+        /// (file, value) in the order written.
+        writes: Vec<(PathBuf, String)>,
+    },
+    /// Freeze (pause) or thaw (unpause) the container's cgroup: v1
+    /// freezer.state FROZEN/THAWED, v2 cgroup.freeze 1/0 (then wait for
+    /// cgroup.events to say `frozen 1`).
+    Freeze {
+        path: PathBuf,
+        frozen: bool,
+        version: u8,
+    },
+    /// `--ulimit`: setrlimit(2) in the container's first process.
+    SetRlimits {
+        limits: Vec<crate::resources::Ulimit>,
+    },
+    /// `--oom-score-adj`: write /proc/self/oom_score_adj before exec.
+    OomScoreAdj { value: i32 },
+    /// The kernel's OOM killer killed a process of the container: its
+    /// memory cgroup's counter says so (read before `cgroup_remove`; shown,
+    /// never applied: reading changes nothing).
+    OomKilled { counter: PathBuf, kills: u64 },
+
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
     // any other step, but no `Kernel` ever receives one.
@@ -477,6 +507,11 @@ impl Step {
             Step::CopyIn { .. } => "copy_in",
             Step::CopyOut { .. } => "copy_out",
             Step::ExportTar { .. } => "export_tar",
+            Step::CgroupLimit { .. } => "cgroup_limit",
+            Step::Freeze { .. } => "freeze",
+            Step::SetRlimits { .. } => "set_rlimits",
+            Step::OomScoreAdj { .. } => "oom_score_adj",
+            Step::OomKilled { .. } => "oom_killed",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -545,7 +580,10 @@ impl Step {
             | Step::CgroupRemove { .. }
             | Step::Signal { .. }
             | Step::WaitExit { .. }
-            | Step::DeviceCgroup { .. } => Side::Parent,
+            | Step::DeviceCgroup { .. }
+            | Step::CgroupLimit { .. }
+            | Step::Freeze { .. }
+            | Step::OomKilled { .. } => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }

@@ -272,6 +272,17 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
                 format!("{call} for user {}: {}", user.spec, e.desc()),
             )
         }),
+        Step::SetRlimits { limits } => {
+            crate::resources::ulimit::apply(limits).map_err(|e| (EXIT_ENGINE, e))
+        }
+        Step::OomScoreAdj { value } => {
+            std::fs::write("/proc/self/oom_score_adj", value.to_string()).map_err(|e| {
+                (
+                    EXIT_ENGINE,
+                    format!("write {value} to /proc/self/oom_score_adj: {e}"),
+                )
+            })
+        }
         Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,

@@ -12,6 +12,7 @@ mod cgroupfs;
 mod child;
 mod confine;
 mod lifecycle;
+mod limits;
 pub mod log;
 mod mounts;
 mod net;
@@ -301,6 +302,12 @@ impl Kernel for LinuxKernel {
                 allow,
                 version,
             } => confine::device_cgroup(paths, *deny_all, allow, *version),
+            Step::CgroupLimit { writes, .. } => limits::write_limits(writes),
+            Step::Freeze {
+                path,
+                frozen,
+                version,
+            } => limits::freeze(path, *frozen, *version),
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),

@@ -58,6 +58,10 @@ pub struct HostState {
     /// The cgroup tree: directory → member host PIDs.
     #[serde(default)]
     pub cgroups: BTreeMap<PathBuf, Vec<i32>>,
+    /// Limit and freezer files written into the cgroup tree (file → value):
+    /// what `cat` of that file shows (`kernel::sim::limits`).
+    #[serde(default)]
+    pub cgroup_files: BTreeMap<PathBuf, String>,
 }
 
 impl Default for HostState {
@@ -68,6 +72,7 @@ impl Default for HostState {
             procs: BTreeMap::new(),
             next_ns_inode: 0,
             cgroups: BTreeMap::new(),
+            cgroup_files: BTreeMap::new(),
         }
     }
 }
@@ -86,6 +91,8 @@ impl HostState {
     /// supervisor's `cgroup_remove`, which nobody narrates after the fact).
     pub fn forget_cgroups_of(&mut self, id: &str) {
         self.cgroups.retain(|p, _| !p.ends_with(id));
+        self.cgroup_files
+            .retain(|f, _| !f.parent().is_some_and(|d| d.ends_with(id)));
     }
 
     pub fn take_pid(&mut self) -> i32 {
@@ -126,6 +133,10 @@ pub struct Detached {
     /// Set once a wait saw it end: (exit status, ms since the epoch).
     #[serde(default)]
     pub exited: Option<(i32, u64)>,
+    /// When its cgroup was frozen (`pause`) and thawed (None: still frozen),
+    /// ms since the epoch: its clock stands still in between.
+    #[serde(default)]
+    pub pauses: Vec<(u64, Option<u64>)>,
 }
 
 /// How a settled run ended.
@@ -214,6 +225,37 @@ impl Detached {
         self.argv.join(" ")
     }
 
+    /// The program's own clock at host time `at`: the host's minus the time
+    /// it spent frozen before then.
+    pub fn own_time(&self, at: u64) -> u64 {
+        let frozen: u64 = self
+            .pauses
+            .iter()
+            .map(|(from, to)| {
+                let end = to.unwrap_or(u64::MAX).min(at);
+                end.saturating_sub(*from)
+            })
+            .sum();
+        at - frozen.min(at)
+    }
+
+    /// The host time at which the program's own clock reads `own` (the
+    /// inverse of `own_time`; an instant at a freeze is told before it).
+    pub fn host_time(&self, own: u64) -> u64 {
+        let mut at = own;
+        for (from, to) in &self.pauses {
+            if *from < at {
+                at += to.unwrap_or(u64::MAX / 2).saturating_sub(*from);
+            }
+        }
+        at
+    }
+
+    /// Whether its cgroup is frozen now.
+    pub fn frozen(&self) -> bool {
+        self.pauses.last().is_some_and(|(_, to)| to.is_none())
+    }
+
     /// Recompute the run from its start up to `until_ms`.
     pub fn replay(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
         let mut fs = layered_fs(&self.store_root, &self.layers, self.upper.as_deref())?;
@@ -233,11 +275,14 @@ impl Detached {
             Some((_, at)) => at + 1000,
             None => until_ms.max(last_event),
         };
+        // The program runs on its own clock, which stands still while frozen:
+        // events reach it at its own time, its output is told on the host's.
+        let own = |at: u64| self.own_time(at);
         let signals: Vec<TimedSignal> = self
             .signals
             .iter()
             .map(|(at, sig)| TimedSignal {
-                at_ms: at.saturating_sub(self.started_ms),
+                at_ms: own(*at).saturating_sub(self.started_ms),
                 signal: *sig,
                 pid: self.ns_pid,
             })
@@ -246,10 +291,11 @@ impl Detached {
             .patches
             .iter()
             .map(|(at, patch)| TimedPatch {
-                at_ms: at.saturating_sub(self.started_ms),
+                at_ms: own(*at).saturating_sub(self.started_ms),
                 patch: patch.clone(),
             })
             .collect();
+        let until_ms = own(until_ms);
         let mut sink_out = std::io::sink();
         let mut sink_err = std::io::sink();
         let mut ctx = ShellCtx {
@@ -279,7 +325,13 @@ impl Detached {
             &signals,
             &patches,
         ) {
-            Ok(t) => t,
+            Ok(mut t) => {
+                for (_, at, _) in &mut t.out {
+                    *at = self.host_time(*at);
+                }
+                t.end_ms = self.host_time(t.end_ms);
+                t
+            }
             Err(e) => Trace {
                 outcome: Outcome::Exited(e.exit_code()),
                 out: vec![(2, self.started_ms, format!("{e}\n").into_bytes())],
@@ -663,5 +715,29 @@ pub fn exec(
             Outcome::Exited(code) => code,
             Outcome::StillRunning { .. } => 137,
         }))
+    })
+}
+
+/// Freeze or thaw the processes of the cgroup at `dir` (`pause`,
+/// `unpause`): their clocks stop or go on from now.
+pub fn freeze(root: &Path, dir: &Path, frozen: bool) -> Result<()> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        let members = st.cgroups.get(dir).cloned().unwrap_or_default();
+        for pid in members {
+            let Some(d) = st.procs.get_mut(&pid) else {
+                continue;
+            };
+            match (frozen, d.frozen()) {
+                (true, false) => d.pauses.push((after(now), None)),
+                (false, true) => {
+                    if let Some(last) = d.pauses.last_mut() {
+                        last.1 = Some(after(now));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     })
 }

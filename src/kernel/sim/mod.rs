@@ -7,6 +7,7 @@
 pub mod applets;
 pub mod fs;
 pub mod host;
+pub mod limits;
 pub mod mounttab;
 pub mod procfs;
 pub mod sh;
@@ -88,6 +89,8 @@ pub struct SimKernel {
     cgroups: CgroupSetup,
     /// cgroup directory → member host PIDs.
     cgroup_tree: BTreeMap<PathBuf, Vec<i32>>,
+    /// Limit and freezer files (throwaway host; else the host's `cgroup_files`).
+    cgroup_files: BTreeMap<PathBuf, String>,
     next_pid: i32,
     child: Option<SimChild>,
     host_hostname: String,
@@ -113,6 +116,7 @@ impl SimKernel {
             root: None,
             cgroups: CgroupSetup::simulated(layout),
             cgroup_tree: BTreeMap::new(),
+            cgroup_files: BTreeMap::new(),
             next_pid: FIRST_HOST_PID,
             child: None,
             host_hostname: "glassbox-host".into(),
@@ -158,6 +162,27 @@ impl SimKernel {
         match &self.root {
             Some(root) => host::update(root, |st| f(&mut st.cgroups)),
             None => f(&mut self.cgroup_tree),
+        }
+    }
+
+    /// Change the cgroup tree's limit and freezer files (`limits`).
+    fn with_cgroup_files(
+        &mut self,
+        f: impl FnOnce(&BTreeMap<PathBuf, Vec<i32>>, &mut BTreeMap<PathBuf, String>) -> Result<()>,
+    ) -> Result<()> {
+        match &self.root {
+            Some(root) => host::update(root, |st| f(&st.cgroups, &mut st.cgroup_files)),
+            None => f(&self.cgroup_tree, &mut self.cgroup_files),
+        }
+    }
+
+    /// What a limit or freezer file of the model holds (tests, diagrams).
+    pub fn cgroup_file(&self, file: &Path) -> Option<String> {
+        match &self.root {
+            Some(root) => host::update(root, |st| Ok(st.cgroup_files.get(file).cloned()))
+                .ok()
+                .flatten(),
+            None => self.cgroup_files.get(file).cloned(),
         }
     }
 
@@ -502,6 +527,9 @@ impl SimChild {
                 self.caps = Some(*set);
                 Ok(())
             }
+            // Nothing in the model reads rlimits or OOM scores yet: accepted
+            // and narrated, as the real child sets them.
+            Step::SetRlimits { .. } | Step::OomScoreAdj { .. } => Ok(()),
             Step::Exec { argv, env, cwd, .. } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
@@ -614,6 +642,7 @@ impl SimChild {
             logged: [0, 0],
             log: self.spec.stdio.log.clone(),
             exited: None,
+            pauses: Vec::new(),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
@@ -718,6 +747,10 @@ impl Kernel for SimKernel {
         &self.cgroups
     }
 
+    fn host_resources(&self) -> crate::resources::HostResources {
+        crate::resources::HostResources::simulated(self.cgroups.mode)
+    }
+
     fn is_simulated(&self) -> bool {
         true
     }
@@ -776,12 +809,38 @@ impl Kernel for SimKernel {
             }
             Step::CgroupRemove { paths } => {
                 let paths = paths.clone();
+                self.with_cgroup_files(|_, files| {
+                    limits::forget(files, &paths);
+                    Ok(())
+                })?;
                 self.with_cgroups(|tree| {
                     for p in &paths {
                         tree.remove(p);
                     }
                     Ok(())
                 })
+            }
+            Step::CgroupLimit { writes, .. } => {
+                let writes = writes.clone();
+                self.with_cgroup_files(|tree, files| {
+                    writes
+                        .iter()
+                        .try_for_each(|(f, v)| limits::write(tree, files, f, v))
+                })
+            }
+            Step::Freeze {
+                path,
+                frozen,
+                version,
+            } => {
+                let (path, frozen, version) = (path.clone(), *frozen, *version);
+                self.with_cgroup_files(|tree, files| {
+                    limits::freeze(tree, files, &path, frozen, version)
+                })?;
+                match &self.root {
+                    Some(root) => host::freeze(root, &path, frozen),
+                    None => Ok(()),
+                }
             }
             // Signals and waits reach the simulated host's processes; on a
             // throwaway host every process ended with the command that ran it.
