@@ -57,6 +57,14 @@ fn tags_dir(root: &Path, registry: &str, repo: &str) -> PathBuf {
         .join("tags")
 }
 
+/// A repository's link to a blob: a registry answers a blob `HEAD` per
+/// repository, so a layer pushed to one repository is pushed again to another.
+fn blob_link(root: &Path, registry: &str, repo: &str, digest: &str) -> PathBuf {
+    tags_dir(root, registry, repo)
+        .with_file_name("blobs")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
 fn registry_blob(root: &Path, digest: &str) -> PathBuf {
     registry_dir(root)
         .join("blobs/sha256")
@@ -275,6 +283,10 @@ impl SimPushTarget {
         }
     }
 
+    fn link(&self, digest: &str) -> PathBuf {
+        blob_link(&self.root, &self.registry, &self.repo, digest)
+    }
+
     fn io(&self, e: impl std::fmt::Display) -> RegistryError {
         RegistryError::Other(format!("the simulated registry: {e}"))
     }
@@ -316,7 +328,7 @@ impl Remote for SimPushTarget {
 
 impl super::push::PushRemote for SimPushTarget {
     fn has_blob(&self, digest: &str) -> RResult<bool> {
-        Ok(registry_blob(&self.root, digest).exists())
+        Ok(self.link(digest).exists() && registry_blob(&self.root, digest).exists())
     }
     fn upload_blob(&self, digest: &str, source: &Path, _len: u64) -> RResult<()> {
         let dest = registry_blob(&self.root, digest);
@@ -324,15 +336,19 @@ impl super::push::PushRemote for SimPushTarget {
         if digest_of(&data) != digest {
             return Err(self.io(format!("blob {digest} does not match its content")));
         }
-        std::fs::create_dir_all(dest.parent().unwrap_or(Path::new("."))).map_err(|e| self.io(e))?;
-        crate::fsutil::atomic_write(&dest, &data).map_err(|e| self.io(e))
+        for file in [&dest, &self.link(digest)] {
+            std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))
+                .map_err(|e| self.io(e))?;
+        }
+        crate::fsutil::atomic_write(&dest, &data).map_err(|e| self.io(e))?;
+        crate::fsutil::atomic_write(&self.link(digest), b"").map_err(|e| self.io(e))
     }
     fn put_manifest(&self, tag: &str, media_type: &str, bytes: &[u8]) -> RResult<Option<String>> {
         let digest = digest_of(bytes);
         let m = crate::image::Manifest::parse(bytes).map_err(|e| self.io(e))?;
         if let Some(d) = std::iter::once(&m.config)
             .chain(&m.layers)
-            .find(|d| !registry_blob(&self.root, &d.digest).exists())
+            .find(|d| !self.has_blob(&d.digest).unwrap_or(false))
         {
             return Err(RegistryError::Other(format!(
                 "manifest blob unknown: {} was not pushed",
