@@ -80,7 +80,18 @@ fn cp_to_and_from_a_tar_stream_in_simulation() {
     );
 
     // In: a tar on stdin unpacked into a directory of the running container.
-    let t = tar_of(&[("new/a.txt", b"alpha\n"), ("b.txt", b"beta\n")]);
+    // (A directory entry first: the real copy, too, needs each parent.)
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("new/").unwrap();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    b.get_mut()
+        .extend_from_slice(&tar_of(&[("new/a.txt", b"alpha\n"), ("b.txt", b"beta\n")]));
+    let t = b.into_inner().unwrap();
     let o = cp_in(&gb, &t, "box:/tmp");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
