@@ -320,8 +320,8 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
         &["commit", "par2", "parimg:1"],
         &["rm", "-f", "par2"],
         &["run", "--rm", "parimg:1", "cat", "/tmp/x"],
-        // (Not `rmi`: the real store lists the unpacked layer dirs it
-        // deletes, and the simulated store unpacks none.)
+        // Untagged, Deleted (image), Deleted (its own layer) on both.
+        &["rmi", "parimg:1"],
     ];
     let real = Gb::new();
     let _cleanup = Cleanup(&real);
@@ -372,4 +372,70 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
             "{cmd:?}: outputs differ (real, simulated)"
         );
     }
+}
+
+/// An exec'd process leaves the container's cgroup when it ends, as the
+/// kernel takes a dead process out of cgroup.procs; the first process stays.
+#[test]
+fn exec_processes_leave_the_simulated_cgroup_when_they_end() {
+    let gb = Gb::new();
+    let id = ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "cg",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ],
+    ))
+    .trim()
+    .to_string();
+    let members = |gb: &Gb| -> Vec<i64> {
+        let st: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(gb.sim_root().join("sim-host.json")).unwrap(),
+        )
+        .unwrap();
+        let (_, pids) = st["cgroups"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with(&id))
+            .expect("the container's cgroup");
+        pids.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect()
+    };
+    let first = members(&gb);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // While it runs the exec is a member (it reads its own cgroup.procs).
+    let inside = ok(&sim(&gb, &["exec", "cg", "cat", "/proc/self/cgroup"]));
+    assert!(inside.contains(&id), "{inside}");
+    ok(&sim(&gb, &["exec", "cg", "true"]));
+    assert_eq!(members(&gb), first);
+    ok(&sim(&gb, &["rm", "-f", "cg"]));
+}
+
+/// `rmi` of a simulated image says what the real one says: Untagged, then
+/// Deleted for the image and for each layer no other image uses.
+#[test]
+fn simulated_rmi_deletes_the_image_and_its_unshared_layers() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &["run", "--name", "w", "busybox", "sh", "-c", "echo x > /f"],
+    ));
+    ok(&sim(&gb, &["commit", "w", "mine:1"]));
+    ok(&sim(&gb, &["rm", "w"]));
+    let out = ok(&sim(&gb, &["rmi", "mine:1"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "Untagged: mine:1");
+    assert!(lines[1].starts_with("Deleted: sha256:"), "{out}");
+    assert!(lines[2].starts_with("Deleted: sha256:"), "{out}");
 }

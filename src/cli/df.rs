@@ -25,6 +25,9 @@ pub enum SystemCommand {
     Info,
     /// Remove stopped containers, unused images and store garbage
     Prune(super::system::PruneArgs),
+    /// Remove every container, image and cached file: the store starts afresh
+    /// (with --simulate: the simulated world, its processes and clock too)
+    Reset(super::system::ResetArgs),
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +48,7 @@ pub fn run_system(g: &GlobalOptions, a: SystemArgs) -> Result<i32> {
         }
         SystemCommand::Info => super::system::info(g).map(|_| 0),
         SystemCommand::Prune(x) => super::system::prune(g, x),
+        SystemCommand::Reset(x) => super::system::reset(g, x),
     }
 }
 

@@ -79,6 +79,61 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
     Ok(0)
 }
 
+#[derive(Args, Debug)]
+pub struct ResetArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// podman's confirmation text for `system reset`, in glassbox's terms
+/// (no pods, networks, machines or volumes; the store directory named).
+pub fn reset_warning(root: &std::path::Path, simulated: bool) -> String {
+    let mut items = vec![
+        "all containers".to_string(),
+        "all images".to_string(),
+        "all build cache".to_string(),
+        "the event journal".to_string(),
+    ];
+    if simulated {
+        items.push("the simulated host: its processes, cgroups and clock".to_string());
+    }
+    items.push(format!(
+        "the content of the store directory: {:?} (its config.toml and auth.json stay)",
+        root.display().to_string()
+    ));
+    let mut s = String::from("WARNING! This will remove:\n");
+    for i in items {
+        s.push_str(&format!("        - {i}\n"));
+    }
+    s.push_str("Are you sure you want to continue? [y/N] ");
+    s
+}
+
+/// `podman system reset [-f]`: without -f it asks on stdout and reads the
+/// answer from stdin; anything but y/yes removes nothing. Prints nothing
+/// else on success, as podman.
+pub fn reset(g: &GlobalOptions, a: ResetArgs) -> Result<i32> {
+    let root = g.root();
+    if !a.force {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", reset_warning(&root, g.simulated()))?;
+        out.flush()?;
+        let mut answer = String::new();
+        let n = std::io::stdin().read_line(&mut answer).unwrap_or(0);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            if n == 0 {
+                writeln!(out)?;
+            }
+            return Ok(0);
+        }
+    }
+    let mut kernel = g.kernel()?;
+    let mut narrator = g.narrator(kernel.as_ref())?;
+    crate::engine::reset::reset(&root, kernel.as_mut(), &mut narrator)?;
+    Ok(0)
+}
+
 pub fn version() -> Result<()> {
     println!("Client: glassbox");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));

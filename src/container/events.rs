@@ -7,7 +7,7 @@
 //!   "id":"<64 hex>","attributes":{"image":"busybox","name":"web"}}`
 
 use super::Container;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -155,6 +155,19 @@ fn rotate(root: &Path, max: u64) -> Result<()> {
             .min(last_start)
     };
     crate::fsutil::atomic_write_with(&path, &body[start..], false)
+}
+
+/// Empty the journal (`system reset`), alone under the journal lock.
+pub fn clear(root: &Path) -> Result<()> {
+    let Some(_alone) = JournalLock::take(root, libc::LOCK_EX) else {
+        return Ok(());
+    };
+    match std::fs::remove_file(journal_path(root)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove {}", journal_path(root).display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Record a container event; `extra` attributes join image and name.

@@ -759,12 +759,6 @@ pub fn copy_from_as_tar(
     follow_link: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    if c.simulated {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "cp with - (a tar stream) is not simulated yet: copy to or from a file or directory instead"
-        );
-    }
     let src = if src.starts_with('/') {
         src.to_string()
     } else {
@@ -779,6 +773,11 @@ pub fn copy_from_as_tar(
         follow_link,
     };
     announce(observer, &step)?;
+    if c.simulated {
+        super::sim_files::copy_from_as_tar(root, c, &src, follow_link, out)?;
+        observer.after(&step);
+        return Ok(());
+    }
     in_rootfs(&plan, c, move |rootfs| {
         let croot = container_root(rootfs)?;
         let node = open_in_container(&croot, &src, follow_link).map_err(|_| not_found(&src, c))?;
@@ -881,12 +880,6 @@ pub fn copy_into_from_tar(
     input: &mut dyn std::io::Read,
     dest: &str,
 ) -> Result<()> {
-    if c.simulated {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "cp with - (a tar stream) is not simulated yet: copy to or from a file or directory instead"
-        );
-    }
     let dest = if dest.starts_with('/') {
         dest.to_string()
     } else {
@@ -901,6 +894,11 @@ pub fn copy_into_from_tar(
         tar: true,
     };
     announce(observer, &step)?;
+    if c.simulated {
+        super::sim_files::copy_into_from_tar(root, c, input, &dest)?;
+        observer.after(&step);
+        return Ok(());
+    }
     in_rootfs(&plan, c, move |rootfs| {
         let croot = container_root(rootfs)?;
         if open_dir_in_container(&croot, &dest).is_err() {

@@ -15,6 +15,7 @@ pub mod manage;
 pub mod monitor;
 pub mod ps;
 pub mod remove;
+pub mod reset;
 pub mod resources;
 pub mod run;
 pub mod search;

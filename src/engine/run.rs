@@ -141,17 +141,23 @@ pub fn resolve_image(
     let default = Reference::parse(crate::image::embedded::DEFAULT_IMAGE)?;
     // Pull it, as docker does, when there is a registry to pull from without
     // the internet: one named in the reference, or a docker.io mirror.
-    if crate::registry::can_pull(&store.root, &reference) {
+    // In simulation the simulated registry serves the lessons' images (debian).
+    let served = simulate
+        && reference.registry == crate::image::reference::DEFAULT_REGISTRY
+        && crate::image::sim_images::find(&reference.repository).is_some();
+    if served || crate::registry::can_pull(&store.root, &reference) {
         eprintln!("Unable to find image '{reference}' locally");
         // The pull's protocol steps are narrated like the kernel's; simulated
         // runs pull from the simulated registry, never the network.
         let opts = crate::registry::PullOptions {
             simulate,
+            for_run: true,
             ..Default::default()
         };
+        // With its tag: docker's run says nothing of a default tag.
         match crate::registry::pull_observed(
             &store.root,
-            name,
+            &reference.to_string(),
             &opts,
             &mut std::io::stderr(),
             observer,
@@ -250,33 +256,39 @@ fn hosts_text(hostname: &str, network: Network) -> Option<String> {
 
 /// Write hostname, hosts and resolv.conf into the container's existing
 /// directory (`fs::write` creates a file, never a missing directory).
-fn write_etc_files(dir: &Path, hostname: &str, hosts: &Option<String>) -> Result<()> {
+/// `resolv`: the text to write (the simulated host's), else the host's
+/// /etc/resolv.conf filtered.
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    hosts: &Option<String>,
+    resolv: Option<&str>,
+) -> Result<()> {
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    // The simulated host has its own /etc files: it reads none of the real host's.
-    let simulated = crate::clock::is_simulated();
     let hosts = match hosts {
         Some(text) => text.clone(),
-        None if simulated => SIM_HOST_HOSTS.to_string(),
         None => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
     };
     std::fs::write(dir.join("hosts"), hosts)?;
-    // Like docker: the host's resolv.conf without loopback resolvers, which
-    // would point at the container itself.
-    let host_resolv = if simulated {
-        SIM_HOST_RESOLV.to_string()
-    } else {
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    let resolv = match resolv {
+        Some(text) => text.to_string(),
+        None => resolv_text(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()),
     };
-    let resolv: String = host_resolv
+    std::fs::write(dir.join("resolv.conf"), resolv)?;
+    Ok(())
+}
+
+/// Like docker: the host's resolv.conf without loopback resolvers, which
+/// would point at the container itself.
+fn resolv_text(host_resolv: &str) -> String {
+    host_resolv
         .lines()
         .filter(|l| {
             !(l.trim_start().starts_with("nameserver")
                 && (l.contains(" 127.") || l.contains(" ::1")))
         })
         .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join("resolv.conf"), resolv)?;
-    Ok(())
+        .collect()
 }
 
 /// The simulated host's /etc/hosts and /etc/resolv.conf (a resolver on
@@ -771,13 +783,22 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
     }
     let network = Network::parse_recorded(&c.config.network);
     let hostname = effective_hostname(c);
-    let hosts = hosts_text(&hostname, network);
+    let mut hosts = hosts_text(&hostname, network);
+    // The simulated host's files are no host file: the step says their text.
+    let simulated = crate::clock::is_simulated();
+    if simulated && hosts.is_none() {
+        hosts = Some(SIM_HOST_HOSTS.to_string());
+    }
+    let resolv = simulated.then(|| resolv_text(SIM_HOST_RESOLV));
     let step = Step::EtcWrite {
         dir: dir.clone(),
         hostname: hostname.clone(),
         hosts: hosts.clone(),
+        resolv: resolv.clone(),
     };
-    if super::store_step(observer, &step, || write_etc_files(&dir, &hostname, &hosts))? == Go::Abort
+    if super::store_step(observer, &step, || {
+        write_etc_files(&dir, &hostname, &hosts, resolv.as_deref())
+    })? == Go::Abort
     {
         return Err(aborted(step.kind()));
     }

@@ -204,3 +204,135 @@ fn read_in(src: &Path, to: &str, patch: &mut FsPatch) -> Result<()> {
     }
     Ok(())
 }
+
+/// `cp CONTAINER:SRC -`: SRC as a tar stream on `out`, named by its last
+/// component (`.` for the root), as the real copy writes it.
+pub fn copy_from_as_tar(
+    root: &Path,
+    c: &Container,
+    src: &str,
+    follow_link: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (fs, _) = host::container_fs(root, c, &layers(root, c)?)?;
+    let found = if follow_link {
+        fs.lookup(src, "/")
+    } else {
+        fs.lstat(src, "/")
+    };
+    let Some((abs, _)) = found else {
+        crate::exit_err!(1, "Could not find the file {src} in container {}", c.name);
+    };
+    let name = match crate::kernel::sim::fs::basename(src.trim_end_matches('/')) {
+        "" | "." => ".".to_string(),
+        n => n.to_string(),
+    };
+    out.write_all(&upper::tree_tar(&fs, &abs, &name)?)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `cp - CONTAINER:DEST`: a tar stream unpacked into the directory DEST,
+/// as a patch of the container's filesystem (at this moment of its run, if
+/// it runs). The real copy's rules: entries that leave DEST are refused,
+/// each needs its parent directory, a file never replaces a directory,
+/// what is made belongs to root, hard links, devices and fifos are skipped.
+pub fn copy_into_from_tar(
+    root: &Path,
+    c: &Container,
+    input: &mut dyn std::io::Read,
+    dest: &str,
+) -> Result<()> {
+    use crate::kernel::sim::fs::{normalize, parent_of};
+    let layers = layers(root, c)?;
+    let (mut fs, _) = host::container_fs(root, c, &layers)?;
+    let Some((dest_abs, _)) = fs.lookup(dest, "/").filter(|(_, n)| n.is_dir()) else {
+        bail!("destination directory {dest} does not exist in the container");
+    };
+    let mut patch = FsPatch::default();
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        }) {
+            bail!(
+                "refusing the archive entry {}: it leaves the destination",
+                path.display()
+            );
+        }
+        let rel = path.display().to_string();
+        let rel = rel.trim_start_matches("./").trim_end_matches('/');
+        if rel.is_empty() || rel == "." {
+            continue;
+        }
+        let logical = normalize(&format!("{}/{rel}", dest_abs.trim_end_matches('/')), "/");
+        let parent = parent_of(&logical).to_string();
+        // The parent as the real copy opens it: symlinks resolved inside the container.
+        let Some((parent_abs, _)) = fs.lookup(&parent, "/").filter(|(_, n)| n.is_dir()) else {
+            bail!("{logical}: no such directory {parent}");
+        };
+        let at = format!(
+            "{}/{}",
+            parent_abs.trim_end_matches('/'),
+            crate::kernel::sim::fs::basename(&logical)
+        );
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let mtime = entry.header().mtime().unwrap_or(0);
+        let existing_dir = fs.node_at(&at).is_some_and(|n| n.is_dir());
+        let node = match entry.header().entry_type() {
+            tar::EntryType::Directory => Node::Dir {
+                mode,
+                uid: 0,
+                gid: 0,
+            },
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if existing_dir {
+                    bail!("cannot overwrite directory {logical} with a file");
+                }
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut data)?;
+                Node::File {
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                    data,
+                }
+            }
+            tar::EntryType::Symlink => {
+                if existing_dir {
+                    bail!("cannot overwrite directory {logical} with a symlink");
+                }
+                let target = entry
+                    .link_name()?
+                    .context("symlink without a target")?
+                    .to_string_lossy()
+                    .into_owned();
+                Node::Symlink { target }
+            }
+            // Hard links, devices and fifos are not unpacked.
+            _ => continue,
+        };
+        let size = match &node {
+            Node::File { data, .. } => data.len() as u64,
+            _ => 0,
+        };
+        let change = upper::Change {
+            path: at,
+            node: Some(node),
+            size,
+            mtime,
+        };
+        // A directory that exists keeps what it holds (only its mode changes).
+        let one = FsPatch {
+            changes: vec![change.clone()],
+        };
+        one.apply(&mut fs);
+        patch.changes.push(change);
+    }
+    host::patch_container(root, c, &layers, patch)
+}

@@ -25,6 +25,7 @@ pub mod archive;
 pub mod embedded;
 pub mod parallel;
 pub mod reference;
+pub mod sim_images;
 pub mod store;
 pub mod unpack;
 

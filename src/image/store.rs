@@ -1094,6 +1094,10 @@ impl Store {
                     let _ = fs::remove_dir_all(&tmp);
                     removed.push(l.chain_id.clone());
                 }
+            } else {
+                // Never unpacked (the simulated store reads layers from
+                // their blobs): the layer is gone with its blob all the same.
+                removed.push(l.chain_id.clone());
             }
         }
         Ok(removed)
@@ -1243,6 +1247,51 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// Remove every image, blob, unpacked layer and cached seccomp program
+    /// (`system reset`), once no operation is writing (`IngestLock`) and
+    /// under the store lock. `busy` is asked under that lock and names what
+    /// still uses the store (a container made meanwhile): then nothing is
+    /// removed. Layers are renamed before removal, as the sweep does.
+    pub fn remove_everything(&self, busy: impl FnOnce() -> Result<Option<String>>) -> Result<()> {
+        *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ingest = IngestLock::take(&self.root, libc::LOCK_EX)?;
+        let _lock = StoreLock::exclusive(&self.root)?;
+        if let Some(what) = busy()? {
+            crate::exit_err!(
+                crate::error::EXIT_ENGINE,
+                "{what} appeared while the store was being reset: nothing more was removed; run `system reset` again"
+            );
+        }
+        write_json(&self.index_path(), &Index::default())?;
+        let blobs = self.root.join("blobs/sha256");
+        for e in fs::read_dir(&blobs).with_context(|| format!("read {}", blobs.display()))? {
+            let p = e?.path();
+            fs::remove_file(&p).with_context(|| format!("remove {}", p.display()))?;
+        }
+        let layers = self.root.join("layers");
+        for e in fs::read_dir(&layers).with_context(|| format!("read {}", layers.display()))? {
+            let p = e?.path();
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let tmp = if name.contains(".tmp-") {
+                p.clone()
+            } else {
+                layers.join(format!("{name}.tmp-{}", tmp_suffix()))
+            };
+            fs::rename(&p, &tmp).with_context(|| format!("rename {}", p.display()))?;
+            fs::remove_dir_all(&tmp).with_context(|| format!("remove {}", tmp.display()))?;
+        }
+        match fs::remove_dir_all(self.root.join("cache")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", self.root.join("cache").display()))
+            }
+            _ => Ok(()),
+        }
     }
 
     // ---- layers ------------------------------------------------------------

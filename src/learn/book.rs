@@ -80,7 +80,7 @@ pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
                     "*(needs the real kernel: run it as root to see its output)*\n\n",
                     "*（需要真实内核：以 root 运行才能看到输出）*\n\n",
                 ));
-            } else if s.image.is_some() {
+            } else if s.image.is_some() && !runner.simulate {
                 out.push_str(&fenced("console", &line));
                 out.push_str(&l(
                     "*(needs an image pulled from a registry; not run for the book)*\n\n",

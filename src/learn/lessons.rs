@@ -104,7 +104,7 @@ pub fn heading(lesson: &Lesson, lang: Lang) -> String {
 /// to tell the learner when it cannot be had (no network and no mirror).
 pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), String> {
     let here = |r: &Runner| {
-        crate::image::Store::open(&r.root)
+        crate::image::Store::open(&r.store)
             .and_then(|s| s.resolve(image))
             .map(|i| i.is_some())
             .unwrap_or(false)
@@ -116,7 +116,9 @@ pub fn ensure_image(runner: &Runner, image: &str) -> std::result::Result<(), Str
     let mirrored = crate::registry::config::RegistryConfig::load(&runner.root)
         .map(|c| !c.registry_mirrors.is_empty())
         .unwrap_or(false);
-    let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored {
+    // The simulated registry is local: a simulated runner always pulls from it.
+    let pulled = if std::env::var_os("GLASSBOX_OFFLINE").is_some() && !mirrored && !runner.simulate
+    {
         Err(anyhow::anyhow!(
             "{}",
             runner.lang.pick(
@@ -151,11 +153,12 @@ fn may_pull(runner: &Runner) -> bool {
     let mirrored = crate::registry::config::RegistryConfig::load(&runner.root)
         .map(|c| !c.registry_mirrors.is_empty())
         .unwrap_or(false);
-    std::env::var_os("GLASSBOX_OFFLINE").is_none() || mirrored
+    // The simulated registry is local: simulated runs always pull from it.
+    runner.simulate || std::env::var_os("GLASSBOX_OFFLINE").is_none() || mirrored
 }
 
 fn image_here(runner: &Runner, image: &str) -> bool {
-    crate::image::Store::open(&runner.root)
+    crate::image::Store::open(&runner.store)
         .and_then(|s| s.resolve(image))
         .map(|i| i.is_some())
         .unwrap_or(false)

@@ -55,6 +55,9 @@ pub struct PullOptions {
     pub quiet: bool,
     /// `--simulate`: pull from the simulated registry ([`sim`]), no network.
     pub simulate: bool,
+    /// A `run`'s pull: docker's run ends it at the Status line, without
+    /// the full reference a `pull` prints last.
+    pub for_run: bool,
 }
 
 /// A platform: `linux/arm64/v8`.
@@ -704,7 +707,9 @@ fn pull_from(
             let _ = writeln!(out, "Status: Downloaded newer image for {familiar}");
         }
     }
-    let _ = writeln!(out, "{full}");
+    if !opts.for_run {
+        let _ = writeln!(out, "{full}");
+    }
     Ok(img)
 }
 

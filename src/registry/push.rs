@@ -3,7 +3,7 @@
 //! `PUT <location>?digest=`), then the manifest, byte for byte as stored, so
 //! its digest on the registry is the one in our store.
 
-use super::client::{Body, Client, RegistryError};
+use super::client::{Body, Client, RResult, RegistryError, Remote};
 use super::config::{AuthFile, RegistryConfig};
 use super::DOCKER_HUB_BASE;
 use super::{connect, observe, ConnectError};
@@ -29,10 +29,33 @@ pub fn base_url(cfg: &RegistryConfig, registry: &str) -> String {
     }
 }
 
+/// What a push needs from a registry beyond a pull's: the HTTP [`Client`],
+/// or the simulated registry (`super::sim::SimPushTarget`).
+pub trait PushRemote: Remote {
+    /// `HEAD /v2/<repo>/blobs/<digest>`
+    fn has_blob(&self, digest: &str) -> RResult<bool>;
+    /// `POST /v2/<repo>/blobs/uploads/` then `PUT <location>?digest=`
+    fn upload_blob(&self, digest: &str, source: &Path, len: u64) -> RResult<()>;
+    /// `PUT /v2/<repo>/manifests/<tag>`: the digest the registry stored it under.
+    fn put_manifest(&self, tag: &str, media_type: &str, bytes: &[u8]) -> RResult<Option<String>>;
+}
+
+impl PushRemote for Client {
+    fn has_blob(&self, digest: &str) -> RResult<bool> {
+        Client::has_blob(self, digest)
+    }
+    fn upload_blob(&self, digest: &str, source: &Path, len: u64) -> RResult<()> {
+        Client::upload_blob(self, digest, &Body::File(source.to_path_buf(), len))
+    }
+    fn put_manifest(&self, tag: &str, media_type: &str, bytes: &[u8]) -> RResult<Option<String>> {
+        Client::put_manifest(self, tag, media_type, bytes)
+    }
+}
+
 /// Push `name` (which must name an image in the store) to its registry.
 /// Returns the manifest digest.
 pub fn push(root: &Path, name: &str, quiet: bool, out: &mut dyn Write) -> Result<String> {
-    push_observed(root, name, quiet, out, &mut crate::kernel::Silent)
+    push_observed(root, name, quiet, false, out, &mut crate::kernel::Silent)
 }
 
 const PUSH_ABORTED: &str = "the registry may hold some of the blobs, but no manifest names them";
@@ -42,6 +65,7 @@ pub fn push_observed(
     root: &Path,
     name: &str,
     quiet: bool,
+    simulate: bool,
     out: &mut dyn Write,
     obs: &mut dyn StepObserver,
 ) -> Result<String> {
@@ -60,13 +84,20 @@ pub fn push_observed(
     })?;
     let cfg = RegistryConfig::load(root)?;
     let auths = AuthFile::load(root).unwrap_or_default();
-    let client = Client::new(
-        &base_url(&cfg, &reference.registry),
-        &reference.registry,
-        &reference.repository,
-        "pull,push",
-        auths.credentials(&reference.registry),
-    );
+    let base = base_url(&cfg, &reference.registry);
+    // Simulated pushes go to the simulated registry, never the network.
+    let client: Box<dyn PushRemote> = if simulate {
+        Box::new(super::sim::SimPushTarget::new(root, &reference, &base))
+    } else {
+        Box::new(Client::new(
+            &base,
+            &reference.registry,
+            &reference.repository,
+            "pull,push",
+            auths.credentials(&reference.registry),
+        ))
+    };
+    let client = client.as_ref();
     let manifest_bytes = std::fs::read(store.blob_path(&img.manifest_digest))
         .with_context(|| format!("manifest {} is missing from the store", img.manifest_digest))?;
     let manifest = Manifest::parse(&manifest_bytes)?;
@@ -74,7 +105,7 @@ pub fn push_observed(
         writeln!(out, "The push refers to repository [{}]", reference.name())?;
     }
     let reg = |e: RegistryError| daemon_error(e);
-    connect(&client, obs, PUSH_ABORTED).map_err(|e| match e {
+    connect(client, obs, PUSH_ABORTED).map_err(|e| match e {
         ConnectError::Registry(r) => reg(r),
         ConnectError::Local(l) => l,
     })?;
@@ -105,9 +136,7 @@ pub fn push_observed(
             source: path.clone(),
         };
         observe(obs, &upload, PUSH_ABORTED)?;
-        client
-            .upload_blob(digest, &Body::File(path, len))
-            .map_err(reg)?;
+        client.upload_blob(digest, &path, len).map_err(reg)?;
         obs.after(&upload);
         Ok(true)
     };

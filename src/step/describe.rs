@@ -542,7 +542,23 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                 .map(|d| format!("ls -l {}", q(d)))
                 .unwrap_or_default(),
         },
-        Step::EtcWrite { dir, hostname, hosts } => {
+        Step::EtcWrite {
+            dir,
+            hostname,
+            hosts,
+            resolv,
+        } => {
+            let resolv_cmd = match resolv {
+                Some(text) => format!(
+                    "printf '%s\\n' {} > {}",
+                    text.lines().map(shell_quote).collect::<Vec<_>>().join(" "),
+                    q(&dir.join("resolv.conf"))
+                ),
+                None => format!(
+                    "grep -v -E '^[[:space:]]*nameserver.*( 127[.]| ::1)' /etc/resolv.conf > {}",
+                    q(&dir.join("resolv.conf"))
+                ),
+            };
             let hosts_cmd = match hosts {
                 // One quoted word per line: one line of narration, the same bytes.
                 Some(text) => format!(
@@ -559,10 +575,9 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
                     "这些文件写在镜像之外，容器启动时再绑定挂载到它的 /etc 上；每个容器都有自己的一份，镜像不变。resolv.conf 取自宿主机，但去掉了回环地址的解析器（127.x、::1），它们在容器里会指向容器自己。",
                 ),
                 shell: format!(
-                    "printf '%s\\n' {} > {}; {hosts_cmd}; grep -v -E '^[[:space:]]*nameserver.*( 127[.]| ::1)' /etc/resolv.conf > {}",
+                    "printf '%s\\n' {} > {}; {hosts_cmd}; {resolv_cmd}",
                     shell_quote(hostname),
                     q(&dir.join("hostname")),
-                    q(&dir.join("resolv.conf"))
                 ),
                 syscall: "open(O_CREAT|O_TRUNC) + write(2)".into(),
                 look: format!("cat {}", q(&dir.join("hosts"))),
@@ -926,6 +941,7 @@ mod quoting_tests {
                 dir: dir.clone(),
                 hostname: "box".into(),
                 hosts: None,
+                resolv: None,
             },
             Step::RecordWrite {
                 record: dir.join("container.json"),

@@ -294,6 +294,10 @@ pub enum Step {
         hostname: String,
         /// None: a copy of the host's /etc/hosts.
         hosts: Option<String>,
+        /// resolv.conf's text when it is not the host's file filtered (the
+        /// simulated host's, which no host file holds).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resolv: Option<String>,
     },
     /// Change fields of the container's record (atomically: temp file, rename).
     RecordWrite {

@@ -256,8 +256,42 @@ impl Detached {
         self.pauses.last().is_some_and(|(_, to)| to.is_none())
     }
 
-    /// Recompute the run from its start up to `until_ms`.
+    /// What a replay depends on, as one key: the program, its set-up, the
+    /// events it received, and how far to run it.
+    fn replay_key(&self, until_ms: u64) -> Result<String> {
+        let inputs = serde_json::to_vec(&(
+            (
+                &self.argv,
+                &self.env,
+                &self.cwd,
+                &self.hostname,
+                &self.mounts,
+            ),
+            (self.ns_pid, &self.store_root, &self.layers, &self.upper),
+            (&self.setup, self.started_ms, &self.signals, &self.patches),
+            (self.exited, &self.pauses, until_ms),
+        ))?;
+        Ok(crate::fsutil::sha256_hex(&inputs))
+    }
+
+    /// Recompute the run from its start up to `until_ms`. One command often
+    /// asks for the same replay more than once (its listing settles every
+    /// container, then the verb looks at one): the result is kept for the
+    /// rest of the command, keyed by everything the replay depends on.
     pub fn replay(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
+        static MEMO: std::sync::Mutex<Option<(String, Trace, SimFs)>> = std::sync::Mutex::new(None);
+        let key = self.replay_key(until_ms)?;
+        if let Some((k, t, f)) = MEMO.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if *k == key {
+                return Ok((t.clone(), f.clone()));
+            }
+        }
+        let (t, f) = self.replay_uncached(until_ms)?;
+        *MEMO.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, t.clone(), f.clone()));
+        Ok((t, f))
+    }
+
+    fn replay_uncached(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
         let mut fs = layered_fs(&self.store_root, &self.layers, self.upper.as_deref())?;
         self.setup.apply(&mut fs);
         // A run known to have ended is replayed past its end (it does

@@ -145,6 +145,17 @@ impl SimKernel {
         }
     }
 
+    /// An exec'd process ended: the kernel takes it out of its cgroups
+    /// (a container's first process leaves with its cgroup's removal).
+    fn leave_cgroups(&mut self, pid: i32) -> Result<()> {
+        self.with_cgroups(|tree| {
+            for pids in tree.values_mut() {
+                pids.retain(|p| *p != pid);
+            }
+            Ok(())
+        })
+    }
+
     /// The cgroups that exist in the model (for tests and diagrams).
     pub fn cgroups(&self) -> Vec<PathBuf> {
         match &self.root {
@@ -974,6 +985,9 @@ impl Kernel for SimKernel {
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.take().context("no child to wait for")?;
         child.keep_changes()?;
+        if child.entering {
+            self.leave_cgroups(child.host_pid)?;
+        }
         child.exit.context("the simulated program did not run")
     }
 
@@ -989,6 +1003,8 @@ impl Kernel for SimKernel {
     }
 
     fn kill_child(&mut self) {
-        self.child = None;
+        if let Some(c) = self.child.take().filter(|c| c.entering) {
+            let _ = self.leave_cgroups(c.host_pid);
+        }
     }
 }

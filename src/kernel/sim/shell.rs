@@ -337,11 +337,10 @@ pub fn run_traced(
     let live = w
         .live_at_halt
         .iter()
-        .filter_map(|pid| w.procs.get(pid))
-        .map(|p| SimProc {
-            pid: p.pid,
-            user: p.user.clone(),
-            cmdline: p.cmdline.clone(),
+        .map(|(pid, user, cmdline)| SimProc {
+            pid: *pid,
+            user: user.clone(),
+            cmdline: cmdline.clone(),
         })
         .collect();
     let out = std::mem::take(&mut w.out);

@@ -157,6 +157,35 @@ impl FsPatch {
     }
 }
 
+/// The tree at `abs` in `fs` as a tar stream whose top entry is `name`
+/// (`cp CONTAINER:SRC -`): a directory with everything below it, sorted.
+pub fn tree_tar(fs: &SimFs, abs: &str, name: &str) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    tree_into(&mut b, fs, abs, name)?;
+    b.into_inner().context("finish the tar stream")
+}
+
+fn tree_into(b: &mut tar::Builder<Vec<u8>>, fs: &SimFs, abs: &str, name: &str) -> Result<()> {
+    let Some(node) = fs.node_at(abs) else {
+        return Ok(());
+    };
+    append(b, name, node, fs.size_of(abs), fs.mtime_of(abs))?;
+    if node.is_dir() {
+        let mut names = fs.list_dir(abs, "/").unwrap_or_default();
+        names.sort();
+        for n in names {
+            let child = format!("{}/{n}", abs.trim_end_matches('/'));
+            tree_into(
+                b,
+                fs,
+                &child,
+                &format!("{}/{n}", name.trim_end_matches('/')),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// One tar entry for `node` at `abs`.
 fn append(
     b: &mut tar::Builder<Vec<u8>>,

@@ -125,8 +125,10 @@ pub struct World {
     since_clock: u64,
     /// Why everything stopped before the first process ended (horizon, budget).
     pub halted: Option<String>,
-    /// The processes alive when the run was halted.
-    pub live_at_halt: Vec<u32>,
+    /// The processes alive when the run was halted (pid, user, command
+    /// line), kept as they were: a foreground applet's entry is dropped as
+    /// its thread unwinds after the halt.
+    pub live_at_halt: Vec<(u32, String, String)>,
     pub live_threads: usize,
     pub mounts: Vec<crate::kernel::sim::SimMount>,
 }
@@ -335,7 +337,7 @@ impl World {
                 .procs
                 .values()
                 .filter(|p| p.state != St::Done && p.exit.is_none() && p.killed.is_none())
-                .map(|p| p.pid)
+                .map(|p| (p.pid, p.user.clone(), p.cmdline.clone()))
                 .collect();
         }
     }
