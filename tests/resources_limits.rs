@@ -275,12 +275,16 @@ fn v2_limit_files_against_a_fake_cgroupfs() {
     require_root!();
     let gb = Gb::new();
     let fake = fake_v2(&gb);
+    // --privileged: a plain-directory tree cannot hold the v2 device
+    // program (tests/device_program.rs covers that on a real cgroup2 dir);
+    // docker applies resource limits to privileged containers too.
     ok(&v2(
         &gb,
         &fake,
         &[
             "run",
             "-d",
+            "--privileged",
             "--name",
             "v2",
             "-m",
