@@ -126,6 +126,17 @@ pub struct Detached {
     /// Set once a wait saw it end: (exit status, ms since the epoch).
     #[serde(default)]
     pub exited: Option<(i32, u64)>,
+    /// Its stdin is connected (`-i`) and is a terminal (`-t`).
+    #[serde(default)]
+    pub interactive: bool,
+    #[serde(default)]
+    pub tty: bool,
+    /// What was typed or piped to its stdin while attached: (ms since the
+    /// epoch, bytes), and when its stdin was closed.
+    #[serde(default)]
+    pub input: Vec<(u64, Vec<u8>)>,
+    #[serde(default)]
+    pub input_closed: Option<u64>,
 }
 
 /// How a settled run ended.
@@ -214,6 +225,21 @@ impl Detached {
         self.argv.join(" ")
     }
 
+    /// Its stdin as the replay feeds it (times relative to its start).
+    fn stdin_feed(&self) -> shell::StdinFeed {
+        let rel = |at: u64| at.saturating_sub(self.started_ms);
+        shell::StdinFeed {
+            open: self.interactive,
+            tty: self.tty,
+            input: self
+                .input
+                .iter()
+                .map(|(at, b)| (rel(*at), b.clone()))
+                .collect(),
+            closed_at: self.input_closed.map(rel),
+        }
+    }
+
     /// Recompute the run from its start up to `until_ms`.
     pub fn replay(&self, until_ms: u64) -> Result<(Trace, SimFs)> {
         let mut fs = layered_fs(&self.store_root, &self.layers, self.upper.as_deref())?;
@@ -227,6 +253,8 @@ impl Detached {
             .iter()
             .map(|s| s.0)
             .chain(self.patches.iter().map(|p| p.0))
+            .chain(self.input.iter().map(|i| i.0))
+            .chain(self.input_closed)
             .max()
             .unwrap_or(0);
         let until_ms = match self.exited {
@@ -271,13 +299,14 @@ impl Detached {
             stderr: &mut sink_err,
         };
         let horizon = until_ms.saturating_sub(self.started_ms);
-        let trace = match shell::run_traced(
+        let trace = match shell::run_traced_io(
             &mut ctx,
             &self.argv,
             self.started_ms,
             horizon,
             &signals,
             &patches,
+            &self.stdin_feed(),
         ) {
             Ok(t) => t,
             Err(e) => Trace {
@@ -285,6 +314,8 @@ impl Detached {
                 out: vec![(2, self.started_ms, format!("{e}\n").into_bytes())],
                 live: Vec::new(),
                 end_ms: self.started_ms,
+                next_event: None,
+                cpu_us: 0,
             },
         };
         Ok((trace, fs))
@@ -456,7 +487,7 @@ pub fn alive(root: &Path, pid: i32) -> Result<bool> {
 /// When something done "now" from outside reaches the program: just after
 /// everything a replay up to now already showed happened at this instant,
 /// so a later replay never reorders what a user has seen.
-fn after(now_ms: u64) -> u64 {
+pub fn after(now_ms: u64) -> u64 {
     now_ms + 1
 }
 
@@ -664,4 +695,213 @@ pub fn exec(
             Outcome::StillRunning { .. } => 137,
         }))
     })
+}
+
+/// Keys typed (or bytes piped) to a simulated process's stdin, at `at_ms`.
+pub fn send_input(root: &Path, pid: i32, at_ms: u64, bytes: &[u8]) -> Result<()> {
+    update(root, |st| {
+        if let Some(d) = st.procs.get_mut(&pid).filter(|d| d.exited.is_none()) {
+            d.input.push((at_ms, bytes.to_vec()));
+        }
+        Ok(())
+    })
+}
+
+/// The end of a simulated process's stdin (the user's stdin closed).
+pub fn close_input(root: &Path, pid: i32, at_ms: u64) -> Result<()> {
+    update(root, |st| {
+        if let Some(d) = st.procs.get_mut(&pid) {
+            d.input_closed.get_or_insert(at_ms);
+        }
+        Ok(())
+    })
+}
+
+/// The process recomputed up to `now_ms` (None: no such process).
+pub fn replay_pid(root: &Path, pid: i32, now_ms: u64) -> Result<Option<(Trace, SimFs)>> {
+    let st = load(root)?;
+    match st.procs.get(&pid) {
+        Some(d) => d.replay(now_ms).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Move the simulated clock on to `ms` (a program that only sleeps, watched live).
+pub fn advance_clock(root: &Path, ms: u64) -> Result<()> {
+    update(root, |st| {
+        st.advance_to(ms);
+        Ok(())
+    })
+}
+
+/// An `exec -i` program in a running simulated container, driven by the
+/// user's terminal: it starts on the container's filesystem and processes
+/// as they are now and is recomputed with its input as that comes.
+struct ExecSession {
+    base: SimFs,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    hostname: String,
+    uid: u32,
+    gid: u32,
+    pid: u32,
+    procs: Vec<SimProc>,
+    mounts: Vec<SimMount>,
+    started_ms: u64,
+    feed: shell::StdinFeed,
+    /// Its filesystem at the last replay.
+    fs: Option<SimFs>,
+}
+
+impl ExecSession {
+    fn run(&self, until_ms: u64) -> std::result::Result<(Trace, SimFs), shell::RunError> {
+        let mut fs = self.base.clone();
+        let mut ctx = ShellCtx {
+            fs: &mut fs,
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            hostname: self.hostname.clone(),
+            uid: self.uid,
+            gid: self.gid,
+            pid: self.pid,
+            procs: self.procs.clone(),
+            mounts: self.mounts.clone(),
+            clock_secs: self.started_ms / 1000,
+            stdout: &mut std::io::sink(),
+            stderr: &mut std::io::sink(),
+        };
+        let last = self
+            .feed
+            .input
+            .iter()
+            .map(|i| i.0)
+            .chain(self.feed.closed_at)
+            .max()
+            .unwrap_or(0);
+        let horizon = until_ms.saturating_sub(self.started_ms).max(last);
+        let trace = shell::run_traced_io(
+            &mut ctx,
+            &self.argv,
+            self.started_ms,
+            horizon,
+            &[],
+            &[],
+            &self.feed,
+        )?;
+        Ok((trace, fs))
+    }
+}
+
+impl super::live::Session for ExecSession {
+    fn replay(&mut self, now_ms: u64) -> Result<Trace> {
+        let (trace, fs) = self.run(now_ms).map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.fs = Some(fs);
+        Ok(trace)
+    }
+
+    fn input(&mut self, at_ms: u64, bytes: &[u8]) -> Result<()> {
+        let at = at_ms.saturating_sub(self.started_ms);
+        self.feed.input.push((at, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn close_input(&mut self, at_ms: u64) -> Result<()> {
+        let at = at_ms.saturating_sub(self.started_ms);
+        self.feed.closed_at.get_or_insert(at);
+        Ok(())
+    }
+}
+
+/// `exec -i` (`-it`) in a running simulated container: the user's terminal
+/// drives the program; what it changed in the filesystem is replayed into
+/// the container's run when it ends. Returns its exit status.
+#[allow(clippy::too_many_arguments)]
+pub fn exec_attached(
+    root: &Path,
+    c: &Container,
+    argv: &[String],
+    env: Vec<(String, String)>,
+    cwd: &str,
+    uid: u32,
+    gid: u32,
+    tty: bool,
+) -> Result<std::result::Result<i32, shell::RunError>> {
+    let now = crate::clock::now_ms();
+    let st = load(root)?;
+    let not_running = || -> Result<std::result::Result<i32, shell::RunError>> {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "container {} is not running",
+            c.name
+        )
+    };
+    let Some(d) = st
+        .procs
+        .get(&c.state.pid)
+        .filter(|d| d.container == c.id)
+        .cloned()
+    else {
+        return not_running();
+    };
+    let (trace, fs) = d.replay(now)?;
+    if !matches!(trace.outcome, Outcome::StillRunning { .. }) {
+        return not_running();
+    }
+    let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
+    let mut procs = trace.live.clone();
+    procs.push(SimProc {
+        pid,
+        user: super::applets::user_name(&fs, uid),
+        cmdline: argv.join(" "),
+    });
+    let mut session = ExecSession {
+        base: fs,
+        argv: argv.to_vec(),
+        env,
+        cwd: cwd.to_string(),
+        hostname: d.hostname.clone(),
+        uid,
+        gid,
+        pid,
+        procs,
+        mounts: d.mounts.clone(),
+        started_ms: now,
+        feed: shell::StdinFeed {
+            open: true,
+            tty,
+            ..Default::default()
+        },
+        fs: None,
+    };
+    // A program that cannot start fails as exec(2) would, before any input.
+    if let Err(e) = session.run(now) {
+        return Ok(Err(e));
+    }
+    // SAFETY: isatty on fd 0.
+    let raw = (tty && unsafe { libc::isatty(0) } == 1).then(crate::kernel::linux::RawMode::enter);
+    // docker's exec detach keys are not simulated: an exec'd program is not
+    // kept on the simulated host, so the keys reach it.
+    let term = super::live::Terminal {
+        stdin: true,
+        detach_keys: Vec::new(),
+        skip_past_output: false,
+    };
+    let end = super::live::attach(root, &mut session, &term)?;
+    drop(raw);
+    let super::live::End::Exited { code, at_ms } = end else {
+        return Ok(Ok(0));
+    };
+    if let Some(fs) = &session.fs {
+        let patch = FsPatch::between(&session.base, fs, &mount_points(&d.mounts));
+        if !patch.is_empty() {
+            update(root, |st| {
+                if let Some(d) = st.procs.get_mut(&c.state.pid) {
+                    d.patches.push((after(at_ms), patch));
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(Ok(code))
 }
