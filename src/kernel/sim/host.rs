@@ -225,6 +225,18 @@ impl Detached {
         self.argv.join(" ")
     }
 
+    /// The time of the latest thing sent to it from outside.
+    fn last_event(&self) -> u64 {
+        self.signals
+            .iter()
+            .map(|s| s.0)
+            .chain(self.patches.iter().map(|p| p.0))
+            .chain(self.input.iter().map(|i| i.0))
+            .chain(self.input_closed)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Its stdin as the replay feeds it (times relative to its start).
     fn stdin_feed(&self) -> shell::StdinFeed {
         let rel = |at: u64| at.saturating_sub(self.started_ms);
@@ -248,15 +260,7 @@ impl Detached {
         // nothing more), so everything it did at its last instant is seen.
         // Whatever was sent "just after now" (see `after`) is seen by any
         // later look, even on a clock that has not moved since.
-        let last_event = self
-            .signals
-            .iter()
-            .map(|s| s.0)
-            .chain(self.patches.iter().map(|p| p.0))
-            .chain(self.input.iter().map(|i| i.0))
-            .chain(self.input_closed)
-            .max()
-            .unwrap_or(0);
+        let last_event = self.last_event();
         let until_ms = match self.exited {
             Some((_, at)) => at + 1000,
             None => until_ms.max(last_event),
@@ -701,7 +705,10 @@ pub fn exec(
 pub fn send_input(root: &Path, pid: i32, at_ms: u64, bytes: &[u8]) -> Result<()> {
     update(root, |st| {
         if let Some(d) = st.procs.get_mut(&pid).filter(|d| d.exited.is_none()) {
-            d.input.push((at_ms, bytes.to_vec()));
+            // Strictly after what it was sent before, so the program has
+            // reacted to that (as the user saw) before this arrives.
+            let at = at_ms.max(d.last_event() + 1);
+            d.input.push((at, bytes.to_vec()));
         }
         Ok(())
     })
@@ -711,7 +718,8 @@ pub fn send_input(root: &Path, pid: i32, at_ms: u64, bytes: &[u8]) -> Result<()>
 pub fn close_input(root: &Path, pid: i32, at_ms: u64) -> Result<()> {
     update(root, |st| {
         if let Some(d) = st.procs.get_mut(&pid) {
-            d.input_closed.get_or_insert(at_ms);
+            let at = at_ms.max(d.last_event() + 1);
+            d.input_closed.get_or_insert(at);
         }
         Ok(())
     })
@@ -755,6 +763,11 @@ struct ExecSession {
 }
 
 impl ExecSession {
+    /// When its last input came (relative to its start).
+    fn last_input(&self) -> u64 {
+        self.feed.input.iter().map(|i| i.0).max().unwrap_or(0)
+    }
+
     fn run(&self, until_ms: u64) -> std::result::Result<(Trace, SimFs), shell::RunError> {
         let mut fs = self.base.clone();
         let mut ctx = ShellCtx {
@@ -801,13 +814,13 @@ impl super::live::Session for ExecSession {
     }
 
     fn input(&mut self, at_ms: u64, bytes: &[u8]) -> Result<()> {
-        let at = at_ms.saturating_sub(self.started_ms);
+        let at = at_ms.saturating_sub(self.started_ms).max(self.last_input() + 1);
         self.feed.input.push((at, bytes.to_vec()));
         Ok(())
     }
 
     fn close_input(&mut self, at_ms: u64) -> Result<()> {
-        let at = at_ms.saturating_sub(self.started_ms);
+        let at = at_ms.saturating_sub(self.started_ms).max(self.last_input() + 1);
         self.feed.closed_at.get_or_insert(at);
         Ok(())
     }
