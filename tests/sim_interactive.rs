@@ -194,7 +194,10 @@ fn attach_to_a_detached_shell_detaches_with_the_keys_and_its_input_persists() {
 #[test]
 fn exec_i_reads_stdin_and_its_changes_reach_the_container() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "-d", "--name", "x", "busybox", "sleep", "1000"]));
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "x", "busybox", "sleep", "1000"],
+    ));
     let out = sim_piped(
         &gb,
         &["exec", "-i", "x", "sh"],

@@ -137,6 +137,9 @@ pub struct Detached {
     pub input: Vec<(u64, Vec<u8>)>,
     #[serde(default)]
     pub input_closed: Option<u64>,
+    /// The back-off before its next restart under a restart policy (ms; 0: the first).
+    #[serde(default)]
+    pub restart_delay_ms: u64,
 }
 
 /// How a settled run ended.
@@ -385,63 +388,123 @@ pub fn write_upper(dir: &Path, patch: &FsPatch, fs: &SimFs) -> Result<()> {
     crate::fsutil::atomic_write(&dir.join(UPPER_TAR), &tar)
 }
 
+/// A restart the host offers for a run that ended: the new process's host
+/// PID and when it starts (after the policy's back-off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    pub pid: i32,
+    pub at_ms: u64,
+}
+
+/// What `settle` tells the container's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The run ended; with a restart on offer. The callback returns
+    /// whether the container's policy takes it.
+    Ended(Ended, Option<Restart>),
+    /// A restarted run, waiting out its back-off, has begun.
+    Began,
+}
+
+/// The first restart waits this long; each quick end doubles it, up to a
+/// minute; a run of 10 s resets it (the real monitor's back-off).
+const RESTART_DELAY_MS: u64 = 100;
+const RESTART_DELAY_MAX_MS: u64 = 60_000;
+const RESTART_RESET_MS: u64 = 10_000;
+
 /// Bring the record of a simulated running container up to date: if its
 /// program ended by now, log its output, keep its changes as its upper
-/// layer, forget the process and say how it ended. None while it runs.
+/// layer and say how it ended; if its restart policy takes the restart the
+/// host offers, the program runs again from then on (each run recomputed
+/// in turn up to now). None while it runs.
 ///
-/// `record` writes the end into the container's record; it runs under the
-/// host's lock, so two commands settling the same run never both do.
+/// `record` writes into the container's record; it runs under the host's
+/// lock, so two commands settling the same run never both do.
 pub fn settle(
     root: &Path,
     c: &Container,
-    record: impl FnOnce(Ended) -> Result<()>,
+    mut record: impl FnMut(RunEvent) -> Result<bool>,
 ) -> Result<Option<Ended>> {
     let now = crate::clock::now_ms();
     let ended = update(root, |st| {
         // Another command settled it meanwhile.
         match Container::load(root, &c.id) {
             Ok(disk)
-                if disk.state.status == crate::container::Status::Running
-                    && disk.state.pid == c.state.pid => {}
+                if matches!(
+                    disk.state.status,
+                    crate::container::Status::Running | crate::container::Status::Restarting
+                ) && disk.state.pid == c.state.pid => {}
             _ => return Ok(None),
         }
-        let Some(mut d) = st
-            .procs
-            .get(&c.state.pid)
-            .filter(|d| d.container == c.id)
-            .cloned()
-        else {
+        let mut pid = c.state.pid;
+        let Some(mut d) = st.procs.get(&pid).filter(|d| d.container == c.id).cloned() else {
             // The host was reset (or never ran it): nothing runs it any more.
             let end = Ended {
                 code: 255,
                 at_ms: now,
             };
-            record(end)?;
+            record(RunEvent::Ended(end, None))?;
             return Ok(Some(end));
         };
-        let (trace, fs) = d.replay(now)?;
-        let ended = match (d.exited, &trace.outcome) {
-            (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
-            (None, Outcome::Exited(code)) => Some(Ended {
-                code: *code,
-                at_ms: trace.end_ms,
-            }),
-            (None, Outcome::StillRunning { .. }) => None,
-        };
-        d.log_output(&trace, ended.is_some())?;
-        match ended {
-            Some(end) => {
-                let changes = d.changes(&fs)?;
-                write_upper(&c.dir(root), &changes, &fs)?;
-                st.procs.remove(&c.state.pid);
-                st.forget_cgroups_of(&c.id);
-                record(end)?;
-            }
-            None => {
-                st.procs.insert(c.state.pid, d);
-            }
+        if d.started_ms <= now && c.state.status == crate::container::Status::Restarting {
+            record(RunEvent::Began)?;
         }
-        Ok(ended)
+        loop {
+            if d.started_ms > now {
+                // A restart still waiting out its back-off.
+                return Ok(None);
+            }
+            let (trace, fs) = d.replay(now)?;
+            let ended = match (d.exited, &trace.outcome) {
+                (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
+                (None, Outcome::Exited(code)) => Some(Ended {
+                    code: *code,
+                    at_ms: trace.end_ms,
+                }),
+                (None, Outcome::StillRunning { .. }) => None,
+            };
+            d.log_output(&trace, ended.is_some())?;
+            let Some(end) = ended else {
+                st.procs.insert(pid, d);
+                return Ok(None);
+            };
+            let changes = d.changes(&fs)?;
+            write_upper(&c.dir(root), &changes, &fs)?;
+            st.procs.remove(&pid);
+            let mut delay = d.restart_delay_ms.max(RESTART_DELAY_MS);
+            if end.at_ms.saturating_sub(d.started_ms) >= RESTART_RESET_MS {
+                delay = RESTART_DELAY_MS;
+            }
+            let offer = Restart {
+                pid: st.next_pid,
+                at_ms: end.at_ms + delay,
+            };
+            // A run ended by a reset host or a user's stop is not offered one.
+            if !record(RunEvent::Ended(end, Some(offer)))? {
+                st.forget_cgroups_of(&c.id);
+                return Ok(Some(end));
+            }
+            let new_pid = st.take_pid();
+            for members in st.cgroups.iter_mut().filter(|(p, _)| p.ends_with(&c.id)) {
+                members.1.retain(|m| *m != pid);
+                members.1.push(new_pid);
+            }
+            let upper = c.dir(root).join(UPPER_TAR);
+            d = Detached {
+                upper: upper.exists().then_some(upper),
+                started_ms: offer.at_ms,
+                signals: Vec::new(),
+                patches: Vec::new(),
+                logged: [0, 0],
+                exited: None,
+                input: Vec::new(),
+                input_closed: None,
+                restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
+                ..d
+            };
+            pid = new_pid;
+            st.procs.insert(pid, d.clone());
+        }
     })?;
     Ok(ended)
 }
@@ -814,13 +877,17 @@ impl super::live::Session for ExecSession {
     }
 
     fn input(&mut self, at_ms: u64, bytes: &[u8]) -> Result<()> {
-        let at = at_ms.saturating_sub(self.started_ms).max(self.last_input() + 1);
+        let at = at_ms
+            .saturating_sub(self.started_ms)
+            .max(self.last_input() + 1);
         self.feed.input.push((at, bytes.to_vec()));
         Ok(())
     }
 
     fn close_input(&mut self, at_ms: u64) -> Result<()> {
-        let at = at_ms.saturating_sub(self.started_ms).max(self.last_input() + 1);
+        let at = at_ms
+            .saturating_sub(self.started_ms)
+            .max(self.last_input() + 1);
         self.feed.closed_at.get_or_insert(at);
         Ok(())
     }

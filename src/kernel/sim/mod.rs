@@ -633,6 +633,7 @@ impl SimChild {
             tty: self.spec.stdio.tty,
             input: Vec::new(),
             input_closed: None,
+            restart_delay_ms: 0,
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
