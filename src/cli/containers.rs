@@ -157,7 +157,7 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
     let mut narrator = g.narrator(kernel.as_ref())?;
     let served = (opts.tty && opts.interactive)
         || engine::RestartPolicy::parse(&opts.restart)? != engine::RestartPolicy::No;
-    if !detach && served && !kernel.is_simulated() && !g.step {
+    if !detach && served && !g.step {
         // Under a monitor, attached: the detach keys can leave it running,
         // and a restart policy outlives this command.
         let root = g.root();
@@ -178,6 +178,7 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
             &engine::AttachOptions {
                 stdin: opts.interactive,
                 detach_keys,
+                from_start: true,
             },
         )?;
         return Ok(match ended {
@@ -314,6 +315,7 @@ pub fn attach(g: &GlobalOptions, args: AttachArgs) -> Result<i32> {
         &engine::AttachOptions {
             stdin: !args.no_stdin,
             detach_keys: keys,
+            from_start: false,
         },
     )?;
     Ok(match ended {
@@ -355,7 +357,7 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
             crate::exit_err!(1, "container {} is already running", c.name);
         }
         let stdin = c.config.interactive && args.interactive;
-        if stdin && c.config.tty && !kernel.is_simulated() && !g.step {
+        if stdin && c.config.tty && !g.step {
             // `start -ai` of a terminal container: under its monitor, attached,
             // so ctrl-p ctrl-q can leave it running (as `run -it`).
             engine::start_for_attach(&root, kernel.as_mut(), &mut narrator, c.clone())?;
@@ -367,6 +369,7 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
                     detach_keys: crate::container::attach::parse_detach_keys(
                         crate::container::attach::DEFAULT_DETACH_KEYS,
                     )?,
+                    from_start: true,
                 },
             )?;
             return Ok(match ended {

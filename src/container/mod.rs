@@ -477,28 +477,59 @@ pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
 /// (exit code, the simulated time it ended, the `die` event), or remove it
 /// (`--rm`). Its output and changes were kept by the host.
 fn refresh_simulated(root: &Path, c: &mut Container) -> Result<()> {
-    if c.state.status != Status::Running {
+    use crate::kernel::sim::host::RunEvent;
+    if !matches!(c.state.status, Status::Running | Status::Restarting) {
         return Ok(());
     }
     let mut updated = None;
-    crate::kernel::sim::host::settle(root, c, |end| {
+    crate::kernel::sim::host::settle(root, c, |event| {
         let _lock = StoreLock::exclusive(root)?;
         let Ok(mut fresh) = Container::load(root, &c.id) else {
-            return Ok(());
+            return Ok(false);
+        };
+        let at = |ms| crate::clock::rfc3339(crate::clock::at(ms));
+        let (end, offer) = match event {
+            RunEvent::Began => {
+                fresh.state.status = Status::Running;
+                fresh.save_locked(root)?;
+                updated = Some(fresh);
+                return Ok(true);
+            }
+            RunEvent::Ended(end, offer) => (end, offer),
         };
         events::record(root, "die", &fresh, &[("exitCode", end.code.to_string())]);
+        fresh.state.exit_code = Some(end.code);
+        fresh.state.finished_at = Some(at(end.at_ms));
+        // The restart policy, as the real monitor applies it: not after a
+        // user's stop or kill, and within on-failure's count.
+        let policy = crate::engine::RestartPolicy::parse(&fresh.config.restart_policy)
+            .unwrap_or(crate::engine::RestartPolicy::No);
+        if let Some(offer) = offer.filter(|_| {
+            !fresh.state.manually_stopped && policy.restarts(end.code, fresh.state.restart_count)
+        }) {
+            fresh.state.restart_count += 1;
+            fresh.state.pid = offer.pid;
+            fresh.state.started_at = Some(at(offer.at_ms));
+            fresh.state.status = if offer.at_ms <= crate::clock::now_ms() {
+                Status::Running
+            } else {
+                Status::Restarting
+            };
+            fresh.save_locked(root)?;
+            events::record(root, "start", &fresh, &[]);
+            updated = Some(fresh);
+            return Ok(true);
+        }
         if fresh.config.auto_remove {
             fresh.remove_files(root)?;
             events::record(root, "destroy", &fresh, &[]);
-            return Ok(());
+            return Ok(false);
         }
         fresh.state.status = Status::Exited;
         fresh.state.pid = 0;
-        fresh.state.exit_code = Some(end.code);
-        fresh.state.finished_at = Some(crate::clock::rfc3339(crate::clock::at(end.at_ms)));
         fresh.save_locked(root)?;
         updated = Some(fresh);
-        Ok(())
+        Ok(false)
     })?;
     if let Some(fresh) = updated {
         *c = fresh;

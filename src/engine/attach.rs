@@ -20,6 +20,10 @@ pub struct AttachOptions {
     pub stdin: bool,
     /// The detach sequence (`container::attach::parse_detach_keys`); used with a terminal.
     pub detach_keys: Vec<u8>,
+    /// The container was started by this same command (`run -it`, `start
+    /// -ai`): show its output from the start (a real monitor holds it
+    /// until the client is there), not only what comes after attaching.
+    pub from_start: bool,
 }
 
 /// How an attach ended.
@@ -69,11 +73,7 @@ fn write_out(fd: i32, data: &[u8]) {
 /// Attach to a running container; returns how it ended.
 pub fn attach(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended> {
     if c.simulated {
-        crate::exit_err!(
-            1,
-            "container {} is simulated: the simulator keeps no container running to attach to",
-            c.name
-        );
+        return attach_simulated(root, c, opts);
     }
     if !c.is_running() {
         crate::exit_err!(
@@ -208,6 +208,52 @@ pub fn attach(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended>
         (None, _) => 0,
     };
     Ok(Ended::Exited(code))
+}
+
+/// Attach to a container on the simulated host: the user's keys become
+/// its program's input (kept with it, so later commands see their
+/// effects), its new output is printed as it is recomputed.
+fn attach_simulated(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended> {
+    use crate::kernel::sim::live;
+    let mut c = c.clone();
+    container::refresh(root, &mut c)?;
+    if c.state.status != Status::Running {
+        crate::exit_err!(
+            1,
+            "You cannot attach to a stopped container, start it first"
+        );
+    }
+    let tty = c.config.tty;
+    let stdin_wanted = opts.stdin && c.config.interactive;
+    // SAFETY: isatty on fd 0.
+    let stdin_is_tty = unsafe { libc::isatty(0) } == 1;
+    let raw = (tty && stdin_wanted && stdin_is_tty).then(crate::kernel::linux::RawMode::enter);
+    let term = live::Terminal {
+        stdin: stdin_wanted,
+        detach_keys: if tty {
+            opts.detach_keys.clone()
+        } else {
+            Vec::new()
+        },
+        skip_past_output: !opts.from_start,
+    };
+    let end = live::attach(
+        root,
+        &mut live::HostProcess {
+            root,
+            pid: c.state.pid,
+        },
+        &term,
+    )?;
+    drop(raw);
+    match end {
+        live::End::Detached => Ok(Ended::Detached),
+        live::End::Exited { code, .. } => {
+            // Record the end as its monitor would (or remove it for --rm).
+            container::refresh(root, &mut c)?;
+            Ok(Ended::Exited(code))
+        }
+    }
 }
 
 /// Attach by name or id (the `attach` command).

@@ -194,6 +194,16 @@ fn simulated_monitor(
             );
         }
     }
+    // A user's start: the count of policy restarts begins again (as the real monitor does).
+    let mut c = c;
+    if c.state.restart_count != 0 {
+        let _lock = crate::fsutil::StoreLock::exclusive(root)?;
+        if let Ok(mut disk) = Container::load(root, &c.id) {
+            disk.state.restart_count = 0;
+            disk.save_locked(root)?;
+        }
+        c.state.restart_count = 0;
+    }
     start(
         root,
         kernel,

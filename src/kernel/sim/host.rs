@@ -137,6 +137,20 @@ pub struct Detached {
     /// ms since the epoch: its clock stands still in between.
     #[serde(default)]
     pub pauses: Vec<(u64, Option<u64>)>,
+    /// Its stdin is connected (`-i`) and is a terminal (`-t`).
+    #[serde(default)]
+    pub interactive: bool,
+    #[serde(default)]
+    pub tty: bool,
+    /// What was typed or piped to its stdin while attached: (ms since the
+    /// epoch, bytes), and when its stdin was closed.
+    #[serde(default)]
+    pub input: Vec<(u64, Vec<u8>)>,
+    #[serde(default)]
+    pub input_closed: Option<u64>,
+    /// The back-off before its next restart under a restart policy (ms; 0: the first).
+    #[serde(default)]
+    pub restart_delay_ms: u64,
 }
 
 /// How a settled run ended.
@@ -270,8 +284,37 @@ impl Detached {
             (self.ns_pid, &self.store_root, &self.layers, &self.upper),
             (&self.setup, self.started_ms, &self.signals, &self.patches),
             (self.exited, &self.pauses, until_ms),
+            (self.interactive, self.tty, &self.input, self.input_closed),
         ))?;
         Ok(crate::fsutil::sha256_hex(&inputs))
+    }
+
+    /// The time of the latest thing sent to it from outside.
+    fn last_event(&self) -> u64 {
+        self.signals
+            .iter()
+            .map(|s| s.0)
+            .chain(self.patches.iter().map(|p| p.0))
+            .chain(self.input.iter().map(|i| i.0))
+            .chain(self.input_closed)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Its stdin as the replay feeds it (times relative to its start).
+    fn stdin_feed(&self) -> shell::StdinFeed {
+        // On its own clock, as signals and patches (see `replay_uncached`).
+        let rel = |at: u64| self.own_time(at).saturating_sub(self.started_ms);
+        shell::StdinFeed {
+            open: self.interactive,
+            tty: self.tty,
+            input: self
+                .input
+                .iter()
+                .map(|(at, b)| (rel(*at), b.clone()))
+                .collect(),
+            closed_at: self.input_closed.map(rel),
+        }
     }
 
     /// Recompute the run from its start up to `until_ms`. One command often
@@ -298,13 +341,7 @@ impl Detached {
         // nothing more), so everything it did at its last instant is seen.
         // Whatever was sent "just after now" (see `after`) is seen by any
         // later look, even on a clock that has not moved since.
-        let last_event = self
-            .signals
-            .iter()
-            .map(|s| s.0)
-            .chain(self.patches.iter().map(|p| p.0))
-            .max()
-            .unwrap_or(0);
+        let last_event = self.last_event();
         let until_ms = match self.exited {
             Some((_, at)) => at + 1000,
             None => until_ms.max(last_event),
@@ -351,13 +388,14 @@ impl Detached {
             stderr: &mut sink_err,
         };
         let horizon = until_ms.saturating_sub(self.started_ms);
-        let trace = match shell::run_traced(
+        let trace = match shell::run_traced_io(
             &mut ctx,
             &self.argv,
             self.started_ms,
             horizon,
             &signals,
             &patches,
+            &self.stdin_feed(),
         ) {
             Ok(mut t) => {
                 for (_, at, _) in &mut t.out {
@@ -371,6 +409,8 @@ impl Detached {
                 out: vec![(2, self.started_ms, format!("{e}\n").into_bytes())],
                 live: Vec::new(),
                 end_ms: self.started_ms,
+                next_event: None,
+                cpu_us: 0,
             },
         };
         Ok((trace, fs))
@@ -436,63 +476,123 @@ pub fn write_upper(dir: &Path, patch: &FsPatch, fs: &SimFs) -> Result<()> {
     crate::fsutil::atomic_write(&dir.join(UPPER_TAR), &tar)
 }
 
+/// A restart the host offers for a run that ended: the new process's host
+/// PID and when it starts (after the policy's back-off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    pub pid: i32,
+    pub at_ms: u64,
+}
+
+/// What `settle` tells the container's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The run ended; with a restart on offer. The callback returns
+    /// whether the container's policy takes it.
+    Ended(Ended, Option<Restart>),
+    /// A restarted run, waiting out its back-off, has begun.
+    Began,
+}
+
+/// The first restart waits this long; each quick end doubles it, up to a
+/// minute; a run of 10 s resets it (the real monitor's back-off).
+const RESTART_DELAY_MS: u64 = 100;
+const RESTART_DELAY_MAX_MS: u64 = 60_000;
+const RESTART_RESET_MS: u64 = 10_000;
+
 /// Bring the record of a simulated running container up to date: if its
 /// program ended by now, log its output, keep its changes as its upper
-/// layer, forget the process and say how it ended. None while it runs.
+/// layer and say how it ended; if its restart policy takes the restart the
+/// host offers, the program runs again from then on (each run recomputed
+/// in turn up to now). None while it runs.
 ///
-/// `record` writes the end into the container's record; it runs under the
-/// host's lock, so two commands settling the same run never both do.
+/// `record` writes into the container's record; it runs under the host's
+/// lock, so two commands settling the same run never both do.
 pub fn settle(
     root: &Path,
     c: &Container,
-    record: impl FnOnce(Ended) -> Result<()>,
+    mut record: impl FnMut(RunEvent) -> Result<bool>,
 ) -> Result<Option<Ended>> {
     let now = crate::clock::now_ms();
     let ended = update(root, |st| {
         // Another command settled it meanwhile.
         match Container::load(root, &c.id) {
             Ok(disk)
-                if disk.state.status == crate::container::Status::Running
-                    && disk.state.pid == c.state.pid => {}
+                if matches!(
+                    disk.state.status,
+                    crate::container::Status::Running | crate::container::Status::Restarting
+                ) && disk.state.pid == c.state.pid => {}
             _ => return Ok(None),
         }
-        let Some(mut d) = st
-            .procs
-            .get(&c.state.pid)
-            .filter(|d| d.container == c.id)
-            .cloned()
-        else {
+        let mut pid = c.state.pid;
+        let Some(mut d) = st.procs.get(&pid).filter(|d| d.container == c.id).cloned() else {
             // The host was reset (or never ran it): nothing runs it any more.
             let end = Ended {
                 code: 255,
                 at_ms: now,
             };
-            record(end)?;
+            record(RunEvent::Ended(end, None))?;
             return Ok(Some(end));
         };
-        let (trace, fs) = d.replay(now)?;
-        let ended = match (d.exited, &trace.outcome) {
-            (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
-            (None, Outcome::Exited(code)) => Some(Ended {
-                code: *code,
-                at_ms: trace.end_ms,
-            }),
-            (None, Outcome::StillRunning { .. }) => None,
-        };
-        d.log_output(&trace, ended.is_some())?;
-        match ended {
-            Some(end) => {
-                let changes = d.changes(&fs)?;
-                write_upper(&c.dir(root), &changes, &fs)?;
-                st.procs.remove(&c.state.pid);
-                st.forget_cgroups_of(&c.id);
-                record(end)?;
-            }
-            None => {
-                st.procs.insert(c.state.pid, d);
-            }
+        if d.started_ms <= now && c.state.status == crate::container::Status::Restarting {
+            record(RunEvent::Began)?;
         }
-        Ok(ended)
+        loop {
+            if d.started_ms > now {
+                // A restart still waiting out its back-off.
+                return Ok(None);
+            }
+            let (trace, fs) = d.replay(now)?;
+            let ended = match (d.exited, &trace.outcome) {
+                (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
+                (None, Outcome::Exited(code)) => Some(Ended {
+                    code: *code,
+                    at_ms: trace.end_ms,
+                }),
+                (None, Outcome::StillRunning { .. }) => None,
+            };
+            d.log_output(&trace, ended.is_some())?;
+            let Some(end) = ended else {
+                st.procs.insert(pid, d);
+                return Ok(None);
+            };
+            let changes = d.changes(&fs)?;
+            write_upper(&c.dir(root), &changes, &fs)?;
+            st.procs.remove(&pid);
+            let mut delay = d.restart_delay_ms.max(RESTART_DELAY_MS);
+            if end.at_ms.saturating_sub(d.started_ms) >= RESTART_RESET_MS {
+                delay = RESTART_DELAY_MS;
+            }
+            let offer = Restart {
+                pid: st.next_pid,
+                at_ms: end.at_ms + delay,
+            };
+            // A run ended by a reset host or a user's stop is not offered one.
+            if !record(RunEvent::Ended(end, Some(offer)))? {
+                st.forget_cgroups_of(&c.id);
+                return Ok(Some(end));
+            }
+            let new_pid = st.take_pid();
+            for members in st.cgroups.iter_mut().filter(|(p, _)| p.ends_with(&c.id)) {
+                members.1.retain(|m| *m != pid);
+                members.1.push(new_pid);
+            }
+            let upper = c.dir(root).join(UPPER_TAR);
+            d = Detached {
+                upper: upper.exists().then_some(upper),
+                started_ms: offer.at_ms,
+                signals: Vec::new(),
+                patches: Vec::new(),
+                logged: [0, 0],
+                exited: None,
+                input: Vec::new(),
+                input_closed: None,
+                restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
+                ..d
+            };
+            pid = new_pid;
+            st.procs.insert(pid, d.clone());
+        }
     })?;
     Ok(ended)
 }
@@ -542,7 +642,7 @@ pub fn alive(root: &Path, pid: i32) -> Result<bool> {
 /// When something done "now" from outside reaches the program: just after
 /// everything a replay up to now already showed happened at this instant,
 /// so a later replay never reorders what a user has seen.
-fn after(now_ms: u64) -> u64 {
+pub fn after(now_ms: u64) -> u64 {
     now_ms + 1
 }
 
@@ -774,4 +874,226 @@ pub fn freeze(root: &Path, dir: &Path, frozen: bool) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Keys typed (or bytes piped) to a simulated process's stdin, at `at_ms`.
+pub fn send_input(root: &Path, pid: i32, at_ms: u64, bytes: &[u8]) -> Result<()> {
+    update(root, |st| {
+        if let Some(d) = st.procs.get_mut(&pid).filter(|d| d.exited.is_none()) {
+            // Strictly after what it was sent before, so the program has
+            // reacted to that (as the user saw) before this arrives.
+            let at = at_ms.max(d.last_event() + 1);
+            d.input.push((at, bytes.to_vec()));
+        }
+        Ok(())
+    })
+}
+
+/// The end of a simulated process's stdin (the user's stdin closed).
+pub fn close_input(root: &Path, pid: i32, at_ms: u64) -> Result<()> {
+    update(root, |st| {
+        if let Some(d) = st.procs.get_mut(&pid) {
+            let at = at_ms.max(d.last_event() + 1);
+            d.input_closed.get_or_insert(at);
+        }
+        Ok(())
+    })
+}
+
+/// The process recomputed up to `now_ms` (None: no such process).
+pub fn replay_pid(root: &Path, pid: i32, now_ms: u64) -> Result<Option<(Trace, SimFs)>> {
+    let st = load(root)?;
+    match st.procs.get(&pid) {
+        Some(d) => d.replay(now_ms).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Move the simulated clock on to `ms` (a program that only sleeps, watched live).
+pub fn advance_clock(root: &Path, ms: u64) -> Result<()> {
+    update(root, |st| {
+        st.advance_to(ms);
+        Ok(())
+    })
+}
+
+/// An `exec -i` program in a running simulated container, driven by the
+/// user's terminal: it starts on the container's filesystem and processes
+/// as they are now and is recomputed with its input as that comes.
+struct ExecSession {
+    base: SimFs,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    hostname: String,
+    uid: u32,
+    gid: u32,
+    pid: u32,
+    procs: Vec<SimProc>,
+    mounts: Vec<SimMount>,
+    started_ms: u64,
+    feed: shell::StdinFeed,
+    /// Its filesystem at the last replay.
+    fs: Option<SimFs>,
+}
+
+impl ExecSession {
+    /// When its last input came (relative to its start).
+    fn last_input(&self) -> u64 {
+        self.feed.input.iter().map(|i| i.0).max().unwrap_or(0)
+    }
+
+    fn run(&self, until_ms: u64) -> std::result::Result<(Trace, SimFs), shell::RunError> {
+        let mut fs = self.base.clone();
+        let mut ctx = ShellCtx {
+            fs: &mut fs,
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            hostname: self.hostname.clone(),
+            uid: self.uid,
+            gid: self.gid,
+            pid: self.pid,
+            procs: self.procs.clone(),
+            mounts: self.mounts.clone(),
+            clock_secs: self.started_ms / 1000,
+            stdout: &mut std::io::sink(),
+            stderr: &mut std::io::sink(),
+        };
+        let last = self
+            .feed
+            .input
+            .iter()
+            .map(|i| i.0)
+            .chain(self.feed.closed_at)
+            .max()
+            .unwrap_or(0);
+        let horizon = until_ms.saturating_sub(self.started_ms).max(last);
+        let trace = shell::run_traced_io(
+            &mut ctx,
+            &self.argv,
+            self.started_ms,
+            horizon,
+            &[],
+            &[],
+            &self.feed,
+        )?;
+        Ok((trace, fs))
+    }
+}
+
+impl super::live::Session for ExecSession {
+    fn replay(&mut self, now_ms: u64) -> Result<Trace> {
+        let (trace, fs) = self.run(now_ms).map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.fs = Some(fs);
+        Ok(trace)
+    }
+
+    fn input(&mut self, at_ms: u64, bytes: &[u8]) -> Result<()> {
+        let at = at_ms
+            .saturating_sub(self.started_ms)
+            .max(self.last_input() + 1);
+        self.feed.input.push((at, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn close_input(&mut self, at_ms: u64) -> Result<()> {
+        let at = at_ms
+            .saturating_sub(self.started_ms)
+            .max(self.last_input() + 1);
+        self.feed.closed_at.get_or_insert(at);
+        Ok(())
+    }
+}
+
+/// `exec -i` (`-it`) in a running simulated container: the user's terminal
+/// drives the program; what it changed in the filesystem is replayed into
+/// the container's run when it ends. Returns its exit status.
+#[allow(clippy::too_many_arguments)]
+pub fn exec_attached(
+    root: &Path,
+    c: &Container,
+    argv: &[String],
+    env: Vec<(String, String)>,
+    cwd: &str,
+    uid: u32,
+    gid: u32,
+    tty: bool,
+) -> Result<std::result::Result<i32, shell::RunError>> {
+    let now = crate::clock::now_ms();
+    let st = load(root)?;
+    let not_running = || -> Result<std::result::Result<i32, shell::RunError>> {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "container {} is not running",
+            c.name
+        )
+    };
+    let Some(d) = st
+        .procs
+        .get(&c.state.pid)
+        .filter(|d| d.container == c.id)
+        .cloned()
+    else {
+        return not_running();
+    };
+    let (trace, fs) = d.replay(now)?;
+    if !matches!(trace.outcome, Outcome::StillRunning { .. }) {
+        return not_running();
+    }
+    let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
+    let mut procs = trace.live.clone();
+    procs.push(SimProc {
+        pid,
+        user: super::applets::user_name(&fs, uid),
+        cmdline: argv.join(" "),
+    });
+    let mut session = ExecSession {
+        base: fs,
+        argv: argv.to_vec(),
+        env,
+        cwd: cwd.to_string(),
+        hostname: d.hostname.clone(),
+        uid,
+        gid,
+        pid,
+        procs,
+        mounts: d.mounts.clone(),
+        started_ms: now,
+        feed: shell::StdinFeed {
+            open: true,
+            tty,
+            ..Default::default()
+        },
+        fs: None,
+    };
+    // A program that cannot start fails as exec(2) would, before any input.
+    if let Err(e) = session.run(now) {
+        return Ok(Err(e));
+    }
+    // SAFETY: isatty on fd 0.
+    let raw = (tty && unsafe { libc::isatty(0) } == 1).then(crate::kernel::linux::RawMode::enter);
+    // docker's exec detach keys are not simulated: an exec'd program is not
+    // kept on the simulated host, so the keys reach it.
+    let term = super::live::Terminal {
+        stdin: true,
+        detach_keys: Vec::new(),
+        skip_past_output: false,
+    };
+    let end = super::live::attach(root, &mut session, &term)?;
+    drop(raw);
+    let super::live::End::Exited { code, at_ms } = end else {
+        return Ok(Ok(0));
+    };
+    if let Some(fs) = &session.fs {
+        let patch = FsPatch::between(&session.base, fs, &mount_points(&d.mounts));
+        if !patch.is_empty() {
+            update(root, |st| {
+                if let Some(d) = st.procs.get_mut(&c.state.pid) {
+                    d.patches.push((after(at_ms), patch));
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(Ok(code))
 }

@@ -8,6 +8,7 @@ pub mod applets;
 pub mod fs;
 pub mod host;
 pub mod limits;
+pub mod live;
 pub mod mounttab;
 pub mod procfs;
 pub mod sh;
@@ -366,6 +367,15 @@ impl SimChild {
                 match kind {
                     crate::step::Special::Proc => self.fill_proc(procs),
                     crate::step::Special::Sysfs => self.fs.mount_pseudo(&target, sysfs::entries()),
+                    // The container's terminal lives in its own devpts (as
+                    // docker's /dev/pts/0): the simulator opens no host terminal.
+                    crate::step::Special::Devpts => {
+                        let mut nodes = vec![(String::from("ptmx"), fs::Node::Other { kind: 'c' })];
+                        if self.spec.stdio.tty {
+                            nodes.push((String::from("0"), fs::Node::Other { kind: 'c' }));
+                        }
+                        self.fs.mount_pseudo(&target, nodes);
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -562,6 +572,11 @@ impl SimChild {
                         return self.detach(&root, argv, env_pairs, cwd, pid);
                     }
                 }
+                if self.spec.stdio.interactive {
+                    if let Some(root) = self.host_root.clone() {
+                        return self.run_attached(&root, argv, env_pairs, cwd, pid);
+                    }
+                }
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
                 let mut ctx = shell::ShellCtx {
@@ -654,6 +669,11 @@ impl SimChild {
             log: self.spec.stdio.log.clone(),
             exited: None,
             pauses: Vec::new(),
+            interactive: self.spec.stdio.interactive,
+            tty: self.spec.stdio.tty,
+            input: Vec::new(),
+            input_closed: None,
+            restart_delay_ms: 0,
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
@@ -682,6 +702,70 @@ impl SimChild {
         .map_err(engine)?;
         self.detached = true;
         Ok(())
+    }
+
+    /// A foreground run with stdin (`run -i`, `start -ai`): the program is
+    /// put on the simulated host and the user's terminal drives it (see
+    /// `live`); when it ends it leaves the host and its filesystem is the
+    /// run's, as for any foreground run.
+    fn run_attached(
+        &mut self,
+        root: &Path,
+        argv: &[String],
+        env: Vec<(String, String)>,
+        cwd: &str,
+        pid: u32,
+    ) -> std::result::Result<(), (i32, String)> {
+        let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
+        self.detach(root, argv, env, cwd, pid)?;
+        self.detached = false;
+        let host_pid = self.host_pid;
+        let tty = self.spec.stdio.tty;
+        // SAFETY: isatty on fd 0.
+        let raw =
+            (tty && unsafe { libc::isatty(0) } == 1).then(crate::kernel::linux::RawMode::enter);
+        let term = live::Terminal {
+            stdin: true,
+            detach_keys: if tty {
+                crate::container::attach::parse_detach_keys(
+                    crate::container::attach::DEFAULT_DETACH_KEYS,
+                )
+                .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            skip_past_output: false,
+        };
+        let end = live::attach(
+            root,
+            &mut live::HostProcess {
+                root,
+                pid: host_pid,
+            },
+            &term,
+        )
+        .map_err(engine)?;
+        drop(raw);
+        match end {
+            live::End::Detached => {
+                self.detached = true;
+                Ok(())
+            }
+            live::End::Exited { code, at_ms } => {
+                let (_, fs) = host::replay_pid(root, host_pid, at_ms)
+                    .map_err(engine)?
+                    .ok_or_else(|| (EXIT_ENGINE, "the simulated program vanished".to_string()))?;
+                host::update(root, |st| {
+                    st.procs.remove(&host_pid);
+                    Ok(())
+                })
+                .map_err(engine)?;
+                self.fs = fs;
+                self.ended_ms = at_ms;
+                self.exit = Some(code);
+                Ok(())
+            }
+        }
     }
 
     /// `exec`: run the program in the running container the set-up joined.
@@ -713,6 +797,12 @@ impl SimChild {
                 )
             })?;
         let (uid, gid) = user.map(|u| (u.uid, u.gid)).unwrap_or((0, 0));
+        if self.spec.stdio.interactive {
+            let ran = host::exec_attached(&root, &c, argv, env, cwd, uid, gid, self.spec.stdio.tty)
+                .map_err(|e| (crate::error::exit_code_of(&e), format!("{e:#}")))?;
+            self.exit = Some(ran.map_err(exec_failure)?);
+            return Ok(());
+        }
         let ran = host::exec(
             &root,
             &c,

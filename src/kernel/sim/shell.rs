@@ -22,7 +22,7 @@ use super::sh::world::{self, Fd, Proc, Shared, World};
 use super::sh::Flow;
 use super::SimMount;
 
-pub use super::sh::world::TimedSignal;
+pub use super::sh::world::{StdinFeed, TimedSignal};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -226,6 +226,11 @@ pub struct Trace {
     pub live: Vec<SimProc>,
     /// Virtual time (ms since the epoch) when the run ended or stopped.
     pub end_ms: u64,
+    /// Still running: when it would next do something (a sleep ends, busy
+    /// work goes on); None when it waits for input (or was stopped).
+    pub next_event: Option<u64>,
+    /// CPU time it used (µs), for the cgroup's counters.
+    pub cpu_us: u64,
 }
 
 /// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
@@ -238,12 +243,35 @@ pub fn run_traced(
     signals: &[TimedSignal],
     patches: &[world::TimedPatch],
 ) -> Result<Trace, RunError> {
+    run_traced_io(
+        ctx,
+        argv,
+        start_ms,
+        horizon_ms,
+        signals,
+        patches,
+        &StdinFeed::default(),
+    )
+}
+
+/// [`run_traced`] with the input its stdin gets (`-i`, `-t`).
+pub fn run_traced_io(
+    ctx: &mut ShellCtx,
+    argv: &[String],
+    start_ms: u64,
+    horizon_ms: u64,
+    signals: &[TimedSignal],
+    patches: &[world::TimedPatch],
+    stdin: &StdinFeed,
+) -> Result<Trace, RunError> {
     if argv.is_empty() {
         return Ok(Trace {
             outcome: Outcome::Exited(0),
             out: Vec::new(),
             live: Vec::new(),
             end_ms: start_ms,
+            next_event: None,
+            cpu_us: 0,
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
@@ -260,6 +288,7 @@ pub fn run_traced(
         patches.to_vec(),
         ctx.mounts.clone(),
     );
+    w.set_stdin(stdin);
     for p in &ctx.procs {
         if p.pid != ctx.pid {
             w.add_foreign(p.pid, &p.user, &p.cmdline);
@@ -345,12 +374,16 @@ pub fn run_traced(
         .collect();
     let out = std::mem::take(&mut w.out);
     let end_ms = w.clock_ms;
+    let next_event = w.next_event;
+    let cpu_us = w.cpu_us;
     *ctx.fs = w.fs;
     let done = |outcome| Trace {
         outcome,
         out,
         live,
         end_ms,
+        next_event,
+        cpu_us,
     };
     if !started {
         return Ok(done(Outcome::StillRunning {

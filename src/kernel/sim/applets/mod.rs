@@ -41,7 +41,7 @@ applets! {
     "realpath" => files::realpath,
     "ps" => procs::ps, "top" => procs::top, "kill" => procs::kill, "sleep" => procs::sleep,
     "date" => system::date, "uname" => system::uname, "free" => system::free,
-    "mount" => system::mount, "hostname" => system::hostname, "id" => system::id,
+    "mount" => system::mount, "hostname" => system::hostname, "tty" => system::tty, "id" => system::id,
     "env" => system::env, "whoami" => system::whoami, "nproc" => system::nproc,
     "true" => system::true_, "false" => system::false_, "pwd" => system::pwd,
     "test" => system::test, "[" => system::test, "uptime" => system::uptime,

@@ -260,6 +260,21 @@ pub fn mount(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     Ok(0)
 }
 
+/// `tty`: the terminal on stdin. A simulated container's terminal is its
+/// own /dev/pts/0 (never a host terminal).
+pub fn tty(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
+    let silent = argv[1..].iter().any(|a| a == "-s");
+    let on_tty = matches!(p.fd(0), crate::kernel::sim::sh::world::Fd::Tty(_)) && p.world().is_tty();
+    if !silent {
+        p.out(if on_tty {
+            "/dev/pts/0\n"
+        } else {
+            "not a tty\n"
+        })?;
+    }
+    Ok(if on_tty { 0 } else { 1 })
+}
+
 pub fn hostname(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     match argv[1..].iter().find(|a| !a.starts_with('-')) {
         Some(name) => {
@@ -568,6 +583,7 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
         _ => Flavor::Ash,
     };
     let mut cmd_c = false;
+    let mut iflag = false;
     let mut errexit = false;
     let mut xtrace = false;
     let mut i = 1;
@@ -581,6 +597,7 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
             for c in a[1..].chars() {
                 match c {
                     'c' => cmd_c = true,
+                    'i' => iflag = a.starts_with('-'),
                     'e' => errexit = a.starts_with('-'),
                     'x' => xtrace = a.starts_with('-'),
                     _ => {}
@@ -619,10 +636,10 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
             }
         }
     } else {
-        // No script: read commands from stdin.
-        let d = p.read_all(0)?;
-        String::from_utf8_lossy(&d).into_owned()
+        // No script: commands come from stdin (see `Sh::run_stdin`).
+        String::new()
     };
+    let from_stdin = !cmd_c && argv.get(i).is_none();
     let mut sh = Sh::new(arg0, pos, &parent.environ(), parent.cwd.clone(), flavor);
     // ash exports SHLVL (one deeper) and PWD at start-up
     let lvl = parent
@@ -642,7 +659,18 @@ pub fn sh_main(p: &mut Proc, parent: &Sh, path: &str, argv: &[String]) -> R {
     sh.exec_ok = cmd_c;
     sh.dash_c = cmd_c;
     sh.xtrace = xtrace;
-    let r = sh.run_script(p, &script);
+    let r = if from_stdin {
+        let on_tty = |p: &Proc, n: usize| {
+            matches!(p.fd(n), crate::kernel::sim::sh::world::Fd::Tty(_)) && p.world().is_tty()
+        };
+        sh.interactive = iflag || (on_tty(p, 0) && on_tty(p, 2));
+        if p.world().uid != 0 {
+            sh.set("\0uid", &p.world().uid.to_string());
+        }
+        sh.run_stdin(p)
+    } else {
+        sh.run_script(p, &script)
+    };
     crate::kernel::sim::sh::exec::finish_script(&mut sh, p, r)
 }
 

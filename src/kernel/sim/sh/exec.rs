@@ -44,6 +44,9 @@ pub struct Sh {
     /// getopts: the OPTIND it left and the place inside that argument.
     getopt_at: (usize, usize),
     pub xtrace: bool,
+    /// An interactive shell (`-i`, or stdin and stderr on a terminal):
+    /// prompts, and ^C (SIGINT) abandons the command line, not the shell.
+    pub interactive: bool,
     locals: Vec<Vec<(String, Option<Var>)>>,
     loops: usize,
     depth: usize,
@@ -121,6 +124,7 @@ impl Sh {
             dash_c: false,
             getopt_at: (0, 0),
             xtrace: false,
+            interactive: false,
             locals: Vec::new(),
             loops: 0,
             depth: 0,
@@ -266,6 +270,118 @@ impl Sh {
         Ok(self.last)
     }
 
+    /// Read commands from stdin and run each as soon as it is complete, as
+    /// ash does; an interactive shell prompts (PS1, PS2 for more of a
+    /// command) and survives ^C and syntax errors.
+    pub fn run_stdin(&mut self, p: &mut Proc) -> Result<i32, Flow> {
+        if self.interactive {
+            let me = p.pid;
+            if let Some(e) = p.w().procs.get_mut(&me) {
+                // ash interactive: catches SIGINT, ignores SIGQUIT and SIGTERM.
+                e.trapped.insert(2);
+                e.ignored.insert(3);
+                e.ignored.insert(15);
+            }
+        }
+        let mut buf = String::new();
+        loop {
+            if self.interactive {
+                let prompt = self.prompt(if buf.is_empty() { "PS1" } else { "PS2" });
+                p.err(prompt)?;
+            }
+            let line = match p.read_line(0) {
+                Ok(l) => l,
+                Err(Flow::Killed(c)) if self.interrupted(p) => {
+                    buf.clear();
+                    self.last = c;
+                    p.err("\n")?;
+                    continue;
+                }
+                Err(f) => return Err(f),
+            };
+            let Some(line) = line else {
+                if self.interactive {
+                    p.err("\n")?;
+                }
+                break;
+            };
+            let complete = line.last() == Some(&b'\n');
+            buf.push_str(&String::from_utf8_lossy(&line));
+            let (_, err) = parse_script(&buf);
+            if let Some(e) = &err {
+                let more = e.starts_with("unexpected end of file")
+                    || e == "unterminated quoted string"
+                    || e == "EOF in backquote substitution";
+                if more && complete {
+                    continue;
+                }
+                if self.interactive {
+                    let m = format!("{}syntax error: {e}\n", self.prefix());
+                    p.err(m)?;
+                    buf.clear();
+                    self.last = 2;
+                    continue;
+                }
+            }
+            let src = std::mem::take(&mut buf);
+            match self.run_script(p, &src) {
+                Ok(_) => {}
+                Err(Flow::Killed(c)) if self.interrupted(p) => {
+                    self.last = c;
+                    p.err("\n")?;
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        Ok(self.last)
+    }
+
+    /// An interactive shell got ^C (rather than being killed itself).
+    fn interrupted(&self, p: &mut Proc) -> bool {
+        let me = p.pid;
+        let killed = p.world().procs.get(&me).and_then(|e| e.killed).is_some();
+        if self.interactive && !killed {
+            p.take_pending();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A prompt with busybox's escapes: \w (cwd, ~ for $HOME), \W, \u, \h, \$.
+    fn prompt(&self, var: &str) -> String {
+        let default = if var == "PS1" { "\\w \\$ " } else { "> " };
+        let spec = self.get(var).unwrap_or_else(|| default.to_string());
+        let root = p_uid_is_root(self);
+        let home = self.get("HOME").unwrap_or_default();
+        let cwd = if !home.is_empty() && home != "/" && self.cwd.starts_with(&home) {
+            format!("~{}", &self.cwd[home.len()..])
+        } else {
+            self.cwd.clone()
+        };
+        let mut out = String::new();
+        let mut chars = spec.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('w') => out.push_str(&cwd),
+                Some('W') => out.push_str(crate::kernel::sim::fs::basename(&self.cwd)),
+                Some('u') => out.push_str(&self.get("USER").unwrap_or_else(|| "root".into())),
+                Some('h') | Some('H') => out.push_str(&self.get("HOSTNAME").unwrap_or_default()),
+                Some('$') => out.push(if root { '#' } else { '$' }),
+                Some(o) => {
+                    out.push('\\');
+                    out.push(o);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+
     /// Run pending traps and apply `set -e`.
     fn after_command(&mut self, p: &mut Proc) -> Result<(), Flow> {
         self.run_traps(p)?;
@@ -281,6 +397,10 @@ impl Sh {
         }
         for sig in p.take_pending() {
             let Some(src) = self.traps.get(&sig).cloned() else {
+                if sig == 2 && self.interactive {
+                    // ash's own SIGINT handler: back to the prompt.
+                    return Err(Flow::Killed(130));
+                }
                 continue;
             };
             let saved = self.last;
@@ -1661,6 +1781,11 @@ pub fn finish_script(sh: &mut Sh, p: &mut Proc, r: Result<i32, Flow>) -> Result<
     sh.last = code;
     sh.run_exit_trap(p)?;
     Ok(sh.last)
+}
+
+/// Whether the shell runs as root (its prompt's `\$`).
+fn p_uid_is_root(sh: &Sh) -> bool {
+    sh.get("\0uid").is_none_or(|u| u == "0")
 }
 
 /// What ash prints when a child it waited for died of a signal.

@@ -36,6 +36,36 @@ pub struct TimedPatch {
     pub patch: crate::kernel::sim::upper::FsPatch,
 }
 
+/// What a run's stdin gets: bytes typed or piped at virtual times
+/// (milliseconds since the run started) and when it was closed. Without
+/// `open` (no `-i`) nothing ever arrives: a terminal then stays silent, and
+/// a plain stdin is at end of file (docker's /dev/null).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StdinFeed {
+    pub open: bool,
+    /// A terminal (`-t`): a line discipline echoes and edits lines, ^C is
+    /// SIGINT, ^D end of file, and output lines end in "\r\n" (onlcr).
+    pub tty: bool,
+    pub input: Vec<(u64, Vec<u8>)>,
+    pub closed_at: Option<u64>,
+}
+
+/// The run's stdin as the kernel holds it: what is due but not yet read.
+#[derive(Default)]
+struct Stdin {
+    tty: bool,
+    /// Input still to arrive (absolute virtual times).
+    pending: VecDeque<(u64, Vec<u8>)>,
+    closed_at: Option<u64>,
+    closed: bool,
+    /// Bytes a reader can take now (whole lines on a terminal).
+    ready: VecDeque<u8>,
+    /// The terminal line being edited.
+    line: Vec<u8>,
+    /// ^D on an empty line: reads that return end of file.
+    eofs: usize,
+}
+
 /// A signal to deliver at a virtual time (milliseconds since the run started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedSignal {
@@ -49,6 +79,7 @@ pub enum Why {
     PipeRead(usize),
     PipeWrite(usize),
     Child,
+    Stdin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +162,12 @@ pub struct World {
     pub live_at_halt: Vec<(u32, String, String)>,
     pub live_threads: usize,
     pub mounts: Vec<crate::kernel::sim::SimMount>,
+    stdin: Stdin,
+    /// When the next thing would have happened, had the run not stopped at
+    /// its horizon (None: nothing will until new input comes).
+    pub next_event: Option<u64>,
+    /// CPU time the run used (µs): each command costs 10 µs (see `TICK_MS`).
+    pub cpu_us: u64,
 }
 
 /// What every thread shares.
@@ -189,6 +226,118 @@ impl World {
             live_at_halt: Vec::new(),
             live_threads: 0,
             mounts,
+            stdin: Stdin {
+                closed: true,
+                ..Default::default()
+            },
+            next_event: None,
+            cpu_us: 0,
+        }
+    }
+
+    /// Connect the run's stdin (the default is a closed one).
+    pub fn set_stdin(&mut self, feed: &StdinFeed) {
+        let start = self.start_ms;
+        self.stdin = Stdin {
+            tty: feed.tty,
+            pending: feed
+                .input
+                .iter()
+                .map(|(at, b)| (start + at, b.clone()))
+                .collect(),
+            closed_at: feed.closed_at.map(|at| start + at),
+            closed: !feed.open && !feed.tty,
+            ..Default::default()
+        };
+    }
+
+    /// Whether the run has a terminal (isatty on its stdio).
+    pub fn is_tty(&self) -> bool {
+        self.stdin.tty
+    }
+
+    /// The next time input arrives or stdin closes.
+    fn next_input(&self) -> Option<u64> {
+        let data = self.stdin.pending.front().map(|p| p.0);
+        let close = self.stdin.closed_at.filter(|_| !self.stdin.closed);
+        [data, close].into_iter().flatten().min()
+    }
+
+    /// Hand the input due by now to the terminal's line discipline (or
+    /// straight to the reader without a terminal), then wake readers.
+    fn take_input(&mut self) {
+        let mut any = false;
+        while self.stdin.pending.front().map(|p| p.0 <= self.clock_ms) == Some(true) {
+            let (_, bytes) = self.stdin.pending.pop_front().unwrap();
+            if self.stdin.tty {
+                for b in bytes {
+                    self.line_discipline(b);
+                }
+            } else {
+                self.stdin.ready.extend(bytes);
+            }
+            any = true;
+        }
+        if self.stdin.closed_at.is_some_and(|t| t <= self.clock_ms) && !self.stdin.closed {
+            self.stdin.closed = true;
+            any = true;
+        }
+        if any {
+            self.wake(St::Block(Why::Stdin));
+        }
+    }
+
+    /// One typed byte through a canonical terminal (icanon, echo, icrnl,
+    /// isig, echoctl), as the pty of `run -it` treats it.
+    fn line_discipline(&mut self, b: u8) {
+        let echo = |w: &mut World, s: &[u8]| w.emit_raw(s);
+        match b {
+            b'\r' | b'\n' => {
+                self.stdin.line.push(b'\n');
+                let line = std::mem::take(&mut self.stdin.line);
+                self.stdin.ready.extend(line);
+                echo(self, b"\r\n");
+            }
+            0x7f | 0x08 => {
+                if self.stdin.line.pop().is_some() {
+                    echo(self, b"\x08 \x08");
+                }
+            }
+            0x15 => {
+                let n = std::mem::take(&mut self.stdin.line).len();
+                echo(self, &b"\x08 \x08".repeat(n));
+            }
+            0x04 => {
+                if self.stdin.line.is_empty() {
+                    self.stdin.eofs += 1;
+                } else {
+                    let line = std::mem::take(&mut self.stdin.line);
+                    self.stdin.ready.extend(line);
+                }
+            }
+            0x03 | 0x1c => {
+                echo(self, if b == 0x03 { b"^C" } else { b"^\\" });
+                self.stdin.line.clear();
+                let sig = if b == 0x03 { 2 } else { 3 };
+                // The terminal's foreground process group: every process of the run.
+                let pids: Vec<u32> = self
+                    .procs
+                    .values()
+                    .filter(|p| p.runner.is_some() && p.state != St::Done)
+                    .map(|p| p.pid)
+                    .collect();
+                for pid in pids {
+                    self.deliver(pid, sig);
+                }
+            }
+            c if c < 0x20 && c != b'\t' => {
+                self.stdin.line.push(c);
+                echo(self, &[b'^', c + 0x40]);
+            }
+            c => {
+                self.stdin.line.push(c);
+                echo(self, &[c]);
+            }
         }
     }
 
@@ -309,11 +458,31 @@ impl World {
         }
     }
 
-    /// Terminal output (stdout 1, stderr 2), in order.
+    /// Terminal output (stdout 1, stderr 2), in order. On a terminal both
+    /// are the one stream and each "\n" goes out as "\r\n" (onlcr).
     pub fn emit(&mut self, fd: u8, b: &[u8]) -> Result<(), Flow> {
         if b.is_empty() {
             return Ok(());
         }
+        if self.stdin.tty {
+            let mut crlf = Vec::with_capacity(b.len() + 8);
+            for &c in b {
+                if c == b'\n' {
+                    crlf.push(b'\r');
+                }
+                crlf.push(c);
+            }
+            return self.emit_plain(1, &crlf);
+        }
+        self.emit_plain(fd, b)
+    }
+
+    /// The terminal's own echo.
+    fn emit_raw(&mut self, b: &[u8]) {
+        let _ = self.emit_plain(1, b);
+    }
+
+    fn emit_plain(&mut self, fd: u8, b: &[u8]) -> Result<(), Flow> {
         self.out_len += b.len();
         if self.out_len > MAX_OUTPUT {
             self.halt(format!(
@@ -359,7 +528,10 @@ impl World {
             p.killed = Some(128 + 9);
         } else if p.trapped.contains(&sig) {
             p.pending.push(sig);
-            if matches!(p.state, St::Sleep(_) | St::Block(Why::Child)) {
+            if matches!(
+                p.state,
+                St::Sleep(_) | St::Block(Why::Child) | St::Block(Why::Stdin)
+            ) {
                 p.interrupted = true;
                 self.make_ready(pid);
             }
@@ -408,7 +580,8 @@ impl World {
                 .min();
             let sig = self.signals.front().map(|s| s.at_ms);
             let patch = self.patches.front().map(|p| p.at_ms);
-            let next = [wake, sig, patch].into_iter().flatten().min();
+            let input = self.next_input();
+            let next = [wake, sig, patch, input].into_iter().flatten().min();
             match next {
                 Some(t) if t <= self.horizon_ms => {
                     self.clock_ms = self.clock_ms.max(t);
@@ -421,6 +594,7 @@ impl World {
                         let s = self.signals.pop_front().unwrap();
                         self.deliver(s.pid, s.signal);
                     }
+                    self.take_input();
                     let due: Vec<u32> = self
                         .procs
                         .values()
@@ -435,6 +609,7 @@ impl World {
                     // Nothing will ever happen before the horizon: everyone
                     // left is blocked or sleeping past it.
                     self.clock_ms = self.horizon_ms.max(self.clock_ms);
+                    self.next_event = next;
                     self.halt("the horizon".into());
                 }
             }
@@ -541,6 +716,7 @@ impl<'e> Proc<'e> {
     pub fn tick(&mut self) -> Result<(), Flow> {
         let w = self.w();
         w.steps += 1;
+        w.cpu_us += TICK_MS * 1000 / QUANTUM;
         w.since_clock += 1;
         if w.steps > MAX_STEPS {
             w.halt(format!("it ran {MAX_STEPS} commands"));
@@ -663,8 +839,10 @@ impl<'e> Proc<'e> {
 
     /// Read up to `max` bytes; empty at end of file.
     pub fn read(&mut self, n: usize, max: usize) -> Result<Vec<u8>, Flow> {
-        let Fd::PipeR(i) = self.fd(n) else {
-            return Ok(Vec::new());
+        let i = match self.fd(n) {
+            Fd::PipeR(i) => i,
+            Fd::Tty(0) => return self.read_stdin(max),
+            _ => return Ok(Vec::new()),
         };
         loop {
             let w = self.w();
@@ -679,6 +857,43 @@ impl<'e> Proc<'e> {
                 return Ok(Vec::new());
             }
             self.block(Why::PipeRead(i))?;
+        }
+    }
+
+    /// read(2) on the container's stdin: what is due (one line at most on
+    /// a terminal), end of file once closed, else wait for input. A trapped
+    /// signal cuts the wait short: `Flow::Killed(128+N)` for its handler.
+    fn read_stdin(&mut self, max: usize) -> Result<Vec<u8>, Flow> {
+        loop {
+            let w = self.w();
+            let tty = w.stdin.tty;
+            let st = &mut w.stdin;
+            if !st.ready.is_empty() {
+                let mut k = max.min(st.ready.len());
+                if tty {
+                    if let Some(nl) = st.ready.iter().position(|&c| c == b'\n') {
+                        k = k.min(nl + 1);
+                    }
+                }
+                return Ok(st.ready.drain(..k).collect());
+            }
+            if st.eofs > 0 {
+                st.eofs -= 1;
+                return Ok(Vec::new());
+            }
+            if st.closed {
+                return Ok(Vec::new());
+            }
+            let me = self.pid;
+            if let Some(p) = self.w().procs.get_mut(&me) {
+                p.state = St::Block(Why::Stdin);
+                p.interrupted = false;
+            }
+            self.yield_turn();
+            self.check()?;
+            if let Some(sig) = self.take_interrupt() {
+                return Err(Flow::Killed(128 + sig));
+            }
         }
     }
 
