@@ -449,6 +449,13 @@ impl Step {
             | Step::CopyIn { .. }
             | Step::CopyOut { .. }
             | Step::ExportTar { .. }) => describe_files(s, lang),
+            s @ (Step::ChangesRead { .. }
+            | Step::LogRead { .. }
+            | Step::AttachConnect { .. }
+            | Step::ImageTag { .. }
+            | Step::ImageUntag { .. }
+            | Step::ImageRemove { .. }
+            | Step::ContentRemove { .. }) => super::read::describe(s, lang),
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
