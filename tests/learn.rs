@@ -257,7 +257,7 @@ fn repl_session_in_a_real_terminal() {
     t.wait_for("$ docker run --name hello busybox echo \"Hello World\"");
     t.keys(&["Enter"]);
     // Step through create's three steps and three kernel steps with Enter.
-    t.wait_for("[1] make the container's directory");
+    t.wait_for("[1] make container ");
     t.keys(&["Enter"]);
     t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
@@ -309,7 +309,7 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
         gb.root().display()
     );
     let t = Tmux::start(&format!("gbtest-ctrlc-{}", std::process::id()), &cmdline);
-    t.wait_for("[1] make the container's directory");
+    t.wait_for("[1] make container ");
     t.keys(&["Enter"]);
     t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);

@@ -157,7 +157,7 @@ fn step_through_inside_a_lesson_takes_single_keys_and_looks_after_the_step() {
     // The suggestion is typed again: Enter runs it, paused before each step.
     t.keys(&["Enter"]);
     // create's three steps, the cgroup and the device cgroup, one key each.
-    t.wait_for("[1] make the container's directory");
+    t.wait_for("[1] make container ");
     t.keys(&["Enter"]);
     t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
