@@ -706,3 +706,27 @@ fn chinese_output_has_no_english_sentences() {
         "  $ docker run --rm busybox echo hello there you all"
     ));
 }
+
+/// The Chinese book has every concept chapter the English one has, listed in
+/// its SUMMARY, written in Chinese (not a copy of the English page).
+#[test]
+fn both_books_have_the_same_concept_chapters() {
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("book");
+    let mut en: Vec<String> = std::fs::read_dir(book.join("en/src/concepts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    en.sort();
+    assert!(!en.is_empty());
+    let summary = std::fs::read_to_string(book.join("zh/src/SUMMARY.md")).unwrap();
+    for file in &en {
+        let zh = std::fs::read_to_string(book.join("zh/src/concepts").join(file))
+            .unwrap_or_else(|_| panic!("book/zh/src/concepts/{file} is missing"));
+        let english = std::fs::read_to_string(book.join("en/src/concepts").join(file)).unwrap();
+        assert_ne!(zh, english, "{file}");
+        let han = zh.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count();
+        assert!(han > 100, "book/zh/src/concepts/{file} is hardly Chinese ({han} characters)");
+        assert!(summary.contains(&format!("(concepts/{file})")), "{file} not in the zh SUMMARY");
+    }
+}
