@@ -725,8 +725,17 @@ fn both_books_have_the_same_concept_chapters() {
             .unwrap_or_else(|_| panic!("book/zh/src/concepts/{file} is missing"));
         let english = std::fs::read_to_string(book.join("en/src/concepts").join(file)).unwrap();
         assert_ne!(zh, english, "{file}");
-        let han = zh.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count();
-        assert!(han > 100, "book/zh/src/concepts/{file} is hardly Chinese ({han} characters)");
-        assert!(summary.contains(&format!("(concepts/{file})")), "{file} not in the zh SUMMARY");
+        let han = zh
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .count();
+        assert!(
+            han > 100,
+            "book/zh/src/concepts/{file} is hardly Chinese ({han} characters)"
+        );
+        assert!(
+            summary.contains(&format!("(concepts/{file})")),
+            "{file} not in the zh SUMMARY"
+        );
     }
 }
