@@ -187,7 +187,7 @@ pub fn rmi(g: &super::GlobalOptions, images: &[String], force: bool) -> Result<i
                 }
             }
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", crate::error::localize(&format!("{e:#}"), g.lang()));
                 code = 1;
             }
         }

@@ -369,7 +369,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
             let _ = std::io::stdout().write_all(&script);
             Ok(0)
         }
-        Command::Version => system::version().map(|_| 0),
+        Command::Version => system::version(g.lang()).map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }
 }
