@@ -131,6 +131,26 @@ const ZH_MESSAGES: &[(&str, &str)] = &[
         "在步骤 {0} 之前中止；没有发送任何信号",
     ),
     (
+        "conflict: unable to remove repository reference \"{}\" ({} force) - container {} is using its referenced image {}",
+        "冲突：无法删除镜像名 \"{0}\"（{1} force）：容器 {2} 正在使用它指向的镜像 {3}",
+    ),
+    (
+        "aborted before step {}; the image keeps its names",
+        "在步骤 {0} 之前中止；镜像保留它的名字",
+    ),
+    (
+        "aborted before step {}; the image is still there",
+        "在步骤 {0} 之前中止；镜像还在",
+    ),
+    (
+        "aborted before step {}; nothing was read",
+        "在步骤 {0} 之前中止；什么也没有读",
+    ),
+    (
+        "aborted before step attach_connect; the container keeps running",
+        "在步骤 attach_connect 之前中止；容器继续运行",
+    ),
+    (
         "aborted before step {}; nothing was copied or written",
         "在步骤 {0} 之前中止；什么也没有复制或写入",
     ),

@@ -263,7 +263,7 @@ fn repl_session_in_a_real_terminal() {
     t.wait_for("$ docker run --name hello busybox echo \"Hello World\"");
     t.keys(&["Enter"]);
     // Step through create's three steps and three kernel steps with Enter.
-    t.wait_for("[1] make the container's directory");
+    t.wait_for("[1] make container ");
     t.keys(&["Enter"]);
     t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
@@ -315,7 +315,7 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
         gb.root().display()
     );
     let t = Tmux::start(&format!("gbtest-ctrlc-{}", std::process::id()), &cmdline);
-    t.wait_for("[1] make the container's directory");
+    t.wait_for("[1] make container ");
     t.keys(&["Enter"]);
     t.wait_for("[2] make the overlay directories");
     t.keys(&["Enter"]);
@@ -711,4 +711,37 @@ fn chinese_output_has_no_english_sentences() {
     assert!(!english_sentence(
         "  $ docker run --rm busybox echo hello there you all"
     ));
+}
+
+/// The Chinese book has every concept chapter the English one has, listed in
+/// its SUMMARY, written in Chinese (not a copy of the English page).
+#[test]
+fn both_books_have_the_same_concept_chapters() {
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("book");
+    let mut en: Vec<String> = std::fs::read_dir(book.join("en/src/concepts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    en.sort();
+    assert!(!en.is_empty());
+    let summary = std::fs::read_to_string(book.join("zh/src/SUMMARY.md")).unwrap();
+    for file in &en {
+        let zh = std::fs::read_to_string(book.join("zh/src/concepts").join(file))
+            .unwrap_or_else(|_| panic!("book/zh/src/concepts/{file} is missing"));
+        let english = std::fs::read_to_string(book.join("en/src/concepts").join(file)).unwrap();
+        assert_ne!(zh, english, "{file}");
+        let han = zh
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .count();
+        assert!(
+            han > 100,
+            "book/zh/src/concepts/{file} is hardly Chinese ({han} characters)"
+        );
+        assert!(
+            summary.contains(&format!("(concepts/{file})")),
+            "{file} not in the zh SUMMARY"
+        );
+    }
 }

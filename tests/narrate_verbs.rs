@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ok, stderr, stdout, trace_kinds, Cleanup, Gb};
+use common::{eventually, ok, stderr, stdout, trace_kinds, Cleanup, Gb};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -326,4 +326,165 @@ fn rename_explained_in_english_and_chinese() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Run the narrated shell commands of a trace with `sh`, in order.
+fn paste(gb: &Gb, name: &str, kind: &str) -> String {
+    let shell = traced_shell(gb, name, kind);
+    let o = std::process::Command::new("sh")
+        .args(["-c", &shell])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{shell}\n{}", stderr(&o));
+    stdout(&o)
+}
+
+fn index_json(gb: &Gb) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(gb.root().join("index.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn diff_logs_attach_tag_and_rmi_are_narrated_and_their_shell_does_the_same() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "nv-files",
+        "busybox",
+        "sh",
+        "-c",
+        "echo said; mkdir -p /tmp/d/e; touch /tmp/d/e/x; rm /bin/vi; echo z > /etc/motd",
+    ]));
+    // diff: one step; its shell, pasted, prints what glassbox printed.
+    let (out, k) = traced(&gb, "diff", &["diff", "nv-files"]);
+    assert_eq!(k, kinds(&["changes_read"]), "{}", stderr(&out));
+    let printed = ok(&out);
+    assert!(
+        printed.contains("D /bin/vi\n") && printed.contains("A /tmp/d/e/x\n"),
+        "{printed}"
+    );
+    assert_eq!(paste(&gb, "diff", "changes_read"), printed);
+
+    // logs of a foreground run: the step names the log (there is none).
+    let (out, k) = traced(&gb, "logs", &["logs", "nv-files"]);
+    ok(&out);
+    assert_eq!(k, kinds(&["log_read"]), "{}", stderr(&out));
+    // logs of a detached one: the shell reads the same text out of the json-file.
+    ok(&gb.run(&[
+        "run",
+        "-d",
+        "--name",
+        "nv-log",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo two",
+    ]));
+    eventually(10, "nv-log exited", || {
+        stdout(&gb.run(&["inspect", "-f", "{{.State.Status}}", "nv-log"])).trim() == "exited"
+    });
+    let (out, k) = traced(&gb, "logs_d", &["logs", "nv-log"]);
+    assert_eq!(k, kinds(&["log_read"]));
+    assert_eq!(ok(&out), "one\ntwo\n");
+    assert_eq!(paste(&gb, "logs_d", "log_read"), "one\ntwo\n");
+
+    // attach: the connection to the monitor's socket.
+    ok(&gb.run(&[
+        "run",
+        "-d",
+        "--name",
+        "nv-att",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; echo bye",
+    ]));
+    let (out, k) = traced(&gb, "attach", &["attach", "--no-stdin", "nv-att"]);
+    assert_eq!(k, kinds(&["attach_connect"]), "{}", stderr(&out));
+    assert!(stdout(&out).contains("bye"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("attach.sock"), "{}", stderr(&out));
+
+    // tag: the narrated jq program makes the same index.json.
+    let before = std::fs::read(gb.root().join("index.json")).unwrap();
+    let (out, k) = traced(&gb, "tag", &["tag", "busybox", "nv-mine:1"]);
+    ok(&out);
+    assert_eq!(k, kinds(&["image_tag"]));
+    let by_glassbox = index_json(&gb);
+    std::fs::write(gb.root().join("index.json"), &before).unwrap();
+    paste(&gb, "tag", "image_tag");
+    assert_eq!(index_json(&gb), by_glassbox);
+
+    // rmi of one of two names: an untag, the same with jq.
+    let before = std::fs::read(gb.root().join("index.json")).unwrap();
+    let (out, k) = traced(&gb, "untag", &["rmi", "nv-mine:1"]);
+    assert_eq!(ok(&out), "Untagged: nv-mine:1\n");
+    assert_eq!(k, kinds(&["image_untag"]));
+    let by_glassbox = index_json(&gb);
+    std::fs::write(gb.root().join("index.json"), &before).unwrap();
+    paste(&gb, "untag", "image_untag");
+    assert_eq!(index_json(&gb), by_glassbox);
+
+    // rmi of an image no container uses: out of the index, then its content.
+    ok(&gb.run(&["rm", "nv-files", "nv-log", "nv-att"]));
+    let (out, k) = traced(&gb, "rmi", &["rmi", "busybox"]);
+    ok(&out);
+    assert_eq!(
+        k,
+        kinds(&["image_remove", "content_remove"]),
+        "{}",
+        stderr(&out)
+    );
+    let blobs = std::fs::read_dir(gb.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0, "the content_remove step named every blob");
+}
+
+#[test]
+fn diff_logs_tag_and_rmi_are_narrated_in_simulation_too() {
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let sim = |args: &[&str]| {
+        let mut a = vec!["--simulate"];
+        a.extend_from_slice(args);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |name: &str, args: &[&str]| {
+        let v = sim(args);
+        let r: Vec<&str> = v.iter().map(String::as_str).collect();
+        traced(&gb, name, &r)
+    };
+    ok(&run(
+        "r",
+        &[
+            "run",
+            "--name",
+            "nv-s",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi; rm /bin/vi",
+        ],
+    )
+    .0);
+    let (out, k) = run("diff", &["diff", "nv-s"]);
+    assert!(ok(&out).contains("D /bin/vi"));
+    assert_eq!(k, kinds(&["changes_read"]));
+    ok(&run(
+        "d",
+        &["run", "-d", "--name", "nv-sd", "busybox", "echo", "hi"],
+    )
+    .0);
+    let (out, k) = run("logs", &["logs", "nv-sd"]);
+    assert_eq!(ok(&out), "hi\n");
+    assert_eq!(k, kinds(&["log_read"]));
+    let (out, k) = run("tag", &["tag", "busybox", "nv-s:1"]);
+    ok(&out);
+    assert_eq!(k, kinds(&["image_tag"]));
+    let (out, k) = run("zh", &["--lang", "zh", "rmi", "nv-s:1"]);
+    ok(&out);
+    assert_eq!(k, kinds(&["image_untag"]));
+    assert!(stderr(&out).contains("去掉镜像的名字"), "{}", stderr(&out));
 }

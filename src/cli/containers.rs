@@ -180,6 +180,7 @@ pub fn run(g: &GlobalOptions, args: RunArgs) -> Result<i32> {
                 detach_keys,
                 from_start: true,
             },
+            &mut narrator,
         )?;
         return Ok(match ended {
             engine::Ended::Exited(code) => code,
@@ -309,6 +310,7 @@ pub fn attach(g: &GlobalOptions, args: AttachArgs) -> Result<i32> {
             .unwrap_or(crate::container::attach::DEFAULT_DETACH_KEYS),
     )
     .map_err(|e| anyhow::Error::new(crate::error::ExitError::new(1, format!("{e:#}"))))?;
+    let mut narrator = super::lifecycle::file_narrator(g)?;
     let ended = engine::attach_to(
         &g.root(),
         &args.container,
@@ -317,6 +319,7 @@ pub fn attach(g: &GlobalOptions, args: AttachArgs) -> Result<i32> {
             detach_keys: keys,
             from_start: false,
         },
+        &mut narrator,
     )?;
     Ok(match ended {
         engine::Ended::Exited(code) => code,
@@ -371,6 +374,7 @@ pub fn start(g: &GlobalOptions, args: StartArgs) -> Result<i32> {
                     )?,
                     from_start: true,
                 },
+                &mut narrator,
             )?;
             return Ok(match ended {
                 engine::Ended::Exited(code) => code,
@@ -556,7 +560,19 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
         since.is_none_or(|s| t.is_none_or(|t| t >= s))
             && until.is_none_or(|u| t.is_none_or(|t| t <= u))
     };
+    let step = crate::step::Step::LogRead {
+        log: c.log_path(&root),
+        follow: args.follow,
+    };
+    let mut narrator = super::lifecycle::file_narrator(g)?;
+    if crate::kernel::StepObserver::before(&mut narrator, &step)? == crate::kernel::Go::Abort {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step log_read; nothing was read"
+        );
+    }
     let mut reader = logs::LogReader::open(&c.log_path(&root))?;
+    crate::kernel::StepObserver::after(&mut narrator, &step);
     let mut entries: Vec<logs::Entry> =
         reader.read_new()?.into_iter().filter(|e| keep(e)).collect();
     if let Some(n) = tail {

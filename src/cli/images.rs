@@ -150,8 +150,9 @@ pub fn registry_narrator(g: &super::GlobalOptions) -> Result<crate::narrate::Nar
 }
 
 /// `docker tag SOURCE TARGET`.
-pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
-    engine_images::tag(root, source, target)
+pub fn tag(g: &super::GlobalOptions, source: &str, target: &str) -> Result<()> {
+    let mut narrator = super::lifecycle::file_narrator(g)?;
+    engine_images::tag_observed(&g.root(), source, target, &mut narrator)
 }
 
 /// rmi's lines: `Untagged: busybox:latest`, `Deleted: sha256:...`.
@@ -174,18 +175,19 @@ pub fn prune_lines(removed: &[Removal]) -> Vec<String> {
 }
 
 /// `docker rmi`: every image is tried; exit 1 if any failed.
-pub fn rmi(root: &Path, images: &[String], force: bool) -> Result<i32> {
-    let store = Store::open(root)?;
+pub fn rmi(g: &super::GlobalOptions, images: &[String], force: bool) -> Result<i32> {
+    let store = Store::open(&g.root())?;
+    let mut narrator = super::lifecycle::file_narrator(g)?;
     let mut code = 0;
     for a in images {
-        match engine_images::remove(&store, a, force) {
+        match engine_images::remove_observed(&store, a, force, &mut narrator) {
             Ok(removed) => {
                 for r in &removed {
                     println!("{}", rmi_line(r));
                 }
             }
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", crate::error::localize(&format!("{e:#}"), g.lang()));
                 code = 1;
             }
         }
@@ -833,11 +835,11 @@ pub fn run_push(g: &super::GlobalOptions, a: PushArgs) -> Result<i32> {
     )?;
     Ok(0)
 }
-pub fn run_tag(root: &Path, a: TagArgs) -> Result<i32> {
-    tag(root, &a.source, &a.target).map(|_| 0)
+pub fn run_tag(g: &super::GlobalOptions, a: TagArgs) -> Result<i32> {
+    tag(g, &a.source, &a.target).map(|_| 0)
 }
-pub fn run_rmi(root: &Path, a: RmiArgs) -> Result<i32> {
-    rmi(root, &a.images, a.force)
+pub fn run_rmi(g: &super::GlobalOptions, a: RmiArgs) -> Result<i32> {
+    rmi(g, &a.images, a.force)
 }
 pub fn run_history(root: &Path, a: HistoryArgs) -> Result<i32> {
     history(
@@ -891,8 +893,8 @@ pub fn run_image(g: &super::GlobalOptions, a: ImageArgs) -> Result<i32> {
         ImageCommand::History(x) => run_history(root, x),
         ImageCommand::Pull(x) => run_pull(g, x),
         ImageCommand::Push(x) => run_push(g, x),
-        ImageCommand::Tag(x) => run_tag(root, x),
-        ImageCommand::Rm(x) => run_rmi(root, x),
+        ImageCommand::Tag(x) => run_tag(g, x),
+        ImageCommand::Rm(x) => run_rmi(g, x),
         ImageCommand::Ls(x) => run_images(root, x.quiet, x.no_trunc, x.extra),
         ImageCommand::Save(x) => run_save(root, x),
         ImageCommand::Load(x) => run_load(root, x),

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// The narrator of a verb whose steps are glassbox's own file and store work
 /// (cp, commit, export, rename): no kernel is needed, so none is chosen
 /// (nor its "not running as root" notice printed).
-fn file_narrator(g: &GlobalOptions) -> Result<crate::narrate::Narrator> {
+pub(super) fn file_narrator(g: &GlobalOptions) -> Result<crate::narrate::Narrator> {
     let mut n = crate::narrate::Narrator::new(
         g.explain.unwrap_or_default(),
         g.lang(),
@@ -40,8 +40,9 @@ pub struct DiffArgs {
 pub fn diff(g: &GlobalOptions, args: DiffArgs) -> Result<i32> {
     let root = g.root();
     let c = container::find(&root, &args.container)?;
+    let mut narrator = file_narrator(g)?;
     let mut out = String::new();
-    for (path, change) in files::changes(&root, &c)? {
+    for (path, change) in files::changes_observed(&root, &mut narrator, &c)? {
         out.push_str(&format!("{} {path}\n", change.letter()));
     }
     let _ = std::io::stdout().write_all(out.as_bytes());

@@ -352,8 +352,8 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         }
         Command::Pull(args) => images::run_pull(g, args),
         Command::Push(args) => images::run_push(g, args),
-        Command::Tag(args) => images::run_tag(&g.root(), args),
-        Command::Rmi(args) => images::run_rmi(&g.root(), args),
+        Command::Tag(args) => images::run_tag(g, args),
+        Command::Rmi(args) => images::run_rmi(g, args),
         Command::History(args) => images::run_history(&g.root(), args),
         Command::Image(args) => images::run_image(g, args),
         Command::Search(args) => images::run_search(g, args),
@@ -382,7 +382,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
             let _ = std::io::stdout().write_all(&script);
             Ok(0)
         }
-        Command::Version => system::version().map(|_| 0),
+        Command::Version => system::version(g.lang()).map(|_| 0),
         Command::Info => system::info(g).map(|_| 0),
     }
 }

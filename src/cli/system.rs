@@ -134,7 +134,7 @@ pub fn reset(g: &GlobalOptions, a: ResetArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn version() -> Result<()> {
+pub fn version(lang: crate::step::Lang) -> Result<()> {
     println!("Client: glassbox");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
     println!(
@@ -143,7 +143,13 @@ pub fn version() -> Result<()> {
         host_arch()
     );
     println!();
-    println!("Server: none (glassbox has no daemon: each container has its own supervisor)");
+    println!(
+        "{}",
+        lang.pick(
+            "Server: none (glassbox has no daemon: each container has its own supervisor)",
+            "Server: 无（glassbox 没有守护进程：每个容器有它自己的监管进程）"
+        )
+    );
     Ok(())
 }
 

@@ -7,6 +7,8 @@
 
 use crate::container::attach::{self as proto, DetachMatcher};
 use crate::container::{self, Container, Status};
+use crate::kernel::{Go, StepObserver};
+use crate::step::Step;
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};
@@ -71,7 +73,12 @@ fn write_out(fd: i32, data: &[u8]) {
 }
 
 /// Attach to a running container; returns how it ended.
-pub fn attach(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended> {
+pub fn attach(
+    root: &Path,
+    c: &Container,
+    opts: &AttachOptions,
+    observer: &mut dyn StepObserver,
+) -> Result<Ended> {
     if c.simulated {
         return attach_simulated(root, c, opts);
     }
@@ -89,7 +96,18 @@ pub fn attach(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended>
             c.name
         );
     }
+    let step = Step::AttachConnect {
+        socket: path.clone(),
+        detach_keys: keys_text(&opts.detach_keys),
+    };
+    if observer.before(&step)? == Go::Abort {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step attach_connect; the container keeps running"
+        );
+    }
     let mut sock = proto::connect(&path)?;
+    observer.after(&step);
     let tty = c.config.tty;
     let stdin_wanted = opts.stdin && c.config.interactive;
     // SAFETY: isatty on fd 0.
@@ -257,7 +275,29 @@ fn attach_simulated(root: &Path, c: &Container, opts: &AttachOptions) -> Result<
 }
 
 /// Attach by name or id (the `attach` command).
-pub fn attach_to(root: &Path, key: &str, opts: &AttachOptions) -> Result<Ended> {
+pub fn attach_to(
+    root: &Path,
+    key: &str,
+    opts: &AttachOptions,
+    observer: &mut dyn StepObserver,
+) -> Result<Ended> {
     let c = container::find(root, key)?;
-    attach(root, &c, opts)
+    attach(root, &c, opts, observer)
+}
+
+/// The detach keys as `--detach-keys` spells them (`ctrl-p,ctrl-q`).
+fn keys_text(keys: &[u8]) -> String {
+    keys.iter()
+        .map(|&b| match b {
+            1..=26 => format!("ctrl-{}", (b'a' + b - 1) as char),
+            0 => "ctrl-@".to_string(),
+            27 => "ctrl-[".to_string(),
+            28 => "ctrl-\\".to_string(),
+            29 => "ctrl-]".to_string(),
+            30 => "ctrl-^".to_string(),
+            31 => "ctrl-_".to_string(),
+            _ => (b as char).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

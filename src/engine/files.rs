@@ -197,6 +197,22 @@ pub fn changes(root: &Path, c: &Container) -> Result<Vec<(String, Change)>> {
     Ok(out.into_iter().collect())
 }
 
+/// `diff`, narrated: one step, the upper dir read against the layers.
+pub fn changes_observed(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+) -> Result<Vec<(String, Change)>> {
+    let step = Step::ChangesRead {
+        upper: c.dir(root).join("upper"),
+        lowers: lower_dirs(root, c)?,
+    };
+    announce(observer, &step)?;
+    let out = changes(root, c)?;
+    observer.after(&step);
+    Ok(out)
+}
+
 /// The changes in the upper directory `dir` (at `rel`). Returns whether
 /// anything under `rel` was reported.
 fn walk_changes(

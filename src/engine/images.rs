@@ -5,6 +5,8 @@
 
 use crate::image::archive::{LoadResult, SaveItem};
 use crate::image::{Image, ImageSummary, Reference, Store};
+use crate::kernel::{Go, StepObserver};
+use crate::step::Step;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -62,12 +64,48 @@ pub fn import(
 
 /// `docker tag SOURCE TARGET`.
 pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
+    tag_observed(root, source, target, &mut crate::kernel::Silent)
+}
+
+/// Show a store step; `q` at step-through stops before it.
+fn announce(observer: &mut dyn StepObserver, step: &Step, undone: &str) -> Result<()> {
+    if observer.before(step)? == Go::Abort {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step {}; {undone}",
+            step.kind()
+        );
+    }
+    Ok(())
+}
+
+/// `tag`, narrated: one `image_tag` step.
+pub fn tag_observed(
+    root: &Path,
+    source: &str,
+    target: &str,
+    observer: &mut dyn StepObserver,
+) -> Result<()> {
     let store = Store::open(root)?;
     let target = Reference::parse(target).map_err(|e| image_err(1, e))?;
     let img = store
         .resolve(source)?
         .ok_or_else(|| image_err(1, format!("No such image: {source}")))?;
+    if target.digest.is_some() {
+        return Err(image_err(
+            1,
+            format!("refusing to create a tag with a digest reference ({target})"),
+        ));
+    }
+    let (index, descriptor) = store.tag_entry(&img, &target)?;
+    let step = Step::ImageTag {
+        index,
+        reference: target.full(),
+        descriptor,
+    };
+    announce(observer, &step, "the image keeps its names")?;
     store.tag(&img, &target).map_err(|e| image_err(1, e))?;
+    observer.after(&step);
     Ok(())
 }
 
@@ -118,6 +156,17 @@ fn familiar(full: &str) -> String {
 /// `docker rmi [-f] IMAGE` for one image: what was untagged and deleted,
 /// or the error for this image (docker's conflict messages, exit 1).
 pub fn remove(store: &Store, arg: &str, force: bool) -> Result<Vec<Removal>> {
+    remove_observed(store, arg, force, &mut crate::kernel::Silent)
+}
+
+/// `rmi` of one image, narrated: `image_untag`, or `image_remove` then
+/// `content_remove`.
+pub fn remove_observed(
+    store: &Store,
+    arg: &str,
+    force: bool,
+    observer: &mut dyn StepObserver,
+) -> Result<Vec<Removal>> {
     let img = match store.resolve(arg) {
         Ok(Some(i)) => i,
         Ok(None) | Err(_) if force => return Ok(vec![]),
@@ -141,7 +190,13 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<Vec<Removal>> {
             .count();
         if (is_tag && tags > 1) || (!is_tag && img.references.len() > 1) {
             // just one of several names
+            let step = Step::ImageUntag {
+                index: store.index_path(),
+                reference: full.clone(),
+            };
+            announce(observer, &step, "the image keeps its names")?;
             store.untag(&Reference::parse(full)?)?;
+            observer.after(&step);
             return Ok(vec![Removal::Untagged(familiar(full))]);
         }
         if let Some((cid, running)) = users.first() {
@@ -181,11 +236,29 @@ pub fn remove(store: &Store, arg: &str, force: bool) -> Result<Vec<Removal>> {
     for r in &img.references {
         done.push(Removal::Untagged(familiar(r)));
     }
+    let step = Step::ImageRemove {
+        index: store.index_path(),
+        image_id: img.id.clone(),
+        manifest_digest: img.manifest_digest.clone(),
+    };
+    announce(observer, &step, "the image is still there")?;
     store.remove_image(&img)?;
+    observer.after(&step);
     done.push(Removal::Deleted(img.id.clone()));
     // Free the space unless a container (forced past above) still needs the layers.
     if users.is_empty() {
-        for chain in store.gc_removed(&img)? {
+        let mut announce_gc = |blobs: &[std::path::PathBuf], dirs: &[std::path::PathBuf]| {
+            let step = Step::ContentRemove {
+                blobs: blobs.to_vec(),
+                dirs: dirs.to_vec(),
+            };
+            let go = observer.before(&step)? == Go::Run;
+            if go {
+                observer.after(&step);
+            }
+            Ok(go)
+        };
+        for chain in store.gc_removed_announced(&img, &mut announce_gc)? {
             done.push(Removal::Deleted(chain));
         }
     }

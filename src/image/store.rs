@@ -528,7 +528,7 @@ impl Store {
         Ok(store)
     }
 
-    fn index_path(&self) -> PathBuf {
+    pub fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
 
@@ -981,6 +981,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// The index.json entry `tag` adds for `img` named `reference`, as
+    /// compact JSON, and the index's path (for the narrated step).
+    pub fn tag_entry(&self, img: &Image, reference: &Reference) -> Result<(PathBuf, String)> {
+        let desc = self
+            .manifest_descriptor(&img.manifest_digest)?
+            .with_ref(Some(&reference.full()));
+        Ok((self.index_path(), serde_json::to_string(&desc)?))
+    }
+
     pub fn tag(&self, img: &Image, reference: &Reference) -> Result<()> {
         if reference.digest.is_some() {
             bail!("refusing to create a tag with a digest reference ({reference})");
@@ -1042,6 +1051,17 @@ impl Store {
     /// uses. The caller must make sure no container needs them. Returns the
     /// chain ids of the layer directories removed (docker's `Deleted:` lines).
     pub fn gc_removed(&self, img: &Image) -> Result<Vec<String>> {
+        self.gc_removed_announced(img, &mut |_, _| Ok(true))
+    }
+
+    /// `gc_removed`, telling `announce` (the narrator) which blobs and layer
+    /// directories it is about to delete, under the locks, once it knows;
+    /// `announce` returning false leaves them (garbage that prune removes).
+    pub fn gc_removed_announced(
+        &self,
+        img: &Image,
+        announce: &mut dyn FnMut(&[PathBuf], &[PathBuf]) -> Result<bool>,
+    ) -> Result<Vec<String>> {
         // Like the sweep, wait for working operations (see `IngestLock`): a
         // pull that found this image's layer already here relies on it.
         *self.ingest_hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -1071,33 +1091,45 @@ impl Store {
         }
         let mut blobs = vec![img.manifest_digest.clone(), img.id.clone()];
         blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
-        for b in blobs {
-            if !used_blobs.contains(&b) {
-                let _ = fs::remove_file(self.blob_path(&b));
+        let mut seen = std::collections::HashSet::new();
+        let blob_paths: Vec<PathBuf> = blobs
+            .iter()
+            .filter(|b| !used_blobs.contains(*b) && seen.insert((*b).clone()))
+            .map(|b| self.blob_path(b))
+            .filter(|p| p.exists())
+            .collect();
+        let mut layers = Vec::new();
+        for l in img.layers.iter().rev() {
+            if !used_chains.contains(&l.chain_id) {
+                let dir = self.layer_dir(l)?;
+                layers.push((l.chain_id.clone(), Some(dir).filter(|d| d.exists())));
             }
         }
+        let dirs: Vec<PathBuf> = layers.iter().filter_map(|(_, d)| d.clone()).collect();
+        if (!blob_paths.is_empty() || !dirs.is_empty()) && !announce(&blob_paths, &dirs)? {
+            return Ok(vec![]);
+        }
+        for b in &blob_paths {
+            let _ = fs::remove_file(b);
+        }
         let mut removed = Vec::new();
-        for l in img.layers.iter().rev() {
-            if used_chains.contains(&l.chain_id) {
-                continue;
-            }
-            let dir = self.layer_dir(l)?;
-            if dir.exists() {
+        for (chain_id, dir) in layers {
+            if let Some(dir) = dir {
                 // Rename first (to a temp name Store::open would clean), so a
                 // half-deleted directory is never taken for a complete layer.
                 let tmp = self.root.join("layers").join(format!(
                     "{}.tmp-{}",
-                    hex_of(&l.chain_id)?,
+                    hex_of(&chain_id)?,
                     tmp_suffix()
                 ));
                 if fs::rename(&dir, &tmp).is_ok() {
                     let _ = fs::remove_dir_all(&tmp);
-                    removed.push(l.chain_id.clone());
+                    removed.push(chain_id);
                 }
             } else {
                 // Never unpacked (the simulated store reads layers from
                 // their blobs): the layer is gone with its blob all the same.
-                removed.push(l.chain_id.clone());
+                removed.push(chain_id);
             }
         }
         Ok(removed)

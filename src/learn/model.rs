@@ -116,6 +116,9 @@ pub enum Check {
         field: String,
         value: String,
     },
+    /// A file on the host (relative to the lesson's working directory)
+    /// contains `text`: what `cp CONTAINER:PATH HOSTPATH` or `export -o` wrote.
+    HostFile { path: String, text: String },
     /// A glassbox command (docker-style) succeeds and its output contains `text`.
     Command { run: String, text: Option<String> },
 }

@@ -282,6 +282,30 @@ impl Runner {
                     Err(e) => Err(l(format!("{e:#}"), format!("{e:#}"))),
                 }
             }
+            Check::HostFile { path, text } => {
+                let file = match &self.workdir {
+                    Some(dir) => dir.join(path),
+                    None => PathBuf::from(path),
+                };
+                match std::fs::read(&file) {
+                    Ok(data) if contains_bytes(&data, text.as_bytes()) => Ok(()),
+                    Ok(_) => Err(l(
+                        format!("{path} on the host does not contain {text:?}"),
+                        format!("宿主机上的 {path} 不包含 {text:?}"),
+                    )),
+                    Err(e) => Err(l(
+                        format!("cannot read {path} on the host: {}", e.kind()),
+                        format!(
+                            "读不到宿主机上的 {path}：{}",
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                "文件不存在"
+                            } else {
+                                "无法读取"
+                            }
+                        ),
+                    )),
+                }
+            }
             Check::Command { run, text } => {
                 let o = self
                     .run(run, &[], None, true, false)
@@ -420,4 +444,9 @@ fn read_trace(path: &Path) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["kind"].as_str().map(String::from))
         .collect()
+}
+
+/// Whether `hay` holds `needle` (a tar's file names are plain bytes in it).
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -302,7 +302,12 @@ impl Narrator {
                 label("why:", "为什么:").dimmed(),
                 d.why
             );
-            let _ = writeln!(self.out, "    {} {}", "$".green(), self.fill_pid(&d.shell));
+            let shell = if self.level >= Level::Deep {
+                d.shell.clone()
+            } else {
+                fold_here_document(&d.shell, self.lang)
+            };
+            let _ = writeln!(self.out, "    {} {}", "$".green(), self.fill_pid(&shell));
         }
         if self.level >= Level::Deep {
             let _ = writeln!(
@@ -469,6 +474,23 @@ impl Narrator {
             }
         }
     }
+}
+
+/// A here-document's body (the container record's JSON) folded to its size
+/// below `--explain=deep`, which shows it whole, as the trace does.
+fn fold_here_document(shell: &str, lang: crate::step::Lang) -> String {
+    let Some((first, rest)) = shell.split_once("<<'EOF'\n") else {
+        return shell.to_string();
+    };
+    let body = rest.strip_suffix("\nEOF").unwrap_or(rest);
+    let n = body.len();
+    format!(
+        "{first}<<'EOF'\n    {}\n    EOF",
+        lang.pick(
+            &format!("… {n} bytes of JSON (--explain=deep shows them whole) …"),
+            &format!("… {n} 字节的 JSON（--explain=deep 会完整显示）…"),
+        )
+    )
 }
 
 impl StepObserver for Narrator {

@@ -454,6 +454,13 @@ impl Step {
             | Step::CopyIn { .. }
             | Step::CopyOut { .. }
             | Step::ExportTar { .. }) => describe_files(s, lang),
+            s @ (Step::ChangesRead { .. }
+            | Step::LogRead { .. }
+            | Step::AttachConnect { .. }
+            | Step::ImageTag { .. }
+            | Step::ImageUntag { .. }
+            | Step::ImageRemove { .. }
+            | Step::ContentRemove { .. }) => super::read::describe(s, lang),
             Step::CgroupRemove { paths } => Description {
                 title: l("remove the container's cgroup", "删除容器的 cgroup"),
                 why: l(
@@ -517,7 +524,32 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
             look: format!("ls -d /proc/{pid}"),
         },
         Step::RecordCreate { dir, record, json } => Description {
-            title: l("make the container's directory and write its record", "创建容器目录并写入它的记录"),
+            title: {
+                // The record in a few words: the rest is config and state.
+                let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+                let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                let id = field("id");
+                let command: Vec<String> = v
+                    .get("command")
+                    .and_then(|c| c.as_array())
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                let command = shell_join(&command);
+                l(
+                    &format!(
+                        "make container {} ({}) and write its record: image {}, command {command}",
+                        field("name"),
+                        short(&id),
+                        field("image")
+                    ),
+                    &format!(
+                        "创建容器 {}（{}）并写入它的记录：镜像 {}，命令 {command}",
+                        field("name"),
+                        short(&id),
+                        field("image")
+                    ),
+                )
+            },
             why: l(
                 "All glassbox knows of a container is this JSON file: its config (command, environment, hostname, settings) and its state. It is written here once, under the store lock so the name stays unique; later commands only change it, and nothing ever re-creates it, so a removed container stays removed.",
                 "glassbox 对一个容器的全部了解就是这个 JSON 文件：它的配置（命令、环境变量、主机名、各项设置）和状态。它只在这里写一次，并且持有存储锁，保证名字不重复；之后的命令只修改它，谁也不会重新创建它，所以删掉的容器不会复活。",

@@ -4,6 +4,7 @@
 
 mod confine;
 mod describe;
+mod read;
 mod registry;
 mod resources;
 
@@ -395,6 +396,44 @@ pub enum Step {
     /// memory cgroup's counter says so (read before `cgroup_remove`; shown,
     /// never applied: reading changes nothing).
     OomKilled { counter: PathBuf, kills: u64 },
+    // ---- read and name steps (diff, logs, attach, tag, rmi): glassbox's own
+    // reads of a container's files, log and socket, and its changes to the
+    // image index; like the store steps, the kernels accept them as no-ops.
+    /// `diff`: walk the container's upper dir, each entry compared with the
+    /// image's layers below it.
+    ChangesRead {
+        upper: PathBuf,
+        lowers: Vec<PathBuf>,
+    },
+    /// `logs`: read the container's json-file log (with `-f`, keep reading
+    /// it while the container runs).
+    LogRead { log: PathBuf, follow: bool },
+    /// `attach`: connect to the unix socket the container's monitor serves.
+    AttachConnect {
+        socket: PathBuf,
+        detach_keys: String,
+    },
+    /// `tag`: name an image (its manifest's descriptor) in index.json.
+    ImageTag {
+        index: PathBuf,
+        reference: String,
+        /// The descriptor named (compact JSON).
+        descriptor: String,
+    },
+    /// `rmi`: take one name off an image in index.json.
+    ImageUntag { index: PathBuf, reference: String },
+    /// `rmi`: drop every entry of the image from index.json.
+    ImageRemove {
+        index: PathBuf,
+        image_id: String,
+        manifest_digest: String,
+    },
+    /// `rmi`: delete the blobs and unpacked layer directories no image in
+    /// the index still uses.
+    ContentRemove {
+        blobs: Vec<PathBuf>,
+        dirs: Vec<PathBuf>,
+    },
 
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
@@ -516,6 +555,13 @@ impl Step {
             Step::SetRlimits { .. } => "set_rlimits",
             Step::OomScoreAdj { .. } => "oom_score_adj",
             Step::OomKilled { .. } => "oom_killed",
+            Step::ChangesRead { .. } => "changes_read",
+            Step::LogRead { .. } => "log_read",
+            Step::AttachConnect { .. } => "attach_connect",
+            Step::ImageTag { .. } => "image_tag",
+            Step::ImageUntag { .. } => "image_untag",
+            Step::ImageRemove { .. } => "image_remove",
+            Step::ContentRemove { .. } => "content_remove",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -572,6 +618,13 @@ impl Step {
                 | Step::CopyIn { .. }
                 | Step::CopyOut { .. }
                 | Step::ExportTar { .. }
+                | Step::ChangesRead { .. }
+                | Step::LogRead { .. }
+                | Step::AttachConnect { .. }
+                | Step::ImageTag { .. }
+                | Step::ImageUntag { .. }
+                | Step::ImageRemove { .. }
+                | Step::ContentRemove { .. }
         )
     }
 
