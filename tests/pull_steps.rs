@@ -218,8 +218,10 @@ fn quiet_pull_shows_no_steps() {
     let o = gb.run(&["--simulate", "pull", "busybox"]);
     ok(&o);
     assert_eq!(stderr(&o), "");
+    // The simulated registry takes pushes (docker.io names included).
     let o = gb.run(&["--simulate", "push", "busybox"]);
-    assert_eq!(o.status.code(), Some(1));
+    ok(&o);
+    assert_eq!(stderr(&o), "");
 }
 
 #[test]

@@ -439,3 +439,55 @@ fn simulated_rmi_deletes_the_image_and_its_unshared_layers() {
     assert!(lines[1].starts_with("Deleted: sha256:"), "{out}");
     assert!(lines[2].starts_with("Deleted: sha256:"), "{out}");
 }
+
+/// `events --until` a future time in simulation: nothing else moves the
+/// (pinned) clock while it waits, so time passes in the simulated world up
+/// to then at once, and what happened meanwhile is shown; it never hangs.
+#[test]
+fn simulated_events_until_a_future_time_lets_that_time_pass() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "brief",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 5; exit 3",
+        ],
+    ));
+    // Started at +0 s; this command runs at +1 s and waits until +30 s.
+    let mut child = gb
+        .cmd()
+        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
+        .args(["--simulate", "events", "--until", "1767225630"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill(); // by PID: our own child
+            let _ = child.wait();
+            panic!("events --until did not return within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let events = ok(&child.wait_with_output().unwrap());
+    assert!(
+        events.contains("container die") && events.contains("exitCode=3"),
+        "{events}"
+    );
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &["inspect", "--format", "{{.State.ExitCode}}", "brief"]
+        ))
+        .trim(),
+        "3"
+    );
+}

@@ -247,7 +247,7 @@ pub struct ImagesOptions {
 /// `docker images [-a] [-q] [--digests] [--no-trunc] [--format F] [-f K=V] [REPO[:TAG]]`.
 pub fn images_with(root: &Path, opts: &ImagesOptions) -> Result<()> {
     let store = Store::open(root)?;
-    let out = render_images_with(&store, opts, chrono::Utc::now())?;
+    let out = render_images_with(&store, opts, crate::clock::now())?;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }
@@ -507,7 +507,7 @@ pub fn history(
         no_trunc,
         human,
         format,
-        chrono::Utc::now(),
+        crate::clock::now(),
     )?;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())

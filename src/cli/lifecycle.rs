@@ -664,6 +664,18 @@ pub fn events_cmd(g: &GlobalOptions, args: EventsArgs) -> Result<i32> {
     } else {
         0
     };
+    // (After the offset is taken: what happens meanwhile is shown.) In
+    // simulation nothing else moves the clock while this waits (a pinned
+    // one never moves): time passes in the simulated world up to --until at
+    // once, and each container is settled there, so the events its programs
+    // make meanwhile (die, restarts) are in the journal before it is read.
+    if g.simulated() {
+        if let Some(u) = until.filter(|u| *u > now) {
+            let until_ms = u.timestamp_millis().max(0) as u64;
+            crate::kernel::sim::host::advance_clock(&root, until_ms)?;
+            crate::container::list(&root)?;
+        }
+    }
     loop {
         let (batch, next) = events::read_from(&root, offset)?;
         offset = next;
@@ -680,7 +692,7 @@ pub fn events_cmd(g: &GlobalOptions, args: EventsArgs) -> Result<i32> {
             }
         }
         if let Some(u) = until {
-            if crate::clock::now() > u {
+            if crate::clock::now() >= u {
                 return Ok(0);
             }
         }

@@ -171,10 +171,15 @@ pub fn clear(root: &Path) -> Result<()> {
 }
 
 /// Record a container event; `extra` attributes join image and name.
+/// A simulated container's events go to the simulated store's own journal
+/// (`root` is that store), never the real one.
 pub fn record(root: &Path, action: &str, c: &Container, extra: &[(&str, String)]) {
-    if c.simulated {
-        return; // the simulator changes nothing on the host, not even the journal
-    }
+    record_at(root, action, c, extra, super::now_rfc3339());
+}
+
+/// `record` with the time it happened (RFC 3339): the simulator finds a
+/// program's end, or its restart, after the fact and tells it at its time.
+pub fn record_at(root: &Path, action: &str, c: &Container, extra: &[(&str, String)], time: String) {
     let mut attributes = BTreeMap::new();
     attributes.insert("image".to_string(), c.image.clone());
     attributes.insert("name".to_string(), c.name.clone());
@@ -184,7 +189,7 @@ pub fn record(root: &Path, action: &str, c: &Container, extra: &[(&str, String)]
     append(
         root,
         &Event {
-            time: super::now_rfc3339(),
+            time,
             kind: "container".into(),
             action: action.into(),
             id: c.id.clone(),

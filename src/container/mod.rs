@@ -497,7 +497,13 @@ fn refresh_simulated(root: &Path, c: &mut Container) -> Result<()> {
             }
             RunEvent::Ended(end, offer) => (end, offer),
         };
-        events::record(root, "die", &fresh, &[("exitCode", end.code.to_string())]);
+        events::record_at(
+            root,
+            "die",
+            &fresh,
+            &[("exitCode", end.code.to_string())],
+            at(end.at_ms),
+        );
         fresh.state.exit_code = Some(end.code);
         fresh.state.finished_at = Some(at(end.at_ms));
         // The restart policy, as the real monitor applies it: not after a
@@ -516,7 +522,7 @@ fn refresh_simulated(root: &Path, c: &mut Container) -> Result<()> {
                 Status::Restarting
             };
             fresh.save_locked(root)?;
-            events::record(root, "start", &fresh, &[]);
+            events::record_at(root, "start", &fresh, &[], at(offer.at_ms));
             updated = Some(fresh);
             return Ok(true);
         }

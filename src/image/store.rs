@@ -1709,7 +1709,7 @@ pub fn import_manifest(diff_id: &str, size: u64, cfg: ImportConfig) -> Result<(V
 }
 
 fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// Parse an image config, tolerating what real-world configs omit

@@ -81,7 +81,13 @@ pub fn run_in_terminal(cmd: &mut Command) -> Result<(i32, String)> {
         }
         if stdin_ready {
             match nix::unistd::read(0, &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
+                Ok(0) | Err(_) => {
+                    // The learner's input ended (a pipe, a script): say so
+                    // to the session as a terminal would, with Ctrl-D (EOF
+                    // for a shell reading its terminal), or it waits forever.
+                    stdin_open = false;
+                    let _ = nix::unistd::write(master.as_fd(), b"\x04");
+                }
                 Ok(n) => {
                     let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
                 }
