@@ -642,6 +642,8 @@ fn outside_heredocs(text: &str) -> Vec<&str> {
 /// in English), and data (an image's history comment).
 const DOCKER_WORDING: &[&str] = &[
     "Unable to find image",
+    // docker's pull status line, as `run`'s automatic pull prints it
+    "Status: Downloaded newer image for",
     "Imported from glassbox's built-in busybox",
     // docker's ages in `ps` (its CLI does not translate them either)
     "Less than a second",

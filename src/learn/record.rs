@@ -53,6 +53,7 @@ pub fn run_in_terminal(cmd: &mut Command) -> Result<(i32, String)> {
     // SAFETY: fd 0 stays open for the life of the process.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let mut stdin_open = true;
+    let mut eof_sent: Option<std::time::Instant> = None;
     loop {
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
@@ -81,17 +82,21 @@ pub fn run_in_terminal(cmd: &mut Command) -> Result<(i32, String)> {
         }
         if stdin_ready {
             match nix::unistd::read(0, &mut buf) {
-                Ok(0) | Err(_) => {
-                    // The learner's input ended (a pipe, a script): say so
-                    // to the session as a terminal would, with Ctrl-D (EOF
-                    // for a shell reading its terminal), or it waits forever.
-                    stdin_open = false;
-                    let _ = nix::unistd::write(master.as_fd(), b"\x04");
-                }
+                Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
                     let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
                 }
             }
+        }
+        // The learner's input ended (a pipe, a script): say so to the
+        // session as a terminal user would, with Ctrl-D (EOF for a shell at
+        // its prompt), or it waits forever. Once a second, since one sent
+        // before the program reads its terminal (or switches it to raw
+        // mode) is lost.
+        if !stdin_open && eof_sent.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            let _ = nix::unistd::write(master.as_fd(), b"\x04");
+            eof_sent = Some(std::time::Instant::now());
         }
         if !master_ready {
             if let Ok(Some(_)) = child.try_wait() {
