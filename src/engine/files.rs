@@ -923,23 +923,10 @@ pub fn copy_into_from_tar(
         let mut archive = tar::Archive::new(input);
         for entry in archive.entries()? {
             let mut entry = entry?;
-            let path = entry.path()?.into_owned();
-            if path.components().any(|c| {
-                !matches!(
-                    c,
-                    std::path::Component::Normal(_) | std::path::Component::CurDir
-                )
-            }) {
-                bail!(
-                    "refusing the archive entry {}: it leaves the destination",
-                    path.display()
-                );
-            }
-            let rel = path.display().to_string();
-            let rel = rel.trim_start_matches("./").trim_end_matches('/');
-            if rel.is_empty() || rel == "." {
+            let Some(rel) = archive_entry_name(&entry.path()?)? else {
                 continue;
-            }
+            };
+            let rel = rel.as_str();
             let logical = format!("{}/{rel}", dest.trim_end_matches('/'));
             let Some((parent, leaf)) = fsutil::split_last(&logical) else {
                 continue;
@@ -1215,4 +1202,25 @@ mod tests {
             "payload"
         );
     }
+}
+
+/// The name a `cp -` archive entry has below the destination, without a
+/// leading `./` or trailing `/` (None: the destination itself); an entry
+/// whose path leaves the destination (`..`, absolute) is refused. The real
+/// and the simulated copy take the same rule from here.
+pub fn archive_entry_name(path: &std::path::Path) -> Result<Option<String>> {
+    if path.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        bail!(
+            "refusing the archive entry {}: it leaves the destination",
+            path.display()
+        );
+    }
+    let name = path.display().to_string();
+    let rel = name.trim_start_matches("./").trim_end_matches('/');
+    Ok((!rel.is_empty() && rel != ".").then(|| rel.to_string()))
 }

@@ -253,23 +253,10 @@ pub fn copy_into_from_tar(
     let mut archive = tar::Archive::new(input);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        if path.components().any(|c| {
-            !matches!(
-                c,
-                std::path::Component::Normal(_) | std::path::Component::CurDir
-            )
-        }) {
-            bail!(
-                "refusing the archive entry {}: it leaves the destination",
-                path.display()
-            );
-        }
-        let rel = path.display().to_string();
-        let rel = rel.trim_start_matches("./").trim_end_matches('/');
-        if rel.is_empty() || rel == "." {
+        let Some(rel) = super::files::archive_entry_name(&entry.path()?)? else {
             continue;
-        }
+        };
+        let rel = rel.as_str();
         let logical = normalize(&format!("{}/{rel}", dest_abs.trim_end_matches('/')), "/");
         let parent = parent_of(&logical).to_string();
         // The parent as the real copy opens it: symlinks resolved inside the container.

@@ -806,13 +806,7 @@ pub fn exec(
             )
         }
         let before = fs.clone();
-        let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
-        let mut procs = trace.live.clone();
-        procs.push(SimProc {
-            pid,
-            user: super::applets::user_name(&fs, uid),
-            cmdline: argv.join(" "),
-        });
+        let (pid, procs) = with_exec_process(&trace, &fs, uid, argv);
         let mut ctx = ShellCtx {
             fs: &mut fs,
             env,
@@ -1040,13 +1034,7 @@ pub fn exec_attached(
     if !matches!(trace.outcome, Outcome::StillRunning { .. }) {
         return not_running();
     }
-    let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
-    let mut procs = trace.live.clone();
-    procs.push(SimProc {
-        pid,
-        user: super::applets::user_name(&fs, uid),
-        cmdline: argv.join(" "),
-    });
+    let (pid, procs) = with_exec_process(&trace, &fs, uid, argv);
     let mut session = ExecSession {
         base: fs,
         argv: argv.to_vec(),
@@ -1096,4 +1084,17 @@ pub fn exec_attached(
         }
     }
     Ok(Ok(code))
+}
+
+/// The processes an exec'd program sees: the container's live ones, and
+/// itself under the next free namespace PID (returned).
+fn with_exec_process(trace: &Trace, fs: &SimFs, uid: u32, argv: &[String]) -> (u32, Vec<SimProc>) {
+    let pid = trace.live.iter().map(|p| p.pid).max().unwrap_or(1) + 1;
+    let mut procs = trace.live.clone();
+    procs.push(SimProc {
+        pid,
+        user: super::applets::user_name(fs, uid),
+        cmdline: argv.join(" "),
+    });
+    (pid, procs)
 }
