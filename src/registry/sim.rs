@@ -225,11 +225,7 @@ impl Remote for SimRegistry {
         false
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.bearer.then(|| {
-            Challenge::parse(
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#,
-            )
-        }))
+        Ok(self.bearer.then(docker_hub_challenge))
     }
     fn answer(&self, _c: &Challenge) -> RResult<()> {
         Ok(())
@@ -309,11 +305,7 @@ impl Remote for SimPushTarget {
         false
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.bearer.then(|| {
-            Challenge::parse(
-                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#,
-            )
-        }))
+        Ok(self.bearer.then(docker_hub_challenge))
     }
     fn answer(&self, _c: &Challenge) -> RResult<()> {
         Ok(())
@@ -370,4 +362,11 @@ impl super::push::PushRemote for SimPushTarget {
         .map_err(|e| self.io(e))?;
         Ok(Some(digest))
     }
+}
+
+/// What Docker Hub answers an anonymous `GET /v2/`: the simulated registry
+/// asks for a token the same way (pull and push), so the narration shows
+/// the token step a learner will meet on the real Hub.
+fn docker_hub_challenge() -> Challenge {
+    Challenge::parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#)
 }
