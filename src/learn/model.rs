@@ -81,7 +81,7 @@ pub enum Check {
         status: Option<String>,
     },
     /// A field of a container's record holds (contains) a value: hostname,
-    /// image, command, exit_code or status.
+    /// image, command, exit_code, status, oom_killed or paused.
     ContainerField {
         name: String,
         field: String,
@@ -100,7 +100,10 @@ pub enum Check {
         text: String,
     },
     /// A file of a running container's cgroup holds `value` (v1: looked for in
-    /// every controller's directory; v2: the one directory).
+    /// every controller's directory; v2: the one directory). Both may list
+    /// alternatives with `|` (`memory.limit_in_bytes|memory.max`,
+    /// `50000|50000 100000`): the first file that exists must hold one of
+    /// the values, so one check fits v1 and v2 hosts.
     CgroupFile {
         container: String,
         file: String,
@@ -119,8 +122,13 @@ pub enum Check {
     /// A file on the host (relative to the lesson's working directory)
     /// contains `text`: what `cp CONTAINER:PATH HOSTPATH` or `export -o` wrote.
     HostFile { path: String, text: String },
-    /// A glassbox command (docker-style) succeeds and its output contains `text`.
-    Command { run: String, text: Option<String> },
+    /// A glassbox command (docker-style) exits with `exit` (0 unless given)
+    /// and its output contains `text`.
+    Command {
+        run: String,
+        text: Option<String>,
+        exit: Option<i32>,
+    },
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -179,9 +179,14 @@ impl Runner {
                     "command" => c.command.join(" "),
                     "exit_code" => c.state.exit_code.map(|x| x.to_string()).unwrap_or_default(),
                     "status" => c.state.status.as_str().to_string(),
+                    "oom_killed" => c.state.oom_killed.to_string(),
+                    "paused" => c.state.paused.to_string(),
                     other => return Err(format!("unknown container field {other}")),
                 };
-                let exact = matches!(field.as_str(), "exit_code" | "status");
+                let exact = matches!(
+                    field.as_str(),
+                    "exit_code" | "status" | "oom_killed" | "paused"
+                );
                 if (exact && actual == *value) || (!exact && actual.contains(value.as_str())) {
                     Ok(())
                 } else {
@@ -239,7 +244,7 @@ impl Runner {
                 file,
                 value,
             } => match super::state::read_cgroup_file(&self.store, container, file) {
-                Ok(v) if v == *value => Ok(()),
+                Ok(v) if value.split('|').any(|one| v == one) => Ok(()),
                 Ok(v) => Err(l(
                     format!("{container}'s cgroup file {file} holds {v:?}, not {value:?}"),
                     format!("{container} 的 cgroup 文件 {file} 是 {v:?}，不是 {value:?}"),
@@ -306,11 +311,18 @@ impl Runner {
                     )),
                 }
             }
-            Check::Command { run, text } => {
+            Check::Command { run, text, exit } => {
                 let o = self
                     .run(run, &[], None, true, false)
                     .map_err(|e| e.to_string())?;
-                if o.code != 0 {
+                let expected = exit.unwrap_or(0);
+                if expected != 0 && o.code != expected {
+                    return Err(l(
+                        format!("`{run}` exited {}, not {expected}", o.code),
+                        format!("`{run}` 的退出码是 {}，不是 {expected}", o.code),
+                    ));
+                }
+                if expected == 0 && o.code != 0 {
                     let said = o.output.trim();
                     let gist = if said.contains("No such container") {
                         "没有这个容器".to_string()

@@ -54,6 +54,8 @@ pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8
 }
 
 /// The value of a file in a running container's cgroup.
+/// The first of the `|`-separated cgroup files that exists for a running
+/// container (v1 names and v2 names differ), read where its kernel keeps it.
 pub fn read_cgroup_file(root: &Path, name: &str, file: &str) -> Result<String> {
     if file.contains('/') {
         bail!("{file:?} must be a file name, not a path");
@@ -63,9 +65,11 @@ pub fn read_cgroup_file(root: &Path, name: &str, file: &str) -> Result<String> {
         bail!("{name} is not running, so it has no cgroup");
     }
     let setup = crate::kernel::CgroupSetup::detect()?;
-    for dir in setup.paths_for(&c.id) {
-        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
-            return Ok(text.trim().to_string());
+    for one in file.split('|') {
+        for dir in setup.paths_for(&c.id) {
+            if let Ok(text) = std::fs::read_to_string(dir.join(one)) {
+                return Ok(text.trim().to_string());
+            }
         }
     }
     bail!("no cgroup file {file} for {name}")
