@@ -19,3 +19,4 @@ pub mod registry;
 pub mod repl;
 pub mod resources;
 pub mod step;
+pub mod volume;

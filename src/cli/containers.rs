@@ -65,6 +65,15 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Bind mount a volume: /host/path:/path[:ro], NAME:/path[:ro] or /path (anonymous)
+    #[arg(short = 'v', long = "volume", value_name = "SPEC")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=,target=[,readonly]
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// Mount the volumes of another container (CONTAINER[:ro|:rw])
+    #[arg(long = "volumes-from", value_name = "CONTAINER")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs directory (PATH[:OPTIONS], e.g. /tmp or /run:size=64m)
     #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
@@ -133,6 +142,11 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
             oom_score_adj: args.oom_score_adj,
             ulimits: args.ulimit,
             ..args.limits.flags()
+        },
+        mounts: engine::volumes::MountFlags {
+            volumes: args.volume,
+            mounts: args.mount,
+            volumes_from: args.volumes_from,
         },
     };
     Ok(opts)
@@ -833,7 +847,7 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Remove anonymous volumes associated with the container (accepted for docker compatibility: glassbox has no volumes yet, so there is nothing more to remove)
+    /// Remove anonymous volumes associated with the container (named volumes, and ones another container uses, stay)
     #[arg(short = 'v', long = "volumes")]
     pub volumes: bool,
     /// Containers to remove (name or id)
@@ -846,7 +860,14 @@ pub fn rm(g: &GlobalOptions, args: RmArgs) -> Result<i32> {
     let mut narrator = g.narrator(kernel.as_ref())?;
     let mut status = 0;
     for key in &args.containers {
-        match engine::remove(&g.root(), kernel.as_mut(), &mut narrator, key, args.force) {
+        match engine::remove_container(
+            &g.root(),
+            kernel.as_mut(),
+            &mut narrator,
+            key,
+            args.force,
+            args.volumes,
+        ) {
             Ok(_) => println!("{key}"),
             Err(e) => {
                 eprintln!(

@@ -1,6 +1,6 @@
 //! `glassbox system df [-v] [--format]`: disk usage laid out as docker's.
-//! What is counted, and how, is `engine::disk`. Local Volumes and Build
-//! Cache: glassbox has neither, so 0.
+//! What is counted, and how, is `engine::disk`. Build Cache: glassbox has
+//! none, so 0.
 
 use super::format::{format_table, human_size};
 use super::GlobalOptions;
@@ -82,7 +82,7 @@ fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
     vec![
         totals("Images", u.image_totals()),
         totals("Containers", u.container_totals()),
-        row("Local Volumes", 0, 0, 0, human_size(0)),
+        totals("Local Volumes", u.volume_totals()),
         row("Build Cache", 0, 0, 0, human_size(0)),
     ]
 }
@@ -210,7 +210,12 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
             c.short_id().to_string(),
             c.image.clone(),
             super::containers::command_text(c, false),
-            "0".into(),
+            c.config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::volume::MountKind::Volume)
+                .count()
+                .to_string(),
             human_size(*size),
             super::format::ago(&c.created),
             super::containers::status_text(c),
@@ -219,9 +224,11 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
     }
     out.push_str(&format_table(&t));
     out.push_str("\nLocal Volumes space usage:\n\n");
-    out.push_str(&format_table(&[["VOLUME NAME", "LINKS", "SIZE"]
-        .map(String::from)
-        .to_vec()]));
+    let mut t = vec![["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()];
+    for (name, links, size) in &u.volumes {
+        t.push(vec![name.clone(), links.to_string(), human_size(*size)]);
+    }
+    out.push_str(&format_table(&t));
     out.push_str("\nBuild cache usage: 0B\n\n");
     out.push_str(&format_table(&[[
         "CACHE ID",

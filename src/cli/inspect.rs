@@ -144,6 +144,8 @@ struct ContainerJson {
     platform: String,
     host_config: HostConfigJson,
     graph_driver: GraphDriverJson,
+    /// docker's Mounts: Type, Name, Source, Destination, Driver, Mode, RW, Propagation.
+    mounts: Value,
     config: ConfigJson,
     network_settings: NetworkSettingsJson,
 }
@@ -247,6 +249,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             },
             name: "overlay2".into(),
         },
+        mounts: crate::engine::volumes::mounts_json(root, c),
         config: ConfigJson {
             hostname: c.config.hostname.clone(),
             env: c.config.env.clone(),

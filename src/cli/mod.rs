@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod resources;
 pub mod system;
 pub mod template;
+pub mod volumes;
 
 use crate::kernel::{linux::LinuxKernel, sim::SimKernel, Kernel};
 use crate::narrate::{Level, Narrator};
@@ -178,6 +179,8 @@ pub enum Command {
     Search(images::SearchArgs),
     /// Manage glassbox (df: disk usage, prune: remove unused data, info)
     System(df::SystemArgs),
+    /// Manage volumes (create, ls, inspect, rm, prune)
+    Volume(volumes::VolumeArgs),
     /// Log in to a registry (credentials are stored in <root>/auth.json)
     Login(images::LoginArgs),
     /// Log out from a registry
@@ -358,6 +361,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Image(args) => images::run_image(g, args),
         Command::Search(args) => images::run_search(g, args),
         Command::System(args) => df::run_system(g, args),
+        Command::Volume(args) => volumes::run_volume(g, args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),
         Command::Login(args) => images::run_login(&g.root(), args),

@@ -13,14 +13,14 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Prune anonymous volumes (glassbox has no volumes yet: nothing to remove)
+    /// Prune anonymous volumes not used by any container
     #[arg(long)]
     pub volumes: bool,
 }
 
 /// docker's confirmation text for `system prune`. glassbox has no networks,
 /// so docker's "all networks not used by at least one container" line is
-/// not promised; volumes do not exist yet, so `--volumes` removes none.
+/// not promised. Volumes are kept unless `--volumes` is given.
 pub fn prune_warning(a: &PruneArgs) -> String {
     let mut items = vec!["all stopped containers"];
     if a.volumes {
@@ -43,7 +43,8 @@ pub fn prune_warning(a: &PruneArgs) -> String {
 
 /// `docker system prune [-a] [-f] [--volumes]`: stopped containers, then
 /// dangling (with -a: unused) images and the store's garbage; glassbox has
-/// no build cache (0B) and no volumes. Without -f it asks on stdout and
+/// no build cache (0B); with --volumes, unused anonymous volumes (after the
+/// containers, so those of the containers just removed go too). Without -f it asks on stdout and
 /// reads the answer from stdin, as docker does: anything but y/yes (an
 /// empty or closed stdin included) removes nothing.
 pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
@@ -67,6 +68,12 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
     let (deleted, mut reclaimed) =
         super::lifecycle::prune_containers(&root, kernel.as_mut(), &mut narrator)?;
     super::lifecycle::push_deleted(&mut out, "Containers", &deleted);
+    if a.volumes {
+        let removed = crate::engine::volumes::prune(&root, &mut narrator, false)?;
+        reclaimed += removed.iter().map(|(_, s)| s).sum::<u64>();
+        let names: Vec<String> = removed.into_iter().map(|(n, _)| n).collect();
+        super::lifecycle::push_deleted(&mut out, "Volumes", &names);
+    }
     let pruned = crate::engine::images::prune(&root, a.all)?;
     reclaimed += pruned.reclaimed;
     super::lifecycle::push_deleted(
@@ -77,6 +84,20 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
     super::lifecycle::push_reclaimed(&mut out, reclaimed);
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)
+}
+
+/// Ask `warning` + docker's question on stdout; true for y/yes on stdin.
+pub fn confirm(warning: &str) -> Result<bool> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{warning}\nAre you sure you want to continue? [y/N] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    let n = std::io::stdin().read_line(&mut answer).unwrap_or(0);
+    let yes = matches!(answer.trim(), "y" | "Y" | "yes" | "Yes");
+    if !yes && n == 0 {
+        writeln!(out)?;
+    }
+    Ok(yes)
 }
 
 #[derive(Args, Debug)]

@@ -60,6 +60,10 @@ pub struct Config {
     /// left out of the record when none is set.
     #[serde(default, skip_serializing_if = "crate::resources::Resources::is_unset")]
     pub resources: crate::resources::Resources,
+    /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--volumes-from`,
+    /// the image's VOLUME), in the order they are mounted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::volume::MountSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

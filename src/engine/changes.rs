@@ -1,5 +1,5 @@
 //! Dockerfile instructions given to `import -c` and `commit -c`: CMD,
-//! ENTRYPOINT, ENV, WORKDIR, USER, turned into the image's config.
+//! ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, turned into the image's config.
 
 use crate::image::ImportConfig;
 use anyhow::{bail, Result};
@@ -30,9 +30,26 @@ pub fn parse_changes(changes: &[String]) -> Result<ImportConfig> {
             }
             "WORKDIR" => cfg.working_dir = Some(rest.to_string()),
             "USER" => cfg.user = Some(rest.to_string()),
+            // `VOLUME /a /b` or `VOLUME ["/a", "/b"]`, as a Dockerfile writes it.
+            "VOLUME" => {
+                let paths = if rest.starts_with('[') {
+                    serde_json::from_str::<Vec<String>>(rest)
+                        .map_err(|e| anyhow::anyhow!("VOLUME {rest}: not a JSON array of paths: {e}"))?
+                } else {
+                    shell_words(rest)?
+                };
+                for p in paths {
+                    if !p.starts_with('/') {
+                        bail!("VOLUME {p}: the path must be absolute (e.g. /data)");
+                    }
+                    if !cfg.volumes.contains(&p) {
+                        cfg.volumes.push(p);
+                    }
+                }
+            }
             "" => bail!("empty change"),
             other => bail!(
-                "{other} is not a valid change command (glassbox import supports CMD, ENTRYPOINT, ENV, WORKDIR, USER)"
+                "{other} is not a valid change command (glassbox import supports CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME)"
             ),
         }
     }

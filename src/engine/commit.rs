@@ -234,6 +234,17 @@ pub fn commit(
     if let Some(v) = &ch.user {
         cfg.insert("User".into(), json!(v));
     }
+    if !ch.volumes.is_empty() {
+        // docker's config keeps them as an object: {"/data": {}}.
+        let vols = cfg
+            .entry("Volumes")
+            .or_insert_with(|| json!({}));
+        if let Some(map) = vols.as_object_mut() {
+            for v in &ch.volumes {
+                map.insert(v.clone(), json!({}));
+            }
+        }
+    }
     let rootfs = obj
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));

@@ -53,6 +53,8 @@ pub struct Usage {
     pub containers: Vec<(Container, u64)>,
     /// Bytes of blobs and unpacked layers no image uses.
     pub garbage: u64,
+    /// Each volume: its name, how many container records name it, its bytes.
+    pub volumes: Vec<(String, usize, u64)>,
 }
 
 /// One summary line: how many, how many in use, bytes, bytes reclaimable.
@@ -85,7 +87,7 @@ pub fn usage(root: &Path) -> Result<Usage> {
             layers,
         });
     }
-    let containers = containers
+    let containers: Vec<(Container, u64)> = containers
         .into_iter()
         .map(|c| {
             let size = dir_size(&c.dir(root).join("upper"));
@@ -93,10 +95,22 @@ pub fn usage(root: &Path) -> Result<Usage> {
         })
         .collect();
     let garbage = store.garbage()?.bytes();
+    let volumes = crate::volume::store::list(root)?
+        .into_iter()
+        .map(|v| {
+            let links = containers
+                .iter()
+                .filter(|(c, _)| c.config.mounts.iter().any(|m| m.name == v.name))
+                .count();
+            let size = crate::volume::store::size(&v.mountpoint);
+            (v.name, links, size)
+        })
+        .collect();
     Ok(Usage {
         images,
         containers,
         garbage,
+        volumes,
     })
 }
 
@@ -140,6 +154,21 @@ impl Usage {
                 .iter()
                 .filter(|(c, _)| !running(c))
                 .map(|(_, s)| s)
+                .sum(),
+        }
+    }
+
+    /// Volumes (docker's "Local Volumes"): those no container names are reclaimable.
+    pub fn volume_totals(&self) -> Totals {
+        Totals {
+            count: self.volumes.len(),
+            active: self.volumes.iter().filter(|(_, l, _)| *l > 0).count(),
+            size: self.volumes.iter().map(|(_, _, s)| s).sum(),
+            reclaimable: self
+                .volumes
+                .iter()
+                .filter(|(_, l, _)| *l == 0)
+                .map(|(_, _, s)| s)
                 .sum(),
         }
     }

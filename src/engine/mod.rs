@@ -21,13 +21,14 @@ pub mod run;
 pub mod search;
 pub mod sim_files;
 pub mod validate;
+pub mod volumes;
 
 pub use attach::{attach, attach_to, AttachOptions, Ended};
 pub use exec::{exec, ExecOptions};
 pub use lifecycle::{kill, parse_signal, stop, wait};
 pub use lifecycle::{signal_and_wait, Signalled};
 pub use monitor::{start_detached, start_for_attach};
-pub use remove::remove;
+pub use remove::{remove, remove_container};
 pub use resources::{pause, unpause, update, UpdateOptions};
 pub use run::{create, run, start, Network, RestartPolicy, RunOptions, StartOptions};
 

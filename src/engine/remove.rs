@@ -20,6 +20,20 @@ pub fn remove(
     key: &str,
     force: bool,
 ) -> Result<String> {
+    remove_container(root, kernel, observer, key, force, false)
+}
+
+/// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go
+/// after its record (one another container uses stays; named ones always
+/// stay). Killed between the two, a volume is left unused, never lost.
+pub fn remove_container(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    key: &str,
+    force: bool,
+    volumes: bool,
+) -> Result<String> {
     let found = container::find(root, key)?;
     let _lock = ContainerLock::take(root, &found)?;
     let c = container::load_fresh(root, &found.id).map_err(|_| container::gone(key))?;
@@ -129,6 +143,10 @@ pub fn remove(
         return Err(aborted(step.kind()));
     }
     container::events::record(root, "destroy", &c, &[]);
+    test_pause("rm:before_volumes");
+    if volumes {
+        super::volumes::remove_anonymous(root, observer, &c)?;
+    }
     Ok(c.name)
 }
 

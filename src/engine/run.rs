@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub security: crate::confine::Security,
     /// Limits as given: --memory, --cpus, --pids-limit, --ulimit, ...
     pub resources: crate::resources::ResourceFlags,
+    /// -v, --mount, --volumes-from.
+    pub mounts: super::volumes::MountFlags,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -311,6 +313,7 @@ fn child_steps(
     conf: &Confinement,
     seccomp: Option<Step>,
     pre_exec: Vec<Step>,
+    volumes: Vec<Step>,
 ) -> Vec<Step> {
     let merged = dir.join("merged");
     let special = |fs, sub: &str, options: &str, read_only| Step::MountSpecial {
@@ -380,6 +383,8 @@ fn child_steps(
             false,
         ));
     }
+    // -v, --mount, --volumes-from, VOLUME: engine::volumes::start_steps.
+    steps.extend(volumes);
     if let Some(console) = console {
         steps.push(Step::MountBind {
             source: console.into(),
@@ -646,6 +651,14 @@ pub fn create(
     {
         eprintln!("WARNING: {w}");
     }
+    let mounts = super::volumes::resolve(root, &image, &opts.mounts)?;
+    if simulated && !mounts.is_empty() {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "volumes are not simulated yet (-v, --mount, --volumes-from, or the image's VOLUME {}): run this as root without --simulate",
+            mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>().join(" ")
+        );
+    }
     let argv = command_line(&image, opts);
     if argv.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
@@ -725,6 +738,7 @@ pub fn create(
                     },
                 security: security.clone(),
                 resources: limits.resources.clone(),
+                mounts: mounts.clone(),
             },
             state: State {
                 status: Status::Created,
@@ -748,8 +762,11 @@ pub fn create(
     // this `No such container`; one that comes later waits for a whole
     // container (never removes the directory under make_files).
     let lock = ContainerLock::take(root, &c)?;
-    if let Err(e) = make_files(root, observer, &c) {
+    if let Err(e) = make_files(root, observer, &c)
+        .and_then(|_| super::volumes::prepare(root, observer, &c))
+    {
         let _ = c.remove_files(root);
+        let _ = super::volumes::remove_anonymous(root, &mut crate::kernel::Silent, &c);
         return Err(e);
     }
     drop(lock);
@@ -1012,6 +1029,7 @@ fn start_container(
     } else {
         None
     };
+    let volumes = super::volumes::start_steps(root, observer, c, &dir.join("merged"))?;
     let steps = child_steps(
         lower,
         &dir,
@@ -1025,6 +1043,7 @@ fn start_container(
         &conf,
         seccomp,
         pre_exec,
+        volumes,
     );
     let mut namespaces = vec![
         Namespace::Mount,
@@ -1204,6 +1223,7 @@ fn finish(
     }
     let aborted = matches!(outcome, Outcome::Aborted(_));
     let remove_all = c.config.auto_remove || (aborted && fresh);
+    let mut removed = false;
     // The "die" event, written before the exit is recorded (so before a
     // waiting `stop` writes its own), with the name as it is now.
     let mut die = match &outcome {
@@ -1220,6 +1240,7 @@ fn finish(
             .is_none_or(|d| d.state.status == Status::Removing);
         if remove_all && !removing {
             c.remove_files(root)?;
+            removed = true;
         } else if let Some(disk) = disk.filter(|_| !removing) {
             // What users changed while it ran (rename, stop) is kept.
             c.name = disk.name;
@@ -1269,6 +1290,11 @@ fn finish(
     }
     if let Some(code) = die.take() {
         container::events::record(root, "die", &c, &[("exitCode", code.to_string())]);
+    }
+    if removed {
+        // --rm (and a rolled-back run) take the container's anonymous
+        // volumes with it, as docker's --rm does; named ones stay.
+        super::volumes::remove_anonymous(root, observer, &c)?;
     }
     match outcome {
         Outcome::Exited(code) => Ok(code),

@@ -208,6 +208,8 @@ pub struct ImportConfig {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// `VOLUME` paths: each becomes an anonymous volume in every container.
+    pub volumes: Vec<String>,
     /// Commit message; defaults to "Imported from <source>".
     pub comment: Option<String>,
     /// Where the tarball came from (file path, URL or "-"), for history.
@@ -1674,6 +1676,9 @@ pub fn import_manifest(diff_id: &str, size: u64, cfg: ImportConfig) -> Result<(V
     }
     if let Some(v) = cfg.user {
         c = c.user(v);
+    }
+    if !cfg.volumes.is_empty() {
+        c = c.volumes(cfg.volumes);
     }
     let comment = cfg
         .comment

@@ -386,6 +386,12 @@ impl Step {
             | Step::SetRlimits { .. }
             | Step::OomScoreAdj { .. }
             | Step::OomKilled { .. }) => super::resources::describe(s, lang),
+            s @ (Step::VolumeCreate { .. }
+            | Step::HostDirCreate { .. }
+            | Step::VolumeRemove { .. }
+            | Step::VolumeSeed { .. }
+            | Step::VolumeMount { .. }
+            | Step::VolumeRemountRo { .. }) => super::volumes::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

@@ -7,6 +7,7 @@ mod describe;
 mod read;
 mod registry;
 mod resources;
+mod volumes;
 
 pub use describe::{shell_join, shell_quote, Description, Lang};
 
@@ -435,6 +436,46 @@ pub enum Step {
         dirs: Vec<PathBuf>,
     },
 
+    // ---- volume steps (src/volume, engine::volumes): the store's volumes
+    // and a `-v` host directory are glassbox's own file work (kernels accept
+    // them as no-ops); the seed and the mounts run in the child, each target
+    // resolved inside the container's root (kernel::linux::volumes).
+    /// Make a volume: `<root>/volumes/<name>/_data` (built aside, renamed in).
+    VolumeCreate {
+        name: String,
+        dir: PathBuf,
+        anonymous: bool,
+    },
+    /// `-v /host:/ctr` with a missing host directory: make it, as docker does.
+    HostDirCreate { path: PathBuf },
+    /// Remove a volume no container record names: rename it away under the
+    /// store lock, then delete it.
+    VolumeRemove {
+        name: String,
+        dir: PathBuf,
+        trash: PathBuf,
+    },
+    /// Copy the image's files at the mount point into an empty volume.
+    VolumeSeed {
+        root: PathBuf,
+        destination: String,
+        volume: PathBuf,
+    },
+    /// Mount a volume, a host path (both bind mounts) or a tmpfs at
+    /// `destination`, resolved inside the container's `root`.
+    VolumeMount {
+        /// "volume", "bind" or "tmpfs".
+        what: String,
+        source: PathBuf,
+        root: PathBuf,
+        destination: String,
+        /// tmpfs data (size=, mode=).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        options: String,
+    },
+    /// Make that mount read-only (`:ro`, `readonly`).
+    VolumeRemountRo { root: PathBuf, destination: String },
+
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
     // any other step, but no `Kernel` ever receives one.
@@ -562,6 +603,12 @@ impl Step {
             Step::ImageUntag { .. } => "image_untag",
             Step::ImageRemove { .. } => "image_remove",
             Step::ContentRemove { .. } => "content_remove",
+            Step::VolumeCreate { .. } => "volume_create",
+            Step::HostDirCreate { .. } => "host_dir_create",
+            Step::VolumeRemove { .. } => "volume_remove",
+            Step::VolumeSeed { .. } => "volume_seed",
+            Step::VolumeMount { .. } => "volume_mount",
+            Step::VolumeRemountRo { .. } => "volume_remount_ro",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -625,6 +672,9 @@ impl Step {
                 | Step::ImageUntag { .. }
                 | Step::ImageRemove { .. }
                 | Step::ContentRemove { .. }
+                | Step::VolumeCreate { .. }
+                | Step::HostDirCreate { .. }
+                | Step::VolumeRemove { .. }
         )
     }
 

@@ -127,6 +127,9 @@ fn before_cgroup_join(step: &Step) -> bool {
             | Step::RemountReadOnly { .. }
             | Step::MaskPaths { .. }
             | Step::ReadonlyPaths { .. }
+            | Step::VolumeSeed { .. }
+            | Step::VolumeMount { .. }
+            | Step::VolumeRemountRo { .. }
     )
 }
 
@@ -253,6 +256,22 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
             target,
             read_only,
         } => mounts::bind(source, target, *read_only).map_err(engine),
+        Step::VolumeSeed {
+            root,
+            destination,
+            volume,
+        } => super::volumes::seed(root, destination, volume).map_err(engine),
+        Step::VolumeMount {
+            what: kind,
+            source,
+            root,
+            destination,
+            options,
+        } => super::volumes::mount_in_root(kind, source, root, destination, options)
+            .map_err(engine),
+        Step::VolumeRemountRo { root, destination } => {
+            super::volumes::remount_ro(root, destination).map_err(engine)
+        }
         Step::SetHostname { hostname } => nix::unistd::sethostname(hostname)
             .map_err(|e| (EXIT_ENGINE, format!("sethostname {hostname}: {}", e.desc()))),
         Step::LinkUp { name } => net::link_up(name).map_err(engine),

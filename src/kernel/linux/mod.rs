@@ -17,6 +17,7 @@ pub mod log;
 mod mounts;
 mod net;
 mod tty;
+mod volumes;
 
 pub use child::{resolve_command, DEFAULT_PATH};
 pub use tty::RawMode;
