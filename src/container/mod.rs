@@ -59,7 +59,10 @@ pub struct Config {
     /// Limits: --memory, --cpus, --pids-limit, --ulimit, ... (`resources`);
     /// left out of the record when none is set.
     #[serde(default, skip_serializing_if = "crate::resources::Resources::is_unset")]
-    pub resources: crate::resources::Resources,
+    pub resources: crate::resources::Resources,    /// -p, --ip, --network-alias, --link, --dns*, --add-host
+    /// (`engine::network`); left out when none is set.
+    #[serde(default, skip_serializing_if = "crate::engine::network::NetConfig::is_unset")]
+    pub net: crate::engine::network::NetConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
