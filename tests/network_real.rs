@@ -254,3 +254,121 @@ fn networking_flags_refuse_to_pretend_in_simulation() {
     // Without flags a simulated run still works (no network).
     ok(&gb.run(&["--simulate", "run", "--rm", "busybox", "true"]));
 }
+
+// ---- the books, without root: subnets and the allocator, port specs, /etc files
+
+mod allocator {
+    use glassbox::network::*;
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn subnets_parse_and_allocate_lowest_free_addresses() {
+        let s = Subnet::parse("10.124.0.0/24").unwrap();
+        assert_eq!(s.first_host(), Ipv4Addr::new(10, 124, 0, 1));
+        assert!(s.contains(Ipv4Addr::new(10, 124, 0, 200)));
+        assert!(!s.contains(Ipv4Addr::new(10, 124, 1, 1)));
+        assert!(Subnet::parse("10.124.0.1/24").is_err());
+        assert!(Subnet::parse("10.124.0.0").is_err());
+        assert!(s.overlaps(&Subnet::parse("10.0.0.0/8").unwrap()));
+        let mut net = NetworkRecord {
+            id: "a".repeat(64),
+            name: "t".into(),
+            driver: "bridge".into(),
+            subnet: "10.124.0.0/29".into(),
+            gateway: Ipv4Addr::new(10, 124, 0, 1),
+            bridge: "gb-aaaaaaaaaaaa".into(),
+            internal: false,
+            labels: BTreeMap::new(),
+            created: String::new(),
+            endpoints: BTreeMap::new(),
+        };
+        let mut got = Vec::new();
+        for i in 0..5 {
+            let ip = net.allocate(None).unwrap();
+            got.push(ip);
+            net.endpoints.insert(
+                format!("c{i}"),
+                Endpoint {
+                    container: format!("c{i}"),
+                    name: format!("c{i}"),
+                    ip,
+                    mac: mac_for(ip),
+                    host_veth: String::new(),
+                    aliases: vec![],
+                    ports: vec![],
+                },
+            );
+        }
+        assert_eq!(got[0], Ipv4Addr::new(10, 124, 0, 2));
+        assert_eq!(got[4], Ipv4Addr::new(10, 124, 0, 6));
+        // .7 is the broadcast address: the /29 is full.
+        assert!(net.allocate(None).is_err());
+        assert!(net.allocate(Some(Ipv4Addr::new(10, 124, 0, 3))).is_err());
+        net.endpoints.remove("c1");
+        assert_eq!(net.allocate(None).unwrap(), Ipv4Addr::new(10, 124, 0, 3));
+        assert_eq!(mac_for(Ipv4Addr::new(10, 124, 0, 3)), "02:42:0a:7c:00:03");
+    }
+}
+
+mod port_specs {
+    use glassbox::network::ports::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn every_docker_form_parses() {
+        let p = parse("80").unwrap();
+        assert_eq!((p.host_ip, p.host, p.container, p.proto), (None, None, (80, 80), Proto::Tcp));
+        let p = parse("8080:80").unwrap();
+        assert_eq!(p.host, Some((8080, 8080)));
+        let p = parse("127.0.0.1:18080:80/tcp").unwrap();
+        assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
+        let p = parse("127.0.0.1::80").unwrap();
+        assert_eq!((p.host, p.container), (None, (80, 80)));
+        let p = parse("5353:53/udp").unwrap();
+        assert_eq!(p.proto, Proto::Udp);
+        let p = parse("8000-8001:80-81").unwrap();
+        assert_eq!(wanted(&p), vec![(vec![8000], 80), (vec![8001], 81)]);
+        let p = parse("8000-8002:80").unwrap();
+        assert_eq!(wanted(&p), vec![(vec![8000, 8001, 8002], 80)]);
+        assert_eq!(parse("0.0.0.0:80:80").unwrap().host_ip, None);
+        for bad in ["", "x", "80/sctp", "70000", "1:2:3:4", "8000-8003:80-81", "90-80", "a.b::80"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let b = Binding {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 32768,
+            container_port: 5000,
+            proto: Proto::Tcp,
+        };
+        assert_eq!(b.ps_text(), "0.0.0.0:32768->5000/tcp");
+    }
+}
+
+mod etc_files {
+    use glassbox::network::hosts::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn resolv_flags_replace_their_kind_only() {
+        let host = "search lan\nnameserver 10.0.0.1\noptions ndots:2\n";
+        assert_eq!(resolv(host, &[], &[], &[]), host);
+        let r = resolv(host, &["1.1.1.1".into()], &[], &[]);
+        assert_eq!(r, "search lan\noptions ndots:2\nnameserver 1.1.1.1\n");
+        let r = resolv(host, &[], &["example.com".into()], &["ndots:5".into()]);
+        assert_eq!(r, "nameserver 10.0.0.1\nsearch example.com\noptions ndots:5\n");
+    }
+
+    #[test]
+    fn add_host_forms() {
+        let (h, ip) = parse_add_host("db:10.0.0.5", None).unwrap();
+        assert_eq!((h.as_str(), ip.to_string().as_str()), ("db", "10.0.0.5"));
+        assert!(parse_add_host("db:nope", None).is_err());
+        assert!(parse_add_host("db", None).is_err());
+        assert!(parse_add_host("gw:host-gateway", None).is_err());
+        let gw: IpAddr = "10.123.0.1".parse().unwrap();
+        assert_eq!(parse_add_host("gw:host-gateway", Some(gw)).unwrap().1, gw);
+        let b = base("web", Some("10.123.0.2".parse().unwrap()), &[], &[("db".into(), "10.0.0.5".parse().unwrap())]);
+        assert!(b.ends_with("10.0.0.5\tdb\n10.123.0.2\tweb\n"), "{b}");
+    }
+}

@@ -809,10 +809,9 @@ pub fn remove(
     collect_locked(root, kernel, observer, &nets, None)?;
     let net = nets.get(key)?;
     if net.name == network::DEFAULT_NETWORK {
-        // Its bridge may still go (tests, `system reset`), but not its record.
-        if !net.endpoints.is_empty() {
-            return Err(engine_error("bridge is a pre-defined network and cannot be removed".into()));
-        }
+        return Err(engine_error(
+            "bridge is a pre-defined network and cannot be removed".into(),
+        ));
     }
     if !net.endpoints.is_empty() {
         let names: Vec<&str> = net.endpoints.values().map(|e| e.name.as_str()).collect();

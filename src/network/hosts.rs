@@ -115,31 +115,3 @@ pub fn resolv(host_filtered: &str, dns: &[String], search: &[String], options: &
     }
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolv_flags_replace_their_kind_only() {
-        let host = "search lan\nnameserver 10.0.0.1\noptions ndots:2\n";
-        assert_eq!(resolv(host, &[], &[], &[]), host);
-        let r = resolv(host, &["1.1.1.1".into()], &[], &[]);
-        assert_eq!(r, "search lan\noptions ndots:2\nnameserver 1.1.1.1\n");
-        let r = resolv(host, &[], &["example.com".into()], &["ndots:5".into()]);
-        assert_eq!(r, "nameserver 10.0.0.1\nsearch example.com\noptions ndots:5\n");
-    }
-
-    #[test]
-    fn add_host_forms() {
-        let (h, ip) = parse_add_host("db:10.0.0.5", None).unwrap();
-        assert_eq!((h.as_str(), ip.to_string().as_str()), ("db", "10.0.0.5"));
-        assert!(parse_add_host("db:nope", None).is_err());
-        assert!(parse_add_host("db", None).is_err());
-        assert!(parse_add_host("gw:host-gateway", None).is_err());
-        let gw: IpAddr = "10.123.0.1".parse().unwrap();
-        assert_eq!(parse_add_host("gw:host-gateway", Some(gw)).unwrap().1, gw);
-        let b = base("web", Some("10.123.0.2".parse().unwrap()), &[], &[("db".into(), "10.0.0.5".parse().unwrap())]);
-        assert!(b.ends_with("10.0.0.5\tdb\n10.123.0.2\tweb\n"), "{b}");
-    }
-}

@@ -163,37 +163,3 @@ pub fn ps_column(bindings: &[Binding]) -> String {
     b.sort_by_key(|x| (x.container_port, x.proto, x.host_ip, x.host_port));
     b.iter().map(|x| x.ps_text()).collect::<Vec<_>>().join(", ")
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_docker_form_parses() {
-        let p = parse("80").unwrap();
-        assert_eq!((p.host_ip, p.host, p.container, p.proto), (None, None, (80, 80), Proto::Tcp));
-        let p = parse("8080:80").unwrap();
-        assert_eq!(p.host, Some((8080, 8080)));
-        let p = parse("127.0.0.1:18080:80/tcp").unwrap();
-        assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
-        let p = parse("127.0.0.1::80").unwrap();
-        assert_eq!((p.host, p.container), (None, (80, 80)));
-        let p = parse("5353:53/udp").unwrap();
-        assert_eq!(p.proto, Proto::Udp);
-        let p = parse("8000-8001:80-81").unwrap();
-        assert_eq!(wanted(&p), vec![(vec![8000], 80), (vec![8001], 81)]);
-        let p = parse("8000-8002:80").unwrap();
-        assert_eq!(wanted(&p), vec![(vec![8000, 8001, 8002], 80)]);
-        assert_eq!(parse("0.0.0.0:80:80").unwrap().host_ip, None);
-        for bad in ["", "x", "80/sctp", "70000", "1:2:3:4", "8000-8003:80-81", "90-80", "a.b::80"] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-        let b = Binding {
-            host_ip: Ipv4Addr::UNSPECIFIED,
-            host_port: 32768,
-            container_port: 5000,
-            proto: Proto::Tcp,
-        };
-        assert_eq!(b.ps_text(), "0.0.0.0:32768->5000/tcp");
-    }
-}
