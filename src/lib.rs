@@ -15,6 +15,7 @@ pub mod image;
 pub mod kernel;
 pub mod learn;
 pub mod narrate;
+pub mod network;
 pub mod registry;
 pub mod repl;
 pub mod resources;

@@ -44,9 +44,36 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Network: none (own namespace, loopback only) or host
-    #[arg(long = "network", alias = "net", default_value = "none")]
-    pub network: String,
+    /// Network: bridge (the default), a network's name, none (loopback only) or host
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/PROTO], ranges allowed)
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port to a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPv4 address on the network (user-defined networks)
+    #[arg(long = "ip", value_name = "IP")]
+    pub ip: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// Add a link to another container (NAME[:ALIAS])
+    #[arg(long = "link", value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "OPT")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (HOST:IP)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, default_value = "no")]
     pub restart: String,
@@ -102,13 +129,42 @@ pub struct RunArgs {
 }
 
 fn run_options(args: RunArgs) -> Result<RunOptions> {
-    let network = match args.network.as_str() {
-        "none" => Network::None,
-        "host" => Network::Host,
-        other => crate::exit_err!(
-            crate::error::EXIT_ENGINE,
-            "network {other} not found: this glassbox supports --network none and --network host (bridge networks come later)"
-        ),
+    let network = match args.network.as_deref() {
+        None => Network::Default,
+        Some("none") => Network::None,
+        Some("host") => Network::Host,
+        Some(name) => Network::Bridge(name.to_string()),
+    };
+    let engine_err = |m: String| anyhow::Error::new(crate::error::ExitError::new(crate::error::EXIT_ENGINE, m));
+    let net = crate::engine::network::NetConfig {
+        publish: args
+            .publish
+            .iter()
+            .flat_map(|p| p.split(',').map(str::to_string).collect::<Vec<_>>())
+            .map(|p| crate::network::ports::parse(&p))
+            .collect::<Result<_>>()?,
+        ip: args
+            .ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|_| engine_err(format!("invalid IPv4 address: {ip}")))
+            })
+            .transpose()?,
+        aliases: args.network_alias,
+        links: args.link,
+        dns: args
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse::<std::net::IpAddr>()
+                    .map(|_| d.clone())
+                    .map_err(|_| engine_err(format!("{d} is not an ip address")))
+            })
+            .collect::<Result<_>>()?,
+        dns_search: args.dns_search,
+        dns_options: args.dns_option,
+        add_hosts: args.add_host,
     };
     let opts = RunOptions {
         image: args.image,
@@ -148,6 +204,8 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
             mounts: args.mount,
             volumes_from: args.volumes_from,
         },
+        net,
+        publish_all: args.publish_all,
     };
     Ok(opts)
 }
@@ -666,6 +724,24 @@ fn size_text(root: &std::path::Path, store: Option<&crate::image::Store>, c: &Co
 }
 
 /// One `ps` row as the fields docker's --format knows.
+/// The PORTS column: docker's `0.0.0.0:32768->5000/tcp`, for a container
+/// wired to a network now (from the network records `ps` read once).
+fn ports_text(c: &Container) -> String {
+    PS_NETWORKS.with(|n| {
+        n.borrow()
+            .as_ref()
+            .and_then(|nets| crate::network::endpoint_in(nets, &c.id))
+            .map(|(_, e)| crate::network::ports::ps_column(&e.ports))
+            .unwrap_or_default()
+    })
+}
+
+thread_local! {
+    /// The networks `ps` read once for its rows.
+    static PS_NETWORKS: std::cell::RefCell<Option<Vec<crate::network::NetworkRecord>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn ps_fields(c: &Container, no_trunc: bool, size: Option<String>) -> serde_json::Value {
     serde_json::json!({
         "ID": if no_trunc { c.id.clone() } else { c.short_id().to_string() },
@@ -676,7 +752,7 @@ fn ps_fields(c: &Container, no_trunc: bool, size: Option<String>) -> serde_json:
         "RunningFor": ago(&c.created),
         "Status": status_text(c),
         "State": engine::ps::shown_status(c).as_str(),
-        "Ports": "",
+        "Ports": ports_text(c),
         "Labels": "",
         "Mounts": "",
         "Networks": c.config.network,
@@ -756,6 +832,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         .as_deref()
         .is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
+    PS_NETWORKS.with(|n| *n.borrow_mut() = Some(crate::network::read_all(&g.root())));
     let last = if args.latest { 1 } else { args.last };
     let shown = engine::ps::select(&all, &filters, args.all, last);
     if args.quiet {
@@ -830,7 +907,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
             command_text(c, args.no_trunc),
             ago(&c.created),
             status_text(c),
-            String::new(),
+            ports_text(c),
             c.name.clone(),
         ];
         if let Some(size) = size(c) {

@@ -123,6 +123,58 @@ struct GraphDriverJson {
 struct NetworkSettingsJson {
     #[serde(rename = "IPAddress")]
     ip_address: String,
+    gateway: String,
+    ip_prefix_len: u8,
+    mac_address: String,
+    /// docker's map: "80/tcp" → [{HostIp, HostPort}] (null when not published).
+    ports: Value,
+    networks: Value,
+}
+
+/// docker's NetworkSettings from the container's endpoint (empty when it
+/// is not wired to a network now).
+fn network_settings(root: &Path, c: &Container) -> NetworkSettingsJson {
+    let nets = crate::network::read_all(root);
+    let Some((net, e)) = crate::network::endpoint_in(&nets, &c.id) else {
+        return NetworkSettingsJson {
+            ip_address: String::new(),
+            gateway: String::new(),
+            ip_prefix_len: 0,
+            mac_address: String::new(),
+            ports: serde_json::json!({}),
+            networks: serde_json::json!({}),
+        };
+    };
+    let mut ports = serde_json::Map::new();
+    for b in &e.ports {
+        let key = format!("{}/{}", b.container_port, b.proto.as_str());
+        let entry = ports.entry(key).or_insert_with(|| Value::Array(vec![]));
+        if let Value::Array(list) = entry {
+            list.push(serde_json::json!({"HostIp": b.host_ip.to_string(), "HostPort": b.host_port.to_string()}));
+        }
+    }
+    let prefix = net.subnet().prefix;
+    let mut networks = serde_json::Map::new();
+    networks.insert(
+        net.name.clone(),
+        serde_json::json!({
+            "Aliases": e.aliases,
+            "NetworkID": net.id,
+            "EndpointID": crate::fsutil::sha256_hex(format!("{}/{}", net.id, e.container).as_bytes()),
+            "Gateway": net.gateway.to_string(),
+            "IPAddress": e.ip.to_string(),
+            "IPPrefixLen": prefix,
+            "MacAddress": e.mac,
+        }),
+    );
+    NetworkSettingsJson {
+        ip_address: e.ip.to_string(),
+        gateway: net.gateway.to_string(),
+        ip_prefix_len: prefix,
+        mac_address: e.mac.clone(),
+        ports: Value::Object(ports),
+        networks: Value::Object(networks),
+    }
 }
 
 #[derive(Serialize)]
@@ -259,9 +311,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             tty: c.config.tty,
             open_stdin: c.config.interactive,
         },
-        network_settings: NetworkSettingsJson {
-            ip_address: String::new(),
-        },
+        network_settings: network_settings(root, c),
     };
     serde_json::to_value(j).unwrap_or(Value::Null)
 }

@@ -429,15 +429,44 @@ pub struct PortArgs {
     pub private_port: Option<String>,
 }
 
-/// `port`: no port is published yet (networking comes later): nothing to
-/// print, as docker prints nothing for a container without ports.
+/// `port`: the container's published ports, as docker prints them
+/// (`80/tcp -> 0.0.0.0:32768`), or the host addresses of one port.
 pub fn port(g: &GlobalOptions, args: PortArgs) -> Result<i32> {
-    let c = container::find(&g.root(), &args.container)?;
-    if let Some(p) = args.private_port {
-        return Err(exit(
-            1,
-            format!("No public port '{p}' published for {}", c.short_id()),
-        ));
+    let root = g.root();
+    let c = container::find(&root, &args.container)?;
+    let nets = crate::network::read_all(&root);
+    let mut bindings = crate::network::endpoint_in(&nets, &c.id)
+        .map(|(_, e)| e.ports)
+        .unwrap_or_default();
+    bindings.sort_by_key(|b| (b.container_port, b.proto, b.host_ip, b.host_port));
+    match args.private_port {
+        Some(p) => {
+            let (port, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+            let hits: Vec<_> = bindings
+                .iter()
+                .filter(|b| b.container_port.to_string() == port && b.proto.as_str() == proto)
+                .collect();
+            if hits.is_empty() {
+                return Err(exit(
+                    1,
+                    format!("No public port '{port}/{proto}' published for {}", c.short_id()),
+                ));
+            }
+            for b in hits {
+                println!("{}:{}", b.host_ip, b.host_port);
+            }
+        }
+        None => {
+            for b in &bindings {
+                println!(
+                    "{}/{} -> {}:{}",
+                    b.container_port,
+                    b.proto.as_str(),
+                    b.host_ip,
+                    b.host_port
+                );
+            }
+        }
     }
     Ok(0)
 }

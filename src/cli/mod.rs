@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 pub mod learn;
 pub mod lifecycle;
+pub mod network;
 pub mod resources;
 pub mod system;
 pub mod template;
@@ -128,6 +129,8 @@ pub enum Command {
     Top(lifecycle::TopArgs),
     /// List port mappings for the container
     Port(lifecycle::PortArgs),
+    /// Manage networks (create, ls, inspect, rm, prune)
+    Network(network::NetworkArgs),
     /// Display containers' resource usage (CPU, memory, PIDs from their cgroups)
     Stats(lifecycle::StatsArgs),
     /// Show container events from the journal (create, start, die, stop, kill, destroy, rename)
@@ -348,6 +351,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Container(args) => lifecycle::container(g, args),
         Command::Top(args) => lifecycle::top(g, args),
         Command::Port(args) => lifecycle::port(g, args),
+        Command::Network(args) => network::network(g, args),
         Command::Stats(args) => lifecycle::stats(g, args),
         Command::Events(args) => lifecycle::events_cmd(g, args),
         Command::Images(args) => {

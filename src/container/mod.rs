@@ -64,6 +64,10 @@ pub struct Config {
     /// the image's VOLUME), in the order they are mounted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<crate::volume::MountSpec>,
+    /// -p, --ip, --network-alias, --link, --dns*, --add-host
+    /// (`engine::network`); left out when none is set.
+    #[serde(default, skip_serializing_if = "crate::engine::network::NetConfig::is_unset")]
+    pub net: crate::engine::network::NetConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod manage;
 pub mod monitor;
+pub mod network;
 pub mod ps;
 pub mod remove;
 pub mod reset;

@@ -118,6 +118,9 @@ pub fn remove_container(
         }
     }
     test_pause("rm:after_cgroup");
+    // Its network endpoint, if its supervisor did not live to undo it
+    // (port rules, veth end, address, peers' /etc/hosts lines).
+    super::network::disconnect(root, kernel, observer, &c.id)?;
 
     // 4. Its files, all but the record.
     let dir = c.dir(root);

@@ -26,13 +26,19 @@ use crate::step::{default_devices, Namespace, Special, Step};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Network {
-    /// Its own network namespace with only a loopback interface.
+    /// No --network: the default `bridge` network on the real kernel; in
+    /// simulation `none`, until the simulated host has bridges.
     #[default]
+    Default,
+    /// Its own network namespace with only a loopback interface.
     None,
     /// The host's network (and hostname), as docker's --network host.
     Host,
+    /// A bridge network by name (`bridge` or one made by `network create`):
+    /// its own namespace wired to the network (`engine::network`).
+    Bridge(String),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -57,6 +63,10 @@ pub struct RunOptions {
     pub resources: crate::resources::ResourceFlags,
     /// -v, --mount, --volumes-from.
     pub mounts: super::volumes::MountFlags,
+    /// -p, --ip, --network-alias, --link, --dns*, --add-host.
+    pub net: super::network::NetConfig,
+    /// -P: publish every port the image EXPOSEs.
+    pub publish_all: bool,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -247,10 +257,10 @@ fn environment(image: &Image, opts: &RunOptions, hostname: &str) -> Vec<String> 
 }
 
 /// The container's own /etc/hosts (None with --network host: the host's is copied).
-fn hosts_text(hostname: &str, network: Network) -> Option<String> {
+fn hosts_text(hostname: &str, network: &Network) -> Option<String> {
     match network {
         Network::Host => None,
-        Network::None => Some(format!(
+        _ => Some(format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
         )),
     }
@@ -306,7 +316,7 @@ fn child_steps(
     console: Option<String>,
     hostname: &str,
     tty: bool,
-    network: Network,
+    network: &Network,
     argv: Vec<String>,
     env: Vec<String>,
     cwd: String,
@@ -399,7 +409,7 @@ fn child_steps(
             read_only: false,
         });
     }
-    if network == Network::None {
+    if *network != Network::Host {
         steps.push(Step::SetHostname {
             hostname: hostname.to_string(),
         });
@@ -595,11 +605,20 @@ pub(crate) fn layer_dir_path(root: &Path, chain_id: &str) -> PathBuf {
 }
 
 impl Network {
-    fn parse_recorded(s: &str) -> Network {
-        if s == "host" {
-            Network::Host
-        } else {
-            Network::None
+    pub fn parse_recorded(s: &str) -> Network {
+        match s {
+            "host" => Network::Host,
+            "none" | "" => Network::None,
+            name => Network::Bridge(name.to_string()),
+        }
+    }
+    /// As recorded in the container (docker's NetworkMode).
+    pub fn recorded(&self) -> String {
+        match self {
+            Network::Default => crate::network::DEFAULT_NETWORK.into(),
+            Network::None => "none".into(),
+            Network::Host => "host".into(),
+            Network::Bridge(name) => name.clone(),
         }
     }
 }
@@ -607,11 +626,105 @@ impl Network {
 /// The hostname a container sees: its own, or the host's with --network host.
 fn effective_hostname(c: &Container) -> String {
     match Network::parse_recorded(&c.config.network) {
-        Network::None => c.config.hostname.clone(),
         Network::Host => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        _ => c.config.hostname.clone(),
     }
+}
+
+/// The network a new container joins and its settings, checked before
+/// anything is made: bridge-only flags need a bridge network, and the
+/// simulated host has no bridges yet, so networking refuses to pretend there.
+fn network_settings(
+    root: &Path,
+    image: &Image,
+    opts: &RunOptions,
+    simulated: bool,
+) -> Result<(Network, super::network::NetConfig)> {
+    use crate::network::DEFAULT_NETWORK;
+    let mut net = opts.net.clone();
+    if opts.publish_all {
+        let exposed = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        net.publish.extend(crate::network::ports::exposed(&exposed)?);
+    }
+    let network = match &opts.network {
+        Network::Default if simulated => Network::None,
+        Network::Default => Network::parse_recorded(&super::network::default_network(root)),
+        other => other.clone(),
+    };
+    if let Network::Bridge(name) = &network {
+        if name.starts_with("container:") {
+            crate::exit_err!(EXIT_ENGINE, "--network {name} is not supported by glassbox yet: use a bridge network, none or host");
+        }
+    }
+    if simulated {
+        let mut flags = Vec::new();
+        if let Network::Bridge(name) = &network {
+            flags.push(format!("--network {name}"));
+        }
+        let n = &net;
+        for (set, flag) in [
+            (!n.publish.is_empty(), "-p/-P"),
+            (n.ip.is_some(), "--ip"),
+            (!n.aliases.is_empty(), "--network-alias"),
+            (!n.links.is_empty(), "--link"),
+            (!n.dns.is_empty(), "--dns"),
+            (!n.dns_search.is_empty(), "--dns-search"),
+            (!n.dns_options.is_empty(), "--dns-option"),
+            (!n.add_hosts.is_empty(), "--add-host"),
+        ] {
+            if set {
+                flags.push(flag.to_string());
+            }
+        }
+        if !flags.is_empty() {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "{} cannot run in simulation yet: the simulated host has no bridge networks, ports or names (simulated containers get --network none; run as root without --simulate for real networking)",
+                flags.join(", ")
+            );
+        }
+        return Ok((network, net));
+    }
+    let gateway = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    for h in &net.add_hosts {
+        crate::network::hosts::parse_add_host(h, gateway)?;
+    }
+    match &network {
+        Network::Bridge(name) => {
+            if name != DEFAULT_NETWORK {
+                crate::network::Networks::lock(root)?.get(name)?;
+            } else if !net.aliases.is_empty() {
+                crate::exit_err!(EXIT_ENGINE, "network-scoped aliases are supported only for containers in user-defined networks (create one with `glassbox network create NAME`)");
+            } else if net.ip.is_some() {
+                crate::exit_err!(EXIT_ENGINE, "user specified IP address is supported on user defined networks only");
+            }
+            super::network::check_ports_free(root, &net.publish)?;
+        }
+        _ => {
+            if !net.publish.is_empty() {
+                eprintln!(
+                    "WARNING: Published ports are discarded when using {} network mode",
+                    network.recorded()
+                );
+                net.publish.clear();
+            }
+            if net.ip.is_some() || !net.aliases.is_empty() || !net.links.is_empty() {
+                crate::exit_err!(
+                    EXIT_ENGINE,
+                    "--ip, --network-alias and --link need a bridge network, not --network {}",
+                    network.recorded()
+                );
+            }
+        }
+    }
+    Ok((network, net))
 }
 
 /// Make a container (record and directories) without starting it.
@@ -659,6 +772,7 @@ pub fn create(
             mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>().join(" ")
         );
     }
+    let (network, net) = network_settings(root, &image, opts, simulated)?;
     let argv = command_line(&image, opts);
     if argv.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
@@ -707,11 +821,11 @@ pub fn create(
             .clone()
             .unwrap_or_else(|| id[..12].to_string());
         let created = kernel.now();
-        let seen_hostname = match opts.network {
-            Network::None => hostname.clone(),
+        let seen_hostname = match network {
             Network::Host => nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            _ => hostname.clone(),
         };
         Container {
             id,
@@ -726,10 +840,8 @@ pub fn create(
                 working_dir: cwd.clone(),
                 tty: opts.tty,
                 interactive: opts.interactive,
-                network: match opts.network {
-                    Network::None => "none".into(),
-                    Network::Host => "host".into(),
-                },
+                network: network.recorded(),
+                net: net.clone(),
                 auto_remove: opts.rm,
                 restart_policy: restart.name_and_count().0.to_string()
                     + &match restart {
@@ -800,13 +912,21 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
     }
     let network = Network::parse_recorded(&c.config.network);
     let hostname = effective_hostname(c);
-    let mut hosts = hosts_text(&hostname, network);
+    let mut hosts = hosts_text(&hostname, &network);
     // The simulated host's files are no host file: the step says their text.
     let simulated = crate::clock::is_simulated();
     if simulated && hosts.is_none() {
         hosts = Some(SIM_HOST_HOSTS.to_string());
     }
-    let resolv = simulated.then(|| resolv_text(SIM_HOST_RESOLV));
+    let n = &c.config.net;
+    let resolv = if simulated {
+        Some(resolv_text(SIM_HOST_RESOLV))
+    } else if n.dns.is_empty() && n.dns_search.is_empty() && n.dns_options.is_empty() {
+        None
+    } else {
+        let host = resolv_text(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        Some(crate::network::hosts::resolv(&host, &n.dns, &n.dns_search, &n.dns_options))
+    };
     let step = Step::EtcWrite {
         dir: dir.clone(),
         hostname: hostname.clone(),
@@ -907,6 +1027,8 @@ pub fn start(
         cgroup_made: false,
         cloned: false,
         previous,
+        net: None,
+        net_tried: false,
     };
     let result = start_container(
         root,
@@ -938,6 +1060,10 @@ struct Started {
     cloned: bool,
     /// The state before this start, restored when step-through aborts it.
     previous: State,
+    /// Wired to a bridge network (its sockets hold the published ports).
+    net: Option<super::network::Attached>,
+    /// `connect` was tried: `finish` undoes whatever of it was done.
+    net_tried: bool,
 }
 
 /// How the run ended before clean-up.
@@ -1036,7 +1162,7 @@ fn start_container(
         console,
         &hostname,
         c.config.tty,
-        network,
+        &network,
         c.command.clone(),
         c.config.env.clone(),
         c.config.working_dir.clone(),
@@ -1135,6 +1261,12 @@ fn start_container(
     {
         return Ok(Outcome::Aborted("cgroup_join"));
     }
+    if let (Network::Bridge(_), false) = (&network, simulated) {
+        started.net_tried = true;
+        let attached = super::network::connect(root, kernel, observer, &started.container, pid)?;
+        started.net = Some(attached);
+    }
+    let c = &mut started.container;
     match kernel.start_child(observer)? {
         // Ctrl-C during set-up (see narrate::catch_interrupt): roll back rather
         // than start a program the user already asked to stop.
@@ -1197,6 +1329,15 @@ fn finish(
     }
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
+    }
+    if started.net_tried {
+        // Its port rules, veth end and address go before anything else can
+        // take them; the sockets holding its ports close with `started.net`.
+        if let Err(e) =
+            super::network::disconnect(root, kernel, observer, &started.container.id)
+        {
+            eprintln!("glassbox: network clean-up of {}: {e:#}", started.container.short_id());
+        }
     }
     let oom_killed =
         started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;

@@ -460,6 +460,17 @@ impl Step {
             | Step::CopyIn { .. }
             | Step::CopyOut { .. }
             | Step::ExportTar { .. }) => describe_files(s, lang),
+            s @ (Step::BridgeCreate { .. }
+            | Step::BridgeRemove { .. }
+            | Step::VethCreate { .. }
+            | Step::AddrAdd { .. }
+            | Step::NetnsLinkUp { .. }
+            | Step::RouteAdd { .. }
+            | Step::LinkRemove { .. }
+            | Step::SysctlWrite { .. }
+            | Step::NftApply { .. }
+            | Step::PortReserve { .. }
+            | Step::HostsWrite { .. }) => super::network::describe(s, lang),
             s @ (Step::ChangesRead { .. }
             | Step::LogRead { .. }
             | Step::AttachConnect { .. }

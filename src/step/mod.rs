@@ -4,6 +4,7 @@
 
 mod confine;
 mod describe;
+mod network;
 mod read;
 mod registry;
 mod resources;
@@ -475,6 +476,45 @@ pub enum Step {
     },
     /// Make that mount read-only (`:ro`, `readonly`).
     VolumeRemountRo { root: PathBuf, destination: String },
+    // ---- network steps (src/network, engine::network; carried out by
+    // kernel/linux/netlink.rs and nft.rs). All run in glassbox's own process:
+    // it configures the container's network namespace from outside, after
+    // clone and before the container's program runs.
+    /// Make a network's Linux bridge, give it the gateway address, bring it up.
+    BridgeCreate { bridge: String, gateway: String },
+    /// Remove a network's bridge (`network rm`).
+    BridgeRemove { bridge: String },
+    /// A veth pair: `host` on the bridge (up), its peer made directly in the
+    /// container's network namespace (of `pid`) as `peer` (eth0).
+    VethCreate {
+        host: String,
+        peer: String,
+        bridge: String,
+        pid: i32,
+        mac: String,
+    },
+    /// Give an interface in the container's network namespace an address.
+    AddrAdd {
+        pid: i32,
+        dev: String,
+        address: String,
+    },
+    /// Bring an interface in the container's network namespace up.
+    NetnsLinkUp { pid: i32, dev: String },
+    /// The container's default route, through its network's gateway.
+    RouteAdd { pid: i32, gateway: String },
+    /// Remove a host link left behind (a dead container's veth end).
+    LinkRemove { name: String },
+    /// Write a kernel setting under /proc/sys (ip_forward, route_localnet).
+    SysctlWrite { key: String, value: String },
+    /// Apply an nft script (one transaction) to glassbox's own table.
+    NftApply { purpose: String, script: String },
+    /// Hold the published host ports: sockets bound (never listening) that
+    /// the container's supervisor keeps, so nothing else takes them.
+    PortReserve { ports: Vec<String> },
+    /// Rewrite a container's /etc/hosts in place (its own lines and its
+    /// peers' on a user network): glassbox's file work, like the store steps.
+    HostsWrite { file: PathBuf, text: String },
 
     // ---- registry steps (pull, push): not kernel steps. glassbox's own
     // process carries them out (src/registry); the observer sees them like
@@ -609,6 +649,17 @@ impl Step {
             Step::VolumeSeed { .. } => "volume_seed",
             Step::VolumeMount { .. } => "volume_mount",
             Step::VolumeRemountRo { .. } => "volume_remount_ro",
+            Step::BridgeCreate { .. } => "bridge_create",
+            Step::BridgeRemove { .. } => "bridge_remove",
+            Step::VethCreate { .. } => "veth_create",
+            Step::AddrAdd { .. } => "addr_add",
+            Step::NetnsLinkUp { .. } => "netns_link_up",
+            Step::RouteAdd { .. } => "route_add",
+            Step::LinkRemove { .. } => "link_remove",
+            Step::SysctlWrite { .. } => "sysctl_write",
+            Step::NftApply { .. } => "nft_apply",
+            Step::PortReserve { .. } => "port_reserve",
+            Step::HostsWrite { .. } => "hosts_write",
             Step::RegistryPing { .. } => "registry_ping",
             Step::RegistryToken { .. } => "registry_token",
             Step::ManifestFetch { .. } => "manifest_fetch",
@@ -648,6 +699,23 @@ impl Step {
         )
     }
 
+    /// A network step (bridges, veths, addresses, routes, sysctls, nft).
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Step::BridgeCreate { .. }
+                | Step::BridgeRemove { .. }
+                | Step::VethCreate { .. }
+                | Step::AddrAdd { .. }
+                | Step::NetnsLinkUp { .. }
+                | Step::RouteAdd { .. }
+                | Step::LinkRemove { .. }
+                | Step::SysctlWrite { .. }
+                | Step::NftApply { .. }
+                | Step::PortReserve { .. }
+        )
+    }
+
     /// A store step (the container's record and directory): glassbox's own
     /// file work, done by the engine; kernels accept it in `apply` and do nothing.
     pub fn is_store(&self) -> bool {
@@ -675,6 +743,7 @@ impl Step {
                 | Step::VolumeCreate { .. }
                 | Step::HostDirCreate { .. }
                 | Step::VolumeRemove { .. }
+                | Step::HostsWrite { .. }
         )
     }
 
@@ -691,6 +760,7 @@ impl Step {
             | Step::CgroupLimit { .. }
             | Step::Freeze { .. }
             | Step::OomKilled { .. } => Side::Parent,
+            s if s.is_network() => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }

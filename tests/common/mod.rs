@@ -60,6 +60,9 @@ impl Gb {
             // output (times, ages) repeats; real-mode commands ignore it.
             .env("GLASSBOX_SIM_CLOCK", "1767225600")
             .env("LANG", "C")
+            // No bridge unless a test asks for one (tests/network_real.rs):
+            // the suite's other tests leave no bridge or nft rule behind.
+            .env("GLASSBOX_DEFAULT_NETWORK", "none")
             .stdin(Stdio::null());
         c
     }

@@ -16,6 +16,8 @@ mod limits;
 pub mod log;
 mod mounts;
 mod net;
+pub mod netlink;
+pub mod nft;
 mod tty;
 mod volumes;
 
@@ -312,6 +314,7 @@ impl Kernel for LinuxKernel {
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
+            s if s.is_network() => net::apply(s),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()

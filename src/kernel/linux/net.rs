@@ -31,3 +31,57 @@ pub fn link_up(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Carry out a network step (see `step::Step::is_network`) on the real kernel.
+pub fn apply(step: &crate::step::Step) -> Result<()> {
+    use super::netlink::{parse_mac, Rtnl};
+    use crate::step::Step;
+    let cidr = |text: &str| -> Result<(std::net::Ipv4Addr, u8)> {
+        let (ip, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("address {text} has no prefix"))?;
+        Ok((ip.parse()?, prefix.parse()?))
+    };
+    match step {
+        Step::BridgeCreate { bridge, gateway } => {
+            let (ip, prefix) = cidr(gateway)?;
+            let mut nl = Rtnl::host()?;
+            if nl.index_of(bridge)?.is_none() {
+                nl.add_bridge(bridge)?;
+            }
+            nl.add_address(bridge, ip, prefix)?;
+            nl.set_up(bridge, None)
+        }
+        Step::BridgeRemove { bridge } | Step::LinkRemove { name: bridge } => {
+            Rtnl::host()?.delete_link(bridge).map(|_| ())
+        }
+        Step::VethCreate {
+            host,
+            peer,
+            bridge,
+            pid,
+            mac,
+        } => {
+            let mut nl = Rtnl::host()?;
+            nl.add_veth(host, peer, *pid, &parse_mac(mac)?)?;
+            nl.set_up(host, Some(bridge))
+        }
+        Step::AddrAdd { pid, dev, address } => {
+            let (ip, prefix) = cidr(address)?;
+            Rtnl::in_netns_of(*pid)?.add_address(dev, ip, prefix)
+        }
+        Step::NetnsLinkUp { pid, dev } => Rtnl::in_netns_of(*pid)?.set_up(dev, None),
+        Step::RouteAdd { pid, gateway } => {
+            Rtnl::in_netns_of(*pid)?.add_default_route(gateway.parse()?)
+        }
+        Step::SysctlWrite { key, value } => {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|e| anyhow::anyhow!("write {path}: {e}"))
+        }
+        Step::NftApply { script, .. } => super::nft::apply(script),
+        // The engine binds the sockets: they must live in the process that
+        // supervises the container, for as long as it runs.
+        Step::PortReserve { .. } => Ok(()),
+        other => bail!("{} is not a network step", other.kind()),
+    }
+}

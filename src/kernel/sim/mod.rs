@@ -961,6 +961,13 @@ impl Kernel for SimKernel {
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
+            // The model has no bridges, veths, routes or nft table yet: a
+            // network step fails rather than pretend (the engine refuses
+            // networking flags in simulation before any step).
+            s if s.is_network() => bail!(
+                "step {} cannot run in simulation: the simulated host has no bridge networks yet (use --network none or host)",
+                s.kind()
+            ),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()

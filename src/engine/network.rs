@@ -1,0 +1,871 @@
+//! Bridge networking for real containers, as narrated steps: `connect` wires
+//! a started container's network namespace to its network (bridge, veth,
+//! address, route, nft rules, /etc/hosts), `disconnect` undoes exactly that,
+//! and `collect_leftovers` undoes it for containers whose supervisor died.
+//! The network verbs (`network create/ls/inspect/rm/prune`) are here too.
+//!
+//! nftables layout, all in glassbox's own table (`ip glassbox` unless
+//! `[network] nft_table` says otherwise; no other table is ever touched):
+//!   set bridges          every glassbox bridge's name
+//!   chain ports          one DNAT rule per published port (comment `c:<id>`)
+//!   chain prerouting     nat, dstnat:  `fib daddr type local jump ports`
+//!   chain output         nat, -100:    the same, so 127.0.0.1:PORT works
+//!   chain postrouting    nat, srcnat:  masquerade each network's subnet
+//!                        leaving its bridge (comment `n:<id>`), and
+//!                        127.0.0.0/8 sources going out a bridge (those
+//!                        reach a container through `route_localnet`)
+//!   chain forward        filter: drop from one glassbox bridge to another
+//!                        (isolation), or anything leaving an --internal one
+
+use super::apply_step;
+use crate::container::Container;
+use crate::error::{ExitError, EXIT_ENGINE};
+use crate::kernel::{Go, Kernel, StepObserver};
+use crate::network::{self, ports, Endpoint, NetworkRecord, Networks};
+use crate::step::Step;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// A container's network settings, from `run`'s flags (kept in its record).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<ports::PortSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `--link NAME[:ALIAS]`
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `--add-host HOST:IP` as given (host-gateway resolved at start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_hosts: Vec<String>,
+}
+
+impl NetConfig {
+    pub fn is_unset(&self) -> bool {
+        *self == NetConfig::default()
+    }
+}
+
+/// `[network]` settings that name kernel objects (tests give their own).
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Names {
+    nft_table: Option<String>,
+    default_bridge: Option<String>,
+    default_network: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    network: Names,
+}
+
+fn names(root: &Path) -> Names {
+    std::fs::read_to_string(root.join("config.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<ConfigFile>(&t).ok())
+        .map(|c| c.network)
+        .unwrap_or_default()
+}
+
+/// The network `run` joins without --network: `GLASSBOX_DEFAULT_NETWORK`,
+/// else `[network] default_network` in config.toml, else `bridge` (docker's).
+/// The test suite sets `none` for tests that are not about networking, so
+/// they leave no bridge behind.
+pub fn default_network(root: &Path) -> String {
+    std::env::var("GLASSBOX_DEFAULT_NETWORK")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| names(root).default_network)
+        .unwrap_or_else(|| crate::network::DEFAULT_NETWORK.into())
+}
+
+/// glassbox's nft table (`glassbox`, or `[network] nft_table`).
+pub fn nft_table(root: &Path) -> String {
+    names(root).nft_table.unwrap_or_else(|| "glassbox".into())
+}
+
+fn engine_error(message: String) -> anyhow::Error {
+    anyhow::Error::new(ExitError::new(EXIT_ENGINE, message))
+}
+
+/// What a started container holds while it runs: the sockets reserving its
+/// published host ports (closed when dropped, with the supervisor).
+pub struct Attached {
+    _sockets: Vec<OwnedFd>,
+}
+
+/// The comment on a container's nft rules.
+fn ctr_comment(id: &str) -> String {
+    format!("c:{id}")
+}
+fn net_comment(id: &str) -> String {
+    format!("n:{}", &id[..12])
+}
+
+/// The table, its set and base chains (made once, on first use).
+fn table_script(table: &str) -> String {
+    format!(
+        "table ip {table} {{\n\
+         \tset bridges {{ type ifname; }}\n\
+         \tchain ports {{ }}\n\
+         \tchain prerouting {{ type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump ports; }}\n\
+         \tchain output {{ type nat hook output priority -100; policy accept; fib daddr type local jump ports; }}\n\
+         \tchain postrouting {{ type nat hook postrouting priority srcnat; policy accept; oifname @bridges ip saddr 127.0.0.0/8 masquerade; }}\n\
+         \tchain forward {{ type filter hook forward priority filter; policy accept; }}\n\
+         }}\n"
+    )
+}
+
+/// A network's own rules: its bridge in the set, masquerade out of it (not
+/// for --internal), isolation from other glassbox bridges.
+fn network_script(table: &str, net: &NetworkRecord) -> String {
+    let (br, c) = (&net.bridge, net_comment(&net.id));
+    let mut s = format!("add element ip {table} bridges {{ \"{br}\" }}\n");
+    if net.internal {
+        s += &format!("add rule ip {table} forward iifname \"{br}\" oifname != \"{br}\" drop comment \"{c}\"\n");
+        s += &format!("add rule ip {table} forward oifname \"{br}\" iifname != \"{br}\" drop comment \"{c}\"\n");
+    } else {
+        s += &format!(
+            "add rule ip {table} postrouting ip saddr {} oifname != \"{br}\" masquerade comment \"{c}\"\n",
+            net.subnet
+        );
+        s += &format!("add rule ip {table} forward iifname \"{br}\" oifname @bridges oifname != \"{br}\" drop comment \"{c}\"\n");
+    }
+    s
+}
+
+/// One DNAT rule per published port.
+fn ports_script(table: &str, container: &str, ip: Ipv4Addr, bindings: &[ports::Binding]) -> String {
+    bindings
+        .iter()
+        .map(|b| {
+            let daddr = if b.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                format!("ip daddr {} ", b.host_ip)
+            };
+            format!(
+                "add rule ip {table} ports {daddr}{} dport {} dnat to {ip}:{} comment \"{}\"\n",
+                b.proto.as_str(),
+                b.host_port,
+                b.container_port,
+                ctr_comment(container)
+            )
+        })
+        .collect()
+}
+
+/// Delete rules by handle (found by their comment in the table's listing).
+fn delete_script(table: &str, listing: &serde_json::Value, comment: &str) -> String {
+    crate::kernel::linux::nft::rules_with_comment(listing, comment)
+        .iter()
+        .map(|(chain, handle)| format!("delete rule ip {table} {chain} handle {handle}\n"))
+        .collect()
+}
+
+fn step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, s: Step) -> Result<()> {
+    if apply_step(kernel, observer, &s)? == Go::Abort {
+        return Err(engine_error(format!("aborted before step {}", s.kind())));
+    }
+    Ok(())
+}
+
+fn read_sysctl(key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// The network a container asks for, by the name in its record (`bridge`
+/// made on first use).
+fn network_for(nets: &Networks, root: &Path, name: &str, now: &str) -> Result<NetworkRecord> {
+    if name == network::DEFAULT_NETWORK {
+        let mut net = nets.default_network(root, now)?;
+        if let Some(br) = names(root).default_bridge {
+            if net.bridge != br && net.endpoints.is_empty() {
+                net.bridge = br;
+                nets.save(&net)?;
+            }
+        }
+        return Ok(net);
+    }
+    nets.get(name)
+}
+
+/// Make sure the table exists and the network's bridge and rules are in the
+/// kernel (after a reboot the records stay but the kernel objects are gone).
+fn ensure_network(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    net: &NetworkRecord,
+) -> Result<()> {
+    let table = nft_table(root);
+    let listing = match crate::kernel::linux::nft::list_table(&table)? {
+        Some(l) => l,
+        None => {
+            step(
+                kernel,
+                observer,
+                Step::NftApply {
+                    purpose: format!("create glassbox's table ip {table}"),
+                    script: table_script(&table),
+                },
+            )?;
+            crate::kernel::linux::nft::list_table(&table)?
+                .ok_or_else(|| engine_error(format!("nft table ip {table} is missing after creating it")))?
+        }
+    };
+    if !link_exists(&net.bridge) {
+        step(
+            kernel,
+            observer,
+            Step::BridgeCreate {
+                bridge: net.bridge.clone(),
+                gateway: net.gateway_cidr(),
+            },
+        )?;
+    }
+    let localnet = format!("net.ipv4.conf.{}.route_localnet", net.bridge);
+    if read_sysctl(&localnet) != "1" {
+        step(
+            kernel,
+            observer,
+            Step::SysctlWrite {
+                key: localnet,
+                value: "1".into(),
+            },
+        )?;
+    }
+    if !crate::kernel::linux::nft::set_has(&listing, "bridges", &net.bridge) {
+        step(
+            kernel,
+            observer,
+            Step::NftApply {
+                purpose: format!("rules of network {} (bridge {})", net.name, net.bridge),
+                script: network_script(&table, net),
+            },
+        )?;
+    }
+    if !net.internal && read_sysctl("net.ipv4.ip_forward") != "1" {
+        step(
+            kernel,
+            observer,
+            Step::SysctlWrite {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Is `container` still using its endpoint? (Its record exists and its
+/// process lives.)
+fn endpoint_live(root: &Path, container: &str) -> bool {
+    Container::load(root, container).is_ok_and(|c| c.is_running())
+}
+
+/// Bind (without listening) a socket to each binding's host address and
+/// port; port 0 lets the kernel choose one (its ephemeral range, as
+/// docker's 32768 and up).
+fn reserve(
+    wanted: &[(Ipv4Addr, Vec<u16>, u16, ports::Proto)],
+    taken_by_records: &[ports::Binding],
+) -> Result<(Vec<ports::Binding>, Vec<OwnedFd>)> {
+    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let mut bindings = Vec::new();
+    let mut fds = Vec::new();
+    for (ip, candidates, container_port, proto) in wanted {
+        let kind = match proto {
+            ports::Proto::Tcp => SockType::Stream,
+            ports::Proto::Udp => SockType::Datagram,
+        };
+        let tries: Vec<u16> = if candidates.is_empty() { vec![0] } else { candidates.clone() };
+        let mut last_err = None;
+        let mut done = false;
+        for port in tries {
+            let clash = taken_by_records.iter().any(|b| {
+                b.proto == *proto
+                    && b.host_port == port
+                    && (b.host_ip == *ip || b.host_ip.is_unspecified() || ip.is_unspecified())
+            });
+            if clash && port != 0 {
+                last_err = Some(format!("{ip}:{port}"));
+                continue;
+            }
+            let fd = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, None)
+                .context("socket for a published port")?;
+            let o = ip.octets();
+            match bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrIn::new(o[0], o[1], o[2], o[3], port),
+            ) {
+                Ok(()) => {
+                    let got: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+                    bindings.push(ports::Binding {
+                        host_ip: *ip,
+                        host_port: got.port(),
+                        container_port: *container_port,
+                        proto: *proto,
+                    });
+                    fds.push(fd);
+                    done = true;
+                    break;
+                }
+                Err(nix::errno::Errno::EADDRINUSE) => last_err = Some(format!("{ip}:{port}")),
+                Err(nix::errno::Errno::EADDRNOTAVAIL) => {
+                    return Err(engine_error(format!(
+                        "cannot publish on {ip}: it is not an address of this host"
+                    )))
+                }
+                Err(e) => return Err(engine_error(format!("bind {ip}:{port}: {e}"))),
+            }
+        }
+        if !done {
+            return Err(engine_error(format!(
+                "Bind for {} failed: port is already allocated (choose another host port, or leave it out to get a free one)",
+                last_err.unwrap_or_default()
+            )));
+        }
+    }
+    Ok((bindings, fds))
+}
+
+/// Each spec's ports, expanded: (host ip, host port candidates, container port, proto).
+fn expand(specs: &[ports::PortSpec]) -> Vec<(Ipv4Addr, Vec<u16>, u16, ports::Proto)> {
+    specs
+        .iter()
+        .flat_map(|s| {
+            ports::wanted(s)
+                .into_iter()
+                .map(move |(hosts, c)| (s.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), hosts, c, s.proto))
+        })
+        .collect()
+}
+
+/// Every port published by a live container on any network.
+fn published(nets: &[NetworkRecord]) -> Vec<ports::Binding> {
+    nets.iter()
+        .flat_map(|n| n.endpoints.values())
+        .flat_map(|e| e.ports.iter().cloned())
+        .collect()
+}
+
+/// `create`'s check: the explicitly asked host ports are free now (the run
+/// fails before any record exists; `start` reserves them for real).
+pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec]) -> Result<()> {
+    let explicit: Vec<_> = expand(specs)
+        .into_iter()
+        .filter(|(_, hosts, _, _)| hosts.len() == 1)
+        .collect();
+    if explicit.is_empty() {
+        return Ok(());
+    }
+    let nets = Networks::lock(root)?;
+    let taken: Vec<ports::Binding> = published(&nets.list()?)
+        .into_iter()
+        .collect();
+    drop(nets);
+    reserve(&explicit, &taken).map(|_| ())
+}
+
+/// Wire the container (process `pid`) to its network. Runs after clone and
+/// cgroup_join, before the container's program is released.
+pub fn connect(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    pid: i32,
+) -> Result<Attached> {
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, Some(&c.id))?;
+    let mut net = network_for(&nets, root, &c.config.network, &kernel.now())?;
+    ensure_network(root, kernel, observer, &net)?;
+    let cfg = &c.config.net;
+    let ip = net.allocate(cfg.ip)?;
+    let all = nets.list()?;
+    let (bindings, sockets) = if cfg.publish.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let wanted = expand(&cfg.publish);
+        let shown: Vec<String> = wanted
+            .iter()
+            .map(|(ip, hosts, _, proto)| {
+                let port = match hosts[..] {
+                    [] => "0".to_string(),
+                    [one] => one.to_string(),
+                    [first, .., last] => format!("{first}-{last}"),
+                };
+                format!("{ip}:{port}/{}", proto.as_str())
+            })
+            .collect();
+        step(kernel, observer, Step::PortReserve { ports: shown })?;
+        reserve(&wanted, &published(&all))?
+    };
+    // Resolve --link targets before anything is made.
+    let mut links = Vec::new();
+    for link in &cfg.links {
+        let (name, alias) = link.split_once(':').unwrap_or((link, link));
+        let target = net
+            .endpoints
+            .values()
+            .find(|e| e.name == name || e.container.starts_with(name))
+            .ok_or_else(|| {
+                engine_error(format!(
+                    "could not link to {name}: it is not a running container on network {}",
+                    net.name
+                ))
+            })?;
+        let mut names = vec![alias.to_string()];
+        if alias != name {
+            names.push(name.to_string());
+        }
+        names.push(target.container[..12].to_string());
+        links.push((IpAddr::V4(target.ip), names.join(" ")));
+    }
+    let host_veth = network::host_veth_name(&c.id, &net.id);
+    let endpoint = Endpoint {
+        container: c.id.clone(),
+        name: c.name.clone(),
+        ip,
+        mac: network::mac_for(ip),
+        host_veth: host_veth.clone(),
+        aliases: if net.is_default() { vec![] } else { cfg.aliases.clone() },
+        ports: bindings.clone(),
+    };
+    // Booked first: a failure below is undone by `disconnect`, which reads it.
+    net.endpoints.insert(c.id.clone(), endpoint.clone());
+    nets.save(&net)?;
+    step(
+        kernel,
+        observer,
+        Step::VethCreate {
+            host: host_veth,
+            peer: "eth0".into(),
+            bridge: net.bridge.clone(),
+            pid,
+            mac: endpoint.mac.clone(),
+        },
+    )?;
+    let prefix = net.subnet().prefix;
+    step(
+        kernel,
+        observer,
+        Step::AddrAdd {
+            pid,
+            dev: "eth0".into(),
+            address: format!("{ip}/{prefix}"),
+        },
+    )?;
+    step(
+        kernel,
+        observer,
+        Step::NetnsLinkUp {
+            pid,
+            dev: "eth0".into(),
+        },
+    )?;
+    step(
+        kernel,
+        observer,
+        Step::RouteAdd {
+            pid,
+            gateway: net.gateway.to_string(),
+        },
+    )?;
+    if !bindings.is_empty() {
+        step(
+            kernel,
+            observer,
+            Step::NftApply {
+                purpose: format!("publish {}", ports::ps_column(&bindings)),
+                script: ports_script(&nft_table(root), &c.id, ip, &bindings),
+            },
+        )?;
+    }
+    // /etc/hosts: its own part, then peers (and it into theirs).
+    let gateway = Some(IpAddr::V4(net.gateway));
+    let add_hosts = cfg
+        .add_hosts
+        .iter()
+        .map(|h| network::hosts::parse_add_host(h, gateway))
+        .collect::<Result<Vec<_>>>()?;
+    let base = network::hosts::base(&c.config.hostname, Some(IpAddr::V4(ip)), &links, &add_hosts);
+    std::fs::write(c.dir(root).join("hosts.base"), &base)?;
+    rewrite_hosts(root, kernel, observer, &net)?;
+    Ok(Attached { _sockets: sockets })
+}
+
+/// Rewrite every member's /etc/hosts on a user network (its own part and
+/// one line per peer), in place: the file is bind-mounted into the container.
+fn rewrite_hosts(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    net: &NetworkRecord,
+) -> Result<()> {
+    for e in net.endpoints.values() {
+        let dir = root.join("containers").join(&e.container);
+        let Ok(base) = std::fs::read_to_string(dir.join("hosts.base")) else {
+            continue; // not wired yet, or gone
+        };
+        let peers: Vec<(IpAddr, Vec<String>)> = if net.is_default() {
+            vec![]
+        } else {
+            net.endpoints
+                .values()
+                .filter(|p| p.container != e.container)
+                .map(|p| {
+                    let mut names = vec![p.name.clone()];
+                    names.extend(p.aliases.iter().cloned());
+                    names.push(p.container[..12].to_string());
+                    (IpAddr::V4(p.ip), names)
+                })
+                .collect()
+        };
+        let text = base + &network::hosts::peers_block(&net.name, &peers);
+        let file = dir.join("hosts");
+        if std::fs::read_to_string(&file).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        let s = Step::HostsWrite {
+            file: file.clone(),
+            text: text.clone(),
+        };
+        if super::store_step(observer, &s, || {
+            // Truncate and write the same inode: the container sees it
+            // through its bind mount (a rename would leave it the old file).
+            std::fs::write(&file, &text).with_context(|| format!("write {}", file.display()))
+        })? == Go::Abort
+        {
+            return Err(engine_error("aborted before step hosts_write".into()));
+        }
+        let _ = kernel;
+    }
+    Ok(())
+}
+
+/// Undo `connect` for a container: its port rules, its veth end if left,
+/// its address (the endpoint), and its line in peers' /etc/hosts.
+pub fn disconnect(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    container: &str,
+) -> Result<()> {
+    if kernel.is_simulated() {
+        return Ok(());
+    }
+    let nets = Networks::lock(root)?;
+    disconnect_locked(root, kernel, observer, &nets, container)
+}
+
+fn disconnect_locked(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    nets: &Networks,
+    container: &str,
+) -> Result<()> {
+    for mut net in nets.list()? {
+        let Some(e) = net.endpoints.get(container).cloned() else {
+            continue;
+        };
+        if !e.ports.is_empty() {
+            let table = nft_table(root);
+            if let Some(listing) = crate::kernel::linux::nft::list_table(&table)? {
+                let script = delete_script(&table, &listing, &ctr_comment(container));
+                if !script.is_empty() {
+                    let s = Step::NftApply {
+                        purpose: format!("remove container {}'s port rules", &container[..12]),
+                        script,
+                    };
+                    // Clean-up is shown, never paused on.
+                    let _ = observer.before(&s);
+                    kernel.apply(&s)?;
+                }
+            }
+        }
+        if link_exists(&e.host_veth) {
+            let s = Step::LinkRemove {
+                name: e.host_veth.clone(),
+            };
+            let _ = observer.before(&s);
+            kernel.apply(&s)?;
+        }
+        net.endpoints.remove(container);
+        nets.save(&net)?;
+        let _ = std::fs::remove_file(root.join("containers").join(container).join("hosts.base"));
+        rewrite_hosts(root, kernel, observer, &net)?;
+    }
+    Ok(())
+}
+
+/// Disconnect every endpoint whose container is gone or no longer runs
+/// (its supervisor was killed, or `rm` was): the next command cleans up.
+fn collect_locked(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    nets: &Networks,
+    except: Option<&str>,
+) -> Result<()> {
+    let dead: Vec<String> = nets
+        .list()?
+        .iter()
+        .flat_map(|n| n.endpoints.keys().cloned())
+        .filter(|id| Some(id.as_str()) != except && !endpoint_live(root, id))
+        .collect();
+    for id in dead {
+        disconnect_locked(root, kernel, observer, nets, &id)?;
+    }
+    Ok(())
+}
+
+/// Collect leftovers of dead containers (any network command runs this).
+pub fn collect_leftovers(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<()> {
+    if kernel.is_simulated() {
+        return Ok(());
+    }
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, None)
+}
+
+// ---- the network verbs
+
+/// `network create`'s options.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub name: String,
+    pub driver: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub labels: Vec<String>,
+}
+
+fn refuse_simulated(kernel: &dyn Kernel) -> Result<()> {
+    if kernel.is_simulated() {
+        return Err(engine_error(
+            "networks cannot be made in simulation yet: the simulated host has no bridges (run as root without --simulate)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `network create`: the record, then its bridge, sysctls and nft rules.
+pub fn create(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    opts: &CreateOptions,
+) -> Result<NetworkRecord> {
+    refuse_simulated(kernel)?;
+    if opts.driver != "bridge" {
+        return Err(engine_error(format!(
+            "network driver {:?} is not supported: glassbox has the bridge driver only",
+            opts.driver
+        )));
+    }
+    if !crate::container::names::is_valid_name(&opts.name) {
+        return Err(engine_error(format!(
+            "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            opts.name
+        )));
+    }
+    if ["bridge", "host", "none"].contains(&opts.name.as_str()) {
+        return Err(engine_error(format!(
+            "{} is a pre-defined network and cannot be created",
+            opts.name
+        )));
+    }
+    let nets = Networks::lock(root)?;
+    if nets.find(&opts.name)?.is_some_and(|n| n.name == opts.name) {
+        return Err(engine_error(format!("network with name {} already exists", opts.name)));
+    }
+    let subnet = match &opts.subnet {
+        Some(s) => {
+            let s = network::Subnet::parse(s)?;
+            if let Some(other) = nets.list()?.iter().find(|n| n.subnet().overlaps(&s)) {
+                return Err(engine_error(format!(
+                    "subnet {s} overlaps network {}'s {}",
+                    other.name, other.subnet
+                )));
+            }
+            if let Some(route) = network::host_routes().iter().find(|r| r.overlaps(&s)) {
+                return Err(engine_error(format!(
+                    "subnet {s} overlaps the host's route to {route}: choose another"
+                )));
+            }
+            s
+        }
+        None => nets.free_subnet(root)?,
+    };
+    let gateway = match &opts.gateway {
+        Some(g) => {
+            let ip: Ipv4Addr = g
+                .parse()
+                .map_err(|_| engine_error(format!("invalid gateway {g:?}: give an IPv4 address")))?;
+            if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() {
+                return Err(engine_error(format!("gateway {ip} is not a host address of subnet {subnet}")));
+            }
+            ip
+        }
+        None => subnet.first_host(),
+    };
+    let mut labels = BTreeMap::new();
+    for l in &opts.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let id = network::new_id();
+    let net = NetworkRecord {
+        bridge: network::bridge_name(&id),
+        id,
+        name: opts.name.clone(),
+        driver: "bridge".into(),
+        subnet: subnet.to_string(),
+        gateway,
+        internal: opts.internal,
+        labels,
+        created: kernel.now(),
+        endpoints: BTreeMap::new(),
+    };
+    nets.save(&net)?;
+    if let Err(e) = ensure_network(root, kernel, observer, &net) {
+        let _ = remove_kernel_objects(root, kernel, observer, &net);
+        let _ = nets.remove(&net);
+        return Err(e);
+    }
+    Ok(net)
+}
+
+/// The bridge and the network's nft rules.
+fn remove_kernel_objects(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    net: &NetworkRecord,
+) -> Result<()> {
+    let table = nft_table(root);
+    if let Some(listing) = crate::kernel::linux::nft::list_table(&table)? {
+        let mut script = delete_script(&table, &listing, &net_comment(&net.id));
+        if crate::kernel::linux::nft::set_has(&listing, "bridges", &net.bridge) {
+            script += &format!("delete element ip {table} bridges {{ \"{}\" }}\n", net.bridge);
+        }
+        if !script.is_empty() {
+            step(
+                kernel,
+                observer,
+                Step::NftApply {
+                    purpose: format!("remove network {}'s rules", net.name),
+                    script,
+                },
+            )?;
+        }
+    }
+    if link_exists(&net.bridge) {
+        step(
+            kernel,
+            observer,
+            Step::BridgeRemove {
+                bridge: net.bridge.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// `network rm`: refused while containers use it (docker's rule).
+pub fn remove(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    key: &str,
+) -> Result<String> {
+    refuse_simulated(kernel)?;
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, None)?;
+    let net = nets.get(key)?;
+    if net.name == network::DEFAULT_NETWORK {
+        return Err(engine_error(
+            "bridge is a pre-defined network and cannot be removed".into(),
+        ));
+    }
+    if !net.endpoints.is_empty() {
+        let names: Vec<&str> = net.endpoints.values().map(|e| e.name.as_str()).collect();
+        return Err(engine_error(format!(
+            "error while removing network: network {} id {} has active endpoints ({})",
+            net.name,
+            net.id,
+            names.join(", ")
+        )));
+    }
+    remove_kernel_objects(root, kernel, observer, &net)?;
+    nets.remove(&net)?;
+    Ok(net.name)
+}
+
+/// `network prune`: every user network no container uses.
+pub fn prune(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<Vec<String>> {
+    refuse_simulated(kernel)?;
+    let unused: Vec<String> = {
+        let nets = Networks::lock(root)?;
+        collect_locked(root, kernel, observer, &nets, None)?;
+        nets.list()?
+            .into_iter()
+            .filter(|n| n.name != network::DEFAULT_NETWORK && n.endpoints.is_empty())
+            .map(|n| n.name)
+            .collect()
+    };
+    let mut removed = Vec::new();
+    for name in unused {
+        // One may have gained a container meanwhile: then it stays.
+        if remove(root, kernel, observer, &name).is_ok() {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// The networks, with dead containers' endpoints collected first; the
+/// default `bridge` is listed even before its first use.
+pub fn list(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<Vec<NetworkRecord>> {
+    if kernel.is_simulated() {
+        return Ok(Vec::new());
+    }
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, None)?;
+    nets.default_network(root, &kernel.now())?;
+    nets.list()
+}
+
+/// The endpoint of a container, if it is on a network now.
+pub fn endpoint_of(root: &Path, container: &str) -> Option<(NetworkRecord, Endpoint)> {
+    let nets = Networks::lock(root).ok()?;
+    nets.list().ok()?.into_iter().find_map(|n| {
+        let e = n.endpoints.get(container).cloned()?;
+        Some((n, e))
+    })
+}

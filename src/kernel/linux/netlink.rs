@@ -1,0 +1,243 @@
+//! Links, addresses and routes through rtnetlink, the kernel's own interface
+//! for them (what `ip` speaks).
+//!
+//! Messages are built with `netlink-packet-route` and sent on a blocking
+//! `netlink-sys` socket: the sync pair under the `rtnetlink` crate, without
+//! its tokio runtime (glassbox is synchronous; a runtime for a handful of
+//! requests per start would cost more than the requests). A socket opened
+//! by a thread that has joined a container's network namespace (setns) stays
+//! bound to that namespace, so the container's eth0 is configured from
+//! glassbox's own process, before the container's program runs.
+
+use anyhow::{anyhow, bail, Context, Result};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::net::Ipv4Addr;
+
+pub struct Rtnl {
+    socket: Socket,
+    seq: u32,
+}
+
+impl Rtnl {
+    /// A socket in glassbox's own (the host's) network namespace.
+    pub fn host() -> Result<Rtnl> {
+        Self::open()
+    }
+
+    /// A socket in the network namespace of process `pid` (a container's).
+    pub fn in_netns_of(pid: i32) -> Result<Rtnl> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .with_context(|| format!("open /proc/{pid}/ns/net"))?;
+        // setns(CLONE_NEWNET) moves only the calling thread: a short-lived
+        // thread joins, opens the socket there, and ends.
+        std::thread::spawn(move || -> Result<Rtnl> {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("setns into the container's network namespace")?;
+            Self::open()
+        })
+        .join()
+        .map_err(|_| anyhow!("the netns thread panicked"))?
+    }
+
+    fn open() -> Result<Rtnl> {
+        let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+        socket.bind_auto().context("bind netlink socket")?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .context("connect netlink socket")?;
+        Ok(Rtnl { socket, seq: 1 })
+    }
+
+    /// Send one request and collect the answers until its ack (or error).
+    fn request(
+        &mut self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        self.seq += 1;
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(message));
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        self.socket.send(&buf, 0).context("netlink send")?;
+        let mut answers = Vec::new();
+        let mut rx: Vec<u8> = Vec::with_capacity(65536);
+        loop {
+            rx.clear();
+            let n = self.socket.recv(&mut rx, 0).context("netlink recv")?;
+            let mut offset = 0;
+            while offset < n {
+                let bytes = &rx[offset..n];
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+                    .map_err(|e| anyhow!("netlink answer: {e}"))?;
+                let len = reply.header.length as usize;
+                if reply.header.sequence_number == self.seq {
+                    match reply.payload {
+                        NetlinkPayload::Error(e) => {
+                            return match e.code {
+                                None => Ok(answers),
+                                Some(code) => Err(std::io::Error::from_raw_os_error(-code.get()).into()),
+                            };
+                        }
+                        NetlinkPayload::Done(_) => return Ok(answers),
+                        NetlinkPayload::InnerMessage(m) => answers.push(m),
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
+    }
+
+    /// The index of interface `name` in this socket's namespace, if it exists.
+    pub fn index_of(&mut self, name: &str) -> Result<Option<u32>> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(m), 0) {
+            Ok(answers) => Ok(answers.iter().find_map(|a| match a {
+                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+                _ => None,
+            })),
+            Err(e) if is_errno(&e, libc::ENODEV) => Ok(None),
+            Err(e) => Err(e.context(format!("look up interface {name}"))),
+        }
+    }
+
+    fn index(&mut self, name: &str) -> Result<u32> {
+        self.index_of(name)?
+            .ok_or_else(|| anyhow!("no interface named {name}"))
+    }
+
+    /// `ip link add NAME type bridge`
+    pub fn add_bridge(&mut self, name: &str) -> Result<()> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.into()));
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+            .with_context(|| format!("create bridge {name}"))?;
+        Ok(())
+    }
+
+    /// `ip link add HOST type veth peer name PEER netns PID address MAC`:
+    /// the peer is made directly in the container's namespace.
+    pub fn add_veth(&mut self, host: &str, peer: &str, pid: i32, mac: &[u8; 6]) -> Result<()> {
+        let mut p = LinkMessage::default();
+        p.attributes.push(LinkAttribute::IfName(peer.into()));
+        p.attributes.push(LinkAttribute::NetNsPid(pid as u32));
+        p.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(host.into()));
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+            .with_context(|| format!("create veth pair {host} / {peer} (in process {pid}'s namespace)"))?;
+        Ok(())
+    }
+
+    /// `ip link set NAME [master BRIDGE] up`
+    pub fn set_up(&mut self, name: &str, master: Option<&str>) -> Result<()> {
+        let index = self.index(name)?;
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
+        if let Some(bridge) = master {
+            let b = self.index(bridge)?;
+            m.attributes.push(LinkAttribute::Controller(b));
+        }
+        self.request(RouteNetlinkMessage::SetLink(m), 0)
+            .with_context(|| format!("set {name} up"))?;
+        Ok(())
+    }
+
+    /// `ip link del NAME` (Ok if it is already gone).
+    pub fn delete_link(&mut self, name: &str) -> Result<bool> {
+        let Some(index) = self.index_of(name)? else {
+            return Ok(false);
+        };
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        match self.request(RouteNetlinkMessage::DelLink(m), 0) {
+            Ok(_) => Ok(true),
+            Err(e) if is_errno(&e, libc::ENODEV) => Ok(false),
+            Err(e) => Err(e.context(format!("delete {name}"))),
+        }
+    }
+
+    /// `ip addr add IP/PREFIX dev NAME` (an address already there is fine).
+    pub fn add_address(&mut self, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+        let index = self.index(name)?;
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = prefix;
+        m.header.index = index;
+        m.attributes.push(AddressAttribute::Local(ip.into()));
+        m.attributes.push(AddressAttribute::Address(ip.into()));
+        let bcast = Ipv4Addr::from(u32::from(ip) | !(u32::MAX << (32 - prefix as u32)));
+        m.attributes.push(AddressAttribute::Broadcast(bcast));
+        match self.request(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL) {
+            Ok(_) => Ok(()),
+            Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
+            Err(e) => Err(e.context(format!("add {ip}/{prefix} to {name}"))),
+        }
+    }
+
+    /// `ip route add default via GATEWAY`
+    pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<()> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.table = 254; // RT_TABLE_MAIN
+        m.header.protocol = RouteProtocol::Boot;
+        m.header.scope = RouteScope::Universe;
+        m.header.kind = RouteType::Unicast;
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        self.request(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL)
+            .with_context(|| format!("add default route via {gateway}"))?;
+        Ok(())
+    }
+}
+
+fn is_errno(e: &anyhow::Error, errno: i32) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+            == Some(errno)
+    })
+}
+
+/// `02:42:0a:7b:00:02` → bytes.
+pub fn parse_mac(text: &str) -> Result<[u8; 6]> {
+    let parts: Vec<u8> = text
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow!("bad MAC address {text}"))?;
+    if parts.len() != 6 {
+        bail!("bad MAC address {text}");
+    }
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&parts);
+    Ok(mac)
+}

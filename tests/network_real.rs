@@ -1,0 +1,374 @@
+//! Bridge networking on the real kernel. Every test has its own store root,
+//! its own nft table, default bridge and subnets (config.toml), talks only
+//! to 127.0.0.1 and to its own containers, and removes what it made (the
+//! `Net` guard: containers, networks, its bridge, its nft table) even when
+//! it fails.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+/// A test's own network world, torn down on drop.
+struct Net {
+    gb: Gb,
+    table: String,
+    bridge: String,
+}
+
+impl Net {
+    /// `n` picks the test's subnet 10.123.(200+n).0/24 and its names.
+    fn new(n: u8) -> Net {
+        let gb = Gb::new();
+        let tag = format!("{}{n}", std::process::id() % 100000);
+        let table = format!("gbtest{tag}");
+        let bridge = format!("gbt{tag}");
+        std::fs::write(
+            gb.root().join("config.toml"),
+            format!(
+                "[network]\nnft_table = \"{table}\"\ndefault_bridge = \"{bridge}\"\ndefault_subnet = \"10.123.{}.0/24\"\n",
+                200 + n as u32
+            ),
+        )
+        .unwrap();
+        Net { gb, table, bridge }
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.gb.run(args)
+    }
+    fn nft_listing(&self) -> String {
+        let o = std::process::Command::new("nft")
+            .args(["-a", "list", "table", "ip", &self.table])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn ip_of(&self, name: &str) -> String {
+        ok(&self.run(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let ids = stdout(&self.gb.run(&["ps", "-aq", "--no-trunc"]));
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            let _ = self.gb.run(&["rm", "-f", id]);
+        }
+        let nets = stdout(&self.gb.run(&["network", "ls", "-q", "--no-trunc", "-f", "type=custom"]));
+        for id in nets.lines().filter(|l| !l.is_empty()) {
+            let _ = self.gb.run(&["network", "rm", id]);
+        }
+        // Only what this test made: its own bridge and its own table.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// `GET /` over plain TCP; the body, or None.
+fn http_get(addr: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn host_links() -> String {
+    let o = std::process::Command::new("ip").args(["-br", "link"]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const HTTPD: &str = "mkdir -p /www && echo hello-from-glassbox > /www/index.html && exec httpd -f -p 80 -h /www";
+
+#[test]
+fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leaves_nothing() {
+    require_root!();
+    let net = Net::new(1);
+    let port = 18000 + (std::process::id() % 1000) as u16;
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = ok(&net.run(&[
+        "run", "-d", "--network", "bridge", "--name", "web", "-p", &publish, "busybox", "sh", "-c", HTTPD,
+    ]))
+    .trim()
+    .to_string();
+    let local = format!("127.0.0.1:{port}");
+    let mut body = None;
+    eventually(10, "httpd to answer on 127.0.0.1", || {
+        body = http_get(&local);
+        body.as_deref().is_some_and(|b| b.contains("hello-from-glassbox"))
+    });
+    let ip = net.ip_of("web");
+    assert!(ip.starts_with("10.123.201."), "{ip}");
+    let direct = http_get(&format!("{ip}:80")).unwrap_or_default();
+    assert!(direct.contains("hello-from-glassbox"), "{direct}");
+    assert_eq!(ok(&net.run(&["port", "web"])).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    let ps = ok(&net.run(&["ps"]));
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let rules = net.nft_listing();
+    assert!(rules.contains(&format!("dnat to {ip}:80")), "{rules}");
+
+    // The same host port again: exit 125, no second container, no new rule.
+    let o = net.run(&["run", "-d", "--network", "bridge", "-p", &publish, "busybox", "sleep", "30"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("port is already allocated"), "{}", stderr(&o));
+    assert_eq!(ok(&net.run(&["ps", "-aq"])).lines().count(), 1);
+    assert_eq!(net.nft_listing().matches("dnat to").count(), 1);
+
+    // After rm: no veth, no rule, no address booked.
+    let net_id = ok(&net.run(&["network", "inspect", "-f", "{{.Id}}", "bridge"])).trim().to_string();
+    let veth = glassbox::network::host_veth_name(&id, &net_id);
+    assert!(host_links().contains(&veth), "{veth} not in {}", host_links());
+    ok(&net.run(&["rm", "-f", "web"]));
+    let rules = net.nft_listing();
+    assert!(!rules.contains("dnat to"), "{rules}");
+    assert!(!rules.contains(&format!("c:{id}")), "{rules}");
+    let inspect = ok(&net.run(&["network", "inspect", "-f", "{{json .Containers}}", "bridge"]));
+    assert_eq!(inspect.trim(), "{}");
+    eventually(5, "the veth to go", || !host_links().contains(&veth));
+    assert!(http_get(&local).is_none_or(|b| !b.contains("hello-from-glassbox")));
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks() {
+    require_root!();
+    let net = Net::new(2);
+    ok(&net.run(&["network", "create", "--subnet", "10.123.211.0/24", "testnet"]));
+    ok(&net.run(&["network", "create", "--subnet", "10.123.212.0/24", "othernet"]));
+    let ls = ok(&net.run(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    assert!(ls.contains("testnet bridge") && ls.contains("othernet bridge"), "{ls}");
+    ok(&net.run(&["run", "-d", "--name", "a", "--network", "testnet", "busybox", "sleep", "300"]));
+    ok(&net.run(&[
+        "run", "-d", "--name", "b", "--network", "testnet", "--network-alias", "bee", "busybox", "sleep", "300",
+    ]));
+    ok(&net.run(&["run", "-d", "--name", "c", "--network", "othernet", "busybox", "sleep", "300"]));
+    let hosts = ok(&net.run(&["exec", "a", "cat", "/etc/hosts"]));
+    assert!(hosts.contains("\tb bee "), "{hosts}");
+    ok(&net.run(&["exec", "a", "ping", "-c1", "-W2", "b"]));
+    ok(&net.run(&["exec", "b", "ping", "-c1", "-W2", "a"]));
+    ok(&net.run(&["exec", "a", "ping", "-c1", "-W2", "bee"]));
+    // Not by name, not by address, across networks.
+    let o = net.run(&["exec", "a", "ping", "-c1", "-W1", "c"]);
+    assert!(!o.status.success());
+    let c_ip = net.ip_of("c");
+    assert!(c_ip.starts_with("10.123.212."), "{c_ip}");
+    let o = net.run(&["exec", "a", "ping", "-c1", "-W1", &c_ip]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    // A network in use is not removed; once empty it is.
+    let o = net.run(&["network", "rm", "testnet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("active endpoints"), "{}", stderr(&o));
+    ok(&net.run(&["rm", "-f", "b"]));
+    let hosts = ok(&net.run(&["exec", "a", "cat", "/etc/hosts"]));
+    assert!(!hosts.contains("bee"), "{hosts}");
+    ok(&net.run(&["rm", "-f", "a", "c"]));
+    ok(&net.run(&["network", "rm", "testnet"]));
+    let pruned = ok(&net.run(&["network", "prune", "-f"]));
+    assert!(pruned.contains("othernet"), "{pruned}");
+}
+
+#[test]
+fn dns_and_add_host_flags_are_in_the_container_files() {
+    require_root!();
+    let net = Net::new(3);
+    let out = ok(&net.run(&[
+        "run", "--rm", "--network", "bridge", "-h", "box", "--dns", "10.1.2.3", "--dns-search", "example.test",
+        "--dns-option", "ndots:3", "--add-host", "db:10.9.8.7", "--add-host", "gw:host-gateway",
+        "busybox", "cat", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
+    ]));
+    assert!(out.contains("nameserver 10.1.2.3\n"), "{out}");
+    assert!(out.contains("search example.test\n"), "{out}");
+    assert!(out.contains("options ndots:3\n"), "{out}");
+    assert!(out.contains("10.9.8.7\tdb\n"), "{out}");
+    assert!(out.contains("10.123.203.1\tgw\n"), "{out}");
+    assert!(out.contains("10.123.203.2\tbox\n"), "{out}");
+    assert!(out.ends_with("box\n"), "{out}");
+    // --rm took its endpoint with it.
+    let inspect = ok(&net.run(&["network", "inspect", "-f", "{{json .Containers}}", "bridge"]));
+    assert_eq!(inspect.trim(), "{}");
+}
+
+#[test]
+fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
+    require_root!();
+    let net = Net::new(4);
+    ok(&net.run(&["network", "create", "--subnet", "10.123.214.0/24", "par"]));
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let net = &net;
+                s.spawn(move || {
+                    let name = format!("p{i}");
+                    ok(&net.run(&["run", "-d", "--name", &name, "--network", "par", "busybox", "sleep", "300"]))
+                        .trim()
+                        .to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ips: Vec<String> = (0..20).map(|i| net.ip_of(&format!("p{i}"))).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with("10.123.214.")), "{ips:?}");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    ok(&net.run(&args));
+    let inspect = ok(&net.run(&["network", "inspect", "-f", "{{json .Containers}}", "par"]));
+    assert_eq!(inspect.trim(), "{}");
+}
+
+#[test]
+fn networking_flags_refuse_to_pretend_in_simulation() {
+    let gb = Gb::new();
+    for args in [
+        vec!["--simulate", "run", "--rm", "-p", "8080:80", "busybox", "true"],
+        vec!["--simulate", "run", "--rm", "--network", "bridge", "busybox", "true"],
+        vec!["--simulate", "run", "--rm", "--add-host", "db:10.0.0.5", "busybox", "true"],
+    ] {
+        let o = gb.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot run in simulation yet"), "{}", stderr(&o));
+    }
+    let o = gb.run(&["--simulate", "network", "create", "x"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    // Without flags a simulated run still works (no network).
+    ok(&gb.run(&["--simulate", "run", "--rm", "busybox", "true"]));
+}
+
+// ---- the books, without root: subnets and the allocator, port specs, /etc files
+
+mod allocator {
+    use glassbox::network::*;
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn subnets_parse_and_allocate_lowest_free_addresses() {
+        let s = Subnet::parse("10.124.0.0/24").unwrap();
+        assert_eq!(s.first_host(), Ipv4Addr::new(10, 124, 0, 1));
+        assert!(s.contains(Ipv4Addr::new(10, 124, 0, 200)));
+        assert!(!s.contains(Ipv4Addr::new(10, 124, 1, 1)));
+        assert!(Subnet::parse("10.124.0.1/24").is_err());
+        assert!(Subnet::parse("10.124.0.0").is_err());
+        assert!(s.overlaps(&Subnet::parse("10.0.0.0/8").unwrap()));
+        let mut net = NetworkRecord {
+            id: "a".repeat(64),
+            name: "t".into(),
+            driver: "bridge".into(),
+            subnet: "10.124.0.0/29".into(),
+            gateway: Ipv4Addr::new(10, 124, 0, 1),
+            bridge: "gb-aaaaaaaaaaaa".into(),
+            internal: false,
+            labels: BTreeMap::new(),
+            created: String::new(),
+            endpoints: BTreeMap::new(),
+        };
+        let mut got = Vec::new();
+        for i in 0..5 {
+            let ip = net.allocate(None).unwrap();
+            got.push(ip);
+            net.endpoints.insert(
+                format!("c{i}"),
+                Endpoint {
+                    container: format!("c{i}"),
+                    name: format!("c{i}"),
+                    ip,
+                    mac: mac_for(ip),
+                    host_veth: String::new(),
+                    aliases: vec![],
+                    ports: vec![],
+                },
+            );
+        }
+        assert_eq!(got[0], Ipv4Addr::new(10, 124, 0, 2));
+        assert_eq!(got[4], Ipv4Addr::new(10, 124, 0, 6));
+        // .7 is the broadcast address: the /29 is full.
+        assert!(net.allocate(None).is_err());
+        assert!(net.allocate(Some(Ipv4Addr::new(10, 124, 0, 3))).is_err());
+        net.endpoints.remove("c1");
+        assert_eq!(net.allocate(None).unwrap(), Ipv4Addr::new(10, 124, 0, 3));
+        assert_eq!(mac_for(Ipv4Addr::new(10, 124, 0, 3)), "02:42:0a:7c:00:03");
+    }
+}
+
+mod port_specs {
+    use glassbox::network::ports::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn every_docker_form_parses() {
+        let p = parse("80").unwrap();
+        assert_eq!((p.host_ip, p.host, p.container, p.proto), (None, None, (80, 80), Proto::Tcp));
+        let p = parse("8080:80").unwrap();
+        assert_eq!(p.host, Some((8080, 8080)));
+        let p = parse("127.0.0.1:18080:80/tcp").unwrap();
+        assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
+        let p = parse("127.0.0.1::80").unwrap();
+        assert_eq!((p.host, p.container), (None, (80, 80)));
+        let p = parse("5353:53/udp").unwrap();
+        assert_eq!(p.proto, Proto::Udp);
+        let p = parse("8000-8001:80-81").unwrap();
+        assert_eq!(wanted(&p), vec![(vec![8000], 80), (vec![8001], 81)]);
+        let p = parse("8000-8002:80").unwrap();
+        assert_eq!(wanted(&p), vec![(vec![8000, 8001, 8002], 80)]);
+        assert_eq!(parse("0.0.0.0:80:80").unwrap().host_ip, None);
+        for bad in ["", "x", "80/sctp", "70000", "1:2:3:4", "8000-8003:80-81", "90-80", "a.b::80"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let b = Binding {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: 32768,
+            container_port: 5000,
+            proto: Proto::Tcp,
+        };
+        assert_eq!(b.ps_text(), "0.0.0.0:32768->5000/tcp");
+    }
+}
+
+mod etc_files {
+    use glassbox::network::hosts::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn resolv_flags_replace_their_kind_only() {
+        let host = "search lan\nnameserver 10.0.0.1\noptions ndots:2\n";
+        assert_eq!(resolv(host, &[], &[], &[]), host);
+        let r = resolv(host, &["1.1.1.1".into()], &[], &[]);
+        assert_eq!(r, "search lan\noptions ndots:2\nnameserver 1.1.1.1\n");
+        let r = resolv(host, &[], &["example.com".into()], &["ndots:5".into()]);
+        assert_eq!(r, "nameserver 10.0.0.1\nsearch example.com\noptions ndots:5\n");
+    }
+
+    #[test]
+    fn add_host_forms() {
+        let (h, ip) = parse_add_host("db:10.0.0.5", None).unwrap();
+        assert_eq!((h.as_str(), ip.to_string().as_str()), ("db", "10.0.0.5"));
+        assert!(parse_add_host("db:nope", None).is_err());
+        assert!(parse_add_host("db", None).is_err());
+        assert!(parse_add_host("gw:host-gateway", None).is_err());
+        let gw: IpAddr = "10.123.0.1".parse().unwrap();
+        assert_eq!(parse_add_host("gw:host-gateway", Some(gw)).unwrap().1, gw);
+        let b = base("web", Some("10.123.0.2".parse().unwrap()), &[], &[("db".into(), "10.0.0.5".parse().unwrap())]);
+        assert!(b.ends_with("10.0.0.5\tdb\n10.123.0.2\tweb\n"), "{b}");
+    }
+}
