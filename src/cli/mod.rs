@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod df;
+pub mod dockerfile;
 pub mod format;
 pub mod images;
 pub mod inspect;
@@ -176,6 +177,8 @@ pub enum Command {
         after_help = "Examples:\n  glassbox search busybox\n  glassbox search --limit 5 127.0.0.1:5000/busy\n  glassbox search --format '{{.Name}}' 127.0.0.1:5000/"
     )]
     Search(images::SearchArgs),
+    /// Read Dockerfiles as BuildKit does (parse: print the AST dump)
+    Dockerfile(dockerfile::DockerfileArgs),
     /// Manage glassbox (df: disk usage, prune: remove unused data, info)
     System(df::SystemArgs),
     /// Log in to a registry (credentials are stored in <root>/auth.json)
@@ -358,6 +361,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Image(args) => images::run_image(g, args),
         Command::Search(args) => images::run_search(g, args),
         Command::System(args) => df::run_system(g, args),
+        Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),
         Command::Login(args) => images::run_login(&g.root(), args),
