@@ -224,7 +224,7 @@ pub struct ImportArgs {
     pub source: String,
     /// Name the image REPOSITORY[:TAG]
     pub reference: Option<String>,
-    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR)
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)
     #[arg(short = 'c', long = "change")]
     pub change: Vec<String>,
     /// Set a commit message for the imported image
