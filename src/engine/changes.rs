@@ -62,7 +62,9 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
                 cmd_set = true;
             }
             Instruction::Entrypoint(line) => {
-                cfg.insert("Entrypoint".into(), command(cfg, line));
+                // docker: an empty ENTRYPOINT (`ENTRYPOINT []` or none) unsets it.
+                let ep = if line.args.is_empty() { Value::Null } else { command(cfg, line) };
+                cfg.insert("Entrypoint".into(), ep);
                 // docker: an ENTRYPOINT clears the CMD unless a CMD was given too.
                 if !cmd_set {
                     cfg.insert("Cmd".into(), Value::Null);
@@ -263,7 +265,9 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("RUN is not a valid change command"));
-        assert!(parse_changes(&["CMD".into()]).is_err());
+        // A bare CMD is docker's shell with nothing to run; a bare ENTRYPOINT unsets it.
+        assert_eq!(parse_changes(&["CMD".into()]).unwrap().cmd.unwrap(), vec!["/bin/sh", "-c"]);
+        assert!(parse_changes(&["ENTRYPOINT".into()]).unwrap().entrypoint.is_none());
         assert!(parse_changes(&["ENV A=\"x".into()]).is_err());
         assert!(parse_changes(&["ENV =x".into()]).is_err());
         assert!(parse_changes(&["STOPSIGNAL NOPE".into()]).is_err());
