@@ -4,6 +4,7 @@
 //! (`kernel::linux`, `kernel::sim`), and a narrator that shows each step
 //! (`narrate`). `engine` holds the verbs the CLI, REPL and tests all call.
 
+pub mod build;
 pub mod cli;
 pub mod clock;
 pub mod confine;

@@ -139,10 +139,10 @@ pub struct CommitArgs {
     /// Author (e.g. "Jane Doe <jane@example.com>")
     #[arg(short = 'a', long)]
     pub author: Option<String>,
-    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR, USER)
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)
     #[arg(short = 'c', long = "change")]
     pub change: Vec<String>,
-    /// Pause the container during commit (accepted; glassbox does not pause yet)
+    /// Pause the container while its files are read (--pause=false: don't)
     #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set)]
     pub pause: bool,
     /// The container (name or id)
@@ -154,23 +154,29 @@ pub struct CommitArgs {
 /// `commit`: a new image from the container's changes; prints its id.
 pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
     let root = g.root();
-    let c = container::find(&root, &args.container)?;
-    let changes = engine::changes::parse_changes(&args.change)
+    let found = container::find(&root, &args.container)?;
+    // Refuse bad changes before anything is frozen or written.
+    engine::changes::parse_changes(&args.change)
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
-    let _lock = container::ContainerLock::take(&root, &c)?;
-    let mut narrator = file_narrator(g)?;
-    let id = engine::commit::commit(
-        &root,
-        &mut narrator,
-        &c,
-        &engine::commit::CommitOptions {
-            message: args.message,
-            author: args.author,
-            changes,
-            reference: args.reference,
-        },
-    )?;
+    let _lock = container::ContainerLock::take(&root, &found)?;
+    let c = container::load_fresh(&root, &found.id).map_err(|_| container::gone(&args.container))?;
+    let opts = engine::commit::CommitOptions {
+        message: args.message,
+        author: args.author,
+        changes: args.change,
+        reference: args.reference,
+    };
+    let id = if args.pause && c.is_running() && !c.state.paused {
+        let mut kernel = g.kernel()?;
+        let mut narrator = g.narrator(kernel.as_ref())?;
+        engine::resources::frozen_while(&root, kernel.as_mut(), &mut narrator, &c, |obs| {
+            engine::commit::commit(&root, obs, &c, &opts)
+        })?
+    } else {
+        let mut narrator = file_narrator(g)?;
+        engine::commit::commit(&root, &mut narrator, &c, &opts)?
+    };
     println!("{id}");
     Ok(0)
 }

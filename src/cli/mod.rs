@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod df;
+pub mod dockerfile;
 pub mod format;
 pub mod images;
 pub mod inspect;
@@ -180,6 +181,8 @@ pub enum Command {
         after_help = "Examples:\n  glassbox search busybox\n  glassbox search --limit 5 127.0.0.1:5000/busy\n  glassbox search --format '{{.Name}}' 127.0.0.1:5000/"
     )]
     Search(images::SearchArgs),
+    /// Read Dockerfiles as BuildKit does (parse: print the AST dump)
+    Dockerfile(dockerfile::DockerfileArgs),
     /// Manage glassbox (df: disk usage, prune: remove unused data, info)
     System(df::SystemArgs),
     /// Manage volumes (create, ls, inspect, rm, prune)
@@ -227,7 +230,7 @@ pub struct ImportArgs {
     pub source: String,
     /// Name the image REPOSITORY[:TAG]
     pub reference: Option<String>,
-    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR)
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)
     #[arg(short = 'c', long = "change")]
     pub change: Vec<String>,
     /// Set a commit message for the imported image
@@ -366,6 +369,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Search(args) => images::run_search(g, args),
         Command::System(args) => df::run_system(g, args),
         Command::Volume(args) => volumes::run_volume(g, args),
+        Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),
         Command::Login(args) => images::run_login(&g.root(), args),

@@ -25,7 +25,7 @@ use crate::image::store::{
     chain_ids, Descriptor, LayerInfo, Manifest, Unpack, ANNOTATION_REF_NAME, MEDIA_OCI_CONFIG,
     MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST,
 };
-use crate::image::{ImportConfig, Reference, Store};
+use crate::image::{Reference, Store};
 use crate::kernel::{Go, StepObserver};
 use crate::step::Step;
 use anyhow::{Context, Result};
@@ -38,8 +38,10 @@ pub struct CommitOptions {
     pub message: Option<String>,
     /// `-a`: the image's author.
     pub author: Option<String>,
-    /// `-c`: parsed Dockerfile instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER).
-    pub changes: ImportConfig,
+    /// `-c`: Dockerfile instructions (`engine::changes`: CMD, ENTRYPOINT,
+    /// ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME,
+    /// WORKDIR), applied after the container's own settings.
+    pub changes: Vec<String>,
     /// REPOSITORY[:TAG]; none gives an untagged image.
     pub reference: Option<String>,
 }
@@ -209,42 +211,13 @@ pub fn commit(
     if c.config.working_dir != "/" && !c.config.working_dir.is_empty() {
         cfg.insert("WorkingDir".into(), json!(c.config.working_dir));
     }
-    let ch = &opts.changes;
-    if let Some(v) = &ch.cmd {
-        cfg.insert("Cmd".into(), json!(v));
-    }
-    if let Some(v) = &ch.entrypoint {
-        cfg.insert("Entrypoint".into(), json!(v));
-    }
-    if !ch.env.is_empty() {
-        let mut env: Vec<String> = cfg
-            .get("Env")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        for kv in &ch.env {
-            let key = kv.split('=').next().unwrap_or("");
-            env.retain(|e| e.split('=').next() != Some(key));
-            env.push(kv.clone());
-        }
-        cfg.insert("Env".into(), json!(env));
-    }
-    if let Some(v) = &ch.working_dir {
-        cfg.insert("WorkingDir".into(), json!(v));
-    }
-    if let Some(v) = &ch.user {
-        cfg.insert("User".into(), json!(v));
-    }
-    if !ch.volumes.is_empty() {
-        // docker's config keeps them as an object: {"/data": {}}.
-        let vols = cfg
-            .entry("Volumes")
-            .or_insert_with(|| json!({}));
-        if let Some(map) = vols.as_object_mut() {
-            for v in &ch.volumes {
-                map.insert(v.clone(), json!({}));
-            }
-        }
-    }
+    super::changes::apply_changes(cfg, &opts.changes)?;
+    // The message is the image's `Comment` (docker's image config keeps it
+    // at the top, besides the history entry), not the parent's.
+    match opts.message.as_ref().filter(|m| !m.is_empty()) {
+        Some(m) => obj.insert("comment".into(), json!(m)),
+        None => obj.remove("comment"),
+    };
     let rootfs = obj
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));

@@ -428,6 +428,20 @@ pub fn history(store: &Store, name: &str) -> Result<(Image, Vec<HistoryEntry>)> 
     Ok((img, entries))
 }
 
+/// The image's `Comment`: the config's own `comment` (docker's commit and
+/// import message), else its newest history entry's (not the base's).
+fn image_comment(raw: &serde_json::Value) -> serde_json::Value {
+    let newest = raw
+        .get("history")
+        .and_then(|h| h.as_array())
+        .and_then(|h| h.last())
+        .and_then(|h| h.get("comment"));
+    raw.get("comment")
+        .or(newest)
+        .cloned()
+        .unwrap_or(serde_json::Value::String(String::new()))
+}
+
 /// docker's `image inspect` object for one image.
 pub fn inspect(store: &Store, img: &Image) -> Result<serde_json::Value> {
     let raw: serde_json::Value = serde_json::from_slice(&store.read_blob(&img.id)?)?;
@@ -466,7 +480,7 @@ pub fn inspect(store: &Store, img: &Image) -> Result<serde_json::Value> {
         "RepoTags": repo_tags,
         "RepoDigests": repo_digests,
         "Parent": "",
-        "Comment": raw.pointer("/history/0/comment").cloned().unwrap_or(serde_json::Value::String(String::new())),
+        "Comment": image_comment(&raw),
         "Created": raw.get("created").cloned().unwrap_or(serde_json::Value::Null),
         "DockerVersion": raw.get("docker_version").cloned().unwrap_or(serde_json::Value::String(String::new())),
         "Author": raw.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),

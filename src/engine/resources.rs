@@ -160,6 +160,49 @@ pub fn thaw_for_signal(
     Ok(())
 }
 
+/// docker commit's pause: a running container (not already paused) is
+/// frozen while `work` reads its files, then thawed, as `pause` and
+/// `unpause` do it (narrated `freeze` steps, the record, the events). The
+/// caller holds the container's lock.
+pub fn frozen_while<T>(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    c: &Container,
+    work: impl FnOnce(&mut dyn StepObserver) -> Result<T>,
+) -> Result<T> {
+    same_host(kernel, c)?;
+    if !c.is_running() || c.state.paused {
+        return work(observer);
+    }
+    let step = freeze_step(kernel, c, true)?;
+    if apply_step(kernel, observer, &step)? == Go::Abort {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step freeze; no image was made and container {} keeps running",
+            c.name
+        );
+    }
+    if let Err(e) = record_paused(root, observer, c, true) {
+        let _ = kernel.apply(&freeze_step(kernel, c, false)?);
+        return Err(e);
+    }
+    container::events::record(root, "pause", c, &[]);
+    let result = work(observer);
+    let thawed = thaw(root, kernel, observer, c);
+    if thawed.is_ok() {
+        container::events::record(root, "unpause", c, &[]);
+    }
+    match (result, thawed) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e.context(format!(
+            "the image was made, but container {} stays paused (glassbox unpause {0})",
+            c.name
+        ))),
+        (Ok(v), Ok(())) => Ok(v),
+    }
+}
+
 /// What `update` may change.
 #[derive(Clone, Debug, Default)]
 pub struct UpdateOptions {

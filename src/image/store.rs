@@ -208,8 +208,6 @@ pub struct ImportConfig {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
-    /// `VOLUME` paths: each becomes an anonymous volume in every container.
-    pub volumes: Vec<String>,
     /// Commit message; defaults to "Imported from <source>".
     pub comment: Option<String>,
     /// Where the tarball came from (file path, URL or "-"), for history.
@@ -217,6 +215,10 @@ pub struct ImportConfig {
     /// A fixed creation time (RFC 3339) instead of now: a reproducible tarball
     /// then always gives the same image id (the built-in image relies on it).
     pub created: Option<String>,
+    /// Docker config keys oci-spec has no field for (`-c EXPOSE`, `LABEL`,
+    /// `VOLUME`, `STOPSIGNAL`, `ONBUILD`, `HEALTHCHECK`): merged into
+    /// `config` as they are.
+    pub extra_config: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `<layer dir>/meta.json`; its presence means the unpack completed.
@@ -1677,9 +1679,6 @@ pub fn import_manifest(diff_id: &str, size: u64, cfg: ImportConfig) -> Result<(V
     if let Some(v) = cfg.user {
         c = c.user(v);
     }
-    if !cfg.volumes.is_empty() {
-        c = c.volumes(cfg.volumes);
-    }
     let comment = cfg
         .comment
         .filter(|c| !c.is_empty())
@@ -1700,7 +1699,15 @@ pub fn import_manifest(diff_id: &str, size: u64, cfg: ImportConfig) -> Result<(V
             .comment(comment)
             .build()?])
         .build()?;
-    let config_bytes = serde_json::to_vec(&config)?;
+    let config_bytes = if cfg.extra_config.is_empty() {
+        serde_json::to_vec(&config)?
+    } else {
+        let mut v = serde_json::to_value(&config)?;
+        if let Some(c) = v.get_mut("config").and_then(|c| c.as_object_mut()) {
+            c.extend(cfg.extra_config);
+        }
+        serde_json::to_vec(&v)?
+    };
     let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
     let manifest = Manifest {
         schema_version: 2,
