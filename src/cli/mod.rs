@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod learn;
 pub mod lifecycle;
 pub mod resources;
+pub mod stats;
 pub mod system;
 pub mod template;
 
