@@ -284,3 +284,64 @@ fn ps_size_and_rm_volumes() {
     assert_eq!(ok(&gb.run(&["rm", "-v", "-f", "lc3-size"])), "lc3-size\n");
     assert!(gb.containers().is_empty());
 }
+
+#[test]
+fn an_oom_kill_after_the_monitor_died_is_recorded_by_the_next_command() {
+    require_root!();
+    if std::fs::read_to_string("/proc/swaps")
+        .map(|s| s.lines().count() > 1)
+        .unwrap_or(true)
+    {
+        eprintln!("skipped: this host has swap (the allocation may be swapped out)");
+        return;
+    }
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    // `tail` holds the one 64 MiB line of zeros: past -m 32m, once the
+    // monitor is gone.
+    let id = run_detached(
+        &gb,
+        &[
+            "--name",
+            "orphan-oom",
+            "-m",
+            "32m",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 2; head -c 64m /dev/zero | tail >/dev/null",
+        ],
+    );
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gb.root().join("containers").join(&id).join("container.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let monitor = record["state"]["monitor_pid"].as_i64().unwrap() as i32;
+    let pid = record["state"]["pid"].as_i64().unwrap() as i32;
+    assert!(monitor > 0 && monitor != pid);
+    // The monitor, killed by its PID: nobody is left to see the OOM kill.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(20, "the container to be seen exited", || {
+        inspect(&gb, "orphan-oom", "{{.State.Status}}") == "exited"
+    });
+    assert_eq!(
+        inspect(&gb, "orphan-oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "true 137"
+    );
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let events = ok(&gb.run(&["events", "--since", "0", "--until", &until]));
+    let oom_at = events.find("container oom ").expect(&events);
+    let die_at = events.find("container die ").expect(&events);
+    assert!(oom_at < die_at, "{events}");
+    assert!(events.contains("exitCode=137"), "{events}");
+    assert!(
+        cgroup_dirs_for(&id).is_empty(),
+        "the counter was read, then the cgroup removed"
+    );
+    ok(&gb.run(&["rm", "orphan-oom"]));
+}

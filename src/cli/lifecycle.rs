@@ -477,132 +477,8 @@ pub fn port(g: &GlobalOptions, args: PortArgs) -> Result<i32> {
     Ok(0)
 }
 
-#[derive(Args, Debug)]
-pub struct StatsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short = 'a', long)]
-    pub all: bool,
-    /// Disable streaming stats and only pull the first result
-    #[arg(long = "no-stream")]
-    pub no_stream: bool,
-    /// Do not truncate output
-    #[arg(long = "no-trunc")]
-    pub no_trunc: bool,
-    /// Containers (name or id); default: all running
-    pub containers: Vec<String>,
-}
-
-/// go-units BytesSize: binary units, four significant digits (MEM USAGE).
-pub fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let int_digits = if value < 1.0 {
-        1
-    } else {
-        (value.log10().floor() as usize) + 1
-    };
-    let decimals = 4usize.saturating_sub(int_digits);
-    let mut text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{text}{}", UNITS[unit])
-}
-
-/// `stats`: CPU %, memory, network, block I/O and PIDs from each container's
-/// cgroup, sampled twice half a second apart (docker's table).
-pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
-    let root = g.root();
-    let chosen: Vec<container::Container> = if args.containers.is_empty() {
-        container::list(&root)?
-            .into_iter()
-            .filter(|c| args.all || c.is_running())
-            .collect()
-    } else {
-        args.containers
-            .iter()
-            .map(|k| container::find(&root, k))
-            .collect::<Result<_>>()?
-    };
-    loop {
-        let first: Vec<Option<manage::Sample>> = chosen
-            .iter()
-            .map(|c| {
-                (c.is_running() && !c.simulated)
-                    .then(|| manage::sample(c).ok())
-                    .flatten()
-            })
-            .collect();
-        let t0 = std::time::Instant::now();
-        std::thread::sleep(Duration::from_millis(500));
-        let mut table = Table::new(&[
-            "CONTAINER ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET I/O",
-            "BLOCK I/O",
-            "PIDS",
-        ]);
-        let wall = t0.elapsed().as_nanos() as f64;
-        for (c, before) in chosen.iter().zip(&first) {
-            let id = if args.no_trunc {
-                c.id.clone()
-            } else {
-                c.short_id().to_string()
-            };
-            let now = before.as_ref().and_then(|_| manage::sample(c).ok());
-            match (before, now) {
-                (Some(b), Some(n)) => {
-                    let cpu = (n.cpu_ns.saturating_sub(b.cpu_ns)) as f64 / wall * 100.0;
-                    let mem_pct = if n.mem_limit > 0 {
-                        n.mem as f64 / n.mem_limit as f64 * 100.0
-                    } else {
-                        0.0
-                    };
-                    table.row(vec![
-                        id,
-                        c.name.clone(),
-                        format!("{cpu:.2}%"),
-                        format!("{} / {}", bytes_size(n.mem), bytes_size(n.mem_limit)),
-                        format!("{mem_pct:.2}%"),
-                        format!("{} / {}", human_size(n.net_rx), human_size(n.net_tx)),
-                        format!(
-                            "{} / {}",
-                            human_size(n.block_read),
-                            human_size(n.block_write)
-                        ),
-                        n.pids.to_string(),
-                    ]);
-                }
-                _ => table.row(vec![
-                    id,
-                    c.name.clone(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0B / 0B".into(),
-                    "0".into(),
-                ]),
-            }
-        }
-        let text = table.render();
-        if args.no_stream {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            return Ok(0);
-        }
-        // Streaming: redraw in place, as docker does, until interrupted.
-        let _ = std::io::stdout().write_all(format!("\x1b[2J\x1b[H{text}").as_bytes());
-        let _ = std::io::stdout().flush();
-    }
-}
+// `stats` lives in its own module (src/cli/stats.rs).
+pub use super::stats::{stats, StatsArgs};
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
@@ -738,13 +614,6 @@ pub fn events_cmd(g: &GlobalOptions, args: EventsArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binary_sizes_like_docker_stats() {
-        assert_eq!(bytes_size(0), "0B");
-        assert_eq!(bytes_size(1_462_272), "1.395MiB");
-        assert_eq!(bytes_size(8_232_000_000), "7.667GiB");
-    }
 
     #[test]
     fn container_paths() {

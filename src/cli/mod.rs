@@ -11,6 +11,7 @@ pub mod learn;
 pub mod lifecycle;
 pub mod network;
 pub mod resources;
+pub mod stats;
 pub mod system;
 pub mod template;
 pub mod volumes;

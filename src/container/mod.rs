@@ -452,8 +452,19 @@ pub fn remove_orphan_cgroup(id: &str) {
     }
 }
 
+/// The OOM killer's count in the cgroup of a container whose supervisor is
+/// gone (the counter file and its value; None when it killed nothing). To
+/// be read before `remove_orphan_cgroup`: the counter goes with the cgroup.
+pub fn orphan_oom_counter(id: &str) -> Option<(PathBuf, u64)> {
+    let setup = crate::kernel::CgroupSetup::detect().ok()?;
+    crate::resources::files::oom_counter(&setup.paths_for(id))
+}
+
 /// Record the end of a container that died unseen: exit code 255 (unknown)
-/// unless one was recorded, and its cgroup directories removed.
+/// (a restarting one keeps its last run's), or 137 with OOMKilled when its cgroup's
+/// `oom_kill` counter says the OOM killer struck (the SIGKILL it sends);
+/// the `oom` and `die` events its monitor would have written; and its
+/// cgroup directories removed.
 pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
     if c.simulated {
         return refresh_simulated(root, c);
@@ -464,15 +475,32 @@ pub fn refresh(root: &Path, c: &mut Container) -> Result<()> {
     let _lock = StoreLock::exclusive(root)?;
     if let Ok(mut fresh) = Container::load(root, &c.id) {
         if died_unseen(&fresh) {
+            let ran = fresh.state.status == Status::Running;
+            let oom = orphan_oom_counter(&fresh.id);
             fresh.state.status = Status::Exited;
             fresh.state.pid = 0;
-            fresh.state.exit_code.get_or_insert(255);
-            fresh.state.finished_at.get_or_insert_with(now_rfc3339);
+            if ran {
+                fresh.state.oom_killed = oom.is_some();
+                // (A code or time on a running record is its last run's.)
+                fresh.state.exit_code = Some(if oom.is_some() { 137 } else { 255 });
+                fresh.state.finished_at = Some(now_rfc3339());
+            } else {
+                // Restarting: its last run's end was recorded by its monitor.
+                fresh.state.exit_code.get_or_insert(255);
+                fresh.state.finished_at.get_or_insert_with(now_rfc3339);
+            }
             fresh
                 .state
                 .error
                 .get_or_insert_with(|| "the container's supervisor died".into());
             fresh.save_locked(root)?;
+            if oom.is_some() {
+                events::record(root, "oom", &fresh, &[]);
+            }
+            if ran {
+                let code = fresh.state.exit_code.unwrap_or(255).to_string();
+                events::record(root, "die", &fresh, &[("exitCode", code)]);
+            }
             remove_orphan_cgroup(&fresh.id);
         }
         *c = fresh;

@@ -80,7 +80,7 @@ pub fn attach(
     observer: &mut dyn StepObserver,
 ) -> Result<Ended> {
     if c.simulated {
-        return attach_simulated(root, c, opts);
+        return attach_simulated(root, c, opts, observer);
     }
     if !c.is_running() {
         crate::exit_err!(
@@ -231,7 +231,12 @@ pub fn attach(
 /// Attach to a container on the simulated host: the user's keys become
 /// its program's input (kept with it, so later commands see their
 /// effects), its new output is printed as it is recomputed.
-fn attach_simulated(root: &Path, c: &Container, opts: &AttachOptions) -> Result<Ended> {
+fn attach_simulated(
+    root: &Path,
+    c: &Container,
+    opts: &AttachOptions,
+    observer: &mut dyn StepObserver,
+) -> Result<Ended> {
     use crate::kernel::sim::live;
     let mut c = c.clone();
     container::refresh(root, &mut c)?;
@@ -241,6 +246,19 @@ fn attach_simulated(root: &Path, c: &Container, opts: &AttachOptions) -> Result<
             "You cannot attach to a stopped container, start it first"
         );
     }
+    // The simulated monitor's socket, told as the real attach tells it
+    // (as `run -d` tells the simulated monitor's own steps).
+    let step = Step::AttachConnect {
+        socket: proto::socket_path(&c.dir(root)),
+        detach_keys: keys_text(&opts.detach_keys),
+    };
+    if observer.before(&step)? == Go::Abort {
+        crate::exit_err!(
+            crate::error::EXIT_ENGINE,
+            "aborted before step attach_connect; the container keeps running"
+        );
+    }
+    observer.after(&step);
     let tty = c.config.tty;
     let stdin_wanted = opts.stdin && c.config.interactive;
     // SAFETY: isatty on fd 0.

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 /// Files glassbox creates in the upper dir only as mount points for its
 /// binds (docker keeps them in an "init" layer): not the container's changes.
-const MOUNT_POINTS: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+pub(crate) const MOUNT_POINTS: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
 /// A whiteout: overlay's mark of a deleted name (a 0:0 character device).
 fn is_whiteout(st: &libc::stat) -> bool {

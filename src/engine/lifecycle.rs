@@ -158,17 +158,22 @@ fn record_unmonitored(
     if !(c.state.status == Status::Running && !c.process_alive() && !c.monitor_alive()) {
         return Ok(());
     }
+    // The OOM killer may have struck before our signal: its count goes
+    // with the cgroup, so it is read (and told) before the cgroup is removed.
+    let oom = container::orphan_oom_counter(&c.id);
+    if let Some((counter, kills)) = oom.clone() {
+        let _ = observer.before(&Step::OomKilled { counter, kills });
+    }
     let finished = container::now_rfc3339();
-    let step = status_step(
-        root,
-        &c,
-        Status::Exited,
-        &[
-            ("pid", "0".into()),
-            ("exit_code", code.to_string()),
-            ("finished_at", format!("\"{finished}\"")),
-        ],
-    );
+    let mut fields = vec![
+        ("pid", "0".to_string()),
+        ("exit_code", code.to_string()),
+        ("finished_at", format!("\"{finished}\"")),
+    ];
+    if oom.is_some() {
+        fields.push(("oom_killed", "true".into()));
+    }
+    let step = status_step(root, &c, Status::Exited, &fields);
     store_step(observer, &step, || {
         let _lock = crate::fsutil::StoreLock::exclusive(root)?;
         let Ok(mut c) = Container::load(root, id) else {
@@ -179,7 +184,11 @@ fn record_unmonitored(
             c.state.pid = 0;
             c.state.exit_code = Some(code);
             c.state.finished_at = Some(finished.clone());
+            c.state.oom_killed = oom.is_some();
             c.save_locked(root)?;
+            if oom.is_some() {
+                container::events::record(root, "oom", &c, &[]);
+            }
             container::remove_orphan_cgroup(&c.id);
         }
         Ok(())

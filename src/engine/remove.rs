@@ -104,6 +104,12 @@ pub fn remove_container(
             ),
             _ => {}
         }
+        // The real container's monitor tells its death (`die`, 137) as the
+        // SIGKILL lands; a simulated one's is told here, since its record,
+        // marked removing, is settled by nobody.
+        if c.simulated {
+            container::events::record(root, "die", &c, &[("exitCode", "137".into())]);
+        }
     }
     test_pause("rm:after_kill");
 

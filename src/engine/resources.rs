@@ -263,14 +263,39 @@ pub fn update(
             &dirs,
             kernel.is_simulated(),
         )?;
+        // What each file held before, so that a refusal half-way puts the
+        // groups already written back: files and record never disagree.
+        let mut written: Vec<(String, Vec<(PathBuf, String)>)> = Vec::new();
         for step in &steps {
-            if apply_step(kernel, observer, step)? == Go::Abort {
-                crate::exit_err!(
-                    EXIT_ENGINE,
-                    "aborted before step {}; the limits written so far stay, the record is unchanged",
-                    step.kind()
-                );
-            }
+            let Step::CgroupLimit { flag, writes } = step else {
+                continue;
+            };
+            let before = if kernel.is_simulated() {
+                // (The simulated host takes one update's writes whole, or
+                // refuses them all when the cgroup is gone: nothing to undo.)
+                Vec::new()
+            } else {
+                previous_values(writes)
+            };
+            let outcome = apply_step(kernel, observer, step);
+            let failed = match outcome {
+                Ok(Go::Run) => {
+                    written.push((flag.clone(), before));
+                    continue;
+                }
+                Ok(Go::Abort) => format!("aborted before step {}", step.kind()),
+                Err(e) => {
+                    // The group may be half-written: undo it too.
+                    written.push((flag.clone(), before));
+                    format!("{e:#}")
+                }
+            };
+            let undone = undo_limits(kernel, observer, &written);
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "Cannot update container {}: {failed}; {undone}",
+                c.name
+            );
         }
     }
     let mut fields = vec![(
@@ -304,4 +329,69 @@ pub fn update(
     })?;
     container::events::record(root, "update", &c, &[]);
     Ok(applied.warnings)
+}
+
+/// The values the files of a `cgroup_limit` step hold now, in its order
+/// (`cgroup.subtree_control` left out: enabling a controller for the
+/// children changes no limit; a file that cannot be read has nothing to
+/// restore). v1's `memory.oom_control` reads as several lines but takes
+/// only its `oom_kill_disable` value.
+fn previous_values(writes: &[(PathBuf, String)]) -> Vec<(PathBuf, String)> {
+    writes
+        .iter()
+        .filter(|(f, _)| f.file_name().is_some_and(|n| n != "cgroup.subtree_control"))
+        .filter_map(|(f, _)| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let value = if f.ends_with("memory.oom_control") {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill_disable "))?
+                    .trim()
+                    .to_string()
+            } else {
+                text.trim().to_string()
+            };
+            Some((f.clone(), value))
+        })
+        .collect()
+}
+
+/// Put back the files of the groups an `update` wrote before it failed,
+/// newest first and each group's files in reverse (so v1's memsw stays at
+/// or above the limit at every moment), as `cgroup_limit` steps shown but
+/// never paused on. Says what was restored, or what could not be.
+fn undo_limits(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    written: &[(String, Vec<(PathBuf, String)>)],
+) -> String {
+    let mut failed = Vec::new();
+    let mut restored = 0;
+    for (flag, before) in written.iter().rev() {
+        for (file, value) in before.iter().rev() {
+            let step = Step::CgroupLimit {
+                flag: format!("(undo {flag})"),
+                writes: vec![(file.clone(), value.clone())],
+            };
+            let _ = observer.before(&step);
+            match kernel.apply(&step) {
+                Ok(()) => {
+                    observer.after(&step);
+                    restored += 1;
+                }
+                // The file that refused the new value refuses the old one
+                // too, as a rule: it was never changed.
+                Err(e) => failed.push(format!("{} ({e:#})", file.display())),
+            }
+        }
+    }
+    match (restored, failed.is_empty()) {
+        (0, true) => "no limit was changed, the record is unchanged".into(),
+        (_, true) => format!(
+            "the {restored} limit file(s) written before were put back as they were, the record is unchanged"
+        ),
+        (_, false) => format!(
+            "the limits written before were put back, except {}; the record is unchanged",
+            failed.join(", ")
+        ),
+    }
 }

@@ -64,16 +64,38 @@ pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
 pub fn export(root: &Path, c: &Container, out: &mut dyn Write) -> Result<()> {
     let (fs, mounts) = host::container_fs(root, c, &layers(root, c)?)?;
     let mut whole = FsPatch::between(&SimFs::new(), &fs, &mounts);
-    // The mount points themselves stay, empty.
-    for m in &mounts {
-        if let Some(node) = fs.node_at(m).filter(|n| n.is_dir()) {
-            whole.changes.push(upper::Change {
-                path: m.clone(),
-                node: Some(node.clone()),
-                size: 0,
-                mtime: fs.mtime_of(m),
-            });
+    // The mount points themselves stay, empty: directories as they are,
+    // the bound files (/etc/hostname, hosts, resolv.conf) as the empty
+    // files the real start makes in the upper dir to bind onto (so they
+    // are there once it ever started, running or not).
+    let mut points = mounts.clone();
+    if c.state.started_at.is_some() {
+        for p in super::files::MOUNT_POINTS {
+            let p = format!("/{p}");
+            if !points.contains(&p) {
+                points.push(p);
+            }
         }
+    }
+    for m in &points {
+        let bound_file = super::files::MOUNT_POINTS.contains(&m.trim_start_matches('/'));
+        let node = match fs.node_at(m) {
+            Some(n) if n.is_dir() => n.clone(),
+            Some(Node::File { .. }) | None if bound_file => Node::File {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                data: Vec::new(),
+            },
+            _ => continue,
+        };
+        whole.changes.retain(|ch| &ch.path != m);
+        whole.changes.push(upper::Change {
+            path: m.clone(),
+            node: Some(node),
+            size: 0,
+            mtime: fs.mtime_of(m),
+        });
     }
     whole.changes.sort_by(|a, b| a.path.cmp(&b.path));
     out.write_all(&whole.to_layer_tar(&fs)?)?;
