@@ -479,6 +479,11 @@ pub fn bytes_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
+/// Whether `stats` looks at simulated containers (time passes in simulation).
+fn c_simulated(chosen: &[container::Container], g: &GlobalOptions) -> bool {
+    chosen.first().map_or(g.simulated(), |c| c.simulated)
+}
+
 /// `stats`: CPU %, memory, network, block I/O and PIDs from each container's
 /// cgroup, sampled twice half a second apart (docker's table).
 pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
@@ -498,13 +503,12 @@ pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
         let first: Vec<Option<manage::Sample>> = chosen
             .iter()
             .map(|c| {
-                (c.is_running() && !c.simulated)
-                    .then(|| manage::sample(c).ok())
+                c.is_running()
+                    .then(|| manage::sample(&root, c).ok())
                     .flatten()
             })
             .collect();
-        let t0 = std::time::Instant::now();
-        std::thread::sleep(Duration::from_millis(500));
+        let wall = manage::pass_interval(&root, c_simulated(&chosen, g))? as f64;
         let mut table = Table::new(&[
             "CONTAINER ID",
             "NAME",
@@ -515,14 +519,13 @@ pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
             "BLOCK I/O",
             "PIDS",
         ]);
-        let wall = t0.elapsed().as_nanos() as f64;
         for (c, before) in chosen.iter().zip(&first) {
             let id = if args.no_trunc {
                 c.id.clone()
             } else {
                 c.short_id().to_string()
             };
-            let now = before.as_ref().and_then(|_| manage::sample(c).ok());
+            let now = before.as_ref().and_then(|_| manage::sample(&root, c).ok());
             match (before, now) {
                 (Some(b), Some(n)) => {
                     let cpu = (n.cpu_ns.saturating_sub(b.cpu_ns)) as f64 / wall * 100.0;

@@ -6,6 +6,7 @@ pub mod arith;
 pub mod exec;
 pub mod expand;
 pub mod lexer;
+pub mod memcg;
 pub mod parser;
 pub mod world;
 
