@@ -12,6 +12,7 @@ pub mod limits;
 pub mod live;
 pub mod mounttab;
 pub mod procfs;
+pub mod rlimits;
 pub mod sh;
 pub mod shell;
 pub mod sysfs;
@@ -296,6 +297,8 @@ impl SimChild {
                 seccomp_filters: self.seccomp_filters,
                 ns: self.ns,
                 cgroup: self.cgroup.clone(),
+                rlimits: rlimits::table(&self.res.rlimits),
+                oom_score_adj: self.res.oom_score_adj,
             })
             .collect();
         procfs::ProcView {

@@ -317,6 +317,7 @@ pub fn run_traced_io(
     );
     w.set_stdin(stdin);
     w.set_cgroup(&ctx.res.limits, ctx.res.oom_score_adj);
+    w.cg.rlimits = super::rlimits::table(&ctx.res.rlimits);
     for p in &ctx.procs {
         if p.pid != ctx.pid {
             w.add_foreign(p.pid, &p.user, &p.cmdline);

@@ -67,6 +67,8 @@ pub struct Sh {
     pub exec_ok: bool,
     /// `$RANDOM`'s generator state: a fixed seed, so runs repeat exactly.
     random: std::cell::Cell<u32>,
+    /// Resource limits this shell's `ulimit` set (None: the container's).
+    pub rlimits: Option<Vec<crate::kernel::sim::rlimits::Rlimit>>,
 }
 
 /// What a simulated process's thread runs, given the world it shares.
@@ -94,7 +96,7 @@ const SPECIAL: &[&str] = &[
 const NOEXEC: &[&str] = &["ps"];
 const BUILTINS: &[&str] = &[
     "cd", "pwd", "echo", "printf", "test", "[", "true", "false", "kill", "read", "wait", "local",
-    "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir",
+    "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir", "ulimit",
 ];
 
 impl Sh {
@@ -140,6 +142,7 @@ impl Sh {
             exec_last: false,
             exec_ok: false,
             random: std::cell::Cell::new(0x2545_f491),
+            rlimits: None,
         }
     }
 
@@ -1396,6 +1399,7 @@ impl Sh {
                 Ok(0)
             }
             "jobs" | "hash" | "times" => Ok(0),
+            "ulimit" => self.ulimit(p, a),
             "getopts" => self.getopts(p, a),
             "let" => {
                 let mut v = 0;

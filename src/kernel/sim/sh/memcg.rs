@@ -141,6 +141,8 @@ pub struct CgState {
     pub oom_score_adj: i32,
     /// The counters when the run was halted (threads unwind after that).
     pub at_halt: Option<CgCounters>,
+    /// The container's resource limits (`rlimits::table`; empty: the defaults).
+    pub rlimits: Vec<crate::kernel::sim::rlimits::Rlimit>,
 }
 
 use super::world::{St, World};
