@@ -471,6 +471,7 @@ mod tests {
             }],
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
+            res: Default::default(),
             stdout: &mut out,
             stderr: &mut err,
         };
@@ -1058,6 +1059,7 @@ mod tests {
             procs: Vec::new(),
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
+            res: Default::default(),
             stdout: &mut out,
             stderr: &mut err,
         };
