@@ -13,6 +13,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What the NET I/O column shows for a container sharing the host's
@@ -238,29 +239,36 @@ fn choose(g: &GlobalOptions, args: &StatsArgs, first: bool) -> Result<Vec<(Strin
     Ok(out)
 }
 
-/// A sample of a running container's counters (None when not running).
-fn sample_of(c: &Container) -> Option<Sample> {
-    // The simulated host's counters are not sampled yet (simulated
-    // accounting): a simulated container shows zeros, as a stopped one.
-    if !c.is_running() || c.simulated {
+/// A sample of a running container's counters (None when not running),
+/// and when it was taken: on the real host by the monotonic clock, in
+/// simulation by the simulated clock (which `stats` moves on itself).
+fn sample_of(root: &Path, c: &Container, since: Instant) -> Option<(Duration, Sample)> {
+    if !c.is_running() {
         return None;
     }
-    manage::sample(c).ok()
+    let at = if c.simulated {
+        Duration::from_millis(crate::clock::now_ms())
+    } else {
+        since.elapsed()
+    };
+    manage::sample(root, c).ok().map(|s| (at, s))
 }
 
 pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
     let layout = Layout::parse(args.format.as_deref())?;
     let trunc = !args.no_trunc;
+    let root = g.root();
+    let since = Instant::now();
     // The last sample of each container, and when it was taken.
-    let mut last: HashMap<String, (Instant, Sample)> = HashMap::new();
+    let mut last: HashMap<String, (Duration, Sample)> = HashMap::new();
     let mut first = true;
     loop {
         let chosen = choose(g, &args, first)?;
         let mut fresh = false;
         for (_, c) in &chosen {
             if !last.contains_key(&c.id) {
-                if let Some(s) = sample_of(c) {
-                    last.insert(c.id.clone(), (Instant::now(), s));
+                if let Some(s) = sample_of(&root, c, since) {
+                    last.insert(c.id.clone(), s);
                     fresh = true;
                 }
             }
@@ -271,14 +279,24 @@ pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
         } else {
             Duration::from_secs(1)
         };
-        std::thread::sleep(pause);
+        if g.simulated() {
+            // Simulated time passes instead of real time.
+            crate::kernel::sim::host::advance_clock(
+                &root,
+                crate::clock::now_ms() + pause.as_millis() as u64,
+            )?;
+        } else {
+            std::thread::sleep(pause);
+        }
         let mut entries = Vec::new();
         for (shown_as, c) in &chosen {
-            let now = sample_of(c).map(|s| (Instant::now(), s));
+            let now = sample_of(&root, c, since);
             let entry = match (last.get(&c.id), &now) {
-                (Some((t0, before)), Some((t1, after))) => {
-                    Entry::new(shown_as.clone(), c, Some((before, after, *t1 - *t0)))
-                }
+                (Some((t0, before)), Some((t1, after))) => Entry::new(
+                    shown_as.clone(),
+                    c,
+                    Some((before, after, t1.saturating_sub(*t0))),
+                ),
                 _ => Entry::new(shown_as.clone(), c, None),
             };
             entries.push(entry);

@@ -533,6 +533,12 @@ fn refresh_simulated(root: &Path, c: &mut Container) -> Result<()> {
             }
             RunEvent::Ended(end, offer) => (end, offer),
         };
+        // The simulated OOM killer's kills, counted in its cgroup (as the
+        // real monitor reads memory.events / memory.oom_control).
+        fresh.state.oom_killed = end.oom_kills > 0;
+        if fresh.state.oom_killed {
+            events::record_at(root, "oom", &fresh, &[], at(end.at_ms));
+        }
         events::record_at(
             root,
             "die",

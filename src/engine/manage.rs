@@ -5,6 +5,7 @@
 use crate::container::{self, names, Container, Status};
 use crate::error::EXIT_ENGINE;
 use crate::fsutil::StoreLock;
+use crate::kernel::cgroup::CgroupFiles;
 use crate::kernel::{CgroupMode, CgroupSetup, Go, StepObserver};
 use crate::step::Step;
 use anyhow::Result;
@@ -241,12 +242,12 @@ fn ps_err(message: String) -> anyhow::Error {
     anyhow::Error::new(crate::error::ExitError::new(1, message))
 }
 
-fn read_u64(p: &Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+fn read_u64(files: &dyn CgroupFiles, p: &Path) -> Option<u64> {
+    files.read(p)?.trim().parse().ok()
 }
 
-fn stat_field(p: &Path, key: &str) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.lines().find_map(|l| {
+fn stat_field(files: &dyn CgroupFiles, p: &Path, key: &str) -> Option<u64> {
+    files.read(p)?.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
     })
@@ -280,61 +281,23 @@ fn host_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Read the counters of a running container.
-pub fn sample(c: &Container) -> Result<Sample> {
-    let setup = CgroupSetup::detect()?;
-    let mut s = Sample::default();
-    let host = host_memory();
-    if setup.mode == CgroupMode::Unified {
-        let dir = cgroup_dir(&setup, &c.id, "").unwrap_or_default();
-        s.cpu_ns = stat_field(&dir.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000;
-        let current = read_u64(&dir.join("memory.current")).unwrap_or(0);
-        let inactive = stat_field(&dir.join("memory.stat"), "inactive_file").unwrap_or(0);
-        s.mem = current.saturating_sub(inactive);
-        s.mem_limit = read_u64(&dir.join("memory.max"))
-            .unwrap_or(host)
-            .min(host.max(1));
-        s.pids = read_u64(&dir.join("pids.current")).unwrap_or(0);
-        if let Ok(io) = std::fs::read_to_string(dir.join("io.stat")) {
-            for word in io.split_whitespace() {
-                if let Some(v) = word.strip_prefix("rbytes=") {
-                    s.block_read += v.parse::<u64>().unwrap_or(0);
-                } else if let Some(v) = word.strip_prefix("wbytes=") {
-                    s.block_write += v.parse::<u64>().unwrap_or(0);
-                }
-            }
-        }
-    } else {
-        if let Some(d) = cgroup_dir(&setup, &c.id, "cpuacct") {
-            s.cpu_ns = read_u64(&d.join("cpuacct.usage")).unwrap_or(0);
-        }
-        if let Some(d) = cgroup_dir(&setup, &c.id, "memory") {
-            let usage = read_u64(&d.join("memory.usage_in_bytes")).unwrap_or(0);
-            let inactive = stat_field(&d.join("memory.stat"), "total_inactive_file").unwrap_or(0);
-            s.mem = usage.saturating_sub(inactive);
-            s.mem_limit = read_u64(&d.join("memory.limit_in_bytes"))
-                .unwrap_or(host)
-                .min(host.max(1));
-        }
-        if let Some(d) = cgroup_dir(&setup, &c.id, "pids") {
-            s.pids = read_u64(&d.join("pids.current")).unwrap_or(0);
-        }
-        if let Some(d) = cgroup_dir(&setup, &c.id, "blkio") {
-            if let Ok(t) = std::fs::read_to_string(d.join("blkio.throttle.io_service_bytes")) {
-                for l in t.lines() {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    if f.len() == 3 {
-                        let v = f[2].parse::<u64>().unwrap_or(0);
-                        match f[1] {
-                            "Read" => s.block_read += v,
-                            "Write" => s.block_write += v,
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
+/// Read the counters of a running container now: from the kernel's
+/// cgroupfs, or for a simulated container from the simulated host's
+/// cgroup files at the simulated now (its programs recomputed up to then).
+pub fn sample(root: &Path, c: &Container) -> Result<Sample> {
+    if c.simulated {
+        let files = crate::kernel::sim::counters::SimCgroupFiles::now(root)?;
+        let setup = files.setup_of(&c.id);
+        // The simulated container has only its loopback: no network counters.
+        return Ok(sample_files(
+            &files,
+            &setup,
+            c,
+            crate::kernel::sim::applets::system::MEM_BYTES,
+        ));
     }
+    let setup = CgroupSetup::detect()?;
+    let mut s = sample_files(&crate::kernel::cgroup::HostCgroupFiles, &setup, c, host_memory());
     if s.pids == 0 {
         s.pids = pids(c).map(|p| p.len() as u64).unwrap_or(0);
     }
@@ -358,4 +321,67 @@ pub fn sample(c: &Container) -> Result<Sample> {
         }
     }
     Ok(s)
+}
+
+/// The counters from a container's cgroup files (v1 and v2 name them
+/// differently), whoever keeps them; `host_mem` is the limit when none is set.
+pub fn sample_files(
+    files: &dyn CgroupFiles,
+    setup: &CgroupSetup,
+    c: &Container,
+    host: u64,
+) -> Sample {
+    let mut s = Sample::default();
+    if setup.mode == CgroupMode::Unified {
+        let dir = cgroup_dir(setup, &c.id, "").unwrap_or_default();
+        s.cpu_ns = stat_field(files, &dir.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000;
+        let current = read_u64(files, &dir.join("memory.current")).unwrap_or(0);
+        let inactive = stat_field(files, &dir.join("memory.stat"), "inactive_file").unwrap_or(0);
+        s.mem = current.saturating_sub(inactive);
+        s.mem_limit = read_u64(files, &dir.join("memory.max"))
+            .unwrap_or(host)
+            .min(host.max(1));
+        s.pids = read_u64(files, &dir.join("pids.current")).unwrap_or(0);
+        if let Some(io) = files.read(&dir.join("io.stat")) {
+            for word in io.split_whitespace() {
+                if let Some(v) = word.strip_prefix("rbytes=") {
+                    s.block_read += v.parse::<u64>().unwrap_or(0);
+                } else if let Some(v) = word.strip_prefix("wbytes=") {
+                    s.block_write += v.parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+    } else {
+        if let Some(d) = cgroup_dir(setup, &c.id, "cpuacct") {
+            s.cpu_ns = read_u64(files, &d.join("cpuacct.usage")).unwrap_or(0);
+        }
+        if let Some(d) = cgroup_dir(setup, &c.id, "memory") {
+            let usage = read_u64(files, &d.join("memory.usage_in_bytes")).unwrap_or(0);
+            let inactive =
+                stat_field(files, &d.join("memory.stat"), "total_inactive_file").unwrap_or(0);
+            s.mem = usage.saturating_sub(inactive);
+            s.mem_limit = read_u64(files, &d.join("memory.limit_in_bytes"))
+                .unwrap_or(host)
+                .min(host.max(1));
+        }
+        if let Some(d) = cgroup_dir(setup, &c.id, "pids") {
+            s.pids = read_u64(files, &d.join("pids.current")).unwrap_or(0);
+        }
+        if let Some(d) = cgroup_dir(setup, &c.id, "blkio") {
+            if let Some(t) = files.read(&d.join("blkio.throttle.io_service_bytes")) {
+                for l in t.lines() {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    if f.len() == 3 {
+                        let v = f[2].parse::<u64>().unwrap_or(0);
+                        match f[1] {
+                            "Read" => s.block_read += v,
+                            "Write" => s.block_write += v,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    s
 }

@@ -1342,8 +1342,8 @@ fn finish(
     let oom_killed =
         started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;
     if oom_killed {
-        // Which counter said so (the real kernel's; the simulator has none).
-        if let Some((counter, kills)) = crate::resources::files::oom_counter(&started.cgroups) {
+        // Which counter said so (the real kernel's file, or the simulated one's).
+        if let Some((counter, kills)) = kernel.oom_counter(&started.cgroups) {
             let _ = observer.before(&Step::OomKilled { counter, kills });
         }
         container::events::record(root, "oom", &started.container, &[]);

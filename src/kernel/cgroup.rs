@@ -178,6 +178,23 @@ impl CgroupSetup {
     }
 }
 
+/// Where a container's cgroup files are read from: the kernel's cgroupfs,
+/// or the simulated host's model (`kernel::sim::counters`), so `stats` reads
+/// both through the same code.
+pub trait CgroupFiles {
+    /// The text of a cgroup file (None: no such file).
+    fn read(&self, file: &Path) -> Option<String>;
+}
+
+/// The real host's cgroup files.
+pub struct HostCgroupFiles;
+
+impl CgroupFiles for HostCgroupFiles {
+    fn read(&self, file: &Path) -> Option<String> {
+        std::fs::read_to_string(file).ok()
+    }
+}
+
 /// The `oom_kill N` counter of a memory cgroup file: v1's
 /// `memory.oom_control` and v2's `memory.events` both carry this line.
 pub fn parse_oom_kill(text: &str) -> u64 {

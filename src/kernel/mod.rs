@@ -129,9 +129,14 @@ pub trait Kernel {
     /// Relay the container's I/O and wait for it; returns docker's exit status (128+N for signal N).
     fn wait_child(&mut self) -> Result<i32>;
     /// How many processes the OOM killer killed in the cgroup at `paths`
-    /// (read before `cgroup_remove`). The simulator has no OOM killer: 0.
+    /// (read before `cgroup_remove`).
     fn oom_kills(&self, _paths: &[std::path::PathBuf]) -> u64 {
         0
+    }
+    /// The counter file that says the OOM killer killed, and how many
+    /// (v1 memory.oom_control, v2 memory.events); None when it did not.
+    fn oom_counter(&self, paths: &[std::path::PathBuf]) -> Option<(std::path::PathBuf, u64)> {
+        crate::resources::files::oom_counter(paths)
     }
     /// Kill the child (abort or clean-up after a failure).
     fn kill_child(&mut self);

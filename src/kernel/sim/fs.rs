@@ -720,6 +720,20 @@ impl SimFs {
         }
     }
 
+    /// Bytes of file data at and below the directory `abs` (a tmpfs
+    /// mount's usage, for the memory cgroup).
+    pub fn data_bytes_under(&self, abs: &str) -> u64 {
+        let prefix = format!("{}/", abs.trim_end_matches('/'));
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, n)| match n {
+                Node::File { .. } => self.size_of(k),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Whether the file at `abs` had its content cut at [`MAX_FILE_DATA`].
     pub fn is_truncated(&self, abs: &str) -> bool {
         self.sizes.contains_key(abs)

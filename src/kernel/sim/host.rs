@@ -19,6 +19,7 @@
 //! what `commit` adds), and the record says `exited` with its real code.
 
 use super::fs::SimFs;
+use super::sh::memcg::{CgLimits, ProcResources, TimedLimits};
 use super::sh::world::{TimedPatch, TimedSignal};
 use super::shell::{self, Outcome, ShellCtx, SimProc, Trace};
 use super::upper::FsPatch;
@@ -151,6 +152,58 @@ pub struct Detached {
     /// The back-off before its next restart under a restart policy (ms; 0: the first).
     #[serde(default)]
     pub restart_delay_ms: u64,
+    /// Its cgroup's limits (from each host time on: `update` adds one),
+    /// OOM score and rlimits.
+    #[serde(default)]
+    pub res: ProcResources,
+}
+
+/// `res` with its limits' times made host times (ms since the epoch) for a
+/// run that started at `started_ms`.
+pub fn absolute(res: &ProcResources, started_ms: u64) -> ProcResources {
+    ProcResources {
+        limits: res
+            .limits
+            .iter()
+            .map(|l| TimedLimits {
+                at_ms: started_ms + l.at_ms,
+                limits: l.limits,
+            })
+            .collect(),
+        ..res.clone()
+    }
+}
+
+/// The cgroups `dirs` got new limits (`update`): each running program in
+/// them lives under the limits of all its cgroups' files from just after now.
+pub fn limits_changed(root: &Path, dirs: &[PathBuf]) -> Result<()> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        let pids: Vec<i32> = dirs
+            .iter()
+            .filter_map(|d| st.cgroups.get(d))
+            .flatten()
+            .copied()
+            .collect();
+        for pid in pids {
+            let mine: Vec<PathBuf> = st
+                .cgroups
+                .iter()
+                .filter(|(_, m)| m.contains(&pid))
+                .map(|(d, _)| d.clone())
+                .collect();
+            let limits = CgLimits::from_files(&mine, |f| st.cgroup_files.get(f).cloned());
+            if let Some(d) = st.procs.get_mut(&pid).filter(|d| d.exited.is_none()) {
+                if d.res.limits.last().map(|l| l.limits) != Some(limits) {
+                    d.res.limits.push(TimedLimits {
+                        at_ms: after(now),
+                        limits,
+                    });
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 /// How a settled run ended.
@@ -158,6 +211,8 @@ pub struct Detached {
 pub struct Ended {
     pub code: i32,
     pub at_ms: u64,
+    /// Processes the OOM killer killed in its cgroup (memory.events oom_kill).
+    pub oom_kills: u64,
 }
 
 /// Change the host under its lock; saved when `f` succeeds.
@@ -167,6 +222,11 @@ pub fn update<T>(root: &Path, f: impl FnOnce(&mut HostState) -> Result<T>) -> Re
     let r = f(&mut st)?;
     write_json_fast(&root.join(STATE_FILE), &st)?;
     Ok(r)
+}
+
+/// The simulated host as it is saved (read without changing it).
+pub fn load_state(root: &Path) -> Result<HostState> {
+    load(root)
 }
 
 fn load(root: &Path) -> Result<HostState> {
@@ -285,6 +345,7 @@ impl Detached {
             (&self.setup, self.started_ms, &self.signals, &self.patches),
             (self.exited, &self.pauses, until_ms),
             (self.interactive, self.tty, &self.input, self.input_closed),
+            &self.res,
         ))?;
         Ok(crate::fsutil::sha256_hex(&inputs))
     }
@@ -366,6 +427,18 @@ impl Detached {
                 patch: patch.clone(),
             })
             .collect();
+        let res = ProcResources {
+            limits: self
+                .res
+                .limits
+                .iter()
+                .map(|l| TimedLimits {
+                    at_ms: own(l.at_ms).saturating_sub(self.started_ms),
+                    limits: l.limits,
+                })
+                .collect(),
+            ..self.res.clone()
+        };
         let until_ms = own(until_ms);
         let mut sink_out = std::io::sink();
         let mut sink_err = std::io::sink();
@@ -384,6 +457,7 @@ impl Detached {
             }],
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
+            res,
             stdout: &mut sink_out,
             stderr: &mut sink_err,
         };
@@ -411,6 +485,7 @@ impl Detached {
                 end_ms: self.started_ms,
                 next_event: None,
                 cpu_us: 0,
+                cg: Default::default(),
             },
         };
         Ok((trace, fs))
@@ -461,6 +536,25 @@ impl Detached {
             log.flush_at(crate::kernel::linux::log::Stream::Stderr, &end);
         }
         Ok(())
+    }
+
+    /// What an `exec`'d program joins: the container's cgroup as it is at
+    /// `now` (its limits, less the memory the running program holds; its
+    /// processes are in the exec's world and counted there) and its rlimits.
+    fn exec_res(&self, trace: &Trace, now: u64) -> ProcResources {
+        let mut limits = self
+            .res
+            .limits
+            .iter()
+            .rev()
+            .find(|l| l.at_ms <= now)
+            .map(|l| l.limits)
+            .unwrap_or_default();
+        limits.memory = limits.memory.map(|m| m.saturating_sub(trace.cg.anon));
+        ProcResources {
+            limits: vec![TimedLimits { at_ms: 0, limits }],
+            ..self.res.clone()
+        }
     }
 
     /// The container's changes to its image, as they are in `fs`.
@@ -530,6 +624,7 @@ pub fn settle(
             let end = Ended {
                 code: 255,
                 at_ms: now,
+                oom_kills: 0,
             };
             record(RunEvent::Ended(end, None))?;
             return Ok(Some(end));
@@ -543,11 +638,17 @@ pub fn settle(
                 return Ok(None);
             }
             let (trace, fs) = d.replay(now)?;
+            let oom_kills = trace.cg.oom_kill;
             let ended = match (d.exited, &trace.outcome) {
-                (Some((code, at)), _) => Some(Ended { code, at_ms: at }),
+                (Some((code, at)), _) => Some(Ended {
+                    code,
+                    at_ms: at,
+                    oom_kills,
+                }),
                 (None, Outcome::Exited(code)) => Some(Ended {
                     code: *code,
                     at_ms: trace.end_ms,
+                    oom_kills,
                 }),
                 (None, Outcome::StillRunning { .. }) => None,
             };
@@ -818,6 +919,7 @@ pub fn exec(
             procs,
             mounts: d.mounts.clone(),
             clock_secs: now / 1000,
+            res: d.exec_res(&trace, now),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -926,6 +1028,7 @@ struct ExecSession {
     procs: Vec<SimProc>,
     mounts: Vec<SimMount>,
     started_ms: u64,
+    res: ProcResources,
     feed: shell::StdinFeed,
     /// Its filesystem at the last replay.
     fs: Option<SimFs>,
@@ -950,6 +1053,7 @@ impl ExecSession {
             procs: self.procs.clone(),
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
+            res: self.res.clone(),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -1047,6 +1151,7 @@ pub fn exec_attached(
         procs,
         mounts: d.mounts.clone(),
         started_ms: now,
+        res: d.exec_res(&trace, now),
         feed: shell::StdinFeed {
             open: true,
             tty,

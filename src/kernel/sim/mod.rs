@@ -5,12 +5,14 @@
 //! Everything is deterministic, so its narration can be snapshot-tested.
 
 pub mod applets;
+pub mod counters;
 pub mod fs;
 pub mod host;
 pub mod limits;
 pub mod live;
 pub mod mounttab;
 pub mod procfs;
+pub mod rlimits;
 pub mod sh;
 pub mod shell;
 pub mod sysfs;
@@ -81,6 +83,10 @@ struct SimChild {
     /// Its namespaces' inode numbers and its /proc/PID/cgroup text.
     ns: procfs::NsInodes,
     cgroup: String,
+    /// Its cgroup's limits, OOM score and rlimits; and its cgroup's
+    /// counters when a foreground run ended.
+    res: sh::memcg::ProcResources,
+    counters: sh::memcg::CgCounters,
 }
 
 pub struct SimKernel {
@@ -97,6 +103,9 @@ pub struct SimKernel {
     host_hostname: String,
     /// The inode number the next new namespace gets.
     next_ns_inode: u64,
+    /// The cgroup counters of the last foreground run waited for (read
+    /// for its OOM kills before its cgroup goes).
+    last_counters: Option<sh::memcg::CgCounters>,
 }
 
 impl Default for SimKernel {
@@ -122,6 +131,7 @@ impl SimKernel {
             child: None,
             host_hostname: "glassbox-host".into(),
             next_ns_inode: procfs::FIRST_NEW_NS_INODE,
+            last_counters: None,
         }
     }
 
@@ -198,6 +208,17 @@ impl SimKernel {
         }
     }
 
+    /// The limits the files of the cgroups `dirs` set now.
+    fn limits_of(&self, dirs: &[PathBuf]) -> sh::memcg::CgLimits {
+        let read = |files: &BTreeMap<PathBuf, String>| {
+            sh::memcg::CgLimits::from_files(dirs, |f| files.get(f).cloned())
+        };
+        match &self.root {
+            Some(root) => host::update(root, |st| Ok(read(&st.cgroup_files))).unwrap_or_default(),
+            None => read(&self.cgroup_files),
+        }
+    }
+
     pub fn host_hostname(&self) -> &str {
         &self.host_hostname
     }
@@ -244,6 +265,8 @@ impl SimChild {
             seccomp_filters: 0,
             ns,
             cgroup: String::new(),
+            res: Default::default(),
+            counters: Default::default(),
         }
     }
 
@@ -274,6 +297,8 @@ impl SimChild {
                 seccomp_filters: self.seccomp_filters,
                 ns: self.ns,
                 cgroup: self.cgroup.clone(),
+                rlimits: rlimits::table(&self.res.rlimits),
+                oom_score_adj: self.res.oom_score_adj,
             })
             .collect();
         procfs::ProcView {
@@ -548,9 +573,16 @@ impl SimChild {
                 self.caps = Some(*set);
                 Ok(())
             }
-            // Nothing in the model reads rlimits or OOM scores yet: accepted
-            // and narrated, as the real child sets them.
-            Step::SetRlimits { .. } | Step::OomScoreAdj { .. } => Ok(()),
+            // /proc/PID/limits, oom_score_adj and `ulimit` show them; the
+            // OOM killer spares a process at -1000.
+            Step::SetRlimits { limits } => {
+                self.res.rlimits = limits.clone();
+                Ok(())
+            }
+            Step::OomScoreAdj { value } => {
+                self.res.oom_score_adj = *value;
+                Ok(())
+            }
             Step::Exec { argv, env, cwd, .. } => {
                 let env_pairs: Vec<(String, String)> = env
                     .iter()
@@ -590,14 +622,16 @@ impl SimChild {
                     procs: procs.to_vec(),
                     mounts: self.mounts.clone(),
                     clock_secs: self.started_ms / 1000,
+                    res: self.res.clone(),
                     stdout: &mut stdout,
                     stderr: &mut stderr,
                 };
-                let ran = shell::run(&mut ctx, argv);
+                let ran = shell::run_counted(&mut ctx, argv);
                 self.ended_ms = self.started_ms.max(ctx.clock_secs * 1000);
                 match ran {
-                    Ok(code) => {
+                    Ok((code, counters)) => {
                         self.exit = Some(code);
+                        self.counters = counters;
                         Ok(())
                     }
                     Err(e) => Err(exec_failure(e)),
@@ -674,6 +708,7 @@ impl SimChild {
             input: Vec::new(),
             input_closed: None,
             restart_delay_ms: 0,
+            res: host::absolute(&self.res, self.started_ms),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
@@ -690,6 +725,7 @@ impl SimChild {
             procs: Vec::new(),
             mounts: d.mounts.clone(),
             clock_secs: d.started_ms / 1000,
+            res: self.res.clone(),
             stdout: &mut sink,
             stderr: &mut sink2,
         };
@@ -752,7 +788,7 @@ impl SimChild {
                 Ok(())
             }
             live::End::Exited { code, at_ms } => {
-                let (_, fs) = host::replay_pid(root, host_pid, at_ms)
+                let (trace, fs) = host::replay_pid(root, host_pid, at_ms)
                     .map_err(engine)?
                     .ok_or_else(|| (EXIT_ENGINE, "the simulated program vanished".to_string()))?;
                 host::update(root, |st| {
@@ -763,6 +799,7 @@ impl SimChild {
                 self.fs = fs;
                 self.ended_ms = at_ms;
                 self.exit = Some(code);
+                self.counters = trace.cg;
                 Ok(())
             }
         }
@@ -927,7 +964,18 @@ impl Kernel for SimKernel {
                     writes
                         .iter()
                         .try_for_each(|(f, v)| limits::write(tree, files, f, v))
-                })
+                })?;
+                // A running program lives under its new limits from now on.
+                match &self.root {
+                    Some(root) => {
+                        let dirs: Vec<PathBuf> = writes
+                            .iter()
+                            .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
+                            .collect();
+                        host::limits_changed(root, &dirs)
+                    }
+                    None => Ok(()),
+                }
             }
             Step::Freeze {
                 path,
@@ -1039,8 +1087,10 @@ impl Kernel for SimKernel {
                 .collect();
             Ok(())
         })?;
+        let limits = self.limits_of(&member_of);
         let child = self.child.as_mut().context("no child to start")?;
         child.cgroup = procfs::cgroup_file(&self.cgroups, &member_of);
+        child.res.limits = vec![sh::memcg::TimedLimits { at_ms: 0, limits }];
         let own_pid_ns = child.namespaces.contains(&Namespace::Pid);
         let steps = child.spec.steps.clone();
         let cmdline = steps
@@ -1082,10 +1132,21 @@ impl Kernel for SimKernel {
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.take().context("no child to wait for")?;
         child.keep_changes()?;
+        self.last_counters = Some(child.counters);
         if child.entering {
             self.leave_cgroups(child.host_pid)?;
         }
         child.exit.context("the simulated program did not run")
+    }
+
+    fn oom_kills(&self, paths: &[PathBuf]) -> u64 {
+        self.oom_counter(paths).map_or(0, |(_, kills)| kills)
+    }
+
+    fn oom_counter(&self, paths: &[PathBuf]) -> Option<(PathBuf, u64)> {
+        let kills = self.last_counters?.oom_kill;
+        let file = counters::oom_file(&self.cgroups, paths)?;
+        (kills > 0).then_some((file, kills))
     }
 
     fn left_running(&self) -> bool {

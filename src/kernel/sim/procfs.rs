@@ -140,6 +140,9 @@ pub struct ProcessView {
     pub ns: NsInodes,
     /// The text of /proc/PID/cgroup (`cgroup_file`).
     pub cgroup: String,
+    /// Its resource limits (`rlimits::table`) and OOM score adjustment.
+    pub rlimits: Vec<super::rlimits::Rlimit>,
+    pub oom_score_adj: i32,
 }
 
 /// Everything the simulated /proc shows.
@@ -228,6 +231,14 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
         out.push((format!("{d}/environ"), file(0o400, nul_joined(&p.env))));
         out.push((format!("{d}/status"), file(0o444, status(p))));
         out.push((format!("{d}/cgroup"), file(0o444, p.cgroup.clone())));
+        out.push((
+            format!("{d}/limits"),
+            file(0o444, super::rlimits::proc_limits(&p.rlimits)),
+        ));
+        out.push((
+            format!("{d}/oom_score_adj"),
+            file(0o644, format!("{}\n", p.oom_score_adj)),
+        ));
         out.push((format!("{d}/mounts"), file(0o444, mounts.clone())));
         out.push((format!("{d}/mountinfo"), file(0o444, mountinfo.clone())));
         out.push((format!("{d}/cwd"), Node::symlink(p.cwd.clone())));
@@ -289,6 +300,8 @@ mod tests {
                 &mut { FIRST_NEW_NS_INODE },
             ),
             cgroup: "0::/glassbox/abc\n".into(),
+            rlimits: crate::kernel::sim::rlimits::table(&[]),
+            oom_score_adj: 0,
         }
     }
 

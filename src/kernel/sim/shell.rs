@@ -57,6 +57,8 @@ pub struct ShellCtx<'a> {
     pub mounts: Vec<SimMount>,
     /// Simulated time in seconds since the epoch; the run advances it.
     pub clock_secs: u64,
+    /// Its cgroup's limits, OOM score and rlimits.
+    pub res: super::sh::memcg::ProcResources,
     pub stdout: &'a mut dyn std::io::Write,
     pub stderr: &'a mut dyn std::io::Write,
 }
@@ -116,16 +118,27 @@ pub fn cannot_simulate_msg(cmd: &str) -> String {
 
 /// Run `argv` to its end (or [`DEFAULT_HORIZON_MS`] of virtual time).
 pub fn run(ctx: &mut ShellCtx, argv: &[String]) -> Result<i32, RunError> {
-    match run_until(ctx, argv, DEFAULT_HORIZON_MS, &[])? {
-        Outcome::Exited(c) => Ok(c),
+    run_counted(ctx, argv).map(|(code, _)| code)
+}
+
+/// [`run`], with what its cgroup's counters said at the end.
+pub fn run_counted(
+    ctx: &mut ShellCtx,
+    argv: &[String],
+) -> Result<(i32, super::sh::memcg::CgCounters), RunError> {
+    let mut counters = Default::default();
+    let outcome = run_until_counted(ctx, argv, DEFAULT_HORIZON_MS, &[], &mut counters)?;
+    let code = match outcome {
+        Outcome::Exited(c) => c,
         Outcome::StillRunning { why } => {
             let _ = writeln!(
                 ctx.stderr,
                 "glassbox: the simulated program was stopped: {why}; run for real as root to let it run on"
             );
-            Ok(137)
+            137
         }
-    }
+    };
+    Ok((code, counters))
 }
 
 /// A duration for messages: "30 days", "2 h", "1500 ms".
@@ -199,6 +212,16 @@ pub fn run_until(
     horizon_ms: u64,
     signals: &[TimedSignal],
 ) -> Result<Outcome, RunError> {
+    run_until_counted(ctx, argv, horizon_ms, signals, &mut Default::default())
+}
+
+fn run_until_counted(
+    ctx: &mut ShellCtx,
+    argv: &[String],
+    horizon_ms: u64,
+    signals: &[TimedSignal],
+    counters: &mut super::sh::memcg::CgCounters,
+) -> Result<Outcome, RunError> {
     let start_ms = ctx.clock_secs * 1000;
     let trace = run_traced(ctx, argv, start_ms, horizon_ms, signals, &[])?;
     for (fd, _, bytes) in &trace.out {
@@ -212,6 +235,7 @@ pub fn run_until(
     let _ = ctx.stdout.flush();
     let _ = ctx.stderr.flush();
     ctx.clock_secs = trace.end_ms / 1000;
+    *counters = trace.cg;
     Ok(trace.outcome)
 }
 
@@ -231,6 +255,8 @@ pub struct Trace {
     pub next_event: Option<u64>,
     /// CPU time it used (µs), for the cgroup's counters.
     pub cpu_us: u64,
+    /// The cgroup's counters when it ended or stopped (memory, pids, OOM kills).
+    pub cg: super::sh::memcg::CgCounters,
 }
 
 /// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
@@ -272,6 +298,7 @@ pub fn run_traced_io(
             end_ms: start_ms,
             next_event: None,
             cpu_us: 0,
+            cg: Default::default(),
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
@@ -289,6 +316,8 @@ pub fn run_traced_io(
         ctx.mounts.clone(),
     );
     w.set_stdin(stdin);
+    w.set_cgroup(&ctx.res.limits, ctx.res.oom_score_adj);
+    w.cg.rlimits = super::rlimits::table(&ctx.res.rlimits);
     for p in &ctx.procs {
         if p.pid != ctx.pid {
             w.add_foreign(p.pid, &p.user, &p.cmdline);
@@ -376,6 +405,7 @@ pub fn run_traced_io(
     let end_ms = w.clock_ms;
     let next_event = w.next_event;
     let cpu_us = w.cpu_us;
+    let cg = w.cg.at_halt.unwrap_or_else(|| w.cg_counters());
     *ctx.fs = w.fs;
     let done = |outcome| Trace {
         outcome,
@@ -384,6 +414,7 @@ pub fn run_traced_io(
         end_ms,
         next_event,
         cpu_us,
+        cg,
     };
     if !started {
         return Ok(done(Outcome::StillRunning {
@@ -440,6 +471,7 @@ mod tests {
             }],
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
+            res: Default::default(),
             stdout: &mut out,
             stderr: &mut err,
         };
@@ -1027,6 +1059,7 @@ mod tests {
             procs: Vec::new(),
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
+            res: Default::default(),
             stdout: &mut out,
             stderr: &mut err,
         };

@@ -217,19 +217,53 @@ pub fn val(opts: &[(char, String)], c: char) -> Option<&str> {
 pub type Inputs = (Vec<(String, Vec<u8>)>, i32);
 
 pub fn inputs(p: &mut Proc, sh: &Sh, name: &str, files: &[String]) -> Result<Inputs, Flow> {
+    read_inputs(p, sh, name, files, false)
+}
+
+/// [`inputs`] for a program that keeps everything it reads (`sort`): its
+/// memory is charged to the cgroup as it reads.
+pub fn inputs_held(p: &mut Proc, sh: &Sh, name: &str, files: &[String]) -> Result<Inputs, Flow> {
+    read_inputs(p, sh, name, files, true)
+}
+
+fn read_inputs(
+    p: &mut Proc,
+    sh: &Sh,
+    name: &str,
+    files: &[String],
+    held: bool,
+) -> Result<Inputs, Flow> {
     let mut out = Vec::new();
     let mut st = 0;
-    if files.is_empty() {
-        out.push(("-".to_string(), p.read_all(0)?));
-        return Ok((out, 0));
-    }
-    for f in files {
+    let mut kept = 0u64;
+    let stdin: &[String] = &["-".to_string()];
+    for f in if files.is_empty() { stdin } else { files } {
         if f == "-" {
-            out.push((f.clone(), p.read_all(0)?));
+            if !held {
+                out.push((f.clone(), p.read_all(0)?));
+                continue;
+            }
+            let mut all = Vec::new();
+            loop {
+                let b = p.read(0, crate::kernel::sim::sh::world::PIPE_CAP)?;
+                if b.is_empty() {
+                    break;
+                }
+                kept += b.len() as u64;
+                all.extend(b);
+                p.hold(kept)?;
+            }
+            out.push((f.clone(), all));
             continue;
         }
         match p.world().fs.read_file(f, &sh.cwd) {
-            Ok(d) => out.push((f.clone(), d)),
+            Ok(d) => {
+                if held {
+                    kept += d.len() as u64;
+                    p.hold(kept)?;
+                }
+                out.push((f.clone(), d))
+            }
             Err(super::fs::FsError::IsADirectory) => {
                 p.err(format!("{name}: read error: Is a directory\n"))?;
                 st = 1;

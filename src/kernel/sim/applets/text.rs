@@ -718,9 +718,9 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         Ok(x) => x,
         Err(c) => return bad_opt(p, "head", c),
     };
-    let n: i64 = match val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("10").parse() {
-        Ok(n) => n,
-        Err(_) => {
+    let n: i64 = match head_count(val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("10")) {
+        Some(n) => n,
+        None => {
             p.err(format!(
                 "head: invalid number '{}'\n",
                 val(&opts, 'n').or(val(&opts, 'c')).unwrap_or("")
@@ -737,6 +737,24 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         files.clone()
     };
     for (k, f) in files_v.iter().enumerate() {
+        let abs = crate::kernel::sim::fs::normalize(f, &sh.cwd);
+        if ENDLESS.contains(&abs.as_str()) && p.world().fs.exists(&abs, "/") {
+            if headers {
+                p.out(format!(
+                    "{}==> {f} <==\n",
+                    if k > 0 { "\n" } else { "" }
+                ))?;
+            }
+            if !bytes || n < 0 {
+                p.err(format!(
+                    "head: the simulator cannot read lines from the endless {abs}: use head -c\n"
+                ))?;
+                st = 1;
+                continue;
+            }
+            endless(p, &abs, n as u64)?;
+            continue;
+        }
         let d = if f == "-" && n < 0 {
             // all but the last -n: the whole input is needed
             p.read_all(0)?
@@ -804,6 +822,79 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     Ok(st)
 }
 
+/// Devices that give as much as is read.
+const ENDLESS: &[&str] = &["/dev/zero", "/dev/urandom", "/dev/random"];
+
+/// `n` bytes of an endless device, written as they are read (64 KiB at a
+/// time, each read a little CPU time), never held.
+fn endless(p: &mut Proc, dev: &str, n: u64) -> Result<(), Flow> {
+    let mut left = n;
+    let mut x: u32 = 2463534242;
+    while left > 0 {
+        let k = left.min(crate::kernel::sim::sh::world::PIPE_CAP as u64) as usize;
+        let chunk: Vec<u8> = if dev == "/dev/zero" {
+            vec![0u8; k]
+        } else {
+            // deterministic "random" bytes (as dd's)
+            (0..k)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect()
+        };
+        p.out(chunk)?;
+        p.tick()?;
+        left -= k as u64;
+    }
+    Ok(())
+}
+
+/// head's and tail's counts: busybox's suffixes b (512), k (KiB), m (MiB).
+fn head_count(s: &str) -> Option<i64> {
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'b') => (&s[..i], 512),
+        (i, 'k') => (&s[..i], 1024),
+        (i, 'm') => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    num.parse::<i64>().ok()?.checked_mul(mult)
+}
+
+/// tail's standard input, read as busybox does: it keeps only what may
+/// still be in the last `n` lines (or bytes), so input without newlines
+/// is kept whole; what it keeps is charged to the cgroup.
+fn tail_stdin(p: &mut Proc, n: usize, bytes: bool) -> Result<Vec<u8>, Flow> {
+    let mut buf: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut newlines = 0usize;
+    loop {
+        let b = p.read(0, crate::kernel::sim::sh::world::PIPE_CAP)?;
+        if b.is_empty() {
+            break;
+        }
+        if bytes {
+            buf.extend(b);
+            let extra = buf.len().saturating_sub(n);
+            buf.drain(..extra);
+        } else {
+            newlines += b.iter().filter(|c| **c == b'\n').count();
+            buf.extend(b);
+            // More complete lines than needed: drop the oldest.
+            while newlines > n {
+                let Some(nl) = buf.iter().position(|c| *c == b'\n') else {
+                    break;
+                };
+                buf.drain(..=nl);
+                newlines -= 1;
+            }
+        }
+        p.hold(buf.len() as u64)?;
+    }
+    Ok(buf.into())
+}
+
 pub fn tail(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     let (opts, files) = match getopt(&count_arg(&argv[1..]), "qvfF", "nc") {
         Ok(x) => x,
@@ -814,15 +905,19 @@ pub fn tail(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         .unwrap_or("10")
         .to_string();
     let from_start = spec.starts_with('+');
-    let n: usize = match spec.trim_start_matches(['+', '-']).parse() {
-        Ok(n) => n,
-        Err(_) => {
+    let n: usize = match head_count(spec.trim_start_matches(['+', '-'])).map(usize::try_from) {
+        Some(Ok(n)) => n,
+        _ => {
             p.err(format!("tail: invalid number '{spec}'\n"))?;
             return Ok(1);
         }
     };
     let bytes = val(&opts, 'c').is_some();
-    let (ins, st) = inputs(p, sh, "tail", &files)?;
+    let (ins, st) = if !from_start && (files.is_empty() || files == ["-"]) {
+        (vec![("-".to_string(), tail_stdin(p, n, bytes)?)], 0)
+    } else {
+        inputs(p, sh, "tail", &files)?
+    };
     let headers = (ins.len() > 1 && !has(&opts, 'q')) || has(&opts, 'v');
     for (k, (name, d)) in ins.iter().enumerate() {
         if headers {
@@ -978,7 +1073,7 @@ pub fn sort(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         };
         (f(&a), b.map(|b| f(&b)))
     });
-    let (ins, st) = inputs(p, sh, "sort", &files)?;
+    let (ins, st) = super::inputs_held(p, sh, "sort", &files)?;
     let mut all: Vec<String> = ins.iter().flat_map(|(_, d)| lines(d)).collect();
     let keyof = |l: &str| -> String {
         let Some((a, b)) = key else {

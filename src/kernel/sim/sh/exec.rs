@@ -67,6 +67,8 @@ pub struct Sh {
     pub exec_ok: bool,
     /// `$RANDOM`'s generator state: a fixed seed, so runs repeat exactly.
     random: std::cell::Cell<u32>,
+    /// Resource limits this shell's `ulimit` set (None: the container's).
+    pub rlimits: Option<Vec<crate::kernel::sim::rlimits::Rlimit>>,
 }
 
 /// What a simulated process's thread runs, given the world it shares.
@@ -94,7 +96,7 @@ const SPECIAL: &[&str] = &[
 const NOEXEC: &[&str] = &["ps"];
 const BUILTINS: &[&str] = &[
     "cd", "pwd", "echo", "printf", "test", "[", "true", "false", "kill", "read", "wait", "local",
-    "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir",
+    "type", "command", "umask", "jobs", "times", "getopts", "hash", "let", "chdir", "ulimit",
 ];
 
 impl Sh {
@@ -140,6 +142,7 @@ impl Sh {
             exec_last: false,
             exec_ok: false,
             random: std::cell::Cell::new(0x2545_f491),
+            rlimits: None,
         }
     }
 
@@ -641,7 +644,8 @@ impl Sh {
         p.close_fds(&mine);
         p.fds.push(Fd::PipeR(id));
         let n = p.fds.len() - 1;
-        let data = p.read_all(n)?;
+        let data = p.read_all_held(n)?;
+        p.hold(0)?;
         let fd = p.fds.pop().unwrap();
         p.w().release(&fd);
         self.subst_status = Some(code);
@@ -696,6 +700,7 @@ impl Sh {
         body: Body,
     ) -> Result<u32, Flow> {
         let me = p.pid;
+        self.may_fork(p)?;
         let pid = p.w().add_thread(None, me, cmdline);
         let mut fds = p.dup_fds(&p.fds.clone());
         if let Some(i) = stdin {
@@ -723,6 +728,20 @@ impl Sh {
             return Err(Flow::Exit(2));
         }
         Ok(pid)
+    }
+
+    /// fork(2) under the cgroup's pids.max: past it the kernel says EAGAIN
+    /// and ash gives up on the command line (exit status 2).
+    fn may_fork(&mut self, p: &mut Proc) -> Result<(), Flow> {
+        if p.w().fork_allowed() {
+            return Ok(());
+        }
+        let m = format!(
+            "{}can't fork: Resource temporarily unavailable\n",
+            self.prefix()
+        );
+        p.err(m)?;
+        Err(Flow::Exit(2))
     }
 
     /// Wait for the children `pids` to end; the last one's exit status.
@@ -1380,6 +1399,7 @@ impl Sh {
                 Ok(0)
             }
             "jobs" | "hash" | "times" => Ok(0),
+            "ulimit" => self.ulimit(p, a),
             "getopts" => self.getopts(p, a),
             "let" => {
                 let mut v = 0;
@@ -1734,11 +1754,13 @@ impl Sh {
             }
             return applets::run(p, self, base, found, args);
         }
+        self.may_fork(p)?;
         let pid = p.w().add_applet(me, &cmdline);
         let outer = p.applet.replace(pid);
         let r = applets::run(p, self, base, found, args);
         p.applet = outer;
         p.w().procs.remove(&pid);
+        p.w().cg.held.remove(&pid);
         match r {
             Err(Flow::Killed(c)) => {
                 let me_killed = p.world().procs.get(&me).and_then(|e| e.killed).is_some();

@@ -6,7 +6,9 @@ pub mod arith;
 pub mod exec;
 pub mod expand;
 pub mod lexer;
+pub mod memcg;
 pub mod parser;
+pub mod ulimit;
 pub mod world;
 
 /// How control leaves a command other than by finishing.

@@ -80,6 +80,8 @@ pub enum Why {
     PipeWrite(usize),
     Child,
     Stdin,
+    /// Waiting for memory under the cgroup's limit (--oom-kill-disable).
+    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +170,8 @@ pub struct World {
     pub next_event: Option<u64>,
     /// CPU time the run used (µs): each command costs 10 µs (see `TICK_MS`).
     pub cpu_us: u64,
+    /// The cgroup's limits and accounting (`memcg`).
+    pub cg: super::memcg::CgState,
 }
 
 /// What every thread shares.
@@ -232,7 +236,23 @@ impl World {
             },
             next_event: None,
             cpu_us: 0,
+            cg: Default::default(),
         }
+    }
+
+    /// The cgroup's limits from the start (`at_ms` relative to it) and the
+    /// container's oom_score_adj.
+    pub fn set_cgroup(&mut self, limits: &[super::memcg::TimedLimits], oom_score_adj: i32) {
+        let start = self.start_ms;
+        self.cg.limits = limits
+            .iter()
+            .map(|l| super::memcg::TimedLimits {
+                at_ms: start + l.at_ms,
+                limits: l.limits,
+            })
+            .collect();
+        self.cg.limits.sort_by_key(|l| l.at_ms);
+        self.cg.oom_score_adj = oom_score_adj;
     }
 
     /// Connect the run's stdin (the default is a closed one).
@@ -501,6 +521,7 @@ impl World {
     pub fn halt(&mut self, why: String) {
         if self.halted.is_none() {
             self.halted = Some(why);
+            self.cg.at_halt = Some(self.cg_counters());
             // Who was alive when time stopped (threads unwind after this).
             self.live_at_halt = self
                 .procs
@@ -680,6 +701,8 @@ impl<'e> Proc<'e> {
         for fd in &fds {
             g.release(fd);
         }
+        g.cg.held.remove(&me);
+        g.wake(St::Block(Why::Memory));
         let mut ppid = 0;
         if let Some(p) = g.procs.get_mut(&me) {
             p.state = St::Done;
@@ -779,6 +802,49 @@ impl<'e> Proc<'e> {
         Ok(())
     }
 
+    /// The running program now holds `total` bytes of data (its buffers):
+    /// charged to the cgroup, which may OOM-kill (`memcg`).
+    pub fn hold(&mut self, total: u64) -> Result<(), Flow> {
+        let who = self.applet.unwrap_or(self.pid);
+        let before = self.w().cg.held.insert(who, total).unwrap_or(0);
+        if total > before {
+            self.charge()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// After memory grew: past the limit the OOM killer kills the process
+    /// with the largest footprint (with --oom-kill-disable the allocating
+    /// process waits instead) until usage fits or this process is the one.
+    pub fn charge(&mut self) -> Result<(), Flow> {
+        loop {
+            let w = self.w();
+            let use_now = w.mem_in_use();
+            let limits = w.cg_limits();
+            let Some(limit) = limits.oom_at().filter(|l| use_now > *l) else {
+                w.cg.peak = w.cg.peak.max(use_now);
+                return Ok(());
+            };
+            w.cg.peak = w.cg.peak.max(limit);
+            w.cg.max_events += 1;
+            let victim = w.oom_victim().filter(|_| !limits.oom_kill_disable);
+            let Some(victim) = victim else {
+                // under_oom: wait until memory is freed or a SIGKILL comes.
+                w.cg.waiting += 1;
+                let r = self.block(Why::Memory);
+                self.w().cg.waiting -= 1;
+                r?;
+                continue;
+            };
+            w.cg.oom += 1;
+            w.cg.oom_kill += 1;
+            w.cg.held.remove(&victim);
+            w.deliver(victim, 9);
+            self.check()?;
+        }
+    }
+
     /// Signals delivered to this process and not yet handled.
     pub fn take_pending(&mut self) -> Vec<i32> {
         let me = self.pid;
@@ -804,6 +870,10 @@ impl<'e> Proc<'e> {
                     // a write changes the file's modification time
                     let now = w.clock_ms / 1000;
                     w.fs.set_mtime(&path, now);
+                    if w.account_write(&path, b.len()) {
+                        // tmpfs pages are memory of the cgroup
+                        return self.charge();
+                    }
                 }
                 Ok(())
             }
@@ -905,6 +975,20 @@ impl<'e> Proc<'e> {
                 return Ok(all);
             }
             all.extend(b);
+        }
+    }
+
+    /// [`read_all`](Self::read_all) by a program that keeps what it read
+    /// (`sort`, a `$(...)`): the memory is charged as it grows.
+    pub fn read_all_held(&mut self, n: usize) -> Result<Vec<u8>, Flow> {
+        let mut all = Vec::new();
+        loop {
+            let b = self.read(n, PIPE_CAP)?;
+            if b.is_empty() {
+                return Ok(all);
+            }
+            all.extend(b);
+            self.hold(all.len() as u64)?;
         }
     }
 
