@@ -169,6 +169,12 @@ pub fn update<T>(root: &Path, f: impl FnOnce(&mut HostState) -> Result<T>) -> Re
     Ok(r)
 }
 
+/// Read the host under its lock, changing nothing.
+pub fn read<T>(root: &Path, f: impl FnOnce(&HostState) -> T) -> Result<T> {
+    let _lock = StoreLock::exclusive_on(&root.join(LOCK_FILE))?;
+    Ok(f(&load(root)?))
+}
+
 fn load(root: &Path) -> Result<HostState> {
     let path = root.join(STATE_FILE);
     let st: HostState = if path.exists() {
