@@ -47,7 +47,7 @@ fn an_edited_command_that_does_the_wrong_thing_fails_and_the_part_stays_open() {
     );
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    let part3 = out.split("[3/6]").nth(1).expect("part 3 shown");
+    let part3 = out.split("[3/7]").nth(1).expect("part 3 shown");
     assert!(part3.contains("executable file not found"), "{part3}");
     assert!(part3.contains("✗"), "{part3}");
     assert!(
@@ -63,7 +63,7 @@ fn an_edited_command_that_does_the_wrong_thing_fails_and_the_part_stays_open() {
     let o = learn(&gb, &state, &["learn", "0"], "\n\n\n");
     let out = stdout(&o);
     assert!(out.contains("resuming at part 3"), "{out}");
-    let part3 = out.split("[3/6]").nth(1).expect("part 3 again");
+    let part3 = out.split("[3/7]").nth(1).expect("part 3 again");
     assert!(part3.contains("inside-a-box\n"), "{part3}");
     assert!(part3.contains("✓ that happened as expected"), "{part3}");
     assert!(progress(&state).contains("00 = 5"), "{}", progress(&state));
@@ -87,7 +87,7 @@ fn skip_passes_over_a_part_without_marking_it_done() {
 fn lesson_output_comes_in_the_order_it_happened() {
     let gb = Gb::new();
     let state = gb.root().join("state");
-    let o = learn(&gb, &state, &["learn", "1"], &"\n".repeat(8));
+    let o = learn(&gb, &state, &["learn", "1"], &"\n".repeat(10));
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     let at = |s: &str| {
@@ -96,8 +96,8 @@ fn lesson_output_comes_in_the_order_it_happened() {
     };
     // The automatic import is announced before the program's output.
     assert!(at("Unable to find image 'busybox:latest' locally") < at("\nHello World\n"));
-    // Part 5: the steps, then the program's output, then the clean-up step.
-    let part5 = &out[at("[5/6]")..];
+    // Part 6: the steps, then the program's output, then the clean-up step.
+    let part5 = &out[at("[6/7]")..];
     let p = |s: &str| {
         part5
             .find(s)

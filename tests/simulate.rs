@@ -232,3 +232,45 @@ fn without_root_glassbox_falls_back_to_simulation() {
     assert!(o.status.success(), "{err}");
     assert_eq!(stdout(&o), "hi\n");
 }
+
+/// Step-through's `l` in simulation shows the simulated state after the
+/// step (the simulated PID's namespaces, its cgroup file, the overlay's
+/// mount line), never a real-host command to run elsewhere.
+#[test]
+fn step_through_look_in_simulation_shows_the_model() {
+    let gb = Gb::new();
+    let mut child = gb
+        .cmd()
+        .env("GLASSBOX_NO_TTY", "1")
+        .env("GLASSBOX_SIM_CLOCK", "1767225600")
+        .args(["--simulate", "--step", "run", "--rm", "busybox", "echo", "hi"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    // Create's three store steps and the cgroup and device steps run; then
+    // look after the clone, the cgroup join, the private mounts and the
+    // overlay; then continue.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\n\n\n\n\nl\nl\nl\nl\nc\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi\n");
+    let text = redact(&gb, &stderr(&o));
+    let from_clone = &text[text.find("[6]").expect("a clone pause")..];
+    assert!(!from_clone.contains("(simulated"), "{from_clone}");
+    let pid = "4242";
+    assert!(
+        from_clone.contains(&format!("$ ls -l /proc/{pid}/ns\n")),
+        "{from_clone}"
+    );
+    assert!(from_clone.contains(" pid -> pid:["), "{from_clone}");
+    assert!(from_clone.contains(&format!("$ cat /proc/{pid}/cgroup\n")), "{from_clone}");
+    insta::assert_snapshot!("sim_step_look_en", from_clone);
+}

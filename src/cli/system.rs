@@ -226,18 +226,40 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
     );
     println!(" Security Options:");
     println!("  seccomp");
-    println!("   Profile: builtin (docker's default, compiled with libseccomp)");
-    println!("  capabilities: docker's default set (00000000a80425fb)");
+    let lang = g.lang();
+    println!(
+        "   Profile: builtin {}",
+        lang.pick(
+            "(docker's default, compiled with libseccomp)",
+            "（docker 的默认配置，用 libseccomp 编译）"
+        )
+    );
+    println!(
+        "  capabilities: {} (00000000a80425fb)",
+        lang.pick("docker's default set", "docker 的默认集合")
+    );
     println!(
         "  devices: {}",
-        if cg.mode.version() == 2 {
-            "cgroup v2 eBPF device program (BPF_PROG_TYPE_CGROUP_DEVICE, runc's default rules)"
-        } else {
-            "cgroup v1 devices controller allowlist (runc's default rules)"
+        match (cg.mode.version() == 2, lang) {
+            (true, crate::step::Lang::Zh) =>
+                "cgroup v2 eBPF 设备程序（BPF_PROG_TYPE_CGROUP_DEVICE，runc 的默认规则）",
+            (true, _) =>
+                "cgroup v2 eBPF device program (BPF_PROG_TYPE_CGROUP_DEVICE, runc's default rules)",
+            (false, crate::step::Lang::Zh) => "cgroup v1 devices 控制器白名单（runc 的默认规则）",
+            (false, _) => "cgroup v1 devices controller allowlist (runc's default rules)",
         }
     );
-    println!(" Kernel Version: {}", uname.release().to_string_lossy());
-    println!(" Operating System: {}", os_name());
+    // The simulated host is its own machine: its kernel, not this one's.
+    if kernel.is_simulated() {
+        println!(
+            " Kernel Version: {}",
+            crate::kernel::sim::applets::system::KERNEL_RELEASE
+        );
+        println!(" Operating System: glassbox simulated host");
+    } else {
+        println!(" Kernel Version: {}", uname.release().to_string_lossy());
+        println!(" Operating System: {}", os_name());
+    }
     println!(" OSType: {}", std::env::consts::OS);
     println!(" Architecture: {}", std::env::consts::ARCH);
     println!(" Docker Root Dir: {}", root.display());

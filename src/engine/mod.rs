@@ -47,6 +47,7 @@ pub(crate) fn apply_step(
         return Ok(Go::Abort);
     }
     kernel.apply(step)?;
+    crate::kernel::offer_look(kernel, observer, step);
     observer.after(step);
     Ok(Go::Run)
 }

@@ -1214,6 +1214,7 @@ fn start_container(
     };
     let pid = kernel.clone_child(&clone, spec)?;
     started.cloned = true;
+    crate::kernel::offer_look(kernel, observer, &clone);
     let simulated = kernel.is_simulated();
     c.state.status = Status::Running;
     c.state.pid = pid;
@@ -1355,6 +1356,7 @@ fn finish(
         // Clean-up is shown but never paused on: an abort must still roll back.
         let _ = observer.before(&remove);
         kernel.apply(&remove)?;
+        crate::kernel::offer_look(kernel, observer, &remove);
     }
     let mut c = started.container;
     if matches!(outcome, Outcome::Gone) {

@@ -29,6 +29,23 @@ pub trait StepObserver {
     fn before(&mut self, step: &Step) -> Result<Go>;
     /// Called after a parent-side step ran (the child's are confirmed by the next report).
     fn after(&mut self, _step: &Step) {}
+    /// Step-through's `l`: the observer wants to see the effect of the step
+    /// it was last shown, in this language, once the step has happened.
+    fn look_wanted(&self) -> Option<crate::step::Lang> {
+        None
+    }
+    /// The kernel's rendering of that effect (`Kernel::look`).
+    fn looked(&mut self, _view: &str) {}
+}
+
+/// Right after `step` happened: give an observer that asked for it the
+/// kernel's own view of the step's effect (the simulator's model).
+pub fn offer_look(kernel: &dyn Kernel, observer: &mut dyn StepObserver, step: &Step) {
+    if let Some(lang) = observer.look_wanted() {
+        if let Some(view) = kernel.look(step, lang) {
+            observer.looked(&view);
+        }
+    }
 }
 
 /// An observer that watches nothing.
@@ -153,6 +170,13 @@ pub trait Kernel {
     /// Deterministic values for simulation (ids, names, times); None on the real kernel.
     fn is_simulated(&self) -> bool {
         false
+    }
+    /// What `step`'s look command (`describe().look`) would show right after
+    /// the step, rendered from the kernel's own model: the simulator's. None
+    /// on the real kernel, whose host the narrator looks at itself, and for
+    /// steps whose effect the model does not keep.
+    fn look(&self, _step: &Step, _lang: crate::step::Lang) -> Option<String> {
+        None
     }
     /// The time to record in container state (RFC 3339). The simulated
     /// kernel keeps a fixed clock, so its records and narration repeat exactly.

@@ -373,20 +373,26 @@ impl Narrator {
         }
     }
 
-    /// Run the host-side look command of a step that has happened (real
-    /// kernel), with the container's real PID; in simulation nothing on this
-    /// host changed, so say what to run on a real one.
+    /// Show what a step that has happened changed. On the real kernel: run
+    /// its look command on the host, with the container's real PID. In
+    /// simulation the kernel renders it from its model (`looked`, before we
+    /// get here); what is left are the store's steps, whose files are real
+    /// files of the simulated store, and steps the model keeps nothing of.
     pub fn look(&mut self, step: &Step) {
         let cmd = self.fill_pid(&step.describe(self.lang).look);
         if !self.real {
-            let _ = writeln!(
-                self.out,
-                "    {} {cmd}",
-                self.lang.pick(
-                    "(simulated kernel: this host did not change; on a real kernel, after this step, you would run)",
-                    "（模拟内核：这台主机没有任何变化；在真实内核上，这一步之后你会运行）"
-                )
-            );
+            if !step.is_store() {
+                let _ = writeln!(
+                    self.out,
+                    "    {} {cmd}",
+                    self.lang.pick(
+                        "(the simulator keeps nothing this would show; on a real kernel, after this step:)",
+                        "（模拟器没有保存这条命令能看到的东西；在真实内核上，这一步之后运行：）"
+                    )
+                );
+                return;
+            }
+            self.run_look(&cmd);
             return;
         }
         if cmd.contains("<pid>") {
@@ -414,12 +420,26 @@ impl Narrator {
             );
             return;
         }
+        self.run_look(&cmd);
+    }
+
+    /// Run a look command on this host; its output goes with the narration
+    /// (indented under it, each line ended).
+    fn run_look(&mut self, cmd: &str) {
         let _ = writeln!(self.out, "    $ {cmd}");
-        let _ = self.out.flush();
-        let _ = std::process::Command::new("sh")
+        let output = std::process::Command::new("sh")
             .arg("-c")
-            .arg(&cmd)
-            .status();
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output();
+        if let Ok(o) = output {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            for line in text.lines() {
+                let _ = writeln!(self.out, "    {line}");
+            }
+        }
+        let _ = self.out.flush();
     }
 
     fn pause(&mut self, step: &Step) -> Result<Go> {
@@ -524,6 +544,18 @@ impl StepObserver for Narrator {
 
     fn after(&mut self, _step: &Step) {
         self.settle_look();
+    }
+
+    fn look_wanted(&self) -> Option<Lang> {
+        matches!(self.look_after, Some((_, LookMode::Run))).then_some(self.lang)
+    }
+
+    fn looked(&mut self, view: &str) {
+        self.look_after = None;
+        for line in view.lines() {
+            let _ = writeln!(self.out, "    {line}");
+        }
+        let _ = self.out.flush();
     }
 }
 

@@ -187,6 +187,41 @@ impl Session {
         }
     }
 
+    /// `:look` on the simulated host while the container's process lives:
+    /// what the simulated host keeps of it, rendered by the simulated kernel
+    /// (its cgroup file; the process); each step's own look is step-through's
+    /// `l`, which sees the model while the step happens.
+    fn look_simulated(&self, pid: i64, look: &str) {
+        use crate::kernel::Kernel;
+        let kernel = crate::kernel::sim::SimKernel::persistent(
+            &self.store(),
+            crate::kernel::cgroup::CgroupMode::Unified,
+        );
+        println!(
+            "{}",
+            self.lang.pick(
+                &format!("The container's process {pid} still runs on the simulated host. The last step's look was `{look}`; what the simulated host keeps:"),
+                &format!("容器的进程 {pid} 还在模拟主机上运行。上一步的查看命令是 `{look}`；模拟主机保存着的是："),
+            )
+        );
+        let pid = pid as i32;
+        for step in [
+            crate::step::Step::WaitExit { pid, pid_start: 0, timeout_s: 0 },
+            crate::step::Step::CgroupJoin { paths: Vec::new(), pid },
+        ] {
+            if let Some(view) = kernel.look(&step, self.lang) {
+                print!("{view}");
+            }
+        }
+        println!(
+            "{}",
+            self.lang.pick(
+                "(`:step on`, then `l` at a pause, shows each step's effect as it happens)",
+                "（`:step on` 之后在暂停处按 `l`，可以看到每一步发生时的效果）"
+            )
+        );
+    }
+
     fn look(&self) {
         let Some(s) = self.last_step() else {
             println!(
@@ -201,18 +236,12 @@ impl Session {
         let look = s["explain"]["look"].as_str().unwrap_or("").to_string();
         let pid = s["pid"].as_i64().unwrap_or(0);
         let id = self.traced_container();
-        if self.simulate {
-            println!(
-                "{} {look}",
-                self.lang.pick(
-                    "(simulated kernel: nothing on this host changed; on a real kernel you would run)",
-                    "（模拟内核：这台主机没有任何变化；在真实内核上你会运行）"
-                )
-            );
-            self.remains(id);
-            return;
-        }
-        let gone = pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let gone = if self.simulate {
+            pid <= 0
+                || !crate::kernel::sim::host::alive(&self.store(), pid as i32).unwrap_or(false)
+        } else {
+            pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        };
         if gone {
             println!(
                 "{}",
@@ -222,6 +251,10 @@ impl Session {
                 )
             );
             self.remains(id);
+            return;
+        }
+        if self.simulate {
+            self.look_simulated(pid, &look);
             return;
         }
         println!("$ {look}");

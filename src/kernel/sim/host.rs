@@ -229,6 +229,12 @@ pub fn load_state(root: &Path) -> Result<HostState> {
     load(root)
 }
 
+/// Read the host under its lock, changing nothing.
+pub fn read<T>(root: &Path, f: impl FnOnce(&HostState) -> T) -> Result<T> {
+    let _lock = StoreLock::exclusive_on(&root.join(LOCK_FILE))?;
+    Ok(f(&load(root)?))
+}
+
 fn load(root: &Path) -> Result<HostState> {
     let path = root.join(STATE_FILE);
     let st: HostState = if path.exists() {

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod host;
 pub mod limits;
 pub mod live;
+pub mod look;
 pub mod mounttab;
 pub mod procfs;
 pub mod rlimits;
@@ -897,6 +898,10 @@ impl Kernel for SimKernel {
         crate::clock::now_rfc3339()
     }
 
+    fn look(&self, step: &Step, lang: crate::step::Lang) -> Option<String> {
+        self.render_look(step, lang)
+    }
+
     fn prepare_terminal(&mut self) -> Result<Option<String>> {
         Ok(Some("/dev/pts/0".into()))
     }
@@ -1124,6 +1129,12 @@ impl Kernel for SimKernel {
                     code,
                     message,
                 }));
+            }
+            // Step-through's `l`: the model right after the step.
+            if let Some(lang) = observer.look_wanted() {
+                if let Some(view) = look::child_step(child, step, lang) {
+                    observer.looked(&view);
+                }
             }
         }
         Ok(Ok(()))
