@@ -25,7 +25,7 @@ fn run_detached(gb: &Gb, args: &[&str]) -> String {
 /// The glassbox command line for a tmux session, with this test's root.
 fn shell_cmd(gb: &Gb, args: &str) -> String {
     format!(
-        "env -u GLASSBOX_ROOT LANG=C {} --root {} {args}; echo EXIT=$?; sleep 60",
+        "env -u GLASSBOX_ROOT LANG=C GLASSBOX_DEFAULT_NETWORK=none {} --root {} {args}; echo EXIT=$?; sleep 60",
         env!("CARGO_BIN_EXE_glassbox"),
         gb.root().display()
     )

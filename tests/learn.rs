@@ -247,7 +247,7 @@ fn repl_session_in_a_real_terminal() {
     let state = gb.root().join("state");
     let sim = if common::is_root() { "" } else { "--simulate" };
     let cmdline = format!(
-        "GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en; sleep 30",
+        "GLASSBOX_DEFAULT_NETWORK=none GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en; sleep 30",
         state.display(),
         env!("CARGO_BIN_EXE_glassbox"),
         gb.root().display()
@@ -310,7 +310,7 @@ fn ctrl_c_while_paused_rolls_the_half_built_container_back() {
     let gb = Gb::new();
     let sim = if common::is_root() { "" } else { "--simulate" };
     let cmdline = format!(
-        "{} --root {} {sim} --step run --name half busybox true; echo EXIT=$?; sleep 30",
+        "GLASSBOX_DEFAULT_NETWORK=none {} --root {} {sim} --step run --name half busybox true; echo EXIT=$?; sleep 30",
         env!("CARGO_BIN_EXE_glassbox"),
         gb.root().display()
     );
@@ -351,7 +351,7 @@ fn the_readme_main_command_opens_the_first_lesson() {
     let gb = Gb::new();
     let sim = if common::is_root() { "" } else { "--simulate" };
     let cmdline = format!(
-        "GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en repl --lesson 00; sleep 30",
+        "GLASSBOX_DEFAULT_NETWORK=none GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en repl --lesson 00; sleep 30",
         gb.root().join("state").display(),
         env!("CARGO_BIN_EXE_glassbox"),
         gb.root().display()

@@ -112,7 +112,7 @@ fn lesson_output_comes_in_the_order_it_happened() {
 fn tmux_lesson(gb: &Gb, name: &str, lesson: &str) -> Tmux {
     let sim = if common::is_root() { "" } else { "--simulate" };
     let cmdline = format!(
-        "GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en learn {lesson}; echo EXIT=$?; sleep 30",
+        "GLASSBOX_DEFAULT_NETWORK=none GLASSBOX_STATE_DIR={} {} --root {} {sim} --lang en learn {lesson}; echo EXIT=$?; sleep 30",
         gb.root().join("state").display(),
         env!("CARGO_BIN_EXE_glassbox"),
         gb.root().display()

@@ -64,10 +64,17 @@ pub fn read_cgroup_file(root: &Path, name: &str, file: &str) -> Result<String> {
     if !(c.state.status == Status::Running && c.process_alive()) {
         bail!("{name} is not running, so it has no cgroup");
     }
-    let setup = crate::kernel::CgroupSetup::detect()?;
+    use crate::kernel::cgroup::{CgroupFiles, HostCgroupFiles};
+    let (files, setup): (Box<dyn CgroupFiles>, _) = if c.simulated {
+        let sim = crate::kernel::sim::counters::SimCgroupFiles::now(root)?;
+        let setup = sim.setup_of(&c.id);
+        (Box::new(sim), setup)
+    } else {
+        (Box::new(HostCgroupFiles), crate::kernel::CgroupSetup::detect()?)
+    };
     for one in file.split('|') {
         for dir in setup.paths_for(&c.id) {
-            if let Ok(text) = std::fs::read_to_string(dir.join(one)) {
+            if let Some(text) = files.read(&dir.join(one)) {
                 return Ok(text.trim().to_string());
             }
         }

@@ -174,6 +174,8 @@ impl SimChild {
             seccomp_filters: self.seccomp_filters,
             ns: self.ns,
             cgroup: self.cgroup.clone(),
+            rlimits: super::rlimits::table(&self.res.rlimits),
+            oom_score_adj: self.res.oom_score_adj,
         }
     }
 }
