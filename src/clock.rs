@@ -44,6 +44,12 @@ pub fn is_simulated() -> bool {
     SIMULATED.get().is_some()
 }
 
+/// Whether the simulated clock is pinned: it moves only when the
+/// simulation makes time pass, never by itself.
+pub fn is_pinned() -> bool {
+    SIMULATED.get().is_some_and(|s| s.pinned_ms.is_some())
+}
+
 /// The simulated skew changed (another command of ours moved the clock).
 pub fn set_skew(skew_ms: u64) {
     if let Some(s) = SIMULATED.get() {

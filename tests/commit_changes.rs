@@ -17,9 +17,14 @@ fn image_inspect(gb: &Gb, name: &str) -> Value {
 }
 
 fn state(gb: &Gb, name: &str) -> String {
-    ok(&gb.run(&["inspect", "--format", "{{.State.Status}} {{.State.Paused}}", name]))
-        .trim()
-        .to_string()
+    ok(&gb.run(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.Paused}}",
+        name,
+    ]))
+    .trim()
+    .to_string()
 }
 
 #[test]
@@ -28,13 +33,22 @@ fn commit_freezes_a_running_container_while_it_reads_the_upper_dir() {
     let gb = Gb::new();
     let _cleanup = Cleanup(&gb);
     ok(&gb.run(&[
-        "run", "-d", "--name", "busy", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "busybox",
+        "sh",
+        "-c",
         "echo made > /made.txt; while true; do sleep 1; done",
     ]));
     common::eventually(10, "the file to be written", || {
-        gb.root().join("containers").read_dir().map_or(false, |mut d| {
-            d.any(|e| e.unwrap().path().join("upper/made.txt").exists())
-        })
+        gb.root()
+            .join("containers")
+            .read_dir()
+            .map_or(false, |mut d| {
+                d.any(|e| e.unwrap().path().join("upper/made.txt").exists())
+            })
     });
     let trace = gb.root().join("commit.jsonl");
     let id = ok(&gb.run(&[
@@ -48,11 +62,20 @@ fn commit_freezes_a_running_container_while_it_reads_the_upper_dir() {
     ]));
     assert!(id.trim().starts_with("sha256:"), "{id}");
     let kinds = trace_kinds(&trace);
-    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
     let last_freeze = kinds.iter().rposition(|x| x == "freeze").unwrap();
     assert!(pos("freeze") < pos("layer_tar"), "{kinds:?}");
     assert!(pos("layer_tar") < last_freeze, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "freeze").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "freeze").count(),
+        2,
+        "{kinds:?}"
+    );
     // Thawed again, and its record says so.
     assert_eq!(state(&gb, "busy"), "running false");
     let until = chrono::Utc::now().to_rfc3339();
@@ -64,7 +87,10 @@ fn commit_freezes_a_running_container_while_it_reads_the_upper_dir() {
     // The message is the image's Comment (not the base's "Imported from -").
     let img = image_inspect(&gb, "paused:v1");
     assert_eq!(img["Comment"], "saved while running");
-    assert_eq!(ok(&gb.run(&["run", "--rm", "paused:v1", "cat", "/made.txt"])), "made\n");
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "paused:v1", "cat", "/made.txt"])),
+        "made\n"
+    );
 
     // --pause=false: no freeze; no message: an empty Comment.
     std::fs::remove_file(&trace).unwrap();
@@ -118,9 +144,15 @@ fn commit_changes_take_every_instruction_docker_accepts() {
     let cfg = image_inspect(&gb, "changed:v1")["Config"].clone();
     let env: Vec<String> = serde_json::from_value(cfg["Env"].clone()).unwrap();
     let path = env.iter().find(|e| e.starts_with("PATH=")).unwrap();
-    assert!(path.ends_with(":/extra") && path.len() > "PATH=:/extra".len(), "$PATH expanded from the image: {path}");
+    assert!(
+        path.ends_with(":/extra") && path.len() > "PATH=:/extra".len(),
+        "$PATH expanded from the image: {path}"
+    );
     assert!(env.contains(&"GREETING=hello there".to_string()), "{env:?}");
-    assert_eq!(cfg["Labels"], json!({"org.example.name": "demo", "with space": "yes"}));
+    assert_eq!(
+        cfg["Labels"],
+        json!({"org.example.name": "demo", "with space": "yes"})
+    );
     assert_eq!(cfg["ExposedPorts"], json!({"8080/tcp": {}, "53/udp": {}}));
     assert_eq!(cfg["Volumes"], json!({"/data": {}}));
     assert_eq!(cfg["OnBuild"], json!(["RUN echo triggered"]));
@@ -171,12 +203,25 @@ fn commit_changes_take_every_instruction_docker_accepts() {
         b.finish().unwrap();
     }
     ok(&gb.run(&[
-        "import", "-c", "EXPOSE 80", "-c", "LABEL a=b", "-c", "CMD cat /hi.txt",
-        tar.to_str().unwrap(), "imported:v1",
+        "import",
+        "-c",
+        "EXPOSE 80",
+        "-c",
+        "LABEL a=b",
+        "-c",
+        "CMD cat /hi.txt",
+        tar.to_str().unwrap(),
+        "imported:v1",
     ]));
     let img = image_inspect(&gb, "imported:v1");
     assert_eq!(img["Config"]["ExposedPorts"], json!({"80/tcp": {}}));
     assert_eq!(img["Config"]["Labels"], json!({"a": "b"}));
-    assert_eq!(img["Config"]["Cmd"], json!(["/bin/sh", "-c", "cat /hi.txt"]));
-    assert_eq!(img["Comment"], "Imported from ".to_string() + tar.to_str().unwrap());
+    assert_eq!(
+        img["Config"]["Cmd"],
+        json!(["/bin/sh", "-c", "cat /hi.txt"])
+    );
+    assert_eq!(
+        img["Comment"],
+        "Imported from ".to_string() + tar.to_str().unwrap()
+    );
 }

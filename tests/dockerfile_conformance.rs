@@ -41,11 +41,21 @@ fn positive_cases_dump_as_buildkit() {
         let want = std::fs::read_to_string(d.join("result")).unwrap();
         match parser::parse(&text) {
             Ok(ast) if ast.dump() == want => {}
-            Ok(ast) => failed.push(format!("{}:\n--- want\n{want}--- got\n{}", d.display(), ast.dump())),
+            Ok(ast) => failed.push(format!(
+                "{}:\n--- want\n{want}--- got\n{}",
+                d.display(),
+                ast.dump()
+            )),
             Err(e) => failed.push(format!("{}: {e}", d.display())),
         }
     }
-    assert!(failed.is_empty(), "{} of {} failed:\n{}", failed.len(), dirs.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed:\n{}",
+        failed.len(),
+        dirs.len(),
+        failed.join("\n")
+    );
     assert_eq!(dirs.len(), 33, "BuildKit's 33 positive cases");
 }
 
@@ -55,7 +65,12 @@ fn negative_cases_fail() {
     for d in &dirs {
         let text = std::fs::read_to_string(d.join("Dockerfile")).unwrap();
         let r = parser::parse(&text);
-        assert!(r.is_err(), "{} parsed: {:?}", d.display(), r.map(|a| a.dump()));
+        assert!(
+            r.is_err(),
+            "{} parsed: {:?}",
+            d.display(),
+            r.map(|a| a.dump())
+        );
     }
     assert_eq!(dirs.len(), 4, "BuildKit's 4 negative cases");
 }
@@ -85,10 +100,18 @@ fn expansion_cases() {
             _ => false,
         };
         if !ok {
-            failed.push(format!("line {}: {source:?} → {got:?}, want {expected:?}", n + 1));
+            failed.push(format!(
+                "line {}: {source:?} → {got:?}, want {expected:?}",
+                n + 1
+            ));
         }
     }
-    assert!(failed.is_empty(), "{} of {run} failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {run} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
     // 230 cases in the file: 228 for Unix and all platforms, 2 Windows-only.
     assert_eq!(run, 228);
 }
@@ -116,10 +139,18 @@ fn word_splitting_cases() {
             .process_words(test, &env_from_pairs(&envs))
             .unwrap_or_else(|_| vec!["error".into()]);
         if got != expected {
-            failed.push(format!("line {}: {test:?} → {got:?}, want {expected:?}", n + 1));
+            failed.push(format!(
+                "line {}: {test:?} → {got:?}, want {expected:?}",
+                n + 1
+            ));
         }
     }
-    assert!(failed.is_empty(), "{} of {run} failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {run} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
     assert_eq!(run, 24);
 }
 
@@ -131,7 +162,11 @@ fn cli_prints_the_dump_and_names_the_bad_line() {
         .arg(d.join("Dockerfile"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         std::fs::read_to_string(d.join("result")).unwrap()
@@ -147,7 +182,10 @@ fn cli_prints_the_dump_and_names_the_bad_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dockerfile parse error on line 3: ENV must have two arguments"), "{err}");
+    assert!(
+        err.contains("dockerfile parse error on line 3: ENV must have two arguments"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 
     // --check also reads each instruction as a build would.
@@ -159,5 +197,8 @@ fn cli_prints_the_dump_and_names_the_bad_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dockerfile parse error on line 3: COPY requires at least two arguments"), "{err}");
+    assert!(
+        err.contains("dockerfile parse error on line 3: COPY requires at least two arguments"),
+        "{err}"
+    );
 }

@@ -313,8 +313,13 @@ fn an_oom_kill_after_the_monitor_died_is_recorded_by_the_next_command() {
         ],
     );
     let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(gb.root().join("containers").join(&id).join("container.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            gb.root()
+                .join("containers")
+                .join(&id)
+                .join("container.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let monitor = record["state"]["monitor_pid"].as_i64().unwrap() as i32;
@@ -330,7 +335,11 @@ fn an_oom_kill_after_the_monitor_died_is_recorded_by_the_next_command() {
         inspect(&gb, "orphan-oom", "{{.State.Status}}") == "exited"
     });
     assert_eq!(
-        inspect(&gb, "orphan-oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        inspect(
+            &gb,
+            "orphan-oom",
+            "{{.State.OOMKilled}} {{.State.ExitCode}}"
+        ),
         "true 137"
     );
     let until = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();

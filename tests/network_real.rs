@@ -66,7 +66,12 @@ impl Drop for Net {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             let _ = self.gb.run(&["rm", "-f", id]);
         }
-        let nets = stdout(&self.gb.run(&["network", "ls", "-q", "--no-trunc", "-f", "type=custom"]));
+        let nets =
+            stdout(
+                &self
+                    .gb
+                    .run(&["network", "ls", "-q", "--no-trunc", "-f", "type=custom"]),
+            );
         for id in nets.lines().filter(|l| !l.is_empty()) {
             let _ = self.gb.run(&["network", "rm", id]);
         }
@@ -93,11 +98,15 @@ fn http_get(addr: &str) -> Option<String> {
 }
 
 fn host_links() -> String {
-    let o = std::process::Command::new("ip").args(["-br", "link"]).output().unwrap();
+    let o = std::process::Command::new("ip")
+        .args(["-br", "link"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-const HTTPD: &str = "mkdir -p /www && echo hello-from-glassbox > /www/index.html && exec httpd -f -p 80 -h /www";
+const HTTPD: &str =
+    "mkdir -p /www && echo hello-from-glassbox > /www/index.html && exec httpd -f -p 80 -h /www";
 
 #[test]
 fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leaves_nothing() {
@@ -106,7 +115,18 @@ fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leave
     let port = 18000 + (std::process::id() % 1000) as u16;
     let publish = format!("127.0.0.1:{port}:80");
     let id = ok(&net.run(&[
-        "run", "-d", "--network", "bridge", "--name", "web", "-p", &publish, "busybox", "sh", "-c", HTTPD,
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
     ]))
     .trim()
     .to_string();
@@ -114,29 +134,53 @@ fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leave
     let mut body = None;
     eventually(10, "httpd to answer on 127.0.0.1", || {
         body = http_get(&local);
-        body.as_deref().is_some_and(|b| b.contains("hello-from-glassbox"))
+        body.as_deref()
+            .is_some_and(|b| b.contains("hello-from-glassbox"))
     });
     let ip = net.ip_of("web");
     assert!(ip.starts_with("10.123.201."), "{ip}");
     let direct = http_get(&format!("{ip}:80")).unwrap_or_default();
     assert!(direct.contains("hello-from-glassbox"), "{direct}");
-    assert_eq!(ok(&net.run(&["port", "web"])).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    assert_eq!(
+        ok(&net.run(&["port", "web"])).trim(),
+        format!("80/tcp -> 127.0.0.1:{port}")
+    );
     let ps = ok(&net.run(&["ps"]));
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
     let rules = net.nft_listing();
     assert!(rules.contains(&format!("dnat to {ip}:80")), "{rules}");
 
     // The same host port again: exit 125, no second container, no new rule.
-    let o = net.run(&["run", "-d", "--network", "bridge", "-p", &publish, "busybox", "sleep", "30"]);
+    let o = net.run(&[
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "sleep",
+        "30",
+    ]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
-    assert!(stderr(&o).contains("port is already allocated"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("port is already allocated"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(ok(&net.run(&["ps", "-aq"])).lines().count(), 1);
     assert_eq!(net.nft_listing().matches("dnat to").count(), 1);
 
     // After rm: no veth, no rule, no address booked.
-    let net_id = ok(&net.run(&["network", "inspect", "-f", "{{.Id}}", "bridge"])).trim().to_string();
+    let net_id = ok(&net.run(&["network", "inspect", "-f", "{{.Id}}", "bridge"]))
+        .trim()
+        .to_string();
     let veth = glassbox::network::host_veth_name(&id, &net_id);
-    assert!(host_links().contains(&veth), "{veth} not in {}", host_links());
+    assert!(
+        host_links().contains(&veth),
+        "{veth} not in {}",
+        host_links()
+    );
     ok(&net.run(&["rm", "-f", "web"]));
     let rules = net.nft_listing();
     assert!(!rules.contains("dnat to"), "{rules}");
@@ -151,15 +195,60 @@ fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leave
 fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks() {
     require_root!();
     let net = Net::new(2);
-    ok(&net.run(&["network", "create", "--subnet", "10.123.211.0/24", "testnet"]));
-    ok(&net.run(&["network", "create", "--subnet", "10.123.212.0/24", "othernet"]));
-    let ls = ok(&net.run(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
-    assert!(ls.contains("testnet bridge") && ls.contains("othernet bridge"), "{ls}");
-    ok(&net.run(&["run", "-d", "--name", "a", "--network", "testnet", "busybox", "sleep", "300"]));
     ok(&net.run(&[
-        "run", "-d", "--name", "b", "--network", "testnet", "--network-alias", "bee", "busybox", "sleep", "300",
+        "network",
+        "create",
+        "--subnet",
+        "10.123.211.0/24",
+        "testnet",
     ]));
-    ok(&net.run(&["run", "-d", "--name", "c", "--network", "othernet", "busybox", "sleep", "300"]));
+    ok(&net.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.123.212.0/24",
+        "othernet",
+    ]));
+    let ls = ok(&net.run(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    assert!(
+        ls.contains("testnet bridge") && ls.contains("othernet bridge"),
+        "{ls}"
+    );
+    ok(&net.run(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "testnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&net.run(&[
+        "run",
+        "-d",
+        "--name",
+        "b",
+        "--network",
+        "testnet",
+        "--network-alias",
+        "bee",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&net.run(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "othernet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
     let hosts = ok(&net.run(&["exec", "a", "cat", "/etc/hosts"]));
     assert!(hosts.contains("\tb bee "), "{hosts}");
     ok(&net.run(&["exec", "a", "ping", "-c1", "-W2", "b"]));
@@ -190,9 +279,27 @@ fn dns_and_add_host_flags_are_in_the_container_files() {
     require_root!();
     let net = Net::new(3);
     let out = ok(&net.run(&[
-        "run", "--rm", "--network", "bridge", "-h", "box", "--dns", "10.1.2.3", "--dns-search", "example.test",
-        "--dns-option", "ndots:3", "--add-host", "db:10.9.8.7", "--add-host", "gw:host-gateway",
-        "busybox", "cat", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "-h",
+        "box",
+        "--dns",
+        "10.1.2.3",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:3",
+        "--add-host",
+        "db:10.9.8.7",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/hostname",
     ]));
     assert!(out.contains("nameserver 10.1.2.3\n"), "{out}");
     assert!(out.contains("search example.test\n"), "{out}");
@@ -217,9 +324,19 @@ fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
                 let net = &net;
                 s.spawn(move || {
                     let name = format!("p{i}");
-                    ok(&net.run(&["run", "-d", "--name", &name, "--network", "par", "busybox", "sleep", "300"]))
-                        .trim()
-                        .to_string()
+                    ok(&net.run(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        &name,
+                        "--network",
+                        "par",
+                        "busybox",
+                        "sleep",
+                        "300",
+                    ]))
+                    .trim()
+                    .to_string()
                 })
             })
             .collect();
@@ -229,7 +346,10 @@ fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 20, "{ips:?}");
-    assert!(ips.iter().all(|ip| ip.starts_with("10.123.214.")), "{ips:?}");
+    assert!(
+        ips.iter().all(|ip| ip.starts_with("10.123.214.")),
+        "{ips:?}"
+    );
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
     ok(&net.run(&args));
@@ -241,13 +361,41 @@ fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
 fn networking_flags_refuse_to_pretend_in_simulation() {
     let gb = Gb::new();
     for args in [
-        vec!["--simulate", "run", "--rm", "-p", "8080:80", "busybox", "true"],
-        vec!["--simulate", "run", "--rm", "--network", "bridge", "busybox", "true"],
-        vec!["--simulate", "run", "--rm", "--add-host", "db:10.0.0.5", "busybox", "true"],
+        vec![
+            "--simulate",
+            "run",
+            "--rm",
+            "-p",
+            "8080:80",
+            "busybox",
+            "true",
+        ],
+        vec![
+            "--simulate",
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "busybox",
+            "true",
+        ],
+        vec![
+            "--simulate",
+            "run",
+            "--rm",
+            "--add-host",
+            "db:10.0.0.5",
+            "busybox",
+            "true",
+        ],
     ] {
         let o = gb.run(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("cannot run in simulation yet"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot run in simulation yet"),
+            "{}",
+            stderr(&o)
+        );
     }
     let o = gb.run(&["--simulate", "network", "create", "x"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
@@ -318,7 +466,10 @@ mod port_specs {
     #[test]
     fn every_docker_form_parses() {
         let p = parse("80").unwrap();
-        assert_eq!((p.host_ip, p.host, p.container, p.proto), (None, None, (80, 80), Proto::Tcp));
+        assert_eq!(
+            (p.host_ip, p.host, p.container, p.proto),
+            (None, None, (80, 80), Proto::Tcp)
+        );
         let p = parse("8080:80").unwrap();
         assert_eq!(p.host, Some((8080, 8080)));
         let p = parse("127.0.0.1:18080:80/tcp").unwrap();
@@ -332,7 +483,16 @@ mod port_specs {
         let p = parse("8000-8002:80").unwrap();
         assert_eq!(wanted(&p), vec![(vec![8000, 8001, 8002], 80)]);
         assert_eq!(parse("0.0.0.0:80:80").unwrap().host_ip, None);
-        for bad in ["", "x", "80/sctp", "70000", "1:2:3:4", "8000-8003:80-81", "90-80", "a.b::80"] {
+        for bad in [
+            "",
+            "x",
+            "80/sctp",
+            "70000",
+            "1:2:3:4",
+            "8000-8003:80-81",
+            "90-80",
+            "a.b::80",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let b = Binding {
@@ -356,7 +516,10 @@ mod etc_files {
         let r = resolv(host, &["1.1.1.1".into()], &[], &[]);
         assert_eq!(r, "search lan\noptions ndots:2\nnameserver 1.1.1.1\n");
         let r = resolv(host, &[], &["example.com".into()], &["ndots:5".into()]);
-        assert_eq!(r, "nameserver 10.0.0.1\nsearch example.com\noptions ndots:5\n");
+        assert_eq!(
+            r,
+            "nameserver 10.0.0.1\nsearch example.com\noptions ndots:5\n"
+        );
     }
 
     #[test]
@@ -368,7 +531,12 @@ mod etc_files {
         assert!(parse_add_host("gw:host-gateway", None).is_err());
         let gw: IpAddr = "10.123.0.1".parse().unwrap();
         assert_eq!(parse_add_host("gw:host-gateway", Some(gw)).unwrap().1, gw);
-        let b = base("web", Some("10.123.0.2".parse().unwrap()), &[], &[("db".into(), "10.0.0.5".parse().unwrap())]);
+        let b = base(
+            "web",
+            Some("10.123.0.2".parse().unwrap()),
+            &[],
+            &[("db".into(), "10.0.0.5".parse().unwrap())],
+        );
         assert!(b.ends_with("10.0.0.5\tdb\n10.123.0.2\tweb\n"), "{b}");
     }
 }

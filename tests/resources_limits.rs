@@ -369,8 +369,18 @@ fn v2_update_refused_half_way_puts_back_what_it_wrote() {
         &gb,
         &fake,
         &[
-            "run", "-d", "--privileged", "--name", "half", "-m", "32m", "--pids-limit", "10",
-            "busybox", "sleep", "30",
+            "run",
+            "-d",
+            "--privileged",
+            "--name",
+            "half",
+            "-m",
+            "32m",
+            "--pids-limit",
+            "10",
+            "busybox",
+            "sleep",
+            "30",
         ],
     ));
     let id = id_of(&gb, "half");
@@ -380,29 +390,51 @@ fn v2_update_refused_half_way_puts_back_what_it_wrote() {
     // after the memory group (docker's order: memory first) was written.
     std::fs::remove_file(dir.join("pids.max")).unwrap();
     std::fs::create_dir(dir.join("pids.max")).unwrap();
-    let o = v2(&gb, &fake, &["update", "-m", "64m", "--pids-limit", "20", "half"]);
+    let o = v2(
+        &gb,
+        &fake,
+        &["update", "-m", "64m", "--pids-limit", "20", "half"],
+    );
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("pids.max"), "{err}");
     assert!(err.contains("put back"), "{err}");
-    assert_eq!(read("memory.max"), "33554432", "the memory group was put back");
+    assert_eq!(
+        read("memory.max"),
+        "33554432",
+        "the memory group was put back"
+    );
     assert_eq!(read("memory.swap.max"), "33554432");
     let recorded = ok(&v2(
         &gb,
         &fake,
-        &["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "half"],
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "half",
+        ],
     ));
     assert_eq!(recorded.trim(), "33554432 10", "the record is unchanged");
     // With the file back, the same update goes through whole.
     std::fs::remove_dir(dir.join("pids.max")).unwrap();
     std::fs::write(dir.join("pids.max"), "10").unwrap();
-    ok(&v2(&gb, &fake, &["update", "-m", "64m", "--pids-limit", "20", "half"]));
+    ok(&v2(
+        &gb,
+        &fake,
+        &["update", "-m", "64m", "--pids-limit", "20", "half"],
+    ));
     assert_eq!(read("memory.max"), "67108864");
     assert_eq!(read("pids.max"), "20");
     let recorded = ok(&v2(
         &gb,
         &fake,
-        &["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "half"],
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "half",
+        ],
     ));
     assert_eq!(recorded.trim(), "67108864 20");
     ok(&v2(&gb, &fake, &["rm", "-f", "half"]));

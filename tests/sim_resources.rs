@@ -280,7 +280,13 @@ fn sim_detached_oom_kill_is_recorded_when_a_later_command_finds_it() {
         "late",
     ]));
     assert_eq!(shown.trim(), "exited true 137");
-    let events = ok(&sim(&["events", "--since", "0", "--until", "2026-01-01T00:01:00Z"]));
+    let events = ok(&sim(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "2026-01-01T00:01:00Z",
+    ]));
     assert!(events.contains("container oom "), "{events}");
 }
 

@@ -363,7 +363,13 @@ fn comparable(how: Compare, root: &std::path::Path, out: &str) -> Vec<String> {
         }
         Compare::Events => out
             .lines()
-            .map(|l| plain_words(l).into_iter().skip(1).collect::<Vec<_>>().join(" "))
+            .map(|l| {
+                plain_words(l)
+                    .into_iter()
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect(),
         Compare::HostFile(name) => {
             let mut all = plain_words(out);
@@ -407,7 +413,13 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
     let script: &[(&[&str], Option<&[u8]>, Compare)] = &[
         (
             &[
-                "run", "-d", "--name", "par", "busybox", "sh", "-c",
+                "run",
+                "-d",
+                "--name",
+                "par",
+                "busybox",
+                "sh",
+                "-c",
                 "echo one; echo two; echo three; while true; do sleep 1; done",
             ],
             None,
@@ -415,12 +427,20 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
         ),
         (&["ps"], None, NoTimes),
         (&["logs", "--tail", "2", "par"], None, Plain),
-        (&["exec", "par", "sh", "-c", "echo hi > /tmp/x; cat /tmp/x"], None, Plain),
+        (
+            &["exec", "par", "sh", "-c", "echo hi > /tmp/x; cat /tmp/x"],
+            None,
+            Plain,
+        ),
         (&["exec", "par", "hostname"], None, Plain),
         (&["top", "par"], None, Top),
         (&["stats", "--no-stream", "par"], None, Shape),
         (&["inspect", "--format", STATE, "par"], None, Plain),
-        (&["cp", "par:/tmp/x", "{root}/x.out"], None, HostFile("x.out")),
+        (
+            &["cp", "par:/tmp/x", "{root}/x.out"],
+            None,
+            HostFile("x.out"),
+        ),
         (&["cp", "{root}/in.txt", "par:/tmp/in.txt"], None, Plain),
         (&["exec", "par", "cat", "/tmp/in.txt"], None, Plain),
         (&["diff", "par"], None, Plain),
@@ -433,23 +453,44 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
         (&["kill", "par"], None, Plain),
         (&["wait", "par"], None, Plain),
         (&["inspect", "--format", STATE, "par"], None, Plain),
-        (&["run", "-dit", "--name", "att", "busybox", "sh"], None, Plain),
+        (
+            &["run", "-dit", "--name", "att", "busybox", "sh"],
+            None,
+            Plain,
+        ),
         // ctrl-p ctrl-q: detached, the container runs on.
         (&["attach", "att"], Some(b"\x10\x11"), Plain),
         (&["inspect", "--format", STATE, "att"], None, Plain),
         (&["rename", "par", "par2"], None, Plain),
         (&["commit", "par2", "parimg:1"], None, Plain),
         (
-            &["run", "--rm", "--name", "parrun", "parimg:1", "cat", "/tmp/x", "/tmp/in.txt"],
+            &[
+                "run",
+                "--rm",
+                "--name",
+                "parrun",
+                "parimg:1",
+                "cat",
+                "/tmp/x",
+                "/tmp/in.txt",
+            ],
             None,
             Plain,
         ),
-        (&["export", "-o", "{root}/par.tar", "par2"], None, TarNames("par.tar")),
+        (
+            &["export", "-o", "{root}/par.tar", "par2"],
+            None,
+            TarNames("par.tar"),
+        ),
         (&["rm", "-f", "par2", "att"], None, Plain),
         (&["run", "--name", "done", "busybox", "true"], None, Plain),
         (&["container", "prune", "-f"], None, Plain),
         (&["ps", "-a"], None, NoTimes),
-        (&["events", "--since", "0", "--until", "{until}"], None, Events),
+        (
+            &["events", "--since", "0", "--until", "{until}"],
+            None,
+            Events,
+        ),
         // Untagged, Deleted (image), Deleted (its own layer) on both.
         (&["rmi", "parimg:1"], None, Plain),
     ];

@@ -243,7 +243,15 @@ fn step_through_look_in_simulation_shows_the_model() {
         .cmd()
         .env("GLASSBOX_NO_TTY", "1")
         .env("GLASSBOX_SIM_CLOCK", "1767225600")
-        .args(["--simulate", "--step", "run", "--rm", "busybox", "echo", "hi"])
+        .args([
+            "--simulate",
+            "--step",
+            "run",
+            "--rm",
+            "busybox",
+            "echo",
+            "hi",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -271,6 +279,9 @@ fn step_through_look_in_simulation_shows_the_model() {
         "{from_clone}"
     );
     assert!(from_clone.contains(" pid -> pid:["), "{from_clone}");
-    assert!(from_clone.contains(&format!("$ cat /proc/{pid}/cgroup\n")), "{from_clone}");
+    assert!(
+        from_clone.contains(&format!("$ cat /proc/{pid}/cgroup\n")),
+        "{from_clone}"
+    );
     insta::assert_snapshot!("sim_step_look_en", from_clone);
 }

@@ -17,7 +17,12 @@ const HEADER: &str =
 
 /// go-units BytesSize text ("30.2MiB") back to bytes.
 fn parse_binary(text: &str) -> f64 {
-    let units = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)];
+    let units = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ];
     for (unit, factor) in units {
         if let Some(n) = text.strip_suffix(unit) {
             return n.parse::<f64>().unwrap() * factor as f64;
@@ -83,7 +88,15 @@ fn real_stats_format_all_no_trunc_and_the_host_network() {
         .trim()
         .to_string();
     ok(&gb.run(&[
-        "run", "-d", "--network", "host", "--name", "hostnet", "busybox", "sleep", "120",
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--name",
+        "hostnet",
+        "busybox",
+        "sleep",
+        "120",
     ]));
     ok(&gb.run(&["create", "--name", "idle", "busybox", "true"]));
     let shown = ok(&gb.run(&[
@@ -95,8 +108,7 @@ fn real_stats_format_all_no_trunc_and_the_host_network() {
         "hostnet",
     ]));
     assert_eq!(
-        shown,
-        "own|0B / 0B|1|own\nhostnet|-- (host)|1|hostnet\n",
+        shown, "own|0B / 0B|1|own\nhostnet|-- (host)|1|hostnet\n",
         "the host's network is never shown as the container's"
     );
     let help = ok(&gb.run(&["stats", "--help"]));
@@ -120,7 +132,14 @@ fn real_stats_format_all_no_trunc_and_the_host_network() {
         idle.split_whitespace().collect::<Vec<_>>().join(" "),
         "idle 0.00% 0B / 0B 0.00% 0B / 0B 0"
     );
-    let ids = ok(&gb.run(&["stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}", "own"]));
+    let ids = ok(&gb.run(&[
+        "stats",
+        "--no-stream",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}",
+        "own",
+    ]));
     assert_eq!(ids.trim(), own);
     let short = ok(&gb.run(&["stats", "--no-stream", "--format", "{{.ID}}", "own"]));
     assert_eq!(short.trim(), &own[..12]);
@@ -155,7 +174,11 @@ fn real_stats_streams_redrawing_the_table() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => text.extend_from_slice(&buf[..n]),
             }
-            if String::from_utf8_lossy(&text).matches("\x1b[2J\x1b[H").count() >= 3 {
+            if String::from_utf8_lossy(&text)
+                .matches("\x1b[2J\x1b[H")
+                .count()
+                >= 3
+            {
                 break;
             }
         }
@@ -176,7 +199,11 @@ fn real_stats_streams_redrawing_the_table() {
 fn fake_v2(gb: &Gb) -> std::path::PathBuf {
     let fake = gb.root().join("fake-cgroup2");
     std::fs::create_dir_all(&fake).unwrap();
-    std::fs::write(fake.join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+    std::fs::write(
+        fake.join("cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    )
+    .unwrap();
     std::fs::write(fake.join("cpuset.cpus.effective"), "0-1\n").unwrap();
     fake
 }
@@ -199,18 +226,38 @@ fn v2_stats_figures_come_from_the_cgroup_files() {
         &gb,
         &fake,
         &[
-            "run", "-d", "--privileged", "--name", "v2", "-m", "32m", "busybox", "sleep", "60",
+            "run",
+            "-d",
+            "--privileged",
+            "--name",
+            "v2",
+            "-m",
+            "32m",
+            "busybox",
+            "sleep",
+            "60",
         ],
     ));
-    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "v2"])).trim().to_string();
+    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "v2"]))
+        .trim()
+        .to_string();
     let dir = fake.join("glassbox").join(&id);
     let put = |f: &str, text: &str| std::fs::write(dir.join(f), text).unwrap();
     // 50 MiB charged, 10 MiB of it inactive file cache (docker leaves it out).
     put("memory.current", "52428800\n");
-    put("memory.stat", "anon 41943040\nfile 10485760\ninactive_file 10485760\n");
-    put("cpu.stat", "usage_usec 5000\nuser_usec 3000\nsystem_usec 2000\n");
+    put(
+        "memory.stat",
+        "anon 41943040\nfile 10485760\ninactive_file 10485760\n",
+    );
+    put(
+        "cpu.stat",
+        "usage_usec 5000\nuser_usec 3000\nsystem_usec 2000\n",
+    );
     put("pids.current", "4\n");
-    put("io.stat", "8:0 rbytes=4096 wbytes=1230000 rios=1 wios=2 dbytes=0 dios=0\n");
+    put(
+        "io.stat",
+        "8:0 rbytes=4096 wbytes=1230000 rios=1 wios=2 dbytes=0 dios=0\n",
+    );
     let shown = ok(&v2(
         &gb,
         &fake,
@@ -222,7 +269,10 @@ fn v2_stats_figures_come_from_the_cgroup_files() {
             "v2",
         ],
     ));
-    assert_eq!(shown, "0.00%|40MiB / 32MiB|125.00%|0B / 0B|4.1kB / 1.23MB|4\n");
+    assert_eq!(
+        shown,
+        "0.00%|40MiB / 32MiB|125.00%|0B / 0B|4.1kB / 1.23MB|4\n"
+    );
     ok(&v2(&gb, &fake, &["rm", "-f", "v2"]));
     assert!(!dir.exists());
     assert!(gb.containers().is_empty());

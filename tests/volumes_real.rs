@@ -41,7 +41,14 @@ fn round_trip_host_to_container_and_back_with_stop_change_start() {
     std::fs::write(host.path().join("msg"), "from the host\n").unwrap();
     let spec = format!("{}:/data", p(host.path()));
     let out = ok(&gb.run(&[
-        "run", "--name", "rt", "-v", &spec, "busybox", "sh", "-c",
+        "run",
+        "--name",
+        "rt",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
         "cat /data/msg; echo from the container > /data/back",
     ]));
     assert_eq!(out, "from the host\n");
@@ -68,14 +75,26 @@ fn round_trip_host_to_container_and_back_with_stop_change_start() {
     // A missing host directory is made, as docker does.
     let fresh = host.path().join("new/sub");
     ok(&gb.run(&[
-        "run", "--rm", "-v", &format!("{}:/x", p(&fresh)), "busybox", "touch", "/x/made",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/x", p(&fresh)),
+        "busybox",
+        "touch",
+        "/x/made",
     ]));
     assert!(fresh.join("made").exists());
     // A source that is a symlink is resolved on the host.
     let link = host.path().join("link");
     std::os::unix::fs::symlink(host.path(), &link).unwrap();
     let out = ok(&gb.run(&[
-        "run", "--rm", "-v", &format!("{}:/l", p(&link)), "busybox", "cat", "/l/msg",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/l", p(&link)),
+        "busybox",
+        "cat",
+        "/l/msg",
     ]));
     assert_eq!(out, "changed on the host\n");
 }
@@ -92,20 +111,36 @@ fn read_only_mounts_refuse_writes() {
         .arg("--trace-json")
         .arg(&trace)
         .args([
-            "run", "--rm", "-v", &format!("{}:/data:ro", p(host.path())),
-            "busybox", "sh", "-c", "echo x > /data/f",
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/data:ro", p(host.path())),
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /data/f",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!host.path().join("f").exists());
     let kinds = common::trace_kinds(&trace);
-    let mount = kinds.iter().position(|k| k == "volume_mount").expect("volume_mount");
+    let mount = kinds
+        .iter()
+        .position(|k| k == "volume_mount")
+        .expect("volume_mount");
     assert_eq!(kinds[mount + 1], "volume_remount_ro");
     // --mount ...,readonly, and a read-only named volume, the same.
     for spec in [
-        vec!["--mount".to_string(), format!("type=bind,source={},target=/data,readonly", p(host.path()))],
+        vec![
+            "--mount".to_string(),
+            format!("type=bind,source={},target=/data,readonly", p(host.path())),
+        ],
         vec!["-v".to_string(), "rovol:/data:ro".to_string()],
     ] {
         let mut args = vec!["run", "--rm"];
@@ -113,14 +148,37 @@ fn read_only_mounts_refuse_writes() {
         args.extend(["busybox", "sh", "-c", "touch /data/f"]);
         let out = gb.run(&args);
         assert!(!out.status.success(), "{spec:?}");
-        assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
     }
     assert!(!host.path().join("f").exists());
     // The rest of the container stays writable; --mount bind refuses a missing source.
-    ok(&gb.run(&["run", "--rm", "-v", &format!("{}:/data:ro", p(host.path())), "busybox", "touch", "/tmp/ok"]));
-    let out = gb.run(&["run", "--rm", "--mount", "type=bind,source=/nonexistent-gb-src,target=/d", "busybox", "true"]);
+    ok(&gb.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data:ro", p(host.path())),
+        "busybox",
+        "touch",
+        "/tmp/ok",
+    ]));
+    let out = gb.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/nonexistent-gb-src,target=/d",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("bind source path does not exist: /nonexistent-gb-src"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bind source path does not exist: /nonexistent-gb-src"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!Path::new("/nonexistent-gb-src").exists());
 }
 
@@ -129,7 +187,17 @@ fn a_named_volume_outlives_its_container() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    ok(&gb.run(&["run", "--name", "writer", "-v", "notes:/data", "busybox", "sh", "-c", "echo kept > /data/note"]));
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "notes:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/note",
+    ]));
     let mounts = inspect_mounts(&gb, "writer");
     assert_eq!(
         mounts,
@@ -146,19 +214,40 @@ fn a_named_volume_outlives_its_container() {
     );
     ok(&gb.run(&["rm", "-v", "writer"])); // -v: named volumes stay
     assert_eq!(volume_names(&gb), ["notes"]);
-    let out = ok(&gb.run(&["run", "--rm", "-v", "notes:/data", "busybox", "cat", "/data/note"]));
+    let out = ok(&gb.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "notes:/data",
+        "busybox",
+        "cat",
+        "/data/note",
+    ]));
     assert_eq!(out, "kept\n");
     let v: Value = serde_json::from_str(&ok(&gb.run(&["volume", "inspect", "notes"]))).unwrap();
-    assert_eq!(v[0]["Mountpoint"], p(&gb.root().join("volumes/notes/_data")));
+    assert_eq!(
+        v[0]["Mountpoint"],
+        p(&gb.root().join("volumes/notes/_data"))
+    );
     assert_eq!(v[0]["Driver"], "local");
     // dangling: nobody names it now; system prune without --volumes keeps it.
-    assert_eq!(ok(&gb.run(&["volume", "ls", "-q", "-f", "dangling=true"])), "notes\n");
+    assert_eq!(
+        ok(&gb.run(&["volume", "ls", "-q", "-f", "dangling=true"])),
+        "notes\n"
+    );
     ok(&gb.run(&["system", "prune", "-f"]));
     assert_eq!(volume_names(&gb), ["notes"]);
     let df = ok(&gb.run(&["system", "df"]));
-    assert!(df.lines().any(|l| l.starts_with("Local Volumes") && l.split_whitespace().nth(2) == Some("1")), "{df}");
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Local Volumes") && l.split_whitespace().nth(2) == Some("1")),
+        "{df}"
+    );
     ok(&gb.run(&["volume", "create", "--label", "team=a", "labelled"]));
-    assert_eq!(ok(&gb.run(&["volume", "ls", "-q", "-f", "label=team=a"])), "labelled\n");
+    assert_eq!(
+        ok(&gb.run(&["volume", "ls", "-q", "-f", "label=team=a"])),
+        "labelled\n"
+    );
     assert_eq!(
         ok(&gb.run(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}"])),
         "labelled local\nnotes local\n"
@@ -179,20 +268,50 @@ fn volumes_from_inherits_every_mount_and_the_backup_makes_a_tar() {
     let conf = tempfile::tempdir().unwrap();
     std::fs::write(conf.path().join("c"), "conf\n").unwrap();
     ok(&gb.run(&[
-        "run", "--name", "db", "-v", &format!("{}:/conf:ro", p(conf.path())),
-        "-v", "dbdata:/data", "-v", "/cache", "busybox", "sh", "-c",
+        "run",
+        "--name",
+        "db",
+        "-v",
+        &format!("{}:/conf:ro", p(conf.path())),
+        "-v",
+        "dbdata:/data",
+        "-v",
+        "/cache",
+        "busybox",
+        "sh",
+        "-c",
         "echo row1 > /data/table; echo warm > /cache/c",
     ]));
     let out = ok(&gb.run(&[
-        "run", "--rm", "--volumes-from", "db", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--volumes-from",
+        "db",
+        "busybox",
+        "sh",
+        "-c",
         "cat /conf/c /data/table /cache/c",
     ]));
     assert_eq!(out, "conf\nrow1\nwarm\n");
-    ok(&gb.run(&["create", "--name", "heir", "--volumes-from", "db:ro", "busybox", "true"]));
+    ok(&gb.run(&[
+        "create",
+        "--name",
+        "heir",
+        "--volumes-from",
+        "db:ro",
+        "busybox",
+        "true",
+    ]));
     let mine = inspect_mounts(&gb, "db");
     let heir = inspect_mounts(&gb, "heir");
     assert_eq!(mine.len(), 3);
-    let key = |m: &Value| (m["Destination"].to_string(), m["Name"].to_string(), m["Source"].to_string());
+    let key = |m: &Value| {
+        (
+            m["Destination"].to_string(),
+            m["Name"].to_string(),
+            m["Source"].to_string(),
+        )
+    };
     let mut a: Vec<_> = mine.iter().map(key).collect();
     let mut b: Vec<_> = heir.iter().map(key).collect();
     a.sort();
@@ -202,8 +321,17 @@ fn volumes_from_inherits_every_mount_and_the_backup_makes_a_tar() {
     // The seed's backup: the archive lands on the host.
     let backup = tempfile::tempdir().unwrap();
     ok(&gb.run(&[
-        "run", "--rm", "--volumes-from", "db", "-v", &format!("{}:/backup", p(backup.path())),
-        "busybox", "tar", "cf", "/backup/db.tar", "/data",
+        "run",
+        "--rm",
+        "--volumes-from",
+        "db",
+        "-v",
+        &format!("{}:/backup", p(backup.path())),
+        "busybox",
+        "tar",
+        "cf",
+        "/backup/db.tar",
+        "/data",
     ]));
     let mut ar = tar::Archive::new(std::fs::File::open(backup.path().join("db.tar")).unwrap());
     let mut found = String::new();
@@ -227,10 +355,26 @@ fn an_image_volume_is_seeded_from_the_image() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    ok(&gb.run(&["run", "--name", "base", "busybox", "sh", "-c", "mkdir -p /data/sub && echo seeded > /data/sub/seed.txt && chmod 0750 /data/sub"]));
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "base",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo seeded > /data/sub/seed.txt && chmod 0750 /data/sub",
+    ]));
     ok(&gb.run(&["commit", "-c", "VOLUME /data", "base", "volimg"]));
     ok(&gb.run(&["rm", "base"]));
-    let out = ok(&gb.run(&["run", "--name", "v1", "volimg", "sh", "-c", "cat /data/sub/seed.txt; stat -c %a /data/sub; echo new > /data/new"]));
+    let out = ok(&gb.run(&[
+        "run",
+        "--name",
+        "v1",
+        "volimg",
+        "sh",
+        "-c",
+        "cat /data/sub/seed.txt; stat -c %a /data/sub; echo new > /data/new",
+    ]));
     assert_eq!(out, "seeded\n750\n");
     let mounts = inspect_mounts(&gb, "v1");
     assert_eq!(mounts.len(), 1);
@@ -238,11 +382,18 @@ fn an_image_volume_is_seeded_from_the_image() {
     assert_eq!(name.len(), 64);
     assert_eq!(mounts[0]["Mode"], "");
     let data = gb.root().join("volumes").join(&name).join("_data");
-    assert_eq!(std::fs::read_to_string(data.join("sub/seed.txt")).unwrap(), "seeded\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("sub/seed.txt")).unwrap(),
+        "seeded\n"
+    );
     // A volume that holds something is not seeded again at the next start.
     std::fs::remove_file(data.join("sub/seed.txt")).unwrap();
     let again = gb.run(&["start", "-a", "v1"]);
-    assert!(stderr(&again).contains("can't open '/data/sub/seed.txt'"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("can't open '/data/sub/seed.txt'"),
+        "{}",
+        stderr(&again)
+    );
     assert!(!data.join("sub/seed.txt").exists());
     assert_eq!(std::fs::read_to_string(data.join("new")).unwrap(), "new\n");
     // Each container gets its own; --rm takes its anonymous one along.
@@ -259,11 +410,26 @@ fn volume_rm_of_a_volume_in_use_fails_and_the_data_stays() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    ok(&gb.run(&["run", "--name", "user", "-v", "keep:/data", "busybox", "sh", "-c", "echo precious > /data/f"]));
-    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "user"])).trim().to_string();
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "keep:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo precious > /data/f",
+    ]));
+    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "user"]))
+        .trim()
+        .to_string();
     let out = gb.run(&["volume", "rm", "keep"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out), format!("Error: remove keep: volume is in use - [{id}]\n"));
+    assert_eq!(
+        stderr(&out),
+        format!("Error: remove keep: volume is in use - [{id}]\n")
+    );
     let f = gb.root().join("volumes/keep/_data/f");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "precious\n");
     assert!(stdout(&gb.run(&["volume", "prune", "-f", "-a"])).contains("Total reclaimed space: 0B"));
@@ -285,15 +451,30 @@ fn a_symlinked_mount_target_cannot_reach_a_host_path() {
     let src = tempfile::tempdir().unwrap();
     // /data -> /etc/../../<victim>: outside the root if the host resolved it.
     let target = format!("/etc/../..{}", p(victim.path()));
-    ok(&gb.run(&["run", "--name", "evil", "busybox", "ln", "-s", &target, "/data"]));
+    ok(&gb.run(&[
+        "run", "--name", "evil", "busybox", "ln", "-s", &target, "/data",
+    ]));
     ok(&gb.run(&["commit", "evil", "evilimg"]));
     let out = ok(&gb.run(&[
-        "run", "--rm", "-v", &format!("{}:/data", p(src.path())), "evilimg", "sh", "-c",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data", p(src.path())),
+        "evilimg",
+        "sh",
+        "-c",
         "echo inside > /data/f; ls /data",
     ]));
     assert_eq!(out, "f\n");
-    assert_eq!(std::fs::read_to_string(src.path().join("f")).unwrap(), "inside\n");
-    let left: Vec<_> = std::fs::read_dir(victim.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(
+        std::fs::read_to_string(src.path().join("f")).unwrap(),
+        "inside\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(victim.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(left, ["marker"]);
     assert!(common::host_mounts_under(victim.path()).is_empty());
 }
@@ -303,7 +484,10 @@ fn kill_9_of_volume_rm_never_loses_a_volume_in_use() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    for (i, point) in ["volume_rm:after_check", "volume_rm:after_rename"].iter().enumerate() {
+    for (i, point) in ["volume_rm:after_check", "volume_rm:after_rename"]
+        .iter()
+        .enumerate()
+    {
         let vol = format!("race{i}");
         ok(&gb.run(&["volume", "create", &vol]));
         let mut rm = gb
@@ -315,13 +499,25 @@ fn kill_9_of_volume_rm_never_loses_a_volume_in_use() {
             .spawn()
             .unwrap();
         let rm_pid = rm.id();
-        eventually(20, &format!("volume rm to reach {point}"), || stopped(rm_pid));
+        eventually(20, &format!("volume rm to reach {point}"), || {
+            stopped(rm_pid)
+        });
         // A container takes the volume while the removal is stopped there
         // (after the check it waits for the store lock the removal holds).
         let name = format!("late{i}");
         let mut run = gb
             .cmd()
-            .args(["run", "--name", &name, "-v", &format!("{vol}:/data"), "busybox", "sh", "-c", "echo mine > /data/f"])
+            .args([
+                "run",
+                "--name",
+                &name,
+                "-v",
+                &format!("{vol}:/data"),
+                "busybox",
+                "sh",
+                "-c",
+                "echo mine > /data/f",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -351,12 +547,36 @@ fn kill_9_of_rm_v_never_loses_a_volume_another_container_uses() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    for point in ["rm:after_mark", "rm:after_dir", "rm:after_record", "rm:before_volumes"] {
+    for point in [
+        "rm:after_mark",
+        "rm:after_dir",
+        "rm:after_record",
+        "rm:before_volumes",
+    ] {
         let tag = point.replace([':', '_'], "-");
         let first = format!("first-{tag}");
         let second = format!("second-{tag}");
-        ok(&gb.run(&["run", "--name", &first, "-v", "/shared", "busybox", "sh", "-c", "echo both > /shared/f"]));
-        ok(&gb.run(&["create", "--name", &second, "--volumes-from", &first, "busybox", "cat", "/shared/f"]));
+        ok(&gb.run(&[
+            "run",
+            "--name",
+            &first,
+            "-v",
+            "/shared",
+            "busybox",
+            "sh",
+            "-c",
+            "echo both > /shared/f",
+        ]));
+        ok(&gb.run(&[
+            "create",
+            "--name",
+            &second,
+            "--volumes-from",
+            &first,
+            "busybox",
+            "cat",
+            "/shared/f",
+        ]));
         let mut rm = gb
             .cmd()
             .env("GLASSBOX_TEST_PAUSE_AT", point)
@@ -375,6 +595,9 @@ fn kill_9_of_rm_v_never_loses_a_volume_another_container_uses() {
         ok(&gb.run(&["rm", "-v", &second]));
     }
     // The inherited volume was not the second's own: it stays, unused.
-    assert_eq!(ok(&gb.run(&["volume", "ls", "-q", "-f", "dangling=false"])), "");
+    assert_eq!(
+        ok(&gb.run(&["volume", "ls", "-q", "-f", "dangling=false"])),
+        ""
+    );
     assert_eq!(volume_names(&gb).len(), 4);
 }

@@ -359,14 +359,21 @@ impl ShellWord<'_> {
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}{chs}{word}}}"));
                 }
-                let empty = |v: &Option<String>| v.is_none() || (null_is_unset && v.as_deref() == Some(""));
+                let empty =
+                    |v: &Option<String>| v.is_none() || (null_is_unset && v.as_deref() == Some(""));
                 match ch {
-                    Some('-') => Ok(if empty(&value) { word } else { value.unwrap_or_default() }),
+                    Some('-') => Ok(if empty(&value) {
+                        word
+                    } else {
+                        value.unwrap_or_default()
+                    }),
                     Some('+') => Ok(if empty(&value) { String::new() } else { word }),
                     Some('?') => {
                         let default_msg = match &value {
                             None => Some("is not allowed to be unset"),
-                            Some(v) if null_is_unset && v.is_empty() => Some("is not allowed to be empty"),
+                            Some(v) if null_is_unset && v.is_empty() => {
+                                Some("is not allowed to be empty")
+                            }
                             Some(_) => None,
                         };
                         match default_msg {
@@ -423,14 +430,19 @@ impl ShellWord<'_> {
                     }
                     None => String::new(),
                 };
-                let re = shell_pattern_regex(&pattern, true, false).map_err(|e| {
-                    format!("invalid pattern ({pattern}) in substitution: {e}")
-                })?;
+                let re = shell_pattern_regex(&pattern, true, false)
+                    .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
                 Ok(if all {
-                    re.replace_all(&value, regex::NoExpand(&replacement)).into_owned()
+                    re.replace_all(&value, regex::NoExpand(&replacement))
+                        .into_owned()
                 } else {
                     match re.find(&value) {
-                        Some(m) => format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]),
+                        Some(m) => format!(
+                            "{}{}{}",
+                            &value[..m.start()],
+                            replacement,
+                            &value[m.end()..]
+                        ),
                         None => value,
                     }
                 })
@@ -629,7 +641,10 @@ mod tests {
         assert_eq!(w("${NULL+a}").unwrap(), "a");
         assert_eq!(w("${NULL:+a}").unwrap(), "");
         let err = w("${NOPE:?must be set}").unwrap_err();
-        assert_eq!(err, "failed to process \"${NOPE:?must be set}\": NOPE: must be set");
+        assert_eq!(
+            err,
+            "failed to process \"${NOPE:?must be set}\": NOPE: must be set"
+        );
         assert!(w("${V:#x}").is_err());
     }
 
@@ -637,7 +652,10 @@ mod tests {
     fn skip_unset_keeps_the_reference() {
         let mut l = Lex::new('\\');
         l.skip_unset_env = true;
-        assert_eq!(l.process_word("$A ${B} ${C:-x} $PWD", &env()).unwrap(), "$A ${B} ${C:-x} /home");
+        assert_eq!(
+            l.process_word("$A ${B} ${C:-x} $PWD", &env()).unwrap(),
+            "$A ${B} ${C:-x} /home"
+        );
     }
 
     #[test]

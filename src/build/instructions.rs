@@ -181,7 +181,10 @@ pub fn from_ast(ast: &Ast) -> Result<Dockerfile, ParseError> {
         warnings: ast.warnings.clone(),
     };
     for node in &ast.nodes {
-        let err = |message: String| ParseError { line: node.start_line, message };
+        let err = |message: String| ParseError {
+            line: node.start_line,
+            message,
+        };
         match parse_node(node).map_err(err)? {
             Parsed::Stage(s) => df.stages.push(s),
             Parsed::Command(c) => {
@@ -302,7 +305,9 @@ pub fn parse_node(node: &Node) -> Result<Parsed, String> {
             flags.parse()?;
             let trigger = args[0].trim().to_ascii_uppercase();
             match trigger.as_str() {
-                "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+                "ONBUILD" => {
+                    return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into())
+                }
                 "MAINTAINER" | "FROM" => {
                     return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"))
                 }
@@ -340,10 +345,16 @@ pub fn parse_node(node: &Node) -> Result<Parsed, String> {
                 parse_mount(m, None)?;
             }
             if !matches!(run.network.as_str(), "default" | "none" | "host") {
-                return Err(format!("invalid network mode {}", super::expand::go_quote(&run.network)));
+                return Err(format!(
+                    "invalid network mode {}",
+                    super::expand::go_quote(&run.network)
+                ));
             }
             if !matches!(run.security.as_str(), "sandbox" | "insecure") {
-                return Err(format!("security {} is not valid", super::expand::go_quote(&run.security)));
+                return Err(format!(
+                    "security {} is not valid",
+                    super::expand::go_quote(&run.security)
+                ));
             }
             cmd(Instruction::Run(run))
         }
@@ -402,8 +413,14 @@ pub fn parse_node(node: &Node) -> Result<Parsed, String> {
             for a in &args {
                 defs.push(match a.split_once('=') {
                     Some(("", _)) => return Err("ARG names can not be blank".into()),
-                    Some((k, v)) => ArgDef { key: k.into(), value: Some(v.into()) },
-                    None => ArgDef { key: a.clone(), value: None },
+                    Some((k, v)) => ArgDef {
+                        key: k.into(),
+                        value: Some(v.into()),
+                    },
+                    None => ArgDef {
+                        key: a.clone(),
+                        value: None,
+                    },
                 });
             }
             cmd(Instruction::Arg(defs))
@@ -467,7 +484,11 @@ fn key_values(args: &[String], cmd: &str) -> Result<Vec<KeyValue>, String> {
         if t[0].is_empty() {
             return Err(format!("{cmd} names can not be blank"));
         }
-        out.push(KeyValue { key: t[0].clone(), value: t[1].clone(), no_delim: t[2].is_empty() });
+        out.push(KeyValue {
+            key: t[0].clone(),
+            value: t[1].clone(),
+            no_delim: t[2].is_empty(),
+        });
     }
     Ok(out)
 }
@@ -487,7 +508,11 @@ fn cmd_line(node: &Node, args: &[String]) -> CmdLine {
         files: node
             .heredocs
             .iter()
-            .map(|h| InlineFile { name: h.name.clone(), data: h.content.clone(), chomp: h.chomp })
+            .map(|h| InlineFile {
+                name: h.name.clone(),
+                data: h.content.clone(),
+                chomp: h.chomp,
+            })
             .collect(),
     }
 }
@@ -497,7 +522,10 @@ fn sources_and_dest(args: &[String], heredocs: &[Heredoc], cmd: &str) -> Result<
     if parser::parse_heredoc(&dest[0]).ok().flatten().is_some() {
         return Err(format!("{cmd} cannot accept a heredoc as a destination"));
     }
-    let mut c = Copy { dest: dest[0].clone(), ..Default::default() };
+    let mut c = Copy {
+        dest: dest[0].clone(),
+        ..Default::default()
+    };
     for s in srcs {
         match parser::parse_heredoc(s).ok().flatten() {
             Some(h) => {
@@ -509,7 +537,11 @@ fn sources_and_dest(args: &[String], heredocs: &[Heredoc], cmd: &str) -> Result<
                 if h.chomp {
                     data = chomp_heredoc(&data);
                 }
-                c.contents.push(SourceContent { path: h.name, data, expand: h.expand });
+                c.contents.push(SourceContent {
+                    path: h.name,
+                    data,
+                    expand: h.expand,
+                });
             }
             None => c.sources.push(s.clone()),
         }
@@ -519,7 +551,9 @@ fn sources_and_dest(args: &[String], heredocs: &[Heredoc], cmd: &str) -> Result<
 
 /// `<<-`: remove the leading tabs of every line.
 pub fn chomp_heredoc(s: &str) -> String {
-    s.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+    s.split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 fn health(node: &Node, args: &[String], flags: &mut Flags) -> Result<Health, String> {
@@ -532,9 +566,18 @@ fn health(node: &Node, args: &[String], flags: &mut Flags) -> Result<Health, Str
         if !rest.is_empty() {
             return Err("HEALTHCHECK NONE takes no arguments".into());
         }
-        return Ok(Health { test: vec![typ], ..Default::default() });
+        return Ok(Health {
+            test: vec![typ],
+            ..Default::default()
+        });
     }
-    for f in ["interval", "timeout", "start-period", "start-interval", "retries"] {
+    for f in [
+        "interval",
+        "timeout",
+        "start-period",
+        "start-interval",
+        "retries",
+    ] {
         flags.string(f);
     }
     flags.parse()?;
@@ -545,7 +588,11 @@ fn health(node: &Node, args: &[String], flags: &mut Flags) -> Result<Health, Str
     if cmd.is_empty() {
         return Err("Missing command after HEALTHCHECK CMD".into());
     }
-    let mut test = vec![if node.json { "CMD".to_string() } else { "CMD-SHELL".to_string() }];
+    let mut test = vec![if node.json {
+        "CMD".to_string()
+    } else {
+        "CMD-SHELL".to_string()
+    }];
     test.extend(cmd);
     let interval = |name: &str| -> Result<Duration, String> {
         let v = flags.value(name);
@@ -561,9 +608,12 @@ fn health(node: &Node, args: &[String], flags: &mut Flags) -> Result<Health, Str
     let retries = match flags.value("retries") {
         v if v.is_empty() => 0,
         v => {
-            let r: i32 = v
-                .parse()
-                .map_err(|_| format!("strconv.ParseInt: parsing {}: invalid syntax", super::expand::go_quote(&v)))?;
+            let r: i32 = v.parse().map_err(|_| {
+                format!(
+                    "strconv.ParseInt: parsing {}: invalid syntax",
+                    super::expand::go_quote(&v)
+                )
+            })?;
             if r < 0 {
                 return Err(format!("--retries cannot be negative ({r})"));
             }
@@ -592,13 +642,17 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return Err(bad());
         }
         let num: f64 = rest[..n].parse().map_err(|_| bad())?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let nanos = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -606,7 +660,12 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {}", super::expand::go_quote(s))),
+            "" => {
+                return Err(format!(
+                    "time: missing unit in duration {}",
+                    super::expand::go_quote(s)
+                ))
+            }
             other => {
                 return Err(format!(
                     "time: unknown unit {} in duration {}",
@@ -632,7 +691,12 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into()),
+                    None => {
+                        return Err(
+                            "failed to parse csv mounts: extraneous or missing \" in quoted-field"
+                                .into(),
+                        )
+                    }
                     Some('"') if chars.peek() == Some(&'"') => {
                         chars.next();
                         f.push('"');
@@ -647,7 +711,12 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
                     return Ok(out);
                 }
                 Some(',') => out.push(f),
-                Some(_) => return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into()),
+                Some(_) => {
+                    return Err(
+                        "failed to parse csv mounts: extraneous or missing \" in quoted-field"
+                            .into(),
+                    )
+                }
             }
         } else {
             loop {
@@ -712,7 +781,10 @@ pub fn parse_mount(
                 }
                 "required" if m.kind == "secret" || m.kind == "ssh" => m.required = true,
                 "required" => {
-                    return Err(format!("unexpected key '{key}' for mount type '{}'", m.kind))
+                    return Err(format!(
+                        "unexpected key '{key}' for mount type '{}'",
+                        m.kind
+                    ))
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
@@ -733,7 +805,10 @@ pub fn parse_mount(
             "type" => {
                 let v = value.to_lowercase();
                 if !matches!(v.as_str(), "bind" | "cache" | "tmpfs" | "secret" | "ssh") {
-                    return Err(format!("unsupported mount type {}", super::expand::go_quote(&value)));
+                    return Err(format!(
+                        "unsupported mount type {}",
+                        super::expand::go_quote(&value)
+                    ));
                 }
                 m.kind = v;
             }
@@ -756,29 +831,52 @@ pub fn parse_mount(
                     .map_err(|_| format!("invalid value for {key}: {value}"))?
             }
             "required" | "size" => {
-                return Err(format!("unexpected key '{key}' for mount type '{}'", m.kind))
+                return Err(format!(
+                    "unexpected key '{key}' for mount type '{}'",
+                    m.kind
+                ))
             }
             "id" => m.cache_id = value,
             "sharing" => {
                 let v = value.to_lowercase();
                 if !matches!(v.as_str(), "shared" | "private" | "locked") {
-                    return Err(format!("unsupported sharing value {}", super::expand::go_quote(&value)));
+                    return Err(format!(
+                        "unsupported sharing value {}",
+                        super::expand::go_quote(&value)
+                    ));
                 }
                 m.sharing = v;
             }
             "mode" => {
                 m.mode = Some(
-                    u32::from_str_radix(&value, 8).map_err(|_| format!("invalid value {value} for mode"))?,
+                    u32::from_str_radix(&value, 8)
+                        .map_err(|_| format!("invalid value {value} for mode"))?,
                 )
             }
-            "uid" => m.uid = Some(value.parse().map_err(|_| format!("invalid value {value} for uid"))?),
-            "gid" => m.gid = Some(value.parse().map_err(|_| format!("invalid value {value} for gid"))?),
+            "uid" => {
+                m.uid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value {value} for uid"))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value {value} for gid"))?,
+                )
+            }
             "env" => m.env = Some(value),
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
     }
     if !matches!(m.kind.as_str(), "secret" | "ssh" | "cache") {
-        for (name, set) in [("mode", m.mode.is_some()), ("uid", m.uid.is_some()), ("gid", m.gid.is_some())] {
+        for (name, set) in [
+            ("mode", m.mode.is_some()),
+            ("uid", m.uid.is_some()),
+            ("gid", m.gid.is_some()),
+        ] {
             if set {
                 return Err(format!("{name} not allowed for \"{}\" type mounts", m.kind));
             }
@@ -815,7 +913,10 @@ impl Instruction {
     /// STOPSIGNAL, EXPOSE, ARG names and defaults, RUN's --mount values.
     /// CMD, ENTRYPOINT and RUN commands stay as written (the shell expands
     /// them when they run).
-    pub fn expand(&mut self, expander: &dyn Fn(&str) -> Result<String, String>) -> Result<(), String> {
+    pub fn expand(
+        &mut self,
+        expander: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<(), String> {
         let all = |v: &mut Vec<String>| -> Result<(), String> {
             for s in v.iter_mut() {
                 *s = expander(s)?;
@@ -878,10 +979,15 @@ enum Kind {
 
 impl Flags {
     fn new(args: &[String]) -> Flags {
-        Flags { args: args.to_vec(), known: Vec::new(), used: Vec::new() }
+        Flags {
+            args: args.to_vec(),
+            known: Vec::new(),
+            used: Vec::new(),
+        }
     }
     fn add(&mut self, name: &str, kind: Kind, default: &str) {
-        self.known.push((name.into(), kind, default.into(), Vec::new()));
+        self.known
+            .push((name.into(), kind, default.into(), Vec::new()));
     }
     fn boolean(&mut self, name: &str) {
         self.add(name, Kind::Bool, "false");
@@ -896,13 +1002,24 @@ impl Flags {
         self.add(name, Kind::Strs, "");
     }
     fn value(&self, name: &str) -> String {
-        self.known.iter().find(|f| f.0 == name).map(|f| f.2.clone()).unwrap_or_default()
+        self.known
+            .iter()
+            .find(|f| f.0 == name)
+            .map(|f| f.2.clone())
+            .unwrap_or_default()
     }
     fn values(&self, name: &str) -> Vec<String> {
-        self.known.iter().find(|f| f.0 == name).map(|f| f.3.clone()).unwrap_or_default()
+        self.known
+            .iter()
+            .find(|f| f.0 == name)
+            .map(|f| f.3.clone())
+            .unwrap_or_default()
     }
     fn used_bool(&self, name: &str) -> Option<bool> {
-        self.used.iter().any(|u| u == name).then(|| self.value(name) == "true")
+        self.used
+            .iter()
+            .any(|u| u == name)
+            .then(|| self.value(name) == "true")
     }
 
     fn parse(&mut self) -> Result<(), String> {
@@ -928,7 +1045,9 @@ impl Flags {
                 self.used.push(name.to_string());
             }
             match (f.1, value) {
-                (Kind::Bool, Some("")) => return Err(format!("missing a value on flag: {flag_name}")),
+                (Kind::Bool, Some("")) => {
+                    return Err(format!("missing a value on flag: {flag_name}"))
+                }
                 (Kind::Bool, v) => {
                     f.2 = match v.unwrap_or("").to_lowercase().as_str() {
                         "true" | "" => "true".into(),
@@ -964,29 +1083,53 @@ mod tests {
         assert_eq!(df.meta_args.len(), 1);
         assert_eq!(df.stages.len(), 2);
         let s = &df.stages[0];
-        assert_eq!((s.base.as_str(), s.name.as_deref(), s.line), ("busybox:$V", Some("build"), 2));
-        let Instruction::Run(r) = &s.commands[0].instruction else { panic!() };
+        assert_eq!(
+            (s.base.as_str(), s.name.as_deref(), s.line),
+            ("busybox:$V", Some("build"), 2)
+        );
+        let Instruction::Run(r) = &s.commands[0].instruction else {
+            panic!()
+        };
         assert_eq!(r.cmd.args, vec!["echo hi"]);
         assert!(r.cmd.prepend_shell);
         assert_eq!(r.network, "default");
-        let Instruction::Copy(c) = &s.commands[1].instruction else { panic!() };
+        let Instruction::Copy(c) = &s.commands[1].instruction else {
+            panic!()
+        };
         assert_eq!((c.from.as_str(), c.chown.as_str()), ("build", "1:1"));
-        assert_eq!((c.sources.clone(), c.dest.as_str()), (vec!["a".to_string(), "b".into()], "/d/"));
+        assert_eq!(
+            (c.sources.clone(), c.dest.as_str()),
+            (vec!["a".to_string(), "b".into()], "/d/")
+        );
         assert_eq!(s.commands[2].line, 5);
     }
 
     #[test]
     fn errors_name_the_line() {
         let e = |t: &str| parse(t).unwrap_err().to_string();
-        assert_eq!(e("FROM x\n\nBADCMD y\n"), "dockerfile parse error on line 3: unknown instruction: BADCMD");
-        assert_eq!(e("FROM x\nCOPY --user=me a b\n"), "dockerfile parse error on line 2: unknown flag: --user");
+        assert_eq!(
+            e("FROM x\n\nBADCMD y\n"),
+            "dockerfile parse error on line 3: unknown instruction: BADCMD"
+        );
+        assert_eq!(
+            e("FROM x\nCOPY --user=me a b\n"),
+            "dockerfile parse error on line 2: unknown flag: --user"
+        );
         assert_eq!(e("FROM x\nCOPY a\n"), "dockerfile parse error on line 2: COPY requires at least two arguments, but only one was provided. Destination could not be determined");
-        assert_eq!(e("RUN x\n"), "dockerfile parse error on line 1: no build stage in current context");
-        assert_eq!(e("FROM x\nRUN --network=foo x\n"), "dockerfile parse error on line 2: invalid network mode \"foo\"");
+        assert_eq!(
+            e("RUN x\n"),
+            "dockerfile parse error on line 1: no build stage in current context"
+        );
+        assert_eq!(
+            e("FROM x\nRUN --network=foo x\n"),
+            "dockerfile parse error on line 2: invalid network mode \"foo\""
+        );
         assert_eq!(e("FROM x AS 1a\n"), "dockerfile parse error on line 1: invalid name for build stage: \"1a\", name can't start with a number or contain symbols");
         assert_eq!(e("FROM x\nRUN --mount=from=$X,target=/y x\n"), "dockerfile parse error on line 2: 'from' doesn't support variable expansion, define alias stage instead");
         assert!(e("FROM x\nHEALTHCHECK CMD\n").contains("Missing command after HEALTHCHECK CMD"));
-        assert!(e("FROM x\nSHELL sh -c\n").contains("SHELL requires the arguments to be in JSON form"));
+        assert!(
+            e("FROM x\nSHELL sh -c\n").contains("SHELL requires the arguments to be in JSON form")
+        );
     }
 
     #[test]
@@ -999,19 +1142,40 @@ mod tests {
         for c in &mut cmds {
             c.instruction.expand(&f).unwrap();
         }
-        let Instruction::Env(kv) = &cmds[0].instruction else { panic!() };
-        assert_eq!((kv[0].value.as_str(), kv[1].value.as_str()), ("hello world", "/root/x"));
-        let Instruction::Copy(c) = &cmds[1].instruction else { panic!() };
+        let Instruction::Env(kv) = &cmds[0].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            (kv[0].value.as_str(), kv[1].value.as_str()),
+            ("hello world", "/root/x")
+        );
+        let Instruction::Copy(c) = &cmds[1].instruction else {
+            panic!()
+        };
         assert_eq!((c.sources[0].as_str(), c.dest.as_str()), ("src", "/root/"));
-        let Instruction::Run(r) = &cmds[2].instruction else { panic!() };
-        assert_eq!((r.mounts[0].kind.as_str(), r.mounts[0].target.as_str(), r.mounts[0].size_limit), ("tmpfs", "/root", 1 << 20));
+        let Instruction::Run(r) = &cmds[2].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                r.mounts[0].kind.as_str(),
+                r.mounts[0].target.as_str(),
+                r.mounts[0].size_limit
+            ),
+            ("tmpfs", "/root", 1 << 20)
+        );
         assert!(!r.mounts[0].read_only);
     }
 
     #[test]
     fn healthcheck_options() {
-        let df = parse("FROM x\nHEALTHCHECK --interval=1m30s --retries=3 CMD curl -f http://localhost/\n").unwrap();
-        let Instruction::Healthcheck(h) = &df.stages[0].commands[0].instruction else { panic!() };
+        let df = parse(
+            "FROM x\nHEALTHCHECK --interval=1m30s --retries=3 CMD curl -f http://localhost/\n",
+        )
+        .unwrap();
+        let Instruction::Healthcheck(h) = &df.stages[0].commands[0].instruction else {
+            panic!()
+        };
         assert_eq!(h.test, vec!["CMD-SHELL", "curl -f http://localhost/"]);
         assert_eq!((h.interval, h.retries), (Duration::from_secs(90), 3));
     }

@@ -26,7 +26,11 @@ pub struct ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // BuildKit's wording (instructions/parse.go `parseError`).
-        write!(f, "dockerfile parse error on line {}: {}", self.line, self.message)
+        write!(
+            f,
+            "dockerfile parse error on line {}: {}",
+            self.line, self.message
+        )
     }
 }
 

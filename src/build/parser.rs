@@ -183,13 +183,21 @@ fn lines(text: &str) -> Vec<&str> {
 }
 
 fn at(line: usize, message: impl Into<String>) -> ParseError {
-    ParseError { line, message: message.into() }
+    ParseError {
+        line,
+        message: message.into(),
+    }
 }
 
 /// Parse a Dockerfile's text.
 pub fn parse(text: &str) -> Result<Ast, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut d = Directives { escape: '\\', done: false, seen: Vec::new(), syntax: None };
+    let mut d = Directives {
+        escape: '\\',
+        done: false,
+        seen: Vec::new(),
+        syntax: None,
+    };
     let lines = lines(text);
     let mut i = 0;
     let mut current = 0usize;
@@ -201,10 +209,13 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
         let raw = lines[i];
         i += 1;
         if raw.len() > MAX_LINE {
-            return Err(at(current + 1, format!(
-                "dockerfile line greater than max allowed size of {}",
-                MAX_LINE - 1
-            )));
+            return Err(at(
+                current + 1,
+                format!(
+                    "dockerfile line greater than max allowed size of {}",
+                    MAX_LINE - 1
+                ),
+            ));
         }
         if is_comment(raw) {
             let c = raw.trim_start()[1..].trim();
@@ -280,7 +291,12 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
     if nodes.is_empty() {
         return Err(at(current.max(1), "file with no instructions"));
     }
-    Ok(Ast { nodes, escape: d.escape, syntax: d.syntax, warnings })
+    Ok(Ast {
+        nodes,
+        escape: d.escape,
+        syntax: d.syntax,
+        warnings,
+    })
 }
 
 /// Go's `splitCommand` + dispatch: the instruction word, its flags, and
@@ -666,7 +682,10 @@ fn maybe_json_to_list(rest: &str) -> Result<(Vec<String>, bool), String> {
 /// HEALTHCHECK: the type word (CMD, NONE, ...) then CMD's arguments.
 fn health_config(rest: &str) -> Result<(Vec<String>, bool), String> {
     let b = rest.as_bytes();
-    let sep = b.iter().position(|c| (*c as char).is_whitespace()).unwrap_or(b.len());
+    let sep = b
+        .iter()
+        .position(|c| (*c as char).is_whitespace())
+        .unwrap_or(b.len());
     if sep == 0 {
         return Ok((Vec::new(), false));
     }
@@ -730,7 +749,9 @@ mod tests {
 
     #[test]
     fn heredocs() {
-        let ast = parse("FROM x\nRUN <<EOF\necho $A\nEOF\nCOPY <<-'A' /f\n\tline\n\tA\nRUN echo done\n").unwrap();
+        let ast =
+            parse("FROM x\nRUN <<EOF\necho $A\nEOF\nCOPY <<-'A' /f\n\tline\n\tA\nRUN echo done\n")
+                .unwrap();
         let run = &ast.nodes[1];
         assert_eq!(run.heredocs[0].name, "EOF");
         assert_eq!(run.heredocs[0].content, "echo $A\n");
@@ -741,7 +762,10 @@ mod tests {
         assert_eq!(copy.heredocs[0].content, "\tline\n");
         assert_eq!(ast.nodes[3].start_line, 8);
         let e = parse("FROM x\nRUN <<EOF\necho\n").unwrap_err();
-        assert_eq!(e.to_string(), "dockerfile parse error on line 2: unterminated heredoc");
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error on line 2: unterminated heredoc"
+        );
     }
 
     #[test]
@@ -760,12 +784,18 @@ mod tests {
         assert_eq!(ast.nodes[1].args, vec!["a  b"]);
         let e = parse("# escape=`\n# escape=\\\nFROM x\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(parse("# escape=x\nFROM x\n").unwrap_err().message.contains("invalid escape token"));
+        assert!(parse("# escape=x\nFROM x\n")
+            .unwrap_err()
+            .message
+            .contains("invalid escape token"));
     }
 
     #[test]
     fn errors_name_the_line() {
         let e = parse("FROM busybox\n\nENV PATH\n").unwrap_err();
-        assert_eq!(e.to_string(), "dockerfile parse error on line 3: ENV must have two arguments");
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error on line 3: ENV must have two arguments"
+        );
     }
 }

@@ -135,7 +135,8 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         Some("host") => Network::Host,
         Some(name) => Network::Bridge(name.to_string()),
     };
-    let engine_err = |m: String| anyhow::Error::new(crate::error::ExitError::new(crate::error::EXIT_ENGINE, m));
+    let engine_err =
+        |m: String| anyhow::Error::new(crate::error::ExitError::new(crate::error::EXIT_ENGINE, m));
     let net = crate::engine::network::NetConfig {
         publish: args
             .publish
@@ -672,7 +673,11 @@ pub fn logs(g: &GlobalOptions, args: LogsArgs) -> Result<i32> {
             print_entries(&last, args.timestamps);
             return Ok(0);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if c.simulated {
+            crate::kernel::sim::host::let_time_pass(&root, Duration::from_millis(100))?;
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -41,11 +41,16 @@ pub fn run(args: DockerfileArgs) -> Result<i32> {
 fn parse(args: ParseArgs) -> Result<i32> {
     let bytes = if args.file.as_os_str() == "-" {
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).context("read the Dockerfile from stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .context("read the Dockerfile from stdin")?;
         b
     } else {
         std::fs::read(&args.file).map_err(|e| {
-            ExitError::new(EXIT_ENGINE, format!("cannot read {}: {e}", args.file.display()))
+            ExitError::new(
+                EXIT_ENGINE,
+                format!("cannot read {}: {e}", args.file.display()),
+            )
         })?
     };
     let text = String::from_utf8_lossy(&bytes);

@@ -160,7 +160,8 @@ pub fn commit(g: &GlobalOptions, args: CommitArgs) -> Result<i32> {
         .map_err(|e| exit(EXIT_ENGINE, format!("{e:#}")))?;
     // Its lock: no start, stop or rm of it while its files are read.
     let _lock = container::ContainerLock::take(&root, &found)?;
-    let c = container::load_fresh(&root, &found.id).map_err(|_| container::gone(&args.container))?;
+    let c =
+        container::load_fresh(&root, &found.id).map_err(|_| container::gone(&args.container))?;
     let opts = engine::commit::CommitOptions {
         message: args.message,
         author: args.author,
@@ -455,7 +456,10 @@ pub fn port(g: &GlobalOptions, args: PortArgs) -> Result<i32> {
             if hits.is_empty() {
                 return Err(exit(
                     1,
-                    format!("No public port '{port}/{proto}' published for {}", c.short_id()),
+                    format!(
+                        "No public port '{port}/{proto}' published for {}",
+                        c.short_id()
+                    ),
                 ));
             }
             for b in hits {

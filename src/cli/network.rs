@@ -20,7 +20,9 @@ pub struct NetworkArgs {
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
     /// Create a bridge network
-    #[command(after_help = "Examples:\n  glassbox network create testnet\n  glassbox network create --subnet 10.124.5.0/24 --gateway 10.124.5.254 labnet")]
+    #[command(
+        after_help = "Examples:\n  glassbox network create testnet\n  glassbox network create --subnet 10.124.5.0/24 --gateway 10.124.5.254 labnet"
+    )]
     Create(CreateArgs),
     /// List networks
     #[command(alias = "list")]
@@ -123,7 +125,10 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
             for f in &a.filter {
                 let key = f.split_once('=').map_or(f.as_str(), |x| x.0);
                 if !["name", "id", "driver", "label", "type", "scope"].contains(&key) {
-                    crate::exit_err!(crate::error::EXIT_ENGINE, "invalid filter '{key}' (use name=, id=, driver=, label=, type=, scope=)");
+                    crate::exit_err!(
+                        crate::error::EXIT_ENGINE,
+                        "invalid filter '{key}' (use name=, id=, driver=, label=, type=, scope=)"
+                    );
                 }
             }
             let id = |n: &NetworkRecord| {
@@ -154,7 +159,12 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
             } else {
                 let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"]);
                 for n in &shown {
-                    table.row(vec![id(n), n.name.clone(), n.driver.clone(), "local".into()]);
+                    table.row(vec![
+                        id(n),
+                        n.name.clone(),
+                        n.driver.clone(),
+                        "local".into(),
+                    ]);
                 }
                 out = table.render();
             }
@@ -166,9 +176,14 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
             let mut found = Vec::new();
             let mut status = 0;
             for key in &a.networks {
-                match nets.iter().find(|n| n.name == *key || n.id == *key)
+                match nets
+                    .iter()
+                    .find(|n| n.name == *key || n.id == *key)
                     .or_else(|| {
-                        let p: Vec<_> = nets.iter().filter(|n| n.id.starts_with(key.as_str())).collect();
+                        let p: Vec<_> = nets
+                            .iter()
+                            .filter(|n| n.id.starts_with(key.as_str()))
+                            .collect();
                         (p.len() == 1).then(|| p[0])
                     }) {
                     Some(n) => found.push(inspect_json(n)),

@@ -280,11 +280,7 @@ pub fn stats(g: &GlobalOptions, args: StatsArgs) -> Result<i32> {
             Duration::from_secs(1)
         };
         if g.simulated() {
-            // Simulated time passes instead of real time.
-            crate::kernel::sim::host::advance_clock(
-                &root,
-                crate::clock::now_ms() + pause.as_millis() as u64,
-            )?;
+            crate::kernel::sim::host::let_time_pass(&root, pause)?;
         } else {
             std::thread::sleep(pause);
         }

@@ -120,7 +120,10 @@ pub fn run_volume(g: &GlobalOptions, a: VolumeArgs) -> Result<i32> {
                 match volumes::remove(&root, &mut narrator, name) {
                     Ok(Removed::Removed) => println!("{name}"),
                     Ok(Removed::InUse(ids)) => {
-                        eprintln!("Error: remove {name}: volume is in use - [{}]", ids.join(", "));
+                        eprintln!(
+                            "Error: remove {name}: volume is in use - [{}]",
+                            ids.join(", ")
+                        );
                         status = 1;
                     }
                     Err(e) => {
@@ -180,8 +183,13 @@ fn matches(filter: &str, v: &crate::volume::Volume, users: &[String]) -> Result<
         "name" => v.name.contains(val),
         "driver" => val == "local",
         "label" => {
-            let (lk, lv) = val.split_once('=').map_or((val, None), |(a, b)| (a, Some(b)));
-            v.meta.labels.get(lk).is_some_and(|x| lv.is_none_or(|lv| lv == x))
+            let (lk, lv) = val
+                .split_once('=')
+                .map_or((val, None), |(a, b)| (a, Some(b)));
+            v.meta
+                .labels
+                .get(lk)
+                .is_some_and(|x| lv.is_none_or(|lv| lv == x))
         }
         _ => crate::exit_err!(
             crate::error::EXIT_ENGINE,
@@ -220,7 +228,12 @@ fn ls(root: &std::path::Path, x: LsArgs) -> Result<i32> {
             })
         })
         .collect();
-    match x.format.as_deref().map(str::trim).filter(|f| !f.is_empty() && *f != "table") {
+    match x
+        .format
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && *f != "table")
+    {
         None => {
             let mut t = vec![vec!["DRIVER".to_string(), "VOLUME NAME".to_string()]];
             for v in &rows {
@@ -233,12 +246,19 @@ fn ls(root: &std::path::Path, x: LsArgs) -> Result<i32> {
                 "Name" => "VOLUME NAME".to_string(),
                 other => other.to_uppercase(),
             };
-            let f = if f.trim_start().strip_prefix("table").is_some_and(|r| r.trim().is_empty()) {
+            let f = if f
+                .trim_start()
+                .strip_prefix("table")
+                .is_some_and(|r| r.trim().is_empty())
+            {
                 "table {{.Driver}}\t{{.Name}}"
             } else {
                 f
             };
-            print!("{}", super::images::template::render_rows(f, &values, header)?);
+            print!(
+                "{}",
+                super::images::template::render_rows(f, &values, header)?
+            );
         }
     }
     Ok(0)

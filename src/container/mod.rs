@@ -66,7 +66,10 @@ pub struct Config {
     pub mounts: Vec<crate::volume::MountSpec>,
     /// -p, --ip, --network-alias, --link, --dns*, --add-host
     /// (`engine::network`); left out when none is set.
-    #[serde(default, skip_serializing_if = "crate::engine::network::NetConfig::is_unset")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::engine::network::NetConfig::is_unset"
+    )]
     pub net: crate::engine::network::NetConfig,
 }
 

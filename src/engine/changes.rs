@@ -34,7 +34,11 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
     }
     // Each change is one line of a Dockerfile (docker joins them the same way).
     let ast = parser::parse(&changes.join("\n")).map_err(|e| {
-        anyhow::anyhow!("invalid change {:?}: {}", change_at(changes, e.line), e.message)
+        anyhow::anyhow!(
+            "invalid change {:?}: {}",
+            change_at(changes, e.line),
+            e.message
+        )
     })?;
     for node in &ast.nodes {
         if !VALID.contains(&node.name.to_ascii_lowercase().as_str()) {
@@ -63,7 +67,11 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
             }
             Instruction::Entrypoint(line) => {
                 // docker: an empty ENTRYPOINT (`ENTRYPOINT []` or none) unsets it.
-                let ep = if line.args.is_empty() { Value::Null } else { command(cfg, line) };
+                let ep = if line.args.is_empty() {
+                    Value::Null
+                } else {
+                    command(cfg, line)
+                };
                 cfg.insert("Entrypoint".into(), ep);
                 // docker: an ENTRYPOINT clears the CMD unless a CMD was given too.
                 if !cmd_set {
@@ -74,7 +82,10 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
                 let mut env = strings(cfg.get("Env"));
                 for kv in kvs {
                     let new = format!("{}={}", kv.key, kv.value);
-                    match env.iter_mut().find(|e| e.split('=').next() == Some(kv.key.as_str())) {
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split('=').next() == Some(kv.key.as_str()))
+                    {
                         Some(e) => *e = new,
                         None => env.push(new),
                     }
@@ -154,8 +165,12 @@ pub fn parse_changes(changes: &[String]) -> Result<ImportConfig> {
     cfg.cmd = list(map.remove("Cmd"));
     cfg.entrypoint = list(map.remove("Entrypoint"));
     cfg.env = list(map.remove("Env")).unwrap_or_default();
-    cfg.working_dir = map.remove("WorkingDir").and_then(|v| v.as_str().map(String::from));
-    cfg.user = map.remove("User").and_then(|v| v.as_str().map(String::from));
+    cfg.working_dir = map
+        .remove("WorkingDir")
+        .and_then(|v| v.as_str().map(String::from));
+    cfg.user = map
+        .remove("User")
+        .and_then(|v| v.as_str().map(String::from));
     cfg.extra_config = map;
     Ok(cfg)
 }
@@ -173,7 +188,8 @@ fn change_at(changes: &[String], line: usize) -> String {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+    v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }
 
 fn object<'a>(cfg: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
@@ -226,7 +242,10 @@ fn port_specs(spec: &str) -> Result<Vec<String>, String> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto: {proto}"));
     }
-    let num = |s: &str| s.parse::<u16>().map_err(|_| format!("invalid containerPort: {ports}"));
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("invalid containerPort: {ports}"))
+    };
     let (lo, hi) = match ports.split_once('-') {
         Some((a, b)) => (num(a)?, num(b)?),
         None => (num(ports)?, num(ports)?),
@@ -258,7 +277,10 @@ mod tests {
         assert_eq!(c.cmd.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
         assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "echo hello"]);
         // Replaced in place, expanded with the ENV before the instruction.
-        assert_eq!(c.env, vec!["A=3", "B=two words", "LEGACY=some value", "C=1"]);
+        assert_eq!(
+            c.env,
+            vec!["A=3", "B=two words", "LEGACY=some value", "C=1"]
+        );
         assert_eq!(c.working_dir.as_deref(), Some("/app/x"));
         assert_eq!(c.user.as_deref(), Some("1000"));
         assert!(parse_changes(&["RUN echo".into()])
@@ -266,12 +288,21 @@ mod tests {
             .to_string()
             .contains("RUN is not a valid change command"));
         // A bare CMD is docker's shell with nothing to run; a bare ENTRYPOINT unsets it.
-        assert_eq!(parse_changes(&["CMD".into()]).unwrap().cmd.unwrap(), vec!["/bin/sh", "-c"]);
-        assert!(parse_changes(&["ENTRYPOINT".into()]).unwrap().entrypoint.is_none());
+        assert_eq!(
+            parse_changes(&["CMD".into()]).unwrap().cmd.unwrap(),
+            vec!["/bin/sh", "-c"]
+        );
+        assert!(parse_changes(&["ENTRYPOINT".into()])
+            .unwrap()
+            .entrypoint
+            .is_none());
         assert!(parse_changes(&["ENV A=\"x".into()]).is_err());
         assert!(parse_changes(&["ENV =x".into()]).is_err());
         assert!(parse_changes(&["STOPSIGNAL NOPE".into()]).is_err());
-        assert!(parse_changes(&["ENTRYPOINT [\"x\"]".into()]).unwrap().cmd.is_none());
+        assert!(parse_changes(&["ENTRYPOINT [\"x\"]".into()])
+            .unwrap()
+            .cmd
+            .is_none());
     }
 
     #[test]
@@ -286,11 +317,17 @@ mod tests {
         ])
         .unwrap();
         let x = &c.extra_config;
-        assert_eq!(x["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
+        assert_eq!(
+            x["ExposedPorts"],
+            json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}})
+        );
         assert_eq!(x["Labels"], json!({"a": "b", "c d": "e"}));
         assert_eq!(x["Volumes"], json!({"/data": {}}));
         assert_eq!(x["OnBuild"], json!(["RUN echo hi"]));
         assert_eq!(x["StopSignal"], json!("SIGINT"));
-        assert_eq!(x["Healthcheck"], json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64, "Retries": 2}));
+        assert_eq!(
+            x["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64, "Retries": 2})
+        );
     }
 }

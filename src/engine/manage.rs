@@ -297,7 +297,12 @@ pub fn sample(root: &Path, c: &Container) -> Result<Sample> {
         ));
     }
     let setup = CgroupSetup::detect()?;
-    let mut s = sample_files(&crate::kernel::cgroup::HostCgroupFiles, &setup, c, host_memory());
+    let mut s = sample_files(
+        &crate::kernel::cgroup::HostCgroupFiles,
+        &setup,
+        c,
+        host_memory(),
+    );
     if s.pids == 0 {
         s.pids = pids(c).map(|p| p.len() as u64).unwrap_or(0);
     }

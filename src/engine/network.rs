@@ -231,8 +231,9 @@ fn ensure_network(
                     script: table_script(&table),
                 },
             )?;
-            crate::kernel::linux::nft::list_table(&table)?
-                .ok_or_else(|| engine_error(format!("nft table ip {table} is missing after creating it")))?
+            crate::kernel::linux::nft::list_table(&table)?.ok_or_else(|| {
+                engine_error(format!("nft table ip {table} is missing after creating it"))
+            })?
         }
     };
     if !link_exists(&net.bridge) {
@@ -292,7 +293,9 @@ fn reserve(
     wanted: &[(Ipv4Addr, Vec<u16>, u16, ports::Proto)],
     taken_by_records: &[ports::Binding],
 ) -> Result<(Vec<ports::Binding>, Vec<OwnedFd>)> {
-    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use nix::sys::socket::{
+        bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
     let mut bindings = Vec::new();
     let mut fds = Vec::new();
     for (ip, candidates, container_port, proto) in wanted {
@@ -300,7 +303,11 @@ fn reserve(
             ports::Proto::Tcp => SockType::Stream,
             ports::Proto::Udp => SockType::Datagram,
         };
-        let tries: Vec<u16> = if candidates.is_empty() { vec![0] } else { candidates.clone() };
+        let tries: Vec<u16> = if candidates.is_empty() {
+            vec![0]
+        } else {
+            candidates.clone()
+        };
         let mut last_err = None;
         let mut done = false;
         for port in tries {
@@ -356,9 +363,14 @@ fn expand(specs: &[ports::PortSpec]) -> Vec<(Ipv4Addr, Vec<u16>, u16, ports::Pro
     specs
         .iter()
         .flat_map(|s| {
-            ports::wanted(s)
-                .into_iter()
-                .map(move |(hosts, c)| (s.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), hosts, c, s.proto))
+            ports::wanted(s).into_iter().map(move |(hosts, c)| {
+                (
+                    s.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    hosts,
+                    c,
+                    s.proto,
+                )
+            })
         })
         .collect()
 }
@@ -382,9 +394,7 @@ pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec]) -> Result<()> {
         return Ok(());
     }
     let nets = Networks::lock(root)?;
-    let taken: Vec<ports::Binding> = published(&nets.list()?)
-        .into_iter()
-        .collect();
+    let taken: Vec<ports::Binding> = published(&nets.list()?).into_iter().collect();
     drop(nets);
     reserve(&explicit, &taken).map(|_| ())
 }
@@ -451,7 +461,11 @@ pub fn connect(
         ip,
         mac: network::mac_for(ip),
         host_veth: host_veth.clone(),
-        aliases: if net.is_default() { vec![] } else { cfg.aliases.clone() },
+        aliases: if net.is_default() {
+            vec![]
+        } else {
+            cfg.aliases.clone()
+        },
         ports: bindings.clone(),
     };
     // Booked first: a failure below is undone by `disconnect`, which reads it.
@@ -644,7 +658,11 @@ fn collect_locked(
 }
 
 /// Collect leftovers of dead containers (any network command runs this).
-pub fn collect_leftovers(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<()> {
+pub fn collect_leftovers(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+) -> Result<()> {
     if kernel.is_simulated() {
         return Ok(());
     }
@@ -702,7 +720,10 @@ pub fn create(
     }
     let nets = Networks::lock(root)?;
     if nets.find(&opts.name)?.is_some_and(|n| n.name == opts.name) {
-        return Err(engine_error(format!("network with name {} already exists", opts.name)));
+        return Err(engine_error(format!(
+            "network with name {} already exists",
+            opts.name
+        )));
     }
     let subnet = match &opts.subnet {
         Some(s) => {
@@ -724,11 +745,13 @@ pub fn create(
     };
     let gateway = match &opts.gateway {
         Some(g) => {
-            let ip: Ipv4Addr = g
-                .parse()
-                .map_err(|_| engine_error(format!("invalid gateway {g:?}: give an IPv4 address")))?;
+            let ip: Ipv4Addr = g.parse().map_err(|_| {
+                engine_error(format!("invalid gateway {g:?}: give an IPv4 address"))
+            })?;
             if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() {
-                return Err(engine_error(format!("gateway {ip} is not a host address of subnet {subnet}")));
+                return Err(engine_error(format!(
+                    "gateway {ip} is not a host address of subnet {subnet}"
+                )));
             }
             ip
         }
@@ -772,7 +795,10 @@ fn remove_kernel_objects(
     if let Some(listing) = crate::kernel::linux::nft::list_table(&table)? {
         let mut script = delete_script(&table, &listing, &net_comment(&net.id));
         if crate::kernel::linux::nft::set_has(&listing, "bridges", &net.bridge) {
-            script += &format!("delete element ip {table} bridges {{ \"{}\" }}\n", net.bridge);
+            script += &format!(
+                "delete element ip {table} bridges {{ \"{}\" }}\n",
+                net.bridge
+            );
         }
         if !script.is_empty() {
             step(
@@ -828,7 +854,11 @@ pub fn remove(
 }
 
 /// `network prune`: every user network no container uses.
-pub fn prune(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<Vec<String>> {
+pub fn prune(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+) -> Result<Vec<String>> {
     refuse_simulated(kernel)?;
     let unused: Vec<String> = {
         let nets = Networks::lock(root)?;
@@ -851,7 +881,11 @@ pub fn prune(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserv
 
 /// The networks, with dead containers' endpoints collected first; the
 /// default `bridge` is listed even before its first use.
-pub fn list(root: &Path, kernel: &mut dyn Kernel, observer: &mut dyn StepObserver) -> Result<Vec<NetworkRecord>> {
+pub fn list(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+) -> Result<Vec<NetworkRecord>> {
     if kernel.is_simulated() {
         return Ok(Vec::new());
     }

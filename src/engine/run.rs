@@ -651,7 +651,8 @@ fn network_settings(
             .as_ref()
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default();
-        net.publish.extend(crate::network::ports::exposed(&exposed)?);
+        net.publish
+            .extend(crate::network::ports::exposed(&exposed)?);
     }
     let network = match &opts.network {
         Network::Default if simulated => Network::None,
@@ -703,7 +704,10 @@ fn network_settings(
             } else if !net.aliases.is_empty() {
                 crate::exit_err!(EXIT_ENGINE, "network-scoped aliases are supported only for containers in user-defined networks (create one with `glassbox network create NAME`)");
             } else if net.ip.is_some() {
-                crate::exit_err!(EXIT_ENGINE, "user specified IP address is supported on user defined networks only");
+                crate::exit_err!(
+                    EXIT_ENGINE,
+                    "user specified IP address is supported on user defined networks only"
+                );
             }
             super::network::check_ports_free(root, &net.publish)?;
         }
@@ -874,8 +878,8 @@ pub fn create(
     // this `No such container`; one that comes later waits for a whole
     // container (never removes the directory under make_files).
     let lock = ContainerLock::take(root, &c)?;
-    if let Err(e) = make_files(root, observer, &c)
-        .and_then(|_| super::volumes::prepare(root, observer, &c))
+    if let Err(e) =
+        make_files(root, observer, &c).and_then(|_| super::volumes::prepare(root, observer, &c))
     {
         let _ = c.remove_files(root);
         let _ = super::volumes::remove_anonymous(root, &mut crate::kernel::Silent, &c);
@@ -925,7 +929,12 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
         None
     } else {
         let host = resolv_text(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        Some(crate::network::hosts::resolv(&host, &n.dns, &n.dns_search, &n.dns_options))
+        Some(crate::network::hosts::resolv(
+            &host,
+            &n.dns,
+            &n.dns_search,
+            &n.dns_options,
+        ))
     };
     let step = Step::EtcWrite {
         dir: dir.clone(),
@@ -1334,10 +1343,11 @@ fn finish(
     if started.net_tried {
         // Its port rules, veth end and address go before anything else can
         // take them; the sockets holding its ports close with `started.net`.
-        if let Err(e) =
-            super::network::disconnect(root, kernel, observer, &started.container.id)
-        {
-            eprintln!("glassbox: network clean-up of {}: {e:#}", started.container.short_id());
+        if let Err(e) = super::network::disconnect(root, kernel, observer, &started.container.id) {
+            eprintln!(
+                "glassbox: network clean-up of {}: {e:#}",
+                started.container.short_id()
+            );
         }
     }
     let oom_killed =

@@ -154,7 +154,10 @@ pub fn create_volume(
         Ok(())
     })? == Go::Abort
     {
-        crate::exit_err!(EXIT_ENGINE, "aborted before step volume_create; volume {name} was not created");
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step volume_create; volume {name} was not created"
+        );
     }
     Ok(made)
 }
@@ -298,7 +301,10 @@ pub fn remove(root: &Path, observer: &mut dyn StepObserver, name: &str) -> Resul
         std::fs::remove_dir_all(&trash).with_context(|| format!("remove {}", trash.display()))
     })?;
     if go == Go::Abort {
-        crate::exit_err!(EXIT_ENGINE, "aborted before step volume_remove; volume {name} was not removed");
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "aborted before step volume_remove; volume {name} was not removed"
+        );
     }
     Ok(Removed::Removed)
 }
@@ -338,7 +344,11 @@ pub fn list(root: &Path) -> Result<Vec<(Volume, Vec<String>)>> {
 
 /// `volume prune [-a]`: unused anonymous volumes (all unused with `all`).
 /// Returns each removed volume's name and size.
-pub fn prune(root: &Path, observer: &mut dyn StepObserver, all: bool) -> Result<Vec<(String, u64)>> {
+pub fn prune(
+    root: &Path,
+    observer: &mut dyn StepObserver,
+    all: bool,
+) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
     for (v, users) in list(root)? {
         if !users.is_empty() || !(all || v.anonymous()) {

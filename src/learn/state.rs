@@ -70,7 +70,10 @@ pub fn read_cgroup_file(root: &Path, name: &str, file: &str) -> Result<String> {
         let setup = sim.setup_of(&c.id);
         (Box::new(sim), setup)
     } else {
-        (Box::new(HostCgroupFiles), crate::kernel::CgroupSetup::detect()?)
+        (
+            Box::new(HostCgroupFiles),
+            crate::kernel::CgroupSetup::detect()?,
+        )
     };
     for one in file.split('|') {
         for dir in setup.paths_for(&c.id) {

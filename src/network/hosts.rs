@@ -37,15 +37,20 @@ pub fn parse_add_host(spec: &str, gateway: Option<IpAddr>) -> Result<(String, Ip
             ))
         })?
     } else {
-        ip.trim_matches(|c| c == '[' || c == ']').parse().map_err(|_| {
-            anyhow::Error::new(crate::error::ExitError::new(
-                EXIT_ENGINE,
-                format!("invalid IP address in add-host: {ip:?}"),
-            ))
-        })?
+        ip.trim_matches(|c| c == '[' || c == ']')
+            .parse()
+            .map_err(|_| {
+                anyhow::Error::new(crate::error::ExitError::new(
+                    EXIT_ENGINE,
+                    format!("invalid IP address in add-host: {ip:?}"),
+                ))
+            })?
     };
     if host.is_empty() {
-        crate::exit_err!(EXIT_ENGINE, "bad format for add-host: {spec:?} has no host name");
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "bad format for add-host: {spec:?} has no host name"
+        );
     }
     Ok((host.to_string(), ip))
 }
@@ -85,7 +90,12 @@ pub fn peers_block(network: &str, peers: &[(IpAddr, Vec<String>)]) -> String {
 
 /// resolv.conf with docker's `--dns`, `--dns-search`, `--dns-option`: each
 /// given replaces the host's lines of that kind.
-pub fn resolv(host_filtered: &str, dns: &[String], search: &[String], options: &[String]) -> String {
+pub fn resolv(
+    host_filtered: &str,
+    dns: &[String],
+    search: &[String],
+    options: &[String],
+) -> String {
     if dns.is_empty() && search.is_empty() && options.is_empty() {
         return host_filtered.to_string();
     }

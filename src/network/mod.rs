@@ -309,7 +309,9 @@ impl Networks {
         )
         .context("[network] default_subnet in config.toml")?;
         let net = NetworkRecord {
-            id: crate::fsutil::sha256_hex(format!("glassbox-network-bridge-{}", root.display()).as_bytes()),
+            id: crate::fsutil::sha256_hex(
+                format!("glassbox-network-bridge-{}", root.display()).as_bytes(),
+            ),
             name: DEFAULT_NETWORK.into(),
             driver: "bridge".into(),
             subnet: subnet.to_string(),

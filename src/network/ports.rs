@@ -69,14 +69,20 @@ fn range(spec: &str, text: &str) -> Result<(u16, u16)> {
     let num = |t: &str| -> Result<u16> {
         match t.parse::<u16>() {
             Ok(p) if p > 0 => Ok(p),
-            _ => Err(bad(spec, &format!("{t:?} is not a port between 1 and 65535"))),
+            _ => Err(bad(
+                spec,
+                &format!("{t:?} is not a port between 1 and 65535"),
+            )),
         }
     };
     match text.split_once('-') {
         Some((a, b)) => {
             let (a, b) = (num(a)?, num(b)?);
             if b < a {
-                return Err(bad(spec, &format!("the range {text} ends before it starts")));
+                return Err(bad(
+                    spec,
+                    &format!("the range {text} ends before it starts"),
+                ));
             }
             Ok((a, b))
         }
@@ -92,12 +98,18 @@ pub fn parse(spec: &str) -> Result<PortSpec> {
         Some((b, "tcp")) => (b, Proto::Tcp),
         Some((b, "udp")) => (b, Proto::Udp),
         Some((_, other)) => {
-            return Err(bad(spec, &format!("unsupported protocol {other:?} (tcp or udp)")))
+            return Err(bad(
+                spec,
+                &format!("unsupported protocol {other:?} (tcp or udp)"),
+            ))
         }
         None => (spec, Proto::Tcp),
     };
     if body.starts_with('[') {
-        return Err(bad(spec, "IPv6 host addresses are not supported by glassbox yet"));
+        return Err(bad(
+            spec,
+            "IPv6 host addresses are not supported by glassbox yet",
+        ));
     }
     let parts: Vec<&str> = body.split(':').collect();
     let (ip, host, container) = match parts[..] {

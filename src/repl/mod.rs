@@ -206,8 +206,15 @@ impl Session {
         );
         let pid = pid as i32;
         for step in [
-            crate::step::Step::WaitExit { pid, pid_start: 0, timeout_s: 0 },
-            crate::step::Step::CgroupJoin { paths: Vec::new(), pid },
+            crate::step::Step::WaitExit {
+                pid,
+                pid_start: 0,
+                timeout_s: 0,
+            },
+            crate::step::Step::CgroupJoin {
+                paths: Vec::new(),
+                pid,
+            },
         ] {
             if let Some(view) = kernel.look(&step, self.lang) {
                 print!("{view}");
@@ -237,8 +244,7 @@ impl Session {
         let pid = s["pid"].as_i64().unwrap_or(0);
         let id = self.traced_container();
         let gone = if self.simulate {
-            pid <= 0
-                || !crate::kernel::sim::host::alive(&self.store(), pid as i32).unwrap_or(false)
+            pid <= 0 || !crate::kernel::sim::host::alive(&self.store(), pid as i32).unwrap_or(false)
         } else {
             pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
         };

@@ -193,7 +193,11 @@ pub fn parse_volume_flag(spec: &str) -> Result<MountSpec> {
                 source: String::new(),
                 destination,
                 rw,
-                mode: if mode.is_empty() { "z".into() } else { mode.to_string() },
+                mode: if mode.is_empty() {
+                    "z".into()
+                } else {
+                    mode.to_string()
+                },
                 anonymous: false,
                 nocopy,
                 create_source: false,
@@ -207,8 +211,16 @@ fn is_mode(s: &str) -> bool {
     s.split(',').all(|m| {
         matches!(
             m,
-            "ro" | "rw" | "z" | "Z" | "nocopy" | "private" | "rprivate" | "shared" | "rshared"
-                | "slave" | "rslave"
+            "ro" | "rw"
+                | "z"
+                | "Z"
+                | "nocopy"
+                | "private"
+                | "rprivate"
+                | "shared"
+                | "rshared"
+                | "slave"
+                | "rslave"
         )
     })
 }
@@ -226,7 +238,11 @@ fn flag_bool(key: &str, value: Option<&str>, spec: &str) -> Result<bool> {
 
 /// `--mount type=bind|volume|tmpfs,source=,target=,readonly,...`.
 pub fn parse_mount_flag(spec: &str) -> Result<MountSpec> {
-    let bad = |why: &str| invalid(format!("invalid argument \"{spec}\" for \"--mount\" flag: {why}"));
+    let bad = |why: &str| {
+        invalid(format!(
+            "invalid argument \"{spec}\" for \"--mount\" flag: {why}"
+        ))
+    };
     let mut kind = MountKind::Volume;
     let mut source: Option<String> = None;
     let mut target: Option<String> = None;
@@ -356,14 +372,31 @@ mod tests {
     fn volume_flags_parse_as_dockers() {
         let b = parse_volume_flag("/srv//data/:/data:ro").unwrap();
         assert_eq!(
-            (b.kind, b.source.as_str(), b.destination.as_str(), b.rw, b.mode.as_str()),
+            (
+                b.kind,
+                b.source.as_str(),
+                b.destination.as_str(),
+                b.rw,
+                b.mode.as_str()
+            ),
             (MountKind::Bind, "/srv/data", "/data", false, "ro")
         );
         let n = parse_volume_flag("db:/var/lib/db").unwrap();
-        assert_eq!((n.kind, n.name.as_str(), n.mode.as_str(), n.rw), (MountKind::Volume, "db", "z", true));
+        assert_eq!(
+            (n.kind, n.name.as_str(), n.mode.as_str(), n.rw),
+            (MountKind::Volume, "db", "z", true)
+        );
         let a = parse_volume_flag("/cache").unwrap();
         assert!(a.anonymous && a.name.len() == 64 && a.mode.is_empty());
-        for bad in ["rel/path", "/a:ro", "x:/a:bogus", "a b:/x", "/h:/", "/h:/a/../b", "a:b:c:d"] {
+        for bad in [
+            "rel/path",
+            "/a:ro",
+            "x:/a:bogus",
+            "a b:/x",
+            "/h:/",
+            "/h:/a/../b",
+            "a:b:c:d",
+        ] {
             assert!(parse_volume_flag(bad).is_err(), "{bad}");
         }
     }
@@ -371,12 +404,23 @@ mod tests {
     #[test]
     fn mount_flags_parse_as_dockers() {
         let m = parse_mount_flag("type=bind,source=/h,target=/c,readonly").unwrap();
-        assert_eq!((m.kind, m.rw, m.create_source), (MountKind::Bind, false, false));
+        assert_eq!(
+            (m.kind, m.rw, m.create_source),
+            (MountKind::Bind, false, false)
+        );
         let v = parse_mount_flag("source=v1,target=/c").unwrap();
-        assert_eq!((v.kind, v.name.as_str(), v.mode.as_str()), (MountKind::Volume, "v1", "z"));
+        assert_eq!(
+            (v.kind, v.name.as_str(), v.mode.as_str()),
+            (MountKind::Volume, "v1", "z")
+        );
         let t = parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m").unwrap();
         assert_eq!(t.tmpfs_options, "size=1m");
-        for bad in ["type=bind,target=/c", "type=volume", "type=nfs,target=/c", "target=/c,bogus=1"] {
+        for bad in [
+            "type=bind,target=/c",
+            "type=volume",
+            "type=nfs,target=/c",
+            "target=/c,bogus=1",
+        ] {
             assert!(parse_mount_flag(bad).is_err(), "{bad}");
         }
     }

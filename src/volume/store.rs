@@ -90,7 +90,12 @@ pub fn list(root: &Path) -> Result<Vec<Volume>> {
 /// Make the volume unless it exists; true when this call made it. The
 /// directory is built under a temporary name and renamed into place, so a
 /// volume is whole or absent, and two concurrent creates make one.
-pub fn create(root: &Path, name: &str, labels: &BTreeMap<String, String>, now: &str) -> Result<bool> {
+pub fn create(
+    root: &Path,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    now: &str,
+) -> Result<bool> {
     if get(root, name).is_some() {
         return Ok(false);
     }
@@ -115,12 +120,12 @@ pub fn create(root: &Path, name: &str, labels: &BTreeMap<String, String>, now: &
         match std::fs::rename(&tmp, volume_dir(root, name)) {
             Ok(()) => Ok(true),
             // Someone else made it meanwhile (the target is a non-empty directory).
-            Err(e)
-                if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
                 Ok(false)
             }
-            Err(e) => Err(e).with_context(|| format!("rename into {}", volume_dir(root, name).display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("rename into {}", volume_dir(root, name).display()))
+            }
         }
     })();
     if !matches!(made, Ok(true)) {

@@ -267,8 +267,9 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
             root,
             destination,
             options,
-        } => super::volumes::mount_in_root(kind, source, root, destination, options)
-            .map_err(engine),
+        } => {
+            super::volumes::mount_in_root(kind, source, root, destination, options).map_err(engine)
+        }
         Step::VolumeRemountRo { root, destination } => {
             super::volumes::remount_ro(root, destination).map_err(engine)
         }

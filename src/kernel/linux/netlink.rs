@@ -91,7 +91,9 @@ impl Rtnl {
                         NetlinkPayload::Error(e) => {
                             return match e.code {
                                 None => Ok(answers),
-                                Some(code) => Err(std::io::Error::from_raw_os_error(-code.get()).into()),
+                                Some(code) => {
+                                    Err(std::io::Error::from_raw_os_error(-code.get()).into())
+                                }
                             };
                         }
                         NetlinkPayload::Done(_) => return Ok(answers),
@@ -131,7 +133,9 @@ impl Rtnl {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.into()));
         m.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
             .with_context(|| format!("create bridge {name}"))?;
         Ok(())
@@ -151,7 +155,9 @@ impl Rtnl {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
         ]));
         self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
-            .with_context(|| format!("create veth pair {host} / {peer} (in process {pid}'s namespace)"))?;
+            .with_context(|| {
+                format!("create veth pair {host} / {peer} (in process {pid}'s namespace)")
+            })?;
         Ok(())
     }
 
@@ -196,7 +202,10 @@ impl Rtnl {
         m.attributes.push(AddressAttribute::Address(ip.into()));
         let bcast = Ipv4Addr::from(u32::from(ip) | !(u32::MAX << (32 - prefix as u32)));
         m.attributes.push(AddressAttribute::Broadcast(bcast));
-        match self.request(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL) {
+        match self.request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ) {
             Ok(_) => Ok(()),
             Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
             Err(e) => Err(e.context(format!("add {ip}/{prefix} to {name}"))),

@@ -50,9 +50,8 @@ pub fn target_in_root(root: &RootDir, destination: &str, dir: bool) -> Result<Ow
             }
             Err(e) if errno_of(&e) == libc::ENOENT => {}
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("mount point /{} in the container", here.join("/"))
-                })
+                return Err(e)
+                    .with_context(|| format!("mount point /{} in the container", here.join("/")))
             }
         }
         // Missing: the parent resolved fine (inside the root); make it there.
@@ -190,8 +189,18 @@ fn copy_dir(src: BorrowedFd, dst: BorrowedFd) -> Result<()> {
         let mode = st.st_mode & 0o7777;
         if fsutil::is_dir(&st) {
             fsutil::mkdir_at(dst, &name, 0o700)?;
-            let s = fsutil::openat(src, &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
-            let d = fsutil::openat(dst, &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+            let s = fsutil::openat(
+                src,
+                &name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )?;
+            let d = fsutil::openat(
+                dst,
+                &name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )?;
             copy_dir(s.as_fd(), d.as_fd())?;
             fsutil::chmod_fd(d.as_fd(), mode)?;
         } else if fsutil::is_regular(&st) {

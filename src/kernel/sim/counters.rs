@@ -188,7 +188,10 @@ mod tests {
             ),
             1
         );
-        assert_eq!(counter_file(&c, "cpuacct.usage", "cpuacct").unwrap(), "250000");
+        assert_eq!(
+            counter_file(&c, "cpuacct.usage", "cpuacct").unwrap(),
+            "250000"
+        );
         assert_eq!(counter_file(&c, "pids.current", "pids").unwrap(), "2");
         // A v1 hierarchy has only its controller's files.
         assert!(counter_file(&c, "memory.usage_in_bytes", "cpu").is_none());

@@ -1019,6 +1019,19 @@ pub fn advance_clock(root: &Path, ms: u64) -> Result<()> {
     })
 }
 
+/// A command that waits (`logs -f`, streaming `stats`) lets `d` pass on
+/// the simulated host: a pinned clock is moved on (it would never move by
+/// itself), a clock that follows the real one is waited for, so a learner
+/// watching sees the program's own pace.
+pub fn let_time_pass(root: &Path, d: std::time::Duration) -> Result<()> {
+    if crate::clock::is_pinned() {
+        advance_clock(root, crate::clock::now_ms() + d.as_millis() as u64)
+    } else {
+        std::thread::sleep(d);
+        Ok(())
+    }
+}
+
 /// An `exec -i` program in a running simulated container, driven by the
 /// user's terminal: it starts on the container's filesystem and processes
 /// as they are now and is recomputed with its input as that comes.

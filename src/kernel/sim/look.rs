@@ -135,7 +135,11 @@ fn status_lines(pid: i32, view: &procfs::ProcessView, fields: &[&str], pattern: 
 fn names_in(child: &SimChild, pid: i32, dir: &str) -> String {
     let names = child.fs.list_dir(dir, "/").unwrap_or_default();
     let out: String = names.iter().map(|n| format!("{n}\n")).collect();
-    let shown_dir = if dir == "/" { String::new() } else { dir.trim_start_matches('/').to_string() };
+    let shown_dir = if dir == "/" {
+        String::new()
+    } else {
+        dir.trim_start_matches('/').to_string()
+    };
     shown(&format!("ls /proc/{pid}/root/{shown_dir}"), &out)
 }
 
@@ -254,7 +258,11 @@ impl SimKernel {
     }
 
     fn alive_now(&self, pid: i32) -> bool {
-        if self.child.as_ref().is_some_and(|c| c.host_pid == pid && c.exit.is_none()) {
+        if self
+            .child
+            .as_ref()
+            .is_some_and(|c| c.host_pid == pid && c.exit.is_none())
+        {
             return true;
         }
         match &self.root {
@@ -269,7 +277,12 @@ impl SimKernel {
         let text = match step {
             Step::Clone { .. } => {
                 let child = self.child.as_ref()?;
-                ns_listing(child.host_pid, child.ns, crate::clock::now_ms() / 1000, lang)
+                ns_listing(
+                    child.host_pid,
+                    child.ns,
+                    crate::clock::now_ms() / 1000,
+                    lang,
+                )
             }
             Step::CgroupCreate { paths } => cgroup_dirs(&tree, paths, lang),
             Step::CgroupRemove { paths } => cgroup_dirs(&tree, paths, lang),
@@ -326,11 +339,9 @@ mod tests {
 
     #[test]
     fn ns_listing_marks_the_new_namespaces() {
-        let ns = NsInodes::cloned(
-            NsInodes::HOST,
-            &[Namespace::Mount, Namespace::Pid],
-            &mut { procfs::FIRST_NEW_NS_INODE },
-        );
+        let ns = NsInodes::cloned(NsInodes::HOST, &[Namespace::Mount, Namespace::Pid], &mut {
+            procfs::FIRST_NEW_NS_INODE
+        });
         let text = ns_listing(4242, ns, super::super::SIM_EPOCH, Lang::En);
         assert!(text.starts_with("$ ls -l /proc/4242/ns\n"));
         assert!(text.contains(" pid -> pid:[4026532179]\n"), "{text}");

@@ -21,7 +21,13 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
-const fn r(name: &'static str, row: &'static str, unit: &'static str, soft: u64, hard: u64) -> Rlimit {
+const fn r(
+    name: &'static str,
+    row: &'static str,
+    unit: &'static str,
+    soft: u64,
+    hard: u64,
+) -> Rlimit {
     Rlimit {
         name,
         row,
@@ -44,7 +50,13 @@ pub const DEFAULTS: [Rlimit; 16] = [
     r("memlock", "Max locked memory", "bytes", 8 << 20, 8 << 20),
     r("as", "Max address space", "bytes", INFINITY, INFINITY),
     r("locks", "Max file locks", "locks", INFINITY, INFINITY),
-    r("sigpending", "Max pending signals", "signals", 15_391, 15_391),
+    r(
+        "sigpending",
+        "Max pending signals",
+        "signals",
+        15_391,
+        15_391,
+    ),
     r("msgqueue", "Max msgqueue size", "bytes", 819_200, 819_200),
     r("nice", "Max nice priority", "", 0, 0),
     r("rtprio", "Max realtime priority", "", 0, 0),
@@ -81,7 +93,12 @@ pub fn proc_limits(t: &[Rlimit]) -> String {
         }
     };
     for l in t {
-        out.push_str(&format!("{:<25} {:<20} {:<20} ", l.row, show(l.soft), show(l.hard)));
+        out.push_str(&format!(
+            "{:<25} {:<20} {:<20} ",
+            l.row,
+            show(l.soft),
+            show(l.hard)
+        ));
         if !l.unit.is_empty() {
             out.push_str(&format!("{:<10}", l.unit));
         }
@@ -122,9 +139,16 @@ mod tests {
             hard: 2048,
         }]);
         let text = proc_limits(&t);
-        assert!(text.starts_with("Limit                     Soft Limit           Hard Limit           Units     \n"));
+        assert!(text.starts_with(
+            "Limit                     Soft Limit           Hard Limit           Units     \n"
+        ));
         assert!(text.contains("\nMax open files            1024                 2048                 files     \n"), "{text}");
-        assert!(text.contains("\nMax nice priority         0                    0                    \n"), "{text}");
+        assert!(
+            text.contains(
+                "\nMax nice priority         0                    0                    \n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("\nMax stack size            8388608              unlimited            bytes     \n"), "{text}");
     }
 }

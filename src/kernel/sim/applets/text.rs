@@ -740,10 +740,7 @@ pub fn head(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         let abs = crate::kernel::sim::fs::normalize(f, &sh.cwd);
         if ENDLESS.contains(&abs.as_str()) && p.world().fs.exists(&abs, "/") {
             if headers {
-                p.out(format!(
-                    "{}==> {f} <==\n",
-                    if k > 0 { "\n" } else { "" }
-                ))?;
+                p.out(format!("{}==> {f} <==\n", if k > 0 { "\n" } else { "" }))?;
             }
             if !bytes || n < 0 {
                 p.err(format!(

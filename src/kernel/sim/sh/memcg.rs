@@ -48,7 +48,10 @@ impl CgLimits {
 
     /// The limits the files of `dirs` (a container's cgroup directories)
     /// hold, as `file(name)` reads them; absent files are "max".
-    pub fn from_files(dirs: &[std::path::PathBuf], file: impl Fn(&std::path::Path) -> Option<String>) -> CgLimits {
+    pub fn from_files(
+        dirs: &[std::path::PathBuf],
+        file: impl Fn(&std::path::Path) -> Option<String>,
+    ) -> CgLimits {
         let num = |name: &str| -> Option<u64> {
             dirs.iter()
                 .find_map(|d| file(&d.join(name)))

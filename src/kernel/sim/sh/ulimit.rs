@@ -57,7 +57,10 @@ impl Sh {
             let mut out = String::new();
             for (c, label, name, unit) in ULIMIT_OPTS {
                 if let Some(i) = find(&table, name) {
-                    out.push_str(&format!("{label:<32}(-{c}) {}\n", show(&table[i], *unit, hard)));
+                    out.push_str(&format!(
+                        "{label:<32}(-{c}) {}\n",
+                        show(&table[i], *unit, hard)
+                    ));
                 }
             }
             p.out(out)?;
@@ -95,7 +98,11 @@ impl Sh {
                     }
                 }
             };
-            let (set_hard, set_soft) = if hard || soft { (hard, soft) } else { (true, true) };
+            let (set_hard, set_soft) = if hard || soft {
+                (hard, soft)
+            } else {
+                (true, true)
+            };
             let mut l = table[i];
             if set_hard {
                 l.hard = new;
