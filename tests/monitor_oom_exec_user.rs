@@ -277,10 +277,10 @@ fn ps_size_and_rm_volumes() {
     let size = ok(&gb.run(&["ps", "-s", "--format", "{{.Names}} {{.Size}}"]));
     assert!(size.starts_with("lc3-size 12B (virtual "), "{size}");
 
-    // rm -v: accepted (there are no anonymous volumes yet) and documented.
+    // rm -v: documented (tests/volumes_real.rs removes real anonymous volumes).
     let help = ok(&gb.run(&["rm", "--help"]));
     assert!(help.contains("-v, --volumes"), "{help}");
-    assert!(help.contains("no volumes yet"), "{help}");
+    assert!(help.contains("anonymous volumes"), "{help}");
     assert_eq!(ok(&gb.run(&["rm", "-v", "-f", "lc3-size"])), "lc3-size\n");
     assert!(gb.containers().is_empty());
 }

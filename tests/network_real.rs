@@ -36,7 +36,7 @@ impl Net {
         std::fs::write(
             gb.root().join("config.toml"),
             format!(
-                "[network]\nnft_table = \"{table}\"\ndefault_bridge = \"{bridge}\"\ndefault_subnet = \"10.123.{}.0/24\"\n",
+                "[network]\nnft_table = \"{table}\"\ndefault_bridge = \"{bridge}\"\ndefault_subnet = \"10.123.{}.0/24\"\nip_forward = false\n",
                 200 + n as u32
             ),
         )

@@ -255,7 +255,10 @@ pub fn info(g: &GlobalOptions) -> Result<()> {
             " Kernel Version: {}",
             crate::kernel::sim::applets::system::KERNEL_RELEASE
         );
-        println!(" Operating System: glassbox simulated host");
+        println!(
+            " Operating System: {}",
+            lang.pick("glassbox simulated host", "glassbox 模拟主机")
+        );
     } else {
         println!(" Kernel Version: {}", uname.release().to_string_lossy());
         println!(" Operating System: {}", os_name());

@@ -65,6 +65,9 @@ struct Names {
     nft_table: Option<String>,
     default_bridge: Option<String>,
     default_network: Option<String>,
+    /// `false`: never turn on the host's net.ipv4.ip_forward (containers
+    /// then reach the host and each other, not other networks).
+    ip_forward: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,7 +270,8 @@ fn ensure_network(
             },
         )?;
     }
-    if !net.internal && read_sysctl("net.ipv4.ip_forward") != "1" {
+    let may_forward = names(root).ip_forward.unwrap_or(true);
+    if !net.internal && may_forward && read_sysctl("net.ipv4.ip_forward") != "1" {
         step(
             kernel,
             observer,
