@@ -6,8 +6,11 @@ use common::{stderr, stdout, Gb, Tmux};
 
 fn learn_cmd(gb: &Gb, state: &std::path::Path) -> std::process::Command {
     let mut c = gb.cmd();
+    // Lessons write files into their working directory (lesson 05's
+    // `export -o writer.tar`): the test's own root, not the source tree.
     c.env("GLASSBOX_STATE_DIR", state)
-        .env("GLASSBOX_OFFLINE", "1");
+        .env("GLASSBOX_OFFLINE", "1")
+        .current_dir(gb.root());
     c
 }
 
