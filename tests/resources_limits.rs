@@ -607,11 +607,7 @@ fn real_allocation_past_32m_is_oom_killed() {
         "oom",
     ]));
     assert_eq!(shown.trim(), "true 137");
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = common::trace_records(&trace);
     let oom = records
         .iter()
         .find(|r| r["kind"] == "oom_killed")

@@ -333,11 +333,7 @@ fn cgroup_v2_layout_on_the_hosts_cgroup2_mount() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = common::trace_records(&trace);
     let create = records
         .iter()
         .find(|r| r["kind"] == "cgroup_create")

@@ -112,17 +112,20 @@ macro_rules! require_root {
     };
 }
 
-/// The `kind`s of a --trace-json file, in order.
-pub fn trace_kinds(path: &Path) -> Vec<String> {
+/// The records of a --trace-json file (one JSON object per step), in order.
+pub fn trace_records(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .expect("trace file")
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("json line")["kind"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+/// The `kind`s of a --trace-json file, in order.
+pub fn trace_kinds(path: &Path) -> Vec<String> {
+    trace_records(path)
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
         .collect()
 }
 
