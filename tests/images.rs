@@ -367,3 +367,70 @@ fn the_store_is_an_oci_layout_skopeo_can_read() {
         "not the config glassbox wrote for {id}"
     );
 }
+
+/// docker's `rmi -f` of the image a stopped container uses: the image is
+/// deleted (untagged, gone from `images`), but its content stays for the
+/// container, which still starts; `ps` then names it by image id.
+fn rmi_force_keeps_what_a_stopped_container_needs(global: &[&str]) {
+    let gb = Gb::new();
+    let with = |args: &[&str]| {
+        let mut a = global.to_vec();
+        a.extend(args);
+        gb.run(&a)
+    };
+    ok(&with(&["run", "--rm", "busybox", "true"]));
+    ok(&with(&["tag", "busybox", "bb-forced:1"]));
+    ok(&with(&["rmi", "busybox"]));
+    let id = ok(&with(&["image", "inspect", "-f", "{{.Id}}", "bb-forced:1"]));
+    let id = id.trim();
+    assert_eq!(
+        ok(&with(&[
+            "create",
+            "--name",
+            "kept",
+            "bb-forced:1",
+            "echo",
+            "still here"
+        ]))
+        .len(),
+        65
+    );
+    let out = ok(&with(&["rmi", "-f", "bb-forced:1"]));
+    assert!(
+        out.contains("Untagged: bb-forced:1") && out.contains(&format!("Deleted: {id}")),
+        "{out}"
+    );
+    assert_eq!(ok(&with(&["images", "-aq"])), "");
+    assert_eq!(ok(&with(&["start", "-a", "kept"])), "still here\n");
+    assert_eq!(
+        ok(&with(&["ps", "-a", "--format", "{{.Image}}"])).trim(),
+        &id[7..19]
+    );
+    // Its content is garbage only once the container is gone.
+    ok(&with(&["rm", "kept"]));
+    ok(&with(&["image", "prune", "-f"]));
+    let store = if global.is_empty() {
+        gb.root().to_path_buf()
+    } else {
+        gb.sim_root()
+    };
+    for dir in ["layers", "blobs/sha256"] {
+        let left: Vec<_> = std::fs::read_dir(store.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{dir}: {left:?}");
+    }
+}
+
+#[test]
+fn rmi_force_keeps_what_a_stopped_container_needs_simulated() {
+    rmi_force_keeps_what_a_stopped_container_needs(&["--simulate"]);
+}
+
+#[test]
+fn rmi_force_keeps_what_a_stopped_container_needs_real() {
+    require_root!();
+    rmi_force_keeps_what_a_stopped_container_needs(&[]);
+}

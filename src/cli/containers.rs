@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// User namespace: host (the default) or auto (its root is an unprivileged range of host ids)
+    #[arg(long = "userns", value_name = "MODE", default_value = "host", value_parser = parse_userns)]
+    pub userns: crate::confine::userns::UsernsMode,
     /// Bind mount a volume: /host/path:/path[:ro], NAME:/path[:ro] or /path (anonymous)
     #[arg(short = 'v', long = "volume", value_name = "SPEC")]
     pub volume: Vec<String>,
@@ -179,6 +182,7 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         tty: args.tty,
         rm: args.rm,
         network,
+        userns: args.userns,
         restart: args.restart,
         security: crate::confine::Security {
             privileged: args.privileged,
@@ -718,7 +722,7 @@ pub struct PsArgs {
 fn size_text(root: &std::path::Path, store: Option<&crate::image::Store>, c: &Container) -> String {
     let upper = crate::engine::disk::dir_size(&c.dir(root).join("upper"));
     let image = store
-        .and_then(|s| s.resolve(&c.image_id).ok().flatten())
+        .and_then(|s| s.image_for_container(&c.image_id).ok().flatten())
         .map(|i| i.size)
         .unwrap_or(0);
     format!(
@@ -741,7 +745,35 @@ fn ports_text(c: &Container) -> String {
     })
 }
 
+fn parse_userns(text: &str) -> std::result::Result<crate::confine::userns::UsernsMode, String> {
+    crate::confine::userns::UsernsMode::parse(text)
+}
+
+/// docker's IMAGE column: the name the container was made from while that
+/// name still means its image; once it was removed (`rmi -f`) or now names
+/// another image, the image id (12 hex digits unless `--no-trunc`).
+fn image_text(c: &Container, no_trunc: bool) -> String {
+    let names_it = PS_STORE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .and_then(|store| store.resolve(&c.image).ok().flatten())
+            .is_some_and(|img| img.id == c.image_id)
+    });
+    if names_it || c.image_id.is_empty() {
+        return c.image.clone();
+    }
+    let hex = c.image_id.strip_prefix("sha256:").unwrap_or(&c.image_id);
+    if no_trunc {
+        c.image_id.clone()
+    } else {
+        hex[..hex.len().min(12)].to_string()
+    }
+}
+
 thread_local! {
+    /// The image store `ps` reads its IMAGE column from (opened once).
+    static PS_STORE: std::cell::RefCell<Option<crate::image::Store>> =
+        const { std::cell::RefCell::new(None) };
     /// The networks `ps` read once for its rows.
     static PS_NETWORKS: std::cell::RefCell<Option<Vec<crate::network::NetworkRecord>>> =
         const { std::cell::RefCell::new(None) };
@@ -751,7 +783,7 @@ fn ps_fields(c: &Container, no_trunc: bool, size: Option<String>) -> serde_json:
     serde_json::json!({
         "ID": if no_trunc { c.id.clone() } else { c.short_id().to_string() },
         "Names": c.name,
-        "Image": c.image,
+        "Image": image_text(c, no_trunc),
         "Command": command_text(c, no_trunc),
         "CreatedAt": c.created,
         "RunningFor": ago(&c.created),
@@ -838,6 +870,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         .is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
     PS_NETWORKS.with(|n| *n.borrow_mut() = Some(crate::network::read_all(&g.root())));
+    PS_STORE.with(|s| *s.borrow_mut() = crate::image::Store::open(&g.root()).ok());
     let last = if args.latest { 1 } else { args.last };
     let shown = engine::ps::select(&all, &filters, args.all, last);
     if args.quiet {
@@ -908,7 +941,7 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
             } else {
                 c.short_id().to_string()
             },
-            c.image.clone(),
+            image_text(c, args.no_trunc),
             command_text(c, args.no_trunc),
             ago(&c.created),
             status_text(c),

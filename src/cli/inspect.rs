@@ -207,7 +207,7 @@ fn lower_dirs(root: &Path, c: &Container) -> String {
     let Ok(store) = crate::image::Store::open(root) else {
         return String::new();
     };
-    let Ok(Some(image)) = store.resolve(&c.image_id) else {
+    let Ok(Some(image)) = store.image_for_container(&c.image_id) else {
         return String::new();
     };
     image

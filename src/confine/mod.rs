@@ -10,6 +10,7 @@
 pub mod caps;
 pub mod devices;
 pub mod seccomp;
+pub mod userns;
 
 use caps::CapSet;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,9 @@ pub struct Security {
     /// `--device`, resolved against the host at create time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// `--userns=auto`: the id map chosen at create time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<userns::IdMap>,
 }
 
 /// A host device given to the container with `--device HOST[:CONTAINER[:PERMS]]`.
@@ -82,6 +86,8 @@ pub struct Confinement {
     pub read_only: bool,
     pub tmpfs: Vec<(String, String)>,
     pub devices: Vec<Device>,
+    /// `--userns=auto`: the container's id map.
+    pub userns: Option<userns::IdMap>,
 }
 
 /// runc's masked paths (docker's defaults): hidden from the container.
@@ -216,6 +222,7 @@ impl Security {
             read_only: self.read_only,
             tmpfs,
             devices: self.devices.clone(),
+            userns: self.userns,
         })
     }
 }

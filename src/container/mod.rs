@@ -174,18 +174,18 @@ impl Container {
     pub fn register(
         root: &Path,
         announce: impl FnOnce(&Container) -> Result<()>,
-        mut make: impl FnMut(u64) -> Container,
+        mut make: impl FnMut(u64, &[Container]) -> Result<Container>,
     ) -> Result<Container> {
         let _lock = StoreLock::exclusive(root)?;
         let existing = list_unlocked(root)?;
         let base = existing.len() as u64;
-        let mut c = make(base);
+        let mut c = make(base, &existing)?;
         let mut attempt = 0;
         while let Some(other) = existing.iter().find(|o| o.name == c.name) {
             // A generated name that is taken: generate another, as docker does.
             // A given name comes back unchanged: that is a conflict.
             attempt += 1;
-            let next = make(base + attempt);
+            let next = make(base + attempt, &existing)?;
             if next.name == c.name || attempt > 100 {
                 crate::exit_err!(
                     crate::error::EXIT_ENGINE,

@@ -146,7 +146,7 @@ pub fn commit(
         None => None,
     };
     let store = Store::open(root)?;
-    let parent = store.resolve(&c.image_id)?.with_context(|| {
+    let parent = store.image_for_container(&c.image_id)?.with_context(|| {
         format!(
             "the image of container {} ({}) is no longer in the store",
             c.name, c.image_id

@@ -112,6 +112,8 @@ pub fn resolve_user(
 /// container shares the host's net and uts: nothing to join there).
 fn namespaces_of(pid: i32) -> Vec<Namespace> {
     [
+        // The user namespace first: the others belong to it.
+        Namespace::User,
         Namespace::Ipc,
         Namespace::Uts,
         Namespace::Net,
@@ -209,8 +211,15 @@ pub fn exec(
     let seccomp = super::run::seccomp_step(root, &conf)?;
     let mut steps = vec![Step::SetNs {
         pid: c.state.pid,
-        namespaces: namespaces_of(c.state.pid),
+        namespaces: namespaces_of(c.state.pid)
+            .into_iter()
+            .filter(|ns| *ns != Namespace::User || conf.userns.is_some())
+            .collect(),
     }];
+    if let Some(map) = conf.userns {
+        // Joined as host root, which the namespace does not map: become its root.
+        steps.push(Step::UsernsRoot { map });
+    }
     steps.extend(super::run::before_exec(&conf, seccomp, user));
     steps.push(Step::Exec {
         argv: opts.command.clone(),

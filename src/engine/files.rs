@@ -19,6 +19,7 @@
 //! never by a path the kernel would walk again: a container swapping a
 //! directory for a symlink while `cp` runs cannot send it to the host.
 
+use crate::confine::userns::IdMap;
 use crate::container::{Container, Status};
 use crate::error::EXIT_ENGINE;
 use crate::fsutil::{self, Resolve, RootDir};
@@ -59,7 +60,7 @@ pub fn lower_dirs(root: &Path, c: &Container) -> Result<Vec<PathBuf>> {
     if c.simulated {
         // Named, never unpacked: the simulated kernel reads the layer blobs.
         let image = store
-            .resolve(&c.image_id)?
+            .image_for_container(&c.image_id)?
             .context("the container's image is gone")?;
         let mut dirs: Vec<PathBuf> = image
             .layers
@@ -69,7 +70,7 @@ pub fn lower_dirs(root: &Path, c: &Container) -> Result<Vec<PathBuf>> {
         dirs.reverse();
         return Ok(dirs);
     }
-    let image = store.resolve(&c.image_id)?.ok_or_else(|| {
+    let image = store.image_for_container(&c.image_id)?.ok_or_else(|| {
         anyhow::Error::new(crate::error::ExitError::new(
             EXIT_ENGINE,
             format!(
@@ -802,9 +803,14 @@ pub fn copy_from_as_tar(
             n => n,
         };
         let mut builder = tar::Builder::new(out);
-        append_fd(&mut builder, node.as_fd(), Path::new(&name), &mut |_, _| {
-            Walk::Descend
-        })?;
+        let ids = c.config.security.userns;
+        append_fd(
+            &mut builder,
+            node.as_fd(),
+            Path::new(&name),
+            ids,
+            &mut |_, _| Walk::Descend,
+        )?;
         builder.into_inner()?.flush()?;
         Ok(())
     })?;
@@ -829,12 +835,13 @@ fn append_fd<W: Write>(
     builder: &mut tar::Builder<W>,
     fd: BorrowedFd,
     name: &Path,
+    ids: Option<IdMap>,
     filter: &mut dyn FnMut(&Path, &libc::stat) -> Walk,
 ) -> Result<()> {
     let st = fsutil::fstat(fd)?;
-    append_one(builder, fd, &st, name)?;
+    append_one(builder, fd, &st, name, ids)?;
     if fsutil::is_dir(&st) {
-        append_children(builder, fd, name, filter)?;
+        append_children(builder, fd, name, ids, filter)?;
     }
     Ok(())
 }
@@ -843,6 +850,7 @@ fn append_children<W: Write>(
     builder: &mut tar::Builder<W>,
     dir: BorrowedFd,
     name: &Path,
+    ids: Option<IdMap>,
     filter: &mut dyn FnMut(&Path, &libc::stat) -> Walk,
 ) -> Result<()> {
     for n in fsutil::dir_entries(dir)? {
@@ -850,9 +858,9 @@ fn append_children<W: Write>(
         let st = fsutil::fstat(child.as_fd())?;
         let child_name = name.join(OsStr::from_bytes(&n));
         let walk = filter(&child_name, &st);
-        append_one(builder, child.as_fd(), &st, &child_name)?;
+        append_one(builder, child.as_fd(), &st, &child_name, ids)?;
         if fsutil::is_dir(&st) && matches!(walk, Walk::Descend) {
-            append_children(builder, child.as_fd(), &child_name, filter)?;
+            append_children(builder, child.as_fd(), &child_name, ids, filter)?;
         }
     }
     Ok(())
@@ -860,16 +868,23 @@ fn append_children<W: Write>(
 
 /// One tar entry from an fd: the header from fstat, a file's content read
 /// through the fd itself, a symlink's target read from the link itself.
+/// `ids`: the container's user namespace map, so a file its root made
+/// (host uid 100000) is stored as the container sees it (uid 0).
 fn append_one<W: Write>(
     builder: &mut tar::Builder<W>,
     fd: BorrowedFd,
     st: &libc::stat,
     name: &Path,
+    ids: Option<IdMap>,
 ) -> Result<()> {
     let file = fs::File::from(fd.try_clone_to_owned()?);
     let meta = file.metadata()?;
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    if let Some(map) = ids {
+        h.set_uid(map.to_container(st.st_uid).unwrap_or(st.st_uid) as u64);
+        h.set_gid(map.to_container(st.st_gid).unwrap_or(st.st_gid) as u64);
+    }
     if fsutil::is_symlink(st) {
         let target = fsutil::readlink_fd(fd)?;
         h.set_size(0);
@@ -1024,13 +1039,20 @@ pub fn export(
         let mut builder = tar::Builder::new(out);
         let dev = fsutil::fstat(croot.fd())?.st_dev;
         // Mounts inside (none in the helper's fresh overlay, but be sure): their mount point only.
-        append_children(&mut builder, croot.fd(), Path::new(""), &mut |_, st| {
-            if fsutil::is_dir(st) && st.st_dev != dev {
-                Walk::NoDescend
-            } else {
-                Walk::Descend
-            }
-        })?;
+        let ids = c.config.security.userns;
+        append_children(
+            &mut builder,
+            croot.fd(),
+            Path::new(""),
+            ids,
+            &mut |_, st| {
+                if fsutil::is_dir(st) && st.st_dev != dev {
+                    Walk::NoDescend
+                } else {
+                    Walk::Descend
+                }
+            },
+        )?;
         builder.into_inner()?.flush()?;
         Ok(())
     })?;
@@ -1066,7 +1088,13 @@ pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
             skip.insert(PathBuf::from(p));
         }
     }
-    layer_walk(&mut builder, upper_root.fd(), Path::new(""), &skip)?;
+    layer_walk(
+        &mut builder,
+        upper_root.fd(),
+        Path::new(""),
+        &skip,
+        c.config.security.userns,
+    )?;
     builder.finish()?;
     Ok(())
 }
@@ -1087,6 +1115,7 @@ fn layer_walk<W: Write>(
     dir: BorrowedFd,
     rel: &Path,
     skip: &BTreeSet<PathBuf>,
+    ids: Option<IdMap>,
 ) -> Result<()> {
     for name in fsutil::dir_entries(dir)? {
         let name_os = OsStr::from_bytes(&name);
@@ -1101,12 +1130,12 @@ fn layer_walk<W: Write>(
             builder.append(&empty_entry(&wh), std::io::empty())?;
             continue;
         }
-        append_one(builder, fd.as_fd(), &st, &child)?;
+        append_one(builder, fd.as_fd(), &st, &child, ids)?;
         if fsutil::is_dir(&st) {
             if fd_is_opaque(fd.as_fd()) {
                 builder.append(&empty_entry(&child.join(".wh..wh..opq")), std::io::empty())?;
             }
-            layer_walk(builder, fd.as_fd(), &child, skip)?;
+            layer_walk(builder, fd.as_fd(), &child, skip, ids)?;
         }
     }
     Ok(())
@@ -1128,9 +1157,13 @@ mod tests {
         let root = RootDir::open(&r).unwrap();
         let node = open_in_container(&root, "/data", false).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append_fd(&mut b, node.as_fd(), Path::new("data"), &mut |_, _| {
-            Walk::Descend
-        })
+        append_fd(
+            &mut b,
+            node.as_fd(),
+            Path::new("data"),
+            None,
+            &mut |_, _| Walk::Descend,
+        )
         .unwrap();
         let bytes = b.into_inner().unwrap();
         let mut names = Vec::new();

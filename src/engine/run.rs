@@ -17,6 +17,7 @@
 //! namespace, so they vanish with it: nothing is left on the host.
 
 use super::apply_step;
+use crate::confine::userns::{self, UsernsMode};
 use crate::confine::Confinement;
 use crate::container::{self, names, Config, Container, ContainerLock, State, Status};
 use crate::error::{ExitError, EXIT_ENGINE};
@@ -67,6 +68,8 @@ pub struct RunOptions {
     pub net: super::network::NetConfig,
     /// -P: publish every port the image EXPOSEs.
     pub publish_all: bool,
+    /// --userns: the host's user namespace, or one of its own.
+    pub userns: crate::confine::userns::UsernsMode,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -308,6 +311,36 @@ fn resolv_text(host_resolv: &str) -> String {
 const SIM_HOST_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 const SIM_HOST_RESOLV: &str = "nameserver 10.0.2.3\n";
 
+/// In its user namespace the container's root is an ordinary host user: it
+/// must be able to pass through every directory above its own to mount its
+/// overlay (docker keeps /var/lib/docker at 0711 for the same reason).
+fn searchable_by_others(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let mode = std::fs::metadata(ancestor)
+            .with_context(|| format!("stat {}", ancestor.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            crate::exit_err!(
+                EXIT_ENGINE,
+                "--userns=auto: the container's root (an unprivileged host uid) cannot pass through {} (mode {:04o}); allow it with `chmod o+x {}` (docker keeps its store at 0711 for this)",
+                ancestor.display(),
+                mode & 0o7777,
+                ancestor.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where the child attaches the idmapped copy of each layer (lowest first).
+fn idmapped_targets(dir: &Path, layers: usize) -> Vec<PathBuf> {
+    (0..layers)
+        .map(|i| dir.join("lower").join(i.to_string()))
+        .collect()
+}
+
 /// The steps the container's first process runs inside its namespaces.
 #[allow(clippy::too_many_arguments)]
 fn child_steps(
@@ -332,13 +365,31 @@ fn child_steps(
         options: options.into(),
         read_only,
     };
-    let mut steps = vec![
-        Step::MountPrivate,
+    let mut steps = Vec::new();
+    // In a user namespace of its own the child first becomes that
+    // namespace's root, then stacks the idmapped copies of the layers.
+    let lower = match conf.userns {
+        Some(map) => {
+            steps.push(Step::UsernsRoot { map });
+            steps.push(Step::MountPrivate);
+            let targets = idmapped_targets(dir, lower.len());
+            steps.push(Step::AttachLayers {
+                targets: targets.clone(),
+            });
+            targets
+        }
+        None => {
+            steps.push(Step::MountPrivate);
+            lower
+        }
+    };
+    steps.extend([
         Step::MountOverlay {
             lower,
             upper: dir.join("upper"),
             work: dir.join("work"),
             target: merged.clone(),
+            userxattr: conf.userns.is_some(),
         },
         special(Special::Proc, "proc", "nosuid,noexec,nodev", false),
         // --privileged containers get a writable /sys, as docker's.
@@ -357,6 +408,7 @@ fn child_steps(
         Step::MakeDevices {
             dev: merged.join("dev"),
             entries: default_devices(tty),
+            bind: conf.userns.is_some(),
         },
         special(
             Special::Devpts,
@@ -371,7 +423,7 @@ fn child_steps(
             false,
         ),
         special(Special::Mqueue, "dev/mqueue", "nosuid,nodev,noexec", false),
-    ];
+    ]);
     if !conf.devices.is_empty() {
         let after = steps
             .iter()
@@ -731,6 +783,24 @@ fn network_settings(
     Ok((network, net))
 }
 
+/// What `--userns=auto` cannot be combined with, refused before anything is made.
+fn check_userns(opts: &RunOptions, security: &crate::confine::Security) -> Result<()> {
+    if opts.userns == UsernsMode::Host {
+        return Ok(());
+    }
+    if security.privileged {
+        // docker's words for the same refusal.
+        crate::exit_err!(EXIT_ENGINE, "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode (--userns=host)");
+    }
+    if opts.network == Network::Host {
+        crate::exit_err!(EXIT_ENGINE, "--network host cannot be combined with --userns=auto: the host's network namespace belongs to the host's user namespace, where the container's root has no rights; use --userns=host or another network");
+    }
+    if !security.devices.is_empty() {
+        crate::exit_err!(EXIT_ENGINE, "--device cannot be combined with --userns=auto yet: a user namespace may not make device nodes, and glassbox does not bind them in its place; use --userns=host");
+    }
+    Ok(())
+}
+
 /// Make a container (record and directories) without starting it.
 pub fn create(
     root: &Path,
@@ -754,6 +824,11 @@ pub fn create(
         crate::exit_err!(EXIT_ENGINE, "Conflicting options: --restart and --rm");
     }
     let security = opts.security.clone().prepare()?;
+    check_userns(opts, &security)?;
+    if opts.userns == UsernsMode::Auto && !kernel.is_simulated() {
+        std::fs::create_dir_all(root.join("containers"))?;
+        searchable_by_others(&root.join("containers").join("new"))?;
+    }
     let simulated = kernel.is_simulated();
     let limits = crate::resources::apply_flags(
         &opts.resources,
@@ -807,7 +882,7 @@ pub fn create(
         }
         Ok(())
     };
-    let c = Container::register(root, announce, |n| {
+    let c = Container::register(root, announce, |n, existing| {
         let id = if simulated {
             crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
         } else {
@@ -831,7 +906,7 @@ pub fn create(
                 .unwrap_or_default(),
             _ => hostname.clone(),
         };
-        Container {
+        Ok(Container {
             id,
             name,
             image: opts.image.clone(),
@@ -852,7 +927,21 @@ pub fn create(
                         RestartPolicy::OnFailure(n) if n > 0 => format!(":{n}"),
                         _ => String::new(),
                     },
-                security: security.clone(),
+                security: crate::confine::Security {
+                    userns: match opts.userns {
+                        UsernsMode::Host => None,
+                        UsernsMode::Auto => Some(
+                            userns::allocate(
+                                &existing
+                                    .iter()
+                                    .filter_map(|o| o.config.security.userns)
+                                    .collect::<Vec<_>>(),
+                            )
+                            .map_err(engine_error)?,
+                        ),
+                    },
+                    ..security.clone()
+                },
                 resources: limits.resources.clone(),
                 mounts: mounts.clone(),
             },
@@ -872,7 +961,7 @@ pub fn create(
                 paused: false,
             },
             simulated,
-        }
+        })
     })?;
     // Its lock while its files are made: an `rm -f` that came first makes
     // this `No such container`; one that comes later waits for a whole
@@ -1021,7 +1110,7 @@ pub fn start(
         crate::exit_err!(EXIT_ENGINE, "container {} is already running", c.name);
     }
     let store = Store::open(root)?;
-    let image = store.resolve(&c.image_id)?.ok_or_else(|| {
+    let image = store.image_for_container(&c.image_id)?.ok_or_else(|| {
         engine_error(format!(
             "the image of container {} ({}, {}) is no longer in the store",
             c.name, c.image, c.image_id
@@ -1150,7 +1239,7 @@ fn start_container(
         });
     }
 
-    let lower = if kernel.is_simulated() {
+    let lower: Vec<PathBuf> = if kernel.is_simulated() {
         image
             .layers
             .iter()
@@ -1159,6 +1248,22 @@ fn start_container(
     } else {
         store.layer_dirs(image)?
     };
+    if let Some(map) = conf.userns {
+        if !kernel.is_simulated() {
+            searchable_by_others(&dir)?;
+        }
+        let chown = Step::Chown {
+            paths: ["upper", "work", "hostname", "hosts", "resolv.conf"]
+                .iter()
+                .map(|f| dir.join(f))
+                .collect(),
+            uid: map.host,
+            gid: map.host,
+        };
+        if apply_step(kernel, observer, &chown)? == Go::Abort {
+            return Ok(Outcome::Aborted("chown"));
+        }
+    }
     let console = if c.config.tty {
         kernel.prepare_terminal()?
     } else {
@@ -1166,7 +1271,7 @@ fn start_container(
     };
     let volumes = super::volumes::start_steps(root, observer, c, &dir.join("merged"))?;
     let steps = child_steps(
-        lower,
+        lower.clone(),
         &dir,
         console,
         &hostname,
@@ -1189,6 +1294,10 @@ fn start_container(
     ];
     if network == Network::Host {
         namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
+    }
+    if conf.userns.is_some() {
+        // First: the other new namespaces then belong to it.
+        namespaces.insert(0, Namespace::User);
     }
     if so.detached {
         // The monitor's own work (done by `clone_child` in log mode): shown and
@@ -1260,6 +1369,22 @@ fn start_container(
         return Ok(Outcome::Aborted("exec"));
     }
 
+    if let Some(map) = conf.userns {
+        let userns_steps = [
+            Step::UsernsMap { pid, map },
+            Step::IdmapLayers {
+                pid,
+                layers: lower.clone(),
+                targets: idmapped_targets(&dir, lower.len()),
+                map,
+            },
+        ];
+        for step in &userns_steps {
+            if apply_step(kernel, observer, step)? == Go::Abort {
+                return Ok(Outcome::Aborted(step.kind()));
+            }
+        }
+    }
     if apply_step(
         kernel,
         observer,

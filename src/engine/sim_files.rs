@@ -18,7 +18,7 @@ use std::path::Path;
 
 fn layers(root: &Path, c: &Container) -> Result<Vec<LayerInfo>> {
     let store = Store::open(root)?;
-    let image = store.resolve(&c.image_id)?.with_context(|| {
+    let image = store.image_for_container(&c.image_id)?.with_context(|| {
         format!(
             "the image of container {} ({}) is no longer in the store",
             c.name, c.image_id

@@ -1027,6 +1027,37 @@ impl Store {
     }
 
     /// Remove a name. The image stays (unnamed) if that was its last name;
+    /// The image a container was made from, by its id: from the index, or,
+    /// when `rmi -f` removed it from under a stopped container, from the
+    /// manifest and config blobs the store keeps for that container (see
+    /// `in_use`), as docker's layer store keeps a removed image's layers
+    /// for the containers made from it. Such an image has no names.
+    pub fn image_for_container(&self, image_id: &str) -> Result<Option<Image>> {
+        if !valid_digest(image_id) {
+            bail!("invalid image id {image_id:?}");
+        }
+        let idx = self.read_index()?;
+        if let Some(d) = idx
+            .manifests
+            .iter()
+            .find(|d| self.config_of(&d.digest).as_deref() == Some(image_id))
+        {
+            return self.load_image(&idx, &d.digest.clone()).map(Some);
+        }
+        if !self.blob_path(image_id).exists() {
+            return Ok(None);
+        }
+        let kept = Index::default();
+        for (digest, size) in self.stored_blobs() {
+            // Manifests are small; a layer blob is not worth reading.
+            if size > 4 << 20 || self.config_of(&digest).as_deref() != Some(image_id) {
+                continue;
+            }
+            return self.load_image(&kept, &digest).map(Some);
+        }
+        Ok(None)
+    }
+
     /// returns false if the name did not exist.
     pub fn untag(&self, reference: &Reference) -> Result<bool> {
         let full = reference.full();

@@ -26,7 +26,7 @@ pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8
         // The simulated host's view of its files, now.
         let store = crate::image::Store::open(root)?;
         let image = store
-            .resolve(&c.image_id)?
+            .image_for_container(&c.image_id)?
             .ok_or_else(|| anyhow::anyhow!("the image of {name} is gone"))?;
         let (fs, _) = crate::kernel::sim::host::container_fs(root, &c, &image.layers)?;
         return fs
@@ -39,7 +39,7 @@ pub fn read_container_file(root: &Path, name: &str, path: &str) -> Result<Vec<u8
     }
     let mut dirs = vec![c.dir(root).join("upper")];
     let store = crate::image::Store::open(root)?;
-    if let Some(image) = store.resolve(&c.image_id)? {
+    if let Some(image) = store.image_for_container(&c.image_id)? {
         let mut lowers = store.layer_dirs(&image)?;
         lowers.reverse();
         dirs.extend(lowers);

@@ -35,7 +35,7 @@ pub fn container_picture(root: &Path, c: &Container, lang: Lang) -> String {
     let store = Store::open(root).ok();
     let image = store
         .as_ref()
-        .and_then(|s| s.resolve(&c.image_id).ok().flatten());
+        .and_then(|s| s.image_for_container(&c.image_id).ok().flatten());
     let mut layers = vec![format!(
         "{}  {}",
         lang.pick("upper (writable)", "upper（可写）"),

@@ -190,8 +190,9 @@ impl Step {
                 syscall: "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)".into(),
                 look: "findmnt -o TARGET,PROPAGATION -N <pid>".into(),
             },
-            Step::MountOverlay { lower, upper, work, target } => {
+            Step::MountOverlay { lower, upper, work, target, userxattr } => {
                 let lowers = lower.iter().rev().map(|d| p(d)).collect::<Vec<_>>().join(":");
+                let userxattr = if *userxattr { ",userxattr" } else { "" };
                 Description {
                     title: l("mount the overlay root filesystem", "挂载 overlay 根文件系统"),
                     why: l(
@@ -205,7 +206,7 @@ impl Step {
                         ),
                     ),
                     shell: format!(
-                        "mount -t overlay overlay -o lowerdir={lowers},upperdir={},workdir={} {}",
+                        "mount -t overlay overlay -o lowerdir={lowers},upperdir={},workdir={}{userxattr} {}",
                         p(upper),
                         p(work),
                         p(target)
@@ -249,10 +250,13 @@ impl Step {
                     look: "cat /proc/<pid>/mountinfo".into(),
                 }
             }
-            Step::MakeDevices { dev, entries } => {
+            Step::MakeDevices { dev, entries, bind } => {
                 let cmds = entries
                     .iter()
                     .map(|e| match e {
+                        DevEntry::Char { name, .. } if *bind => {
+                            format!("touch {name} && mount --bind /dev/{name} {name}")
+                        }
                         DevEntry::Char { name, major, minor, mode } => {
                             format!("mknod -m {mode:o} {name} c {major} {minor}")
                         }
@@ -261,12 +265,19 @@ impl Step {
                     .collect::<Vec<_>>();
                 Description {
                     title: l("make the device nodes in /dev", "在 /dev 里创建设备节点"),
-                    why: l(
-                        "Programs expect /dev/null, /dev/zero, /dev/urandom and friends. The container gets only these few harmless devices, not the host's disks.",
-                        "程序需要 /dev/null、/dev/zero、/dev/urandom 这些设备。容器只拿到这几个无害的设备，拿不到宿主机的磁盘。",
-                    ),
+                    why: if *bind {
+                        l(
+                            "Programs expect /dev/null, /dev/zero, /dev/urandom and friends. In a user namespace the kernel refuses mknod(2), so each of these few harmless host devices is bound into the container's /dev instead (as runc does for rootless containers).",
+                            "程序需要 /dev/null、/dev/zero、/dev/urandom 这些设备。在用户命名空间里内核不允许 mknod(2)，所以把宿主机上这几个无害的设备逐个 bind 挂载进容器的 /dev（runc 对无 root 容器也是这样做的）。",
+                        )
+                    } else {
+                        l(
+                            "Programs expect /dev/null, /dev/zero, /dev/urandom and friends. The container gets only these few harmless devices, not the host's disks.",
+                            "程序需要 /dev/null、/dev/zero、/dev/urandom 这些设备。容器只拿到这几个无害的设备，拿不到宿主机的磁盘。",
+                        )
+                    },
                     shell: format!("cd {} && {}", p(dev), cmds.join("; ")),
-                    syscall: "mknod(2), symlink(2)".into(),
+                    syscall: if *bind { "mount(\"/dev/NAME\", \"NAME\", NULL, MS_BIND, NULL), symlink(2)" } else { "mknod(2), symlink(2)" }.into(),
                     look: "ls -l /proc/<pid>/root/dev".into(),
                 }
             }
@@ -392,6 +403,11 @@ impl Step {
             | Step::VolumeSeed { .. }
             | Step::VolumeMount { .. }
             | Step::VolumeRemountRo { .. }) => super::volumes::describe(s, lang),
+            s @ (Step::UsernsMap { .. }
+            | Step::IdmapLayers { .. }
+            | Step::AttachLayers { .. }
+            | Step::UsernsRoot { .. }
+            | Step::Chown { .. }) => super::userns::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

@@ -8,7 +8,10 @@ mod network;
 mod read;
 mod registry;
 mod resources;
+mod userns;
 mod volumes;
+
+pub use crate::confine::userns::IdMap;
 
 pub use describe::{shell_join, shell_quote, Description, Lang};
 
@@ -145,6 +148,10 @@ pub enum Step {
         upper: PathBuf,
         work: PathBuf,
         target: PathBuf,
+        /// Mounted inside a user namespace: overlayfs keeps its whiteout
+        /// marks in `user.overlay.*` xattrs (`trusted.*` needs host root).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        userxattr: bool,
     },
     /// Mount a kernel pseudo filesystem.
     MountSpecial {
@@ -157,6 +164,9 @@ pub enum Step {
     MakeDevices {
         dev: PathBuf,
         entries: Vec<DevEntry>,
+        /// In a user namespace mknod(2) is refused: bind the host's nodes.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bind: bool,
     },
     /// Bind a host file or directory into the container.
     MountBind {
@@ -170,6 +180,28 @@ pub enum Step {
     LinkUp { name: String },
     /// Make the overlay the process's root and detach the host's.
     PivotRoot { new_root: PathBuf },
+    // ---- a user namespace of its own (--userns=auto): src/step/userns.rs ----
+    /// Write the new user namespace's id maps (the parent, right after clone).
+    UsernsMap { pid: i32, map: IdMap },
+    /// Make an idmapped copy of each image layer's mount for the child, in
+    /// which host uid 0 shows as the container's root.
+    IdmapLayers {
+        pid: i32,
+        layers: Vec<PathBuf>,
+        targets: Vec<PathBuf>,
+        map: IdMap,
+    },
+    /// Attach the idmapped layers inside the container's mount namespace.
+    AttachLayers { targets: Vec<PathBuf> },
+    /// Become uid and gid 0 of the new user namespace (a host id range's first).
+    UsernsRoot { map: IdMap },
+    /// Give the container's root (its host id) what it must write: the
+    /// overlay's upper and work dirs and its /etc files.
+    Chown {
+        paths: Vec<PathBuf>,
+        uid: u32,
+        gid: u32,
+    },
     /// Join a running container's namespaces (`exec`): setns(2) on each
     /// /proc/PID/ns file, then fork so the PID namespace applies too.
     SetNs {
@@ -602,6 +634,11 @@ impl Step {
             Step::LinkUp { .. } => "link_up",
             Step::PivotRoot { .. } => "pivot_root",
             Step::SetNs { .. } => "setns",
+            Step::UsernsMap { .. } => "userns_map",
+            Step::IdmapLayers { .. } => "idmap_layers",
+            Step::AttachLayers { .. } => "attach_layers",
+            Step::UsernsRoot { .. } => "userns_root",
+            Step::Chown { .. } => "chown",
             Step::Exec { .. } => "exec",
             Step::CgroupRemove { .. } => "cgroup_remove",
             Step::DeviceCgroup { .. } => "device_cgroup",
@@ -759,6 +796,9 @@ impl Step {
             | Step::DeviceCgroup { .. }
             | Step::CgroupLimit { .. }
             | Step::Freeze { .. }
+            | Step::UsernsMap { .. }
+            | Step::IdmapLayers { .. }
+            | Step::Chown { .. }
             | Step::OomKilled { .. } => Side::Parent,
             s if s.is_network() => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,

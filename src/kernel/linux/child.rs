@@ -28,6 +28,8 @@ pub struct ChildContext<'a> {
     pub stderr_fd: Option<RawFd>,
     /// Parent-side fds the child must close.
     pub close: Vec<RawFd>,
+    /// In a new user namespace: where the idmapped layers arrive.
+    pub layer_sock: Option<RawFd>,
 }
 
 fn read_byte(fd: RawFd) -> Option<u8> {
@@ -99,6 +101,20 @@ pub fn run(ctx: &ChildContext) -> isize {
                 }
             }
         }
+        if let Step::AttachLayers { targets } = step {
+            let attached = match ctx.layer_sock {
+                Some(sock) => super::userns::attach_layers(sock, targets),
+                None => Err(anyhow::anyhow!(
+                    "no socket to receive the idmapped layers on"
+                )),
+            };
+            if let Err(e) = attached {
+                let message = format!("{e:#}").replace('\n', " ");
+                let _ = writeln!(report, "E {EXIT_ENGINE} attach_layers {message}");
+                return EXIT_ENGINE as isize;
+            }
+            continue;
+        }
         if let Err((code, message)) = apply(step) {
             let message = message.replace('\n', " ");
             let _ = writeln!(report, "E {code} {} {message}", step.kind());
@@ -116,6 +132,7 @@ fn before_cgroup_join(step: &Step) -> bool {
     matches!(
         step,
         Step::MountPrivate
+            | Step::AttachLayers { .. }
             | Step::MountOverlay { .. }
             | Step::MountSpecial { .. }
             | Step::MakeDevices { .. }
@@ -238,19 +255,23 @@ fn apply(step: &Step) -> Result<(), (i32, String)> {
     let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
     match step {
         Step::MountPrivate => mounts::make_rprivate().map_err(engine),
+        Step::UsernsRoot { .. } => super::userns::become_root().map_err(engine),
         Step::MountOverlay {
             lower,
             upper,
             work,
             target,
-        } => mounts::overlay(lower, upper, work, target).map_err(engine),
+            userxattr,
+        } => mounts::overlay(lower, upper, work, target, *userxattr).map_err(engine),
         Step::MountSpecial {
             fs,
             target,
             options,
             read_only,
         } => mounts::special(*fs, target, options, *read_only).map_err(engine),
-        Step::MakeDevices { dev, entries } => mounts::devices(dev, entries).map_err(engine),
+        Step::MakeDevices { dev, entries, bind } => {
+            mounts::devices(dev, entries, *bind).map_err(engine)
+        }
         Step::MountBind {
             source,
             target,

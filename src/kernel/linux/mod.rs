@@ -19,6 +19,7 @@ mod net;
 pub mod netlink;
 pub mod nft;
 mod tty;
+mod userns;
 mod volumes;
 
 pub use child::{resolve_command, DEFAULT_PATH};
@@ -70,6 +71,8 @@ struct Running {
     attach: Option<attach::Server>,
     /// Log mode with a terminal: its master is the (only) log source.
     log_tty: bool,
+    /// In a user namespace: the socket the idmapped layers are sent over.
+    layer_sock: Option<OwnedFd>,
 }
 
 pub struct LinuxKernel {
@@ -129,7 +132,23 @@ impl LinuxKernel {
             None
         };
         let null_fd = null_out.as_ref().map(|fd| fd.as_raw_fd());
+        // A new user namespace: the parent hands the child its idmapped layers.
+        let layer_socks = match flags {
+            Some(f) if f.contains(CloneFlags::CLONE_NEWUSER) => {
+                let (parent, child) = nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::Stream,
+                    None,
+                    nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                )
+                .context("socketpair for the idmapped layers")?;
+                close.push(parent.as_raw_fd());
+                Some((parent, child))
+            }
+            _ => None,
+        };
         let ctx = child::ChildContext {
+            layer_sock: layer_socks.as_ref().map(|(_, c)| c.as_raw_fd()),
             steps: &spec.steps,
             go_read: go_read.as_raw_fd(),
             report_write: report_write.as_raw_fd(),
@@ -171,6 +190,7 @@ impl LinuxKernel {
         };
         drop(go_read);
         drop(report_write);
+        let layer_sock = layer_socks.map(|(parent, _child_end)| parent);
         let mut tty_master = terminal.map(|(master, slave)| {
             drop(slave);
             master
@@ -207,6 +227,7 @@ impl LinuxKernel {
             stdin_hold,
             attach: attach_server,
             log_tty,
+            layer_sock,
         });
         Ok(pid.as_raw())
     }
@@ -306,6 +327,21 @@ impl Kernel for LinuxKernel {
                 version,
             } => confine::device_cgroup(paths, *deny_all, allow, *version),
             Step::CgroupLimit { writes, .. } => limits::write_limits(writes),
+            Step::UsernsMap { pid, map } => userns::write_maps(*pid, map),
+            Step::IdmapLayers {
+                pid,
+                layers,
+                targets,
+                ..
+            } => {
+                let sock = self
+                    .child
+                    .as_ref()
+                    .and_then(|c| c.layer_sock.as_ref())
+                    .context("no container process in a user namespace to send layers to")?;
+                userns::idmap_layers(*pid, layers, targets, sock.as_raw_fd())
+            }
+            Step::Chown { paths, uid, gid } => userns::chown(paths, *uid, *gid),
             Step::Freeze {
                 path,
                 frozen,

@@ -19,7 +19,13 @@ pub fn make_rprivate() -> Result<()> {
     .context("make / private (mount --make-rprivate /)")
 }
 
-pub fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+pub fn overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    userxattr: bool,
+) -> Result<()> {
     // overlayfs lists the top-most lower layer first; our list is lowest first.
     let lowers: Vec<String> = lower
         .iter()
@@ -27,10 +33,11 @@ pub fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> R
         .map(|p| p.display().to_string())
         .collect();
     let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
+        "lowerdir={},upperdir={},workdir={}{}",
         lowers.join(":"),
         upper.display(),
-        work.display()
+        work.display(),
+        if userxattr { ",userxattr" } else { "" }
     );
     fs::create_dir_all(target)?;
     mount(
@@ -94,9 +101,13 @@ pub fn special(fs_kind: Special, target: &Path, options: &str, read_only: bool) 
     .with_context(|| format!("mount {} on {}", fs_kind.fstype(), target.display()))
 }
 
-pub fn devices(dev: &Path, entries: &[DevEntry]) -> Result<()> {
+pub fn devices(dev: &Path, entries: &[DevEntry], bind_host: bool) -> Result<()> {
     for entry in entries {
         match entry {
+            DevEntry::Char { name, .. } if bind_host => {
+                // A user namespace may not mknod: bind the host's node instead.
+                bind(&Path::new("/dev").join(name), &dev.join(name), false)?;
+            }
             DevEntry::Char {
                 name,
                 major,

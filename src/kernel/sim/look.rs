@@ -165,6 +165,13 @@ impl SimChild {
             })
             .unwrap_or_default();
         let (uid, gid) = self.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
+        // Seen from the host, ids in a user namespace of its own are shifted.
+        let id_map = self.spec.steps.iter().find_map(|s| match s {
+            Step::UsernsRoot { map } => Some(*map),
+            _ => None,
+        });
+        let shift = id_map.map_or(0, |m| m.host);
+        let (uid, gid) = (uid + shift, gid + shift);
         procfs::ProcessView {
             pid: self.host_pid as u32,
             ppid: 1,
@@ -180,6 +187,7 @@ impl SimChild {
             cgroup: self.cgroup.clone(),
             rlimits: super::rlimits::table(&self.res.rlimits),
             oom_score_adj: self.res.oom_score_adj,
+            id_map,
         }
     }
 }

@@ -300,6 +300,10 @@ impl SimChild {
                 cgroup: self.cgroup.clone(),
                 rlimits: rlimits::table(&self.res.rlimits),
                 oom_score_adj: self.res.oom_score_adj,
+                id_map: self.spec.steps.iter().find_map(|s| match s {
+                    Step::UsernsRoot { map } => Some(*map),
+                    _ => None,
+                }),
             })
             .collect();
         procfs::ProcView {
@@ -332,11 +336,16 @@ impl SimChild {
         let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
         match step {
             Step::MountPrivate => Ok(()),
+            // The layers are read from their blobs: the idmapped copies are
+            // the same files, and after pivot_root no mount of them shows.
+            // Root of the namespace is uid 0 inside, as before.
+            Step::AttachLayers { .. } | Step::UsernsRoot { .. } => Ok(()),
             Step::MountOverlay {
                 lower,
                 upper,
                 work,
                 target,
+                userxattr,
             } => {
                 // The image's layers and, on top, what earlier runs of the
                 // container changed (its upper layer, kept as a layer tar).
@@ -355,10 +364,11 @@ impl SimChild {
                     target: "/".into(),
                     fstype: "overlay".into(),
                     options: format!(
-                        "lowerdir={},upperdir={},workdir={}",
+                        "lowerdir={},upperdir={},workdir={}{}",
                         lower.join(":"),
                         upper.display(),
-                        work.display()
+                        work.display(),
+                        if *userxattr { ",userxattr" } else { "" }
                     ),
                     ..Default::default()
                 });
@@ -406,7 +416,9 @@ impl SimChild {
                 }
                 Ok(())
             }
-            Step::MakeDevices { dev, entries } => {
+            // Bound from the simulated host's /dev or made by mknod: the
+            // same nodes either way.
+            Step::MakeDevices { dev, entries, .. } => {
                 let dev = in_container(&self.rootfs, dev);
                 let nodes = entries
                     .iter()
@@ -1011,6 +1023,10 @@ impl Kernel for SimKernel {
                 Some(root) => host::wait_exit(root, *pid, *timeout_s).map(|_| ()),
                 None => Ok(()),
             },
+            // The model keeps no host-side owners of a container's files,
+            // and its processes read the layers from their blobs: the maps
+            // show in /proc/PID/uid_map from the child's own steps.
+            Step::UsernsMap { .. } | Step::IdmapLayers { .. } | Step::Chown { .. } => Ok(()),
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),

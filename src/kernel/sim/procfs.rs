@@ -143,6 +143,8 @@ pub struct ProcessView {
     /// Its resource limits (`rlimits::table`) and OOM score adjustment.
     pub rlimits: Vec<super::rlimits::Rlimit>,
     pub oom_score_adj: i32,
+    /// `--userns=auto`: its user namespace's id map (None: the host's).
+    pub id_map: Option<crate::confine::userns::IdMap>,
 }
 
 /// Everything the simulated /proc shows.
@@ -239,6 +241,13 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
             format!("{d}/oom_score_adj"),
             file(0o644, format!("{}\n", p.oom_score_adj)),
         ));
+        // The kernel's `%10u %10u %10u` lines; the host's namespace maps all ids.
+        let id_map = match p.id_map {
+            Some(m) => format!("{:>10} {:>10} {:>10}\n", 0, m.host, m.size),
+            None => format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX),
+        };
+        out.push((format!("{d}/uid_map"), file(0o644, id_map.clone())));
+        out.push((format!("{d}/gid_map"), file(0o644, id_map)));
         out.push((format!("{d}/mounts"), file(0o444, mounts.clone())));
         out.push((format!("{d}/mountinfo"), file(0o444, mountinfo.clone())));
         out.push((format!("{d}/cwd"), Node::symlink(p.cwd.clone())));
@@ -302,6 +311,7 @@ mod tests {
             cgroup: "0::/glassbox/abc\n".into(),
             rlimits: crate::kernel::sim::rlimits::table(&[]),
             oom_score_adj: 0,
+            id_map: None,
         }
     }
 
