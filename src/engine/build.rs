@@ -36,8 +36,8 @@ use crate::build::instructions::{self, Command, Copy, Dockerfile, Instruction, P
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::fsutil::{self, Resolve, RootDir};
 use crate::image::store::{
-    chain_ids, host_arch, Descriptor, LayerInfo, Manifest, Unpack, MEDIA_OCI_CONFIG,
-    MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST,
+    host_arch, Descriptor, Manifest, Unpack, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
+    MEDIA_OCI_MANIFEST,
 };
 use crate::image::{Image, Reference, Store};
 use crate::kernel::{Kernel, StepObserver};
@@ -1137,7 +1137,6 @@ impl ImageView {
             return Ok(ImageView { layers: vec![] });
         };
         let img = store.resolve(id)?.with_context(|| format!("image {id} is not in the store"))?;
-        let _ = &img.layers as &Vec<LayerInfo>;
         let mut layers = store
             .layer_dirs(&img)?
             .iter()
@@ -1179,9 +1178,4 @@ impl ImageView {
         }
         None
     }
-}
-
-#[allow(dead_code)]
-fn _chain(ids: &[String]) -> Vec<String> {
-    chain_ids(ids)
 }
