@@ -41,13 +41,21 @@ fn image_inspect(gb: &Gb, name: &str) -> Value {
 /// Nothing of the builds is left behind: no container record, no cgroup,
 /// no mount under the store.
 fn assert_nothing_left(gb: &Gb) {
-    assert!(gb.containers().is_empty(), "containers left: {:?}", gb.containers());
+    assert!(
+        gb.containers().is_empty(),
+        "containers left: {:?}",
+        gb.containers()
+    );
     assert!(
         common::host_mounts_under(gb.root()).is_empty(),
         "mounts left: {:?}",
         common::host_mounts_under(gb.root())
     );
-    for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let g = h.path().join("glassbox");
         for c in std::fs::read_dir(&g).into_iter().flatten().flatten() {
             let id = c.file_name().to_string_lossy().to_string();
@@ -83,7 +91,10 @@ fn from_scratch_add_a_static_binary_and_run_it() {
     require_root!();
     let gb = Gb::new();
     let _c = Cleanup(&gb);
-    let ctx = context(&[("Dockerfile", "FROM scratch\nADD hello /\nCMD [\"/hello\"]\n")]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM scratch\nADD hello /\nCMD [\"/hello\"]\n",
+    )]);
     if hello_binary(ctx.path()).is_none() {
         eprintln!("skipped: gcc -static could not build the hello binary");
         return;
@@ -92,21 +103,39 @@ fn from_scratch_add_a_static_binary_and_run_it() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "Step 1/3 : FROM scratch", "{out}");
     assert_eq!(lines[1], "Step 2/3 : ADD hello /", "{out}");
-    assert!(lines[2].starts_with(" ---> ") && lines[2].len() == 18, "{out}");
+    assert!(
+        lines[2].starts_with(" ---> ") && lines[2].len() == 18,
+        "{out}"
+    );
     assert_eq!(lines[3], "Step 3/3 : CMD [\"/hello\"]", "{out}");
     let id = lines[4].trim_start_matches(" ---> ");
     assert_eq!(lines[5], format!("Successfully built {id}"), "{out}");
     assert_eq!(lines[6], "Successfully tagged hello:v1", "{out}");
-    assert_eq!(ok(&gb.run(&["run", "--rm", "hello:v1"])), "Hello from glassbox!\n");
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "hello:v1"])),
+        "Hello from glassbox!\n"
+    );
     let img = image_inspect(&gb, "hello:v1");
     assert_eq!(img["Config"]["Cmd"], serde_json::json!(["/hello"]));
     assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
-    let history = ok(&gb.run(&["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "hello:v1"]));
+    let history = ok(&gb.run(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Size}}",
+        "hello:v1",
+    ]));
     let rows: Vec<&str> = history.lines().collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert_eq!(rows[0], "/bin/sh -c #(nop)  CMD [\"/hello\"]|0B");
-    assert!(rows[1].starts_with("/bin/sh -c #(nop) ADD file:") && rows[1].contains(" in /"), "{history}");
-    assert!(!rows[1].ends_with("|0B"), "the layer has the binary: {history}");
+    assert!(
+        rows[1].starts_with("/bin/sh -c #(nop) ADD file:") && rows[1].contains(" in /"),
+        "{history}"
+    );
+    assert!(
+        !rows[1].ends_with("|0B"),
+        "the layer has the binary: {history}"
+    );
     // Only the final image is named; the intermediate one is not listed.
     let images = ok(&gb.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
     assert_eq!(images, "hello:v1\n");
@@ -138,7 +167,10 @@ fn an_entrypoint_script_runs_with_and_without_arguments() {
     let moo = ok(&gb.run(&["run", "--rm", "cow", "Hello", "Moo"]));
     assert!(moo.starts_with("< Hello Moo >\n"), "{moo}");
     let img = image_inspect(&gb, "cow");
-    assert_eq!(img["Config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/cowsay"]));
+    assert_eq!(
+        img["Config"]["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/cowsay"])
+    );
     assert!(img["Config"]["Cmd"].is_null(), "{}", img["Config"]);
     assert_nothing_left(&gb);
 }
@@ -155,15 +187,25 @@ fn a_web_app_image_has_its_port_command_and_workdir() {
             "FROM busybox\nENV PORT=8000 \\\n    APP=/srv/app\nWORKDIR $APP\nCOPY site/ .\nEXPOSE $PORT\nLABEL org.example.app=web\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/srv/app\"]\n",
         ),
     ]);
-    ok(&build(&gb, ctx.path(), &["-t", "web:1", "--label", "built.by=test"]));
+    ok(&build(
+        &gb,
+        ctx.path(),
+        &["-t", "web:1", "--label", "built.by=test"],
+    ));
     let img = image_inspect(&gb, "web:1");
     let cfg = &img["Config"];
     assert_eq!(cfg["ExposedPorts"], serde_json::json!({"8000/tcp": {}}));
-    assert_eq!(cfg["Cmd"], serde_json::json!(["httpd", "-f", "-p", "8000", "-h", "/srv/app"]));
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["httpd", "-f", "-p", "8000", "-h", "/srv/app"])
+    );
     assert_eq!(cfg["WorkingDir"], "/srv/app");
     assert_eq!(cfg["Labels"]["org.example.app"], "web");
     assert_eq!(cfg["Labels"]["built.by"], "test");
-    assert!(cfg["Env"].as_array().unwrap().contains(&Value::from("APP=/srv/app")));
+    assert!(cfg["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("APP=/srv/app")));
     // WORKDIR made the missing directory; COPY put the site in it.
     let page = ok(&gb.run(&["run", "--rm", "web:1", "cat", "index.html"]));
     assert_eq!(page, "<h1>hello from flask-ish</h1>\n");
@@ -185,11 +227,18 @@ fn a_rebuild_is_all_cache_and_a_changed_file_rebuilds_from_its_step() {
     ]);
     let first = ok(&build(&gb, ctx.path(), &["-t", "cached"]));
     assert_eq!(first.matches("Using cache").count(), 0, "{first}");
-    let id1 = first.lines().find_map(|l| l.strip_prefix("Successfully built ")).unwrap().to_string();
+    let id1 = first
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap()
+        .to_string();
     let again = ok(&build(&gb, ctx.path(), &["-t", "cached"]));
     assert_eq!(again.matches(" ---> Using cache").count(), 5, "{again}");
     assert!(!again.contains("Running in"), "{again}");
-    assert!(again.contains(&format!("Successfully built {id1}")), "{again}");
+    assert!(
+        again.contains(&format!("Successfully built {id1}")),
+        "{again}"
+    );
     // Touching a file without changing it keeps the cache (contents count, not times).
     let f = ctx.path().join("other.txt");
     std::fs::write(&f, "unchanged\n").unwrap();
@@ -210,7 +259,10 @@ fn a_rebuild_is_all_cache_and_a_changed_file_rebuilds_from_its_step() {
     assert_eq!(fresh.matches("Using cache").count(), 0, "{fresh}");
     // -q: only the id.
     let quiet = ok(&build(&gb, ctx.path(), &["-q"]));
-    assert!(quiet.starts_with("sha256:") && quiet.lines().count() == 1, "{quiet}");
+    assert!(
+        quiet.starts_with("sha256:") && quiet.lines().count() == 1,
+        "{quiet}"
+    );
     assert_nothing_left(&gb);
 }
 
@@ -223,7 +275,11 @@ fn a_multi_stage_build_keeps_only_the_copied_artefact() {
         "Dockerfile",
         "ARG GREETING=artefact\nFROM busybox AS builder\nARG GREETING\nRUN mkdir /out && echo \"$GREETING\" > /out/result.txt && echo junk > /junk\nFROM scratch\nCOPY --from=builder /out/result.txt /result.txt\n",
     )]);
-    let out = ok(&build(&gb, ctx.path(), &["-t", "multi", "--build-arg", "GREETING=built"]));
+    let out = ok(&build(
+        &gb,
+        ctx.path(),
+        &["-t", "multi", "--build-arg", "GREETING=built"],
+    ));
     assert!(out.contains("Step 4/5 : FROM scratch"), "{out}");
     let img = image_inspect(&gb, "multi");
     let layers = img["RootFS"]["Layers"].as_array().unwrap().clone();
@@ -242,7 +298,11 @@ fn a_multi_stage_build_keeps_only_the_copied_artefact() {
     assert_eq!(content, "built\n");
     // The builder stage is not an image of its own.
     let images = ok(&gb.run(&["images", "--format", "{{.Repository}}"]));
-    assert_eq!(images.lines().filter(|l| *l == "<none>").count(), 0, "{images}");
+    assert_eq!(
+        images.lines().filter(|l| *l == "<none>").count(),
+        0,
+        "{images}"
+    );
     assert_nothing_left(&gb);
 }
 
@@ -255,7 +315,11 @@ fn a_failing_step_names_its_line_and_leaves_no_image_or_container() {
     let bad = context(&[("Dockerfile", "FROM busybox\nRUN true\nFROBNICATE x\n")]);
     let o = build(&gb, bad.path(), &["-t", "bad"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("line 3: unknown instruction: FROBNICATE"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 3: unknown instruction: FROBNICATE"),
+        "{}",
+        stderr(&o)
+    );
     let failing = context(&[(
         "Dockerfile",
         "FROM busybox\nRUN echo made > /made\nRUN echo failing; exit 3\nCMD [\"sh\"]\n",
@@ -269,7 +333,10 @@ fn a_failing_step_names_its_line_and_leaves_no_image_or_container() {
         stderr(&o)
     );
     let after = ok(&gb.run(&["images", "--format", "{{.Repository}}"]));
-    assert!(!after.contains("bad") && !after.contains("<none>"), "{after}");
+    assert!(
+        !after.contains("bad") && !after.contains("<none>"),
+        "{after}"
+    );
     // (busybox was imported by the first build.)
     assert!(before.is_empty() || after.lines().count() == before.lines().count());
     assert_nothing_left(&gb);
@@ -286,12 +353,23 @@ fn sources_outside_the_context_are_refused() {
     std::fs::create_dir(&ctx_dir).unwrap();
     std::os::unix::fs::symlink("../secret", ctx_dir.join("link")).unwrap();
     std::os::unix::fs::symlink("/etc", ctx_dir.join("etc")).unwrap();
-    for (source, why) in [("../secret", "climbs above"), ("link", "symlink"), ("etc/passwd", "symlink")] {
-        std::fs::write(ctx_dir.join("Dockerfile"), format!("FROM busybox\nCOPY {source} /x\n")).unwrap();
+    for (source, why) in [
+        ("../secret", "climbs above"),
+        ("link", "symlink"),
+        ("etc/passwd", "symlink"),
+    ] {
+        std::fs::write(
+            ctx_dir.join("Dockerfile"),
+            format!("FROM busybox\nCOPY {source} /x\n"),
+        )
+        .unwrap();
         let o = build(&gb, &ctx_dir, &[]);
         assert!(!o.status.success(), "{source}");
         let err = stderr(&o);
-        assert!(err.contains("Dockerfile:2: forbidden path outside the build context"), "{source}: {err}");
+        assert!(
+            err.contains("Dockerfile:2: forbidden path outside the build context"),
+            "{source}: {err}"
+        );
         assert!(err.contains(why), "{source}: {err}");
     }
     // .dockerignore: an excluded file is not found, and not copied with its directory.
@@ -301,12 +379,24 @@ fn sources_outside_the_context_are_refused() {
     std::fs::write(ctx_dir.join("d/keep"), "k").unwrap();
     std::fs::write(ctx_dir.join("d/drop.log"), "l").unwrap();
     std::fs::write(ctx_dir.join(".dockerignore"), "**/*.log\n").unwrap();
-    std::fs::write(ctx_dir.join("Dockerfile"), "FROM busybox\nCOPY d /d\nCMD [\"ls\", \"/d\"]\n").unwrap();
+    std::fs::write(
+        ctx_dir.join("Dockerfile"),
+        "FROM busybox\nCOPY d /d\nCMD [\"ls\", \"/d\"]\n",
+    )
+    .unwrap();
     ok(&build(&gb, &ctx_dir, &["-t", "ign"]));
     assert_eq!(ok(&gb.run(&["run", "--rm", "ign"])), "keep\n");
-    std::fs::write(ctx_dir.join("Dockerfile"), "FROM busybox\nCOPY d/drop.log /\n").unwrap();
+    std::fs::write(
+        ctx_dir.join("Dockerfile"),
+        "FROM busybox\nCOPY d/drop.log /\n",
+    )
+    .unwrap();
     let o = build(&gb, &ctx_dir, &[]);
-    assert!(stderr(&o).contains("excluded by .dockerignore"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("excluded by .dockerignore"),
+        "{}",
+        stderr(&o)
+    );
     assert_nothing_left(&gb);
 }
 
@@ -334,7 +424,12 @@ fn add_unpacks_a_local_tar_and_refuses_a_download_offline() {
     .unwrap();
     let o = build(&gb, ctx.path(), &["-t", "url"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("Dockerfile:2: ADD failed: cannot download http://127.0.0.1:9/file.txt"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("Dockerfile:2: ADD failed: cannot download http://127.0.0.1:9/file.txt"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!ok(&gb.run(&["images"])).contains("url"));
     assert_nothing_left(&gb);
 }
@@ -360,12 +455,25 @@ fn a_dockerfile_on_stdin_onbuild_triggers_and_the_images_user() {
         .unwrap();
     ok(&o);
     // The image's USER: run as app (uid 1234) unless -u says otherwise.
-    assert_eq!(ok(&gb.run(&["run", "--rm", "parent", "id", "-u"])), "1234\n");
-    assert_eq!(ok(&gb.run(&["run", "--rm", "parent", "sh", "-c", "echo $HOME"])), "/home/app\n");
-    assert_eq!(ok(&gb.run(&["run", "--rm", "-u", "0", "parent", "id", "-u"])), "0\n");
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "parent", "id", "-u"])),
+        "1234\n"
+    );
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "parent", "sh", "-c", "echo $HOME"])),
+        "/home/app\n"
+    );
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "-u", "0", "parent", "id", "-u"])),
+        "0\n"
+    );
     let o = gb.run(&["run", "--rm", "-u", "nobodyx", "parent", "true"]);
     assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
-    assert!(stderr(&o).contains("unable to find user nobodyx"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unable to find user nobodyx"),
+        "{}",
+        stderr(&o)
+    );
     // A child image runs the trigger, as the parent's user.
     let ctx = context(&[("Dockerfile", "FROM parent\nRUN ls -ln /home/app/trigger\n")]);
     let out = ok(&build(&gb, ctx.path(), &["-t", "child"]));
@@ -390,26 +498,44 @@ fn skopeo_copies_a_built_image_out_of_the_store() {
     let _c = Cleanup(&gb);
     let ctx = context(&[
         ("greeting", "hi\n"),
-        ("Dockerfile", "FROM busybox\nCOPY greeting /greeting\nRUN rm /bin/vi\nCMD [\"cat\", \"/greeting\"]\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY greeting /greeting\nRUN rm /bin/vi\nCMD [\"cat\", \"/greeting\"]\n",
+        ),
     ]);
     ok(&build(&gb, ctx.path(), &["-t", "copyme:v1"]));
     let dest = tempfile::tempdir().unwrap();
     let o = std::process::Command::new("skopeo")
-        .args(["copy", &format!("oci:{}:docker.io/library/copyme:v1", gb.root().display())])
+        .args([
+            "copy",
+            &format!("oci:{}:docker.io/library/copyme:v1", gb.root().display()),
+        ])
         .arg(format!("dir:{}", dest.path().display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dest.path().join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["layers"].as_array().unwrap().len(), 3, "{manifest}");
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        3,
+        "{manifest}"
+    );
     // The RUN layer holds the whiteout of /bin/vi.
-    let run_layer = manifest["layers"][2]["digest"].as_str().unwrap().trim_start_matches("sha256:");
-    let names: Vec<String> = tar::Archive::new(std::fs::File::open(dest.path().join(run_layer)).unwrap())
-        .entries()
+    let run_layer = manifest["layers"][2]["digest"]
+        .as_str()
         .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .collect();
+        .trim_start_matches("sha256:");
+    let names: Vec<String> =
+        tar::Archive::new(std::fs::File::open(dest.path().join(run_layer)).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
     assert!(names.contains(&"bin/.wh.vi".to_string()), "{names:?}");
     assert_nothing_left(&gb);
 }

@@ -69,7 +69,10 @@ impl Context {
         let meta = std::fs::metadata(path).map_err(|e| {
             crate::error::ExitError::new(
                 crate::error::EXIT_ENGINE,
-                format!("unable to prepare context: path {:?} not found: {e}", path.display().to_string()),
+                format!(
+                    "unable to prepare context: path {:?} not found: {e}",
+                    path.display().to_string()
+                ),
             )
         })?;
         if !meta.is_dir() {
@@ -159,8 +162,9 @@ impl Context {
 }
 
 fn is_missing(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::ENOTDIR))
+    e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+        e.raw_os_error() == Some(libc::ENOENT) || e.raw_os_error() == Some(libc::ENOTDIR)
+    })
 }
 
 /// A source path cleaned and checked lexically: `..` above the root is refused.
@@ -206,7 +210,12 @@ fn glob(dir: BorrowedFd, prefix: &str, pat: &str, out: &mut Vec<String>) -> Resu
         match rest {
             None => out.push(path),
             Some(r) => {
-                if let Ok(sub) = fsutil::openat(dir, &n, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) {
+                if let Ok(sub) = fsutil::openat(
+                    dir,
+                    &n,
+                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                ) {
                     glob(sub.as_fd(), &path, r, out)?;
                 }
             }
@@ -251,8 +260,11 @@ fn element_regex(p: &str) -> String {
 /// Resolve `rel` inside `root` following symlinks as `scope` says; returns
 /// an `O_PATH` fd of what it names (a final symlink is followed too).
 pub fn resolve(root: &RootDir, rel: &str, scope: Scope) -> Result<OwnedFd> {
-    let mut queue: std::collections::VecDeque<String> =
-        rel.split('/').filter(|c| !c.is_empty() && *c != ".").map(String::from).collect();
+    let mut queue: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(String::from)
+        .collect();
     let mut done: Vec<String> = Vec::new();
     let mut links = 0;
     while let Some(c) = queue.pop_front() {
@@ -264,7 +276,12 @@ pub fn resolve(root: &RootDir, rel: &str, scope: Scope) -> Result<OwnedFd> {
         }
         let here = done.join("/");
         let dir = root
-            .open_in_root(here.as_bytes(), libc::O_PATH | libc::O_DIRECTORY, 0, Resolve::NoSymlinks)
+            .open_in_root(
+                here.as_bytes(),
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+                Resolve::NoSymlinks,
+            )
             .map_err(anyhow::Error::new)?;
         let st = fsutil::lstat_at(dir.as_fd(), c.as_bytes()).map_err(anyhow::Error::new)?;
         if fsutil::is_symlink(&st) {
@@ -272,15 +289,19 @@ pub fn resolve(root: &RootDir, rel: &str, scope: Scope) -> Result<OwnedFd> {
             if links > 40 {
                 bail!("{rel}: too many levels of symbolic links");
             }
-            let target = String::from_utf8_lossy(&fsutil::readlink_at(dir.as_fd(), c.as_bytes())?).into_owned();
+            let target = String::from_utf8_lossy(&fsutil::readlink_at(dir.as_fd(), c.as_bytes())?)
+                .into_owned();
             if target.starts_with('/') {
                 if scope == Scope::Context {
                     return Err(forbidden(rel, &format!("{c} is a symlink to {target}")));
                 }
                 done.clear();
             }
-            let mut parts: Vec<String> =
-                target.split('/').filter(|x| !x.is_empty() && *x != ".").map(String::from).collect();
+            let mut parts: Vec<String> = target
+                .split('/')
+                .filter(|x| !x.is_empty() && *x != ".")
+                .map(String::from)
+                .collect();
             // `..` in the target is checked as the walk goes on.
             if scope == Scope::Context {
                 let mut depth = done.len() as i64;
@@ -297,8 +318,13 @@ pub fn resolve(root: &RootDir, rel: &str, scope: Scope) -> Result<OwnedFd> {
         }
         done.push(c);
     }
-    root.open_in_root(done.join("/").as_bytes(), libc::O_PATH | libc::O_NOFOLLOW, 0, Resolve::NoSymlinks)
-        .map_err(anyhow::Error::new)
+    root.open_in_root(
+        done.join("/").as_bytes(),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        Resolve::NoSymlinks,
+    )
+    .map_err(anyhow::Error::new)
 }
 
 /// Owner, mode and a name filter for what is copied.
@@ -338,7 +364,15 @@ impl<W: Write> LayerWriter<W> {
         self.hash.update([0]);
     }
 
-    fn header(&mut self, name: &str, kind: tar::EntryType, mode: u32, a: &CopyAttrs, mtime: i64, size: u64) -> tar::Header {
+    fn header(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        a: &CopyAttrs,
+        mtime: i64,
+        size: u64,
+    ) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(mode);
@@ -346,7 +380,10 @@ impl<W: Write> LayerWriter<W> {
         h.set_gid(a.gid as u64);
         h.set_mtime(mtime.max(0) as u64);
         h.set_size(size);
-        self.note(&format!("{name}\t{kind:?}\t{mode:o}\t{}:{}\t{size}", a.uid, a.gid));
+        self.note(&format!(
+            "{name}\t{kind:?}\t{mode:o}\t{}:{}\t{size}",
+            a.uid, a.gid
+        ));
         h
     }
 
@@ -358,8 +395,22 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// A regular file from bytes (a download, a heredoc).
-    pub fn bytes(&mut self, name: &str, mode: u32, a: &CopyAttrs, mtime: i64, data: &[u8]) -> Result<()> {
-        let mut h = self.header(name, tar::EntryType::Regular, a.chmod.unwrap_or(mode), a, mtime, data.len() as u64);
+    pub fn bytes(
+        &mut self,
+        name: &str,
+        mode: u32,
+        a: &CopyAttrs,
+        mtime: i64,
+        data: &[u8],
+    ) -> Result<()> {
+        let mut h = self.header(
+            name,
+            tar::EntryType::Regular,
+            a.chmod.unwrap_or(mode),
+            a,
+            mtime,
+            data.len() as u64,
+        );
         self.hash.update(data);
         self.tar.append_data(&mut h, name, data)?;
         Ok(())
@@ -378,11 +429,26 @@ impl<W: Write> LayerWriter<W> {
             self.children(fd, name, rel, a)?;
         } else if fsutil::is_symlink(&st) {
             let target = fsutil::readlink_fd(fd)?;
-            let mut h = self.header(name, tar::EntryType::Symlink, st.st_mode & 0o7777, a, mtime, 0);
+            let mut h = self.header(
+                name,
+                tar::EntryType::Symlink,
+                st.st_mode & 0o7777,
+                a,
+                mtime,
+                0,
+            );
             self.hash.update(&target);
-            self.tar.append_link(&mut h, name, OsStr::from_bytes(&target))?;
+            self.tar
+                .append_link(&mut h, name, OsStr::from_bytes(&target))?;
         } else if fsutil::is_regular(&st) {
-            let mut h = self.header(name, tar::EntryType::Regular, mode, a, mtime, st.st_size as u64);
+            let mut h = self.header(
+                name,
+                tar::EntryType::Regular,
+                mode,
+                a,
+                mtime,
+                st.st_size as u64,
+            );
             let file = std::fs::File::from(fsutil::reopen(fd, libc::O_RDONLY | libc::O_NONBLOCK)?);
             let mut reader = HashingReader {
                 inner: file.take(st.st_size as u64),
@@ -396,7 +462,13 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// What the directory `dir` holds, each as `name/<child>`, in name order.
-    pub fn children(&mut self, dir: BorrowedFd, name: &str, rel: &str, a: &CopyAttrs) -> Result<()> {
+    pub fn children(
+        &mut self,
+        dir: BorrowedFd,
+        name: &str,
+        rel: &str,
+        a: &CopyAttrs,
+    ) -> Result<()> {
         let dirfd = fsutil::reopen(dir, libc::O_RDONLY | libc::O_DIRECTORY)?;
         let mut names = fsutil::dir_entries(dirfd.as_fd())?;
         names.sort();
@@ -452,7 +524,10 @@ mod tests {
         let ctx = Context::dir(&ctx_dir).unwrap();
         for bad in ["../secret", "sub/../../secret", "abs/passwd", "up"] {
             let e = ctx.sources(bad).unwrap_err().to_string();
-            assert!(e.contains("forbidden path outside the build context"), "{bad}: {e}");
+            assert!(
+                e.contains("forbidden path outside the build context"),
+                "{bad}: {e}"
+            );
         }
         assert_eq!(ctx.sources("sub/back").unwrap(), ["sub/back"]);
         assert_eq!(ctx.sources("./sub/../ok").unwrap(), ["ok"]);

@@ -46,7 +46,9 @@ pub fn run(g: &GlobalOptions, args: BuildArgs) -> Result<i32> {
     let engine_err = |m: String| anyhow::Error::new(ExitError::new(EXIT_ENGINE, m));
     let read_stdin = || -> Result<Vec<u8>> {
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).context("read standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .context("read standard input")?;
         Ok(b)
     };
     let (ctx, dockerfile) = if args.context == "-" {
@@ -60,7 +62,9 @@ pub fn run(g: &GlobalOptions, args: BuildArgs) -> Result<i32> {
                 .map(|f| f.display().to_string())
                 .unwrap_or_else(|| "Dockerfile".into());
             let text = ctx.read_optional(&name)?.ok_or_else(|| {
-                engine_err(format!("the context tar holds no {name} (give its name with -f)"))
+                engine_err(format!(
+                    "the context tar holds no {name} (give its name with -f)"
+                ))
             })?;
             (ctx, text)
         } else {
@@ -71,7 +75,10 @@ pub fn run(g: &GlobalOptions, args: BuildArgs) -> Result<i32> {
         let text = match &args.file {
             Some(f) if f.as_os_str() == "-" => read_stdin()?,
             Some(f) => std::fs::read(f).map_err(|e| {
-                engine_err(format!("unable to read the Dockerfile {}: {e}", f.display()))
+                engine_err(format!(
+                    "unable to read the Dockerfile {}: {e}",
+                    f.display()
+                ))
             })?,
             None => ctx.read_optional("Dockerfile")?.ok_or_else(|| {
                 engine_err(format!(

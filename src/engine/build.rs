@@ -36,8 +36,7 @@ use crate::build::instructions::{self, Command, Copy, Dockerfile, Instruction, P
 use crate::error::{ExitError, EXIT_ENGINE};
 use crate::fsutil::{self, Resolve, RootDir};
 use crate::image::store::{
-    host_arch, Descriptor, Manifest, Unpack, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
-    MEDIA_OCI_MANIFEST,
+    host_arch, Descriptor, Manifest, Unpack, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST,
 };
 use crate::image::{Image, Reference, Store};
 use crate::kernel::{Kernel, StepObserver};
@@ -129,20 +128,26 @@ pub fn build(
             "build is not simulated yet: run it as root without --simulate"
         );
     }
-    let df = instructions::parse(dockerfile).map_err(|e| {
-        anyhow::Error::new(ExitError::new(EXIT_ENGINE, e.to_string()))
-    })?;
+    let df = instructions::parse(dockerfile)
+        .map_err(|e| anyhow::Error::new(ExitError::new(EXIT_ENGINE, e.to_string())))?;
     let tags = opts
         .tags
         .iter()
         .map(|t| {
             let r = Reference::parse(t).map_err(|e| {
-                ExitError::new(EXIT_ENGINE, format!("invalid tag {t:?}: invalid reference format: {e}"))
+                ExitError::new(
+                    EXIT_ENGINE,
+                    format!("invalid tag {t:?}: invalid reference format: {e}"),
+                )
             })?;
             if r.digest.is_some() {
                 crate::exit_err!(EXIT_ENGINE, "invalid tag {t:?}: a tag cannot hold a digest");
             }
-            Ok(if r.tag.is_none() { r.with_tag("latest") } else { r })
+            Ok(if r.tag.is_none() {
+                r.with_tag("latest")
+            } else {
+                r
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let stages = match &opts.target {
@@ -153,20 +158,29 @@ pub fn build(
                 .iter()
                 .position(|s| s.name.as_deref() == Some(t.as_str()))
                 .ok_or_else(|| {
-                    ExitError::new(EXIT_ENGINE, format!("failed to reach build target {t} in Dockerfile"))
+                    ExitError::new(
+                        EXIT_ENGINE,
+                        format!("failed to reach build target {t} in Dockerfile"),
+                    )
                 })?;
             pos + 1
         }
         None => df.stages.len(),
     };
     if stages == 0 {
-        crate::exit_err!(EXIT_ENGINE, "the Dockerfile has no FROM: a build needs at least one stage");
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "the Dockerfile has no FROM: a build needs at least one stage"
+        );
     }
     let mut build_args = HashMap::new();
     for a in &opts.build_args {
         match a.split_once('=') {
             Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
-            None => std::env::var(a).ok().map(|v| build_args.insert(a.clone(), v)).flatten(),
+            None => std::env::var(a)
+                .ok()
+                .map(|v| build_args.insert(a.clone(), v))
+                .flatten(),
         };
     }
     let mut b = Builder {
@@ -179,7 +193,10 @@ pub fn build(
         out,
         added: Vec::new(),
         step: 0,
-        total: df.stages[..stages].iter().map(|s| 1 + s.commands.len()).sum(),
+        total: df.stages[..stages]
+            .iter()
+            .map(|s| 1 + s.commands.len())
+            .sum(),
         stages: Vec::new(),
         meta_args: HashMap::new(),
         build_args,
@@ -223,7 +240,11 @@ impl Builder<'_> {
             let line = if cached {
                 format!("#{} CACHED", self.step)
             } else {
-                format!("#{} DONE {:.1}s", self.step, self.started.elapsed().as_secs_f64())
+                format!(
+                    "#{} DONE {:.1}s",
+                    self.step,
+                    self.started.elapsed().as_secs_f64()
+                )
             };
             self.started = std::time::Instant::now();
             return self.say(&line);
@@ -279,9 +300,11 @@ impl Builder<'_> {
                 labels[k] = json!(v);
             }
             let created_by = format!("/bin/sh -c #(nop)  LABEL {}", self.opts.labels.join(" "));
-            state = self.cached_or(&state, &created_by, "", |b, s| {
-                b.commit(s, config, None, &created_by)
-            })?.0;
+            state = self
+                .cached_or(&state, &created_by, "", |b, s| {
+                    b.commit(s, config, None, &created_by)
+                })?
+                .0;
         }
         let unused: Vec<&String> = self
             .build_args
@@ -291,12 +314,14 @@ impl Builder<'_> {
         if !unused.is_empty() {
             let mut names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
             names.sort();
-            eprintln!("[Warning] One or more build-args [{}] were not consumed", names.join(" "));
+            eprintln!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                names.join(" ")
+            );
         }
-        let id = state
-            .id
-            .clone()
-            .ok_or_else(|| fail("the build made no image: a FROM scratch stage needs at least one instruction"))?;
+        let id = state.id.clone().ok_or_else(|| {
+            fail("the build made no image: a FROM scratch stage needs at least one instruction")
+        })?;
         let img = self
             .store
             .resolve(&id)?
@@ -342,12 +367,19 @@ impl Builder<'_> {
         let lex = Lex::new(df.escape);
         self.header(&stage.original)?;
         if stage.platform.is_some() {
-            return Err(at_line(stage.line, fail("FROM --platform is not supported yet: glassbox builds for the host's platform")));
+            return Err(at_line(
+                stage.line,
+                fail(
+                    "FROM --platform is not supported yet: glassbox builds for the host's platform",
+                ),
+            ));
         }
         let base = lex
             .process_word(&stage.base, &self.meta_env())
             .map_err(|e| at_line(stage.line, fail(e)))?;
-        let mut state = self.from(&base, index).map_err(|e| at_line(stage.line, e))?;
+        let mut state = self
+            .from(&base, index)
+            .map_err(|e| at_line(stage.line, e))?;
         match &state.id {
             Some(id) => {
                 let id = id.clone();
@@ -364,23 +396,38 @@ impl Builder<'_> {
         let triggers = strings(state.config["config"].get("OnBuild"));
         if !triggers.is_empty() {
             cfg_obj(&mut state.config).remove("OnBuild");
-            self.say(&format!("# Executing {} build trigger{}", triggers.len(), if triggers.len() == 1 { "" } else { "s" }))?;
+            self.say(&format!(
+                "# Executing {} build trigger{}",
+                triggers.len(),
+                if triggers.len() == 1 { "" } else { "s" }
+            ))?;
             for t in &triggers {
-                let ast = crate::build::parser::parse(t)
-                    .map_err(|e| at_line(stage.line, fail(format!("ONBUILD trigger {t:?}: {e}"))))?;
+                let ast = crate::build::parser::parse(t).map_err(|e| {
+                    at_line(stage.line, fail(format!("ONBUILD trigger {t:?}: {e}")))
+                })?;
                 for node in &ast.nodes {
-                    let Parsed::Command(c) = instructions::parse_node(node)
-                        .map_err(|e| at_line(stage.line, fail(format!("ONBUILD trigger {t:?}: {e}"))))?
+                    let Parsed::Command(c) = instructions::parse_node(node).map_err(|e| {
+                        at_line(stage.line, fail(format!("ONBUILD trigger {t:?}: {e}")))
+                    })?
                     else {
-                        return Err(at_line(stage.line, fail(format!("ONBUILD trigger {t:?}: FROM is not allowed as a trigger"))));
+                        return Err(at_line(
+                            stage.line,
+                            fail(format!(
+                                "ONBUILD trigger {t:?}: FROM is not allowed as a trigger"
+                            )),
+                        ));
                     };
-                    state = self.command(&lex, state, &c, false).map_err(|e| at_line(stage.line, e))?;
+                    state = self
+                        .command(&lex, state, &c, false)
+                        .map_err(|e| at_line(stage.line, e))?;
                 }
             }
         }
         for c in &stage.commands {
             self.header(&c.original)?;
-            state = self.command(&lex, state, c, true).map_err(|e| at_line(c.line, e))?;
+            state = self
+                .command(&lex, state, c, true)
+                .map_err(|e| at_line(c.line, e))?;
         }
         Ok(state)
     }
@@ -472,7 +519,8 @@ impl Builder<'_> {
             Instruction::Shell(sh) => {
                 let mut config = state.config.clone();
                 cfg_obj(&mut config).insert("Shell".into(), json!(sh));
-                let created_by = format!("/bin/sh -c #(nop)  SHELL {}", serde_json::to_string(&sh)?);
+                let created_by =
+                    format!("/bin/sh -c #(nop)  SHELL {}", serde_json::to_string(&sh)?);
                 self.meta(&state, config, &created_by, state.cmd_set)
             }
             Instruction::Maintainer(m) => {
@@ -494,8 +542,16 @@ impl Builder<'_> {
     }
 
     /// A step that changes only the config.
-    fn meta(&mut self, state: &State, config: Value, created_by: &str, cmd_set: bool) -> Result<State> {
-        let (mut s, _) = self.cached_or(state, created_by, "", |b, s| b.commit(s, config, None, created_by))?;
+    fn meta(
+        &mut self,
+        state: &State,
+        config: Value,
+        created_by: &str,
+        cmd_set: bool,
+    ) -> Result<State> {
+        let (mut s, _) = self.cached_or(state, created_by, "", |b, s| {
+            b.commit(s, config, None, created_by)
+        })?;
         s.cmd_set = cmd_set;
         Ok(s)
     }
@@ -539,7 +595,10 @@ impl Builder<'_> {
             return Ok(None);
         };
         if !self.store.has_blob(&manifest.config.digest)
-            || !manifest.layers.iter().all(|l| self.store.has_blob(&l.digest))
+            || !manifest
+                .layers
+                .iter()
+                .all(|l| self.store.has_blob(&l.digest))
         {
             return Ok(None); // pruned since
         }
@@ -552,9 +611,16 @@ impl Builder<'_> {
 
     fn cache_store(&self, key: &str, made: &State) -> Result<()> {
         let Some(id) = &made.id else { return Ok(()) };
-        let img = self.store.resolve(id)?.context("the step's image vanished")?;
+        let img = self
+            .store
+            .resolve(id)?
+            .context("the step's image vanished")?;
         std::fs::create_dir_all(self.cache_dir())?;
-        fsutil::atomic_write_with(&self.cache_dir().join(key), img.manifest_digest.as_bytes(), false)
+        fsutil::atomic_write_with(
+            &self.cache_dir().join(key),
+            img.manifest_digest.as_bytes(),
+            false,
+        )
     }
 
     /// Name the manifest in the index (unnamed), remembering it was this
@@ -584,12 +650,21 @@ impl Builder<'_> {
 
     fn tmp(&mut self, what: &str) -> PathBuf {
         self.tmp_seq += 1;
-        self.root
-            .join(format!(".tmp-{}-build-{}-{what}", std::process::id(), self.tmp_seq))
+        self.root.join(format!(
+            ".tmp-{}-build-{}-{what}",
+            std::process::id(),
+            self.tmp_seq
+        ))
     }
 
     /// Commit `config` (with `layer`, a tar file, on top) as the step's image.
-    fn commit(&mut self, parent: &State, mut config: Value, layer: Option<&Path>, created_by: &str) -> Result<State> {
+    fn commit(
+        &mut self,
+        parent: &State,
+        mut config: Value,
+        layer: Option<&Path>,
+        created_by: &str,
+    ) -> Result<State> {
         let now = crate::container::now_rfc3339();
         let mut layers = parent.layers.clone();
         let obj = config.as_object_mut().context("config is not an object")?;
@@ -616,7 +691,13 @@ impl Builder<'_> {
         history.as_array_mut().unwrap().push(entry);
         let config_bytes = serde_json::to_vec(&config)?;
         let config_tmp = self.tmp("config.json");
-        let stored = store_bytes(&self.store, self.observer, "config", &config_tmp, &config_bytes);
+        let stored = store_bytes(
+            &self.store,
+            self.observer,
+            "config",
+            &config_tmp,
+            &config_bytes,
+        );
         let _ = std::fs::remove_file(&config_tmp);
         let config_digest = stored?;
         let manifest = Manifest {
@@ -657,7 +738,10 @@ impl Builder<'_> {
     }
 
     fn run_step(&mut self, state: &State, r: instructions::Run) -> Result<State> {
-        if !r.mounts.is_empty() || r.network != "default" && !r.network.is_empty() || r.security != "sandbox" && !r.security.is_empty() {
+        if !r.mounts.is_empty()
+            || r.network != "default" && !r.network.is_empty()
+            || r.security != "sandbox" && !r.security.is_empty()
+        {
             bail!("RUN --mount, --network and --security are BuildKit features glassbox's builder does not have yet");
         }
         if !r.cmd.files.is_empty() {
@@ -753,7 +837,8 @@ impl Builder<'_> {
         })();
         // The container goes however the step ended (it may already be gone
         // if its start was rolled back).
-        let removed = super::remove_container(self.root, self.kernel, self.observer, &c.id, true, true);
+        let removed =
+            super::remove_container(self.root, self.kernel, self.observer, &c.id, true, true);
         if crate::container::find(self.root, &c.id).is_err() {
             self.say(&format!("Removing intermediate container {short_id}"))?;
         } else if let Err(e) = removed {
@@ -771,7 +856,10 @@ impl Builder<'_> {
             &mut cmd_set,
         )
         .map_err(fail)?;
-        let dir = config["config"]["WorkingDir"].as_str().unwrap_or("/").to_string();
+        let dir = config["config"]["WorkingDir"]
+            .as_str()
+            .unwrap_or("/")
+            .to_string();
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
         let rel = dir.trim_start_matches('/').to_string();
         let view = ImageView::open(&self.store, state)?;
@@ -782,8 +870,14 @@ impl Builder<'_> {
         let (s, _) = self.cached_or(state, &created_by, "mkdir", |b, s| {
             let tar = b.tmp("layer.tar");
             let made = (|| -> Result<State> {
-                let mut lw = LayerWriter::new(std::io::BufWriter::new(std::fs::File::create(&tar)?));
-                let attrs = CopyAttrs { uid: 0, gid: 0, chmod: None, ignore: None };
+                let mut lw =
+                    LayerWriter::new(std::io::BufWriter::new(std::fs::File::create(&tar)?));
+                let attrs = CopyAttrs {
+                    uid: 0,
+                    gid: 0,
+                    chmod: None,
+                    ignore: None,
+                };
                 lw.dir(&rel, 0o755, &attrs, 0)?;
                 let (mut w, _) = lw.finish()?;
                 w.flush()?;
@@ -808,17 +902,27 @@ impl Builder<'_> {
         let (uid, gid) = match cp.chown.as_str() {
             "" => (0, 0),
             spec => {
-                let read = |f: &str| String::from_utf8_lossy(&view.read(f).unwrap_or_default()).into_owned();
-                let (u, _) = super::exec::resolve_user(spec, &read("etc/passwd"), &read("etc/group"))
-                    .map_err(|m| fail(format!("--chown={spec}: {m}")))?;
+                let read = |f: &str| {
+                    String::from_utf8_lossy(&view.read(f).unwrap_or_default()).into_owned()
+                };
+                let (u, _) =
+                    super::exec::resolve_user(spec, &read("etc/passwd"), &read("etc/group"))
+                        .map_err(|m| fail(format!("--chown={spec}: {m}")))?;
                 (u.uid, u.gid)
             }
         };
         let chmod = match cp.chmod.as_str() {
             "" => None,
-            m => Some(u32::from_str_radix(m, 8).map_err(|_| fail(format!("invalid --chmod={m}: give an octal mode such as 0755")))?),
+            m => Some(u32::from_str_radix(m, 8).map_err(|_| {
+                fail(format!(
+                    "invalid --chmod={m}: give an octal mode such as 0755"
+                ))
+            })?),
         };
-        let workdir = state.config["config"]["WorkingDir"].as_str().unwrap_or("").to_string();
+        let workdir = state.config["config"]["WorkingDir"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let dest_abs = if cp.dest.starts_with('/') {
             cp.dest.clone()
         } else {
@@ -838,24 +942,46 @@ impl Builder<'_> {
         let result = (|| -> Result<State> {
             let file = std::io::BufWriter::new(std::fs::File::create(&tar)?);
             let mut lw = LayerWriter::new(file);
-            let attrs = CopyAttrs { uid, gid, chmod, ignore: None };
+            let attrs = CopyAttrs {
+                uid,
+                gid,
+                chmod,
+                ignore: None,
+            };
             let mut kinds = Vec::new();
             if !cp.from.is_empty() {
-                self.copy_from_image(&cp, &mut lw, &attrs, &dest_rel, dest_is_dir || many, &mut kinds)?;
+                self.copy_from_image(
+                    &cp,
+                    &mut lw,
+                    &attrs,
+                    &dest_rel,
+                    dest_is_dir || many,
+                    &mut kinds,
+                )?;
             } else {
                 for src in &cp.sources {
                     if add && (src.starts_with("http://") || src.starts_with("https://")) {
                         let (name, data) = download(src)?;
-                        let target = if dest_is_dir { context::join(&dest_rel, &name) } else { dest_rel.clone() };
+                        let target = if dest_is_dir {
+                            context::join(&dest_rel, &name)
+                        } else {
+                            dest_rel.clone()
+                        };
                         lw.note(src);
                         lw.bytes(&target, 0o600, &attrs, 0, &data)?;
                         kinds.push("file");
                         continue;
                     }
-                    if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@") {
+                    if src.starts_with("http://")
+                        || src.starts_with("https://")
+                        || src.starts_with("git@")
+                    {
                         bail!("COPY cannot take a URL ({src}): use ADD");
                     }
-                    let ctx_attrs = CopyAttrs { ignore: Some(&self.ctx.ignore), ..attrs };
+                    let ctx_attrs = CopyAttrs {
+                        ignore: Some(&self.ctx.ignore),
+                        ..attrs
+                    };
                     for rel in self.ctx.sources(src)? {
                         let root = self.ctx.root().context("no build context")?;
                         let fd = context::resolve(root, &rel, Scope::Context)?;
@@ -869,7 +995,11 @@ impl Builder<'_> {
                         } else {
                             kinds.push("file");
                             let base = rel.rsplit('/').next().unwrap_or(&rel).to_string();
-                            let target = if dest_is_dir || many { context::join(&dest_rel, &base) } else { dest_rel.clone() };
+                            let target = if dest_is_dir || many {
+                                context::join(&dest_rel, &base)
+                            } else {
+                                dest_rel.clone()
+                            };
                             if target.is_empty() {
                                 bail!("cannot copy the file {rel} over the image's root directory");
                             }
@@ -882,7 +1012,11 @@ impl Builder<'_> {
             w.flush()?;
             drop(w);
             let kind = if kinds.len() == 1 { kinds[0] } else { "multi" };
-            let shown_dest = if dest_is_dir && !dest_abs.ends_with('/') { format!("{dest_abs}/") } else { dest_abs.clone() };
+            let shown_dest = if dest_is_dir && !dest_abs.ends_with('/') {
+                format!("{dest_abs}/")
+            } else {
+                dest_abs.clone()
+            };
             let created_by = format!("/bin/sh -c #(nop) {verb} {kind}:{hash} in {shown_dest} ");
             let (s, _) = self.cached_or(state, &created_by, &format!("{uid}:{gid}"), |b, s| {
                 b.commit(s, s.config.clone(), Some(&tar), &created_by)
@@ -915,12 +1049,21 @@ impl Builder<'_> {
                 .map(|(_, s)| s.clone()),
         };
         let id = match stage {
-            Some(s) => s.id.clone().ok_or_else(|| fail(format!("--from={}: that stage is an empty scratch image", cp.from)))?,
+            Some(s) => s.id.clone().ok_or_else(|| {
+                fail(format!(
+                    "--from={}: that stage is an empty scratch image",
+                    cp.from
+                ))
+            })?,
             None => super::run::resolve_image(&self.store, &cp.from, false, self.observer)?.id,
         };
         let opts = RunOptions {
             image: id,
-            command: vec!["/bin/sh".into(), "-c".into(), format!("#(nop) COPY --from={}", cp.from)],
+            command: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("#(nop) COPY --from={}", cp.from),
+            ],
             network: Network::None,
             ..Default::default()
         };
@@ -944,7 +1087,11 @@ impl Builder<'_> {
                 } else {
                     kinds.push('f');
                     let base = rel.rsplit('/').next().unwrap_or(&rel).to_string();
-                    let target = if dest_is_dir { context::join(dest_rel, &base) } else { dest_rel.to_string() };
+                    let target = if dest_is_dir {
+                        context::join(dest_rel, &base)
+                    } else {
+                        dest_rel.to_string()
+                    };
                     w.append(fd.as_fd(), &target, &rel, attrs)?;
                 }
             }
@@ -992,7 +1139,11 @@ fn cache_key(parent: Option<&str>, created_by: &str, extra: &str) -> String {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -1031,7 +1182,9 @@ fn describe(i: &Instruction) -> String {
         Instruction::Label(kv) => format!("LABEL {}", kvs(kv)),
         Instruction::Expose(p) => format!("EXPOSE {}", p.join(" ")),
         Instruction::User(u) => format!("USER {u}"),
-        Instruction::Volume(v) => format!("VOLUME {}", serde_json::to_string(v).unwrap_or_default()),
+        Instruction::Volume(v) => {
+            format!("VOLUME {}", serde_json::to_string(v).unwrap_or_default())
+        }
         Instruction::StopSignal(s) => format!("STOPSIGNAL {s}"),
         Instruction::Onbuild(t) => format!("ONBUILD {t}"),
         Instruction::Healthcheck(h) => format!("HEALTHCHECK {:?}", h.test),
@@ -1080,7 +1233,11 @@ fn unpack_into<W: Write>(
             h.set_uid(attrs.uid as u64);
             h.set_gid(attrs.gid as u64);
         }
-        lw.note(&format!("{name}\t{:?}\t{:o}", h.entry_type(), h.mode().unwrap_or(0)));
+        lw.note(&format!(
+            "{name}\t{:?}\t{:o}",
+            h.entry_type(),
+            h.mode().unwrap_or(0)
+        ));
         match h.entry_type() {
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 let target = e.link_name()?.map(|l| l.into_owned()).unwrap_or_default();
@@ -1136,7 +1293,9 @@ impl ImageView {
         let Some(id) = &s.id else {
             return Ok(ImageView { layers: vec![] });
         };
-        let img = store.resolve(id)?.with_context(|| format!("image {id} is not in the store"))?;
+        let img = store
+            .resolve(id)?
+            .with_context(|| format!("image {id} is not in the store"))?;
         let mut layers = store
             .layer_dirs(&img)?
             .iter()
@@ -1158,7 +1317,12 @@ impl ImageView {
                     }
                 }
             }
-            match layer.open_in_root(rel.as_bytes(), libc::O_PATH | libc::O_NOFOLLOW, 0, Resolve::NoSymlinks) {
+            match layer.open_in_root(
+                rel.as_bytes(),
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+                Resolve::NoSymlinks,
+            ) {
                 Ok(fd) => return fsutil::fstat(fd.as_fd()).ok(),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(_) => return None,
@@ -1170,7 +1334,12 @@ impl ImageView {
     fn read(&self, rel: &str) -> Option<Vec<u8>> {
         self.lookup(rel)?;
         for layer in &self.layers {
-            if let Ok(fd) = layer.open_in_root(rel.as_bytes(), libc::O_RDONLY | libc::O_NOFOLLOW, 0, Resolve::NoSymlinks) {
+            if let Ok(fd) = layer.open_in_root(
+                rel.as_bytes(),
+                libc::O_RDONLY | libc::O_NOFOLLOW,
+                0,
+                Resolve::NoSymlinks,
+            ) {
                 let mut b = Vec::new();
                 std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut b).ok()?;
                 return Some(b);

@@ -48,7 +48,9 @@ fn read_file(root: &Path, store: &Store, image: &Image, c: &Container, rel: &str
         }
     }
     for d in &dirs {
-        let Ok(layer) = RootDir::open(d) else { continue };
+        let Ok(layer) = RootDir::open(d) else {
+            continue;
+        };
         let opened = layer.open_in_root(
             rel.as_bytes(),
             libc::O_RDONLY | libc::O_NOFOLLOW,
