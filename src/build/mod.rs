@@ -7,10 +7,17 @@
 //! - `instructions`: nodes → typed instructions grouped in stages, flags
 //!   checked (what a builder consumes; each keeps its line numbers).
 //!
-//! Nothing here touches the host or a kernel: it is pure text processing,
-//! the same for real and simulated builds.
+//! - `context`: the build context (directory, tar or none), `.dockerignore`
+//!   (`ignore`), sources resolved through fds and refused when they leave
+//!   it, written into layer tars.
+//!
+//! Apart from `context`, nothing here touches the host or a kernel: it is
+//! pure text processing, the same for real and simulated builds. The
+//! builder itself is `engine::build`.
 
+pub mod context;
 pub mod expand;
+pub mod ignore;
 pub mod instructions;
 pub mod parser;
 

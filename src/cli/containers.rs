@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]); default: the image's USER
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
     /// Overwrite the image's default entrypoint
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -177,6 +180,7 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         hostname: args.hostname,
         env: args.env,
         workdir: args.workdir,
+        user: args.user,
         entrypoint: args.entrypoint,
         interactive: args.interactive,
         tty: args.tty,

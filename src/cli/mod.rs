@@ -1,6 +1,7 @@
 //! The command line: argument types (clap) and output. No engine logic lives
 //! here; each command parses, calls `engine`, and prints.
 
+pub mod build;
 pub mod containers;
 pub mod df;
 pub mod dockerfile;
@@ -182,6 +183,11 @@ pub enum Command {
         after_help = "Examples:\n  glassbox search busybox\n  glassbox search --limit 5 127.0.0.1:5000/busy\n  glassbox search --format '{{.Name}}' 127.0.0.1:5000/"
     )]
     Search(images::SearchArgs),
+    /// Build an image from a Dockerfile and a context
+    #[command(
+        after_help = "Examples:\n  glassbox build -t hello:v1 .\n  glassbox build --no-cache -f app.Dockerfile --build-arg VERSION=2 .\n  glassbox build -t tiny - < Dockerfile"
+    )]
+    Build(build::BuildArgs),
     /// Read Dockerfiles as BuildKit does (parse: print the AST dump)
     Dockerfile(dockerfile::DockerfileArgs),
     /// Manage glassbox (df: disk usage, prune: remove unused data, info)
@@ -370,6 +376,10 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Search(args) => images::run_search(g, args),
         Command::System(args) => df::run_system(g, args),
         Command::Volume(args) => volumes::run_volume(g, args),
+        Command::Build(args) => {
+            crate::narrate::catch_interrupt();
+            build::run(g, args)
+        }
         Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),

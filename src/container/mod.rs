@@ -71,6 +71,9 @@ pub struct Config {
         skip_serializing_if = "crate::engine::network::NetConfig::is_unset"
     )]
     pub net: crate::engine::network::NetConfig,
+    /// The user its program runs as (`-u`, else the image's USER); empty: root.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

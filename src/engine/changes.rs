@@ -60,95 +60,109 @@ pub fn apply_changes(cfg: &mut Map<String, Value>, changes: &[String]) -> Result
         c.instruction
             .expand(&|w| lex.process_word(w, &env))
             .map_err(fail)?;
-        match c.instruction {
-            Instruction::Cmd(line) => {
-                cfg.insert("Cmd".into(), command(cfg, line));
-                cmd_set = true;
-            }
-            Instruction::Entrypoint(line) => {
-                // docker: an empty ENTRYPOINT (`ENTRYPOINT []` or none) unsets it.
-                let ep = if line.args.is_empty() {
-                    Value::Null
-                } else {
-                    command(cfg, line)
-                };
-                cfg.insert("Entrypoint".into(), ep);
-                // docker: an ENTRYPOINT clears the CMD unless a CMD was given too.
-                if !cmd_set {
-                    cfg.insert("Cmd".into(), Value::Null);
-                }
-            }
-            Instruction::Env(kvs) => {
-                let mut env = strings(cfg.get("Env"));
-                for kv in kvs {
-                    let new = format!("{}={}", kv.key, kv.value);
-                    match env
-                        .iter_mut()
-                        .find(|e| e.split('=').next() == Some(kv.key.as_str()))
-                    {
-                        Some(e) => *e = new,
-                        None => env.push(new),
-                    }
-                }
-                cfg.insert("Env".into(), json!(env));
-            }
-            Instruction::Expose(ports) => {
-                let map = object(cfg, "ExposedPorts");
-                for p in ports {
-                    for port in port_specs(&p).map_err(fail)? {
-                        map.insert(port, json!({}));
-                    }
-                }
-            }
-            Instruction::Label(kvs) => {
-                let map = object(cfg, "Labels");
-                for kv in kvs {
-                    map.insert(kv.key, json!(kv.value));
-                }
-            }
-            Instruction::Onbuild(expr) => {
-                let mut list = strings(cfg.get("OnBuild"));
-                list.push(expr);
-                cfg.insert("OnBuild".into(), json!(list));
-            }
-            Instruction::User(u) => {
-                cfg.insert("User".into(), json!(u));
-            }
-            Instruction::Volume(vols) => {
-                let map = object(cfg, "Volumes");
-                for v in vols {
-                    map.insert(v, json!({}));
-                }
-            }
-            Instruction::Workdir(w) => {
-                let current = cfg.get("WorkingDir").and_then(Value::as_str).unwrap_or("");
-                cfg.insert("WorkingDir".into(), json!(workdir(current, &w)));
-            }
-            Instruction::StopSignal(s) => {
-                super::lifecycle::parse_signal(&s)
-                    .map_err(|_| fail(format!("Invalid signal: {s}")))?;
-                cfg.insert("StopSignal".into(), json!(s));
-            }
-            Instruction::Healthcheck(h) => {
-                let mut o = Map::new();
-                o.insert("Test".into(), json!(h.test));
-                for (k, d) in [
-                    ("Interval", h.interval),
-                    ("Timeout", h.timeout),
-                    ("StartPeriod", h.start_period),
-                    ("StartInterval", h.start_interval),
-                ] {
-                    if !d.is_zero() {
-                        o.insert(k.into(), json!(d.as_nanos() as u64));
-                    }
-                }
-                if h.retries != 0 {
-                    o.insert("Retries".into(), json!(h.retries));
-                }
-                cfg.insert("Healthcheck".into(), Value::Object(o));
-            }
-            other => bail!("{other:?} is not a valid change command"),
+        apply_instruction(cfg, c.instruction, &mut cmd_set).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Apply one (expanded) metadata instruction to a config's `config` object,
+/// as docker's builder does; `cmd_set` says a CMD came earlier in the same
+/// change set or build stage (an ENTRYPOINT then keeps it). The build and
+/// `commit -c` share it.
+pub fn apply_instruction(
+    cfg: &mut Map<String, Value>,
+    instruction: Instruction,
+    cmd_set: &mut bool,
+) -> std::result::Result<(), String> {
+    let fail = |m: String| m;
+    match instruction {
+        Instruction::Cmd(line) => {
+            cfg.insert("Cmd".into(), command(cfg, line));
+            *cmd_set = true;
         }
+        Instruction::Entrypoint(line) => {
+            // docker: an empty ENTRYPOINT (`ENTRYPOINT []` or none) unsets it.
+            let ep = if line.args.is_empty() {
+                Value::Null
+            } else {
+                command(cfg, line)
+            };
+            cfg.insert("Entrypoint".into(), ep);
+            // docker: an ENTRYPOINT clears the CMD unless a CMD was given too.
+            if !*cmd_set {
+                cfg.insert("Cmd".into(), Value::Null);
+            }
+        }
+        Instruction::Env(kvs) => {
+            let mut env = strings(cfg.get("Env"));
+            for kv in kvs {
+                let new = format!("{}={}", kv.key, kv.value);
+                match env
+                    .iter_mut()
+                    .find(|e| e.split('=').next() == Some(kv.key.as_str()))
+                {
+                    Some(e) => *e = new,
+                    None => env.push(new),
+                }
+            }
+            cfg.insert("Env".into(), json!(env));
+        }
+        Instruction::Expose(ports) => {
+            let map = object(cfg, "ExposedPorts");
+            for p in ports {
+                for port in port_specs(&p).map_err(fail)? {
+                    map.insert(port, json!({}));
+                }
+            }
+        }
+        Instruction::Label(kvs) => {
+            let map = object(cfg, "Labels");
+            for kv in kvs {
+                map.insert(kv.key, json!(kv.value));
+            }
+        }
+        Instruction::Onbuild(expr) => {
+            let mut list = strings(cfg.get("OnBuild"));
+            list.push(expr);
+            cfg.insert("OnBuild".into(), json!(list));
+        }
+        Instruction::User(u) => {
+            cfg.insert("User".into(), json!(u));
+        }
+        Instruction::Volume(vols) => {
+            let map = object(cfg, "Volumes");
+            for v in vols {
+                map.insert(v, json!({}));
+            }
+        }
+        Instruction::Workdir(w) => {
+            let current = cfg.get("WorkingDir").and_then(Value::as_str).unwrap_or("");
+            cfg.insert("WorkingDir".into(), json!(workdir(current, &w)));
+        }
+        Instruction::StopSignal(s) => {
+            super::lifecycle::parse_signal(&s)
+                .map_err(|_| fail(format!("Invalid signal: {s}")))?;
+            cfg.insert("StopSignal".into(), json!(s));
+        }
+        Instruction::Healthcheck(h) => {
+            let mut o = Map::new();
+            o.insert("Test".into(), json!(h.test));
+            for (k, d) in [
+                ("Interval", h.interval),
+                ("Timeout", h.timeout),
+                ("StartPeriod", h.start_period),
+                ("StartInterval", h.start_interval),
+            ] {
+                if !d.is_zero() {
+                    o.insert(k.into(), json!(d.as_nanos() as u64));
+                }
+            }
+            if h.retries != 0 {
+                o.insert("Retries".into(), json!(h.retries));
+            }
+            cfg.insert("Healthcheck".into(), Value::Object(o));
+        }
+        other => return Err(format!("{other:?} is not a valid change command")),
     }
     Ok(())
 }
@@ -215,7 +229,7 @@ fn command(cfg: &Map<String, Value>, line: CmdLine) -> Value {
 }
 
 /// docker's `normalizeWorkdir`: relative to the current one, cleaned.
-fn workdir(current: &str, path: &str) -> String {
+pub(crate) fn workdir(current: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {

@@ -68,7 +68,7 @@ impl Drop for TmpFiles {
 }
 
 /// Show a commit step; `q` at step-through stops the commit before it.
-fn announce(observer: &mut dyn StepObserver, step: &Step) -> Result<()> {
+pub(crate) fn announce(observer: &mut dyn StepObserver, step: &Step) -> Result<()> {
     if observer.before(step)? == Go::Abort {
         crate::exit_err!(
             crate::error::EXIT_ENGINE,
@@ -89,7 +89,7 @@ fn digest_of(path: &Path) -> Result<(String, u64)> {
 }
 
 /// Write `bytes` to the temp file `tmp` and store it as a blob, narrated.
-fn store_bytes(
+pub(crate) fn store_bytes(
     store: &Store,
     observer: &mut dyn StepObserver,
     what: &str,
@@ -101,7 +101,7 @@ fn store_bytes(
 }
 
 /// Store the file `tmp` as a blob (digest checked on the way in), narrated.
-fn store_file(
+pub(crate) fn store_file(
     store: &Store,
     observer: &mut dyn StepObserver,
     what: &str,

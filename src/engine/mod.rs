@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod auth;
+pub mod build;
 pub mod changes;
 pub mod commit;
 pub mod disk;
@@ -20,6 +21,7 @@ pub mod reset;
 pub mod resources;
 pub mod run;
 pub mod search;
+pub mod user;
 pub mod sim_files;
 pub mod validate;
 pub mod volumes;

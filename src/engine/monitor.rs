@@ -217,6 +217,7 @@ fn simulated_monitor(
             attach_wait: false,
             restart_policy: true,
             policy_restart: false,
+            discard_output: false,
         },
     )
     .map(|_| ())
@@ -311,6 +312,7 @@ fn monitor(
                 attach_wait: attach_wait && first,
                 restart_policy: true,
                 policy_restart: !first,
+                discard_output: false,
             },
         );
         first = false;

@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub publish_all: bool,
     /// --userns: the host's user namespace, or one of its own.
     pub userns: crate::confine::userns::UsernsMode,
+    /// -u USER[:GROUP]; none: the image's USER (docker's rule).
+    pub user: Option<String>,
 }
 
 /// docker's --restart, which a container's monitor carries out.
@@ -357,6 +359,7 @@ fn child_steps(
     seccomp: Option<Step>,
     pre_exec: Vec<Step>,
     volumes: Vec<Step>,
+    user: Option<crate::step::ExecUser>,
 ) -> Vec<Step> {
     let merged = dir.join("merged");
     let special = |fs, sub: &str, options: &str, read_only| Step::MountSpecial {
@@ -487,7 +490,7 @@ fn child_steps(
     }
     // rlimits and the OOM score while CAP_SYS_RESOURCE may still be held.
     steps.extend(pre_exec);
-    steps.extend(before_exec(conf, seccomp, None));
+    steps.extend(before_exec(conf, seccomp, user));
     steps.push(Step::Exec {
         argv,
         env,
@@ -944,6 +947,12 @@ pub fn create(
                 },
                 resources: limits.resources.clone(),
                 mounts: mounts.clone(),
+                user: opts
+                    .user
+                    .clone()
+                    .filter(|u| !u.is_empty())
+                    .or_else(|| image.config.config().as_ref().and_then(|c| c.user().clone()))
+                    .unwrap_or_default(),
             },
             state: State {
                 status: Status::Created,
@@ -1062,6 +1071,8 @@ pub struct StartOptions<'a> {
     /// This start is a restart under the policy (not the user's): it gives
     /// way to a `stop` that came while it was being set up.
     pub policy_restart: bool,
+    /// The program's output goes nowhere (`build -q`'s RUN steps).
+    pub discard_output: bool,
 }
 
 /// Run a container in the foreground; returns its exit status.
@@ -1270,6 +1281,22 @@ fn start_container(
         None
     };
     let volumes = super::volumes::start_steps(root, observer, c, &dir.join("merged"))?;
+    // The program's user (`-u`, else the image's USER), from the container's passwd.
+    let user = super::user::resolve(root, store, image, c, &c.config.user)?;
+    let mut env = c.config.env.clone();
+    if let Some(home) = user.as_ref().and_then(|(_, h)| h.clone()) {
+        let image_home = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.env().clone())
+            .is_some_and(|e| e.iter().any(|e| e.starts_with("HOME=")));
+        if !image_home {
+            for e in env.iter_mut().filter(|e| *e == "HOME=/root") {
+                *e = format!("HOME={home}");
+            }
+        }
+    }
     let steps = child_steps(
         lower.clone(),
         &dir,
@@ -1278,12 +1305,13 @@ fn start_container(
         c.config.tty,
         &network,
         c.command.clone(),
-        c.config.env.clone(),
+        env,
         c.config.working_dir.clone(),
         &conf,
         seccomp,
         pre_exec,
         volumes,
+        user.map(|(u, _)| u),
     );
     let mut namespaces = vec![
         Namespace::Mount,
@@ -1324,7 +1352,7 @@ fn start_container(
                 .detached
                 .then(|| crate::container::attach::socket_path(&dir)),
             attach_wait: so.attach_wait,
-            discard_output: false,
+            discard_output: so.discard_output,
         },
         report_each: observer.wants_reports(),
         layers: image.layers.clone(),
