@@ -63,6 +63,9 @@ pub struct HostState {
     /// what `cat` of that file shows (`kernel::sim::limits`).
     #[serde(default)]
     pub cgroup_files: BTreeMap<PathBuf, String>,
+    /// Its networking: namespaces, links, addresses, routes, sysctls, nft (`net`).
+    #[serde(default)]
+    pub net: super::net::SimNet,
 }
 
 impl Default for HostState {
@@ -74,6 +77,7 @@ impl Default for HostState {
             next_ns_inode: 0,
             cgroups: BTreeMap::new(),
             cgroup_files: BTreeMap::new(),
+            net: Default::default(),
         }
     }
 }
@@ -384,6 +388,21 @@ impl Detached {
         }
     }
 
+    /// The network this run is on, read from the simulated host's saved
+    /// state (None while it is replayed to answer a request, see `reach`).
+    fn net_ctx(&self) -> Option<std::sync::Arc<super::reach::NetCtx>> {
+        if super::reach::serving() {
+            return None;
+        }
+        let st: HostState = read_json(&self.store_root.join(STATE_FILE)).ok()?;
+        let pid = st
+            .procs
+            .iter()
+            .find(|(_, d)| d.container == self.container && d.started_ms == self.started_ms)
+            .map(|(p, _)| *p)?;
+        Some(super::reach::for_pid(&st, pid))
+    }
+
     /// Recompute the run from its start up to `until_ms`. One command often
     /// asks for the same replay more than once (its listing settles every
     /// container, then the verb looks at one): the result is kept for the
@@ -464,6 +483,7 @@ impl Detached {
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
             res,
+            net: self.net_ctx(),
             stdout: &mut sink_out,
             stderr: &mut sink_err,
         };
@@ -926,6 +946,7 @@ pub fn exec(
             mounts: d.mounts.clone(),
             clock_secs: now / 1000,
             res: d.exec_res(&trace, now),
+            net: Some(super::reach::for_pid(st, c.state.pid)),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -1051,6 +1072,7 @@ struct ExecSession {
     feed: shell::StdinFeed,
     /// Its filesystem at the last replay.
     fs: Option<SimFs>,
+    net: Option<std::sync::Arc<super::reach::NetCtx>>,
 }
 
 impl ExecSession {
@@ -1073,6 +1095,7 @@ impl ExecSession {
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
             res: self.res.clone(),
+            net: self.net.clone(),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -1177,6 +1200,7 @@ pub fn exec_attached(
             ..Default::default()
         },
         fs: None,
+        net: Some(super::reach::for_pid(&st, c.state.pid)),
     };
     // A program that cannot start fails as exec(2) would, before any input.
     if let Err(e) = session.run(now) {
