@@ -613,7 +613,7 @@ fn rewrite_hosts(
         {
             return Err(engine_error("aborted before step hosts_write".into()));
         }
-        let _ = kernel;
+        kernel.bound_file_written(&e.container, "/etc/hosts", &text)?;
     }
     Ok(())
 }
@@ -784,7 +784,13 @@ pub fn create(
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let id = network::new_id();
+    // Simulated ids repeat (a network's name and the simulated clock), as
+    // simulated containers' do.
+    let id = if kernel.is_simulated() {
+        crate::fsutil::sha256_hex(format!("glassbox-sim-network/{}/{}", opts.name, kernel.now()).as_bytes())
+    } else {
+        network::new_id()
+    };
     let net = NetworkRecord {
         bridge: network::bridge_name(&id),
         id,

@@ -194,6 +194,12 @@ pub trait Kernel {
     fn nft_list_table(&mut self, table: &str) -> Result<Option<serde_json::Value>> {
         linux::nft::list_table(table)
     }
+    /// glassbox rewrote a file the container sees through a bind mount
+    /// (`/etc/hosts` when a peer joins): the real container sees the new
+    /// text at once; the simulator puts it into the running program's files.
+    fn bound_file_written(&mut self, _container: &str, _target: &str, _text: &str) -> Result<()> {
+        Ok(())
+    }
     /// The time to record in container state (RFC 3339). The simulated
     /// kernel keeps a fixed clock, so its records and narration repeat exactly.
     fn now(&self) -> String {

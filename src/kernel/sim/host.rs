@@ -883,6 +883,37 @@ pub fn patch_container(
     write_upper(&c.dir(root), &FsPatch::between(&image, &fs, &[]), &fs)
 }
 
+/// A file bound into a running container was rewritten by glassbox (its
+/// /etc/hosts when a peer joins): the program sees the new text from now.
+pub fn rewrite_bound_file(root: &Path, container: &str, target: &str, data: &[u8]) -> Result<()> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        for d in st
+            .procs
+            .values_mut()
+            .filter(|d| d.container == container && d.exited.is_none())
+        {
+            d.patches.push((
+                after(now),
+                FsPatch {
+                    changes: vec![super::upper::Change {
+                        path: target.to_string(),
+                        node: Some(super::fs::Node::File {
+                            mode: 0o644,
+                            uid: 0,
+                            gid: 0,
+                            data: data.to_vec(),
+                        }),
+                        size: data.len() as u64,
+                        mtime: now / 1000,
+                    }],
+                },
+            ));
+        }
+        Ok(())
+    })
+}
+
 /// The changes a container made to its image (`diff`, `commit`), now.
 pub fn container_changes(
     root: &Path,

@@ -966,6 +966,13 @@ impl Kernel for SimKernel {
         Ok(Some("/dev/pts/0".into()))
     }
 
+    fn bound_file_written(&mut self, container: &str, target: &str, text: &str) -> Result<()> {
+        match &self.root {
+            Some(root) => host::rewrite_bound_file(root, container, target, text.as_bytes()),
+            None => Ok(()),
+        }
+    }
+
     fn link_exists(&mut self, name: &str) -> bool {
         self.with_net(|n| Ok(n.link_exists(name))).unwrap_or(false)
     }

@@ -261,8 +261,11 @@ pub fn resolve(hosts: &str, name: &str) -> Option<Ipv4Addr> {
 /// check asks of a published port in simulation. `root` is the simulated
 /// store; the answer is the whole HTTP response.
 pub fn sim_host_request(root: &std::path::Path, host_ip: Ipv4Addr, port: u16, request: &[u8]) -> anyhow::Result<Reply> {
-    let now = crate::clock::now_ms();
+    if !crate::clock::is_simulated() {
+        crate::clock::use_simulated(crate::clock::pinned_from_env().map(|p| p.0), 0);
+    }
     let st = super::host::load_state(root)?;
+    let now = crate::clock::now_ms();
     let mut ctx = (*for_pid(&st, 0)).clone();
     ctx.net.host_view();
     ctx.procs.retain(|pid, d| d.exited.is_none() && super::host::alive(root, *pid).unwrap_or(false));
