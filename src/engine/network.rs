@@ -715,6 +715,16 @@ pub struct CreateOptions {
     pub labels: Vec<String>,
 }
 
+/// The host's routes a new subnet must not hide: the simulated host's own
+/// (its uplink) in simulation, never the real host's.
+fn host_routes(kernel: &dyn Kernel) -> Vec<network::Subnet> {
+    if kernel.is_simulated() {
+        vec![network::Subnet::parse(crate::kernel::sim::net::HOST_SUBNET).expect("a valid constant")]
+    } else {
+        network::host_routes()
+    }
+}
+
 /// `network create`: the record, then its bridge, sysctls and nft rules.
 pub fn create(
     root: &Path,
@@ -756,14 +766,14 @@ pub fn create(
                     other.name, other.subnet
                 )));
             }
-            if let Some(route) = network::host_routes().iter().find(|r| r.overlaps(&s)) {
+            if let Some(route) = host_routes(kernel).iter().find(|r| r.overlaps(&s)) {
                 return Err(engine_error(format!(
                     "subnet {s} overlaps the host's route to {route}: choose another"
                 )));
             }
             s
         }
-        None => nets.free_subnet(root)?,
+        None => nets.free_subnet_among(root, host_routes(kernel))?,
     };
     let gateway = match &opts.gateway {
         Some(g) => {

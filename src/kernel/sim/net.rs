@@ -14,6 +14,8 @@ use std::net::Ipv4Addr;
 
 /// The simulated host's own uplink (a VM's usual user-mode network).
 pub const HOST_ETH0: &str = "10.0.2.15/24";
+/// Its route: the subnet of `HOST_ETH0` (new networks stay clear of it).
+pub const HOST_SUBNET: &str = "10.0.2.0/24";
 pub const HOST_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -196,8 +196,8 @@ pub fn ping(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     Ok(if got > 0 { 0 } else { 1 })
 }
 
-/// `http://host[:port]/path` → (host, port, path).
-fn parse_url(url: &str) -> Option<(String, u16, String)> {
+/// `http://host[:port]/path` → (host, port, path, host[:port] as written).
+fn parse_url(url: &str) -> Option<(String, u16, String, String)> {
     let rest = url.strip_prefix("http://")?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].to_string()),
@@ -207,7 +207,7 @@ fn parse_url(url: &str) -> Option<(String, u16, String)> {
         Some((h, p)) => (h.to_string(), p.parse().ok()?),
         None => (hostport.to_string(), 80),
     };
-    Some((host, port, path))
+    Some((host, port, path, hostport.to_string()))
 }
 
 /// Connect from this process to `host:port` and send `request`: the reply,
@@ -244,7 +244,7 @@ pub fn wget(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         p.err("BusyBox v1.35.0 multi-call binary.\n\nUsage: wget [-cqS] [--spider] [-O FILE] [-o LOGFILE] [--header STR]\n\t[--post-data STR | --post-file FILE] [-Y on/off]\n\t[--no-check-certificate] [-P DIR] [-U AGENT] [-T SEC] URL...\n")?;
         return Ok(1);
     };
-    let Some((host, port, path)) = parse_url(&url) else {
+    let Some((host, port, path, written)) = parse_url(&url) else {
         p.err(format!("wget: not an http or ftp url: {url}\n"))?;
         return Ok(1);
     };
@@ -253,7 +253,8 @@ pub fn wget(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         return Ok(1);
     };
     if !quiet {
-        p.err(format!("Connecting to {host}:{port} ({ip}:{port})\n"))?;
+        // busybox names the server as the URL wrote it.
+        p.err(format!("Connecting to {written} ({ip}:{port})\n"))?;
     }
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n");
     let data = match connect(p, "wget", ip, port, request.as_bytes())? {
