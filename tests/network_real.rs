@@ -357,51 +357,7 @@ fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
     assert_eq!(inspect.trim(), "{}");
 }
 
-#[test]
-fn networking_flags_refuse_to_pretend_in_simulation() {
-    let gb = Gb::new();
-    for args in [
-        vec![
-            "--simulate",
-            "run",
-            "--rm",
-            "-p",
-            "8080:80",
-            "busybox",
-            "true",
-        ],
-        vec![
-            "--simulate",
-            "run",
-            "--rm",
-            "--network",
-            "bridge",
-            "busybox",
-            "true",
-        ],
-        vec![
-            "--simulate",
-            "run",
-            "--rm",
-            "--add-host",
-            "db:10.0.0.5",
-            "busybox",
-            "true",
-        ],
-    ] {
-        let o = gb.run(&args);
-        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains("cannot run in simulation yet"),
-            "{}",
-            stderr(&o)
-        );
-    }
-    let o = gb.run(&["--simulate", "network", "create", "x"]);
-    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
-    // Without flags a simulated run still works (no network).
-    ok(&gb.run(&["--simulate", "run", "--rm", "busybox", "true"]));
-}
+// Simulated networking is tested in tests/network_sim.rs.
 
 // ---- the books, without root: subnets and the allocator, port specs, /etc files
 

@@ -187,17 +187,6 @@ fn step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, s: Step) -> Re
     Ok(())
 }
 
-fn read_sysctl(key: &str) -> String {
-    std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-fn link_exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
-}
-
 /// The network a container asks for, by the name in its record (`bridge`
 /// made on first use).
 fn network_for(nets: &Networks, root: &Path, name: &str, now: &str) -> Result<NetworkRecord> {
@@ -223,7 +212,7 @@ fn ensure_network(
     net: &NetworkRecord,
 ) -> Result<()> {
     let table = nft_table(root);
-    let listing = match crate::kernel::linux::nft::list_table(&table)? {
+    let listing = match kernel.nft_list_table(&table)? {
         Some(l) => l,
         None => {
             step(
@@ -234,12 +223,12 @@ fn ensure_network(
                     script: table_script(&table),
                 },
             )?;
-            crate::kernel::linux::nft::list_table(&table)?.ok_or_else(|| {
+            kernel.nft_list_table(&table)?.ok_or_else(|| {
                 engine_error(format!("nft table ip {table} is missing after creating it"))
             })?
         }
     };
-    if !link_exists(&net.bridge) {
+    if !kernel.link_exists(&net.bridge) {
         step(
             kernel,
             observer,
@@ -250,7 +239,7 @@ fn ensure_network(
         )?;
     }
     let localnet = format!("net.ipv4.conf.{}.route_localnet", net.bridge);
-    if read_sysctl(&localnet) != "1" {
+    if kernel.sysctl(&localnet) != "1" {
         step(
             kernel,
             observer,
@@ -271,7 +260,7 @@ fn ensure_network(
         )?;
     }
     let may_forward = names(root).ip_forward.unwrap_or(true);
-    if !net.internal && may_forward && read_sysctl("net.ipv4.ip_forward") != "1" {
+    if !net.internal && may_forward && kernel.sysctl("net.ipv4.ip_forward") != "1" {
         step(
             kernel,
             observer,
@@ -296,7 +285,11 @@ fn endpoint_live(root: &Path, container: &str) -> bool {
 fn reserve(
     wanted: &[(Ipv4Addr, Vec<u16>, u16, ports::Proto)],
     taken_by_records: &[ports::Binding],
+    simulated: bool,
 ) -> Result<(Vec<ports::Binding>, Vec<OwnedFd>)> {
+    if simulated {
+        return reserve_simulated(wanted, taken_by_records).map(|b| (b, Vec::new()));
+    }
     use nix::sys::socket::{
         bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
     };
@@ -362,6 +355,47 @@ fn reserve(
     Ok((bindings, fds))
 }
 
+/// The simulated host's reservation: no socket (the simulator never binds
+/// a host port), the books alone say which ports are taken; port 0 takes
+/// the lowest free one of the kernel's ephemeral range (32768-60999).
+fn reserve_simulated(
+    wanted: &[(Ipv4Addr, Vec<u16>, u16, ports::Proto)],
+    taken_by_records: &[ports::Binding],
+) -> Result<Vec<ports::Binding>> {
+    let mut bindings: Vec<ports::Binding> = Vec::new();
+    for (ip, candidates, container_port, proto) in wanted {
+        let tries: Vec<u16> = if candidates.is_empty() {
+            (32768..=60999).collect()
+        } else {
+            candidates.clone()
+        };
+        let clash = |port: u16| {
+            taken_by_records.iter().chain(bindings.iter()).any(|b| {
+                b.proto == *proto
+                    && b.host_port == port
+                    && (b.host_ip == *ip || b.host_ip.is_unspecified() || ip.is_unspecified())
+            })
+        };
+        let Some(port) = tries.iter().copied().find(|p| !clash(*p)) else {
+            let shown = match candidates[..] {
+                [] => format!("{ip}:0"),
+                [one] => format!("{ip}:{one}"),
+                [first, .., last] => format!("{ip}:{first}-{last}"),
+            };
+            return Err(engine_error(format!(
+                "Bind for {shown} failed: port is already allocated (choose another host port, or leave it out to get a free one)"
+            )));
+        };
+        bindings.push(ports::Binding {
+            host_ip: *ip,
+            host_port: port,
+            container_port: *container_port,
+            proto: *proto,
+        });
+    }
+    Ok(bindings)
+}
+
 /// Each spec's ports, expanded: (host ip, host port candidates, container port, proto).
 fn expand(specs: &[ports::PortSpec]) -> Vec<(Ipv4Addr, Vec<u16>, u16, ports::Proto)> {
     specs
@@ -389,7 +423,7 @@ fn published(nets: &[NetworkRecord]) -> Vec<ports::Binding> {
 
 /// `create`'s check: the explicitly asked host ports are free now (the run
 /// fails before any record exists; `start` reserves them for real).
-pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec]) -> Result<()> {
+pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec], simulated: bool) -> Result<()> {
     let explicit: Vec<_> = expand(specs)
         .into_iter()
         .filter(|(_, hosts, _, _)| hosts.len() == 1)
@@ -400,7 +434,7 @@ pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec]) -> Result<()> {
     let nets = Networks::lock(root)?;
     let taken: Vec<ports::Binding> = published(&nets.list()?).into_iter().collect();
     drop(nets);
-    reserve(&explicit, &taken).map(|_| ())
+    reserve(&explicit, &taken, simulated).map(|_| ())
 }
 
 /// Wire the container (process `pid`) to its network. Runs after clone and
@@ -435,7 +469,7 @@ pub fn connect(
             })
             .collect();
         step(kernel, observer, Step::PortReserve { ports: shown })?;
-        reserve(&wanted, &published(&all))?
+        reserve(&wanted, &published(&all), kernel.is_simulated())?
     };
     // Resolve --link targets before anything is made.
     let mut links = Vec::new();
@@ -579,7 +613,7 @@ fn rewrite_hosts(
         {
             return Err(engine_error("aborted before step hosts_write".into()));
         }
-        let _ = kernel;
+        kernel.bound_file_written(&e.container, "/etc/hosts", &text)?;
     }
     Ok(())
 }
@@ -592,9 +626,6 @@ pub fn disconnect(
     observer: &mut dyn StepObserver,
     container: &str,
 ) -> Result<()> {
-    if kernel.is_simulated() {
-        return Ok(());
-    }
     let nets = Networks::lock(root)?;
     disconnect_locked(root, kernel, observer, &nets, container)
 }
@@ -612,7 +643,7 @@ fn disconnect_locked(
         };
         if !e.ports.is_empty() {
             let table = nft_table(root);
-            if let Some(listing) = crate::kernel::linux::nft::list_table(&table)? {
+            if let Some(listing) = kernel.nft_list_table(&table)? {
                 let script = delete_script(&table, &listing, &ctr_comment(container));
                 if !script.is_empty() {
                     let s = Step::NftApply {
@@ -625,7 +656,7 @@ fn disconnect_locked(
                 }
             }
         }
-        if link_exists(&e.host_veth) {
+        if kernel.link_exists(&e.host_veth) {
             let s = Step::LinkRemove {
                 name: e.host_veth.clone(),
             };
@@ -667,9 +698,6 @@ pub fn collect_leftovers(
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
 ) -> Result<()> {
-    if kernel.is_simulated() {
-        return Ok(());
-    }
     let nets = Networks::lock(root)?;
     collect_locked(root, kernel, observer, &nets, None)
 }
@@ -687,13 +715,14 @@ pub struct CreateOptions {
     pub labels: Vec<String>,
 }
 
-fn refuse_simulated(kernel: &dyn Kernel) -> Result<()> {
+/// The host's routes a new subnet must not hide: the simulated host's own
+/// (its uplink) in simulation, never the real host's.
+fn host_routes(kernel: &dyn Kernel) -> Vec<network::Subnet> {
     if kernel.is_simulated() {
-        return Err(engine_error(
-            "networks cannot be made in simulation yet: the simulated host has no bridges (run as root without --simulate)".into(),
-        ));
+        vec![network::Subnet::parse(crate::kernel::sim::net::HOST_SUBNET).expect("a valid constant")]
+    } else {
+        network::host_routes()
     }
-    Ok(())
 }
 
 /// `network create`: the record, then its bridge, sysctls and nft rules.
@@ -703,7 +732,6 @@ pub fn create(
     observer: &mut dyn StepObserver,
     opts: &CreateOptions,
 ) -> Result<NetworkRecord> {
-    refuse_simulated(kernel)?;
     if opts.driver != "bridge" {
         return Err(engine_error(format!(
             "network driver {:?} is not supported: glassbox has the bridge driver only",
@@ -738,14 +766,14 @@ pub fn create(
                     other.name, other.subnet
                 )));
             }
-            if let Some(route) = network::host_routes().iter().find(|r| r.overlaps(&s)) {
+            if let Some(route) = host_routes(kernel).iter().find(|r| r.overlaps(&s)) {
                 return Err(engine_error(format!(
                     "subnet {s} overlaps the host's route to {route}: choose another"
                 )));
             }
             s
         }
-        None => nets.free_subnet(root)?,
+        None => nets.free_subnet_among(root, host_routes(kernel))?,
     };
     let gateway = match &opts.gateway {
         Some(g) => {
@@ -766,7 +794,13 @@ pub fn create(
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let id = network::new_id();
+    // Simulated ids repeat (a network's name and the simulated clock), as
+    // simulated containers' do.
+    let id = if kernel.is_simulated() {
+        crate::fsutil::sha256_hex(format!("glassbox-sim-network/{}/{}", opts.name, kernel.now()).as_bytes())
+    } else {
+        network::new_id()
+    };
     let net = NetworkRecord {
         bridge: network::bridge_name(&id),
         id,
@@ -796,7 +830,7 @@ fn remove_kernel_objects(
     net: &NetworkRecord,
 ) -> Result<()> {
     let table = nft_table(root);
-    if let Some(listing) = crate::kernel::linux::nft::list_table(&table)? {
+    if let Some(listing) = kernel.nft_list_table(&table)? {
         let mut script = delete_script(&table, &listing, &net_comment(&net.id));
         if crate::kernel::linux::nft::set_has(&listing, "bridges", &net.bridge) {
             script += &format!(
@@ -815,7 +849,7 @@ fn remove_kernel_objects(
             )?;
         }
     }
-    if link_exists(&net.bridge) {
+    if kernel.link_exists(&net.bridge) {
         step(
             kernel,
             observer,
@@ -834,7 +868,6 @@ pub fn remove(
     observer: &mut dyn StepObserver,
     key: &str,
 ) -> Result<String> {
-    refuse_simulated(kernel)?;
     let nets = Networks::lock(root)?;
     collect_locked(root, kernel, observer, &nets, None)?;
     let net = nets.get(key)?;
@@ -863,7 +896,6 @@ pub fn prune(
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
 ) -> Result<Vec<String>> {
-    refuse_simulated(kernel)?;
     let unused: Vec<String> = {
         let nets = Networks::lock(root)?;
         collect_locked(root, kernel, observer, &nets, None)?;
@@ -890,9 +922,6 @@ pub fn list(
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
 ) -> Result<Vec<NetworkRecord>> {
-    if kernel.is_simulated() {
-        return Ok(Vec::new());
-    }
     let nets = Networks::lock(root)?;
     collect_locked(root, kernel, observer, &nets, None)?;
     nets.default_network(root, &kernel.now())?;

@@ -3,7 +3,7 @@
 //! killed and waited for, its cgroup and files gone, each step narrated), and
 //! only once all of them are gone, every image, blob, unpacked layer, the
 //! seccomp cache and the event journal; on the simulated host also its
-//! processes, cgroup tree and clock. Settings (`config.toml`) and
+//! processes, cgroup tree, clock, networks and their bridges and rules. Settings (`config.toml`) and
 //! credentials (`auth.json`) stay, and so does the other world's store (the
 //! real store's `simulated/` directory is the simulated world's own).
 
@@ -61,7 +61,13 @@ pub fn reset(
     })?;
     events::clear(root)?;
     if kernel.is_simulated() {
+        // The simulated host's bridges, veths and nft table go with it, and
+        // so do the books of its networks.
         crate::kernel::sim::host::reset(root)?;
+        let nets = root.join("networks");
+        if nets.exists() {
+            std::fs::remove_dir_all(&nets).with_context(|| format!("remove {}", nets.display()))?;
+        }
     }
     Ok(removed)
 }

@@ -689,8 +689,8 @@ fn effective_hostname(c: &Container) -> String {
 }
 
 /// The network a new container joins and its settings, checked before
-/// anything is made: bridge-only flags need a bridge network, and the
-/// simulated host has no bridges yet, so networking refuses to pretend there.
+/// anything is made: bridge-only flags need a bridge network. The simulated
+/// host has its own bridges (`kernel::sim::net`), so the same rules hold there.
 fn network_settings(
     root: &Path,
     image: &Image,
@@ -710,7 +710,6 @@ fn network_settings(
             .extend(crate::network::ports::exposed(&exposed)?);
     }
     let network = match &opts.network {
-        Network::Default if simulated => Network::None,
         Network::Default => Network::parse_recorded(&super::network::default_network(root)),
         other => other.clone(),
     };
@@ -718,35 +717,6 @@ fn network_settings(
         if name.starts_with("container:") {
             crate::exit_err!(EXIT_ENGINE, "--network {name} is not supported by glassbox yet: use a bridge network, none or host");
         }
-    }
-    if simulated {
-        let mut flags = Vec::new();
-        if let Network::Bridge(name) = &network {
-            flags.push(format!("--network {name}"));
-        }
-        let n = &net;
-        for (set, flag) in [
-            (!n.publish.is_empty(), "-p/-P"),
-            (n.ip.is_some(), "--ip"),
-            (!n.aliases.is_empty(), "--network-alias"),
-            (!n.links.is_empty(), "--link"),
-            (!n.dns.is_empty(), "--dns"),
-            (!n.dns_search.is_empty(), "--dns-search"),
-            (!n.dns_options.is_empty(), "--dns-option"),
-            (!n.add_hosts.is_empty(), "--add-host"),
-        ] {
-            if set {
-                flags.push(flag.to_string());
-            }
-        }
-        if !flags.is_empty() {
-            crate::exit_err!(
-                EXIT_ENGINE,
-                "{} cannot run in simulation yet: the simulated host has no bridge networks, ports or names (simulated containers get --network none; run as root without --simulate for real networking)",
-                flags.join(", ")
-            );
-        }
-        return Ok((network, net));
     }
     let gateway = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     for h in &net.add_hosts {
@@ -764,7 +734,7 @@ fn network_settings(
                     "user specified IP address is supported on user defined networks only"
                 );
             }
-            super::network::check_ports_free(root, &net.publish)?;
+            super::network::check_ports_free(root, &net.publish, simulated)?;
         }
         _ => {
             if !net.publish.is_empty() {
@@ -1021,12 +991,15 @@ fn make_files(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> Re
         hosts = Some(SIM_HOST_HOSTS.to_string());
     }
     let n = &c.config.net;
-    let resolv = if simulated {
-        Some(resolv_text(SIM_HOST_RESOLV))
-    } else if n.dns.is_empty() && n.dns_search.is_empty() && n.dns_options.is_empty() {
-        None
+    let resolv = if n.dns.is_empty() && n.dns_search.is_empty() && n.dns_options.is_empty() {
+        simulated.then(|| resolv_text(SIM_HOST_RESOLV))
     } else {
-        let host = resolv_text(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        // The simulated host's resolv.conf, never the real one.
+        let host = if simulated {
+            resolv_text(SIM_HOST_RESOLV)
+        } else {
+            resolv_text(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        };
         Some(crate::network::hosts::resolv(
             &host,
             &n.dns,
@@ -1424,7 +1397,7 @@ fn start_container(
     {
         return Ok(Outcome::Aborted("cgroup_join"));
     }
-    if let (Network::Bridge(_), false) = (&network, simulated) {
+    if let Network::Bridge(_) = &network {
         started.net_tried = true;
         let attached = super::network::connect(root, kernel, observer, &started.container, pid)?;
         started.net = Some(attached);

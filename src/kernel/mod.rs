@@ -178,6 +178,28 @@ pub trait Kernel {
     fn look(&self, _step: &Step, _lang: crate::step::Lang) -> Option<String> {
         None
     }
+    // ---- the network state the engine reads to choose its network steps
+    /// Whether the host's network namespace has a link `name`.
+    fn link_exists(&mut self, name: &str) -> bool {
+        std::path::Path::new("/sys/class/net").join(name).exists()
+    }
+    /// A sysctl's value (`net.ipv4.ip_forward`), "" when there is no such key.
+    fn sysctl(&mut self, key: &str) -> String {
+        std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+    /// `nft -j -a list table ip TABLE`, or None when there is no such table.
+    fn nft_list_table(&mut self, table: &str) -> Result<Option<serde_json::Value>> {
+        linux::nft::list_table(table)
+    }
+    /// glassbox rewrote a file the container sees through a bind mount
+    /// (`/etc/hosts` when a peer joins): the real container sees the new
+    /// text at once; the simulator puts it into the running program's files.
+    fn bound_file_written(&mut self, _container: &str, _target: &str, _text: &str) -> Result<()> {
+        Ok(())
+    }
     /// The time to record in container state (RFC 3339). The simulated
     /// kernel keeps a fixed clock, so its records and narration repeat exactly.
     fn now(&self) -> String {

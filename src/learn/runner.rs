@@ -260,13 +260,23 @@ impl Runner {
                     ),
                 )),
             },
-            Check::Port { port } => super::state::port_open(*port).then_some(()).ok_or_else(|| {
+            Check::Port { port } => (if self.simulate {
+                super::state::sim_port_open(&self.store, *port)
+            } else {
+                super::state::port_open(*port)
+            })
+            .then_some(())
+            .ok_or_else(|| {
                 l(
                     format!("nothing answers on 127.0.0.1:{port}"),
                     format!("127.0.0.1:{port} 上没有任何服务应答"),
                 )
             }),
-            Check::Http { url, text } => match super::state::http_body(url) {
+            Check::Http { url, text } => match if self.simulate {
+                super::state::sim_http_body(&self.store, url)
+            } else {
+                super::state::http_body(url)
+            } {
                 Ok(body) if body.contains(text.as_str()) => Ok(()),
                 Ok(_) => Err(l(
                     format!("{url} answers, but without {text:?}"),

@@ -115,6 +115,36 @@ pub fn http_body(url: &str) -> Result<String> {
     Ok(response.into_string()?)
 }
 
+/// The simulated host's answer on 127.0.0.1:PORT (a lab run with
+/// --simulate): the model's DNAT to a simulated server, never a socket.
+fn sim_request(store: &Path, url: &str) -> Result<Vec<u8>> {
+    loopback_url(url)?;
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "80"));
+    let ip: std::net::Ipv4Addr = if host == "localhost" { std::net::Ipv4Addr::LOCALHOST } else { host.parse()? };
+    let port: u16 = port.parse().with_context(|| format!("bad port in {url}"))?;
+    let path = if path.is_empty() { "/" } else { path };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    match crate::kernel::sim::reach::sim_host_request(store, ip, port, request.as_bytes())? {
+        crate::kernel::sim::reach::Reply::Data(d) => Ok(d),
+        other => bail!("GET {url}: {other:?} (simulated host)"),
+    }
+}
+
+pub fn sim_port_open(store: &Path, port: u16) -> bool {
+    sim_request(store, &format!("http://127.0.0.1:{port}/")).is_ok()
+}
+
+pub fn sim_http_body(store: &Path, url: &str) -> Result<String> {
+    let data = sim_request(store, url)?;
+    let (status, body) = crate::kernel::sim::reach::split_response(&data);
+    if !status.contains(" 200 ") {
+        bail!("GET {url}: {status}");
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// A field of an image's config as JSON text (`Cmd` → `["sh"]`), looked up in
 /// the runtime config first (`config.Cmd`), then at the top (`architecture`).
 pub fn image_config_field(root: &Path, name: &str, field: &str) -> Result<String> {

@@ -328,13 +328,20 @@ impl Networks {
     /// A free /24 from the pool for a new network: one no glassbox network
     /// and no host route (`/proc/net/route`) already uses.
     pub fn free_subnet(&self, root: &Path) -> Result<Subnet> {
+        self.free_subnet_among(root, host_routes())
+    }
+    /// `free_subnet` with the host's routes given (the simulated host's own).
+    /// The default network's subnet is never handed out, even before it exists.
+    pub fn free_subnet_among(&self, root: &Path, routes: Vec<Subnet>) -> Result<Subnet> {
         let pool = Subnet::parse(settings(root).pool.as_deref().unwrap_or(DEFAULT_POOL))
             .context("[network] pool in config.toml")?;
+        let default = Subnet::parse(settings(root).default_subnet.as_deref().unwrap_or(DEFAULT_SUBNET)).ok();
         let used: Vec<Subnet> = self
             .list()?
             .iter()
             .map(|n| n.subnet())
-            .chain(host_routes())
+            .chain(routes)
+            .chain(default)
             .collect();
         let step = 1u32 << 8;
         let mut candidate = u32::from(pool.network());

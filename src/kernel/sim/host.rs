@@ -63,6 +63,9 @@ pub struct HostState {
     /// what `cat` of that file shows (`kernel::sim::limits`).
     #[serde(default)]
     pub cgroup_files: BTreeMap<PathBuf, String>,
+    /// Its networking: namespaces, links, addresses, routes, sysctls, nft (`net`).
+    #[serde(default)]
+    pub net: super::net::SimNet,
 }
 
 impl Default for HostState {
@@ -74,6 +77,7 @@ impl Default for HostState {
             next_ns_inode: 0,
             cgroups: BTreeMap::new(),
             cgroup_files: BTreeMap::new(),
+            net: Default::default(),
         }
     }
 }
@@ -384,6 +388,21 @@ impl Detached {
         }
     }
 
+    /// The network this run is on, read from the simulated host's saved
+    /// state (None while it is replayed to answer a request, see `reach`).
+    fn net_ctx(&self) -> Option<std::sync::Arc<super::reach::NetCtx>> {
+        if super::reach::serving() {
+            return None;
+        }
+        let st: HostState = read_json(&self.store_root.join(STATE_FILE)).ok()?;
+        let pid = st
+            .procs
+            .iter()
+            .find(|(_, d)| d.container == self.container && d.started_ms == self.started_ms)
+            .map(|(p, _)| *p)?;
+        Some(super::reach::for_pid(&st, pid))
+    }
+
     /// Recompute the run from its start up to `until_ms`. One command often
     /// asks for the same replay more than once (its listing settles every
     /// container, then the verb looks at one): the result is kept for the
@@ -464,6 +483,7 @@ impl Detached {
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
             res,
+            net: self.net_ctx(),
             stdout: &mut sink_out,
             stderr: &mut sink_err,
         };
@@ -863,6 +883,37 @@ pub fn patch_container(
     write_upper(&c.dir(root), &FsPatch::between(&image, &fs, &[]), &fs)
 }
 
+/// A file bound into a running container was rewritten by glassbox (its
+/// /etc/hosts when a peer joins): the program sees the new text from now.
+pub fn rewrite_bound_file(root: &Path, container: &str, target: &str, data: &[u8]) -> Result<()> {
+    let now = crate::clock::now_ms();
+    update(root, |st| {
+        for d in st
+            .procs
+            .values_mut()
+            .filter(|d| d.container == container && d.exited.is_none())
+        {
+            d.patches.push((
+                after(now),
+                FsPatch {
+                    changes: vec![super::upper::Change {
+                        path: target.to_string(),
+                        node: Some(super::fs::Node::File {
+                            mode: 0o644,
+                            uid: 0,
+                            gid: 0,
+                            data: data.to_vec(),
+                        }),
+                        size: data.len() as u64,
+                        mtime: now / 1000,
+                    }],
+                },
+            ));
+        }
+        Ok(())
+    })
+}
+
 /// The changes a container made to its image (`diff`, `commit`), now.
 pub fn container_changes(
     root: &Path,
@@ -926,6 +977,7 @@ pub fn exec(
             mounts: d.mounts.clone(),
             clock_secs: now / 1000,
             res: d.exec_res(&trace, now),
+            net: Some(super::reach::for_pid(st, c.state.pid)),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -1051,6 +1103,7 @@ struct ExecSession {
     feed: shell::StdinFeed,
     /// Its filesystem at the last replay.
     fs: Option<SimFs>,
+    net: Option<std::sync::Arc<super::reach::NetCtx>>,
 }
 
 impl ExecSession {
@@ -1073,6 +1126,7 @@ impl ExecSession {
             mounts: self.mounts.clone(),
             clock_secs: self.started_ms / 1000,
             res: self.res.clone(),
+            net: self.net.clone(),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
@@ -1177,6 +1231,7 @@ pub fn exec_attached(
             ..Default::default()
         },
         fs: None,
+        net: Some(super::reach::for_pid(&st, c.state.pid)),
     };
     // A program that cannot start fails as exec(2) would, before any input.
     if let Err(e) = session.run(now) {

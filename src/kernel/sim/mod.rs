@@ -12,7 +12,10 @@ pub mod limits;
 pub mod live;
 pub mod look;
 pub mod mounttab;
+pub mod net;
+pub mod nft;
 pub mod procfs;
+pub mod reach;
 pub mod rlimits;
 pub mod sh;
 pub mod shell;
@@ -107,6 +110,8 @@ pub struct SimKernel {
     /// The cgroup counters of the last foreground run waited for (read
     /// for its OOM kills before its cgroup goes).
     last_counters: Option<sh::memcg::CgCounters>,
+    /// The throwaway host's networking (else the host's `net`).
+    net: net::SimNet,
 }
 
 impl Default for SimKernel {
@@ -133,6 +138,7 @@ impl SimKernel {
             host_hostname: "glassbox-host".into(),
             next_ns_inode: procfs::FIRST_NEW_NS_INODE,
             last_counters: None,
+            net: net::SimNet::default(),
         }
     }
 
@@ -197,6 +203,39 @@ impl SimKernel {
             Some(root) => host::update(root, |st| f(&st.cgroups, &mut st.cgroup_files)),
             None => f(&self.cgroup_tree, &mut self.cgroup_files),
         }
+    }
+
+    /// Read or change the networking model: the simulated host's when it
+    /// persists. Namespaces of processes that ended are gone first (the
+    /// kernel frees a namespace with its last process).
+    pub fn with_net<T>(&mut self, f: impl FnOnce(&mut net::SimNet) -> Result<T>) -> Result<T> {
+        let mine = self.child.as_ref().map(|c| c.host_pid);
+        match &self.root {
+            Some(root) => host::update(root, |st| {
+                let procs = &st.procs;
+                st.net.prune(|pid| {
+                    Some(pid) == mine || procs.get(&pid).is_some_and(|d| d.exited.is_none())
+                });
+                f(&mut st.net)
+            }),
+            None => {
+                self.net.prune(|pid| Some(pid) == mine);
+                f(&mut self.net)
+            }
+        }
+    }
+
+    /// A foreground process ended: its network namespace (if it had one)
+    /// goes with it, and the host ends of its veth pairs.
+    fn forget_netns(&mut self, pid: i32) -> Result<()> {
+        let has = match &self.root {
+            Some(root) => host::read(root, |st| st.net.netns.contains_key(&pid))?,
+            None => self.net.netns.contains_key(&pid),
+        };
+        if has {
+            self.with_net(|_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// What a limit or freezer file of the model holds (tests, diagrams).
@@ -490,7 +529,18 @@ impl SimChild {
                 self.hostname = hostname.clone();
                 Ok(())
             }
-            Step::LinkUp { .. } => Ok(()),
+            // The loopback of its own network namespace comes up (the model's `net`).
+            Step::LinkUp { .. } => {
+                if let (Some(root), true) = (&self.host_root, self.namespaces.contains(&Namespace::Net)) {
+                    let pid = self.host_pid;
+                    host::update(root, |st| {
+                        st.net.loopback_up(pid);
+                        Ok(())
+                    })
+                    .map_err(|e| (EXIT_ENGINE, format!("{e:#}")))?;
+                }
+                Ok(())
+            }
             Step::SetNs { pid, .. } => {
                 let alive = match &self.host_root {
                     Some(root) => host::alive(root, *pid).map_err(engine)?,
@@ -624,6 +674,7 @@ impl SimChild {
                 }
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
+                let net = self.net_ctx();
                 let mut ctx = shell::ShellCtx {
                     fs: &mut self.fs,
                     env: env_pairs,
@@ -636,6 +687,7 @@ impl SimChild {
                     mounts: self.mounts.clone(),
                     clock_secs: self.started_ms / 1000,
                     res: self.res.clone(),
+                    net,
                     stdout: &mut stdout,
                     stderr: &mut stderr,
                 };
@@ -676,6 +728,13 @@ fn exec_failure(e: shell::RunError) -> (i32, String) {
 }
 
 impl SimChild {
+    /// The network a foreground program is on: the simulated host's, seen
+    /// from this process's namespace.
+    fn net_ctx(&self) -> Option<std::sync::Arc<reach::NetCtx>> {
+        let root = self.host_root.as_ref()?;
+        host::read(root, |st| reach::for_pid(st, self.host_pid)).ok()
+    }
+
     /// A detached container's program: checked that it can start, then
     /// left to the simulated host, which recomputes it whenever a later
     /// command looks at it.
@@ -739,6 +798,7 @@ impl SimChild {
             mounts: d.mounts.clone(),
             clock_secs: d.started_ms / 1000,
             res: self.res.clone(),
+            net: None,
             stdout: &mut sink,
             stderr: &mut sink2,
         };
@@ -918,6 +978,25 @@ impl Kernel for SimKernel {
         Ok(Some("/dev/pts/0".into()))
     }
 
+    fn bound_file_written(&mut self, container: &str, target: &str, text: &str) -> Result<()> {
+        match &self.root {
+            Some(root) => host::rewrite_bound_file(root, container, target, text.as_bytes()),
+            None => Ok(()),
+        }
+    }
+
+    fn link_exists(&mut self, name: &str) -> bool {
+        self.with_net(|n| Ok(n.link_exists(name))).unwrap_or(false)
+    }
+
+    fn sysctl(&mut self, key: &str) -> String {
+        self.with_net(|n| Ok(n.sysctl(key))).unwrap_or_default()
+    }
+
+    fn nft_list_table(&mut self, table: &str) -> Result<Option<serde_json::Value>> {
+        self.with_net(|n| Ok(n.nft.get(table).map(nft::json)))
+    }
+
     fn apply(&mut self, step: &Step) -> Result<()> {
         match step {
             Step::CgroupCreate { .. } | Step::CgroupJoin { .. } => {
@@ -1030,13 +1109,10 @@ impl Kernel for SimKernel {
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
-            // The model has no bridges, veths, routes or nft table yet: a
-            // network step fails rather than pretend (the engine refuses
-            // networking flags in simulation before any step).
-            s if s.is_network() => bail!(
-                "step {} cannot run in simulation: the simulated host has no bridge networks yet (use --network none or host)",
-                s.kind()
-            ),
+            s if s.is_network() => {
+                let s = s.clone();
+                self.with_net(|n| n.apply(&s))
+            }
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()
@@ -1075,6 +1151,12 @@ impl Kernel for SimKernel {
             self.host_hostname.clone(),
             ns,
         ));
+        if namespaces.contains(&Namespace::Net) {
+            self.with_net(|n| {
+                n.new_netns(host_pid);
+                Ok(())
+            })?;
+        }
         Ok(host_pid)
     }
 
@@ -1158,6 +1240,7 @@ impl Kernel for SimKernel {
 
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.take().context("no child to wait for")?;
+        self.forget_netns(child.host_pid)?;
         child.keep_changes()?;
         self.last_counters = Some(child.counters);
         if child.entering {
@@ -1188,8 +1271,11 @@ impl Kernel for SimKernel {
     }
 
     fn kill_child(&mut self) {
-        if let Some(c) = self.child.take().filter(|c| c.entering) {
-            let _ = self.leave_cgroups(c.host_pid);
+        if let Some(c) = self.child.take() {
+            let _ = self.forget_netns(c.host_pid);
+            if c.entering {
+                let _ = self.leave_cgroups(c.host_pid);
+            }
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct ShellCtx<'a> {
     pub clock_secs: u64,
     /// Its cgroup's limits, OOM score and rlimits.
     pub res: super::sh::memcg::ProcResources,
+    /// The network it is on (None: no network to reach, a throwaway host).
+    pub net: Option<std::sync::Arc<super::reach::NetCtx>>,
     pub stdout: &'a mut dyn std::io::Write,
     pub stderr: &'a mut dyn std::io::Write,
 }
@@ -316,6 +318,7 @@ pub fn run_traced_io(
         ctx.mounts.clone(),
     );
     w.set_stdin(stdin);
+    w.net = ctx.net.clone();
     w.set_cgroup(&ctx.res.limits, ctx.res.oom_score_adj);
     w.cg.rlimits = super::rlimits::table(&ctx.res.rlimits);
     for p in &ctx.procs {
@@ -472,6 +475,7 @@ mod tests {
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
             res: Default::default(),
+            net: None,
             stdout: &mut out,
             stderr: &mut err,
         };
@@ -1060,6 +1064,7 @@ mod tests {
             mounts: Vec::new(),
             clock_secs: 1_700_000_000,
             res: Default::default(),
+            net: None,
             stdout: &mut out,
             stderr: &mut err,
         };

@@ -3,6 +3,7 @@
 //! ([`APPLETS`]) says what exists; anything else reports it cannot run.
 
 pub mod files;
+pub mod net;
 pub mod procs;
 pub mod system;
 pub mod text;
@@ -47,6 +48,8 @@ applets! {
     "test" => system::test, "[" => system::test, "uptime" => system::uptime,
     "sh" => system::sh, "ash" => system::sh, "dash" => system::sh, "bash" => system::sh,
     "busybox" => system::busybox,
+    "ip" => net::ip, "ping" => net::ping, "wget" => net::wget, "nc" => net::nc,
+    "httpd" => net::httpd,
 }
 
 /// Names that run as the shell.

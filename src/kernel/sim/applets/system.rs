@@ -276,6 +276,9 @@ pub fn tty(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
 }
 
 pub fn hostname(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
+    if argv[1..].iter().any(|a| a == "-i") {
+        return super::net::hostname_i(p);
+    }
     match argv[1..].iter().find(|a| !a.starts_with('-')) {
         Some(name) => {
             p.w().hostname = name.clone();

@@ -172,6 +172,8 @@ pub struct World {
     pub cpu_us: u64,
     /// The cgroup's limits and accounting (`memcg`).
     pub cg: super::memcg::CgState,
+    /// The simulated network the run is on (`kernel::sim::reach`).
+    pub net: Option<std::sync::Arc<crate::kernel::sim::reach::NetCtx>>,
 }
 
 /// What every thread shares.
@@ -237,6 +239,7 @@ impl World {
             next_event: None,
             cpu_us: 0,
             cg: Default::default(),
+            net: None,
         }
     }
 
