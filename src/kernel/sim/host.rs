@@ -156,6 +156,9 @@ pub struct Detached {
     /// OOM score and rlimits.
     #[serde(default)]
     pub res: ProcResources,
+    /// Its volumes' and binds' files as last written back (`volumes`).
+    #[serde(default)]
+    pub volumes_seen: FsPatch,
 }
 
 /// `res` with its limits' times made host times (ms since the epoch) for a
@@ -659,6 +662,7 @@ pub fn settle(
                 (None, Outcome::StillRunning { .. }) => None,
             };
             d.log_output(&trace, ended.is_some())?;
+            super::volumes::sync_detached(&mut d, &fs)?;
             let Some(end) = ended else {
                 st.procs.insert(pid, d);
                 return Ok(None);

@@ -2,6 +2,7 @@
 //! against the simulated world, printing what busybox prints. One table
 //! ([`APPLETS`]) says what exists; anything else reports it cannot run.
 
+pub mod archive;
 pub mod files;
 pub mod procs;
 pub mod system;
@@ -47,6 +48,7 @@ applets! {
     "test" => system::test, "[" => system::test, "uptime" => system::uptime,
     "sh" => system::sh, "ash" => system::sh, "dash" => system::sh, "bash" => system::sh,
     "busybox" => system::busybox,
+    "tar" => archive::tar,
 }
 
 /// Names that run as the shell.
