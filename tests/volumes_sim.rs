@@ -126,6 +126,9 @@ fn a_named_volume_outlives_its_container_and_is_kept_while_named() {
         std::fs::read_to_string(gb.sim_root().join("volumes/simdata/_data/k")).unwrap(),
         "kept\n"
     );
+    // docker's HostConfig.Binds: the -v flags with a source, as given.
+    let binds = ok(&sim(&gb, &["inspect", "--format", "{{json .HostConfig.Binds}} {{json .Config.Volumes}}", "w"]));
+    assert_eq!(binds.trim(), r#"["simdata:/data"] null"#);
     ok(&sim(&gb, &["rm", "w"]));
     let o = sim(&gb, &["run", "--rm", "-v", "simdata:/data", "busybox", "cat", "/data/k"]);
     assert_eq!(ok(&o), "kept\n");
@@ -150,6 +153,8 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
         .args(["run", "--name", "db", "volimg:1", "sh", "-c", "echo row >> /data/rows; ls /data"])
         .output().unwrap();
     assert_eq!(ok(&o), "readme\nrows\n");
+    let vols = ok(&sim(&gb, &["inspect", "--format", "{{json .HostConfig.Binds}} {{json .Config.Volumes}}", "db"]));
+    assert_eq!(vols.trim(), r#"null {"/data":{}}"#);
     let kinds = common::trace_kinds(&t1);
     assert!(kinds.contains(&"volume_seed".to_string()), "{kinds:?}");
     // Started again: the volume holds files, it is not seeded again.

@@ -848,6 +848,8 @@ pub fn create(
                 security: security.clone(),
                 resources: limits.resources.clone(),
                 mounts: mounts.clone(),
+                binds: super::volumes::binds(&opts.mounts),
+                volumes: super::volumes::config_volumes(&image, &opts.mounts),
             },
             state: State {
                 status: Status::Created,

@@ -126,6 +126,33 @@ pub fn resolve(root: &Path, image: &Image, flags: &MountFlags) -> Result<Vec<Mou
     Ok(all)
 }
 
+/// docker's `HostConfig.Binds`: each `-v` flag that names a source (a
+/// host path or a volume), as given.
+pub fn binds(flags: &MountFlags) -> Vec<String> {
+    flags
+        .volumes
+        .iter()
+        .filter(|v| spec::parse_volume_flag(v).is_ok_and(|m| !m.anonymous))
+        .cloned()
+        .collect()
+}
+
+/// docker's `Config.Volumes`: the image's VOLUMEs and each anonymous `-v /path`.
+pub fn config_volumes(image: &Image, flags: &MountFlags) -> Vec<String> {
+    let mut v: Vec<String> = image_volumes(image);
+    v.extend(
+        flags
+            .volumes
+            .iter()
+            .filter_map(|f| spec::parse_volume_flag(f).ok())
+            .filter(|m| m.anonymous)
+            .map(|m| m.destination),
+    );
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn anonymous_labels() -> BTreeMap<String, String> {
     BTreeMap::from([(store::ANONYMOUS_LABEL.to_string(), String::new())])
 }
