@@ -232,3 +232,23 @@ fn real_and_simulated_runs_with_a_bind_take_the_same_steps() {
     assert_eq!(r, s);
     ok(&gb.run(&["volume", "rm", "parity"]));
 }
+
+#[test]
+fn what_running_containers_and_execs_write_reaches_the_volume() {
+    let gb = Gb::new();
+    ok(&sim(&gb, &["run", "-d", "--name", "live", "-v", "shared:/data", "busybox", "sh", "-c",
+                   "echo from-the-program > /data/bg; while true; do sleep 1; done"]));
+    ok(&sim(&gb, &["exec", "live", "sh", "-c", "echo from-exec > /data/ex"]));
+    // Another container mounting the volume sees both while `live` runs.
+    let o = sim(&gb, &["run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "cat /data/bg /data/ex"]);
+    assert_eq!(ok(&o), "from-the-program\nfrom-exec\n");
+    assert_eq!(
+        std::fs::read_to_string(gb.sim_root().join("volumes/shared/_data/ex")).unwrap(),
+        "from-exec\n"
+    );
+    // Nothing of it went into the container's own layer.
+    let diff = ok(&sim(&gb, &["diff", "live"]));
+    assert!(!diff.contains("/data/"), "{diff}");
+    ok(&sim(&gb, &["rm", "-f", "live"]));
+    ok(&sim(&gb, &["volume", "rm", "shared"]));
+}

@@ -944,7 +944,7 @@ pub fn exec(
         }
         let _ = stdout.flush();
         let _ = stderr.flush();
-        let patch = FsPatch::between(&before, &fs, &mount_points(&d.mounts));
+        let patch = FsPatch::between(&before, &fs, &super::volumes::unbacked_points(&d.mounts));
         if !patch.is_empty() {
             if let Some(d) = st.procs.get_mut(&c.state.pid) {
                 d.patches.push((after(now), patch));
@@ -1201,7 +1201,7 @@ pub fn exec_attached(
         return Ok(Ok(0));
     };
     if let Some(fs) = &session.fs {
-        let patch = FsPatch::between(&session.base, fs, &mount_points(&d.mounts));
+        let patch = FsPatch::between(&session.base, fs, &super::volumes::unbacked_points(&d.mounts));
         if !patch.is_empty() {
             update(root, |st| {
                 if let Some(d) = st.procs.get_mut(&c.state.pid) {

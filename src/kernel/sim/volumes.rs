@@ -488,3 +488,19 @@ impl super::SimChild {
         }
     }
 }
+
+/// The mount points an `exec`'s changes leave out of the patch it sends the
+/// running program: those of `host::mount_points` that no directory backs
+/// (what an exec writes into a volume reaches the volume, through the
+/// program's replay and its next write-back).
+pub fn unbacked_points(mounts: &[SimMount]) -> Vec<String> {
+    let backed: Vec<&str> = mounts
+        .iter()
+        .filter(|m| m.backing.is_some())
+        .map(|m| m.target.as_str())
+        .collect();
+    super::host::mount_points(mounts)
+        .into_iter()
+        .filter(|p| !backed.contains(&p.as_str()))
+        .collect()
+}
