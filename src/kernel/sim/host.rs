@@ -701,6 +701,7 @@ pub fn settle(
                 restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
                 ..d
             };
+            super::volumes::reload_for_restart(&mut d)?;
             pid = new_pid;
             st.procs.insert(pid, d.clone());
         }

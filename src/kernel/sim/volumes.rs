@@ -504,3 +504,22 @@ pub fn unbacked_points(mounts: &[SimMount]) -> Vec<String> {
         .filter(|p| !backed.contains(&p.as_str()))
         .collect()
 }
+
+/// A restarted run mounts its volumes afresh: it starts with what their
+/// directories hold now, not with what the first run started with.
+pub fn reload_for_restart(d: &mut super::host::Detached) -> Result<()> {
+    if !d.mounts.iter().any(|m| m.backing.is_some()) {
+        return Ok(());
+    }
+    let base = super::host::layered_fs(&d.store_root, &d.layers, d.upper.as_deref())?;
+    let mut fs = base.clone();
+    d.setup.apply(&mut fs);
+    for m in &d.mounts {
+        if let Some(b) = &m.backing {
+            load(&mut fs, &m.target, b)?;
+        }
+    }
+    d.setup = FsPatch::between(&base, &fs, &[]);
+    d.volumes_seen = snapshot(&d.mounts, &fs);
+    Ok(())
+}
