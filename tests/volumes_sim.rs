@@ -88,7 +88,7 @@ fn a_bind_round_trips_through_the_simulated_host_only() {
     let mounts = ok(&sim(&gb, &["inspect", "--format", "{{json .Mounts}}", "peek"]));
     assert_eq!(
         mounts.trim().replace(&share, "[SHARE]"),
-        r#"[{"Type":"bind","Source":"[SHARE]","Destination":"/share","Mode":"","RW":true,"Propagation":"rprivate"}]"#
+        r#"[{"Destination":"/share","Mode":"","Propagation":"rprivate","RW":true,"Source":"[SHARE]","Type":"bind"}]"#
     );
 }
 
