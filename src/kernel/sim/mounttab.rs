@@ -397,6 +397,7 @@ mod tests {
             },
             read_only,
             bind_from: None,
+            backing: None,
         }
     }
 
