@@ -656,6 +656,8 @@ const DOCKER_WORDING: &[&str] = &[
     "sh: can't fork: Resource temporarily unavailable",
     // docker's exec refusal, kept word for word for scripts that match it
     "is paused, unpause the container before exec",
+    // docker's refusal to remove a volume a container names (lesson 10)
+    "volume is in use",
 ];
 
 #[test]

@@ -34,6 +34,7 @@ struct StateJson {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct HostConfigJson {
+    binds: Option<Vec<String>>,
     auto_remove: bool,
     network_mode: String,
     restart_policy: RestartPolicyJson,
@@ -100,6 +101,7 @@ struct ConfigJson {
     working_dir: String,
     tty: bool,
     open_stdin: bool,
+    volumes: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Serialize)]
@@ -279,6 +281,7 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
         driver: "overlay2".into(),
         platform: "linux".into(),
         host_config: HostConfigJson {
+            binds: (!c.config.binds.is_empty()).then(|| c.config.binds.clone()),
             auto_remove: c.config.auto_remove,
             network_mode: c.config.network.clone(),
             restart_policy: {
@@ -310,6 +313,13 @@ pub fn container_json(root: &Path, c: &Container) -> Value {
             working_dir: c.config.working_dir.clone(),
             tty: c.config.tty,
             open_stdin: c.config.interactive,
+            volumes: (!c.config.volumes.is_empty()).then(|| {
+                c.config
+                    .volumes
+                    .iter()
+                    .map(|v| (v.clone(), serde_json::json!({})))
+                    .collect()
+            }),
         },
         network_settings: network_settings(root, c),
     };

@@ -64,6 +64,13 @@ pub struct Config {
     /// the image's VOLUME), in the order they are mounted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<crate::volume::MountSpec>,
+    /// What inspect shows as docker's `HostConfig.Binds` (the `-v` flags
+    /// with a source, as given) and `Config.Volumes` (anonymous `-v /path`
+    /// and the image's VOLUMEs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// -p, --ip, --network-alias, --link, --dns*, --add-host
     /// (`engine::network`); left out when none is set.
     #[serde(

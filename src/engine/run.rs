@@ -817,13 +817,6 @@ pub fn create(
         eprintln!("WARNING: {w}");
     }
     let mounts = super::volumes::resolve(root, &image, &opts.mounts)?;
-    if simulated && !mounts.is_empty() {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "volumes are not simulated yet (-v, --mount, --volumes-from, or the image's VOLUME {}): run this as root without --simulate",
-            mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>().join(" ")
-        );
-    }
     let (network, net) = network_settings(root, &image, opts, simulated)?;
     let argv = command_line(&image, opts);
     if argv.is_empty() {
@@ -923,6 +916,8 @@ pub fn create(
                     .filter(|u| !u.is_empty())
                     .or_else(|| image.config.config().as_ref().and_then(|c| c.user().clone()))
                     .unwrap_or_default(),
+                binds: super::volumes::binds(&opts.mounts),
+                volumes: super::volumes::config_volumes(&image, &opts.mounts),
             },
             state: State {
                 status: Status::Created,

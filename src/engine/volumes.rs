@@ -112,7 +112,10 @@ pub fn resolve(root: &Path, image: &Image, flags: &MountFlags) -> Result<Vec<Mou
         });
     }
     for m in &all {
-        if m.kind == MountKind::Bind && !m.create_source && !Path::new(&m.source).exists() {
+        if m.kind == MountKind::Bind
+            && !m.create_source
+            && !store::host_side(root, Path::new(&m.source)).exists()
+        {
             return Err(engine_error(format!(
                 "invalid mount config for type \"bind\": bind source path does not exist: {}",
                 m.source
@@ -121,6 +124,33 @@ pub fn resolve(root: &Path, image: &Image, flags: &MountFlags) -> Result<Vec<Mou
     }
     spec::sort_for_mounting(&mut all);
     Ok(all)
+}
+
+/// docker's `HostConfig.Binds`: each `-v` flag that names a source (a
+/// host path or a volume), as given.
+pub fn binds(flags: &MountFlags) -> Vec<String> {
+    flags
+        .volumes
+        .iter()
+        .filter(|v| spec::parse_volume_flag(v).is_ok_and(|m| !m.anonymous))
+        .cloned()
+        .collect()
+}
+
+/// docker's `Config.Volumes`: the image's VOLUMEs and each anonymous `-v /path`.
+pub fn config_volumes(image: &Image, flags: &MountFlags) -> Vec<String> {
+    let mut v: Vec<String> = image_volumes(image);
+    v.extend(
+        flags
+            .volumes
+            .iter()
+            .filter_map(|f| spec::parse_volume_flag(f).ok())
+            .filter(|m| m.anonymous)
+            .map(|m| m.destination),
+    );
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn anonymous_labels() -> BTreeMap<String, String> {
@@ -171,22 +201,25 @@ pub fn prepare(root: &Path, observer: &mut dyn StepObserver, c: &Container) -> R
             MountKind::Volume => {
                 create_volume(root, observer, &m.name, &BTreeMap::new(), m.anonymous)?;
             }
-            MountKind::Bind => host_dir(observer, m)?,
+            MountKind::Bind => host_dir(root, observer, m)?,
             MountKind::Tmpfs => {}
         }
     }
     Ok(())
 }
 
-/// `-v /host:/ctr` with a missing host path: make the directory (docker's rule).
-fn host_dir(observer: &mut dyn StepObserver, m: &MountSpec) -> Result<()> {
+/// `-v /host:/ctr` with a missing host path: make the directory (docker's
+/// rule). On the simulated host the step names the host path and the
+/// directory is made under `<simstore>/host-fs`.
+fn host_dir(root: &Path, observer: &mut dyn StepObserver, m: &MountSpec) -> Result<()> {
     let path = PathBuf::from(&m.source);
-    if !m.create_source || std::fs::symlink_metadata(&path).is_ok() {
+    let made = store::host_side(root, &path);
+    if !m.create_source || std::fs::symlink_metadata(&made).is_ok() {
         return Ok(());
     }
     let step = Step::HostDirCreate { path: path.clone() };
     if store_step(observer, &step, || {
-        std::fs::create_dir_all(&path).with_context(|| format!("mkdir -p {}", path.display()))
+        std::fs::create_dir_all(&made).with_context(|| format!("mkdir -p {}", made.display()))
     })? == Go::Abort
     {
         crate::exit_err!(EXIT_ENGINE, "aborted before step host_dir_create");
@@ -221,8 +254,20 @@ pub fn start_steps(
                 }
                 ("volume", data)
             }
+            MountKind::Bind if crate::clock::is_simulated() => {
+                host_dir(root, observer, m)?;
+                // The simulated kernel maps the host path into its store.
+                let on_sim_host = store::host_side(root, Path::new(&m.source));
+                if std::fs::symlink_metadata(&on_sim_host).is_err() {
+                    return Err(engine_error(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    )));
+                }
+                ("bind", PathBuf::from(&m.source))
+            }
             MountKind::Bind => {
-                host_dir(observer, m)?;
+                host_dir(root, observer, m)?;
                 // A symlinked source is resolved on the host, as docker does.
                 let source = std::fs::canonicalize(&m.source).map_err(|e| {
                     engine_error(format!(

@@ -12,6 +12,7 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../lessons/03-detached.toml")),
     ("04-inside.toml", include_str!("../../lessons/04-inside.toml")),
     ("05-images-and-layers.toml", include_str!("../../lessons/05-images-and-layers.toml")),
+    ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../lessons/11-resources.toml")),
 ];
 
@@ -23,6 +24,7 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../labs/03-detached.toml")),
     ("04-inside.toml", include_str!("../../labs/04-inside.toml")),
     ("05-images.toml", include_str!("../../labs/05-images.toml")),
+    ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../labs/11-resources.toml")),
 ];
 

@@ -92,6 +92,11 @@ impl Runner {
         capture: bool,
         echo: bool,
     ) -> Result<Outcome> {
+        let pwd = match &self.workdir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        };
+        let line = &words::expand_pwd(line, &pwd.display().to_string());
         let args =
             words::without_program(words::split(line).map_err(|e| anyhow::anyhow!("{line}: {e}"))?);
         let _ = std::fs::remove_file(&self.trace);
@@ -301,6 +306,16 @@ impl Runner {
                 let file = match &self.workdir {
                     Some(dir) => dir.join(path),
                     None => PathBuf::from(path),
+                };
+                // On the simulated host, what its containers wrote through a
+                // bind is under the store's host-fs (`cp` and `export -o`
+                // write the real file).
+                let file = match std::path::absolute(&file) {
+                    Ok(abs) if self.simulate => {
+                        let sim = crate::volume::store::sim_host_path(&self.store, &abs);
+                        if sim.exists() { sim } else { file }
+                    }
+                    _ => file,
                 };
                 match std::fs::read(&file) {
                     Ok(data) if contains_bytes(&data, text.as_bytes()) => Ok(()),

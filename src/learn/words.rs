@@ -61,6 +61,35 @@ pub fn split(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// `$PWD` and `${PWD}` outside single quotes become `pwd`, as the
+/// learner's shell would expand them (`-v $PWD/backup:/backup`).
+pub fn expand_pwd(line: &str, pwd: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(r) = rest.strip_prefix("${PWD}") {
+                out.push_str(pwd);
+                rest = r;
+                continue;
+            }
+            if let Some(r) = rest.strip_prefix("$PWD") {
+                if !r.starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '_') {
+                    out.push_str(pwd);
+                    rest = r;
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Drop a leading `docker` or `glassbox`: learners type either.
 pub fn without_program(mut words: Vec<String>) -> Vec<String> {
     if matches!(
@@ -75,6 +104,15 @@ pub fn without_program(mut words: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pwd_is_expanded_outside_single_quotes() {
+        assert_eq!(
+            expand_pwd("run -v $PWD/b:/b -v ${PWD}:/c sh -c 'echo $PWD'", "/w"),
+            "run -v /w/b:/b -v /w:/c sh -c 'echo $PWD'"
+        );
+        assert_eq!(expand_pwd("echo $PWDX", "/w"), "echo $PWDX");
+    }
 
     #[test]
     fn splits_like_a_shell() {

@@ -55,6 +55,29 @@ pub fn data_dir(root: &Path, name: &str) -> PathBuf {
     volume_dir(root, name).join("_data")
 }
 
+/// The simulated host's file system: a bind of the host path `/p` in a
+/// simulated container is `<simstore>/host-fs/p` (the simulator touches no
+/// host file outside its store). `..` components are dropped, never followed.
+pub fn sim_host_path(root: &Path, path: &Path) -> PathBuf {
+    let mut out = root.join("host-fs");
+    for c in path.components() {
+        if let std::path::Component::Normal(n) = c {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Where a bind's host path is for this process: itself on the real host,
+/// under `<simstore>/host-fs` on the simulated one.
+pub fn host_side(root: &Path, path: &Path) -> PathBuf {
+    if crate::clock::is_simulated() {
+        sim_host_path(root, path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
 pub fn get(root: &Path, name: &str) -> Option<Volume> {
     if !super::spec::valid_volume_name(name) {
         return None;

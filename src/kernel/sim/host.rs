@@ -160,6 +160,9 @@ pub struct Detached {
     /// OOM score and rlimits.
     #[serde(default)]
     pub res: ProcResources,
+    /// Its volumes' and binds' files as last written back (`volumes`).
+    #[serde(default)]
+    pub volumes_seen: FsPatch,
 }
 
 /// `res` with its limits' times made host times (ms since the epoch) for a
@@ -679,6 +682,7 @@ pub fn settle(
                 (None, Outcome::StillRunning { .. }) => None,
             };
             d.log_output(&trace, ended.is_some())?;
+            super::volumes::sync_detached(&mut d, &fs)?;
             let Some(end) = ended else {
                 st.procs.insert(pid, d);
                 return Ok(None);
@@ -717,6 +721,7 @@ pub fn settle(
                 restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
                 ..d
             };
+            super::volumes::reload_for_restart(&mut d)?;
             pid = new_pid;
             st.procs.insert(pid, d.clone());
         }
@@ -992,7 +997,7 @@ pub fn exec(
         }
         let _ = stdout.flush();
         let _ = stderr.flush();
-        let patch = FsPatch::between(&before, &fs, &mount_points(&d.mounts));
+        let patch = FsPatch::between(&before, &fs, &super::volumes::unbacked_points(&d.mounts));
         if !patch.is_empty() {
             if let Some(d) = st.procs.get_mut(&c.state.pid) {
                 d.patches.push((after(now), patch));
@@ -1252,7 +1257,7 @@ pub fn exec_attached(
         return Ok(Ok(0));
     };
     if let Some(fs) = &session.fs {
-        let patch = FsPatch::between(&session.base, fs, &mount_points(&d.mounts));
+        let patch = FsPatch::between(&session.base, fs, &super::volumes::unbacked_points(&d.mounts));
         if !patch.is_empty() {
             update(root, |st| {
                 if let Some(d) = st.procs.get_mut(&c.state.pid) {

@@ -21,6 +21,7 @@ pub mod sh;
 pub mod shell;
 pub mod sysfs;
 pub mod upper;
+pub mod volumes;
 
 use super::{CgroupSetup, ChildFailure, ChildSpec, Go, Kernel, StepObserver};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
@@ -50,6 +51,10 @@ pub struct SimMount {
     pub read_only: bool,
     /// For a bind of a path already in the container: that path.
     pub bind_from: Option<String>,
+    /// A volume or host bind: the directory of the simulated store that
+    /// holds its files (see `volumes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backing: Option<PathBuf>,
 }
 
 struct SimChild {
@@ -438,6 +443,7 @@ impl SimChild {
                     },
                     read_only: *read_only,
                     bind_from: None,
+                    backing: None,
                 });
                 match kind {
                     crate::step::Special::Proc => self.fill_proc(procs),
@@ -524,6 +530,10 @@ impl SimChild {
                     ..Default::default()
                 });
                 Ok(())
+            }
+            // Volumes: see `volumes`.
+            Step::VolumeSeed { .. } | Step::VolumeMount { .. } | Step::VolumeRemountRo { .. } => {
+                self.apply_volume_step(step).map_err(engine)
             }
             Step::SetHostname { hostname } => {
                 self.hostname = hostname.clone();
@@ -781,6 +791,7 @@ impl SimChild {
             input_closed: None,
             restart_delay_ms: 0,
             res: host::absolute(&self.res, self.started_ms),
+            volumes_seen: volumes::snapshot(&self.mounts, &self.fs),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
@@ -1241,6 +1252,7 @@ impl Kernel for SimKernel {
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.take().context("no child to wait for")?;
         self.forget_netns(child.host_pid)?;
+        child.keep_volumes()?;
         child.keep_changes()?;
         self.last_counters = Some(child.counters);
         if child.entering {

@@ -349,6 +349,7 @@ pub fn masked_dir(path: &str) -> SimMount {
         options: "ro".into(),
         read_only: true,
         bind_from: None,
+        backing: None,
     }
 }
 
@@ -362,6 +363,7 @@ pub fn masked_file(path: &str) -> SimMount {
         options: String::new(),
         read_only: false,
         bind_from: Some("/dev/null".into()),
+        backing: None,
     }
 }
 
@@ -375,6 +377,7 @@ pub fn readonly_bind(path: &str, fstype: &str) -> SimMount {
         options: "ro,nosuid,nodev,noexec".into(),
         read_only: true,
         bind_from: Some(path.into()),
+        backing: None,
     }
 }
 
@@ -394,6 +397,7 @@ mod tests {
             },
             read_only,
             bind_from: None,
+            backing: None,
         }
     }
 

@@ -165,21 +165,44 @@ pub fn tree_tar(fs: &SimFs, abs: &str, name: &str) -> Result<Vec<u8>> {
     b.into_inner().context("finish the tar stream")
 }
 
+/// Several trees in one tar stream (`tar c`): each `(abs, name)` as in
+/// `tree_tar`; also the names written, in order (for `tar cv`).
+pub fn trees_tar(fs: &SimFs, items: &[(String, String)]) -> Result<(Vec<u8>, Vec<String>)> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut names = Vec::new();
+    for (abs, name) in items {
+        tree_into_named(&mut b, fs, abs, name, &mut names)?;
+    }
+    Ok((b.into_inner().context("finish the tar stream")?, names))
+}
+
 fn tree_into(b: &mut tar::Builder<Vec<u8>>, fs: &SimFs, abs: &str, name: &str) -> Result<()> {
+    tree_into_named(b, fs, abs, name, &mut Vec::new())
+}
+
+fn tree_into_named(
+    b: &mut tar::Builder<Vec<u8>>,
+    fs: &SimFs,
+    abs: &str,
+    name: &str,
+    written: &mut Vec<String>,
+) -> Result<()> {
     let Some(node) = fs.node_at(abs) else {
         return Ok(());
     };
+    written.push(if node.is_dir() { format!("{}/", name.trim_end_matches('/')) } else { name.to_string() });
     append(b, name, node, fs.size_of(abs), fs.mtime_of(abs))?;
     if node.is_dir() {
         let mut names = fs.list_dir(abs, "/").unwrap_or_default();
         names.sort();
         for n in names {
             let child = format!("{}/{n}", abs.trim_end_matches('/'));
-            tree_into(
+            tree_into_named(
                 b,
                 fs,
                 &child,
                 &format!("{}/{n}", name.trim_end_matches('/')),
+                written,
             )?;
         }
     }

@@ -2,6 +2,7 @@
 //! against the simulated world, printing what busybox prints. One table
 //! ([`APPLETS`]) says what exists; anything else reports it cannot run.
 
+pub mod archive;
 pub mod files;
 pub mod net;
 pub mod procs;
@@ -50,6 +51,7 @@ applets! {
     "busybox" => system::busybox,
     "ip" => net::ip, "ping" => net::ping, "wget" => net::wget, "nc" => net::nc,
     "httpd" => net::httpd,
+    "tar" => archive::tar,
 }
 
 /// Names that run as the shell.
