@@ -20,7 +20,13 @@ fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
 }
 
 fn fails(o: &std::process::Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
     stderr(o)
 }
 
@@ -51,8 +57,25 @@ const HTTPD: &str =
 #[test]
 fn a_published_port_answers_from_the_simulated_host_and_on_the_container_address() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "sh", "-c", HTTPD]));
-    assert_eq!(ok(&sim(&gb, &["port", "web"])), "80/tcp -> 127.0.0.1:18080\n");
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1:18080:80",
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
+        ],
+    ));
+    assert_eq!(
+        ok(&sim(&gb, &["port", "web"])),
+        "80/tcp -> 127.0.0.1:18080\n"
+    );
     let ps = ok(&sim(&gb, &["ps"]));
     assert!(ps.contains("127.0.0.1:18080->80/tcp"), "{ps}");
     match host_get(&gb, 18080) {
@@ -65,11 +88,17 @@ fn a_published_port_answers_from_the_simulated_host_and_on_the_container_address
     }
     // Nothing listens on another port; nothing is published on it either.
     assert_eq!(host_get(&gb, 18081), Reply::Refused);
-    let ip = ok(&sim(&gb, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]));
+    let ip = ok(&sim(
+        &gb,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
+    ));
     let ip = ip.trim();
     assert!(ip.starts_with("10.123.0."), "{ip}");
     let url = format!("http://{ip}/");
-    let o = sim(&gb, &["run", "--rm", "busybox", "wget", "-q", "-O", "-", &url]);
+    let o = sim(
+        &gb,
+        &["run", "--rm", "busybox", "wget", "-q", "-O", "-", &url],
+    );
     assert_eq!(ok(&o), "hello-from-glassbox\n");
     // Published on 127.0.0.1 only: the gateway address has no DNAT for it
     // (as on the real host, where nothing listens there either).
@@ -80,13 +109,27 @@ fn a_published_port_answers_from_the_simulated_host_and_on_the_container_address
         format!("Connecting to 10.123.0.1:18080 (10.123.0.1:18080)\nwget: can't connect to remote host (10.123.0.1): Connection refused\nConnecting to {ip} ({ip}:80)\nwriting to stdout\nhello-from-glassbox\n-                    100% |********************************|    20  0:00:00 ETA\nwritten to stdout\nwget: server returned error: HTTP/1.1 404 Not Found\nstatus 1\n")
     );
     // The container's own view of its network.
-    let o = sim(&gb, &["exec", "web", "sh", "-c", "ip addr show eth0; ip route; hostname -i"]);
+    let o = sim(
+        &gb,
+        &[
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "ip addr show eth0; ip route; hostname -i",
+        ],
+    );
     let text = ok(&o);
-    assert!(text.contains(&format!("inet {ip}/24 brd 10.123.0.255 scope global eth0")), "{text}");
+    assert!(
+        text.contains(&format!("inet {ip}/24 brd 10.123.0.255 scope global eth0")),
+        "{text}"
+    );
     assert!(text.contains("default via 10.123.0.1 dev eth0"), "{text}");
     assert!(text.ends_with(&format!("{ip}\n")), "{text}");
     // After rm: no veth, rule or address of it is left in the model.
-    let id = ok(&sim(&gb, &["inspect", "-f", "{{.Id}}", "web"])).trim().to_string();
+    let id = ok(&sim(&gb, &["inspect", "-f", "{{.Id}}", "web"]))
+        .trim()
+        .to_string();
     assert!(host_state(&gb).contains(&format!("c:{id}")));
     ok(&sim(&gb, &["rm", "-f", "web"]));
     let st = host_state(&gb);
@@ -101,9 +144,50 @@ fn containers_on_a_user_network_ping_each_other_by_name_and_not_across_networks(
     let gb = Gb::new();
     ok(&sim(&gb, &["network", "create", "testnet"]));
     ok(&sim(&gb, &["network", "create", "othernet"]));
-    ok(&sim(&gb, &["run", "-d", "--name", "a", "--network", "testnet", "busybox", "sleep", "1000"]));
-    ok(&sim(&gb, &["run", "-d", "--name", "c", "--network", "othernet", "busybox", "sleep", "1000"]));
-    let o = sim(&gb, &["run", "--rm", "--name", "b", "--network", "testnet", "busybox", "ping", "-c", "2", "a"]);
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "a",
+            "--network",
+            "testnet",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    ));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--network",
+            "othernet",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    ));
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "b",
+            "--network",
+            "testnet",
+            "busybox",
+            "ping",
+            "-c",
+            "2",
+            "a",
+        ],
+    );
     insta::assert_snapshot!(ok(&o), @r"
     PING a (10.123.1.2): 56 data bytes
     64 bytes from 10.123.1.2: seq=0 ttl=64 time=0.082 ms
@@ -114,14 +198,58 @@ fn containers_on_a_user_network_ping_each_other_by_name_and_not_across_networks(
     round-trip min/avg/max = 0.069/0.075/0.082 ms
     ");
     // c is on another network: no name for it, and its address is dropped.
-    let o = sim(&gb, &["run", "--rm", "--network", "testnet", "busybox", "ping", "-c", "1", "c"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "testnet",
+            "busybox",
+            "ping",
+            "-c",
+            "1",
+            "c",
+        ],
+    );
     assert_eq!(fails(&o, 1), "ping: bad address 'c'\n");
-    let cip = ok(&sim(&gb, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c"]));
-    let o = sim(&gb, &["run", "--rm", "--network", "testnet", "busybox", "ping", "-c", "1", "-W", "1", cip.trim()]);
+    let cip = ok(&sim(
+        &gb,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "c"],
+    ));
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "testnet",
+            "busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            cip.trim(),
+        ],
+    );
     fails(&o, 1);
-    assert!(stdout(&o).contains("1 packets transmitted, 0 packets received, 100% packet loss"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("1 packets transmitted, 0 packets received, 100% packet loss"),
+        "{}",
+        stdout(&o)
+    );
     // The network's books: a and c where they are.
-    let inspect = ok(&sim(&gb, &["network", "inspect", "-f", "{{json .Containers}}", "testnet"]));
+    let inspect = ok(&sim(
+        &gb,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{json .Containers}}",
+            "testnet",
+        ],
+    ));
     assert!(inspect.contains("\"Name\":\"a\""), "{inspect}");
     // A network in use cannot go; once empty it can.
     let err = fails(&sim(&gb, &["network", "rm", "testnet"]), 1);
@@ -137,28 +265,61 @@ fn containers_on_a_user_network_ping_each_other_by_name_and_not_across_networks(
 #[test]
 fn link_dns_and_add_host_are_in_the_container_files() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "-d", "--name", "db", "busybox", "sleep", "1000"]));
-    let o = sim(&gb, &[
-        "run", "--rm", "--hostname", "box", "--link", "db:database", "--dns", "192.0.2.53",
-        "--add-host", "h1:10.9.9.9", "busybox", "sh", "-c",
-        "grep -v ip6 /etc/hosts; cat /etc/resolv.conf; ping -c 1 database | head -2",
-    ]);
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "db", "busybox", "sleep", "1000"],
+    ));
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--hostname",
+            "box",
+            "--link",
+            "db:database",
+            "--dns",
+            "192.0.2.53",
+            "--add-host",
+            "h1:10.9.9.9",
+            "busybox",
+            "sh",
+            "-c",
+            "grep -v ip6 /etc/hosts; cat /etc/resolv.conf; ping -c 1 database | head -2",
+        ],
+    );
     let text = ok(&o);
-    let db_ip = ok(&sim(&gb, &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]));
+    let db_ip = ok(&sim(
+        &gb,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"],
+    ));
     let db_ip = db_ip.trim();
     assert!(text.contains(&format!("{db_ip}\tdatabase db ")), "{text}");
     assert!(text.contains("10.9.9.9\th1"), "{text}");
     assert!(text.contains("nameserver 192.0.2.53"), "{text}");
-    assert!(text.contains(&format!("64 bytes from {db_ip}: seq=0 ttl=64")), "{text}");
+    assert!(
+        text.contains(&format!("64 bytes from {db_ip}: seq=0 ttl=64")),
+        "{text}"
+    );
     ok(&sim(&gb, &["rm", "-f", "db"]));
 }
 
 #[test]
 fn a_taken_port_fails_cleanly_and_leaves_nothing() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "-d", "--name", "first", "-p", "18090:80", "busybox", "sleep", "1000"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "first", "-p", "18090:80", "busybox", "sleep", "1000",
+        ],
+    ));
     let before = host_state(&gb);
-    let o = sim(&gb, &["run", "-d", "--name", "second", "-p", "18090:80", "busybox", "sleep", "1000"]);
+    let o = sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "second", "-p", "18090:80", "busybox", "sleep", "1000",
+        ],
+    );
     let err = fails(&o, 125);
     assert!(err.contains("port is already allocated"), "{err}");
     let all = ok(&sim(&gb, &["ps", "-a", "--format", "{{.Names}}"]));
@@ -174,7 +335,20 @@ fn a_taken_port_fails_cleanly_and_leaves_nothing() {
 fn system_reset_forgets_the_simulated_networks() {
     let gb = Gb::new();
     ok(&sim(&gb, &["network", "create", "gone"]));
-    ok(&sim(&gb, &["run", "-d", "--name", "x", "--network", "gone", "busybox", "sleep", "1000"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "x",
+            "--network",
+            "gone",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    ));
     ok(&sim(&gb, &["system", "reset", "-f"]));
     let ls = ok(&sim(&gb, &["network", "ls", "--format", "{{.Name}}"]));
     assert_eq!(ls, "bridge\n");
@@ -211,19 +385,39 @@ fn a_published_run_takes_the_same_steps_real_and_simulated() {
         let o = c
             .arg("--trace-json")
             .arg(&trace)
-            .args(["run", "-d", "--name", "p", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "30"])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                "p",
+                "-p",
+                &format!("127.0.0.1:{port}:80"),
+                "busybox",
+                "sleep",
+                "30",
+            ])
             .output()
             .unwrap();
         let ran = o.status.success();
-        let k = if trace.exists() { trace_kinds(&trace) } else { vec![] };
+        let k = if trace.exists() {
+            trace_kinds(&trace)
+        } else {
+            vec![]
+        };
         let mut rm = gb.cmd();
         if simulated {
             rm.arg("--simulate");
         }
         let _ = rm.args(["rm", "-f", "p"]).output();
         if !simulated {
-            let _ = std::process::Command::new("ip").args(["link", "del", &bridge]).stderr(std::process::Stdio::null()).status();
-            let _ = std::process::Command::new("nft").args(["delete", "table", "ip", &table]).stderr(std::process::Stdio::null()).status();
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &bridge])
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
         assert!(ran, "simulated={simulated}: {}", stderr(&o));
         kinds.push(k);
@@ -234,8 +428,15 @@ fn a_published_run_takes_the_same_steps_real_and_simulated() {
             k.iter()
                 .filter(|s| {
                     [
-                        "bridge_create", "veth_create", "addr_add", "netns_link_up", "route_add",
-                        "sysctl_write", "nft_apply", "port_reserve", "hosts_write",
+                        "bridge_create",
+                        "veth_create",
+                        "addr_add",
+                        "netns_link_up",
+                        "route_add",
+                        "sysctl_write",
+                        "nft_apply",
+                        "port_reserve",
+                        "hosts_write",
                     ]
                     .contains(&s.as_str())
                 })

@@ -51,12 +51,17 @@ fn simulated_volume_verbs_work_on_the_simulated_store() {
 
 /// A host path no other test uses (it must never appear on the real host).
 fn host_dir(gb: &Gb, what: &str) -> String {
-    format!("/srv/glassbox-sim-{}-{what}", gb.root().file_name().unwrap().to_string_lossy())
+    format!(
+        "/srv/glassbox-sim-{}-{what}",
+        gb.root().file_name().unwrap().to_string_lossy()
+    )
 }
 
 /// Where the simulated host keeps the host path `path`.
 fn on_sim_host(gb: &Gb, path: &str) -> std::path::PathBuf {
-    gb.sim_root().join("host-fs").join(path.trim_start_matches('/'))
+    gb.sim_root()
+        .join("host-fs")
+        .join(path.trim_start_matches('/'))
 }
 
 #[test]
@@ -75,17 +80,46 @@ fn a_bind_round_trips_through_the_simulated_host_only() {
         std::fs::read_to_string(on_sim_host(&gb, &share).join("note.txt")).unwrap(),
         "written inside\n"
     );
-    assert!(!std::path::Path::new(&share).exists(), "the real host was touched");
+    assert!(
+        !std::path::Path::new(&share).exists(),
+        "the real host was touched"
+    );
     // The host side changes; a new container sees it.
-    std::fs::write(on_sim_host(&gb, &share).join("note.txt"), "changed on the host\n").unwrap();
-    let o = sim(&gb, &["run", "--rm", "-v", &v, "busybox", "cat", "/share/note.txt"]);
+    std::fs::write(
+        on_sim_host(&gb, &share).join("note.txt"),
+        "changed on the host\n",
+    )
+    .unwrap();
+    let o = sim(
+        &gb,
+        &["run", "--rm", "-v", &v, "busybox", "cat", "/share/note.txt"],
+    );
     assert_eq!(ok(&o), "changed on the host\n");
     // What went through the bind is not in the container's upper layer.
-    let o = sim(&gb, &["run", "--name", "peek", "-v", &v, "busybox", "sh", "-c", "echo x > /share/y; echo z > /z"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "peek",
+            "-v",
+            &v,
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /share/y; echo z > /z",
+        ],
+    );
     ok(&o);
     let diff = ok(&sim(&gb, &["diff", "peek"]));
-    assert!(diff.contains("A /z") && !diff.contains("/share/y"), "{diff}");
-    let mounts = ok(&sim(&gb, &["inspect", "--format", "{{json .Mounts}}", "peek"]));
+    assert!(
+        diff.contains("A /z") && !diff.contains("/share/y"),
+        "{diff}"
+    );
+    let mounts = ok(&sim(
+        &gb,
+        &["inspect", "--format", "{{json .Mounts}}", "peek"],
+    ));
     assert_eq!(
         mounts.trim().replace(&share, "[SHARE]"),
         r#"[{"Destination":"/share","Mode":"","Propagation":"rprivate","RW":true,"Source":"[SHARE]","Type":"bind"}]"#
@@ -104,35 +138,96 @@ fn a_read_only_bind_refuses_writes_with_erofs() {
         .arg("--simulate")
         .arg("--trace-json")
         .arg(&trace)
-        .args(["run", "--rm", "-v", &format!("{share}:/ro:ro"), "busybox", "sh", "-c",
-               "cat /ro/f; echo more >> /ro/f; rm /ro/f; touch /ro/new"])
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{share}:/ro:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /ro/f; echo more >> /ro/f; rm /ro/f; touch /ro/new",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     insta::assert_snapshot!(
         "sim_ro_refusal",
-        format!("{}---\n{}", common::stdout(&o), stderr(&o).lines().filter(|l| !l.contains("Unable to find")).collect::<Vec<_>>().join("\n"))
+        format!(
+            "{}---\n{}",
+            common::stdout(&o),
+            stderr(&o)
+                .lines()
+                .filter(|l| !l.contains("Unable to find"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     );
     assert!(common::trace_kinds(&trace).contains(&"volume_remount_ro".to_string()));
-    assert_eq!(std::fs::read_to_string(on_sim_host(&gb, &share).join("f")).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(on_sim_host(&gb, &share).join("f")).unwrap(),
+        "kept\n"
+    );
     assert!(!on_sim_host(&gb, &share).join("new").exists());
 }
 
 #[test]
 fn a_named_volume_outlives_its_container_and_is_kept_while_named() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "--name", "w", "-v", "simdata:/data", "busybox", "sh", "-c", "echo kept > /data/k"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "w",
+            "-v",
+            "simdata:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo kept > /data/k",
+        ],
+    ));
     assert_eq!(
         std::fs::read_to_string(gb.sim_root().join("volumes/simdata/_data/k")).unwrap(),
         "kept\n"
     );
     // docker's HostConfig.Binds: the -v flags with a source, as given.
-    let binds = ok(&sim(&gb, &["inspect", "--format", "{{json .HostConfig.Binds}} {{json .Config.Volumes}}", "w"]));
+    let binds = ok(&sim(
+        &gb,
+        &[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
+            "w",
+        ],
+    ));
     assert_eq!(binds.trim(), r#"["simdata:/data"] null"#);
     ok(&sim(&gb, &["rm", "w"]));
-    let o = sim(&gb, &["run", "--rm", "-v", "simdata:/data", "busybox", "cat", "/data/k"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "simdata:/data",
+            "busybox",
+            "cat",
+            "/data/k",
+        ],
+    );
     assert_eq!(ok(&o), "kept\n");
-    ok(&sim(&gb, &["create", "--name", "keeper", "-v", "simdata:/data", "busybox"]));
+    ok(&sim(
+        &gb,
+        &[
+            "create",
+            "--name",
+            "keeper",
+            "-v",
+            "simdata:/data",
+            "busybox",
+        ],
+    ));
     let o = sim(&gb, &["volume", "rm", "simdata"]);
     assert_eq!(o.status.code(), Some(1));
     let id = ok(&sim(&gb, &["inspect", "--format", "{{.Id}}", "keeper"]));
@@ -146,35 +241,108 @@ fn a_named_volume_outlives_its_container_and_is_kept_while_named() {
 #[test]
 fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "--name", "src", "busybox", "sh", "-c", "mkdir /data && echo shipped > /data/readme"]));
-    ok(&sim(&gb, &["commit", "-c", "VOLUME /data", "src", "volimg:1"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "src",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /data && echo shipped > /data/readme",
+        ],
+    ));
+    ok(&sim(
+        &gb,
+        &["commit", "-c", "VOLUME /data", "src", "volimg:1"],
+    ));
     let t1 = gb.root().join("t1.jsonl");
-    let o = gb.cmd().args(["--simulate", "--trace-json"]).arg(&t1)
-        .args(["run", "--name", "db", "volimg:1", "sh", "-c", "echo row >> /data/rows; ls /data"])
-        .output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--trace-json"])
+        .arg(&t1)
+        .args([
+            "run",
+            "--name",
+            "db",
+            "volimg:1",
+            "sh",
+            "-c",
+            "echo row >> /data/rows; ls /data",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(ok(&o), "readme\nrows\n");
-    let vols = ok(&sim(&gb, &["inspect", "--format", "{{json .HostConfig.Binds}} {{json .Config.Volumes}}", "db"]));
+    let vols = ok(&sim(
+        &gb,
+        &[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
+            "db",
+        ],
+    ));
     assert_eq!(vols.trim(), r#"null {"/data":{}}"#);
     let kinds = common::trace_kinds(&t1);
     assert!(kinds.contains(&"volume_seed".to_string()), "{kinds:?}");
     // Started again: the volume holds files, it is not seeded again.
     let t2 = gb.root().join("t2.jsonl");
-    let o = gb.cmd().args(["--simulate", "--trace-json"]).arg(&t2)
-        .args(["start", "-a", "db"]).output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--trace-json"])
+        .arg(&t2)
+        .args(["start", "-a", "db"])
+        .output()
+        .unwrap();
     assert_eq!(ok(&o), "readme\nrows\n");
     assert!(!common::trace_kinds(&t2).contains(&"volume_seed".to_string()));
     // A second container on the same volume does not seed it either.
     let t3 = gb.root().join("t3.jsonl");
-    let o = gb.cmd().args(["--simulate", "--trace-json"]).arg(&t3)
-        .args(["run", "--rm", "--volumes-from", "db", "busybox", "cat", "/data/rows"]).output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--trace-json"])
+        .arg(&t3)
+        .args([
+            "run",
+            "--rm",
+            "--volumes-from",
+            "db",
+            "busybox",
+            "cat",
+            "/data/rows",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(ok(&o), "row\nrow\n");
     assert!(!common::trace_kinds(&t3).contains(&"volume_seed".to_string()));
     // The backup: a tar written through a bind, a real tar on the simulated host.
     let backup = host_dir(&gb, "backup");
-    let o = sim(&gb, &["run", "--rm", "--volumes-from", "db", "-v", &format!("{backup}:/backup"),
-                       "busybox", "tar", "cf", "/backup/db.tar", "/data"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "db",
+            "-v",
+            &format!("{backup}:/backup"),
+            "busybox",
+            "tar",
+            "cf",
+            "/backup/db.tar",
+            "/data",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    insta::assert_snapshot!("sim_backup_tar_stderr", stderr(&o).lines().filter(|l| !l.contains("Unable to find")).collect::<Vec<_>>().join("\n"));
+    insta::assert_snapshot!(
+        "sim_backup_tar_stderr",
+        stderr(&o)
+            .lines()
+            .filter(|l| !l.contains("Unable to find"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let tar = std::fs::read(on_sim_host(&gb, &backup).join("db.tar")).unwrap();
     let mut a = tar::Archive::new(&tar[..]);
     let mut names = Vec::new();
@@ -187,10 +355,30 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
     }
     insta::assert_snapshot!("sim_backup_tar_entries", names.join("\n"));
     // The tar reads back in a container too.
-    let o = sim(&gb, &["run", "--rm", "-v", &format!("{backup}:/backup"), "busybox", "tar", "tf", "/backup/db.tar"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{backup}:/backup"),
+            "busybox",
+            "tar",
+            "tf",
+            "/backup/db.tar",
+        ],
+    );
     assert_eq!(ok(&o), "data/\ndata/readme\ndata/rows\n");
     // rm -v takes the anonymous volume with the container.
-    let vol = ok(&sim(&gb, &["inspect", "--format", "{{range .Mounts}}{{.Name}}{{end}}", "db"]));
+    let vol = ok(&sim(
+        &gb,
+        &[
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{.Name}}{{end}}",
+            "db",
+        ],
+    ));
     assert!(gb.sim_root().join("volumes").join(vol.trim()).exists());
     ok(&sim(&gb, &["rm", "-v", "db", "src"]));
     assert!(!gb.sim_root().join("volumes").join(vol.trim()).exists());
@@ -200,13 +388,31 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
 fn a_tmpfs_mount_and_a_symlinked_mount_point_stay_inside_the_container() {
     let gb = Gb::new();
     // An image whose /data is a symlink climbing out of the root.
-    ok(&sim(&gb, &["run", "--name", "lnk", "busybox", "ln", "-s", "/../../hostish/x", "/data"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "--name",
+            "lnk",
+            "busybox",
+            "ln",
+            "-s",
+            "/../../hostish/x",
+            "/data",
+        ],
+    ));
     ok(&sim(&gb, &["commit", "lnk", "lnkimg:1"]));
     let o = sim(&gb, &["run", "--rm", "-v", "lv:/data", "--mount", "type=tmpfs,target=/scratch",
                        "lnkimg:1", "sh", "-c",
                        "echo in > /data/f; echo t > /scratch/t; ls /hostish/x; grep -E ' /(hostish/x|scratch) ' /proc/self/mountinfo | cut -d' ' -f5,9"]);
-    insta::assert_snapshot!("sim_symlinked_mount_point", ok(&o).replace(&gb.sim_root().display().to_string(), "[SIM]"));
-    assert_eq!(std::fs::read_to_string(gb.sim_root().join("volumes/lv/_data/f")).unwrap(), "in\n");
+    insta::assert_snapshot!(
+        "sim_symlinked_mount_point",
+        ok(&o).replace(&gb.sim_root().display().to_string(), "[SIM]")
+    );
+    assert_eq!(
+        std::fs::read_to_string(gb.sim_root().join("volumes/lv/_data/f")).unwrap(),
+        "in\n"
+    );
     assert!(!gb.sim_root().join("hostish").exists());
 }
 
@@ -221,14 +427,49 @@ fn real_and_simulated_runs_with_a_bind_take_the_same_steps() {
     let v = format!("{}:/b:ro", dir.display());
     let (real, simt) = (gb.root().join("real.jsonl"), gb.root().join("sim.jsonl"));
     let script = "cat /b/* 2>/dev/null; ls /b";
-    let o = gb.cmd().arg("--trace-json").arg(&real)
-        .args(["run", "--rm", "-v", &v, "-v", "parity:/p", "busybox", "sh", "-c", script]).output().unwrap();
+    let o = gb
+        .cmd()
+        .arg("--trace-json")
+        .arg(&real)
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &v,
+            "-v",
+            "parity:/p",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = gb.cmd().args(["--simulate", "--trace-json"]).arg(&simt)
-        .args(["run", "--rm", "-v", &v, "-v", "parity:/p", "busybox", "sh", "-c", script]).output().unwrap();
+    let o = gb
+        .cmd()
+        .args(["--simulate", "--trace-json"])
+        .arg(&simt)
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            &v,
+            "-v",
+            "parity:/p",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let (r, s) = (common::trace_kinds(&real), common::trace_kinds(&simt));
-    assert!(r.contains(&"volume_mount".to_string()) && r.contains(&"host_dir_create".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"volume_mount".to_string()) && r.contains(&"host_dir_create".to_string()),
+        "{r:?}"
+    );
     assert_eq!(r, s);
     ok(&gb.run(&["volume", "rm", "parity"]));
 }
@@ -236,11 +477,39 @@ fn real_and_simulated_runs_with_a_bind_take_the_same_steps() {
 #[test]
 fn what_running_containers_and_execs_write_reaches_the_volume() {
     let gb = Gb::new();
-    ok(&sim(&gb, &["run", "-d", "--name", "live", "-v", "shared:/data", "busybox", "sh", "-c",
-                   "echo from-the-program > /data/bg; while true; do sleep 1; done"]));
-    ok(&sim(&gb, &["exec", "live", "sh", "-c", "echo from-exec > /data/ex"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "live",
+            "-v",
+            "shared:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo from-the-program > /data/bg; while true; do sleep 1; done",
+        ],
+    ));
+    ok(&sim(
+        &gb,
+        &["exec", "live", "sh", "-c", "echo from-exec > /data/ex"],
+    ));
     // Another container mounting the volume sees both while `live` runs.
-    let o = sim(&gb, &["run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "cat /data/bg /data/ex"]);
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "shared:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/bg /data/ex",
+        ],
+    );
     assert_eq!(ok(&o), "from-the-program\nfrom-exec\n");
     assert_eq!(
         std::fs::read_to_string(gb.sim_root().join("volumes/shared/_data/ex")).unwrap(),

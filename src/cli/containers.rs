@@ -127,14 +127,27 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container (docker's syntax: ctrl-p,ctrl-q)
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
-    /// The image to run
-    pub image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image to run, then the command and its arguments: everything
+    /// after the image is the command's, as docker reads it (`run IMG ls -d /`)
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub image_and_command: Vec<String>,
 }
 
-fn run_options(args: RunArgs) -> Result<RunOptions> {
+impl RunArgs {
+    /// (image, command) from the one positional list.
+    fn split_image(&mut self) -> (String, Vec<String>) {
+        let mut all = std::mem::take(&mut self.image_and_command).into_iter();
+        (all.next().unwrap_or_default(), all.collect())
+    }
+}
+
+fn run_options(mut args: RunArgs) -> Result<RunOptions> {
+    let (image, command) = args.split_image();
     let network = match args.network.as_deref() {
         None => Network::Default,
         Some("none") => Network::None,
@@ -174,8 +187,8 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         add_hosts: args.add_host,
     };
     let opts = RunOptions {
-        image: args.image,
-        command: args.command,
+        image,
+        command,
         name: args.name,
         hostname: args.hostname,
         env: args.env,
@@ -343,18 +356,24 @@ pub struct ExecArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>]), looked up in the container's /etc/passwd and /etc/group
     #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// The container (name or id)
-    pub container: String,
-    /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The container (name or id), then the command and its arguments
+    /// (everything after the container is the command's: `exec c ls -d /`)
+    #[arg(
+        value_name = "CONTAINER COMMAND [ARG...]",
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true
+    )]
+    pub container_and_command: Vec<String>,
 }
 
 /// `exec`: run a command in a running container (joins its namespaces and cgroup).
-pub fn exec(g: &GlobalOptions, args: ExecArgs) -> Result<i32> {
+pub fn exec(g: &GlobalOptions, mut args: ExecArgs) -> Result<i32> {
+    let mut words = std::mem::take(&mut args.container_and_command).into_iter();
+    let container = words.next().unwrap_or_default();
     let opts = engine::ExecOptions {
-        container: args.container,
-        command: args.command,
+        container,
+        command: words.collect(),
         env: args.env,
         workdir: args.workdir,
         interactive: args.interactive,

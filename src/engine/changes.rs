@@ -140,8 +140,7 @@ pub fn apply_instruction(
             cfg.insert("WorkingDir".into(), json!(workdir(current, &w)));
         }
         Instruction::StopSignal(s) => {
-            super::lifecycle::parse_signal(&s)
-                .map_err(|_| fail(format!("Invalid signal: {s}")))?;
+            super::lifecycle::parse_signal(&s).map_err(|_| fail(format!("Invalid signal: {s}")))?;
             cfg.insert("StopSignal".into(), json!(s));
         }
         Instruction::Healthcheck(h) => {

@@ -21,8 +21,8 @@ pub mod reset;
 pub mod resources;
 pub mod run;
 pub mod search;
-pub mod user;
 pub mod sim_files;
+pub mod user;
 pub mod validate;
 pub mod volumes;
 

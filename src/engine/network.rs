@@ -797,7 +797,9 @@ pub fn create(
     // Simulated ids repeat (a network's name and the simulated clock), as
     // simulated containers' do.
     let id = if kernel.is_simulated() {
-        crate::fsutil::sha256_hex(format!("glassbox-sim-network/{}/{}", opts.name, kernel.now()).as_bytes())
+        crate::fsutil::sha256_hex(
+            format!("glassbox-sim-network/{}/{}", opts.name, kernel.now()).as_bytes(),
+        )
     } else {
         network::new_id()
     };

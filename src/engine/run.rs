@@ -914,7 +914,13 @@ pub fn create(
                     .user
                     .clone()
                     .filter(|u| !u.is_empty())
-                    .or_else(|| image.config.config().as_ref().and_then(|c| c.user().clone()))
+                    .or_else(|| {
+                        image
+                            .config
+                            .config()
+                            .as_ref()
+                            .and_then(|c| c.user().clone())
+                    })
                     .unwrap_or_default(),
                 binds: super::volumes::binds(&opts.mounts),
                 volumes: super::volumes::config_volumes(&image, &opts.mounts),

@@ -313,7 +313,11 @@ impl Runner {
                 let file = match std::path::absolute(&file) {
                     Ok(abs) if self.simulate => {
                         let sim = crate::volume::store::sim_host_path(&self.store, &abs);
-                        if sim.exists() { sim } else { file }
+                        if sim.exists() {
+                            sim
+                        } else {
+                            file
+                        }
                     }
                     _ => file,
                 };

@@ -122,7 +122,11 @@ fn sim_request(store: &Path, url: &str) -> Result<Vec<u8>> {
     let rest = url.strip_prefix("http://").unwrap_or(url);
     let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "80"));
-    let ip: std::net::Ipv4Addr = if host == "localhost" { std::net::Ipv4Addr::LOCALHOST } else { host.parse()? };
+    let ip: std::net::Ipv4Addr = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST
+    } else {
+        host.parse()?
+    };
     let port: u16 = port.parse().with_context(|| format!("bad port in {url}"))?;
     let path = if path.is_empty() { "/" } else { path };
     let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n");

@@ -335,7 +335,13 @@ impl Networks {
     pub fn free_subnet_among(&self, root: &Path, routes: Vec<Subnet>) -> Result<Subnet> {
         let pool = Subnet::parse(settings(root).pool.as_deref().unwrap_or(DEFAULT_POOL))
             .context("[network] pool in config.toml")?;
-        let default = Subnet::parse(settings(root).default_subnet.as_deref().unwrap_or(DEFAULT_SUBNET)).ok();
+        let default = Subnet::parse(
+            settings(root)
+                .default_subnet
+                .as_deref()
+                .unwrap_or(DEFAULT_SUBNET),
+        )
+        .ok();
         let used: Vec<Subnet> = self
             .list()?
             .iter()

@@ -1257,7 +1257,11 @@ pub fn exec_attached(
         return Ok(Ok(0));
     };
     if let Some(fs) = &session.fs {
-        let patch = FsPatch::between(&session.base, fs, &super::volumes::unbacked_points(&d.mounts));
+        let patch = FsPatch::between(
+            &session.base,
+            fs,
+            &super::volumes::unbacked_points(&d.mounts),
+        );
         if !patch.is_empty() {
             update(root, |st| {
                 if let Some(d) = st.procs.get_mut(&c.state.pid) {

@@ -541,7 +541,9 @@ impl SimChild {
             }
             // The loopback of its own network namespace comes up (the model's `net`).
             Step::LinkUp { .. } => {
-                if let (Some(root), true) = (&self.host_root, self.namespaces.contains(&Namespace::Net)) {
+                if let (Some(root), true) =
+                    (&self.host_root, self.namespaces.contains(&Namespace::Net))
+                {
                     let pid = self.host_pid;
                     host::update(root, |st| {
                         st.net.loopback_up(pid);

@@ -38,7 +38,11 @@ pub struct Link {
 impl Link {
     fn subnet_has(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
         self.addrs.iter().find_map(|(a, p)| {
-            let m = if *p == 0 { 0 } else { u32::MAX << (32 - *p as u32) };
+            let m = if *p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - *p as u32)
+            };
             (u32::from(*a) & m == u32::from(ip) & m).then_some(*a)
         })
     }
@@ -94,7 +98,15 @@ pub struct SimNet {
 /// A MAC address for a link glassbox does not give one to (the kernel's random one, made repeatable).
 fn mac_of(name: &str) -> String {
     let d = crate::fsutil::sha256_hex(name.as_bytes());
-    format!("{}2:{}:{}:{}:{}:{}", &d[0..1], &d[2..4], &d[4..6], &d[6..8], &d[8..10], &d[10..12])
+    format!(
+        "{}2:{}:{}:{}:{}:{}",
+        &d[0..1],
+        &d[2..4],
+        &d[4..6],
+        &d[6..8],
+        &d[8..10],
+        &d[10..12]
+    )
 }
 
 fn cidr(text: &str) -> Result<(Ipv4Addr, u8)> {
@@ -186,7 +198,12 @@ impl SimNet {
     /// Namespaces die with their last process: forget those of processes
     /// `alive` says are gone, and the host ends of veth pairs into them.
     pub fn prune(&mut self, alive: impl Fn(i32) -> bool) {
-        let dead: Vec<i32> = self.netns.keys().copied().filter(|k| *k != 0 && !alive(*k)).collect();
+        let dead: Vec<i32> = self
+            .netns
+            .keys()
+            .copied()
+            .filter(|k| *k != 0 && !alive(*k))
+            .collect();
         if dead.is_empty() {
             return;
         }
@@ -263,7 +280,11 @@ impl SimNet {
                     .with_context(|| format!("Cannot find device \"{bridge}\""))?;
                 let gone = host.links.remove(i);
                 if gone.kind == "bridge" {
-                    for l in host.links.iter_mut().filter(|l| l.master.as_deref() == Some(bridge)) {
+                    for l in host
+                        .links
+                        .iter_mut()
+                        .filter(|l| l.master.as_deref() == Some(bridge))
+                    {
                         l.master = None;
                     }
                     self.sysctls
@@ -353,9 +374,8 @@ impl SimNet {
                 self.sysctls.insert(key.clone(), value.clone());
                 Ok(())
             }
-            Step::NftApply { script, .. } => {
-                nft::apply(&mut self.nft, script).map_err(|e| anyhow::anyhow!("nft refused the script: {e:#}\n{script}"))
-            }
+            Step::NftApply { script, .. } => nft::apply(&mut self.nft, script)
+                .map_err(|e| anyhow::anyhow!("nft refused the script: {e:#}\n{script}")),
             // The engine keeps the books of published ports; the simulated
             // host has no other program holding one.
             Step::PortReserve { .. } => Ok(()),
@@ -381,7 +401,12 @@ impl SimNet {
         let n = self.netns.get(&ns)?;
         n.links.iter().find_map(|l| {
             let (pns, pidx) = l.peer?;
-            let host_end = self.netns.get(&pns)?.links.iter().find(|h| h.index == pidx)?;
+            let host_end = self
+                .netns
+                .get(&pns)?
+                .links
+                .iter()
+                .find(|h| h.index == pidx)?;
             host_end.master.clone()
         })
     }
@@ -394,14 +419,25 @@ impl SimNet {
         if me.is_local(dst) {
             // Locally delivered (the host's own output chain may still DNAT it).
             if from == 0 {
-                if let Some(t) = self.nft.values().find_map(|t| nft::dnat(t, dst, proto, port)) {
+                if let Some(t) = self
+                    .nft
+                    .values()
+                    .find_map(|t| nft::dnat(t, dst, proto, port))
+                {
                     return self.route_dnat(t.0, t.1);
                 }
             }
-            return Path::Deliver { ns: from, ip: dst, port };
+            return Path::Deliver {
+                ns: from,
+                ip: dst,
+                port,
+            };
         }
         // Out of an up link whose subnet holds dst, else via the default route.
-        let direct = me.links.iter().find(|l| l.up && l.subnet_has(dst).is_some());
+        let direct = me
+            .links
+            .iter()
+            .find(|l| l.up && l.subnet_has(dst).is_some());
         let (out, _next_hop) = match direct {
             Some(l) => (l.clone(), dst),
             None => match me.default_via.and_then(|gw| {
@@ -417,7 +453,11 @@ impl SimNet {
         if from == 0 {
             // The host: to a container on one of its bridges.
             return match self.owner_of(dst) {
-                Some(ns) if ns != 0 && out.kind == "bridge" && self.bridge_of(ns).as_deref() == Some(&out.name) => {
+                Some(ns)
+                    if ns != 0
+                        && out.kind == "bridge"
+                        && self.bridge_of(ns).as_deref() == Some(&out.name) =>
+                {
                     Path::Deliver { ns, ip: dst, port }
                 }
                 _ => Path::Lost,
@@ -450,7 +490,11 @@ impl SimNet {
                 let Some(obr) = self.bridge_of(ns) else {
                     return Path::Lost;
                 };
-                if self.nft.values().any(|t| nft::forward_drops(t, &bridge, &obr)) {
+                if self
+                    .nft
+                    .values()
+                    .any(|t| nft::forward_drops(t, &bridge, &obr))
+                {
                     return Path::Lost;
                 }
                 Path::Deliver { ns, ip: dst, port }
@@ -462,9 +506,17 @@ impl SimNet {
 
     /// A packet for one of the host's addresses from a container: prerouting's DNAT, else the host itself.
     fn to_host(&self, dst: Ipv4Addr, proto: Proto, port: u16) -> Path {
-        match self.nft.values().find_map(|t| nft::dnat(t, dst, proto, port)) {
+        match self
+            .nft
+            .values()
+            .find_map(|t| nft::dnat(t, dst, proto, port))
+        {
             Some((ip, p)) => self.route_dnat(ip, p),
-            None => Path::Deliver { ns: 0, ip: dst, port },
+            None => Path::Deliver {
+                ns: 0,
+                ip: dst,
+                port,
+            },
         }
     }
 
@@ -492,9 +544,17 @@ pub fn ip_show(ns: &NetNs, all: &SimNet, addrs: bool) -> String {
     let mut s = String::new();
     for l in &ns.links {
         let peer = l.peer.and_then(|(pns, idx)| {
-            let here = all.netns.iter().find(|(_, n)| std::ptr::eq(*n, ns)).map(|(k, _)| *k);
+            let here = all
+                .netns
+                .iter()
+                .find(|(_, n)| std::ptr::eq(*n, ns))
+                .map(|(k, _)| *k);
             let p = all.netns.get(&pns)?.links.iter().find(|x| x.index == idx)?;
-            Some(if here == Some(pns) { format!("@{}", p.name) } else { format!("@if{}", p.index) })
+            Some(if here == Some(pns) {
+                format!("@{}", p.name)
+            } else {
+                format!("@if{}", p.index)
+            })
         });
         let peer_up = l.peer.is_none_or(|(pns, idx)| {
             all.netns
@@ -519,7 +579,11 @@ pub fn ip_show(ns: &NetNs, all: &SimNet, addrs: bool) -> String {
             "ether" => (1500, "pfifo_fast"),
             _ => (1500, if l.up { "noqueue" } else { "noop" }),
         };
-        let master = l.master.as_ref().map(|m| format!(" master {m}")).unwrap_or_default();
+        let master = l
+            .master
+            .as_ref()
+            .map(|m| format!(" master {m}"))
+            .unwrap_or_default();
         s += &format!(
             "{}: {}{}: <{}> mtu {mtu} qdisc {qdisc}{master} qlen 1000\n",
             l.index,

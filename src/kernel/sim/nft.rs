@@ -97,10 +97,11 @@ pub fn apply(tables: &mut Tables, script: &str) -> Result<()> {
                     table_item(t, inner).with_context(|| format!("nft: in {line:?}: {inner:?}"))?;
                 }
             }
-            ["add", "element", "ip", table, set, ..] | ["delete", "element", "ip", table, set, ..] => {
-                let t = work
-                    .get_mut(*table)
-                    .with_context(|| format!("Error: No such file or directory (table ip {table})"))?;
+            ["add", "element", "ip", table, set, ..]
+            | ["delete", "element", "ip", table, set, ..] => {
+                let t = work.get_mut(*table).with_context(|| {
+                    format!("Error: No such file or directory (table ip {table})")
+                })?;
                 let elems = line
                     .split_once('{')
                     .and_then(|(_, r)| r.rsplit_once('}'))
@@ -123,17 +124,19 @@ pub fn apply(tables: &mut Tables, script: &str) -> Result<()> {
                 }
             }
             ["add", "rule", "ip", table, chain, ..] => {
-                let t = work
-                    .get_mut(*table)
-                    .with_context(|| format!("Error: No such file or directory (table ip {table})"))?;
+                let t = work.get_mut(*table).with_context(|| {
+                    format!("Error: No such file or directory (table ip {table})")
+                })?;
                 let rest = line.splitn(6, ' ').nth(5).unwrap_or_default();
                 t.add_rule(chain, rest)?;
             }
             ["delete", "rule", "ip", table, chain, "handle", handle] => {
-                let t = work
-                    .get_mut(*table)
-                    .with_context(|| format!("Error: No such file or directory (table ip {table})"))?;
-                let h: u64 = handle.parse().with_context(|| format!("nft: bad handle {handle}"))?;
+                let t = work.get_mut(*table).with_context(|| {
+                    format!("Error: No such file or directory (table ip {table})")
+                })?;
+                let h: u64 = handle
+                    .parse()
+                    .with_context(|| format!("nft: bad handle {handle}"))?;
                 let i = t
                     .rules
                     .iter()
@@ -142,8 +145,9 @@ pub fn apply(tables: &mut Tables, script: &str) -> Result<()> {
                 t.rules.remove(i);
             }
             ["delete", "table", "ip", table] => {
-                work.remove(*table)
-                    .with_context(|| format!("Error: No such file or directory (table ip {table})"))?;
+                work.remove(*table).with_context(|| {
+                    format!("Error: No such file or directory (table ip {table})")
+                })?;
             }
             _ => bail!("nft: syntax error, the simulated nft does not know {line:?}"),
         }
@@ -196,12 +200,14 @@ fn table_item(t: &mut Table, line: &str) -> Result<()> {
 /// The table as `nft -j -a list table ip NAME` prints it (the fields the
 /// engine reads: sets with their elements, rules with chain, handle, comment).
 pub fn json(t: &Table) -> serde_json::Value {
-    let mut items = vec![serde_json::json!({"table": {"family": "ip", "name": t.name, "handle": 1}})];
+    let mut items =
+        vec![serde_json::json!({"table": {"family": "ip", "name": t.name, "handle": 1}})];
     for c in &t.chains {
         items.push(serde_json::json!({"chain": {"family": "ip", "table": t.name, "name": c.name, "handle": c.handle}}));
     }
     for (name, elems) in &t.sets {
-        let mut set = serde_json::json!({"family": "ip", "name": name, "table": t.name, "type": "ifname"});
+        let mut set =
+            serde_json::json!({"family": "ip", "name": name, "table": t.name, "type": "ifname"});
         if !elems.is_empty() {
             set["elem"] = serde_json::json!(elems);
         }
@@ -335,22 +341,44 @@ mod tests {
         apply(&mut t, "add element ip gbt bridges { \"gb-a\" }\nadd element ip gbt bridges { \"gb-b\" }\nadd rule ip gbt forward iifname \"gb-a\" oifname @bridges oifname != \"gb-a\" drop comment \"n:a\"\n").unwrap();
         apply(&mut t, "add rule ip gbt ports ip daddr 127.0.0.1 tcp dport 18080 dnat to 10.1.0.2:80 comment \"c:x\"\n").unwrap();
         let tab = &t["gbt"];
-        assert_eq!(dnat(tab, "127.0.0.1".parse().unwrap(), Proto::Tcp, 18080), Some(("10.1.0.2".parse().unwrap(), 80)));
-        assert_eq!(dnat(tab, "10.0.0.1".parse().unwrap(), Proto::Tcp, 18080), None);
-        assert_eq!(dnat(tab, "127.0.0.1".parse().unwrap(), Proto::Udp, 18080), None);
+        assert_eq!(
+            dnat(tab, "127.0.0.1".parse().unwrap(), Proto::Tcp, 18080),
+            Some(("10.1.0.2".parse().unwrap(), 80))
+        );
+        assert_eq!(
+            dnat(tab, "10.0.0.1".parse().unwrap(), Proto::Tcp, 18080),
+            None
+        );
+        assert_eq!(
+            dnat(tab, "127.0.0.1".parse().unwrap(), Proto::Udp, 18080),
+            None
+        );
         assert!(forward_drops(tab, "gb-a", "gb-b"));
         assert!(!forward_drops(tab, "gb-a", "gb-a"));
         assert!(!forward_drops(tab, "gb-b", "gb-a"));
         let listing = json(tab);
         let rules = crate::kernel::linux::nft::rules_with_comment(&listing, "c:x");
         assert_eq!(rules.len(), 1);
-        assert!(crate::kernel::linux::nft::set_has(&listing, "bridges", "gb-b"));
+        assert!(crate::kernel::linux::nft::set_has(
+            &listing, "bridges", "gb-b"
+        ));
         let (chain, handle) = &rules[0];
-        apply(&mut t, &format!("delete rule ip gbt {chain} handle {handle}\n")).unwrap();
-        assert_eq!(dnat(&t["gbt"], "127.0.0.1".parse().unwrap(), Proto::Tcp, 18080), None);
+        apply(
+            &mut t,
+            &format!("delete rule ip gbt {chain} handle {handle}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            dnat(&t["gbt"], "127.0.0.1".parse().unwrap(), Proto::Tcp, 18080),
+            None
+        );
         // A failing script changes nothing.
         let before = t.clone();
-        assert!(apply(&mut t, "add element ip gbt bridges { \"gb-c\" }\ndelete rule ip gbt ports handle 999\n").is_err());
+        assert!(apply(
+            &mut t,
+            "add element ip gbt bridges { \"gb-c\" }\ndelete rule ip gbt ports handle 999\n"
+        )
+        .is_err());
         assert_eq!(t, before);
     }
 }

@@ -39,7 +39,11 @@ pub fn serving() -> bool {
 /// namespace if it has one, else the host's).
 pub fn for_pid(st: &HostState, pid: i32) -> Arc<NetCtx> {
     Arc::new(NetCtx {
-        me: if st.net.netns.contains_key(&pid) { pid } else { 0 },
+        me: if st.net.netns.contains_key(&pid) {
+            pid
+        } else {
+            0
+        },
         net: st.net.clone(),
         procs: st.procs.clone(),
     })
@@ -126,7 +130,11 @@ impl NetCtx {
     fn programs_in(&self, ns: i32, at_ms: u64) -> Vec<(Vec<String>, SimFs, String)> {
         let mut out = Vec::new();
         for (pid, d) in &self.procs {
-            let key = if self.net.netns.contains_key(pid) { *pid } else { 0 };
+            let key = if self.net.netns.contains_key(pid) {
+                *pid
+            } else {
+                0
+            };
             if key != ns || d.exited.is_some() || d.started_ms > at_ms {
                 continue;
             }
@@ -182,7 +190,9 @@ pub fn http_answer(fs: &SimFs, l: &Listener, request: &[u8], at_ms: u64) -> Vec<
     let first = text.lines().next().unwrap_or_default();
     let mut words = first.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
-    let date = crate::clock::at(at_ms).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let date = crate::clock::at(at_ms)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
     let error = |code: u16, reason: &str, body: &str| {
         format!(
             "HTTP/1.1 {code} {reason}\r\nDate: {date}\r\nConnection: close\r\nContent-type: text/html\r\n\r\n{body}"
@@ -234,7 +244,12 @@ pub fn http_answer(fs: &SimFs, l: &Listener, request: &[u8], at_ms: u64) -> Vec<
 /// Split an HTTP response into status line, and body.
 pub fn split_response(data: &[u8]) -> (String, Vec<u8>) {
     let text = String::from_utf8_lossy(data);
-    let status = text.lines().next().unwrap_or_default().trim_end().to_string();
+    let status = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
     let body = match data.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => data[i + 4..].to_vec(),
         None => Vec::new(),
@@ -260,7 +275,12 @@ pub fn resolve(hosts: &str, name: &str) -> Option<Ipv4Addr> {
 /// `curl http://127.0.0.1:PORT/` on the host): what a lesson's or lab's
 /// check asks of a published port in simulation. `root` is the simulated
 /// store; the answer is the whole HTTP response.
-pub fn sim_host_request(root: &std::path::Path, host_ip: Ipv4Addr, port: u16, request: &[u8]) -> anyhow::Result<Reply> {
+pub fn sim_host_request(
+    root: &std::path::Path,
+    host_ip: Ipv4Addr,
+    port: u16,
+    request: &[u8],
+) -> anyhow::Result<Reply> {
     if !crate::clock::is_simulated() {
         crate::clock::use_simulated(crate::clock::pinned_from_env().map(|p| p.0), 0);
     }
@@ -268,6 +288,7 @@ pub fn sim_host_request(root: &std::path::Path, host_ip: Ipv4Addr, port: u16, re
     let now = crate::clock::now_ms();
     let mut ctx = (*for_pid(&st, 0)).clone();
     ctx.net.host_view();
-    ctx.procs.retain(|pid, d| d.exited.is_none() && super::host::alive(root, *pid).unwrap_or(false));
+    ctx.procs
+        .retain(|pid, d| d.exited.is_none() && super::host::alive(root, *pid).unwrap_or(false));
     Ok(ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/"))
 }

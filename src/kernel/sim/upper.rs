@@ -190,7 +190,11 @@ fn tree_into_named(
     let Some(node) = fs.node_at(abs) else {
         return Ok(());
     };
-    written.push(if node.is_dir() { format!("{}/", name.trim_end_matches('/')) } else { name.to_string() });
+    written.push(if node.is_dir() {
+        format!("{}/", name.trim_end_matches('/'))
+    } else {
+        name.to_string()
+    });
     append(b, name, node, fs.size_of(abs), fs.mtime_of(abs))?;
     if node.is_dir() {
         let mut names = fs.list_dir(abs, "/").unwrap_or_default();

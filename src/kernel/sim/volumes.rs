@@ -78,7 +78,12 @@ fn load_node(fs: &mut SimFs, at: &str, path: &Path, meta: &std::fs::Metadata) ->
         }
     } else if ft.is_symlink() {
         let target = std::fs::read_link(path)?;
-        fs.put_at(at, Node::symlink(target.to_string_lossy().into_owned()), 0, mtime);
+        fs.put_at(
+            at,
+            Node::symlink(target.to_string_lossy().into_owned()),
+            0,
+            mtime,
+        );
     } else if ft.is_file() {
         let mut data = Vec::new();
         std::fs::File::open(path)
@@ -370,7 +375,9 @@ fn mount_point(fs: &mut SimFs, destination: &str, dir: bool) -> Result<String> {
             }
             Some(Node::Dir { .. }) => done = here,
             Some(_) if pending.is_empty() => done = here,
-            Some(_) => bail!("mount point {destination} in the container: {here} is not a directory"),
+            Some(_) => {
+                bail!("mount point {destination} in the container: {here} is not a directory")
+            }
             None => {
                 let node = if pending.is_empty() && !dir {
                     Node::file(Vec::new())
@@ -391,7 +398,9 @@ impl super::SimChild {
         use crate::step::Step;
         let store = self.spec.store_root.clone();
         let inside_store = |p: &Path| -> Result<()> {
-            if !p.starts_with(&store) || p.components().any(|c| c == std::path::Component::ParentDir) {
+            if !p.starts_with(&store)
+                || p.components().any(|c| c == std::path::Component::ParentDir)
+            {
                 bail!(
                     "{} is outside the simulated store: the simulator touches no host file",
                     p.display()
@@ -400,11 +409,21 @@ impl super::SimChild {
             Ok(())
         };
         match step {
-            Step::VolumeSeed { destination, volume, .. } => {
+            Step::VolumeSeed {
+                destination,
+                volume,
+                ..
+            } => {
                 inside_store(volume)?;
                 seed(&self.fs, destination, volume)
             }
-            Step::VolumeMount { what, source, destination, options, .. } => {
+            Step::VolumeMount {
+                what,
+                source,
+                destination,
+                options,
+                ..
+            } => {
                 let (fstype, shown, backing) = match what.as_str() {
                     "tmpfs" => ("tmpfs", "tmpfs".to_string(), None),
                     "volume" => ("bind", source.display().to_string(), Some(source.clone())),
@@ -434,7 +453,14 @@ impl super::SimChild {
                         let mode = super::mounttab::root_mode("tmpfs", options);
                         self.fs.mount_pseudo(
                             &target,
-                            vec![(String::new(), Node::Dir { mode, uid: 0, gid: 0 })],
+                            vec![(
+                                String::new(),
+                                Node::Dir {
+                                    mode,
+                                    uid: 0,
+                                    gid: 0,
+                                },
+                            )],
                         );
                     }
                 }

@@ -97,7 +97,9 @@ fn create(
             stripped = true;
             name.trim_start_matches('/').to_string()
         } else {
-            path.trim_start_matches("./").trim_end_matches('/').to_string()
+            path.trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string()
         };
         items.push((abs, if name.is_empty() { ".".into() } else { name }));
     }
@@ -128,7 +130,14 @@ fn create(
     Ok(i32::from(!errs.is_empty()))
 }
 
-fn read(p: &mut Proc, sh: &mut Sh, cwd: &str, file: Option<&str>, extract: bool, verbose: bool) -> R {
+fn read(
+    p: &mut Proc,
+    sh: &mut Sh,
+    cwd: &str,
+    file: Option<&str>,
+    extract: bool,
+    verbose: bool,
+) -> R {
     let data = match file {
         None | Some("-") => {
             let mut d = Vec::new();

@@ -26,7 +26,11 @@ fn lookup(p: &Proc, name: &str) -> Option<Ipv4Addr> {
     if name == "localhost" {
         return Some(Ipv4Addr::LOCALHOST);
     }
-    let hosts = p.world().fs.read_file("/etc/hosts", "/").unwrap_or_default();
+    let hosts = p
+        .world()
+        .fs
+        .read_file("/etc/hosts", "/")
+        .unwrap_or_default();
     reach::resolve(&String::from_utf8_lossy(&hosts), name)
 }
 
@@ -182,7 +186,11 @@ pub fn ping(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
     let got = times.len() as u64;
     p.out(format!(
         "{sent} packets transmitted, {got} packets received, {}% packet loss\n",
-        if sent == 0 { 0 } else { (sent - got) * 100 / sent }
+        if sent == 0 {
+            0
+        } else {
+            (sent - got) * 100 / sent
+        }
     ))?;
     if got > 0 {
         let min = times.iter().min().copied().unwrap_or(0);
@@ -212,9 +220,17 @@ fn parse_url(url: &str) -> Option<(String, u16, String, String)> {
 
 /// Connect from this process to `host:port` and send `request`: the reply,
 /// or the busybox error text after the time it takes.
-fn connect(p: &mut Proc, tool: &str, ip: Ipv4Addr, port: u16, request: &[u8]) -> Result<Result<Vec<u8>, String>, Flow> {
+fn connect(
+    p: &mut Proc,
+    tool: &str,
+    ip: Ipv4Addr,
+    port: u16,
+    request: &[u8],
+) -> Result<Result<Vec<u8>, String>, Flow> {
     let Some(c) = ctx(p) else {
-        return Ok(Err(format!("{tool}: can't connect to remote host ({ip}): Network is unreachable\n")));
+        return Ok(Err(format!(
+            "{tool}: can't connect to remote host ({ip}): Network is unreachable\n"
+        )));
     };
     let at = p.world().clock_ms;
     let local = own_cmdlines(p);
@@ -222,14 +238,20 @@ fn connect(p: &mut Proc, tool: &str, ip: Ipv4Addr, port: u16, request: &[u8]) ->
     let reply = c.connect(ip, port, request, at, &local, &p.world().fs, &cwd);
     Ok(match reply {
         Reply::Data(d) => Ok(d),
-        Reply::Refused => Err(format!("{tool}: can't connect to remote host ({ip}): Connection refused\n")),
-        Reply::Unreachable => Err(format!("{tool}: can't connect to remote host ({ip}): Network is unreachable\n")),
+        Reply::Refused => Err(format!(
+            "{tool}: can't connect to remote host ({ip}): Connection refused\n"
+        )),
+        Reply::Unreachable => Err(format!(
+            "{tool}: can't connect to remote host ({ip}): Network is unreachable\n"
+        )),
         Reply::TimedOut => {
             // The kernel gives up on a connect after its SYN retries (~127 s).
             if let Some(code) = pause(p, 127_000)? {
                 return Err(Flow::Exit(code));
             }
-            Err(format!("{tool}: can't connect to remote host ({ip}): Connection timed out\n"))
+            Err(format!(
+                "{tool}: can't connect to remote host ({ip}): Connection timed out\n"
+            ))
         }
     })
 }
@@ -256,7 +278,9 @@ pub fn wget(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         // busybox names the server as the URL wrote it.
         p.err(format!("Connecting to {written} ({ip}:{port})\n"))?;
     }
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n"
+    );
     let data = match connect(p, "wget", ip, port, request.as_bytes())? {
         Ok(d) => d,
         Err(msg) => {
@@ -269,8 +293,14 @@ pub fn wget(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         p.err(format!("wget: server returned error: {status}\n"))?;
         return Ok(1);
     }
-    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("index.html");
-    let out = val(&opts, 'O').map(str::to_string).unwrap_or_else(|| name.to_string());
+    let name = path
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("index.html");
+    let out = val(&opts, 'O')
+        .map(str::to_string)
+        .unwrap_or_else(|| name.to_string());
     let bar = |shown: &str| {
         format!(
             "{:<20} 100% |********************************| {:>5}  0:00:00 ETA\n",
@@ -328,7 +358,11 @@ pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         p.err(format!("nc: bad port '{port}'\n"))?;
         return Ok(1);
     };
-    let request = if has(&opts, 'z') { Vec::new() } else { p.read_all(0)? };
+    let request = if has(&opts, 'z') {
+        Vec::new()
+    } else {
+        p.read_all(0)?
+    };
     match connect(p, "nc", ip, port, &request)? {
         Ok(d) => {
             if !has(&opts, 'z') {
@@ -354,7 +388,12 @@ pub fn httpd(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         Err(c) => return super::bad_opt(p, "httpd", c),
     };
     if let Some(port) = val(&opts, 'p') {
-        if port.rsplit(':').next().and_then(|x| x.parse::<u16>().ok()).is_none() {
+        if port
+            .rsplit(':')
+            .next()
+            .and_then(|x| x.parse::<u16>().ok())
+            .is_none()
+        {
             p.err(format!("httpd: invalid port '{port}'\n"))?;
             return Ok(1);
         }
