@@ -133,6 +133,7 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         None => Network::Default,
         Some("none") => Network::None,
         Some("host") => Network::Host,
+        Some(name) if name.starts_with("container:") => Network::parse_recorded(name),
         Some(name) => Network::Bridge(name.to_string()),
     };
     let engine_err =
@@ -166,6 +167,7 @@ fn run_options(args: RunArgs) -> Result<RunOptions> {
         dns_search: args.dns_search,
         dns_options: args.dns_option,
         add_hosts: args.add_host,
+        ..Default::default()
     };
     let opts = RunOptions {
         image: args.image,

@@ -171,7 +171,8 @@ pub enum Step {
     /// Make the overlay the process's root and detach the host's.
     PivotRoot { new_root: PathBuf },
     /// Join a running container's namespaces (`exec`): setns(2) on each
-    /// /proc/PID/ns file, then fork so the PID namespace applies too.
+    /// /proc/PID/ns file, then fork so the PID namespace applies too. With
+    /// only `Net` (`--network container:`), no fork.
     SetNs {
         pid: i32,
         namespaces: Vec<Namespace>,
