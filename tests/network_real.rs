@@ -443,6 +443,7 @@ mod allocator {
                     ip,
                     mac: mac_for(ip),
                     host_veth: String::new(),
+                    ifname: "eth0".into(),
                     aliases: vec![],
                     ports: vec![],
                 },
