@@ -399,6 +399,7 @@ mod allocator {
                     ip,
                     mac: mac_for(ip),
                     host_veth: String::new(),
+                    ifname: "eth0".into(),
                     aliases: vec![],
                     ports: vec![],
                 },
@@ -495,4 +496,421 @@ mod etc_files {
         );
         assert!(b.ends_with("10.0.0.5\tdb\n10.123.0.2\tweb\n"), "{b}");
     }
+}
+
+fn run_d(net: &Net, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    ok(&net.run(&all)).trim().to_string()
+}
+
+#[test]
+fn network_connect_and_disconnect_a_running_and_a_stopped_container() {
+    require_root!();
+    let net = Net::new(5);
+    ok(&net.run(&["network", "create", "--subnet", "10.123.215.0/24", "n1"]));
+    ok(&net.run(&["network", "create", "--subnet", "10.123.216.0/24", "n2"]));
+    let a = run_d(
+        &net,
+        &["--name", "a", "--network", "n1", "busybox", "sleep", "300"],
+    );
+    run_d(
+        &net,
+        &["--name", "b", "--network", "n2", "busybox", "sleep", "300"],
+    );
+    // Not yet on n2: b is not a name a knows.
+    assert!(!net
+        .run(&["exec", "a", "ping", "-c1", "-W1", "b"])
+        .status
+        .success());
+    ok(&net.run(&["network", "connect", "--alias", "ay", "n2", "a"]));
+    let addrs = ok(&net.run(&["exec", "a", "ip", "addr"]));
+    assert!(
+        addrs.contains("10.123.215.2/24") && addrs.contains("eth1"),
+        "{addrs}"
+    );
+    assert!(addrs.contains("10.123.216."), "{addrs}");
+    ok(&net.run(&["exec", "a", "ping", "-c1", "-W2", "b"]));
+    ok(&net.run(&["exec", "b", "ping", "-c1", "-W2", "ay"]));
+    let b_hosts = ok(&net.run(&["exec", "b", "cat", "/etc/hosts"]));
+    assert!(b_hosts.contains("\ta ay "), "{b_hosts}");
+    let nets = ok(&net.run(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "a"]));
+    assert!(nets.contains("\"n1\"") && nets.contains("\"n2\""), "{nets}");
+    // Twice: docker's refusal.
+    let o = net.run(&["network", "connect", "n2", "a"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("already exists in network n2"),
+        "{}",
+        stderr(&o)
+    );
+    let n2_id = ok(&net.run(&["network", "inspect", "-f", "{{.Id}}", "n2"]))
+        .trim()
+        .to_string();
+    let veth = glassbox::network::host_veth_name(&a, &n2_id);
+    assert!(host_links().contains(&veth));
+
+    ok(&net.run(&["network", "disconnect", "n2", "a"]));
+    let addrs = ok(&net.run(&["exec", "a", "ip", "addr"]));
+    assert!(!addrs.contains("10.123.216."), "{addrs}");
+    assert!(!host_links().contains(&veth));
+    let b_hosts = ok(&net.run(&["exec", "b", "cat", "/etc/hosts"]));
+    assert!(!b_hosts.contains("\ta "), "{b_hosts}");
+    assert!(!net
+        .run(&["exec", "a", "ping", "-c1", "-W1", "b"])
+        .status
+        .success());
+    let o = net.run(&["network", "disconnect", "n2", "a"]);
+    assert!(
+        stderr(&o).contains("is not connected to network n2"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Stopped: recorded, joined (with its --ip) at the next start.
+    ok(&net.run(&["stop", "-t", "0", "a"]));
+    ok(&net.run(&["network", "connect", "--ip", "10.123.216.77", "n2", "a"]));
+    ok(&net.run(&["start", "a"]));
+    let addrs = ok(&net.run(&["exec", "a", "ip", "addr"]));
+    assert!(addrs.contains("10.123.216.77/24"), "{addrs}");
+    ok(&net.run(&["exec", "b", "ping", "-c1", "-W2", "a"]));
+    // Off its first network too: n2's address stays, n1 is gone.
+    ok(&net.run(&["network", "disconnect", "n1", "a"]));
+    let addrs = ok(&net.run(&["exec", "a", "ip", "addr"]));
+    assert!(!addrs.contains("10.123.215."), "{addrs}");
+    ok(&net.run(&["rm", "-f", "a", "b"]));
+    for n in ["n1", "n2"] {
+        let inspect = ok(&net.run(&["network", "inspect", "-f", "{{json .Containers}}", n]));
+        assert_eq!(inspect.trim(), "{}");
+    }
+    assert!(!host_links().contains("gbv") || !host_links().contains(&veth));
+}
+
+#[test]
+fn a_container_joins_another_containers_network_namespace() {
+    require_root!();
+    let net = Net::new(6);
+    run_d(
+        &net,
+        &[
+            "--name",
+            "web",
+            "--network",
+            "bridge",
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
+        ],
+    );
+    let page = |args: &[&str]| net.run(args);
+    let mut body = String::new();
+    eventually(10, "httpd to answer on web's localhost", || {
+        body = stdout(&page(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://127.0.0.1/",
+        ]));
+        body.contains("hello-from-glassbox")
+    });
+    let side = run_d(
+        &net,
+        &[
+            "--name",
+            "side",
+            "--network",
+            "container:web",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    // The same namespace: same address, same hostname, web's /etc/hosts.
+    let web_pid = ok(&net.run(&["inspect", "-f", "{{.State.Pid}}", "web"]))
+        .trim()
+        .to_string();
+    let side_pid = ok(&net.run(&["inspect", "-f", "{{.State.Pid}}", "side"]))
+        .trim()
+        .to_string();
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(ns(&web_pid), ns(&side_pid));
+    let ip = net.ip_of("web");
+    assert!(ok(&net.run(&["exec", "side", "ip", "addr"])).contains(&ip));
+    assert_eq!(
+        ok(&net.run(&["exec", "side", "hostname"])),
+        ok(&net.run(&["exec", "web", "hostname"]))
+    );
+    assert_eq!(
+        ok(&net.run(&["exec", "side", "cat", "/etc/hosts"])),
+        ok(&net.run(&["exec", "web", "cat", "/etc/hosts"]))
+    );
+    let mode = ok(&net.run(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "side"]));
+    assert!(mode.trim().starts_with("container:"), "{mode}");
+    assert!(!side.is_empty());
+    // docker's refusals, nothing made.
+    for (flags, message) in [
+        (
+            vec!["-p", "8080:80"],
+            "port publishing and the container type network mode",
+        ),
+        (vec!["-h", "other"], "hostname and the network mode"),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "container:web"];
+        args.extend(flags);
+        args.extend(["busybox", "true"]);
+        let o = net.run(&args);
+        assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{}", stderr(&o));
+    }
+    assert_eq!(ok(&net.run(&["ps", "-aq"])).lines().count(), 2);
+    // Its owner stopped: the start is refused.
+    ok(&net.run(&["rm", "-f", "side"]));
+    ok(&net.run(&["stop", "-t", "0", "web"]));
+    let o = net.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("non running container"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The container's count of UDP datagrams that found no socket (/proc/net/snmp).
+fn udp_no_ports(net: &Net, name: &str) -> u64 {
+    let snmp = ok(&net.run(&["exec", name, "cat", "/proc/net/snmp"]));
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let head: Vec<&str> = udp.next().unwrap().split_whitespace().collect();
+    let vals: Vec<&str> = udp.next().unwrap().split_whitespace().collect();
+    let i = head.iter().position(|h| *h == "NoPorts").unwrap();
+    vals[i].parse().unwrap()
+}
+
+#[test]
+fn publish_all_udp_link_and_ip_on_the_bridge() {
+    require_root!();
+    let net = Net::new(7);
+    // An image that EXPOSEs 80: -P publishes it on a port the kernel picks.
+    run_d(&net, &["--name", "base", "busybox", "true"]);
+    eventually(10, "base to exit", || {
+        ok(&net.run(&["inspect", "-f", "{{.State.Status}}", "base"])).trim() == "exited"
+    });
+    ok(&net.run(&["commit", "-c", "EXPOSE 80", "base", "gbtest-exposed"]));
+    run_d(
+        &net,
+        &[
+            "--name",
+            "web",
+            "--network",
+            "bridge",
+            "-P",
+            "gbtest-exposed",
+            "sh",
+            "-c",
+            HTTPD,
+        ],
+    );
+    let port = ok(&net.run(&["port", "web", "80"]));
+    let host = port.trim().replace("0.0.0.0", "127.0.0.1");
+    let hp: u16 = host.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(hp >= 1024, "{port}");
+    let mut body = None;
+    eventually(10, "-P's port to answer", || {
+        body = http_get(&host);
+        body.as_deref()
+            .is_some_and(|b| b.contains("hello-from-glassbox"))
+    });
+
+    // UDP: a datagram to 127.0.0.1:PORT reaches the container's port 53
+    // (no server there: its kernel counts it under NoPorts).
+    let uport = 19000 + (std::process::id() % 1000) as u16;
+    let spec = format!("127.0.0.1:{uport}:53/udp");
+    run_d(
+        &net,
+        &[
+            "--name",
+            "udp",
+            "--network",
+            "bridge",
+            "-p",
+            &spec,
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(
+        ok(&net.run(&["port", "udp"])).trim(),
+        format!("53/udp -> 127.0.0.1:{uport}")
+    );
+    let before = udp_no_ports(&net, "udp");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        sock.send_to(b"ping", ("127.0.0.1", uport)).unwrap();
+    }
+    eventually(5, "the datagrams to reach the container", || {
+        udp_no_ports(&net, "udp") >= before + 3
+    });
+
+    // --link on the default bridge: the name in the linker's /etc/hosts.
+    let web_ip = net.ip_of("web");
+    let o = ok(&net.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "--link",
+        "web:site",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts; wget -qO- http://site/",
+    ]));
+    assert!(o.contains(&format!("{web_ip}\tsite web")), "{o}");
+    assert!(o.contains("hello-from-glassbox"), "{o}");
+
+    // --ip picks the address on a user network; a taken one is refused.
+    ok(&net.run(&["network", "create", "--subnet", "10.123.217.0/24", "fixed"]));
+    run_d(
+        &net,
+        &[
+            "--name",
+            "f1",
+            "--network",
+            "fixed",
+            "--ip",
+            "10.123.217.99",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(net.ip_of("f1"), "10.123.217.99");
+    let o = net.run(&[
+        "run",
+        "-d",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.123.217.99",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    ok(&net.run(&["rm", "-f", "web", "udp", "f1", "base"]));
+    let _ = net.run(&["rmi", "gbtest-exposed"]);
+    let rules = net.nft_listing();
+    assert!(!rules.contains("dnat to"), "{rules}");
+}
+
+/// A table of the test's own that drops everything forwarded, as docker's
+/// iptables FORWARD policy DROP does; deleted (only it) on drop.
+struct ForwardDrop(String);
+
+impl ForwardDrop {
+    fn new() -> ForwardDrop {
+        let name = format!("gbtest_fwd_{}", std::process::id());
+        let script = format!(
+            "table ip {name} {{\n\tchain forward {{ type filter hook forward priority filter; policy drop; }}\n}}\n"
+        );
+        let o = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(script.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(o.status.success());
+        ForwardDrop(name)
+    }
+}
+
+impl Drop for ForwardDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working() {
+    require_root!();
+    let net = Net::new(8);
+    let drop_table = ForwardDrop::new();
+    ok(&net.run(&["network", "create", "--subnet", "10.123.218.0/24", "fwdnet"]));
+    let port = 17000 + (std::process::id() % 1000) as u16;
+    let publish = format!("127.0.0.1:{port}:80");
+    run_d(
+        &net,
+        &[
+            "--name",
+            "web",
+            "--network",
+            "fwdnet",
+            "-p",
+            &publish,
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
+        ],
+    );
+    run_d(
+        &net,
+        &[
+            "--name",
+            "peer",
+            "--network",
+            "fwdnet",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let local = format!("127.0.0.1:{port}");
+    eventually(
+        10,
+        "httpd behind a FORWARD drop to answer on 127.0.0.1",
+        || http_get(&local).is_some_and(|b| b.contains("hello-from-glassbox")),
+    );
+    // With br_netfilter's bridge-nf-call-iptables on, bridged frames pass
+    // the ip forward hook too, and another table's drop is final in nftables:
+    // glassbox (which never edits other tables) cannot let them through.
+    // Known limitation (docs/ARCHITECTURE.md, Networking); without it, they pass.
+    let bridged_filtered = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1");
+    let pinged = net
+        .run(&["exec", "peer", "ping", "-c1", "-W2", "web"])
+        .status
+        .success();
+    assert_eq!(
+        pinged, !bridged_filtered,
+        "bridge-nf-call-iptables={bridged_filtered}"
+    );
+    ok(&net.run(&["rm", "-f", "web", "peer"]));
+    drop(drop_table);
+    let o = std::process::Command::new("nft")
+        .args([
+            "list",
+            "table",
+            "ip",
+            &format!("gbtest_fwd_{}", std::process::id()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the test's own table is gone");
 }

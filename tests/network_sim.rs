@@ -447,3 +447,26 @@ fn a_published_run_takes_the_same_steps_real_and_simulated() {
     assert!(!net[0].is_empty());
     assert_eq!(net[0], net[1], "real vs simulated network steps");
 }
+
+#[test]
+fn connect_and_disconnect_a_running_simulated_container() {
+    let gb = Gb::new();
+    ok(&sim(&gb, &["network", "create", "simnet"]));
+    ok(&sim(&gb, &["run", "-d", "--name", "sa", "--network", "simnet", "busybox", "sleep", "100"]));
+    ok(&sim(&gb, &["run", "-d", "--name", "sb", "busybox", "sleep", "100"]));
+    // On the default bridge only: no name for sa.
+    let o = sim(&gb, &["exec", "sb", "ping", "-c1", "sa"]);
+    assert!(fails(&o, 1).contains("bad address 'sa'"));
+    ok(&sim(&gb, &["network", "connect", "simnet", "sb"]));
+    let addrs = ok(&sim(&gb, &["exec", "sb", "ip", "addr"]));
+    assert!(addrs.contains("eth1@"), "{addrs}");
+    let out = ok(&sim(&gb, &["exec", "sb", "ping", "-c1", "sa"]));
+    assert!(out.contains("1 packets received"), "{out}");
+    // And back: the name, the link and the route are gone with the endpoint.
+    ok(&sim(&gb, &["network", "disconnect", "simnet", "sb"]));
+    let o = sim(&gb, &["exec", "sb", "ping", "-c1", "sa"]);
+    assert!(fails(&o, 1).contains("bad address 'sa'"));
+    let addrs = ok(&sim(&gb, &["exec", "sb", "ip", "addr"]));
+    assert!(!addrs.contains("eth1@"), "{addrs}");
+    ok(&sim(&gb, &["rm", "-f", "sa", "sb"]));
+}

@@ -152,6 +152,7 @@ fn run_options(mut args: RunArgs) -> Result<RunOptions> {
         None => Network::Default,
         Some("none") => Network::None,
         Some("host") => Network::Host,
+        Some(name) if name.starts_with("container:") => Network::parse_recorded(name),
         Some(name) => Network::Bridge(name.to_string()),
     };
     let engine_err =
@@ -185,6 +186,7 @@ fn run_options(mut args: RunArgs) -> Result<RunOptions> {
         dns_search: args.dns_search,
         dns_options: args.dns_option,
         add_hosts: args.add_host,
+        ..Default::default()
     };
     let opts = RunOptions {
         image,

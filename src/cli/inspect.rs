@@ -157,18 +157,21 @@ fn network_settings(root: &Path, c: &Container) -> NetworkSettingsJson {
     }
     let prefix = net.subnet().prefix;
     let mut networks = serde_json::Map::new();
-    networks.insert(
-        net.name.clone(),
-        serde_json::json!({
-            "Aliases": e.aliases,
-            "NetworkID": net.id,
-            "EndpointID": crate::fsutil::sha256_hex(format!("{}/{}", net.id, e.container).as_bytes()),
-            "Gateway": net.gateway.to_string(),
-            "IPAddress": e.ip.to_string(),
-            "IPPrefixLen": prefix,
-            "MacAddress": e.mac,
-        }),
-    );
+    // Every network it is on (eth0 first, then `network connect`'s).
+    for (n, e) in crate::network::endpoints_of(&nets, &c.id) {
+        networks.insert(
+            n.name.clone(),
+            serde_json::json!({
+                "Aliases": e.aliases,
+                "NetworkID": n.id,
+                "EndpointID": crate::fsutil::sha256_hex(format!("{}/{}", n.id, e.container).as_bytes()),
+                "Gateway": n.gateway.to_string(),
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": n.subnet().prefix,
+                "MacAddress": e.mac,
+            }),
+        );
+    }
     NetworkSettingsJson {
         ip_address: e.ip.to_string(),
         gateway: net.gateway.to_string(),

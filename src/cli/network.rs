@@ -34,6 +34,34 @@ pub enum NetworkCommand {
     Rm(RmArgs),
     /// Remove every network no container uses
     Prune(PruneArgs),
+    /// Connect a container to a network
+    #[command(
+        after_help = "Examples:\n  glassbox network connect testnet web\n  glassbox network connect --ip 10.123.7.50 --alias db testnet web"
+    )]
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// IPv4 address on the network (user-defined networks only)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "alias")]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network (even if it is gone)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +244,40 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
                 }
             }
             Ok(status)
+        }
+        NetworkCommand::Connect(a) => {
+            let ip =
+                a.ip.as_deref()
+                    .map(|ip| {
+                        ip.parse().map_err(|_| {
+                            anyhow::Error::new(crate::error::ExitError::new(
+                                crate::error::EXIT_ENGINE,
+                                format!("invalid IPv4 address: {ip}"),
+                            ))
+                        })
+                    })
+                    .transpose()?;
+            engine::connect_container(
+                &root,
+                kernel.as_mut(),
+                &mut narrator,
+                &a.network,
+                &a.container,
+                ip,
+                a.alias,
+            )?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            engine::disconnect_container(
+                &root,
+                kernel.as_mut(),
+                &mut narrator,
+                &a.network,
+                &a.container,
+                a.force,
+            )?;
+            Ok(0)
         }
         NetworkCommand::Prune(a) => {
             if !a.force {

@@ -51,6 +51,24 @@ pub struct NetConfig {
     /// `--add-host HOST:IP` as given (host-gateway resolved at start).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_hosts: Vec<String>,
+    /// Networks joined with `network connect` besides the first (eth1...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<ExtraNetwork>,
+    /// `network disconnect` took it off its only network: it starts with
+    /// its own namespace and `lo` only, until a `network connect`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detached: bool,
+}
+
+/// A network joined with `network connect`: its name and the settings
+/// given (`--ip`, `--alias`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ExtraNetwork {
+    pub network: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl NetConfig {
@@ -437,8 +455,10 @@ pub fn check_ports_free(root: &Path, specs: &[ports::PortSpec], simulated: bool)
     reserve(&explicit, &taken, simulated).map(|_| ())
 }
 
-/// Wire the container (process `pid`) to its network. Runs after clone and
-/// cgroup_join, before the container's program is released.
+/// Wire the container (process `pid`) to its networks: its first one (eth0,
+/// with the default route and the published ports), then each joined with
+/// `network connect` (eth1...). Runs after clone and cgroup_join, before the
+/// container's program is released.
 pub fn connect(
     root: &Path,
     kernel: &mut dyn Kernel,
@@ -446,11 +466,17 @@ pub fn connect(
     c: &Container,
     pid: i32,
 ) -> Result<Attached> {
+    let cfg = &c.config.net;
+    if cfg.detached {
+        // Disconnected from every network: its namespace has only `lo`.
+        return Ok(Attached {
+            _sockets: Vec::new(),
+        });
+    }
     let nets = Networks::lock(root)?;
     collect_locked(root, kernel, observer, &nets, Some(&c.id))?;
     let mut net = network_for(&nets, root, &c.config.network, &kernel.now())?;
     ensure_network(root, kernel, observer, &net)?;
-    let cfg = &c.config.net;
     let ip = net.allocate(cfg.ip)?;
     let all = nets.list()?;
     let (bindings, sockets) = if cfg.publish.is_empty() {
@@ -492,6 +518,78 @@ pub fn connect(
         names.push(target.container[..12].to_string());
         links.push((IpAddr::V4(target.ip), names.join(" ")));
     }
+    let aliases = if net.is_default() {
+        vec![]
+    } else {
+        cfg.aliases.clone()
+    };
+    wire(
+        root, kernel, observer, &nets, &mut net, c, pid, ip, "eth0", aliases, &bindings,
+    )?;
+    write_hosts_base(root, c, &net, ip, &links)?;
+    rewrite_hosts(root, kernel, observer, &nets, &net, None)?;
+    // Networks joined with `network connect`, in the order they were.
+    for (i, extra) in cfg.extra.iter().enumerate() {
+        let mut other = network_for(&nets, root, &extra.network, &kernel.now())?;
+        ensure_network(root, kernel, observer, &other)?;
+        let ip = other.allocate(extra.ip)?;
+        let ifname = format!("eth{}", i + 1);
+        wire(
+            root,
+            kernel,
+            observer,
+            &nets,
+            &mut other,
+            c,
+            pid,
+            ip,
+            &ifname,
+            extra.aliases.clone(),
+            &[],
+        )?;
+        rewrite_hosts(root, kernel, observer, &nets, &other, None)?;
+    }
+    Ok(Attached { _sockets: sockets })
+}
+
+/// The container's own part of /etc/hosts (its address on its first network).
+fn write_hosts_base(
+    root: &Path,
+    c: &Container,
+    net: &NetworkRecord,
+    ip: Ipv4Addr,
+    links: &[(IpAddr, String)],
+) -> Result<()> {
+    let gateway = Some(IpAddr::V4(net.gateway));
+    let add_hosts = c
+        .config
+        .net
+        .add_hosts
+        .iter()
+        .map(|h| network::hosts::parse_add_host(h, gateway))
+        .collect::<Result<Vec<_>>>()?;
+    let base = network::hosts::base(&c.config.hostname, Some(IpAddr::V4(ip)), links, &add_hosts);
+    std::fs::write(c.dir(root).join("hosts.base"), &base)?;
+    Ok(())
+}
+
+/// One endpoint, booked then made: a veth pair with `ifname` in the
+/// container's namespace, its address, the link up, the default route (on
+/// eth0 only), and the DNAT rules of its published ports.
+#[allow(clippy::too_many_arguments)]
+fn wire(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    nets: &Networks,
+    net: &mut NetworkRecord,
+    c: &Container,
+    pid: i32,
+    ip: Ipv4Addr,
+    ifname: &str,
+    aliases: Vec<String>,
+    bindings: &[ports::Binding],
+) -> Result<()> {
     let host_veth = network::host_veth_name(&c.id, &net.id);
     let endpoint = Endpoint {
         container: c.id.clone(),
@@ -499,22 +597,19 @@ pub fn connect(
         ip,
         mac: network::mac_for(ip),
         host_veth: host_veth.clone(),
-        aliases: if net.is_default() {
-            vec![]
-        } else {
-            cfg.aliases.clone()
-        },
-        ports: bindings.clone(),
+        ifname: ifname.to_string(),
+        aliases,
+        ports: bindings.to_vec(),
     };
     // Booked first: a failure below is undone by `disconnect`, which reads it.
     net.endpoints.insert(c.id.clone(), endpoint.clone());
-    nets.save(&net)?;
+    nets.save(net)?;
     step(
         kernel,
         observer,
         Step::VethCreate {
             host: host_veth,
-            peer: "eth0".into(),
+            peer: ifname.into(),
             bridge: net.bridge.clone(),
             pid,
             mac: endpoint.mac.clone(),
@@ -526,7 +621,7 @@ pub fn connect(
         observer,
         Step::AddrAdd {
             pid,
-            dev: "eth0".into(),
+            dev: ifname.into(),
             address: format!("{ip}/{prefix}"),
         },
     )?;
@@ -535,68 +630,73 @@ pub fn connect(
         observer,
         Step::NetnsLinkUp {
             pid,
-            dev: "eth0".into(),
+            dev: ifname.into(),
         },
     )?;
-    step(
-        kernel,
-        observer,
-        Step::RouteAdd {
-            pid,
-            gateway: net.gateway.to_string(),
-        },
-    )?;
+    if ifname == "eth0" {
+        step(
+            kernel,
+            observer,
+            Step::RouteAdd {
+                pid,
+                gateway: net.gateway.to_string(),
+            },
+        )?;
+    }
     if !bindings.is_empty() {
         step(
             kernel,
             observer,
             Step::NftApply {
-                purpose: format!("publish {}", ports::ps_column(&bindings)),
-                script: ports_script(&nft_table(root), &c.id, ip, &bindings),
+                purpose: format!("publish {}", ports::ps_column(bindings)),
+                script: ports_script(&nft_table(root), &c.id, ip, bindings),
             },
         )?;
     }
-    // /etc/hosts: its own part, then peers (and it into theirs).
-    let gateway = Some(IpAddr::V4(net.gateway));
-    let add_hosts = cfg
-        .add_hosts
-        .iter()
-        .map(|h| network::hosts::parse_add_host(h, gateway))
-        .collect::<Result<Vec<_>>>()?;
-    let base = network::hosts::base(&c.config.hostname, Some(IpAddr::V4(ip)), &links, &add_hosts);
-    std::fs::write(c.dir(root).join("hosts.base"), &base)?;
-    rewrite_hosts(root, kernel, observer, &net)?;
-    Ok(Attached { _sockets: sockets })
+    Ok(())
 }
 
-/// Rewrite every member's /etc/hosts on a user network (its own part and
-/// one line per peer), in place: the file is bind-mounted into the container.
+/// Rewrite the /etc/hosts of every member of `net` (and of `also`, a
+/// container that just left it), in place: the file is bind-mounted into
+/// the container. Each file is the container's own part, then one block per
+/// user network it is on, one line per peer there.
 fn rewrite_hosts(
     root: &Path,
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
+    nets: &Networks,
     net: &NetworkRecord,
+    also: Option<&str>,
 ) -> Result<()> {
-    for e in net.endpoints.values() {
-        let dir = root.join("containers").join(&e.container);
-        let Ok(base) = std::fs::read_to_string(dir.join("hosts.base")) else {
+    let all = nets.list()?;
+    let members: Vec<&str> = net
+        .endpoints
+        .keys()
+        .map(String::as_str)
+        .chain(also)
+        .collect();
+    for id in members {
+        let dir = root.join("containers").join(id);
+        let Ok(mut text) = std::fs::read_to_string(dir.join("hosts.base")) else {
             continue; // not wired yet, or gone
         };
-        let peers: Vec<(IpAddr, Vec<String>)> = if net.is_default() {
-            vec![]
-        } else {
-            net.endpoints
+        for (n, _) in network::endpoints_of(&all, id) {
+            if n.is_default() {
+                continue; // docker's default bridge resolves no names
+            }
+            let peers: Vec<(IpAddr, Vec<String>)> = n
+                .endpoints
                 .values()
-                .filter(|p| p.container != e.container)
+                .filter(|p| p.container != id)
                 .map(|p| {
                     let mut names = vec![p.name.clone()];
                     names.extend(p.aliases.iter().cloned());
                     names.push(p.container[..12].to_string());
                     (IpAddr::V4(p.ip), names)
                 })
-                .collect()
-        };
-        let text = base + &network::hosts::peers_block(&net.name, &peers);
+                .collect();
+            text += &network::hosts::peers_block(&n.name, &peers);
+        }
         let file = dir.join("hosts");
         if std::fs::read_to_string(&file).ok().as_deref() == Some(text.as_str()) {
             continue;
@@ -613,13 +713,14 @@ fn rewrite_hosts(
         {
             return Err(engine_error("aborted before step hosts_write".into()));
         }
-        kernel.bound_file_written(&e.container, "/etc/hosts", &text)?;
+        kernel.bound_file_written(id, "/etc/hosts", &text)?;
     }
     Ok(())
 }
 
-/// Undo `connect` for a container: its port rules, its veth end if left,
-/// its address (the endpoint), and its line in peers' /etc/hosts.
+/// Undo `connect` for a container: on every network, its port rules, its
+/// veth end if left, its address (the endpoint), and its lines in peers'
+/// /etc/hosts.
 pub fn disconnect(
     root: &Path,
     kernel: &mut dyn Kernel,
@@ -637,38 +738,62 @@ fn disconnect_locked(
     nets: &Networks,
     container: &str,
 ) -> Result<()> {
-    for mut net in nets.list()? {
-        let Some(e) = net.endpoints.get(container).cloned() else {
-            continue;
-        };
-        if !e.ports.is_empty() {
-            let table = nft_table(root);
-            if let Some(listing) = kernel.nft_list_table(&table)? {
-                let script = delete_script(&table, &listing, &ctr_comment(container));
-                if !script.is_empty() {
-                    let s = Step::NftApply {
-                        purpose: format!("remove container {}'s port rules", &container[..12]),
-                        script,
-                    };
-                    // Clean-up is shown, never paused on.
-                    let _ = observer.before(&s);
-                    kernel.apply(&s)?;
-                }
+    for net in nets.list()? {
+        if net.endpoints.contains_key(container) {
+            leave(root, kernel, observer, nets, net, container, false)?;
+        }
+    }
+    let _ = std::fs::remove_file(root.join("containers").join(container).join("hosts.base"));
+    Ok(())
+}
+
+/// Take one container off one network: its port rules, its veth pair, its
+/// endpoint, and the peers' lines. `rewrite_own`: the container still runs
+/// (`network disconnect`), so its own /etc/hosts loses the network's block.
+fn leave(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    nets: &Networks,
+    mut net: NetworkRecord,
+    container: &str,
+    rewrite_own: bool,
+) -> Result<()> {
+    let Some(e) = net.endpoints.get(container).cloned() else {
+        return Ok(());
+    };
+    if !e.ports.is_empty() {
+        let table = nft_table(root);
+        if let Some(listing) = kernel.nft_list_table(&table)? {
+            let script = delete_script(&table, &listing, &ctr_comment(container));
+            if !script.is_empty() {
+                let s = Step::NftApply {
+                    purpose: format!("remove container {}'s port rules", &container[..12]),
+                    script,
+                };
+                // Clean-up is shown, never paused on.
+                let _ = observer.before(&s);
+                kernel.apply(&s)?;
             }
         }
-        if kernel.link_exists(&e.host_veth) {
-            let s = Step::LinkRemove {
-                name: e.host_veth.clone(),
-            };
-            let _ = observer.before(&s);
-            kernel.apply(&s)?;
-        }
-        net.endpoints.remove(container);
-        nets.save(&net)?;
-        let _ = std::fs::remove_file(root.join("containers").join(container).join("hosts.base"));
-        rewrite_hosts(root, kernel, observer, &net)?;
     }
-    Ok(())
+    if kernel.link_exists(&e.host_veth) {
+        let s = Step::LinkRemove {
+            name: e.host_veth.clone(),
+        };
+        let _ = observer.before(&s);
+        kernel.apply(&s)?;
+    }
+    net.endpoints.remove(container);
+    nets.save(&net)?;
+    rewrite_hosts(
+        root,
+        kernel,
+        observer,
+        nets,
+        &net,
+        rewrite_own.then_some(container),
+    )
 }
 
 /// Disconnect every endpoint whose container is gone or no longer runs
@@ -937,4 +1062,196 @@ pub fn endpoint_of(root: &Path, container: &str) -> Option<(NetworkRecord, Endpo
         let e = n.endpoints.get(container).cloned()?;
         Some((n, e))
     })
+}
+
+// ---- network connect / disconnect
+
+/// The networks a container is recorded on, first one first (by the names
+/// as given; `network_for` resolves them).
+fn recorded_networks(c: &Container) -> Vec<String> {
+    let mut out = Vec::new();
+    if !c.config.net.detached {
+        out.push(c.config.network.clone());
+    }
+    out.extend(c.config.net.extra.iter().map(|e| e.network.clone()));
+    out
+}
+
+/// A container's own network mode, when it is one that cannot be on
+/// several networks (docker's messages).
+fn refuse_mode(c: &Container) -> Result<()> {
+    let mode = c.config.network.as_str();
+    let message = if mode == "host" {
+        "container cannot be disconnected from host network or connected to host network"
+    } else if mode == "none" || mode.is_empty() {
+        "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+    } else if mode.starts_with("container:") {
+        "container sharing network namespace with another container or host cannot be connected to any other network"
+    } else {
+        return Ok(());
+    };
+    Err(engine_error(message.to_string()))
+}
+
+/// `network connect [--ip] [--alias] NETWORK CONTAINER`: a running
+/// container gets a new veth pair now (eth1, eth2...); a stopped one is
+/// recorded and joins at its next start.
+pub fn connect_container(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    network_key: &str,
+    container_key: &str,
+    ip: Option<Ipv4Addr>,
+    aliases: Vec<String>,
+) -> Result<()> {
+    let found = crate::container::find(root, container_key)?;
+    let _lock = crate::container::ContainerLock::take(root, &found)?;
+    let mut c = crate::container::load_fresh(root, &found.id)?;
+    refuse_mode(&c)?;
+    // Check and book under the network lock, wire, then record in the
+    // container (its record is written after the network lock is let go:
+    // `create` takes the store lock before the network lock).
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, Some(&c.id))?;
+    let mut net = network_for(&nets, root, network_key, &kernel.now())?;
+    for other in recorded_networks(&c) {
+        if network_for(&nets, root, &other, &kernel.now())?.id == net.id {
+            return Err(engine_error(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, net.name
+            )));
+        }
+    }
+    if net.is_default() && (ip.is_some() || !aliases.is_empty()) {
+        return Err(engine_error(
+            "user specified IP address and aliases are supported on user defined networks only"
+                .into(),
+        ));
+    }
+    if let Some(ip) = ip {
+        net.allocate(Some(ip))?; // in the subnet and free now
+    }
+    let becomes_first = c.config.net.detached;
+    if c.is_running() {
+        ensure_network(root, kernel, observer, &net)?;
+        let all = nets.list()?;
+        let used: Vec<String> = network::endpoints_of(&all, &c.id)
+            .into_iter()
+            .map(|(_, e)| e.ifname)
+            .collect();
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(n))
+            .expect("a free interface name");
+        let addr = net.allocate(ip)?;
+        let pid = c.state.pid;
+        let made = wire(
+            root,
+            kernel,
+            observer,
+            &nets,
+            &mut net,
+            &c,
+            pid,
+            addr,
+            &ifname,
+            aliases.clone(),
+            &[],
+        )
+        .and_then(|()| {
+            if used.is_empty() {
+                write_hosts_base(root, &c, &net, addr, &[])?;
+            }
+            rewrite_hosts(root, kernel, observer, &nets, &net, None)
+        });
+        if let Err(e) = made {
+            let fresh = nets.get(&net.id)?;
+            let _ = leave(root, kernel, observer, &nets, fresh, &c.id, true);
+            return Err(e);
+        }
+    }
+    drop(nets);
+    if becomes_first {
+        c.config.network = net.name.clone();
+        c.config.net.detached = false;
+        c.config.net.ip = ip;
+        c.config.net.aliases = aliases;
+    } else {
+        c.config.net.extra.push(ExtraNetwork {
+            network: net.name.clone(),
+            ip,
+            aliases,
+        });
+    }
+    c.save(root)
+}
+
+/// `network disconnect [-f] NETWORK CONTAINER`: a running container loses
+/// that veth pair now; either way it no longer joins the network at start.
+/// `force`: the container may be gone already; its endpoint is removed.
+pub fn disconnect_container(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    network_key: &str,
+    container_key: &str,
+    force: bool,
+) -> Result<()> {
+    let found = match crate::container::find(root, container_key) {
+        Ok(c) => c,
+        Err(e) if force => {
+            // Gone: drop whatever endpoint still carries that name or id.
+            let nets = Networks::lock(root)?;
+            let net = nets.get(network_key)?;
+            let id = net
+                .endpoints
+                .values()
+                .find(|p| p.name == container_key || p.container.starts_with(container_key))
+                .map(|p| p.container.clone());
+            return match id {
+                Some(id) => leave(root, kernel, observer, &nets, net, &id, false),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    let _lock = crate::container::ContainerLock::take(root, &found)?;
+    let mut c = crate::container::load_fresh(root, &found.id)?;
+    if c.config.network == "host" || c.config.network.starts_with("container:") {
+        refuse_mode(&c)?;
+    }
+    let nets = Networks::lock(root)?;
+    let net = nets.get(network_key)?;
+    let mut position = None;
+    for (i, other) in recorded_networks(&c).iter().enumerate() {
+        if network_for(&nets, root, other, &kernel.now())?.id == net.id {
+            position = Some(i);
+        }
+    }
+    let Some(position) = position else {
+        return Err(engine_error(format!(
+            "container {} is not connected to network {}",
+            c.name, net.name
+        )));
+    };
+    if net.endpoints.contains_key(&c.id) {
+        leave(root, kernel, observer, &nets, net, &c.id, true)?;
+    }
+    drop(nets);
+    let first = !c.config.net.detached && position == 0;
+    let cfg = &mut c.config.net;
+    if !first {
+        let i = position - usize::from(!cfg.detached);
+        cfg.extra.remove(i);
+    } else if cfg.extra.is_empty() {
+        cfg.detached = true;
+    } else {
+        // The next network becomes the first (eth0 from the next start on).
+        let next = cfg.extra.remove(0);
+        c.config.network = next.network;
+        cfg.ip = next.ip;
+        cfg.aliases = next.aliases;
+    }
+    c.save(root)
 }

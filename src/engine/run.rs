@@ -40,6 +40,9 @@ pub enum Network {
     /// A bridge network by name (`bridge` or one made by `network create`):
     /// its own namespace wired to the network (`engine::network`).
     Bridge(String),
+    /// `--network container:ID|NAME`: the network namespace of another
+    /// container (its full id once created), and its /etc files.
+    Container(String),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -664,6 +667,9 @@ impl Network {
         match s {
             "host" => Network::Host,
             "none" | "" => Network::None,
+            s if s.starts_with("container:") => {
+                Network::Container(s["container:".len()..].to_string())
+            }
             name => Network::Bridge(name.to_string()),
         }
     }
@@ -674,6 +680,7 @@ impl Network {
             Network::None => "none".into(),
             Network::Host => "host".into(),
             Network::Bridge(name) => name.clone(),
+            Network::Container(id) => format!("container:{id}"),
         }
     }
 }
@@ -713,14 +720,19 @@ fn network_settings(
         Network::Default => Network::parse_recorded(&super::network::default_network(root)),
         other => other.clone(),
     };
-    if let Network::Bridge(name) = &network {
-        if name.starts_with("container:") {
-            crate::exit_err!(EXIT_ENGINE, "--network {name} is not supported by glassbox yet: use a bridge network, none or host");
-        }
+    if simulated && matches!(network, Network::Container(_)) {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "--network {} cannot run in simulation yet: the simulated host does not share one container's network namespace with another; run as root without --simulate",
+            network.recorded()
+        );
     }
     let gateway = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     for h in &net.add_hosts {
         crate::network::hosts::parse_add_host(h, gateway)?;
+    }
+    if let Network::Container(key) = &network {
+        return Ok((shared_network(root, key, opts, &net)?, net));
     }
     match &network {
         Network::Bridge(name) => {
@@ -768,10 +780,103 @@ fn check_userns(opts: &RunOptions, security: &crate::confine::Security) -> Resul
     if opts.network == Network::Host {
         crate::exit_err!(EXIT_ENGINE, "--network host cannot be combined with --userns=auto: the host's network namespace belongs to the host's user namespace, where the container's root has no rights; use --userns=host or another network");
     }
+    if let Network::Container(_) = opts.network {
+        crate::exit_err!(EXIT_ENGINE, "--network container: cannot be combined with --userns=auto: that network namespace belongs to the host's user namespace, where the container's root has no rights; use --userns=host");
+    }
     if !security.devices.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "--device cannot be combined with --userns=auto yet: a user namespace may not make device nodes, and glassbox does not bind them in its place; use --userns=host");
     }
     Ok(())
+}
+
+/// `--network container:KEY`: the container it names (recorded by full id),
+/// and docker's refusals of what only a container's own network allows.
+fn shared_network(
+    root: &Path,
+    key: &str,
+    opts: &RunOptions,
+    net: &super::network::NetConfig,
+) -> Result<Network> {
+    let conflict = if opts.hostname.is_some() {
+        Some("conflicting options: hostname and the network mode")
+    } else if !net.publish.is_empty() || opts.publish_all {
+        Some("conflicting options: port publishing and the container type network mode")
+    } else if !net.dns.is_empty() || !net.dns_search.is_empty() || !net.dns_options.is_empty() {
+        Some("conflicting options: dns and the network mode")
+    } else if !net.add_hosts.is_empty() {
+        Some("conflicting options: custom host-to-IP mapping and the network mode")
+    } else if !net.links.is_empty() {
+        Some("conflicting options: container type network can't be used with links. This would result in undefined behavior")
+    } else if net.ip.is_some() || !net.aliases.is_empty() {
+        Some("conflicting options: --ip and --network-alias need a network of the container's own, not the network mode container:")
+    } else {
+        None
+    };
+    if let Some(message) = conflict {
+        crate::exit_err!(EXIT_ENGINE, "{message}");
+    }
+    if key.is_empty() {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "--network container: needs a container's name or id (container:NAME)"
+        );
+    }
+    let target = container::find(root, key).map_err(|_| {
+        engine_error(format!(
+            "No such container: {key} (--network container:{key} needs an existing container)"
+        ))
+    })?;
+    if target.config.network.starts_with("container:") {
+        // Follow the chain to the namespace's owner, as docker does.
+        return Ok(Network::parse_recorded(&target.config.network));
+    }
+    Ok(Network::Container(target.id))
+}
+
+/// The container whose network a `container:` one shares, running (its
+/// first process's PID owns the namespace).
+fn network_owner(root: &Path, id: &str) -> Result<Container> {
+    let owner = container::load_fresh(root, id).map_err(|_| {
+        engine_error(format!(
+            "cannot join network of a non running container: {id} (it was removed)"
+        ))
+    })?;
+    if !owner.is_running() {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "cannot join network of a non running container: {} (start it first)",
+            owner.name
+        );
+    }
+    Ok(owner)
+}
+
+/// `--network container:`: the child first joins the owner's network
+/// namespace (its `lo` is up already), and binds the owner's /etc/hosts,
+/// resolv.conf and hostname files, as docker shares them.
+fn share_network(steps: &mut Vec<Step>, root: &Path, owner: &Container) {
+    steps.retain(|s| !matches!(s, Step::LinkUp { .. }));
+    let owner_dir = owner.dir(root);
+    for s in steps.iter_mut() {
+        if let Step::MountBind { source, target, .. } = s {
+            let etc_file = target
+                .parent()
+                .is_some_and(|p| p.ends_with("etc"))
+                .then(|| target.file_name())
+                .flatten()
+                .filter(|f| ["hostname", "hosts", "resolv.conf"].iter().any(|n| f == n));
+            if let Some(name) = etc_file {
+                *source = owner_dir.join(name);
+            }
+        }
+    }
+    steps.insert(
+        0,
+        Step::SetNs {
+            pid: owner.state.pid,
+            namespaces: vec![Namespace::Net],
+        },
+    );
 }
 
 /// Make a container (record and directories) without starting it.
@@ -818,6 +923,11 @@ pub fn create(
     }
     let mounts = super::volumes::resolve(root, &image, &opts.mounts)?;
     let (network, net) = network_settings(root, &image, opts, simulated)?;
+    // docker gives a container that shares another's network its hostname.
+    let shared_hostname = match &network {
+        Network::Container(id) => Container::load(root, id).ok().map(|o| o.config.hostname),
+        _ => None,
+    };
     let argv = command_line(&image, opts);
     if argv.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "No command specified: the image {} has no Cmd or Entrypoint; give one after the image name", opts.image);
@@ -864,6 +974,7 @@ pub fn create(
         let hostname = opts
             .hostname
             .clone()
+            .or_else(|| shared_hostname.clone())
             .unwrap_or_else(|| id[..12].to_string());
         let created = kernel.now();
         let seen_hostname = match network {
@@ -1180,6 +1291,10 @@ fn start_container(
     // them (the container's lock and record say it still exists).
     let network = Network::parse_recorded(&c.config.network);
     let hostname = effective_hostname(c);
+    let owner = match &network {
+        Network::Container(id) => Some(network_owner(root, id)?),
+        _ => None,
+    };
 
     started.cgroups = kernel.cgroup_setup().paths_for(&c.id);
     if apply_step(
@@ -1271,7 +1386,7 @@ fn start_container(
             }
         }
     }
-    let steps = child_steps(
+    let mut steps = child_steps(
         lower.clone(),
         &dir,
         console,
@@ -1287,6 +1402,9 @@ fn start_container(
         volumes,
         user.map(|(u, _)| u),
     );
+    if let Some(owner) = &owner {
+        share_network(&mut steps, root, owner);
+    }
     let mut namespaces = vec![
         Namespace::Mount,
         Namespace::Uts,
@@ -1294,6 +1412,9 @@ fn start_container(
         Namespace::Pid,
         Namespace::Net,
     ];
+    if owner.is_some() {
+        namespaces.retain(|n| *n != Namespace::Net);
+    }
     if network == Network::Host {
         namespaces.retain(|n| !matches!(n, Namespace::Net | Namespace::Uts));
     }
@@ -1532,6 +1653,9 @@ fn finish(
             // `update` may have changed these while it ran.
             c.config.restart_policy = disk.config.restart_policy.clone();
             c.config.resources = disk.config.resources.clone();
+            // ... and `network connect`/`disconnect` its networks.
+            c.config.network = disk.config.network.clone();
+            c.config.net = disk.config.net.clone();
             c.state.paused = false;
             if aborted {
                 c.state = started.previous;

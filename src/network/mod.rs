@@ -105,11 +105,19 @@ pub struct Endpoint {
     pub mac: String,
     /// The host end of its veth pair (the other end is the container's eth0).
     pub host_veth: String,
+    /// Its name inside the container: eth0 for the first network, eth1...
+    /// for networks joined with `network connect`.
+    #[serde(default = "first_ifname")]
+    pub ifname: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// Published ports, with the host ports actually chosen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ports::Binding>,
+}
+
+fn first_ifname() -> String {
+    "eth0".into()
 }
 
 /// One network's record.
@@ -198,8 +206,8 @@ pub fn mac_for(ip: Ipv4Addr) -> String {
 /// The host end of a container's veth pair: `gbv` + 12 hex digits of its id
 /// (15 characters, IFNAMSIZ's limit).
 pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
-    // One container may sit on one network only today; the network's id
-    // still goes in, so a later `network connect` keeps names distinct.
+    // The network's id goes in: a container on several networks (`network
+    // connect`) has one pair per network.
     let digest = crate::fsutil::sha256_hex(format!("{container_id}/{network_id}").as_bytes());
     format!("gbv{}", &digest[..12])
 }
@@ -383,12 +391,30 @@ pub fn read_all(root: &Path) -> Vec<NetworkRecord> {
         .collect()
 }
 
-/// A container's network and endpoint, if it is wired to one now.
+/// A container's first network and endpoint (the one with the lowest
+/// interface name, eth0 unless it was disconnected), if it is wired now.
 pub fn endpoint_in(nets: &[NetworkRecord], container: &str) -> Option<(NetworkRecord, Endpoint)> {
-    nets.iter().find_map(|n| {
-        let e = n.endpoints.get(container)?.clone();
-        Some((n.clone(), e))
-    })
+    endpoints_of(nets, container).into_iter().next()
+}
+
+/// Every network a container is wired to now, by interface (eth0, eth1...).
+pub fn endpoints_of(nets: &[NetworkRecord], container: &str) -> Vec<(NetworkRecord, Endpoint)> {
+    let mut all: Vec<(NetworkRecord, Endpoint)> = nets
+        .iter()
+        .filter_map(|n| {
+            let e = n.endpoints.get(container)?.clone();
+            Some((n.clone(), e))
+        })
+        .collect();
+    all.sort_by_key(|(_, e)| {
+        let n: u32 = e
+            .ifname
+            .trim_start_matches("eth")
+            .parse()
+            .unwrap_or(u32::MAX);
+        n
+    });
+    all
 }
 
 /// The host's routes that are not default routes, as subnets (a new

@@ -329,6 +329,21 @@ impl Step {
                 syscall: "pivot_root(\".\", \".\"); umount2(\".\", MNT_DETACH)".into(),
                 look: "ls -l /proc/<pid>/root/".into(),
             },
+            // `--network container:`: the new container's first process joins
+            // only another container's network namespace, before its mounts.
+            Step::SetNs { pid, namespaces } if namespaces[..] == [Namespace::Net] => Description {
+                title: l(
+                    &format!("join the network namespace of process {pid} (/proc/{pid}/ns/net)"),
+                    &format!("加入进程 {pid} 的网络命名空间（/proc/{pid}/ns/net）"),
+                ),
+                why: l(
+                    "--network container: gives the new container no network of its own: its first process opens the other container's /proc/PID/ns/net and calls setns, so both see the same interfaces, addresses, routes and ports (a server in one answers on localhost in the other). Its other namespaces are still new; it also binds the other container's /etc/hosts and resolv.conf.",
+                    "--network container: 不给新容器自己的网络：它的第一个进程打开另一个容器的 /proc/PID/ns/net 并调用 setns，于是两者看到同样的网卡、地址、路由和端口（一个容器里的服务在另一个容器的 localhost 上就能访问）。其余命名空间仍是新的；它还会绑定另一个容器的 /etc/hosts 和 resolv.conf。",
+                ),
+                shell: format!("nsenter --net=/proc/{pid}/ns/net sh"),
+                syscall: format!("setns(open(\"/proc/{pid}/ns/net\"), CLONE_NEWNET)"),
+                look: format!("readlink /proc/{pid}/ns/net /proc/<new pid>/ns/net   # {}", l("the same net:[inode]", "相同的 net:[inode]")),
+            },
             Step::SetNs { pid, namespaces } => Description {
                 title: l(
                     &format!("join the namespaces of process {pid} ({})", ns_list(namespaces)),

@@ -203,7 +203,8 @@ pub enum Step {
         gid: u32,
     },
     /// Join a running container's namespaces (`exec`): setns(2) on each
-    /// /proc/PID/ns file, then fork so the PID namespace applies too.
+    /// /proc/PID/ns file, then fork so the PID namespace applies too. With
+    /// only `Net` (`--network container:`), no fork.
     SetNs {
         pid: i32,
         namespaces: Vec<Namespace>,

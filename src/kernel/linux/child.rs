@@ -85,6 +85,10 @@ pub fn run(ctx: &ChildContext) -> isize {
             }
             // Joining a PID namespace takes effect for children only: fork once
             // more. The first process stays outside, waits, and passes on the status.
+            // (`--network container:` joins the network namespace only: no fork.)
+            if !namespaces.contains(&Namespace::Pid) {
+                continue;
+            }
             // SAFETY: this process is single-threaded (a fork of glassbox).
             match unsafe { libc::fork() } {
                 -1 => {

@@ -397,18 +397,26 @@ impl SimNet {
     }
 
     /// The bridge a container namespace's veth hangs on.
-    fn bridge_of(&self, ns: i32) -> Option<String> {
+    /// The bridge a container's link is plugged into (its veth peer's master).
+    fn link_bridge(&self, l: &Link) -> Option<String> {
+        let (pns, pidx) = l.peer?;
+        let host_end = self
+            .netns
+            .get(&pns)?
+            .links
+            .iter()
+            .find(|h| h.index == pidx)?;
+        host_end.master.clone()
+    }
+
+    /// The bridge behind the link of namespace `ns` that holds address `ip`
+    /// (a container on several networks has one link per network).
+    fn bridge_of_addr(&self, ns: i32, ip: Ipv4Addr) -> Option<String> {
         let n = self.netns.get(&ns)?;
-        n.links.iter().find_map(|l| {
-            let (pns, pidx) = l.peer?;
-            let host_end = self
-                .netns
-                .get(&pns)?
-                .links
-                .iter()
-                .find(|h| h.index == pidx)?;
-            host_end.master.clone()
-        })
+        n.links
+            .iter()
+            .find(|l| l.addrs.iter().any(|(a, _)| *a == ip))
+            .and_then(|l| self.link_bridge(l))
     }
 
     /// Where a packet from namespace `from` to `dst` ends up.
@@ -456,7 +464,7 @@ impl SimNet {
                 Some(ns)
                     if ns != 0
                         && out.kind == "bridge"
-                        && self.bridge_of(ns).as_deref() == Some(&out.name) =>
+                        && self.bridge_of_addr(ns, dst).as_deref() == Some(&out.name) =>
                 {
                     Path::Deliver { ns, ip: dst, port }
                 }
@@ -464,14 +472,14 @@ impl SimNet {
             };
         }
         // A container: onto its bridge (the host end of its veth).
-        let Some(bridge) = self.bridge_of(from) else {
+        let Some(bridge) = self.link_bridge(&out) else {
             return Path::Lost;
         };
         let host = &self.netns[&0];
         if direct.is_some() {
             // Same subnet: switched by the bridge, never forwarded.
             return match self.owner_of(dst) {
-                Some(ns) if ns != 0 && self.bridge_of(ns).as_deref() == Some(&bridge) => {
+                Some(ns) if ns != 0 && self.bridge_of_addr(ns, dst).as_deref() == Some(&bridge) => {
                     Path::Deliver { ns, ip: dst, port }
                 }
                 Some(0) if host.is_local(dst) => self.to_host(dst, proto, port),
@@ -487,7 +495,7 @@ impl SimNet {
         }
         match self.owner_of(dst) {
             Some(ns) if ns != 0 => {
-                let Some(obr) = self.bridge_of(ns) else {
+                let Some(obr) = self.bridge_of_addr(ns, dst) else {
                     return Path::Lost;
                 };
                 if self
