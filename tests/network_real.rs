@@ -88,6 +88,10 @@ impl Drop for Net {
 }
 
 /// `GET /` over plain TCP; the body, or None.
+/// The tests of this file run in parallel, except the one that puts a
+/// FORWARD drop policy on the host for a while (bridged traffic may meet it).
+static TRAFFIC: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn http_get(addr: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
@@ -111,6 +115,7 @@ const HTTPD: &str =
 #[test]
 fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leaves_nothing() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(1);
     let port = 18000 + (std::process::id() % 1000) as u16;
     let publish = format!("127.0.0.1:{port}:80");
@@ -194,6 +199,7 @@ fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leave
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(2);
     ok(&net.run(&[
         "network",
@@ -277,6 +283,7 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks
 #[test]
 fn dns_and_add_host_flags_are_in_the_container_files() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(3);
     let out = ok(&net.run(&[
         "run",
@@ -316,6 +323,7 @@ fn dns_and_add_host_flags_are_in_the_container_files() {
 #[test]
 fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(4);
     ok(&net.run(&["network", "create", "--subnet", "10.123.214.0/24", "par"]));
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -507,6 +515,7 @@ fn run_d(net: &Net, args: &[&str]) -> String {
 #[test]
 fn network_connect_and_disconnect_a_running_and_a_stopped_container() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(5);
     ok(&net.run(&["network", "create", "--subnet", "10.123.215.0/24", "n1"]));
     ok(&net.run(&["network", "create", "--subnet", "10.123.216.0/24", "n2"]));
@@ -589,6 +598,7 @@ fn network_connect_and_disconnect_a_running_and_a_stopped_container() {
 #[test]
 fn a_container_joins_another_containers_network_namespace() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(6);
     run_d(
         &net,
@@ -700,6 +710,7 @@ fn udp_no_ports(net: &Net, name: &str) -> u64 {
 #[test]
 fn publish_all_udp_link_and_ip_on_the_bridge() {
     require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(7);
     // An image that EXPOSEs 80: -P publishes it on a port the kernel picks.
     run_d(&net, &["--name", "base", "busybox", "true"]);
@@ -849,6 +860,8 @@ impl Drop for ForwardDrop {
 #[test]
 fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working() {
     require_root!();
+    // Its drop policy would drop the other tests' bridged traffic: alone.
+    let _alone = TRAFFIC.write().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(8);
     let drop_table = ForwardDrop::new();
     ok(&net.run(&["network", "create", "--subnet", "10.123.218.0/24", "fwdnet"]));

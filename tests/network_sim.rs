@@ -452,8 +452,24 @@ fn a_published_run_takes_the_same_steps_real_and_simulated() {
 fn connect_and_disconnect_a_running_simulated_container() {
     let gb = Gb::new();
     ok(&sim(&gb, &["network", "create", "simnet"]));
-    ok(&sim(&gb, &["run", "-d", "--name", "sa", "--network", "simnet", "busybox", "sleep", "100"]));
-    ok(&sim(&gb, &["run", "-d", "--name", "sb", "busybox", "sleep", "100"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "sa",
+            "--network",
+            "simnet",
+            "busybox",
+            "sleep",
+            "100",
+        ],
+    ));
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "sb", "busybox", "sleep", "100"],
+    ));
     // On the default bridge only: no name for sa.
     let o = sim(&gb, &["exec", "sb", "ping", "-c1", "sa"]);
     assert!(fails(&o, 1).contains("bad address 'sa'"));

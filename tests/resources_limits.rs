@@ -614,7 +614,11 @@ fn real_allocation_past_32m_is_oom_killed() {
         .expect("an oom_killed step");
     let counter = oom["step"]["counter"].as_str().unwrap();
     assert!(counter.ends_with("memory.oom_control"), "{oom}");
-    assert_eq!(oom["step"]["kills"], 1, "{oom}");
+    // Under load the kernel may kill head as well as tail: at least one.
+    assert!(
+        oom["step"]["kills"].as_u64().is_some_and(|k| k >= 1),
+        "{oom}"
+    );
     let until = (chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339();
     let events = ok(&gb.run(&["events", "--since", "0", "--until", &until]));
     let oom_at = events.find("container oom ").expect("an oom event");
