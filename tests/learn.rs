@@ -708,6 +708,10 @@ const DOCKER_WORDING: &[&str] = &[
     "is paused, unpause the container before exec",
     // docker's refusal to remove a volume a container names (lesson 10)
     "volume is in use",
+    // busybox `ip addr`'s link line (lesson 08)
+    "brd ff:ff:ff:ff:ff:ff",
+    // the heading glassbox writes in a container's /etc/hosts (lesson 09)
+    "# glassbox: containers on network",
 ];
 
 #[test]
