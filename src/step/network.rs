@@ -211,7 +211,10 @@ fn purpose_zh(purpose: &str) -> String {
     }
     if let Some(rest) = purpose.strip_prefix("rules of network ") {
         if let Some((name, bridge)) = rest.split_once(" (bridge ") {
-            return format!("网络 {name} 的规则（网桥 {}）", bridge.trim_end_matches(')'));
+            return format!(
+                "网络 {name} 的规则（网桥 {}）",
+                bridge.trim_end_matches(')')
+            );
         }
     }
     if let Some(ports) = purpose.strip_prefix("publish ") {
