@@ -12,6 +12,8 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../lessons/03-detached.toml")),
     ("04-inside.toml", include_str!("../../lessons/04-inside.toml")),
     ("05-images-and-layers.toml", include_str!("../../lessons/05-images-and-layers.toml")),
+    ("08-ports.toml", include_str!("../../lessons/08-ports.toml")),
+    ("09-networks.toml", include_str!("../../lessons/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../lessons/11-resources.toml")),
 ];
@@ -24,6 +26,8 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../labs/03-detached.toml")),
     ("04-inside.toml", include_str!("../../labs/04-inside.toml")),
     ("05-images.toml", include_str!("../../labs/05-images.toml")),
+    ("08-ports.toml", include_str!("../../labs/08-ports.toml")),
+    ("09-networks.toml", include_str!("../../labs/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../labs/11-resources.toml")),
 ];

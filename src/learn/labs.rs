@@ -228,6 +228,9 @@ pub fn reset_lab(runner: &Runner, lab: &Lab) -> Result<()> {
     for name in &lab.cleanup_images {
         let _ = runner.run(&format!("rmi -f {name}"), &[], None, true, false);
     }
+    for name in &lab.cleanup_networks {
+        let _ = runner.run(&format!("network rm {name}"), &[], None, true, false);
+    }
     Ok(())
 }
 

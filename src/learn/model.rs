@@ -148,11 +148,14 @@ pub struct Lab {
     /// glassbox commands run by `lab start` before the learner begins.
     #[serde(default)]
     pub setup: Vec<String>,
-    /// Containers and images `lab reset` removes.
+    /// Containers, images and networks `lab reset` removes.
     #[serde(default)]
     pub cleanup_containers: Vec<String>,
     #[serde(default)]
     pub cleanup_images: Vec<String>,
+    /// Networks `lab reset` removes (after the containers).
+    #[serde(default)]
+    pub cleanup_networks: Vec<String>,
     pub check: Vec<LabCheck>,
     /// A solution, used by tests (and shown by `lab hint` after the last hint).
     pub solution: Vec<String>,

@@ -108,10 +108,19 @@ pub fn http_body(url: &str) -> Result<String> {
     let agent = ureq::AgentBuilder::new()
         .timeout(std::time::Duration::from_secs(5))
         .build();
-    let response = agent
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
+    // A server started by the command just before may not listen yet
+    // (a detached container's shell writes its page first): a refused
+    // connection is retried for up to two seconds; an HTTP answer is final.
+    let mut tries = 0;
+    let response = loop {
+        match agent.get(url).call() {
+            Err(ureq::Error::Transport(_)) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => break other.with_context(|| format!("GET {url}"))?,
+        }
+    };
     Ok(response.into_string()?)
 }
 

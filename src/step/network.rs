@@ -137,7 +137,10 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             }
         }
         Step::NftApply { purpose, script } => Description {
-            title: l(&format!("nftables: {purpose}"), &format!("nftables：{purpose}")),
+            title: l(
+                &format!("nftables: {purpose}"),
+                &format!("nftables：{}", purpose_zh(purpose)),
+            ),
             why: l(
                 "glassbox keeps all its packet rules in one nftables table of its own (never touching other tables): masquerade so containers' traffic leaves with the host's address, DNAT so a published host port leads to the container, and drops between different networks. `nft -f` applies the script as one transaction.",
                 "glassbox 把所有包过滤规则放在自己独有的一张 nftables 表里（从不碰别的表）：地址伪装让容器的流量以宿主机的地址出去，DNAT 让发布的宿主机端口通到容器，不同网络之间的流量被丢弃。`nft -f` 把整段脚本作为一个事务提交。",
@@ -197,4 +200,37 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
         },
         _ => unreachable!("not a network step"),
     }
+}
+
+/// The Chinese of an `NftApply` purpose: the engine words it in English
+/// (src/engine/network.rs), in one of these shapes; another shape is shown
+/// as it is.
+fn purpose_zh(purpose: &str) -> String {
+    if let Some(table) = purpose.strip_prefix("create glassbox's table ") {
+        return format!("创建 glassbox 自己的表 {table}");
+    }
+    if let Some(rest) = purpose.strip_prefix("rules of network ") {
+        if let Some((name, bridge)) = rest.split_once(" (bridge ") {
+            return format!(
+                "网络 {name} 的规则（网桥 {}）",
+                bridge.trim_end_matches(')')
+            );
+        }
+    }
+    if let Some(ports) = purpose.strip_prefix("publish ") {
+        return format!("发布端口 {ports}");
+    }
+    if let Some(id) = purpose
+        .strip_prefix("remove container ")
+        .and_then(|r| r.strip_suffix("'s port rules"))
+    {
+        return format!("删除容器 {id} 的端口规则");
+    }
+    if let Some(name) = purpose
+        .strip_prefix("remove network ")
+        .and_then(|r| r.strip_suffix("'s rules"))
+    {
+        return format!("删除网络 {name} 的规则");
+    }
+    purpose.to_string()
 }
