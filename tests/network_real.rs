@@ -927,3 +927,64 @@ fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working(
         .unwrap();
     assert!(!o.status.success(), "the test's own table is gone");
 }
+
+#[test]
+fn system_reset_removes_the_stores_bridges_and_rules() {
+    require_root!();
+    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
+    let net = Net::new(9);
+    ok(&net.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.123.219.0/24",
+        "resetnet",
+    ]));
+    let user_bridge = ok(&net.run(&["network", "inspect", "-f", "{{.Id}}", "resetnet"]));
+    let user_bridge = format!("gb-{}", &user_bridge.trim()[..12]);
+    ok(&net.run(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "--network",
+        "resetnet",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    ok(&net.run(&[
+        "run",
+        "-d",
+        "--name",
+        "r2",
+        "--network",
+        "bridge",
+        "-p",
+        "127.0.0.1:18299:80",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    let links = host_links();
+    assert!(
+        links.contains(&user_bridge) && links.contains(&net.bridge),
+        "{links}"
+    );
+    assert!(net.nft_listing().contains("18299"), "{}", net.nft_listing());
+    ok(&net.run(&["system", "reset", "-f"]));
+    let links = host_links();
+    assert!(
+        !links.contains(&user_bridge) && !links.contains(&net.bridge),
+        "{links}"
+    );
+    let rules = net.nft_listing();
+    assert!(
+        !rules.contains("18299") && !rules.contains("comment \"n:"),
+        "{rules}"
+    );
+    assert_eq!(
+        ok(&net.run(&["network", "ls", "-q", "-f", "type=custom"])),
+        ""
+    );
+}

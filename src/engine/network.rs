@@ -1017,6 +1017,31 @@ pub fn remove(
     Ok(net.name)
 }
 
+/// `system reset`: every network of the store, the default `bridge` too,
+/// with its rules and bridge (the containers are gone by then; a network
+/// that still has an endpoint is an error, and nothing of it is removed).
+pub fn remove_all(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+) -> Result<Vec<String>> {
+    let nets = Networks::lock(root)?;
+    collect_locked(root, kernel, observer, &nets, None)?;
+    let mut removed = Vec::new();
+    for net in nets.list()? {
+        if !net.endpoints.is_empty() {
+            return Err(engine_error(format!(
+                "network {} still has containers attached, so it was kept",
+                net.name
+            )));
+        }
+        remove_kernel_objects(root, kernel, observer, &net)?;
+        nets.remove(&net)?;
+        removed.push(net.name);
+    }
+    Ok(removed)
+}
+
 /// `network prune`: every user network no container uses.
 pub fn prune(
     root: &Path,

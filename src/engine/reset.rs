@@ -3,7 +3,8 @@
 //! killed and waited for, its cgroup and files gone, each step narrated), and
 //! only once all of them are gone, every image, blob, unpacked layer, the
 //! seccomp cache and the event journal; on the simulated host also its
-//! processes, cgroup tree, clock, networks and their bridges and rules. Settings (`config.toml`) and
+//! processes, cgroup tree and clock; on both, the networks with their
+//! bridges and nft rules. Settings (`config.toml`) and
 //! credentials (`auth.json`) stay, and so does the other world's store (the
 //! real store's `simulated/` directory is the simulated world's own).
 
@@ -60,6 +61,10 @@ pub fn reset(
         Ok(None)
     })?;
     events::clear(root)?;
+    if !kernel.is_simulated() {
+        // The real host's bridges and this store's rules in the nft table.
+        super::network::remove_all(root, kernel, observer)?;
+    }
     if kernel.is_simulated() {
         // The simulated host's bridges, veths and nft table go with it, and
         // so do the books of its networks.
