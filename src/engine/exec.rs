@@ -112,8 +112,6 @@ pub fn resolve_user(
 /// container shares the host's net and uts: nothing to join there).
 fn namespaces_of(pid: i32) -> Vec<Namespace> {
     [
-        // The user namespace first: the others belong to it.
-        Namespace::User,
         Namespace::Ipc,
         Namespace::Uts,
         Namespace::Net,
@@ -209,12 +207,14 @@ pub fn exec(
     // container's first process (docker exec inherits them).
     let conf = c.config.security.confinement()?;
     let seccomp = super::run::seccomp_step(root, &conf)?;
+    let mut namespaces = namespaces_of(c.state.pid);
+    if conf.userns.is_some() {
+        // The user namespace first: the others belong to it.
+        namespaces.insert(0, Namespace::User);
+    }
     let mut steps = vec![Step::SetNs {
         pid: c.state.pid,
-        namespaces: namespaces_of(c.state.pid)
-            .into_iter()
-            .filter(|ns| *ns != Namespace::User || conf.userns.is_some())
-            .collect(),
+        namespaces,
     }];
     if let Some(map) = conf.userns {
         // Joined as host root, which the namespace does not map: become its root.

@@ -769,7 +769,12 @@ fn network_settings(
 }
 
 /// What `--userns=auto` cannot be combined with, refused before anything is made.
-fn check_userns(opts: &RunOptions, security: &crate::confine::Security) -> Result<()> {
+fn check_userns(
+    root: &Path,
+    simulated: bool,
+    opts: &RunOptions,
+    security: &crate::confine::Security,
+) -> Result<()> {
     if opts.userns == UsernsMode::Host {
         return Ok(());
     }
@@ -785,6 +790,11 @@ fn check_userns(opts: &RunOptions, security: &crate::confine::Security) -> Resul
     }
     if !security.devices.is_empty() {
         crate::exit_err!(EXIT_ENGINE, "--device cannot be combined with --userns=auto yet: a user namespace may not make device nodes, and glassbox does not bind them in its place; use --userns=host");
+    }
+    if !simulated {
+        // Where its directory will be (start checks again: the store may change).
+        std::fs::create_dir_all(root.join("containers"))?;
+        searchable_by_others(&root.join("containers").join("new"))?;
     }
     Ok(())
 }
@@ -902,11 +912,7 @@ pub fn create(
         crate::exit_err!(EXIT_ENGINE, "Conflicting options: --restart and --rm");
     }
     let security = opts.security.clone().prepare()?;
-    check_userns(opts, &security)?;
-    if opts.userns == UsernsMode::Auto && !kernel.is_simulated() {
-        std::fs::create_dir_all(root.join("containers"))?;
-        searchable_by_others(&root.join("containers").join("new"))?;
-    }
+    check_userns(root, kernel.is_simulated(), opts, &security)?;
     let simulated = kernel.is_simulated();
     let limits = crate::resources::apply_flags(
         &opts.resources,

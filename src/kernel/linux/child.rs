@@ -105,21 +105,7 @@ pub fn run(ctx: &ChildContext) -> isize {
                 }
             }
         }
-        if let Step::AttachLayers { targets } = step {
-            let attached = match ctx.layer_sock {
-                Some(sock) => super::userns::attach_layers(sock, targets),
-                None => Err(anyhow::anyhow!(
-                    "no socket to receive the idmapped layers on"
-                )),
-            };
-            if let Err(e) = attached {
-                let message = format!("{e:#}").replace('\n', " ");
-                let _ = writeln!(report, "E {EXIT_ENGINE} attach_layers {message}");
-                return EXIT_ENGINE as isize;
-            }
-            continue;
-        }
-        if let Err((code, message)) = apply(step) {
+        if let Err((code, message)) = apply(step, ctx.layer_sock) {
             let message = message.replace('\n', " ");
             let _ = writeln!(report, "E {code} {} {message}", step.kind());
             return code as isize;
@@ -255,11 +241,19 @@ fn setup_stdio(ctx: &ChildContext) -> nix::Result<()> {
     Ok(())
 }
 
-fn apply(step: &Step) -> Result<(), (i32, String)> {
+/// `layer_sock`: where the idmapped layers arrive (a new user namespace only).
+fn apply(step: &Step, layer_sock: Option<RawFd>) -> Result<(), (i32, String)> {
     let engine = |e: anyhow::Error| (EXIT_ENGINE, format!("{e:#}"));
     match step {
         Step::MountPrivate => mounts::make_rprivate().map_err(engine),
         Step::UsernsRoot { .. } => super::userns::become_root().map_err(engine),
+        Step::AttachLayers { targets } => match layer_sock {
+            Some(sock) => super::userns::attach_layers(sock, targets).map_err(engine),
+            None => Err((
+                EXIT_ENGINE,
+                "no socket to receive the idmapped layers on".into(),
+            )),
+        },
         Step::MountOverlay {
             lower,
             upper,

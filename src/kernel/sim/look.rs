@@ -166,10 +166,7 @@ impl SimChild {
             .unwrap_or_default();
         let (uid, gid) = self.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
         // Seen from the host, ids in a user namespace of its own are shifted.
-        let id_map = self.spec.steps.iter().find_map(|s| match s {
-            Step::UsernsRoot { map } => Some(*map),
-            _ => None,
-        });
+        let id_map = self.id_map();
         let shift = id_map.map_or(0, |m| m.host);
         let (uid, gid) = (uid + shift, gid + shift);
         procfs::ProcessView {

@@ -344,10 +344,7 @@ impl SimChild {
                 cgroup: self.cgroup.clone(),
                 rlimits: rlimits::table(&self.res.rlimits),
                 oom_score_adj: self.res.oom_score_adj,
-                id_map: self.spec.steps.iter().find_map(|s| match s {
-                    Step::UsernsRoot { map } => Some(*map),
-                    _ => None,
-                }),
+                id_map: self.id_map(),
             })
             .collect();
         procfs::ProcView {
@@ -740,6 +737,14 @@ fn exec_failure(e: shell::RunError) -> (i32, String) {
 }
 
 impl SimChild {
+    /// Its user namespace's id map (`--userns=auto`), from its own steps.
+    fn id_map(&self) -> Option<crate::confine::userns::IdMap> {
+        self.spec.steps.iter().find_map(|s| match s {
+            Step::UsernsRoot { map } => Some(*map),
+            _ => None,
+        })
+    }
+
     /// The network a foreground program is on: the simulated host's, seen
     /// from this process's namespace.
     fn net_ctx(&self) -> Option<std::sync::Arc<reach::NetCtx>> {
