@@ -1047,15 +1047,10 @@ impl Store {
         if !self.blob_path(image_id).exists() {
             return Ok(None);
         }
-        let kept = Index::default();
-        for (digest, size) in self.stored_blobs() {
-            // Manifests are small; a layer blob is not worth reading.
-            if size > 4 << 20 || self.config_of(&digest).as_deref() != Some(image_id) {
-                continue;
-            }
-            return self.load_image(&kept, &digest).map(Some);
+        match self.stored_manifests_of(&[image_id.to_string()]).first() {
+            Some((digest, _)) => self.load_image(&Index::default(), digest).map(Some),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// returns false if the name did not exist.
@@ -1223,22 +1218,33 @@ impl Store {
             blobs.insert(id.clone());
             chains.extend(chain_ids(config.rootfs().diff_ids()));
         }
-        if !kept.is_empty() {
-            // ... and the manifest (with its layer blobs) of such an image.
-            for (digest, size) in self.stored_blobs() {
-                if blobs.contains(&digest) || size > 4 << 20 {
-                    continue;
-                }
-                let Ok(m) = self.read_blob(&digest).and_then(|b| Manifest::parse(&b)) else {
-                    continue;
-                };
-                if kept.contains(&m.config.digest) {
-                    blobs.insert(digest);
-                    blobs.extend(m.layers.into_iter().map(|l| l.digest));
-                }
-            }
+        // ... and the manifests (with their layer blobs) of such images.
+        for (digest, m) in self.stored_manifests_of(&kept) {
+            blobs.insert(digest);
+            blobs.extend(m.layers.into_iter().map(|l| l.digest));
         }
         Ok((blobs, chains))
+    }
+
+    /// Stored manifest blobs (named or not) whose config is one of
+    /// `config_ids`: what keeps an image `rmi -f` removed from under a
+    /// container readable for it.
+    fn stored_manifests_of(&self, config_ids: &[String]) -> Vec<(String, Manifest)> {
+        if config_ids.is_empty() {
+            return vec![];
+        }
+        self.stored_blobs()
+            .into_iter()
+            // Manifests are small; a layer blob is not worth reading.
+            .filter(|(_, size)| *size <= 4 << 20)
+            .filter_map(|(digest, _)| {
+                let m = self
+                    .read_blob(&digest)
+                    .and_then(|b| Manifest::parse(&b))
+                    .ok()?;
+                config_ids.contains(&m.config.digest).then_some((digest, m))
+            })
+            .collect()
     }
 
     /// (digest, bytes) of every complete blob (temp names are not blobs).
