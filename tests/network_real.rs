@@ -24,11 +24,32 @@ struct Net {
     gb: Gb,
     table: String,
     bridge: String,
+    /// Its share of the host's traffic (see `TRAFFIC`), released after the tear-down.
+    _traffic: Traffic,
+}
+
+enum Traffic {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
 }
 
 impl Net {
-    /// `n` picks the test's subnet 10.123.(200+n).0/24 and its names.
+    /// `n` picks the test's subnet 10.123.(200+n).0/24 and its names; it
+    /// runs beside the other tests of this file.
     fn new(n: u8) -> Net {
+        Net::with(
+            n,
+            Traffic::Shared(TRAFFIC.read().unwrap_or_else(|p| p.into_inner())),
+        )
+    }
+    /// As `new`, while no other test of this file runs.
+    fn alone(n: u8) -> Net {
+        Net::with(
+            n,
+            Traffic::Alone(TRAFFIC.write().unwrap_or_else(|p| p.into_inner())),
+        )
+    }
+    fn with(n: u8, traffic: Traffic) -> Net {
         let gb = Gb::new();
         let tag = format!("{}{n}", std::process::id() % 100000);
         let table = format!("gbtest{tag}");
@@ -41,7 +62,12 @@ impl Net {
             ),
         )
         .unwrap();
-        Net { gb, table, bridge }
+        Net {
+            gb,
+            table,
+            bridge,
+            _traffic: traffic,
+        }
     }
     fn run(&self, args: &[&str]) -> std::process::Output {
         self.gb.run(args)
@@ -115,7 +141,6 @@ const HTTPD: &str =
 #[test]
 fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leaves_nothing() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(1);
     let port = 18000 + (std::process::id() % 1000) as u16;
     let publish = format!("127.0.0.1:{port}:80");
@@ -199,7 +224,6 @@ fn a_published_port_answers_on_localhost_and_on_the_container_address_then_leave
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(2);
     ok(&net.run(&[
         "network",
@@ -283,7 +307,6 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks
 #[test]
 fn dns_and_add_host_flags_are_in_the_container_files() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(3);
     let out = ok(&net.run(&[
         "run",
@@ -323,7 +346,6 @@ fn dns_and_add_host_flags_are_in_the_container_files() {
 #[test]
 fn twenty_parallel_runs_on_one_network_get_twenty_distinct_addresses() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(4);
     ok(&net.run(&["network", "create", "--subnet", "10.123.214.0/24", "par"]));
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -515,7 +537,6 @@ fn run_d(net: &Net, args: &[&str]) -> String {
 #[test]
 fn network_connect_and_disconnect_a_running_and_a_stopped_container() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(5);
     ok(&net.run(&["network", "create", "--subnet", "10.123.215.0/24", "n1"]));
     ok(&net.run(&["network", "create", "--subnet", "10.123.216.0/24", "n2"]));
@@ -598,7 +619,6 @@ fn network_connect_and_disconnect_a_running_and_a_stopped_container() {
 #[test]
 fn a_container_joins_another_containers_network_namespace() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(6);
     run_d(
         &net,
@@ -710,7 +730,6 @@ fn udp_no_ports(net: &Net, name: &str) -> u64 {
 #[test]
 fn publish_all_udp_link_and_ip_on_the_bridge() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(7);
     // An image that EXPOSEs 80: -P publishes it on a port the kernel picks.
     run_d(&net, &["--name", "base", "busybox", "true"]);
@@ -861,8 +880,7 @@ impl Drop for ForwardDrop {
 fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working() {
     require_root!();
     // Its drop policy would drop the other tests' bridged traffic: alone.
-    let _alone = TRAFFIC.write().unwrap_or_else(|p| p.into_inner());
-    let net = Net::new(8);
+    let net = Net::alone(8);
     let drop_table = ForwardDrop::new();
     ok(&net.run(&["network", "create", "--subnet", "10.123.218.0/24", "fwdnet"]));
     let port = 17000 + (std::process::id() % 1000) as u16;
@@ -931,7 +949,6 @@ fn a_forward_policy_drop_elsewhere_leaves_bridged_and_localhost_traffic_working(
 #[test]
 fn system_reset_removes_the_stores_bridges_and_rules() {
     require_root!();
-    let _shared = TRAFFIC.read().unwrap_or_else(|p| p.into_inner());
     let net = Net::new(9);
     ok(&net.run(&[
         "network",
