@@ -162,13 +162,13 @@ fn take_lesson(lang: &str) -> String {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\n\n\n\n\n\n\n\n\n")
+        .write_all(b"\n\n\n\n\n\n\n\n\n\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     // Progress was saved: the lesson is complete.
     let progress = std::fs::read_to_string(state.join("progress.toml")).unwrap();
-    assert!(progress.contains("01 = 7"), "{progress}");
+    assert!(progress.contains("01 = 8"), "{progress}");
     stable(
         &gb,
         &format!("{}\n--- stderr ---\n{}", stdout(&o), stderr(&o)),
@@ -183,6 +183,43 @@ fn lesson_01_in_english() {
 #[test]
 fn lesson_01_in_chinese() {
     insta::assert_snapshot!("lesson_01_zh", take_lesson("zh"));
+}
+
+/// `learn --next` takes the first lesson not finished, and `lab list` says
+/// which labs are solved, both from the saved progress.
+#[test]
+fn learn_next_and_lab_list_follow_progress() {
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let lessons = glassbox::learn::catalog::lessons().unwrap();
+    let mut progress = String::from("[lessons]\n");
+    for l in lessons.iter().take(3) {
+        progress += &format!("\"{}\" = {}\n", l.id, l.section.len());
+    }
+    progress += "[labs]\n\"01\" = true\n";
+    std::fs::write(state.join("progress.toml"), progress).unwrap();
+    let o = learn_cmd(&gb, &state)
+        .args(["--simulate", "learn", "--next"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let want = format!("Lesson {} ·", lessons[3].id);
+    assert!(stdout(&o).contains(&want), "{}{}", stdout(&o), stderr(&o));
+    let o = lab(&gb, &state, &["list"], true);
+    let list = stdout(&o);
+    let line = |id: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().any(|w| w == id))
+            .unwrap_or_else(|| panic!("lab {id} not listed: {list}"))
+            .to_string()
+    };
+    assert!(line("01").contains("✓ solved"), "{list}");
+    assert!(line("02").contains("unsolved"), "{list}");
+    assert_eq!(
+        list.lines().count(),
+        glassbox::learn::catalog::labs().unwrap().len()
+    );
 }
 
 fn lab(gb: &Gb, state: &std::path::Path, args: &[&str], sim: bool) -> std::process::Output {
@@ -568,6 +605,11 @@ fn the_books_are_current_and_build_with_mdbook_without_warnings() {
                 "book/{lang}/src/lessons/{file} is stale: run `glassbox learn --write-book book`"
             );
         }
+        assert_eq!(
+            std::fs::read_to_string(book.join(lang).join("src/commands.md")).unwrap_or_default(),
+            std::fs::read_to_string(fresh.join(lang).join("src/commands.md")).unwrap(),
+            "book/{lang}/src/commands.md is stale: run `glassbox learn --write-book book`"
+        );
         if std::process::Command::new("mdbook")
             .arg("--version")
             .output()

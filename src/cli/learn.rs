@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  glassbox learn            # the lessons, with your progress\n  glassbox learn 1          # take lesson 01 (resumes where you stopped)\n  glassbox --lang zh learn 1\n  glassbox learn --run-all --simulate   # run every lesson unattended"
+    after_help = "Examples:\n  glassbox learn            # the lessons, with your progress\n  glassbox learn 1          # take lesson 01 (resumes where you stopped)\n  glassbox learn --next     # take the first lesson you have not finished\n  glassbox --lang zh learn 1\n  glassbox learn --run-all --simulate   # run every lesson unattended"
 )]
 pub struct LearnArgs {
     /// The lesson to take (id like 01, or its slug)
@@ -18,6 +18,9 @@ pub struct LearnArgs {
     /// Start the lesson from its beginning
     #[arg(long)]
     pub restart: bool,
+    /// Take the first lesson not yet finished
+    #[arg(long, conflicts_with_all = ["lesson", "run_all"])]
+    pub next: bool,
     /// Write the book's lesson chapters (from the lesson files) into DIR
     #[arg(long, value_name = "DIR", hide = true)]
     pub write_book: Option<std::path::PathBuf>,
@@ -68,7 +71,24 @@ pub fn learn(g: &GlobalOptions, args: LearnArgs) -> Result<i32> {
         result?;
         return Ok(0);
     }
-    match args.lesson {
+    let lesson = if args.next {
+        match lessons::next_lesson(&crate::learn::progress::Progress::load())? {
+            Some(lesson) => Some(lesson.id),
+            None => {
+                println!(
+                    "{}",
+                    r.lang.pick(
+                        "Every lesson is done. The labs are next: glassbox lab list",
+                        "所有课程都学完了。接下来做实验：glassbox lab list"
+                    )
+                );
+                return Ok(0);
+            }
+        }
+    } else {
+        args.lesson
+    };
+    match lesson {
         Some(key) => {
             let mut session =
                 crate::repl::Session::new(r.root.clone(), r.simulate, r.lang, g.step, g.explain);

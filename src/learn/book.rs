@@ -119,6 +119,44 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// The command index: each docker command the tutorials use → the lesson
+/// parts that teach it, linked to their chapters.
+pub fn command_index(lessons: &[Lesson], lang: Lang) -> String {
+    let mut out = lang
+        .pick(
+            "# Command index\n\nEvery docker command the tutorials use, and the lessons whose parts (numbered in brackets) run it and check what it did. Parts marked † need the real kernel.\n\n| command | taught in |\n| --- | --- |\n",
+            "# 命令索引\n\n教程用到的每一条 docker 命令，以及运行它并检查其结果的课程（括号里是小节编号）。标 † 的小节需要真实内核。\n\n| 命令 | 在哪里学 |\n| --- | --- |\n",
+        )
+        .to_string();
+    let taught = super::coverage::taught(lessons);
+    for command in super::coverage::TUTORIAL_COMMANDS {
+        // One link per lesson, with the parts that teach the command in it.
+        let mut links: Vec<String> = Vec::new();
+        for lesson in lessons {
+            let parts: Vec<String> = taught[command]
+                .iter()
+                .filter(|t| t.lesson == lesson.id)
+                .map(|t| format!("{}{}", t.part, if t.real_only { "†" } else { "" }))
+                .collect();
+            if !parts.is_empty() {
+                links.push(format!(
+                    "[{}](lessons/{}) ({})",
+                    lesson.id,
+                    chapter_file(lesson),
+                    parts.join(", ")
+                ));
+            }
+        }
+        let links = if links.is_empty() {
+            lang.pick("(not yet taught)", "（尚未讲到）").to_string()
+        } else {
+            links.join(", ")
+        };
+        out.push_str(&format!("| `{command}` | {links} |\n"));
+    }
+    out
+}
+
 pub fn chapter_file(lesson: &Lesson) -> String {
     format!("{}-{}.md", lesson.id, lesson.slug)
 }
@@ -141,7 +179,12 @@ pub fn write_all(book: &Path) -> Result<()> {
         std::fs::create_dir_all(&scratch)?;
         runner.workdir = Some(scratch.clone());
         let written = (|| -> Result<()> {
-            for lesson in catalog::lessons()? {
+            let lessons = catalog::lessons()?;
+            std::fs::write(
+                book.join(dir).join("src/commands.md"),
+                command_index(&lessons, lang),
+            )?;
+            for lesson in lessons {
                 std::fs::write(
                     out.join(chapter_file(&lesson)),
                     chapter(&lesson, lang, &runner)?,

@@ -10,10 +10,15 @@ use colored::Colorize;
 pub fn list(runner: &Runner) -> Result<()> {
     let progress = Progress::load();
     for lab in catalog::labs()? {
+        // The word says it without colour; the mark catches the eye.
         let mark = if progress.labs.get(&lab.id).copied().unwrap_or(false) {
-            "✓".green().to_string()
+            format!(
+                "{} {:<8}",
+                "✓".green(),
+                runner.lang.pick("solved", "已完成")
+            )
         } else {
-            " ".into()
+            format!("  {:<8}", runner.lang.pick("unsolved", "未完成"))
         };
         let real = if lab.real_only {
             runner.lang.pick("  [real kernel]", "  [需真实内核]")

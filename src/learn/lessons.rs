@@ -198,6 +198,14 @@ pub fn menu(lang: Lang) -> Result<()> {
     Ok(())
 }
 
+/// The first lesson not yet finished (a part skipped counts as passed over,
+/// as the menu counts it), or None when every lesson is done.
+pub fn next_lesson(progress: &Progress) -> Result<Option<Lesson>> {
+    Ok(catalog::lessons()?.into_iter().find(|lesson| {
+        progress.lessons.get(&lesson.id).copied().unwrap_or(0) < lesson.section.len()
+    }))
+}
+
 /// How one part of a lesson ended.
 enum PartEnd {
     /// Its checks passed (or it has nothing to check).

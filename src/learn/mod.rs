@@ -5,6 +5,7 @@
 
 pub mod book;
 pub mod catalog;
+pub mod coverage;
 pub mod labs;
 pub mod lessons;
 pub mod model;
