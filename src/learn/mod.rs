@@ -10,6 +10,7 @@ pub mod lessons;
 pub mod model;
 pub mod progress;
 pub mod record;
+pub mod registry;
 pub mod runner;
 pub mod state;
 pub mod words;
