@@ -694,6 +694,10 @@ fn outside_heredocs(text: &str) -> Vec<&str> {
 /// Messages kept as docker prints them (scripts and the tutorials show them
 /// in English), and data (an image's history comment).
 const DOCKER_WORDING: &[&str] = &[
+    // a registry's refusal (docker: "unauthorized: authentication required"),
+    // and login's refusal of an empty password typed at its prompt (lesson 12)
+    "authentication required",
+    "password is empty",
     "Unable to find image",
     // docker's pull status line, as `run`'s automatic pull prints it
     "Status: Downloaded newer image for",
