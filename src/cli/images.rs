@@ -583,11 +583,18 @@ pub fn login(
     user: Option<&str>,
     password: Option<&str>,
     password_stdin: bool,
+    simulate: bool,
 ) -> Result<()> {
+    if password_stdin && user.is_none() {
+        bail!("Must provide --username with --password-stdin");
+    }
     let user = match user {
         Some(u) => u.to_string(),
-        None => bail!("Must provide --username with --password-stdin or --password (interactive login is not supported)"),
+        None => crate::cli::prompt::line("Username: ")?,
     };
+    if user.is_empty() {
+        bail!("Error: Non-null Username Required");
+    }
     let password = if password_stdin {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s)?;
@@ -600,10 +607,11 @@ pub fn login(
                 );
                 p.to_string()
             }
-            None => bail!("Must provide --password or --password-stdin"),
+            // docker's interactive login: the password is typed, not echoed.
+            None => crate::cli::prompt::hidden("Password: ")?,
         }
     };
-    crate::engine::auth::login(root, server, &user, &password)?;
+    crate::engine::auth::login(root, server, &user, &password, simulate)?;
     println!("Login Succeeded");
     Ok(())
 }
@@ -861,13 +869,14 @@ pub fn run_save(root: &Path, a: SaveArgs) -> Result<i32> {
 pub fn run_load(root: &Path, a: LoadArgs) -> Result<i32> {
     load(root, a.input.as_deref(), a.quiet).map(|_| 0)
 }
-pub fn run_login(root: &Path, a: LoginArgs) -> Result<i32> {
+pub fn run_login(g: &super::GlobalOptions, a: LoginArgs) -> Result<i32> {
     login(
-        root,
+        &g.root(),
         a.server.as_deref(),
         a.username.as_deref(),
         a.password.as_deref(),
         a.password_stdin,
+        g.simulate,
     )
     .map(|_| 0)
 }

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod learn;
 pub mod lifecycle;
 pub mod network;
+pub mod prompt;
 pub mod resources;
 pub mod stats;
 pub mod system;
@@ -383,7 +384,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
         Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),
-        Command::Login(args) => images::run_login(&g.root(), args),
+        Command::Login(args) => images::run_login(g, args),
         Command::Logout(args) => images::run_logout(&g.root(), args),
         Command::Import(args) => images::import(
             &g.root(),

@@ -9,12 +9,31 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 
 /// `docker login -u USER [SERVER]`: check the credentials against the
 /// registry and store them.
-pub fn login(root: &Path, server: Option<&str>, user: &str, password: &str) -> Result<()> {
+/// `simulate`: check them against the simulated registry (no network).
+pub fn login(
+    root: &Path,
+    server: Option<&str>,
+    user: &str,
+    password: &str,
+    simulate: bool,
+) -> Result<()> {
     let server = server.unwrap_or(DEFAULT_REGISTRY);
     if password.is_empty() {
         bail!("password is empty");
     }
-    crate::registry::push::login(root, server, user, password)
+    if !simulate {
+        return crate::registry::push::login(root, server, user, password);
+    }
+    let registry = crate::registry::config::normalize_registry(server);
+    crate::registry::sim::login(root, &registry, user, password).map_err(|e| {
+        anyhow::Error::new(crate::error::ExitError::new(
+            1,
+            format!("Error: login attempt to {registry} failed: {e}"),
+        ))
+    })?;
+    let mut auths = crate::registry::config::AuthFile::load(root)?;
+    auths.set(&registry, user, password);
+    auths.save(root)
 }
 
 /// What `logout` did.

@@ -73,7 +73,11 @@ pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
             } else {
                 format!("{} ", s.options.join(" "))
             };
-            let line = format!("$ glassbox {opts}{cmd}");
+            let line = if cmd.starts_with("curl ") {
+                format!("$ {cmd}")
+            } else {
+                format!("$ glassbox {opts}{cmd}")
+            };
             if s.real_only {
                 out.push_str(&fenced("console", &line));
                 out.push_str(&l(
@@ -185,6 +189,7 @@ pub fn write_all(book: &Path) -> Result<()> {
                 command_index(&lessons, lang),
             )?;
             for lesson in lessons {
+                let (lesson, _registry) = super::lessons::with_registry(&runner, lesson)?;
                 std::fs::write(
                     out.join(chapter_file(&lesson)),
                     chapter(&lesson, lang, &runner)?,

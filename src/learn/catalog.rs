@@ -16,6 +16,7 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("09-networks.toml", include_str!("../../lessons/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../lessons/11-resources.toml")),
+    ("12-sharing-images.toml", include_str!("../../lessons/12-sharing-images.toml")),
 ];
 
 #[rustfmt::skip]
@@ -30,6 +31,7 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("09-networks.toml", include_str!("../../labs/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../labs/11-resources.toml")),
+    ("12-sharing-images.toml", include_str!("../../labs/12-sharing-images.toml")),
 ];
 
 pub fn lessons() -> Result<Vec<Lesson>> {
@@ -44,6 +46,31 @@ pub fn labs() -> Result<Vec<Lab>> {
         .iter()
         .map(|(name, text)| toml::from_str(text).with_context(|| format!("labs/{name}")))
         .collect()
+}
+
+/// `lesson` as it reads with its registry at `host` (`$REGISTRY` replaced).
+pub fn lesson_at(lesson: &Lesson, host: &str) -> Result<Lesson> {
+    reread(LESSON_FILES, |l: &Lesson| l.id == lesson.id, host)
+}
+
+/// `lab` as it reads with its registry at `host`.
+pub fn lab_at(lab: &Lab, host: &str) -> Result<Lab> {
+    reread(LAB_FILES, |l: &Lab| l.id == lab.id, host)
+}
+
+fn reread<T: serde::de::DeserializeOwned>(
+    files: &[(&str, &str)],
+    same: impl Fn(&T) -> bool,
+    host: &str,
+) -> Result<T> {
+    for (name, text) in files {
+        let item: T = toml::from_str(text).with_context(|| name.to_string())?;
+        if same(&item) {
+            let text = text.replace(super::registry::PLACEHOLDER, host);
+            return toml::from_str(&text).with_context(|| name.to_string());
+        }
+    }
+    anyhow::bail!("no such lesson or lab file")
 }
 
 /// Find by id ("1", "01") or slug.

@@ -62,6 +62,15 @@ pub fn show_task(runner: &Runner, lab: &Lab) {
     );
 }
 
+/// The lab as it reads with its registry's address (the one `lab start`
+/// left running; `$REGISTRY` stays when none is running).
+fn at_registry(runner: &Runner, lab: Lab) -> Result<Lab> {
+    match (&lab.registry, super::registry::lab_host(runner)) {
+        (Some(_), Some(host)) => catalog::lab_at(&lab, &host),
+        _ => Ok(lab),
+    }
+}
+
 /// Reset, run the setup, and show the task.
 pub fn start(runner: &Runner, key: &str) -> Result<()> {
     let lab = catalog::lab(key)?;
@@ -80,7 +89,14 @@ pub fn start(runner: &Runner, key: &str) -> Result<()> {
             )
         );
     }
-    reset_lab(runner, &lab)?;
+    reset_lab(runner, &at_registry(runner, lab.clone())?)?;
+    let lab = match &lab.registry {
+        Some(spec) => {
+            let host = super::registry::start_for_lab(runner, spec)?;
+            catalog::lab_at(&lab, &host)?
+        }
+        None => lab,
+    };
     for cmd in &lab.setup {
         let o = runner.run(cmd, &[], None, true, false)?;
         if o.code != 0 {
@@ -125,6 +141,10 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
         Some(k) => vec![catalog::lab(k)?],
         None => catalog::labs()?,
     };
+    let labs = labs
+        .into_iter()
+        .map(|l| at_registry(runner, l))
+        .collect::<Result<Vec<_>>>()?;
     let lang = runner.lang;
     let mut progress = Progress::load();
     let mut all_ok = true;
@@ -161,7 +181,7 @@ pub fn check(runner: &Runner, key: Option<&str>) -> Result<bool> {
 
 /// Show the next hint (or hint `n` when given) and say how many remain.
 pub fn hint(runner: &Runner, key: &str, n: Option<usize>) -> Result<()> {
-    let lab = catalog::lab(key)?;
+    let lab = at_registry(runner, catalog::lab(key)?)?;
     let lang = runner.lang;
     let total = lab.hints.len();
     let mut progress = Progress::load();
@@ -217,7 +237,7 @@ pub fn hint(runner: &Runner, key: &str, n: Option<usize>) -> Result<()> {
 
 /// Show a solution as glassbox commands (the learner runs them, or not).
 pub fn show_solution(runner: &Runner, key: &str) -> Result<()> {
-    let lab = catalog::lab(key)?;
+    let lab = at_registry(runner, catalog::lab(key)?)?;
     println!("{}", runner.lang.pick("A solution:", "一种解法："));
     for s in &lab.solution {
         println!("    glassbox {s}");
@@ -227,6 +247,9 @@ pub fn show_solution(runner: &Runner, key: &str) -> Result<()> {
 
 /// Remove what the lab makes, so it can be taken again.
 pub fn reset_lab(runner: &Runner, lab: &Lab) -> Result<()> {
+    if lab.registry.is_some() {
+        super::registry::stop_for_lab(runner);
+    }
     for name in &lab.cleanup_containers {
         let _ = runner.run(&format!("rm -f {name}"), &[], None, true, false);
     }
@@ -240,7 +263,7 @@ pub fn reset_lab(runner: &Runner, lab: &Lab) -> Result<()> {
 }
 
 pub fn reset(runner: &Runner, key: &str) -> Result<()> {
-    let lab = catalog::lab(key)?;
+    let lab = at_registry(runner, catalog::lab(key)?)?;
     reset_lab(runner, &lab)?;
     let mut progress = Progress::load();
     progress.labs.remove(&lab.id);
@@ -250,7 +273,7 @@ pub fn reset(runner: &Runner, key: &str) -> Result<()> {
 
 /// Run a lab's solution (tests use it to prove the lab can be solved).
 pub fn solve(runner: &Runner, key: &str) -> Result<()> {
-    let lab = catalog::lab(key)?;
+    let lab = at_registry(runner, catalog::lab(key)?)?;
     for cmd in &lab.solution {
         runner.run(cmd, &[], None, true, false)?;
     }

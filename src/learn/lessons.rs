@@ -247,7 +247,7 @@ fn take_part(
             }
         }
     }
-    let suggestion = format!("docker {command}");
+    let suggestion = super::registry::shown(command);
     note(lang.pick(
         "  Enter runs it (edit it first if you like); :skip passes over this part; :q or Ctrl-D leaves; :help lists the : commands.",
         "  回车执行（也可以先修改）；:skip 跳过这一部分；:q 或 Ctrl-D 退出；:help 列出所有 : 命令。",
@@ -343,6 +343,12 @@ pub fn take(
     if start >= lesson.section.len() {
         start = 0;
     }
+    // A lesson's registry is new each time: what was pushed before is gone,
+    // so such a lesson starts over.
+    if lesson.registry.is_some() && start > 0 {
+        start = 0;
+    }
+    let (lesson, _registry) = with_registry(runner, lesson)?;
     // `:why` and `:look` at the lesson prompt read the lesson's own trace.
     let shell_trace = std::mem::replace(&mut session.trace, runner.trace_path().to_path_buf());
     let result = take_from(runner, &lesson, session, &mut progress, start);
@@ -421,6 +427,22 @@ fn take_from(
     Ok(())
 }
 
+/// Start the lesson's private registry, if it has one, and read the lesson
+/// with its address; the registry stops when the returned guard is dropped.
+pub fn with_registry(
+    runner: &Runner,
+    lesson: Lesson,
+) -> Result<(Lesson, Option<super::registry::LessonRegistry>)> {
+    match &lesson.registry {
+        None => Ok((lesson, None)),
+        Some(spec) => {
+            let registry = super::registry::LessonRegistry::start(runner, spec)?;
+            let lesson = catalog::lesson_at(&lesson, &registry.host)?;
+            Ok((lesson, Some(registry)))
+        }
+    }
+}
+
 /// Run every lesson unattended; fails on the first check that fails.
 pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
     let lang = runner.lang;
@@ -432,6 +454,8 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
         }) {
             continue;
         }
+        // Stopped (killed by PID, directory removed) when the lesson ends or fails.
+        let (lesson, _registry) = with_registry(runner, lesson)?;
         let mut checked = 0;
         let mut skipped = 0;
         let mut missing_images = 0;

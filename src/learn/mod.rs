@@ -11,6 +11,7 @@ pub mod lessons;
 pub mod model;
 pub mod progress;
 pub mod record;
+pub mod registry;
 pub mod runner;
 pub mod state;
 pub mod words;

@@ -33,8 +33,19 @@ pub struct Lesson {
     /// Kernel steps the lesson shows.
     #[serde(default)]
     pub shows: Vec<String>,
+    /// A private registry the lesson starts for its parts (`$REGISTRY`).
+    pub registry: Option<RegistrySpec>,
     #[serde(default)]
     pub section: Vec<Section>,
+}
+
+/// The private registry of a lesson or lab (see `learn::registry`): with a
+/// user and password it asks for a login (htpasswd), as Docker Hub does.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +140,10 @@ pub enum Check {
         text: Option<String>,
         exit: Option<i32>,
     },
+    /// The registry serves `remote` (`host:port/name:tag`), asked through its
+    /// API (`GET /v2/<name>/manifests/<tag>`), under the same manifest
+    /// digest as the local image `local`.
+    RegistryTag { remote: String, local: String },
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -156,6 +171,8 @@ pub struct Lab {
     /// Networks `lab reset` removes (after the containers).
     #[serde(default)]
     pub cleanup_networks: Vec<String>,
+    /// A private registry `lab start` leaves running for the task (`$REGISTRY`).
+    pub registry: Option<RegistrySpec>,
     pub check: Vec<LabCheck>,
     /// A solution, used by tests (and shown by `lab hint` after the last hint).
     pub solution: Vec<String>,

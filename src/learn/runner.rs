@@ -100,6 +100,19 @@ impl Runner {
         let args =
             words::without_program(words::split(line).map_err(|e| anyhow::anyhow!("{line}: {e}"))?);
         let _ = std::fs::remove_file(&self.trace);
+        if super::registry::is_curl(&args) {
+            // The seeds read a registry's API with curl: a host command.
+            let (code, output) = super::registry::curl(self, &args)?;
+            if capture && echo {
+                print!("{output}");
+                let _ = std::io::stdout().flush();
+            }
+            return Ok(Outcome {
+                code,
+                output,
+                steps: Vec::new(),
+            });
+        }
         let mut cmd = self.command(&args, options);
         let (code, output) = if capture {
             run_piped(cmd, input, echo)?
@@ -337,6 +350,29 @@ impl Runner {
                                 "无法读取"
                             }
                         ),
+                    )),
+                }
+            }
+            Check::RegistryTag { remote, local } => {
+                let theirs = super::state::registry_digest(self, remote);
+                let ours = crate::image::Store::open(&self.store)
+                    .and_then(|s| s.resolve(local))
+                    .ok()
+                    .flatten()
+                    .map(|i| i.manifest_digest);
+                match (theirs, ours) {
+                    (Ok(t), Some(o)) if t == o => Ok(()),
+                    (Ok(t), Some(o)) => Err(l(
+                        format!("the registry's {remote} is {t}, but the local {local} is {o}"),
+                        format!("镜像仓库里的 {remote} 是 {t}，而本地的 {local} 是 {o}"),
+                    )),
+                    (Ok(_), None) => Err(l(
+                        format!("there is no local image {local}"),
+                        format!("本地没有镜像 {local}"),
+                    )),
+                    (Err(e), _) => Err(l(
+                        format!("the registry does not serve {remote}: {e}"),
+                        format!("镜像仓库里没有 {remote}：{e}"),
                     )),
                 }
             }

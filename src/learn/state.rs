@@ -242,3 +242,40 @@ mod tests {
         assert!(image_config_field(dir.path(), "labimg:1", "Nope").is_err());
     }
 }
+
+/// The manifest digest a registry serves for `remote` (`host:port/name:tag`),
+/// asked through its API as a learner's curl would (with the credentials
+/// `login` stored); the simulated registry answers in simulation.
+pub fn registry_digest(runner: &super::runner::Runner, remote: &str) -> Result<String> {
+    use crate::registry::client::Remote;
+    let r = crate::image::Reference::parse(remote)?;
+    let tag = r.tag_or_latest().to_string();
+    let creds = crate::registry::config::AuthFile::load(&runner.store)
+        .unwrap_or_default()
+        .credentials(&r.registry);
+    if runner.simulate {
+        let path = format!("/v2/{}/manifests/{tag}", r.repository);
+        let (status, headers, _) =
+            crate::registry::sim::http_get(&runner.store, &r.registry, &path, creds);
+        if status != 200 {
+            bail!("GET {path}: {status}");
+        }
+        return headers
+            .into_iter()
+            .find(|(k, _)| k == "Docker-Content-Digest")
+            .map(|(_, v)| v)
+            .context("no Docker-Content-Digest");
+    }
+    let client = crate::registry::client::Client::new(
+        &format!("http://{}", r.registry),
+        &r.registry,
+        &r.repository,
+        "pull",
+        creds,
+    );
+    client.ping().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = client
+        .open_manifest(&tag)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    m.digest.context("the registry sent no Docker-Content-Digest")
+}

@@ -32,6 +32,8 @@ pub struct SimRegistry {
     repo: String,
     /// docker.io wants a token, as the real Docker Hub does.
     bearer: bool,
+    /// A registry the lesson made with a user list asks for Basic auth.
+    gate: BasicGate,
     /// tag or digest → (manifest bytes, media type)
     manifests: HashMap<String, (Arc<Vec<u8>>, String)>,
     blobs: HashMap<String, Blob>,
@@ -79,11 +81,17 @@ impl SimRegistry {
     /// A registry for `reference`'s repository, serving what the store
     /// holds under that repository and the built-in image.
     pub fn for_reference(store: &Store, reference: &Reference, base: &str) -> Result<SimRegistry> {
+        let auths = super::config::AuthFile::load(&store.root).unwrap_or_default();
         let mut sim = SimRegistry {
             base: base.trim_end_matches('/').to_string(),
             registry: reference.registry.clone(),
             repo: reference.repository.clone(),
             bearer: reference.registry == crate::image::reference::DEFAULT_REGISTRY,
+            gate: BasicGate::new(
+                &store.root,
+                &reference.registry,
+                auths.credentials(&reference.registry),
+            ),
             manifests: HashMap::new(),
             blobs: HashMap::new(),
         };
@@ -222,13 +230,13 @@ impl Remote for SimRegistry {
         "pull"
     }
     fn has_credentials(&self) -> bool {
-        false
+        self.gate.creds.is_some()
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.bearer.then(docker_hub_challenge))
+        Ok(self.gate.challenge().or(self.bearer.then(docker_hub_challenge)))
     }
-    fn answer(&self, _c: &Challenge) -> RResult<()> {
-        Ok(())
+    fn answer(&self, c: &Challenge) -> RResult<()> {
+        self.gate.answer(c, &self.registry)
     }
     fn open_manifest(&self, reference: &str) -> RResult<ManifestResponse> {
         let (bytes, mt) = self
@@ -266,6 +274,7 @@ pub struct SimPushTarget {
     registry: String,
     repo: String,
     bearer: bool,
+    gate: BasicGate,
 }
 
 impl SimPushTarget {
@@ -276,6 +285,13 @@ impl SimPushTarget {
             registry: reference.registry.clone(),
             repo: reference.repository.clone(),
             bearer: reference.registry == crate::image::reference::DEFAULT_REGISTRY,
+            gate: BasicGate::new(
+                root,
+                &reference.registry,
+                super::config::AuthFile::load(root)
+                    .unwrap_or_default()
+                    .credentials(&reference.registry),
+            ),
         }
     }
 
@@ -302,13 +318,13 @@ impl Remote for SimPushTarget {
         "pull,push"
     }
     fn has_credentials(&self) -> bool {
-        false
+        self.gate.creds.is_some()
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.bearer.then(docker_hub_challenge))
+        Ok(self.gate.challenge().or(self.bearer.then(docker_hub_challenge)))
     }
-    fn answer(&self, _c: &Challenge) -> RResult<()> {
-        Ok(())
+    fn answer(&self, c: &Challenge) -> RResult<()> {
+        self.gate.answer(c, &self.registry)
     }
     fn open_manifest(&self, _reference: &str) -> RResult<ManifestResponse> {
         Err(RegistryError::NotFound("manifest unknown".into()))
@@ -369,4 +385,201 @@ impl super::push::PushRemote for SimPushTarget {
 /// the token step a learner will meet on the real Hub.
 fn docker_hub_challenge() -> Challenge {
     Challenge::parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#)
+}
+
+// ---- users, login, and the read-only API a learner reads with curl -------
+
+/// The simulated registry's users for one registry host (what an htpasswd
+/// file is to docker-registry): `registry/users/<host>.json`, user → sha256
+/// of the password. A registry with this file asks for Basic auth.
+fn users_file(root: &Path, registry: &str) -> PathBuf {
+    registry_dir(root)
+        .join("users")
+        .join(format!("{}.json", registry.replace('/', "_")))
+}
+
+fn password_hash(password: &str) -> String {
+    hex::encode(Sha256::digest(password.as_bytes()))
+}
+
+/// Make the simulated registry at `registry` ask for a login as `user`.
+pub fn add_user(root: &Path, registry: &str, user: &str, password: &str) -> Result<()> {
+    let file = users_file(root, registry);
+    let mut users: HashMap<String, String> = if file.exists() {
+        crate::fsutil::read_json(&file)?
+    } else {
+        HashMap::new()
+    };
+    users.insert(user.to_string(), password_hash(password));
+    std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))?;
+    crate::fsutil::write_json(&file, &users)
+}
+
+/// Forget a simulated registry: its users and everything pushed to it.
+pub fn remove_registry(root: &Path, registry: &str) -> Result<()> {
+    let _ = std::fs::remove_file(users_file(root, registry));
+    let repos = registry_dir(root).join("repositories").join(registry);
+    if repos.exists() {
+        std::fs::remove_dir_all(&repos)?;
+    }
+    Ok(())
+}
+
+/// Basic auth as docker-registry's htpasswd does it: only when the
+/// registry has users, and then every request needs a right user:password.
+struct BasicGate {
+    users: Option<HashMap<String, String>>,
+    creds: Option<(String, String)>,
+}
+
+impl BasicGate {
+    fn new(root: &Path, registry: &str, creds: Option<(String, String)>) -> BasicGate {
+        let users = crate::fsutil::read_json(&users_file(root, registry)).ok();
+        BasicGate { users, creds }
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        self.users
+            .as_ref()
+            .map(|_| Challenge::parse(r#"Basic realm="glassbox-lesson""#))
+    }
+    fn allows(&self, creds: Option<&(String, String)>) -> bool {
+        match (&self.users, creds) {
+            (None, _) => true,
+            (Some(users), Some((u, p))) => users.get(u) == Some(&password_hash(p)),
+            (Some(_), None) => false,
+        }
+    }
+    fn answer(&self, c: &Challenge, registry: &str) -> RResult<()> {
+        if c.scheme != "basic" {
+            return Ok(()); // the simulated Docker Hub's token is always granted
+        }
+        match &self.creds {
+            None => Err(RegistryError::Unauthorized(format!(
+                "{registry}: authentication required (glassbox login {registry})"
+            ))),
+            Some(_) if !self.allows(self.creds.as_ref()) => Err(RegistryError::Unauthorized(
+                "authentication required".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// `login` against the simulated registry: `GET /v2/` with the credentials.
+pub fn login(root: &Path, registry: &str, user: &str, password: &str) -> RResult<()> {
+    let gate = BasicGate::new(
+        root,
+        registry,
+        Some((user.to_string(), password.to_string())),
+    );
+    match gate.challenge() {
+        Some(c) => gate.answer(&c, registry),
+        None => Ok(()),
+    }
+}
+
+/// An HTTP GET of the simulated registry's read-only API, as `curl` would
+/// see it: `/v2/`, `/v2/_catalog`, `/v2/<name>/tags/list`, and a manifest
+/// (its digest in `Docker-Content-Digest`). Returns (status, headers, body).
+pub fn http_get(
+    root: &Path,
+    registry: &str,
+    path: &str,
+    creds: Option<(String, String)>,
+) -> (u16, Vec<(String, String)>, String) {
+    let gate = BasicGate::new(root, registry, None);
+    let json = vec![("Content-Type".to_string(), "application/json".to_string())];
+    if !gate.allows(creds.as_ref()) {
+        let mut h = json;
+        h.push((
+            "Www-Authenticate".into(),
+            r#"Basic realm="glassbox-lesson""#.into(),
+        ));
+        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#;
+        return (401, h, format!("{body}\n"));
+    }
+    let not_found = |code: &str, what: &str| {
+        (
+            404,
+            vec![("Content-Type".to_string(), "application/json".to_string())],
+            format!("{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"{what} unknown\"}}]}}\n"),
+        )
+    };
+    let repos_dir = registry_dir(root).join("repositories").join(registry);
+    let path = path.split('?').next().unwrap_or(path);
+    if path == "/v2/" || path == "/v2" {
+        return (200, json, "{}\n".into());
+    }
+    if path == "/v2/_catalog" {
+        let mut repos = Vec::new();
+        collect_repos(&repos_dir, "", &mut repos);
+        repos.sort();
+        let body = format!("{}\n", serde_json::json!({ "repositories": repos }));
+        return (200, json, body);
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return not_found("NOT_FOUND", "path");
+    };
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        let dir = repos_dir.join(name).join("tags");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return not_found("NAME_UNKNOWN", "repository name");
+        };
+        let mut tags: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|t| !t.starts_with('.'))
+            .collect();
+        tags.sort();
+        let body = format!("{}\n", serde_json::json!({ "name": name, "tags": tags }));
+        return (200, json, body);
+    }
+    if let Some((name, reference)) = rest.split_once("/manifests/") {
+        let tag = repos_dir.join(name).join("tags").join(reference);
+        let digest = match crate::fsutil::read_json::<PushedTag>(&tag) {
+            Ok(t) => t.digest,
+            Err(_) if reference.starts_with("sha256:") => reference.to_string(),
+            Err(_) => return not_found("MANIFEST_UNKNOWN", "manifest"),
+        };
+        return match std::fs::read(registry_blob(root, &digest)) {
+            Ok(bytes) => {
+                let mt = crate::image::Manifest::parse(&bytes)
+                    .ok()
+                    .and_then(|m| m.media_type)
+                    .unwrap_or_else(|| crate::image::store::MEDIA_OCI_MANIFEST.to_string());
+                (
+                    200,
+                    vec![
+                        ("Content-Type".to_string(), mt),
+                        ("Docker-Content-Digest".to_string(), digest),
+                    ],
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )
+            }
+            Err(_) => not_found("MANIFEST_UNKNOWN", "manifest"),
+        };
+    }
+    not_found("NOT_FOUND", "path")
+}
+
+/// Every repository (a directory holding `tags/`) under `dir`, by name.
+fn collect_repos(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "tags" || name == "blobs" || !e.path().is_dir() {
+            continue;
+        }
+        let full = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if e.path().join("tags").is_dir() {
+            out.push(full.clone());
+        }
+        collect_repos(&e.path(), &full, out);
+    }
 }

@@ -1,0 +1,47 @@
+//! Asking the user for a line (`login`'s user name) or a secret (its
+//! password, read with the terminal's echo off, as docker and sudo do).
+//! Without a terminal both read one line of standard input, as podman does,
+//! so scripts and unattended lessons can answer.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::termios::{self, LocalFlags, SetArg};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Print `prompt` on stderr and read one line of stdin (without its newline).
+pub fn line(prompt: &str) -> Result<String> {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    read_line()
+}
+
+fn read_line() -> Result<String> {
+    let mut s = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut s)
+        .context("read standard input")?;
+    if n == 0 {
+        bail!("Error: no input: standard input ended before a line was typed");
+    }
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Like [`line`], but on a terminal what is typed is not shown: ECHO is
+/// turned off (tcsetattr) for the read and restored after it, also on error.
+pub fn hidden(prompt: &str) -> Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return line(prompt);
+    }
+    let saved = termios::tcgetattr(&stdin).context("read the terminal's settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    // Enter still ends the line: keep ECHONL so the cursor moves on.
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet).context("turn the echo off")?;
+    let read = read_line();
+    termios::tcsetattr(&stdin, SetArg::TCSANOW, &saved).context("turn the echo back on")?;
+    read
+}
