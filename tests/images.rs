@@ -434,3 +434,54 @@ fn rmi_force_keeps_what_a_stopped_container_needs_real() {
     require_root!();
     rmi_force_keeps_what_a_stopped_container_needs(&[]);
 }
+
+/// `ps`'s IMAGE column reads the image index once for the whole command,
+/// not once per row: as many opens of index.json for six rows as for one
+/// (counted with strace), and the column still right.
+#[test]
+fn ps_reads_the_image_index_once_for_all_its_rows() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("strace is missing: skipped");
+        return;
+    }
+    let gb = Gb::new();
+    let opens = |gb: &Gb| -> usize {
+        let log = gb.root().join("strace.log");
+        let o = std::process::Command::new("strace")
+            .args(["-f", "-e", "trace=open,openat", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_glassbox"))
+            .arg("--root")
+            .arg(gb.root())
+            .args(["--simulate", "ps", "-a", "--format", "{{.Image}}"])
+            .env("GLASSBOX_SIM_CLOCK", "1767225600")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).lines().all(|l| l == "busybox"), "{}", stdout(&o));
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("index.json") && !l.contains("ENOENT"))
+            .count()
+    };
+    ok(&gb.run(&["--simulate", "create", "--name", "one", "busybox", "true"]));
+    let with_one = opens(&gb);
+    for i in 0..5 {
+        ok(&gb.run(&[
+            "--simulate",
+            "create",
+            "--name",
+            &format!("more{i}"),
+            "busybox",
+            "true",
+        ]));
+    }
+    let with_six = opens(&gb);
+    assert!(with_one >= 1, "ps did not read the index at all");
+    assert_eq!(with_one, with_six, "index.json opens grew with the rows");
+}

@@ -641,7 +641,7 @@ fn a_mount_that_fails_before_the_cgroup_join_reports_itself() {
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("in step mount_special") && err.contains("/proc/sys/gb-nope"),
+        err.contains("in step volume_mount") && err.contains("/proc/sys/gb-nope"),
         "{err}"
     );
     assert!(

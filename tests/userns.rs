@@ -236,3 +236,58 @@ fn the_simulated_user_namespace_takes_the_same_steps() {
         assert_eq!(from(&sim), from(&real));
     }
 }
+
+/// `cp` into a `--userns=auto` container makes files its root owns (the
+/// mapped host uid), as docker's cp does under userns-remap: inside they
+/// are root's, on the host they are not host root's. Both a host tree and
+/// a tar on stdin.
+#[test]
+fn cp_into_a_userns_container_gives_the_files_to_its_root() {
+    require_root!();
+    let gb = store();
+    ok(&gb.run(&[
+        "create",
+        "--name",
+        "cpu",
+        "--userns=auto",
+        "busybox",
+        "stat",
+        "-c",
+        "%u %g %a",
+        "/copied",
+        "/copied/f",
+        "/tarred",
+    ]));
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("copied");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), "x\n").unwrap();
+    std::fs::set_permissions(src.join("f"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    ok(&gb.run(&["cp", &src.display().to_string(), "cpu:/"]));
+    let tar = common::tar_of(&[("tarred", b"t\n")]);
+    let mut cp = gb
+        .cmd()
+        .args(["cp", "-", "cpu:/"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(cp.stdin.as_mut().unwrap(), &tar).unwrap();
+    drop(cp.stdin.take());
+    assert!(cp.wait().unwrap().success());
+    let id = ok(&gb.run(&["inspect", "-f", "{{.Id}}", "cpu"]));
+    let upper = gb.root().join("containers").join(id.trim()).join("upper");
+    for f in ["copied", "copied/f", "tarred"] {
+        let m = std::fs::symlink_metadata(upper.join(f)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (100_000, 100_000), "{f}");
+    }
+    // The set-uid bit survives the chown (as a copy as root keeps it).
+    assert_eq!(
+        std::fs::metadata(upper.join("copied/f")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        ok(&gb.run(&["start", "-a", "cpu"])),
+        "0 0 755\n0 0 4755\n0 0 644\n"
+    );
+    ok(&gb.run(&["rm", "cpu"]));
+}

@@ -536,6 +536,7 @@ fn kill_9_of_volume_rm_never_loses_a_volume_in_use() {
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| e.file_name() != ".locks")
             .collect();
         assert!(trash.is_empty(), "{point}: {trash:?}");
         assert!(f.exists());
@@ -600,4 +601,307 @@ fn kill_9_of_rm_v_never_loses_a_volume_another_container_uses() {
         ""
     );
     assert_eq!(volume_names(&gb).len(), 4);
+}
+
+/// The lock is the volume's own: while a removal of one volume holds it
+/// (stopped right after its check), a `create` naming that volume waits for
+/// it, and one naming another volume goes on. Once the removal ends, the
+/// waiting create makes the volume afresh and holds it: the next removal is
+/// refused, and the container's volume directory is there.
+#[test]
+fn a_volume_rm_holds_that_volume_s_lock_only() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    ok(&gb.run(&["volume", "create", "locked"]));
+    std::fs::write(gb.root().join("volumes/locked/_data/old"), "old\n").unwrap();
+    let rm = gb
+        .cmd()
+        .env("GLASSBOX_TEST_PAUSE_AT", "volume_rm:after_check")
+        .args(["volume", "rm", "locked"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rm_pid = rm.id();
+    eventually(20, "volume rm to reach after_check", || stopped(rm_pid));
+    let lock = gb.root().join("volumes/.locks/locked");
+    assert!(lock.exists(), "the volume's lock file");
+    // Another volume is not held up.
+    ok(&gb.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "other:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "echo o > /d/f",
+    ]));
+    let mut waiter = gb
+        .cmd()
+        .args([
+            "create",
+            "--name",
+            "waiter",
+            "-v",
+            "locked:/d",
+            "busybox",
+            "ls",
+            "/d",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "create went on while the removal held the volume's lock"
+    );
+    assert!(gb.containers().is_empty(), "{:?}", gb.containers());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(rm_pid as i32),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    let rm = rm.wait_with_output().unwrap();
+    assert_eq!(stdout(&rm), "locked\n", "{}", stderr(&rm));
+    assert!(waiter.wait().unwrap().success());
+    // The create came second: a fresh, empty volume, now in use.
+    assert_eq!(ok(&gb.run(&["start", "-a", "waiter"])), "");
+    assert!(gb.root().join("volumes/locked/_data").is_dir());
+    let out = gb.run(&["volume", "rm", "locked"]);
+    assert!(
+        stderr(&out).contains("volume is in use"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&gb.run(&["rm", "waiter"]));
+    ok(&gb.run(&["volume", "rm", "locked", "other"]));
+    // A removed volume's lock file goes with it.
+    assert!(!lock.exists());
+    assert!(!gb.root().join("volumes/.locks/other").exists());
+}
+
+/// `volume rm` racing `run -v` on the same volume, many times over: the run
+/// always gets a volume that exists (the old one, and the removal is refused
+/// "volume is in use", or a fresh one made after the removal), never a
+/// deleted directory; what it wrote is in the volume afterwards.
+#[test]
+fn volume_rm_racing_run_never_leaves_a_container_on_a_deleted_volume() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    let (mut refused, mut removed) = (0, 0);
+    for i in 0..10 {
+        let vol = format!("race{i}");
+        ok(&gb.run(&["volume", "create", &vol]));
+        let name = format!("racer{i}");
+        let run = gb
+            .cmd()
+            .args([
+                "run",
+                "--name",
+                &name,
+                "-v",
+                &format!("{vol}:/d"),
+                "busybox",
+                "sh",
+                "-c",
+                "sleep 0.2; echo mine > /d/f; cat /d/f",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Stagger the removal across the run's create and start.
+        std::thread::sleep(std::time::Duration::from_millis(15 * i));
+        let rm = gb.run(&["volume", "rm", &vol]);
+        let run = run.wait_with_output().unwrap();
+        assert_eq!(ok(&run), "mine\n", "round {i}");
+        match rm.status.code() {
+            Some(0) => removed += 1,
+            Some(1) if stderr(&rm).contains("volume is in use") => refused += 1,
+            other => panic!("round {i}: volume rm {other:?}: {}", stderr(&rm)),
+        }
+        let f = gb.root().join("volumes").join(&vol).join("_data/f");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "mine\n", "round {i}");
+        let mounts = inspect_mounts(&gb, &name);
+        let source = mounts[0]["Source"].as_str().unwrap().to_string();
+        assert!(Path::new(&source).is_dir(), "round {i}: {source}");
+        ok(&gb.run(&["rm", &name]));
+        ok(&gb.run(&["volume", "rm", &vol]));
+    }
+    eprintln!("volume rm refused {refused} times, came first {removed} times");
+    assert!(volume_names(&gb).is_empty());
+}
+
+/// Several containers starting at once on one empty volume: the image's
+/// files are copied once (under the volume's lock), every run sees all of
+/// them, none fails on a file another copy made first.
+#[test]
+fn concurrent_starts_on_one_empty_volume_seed_it_once() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    ok(&gb.run(&[
+        "run",
+        "--name",
+        "mk",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /seed && cd /seed && i=0; while [ $i -lt 400 ]; do echo $i > f$i; i=$((i+1)); done",
+    ]));
+    ok(&gb.run(&["commit", "mk", "seedimg"]));
+    ok(&gb.run(&["rm", "mk"]));
+    for round in 0..3 {
+        let vol = format!("seeded{round}");
+        let runs: Vec<_> = (0..5)
+            .map(|_| {
+                gb.cmd()
+                    .args([
+                        "run",
+                        "--rm",
+                        "-v",
+                        &format!("{vol}:/seed"),
+                        "seedimg",
+                        "sh",
+                        "-c",
+                        "ls /seed | wc -l",
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for r in runs {
+            let o = r.wait_with_output().unwrap();
+            assert_eq!(ok(&o).trim(), "400", "round {round}");
+        }
+        let n = std::fs::read_dir(gb.root().join("volumes").join(&vol).join("_data"))
+            .unwrap()
+            .count();
+        assert_eq!(n, 400, "round {round}");
+        ok(&gb.run(&["volume", "rm", &vol]));
+    }
+}
+
+/// `--tmpfs` on a path the image made a symlink climbing out of the root:
+/// the tmpfs is mounted where the link leads inside the container (so the
+/// container's writes through the link land on it), never on the host path.
+#[test]
+fn a_tmpfs_on_a_symlinked_target_stays_inside_the_root() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("marker"), "host\n").unwrap();
+    let target = format!("/../..{}", p(victim.path()));
+    ok(&gb.run(&[
+        "run", "--name", "evil", "busybox", "ln", "-s", &target, "/scratch",
+    ]));
+    ok(&gb.run(&["commit", "evil", "tmpfsimg"]));
+    let script = format!(
+        "echo in > /scratch/f && ls /scratch/ && grep ' {} ' /proc/mounts | cut -d' ' -f1,3,4",
+        p(victim.path())
+    );
+    let out = ok(&gb.run(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "tmpfsimg",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(
+        out,
+        "f\ntmpfs tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(victim.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["marker"]);
+    assert!(common::host_mounts_under(victim.path()).is_empty());
+}
+
+/// `cp` into a stopped container at a path under a volume or bind mount
+/// lands in the volume (docker mounts them for the copy), not in the upper
+/// layer; `cp` out of such a path reads the volume, even for a container
+/// that never started; a read-only mount refuses the copy.
+#[test]
+fn cp_under_a_volume_of_a_stopped_container_uses_the_volume() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    let host = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("in.txt");
+    std::fs::write(&src, "copied\n").unwrap();
+    ok(&gb.run(&[
+        "create",
+        "--name",
+        "cpv",
+        "-v",
+        "cpvol:/data",
+        "-v",
+        &format!("{}:/hostdata", p(host.path())),
+        "-v",
+        "rovol:/ro:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt /hostdata/in.txt",
+    ]));
+    // Out of a container that never started: the volume's file.
+    std::fs::write(
+        gb.root().join("volumes/cpvol/_data/seen.txt"),
+        "in the volume\n",
+    )
+    .unwrap();
+    let out = work.path().join("seen.txt");
+    ok(&gb.run(&["cp", "cpv:/data/seen.txt", &p(&out)]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "in the volume\n");
+    // In: the volume and the host directory get the files.
+    ok(&gb.run(&["cp", &p(&src), "cpv:/data/in.txt"]));
+    ok(&gb.run(&["cp", &p(&src), "cpv:/hostdata/"]));
+    assert_eq!(
+        std::fs::read_to_string(gb.root().join("volumes/cpvol/_data/in.txt")).unwrap(),
+        "copied\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("in.txt")).unwrap(),
+        "copied\n"
+    );
+    assert!(
+        !stdout(&gb.run(&["diff", "cpv"])).contains("in.txt"),
+        "the copy went to the upper layer"
+    );
+    let o = gb.run(&["cp", &p(&src), "cpv:/ro/in.txt"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!gb.root().join("volumes/rovol/_data/in.txt").exists());
+    // The container reads what was copied, then stopped again: a tar out.
+    assert_eq!(ok(&gb.run(&["start", "-a", "cpv"])), "copied\ncopied\n");
+    let tar = gb.cmd().args(["cp", "cpv:/data", "-"]).output().unwrap();
+    assert!(tar.status.success(), "{}", stderr(&tar));
+    let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data/in.txt", "data/seen.txt"]);
+    assert!(common::host_mounts_under(gb.root()).is_empty());
 }

@@ -414,6 +414,25 @@ fn a_tmpfs_mount_and_a_symlinked_mount_point_stay_inside_the_container() {
         "in\n"
     );
     assert!(!gb.sim_root().join("hostish").exists());
+    // --tmpfs resolves its mount point the same way.
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/data:size=1m",
+            "lnkimg:1",
+            "sh",
+            "-c",
+            "echo in > /data/f; ls /data/; grep ' /hostish/x ' /proc/mounts",
+        ],
+    );
+    assert_eq!(
+        ok(&o),
+        "f\ntmpfs /hostish/x tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k 0 0\n"
+    );
+    assert!(!gb.sim_root().join("hostish").exists());
 }
 
 #[test]
@@ -520,4 +539,132 @@ fn what_running_containers_and_execs_write_reaches_the_volume() {
     assert!(!diff.contains("/data/"), "{diff}");
     ok(&sim(&gb, &["rm", "-f", "live"]));
     ok(&sim(&gb, &["volume", "rm", "shared"]));
+}
+
+/// The simulated `mount` applet prints what /proc/mounts says (busybox
+/// reads it): `ro` for a `:ro` bind, `rw` for a writable one, as the real
+/// busybox in a real container does.
+#[test]
+fn the_mount_applet_shows_a_read_only_bind_as_ro() {
+    let gb = Gb::new();
+    let script = "mount | grep -E ' /(ro|rw) '; grep -E ' /(ro|rw) ' /proc/mounts";
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "/hro:/ro:ro",
+            "-v",
+            "/hrw:/rw",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let out = ok(&o);
+    assert_eq!(
+        out,
+        "/dev/vda on /ro type ext4 (ro,relatime)\n/dev/vda on /rw type ext4 (rw,relatime)\n\
+         /dev/vda /ro ext4 ro,relatime 0 0\n/dev/vda /rw ext4 rw,relatime 0 0\n"
+    );
+    if common::is_root() {
+        // The real busybox says the same of its real mounts (the device differs).
+        let real = tempfile::tempdir().unwrap();
+        let (a, b) = (real.path().join("a"), real.path().join("b"));
+        let o = gb.run(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/ro:ro", a.display()),
+            "-v",
+            &format!("{}:/rw", b.display()),
+            "busybox",
+            "sh",
+            "-c",
+            "mount | grep -E ' /(ro|rw) '",
+        ]);
+        let real_out = ok(&o);
+        let flags: Vec<&str> = real_out
+            .lines()
+            .map(|l| {
+                l.split(" (")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+            })
+            .collect();
+        assert_eq!(flags, ["ro", "rw"], "{real_out}");
+    }
+}
+
+/// `cp` and a stopped simulated container's volumes: as on the real kernel,
+/// a copy under a mount point lands in the volume (or the simulated host's
+/// directory), a copy out reads it, a read-only one refuses.
+#[test]
+fn cp_under_a_volume_of_a_stopped_simulated_container_uses_the_volume() {
+    let gb = Gb::new();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("in.txt");
+    std::fs::write(&src, "copied\n").unwrap();
+    ok(&sim(
+        &gb,
+        &[
+            "create",
+            "--name",
+            "cpv",
+            "-v",
+            "cpvol:/data",
+            "-v",
+            "/hd:/hostdata",
+            "-v",
+            "rovol:/ro:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/in.txt /hostdata/in.txt",
+        ],
+    ));
+    let vol = gb.sim_root().join("volumes/cpvol/_data");
+    std::fs::write(vol.join("seen.txt"), "in the volume\n").unwrap();
+    let out = work.path().join("seen.txt");
+    ok(&sim(
+        &gb,
+        &["cp", "cpv:/data/seen.txt", &out.display().to_string()],
+    ));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "in the volume\n");
+    let s = src.display().to_string();
+    ok(&sim(&gb, &["cp", &s, "cpv:/data/in.txt"]));
+    ok(&sim(&gb, &["cp", &s, "cpv:/hostdata/"]));
+    assert_eq!(
+        std::fs::read_to_string(vol.join("in.txt")).unwrap(),
+        "copied\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(on_sim_host(&gb, "/hd/in.txt")).unwrap(),
+        "copied\n"
+    );
+    assert!(!common::stdout(&sim(&gb, &["diff", "cpv"])).contains("in.txt"));
+    let o = sim(&gb, &["cp", &s, "cpv:/ro/in.txt"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!gb.sim_root().join("volumes/rovol/_data/in.txt").exists());
+    assert_eq!(ok(&sim(&gb, &["start", "-a", "cpv"])), "copied\ncopied\n");
+    let tar = sim(&gb, &["cp", "cpv:/data", "-"]);
+    assert!(tar.status.success(), "{}", stderr(&tar));
+    let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data/in.txt", "data/seen.txt"]);
 }

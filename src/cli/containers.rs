@@ -778,11 +778,10 @@ fn parse_userns(text: &str) -> std::result::Result<crate::confine::userns::Usern
 /// name still means its image; once it was removed (`rmi -f`) or now names
 /// another image, the image id (12 hex digits unless `--no-trunc`).
 fn image_text(c: &Container, no_trunc: bool) -> String {
-    let names_it = PS_STORE.with(|s| {
+    let names_it = PS_IMAGES.with(|s| {
         s.borrow()
-            .as_ref()
-            .and_then(|store| store.resolve(&c.image).ok().flatten())
-            .is_some_and(|img| img.id == c.image_id)
+            .get(&c.image)
+            .is_some_and(|id| id.as_deref() == Some(c.image_id.as_str()))
     });
     if names_it || c.image_id.is_empty() {
         return c.image.clone();
@@ -796,9 +795,9 @@ fn image_text(c: &Container, no_trunc: bool) -> String {
 }
 
 thread_local! {
-    /// The image store `ps` reads its IMAGE column from (opened once).
-    static PS_STORE: std::cell::RefCell<Option<crate::image::Store>> =
-        const { std::cell::RefCell::new(None) };
+    /// What each image name of `ps`'s rows means now (`engine::ps::image_ids`).
+    static PS_IMAGES: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
     /// The networks `ps` read once for its rows.
     static PS_NETWORKS: std::cell::RefCell<Option<Vec<crate::network::NetworkRecord>>> =
         const { std::cell::RefCell::new(None) };
@@ -895,9 +894,9 @@ pub fn ps(g: &GlobalOptions, args: PsArgs) -> Result<()> {
         .is_some_and(|f| f.starts_with("table"));
     let all = container::list(&g.root())?;
     PS_NETWORKS.with(|n| *n.borrow_mut() = Some(crate::network::read_all(&g.root())));
-    PS_STORE.with(|s| *s.borrow_mut() = crate::image::Store::open(&g.root()).ok());
     let last = if args.latest { 1 } else { args.last };
     let shown = engine::ps::select(&all, &filters, args.all, last);
+    PS_IMAGES.with(|s| *s.borrow_mut() = engine::ps::image_ids(&g.root(), &shown));
     if args.quiet {
         let mut out = String::new();
         for c in shown {

@@ -25,7 +25,8 @@ use crate::error::EXIT_ENGINE;
 use crate::fsutil::{self, Resolve, RootDir};
 use crate::image::Store;
 use crate::kernel::{Go, StepObserver};
-use crate::step::Step;
+use crate::step::{HelperBind, Step};
+use crate::volume::MountKind;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -285,6 +286,8 @@ pub struct Rootfs {
     pub path: PathBuf,
     /// The helper's overlay mount options; None for a running container.
     pub helper_mount: Option<String>,
+    /// What the helper binds over the overlay (`cp`: the volumes).
+    pub binds: Vec<HelperBind>,
     writable: bool,
     dir: PathBuf,
 }
@@ -296,6 +299,7 @@ pub fn plan_rootfs(root: &Path, c: &Container, writable: bool) -> Result<Rootfs>
         return Ok(Rootfs {
             path: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
             helper_mount: None,
+            binds: Vec::new(),
             writable,
             dir,
         });
@@ -330,9 +334,53 @@ pub fn plan_rootfs(root: &Path, c: &Container, writable: bool) -> Result<Rootfs>
     Ok(Rootfs {
         path: dir.join("merged"),
         helper_mount: Some(options),
+        binds: Vec::new(),
         writable,
         dir,
     })
+}
+
+/// `cp`'s plan: for a stopped container, its volumes and binds are bound
+/// at their mount points over the overlay, as docker mounts them for a
+/// copy (a running one's root shows them already; a tmpfs keeps nothing).
+/// The overlay is then writable even to copy out: a container that never
+/// started has no mount point yet, and the helper makes it as a start does.
+pub fn plan_copy(root: &Path, c: &Container, writable: bool) -> Result<Rootfs> {
+    let binds = c.config.mounts.iter().any(|m| m.kind != MountKind::Tmpfs);
+    let mut plan = plan_rootfs(root, c, writable || binds)?;
+    if plan.helper_mount.is_none() {
+        return Ok(plan);
+    }
+    for m in &c.config.mounts {
+        let source = match m.kind {
+            MountKind::Volume => crate::volume::store::data_dir(root, &m.name),
+            MountKind::Bind if c.simulated => PathBuf::from(&m.source),
+            // A symlinked source is resolved on the host, as a start does.
+            MountKind::Bind => fs::canonicalize(&m.source)
+                .with_context(|| format!("the bind source {} of container {}", m.source, c.name))?,
+            MountKind::Tmpfs => continue,
+        };
+        plan.binds.push(HelperBind {
+            source,
+            destination: m.destination.clone(),
+            rw: m.rw,
+        });
+    }
+    Ok(plan)
+}
+
+/// In the helper, over the overlay at `merged`: each bind at its mount
+/// point, resolved inside the root (missing directories made, as a start
+/// makes them).
+fn bind_in_helper(merged: &Path, binds: &[HelperBind]) -> Result<()> {
+    use crate::kernel::linux::volumes::{mount_in_root, remount_ro};
+    for b in binds {
+        mount_in_root("bind", &b.source, merged, &b.destination, "")?;
+        if !b.rw {
+            remount_ro(merged, &b.destination)?;
+        }
+    }
+    Ok(())
 }
 
 /// Run `f` on the container's merged root: `/proc/PID/root` while it runs;
@@ -354,6 +402,7 @@ pub fn in_rootfs(plan: &Rootfs, c: &Container, f: impl FnOnce(&Path) -> Result<(
         return f(&plan.path);
     };
     let writable = plan.writable;
+    let binds = plan.binds.clone();
     let merged = plan.path.clone();
     fs::create_dir_all(&merged)?;
     fs::create_dir_all(plan.dir.join("work"))?;
@@ -393,6 +442,7 @@ pub fn in_rootfs(plan: &Rootfs, c: &Container, f: impl FnOnce(&Path) -> Result<(
                 .with_context(|| {
                     format!("mount the container's overlay on {}", merged.display())
                 })?;
+                bind_in_helper(&merged, &binds)?;
                 f(&merged)
             })();
             let code = match result {
@@ -522,7 +572,16 @@ fn copy_out(fd: BorrowedFd, st: &libc::stat, dst: &Path) -> Result<()> {
 /// container directory `dir` (an fd): files are created with
 /// `openat(O_CREAT|O_EXCL|O_NOFOLLOW)`, directories with `mkdirat`, modes set
 /// through the fd. `shown` is the container path, for messages.
-fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> {
+/// `owner`: the container's root on the host when it has a user namespace
+/// (`--userns=auto`): what `cp` makes belongs to the container's root, as
+/// docker's copies do (with userns-remap, its mapped uid); None: host root.
+fn copy_in(
+    src: &Path,
+    dir: BorrowedFd,
+    name: &[u8],
+    shown: &str,
+    owner: Option<u32>,
+) -> Result<()> {
     let m = fs::symlink_metadata(src).with_context(|| format!("{}", src.display()))?;
     let mode = m.mode() & 0o7777;
     let existing = fsutil::lstat_at(dir, name).ok();
@@ -544,6 +603,7 @@ fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> 
         )
         .with_context(|| format!("open {shown}"))?;
         fsutil::chmod_fd(sub.as_fd(), mode).with_context(|| format!("chmod {shown}"))?;
+        own(dir, name, owner, Some(mode), shown)?;
         let mut names: Vec<_> = fs::read_dir(src)?
             .flatten()
             .map(|e| e.file_name())
@@ -551,7 +611,7 @@ fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> 
         names.sort();
         for n in names {
             let child = format!("{}/{}", shown.trim_end_matches('/'), n.to_string_lossy());
-            copy_in(&src.join(&n), sub.as_fd(), n.as_bytes(), &child)?;
+            copy_in(&src.join(&n), sub.as_fd(), n.as_bytes(), &child, owner)?;
         }
         return Ok(());
     }
@@ -571,6 +631,7 @@ fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> 
     if ft.is_symlink() {
         fsutil::symlink_at(fs::read_link(src)?.as_os_str().as_bytes(), dir, name)
             .with_context(|| format!("symlink {shown}"))?;
+        own(dir, name, owner, None, shown)?;
     } else {
         let mut from = fs::File::open(src).with_context(|| format!("open {}", src.display()))?;
         let to = fsutil::openat(
@@ -583,8 +644,34 @@ fn copy_in(src: &Path, dir: BorrowedFd, name: &[u8], shown: &str) -> Result<()> 
         let mut to = fs::File::from(to);
         std::io::copy(&mut from, &mut to)?;
         fsutil::chmod_fd(to.as_fd(), mode).with_context(|| format!("chmod {shown}"))?;
+        own(dir, name, owner, Some(mode), shown)?;
     }
     Ok(())
+}
+
+/// Give a copied entry to `owner` (uid and gid), then its mode again
+/// (chown clears set-id bits); nothing without an owner.
+fn own(
+    dir: BorrowedFd,
+    name: &[u8],
+    owner: Option<u32>,
+    mode: Option<u32>,
+    shown: &str,
+) -> Result<()> {
+    let Some(id) = owner else {
+        return Ok(());
+    };
+    fsutil::chown_at(dir, name, id, id).with_context(|| format!("chown {shown}"))?;
+    if let Some(mode) = mode {
+        fsutil::chmod_at(dir, name, mode).with_context(|| format!("chmod {shown}"))?;
+    }
+    Ok(())
+}
+
+/// Who owns what `cp` makes in `c`: its root's host uid with a user
+/// namespace, else None (host root, glassbox itself).
+fn copy_owner(c: &Container) -> Option<u32> {
+    c.config.security.userns.map(|m| m.host)
 }
 
 /// Where a copy of `src_name` lands given docker's rules for DEST: into an
@@ -638,13 +725,14 @@ pub fn copy_from(
         format!("/{src}")
     };
     let dest_s = dest.display().to_string();
-    let plan = plan_rootfs(root, c, false)?;
+    let plan = plan_copy(root, c, false)?;
     let step = Step::CopyOut {
         src: src.clone(),
         dest: Some(absolute(dest)),
         rootfs: plan.path.clone(),
         helper_mount: plan.helper_mount.clone(),
         follow_link,
+        binds: plan.binds.clone(),
     };
     announce(observer, &step)?;
     if c.simulated {
@@ -709,13 +797,14 @@ pub fn copy_into(
     let src_s = src.display().to_string();
     let contents = src_s.ends_with("/.");
     let name = base_name(&src_s);
-    let plan = plan_rootfs(root, c, true)?;
+    let plan = plan_copy(root, c, true)?;
     let step = Step::CopyIn {
         src: absolute(src),
         dest: dest.clone(),
         rootfs: plan.path.clone(),
         helper_mount: plan.helper_mount.clone(),
         tar: false,
+        binds: plan.binds.clone(),
     };
     announce(observer, &step)?;
     if c.simulated {
@@ -742,7 +831,7 @@ pub fn copy_into(
         match fsutil::split_last(&target) {
             Some((parent, leaf)) => {
                 let dir = open_dir_in_container(&croot, &parent).map_err(|_| no_dir())?;
-                copy_in(src, dir.as_fd(), &leaf, &target)
+                copy_in(src, dir.as_fd(), &leaf, &target, copy_owner(c))
             }
             // DEST is the container's root (or ends in `.`/`..`): a directory's contents go into it.
             None => {
@@ -757,7 +846,13 @@ pub fn copy_into(
                 names.sort();
                 for n in names {
                     let shown = format!("{}/{}", target.trim_end_matches('/'), n.to_string_lossy());
-                    copy_in(&src.join(&n), dir.as_fd(), n.as_bytes(), &shown)?;
+                    copy_in(
+                        &src.join(&n),
+                        dir.as_fd(),
+                        n.as_bytes(),
+                        &shown,
+                        copy_owner(c),
+                    )?;
                 }
                 Ok(())
             }
@@ -781,13 +876,14 @@ pub fn copy_from_as_tar(
     } else {
         format!("/{src}")
     };
-    let plan = plan_rootfs(root, c, false)?;
+    let plan = plan_copy(root, c, false)?;
     let step = Step::CopyOut {
         src: src.clone(),
         dest: None,
         rootfs: plan.path.clone(),
         helper_mount: plan.helper_mount.clone(),
         follow_link,
+        binds: plan.binds.clone(),
     };
     announce(observer, &step)?;
     if c.simulated {
@@ -916,13 +1012,14 @@ pub fn copy_into_from_tar(
     } else {
         format!("/{dest}")
     };
-    let plan = plan_rootfs(root, c, true)?;
+    let plan = plan_copy(root, c, true)?;
     let step = Step::CopyIn {
         src: PathBuf::from("-"),
         dest: dest.clone(),
         rootfs: plan.path.clone(),
         helper_mount: plan.helper_mount.clone(),
         tar: true,
+        binds: plan.binds.clone(),
     };
     announce(observer, &step)?;
     if c.simulated {
@@ -997,8 +1094,10 @@ pub fn copy_into_from_tar(
                         .with_context(|| format!("symlink {logical}"))?;
                 }
                 // Hard links, devices and fifos are not unpacked.
-                _ => {}
+                _ => continue,
             }
+            let mode = (entry.header().entry_type() != tar::EntryType::Symlink).then_some(mode);
+            own(dir, &leaf, copy_owner(c), mode, &logical)?;
         }
         Ok(())
     })?;

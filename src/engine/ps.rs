@@ -3,6 +3,31 @@
 
 use crate::container::{Container, Status};
 use anyhow::Result;
+use std::collections::HashMap;
+
+/// The image id each image name of `rows` means now (None: it names no
+/// image any more), for docker's IMAGE column: the image index is read once
+/// for the whole command, each name resolved once.
+pub fn image_ids(root: &std::path::Path, rows: &[&Container]) -> HashMap<String, Option<String>> {
+    let mut out = HashMap::new();
+    let Ok(store) = crate::image::Store::open(root) else {
+        return out;
+    };
+    let Ok(idx) = store.read_index() else {
+        return out;
+    };
+    for c in rows {
+        if !out.contains_key(&c.image) {
+            let id = store
+                .resolve_in(&idx, &c.image)
+                .ok()
+                .flatten()
+                .map(|i| i.id);
+            out.insert(c.image.clone(), id);
+        }
+    }
+    out
+}
 
 /// The containers `ps` shows, in `list` order: running ones (and those
 /// between two runs of their restart policy, as docker shows them), or all

@@ -443,13 +443,15 @@ fn child_steps(
             },
         );
     }
+    // --tmpfs: its mount point resolved inside the root, as a volume's.
     for (path, options) in &conf.tmpfs {
-        steps.push(special(
-            Special::Tmpfs,
-            path.trim_start_matches('/'),
-            &crate::confine::tmpfs_options(options),
-            false,
-        ));
+        steps.push(Step::VolumeMount {
+            what: "tmpfs".into(),
+            source: "tmpfs".into(),
+            root: merged.clone(),
+            destination: path.clone(),
+            options: crate::confine::tmpfs_options(options),
+        });
     }
     // -v, --mount, --volumes-from, VOLUME: engine::volumes::start_steps.
     steps.extend(volumes);
@@ -964,6 +966,15 @@ pub fn create(
         }
         Ok(())
     };
+    // The volumes it names stay put while its record is written: a `volume
+    // rm` either sees the record or was done before (volume::lock).
+    let volume_locks = crate::volume::lock::shared_all(
+        root,
+        mounts
+            .iter()
+            .filter(|m| m.kind == crate::volume::MountKind::Volume)
+            .map(|m| m.name.as_str()),
+    )?;
     let c = Container::register(root, announce, |n, existing| {
         let id = if simulated {
             crate::fsutil::sha256_hex(format!("glassbox-simulated-container-{n}").as_bytes())
@@ -1060,6 +1071,7 @@ pub fn create(
             simulated,
         })
     })?;
+    drop(volume_locks);
     // Its lock while its files are made: an `rm -f` that came first makes
     // this `No such container`; one that comes later waits for a whole
     // container (never removes the directory under make_files).

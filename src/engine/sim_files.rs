@@ -8,8 +8,8 @@ use super::files::Change;
 use crate::container::Container;
 use crate::image::{LayerInfo, Store};
 use crate::kernel::sim::fs::{Node, SimFs};
-use crate::kernel::sim::host;
 use crate::kernel::sim::upper::{self, FsPatch};
+use crate::kernel::sim::{host, volumes};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -116,7 +116,7 @@ fn target(dest: &str, dest_is_dir: bool, name: &str, contents: bool) -> String {
 /// `cp CONTAINER:SRC HOSTDEST`: the node (a tree for a directory) written
 /// to the host where the user asked.
 pub fn copy_from(root: &Path, c: &Container, src: &str, dest: &Path) -> Result<()> {
-    let (fs, _) = host::container_fs(root, c, &layers(root, c)?)?;
+    let (fs, _) = volumes::copy_view(root, c, &layers(root, c)?)?;
     let Some((abs, node)) = fs.lookup(src, "/").map(|(a, n)| (a, n.clone())) else {
         crate::exit_err!(1, "Could not find the file {src} in container {}", c.name);
     };
@@ -160,7 +160,7 @@ fn write_out(fs: &SimFs, abs: &str, node: &Node, to: &Path) -> Result<()> {
 /// the container's filesystem (at this moment of its run, if it runs).
 pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<()> {
     let layers = layers(root, c)?;
-    let (fs, _) = host::container_fs(root, c, &layers)?;
+    let (fs, mounts) = volumes::copy_view(root, c, &layers)?;
     let src_s = src.display().to_string();
     let contents = src_s.ends_with("/.");
     let name = src
@@ -181,7 +181,25 @@ pub fn copy_into(root: &Path, c: &Container, src: &Path, dest: &str) -> Result<(
     }
     let mut patch = FsPatch::default();
     read_in(src, &to, &mut patch)?;
-    host::patch_container(root, c, &layers, patch)
+    to_container(root, c, &layers, &fs, mounts.as_deref(), patch)
+}
+
+/// A copy's patch into the container: what lands under a stopped
+/// container's volume or bind goes to its directory, the rest to the
+/// container (its upper layer, or its running program).
+fn to_container(
+    root: &Path,
+    c: &Container,
+    layers: &[LayerInfo],
+    view: &SimFs,
+    mounts: Option<&[crate::kernel::sim::SimMount]>,
+    patch: FsPatch,
+) -> Result<()> {
+    let patch = match mounts {
+        Some(m) => volumes::copy_into_mounts(m, view, patch)?,
+        None => patch,
+    };
+    host::patch_container(root, c, layers, patch)
 }
 
 fn read_in(src: &Path, to: &str, patch: &mut FsPatch) -> Result<()> {
@@ -236,7 +254,7 @@ pub fn copy_from_as_tar(
     follow_link: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (fs, _) = host::container_fs(root, c, &layers(root, c)?)?;
+    let (fs, _) = volumes::copy_view(root, c, &layers(root, c)?)?;
     let found = if follow_link {
         fs.lookup(src, "/")
     } else {
@@ -267,7 +285,8 @@ pub fn copy_into_from_tar(
 ) -> Result<()> {
     use crate::kernel::sim::fs::{normalize, parent_of};
     let layers = layers(root, c)?;
-    let (mut fs, _) = host::container_fs(root, c, &layers)?;
+    let (mut fs, mounts) = volumes::copy_view(root, c, &layers)?;
+    let view = fs.clone();
     let Some((dest_abs, _)) = fs.lookup(dest, "/").filter(|(_, n)| n.is_dir()) else {
         bail!("destination directory {dest} does not exist in the container");
     };
@@ -343,5 +362,5 @@ pub fn copy_into_from_tar(
         one.apply(&mut fs);
         patch.changes.push(change);
     }
-    host::patch_container(root, c, &layers, patch)
+    to_container(root, c, &layers, &view, mounts.as_deref(), patch)
 }

@@ -3,11 +3,13 @@
 //! `ls`, `inspect`, `rm`, `prune`.
 //!
 //! Never losing a volume in use: a container's record names its volumes
-//! (`config.mounts`) before any of them is made, and a volume is removed
-//! only by `remove` below, which, under the store lock, checks that no
-//! record names it and renames it away in one step; the deletion of the
-//! renamed directory follows outside the lock. Killed anywhere, the volume
-//! is either whole and in place, or renamed trash that nobody uses.
+//! (`config.mounts`) before any of them is made, written while `create`
+//! holds each one's lock shared (`volume::lock`), and a volume is removed
+//! only by `remove` below, which, under the volume's lock held exclusively,
+//! checks that no record names it and renames it away in one step; the
+//! deletion of the renamed directory follows outside the lock. Killed
+//! anywhere, the volume is either whole and in place, or renamed trash
+//! that nobody uses.
 
 use super::{store_step, test_pause};
 use crate::container::{self, Container};
@@ -15,6 +17,7 @@ use crate::error::EXIT_ENGINE;
 use crate::image::Image;
 use crate::kernel::{Go, StepObserver};
 use crate::step::Step;
+use crate::volume::lock::VolumeLock;
 use crate::volume::{spec, store, MountKind, MountSpec, Volume};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -166,6 +169,8 @@ pub fn create_volume(
     anonymous: bool,
 ) -> Result<bool> {
     spec::check_volume_name(name)?;
+    // Under its lock: a concurrent `volume rm` is done before, or after.
+    let _lock = VolumeLock::exclusive(root, name)?;
     if store::get(root, name).is_some() {
         return Ok(false);
     }
@@ -284,7 +289,15 @@ pub fn start_steps(
             source,
             root: merged.to_path_buf(),
             destination: m.destination.clone(),
-            options: m.tmpfs_options.clone(),
+            options: match m.kind {
+                MountKind::Tmpfs => ["nosuid", "nodev", &m.tmpfs_options]
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => String::new(),
+            },
         });
         if !m.rw {
             steps.push(Step::VolumeRemountRo {
@@ -296,8 +309,10 @@ pub fn start_steps(
     Ok(steps)
 }
 
-/// The containers whose records name the volume (caller holds the store lock).
+/// The containers whose records name the volume (the caller holds the
+/// volume's lock: no record naming it can appear meanwhile).
 fn users_locked(root: &Path, name: &str) -> Result<Vec<Container>> {
+    let _store = crate::fsutil::StoreLock::shared(root)?;
     Ok(container::list_locked(root)?
         .into_iter()
         .filter(|c| {
@@ -317,7 +332,7 @@ pub enum Removed {
 }
 
 /// `volume rm NAME`: refused while any container record (running or not)
-/// names it; else renamed away under the store lock, then deleted.
+/// names it; else renamed away under the volume's lock, then deleted.
 pub fn remove(root: &Path, observer: &mut dyn StepObserver, name: &str) -> Result<Removed> {
     if store::get(root, name).is_none() {
         crate::exit_err!(1, "No such volume: {name}");
@@ -329,7 +344,7 @@ pub fn remove(root: &Path, observer: &mut dyn StepObserver, name: &str) -> Resul
         dir: dir.clone(),
         trash: trash.clone(),
     };
-    let mut lock = Some(crate::fsutil::StoreLock::exclusive(root)?);
+    let mut lock = Some(VolumeLock::exclusive(root, name)?);
     let users = users_locked(root, name)?;
     if !users.is_empty() {
         return Ok(Removed::InUse(users.into_iter().map(|c| c.id).collect()));
@@ -341,7 +356,9 @@ pub fn remove(root: &Path, observer: &mut dyn StepObserver, name: &str) -> Resul
     let go = store_step(observer, &step, || {
         std::fs::rename(&dir, &trash)
             .with_context(|| format!("rename {} to {}", dir.display(), trash.display()))?;
-        drop(lock.take());
+        if let Some(lock) = lock.take() {
+            lock.retire();
+        }
         test_pause("volume_rm:after_rename");
         std::fs::remove_dir_all(&trash).with_context(|| format!("remove {}", trash.display()))
     })?;

@@ -860,11 +860,15 @@ impl Store {
     /// `busybox@sha256:...`), by id (`sha256:<hex>` or bare hex), or by a
     /// unique id prefix, as docker does.
     pub fn resolve(&self, name_or_id: &str) -> Result<Option<Image>> {
+        self.resolve_in(&self.read_index()?, name_or_id)
+    }
+
+    /// `resolve` against an index already read (`ps` reads it once for all its rows).
+    pub fn resolve_in(&self, idx: &Index, name_or_id: &str) -> Result<Option<Image>> {
         let s = name_or_id.trim();
         if s.is_empty() {
             bail!("image name must not be empty");
         }
-        let idx = self.read_index()?;
         let is_hex =
             |h: &str| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
         if let Some(h) = s.strip_prefix("sha256:") {
@@ -872,9 +876,9 @@ impl Store {
                 bail!("invalid image id {s:?}");
             }
             if idx.manifests.iter().any(|d| d.digest == s) {
-                return self.load_image(&idx, s).map(Some);
+                return self.load_image(idx, s).map(Some);
             }
-            return self.by_id_prefix(&idx, &h.to_ascii_lowercase());
+            return self.by_id_prefix(idx, &h.to_ascii_lowercase());
         }
         let parsed = Reference::parse(s);
         if let Ok(r) = &parsed {
@@ -884,16 +888,16 @@ impl Store {
                 .iter()
                 .find(|d| d.ref_name() == Some(full.as_str()))
             {
-                return self.load_image(&idx, &d.digest.clone()).map(Some);
+                return self.load_image(idx, &d.digest.clone()).map(Some);
             }
             if let Some(dg) = &r.digest {
                 if idx.manifests.iter().any(|d| &d.digest == dg) {
-                    return self.load_image(&idx, dg).map(Some);
+                    return self.load_image(idx, dg).map(Some);
                 }
             }
         }
         if is_hex(s) {
-            return self.by_id_prefix(&idx, &s.to_ascii_lowercase());
+            return self.by_id_prefix(idx, &s.to_ascii_lowercase());
         }
         parsed.map(|_| None)
     }

@@ -748,13 +748,40 @@ fn describe_lifecycle(step: &Step, lang: Lang) -> Description {
 /// How a shell reaches the container's root: directly (/proc/PID/root of a
 /// running container), or inside a mount namespace of its own where the
 /// overlay is mounted first, as glassbox's helper does for a stopped one.
-fn in_rootfs(rootfs: &Path, helper_mount: Option<&str>, ro: bool, cmd: &str) -> String {
+fn in_rootfs(
+    rootfs: &Path,
+    helper_mount: Option<&str>,
+    ro: bool,
+    binds: &[super::HelperBind],
+    cmd: &str,
+) -> String {
     match helper_mount {
         None => cmd.to_string(),
         Some(opts) => {
-            let ro = if ro { "ro," } else { "" };
+            // Read-only unless the helper has an upper dir (cp with volumes).
+            let ro = if ro && !opts.contains("upperdir=") {
+                "ro,"
+            } else {
+                ""
+            };
+            let binds: String = binds
+                .iter()
+                .map(|b| {
+                    let at = under(rootfs, &b.destination);
+                    let remount = if b.rw {
+                        String::new()
+                    } else {
+                        format!(" && mount -o remount,bind,ro {}", shell_quote(&at))
+                    };
+                    format!(
+                        "mount --rbind {} {}{remount} && ",
+                        q(&b.source),
+                        shell_quote(&at)
+                    )
+                })
+                .collect();
             let inner = format!(
-                "mount --make-rprivate / && mount -t overlay overlay -o {} {} && {cmd}",
+                "mount --make-rprivate / && mount -t overlay overlay -o {} {} && {binds}{cmd}",
                 shell_quote(&format!("{ro}{opts}")),
                 q(rootfs)
             );
@@ -773,13 +800,20 @@ fn under(rootfs: &Path, path: &str) -> String {
     }
 }
 
-fn reached_via(rootfs: &Path, helper: bool, lang: Lang) -> String {
+fn reached_via(rootfs: &Path, helper: bool, binds: bool, lang: Lang) -> String {
     if helper {
-        lang.pick(
+        let mut s = lang.pick(
             &format!(" The container is not running, so a forked helper makes a mount namespace of its own and mounts the container's overlay on {} there: nothing appears in the host's mount table, and it is gone when the helper exits.", p(rootfs)),
             &format!(" 容器没有在运行，所以 glassbox fork 出一个辅助进程，让它进入自己的 mount 命名空间，在那里把容器的 overlay 挂到 {} 上：宿主机的挂载表里什么也看不到，辅助进程一退出它就消失。", p(rootfs)),
         )
-        .to_string()
+        .to_string();
+        if binds {
+            s += lang.pick(
+                " The container's volumes and bind mounts are bound at their mount points there too (resolved inside its root, read-only ones read-only), as docker does, so a path under one is the volume's, not the upper dir's.",
+                " 容器的卷和绑定挂载也在那里绑定到各自的挂载点（在它的根里解析，只读的仍然只读），和 docker 一样，所以挂载点下的路径属于卷，而不是 upper 目录。",
+            );
+        }
+        s
     } else {
         lang.pick(
             &format!(" The container is running, so its root is reached through {}: the kernel's view of its mount namespace's root, from the host.", p(rootfs)),
@@ -887,6 +921,7 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
             rootfs,
             helper_mount,
             tar,
+            binds,
         } => {
             let target = under(rootfs, dest);
             let cmd = if *tar {
@@ -903,8 +938,8 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 why: l(
                     "The container's files are ordinary files on this host: a copy into it lands in its upper dir, like any write the container makes itself. glassbox resolves the destination as the container would (symlinks, even absolute ones, stay inside its root; .. stops there) with openat2(RESOLVE_IN_ROOT), and makes every file relative to a directory fd, so a link inside the container cannot send the copy to the host.",
                     "容器的文件就是这台主机上的普通文件：复制进去的东西落在它的 upper 目录里，和容器自己写的一样。glassbox 像容器自己那样解析目标路径（符号链接，即使是绝对路径，也留在它的根里；.. 到根为止），用的是 openat2(RESOLVE_IN_ROOT)，并且每个文件都相对于一个目录 fd 创建，所以容器里的链接没法把复制引到宿主机上。",
-                ) + &reached_via(rootfs, helper_mount.is_some(), lang),
-                shell: in_rootfs(rootfs, helper_mount.as_deref(), false, &cmd),
+                ) + &reached_via(rootfs, helper_mount.is_some(), !binds.is_empty(), lang),
+                shell: in_rootfs(rootfs, helper_mount.as_deref(), false, binds, &cmd),
                 syscall: "openat2(RESOLVE_IN_ROOT), openat(O_CREAT|O_EXCL|O_NOFOLLOW), mkdirat(2), fchmod(2)".into(),
                 look: match helper_mount {
                     None => format!("ls -la {}", shell_quote(&target)),
@@ -918,6 +953,7 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
             rootfs,
             helper_mount,
             follow_link,
+            binds,
         } => {
             let source = under(rootfs, src);
             let cmd = match dest {
@@ -953,8 +989,8 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                 why: l(
                     "The container's files are ordinary files on this host, seen through its merged root. glassbox opens the source as the container would see it (symlinks resolved inside its root with openat2(RESOLVE_IN_ROOT), never on the host) and reads every file through an fd, so a link the container made cannot make glassbox read a host file.",
                     "容器的文件就是这台主机上的普通文件，通过它合并后的根目录可以看到。glassbox 像容器自己那样打开源路径（符号链接用 openat2(RESOLVE_IN_ROOT) 在它的根里解析，绝不在宿主机上解析），每个文件都通过 fd 读取，所以容器里做的链接没法让 glassbox 读到宿主机的文件。",
-                ) + &reached_via(rootfs, helper_mount.is_some(), lang),
-                shell: in_rootfs(rootfs, helper_mount.as_deref(), true, &cmd),
+                ) + &reached_via(rootfs, helper_mount.is_some(), !binds.is_empty(), lang),
+                shell: in_rootfs(rootfs, helper_mount.as_deref(), true, binds, &cmd),
                 syscall: "openat2(RESOLVE_IN_ROOT), openat(O_NOFOLLOW), read(2); open(O_CREAT), write(2) on the host".into(),
                 look: match dest {
                     Some(d) => format!("ls -la {}", q(d)),
@@ -978,7 +1014,7 @@ fn describe_files(step: &Step, lang: Lang) -> Description {
                     "export flattens the container: its upper dir is put on top of the image's layers as one more read-only layer, and the merged tree is packed as one tar, without layers or image config (import makes an image of it again, with a single layer). A forked helper mounts that overlay read-only in a mount namespace of its own, so nothing can change under the tar and nothing appears on the host; it does not descend into other filesystems.",
                     "export 把容器压平：它的 upper 目录作为多出来的一个只读层放在镜像各层之上，合并后的目录树打成一个 tar 包，不带分层，也不带镜像配置（import 可以把它再变成只有一层的镜像）。glassbox fork 出的辅助进程在自己的 mount 命名空间里以只读方式挂载这个 overlay，所以打包时谁也改不了里面的东西，宿主机上也看不到这个挂载；它不会进入别的文件系统。",
                 ),
-                shell: in_rootfs(rootfs, Some(helper_mount), true, &cmd),
+                shell: in_rootfs(rootfs, Some(helper_mount), true, &[], &cmd),
                 syscall: "unshare(CLONE_NEWNS), mount(\"overlay\", MS_RDONLY), openat(O_NOFOLLOW), read(2), write(2)".into(),
                 look: match output {
                     Some(o) => format!("tar -tvf {}", q(o)),

@@ -130,6 +130,15 @@ pub struct ExecUser {
     pub groups: Vec<u32>,
 }
 
+/// A volume or host path that `cp`'s helper binds into a stopped
+/// container's root at its mount point, as docker mounts them for a copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HelperBind {
+    pub source: PathBuf,
+    pub destination: String,
+    pub rw: bool,
+}
+
 /// One kernel step.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -384,6 +393,9 @@ pub enum Step {
         helper_mount: Option<String>,
         /// `-` as the source: a tar stream read from stdin.
         tar: bool,
+        /// The stopped container's volumes and binds, bound by the helper.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        binds: Vec<HelperBind>,
     },
     /// `cp CONTAINER:PATH HOST`: copy a file or tree out of the container.
     CopyOut {
@@ -393,6 +405,8 @@ pub enum Step {
         rootfs: PathBuf,
         helper_mount: Option<String>,
         follow_link: bool,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        binds: Vec<HelperBind>,
     },
     /// `export`: the container's whole filesystem (its upper dir over the
     /// image's layers, mounted read-only by the helper) as one tar.

@@ -8,10 +8,39 @@ fn q(path: &Path) -> String {
     shell_quote(&path.display().to_string())
 }
 
+/// The volume's lock file (`volume::lock`), from its directory `volumes/<name>`.
+fn lock_of(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    q(&dir.parent().unwrap_or(dir).join(".locks").join(&*name))
+}
+
 /// The mount point as a host path (for the shell equivalent): the root
 /// followed by the destination.
 fn at(root: &Path, destination: &str) -> String {
     q(&root.join(destination.trim_start_matches('/')))
+}
+
+/// The mount(2) flags of a tmpfs's options ("nosuid,nodev,size=1m").
+fn tmpfs_flags(options: &str) -> String {
+    let flags: Vec<&str> = options
+        .split(',')
+        .filter_map(|o| match o {
+            "nosuid" => Some("MS_NOSUID"),
+            "nodev" => Some("MS_NODEV"),
+            "noexec" => Some("MS_NOEXEC"),
+            "ro" => Some("MS_RDONLY"),
+            "strictatime" => Some("MS_STRICTATIME"),
+            _ => None,
+        })
+        .collect();
+    if flags.is_empty() {
+        "0".into()
+    } else {
+        flags.join("|")
+    }
 }
 
 pub fn describe(step: &Step, lang: Lang) -> Description {
@@ -33,8 +62,8 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                     l(&format!("create volume {name}"), &format!("创建卷 {name}"))
                 },
                 why: l(
-                    "A volume is a directory in glassbox's store, outside every container's overlay: what a container writes there stays when the container is removed. It is built under a temporary name and renamed into place, so it exists whole or not at all.",
-                    "卷是 glassbox 存储里的一个目录，在所有容器的 overlay 之外：容器写进去的东西，容器删掉以后还在。它先用临时名字建好，再改名到位，所以要么完整存在，要么根本不存在。",
+                    "A volume is a directory in glassbox's store, outside every container's overlay: what a container writes there stays when the container is removed. It is built under a temporary name and renamed into place (under the volume's lock, volumes/.locks/NAME), so it exists whole or not at all.",
+                    "卷是 glassbox 存储里的一个目录，在所有容器的 overlay 之外：容器写进去的东西，容器删掉以后还在。它先用临时名字建好，再（在卷的锁 volumes/.locks/卷名 下）改名到位，所以要么完整存在，要么根本不存在。",
                 ),
                 shell: format!(
                     "mkdir -p -m 755 {d}/_data && echo '{{\"created_at\":\"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'\",\"labels\":{labels}}}' > {d}/volume.json",
@@ -60,11 +89,16 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
         Step::VolumeRemove { name, dir, trash } => Description {
             title: l(&format!("remove volume {name}"), &format!("删除卷 {name}")),
             why: l(
-                "No container record names this volume (checked under the store lock). It is renamed away first, still under the lock, so no container can start on it any more, then deleted: a removal killed half-way leaves only the renamed trash, never a half-deleted volume a container still uses.",
-                "没有任何容器记录引用这个卷（在存储锁下检查过）。先在锁内把它改名挪开，这样再也没有容器能用上它，然后再删除：删到一半被杀掉，留下的只是改过名的垃圾，绝不会是容器还在用的半个卷。",
+                "No container record names this volume, checked under the volume's own lock (an flock on volumes/.locks/NAME, held exclusively; a `create` naming the volume holds it shared while it writes its record, so it either came first and the removal is refused, or waits and makes a fresh volume). The volume is renamed away first, still under the lock, then deleted: a removal killed half-way leaves only the renamed trash, never a half-deleted volume a container still uses.",
+                "没有任何容器记录引用这个卷，这是在卷自己的锁下检查的（对 volumes/.locks/卷名 加 flock 排他锁；引用这个卷的 `create` 在写容器记录时持有共享锁，所以它要么先到、删除被拒绝，要么等着、之后建一个新卷）。先在锁内把卷改名挪开，然后再删除：删到一半被杀掉，留下的只是改过名的垃圾，绝不会是容器还在用的半个卷。",
             ),
-            shell: format!("mv {} {t} && rm -rf {t}", q(dir), t = q(trash)),
-            syscall: "rename(2), unlinkat(2), rmdir(2)".into(),
+            shell: format!(
+                "flock {l} sh -c 'mv \"$1\" \"$2\" && rm -f {l}' - {} {t} && rm -rf {t}",
+                q(dir),
+                l = lock_of(dir),
+                t = q(trash)
+            ),
+            syscall: "flock(2), rename(2), unlinkat(2), rmdir(2)".into(),
             look: format!("ls {}", q(dir.parent().unwrap_or(dir))),
         },
         Step::VolumeSeed { root, destination, volume } => Description {
@@ -73,11 +107,16 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 &format!("把镜像里的 {destination} 复制进空卷"),
             ),
             why: l(
-                "As docker does, a volume that is still empty gets the files the image has at the mount point (owners, modes and symlinks kept, symlinks never followed), so a VOLUME /data of the image starts with the image's /data. A volume that holds anything is left as it is.",
-                "和 docker 一样，还是空的卷会先得到镜像在挂载点上的文件（保留属主、权限和符号链接，从不跟随符号链接），于是镜像的 VOLUME /data 一开始就是镜像里的 /data。已经有内容的卷保持原样。",
+                "As docker does, a volume that is still empty gets the files the image has at the mount point (owners, modes and symlinks kept, symlinks never followed), so a VOLUME /data of the image starts with the image's /data. A volume that holds anything is left as it is. The emptiness check and the copy are made under the volume's lock: of two containers starting on one empty volume, one copies, the other finds it full.",
+                "和 docker 一样，还是空的卷会先得到镜像在挂载点上的文件（保留属主、权限和符号链接，从不跟随符号链接），于是镜像的 VOLUME /data 一开始就是镜像里的 /data。已经有内容的卷保持原样。检查是否为空和复制都在卷的锁下进行：两个容器同时用同一个空卷启动时，一个复制，另一个看到它已经有内容。",
             ),
-            shell: format!("cp -a {}/. {}/", at(root, destination), q(volume)),
-            syscall: "openat2(root, path, RESOLVE_IN_ROOT), openat(O_NOFOLLOW), read(2)/write(2), fchownat(2), fchmod(2)".into(),
+            shell: format!(
+                "flock {} sh -c '[ -z \"$(ls -A \"$2\")\" ] && cp -a \"$1\"/. \"$2\"/' - {} {}",
+                lock_of(volume.parent().unwrap_or(volume)),
+                at(root, destination),
+                q(volume)
+            ),
+            syscall: "flock(2), openat2(root, path, RESOLVE_IN_ROOT), openat(O_NOFOLLOW), read(2)/write(2), fchownat(2), fchmod(2)".into(),
             look: format!("ls -la {}", q(volume)),
         },
         Step::VolumeMount { what: kind, source, root, destination, options } => {
@@ -106,7 +145,7 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 ),
                 shell,
                 syscall: if kind == "tmpfs" {
-                    "fd = openat2(root, dest, O_PATH, RESOLVE_IN_ROOT); mount(\"tmpfs\", \"/proc/self/fd/<fd>\", \"tmpfs\", MS_NOSUID|MS_NODEV, opts)".into()
+                    format!("fd = openat2(root, dest, O_PATH, RESOLVE_IN_ROOT); mount(\"tmpfs\", \"/proc/self/fd/<fd>\", \"tmpfs\", {}, data)", tmpfs_flags(options))
                 } else {
                     "fd = openat2(root, dest, O_PATH, RESOLVE_IN_ROOT); mount(source, \"/proc/self/fd/<fd>\", NULL, MS_BIND|MS_REC, NULL)".into()
                 },

@@ -20,7 +20,7 @@ pub mod netlink;
 pub mod nft;
 mod tty;
 mod userns;
-mod volumes;
+pub mod volumes;
 
 pub use child::{resolve_command, DEFAULT_PATH};
 pub use tty::RawMode;

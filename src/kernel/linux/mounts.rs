@@ -63,7 +63,7 @@ pub fn overlay(
 }
 
 /// Split "nosuid,noexec,mode=755" into mount flags and the filesystem's own data.
-fn split_options(options: &str, read_only: bool) -> (MsFlags, String) {
+pub(super) fn split_options(options: &str, read_only: bool) -> (MsFlags, String) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for opt in options.split(',').filter(|o| !o.is_empty()) {

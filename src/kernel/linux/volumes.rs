@@ -104,8 +104,8 @@ pub fn target_in_root(root: &RootDir, destination: &str, dir: bool) -> Result<Ow
     open(&done, true).with_context(|| format!("mount point {destination} in the container"))
 }
 
-/// `volume_mount`: bind `source` (recursively) or mount a tmpfs at
-/// `destination` inside `root`.
+/// `volume_mount`: bind `source` (recursively) or mount a tmpfs (`options`:
+/// its flags and data) at `destination` inside `root`.
 pub fn mount_in_root(
     kind: &str,
     source: &Path,
@@ -118,15 +118,11 @@ pub fn mount_in_root(
     let fd = target_in_root(&root_dir, destination, dir)?;
     let target = fsutil::proc_fd_path(fd.as_fd());
     if kind == "tmpfs" {
-        let data = (!options.is_empty()).then_some(options);
-        mount(
-            Some("tmpfs"),
-            &target,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            data,
-        )
-        .with_context(|| format!("mount tmpfs on {destination}"))
+        // "nosuid,nodev,noexec,size=1m": the flags, then tmpfs's own data.
+        let (flags, data) = super::mounts::split_options(options, false);
+        let data = (!data.is_empty()).then_some(data.as_str());
+        mount(Some("tmpfs"), &target, Some("tmpfs"), flags, data)
+            .with_context(|| format!("mount tmpfs on {destination}"))
     } else {
         mount(
             Some(source),
@@ -156,7 +152,8 @@ pub fn remount_ro(root: &Path, destination: &str) -> Result<()> {
 }
 
 /// `volume_seed`: copy what the image has at `destination` into the empty
-/// `volume` (owners and modes kept, symlinks copied as links, never followed).
+/// `volume` (owners and modes kept, symlinks copied as links, never
+/// followed), under the volume's lock.
 pub fn seed(root: &Path, destination: &str, volume: &Path) -> Result<()> {
     let root_dir = RootDir::open(root)?;
     let src = match root_dir.open_in_root(
@@ -170,6 +167,9 @@ pub fn seed(root: &Path, destination: &str, volume: &Path) -> Result<()> {
         Err(e) if matches!(errno_of(&e), libc::ENOENT | libc::ENOTDIR) => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("open {destination} in the image")),
     };
+    // Under the volume's lock: of two containers starting on one empty
+    // volume, one copies and the other finds it full.
+    let _lock = crate::volume::lock::VolumeLock::exclusive_for_data(volume)?;
     let dst = RootDir::open(volume)?;
     let dst = fsutil::openat(dst.fd(), b".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     if !fsutil::dir_entries(dst.as_fd())?.is_empty() {

@@ -222,8 +222,9 @@ impl NoFollow for std::fs::OpenOptions {
 }
 
 /// `volume_seed`: the image's files at `destination` (as `fs` has them)
-/// copied into the empty volume directory `volume`.
+/// copied into the empty volume directory `volume`, under its lock.
 pub fn seed(fs: &SimFs, destination: &str, volume: &Path) -> Result<()> {
+    let _lock = crate::volume::lock::VolumeLock::exclusive_for_data(volume)?;
     let occupied = std::fs::read_dir(volume)
         .with_context(|| format!("the simulated volume {}", volume.display()))?
         .next()
@@ -464,12 +465,9 @@ impl super::SimChild {
                         );
                     }
                 }
+                // A tmpfs's options are its flags and data, as given.
                 let flags = if fstype == "tmpfs" {
-                    if options.is_empty() {
-                        "nosuid,nodev".to_string()
-                    } else {
-                        format!("nosuid,nodev,{options}")
-                    }
+                    options.clone()
                 } else {
                     String::new()
                 };
@@ -548,4 +546,79 @@ pub fn reload_for_restart(d: &mut super::host::Detached) -> Result<()> {
     d.setup = FsPatch::between(&base, &fs, &[]);
     d.volumes_seen = snapshot(&d.mounts, &fs);
     Ok(())
+}
+
+/// A stopped container's filesystem as `cp` sees it (docker mounts the
+/// volumes for it): the image and upper layer, with each volume's and
+/// bind's directory loaded at its mount point (resolved as a start
+/// resolves it), and those mounts. While it runs: its program's view,
+/// which has them already, and None.
+pub fn copy_view(
+    root: &Path,
+    c: &crate::container::Container,
+    layers: &[crate::image::LayerInfo],
+) -> Result<(SimFs, Option<Vec<SimMount>>)> {
+    let (mut fs, points) = super::host::container_fs(root, c, layers)?;
+    let running = super::host::load_state(root)?
+        .procs
+        .get(&c.state.pid)
+        .is_some_and(|d| d.container == c.id);
+    if running || !points.is_empty() {
+        return Ok((fs, None));
+    }
+    let mut mounts = Vec::new();
+    for m in &c.config.mounts {
+        let backing = match m.kind {
+            crate::volume::MountKind::Volume => crate::volume::store::data_dir(root, &m.name),
+            crate::volume::MountKind::Bind => host_path(root, Path::new(&m.source)),
+            // A tmpfs keeps nothing once stopped: what is copied there stays in the upper layer.
+            crate::volume::MountKind::Tmpfs => continue,
+        };
+        let Ok(meta) = std::fs::symlink_metadata(&backing) else {
+            continue;
+        };
+        let target = mount_point(&mut fs, &m.destination, meta.is_dir())?;
+        load(&mut fs, &target, &backing)?;
+        mounts.push(SimMount {
+            source: backing.display().to_string(),
+            target,
+            fstype: "bind".into(),
+            options: String::new(),
+            read_only: !m.rw,
+            bind_from: None,
+            backing: Some(backing),
+        });
+    }
+    Ok((fs, Some(mounts)))
+}
+
+/// `cp` into a stopped container: the part of `patch` (paths of the view
+/// `before`) under its volumes and binds is written to their directories
+/// (refused under a read-only one, as the kernel refuses it); the rest is
+/// returned, for the upper layer.
+pub fn copy_into_mounts(mounts: &[SimMount], before: &SimFs, patch: FsPatch) -> Result<FsPatch> {
+    let covering = |path: &str| {
+        mounts
+            .iter()
+            .rev()
+            .filter(|m| under(path, &m.target))
+            .max_by_key(|m| m.target.len())
+    };
+    if let Some(ro) = patch
+        .changes
+        .iter()
+        .find(|ch| covering(&ch.path).is_some_and(|m| m.read_only))
+    {
+        bail!(
+            "copy into {}: Read-only file system (mounted read-only at {})",
+            ro.path,
+            covering(&ro.path).map(|m| m.target.as_str()).unwrap_or("")
+        );
+    }
+    let mut after = before.clone();
+    patch.apply(&mut after);
+    write_back(mounts, before, &after)?;
+    let mut rest = patch;
+    rest.changes.retain(|ch| covering(&ch.path).is_none());
+    Ok(rest)
 }

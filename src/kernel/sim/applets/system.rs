@@ -230,31 +230,20 @@ pub fn mount(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         return Ok(1);
     }
     let only = super::val(&opts, 't').map(str::to_string);
+    // busybox reads /proc/mounts: the same table, so the same rw/ro.
+    let table = crate::kernel::sim::mounttab::mounts(&crate::kernel::sim::mounttab::rows(
+        &p.world().mounts,
+    ));
     let mut out = String::new();
-    for m in &p.world().mounts {
-        let (fstype, opts) = match m.fstype.as_str() {
-            "overlay" => ("overlay", "rw,relatime,lowerdir=/l,upperdir=/u,workdir=/w"),
-            "proc" => ("proc", "rw,nosuid,nodev,noexec,relatime"),
-            "sysfs" => ("sysfs", "ro,nosuid,nodev,noexec,relatime"),
-            "tmpfs" if m.target == "/dev" => ("tmpfs", "rw,nosuid,size=65536k,mode=755"),
-            "tmpfs" => ("tmpfs", "rw,nosuid,nodev,noexec,relatime,size=65536k"),
-            "devpts" => (
-                "devpts",
-                "rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666",
-            ),
-            "mqueue" => ("mqueue", "rw,nosuid,nodev,noexec,relatime"),
-            "bind" => ("ext4", "rw,relatime"),
-            other => (other, "rw,relatime"),
-        };
-        let src = if m.fstype == "bind" {
-            "/dev/vda"
-        } else {
-            m.source.as_str()
+    for line in table.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let [src, target, fstype, opts, ..] = f[..] else {
+            continue;
         };
         if only.as_ref().is_some_and(|t| t != fstype) {
             continue;
         }
-        out.push_str(&format!("{src} on {} type {fstype} ({opts})\n", m.target));
+        out.push_str(&format!("{src} on {target} type {fstype} ({opts})\n"));
     }
     p.out(out)?;
     Ok(0)
