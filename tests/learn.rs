@@ -255,19 +255,47 @@ fn labs_fail_until_solved(sim: bool) {
             stdout(&o)
         );
         // Solved with its solution (`lab solve`, as glassbox commands).
+        // A command ending in a here-document (lab 07's Dockerfile) takes
+        // the lines up to its delimiter as standard input, as a shell would.
         let o = lab(&gb, &state, &["solve", &id], sim);
-        let solution: Vec<String> = stdout(&o)
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("glassbox ").map(String::from))
-            .collect();
+        let shown = stdout(&o);
+        let mut solution: Vec<(String, Option<String>)> = Vec::new();
+        let mut lines = shown.lines();
+        while let Some(l) = lines.next() {
+            let Some(cmd) = l.trim().strip_prefix("glassbox ") else {
+                continue;
+            };
+            match cmd.rsplit_once(" <<") {
+                Some((cmd, delimiter)) => {
+                    let delimiter = delimiter.trim_matches('\'');
+                    let body: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+                    solution.push((cmd.to_string(), Some(body.join("\n") + "\n")));
+                }
+                None => solution.push((cmd.to_string(), None)),
+            }
+        }
         assert!(!solution.is_empty(), "lab {id} shows no solution");
-        for cmd in &solution {
+        for (cmd, input) in &solution {
             let words = glassbox::learn::words::split(cmd).unwrap();
             let mut c = gb.cmd();
             if sim {
                 c.arg("--simulate");
             }
-            c.args(&words).output().unwrap();
+            c.args(&words);
+            match input {
+                Some(text) => {
+                    use std::io::Write;
+                    c.stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped());
+                    let mut child = c.spawn().unwrap();
+                    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+                    child.wait_with_output().unwrap();
+                }
+                None => {
+                    c.output().unwrap();
+                }
+            }
         }
         let o = lab(&gb, &state, &["check", &id], sim);
         assert!(

@@ -215,7 +215,12 @@ pub fn show_solution(runner: &Runner, key: &str) -> Result<()> {
     let lab = catalog::lab(key)?;
     println!("{}", runner.lang.pick("A solution:", "一种解法："));
     for s in &lab.solution {
-        println!("    glassbox {s}");
+        // A here-document's lines stay unindented, so the whole pastes into a shell.
+        let (first, rest) = s.split_once('\n').unwrap_or((s, ""));
+        println!("    glassbox {first}");
+        for line in rest.lines() {
+            println!("{line}");
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod book;
 pub mod catalog;
+pub mod files;
 pub mod labs;
 pub mod lessons;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod progress;
 pub mod record;
 pub mod runner;
 pub mod state;
+pub mod static_hello;
 pub mod words;
 
 pub use model::{Check, Lab, Lesson, Text};
