@@ -124,6 +124,79 @@ fn every_lesson_runs_for_real() {
     assert!(gb.containers().is_empty(), "lessons left containers behind");
 }
 
+/// Lessons 06 (commit and tag) and 07 (Dockerfile builds) alone, simulated:
+/// quicker than every lesson when only these changed.
+#[test]
+fn lessons_06_and_07_run_in_simulation() {
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    for id in ["06", "07"] {
+        let o = learn_cmd(&gb, &state)
+            .args(["learn", "--run-all", "--simulate", id])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(&format!("lesson {id} ")), "{}", stdout(&o));
+    }
+    // Only the part that runs the compiled hello is real-only.
+    let o = learn_cmd(&gb, &state)
+        .args(["learn", "--run-all", "--simulate", "07"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("1 real-only part(s) skipped"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// The same two lessons on the real kernel: the static hello runs from a
+/// `FROM scratch` image, every RUN is a container, nothing is left behind.
+#[test]
+fn lessons_06_and_07_run_for_real() {
+    require_root!();
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    for id in ["06", "07"] {
+        let o = learn_cmd(&gb, &state)
+            .args(["learn", "--run-all", id])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+        assert!(!stdout(&o).contains("real-only"), "{}", stdout(&o));
+    }
+    assert!(gb.containers().is_empty(), "lessons left containers behind");
+}
+
+/// Lesson 07's first part as a learner sees it: the build context written
+/// into the working directory and shown as the shell command that writes
+/// the same bytes, with the static hello described by the C it stands for.
+#[test]
+fn lesson_07_shows_the_files_it_writes() {
+    let gb = Gb::new();
+    let state = gb.root().join("state");
+    let mut child = learn_cmd(&gb, &state)
+        .args(["--simulate", "learn", "7"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    // Enter past part 1, then leave at part 2's prompt (end of input).
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ctx = gb.root().join("lesson07/hello");
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("Dockerfile")).unwrap(),
+        "FROM scratch\nADD hello /\nCMD [\"/hello\"]\n"
+    );
+    let hello = std::fs::read(ctx.join("hello")).unwrap();
+    assert!(hello.starts_with(b"\x7fELF"), "not an ELF file");
+    insta::assert_snapshot!("lesson_07_files", stable(&gb, &stdout(&o)));
+}
+
 /// Lesson output with what changes from run to run replaced.
 fn stable(gb: &Gb, text: &str) -> String {
     let text = text.replace(&gb.root().display().to_string(), "[ROOT]");

@@ -24,6 +24,10 @@ pub fn validate(f: &LessonFile) -> Result<()> {
         );
     }
     match (&f.text, &f.program) {
+        // A line `EOF` would end the here-document `show` prints early.
+        (Some(text), None) if text.lines().any(|l| l.trim() == "EOF") => {
+            bail!("lesson file {}: a line EOF cannot be shown as a here-document", f.path)
+        }
         (Some(_), None) => {}
         (None, Some(name)) if name == STATIC_HELLO => {}
         (None, Some(name)) => bail!("lesson file {}: unknown program {name:?}", f.path),
@@ -95,23 +99,43 @@ pub fn program_note(lang: Lang) -> String {
     .to_string()
 }
 
-/// The files as the terminal shows them before the command.
+/// The files as the terminal shows them before the command: each as the
+/// shell command that writes the same file (a here-document), so the
+/// learner sees every byte `build` will read and could type it themselves.
 pub fn show(files: &[LessonFile], lang: Lang) -> String {
     let mut out = String::new();
     for f in files {
-        out.push_str(&lang.pick(
-            &format!("  glassbox writes {}", f.path),
-            &format!("  glassbox 写入 {}", f.path),
-        ));
+        let dir = Path::new(&f.path)
+            .parent()
+            .map(|d| d.display().to_string())
+            .filter(|d| !d.is_empty());
+        let mkdir = dir.map(|d| format!("mkdir -p {d} && ")).unwrap_or_default();
         match &f.text {
             Some(text) => {
-                out.push_str(":\n");
+                out.push_str(&lang.pick(
+                    &format!("  glassbox writes {}, as this shell command would:\n", f.path),
+                    &format!("  glassbox 写入 {}，等同于这条 shell 命令：\n", f.path),
+                ));
+                out.push_str(&format!("  $ {mkdir}cat > {} <<'EOF'\n", f.path));
+                // Unindented, so that pasted into a shell it writes the same bytes.
                 for line in text.lines() {
-                    out.push_str(&format!("  │ {line}\n"));
+                    out.push_str(&format!("{line}\n"));
+                }
+                out.push_str("EOF\n");
+                let m = mode(f).unwrap_or(0o644);
+                if m != 0o644 {
+                    out.push_str(&format!("  $ chmod {m:o} {}\n", f.path));
                 }
             }
             None => {
-                out.push_str(&format!(": {}\n", program_note(lang)));
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    lang.pick(
+                        &format!("glassbox writes {}:", f.path),
+                        &format!("glassbox 写入 {}：", f.path)
+                    ),
+                    program_note(lang)
+                ));
                 for line in static_hello::C_SOURCE.lines() {
                     out.push_str(&format!("  │ {line}\n"));
                 }

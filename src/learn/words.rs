@@ -105,19 +105,15 @@ pub fn heredoc(text: &str) -> Result<(String, Option<String>), String> {
     if delimiter.is_empty() || delimiter.contains(char::is_whitespace) {
         return Err(format!("{first:?}: a here-document needs one delimiter word"));
     }
-    let mut body = String::new();
-    let mut lines = rest.lines();
-    for line in lines.by_ref() {
-        if line == delimiter {
-            if lines.any(|l| !l.trim().is_empty()) {
-                return Err(format!("text after the here-document's {delimiter}"));
-            }
-            return Ok((command.trim_end().to_string(), Some(body)));
-        }
-        body.push_str(line);
-        body.push('\n');
+    let lines: Vec<&str> = rest.lines().collect();
+    let Some(end) = lines.iter().position(|l| *l == delimiter) else {
+        return Err(format!("the here-document has no closing {delimiter} line"));
+    };
+    if lines[end + 1..].iter().any(|l| !l.trim().is_empty()) {
+        return Err(format!("text after the here-document's {delimiter}"));
     }
-    Err(format!("the here-document has no closing {delimiter} line"))
+    let body = lines[..end].iter().map(|l| format!("{l}\n")).collect();
+    Ok((command.trim_end().to_string(), Some(body)))
 }
 
 /// Drop a leading `docker` or `glassbox`: learners type either.
