@@ -796,6 +796,9 @@ const DOCKER_WORDING: &[&str] = &[
     // docker's pull status line, as `run`'s automatic pull prints it
     "Status: Downloaded newer image for",
     "Imported from glassbox's built-in busybox",
+    // the closing lines of docker's classic builder (lesson 07's builds)
+    "Successfully tagged",
+    "Successfully built",
     // docker's ages in `ps` (its CLI does not translate them either)
     "Less than a second",
     // a container's own command line, as `ps` inside it shows it
