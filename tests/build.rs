@@ -539,3 +539,86 @@ fn skopeo_copies_a_built_image_out_of_the_store() {
     assert!(names.contains(&"bin/.wh.vi".to_string()), "{names:?}");
     assert_nothing_left(&gb);
 }
+
+#[test]
+fn two_builds_of_the_same_dockerfile_at_once_both_succeed() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    let ctx = context(&[
+        ("app.txt", "parallel\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nCOPY app.txt /app.txt\nRUN cat /one /two /app.txt > /all\nCMD [\"cat\", \"/all\"]\n",
+        ),
+    ]);
+    // busybox imported first, so both builds start from the same base at once.
+    ok(&gb.run(&["run", "--rm", "busybox", "true"]));
+    for round in 0..2 {
+        let spawn = |tag: &str| {
+            gb.cmd()
+                .args(["build", "-t", tag])
+                .arg(ctx.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let a = spawn("par-a");
+        let b = spawn("par-b");
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert!(a.status.success(), "round {round}, a: {}{}", stdout(&a), stderr(&a));
+        assert!(b.status.success(), "round {round}, b: {}{}", stdout(&b), stderr(&b));
+        for tag in ["par-a", "par-b"] {
+            assert_eq!(
+                ok(&gb.run(&["run", "--rm", tag])),
+                "one\ntwo\nparallel\n",
+                "round {round}"
+            );
+        }
+        // Only the results are named: no intermediate is left in the index.
+        let images = ok(&gb.run(&["images", "--format", "{{.Repository}}"]));
+        assert!(!images.contains("<none>"), "round {round}: {images}");
+    }
+    // The cache is consistent: a third build is all cache hits.
+    let again = ok(&build(&gb, ctx.path(), &["-t", "par-c"]));
+    assert_eq!(again.matches(" ---> Using cache").count(), 5, "{again}");
+    assert_nothing_left(&gb);
+}
+
+#[test]
+fn heredocs_in_run_and_copy() {
+    require_root!();
+    let gb = Gb::new();
+    let _c = Cleanup(&gb);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nENV WHO=world\nRUN <<EOF\necho one > /one\necho \"two $WHO\" > /two\nEOF\nCOPY <<EOF /greeting\nhello $WHO\nEOF\nCOPY <<'EOF' /etc/raw/\nhello $WHO\nEOF\nRUN cat > /three <<A && cat > /four <<-B\nthree\nA\n\tfour\n\tB\nCMD [\"cat\", \"/one\", \"/two\", \"/greeting\", \"/etc/raw/EOF\", \"/three\", \"/four\"]\n",
+    )]);
+    let out = ok(&build(&gb, ctx.path(), &["-t", "here"]));
+    assert!(out.contains("Step 3/7 : RUN <<EOF"), "{out}");
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "here"])),
+        "one\ntwo world\nhello world\nhello $WHO\nthree\nfour\n"
+    );
+    // The COPY heredoc is a 0644 file owned by root.
+    assert_eq!(
+        ok(&gb.run(&["run", "--rm", "here", "stat", "-c", "%a %u", "/greeting"])),
+        "644 0\n"
+    );
+    // The same heredoc again: cache hits.
+    let again = ok(&build(&gb, ctx.path(), &["-t", "here"]));
+    assert_eq!(again.matches(" ---> Using cache").count(), 6, "{again}");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n",
+    )
+    .unwrap();
+    let o = build(&gb, ctx.path(), &[]);
+    assert!(
+        stderr(&o).contains("Dockerfile:2: RUN <<EOF with a #! line"),
+        "{}",
+        stderr(&o)
+    );
+    assert_nothing_left(&gb);
+}

@@ -416,6 +416,15 @@ impl<W: Write> LayerWriter<W> {
         Ok(())
     }
 
+    /// A symlink entry (its own mode bits are 0777 on Linux).
+    pub fn symlink(&mut self, name: &str, target: &[u8], a: &CopyAttrs, mtime: i64) -> Result<()> {
+        let mut h = self.header(name, tar::EntryType::Symlink, 0o777, a, mtime, 0);
+        self.hash.update(target);
+        self.tar
+            .append_link(&mut h, name, OsStr::from_bytes(target))?;
+        Ok(())
+    }
+
     /// The entry `fd` (an `O_PATH` fd) as `name`, a directory with all it
     /// holds (`rel` is its context path, for .dockerignore).
     pub fn append(&mut self, fd: BorrowedFd, name: &str, rel: &str, a: &CopyAttrs) -> Result<()> {
@@ -429,17 +438,7 @@ impl<W: Write> LayerWriter<W> {
             self.children(fd, name, rel, a)?;
         } else if fsutil::is_symlink(&st) {
             let target = fsutil::readlink_fd(fd)?;
-            let mut h = self.header(
-                name,
-                tar::EntryType::Symlink,
-                st.st_mode & 0o7777,
-                a,
-                mtime,
-                0,
-            );
-            self.hash.update(&target);
-            self.tar
-                .append_link(&mut h, name, OsStr::from_bytes(&target))?;
+            self.symlink(name, &target, a, mtime)?;
         } else if fsutil::is_regular(&st) {
             let mut h = self.header(
                 name,

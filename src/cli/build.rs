@@ -6,7 +6,7 @@ use crate::build::context::Context;
 use crate::engine::build::BuildOptions;
 use crate::error::{ExitError, EXIT_ENGINE};
 use anyhow::{Context as _, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -121,4 +121,55 @@ fn looks_like_tar(b: &[u8]) -> bool {
         return true;
     }
     b.len() >= 512 && crate::image::store::is_tar_header(&b[..512])
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderArgs {
+    #[command(subcommand)]
+    pub command: BuilderCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+/// `builder prune [-a] [-f]`: docker's question, then the cache entries
+/// no running build holds (without -a, only the steps' own images: not a
+/// build's result) and what only they kept in the store.
+pub fn run_builder(g: &GlobalOptions, args: BuilderArgs) -> Result<i32> {
+    let BuilderCommand::Prune(a) = args.command;
+    let warning = if a.all {
+        "WARNING! This will remove all build cache."
+    } else {
+        "WARNING! This will remove all dangling build cache."
+    };
+    if !a.force && !super::system::confirm(warning)? {
+        return Ok(0);
+    }
+    let (keys, freed) = crate::engine::build_cache::prune(&g.root(), a.all)?;
+    print!("{}", prune_lines(&keys, freed, true));
+    Ok(0)
+}
+
+/// docker's lines for pruned build cache (`total`: with the closing line).
+pub fn prune_lines(keys: &[String], freed: u64, total: bool) -> String {
+    let mut out = String::new();
+    let ids: Vec<String> = keys.iter().map(|k| k[..25.min(k.len())].to_string()).collect();
+    super::lifecycle::push_deleted(&mut out, "build cache objects", &ids);
+    if total {
+        super::lifecycle::push_reclaimed(&mut out, freed);
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! `glassbox system df [-v] [--format]`: disk usage laid out as docker's.
-//! What is counted, and how, is `engine::disk`. Build Cache: glassbox has
-//! none, so 0.
+//! What is counted, and how, is `engine::disk`; the Build Cache is the
+//! builder's (`engine::build_cache`).
 
 use super::format::{format_table, human_size};
 use super::GlobalOptions;
@@ -83,7 +83,11 @@ fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
         totals("Images", u.image_totals()),
         totals("Containers", u.container_totals()),
         totals("Local Volumes", u.volume_totals()),
-        row("Build Cache", 0, 0, 0, human_size(0)),
+        {
+            // docker shows the build cache's reclaimable bytes without a share.
+            let n = u.build_cache_totals();
+            row("Build Cache", n.count, n.active, n.size, human_size(n.reclaimable))
+        },
     ]
 }
 
@@ -229,8 +233,11 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
         t.push(vec![name.clone(), links.to_string(), human_size(*size)]);
     }
     out.push_str(&format_table(&t));
-    out.push_str("\nBuild cache usage: 0B\n\n");
-    out.push_str(&format_table(&[[
+    out.push_str(&format!(
+        "\nBuild cache usage: {}\n\n",
+        human_size(u.build_cache_totals().size)
+    ));
+    let mut t = vec![[
         "CACHE ID",
         "CACHE TYPE",
         "SIZE",
@@ -240,7 +247,20 @@ fn verbose_tables(root: &Path, u: &Usage) -> String {
         "SHARED",
     ]
     .map(String::from)
-    .to_vec()]));
+    .to_vec()];
+    for e in &u.build_cache {
+        let when = super::format::ago(&e.created);
+        t.push(vec![
+            e.key[..25].to_string(),
+            "regular".into(),
+            human_size(e.size),
+            when.clone(),
+            when,
+            "1".into(),
+            e.shared.to_string(),
+        ]);
+    }
+    out.push_str(&format_table(&t));
     let _ = root;
     out
 }

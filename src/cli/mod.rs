@@ -189,6 +189,8 @@ pub enum Command {
         after_help = "Examples:\n  glassbox build -t hello:v1 .\n  glassbox build --no-cache -f app.Dockerfile --build-arg VERSION=2 .\n  glassbox build -t tiny - < Dockerfile"
     )]
     Build(build::BuildArgs),
+    /// Manage the build cache (prune)
+    Builder(build::BuilderArgs),
     /// Read Dockerfiles as BuildKit does (parse: print the AST dump)
     Dockerfile(dockerfile::DockerfileArgs),
     /// Manage glassbox (df: disk usage, prune: remove unused data, info)
@@ -381,6 +383,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
             crate::narrate::catch_interrupt();
             build::run(g, args)
         }
+        Command::Builder(args) => build::run_builder(g, args),
         Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),

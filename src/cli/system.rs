@@ -42,8 +42,8 @@ pub fn prune_warning(a: &PruneArgs) -> String {
 }
 
 /// `docker system prune [-a] [-f] [--volumes]`: stopped containers, then
-/// dangling (with -a: unused) images and the store's garbage; glassbox has
-/// no build cache (0B); with --volumes, unused anonymous volumes (after the
+/// dangling (with -a: unused) images and the store's garbage, the build
+/// cache (dangling entries; all with -a); with --volumes, unused anonymous volumes (after the
 /// containers, so those of the containers just removed go too). Without -f it asks on stdout and
 /// reads the answer from stdin, as docker does: anything but y/yes (an
 /// empty or closed stdin included) removes nothing.
@@ -81,6 +81,10 @@ pub fn prune(g: &GlobalOptions, a: PruneArgs) -> Result<i32> {
         "Images",
         &super::images::prune_lines(&pruned.removed),
     );
+    // The build cache: dangling entries, all of them with -a.
+    let (keys, freed) = crate::engine::build_cache::prune(&root, a.all)?;
+    reclaimed += freed;
+    out.push_str(&super::build::prune_lines(&keys, freed, false));
     super::lifecycle::push_reclaimed(&mut out, reclaimed);
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)

@@ -93,13 +93,14 @@ fn at_line(line: usize, e: anyhow::Error) -> anyhow::Error {
 struct Builder<'a> {
     root: &'a Path,
     kernel: &'a mut dyn Kernel,
+    /// On the simulated host: layers are read from their blobs, never
+    /// unpacked, and nothing is fetched from the network.
+    sim: bool,
     observer: &'a mut dyn StepObserver,
     store: Store,
     ctx: &'a Context,
     opts: &'a BuildOptions,
     out: &'a mut dyn Write,
-    /// Images this build put in the index that were not there before.
-    added: Vec<Image>,
     /// Step counter and total, for `Step N/T`.
     step: usize,
     total: usize,
@@ -122,12 +123,6 @@ pub fn build(
     opts: &BuildOptions,
     out: &mut dyn Write,
 ) -> Result<String> {
-    if kernel.is_simulated() {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "build is not simulated yet: run it as root without --simulate"
-        );
-    }
     let df = instructions::parse(dockerfile)
         .map_err(|e| anyhow::Error::new(ExitError::new(EXIT_ENGINE, e.to_string())))?;
     let tags = opts
@@ -183,15 +178,16 @@ pub fn build(
                 .flatten(),
         };
     }
+    let sim = kernel.is_simulated();
     let mut b = Builder {
         root,
         kernel,
+        sim,
         observer,
         store: Store::open(root)?,
         ctx,
         opts,
         out,
-        added: Vec::new(),
         step: 0,
         total: df.stages[..stages]
             .iter()
@@ -205,12 +201,11 @@ pub fn build(
         started: std::time::Instant::now(),
     };
     let result = b.run(&df, stages, &tags);
-    // Only the final image keeps its entry; a failed build leaves none.
+    // Only the final image keeps its entry; a failed build leaves none
+    // (an intermediate image another running build uses waits for it).
     let keep = result.as_ref().ok().cloned();
-    for img in std::mem::take(&mut b.added) {
-        if Some(&img.id) != keep.as_ref() {
-            let _ = b.store.remove_image(&img);
-        }
+    if let Err(e) = super::build_cache::finish(root, &b.store, keep.as_deref()) {
+        eprintln!("glassbox: the build's intermediate images stay named: {e:#}");
     }
     result
 }
@@ -460,7 +455,7 @@ impl Builder<'_> {
             s.cmd_set = false;
             return Ok(s);
         }
-        let img = super::run::resolve_image(&self.store, base, false, self.observer)?;
+        let img = super::run::resolve_image(&self.store, base, self.sim, self.observer)?;
         self.state_of(&img)
     }
 
@@ -511,6 +506,15 @@ impl Builder<'_> {
         instruction
             .expand(&|w| lex.process_word(w, &env))
             .map_err(fail)?;
+        // A COPY heredoc with an unquoted word expands its content, quotes
+        // kept (BuildKit's ExpandRaw).
+        if let Instruction::Copy(cp) | Instruction::Add(cp) = &mut instruction {
+            let mut raw = Lex::new('\\');
+            raw.skip_process_quotes = true;
+            for content in cp.contents.iter_mut().filter(|c| c.expand) {
+                content.data = raw.process_word(&content.data, &env).map_err(fail)?;
+            }
+        }
         match instruction {
             Instruction::Run(r) => self.run_step(&state, r),
             Instruction::Copy(cp) => self.copy_step(&state, cp, false, &c.original),
@@ -602,7 +606,7 @@ impl Builder<'_> {
         {
             return Ok(None); // pruned since
         }
-        let img = self.register(&bytes, &manifest.config.digest)?;
+        let img = self.register(&bytes, &manifest.config.digest, None)?;
         let mut s = self.state_of(&img)?;
         s.args = state.args.clone();
         s.cmd_set = state.cmd_set;
@@ -623,14 +627,25 @@ impl Builder<'_> {
         )
     }
 
-    /// Name the manifest in the index (unnamed), remembering it was this
-    /// build's if it was not there before.
-    fn register(&mut self, manifest_bytes: &[u8], config_digest: &str) -> Result<Image> {
-        let existed = self.store.resolve(config_digest)?.is_some();
+    /// Name the manifest in the index (unnamed), held by this build
+    /// (`build_cache::register`) until it ends. On the simulated host nothing is
+    /// unpacked: the layer just made (`fresh`) is checked against its
+    /// diff_id, its unpack step shown as what the real runtime does.
+    fn register(
+        &mut self,
+        manifest_bytes: &[u8],
+        config_digest: &str,
+        fresh: Option<&str>,
+    ) -> Result<Image> {
         let observer = &mut *self.observer;
         let store = &self.store;
-        let img = store
-            .add_image_with(manifest_bytes, None, Unpack::Yes, &mut |l, dir| {
+        let mode = if self.sim {
+            Unpack::CheckOnly(fresh.map(String::from).into_iter().collect())
+        } else {
+            Unpack::Yes
+        };
+        super::build_cache::register(self.root, store, config_digest, || {
+            store.add_image_with(manifest_bytes, None, mode, &mut |l, dir| {
                 let step = Step::LayerUnpack {
                     digest: l.digest.clone(),
                     diff_id: l.diff_id.clone(),
@@ -641,11 +656,8 @@ impl Builder<'_> {
                 };
                 announce(observer, &step)
             })
-            .context("add the step's image")?;
-        if !existed {
-            self.added.push(img.clone());
-        }
-        Ok(img)
+            .context("add the step's image")
+        })
     }
 
     fn tmp(&mut self, what: &str) -> PathBuf {
@@ -670,9 +682,11 @@ impl Builder<'_> {
         let obj = config.as_object_mut().context("config is not an object")?;
         obj.insert("created".into(), json!(now));
         let mut entry = json!({"created": now, "created_by": created_by});
+        let mut fresh = None;
         if let Some(tar) = layer {
             let size = std::fs::metadata(tar)?.len();
             let diff_id = store_file(&self.store, self.observer, "layer", tar)?;
+            fresh = Some(diff_id.clone());
             layers.push(Descriptor::new(MEDIA_OCI_LAYER, &diff_id, size));
             let rootfs = obj
                 .entry("rootfs")
@@ -726,7 +740,7 @@ impl Builder<'_> {
         let shown = announce(self.observer, &step);
         let _ = std::fs::remove_file(&manifest_tmp);
         shown?;
-        let img = self.register(&manifest_bytes, &config_digest)?;
+        let img = self.register(&manifest_bytes, &config_digest, fresh.as_deref())?;
         self.observer.after(&step);
         Ok(State {
             config,
@@ -744,21 +758,23 @@ impl Builder<'_> {
         {
             bail!("RUN --mount, --network and --security are BuildKit features glassbox's builder does not have yet");
         }
-        if !r.cmd.files.is_empty() {
-            bail!("RUN with a heredoc is not supported yet: write the script into the context and COPY it");
-        }
         let Some(id) = state.id.clone() else {
             bail!("RUN needs a base image with a shell: FROM scratch has no files (ADD or COPY a program first)");
+        };
+        let args = if r.cmd.files.is_empty() {
+            r.cmd.args.clone()
+        } else {
+            vec![heredoc_script(&r.cmd)?]
         };
         let argv: Vec<String> = if r.cmd.prepend_shell {
             let mut sh = strings(state.config["config"].get("Shell"));
             if sh.is_empty() {
                 sh = vec!["/bin/sh".into(), "-c".into()];
             }
-            sh.extend(r.cmd.args.clone());
+            sh.extend(args);
             sh
         } else {
-            r.cmd.args.clone()
+            args
         };
         // The ARGs with values, given to the command (ENV wins over them).
         let envs = strings(state.config["config"].get("Env"));
@@ -862,8 +878,8 @@ impl Builder<'_> {
             .to_string();
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
         let rel = dir.trim_start_matches('/').to_string();
-        let view = ImageView::open(&self.store, state)?;
-        if rel.is_empty() || view.lookup(&rel).is_some() {
+        let view = ImageView::open(&self.store, state, self.sim)?;
+        if rel.is_empty() || view.kind(&rel).is_some() {
             return self.meta(state, config, &created_by, cmd_set);
         }
         // Missing: a layer that makes it (docker's builder does the same).
@@ -891,14 +907,14 @@ impl Builder<'_> {
 
     fn copy_step(&mut self, state: &State, cp: Copy, add: bool, original: &str) -> Result<State> {
         let verb = if add { "ADD" } else { "COPY" };
-        if !cp.contents.is_empty() {
-            bail!("{verb} with a heredoc is not supported yet: put the file in the context");
+        if !cp.contents.is_empty() && !cp.from.is_empty() {
+            bail!("{verb} --from cannot take a heredoc: its sources are in the other image");
         }
         if cp.link || cp.parents || !cp.excludes.is_empty() || !cp.checksum.is_empty() {
             bail!("{verb} --link, --parents, --exclude and --checksum are BuildKit features glassbox's builder does not have yet");
         }
         let _ = original;
-        let view = ImageView::open(&self.store, state)?;
+        let view = ImageView::open(&self.store, state, self.sim)?;
         let (uid, gid) = match cp.chown.as_str() {
             "" => (0, 0),
             spec => {
@@ -929,13 +945,14 @@ impl Builder<'_> {
             format!("{}/{}", workdir.trim_end_matches('/'), cp.dest)
         };
         let dest_rel = context::clean_checked(&dest_abs).unwrap_or_default();
-        let many = cp.sources.len() > 1 || cp.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let nsources = cp.sources.len() + cp.contents.len();
+        let many = nsources > 1 || cp.sources.iter().any(|s| s.contains(['*', '?', '[']));
         let dest_is_dir = cp.dest.ends_with('/')
             || cp.dest.ends_with("/.")
             || cp.dest == "."
             || dest_rel.is_empty()
-            || view.lookup(&dest_rel).is_some_and(|st| fsutil::is_dir(&st));
-        if cp.sources.len() > 1 && !dest_is_dir {
+            || view.kind(&dest_rel) == Some(true);
+        if nsources > 1 && !dest_is_dir {
             bail!("When using {verb} with more than one source file, the destination must be a directory and end with a /");
         }
         let tar = self.tmp("layer.tar");
@@ -959,8 +976,24 @@ impl Builder<'_> {
                     &mut kinds,
                 )?;
             } else {
+                // Heredocs: a file named by the heredoc's word, mode 0644
+                // (BuildKit's Mkfile), made now.
+                let now = (crate::clock::now_ms() / 1000) as i64;
+                for content in &cp.contents {
+                    let target = if dest_is_dir || many {
+                        context::join(&dest_rel, &content.path)
+                    } else {
+                        dest_rel.clone()
+                    };
+                    lw.note(&content.path);
+                    lw.bytes(&target, 0o644, &attrs, now, content.data.as_bytes())?;
+                    kinds.push("file");
+                }
                 for src in &cp.sources {
                     if add && (src.starts_with("http://") || src.starts_with("https://")) {
+                        if self.sim {
+                            bail!("ADD of a URL ({src}) is not simulated: the simulated host reaches no network beyond itself; put the file in the context");
+                        }
                         let (name, data) = download(src)?;
                         let target = if dest_is_dir {
                             context::join(&dest_rel, &name)
@@ -1055,8 +1088,22 @@ impl Builder<'_> {
                     cp.from
                 ))
             })?,
-            None => super::run::resolve_image(&self.store, &cp.from, false, self.observer)?.id,
+            None => super::run::resolve_image(&self.store, &cp.from, self.sim, self.observer)?.id,
         };
+        if self.sim {
+            // The simulated host reads the image's files from its layer blobs.
+            let img = self
+                .store
+                .resolve(&id)?
+                .with_context(|| format!("image {id} is not in the store"))?;
+            let files = super::sim_files::ImageFiles::open(self.root, &img.layers)?;
+            for src in &cp.sources {
+                let rel = context::clean_checked(src).unwrap_or_default();
+                lw.note(&rel);
+                kinds.push(files.copy_into(&rel, lw, attrs, dest_rel, dest_is_dir)?);
+            }
+            return Ok(());
+        }
         let opts = RunOptions {
             image: id,
             command: vec![
@@ -1125,6 +1172,41 @@ impl Builder<'_> {
         let _ = std::fs::remove_file(&hash_file);
         appended
     }
+}
+
+/// The script a RUN with heredocs gives its shell, as BuildKit's
+/// dispatchRun makes it: `RUN <<EOF` alone runs the heredoc's content;
+/// anything more (`RUN <<EOF sh`, several heredocs) is handed to the shell
+/// whole, with the heredocs' bodies after it, for the shell to read them.
+fn heredoc_script(cmd: &instructions::CmdLine) -> Result<String> {
+    if cmd.args.len() != 1 || !cmd.prepend_shell {
+        bail!("parsing produced an invalid run command: {:?}", cmd.args);
+    }
+    let bare = cmd.files.len() == 1
+        && crate::build::parser::parse_heredoc(&cmd.args[0])
+            .ok()
+            .flatten()
+            .is_some();
+    if bare {
+        let f = &cmd.files[0];
+        let data = if f.chomp {
+            instructions::chomp_heredoc(&f.data)
+        } else {
+            f.data.clone()
+        };
+        if data.starts_with("#!") {
+            // BuildKit mounts such a script at /dev/pipes/NAME and runs it.
+            bail!("RUN <<{} with a #! line (a script for its own interpreter) is not supported yet: COPY the script from the context and RUN it, or drop the #! line to run it with the shell", f.name);
+        }
+        return Ok(data);
+    }
+    let mut full = cmd.args[0].clone();
+    for f in &cmd.files {
+        full.push('\n');
+        full.push_str(&f.data);
+        full.push_str(&f.name);
+    }
+    Ok(full)
 }
 
 /// The 12-hex short form of an id.
@@ -1282,31 +1364,54 @@ fn download(url: &str) -> Result<(String, Vec<u8>)> {
     Ok((name, data))
 }
 
-/// An image's files as its unpacked layers hold them (top layer first):
+/// An image's files: its unpacked layers (top first) on the real host,
+/// its layer blobs read by the simulator's model on the simulated one;
 /// enough to ask whether a path exists and to read /etc/passwd.
-struct ImageView {
-    layers: Vec<RootDir>,
+enum ImageView {
+    Layers(Vec<RootDir>),
+    Sim(super::sim_files::ImageFiles),
 }
 
 impl ImageView {
-    fn open(store: &Store, s: &State) -> Result<ImageView> {
+    fn open(store: &Store, s: &State, sim: bool) -> Result<ImageView> {
         let Some(id) = &s.id else {
-            return Ok(ImageView { layers: vec![] });
+            return Ok(ImageView::Layers(vec![]));
         };
         let img = store
             .resolve(id)?
             .with_context(|| format!("image {id} is not in the store"))?;
+        if sim {
+            return Ok(ImageView::Sim(super::sim_files::ImageFiles::open(
+                &store.root,
+                &img.layers,
+            )?));
+        }
         let mut layers = store
             .layer_dirs(&img)?
             .iter()
             .map(|d| RootDir::open(d))
             .collect::<Result<Vec<_>>>()?;
         layers.reverse();
-        Ok(ImageView { layers })
+        Ok(ImageView::Layers(layers))
     }
 
-    fn lookup(&self, rel: &str) -> Option<libc::stat> {
-        for layer in &self.layers {
+    /// Whether `rel` exists, and is a directory.
+    fn kind(&self, rel: &str) -> Option<bool> {
+        match self {
+            ImageView::Sim(f) => f.kind(rel),
+            ImageView::Layers(layers) => Self::lookup(layers, rel).map(|st| fsutil::is_dir(&st)),
+        }
+    }
+
+    fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        match self {
+            ImageView::Sim(f) => f.read(rel),
+            ImageView::Layers(layers) => Self::read_layers(layers, rel),
+        }
+    }
+
+    fn lookup(layers: &[RootDir], rel: &str) -> Option<libc::stat> {
+        for layer in layers {
             // A whiteout of the path or of a parent hides the layers below.
             let mut prefix = String::new();
             for part in rel.split('/') {
@@ -1331,9 +1436,9 @@ impl ImageView {
         None
     }
 
-    fn read(&self, rel: &str) -> Option<Vec<u8>> {
-        self.lookup(rel)?;
-        for layer in &self.layers {
+    fn read_layers(layers: &[RootDir], rel: &str) -> Option<Vec<u8>> {
+        Self::lookup(layers, rel)?;
+        for layer in layers {
             if let Ok(fd) = layer.open_in_root(
                 rel.as_bytes(),
                 libc::O_RDONLY | libc::O_NOFOLLOW,

@@ -55,6 +55,8 @@ pub struct Usage {
     pub garbage: u64,
     /// Each volume: its name, how many container records name it, its bytes.
     pub volumes: Vec<(String, usize, u64)>,
+    /// The build cache's entries (`engine::build_cache`).
+    pub build_cache: Vec<super::build_cache::Entry>,
 }
 
 /// One summary line: how many, how many in use, bytes, bytes reclaimable.
@@ -95,6 +97,7 @@ pub fn usage(root: &Path) -> Result<Usage> {
         })
         .collect();
     let garbage = store.garbage()?.bytes();
+    let build_cache = super::build_cache::entries(root, &store)?;
     let volumes = crate::volume::store::list(root)?
         .into_iter()
         .map(|v| {
@@ -111,6 +114,7 @@ pub fn usage(root: &Path) -> Result<Usage> {
         containers,
         garbage,
         volumes,
+        build_cache,
     })
 }
 
@@ -155,6 +159,17 @@ impl Usage {
                 .filter(|(c, _)| !running(c))
                 .map(|(_, s)| s)
                 .sum(),
+        }
+    }
+
+    /// Build Cache: its entries; active = held by a running build.
+    pub fn build_cache_totals(&self) -> Totals {
+        let c = &self.build_cache;
+        Totals {
+            count: c.len(),
+            active: c.iter().filter(|e| e.active).count(),
+            size: c.iter().map(|e| e.size).sum(),
+            reclaimable: c.iter().filter(|e| !e.active).map(|e| e.size).sum(),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod auth;
 pub mod build;
+pub mod build_cache;
 pub mod changes;
 pub mod commit;
 pub mod disk;

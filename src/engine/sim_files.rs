@@ -5,6 +5,7 @@
 //! user named them (`cp`'s host side, the export file).
 
 use super::files::Change;
+use crate::build::context::{CopyAttrs, LayerWriter};
 use crate::container::Container;
 use crate::image::{LayerInfo, Store};
 use crate::kernel::sim::fs::{Node, SimFs};
@@ -363,4 +364,130 @@ pub fn copy_into_from_tar(
         patch.changes.push(change);
     }
     to_container(root, c, &layers, &view, mounts.as_deref(), patch)
+}
+
+/// An image's files as the simulated kernel reads them (its layer blobs,
+/// lowest first, never unpacked): what `build` asks of the step's image
+/// on the simulated host (does the WORKDIR or COPY destination exist, the
+/// passwd for `--chown`, the sources of `COPY --from`).
+pub struct ImageFiles {
+    fs: SimFs,
+    root: std::path::PathBuf,
+    layers: Vec<LayerInfo>,
+}
+
+impl ImageFiles {
+    pub fn open(root: &Path, layers: &[LayerInfo]) -> Result<ImageFiles> {
+        Ok(ImageFiles {
+            fs: host::layered_fs(root, layers, None)?,
+            root: root.to_path_buf(),
+            layers: layers.to_vec(),
+        })
+    }
+
+    /// Whether `rel` (relative to the image's root) exists, and is a
+    /// directory (symlinks followed inside the image).
+    pub fn kind(&self, rel: &str) -> Option<bool> {
+        self.fs.lookup(&format!("/{rel}"), "/").map(|(_, n)| n.is_dir())
+    }
+
+    /// A file's whole content (the model keeps only the first 64 KiB of a
+    /// file: a longer one is read again from the layer that holds it).
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        let (abs, node) = self.fs.lookup(&format!("/{rel}"), "/")?;
+        let Node::File { data, .. } = node else {
+            return None;
+        };
+        if !self.fs.is_truncated(&abs) {
+            return Some(data.clone());
+        }
+        self.whole_file(&abs).ok()
+    }
+
+    fn whole_file(&self, abs: &str) -> Result<Vec<u8>> {
+        let store = Store::open(&self.root)?;
+        let want = abs.trim_start_matches('/');
+        for layer in self.layers.iter().rev() {
+            let mut a = tar::Archive::new(store.open_layer(layer)?);
+            for e in a.entries()? {
+                let mut e = e?;
+                let path = e.path()?.to_string_lossy().into_owned();
+                let name = path.trim_start_matches("./").trim_end_matches('/');
+                if name == want && e.header().entry_type().is_file() {
+                    let mut data = Vec::new();
+                    std::io::Read::read_to_end(&mut e, &mut data)?;
+                    return Ok(data);
+                }
+            }
+        }
+        bail!("{abs}: not found as a regular file in the image's layers")
+    }
+
+    /// `COPY --from`: the source `src` (symlinks resolved inside the
+    /// image) into the layer being written at `dest`, a directory's
+    /// contents into it; returns "dir" or "file".
+    pub fn copy_into<W: Write>(
+        &self,
+        src: &str,
+        lw: &mut LayerWriter<W>,
+        attrs: &CopyAttrs,
+        dest: &str,
+        dest_is_dir: bool,
+    ) -> Result<&'static str> {
+        let Some((abs, node)) = self.fs.lookup(&format!("/{src}"), "/") else {
+            bail!("COPY --from: {src}: no such file or directory in the image");
+        };
+        if node.is_dir() {
+            self.children(&abs, lw, attrs, dest)?;
+            return Ok("dir");
+        }
+        let base = crate::kernel::sim::fs::basename(&abs);
+        let target = if dest_is_dir {
+            crate::build::context::join(dest, base)
+        } else {
+            dest.to_string()
+        };
+        self.entry(&abs, &target, lw, attrs)?;
+        Ok("file")
+    }
+
+    fn children<W: Write>(
+        &self,
+        abs: &str,
+        lw: &mut LayerWriter<W>,
+        attrs: &CopyAttrs,
+        dest: &str,
+    ) -> Result<()> {
+        let mut names = self.fs.list_dir(abs, "/").unwrap_or_default();
+        names.sort();
+        for n in names {
+            let child = format!("{}/{n}", abs.trim_end_matches('/'));
+            self.entry(&child, &crate::build::context::join(dest, &n), lw, attrs)?;
+        }
+        Ok(())
+    }
+
+    /// One node (not following a symlink) as `name`, a directory with all it holds.
+    fn entry<W: Write>(
+        &self,
+        abs: &str,
+        name: &str,
+        lw: &mut LayerWriter<W>,
+        attrs: &CopyAttrs,
+    ) -> Result<()> {
+        let mtime = self.fs.mtime_of(abs) as i64;
+        match self.fs.node_at(abs) {
+            Some(n @ Node::Dir { .. }) => {
+                lw.dir(name, attrs.chmod.unwrap_or(n.mode()), attrs, mtime)?;
+                self.children(abs, lw, attrs, name)
+            }
+            Some(n @ Node::File { .. }) => {
+                let data = self.read(abs.trim_start_matches('/')).unwrap_or_default();
+                lw.bytes(name, n.mode(), attrs, mtime, &data)
+            }
+            Some(Node::Symlink { target }) => lw.symlink(name, target.as_bytes(), attrs, mtime),
+            // Devices and fifos are not copied (as from a context).
+            Some(Node::Other { .. }) | None => Ok(()),
+        }
+    }
 }

@@ -1227,7 +1227,33 @@ impl Store {
             blobs.insert(digest);
             blobs.extend(m.layers.into_iter().map(|l| l.digest));
         }
+        // What the build cache names is the build cache's (`system df`'s
+        // Build Cache; `builder prune` removes it), not garbage.
+        for digest in self.build_cache_manifests() {
+            let Ok(m) = self.read_blob(&digest).and_then(|b| Manifest::parse(&b)) else {
+                continue;
+            };
+            if let Ok(config) = self.read_blob(&m.config.digest).and_then(|b| parse_config(&b)) {
+                chains.extend(chain_ids(config.rootfs().diff_ids()));
+            }
+            blobs.insert(digest);
+            blobs.insert(m.config.digest);
+            blobs.extend(m.layers.into_iter().map(|l| l.digest));
+        }
         Ok((blobs, chains))
+    }
+
+    /// The manifests `build-cache/<key>` files name (see engine::build).
+    fn build_cache_manifests(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(self.root.join("build-cache")) else {
+            return vec![];
+        };
+        rd.flatten()
+            .filter(|e| is_hex64(&e.file_name().to_string_lossy()))
+            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            .map(|m| m.trim().to_string())
+            .filter(|m| valid_digest(m))
+            .collect()
     }
 
     /// Stored manifest blobs (named or not) whose config is one of

@@ -67,6 +67,12 @@ pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
             i + 1,
             escape_prose(s.text.get(lang).trim())
         ));
+        for f in &s.files {
+            out.push_str(&file_block(f, lang));
+        }
+        if let Some(dir) = &runner.workdir {
+            super::files::write(dir, &s.files, lang)?;
+        }
         if let Some(cmd) = &s.command {
             let opts = if s.options.is_empty() {
                 String::new()
@@ -104,6 +110,39 @@ pub fn chapter(lesson: &Lesson, lang: Lang, runner: &Runner) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// A file the part writes, as the chapter shows it.
+fn file_block(f: &super::model::LessonFile, lang: Lang) -> String {
+    let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+    match &f.text {
+        Some(text) => {
+            let kind = if name.contains("Dockerfile") {
+                "dockerfile"
+            } else if name.ends_with(".sh") {
+                "sh"
+            } else if name.ends_with(".html") {
+                "html"
+            } else {
+                "text"
+            };
+            format!(
+                "{}\n\n{}",
+                lang.pick(
+                    &format!("`{}`:", f.path),
+                    &format!("`{}`：", f.path)
+                ),
+                fenced(kind, text)
+            )
+        }
+        None => format!(
+            "`{}`{} {}\n\n{}",
+            f.path,
+            lang.pick(":", "："),
+            escape_prose(&super::files::program_note(lang)),
+            fenced("c", super::static_hello::C_SOURCE)
+        ),
+    }
 }
 
 fn strip_ansi(text: &str) -> String {

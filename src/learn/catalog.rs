@@ -12,6 +12,8 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../lessons/03-detached.toml")),
     ("04-inside.toml", include_str!("../../lessons/04-inside.toml")),
     ("05-images-and-layers.toml", include_str!("../../lessons/05-images-and-layers.toml")),
+    ("06-commit-and-tag.toml", include_str!("../../lessons/06-commit-and-tag.toml")),
+    ("07-dockerfile.toml", include_str!("../../lessons/07-dockerfile.toml")),
     ("08-ports.toml", include_str!("../../lessons/08-ports.toml")),
     ("09-networks.toml", include_str!("../../lessons/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
@@ -27,6 +29,8 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("03-detached.toml", include_str!("../../labs/03-detached.toml")),
     ("04-inside.toml", include_str!("../../labs/04-inside.toml")),
     ("05-images.toml", include_str!("../../labs/05-images.toml")),
+    ("06-commit.toml", include_str!("../../labs/06-commit.toml")),
+    ("07-dockerfile.toml", include_str!("../../labs/07-dockerfile.toml")),
     ("08-ports.toml", include_str!("../../labs/08-ports.toml")),
     ("09-networks.toml", include_str!("../../labs/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
@@ -139,6 +143,10 @@ mod tests {
             );
             assert!(!lesson.section.is_empty());
             for s in &lesson.section {
+                for f in &s.files {
+                    super::super::files::validate(f)
+                        .unwrap_or_else(|e| panic!("lesson {}: {e:#}", lesson.id));
+                }
                 assert!(
                     !s.text.en.is_empty() && !s.text.zh.is_empty(),
                     "lesson {} has an untranslated section",

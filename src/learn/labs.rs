@@ -240,7 +240,12 @@ pub fn show_solution(runner: &Runner, key: &str) -> Result<()> {
     let lab = at_registry(runner, catalog::lab(key)?)?;
     println!("{}", runner.lang.pick("A solution:", "一种解法："));
     for s in &lab.solution {
-        println!("    glassbox {s}");
+        // A here-document's lines stay unindented, so the whole pastes into a shell.
+        let (first, rest) = s.split_once('\n').unwrap_or((s.as_str(), ""));
+        println!("    glassbox {first}");
+        for line in rest.lines() {
+            println!("{line}");
+        }
     }
     Ok(())
 }

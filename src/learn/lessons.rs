@@ -164,6 +164,14 @@ fn image_here(runner: &Runner, image: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Where a lesson's files go: where its commands run.
+pub fn workdir(runner: &Runner) -> std::path::PathBuf {
+    runner
+        .workdir
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| "/".into()))
+}
+
 /// Run a section's checks against what the command did; returns the failures.
 pub fn failed_checks(runner: &Runner, section: &Section, outcome: &Outcome) -> Vec<String> {
     section
@@ -228,10 +236,14 @@ fn take_part(
     session: &mut crate::repl::Session,
     prompter: &mut Prompter,
 ) -> Result<PartEnd> {
+    let lang = session.lang;
+    if !section.files.is_empty() {
+        print!("{}", super::files::show(&section.files, lang));
+        super::files::write(&workdir(runner), &section.files, lang)?;
+    }
     let Some(command) = &section.command else {
         return Ok(PartEnd::Done);
     };
-    let lang = session.lang;
     if section.real_only && runner.simulate {
         note(lang.pick(
             "  (this part needs the real kernel; skipped in simulation)",
@@ -460,6 +472,9 @@ pub fn run_all(runner: &Runner, only: Option<&str>) -> Result<()> {
         let mut skipped = 0;
         let mut missing_images = 0;
         for (i, section) in lesson.section.iter().enumerate() {
+            // A part's files are written even when its command is skipped:
+            // later parts build from them.
+            super::files::write(&workdir(runner), &section.files, lang)?;
             let Some(command) = &section.command else {
                 continue;
             };

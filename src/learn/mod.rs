@@ -6,6 +6,7 @@
 pub mod book;
 pub mod catalog;
 pub mod coverage;
+pub mod files;
 pub mod labs;
 pub mod lessons;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod record;
 pub mod registry;
 pub mod runner;
 pub mod state;
+pub mod static_hello;
 pub mod words;
 
 pub use model::{Check, Lab, Lesson, Text};

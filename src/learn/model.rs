@@ -69,9 +69,25 @@ pub struct Section {
     /// debian, redis, ...): pulled first, through the configured mirror when
     /// offline; when it cannot be had, the part says how to get it and is skipped.
     pub image: Option<String>,
+    /// Files glassbox writes into the working directory before the command
+    /// (a build context), each shown to the learner in full.
+    #[serde(default)]
+    pub files: Vec<LessonFile>,
     pub notice: Option<Text>,
     #[serde(default)]
     pub check: Vec<Check>,
+}
+
+/// A file a lesson part writes, relative to the working directory: a text,
+/// or a program glassbox carries (`static-hello`, see `static_hello`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LessonFile {
+    pub path: String,
+    pub text: Option<String>,
+    pub program: Option<String>,
+    /// Octal permission bits ("755"); 644 unless given (755 for a program).
+    pub mode: Option<String>,
 }
 
 /// Something that must be true; described to the learner when it is not.

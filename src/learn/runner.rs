@@ -96,7 +96,10 @@ impl Runner {
             Some(d) => d.clone(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         };
-        let line = &words::expand_pwd(line, &pwd.display().to_string());
+        // A here-document (a lab solution's Dockerfile) is the standard input.
+        let (line, document) = words::heredoc(line).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let input = input.or(document.as_deref());
+        let line = &words::expand_pwd(&line, &pwd.display().to_string());
         let args =
             words::without_program(words::split(line).map_err(|e| anyhow::anyhow!("{line}: {e}"))?);
         let _ = std::fs::remove_file(&self.trace);

@@ -90,6 +90,32 @@ pub fn expand_pwd(line: &str, pwd: &str) -> String {
     out
 }
 
+/// A command ending in a here-document, the way a lab's solution writes a
+/// Dockerfile to `build -`: the first line ends with `<<'EOF'` (or `<<EOF`),
+/// the lines after it are the command's standard input, up to the line
+/// `EOF`. Returns the command line and that input (None: a plain line).
+pub fn heredoc(text: &str) -> Result<(String, Option<String>), String> {
+    let Some((first, rest)) = text.split_once('\n') else {
+        return Ok((text.to_string(), None));
+    };
+    let Some((command, marker)) = first.trim_end().rsplit_once("<<") else {
+        return Err(format!("{first:?}: lines after a command need a here-document (<<'EOF')"));
+    };
+    let delimiter = marker.trim().trim_matches('\'').trim_matches('"');
+    if delimiter.is_empty() || delimiter.contains(char::is_whitespace) {
+        return Err(format!("{first:?}: a here-document needs one delimiter word"));
+    }
+    let lines: Vec<&str> = rest.lines().collect();
+    let Some(end) = lines.iter().position(|l| *l == delimiter) else {
+        return Err(format!("the here-document has no closing {delimiter} line"));
+    };
+    if lines[end + 1..].iter().any(|l| !l.trim().is_empty()) {
+        return Err(format!("text after the here-document's {delimiter}"));
+    }
+    let body = lines[..end].iter().map(|l| format!("{l}\n")).collect();
+    Ok((command.trim_end().to_string(), Some(body)))
+}
+
 /// Drop a leading `docker` or `glassbox`: learners type either.
 pub fn without_program(mut words: Vec<String>) -> Vec<String> {
     if matches!(
@@ -112,6 +138,21 @@ mod tests {
             "run -v /w/b:/b -v /w:/c sh -c 'echo $PWD'"
         );
         assert_eq!(expand_pwd("echo $PWDX", "/w"), "echo $PWDX");
+    }
+
+    #[test]
+    fn here_documents_become_standard_input() {
+        assert_eq!(
+            heredoc("build -t a - <<'EOF'\nFROM busybox\nCMD [\"echo\", \"hi\"]\nEOF\n").unwrap(),
+            (
+                "build -t a -".to_string(),
+                Some("FROM busybox\nCMD [\"echo\", \"hi\"]\n".to_string())
+            )
+        );
+        assert_eq!(heredoc("ps -a").unwrap(), ("ps -a".to_string(), None));
+        assert!(heredoc("build - <<EOF\nFROM busybox\n").is_err());
+        assert!(heredoc("build -\nFROM busybox\n").is_err());
+        assert!(heredoc("build - <<EOF\nx\nEOF\nmore\n").is_err());
     }
 
     #[test]

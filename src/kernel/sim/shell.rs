@@ -198,8 +198,10 @@ fn resolve(ctx: &ShellCtx, argv: &[String]) -> Result<(String, String, Vec<Strin
             .to_string();
         let interp = line.split_whitespace().next().unwrap_or("").to_string();
         if applets::SHELLS.contains(&fs::basename(&interp)) {
-            let mut a = vec![interp.clone()];
-            a.extend(argv.iter().cloned());
+            // As the kernel's binfmt_script: the interpreter gets the path
+            // execve was given (found through PATH), then the arguments.
+            let mut a = vec![interp.clone(), found.clone()];
+            a.extend(argv[1..].iter().cloned());
             return Ok((fs::basename(&interp).to_string(), interp, a));
         }
     }

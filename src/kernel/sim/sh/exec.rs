@@ -1696,8 +1696,10 @@ impl Sh {
                     .to_string();
                 let interp = first.split_whitespace().next().unwrap_or("").to_string();
                 if applets::SHELLS.contains(&fs::basename(&interp)) {
-                    let mut a = vec![interp];
-                    a.extend(argv.iter().cloned());
+                    // The interpreter reads the file found through PATH, as
+                    // the kernel's binfmt_script hands it over.
+                    let mut a = vec![interp, found.clone()];
+                    a.extend(argv[1..].iter().cloned());
                     return self.external(p, &a);
                 }
             }
