@@ -839,11 +839,8 @@ const DOCKER_WORDING: &[&str] = &[
     "authentication required",
     // docker push's first line
     "The push refers to repository",
-    "password is empty",
-    // login's password prompt when the lesson's input has ended (this test
-    // answers every part with Enter): glassbox's own English error, NOT yet
-    // translated; listed so the scan passes, see the lesson 12 report
-    "standard input ended before a line was typed",
+    // docker login's refusal of an empty password
+    "Password Required",
     "Unable to find image",
     // docker's pull status line, as `run`'s automatic pull prints it
     "Status: Downloaded newer image for",

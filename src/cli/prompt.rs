@@ -3,7 +3,7 @@
 //! Without a terminal both read one line of standard input, as podman does,
 //! so scripts and unattended lessons can answer.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::sys::termios::{self, LocalFlags, SetArg};
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -16,13 +16,12 @@ pub fn line(prompt: &str) -> Result<String> {
 
 fn read_line() -> Result<String> {
     let mut s = String::new();
-    let n = std::io::stdin()
+    std::io::stdin()
         .lock()
         .read_line(&mut s)
         .context("read standard input")?;
-    if n == 0 {
-        bail!("Error: no input: standard input ended before a line was typed");
-    }
+    // At the end of input nothing was typed: an empty answer, which login
+    // refuses in docker's words ("Password Required").
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 

@@ -19,7 +19,7 @@ pub fn login(
 ) -> Result<()> {
     let server = server.unwrap_or(DEFAULT_REGISTRY);
     if password.is_empty() {
-        bail!("password is empty");
+        bail!("Error: Password Required");
     }
     if !simulate {
         return crate::registry::push::login(root, server, user, password);
