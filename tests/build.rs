@@ -577,8 +577,12 @@ fn two_builds_of_the_same_dockerfile_at_once_both_succeed() {
             );
         }
         // Only the results are named: no intermediate is left in the index.
+        // (In round 1 both builds find the same cached result, so a tag
+        // that named the other result of round 0 moves and leaves it
+        // dangling, as docker does: at most one `<none>`.)
         let images = ok(&gb.run(&["images", "--format", "{{.Repository}}"]));
-        assert!(!images.contains("<none>"), "round {round}: {images}");
+        let dangling = images.lines().filter(|l| *l == "<none>").count();
+        assert!(dangling <= round, "round {round}: {images}");
     }
     // The cache is consistent: a third build is all cache hits.
     let again = ok(&build(&gb, ctx.path(), &["-t", "par-c"]));
