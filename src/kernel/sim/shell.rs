@@ -259,6 +259,8 @@ pub struct Trace {
     pub cpu_us: u64,
     /// The cgroup's counters when it ended or stopped (memory, pids, OOM kills).
     pub cg: super::sh::memcg::CgCounters,
+    /// TCP ports its live processes listen on (`nc -l`) and what each sends.
+    pub listening: Vec<(u16, Vec<u8>)>,
 }
 
 /// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
@@ -301,6 +303,7 @@ pub fn run_traced_io(
             next_event: None,
             cpu_us: 0,
             cg: Default::default(),
+            listening: Vec::new(),
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
@@ -409,6 +412,12 @@ pub fn run_traced_io(
     let next_event = w.next_event;
     let cpu_us = w.cpu_us;
     let cg = w.cg.at_halt.unwrap_or_else(|| w.cg_counters());
+    let listening: Vec<(u16, Vec<u8>)> = w
+        .listening
+        .iter()
+        .filter(|(pid, _)| w.live_at_halt.iter().any(|(p, _, _)| p == *pid))
+        .map(|(_, l)| l.clone())
+        .collect();
     *ctx.fs = w.fs;
     let done = |outcome| Trace {
         outcome,
@@ -418,6 +427,7 @@ pub fn run_traced_io(
         next_event,
         cpu_us,
         cg,
+        listening,
     };
     if !started {
         return Ok(done(Outcome::StillRunning {
