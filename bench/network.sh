@@ -24,7 +24,7 @@
 #
 # Everything runs from a temporary directory, removed on exit however we
 # exit: glassbox's store with its own nft table, default bridge and subnet
-# (10.123.250.0/24, ip_forward left alone), podman's --root/--runroot and a
+# (a 10.123.240-254.0/24 no host route uses; ip_forward left alone), podman's --root/--runroot and a
 # private CONTAINERS_CONF (this host: cgroup v1 and no CAP_SYS_RESOURCE, so
 # cgroupfs, runc and the default_ulimits podman needs). Both import the
 # busybox fixture ($GLASSBOX_FIXTURES/busybox-docker.tar): nothing is
@@ -84,8 +84,19 @@ table=gbbench$tag
 bridge=gbb$tag
 gb=("$gb_bin" --root "$tmp/gb")
 pm=(podman --root "$tmp/pm" --runroot "$tmp/pmrun")
-links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
-tables_before=$(nft list tables | sort)
+# What podman (or this script) could leave on the host: podman/CNI links and
+# the host's own firewall tables (other glassbox stores' bridges and tables,
+# e.g. other test runs, come and go meanwhile and are not compared).
+podman_links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(cni-podman|podman|veth)' | sort || true; }
+host_tables() { nft list tables | grep -v ' gb' | sort; for t in nat filter; do nft -s list table ip $t 2>/dev/null; done; }
+links_before=$(podman_links)
+tables_before=$(host_tables)
+# A subnet no host route uses (another glassbox store may be using one of these).
+subnet=
+for i in $(seq 240 254); do
+    ip route | grep -q "^10\.123\.$i\.0/24 " || { subnet=10.123.$i.0/24; break; }
+done
+[[ -n $subnet ]] || { echo "error: no free 10.123.240-254.0/24 for the bench's bridge" >&2; exit 1; }
 
 cleanup() {
     set +e
@@ -100,10 +111,11 @@ cleanup() {
     done
     rm -rf "$tmp"
     local links_after tables_after
-    links_after=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
-    tables_after=$(nft list tables | sort)
-    if [[ $links_after == "$links_before" && $tables_after == "$tables_before" ]]; then
-        log "clean: the host's links and nft tables are as before"
+    links_after=$(podman_links)
+    tables_after=$(host_tables)
+    if [[ $links_after == "$links_before" && $tables_after == "$tables_before" ]] &&
+        ! ip link show "$bridge" >/dev/null 2>&1 && ! nft list table ip "$table" >/dev/null 2>&1; then
+        log "clean: bench bridge and table gone; podman links, nft tables and ip nat/filter rules as before"
     else
         log "WARNING: the host changed:"
         diff <(echo "$links_before") <(echo "$links_after") >&2
@@ -117,7 +129,7 @@ cat >"$tmp/gb/config.toml" <<EOF
 [network]
 nft_table = "$table"
 default_bridge = "$bridge"
-default_subnet = "10.123.250.0/24"
+default_subnet = "$subnet"
 ip_forward = false
 EOF
 cat >"$tmp/containers.conf" <<'CONF'
@@ -157,7 +169,7 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json target/bench/network-start.
 wait_http() { # PORT: until the page answers (10 s at most)
     local i
     for i in $(seq 100); do
-        curl -sf "http://127.0.0.1:$1/" >/dev/null && return 0
+        curl -sf --max-time 2 "http://127.0.0.1:$1/" >/dev/null && return 0
         sleep 0.1
     done
     echo "error: nothing answers on 127.0.0.1:$1" >&2
