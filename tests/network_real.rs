@@ -1005,3 +1005,67 @@ fn system_reset_removes_the_stores_bridges_and_rules() {
         ""
     );
 }
+
+#[test]
+fn the_network_diagram_names_the_real_veth_of_a_running_container() {
+    require_root!();
+    let net = Net::new(10);
+    let hp = 19500 + (std::process::id() % 400) as u16;
+    let spec = format!("127.0.0.1:{hp}:80");
+    run_d(
+        &net,
+        &[
+            "--name", "web", "--network", "bridge", "-p", &spec, "busybox", "sh", "-c", HTTPD,
+        ],
+    );
+    let ip = net.ip_of("web");
+    // The kernel's own answer: the link plugged into the test's bridge.
+    let o = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", &net.bridge])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+    let veth = listing
+        .split(": ")
+        .nth(1)
+        .and_then(|n| n.split('@').next())
+        .unwrap_or_else(|| panic!("no link on {}: {listing}", net.bridge))
+        .to_string();
+    assert!(veth.starts_with("gbv"), "{listing}");
+    let ifindex = std::fs::read_to_string(format!("/sys/class/net/{veth}/ifindex")).unwrap();
+    let pid = ok(&net.run(&["inspect", "-f", "{{.State.Pid}}", "web"]));
+    let out = net
+        .gb
+        .cmd()
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE")
+        .args(["network", "inspect", "--diagram", "bridge"])
+        .output()
+        .unwrap();
+    let d = ok(&out);
+    let line = d
+        .lines()
+        .find(|l| l.contains("veth"))
+        .unwrap_or_else(|| panic!("no veth line:\n{d}"));
+    assert!(
+        line.contains(&format!("{veth} (if{})", ifindex.trim())),
+        "{d}"
+    );
+    assert!(line.contains("eth0"), "{d}");
+    assert!(d.contains(&format!("web · ")), "{d}");
+    assert!(d.contains(&format!("PID {}", pid.trim())), "{d}");
+    // The container's side, read in its own namespace: eth0 points back at the host end.
+    assert!(
+        d.contains(&format!("eth0@if{} {ip}/24", ifindex.trim())),
+        "{d}"
+    );
+    assert!(d.contains(&format!("127.0.0.1:{hp} → {ip}:80/tcp")), "{d}");
+    assert!(d.contains("DNAT rules in the nft table: 1"), "{d}");
+    assert!(d.contains(&format!("{} · bridge of network \"bridge\"", net.bridge)), "{d}");
+    // Once removed, the real link is gone and so is it from the picture.
+    ok(&net.run(&["rm", "-f", "web"]));
+    let d = ok(&net.run(&["network", "inspect", "--diagram", "--ascii", "bridge"]));
+    assert!(!d.contains(&veth), "{d}");
+    assert!(d.contains("(no containers)"), "{d}");
+}

@@ -486,3 +486,293 @@ fn connect_and_disconnect_a_running_simulated_container() {
     assert!(!addrs.contains("eth1@"), "{addrs}");
     ok(&sim(&gb, &["rm", "-f", "sa", "sb"]));
 }
+
+/// The diagram with veth names (hashes of ids that include the store's
+/// temporary path) made stable for a snapshot, widths kept.
+fn stable_veths(text: &str) -> String {
+    regex::Regex::new("gbv[0-9a-f]{12}")
+        .unwrap()
+        .replace_all(text, "gbvxxxxxxxxxxxx")
+        .into_owned()
+}
+
+/// `sim` with extra environment (the locale decides the diagram's lines).
+fn sim_env(gb: &Gb, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut c = gb.cmd();
+    c.env("GLASSBOX_SIM_CLOCK", "1767225600+1")
+        .env_remove("GLASSBOX_DEFAULT_NETWORK")
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg("--simulate")
+        .args(args)
+        .output()
+        .expect("run glassbox")
+}
+
+#[test]
+fn the_network_diagram_draws_the_simulated_hosts_bridges_veths_and_containers() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &["network", "create", "--subnet", "10.124.7.0/24", "testnet"],
+    ));
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "sh", "-c", HTTPD,
+        ],
+    ));
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "db", "--network", "testnet", "--network-alias", "database",
+            "busybox", "sleep", "300",
+        ],
+    ));
+    ok(&sim(&gb, &["network", "connect", "testnet", "web"]));
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "solo", "--network", "none", "busybox", "sleep", "300"],
+    ));
+    let utf8 = [("LANG", "C.UTF-8")];
+    let en = ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram"]));
+    // Drawn from the model: the veth names are the model's links.
+    let st = host_state(&gb);
+    for line in en.lines().filter(|l| l.contains("veth")) {
+        let name = line
+            .split_whitespace()
+            .find(|w| w.starts_with("gbv"))
+            .unwrap_or_else(|| panic!("no veth name in {line:?}"));
+        assert!(st.contains(&format!("\"{name}\"")), "{name} not in the model");
+    }
+    insta::assert_snapshot!("sim_network_diagram_en", stable_veths(&en));
+    let zh = ok(&sim_env(
+        &gb,
+        &utf8,
+        &["--lang", "zh", "network", "inspect", "--diagram", "testnet"],
+    ));
+    insta::assert_snapshot!("sim_network_diagram_zh_testnet", stable_veths(&zh));
+    // A locale that is not UTF-8 (the suite's LANG=C) gets plain ASCII.
+    let ascii = ok(&sim_env(&gb, &[("LANG", "C")], &["network", "inspect", "--diagram", "bridge"]));
+    assert!(ascii.is_ascii(), "{ascii}");
+    insta::assert_snapshot!("sim_network_diagram_ascii_bridge", stable_veths(&ascii));
+    assert_eq!(
+        ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "--ascii", "bridge"])),
+        ascii
+    );
+    // An unknown network: named on stderr, status 1, as inspect does.
+    let o = sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "nosuchnet"]);
+    assert_eq!(fails(&o, 1), "Error: network nosuchnet not found\n");
+    // After rm the picture no longer holds the container or its veth.
+    ok(&sim(&gb, &["rm", "-f", "db"]));
+    let after = ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "testnet"]));
+    assert!(!after.contains("db"), "{after}");
+    assert!(after.contains("web"), "{after}");
+}
+
+#[test]
+fn a_simulated_container_joins_another_containers_network_namespace() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &["run", "-d", "--name", "web", "busybox", "sh", "-c", HTTPD],
+    ));
+    let ip = ok(&sim(
+        &gb,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
+    ))
+    .trim()
+    .to_string();
+    // The joiner sees the owner's eth0 and reaches its server on localhost.
+    let o = sim(
+        &gb,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "busybox",
+            "sh",
+            "-c",
+            "ip addr show eth0 | grep inet; hostname -i; wget -q -O - http://127.0.0.1/",
+        ],
+    );
+    let text = ok(&o);
+    assert!(
+        text.starts_with(&format!("    inet {ip}/24 brd 10.123.0.255 scope global eth0\n")),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("{ip}\nhello-from-glassbox\n")), "{text}");
+    // A server in the joiner answers on the owner's address.
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "side",
+            "--network",
+            "container:web",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /w && echo from-side > /w/index.html && exec httpd -f -p 8081 -h /w",
+        ],
+    ));
+    let url = format!("http://{ip}:8081/");
+    let o = sim(
+        &gb,
+        &["run", "--rm", "busybox", "wget", "-q", "-O", "-", &url],
+    );
+    assert_eq!(ok(&o), "from-side\n");
+    // The refusals are docker's, as on the real kernel.
+    let o = sim(
+        &gb,
+        &[
+            "run", "--rm", "--network", "container:web", "-p", "8080:80", "busybox", "true",
+        ],
+    );
+    assert!(fails(&o, 125).contains("conflicting options"), "{}", stderr(&o));
+    ok(&sim(&gb, &["stop", "-t", "0", "side"]));
+    ok(&sim(&gb, &["rm", "-f", "web"]));
+    // Its owner is gone: `start` fails as docker's does (status 1).
+    let o = sim(&gb, &["start", "side"]);
+    assert!(fails(&o, 1).contains("cannot join network of a non running container"));
+    // Nothing of the joins is left in the model once both are gone.
+    ok(&sim(&gb, &["rm", "-f", "side"]));
+    let st = host_state(&gb);
+    assert!(!st.contains("\"joined\""), "{st}");
+    assert!(!st.contains("\"gbv"), "{st}");
+}
+
+#[test]
+fn a_restarted_simulated_container_is_wired_again() {
+    let gb = Gb::new();
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "r", "--restart", "always", "busybox", "sh", "-c",
+            "sleep 2; exit 3",
+        ],
+    ));
+    let ip = ok(&sim(
+        &gb,
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "r"],
+    ))
+    .trim()
+    .to_string();
+    let pid0 = ok(&sim(&gb, &["inspect", "-f", "{{.State.Pid}}", "r"]));
+    // Each simulated command moves the clock a second on: wait for a restart.
+    let mut restarted = false;
+    for _ in 0..10 {
+        let s = ok(&sim(
+            &gb,
+            &["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "r"],
+        ));
+        if !s.starts_with("0 ") && s.trim_end().ends_with("running") {
+            restarted = true;
+            break;
+        }
+    }
+    assert!(restarted, "no restart seen");
+    let pid1 = ok(&sim(&gb, &["inspect", "-f", "{{.State.Pid}}", "r"]));
+    assert_ne!(pid0, pid1);
+    let o = sim(&gb, &["exec", "r", "sh", "-c", "ip addr show eth0; ip route"]);
+    let text = ok(&o);
+    assert!(
+        text.contains(&format!("inet {ip}/24 brd 10.123.0.255 scope global eth0")),
+        "{text}"
+    );
+    assert!(text.contains("default via 10.123.0.1 dev eth0"), "{text}");
+    let o = sim(&gb, &["run", "--rm", "busybox", "ping", "-c", "1", &ip]);
+    assert!(ok(&o).contains("1 packets transmitted, 1 packets received"), "{}", stdout(&o));
+    // The host end of its veth points into a later process's namespace
+    // (it may have restarted again meanwhile: each command is a second),
+    // which holds the container's address.
+    let st: serde_json::Value = serde_json::from_str(&host_state(&gb)).unwrap();
+    let pid0: i64 = pid0.trim().parse().unwrap();
+    let host_links = st["netns"]["0"]["links"].as_array().unwrap();
+    let peer = host_links
+        .iter()
+        .find(|l| l["name"].as_str().unwrap_or("").starts_with("gbv"))
+        .and_then(|l| l["peer"][0].as_i64())
+        .unwrap_or_else(|| panic!("no veth on the host: {st}"));
+    assert!(peer > pid0, "{st}");
+    assert!(
+        st["netns"][peer.to_string()].to_string().contains(&format!("\"{ip}\"")),
+        "{st}"
+    );
+    ok(&sim(&gb, &["rm", "-f", "r"]));
+    assert!(!host_state(&gb).contains("\"gbv"));
+}
+
+#[test]
+fn nc_listens_in_one_simulated_container_and_another_connects() {
+    let gb = Gb::new();
+    ok(&sim(&gb, &["network", "create", "chat"]));
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "srv", "--network", "chat", "busybox", "sh", "-c",
+            "echo pong | nc -l -p 1234",
+        ],
+    ));
+    let o = sim(
+        &gb,
+        &[
+            "run", "--rm", "--network", "chat", "busybox", "sh", "-c", "echo ping | nc srv 1234",
+        ],
+    );
+    assert_eq!(ok(&o), "pong\n");
+    // The server printed what came and ended: one connection, no -e.
+    assert_eq!(ok(&sim(&gb, &["logs", "srv"])), "ping\n");
+    assert_eq!(
+        ok(&sim(
+            &gb,
+            &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "srv"]
+        )),
+        "exited 0\n"
+    );
+    // Nobody listens any more.
+    let o = sim(
+        &gb,
+        &[
+            "run", "--rm", "--network", "chat", "busybox", "sh", "-c",
+            "echo again | nc 10.123.1.2 1234",
+        ],
+    );
+    assert_eq!(
+        fails(&o, 1),
+        "nc: can't connect to remote host (10.123.1.2): Connection refused\n"
+    );
+    // The busybox image's nc has no UDP (Debian's small nc): refused as the real one refuses it.
+    let o = sim(&gb, &["run", "--rm", "busybox", "nc", "-u", "127.0.0.1", "53"]);
+    let err = fails(&o, 1);
+    assert!(
+        err.starts_with("nc: invalid option -- 'u'\nBusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\n\nUsage: nc [-iN] [-wN] [-l] [-p PORT] [-f FILE|IPADDR PORT] [-e PROG]\n"),
+        "{err}"
+    );
+    // Published: a connection from the simulated host reaches it through the DNAT.
+    ok(&sim(
+        &gb,
+        &[
+            "run", "-d", "--name", "pub", "-p", "127.0.0.1:18099:1234", "busybox", "sh", "-c",
+            "echo from-pub | nc -l -p 1234",
+        ],
+    ));
+    glassbox::clock::use_simulated(Some(1_767_225_600_000 + 60_000), 0);
+    let reply = reach::sim_host_request(
+        &gb.sim_root(),
+        "127.0.0.1".parse().unwrap(),
+        18099,
+        b"hello\n",
+    )
+    .unwrap();
+    assert_eq!(reply, Reply::Data(b"from-pub\n".to_vec()));
+    // (The request came at +60 s: look later than that.)
+    let later = [("GLASSBOX_SIM_CLOCK", "1767225700+1")];
+    assert_eq!(ok(&sim_env(&gb, &later, &["logs", "pub"])), "hello\n");
+}

@@ -27,7 +27,10 @@ pub enum NetworkCommand {
     /// List networks
     #[command(alias = "list")]
     Ls(LsArgs),
-    /// Show networks' details as JSON
+    /// Show networks' details as JSON, or draw them (--diagram)
+    #[command(
+        after_help = "Examples:\n  glassbox network inspect testnet\n  glassbox network inspect --diagram\n  glassbox network inspect --diagram bridge testnet"
+    )]
     Inspect(InspectArgs),
     /// Remove one or more networks
     #[command(alias = "remove")]
@@ -103,9 +106,17 @@ pub struct LsArgs {
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// Format the output with a Go template
-    #[arg(short = 'f', long)]
+    #[arg(short = 'f', long, conflicts_with = "diagram")]
     pub format: Option<String>,
-    #[arg(required = true)]
+    /// Draw the host, the bridges, the veth pairs and the containers on them
+    /// (every network when none is named)
+    #[arg(long)]
+    pub diagram: bool,
+    /// With --diagram: plain ASCII lines instead of box drawing (the default
+    /// when the locale's character set is not UTF-8)
+    #[arg(long, requires = "diagram")]
+    pub ascii: bool,
+    #[arg(required_unless_present = "diagram")]
     pub networks: Vec<String>,
 }
 
@@ -200,6 +211,13 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Inspect(a) => {
+            // Settled first (a simulated container that ended is no longer
+            // running), so the collection below frees its endpoints.
+            let containers = if a.diagram {
+                crate::container::list(&root)?
+            } else {
+                Vec::new()
+            };
             let nets = engine::list(&root, kernel.as_mut(), &mut narrator)?;
             let mut found = Vec::new();
             let mut status = 0;
@@ -214,13 +232,41 @@ pub fn network(g: &GlobalOptions, args: NetworkArgs) -> Result<i32> {
                             .collect();
                         (p.len() == 1).then(|| p[0])
                     }) {
-                    Some(n) => found.push(inspect_json(n)),
+                    Some(n) => found.push(n),
                     None => {
                         eprintln!("Error: network {key} not found");
                         status = 1;
                     }
                 }
             }
+            if a.diagram {
+                if !a.networks.is_empty() && found.is_empty() {
+                    return Ok(status);
+                }
+                let shown: Vec<NetworkRecord> = if a.networks.is_empty() {
+                    nets.clone()
+                } else {
+                    found.iter().map(|n| (*n).clone()).collect()
+                };
+                let picture = crate::network::diagram::gather(
+                    kernel.as_mut(),
+                    &shown,
+                    &containers,
+                    &engine::nft_table(&root),
+                    a.networks.is_empty(),
+                );
+                let charset = if a.ascii {
+                    crate::network::diagram::Charset::Ascii
+                } else {
+                    crate::network::diagram::Charset::from_locale()
+                };
+                print!(
+                    "{}",
+                    crate::network::diagram::render(&picture, g.lang(), charset)
+                );
+                return Ok(status);
+            }
+            let found: Vec<Value> = found.into_iter().map(inspect_json).collect();
             match a.format {
                 Some(f) => {
                     let t = Template::parse(&f)?;

@@ -722,13 +722,6 @@ fn network_settings(
         Network::Default => Network::parse_recorded(&super::network::default_network(root)),
         other => other.clone(),
     };
-    if simulated && matches!(network, Network::Container(_)) {
-        crate::exit_err!(
-            EXIT_ENGINE,
-            "--network {} cannot run in simulation yet: the simulated host does not share one container's network namespace with another; run as root without --simulate",
-            network.recorded()
-        );
-    }
     let gateway = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     for h in &net.add_hosts {
         crate::network::hosts::parse_add_host(h, gateway)?;

@@ -97,6 +97,22 @@ pub struct ChildSpec {
     pub store_root: std::path::PathBuf,
 }
 
+/// One link of a network namespace, as the kernel reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkView {
+    pub index: u32,
+    pub name: String,
+    /// "loopback", "bridge", "veth" or another kind the kernel names ("ether" when none).
+    pub kind: String,
+    pub up: bool,
+    /// The bridge it is plugged into.
+    pub master: Option<String>,
+    pub addrs: Vec<(std::net::Ipv4Addr, u8)>,
+    pub mac: String,
+    /// A veth's other end: its index in the peer's namespace (`eth0@if12`).
+    pub peer_index: Option<u32>,
+}
+
 /// Why a container's first process did not reach its program.
 #[derive(Debug)]
 pub struct ChildFailure {
@@ -193,6 +209,12 @@ pub trait Kernel {
     /// `nft -j -a list table ip TABLE`, or None when there is no such table.
     fn nft_list_table(&mut self, table: &str) -> Result<Option<serde_json::Value>> {
         linux::nft::list_table(table)
+    }
+    /// The links of a network namespace as `ip -d addr` shows them: the
+    /// host's (`None`) or that of the process `pid` (a container's). What
+    /// `network inspect --diagram` draws besides the books.
+    fn links(&mut self, pid: Option<i32>) -> Result<Vec<LinkView>> {
+        linux::netlink::link_view(pid)
     }
     /// glassbox rewrote a file the container sees through a bind mount
     /// (`/etc/hosts` when a peer joins): the real container sees the new

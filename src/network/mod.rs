@@ -8,6 +8,7 @@
 //! (`<root>/networks/lock`), so 20 parallel `run -d` never get the same
 //! address, and an address is free again once its endpoint is removed.
 
+pub mod diagram;
 pub mod hosts;
 pub mod ports;
 

@@ -267,6 +267,30 @@ impl Session {
         let _ = Command::new("sh").arg("-c").arg(&look).status();
     }
 
+    /// The networks' picture (`network inspect --diagram`), when the store
+    /// has any network: read as it is, nothing collected or changed.
+    fn network_picture(&self) -> Option<String> {
+        use crate::network::diagram as net;
+        let store = self.store();
+        let mut nets = crate::network::read_all(&store);
+        if nets.is_empty() {
+            return None;
+        }
+        nets.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        let mut kernel: Box<dyn crate::kernel::Kernel> = if self.simulate {
+            Box::new(crate::kernel::sim::SimKernel::persistent(
+                &store,
+                crate::kernel::cgroup::CgroupMode::Unified,
+            ))
+        } else {
+            Box::new(crate::kernel::linux::LinuxKernel::new().ok()?)
+        };
+        let containers = crate::container::list(&store).unwrap_or_default();
+        let table = crate::engine::network::nft_table(&store);
+        let picture = net::gather(kernel.as_mut(), &nets, &containers, &table, true);
+        Some(net::render(&picture, self.lang, net::Charset::from_locale()))
+    }
+
     fn help(&self) {
         let text = self.lang.pick(
             "Type docker commands (with or without `docker`): run, ps, rm, images, import, ...\n\
@@ -276,7 +300,7 @@ impl Session {
              :lang en|zh        language of narration and lessons\n\
              :why               the last step, explained more deeply\n\
              :look              run the host command that shows the last step's effect\n\
-             :diagram           a picture of the containers: layers, namespaces\n\
+             :diagram           a picture of the containers (layers, namespaces) and networks\n\
              help, exit",
             "输入 docker 命令（可以带也可以不带 `docker`）：run、ps、rm、images、import ……\n\
              learn [N]          上课                 lab list|start|check|hint|reset N   实验\n\
@@ -285,7 +309,7 @@ impl Session {
              :lang en|zh        讲解和课程的语言\n\
              :why               更深入地讲解上一步\n\
              :look              在宿主机上运行能看到上一步效果的命令\n\
-             :diagram           画出容器：层、命名空间\n\
+             :diagram           画出容器（层、命名空间）和网络\n\
              help、exit",
         );
         println!("{text}");
@@ -330,7 +354,13 @@ impl Session {
             (":lang", None) => println!("en, zh"),
             (":why", _) => self.why(),
             (":look", _) => self.look(),
-            (":diagram", _) => println!("{}", diagram::all(&self.store(), self.lang)),
+            (":diagram", _) => {
+                println!("{}", diagram::all(&self.store(), self.lang));
+                if let Some(picture) = self.network_picture() {
+                    println!();
+                    print!("{picture}");
+                }
+            }
             (":help", _) => self.help(),
             _ => println!(
                 "{}",

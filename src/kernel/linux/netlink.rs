@@ -11,7 +11,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -225,6 +225,102 @@ impl Rtnl {
         self.request(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL)
             .with_context(|| format!("add default route via {gateway}"))?;
         Ok(())
+    }
+}
+
+impl Rtnl {
+    /// `ip -d addr`: every link of this socket's namespace with its IPv4
+    /// addresses, master, kind and veth peer index (two dumps).
+    pub fn links(&mut self) -> Result<Vec<crate::kernel::LinkView>> {
+        use crate::kernel::LinkView;
+        let answers = self
+            .request(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                NLM_F_DUMP,
+            )
+            .context("list links")?;
+        let mut links: Vec<LinkView> = Vec::new();
+        let mut masters: Vec<(usize, u32)> = Vec::new();
+        for a in answers {
+            let RouteNetlinkMessage::NewLink(l) = a else {
+                continue;
+            };
+            let mut v = LinkView {
+                index: l.header.index,
+                up: l.header.flags.contains(LinkFlags::Up),
+                kind: if l.header.flags.contains(LinkFlags::Loopback) {
+                    "loopback".into()
+                } else {
+                    "ether".into()
+                },
+                ..Default::default()
+            };
+            for attr in &l.attributes {
+                match attr {
+                    LinkAttribute::IfName(n) => v.name = n.clone(),
+                    LinkAttribute::Controller(m) => masters.push((links.len(), *m)),
+                    LinkAttribute::Link(peer) => v.peer_index = Some(*peer),
+                    LinkAttribute::Address(mac) if mac.len() == 6 => {
+                        v.mac = mac
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(":")
+                    }
+                    LinkAttribute::LinkInfo(info) => {
+                        for i in info {
+                            if let LinkInfo::Kind(k) = i {
+                                v.kind = match k {
+                                    InfoKind::Bridge => "bridge".into(),
+                                    InfoKind::Veth => "veth".into(),
+                                    other => other.to_string(),
+                                };
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if v.kind != "veth" {
+                v.peer_index = None; // IFLA_LINK means "lower device" elsewhere
+            }
+            links.push(v);
+        }
+        for (i, m) in masters {
+            links[i].master = links.iter().find(|l| l.index == m).map(|l| l.name.clone());
+        }
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        let answers = self
+            .request(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP)
+            .context("list addresses")?;
+        for a in answers {
+            let RouteNetlinkMessage::NewAddress(m) = a else {
+                continue;
+            };
+            let ip = m.attributes.iter().find_map(|x| match x {
+                AddressAttribute::Local(std::net::IpAddr::V4(ip)) => Some(*ip),
+                _ => None,
+            });
+            let ip = ip.or_else(|| {
+                m.attributes.iter().find_map(|x| match x {
+                    AddressAttribute::Address(std::net::IpAddr::V4(ip)) => Some(*ip),
+                    _ => None,
+                })
+            });
+            if let (Some(ip), Some(l)) = (ip, links.iter_mut().find(|l| l.index == m.header.index)) {
+                l.addrs.push((ip, m.header.prefix_len));
+            }
+        }
+        Ok(links)
+    }
+}
+
+/// The links of the host's namespace (`None`) or of process `pid`'s.
+pub fn link_view(pid: Option<i32>) -> Result<Vec<crate::kernel::LinkView>> {
+    match pid {
+        None => Rtnl::host()?.links(),
+        Some(pid) => Rtnl::in_netns_of(pid)?.links(),
     }
 }
 

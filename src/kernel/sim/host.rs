@@ -163,6 +163,9 @@ pub struct Detached {
     /// Its volumes' and binds' files as last written back (`volumes`).
     #[serde(default)]
     pub volumes_seen: FsPatch,
+    /// TCP connections made to it (to an `nc -l` it ran) and what each sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inbound: Vec<super::reach::Inbound>,
 }
 
 /// `res` with its limits' times made host times (ms since the epoch) for a
@@ -358,7 +361,7 @@ impl Detached {
             (&self.setup, self.started_ms, &self.signals, &self.patches),
             (self.exited, &self.pauses, until_ms),
             (self.interactive, self.tty, &self.input, self.input_closed),
-            &self.res,
+            (&self.res, &self.inbound),
         ))?;
         Ok(crate::fsutil::sha256_hex(&inputs))
     }
@@ -394,8 +397,17 @@ impl Detached {
     /// The network this run is on, read from the simulated host's saved
     /// state (None while it is replayed to answer a request, see `reach`).
     fn net_ctx(&self) -> Option<std::sync::Arc<super::reach::NetCtx>> {
+        // The connections that reached its `nc -l`, on its own clock.
+        let inbound = self
+            .inbound
+            .iter()
+            .map(|i| super::reach::Inbound {
+                at_ms: self.own_time(i.at_ms),
+                ..i.clone()
+            })
+            .collect();
         if super::reach::serving() {
-            return None;
+            return Some(std::sync::Arc::new(super::reach::NetCtx::offline(inbound)));
         }
         let st: HostState = read_json(&self.store_root.join(STATE_FILE)).ok()?;
         let pid = st
@@ -403,7 +415,9 @@ impl Detached {
             .iter()
             .find(|(_, d)| d.container == self.container && d.started_ms == self.started_ms)
             .map(|(p, _)| *p)?;
-        Some(super::reach::for_pid(&st, pid))
+        let mut ctx = (*super::reach::for_pid(&st, pid)).clone();
+        ctx.inbound = inbound;
+        Some(std::sync::Arc::new(ctx))
     }
 
     /// Recompute the run from its start up to `until_ms`. One command often
@@ -515,6 +529,7 @@ impl Detached {
                 next_event: None,
                 cpu_us: 0,
                 cg: Default::default(),
+                listening: Vec::new(),
             },
         };
         Ok((trace, fs))
@@ -718,15 +733,45 @@ pub fn settle(
                 exited: None,
                 input: Vec::new(),
                 input_closed: None,
+                inbound: Vec::new(),
                 restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
                 ..d
             };
             super::volumes::reload_for_restart(&mut d)?;
+            // Its network, wired again for the new process (the real
+            // supervisor's start takes the same network steps again).
+            st.net.carry_over(pid, new_pid);
             pid = new_pid;
             st.procs.insert(pid, d.clone());
         }
     })?;
     Ok(ended)
+}
+
+impl HostState {
+    /// Connections a program made to listeners of detached programs: each
+    /// becomes part of the listener's history (once, however often the
+    /// sender is recomputed), so its later replays see it arrive.
+    pub fn deliver(&mut self, deliveries: Vec<super::reach::Delivery>) {
+        for d in deliveries {
+            if let Some(p) = self.procs.get_mut(&d.to) {
+                if !p.inbound.contains(&d.inbound) {
+                    p.inbound.push(d.inbound);
+                }
+            }
+        }
+    }
+}
+
+/// `HostState::deliver` under the host's lock.
+pub fn deliver(root: &Path, deliveries: Vec<super::reach::Delivery>) -> Result<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    update(root, |st| {
+        st.deliver(deliveries);
+        Ok(())
+    })
 }
 
 /// Forget processes of containers that no longer exist (removed by `rm`).
@@ -970,6 +1015,7 @@ pub fn exec(
         }
         let before = fs.clone();
         let (pid, procs) = with_exec_process(&trace, &fs, uid, argv);
+        let net = super::reach::for_pid(st, c.state.pid);
         let mut ctx = ShellCtx {
             fs: &mut fs,
             env,
@@ -982,11 +1028,12 @@ pub fn exec(
             mounts: d.mounts.clone(),
             clock_secs: now / 1000,
             res: d.exec_res(&trace, now),
-            net: Some(super::reach::for_pid(st, c.state.pid)),
+            net: Some(net.clone()),
             stdout: &mut std::io::sink(),
             stderr: &mut std::io::sink(),
         };
         let ran = shell::run_traced(&mut ctx, argv, now, shell::DEFAULT_HORIZON_MS, &[], &[]);
+        st.deliver(net.take_outbox());
         let t = match ran {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),

@@ -550,7 +550,7 @@ impl SimChild {
                 }
                 Ok(())
             }
-            Step::SetNs { pid, .. } => {
+            Step::SetNs { pid, namespaces } => {
                 let alive = match &self.host_root {
                     Some(root) => host::alive(root, *pid).map_err(engine)?,
                     None => false,
@@ -562,6 +562,14 @@ impl SimChild {
                     ));
                 }
                 self.target_pid = *pid;
+                // `--network container:`: the new container's process joins
+                // the owner's network namespace instead of making one.
+                if !self.entering && namespaces.as_slice() == [Namespace::Net] {
+                    if let Some(root) = &self.host_root {
+                        let me = self.host_pid;
+                        host::update(root, |st| st.net.join(me, *pid)).map_err(engine)?;
+                    }
+                }
                 Ok(())
             }
             Step::PivotRoot { .. } => {
@@ -684,6 +692,7 @@ impl SimChild {
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
                 let net = self.net_ctx();
+                let outbox = net.clone();
                 let mut ctx = shell::ShellCtx {
                     fs: &mut self.fs,
                     env: env_pairs,
@@ -702,6 +711,10 @@ impl SimChild {
                 };
                 let ran = shell::run_counted(&mut ctx, argv);
                 self.ended_ms = self.started_ms.max(ctx.clock_secs * 1000);
+                if let (Some(root), Some(net)) = (&self.host_root, &outbox) {
+                    host::deliver(root, net.take_outbox())
+                        .map_err(|e| (EXIT_ENGINE, format!("{e:#}")))?;
+                }
                 match ran {
                     Ok((code, counters)) => {
                         self.exit = Some(code);
@@ -799,6 +812,7 @@ impl SimChild {
             restart_delay_ms: 0,
             res: host::absolute(&self.res, self.started_ms),
             volumes_seen: volumes::snapshot(&self.mounts, &self.fs),
+            inbound: Vec::new(),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
@@ -1009,6 +1023,10 @@ impl Kernel for SimKernel {
 
     fn sysctl(&mut self, key: &str) -> String {
         self.with_net(|n| Ok(n.sysctl(key))).unwrap_or_default()
+    }
+
+    fn links(&mut self, pid: Option<i32>) -> Result<Vec<crate::kernel::LinkView>> {
+        self.with_net(|n| n.link_view(pid.unwrap_or(0)))
     }
 
     fn nft_list_table(&mut self, table: &str) -> Result<Option<serde_json::Value>> {

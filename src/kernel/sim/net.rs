@@ -93,6 +93,10 @@ pub struct SimNet {
     pub nft: Tables,
     #[serde(default)]
     pub last_index: u32,
+    /// Processes that joined another's network namespace (`--network
+    /// container:`, a setns): joiner's host PID → the namespace's key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined: BTreeMap<i32, i32>,
 }
 
 /// A MAC address for a link glassbox does not give one to (the kernel's random one, made repeatable).
@@ -198,11 +202,14 @@ impl SimNet {
     /// Namespaces die with their last process: forget those of processes
     /// `alive` says are gone, and the host ends of veth pairs into them.
     pub fn prune(&mut self, alive: impl Fn(i32) -> bool) {
+        self.joined.retain(|joiner, _| alive(*joiner));
+        // A namespace lives while a process is in it: its maker or a joiner.
+        let held = |k: i32| alive(k) || self.joined.values().any(|ns| *ns == k);
         let dead: Vec<i32> = self
             .netns
             .keys()
             .copied()
-            .filter(|k| *k != 0 && !alive(*k))
+            .filter(|k| *k != 0 && !held(*k))
             .collect();
         if dead.is_empty() {
             return;
@@ -213,6 +220,62 @@ impl SimNet {
         if let Some(h) = self.netns.get_mut(&0) {
             h.links
                 .retain(|l| !l.peer.is_some_and(|(ns, _)| dead.contains(&ns)));
+        }
+    }
+
+    /// The namespace process `pid` is in: its own, the one it joined, or
+    /// the host's (0).
+    pub fn key_of(&self, pid: i32) -> i32 {
+        if self.netns.contains_key(&pid) {
+            return pid;
+        }
+        match self.joined.get(&pid) {
+            Some(k) if self.netns.contains_key(k) => *k,
+            _ => 0,
+        }
+    }
+
+    /// Process `joiner` setns'd into the network namespace of process `owner`.
+    pub fn join(&mut self, joiner: i32, owner: i32) -> Result<()> {
+        let key = self.key_of(owner);
+        if key == 0 {
+            bail!("process {owner} has no network namespace of its own to join");
+        }
+        self.joined.insert(joiner, key);
+        Ok(())
+    }
+
+    /// A container restarted under its restart policy: its new process
+    /// (`new`) gets a network namespace wired as the old one's (`old`) was,
+    /// as the restarting supervisor's steps wire it (a veth pair with fresh
+    /// interface indexes and the same names, MAC, addresses and route);
+    /// the old namespace goes with its process. Processes that had joined
+    /// the old one follow it.
+    pub fn carry_over(&mut self, old: i32, new: i32) {
+        let Some(mut ns) = self.netns.remove(&old) else {
+            return;
+        };
+        for i in 0..ns.links.len() {
+            let Some((0, host_index)) = ns.links[i].peer else {
+                continue;
+            };
+            let inside = self.next_index();
+            let outside = self.next_index();
+            if let Some(h) = self
+                .host()
+                .links
+                .iter_mut()
+                .find(|h| h.index == host_index && h.peer == Some((old, ns.links[i].index)))
+            {
+                h.index = outside;
+                h.peer = Some((new, inside));
+            }
+            ns.links[i].index = inside;
+            ns.links[i].peer = Some((0, outside));
+        }
+        self.netns.insert(new, ns);
+        for k in self.joined.values_mut().filter(|k| **k == old) {
+            *k = new;
         }
     }
 
@@ -381,6 +444,30 @@ impl SimNet {
             Step::PortReserve { .. } => Ok(()),
             other => bail!("{} is not a network step", other.kind()),
         }
+    }
+
+    /// The links of namespace `ns` (0: the host's) as the kernel reports them.
+    pub fn link_view(&mut self, ns: i32) -> Result<Vec<crate::kernel::LinkView>> {
+        if ns == 0 {
+            self.host();
+        }
+        let n = self
+            .netns
+            .get(&ns)
+            .with_context(|| format!("Cannot open network namespace of process {ns}: No such process"))?;
+        Ok(n.links
+            .iter()
+            .map(|l| crate::kernel::LinkView {
+                index: l.index,
+                name: l.name.clone(),
+                kind: l.kind.clone(),
+                up: l.up,
+                master: l.master.clone(),
+                addrs: l.addrs.clone(),
+                mac: l.mac.clone(),
+                peer_index: l.peer.map(|(_, i)| i),
+            })
+            .collect())
     }
 
     /// The namespace (key) that owns address `ip` on a container link, or the host's.

@@ -12,7 +12,8 @@ use super::nft::Proto;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
 
 /// The network as one simulated process sees it (a snapshot of the host's).
 #[derive(Clone, Debug)]
@@ -22,6 +23,31 @@ pub struct NetCtx {
     pub procs: BTreeMap<i32, Detached>,
     /// The namespace the process is in: a container's key, 0 for the host's.
     pub me: i32,
+    /// The connections made to this process's listeners (`nc -l`) when it
+    /// is a detached program being recomputed.
+    pub inbound: Vec<Inbound>,
+    /// Connections this process made to other programs' listeners, for the
+    /// host to add to their histories once the process ran (`take_outbox`).
+    outbox: Arc<Mutex<Vec<Delivery>>>,
+    /// A program recomputed to answer a request: it reaches no one itself
+    /// (no chains of requests between replays), only its `inbound` counts.
+    pub offline: bool,
+}
+
+/// A TCP connection that reached a listening program: when, on which port,
+/// and what the client sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    pub at_ms: u64,
+    pub port: u16,
+    pub data: Vec<u8>,
+}
+
+/// An `Inbound` for the detached program with host PID `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub to: i32,
+    pub inbound: Inbound,
 }
 
 thread_local! {
@@ -39,13 +65,12 @@ pub fn serving() -> bool {
 /// namespace if it has one, else the host's).
 pub fn for_pid(st: &HostState, pid: i32) -> Arc<NetCtx> {
     Arc::new(NetCtx {
-        me: if st.net.netns.contains_key(&pid) {
-            pid
-        } else {
-            0
-        },
+        me: st.net.key_of(pid),
         net: st.net.clone(),
         procs: st.procs.clone(),
+        inbound: Vec::new(),
+        outbox: Arc::default(),
+        offline: false,
     })
 }
 
@@ -116,6 +141,23 @@ pub fn httpd_on(cmdlines: &[String], port: u16, cwd: &str) -> Option<Listener> {
 }
 
 impl NetCtx {
+    /// The context of a program recomputed to answer a request (`offline`).
+    pub fn offline(inbound: Vec<Inbound>) -> NetCtx {
+        NetCtx {
+            net: SimNet::default(),
+            procs: BTreeMap::new(),
+            me: 0,
+            inbound,
+            outbox: Arc::default(),
+            offline: true,
+        }
+    }
+
+    /// The connections this process made to listeners (taken once).
+    pub fn take_outbox(&self) -> Vec<Delivery> {
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn ns(&self) -> Option<&NetNs> {
         self.net.netns.get(&self.me)
     }
@@ -126,15 +168,17 @@ impl NetCtx {
     }
 
     /// The running programs in namespace `ns` at host time `at_ms`: their
-    /// live processes' command lines, the filesystem and working directory.
-    fn programs_in(&self, ns: i32, at_ms: u64) -> Vec<(Vec<String>, SimFs, String)> {
+    /// host PID, live processes' command lines, the filesystem, working
+    /// directory and listening `nc -l`s (port, what each sends).
+    #[allow(clippy::type_complexity)]
+    fn programs_in(
+        &self,
+        ns: i32,
+        at_ms: u64,
+    ) -> Vec<(i32, Vec<String>, SimFs, String, Vec<(u16, Vec<u8>)>)> {
         let mut out = Vec::new();
         for (pid, d) in &self.procs {
-            let key = if self.net.netns.contains_key(pid) {
-                *pid
-            } else {
-                0
-            };
+            let key = self.net.key_of(*pid);
             if key != ns || d.exited.is_some() || d.started_ms > at_ms {
                 continue;
             }
@@ -146,7 +190,7 @@ impl NetCtx {
                 continue;
             }
             let cmdlines = trace.live.iter().map(|p| p.cmdline.clone()).collect();
-            out.push((cmdlines, fs, d.cwd.clone()));
+            out.push((*pid, cmdlines, fs, d.cwd.clone(), trace.listening));
         }
         out
     }
@@ -173,9 +217,25 @@ impl NetCtx {
                         return Reply::Data(http_answer(local_fs, &l, request, at_ms));
                     }
                 }
-                for (cmdlines, fs, cwd) in self.programs_in(ns, at_ms) {
+                for (pid, cmdlines, fs, cwd, listening) in self.programs_in(ns, at_ms) {
                     if let Some(l) = httpd_on(&cmdlines, port, &cwd) {
                         return Reply::Data(http_answer(&fs, &l, request, at_ms));
+                    }
+                    // An `nc -l`: it takes this one connection, prints what
+                    // came and answers with what it had to send.
+                    if let Some((_, reply)) = listening.into_iter().find(|(p, _)| *p == port) {
+                        self.outbox
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Delivery {
+                                to: pid,
+                                inbound: Inbound {
+                                    at_ms,
+                                    port,
+                                    data: request.to_vec(),
+                                },
+                            });
+                        return Reply::Data(reply);
                     }
                 }
                 Reply::Refused
@@ -290,5 +350,7 @@ pub fn sim_host_request(
     ctx.net.host_view();
     ctx.procs
         .retain(|pid, d| d.exited.is_none() && super::host::alive(root, *pid).unwrap_or(false));
-    Ok(ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/"))
+    let reply = ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/");
+    super::host::deliver(root, ctx.take_outbox())?;
+    Ok(reply)
 }

@@ -261,6 +261,8 @@ pub struct Trace {
     pub cpu_us: u64,
     /// The cgroup's counters when it ended or stopped (memory, pids, OOM kills).
     pub cg: super::sh::memcg::CgCounters,
+    /// TCP ports its live processes listen on (`nc -l`) and what each sends.
+    pub listening: Vec<(u16, Vec<u8>)>,
 }
 
 /// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
@@ -303,6 +305,7 @@ pub fn run_traced_io(
             next_event: None,
             cpu_us: 0,
             cg: Default::default(),
+            listening: Vec::new(),
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
@@ -411,6 +414,12 @@ pub fn run_traced_io(
     let next_event = w.next_event;
     let cpu_us = w.cpu_us;
     let cg = w.cg.at_halt.unwrap_or_else(|| w.cg_counters());
+    let listening: Vec<(u16, Vec<u8>)> = w
+        .listening
+        .iter()
+        .filter(|(pid, _)| w.live_at_halt.iter().any(|(p, _, _)| p == *pid))
+        .map(|(_, l)| l.clone())
+        .collect();
     *ctx.fs = w.fs;
     let done = |outcome| Trace {
         outcome,
@@ -420,6 +429,7 @@ pub fn run_traced_io(
         next_event,
         cpu_us,
         cg,
+        listening,
     };
     if !started {
         return Ok(done(Outcome::StillRunning {

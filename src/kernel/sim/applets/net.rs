@@ -1,7 +1,7 @@
 //! busybox's network applets over the simulated host's network
 //! (`kernel::sim::reach`): `ip` (addr, link, route: read-only, as in a
-//! container without CAP_NET_ADMIN), `ping`, `wget`, `nc` (client) and
-//! `httpd` (a server other programs reach). Their output and exit statuses
+//! container without CAP_NET_ADMIN), `ping`, `wget`, `nc` (client, and
+//! `-l` server) and `httpd` (servers other programs reach). Their output and exit statuses
 //! are busybox 1.35's.
 
 use super::{getopt, has, val};
@@ -17,7 +17,7 @@ type R = Result<i32, Flow>;
 
 /// The network the process is on, or None (a throwaway host: no network).
 fn ctx(p: &Proc) -> Option<std::sync::Arc<reach::NetCtx>> {
-    p.world().net.clone()
+    p.world().net.clone().filter(|c| !c.offline)
 }
 
 /// Resolve a name through the container's /etc/hosts (there is no DNS
@@ -335,19 +335,27 @@ pub fn wget(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
     Ok(0)
 }
 
+/// busybox 1.35's small `nc` (Debian's build, as in the busybox image):
+/// no UDP, no -z/-n/-v.
+const NC_USAGE: &str = "BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\n\nUsage: nc [-iN] [-wN] [-l] [-p PORT] [-f FILE|IPADDR PORT] [-e PROG]\n\nOpen a pipe to IP:PORT or FILE\n\n\t-l\tListen mode, for inbound connects\n\t\t(use -ll with -e for persistent server)\n\t-p PORT\tLocal port\n\t-w SEC\tConnect timeout\n\t-i SEC\tDelay interval for lines sent\n\t-f FILE\tUse file (ala /dev/ttyS0) instead of network\n\t-e PROG\tRun PROG after connect\n";
+
 pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
-    let (opts, rest) = match getopt(&argv[1..], "lnuvz", "pwe") {
+    let (opts, rest) = match getopt(&argv[1..], "l", "pwief") {
         Ok(x) => x,
-        Err(c) => return super::bad_opt(p, "nc", c),
+        Err(c) => {
+            p.err(format!("nc: invalid option -- '{c}'\n{NC_USAGE}"))?;
+            return Ok(1);
+        }
     };
-    if has(&opts, 'l') || has(&opts, 'u') {
-        // A listening nc and UDP would need the data of one simulated
-        // program delivered into another's run: not modelled (yet).
-        p.err("nc: listening (-l) and UDP (-u) are not simulated yet; run for real as root to use them\n")?;
+    if has(&opts, 'e') || has(&opts, 'f') {
+        p.err("nc: -e PROG and -f FILE cannot run in simulation; run for real as root to use them\n")?;
         return Ok(126);
     }
+    if has(&opts, 'l') {
+        return nc_listen(p, &opts);
+    }
     let (Some(host), Some(port)) = (rest.first().cloned(), rest.get(1).cloned()) else {
-        p.err("BusyBox v1.35.0 multi-call binary.\n\nUsage: nc [OPTIONS] HOST PORT  - connect\nnc [OPTIONS] -l -p PORT [HOST] [PORT]  - listen\n")?;
+        p.err(NC_USAGE)?;
         return Ok(1);
     };
     let Some(ip) = lookup(p, &host) else {
@@ -358,16 +366,10 @@ pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         p.err(format!("nc: bad port '{port}'\n"))?;
         return Ok(1);
     };
-    let request = if has(&opts, 'z') {
-        Vec::new()
-    } else {
-        p.read_all(0)?
-    };
+    let request = p.read_all(0)?;
     match connect(p, "nc", ip, port, &request)? {
         Ok(d) => {
-            if !has(&opts, 'z') {
-                p.out(&d)?;
-            }
+            p.out(&d)?;
             Ok(0)
         }
         Err(msg) => {
@@ -375,6 +377,47 @@ pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
             Ok(1)
         }
     }
+}
+
+/// `nc -l -p PORT`: wait for one TCP connection, send it what stdin holds,
+/// print what the client sent, and end (busybox without -e). The
+/// connection comes from another simulated program (`reach::NetCtx::
+/// connect`), which the host records in this program's history
+/// (`Detached::inbound`), so every later replay sees it arrive then.
+fn nc_listen(p: &mut Proc, opts: &[(char, String)]) -> R {
+    let Some(port) = val(opts, 'p') else {
+        // busybox listens on a port the kernel picks and says nothing:
+        // nobody could know where to connect.
+        p.err("nc: -l without -p PORT cannot run in simulation (no client could find the port)\n")?;
+        return Ok(126);
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        p.err(format!("nc: bad port '{port}'\n"))?;
+        return Ok(1);
+    };
+    let reply = p.read_all(0)?;
+    let since = p.world().clock_ms;
+    let me = p.pid;
+    p.w().listening.insert(me, (port, reply));
+    let arrival = p.world().net.clone().and_then(|c| {
+        c.inbound
+            .iter()
+            .filter(|i| i.port == port && i.at_ms >= since)
+            .min_by_key(|i| i.at_ms)
+            .cloned()
+    });
+    let until = arrival.as_ref().map_or(u64::MAX / 2, |i| i.at_ms);
+    while p.world().clock_ms < until {
+        if let Some(sig) = p.sleep_until(until)? {
+            p.w().listening.remove(&me);
+            return Ok(128 + sig);
+        }
+    }
+    p.w().listening.remove(&me);
+    if let Some(i) = arrival {
+        p.out(&i.data)?;
+    }
+    Ok(0)
 }
 
 /// busybox httpd: serves files under `-h DIR` (default: its working

@@ -174,6 +174,9 @@ pub struct World {
     pub cg: super::memcg::CgState,
     /// The simulated network the run is on (`kernel::sim::reach`).
     pub net: Option<std::sync::Arc<crate::kernel::sim::reach::NetCtx>>,
+    /// TCP ports its processes listen on (`nc -l`): pid → (port, what it
+    /// sends the client that connects).
+    pub listening: BTreeMap<u32, (u16, Vec<u8>)>,
 }
 
 /// What every thread shares.
@@ -230,6 +233,7 @@ impl World {
             since_clock: 0,
             halted: None,
             live_at_halt: Vec::new(),
+            listening: BTreeMap::new(),
             live_threads: 0,
             mounts,
             stdin: Stdin {
