@@ -147,8 +147,10 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
             },
         )?;
         if let Err(f) = kernel.start_child(observer.as_mut())? {
-            let e = anyhow::anyhow!("{}: {}", f.kind, f.message);
-            return Err(e.context(crate::error::ExitError::new(f.code, String::new())));
+            return Err(anyhow::Error::new(crate::error::ExitError::new(
+                f.code,
+                format!("{}: {}", f.kind, f.message),
+            )));
         }
         if let Some(sock) = &a.console_socket {
             let master = kernel

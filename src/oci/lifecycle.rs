@@ -228,8 +228,10 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
         match kernel.start_child(observer.as_mut())? {
             Ok(()) => {}
             Err(f) => {
-                let e = anyhow::anyhow!("{}: {}", f.kind, f.message);
-                return Err(e.context(crate::error::ExitError::new(f.code, String::new())));
+                return Err(anyhow::Error::new(crate::error::ExitError::new(
+                    f.code,
+                    format!("{}: {}", f.kind, f.message),
+                )));
             }
         }
         let record = Record {

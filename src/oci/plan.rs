@@ -344,6 +344,15 @@ pub fn build(
             .map(|(_, c)| c.clone())
             .collect()
     };
+    // As runc's specconv: its default rules (c *:* m, null, zero, tty,
+    // ptmx...) and one per linux.devices entry follow config.json's own.
+    if deny_all {
+        allow.extend(crate::confine::DEFAULT_DEVICE_RULES.iter().map(|r| r.to_string()));
+        for d in linux.devices().iter().flatten() {
+            let kind = if d.typ().as_str() == "b" { "b" } else { "c" };
+            allow.push(format!("{kind} {}:{} rwm", d.major(), d.minor()));
+        }
+    }
     if deny_all || !allow.is_empty() {
         parent.push(Step::DeviceCgroup {
             paths: device_paths,
