@@ -56,6 +56,8 @@ pub fn run(ctx: &ChildContext) -> isize {
     // 28 ms here) and takes the go-ahead only before the first step that
     // must run inside the cgroup. Observed, every step waits, in plan order.
     let mut released = ctx.report_each;
+    // Reports stop at the exec fifo: `create` has returned and nobody reads them.
+    let mut report_each = ctx.report_each;
     if released && read_byte(ctx.go_read) != Some(b'g') {
         return EXIT_ENGINE as isize;
     }
@@ -70,7 +72,7 @@ pub fn run(ctx: &ChildContext) -> isize {
             }
             released = true;
         }
-        if ctx.report_each {
+        if report_each {
             if writeln!(report, "S {index}").is_err() {
                 return EXIT_ENGINE as isize;
             }
@@ -120,6 +122,7 @@ pub fn run(ctx: &ChildContext) -> isize {
                 use std::os::unix::io::AsRawFd;
                 let _ = nix::unistd::dup2(null.as_raw_fd(), ctx.report_write);
             }
+            report_each = false;
             if oci::await_start(*fd).is_err() {
                 return EXIT_ENGINE as isize;
             }
