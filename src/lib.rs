@@ -17,6 +17,7 @@ pub mod kernel;
 pub mod learn;
 pub mod narrate;
 pub mod network;
+pub mod oci;
 pub mod registry;
 pub mod repl;
 pub mod resources;

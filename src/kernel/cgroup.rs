@@ -227,6 +227,17 @@ pub fn is_under(setup: &CgroupSetup, path: &Path) -> bool {
         .any(|h| path.starts_with(h.join(PARENT)))
 }
 
+/// Whether `path` is a cgroup strictly inside one of the hierarchies (never
+/// a hierarchy's root): glassbox-runtime's guard, since an OCI bundle
+/// chooses its own cgroupsPath (podman's /libpod_parent/libpod-ID).
+pub fn is_inside(setup: &CgroupSetup, path: &Path) -> bool {
+    !path.components().any(|c| matches!(c, std::path::Component::ParentDir))
+        && setup
+            .hierarchies
+            .iter()
+            .any(|h| path.starts_with(h) && path != h.as_path())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -423,6 +423,11 @@ impl Step {
             | Step::AttachLayers { .. }
             | Step::UsernsRoot { .. }
             | Step::Chown { .. }) => super::userns::describe(s, lang),
+            s @ (Step::OciMount { .. }
+            | Step::JoinNamespace { .. }
+            | Step::SysctlSet { .. }
+            | Step::AwaitStart { .. }
+            | Step::Hook { .. }) => super::oci::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(
                     &format!("fork a monitor for container {}", short(container)),

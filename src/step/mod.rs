@@ -5,6 +5,7 @@
 mod confine;
 mod describe;
 mod network;
+mod oci;
 mod read;
 mod registry;
 mod resources;
@@ -20,7 +21,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A Linux namespace a container can get its own copy of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Namespace {
     Mount,
@@ -631,6 +632,37 @@ pub enum Step {
         url: String,
         source: PathBuf,
     },
+
+    // ---- OCI runtime steps (glassbox-runtime, src/oci): what a bundle's
+    // config.json asks for beyond glassbox's own plan (src/step/oci.rs).
+    /// Mount one entry of config.json's `mounts` (any type; runc's options:
+    /// bind/rbind, ro, nosuid, propagation...) at `destination`, resolved
+    /// inside `root` (the image's symlinks never lead out of it); "/" is
+    /// the root itself.
+    OciMount {
+        source: String,
+        root: PathBuf,
+        destination: String,
+        fstype: String,
+        options: Vec<String>,
+    },
+    /// Join a namespace that exists already (config.json `namespaces[].path`).
+    JoinNamespace { namespace: Namespace, path: PathBuf },
+    /// Set a namespaced kernel parameter from inside (config.json `linux.sysctl`).
+    SysctlSet { key: String, value: String },
+    /// Wait for `glassbox-runtime start`: open the exec fifo for writing,
+    /// which blocks until `start` opens it for reading (runc's exec.fifo).
+    AwaitStart { fifo: PathBuf, fd: i32 },
+    /// Run one OCI hook with the container's state JSON on its stdin.
+    Hook {
+        /// prestart, createRuntime, createContainer, startContainer, poststart, poststop.
+        stage: String,
+        path: PathBuf,
+        args: Vec<String>,
+        env: Vec<String>,
+        timeout: Option<i64>,
+        state: String,
+    },
 }
 
 impl Step {
@@ -720,6 +752,11 @@ impl Step {
             Step::BlobCheck { .. } => "blob_check",
             Step::BlobUpload { .. } => "blob_upload",
             Step::ManifestPut { .. } => "manifest_put",
+            Step::OciMount { .. } => "oci_mount",
+            Step::JoinNamespace { .. } => "join_namespace",
+            Step::SysctlSet { .. } => "sysctl_set",
+            Step::AwaitStart { .. } => "await_start",
+            Step::Hook { .. } => "hook",
         }
     }
 
@@ -815,11 +852,18 @@ impl Step {
             | Step::IdmapLayers { .. }
             | Step::Chown { .. }
             | Step::OomKilled { .. } => Side::Parent,
+            Step::Hook { stage, .. } if !hook_runs_in_container(stage) => Side::Parent,
             s if s.is_network() => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,
         }
     }
+}
+
+/// OCI hooks run by the container's own process (in its namespaces); the
+/// others are run by the runtime on the host.
+pub fn hook_runs_in_container(stage: &str) -> bool {
+    matches!(stage, "createContainer" | "startContainer")
 }
 
 impl fmt::Display for Step {

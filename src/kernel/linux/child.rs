@@ -7,7 +7,7 @@
 //! A failure is written as `E <code> <kind> <message>`. The report pipe is
 //! close-on-exec, so the parent reads end-of-file exactly when exec succeeded.
 
-use super::{confine, mounts, net};
+use super::{confine, mounts, net, oci};
 use crate::error::{EXIT_CANNOT_EXEC, EXIT_ENGINE, EXIT_NOT_FOUND};
 use crate::step::{Namespace, Step};
 use std::ffi::CString;
@@ -56,6 +56,8 @@ pub fn run(ctx: &ChildContext) -> isize {
     // 28 ms here) and takes the go-ahead only before the first step that
     // must run inside the cgroup. Observed, every step waits, in plan order.
     let mut released = ctx.report_each;
+    // Reports stop at the exec fifo: `create` has returned and nobody reads them.
+    let mut report_each = ctx.report_each;
     if released && read_byte(ctx.go_read) != Some(b'g') {
         return EXIT_ENGINE as isize;
     }
@@ -70,7 +72,7 @@ pub fn run(ctx: &ChildContext) -> isize {
             }
             released = true;
         }
-        if ctx.report_each {
+        if report_each {
             if writeln!(report, "S {index}").is_err() {
                 return EXIT_ENGINE as isize;
             }
@@ -105,6 +107,27 @@ pub fn run(ctx: &ChildContext) -> isize {
                 }
             }
         }
+        if let Step::AwaitStart { fd, .. } = step {
+            // `create` returns here: check now what exec will need, so a
+            // missing program fails `create` (as runc's), then report the
+            // wait and stop reporting (the runtime that reads it exits).
+            if let Some((code, message)) = exec_precheck(&ctx.steps[index..]) {
+                let _ = writeln!(report, "E {code} exec {message}");
+                return code as isize;
+            }
+            if writeln!(report, "W").is_err() {
+                return EXIT_ENGINE as isize;
+            }
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                use std::os::unix::io::AsRawFd;
+                let _ = nix::unistd::dup2(null.as_raw_fd(), ctx.report_write);
+            }
+            report_each = false;
+            if oci::await_start(*fd).is_err() {
+                return EXIT_ENGINE as isize;
+            }
+            continue;
+        }
         if let Err((code, message)) = apply(step, ctx.layer_sock) {
             let message = message.replace('\n', " ");
             let _ = writeln!(report, "E {code} {} {message}", step.kind());
@@ -137,7 +160,32 @@ fn before_cgroup_join(step: &Step) -> bool {
             | Step::VolumeSeed { .. }
             | Step::VolumeMount { .. }
             | Step::VolumeRemountRo { .. }
+            | Step::OciMount { .. }
     )
+}
+
+/// Before the exec fifo: would exec find the program and its directory?
+fn exec_precheck(rest: &[Step]) -> Option<(i32, String)> {
+    let Some(Step::Exec { argv, env, cwd, .. }) = rest.iter().find(|s| matches!(s, Step::Exec { .. })) else {
+        return None;
+    };
+    let first = argv.first()?;
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let resolved = if first.contains('/') {
+        Path::new(cwd).join(first).exists().then(|| first.clone())
+    } else {
+        resolve_command(first, path_var)
+    };
+    match resolved {
+        Some(_) => None,
+        None => Some((
+            EXIT_NOT_FOUND,
+            format!("exec: \"{first}\": executable file not found in $PATH"),
+        )),
+    }
 }
 
 /// Join the namespaces of process `pid`, the mount namespace last (its root
@@ -322,6 +370,25 @@ fn apply(step: &Step, layer_sock: Option<RawFd>) -> Result<(), (i32, String)> {
                 )
             })
         }
+        Step::OciMount {
+            source,
+            root,
+            destination,
+            fstype,
+            options,
+        } => oci::oci_mount(source, root, destination, fstype, options).map_err(engine),
+        Step::JoinNamespace { namespace, path } => {
+            oci::join_namespace(*namespace, path).map_err(engine)
+        }
+        Step::SysctlSet { key, value } => oci::sysctl_set(key, value).map_err(engine),
+        Step::Hook {
+            stage,
+            path,
+            args,
+            env,
+            timeout,
+            state,
+        } => oci::run_hook(stage, path, args, env, *timeout, state).map_err(engine),
         Step::Exec { argv, env, cwd, .. } => Err(exec(argv, env, cwd)),
         other => Err((
             EXIT_ENGINE,

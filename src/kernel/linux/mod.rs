@@ -18,6 +18,7 @@ mod mounts;
 mod net;
 pub mod netlink;
 pub mod nft;
+mod oci;
 mod tty;
 mod userns;
 pub mod volumes;
@@ -240,6 +241,13 @@ impl LinuxKernel {
         })
     }
 
+    /// The container's terminal master once its process exists (for
+    /// glassbox-runtime, which hands it to the caller's console socket
+    /// instead of relaying it).
+    pub fn take_terminal_master(&mut self) -> Option<OwnedFd> {
+        self.child.as_mut().and_then(|c| c.tty_master.take())
+    }
+
     fn clone_flags(namespaces: &[Namespace]) -> CloneFlags {
         namespaces.iter().fold(CloneFlags::empty(), |acc, ns| {
             acc | match ns {
@@ -300,7 +308,9 @@ impl Kernel for LinuxKernel {
             }
             Step::CgroupRemove { paths } => {
                 for p in paths {
-                    if !super::cgroup::is_under(&self.cgroups, p) {
+                    if !super::cgroup::is_under(&self.cgroups, p)
+                        && !super::cgroup::is_inside(&self.cgroups, p)
+                    {
                         bail!("refusing to remove {}: not a glassbox cgroup", p.display());
                     }
                     cgroupfs::remove(p)?;
@@ -351,6 +361,14 @@ impl Kernel for LinuxKernel {
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
             s if s.is_network() => net::apply(s),
+            Step::Hook {
+                stage,
+                path,
+                args,
+                env,
+                timeout,
+                state,
+            } => oci::run_hook(stage, path, args, env, *timeout, state),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()
@@ -396,6 +414,10 @@ impl Kernel for LinuxKernel {
                 return Ok(Ok(())); // end of file: exec closed the pipe, the program runs
             }
             let line = line.trim_end();
+            if line == "W" {
+                // AwaitStart: set up, parked on the exec fifo until `start`.
+                return Ok(Ok(()));
+            }
             if let Some(index) = line.strip_prefix("S ") {
                 let step = index
                     .parse::<usize>()

@@ -1,0 +1,603 @@
+//! config.json → the step plan `glassbox run` uses: parent steps (cgroup,
+//! device rules, limits), the clone with its namespaces, and the child's
+//! steps (mounts, devices, pivot_root, masked paths, rlimits, confinement,
+//! the exec fifo, exec). Nothing here touches the host.
+
+use crate::confine::caps::{self, CapSet};
+use crate::kernel::CgroupSetup;
+use crate::step::{default_devices, ExecUser, Namespace, Step};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// What `create` carries out, in order.
+pub struct Plan {
+    /// Before clone: cgroup_create, device_cgroup, cgroup_limit...
+    pub parent: Vec<Step>,
+    pub clone: Step,
+    pub child: Vec<Step>,
+    pub cgroups: Vec<PathBuf>,
+    /// Warnings for what config.json asks that glassbox-runtime does not do.
+    pub warnings: Vec<String>,
+}
+
+pub fn bad(msg: String) -> anyhow::Error {
+    anyhow::Error::new(crate::error::ExitError::new(crate::error::EXIT_ENGINE, msg))
+}
+
+fn namespace_of(t: LinuxNamespaceType) -> Option<Namespace> {
+    Some(match t {
+        LinuxNamespaceType::Mount => Namespace::Mount,
+        LinuxNamespaceType::Uts => Namespace::Uts,
+        LinuxNamespaceType::Ipc => Namespace::Ipc,
+        LinuxNamespaceType::Pid => Namespace::Pid,
+        LinuxNamespaceType::Network => Namespace::Net,
+        LinuxNamespaceType::User => Namespace::User,
+        LinuxNamespaceType::Cgroup => Namespace::Cgroup,
+        _ => return None,
+    })
+}
+
+/// (new namespaces for clone, namespaces joined by path).
+pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBuf)>)> {
+    let mut new = Vec::new();
+    let mut joined = Vec::new();
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    for ns in list {
+        let Some(kind) = namespace_of(ns.typ()) else {
+            bail!(bad(format!(
+                "namespace {:?} is not supported by glassbox-runtime; remove it from config.json",
+                ns.typ()
+            )));
+        };
+        match ns.path() {
+            None => new.push(kind),
+            Some(path) => {
+                if matches!(kind, Namespace::Mount | Namespace::Pid | Namespace::User) {
+                    bail!(bad(format!(
+                        "joining an existing {} namespace ({}) is not supported by glassbox-runtime; give no path to get a new one",
+                        kind.proc_name(),
+                        path.display()
+                    )));
+                }
+                joined.push((kind, path.clone()));
+            }
+        }
+    }
+    if new.contains(&Namespace::User) {
+        bail!(bad(
+            "a user namespace (linux.namespaces type \"user\") is not supported by glassbox-runtime yet; run as root without one".into()
+        ));
+    }
+    if !new.contains(&Namespace::Mount) {
+        bail!(bad(
+            "config.json has no mount namespace: glassbox-runtime needs one (add {\"type\": \"mount\"} to linux.namespaces)".into()
+        ));
+    }
+    Ok((new, joined))
+}
+
+/// The container's cgroup directories: cgroupsPath under each hierarchy
+/// (cgroupfs layout: podman's /libpod_parent/libpod-ID), or glassbox's own
+/// place for the id when config.json gives none.
+pub fn cgroup_paths(spec: &Spec, setup: &CgroupSetup, id: &str) -> Result<Vec<PathBuf>> {
+    let given = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    match given {
+        None => Ok(setup.paths_for(id)),
+        Some(p) => {
+            let text = p.display().to_string();
+            if text.contains(':') {
+                bail!(bad(format!(
+                    "cgroupsPath {text:?} is in systemd's slice:prefix:name form; glassbox-runtime manages cgroupfs paths only (use cgroup_manager = \"cgroupfs\" in containers.conf, or runc's --systemd-cgroup with runc)"
+                )));
+            }
+            let rel = text.trim_start_matches('/');
+            if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+                bail!(bad(format!("bad cgroupsPath {text:?}")));
+            }
+            Ok(setup.hierarchies.iter().map(|h| h.join(rel)).collect())
+        }
+    }
+}
+
+/// config.json's limits in glassbox's (docker's) terms.
+pub fn resources(r: &oci_spec::runtime::LinuxResources) -> crate::resources::Resources {
+    let mut out = crate::resources::Resources::default();
+    if let Some(m) = r.memory() {
+        out.memory = m.limit().unwrap_or(0).max(0);
+        out.memory_swap = m.swap().unwrap_or(0);
+        out.memory_reservation = m.reservation().unwrap_or(0).max(0);
+        out.oom_kill_disable = m.disable_oom_killer().unwrap_or(false);
+    }
+    if let Some(c) = r.cpu() {
+        out.cpu_shares = c.shares().unwrap_or(0) as i64;
+        out.cpu_quota = c.quota().unwrap_or(0).max(0);
+        out.cpu_period = c.period().unwrap_or(0) as i64;
+        out.cpuset_cpus = c.cpus().clone().unwrap_or_default();
+        out.cpuset_mems = c.mems().clone().unwrap_or_default();
+    }
+    if let Some(p) = r.pids() {
+        out.pids_limit = if p.limit() > 0 { p.limit() } else { 0 };
+    }
+    if let Some(b) = r.block_io() {
+        out.blkio_weight = b.weight().unwrap_or(0);
+    }
+    out
+}
+
+/// The cgroup_limit steps for config.json's resources.
+pub fn limit_steps(
+    res: &crate::resources::Resources,
+    setup: &CgroupSetup,
+    dirs: &[PathBuf],
+) -> Result<Vec<Step>> {
+    let host = crate::resources::HostResources::detect(setup);
+    let _ = host;
+    crate::resources::files::limit_steps(
+        &crate::resources::files::set_groups(res),
+        res,
+        None,
+        setup,
+        dirs,
+        false,
+    )
+}
+
+/// A capability set from config.json's names (CAP_CHOWN...).
+pub fn cap_set(names: &[String]) -> Result<CapSet> {
+    let mut bits = 0u64;
+    for n in names {
+        match caps::number(n) {
+            Some(i) => bits |= 1 << i,
+            None => bail!(bad(format!("unknown capability {n:?} in config.json"))),
+        }
+    }
+    Ok(CapSet(bits))
+}
+
+fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
+    let mut v: Vec<String> = set
+        .iter()
+        .flatten()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The steps right before exec for a process of config.json (or an
+/// `exec --process` file): rlimits, OOM score, no_new_privs, user,
+/// capabilities, seccomp in runc's order (`engine::run::before_exec`).
+pub fn process_steps(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<Step>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut limits = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.trim_start_matches("RLIMIT_").to_ascii_lowercase()))
+            .unwrap_or_default();
+        limits.push(crate::resources::Ulimit {
+            name,
+            soft: r.soft().min(i64::MAX as u64) as i64,
+            hard: r.hard().min(i64::MAX as u64) as i64,
+        });
+    }
+    if !limits.is_empty() {
+        // Never above glassbox's own hard limit: without CAP_SYS_RESOURCE
+        // setrlimit would refuse (podman's default nofile=1048576 does).
+        let (limits, warned) = crate::resources::ulimit::clamp(
+            &limits,
+            crate::resources::ulimit::has_cap_sys_resource(),
+            crate::resources::ulimit::own_hard,
+        );
+        warnings.extend(warned);
+        if limits.iter().any(|l| l.resource().is_none()) {
+            bail!(bad("unknown rlimit type in config.json".into()));
+        }
+        steps.push(Step::SetRlimits { limits });
+    }
+    if let Some(v) = process.oom_score_adj() {
+        steps.push(Step::OomScoreAdj { value: v });
+    }
+    let user = process.user();
+    let (bounding, effective) = match process.capabilities() {
+        Some(c) => (cap_names(c.bounding()), cap_names(c.effective())),
+        None => (Vec::new(), Vec::new()),
+    };
+    let keep = cap_set(&bounding)?;
+    let _ = effective;
+    let exec_user = (user.uid() != 0 || user.gid() != 0 || user.additional_gids().is_some()).then(|| {
+        ExecUser {
+            spec: format!("{}:{}", user.uid(), user.gid()),
+            uid: user.uid(),
+            gid: user.gid(),
+            groups: user.additional_gids().clone().unwrap_or_default(),
+        }
+    });
+    let non_root = exec_user.as_ref().is_some_and(|u| u.uid != 0);
+    let mut caps = Vec::new();
+    if let Some(u) = exec_user {
+        caps.push(Step::SetUser { user: u });
+    }
+    caps.push(Step::CapSet {
+        keep: keep.names(),
+        set: keep,
+        non_root,
+    });
+    if process.no_new_privileges().unwrap_or(false) {
+        steps.push(Step::NoNewPrivs);
+        steps.extend(caps);
+        steps.extend(seccomp);
+    } else {
+        steps.extend(seccomp);
+        steps.extend(caps);
+    }
+    Ok(steps)
+}
+
+/// config.json's seccomp (the OCI form is a subset of docker's JSON, which
+/// `confine::seccomp` reads), compiled now, in the runtime.
+pub fn seccomp_step(spec: &Spec, keep: CapSet) -> Result<Option<Step>> {
+    use crate::confine::seccomp;
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+        return Ok(None);
+    };
+    let json = serde_json::to_string(&s)?;
+    let fail = |e: String| bad(format!("config.json linux.seccomp: {e}"));
+    let profile = seccomp::parse(&json).map_err(fail)?;
+    let resolved = seccomp::resolve(
+        &profile,
+        seccomp::native_arch(),
+        keep,
+        seccomp::kernel_version(),
+    )
+    .map_err(fail)?;
+    let program = seccomp::compile(&resolved).map_err(fail)?;
+    Ok(Some(Step::SeccompLoad {
+        profile: "config.json".into(),
+        default_action: format!("{:?}", resolved.default),
+        allowed: resolved.allowed().len(),
+        arches: resolved.arches.clone(),
+        program,
+    }))
+}
+
+/// Everything `create` does for config.json.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    spec: &Spec,
+    id: &str,
+    rootfs: &Path,
+    setup: &CgroupSetup,
+    fifo: (&Path, i32),
+    console: Option<&str>,
+    hook_state: &dyn Fn(&str) -> String,
+) -> Result<Plan> {
+    let mut warnings = Vec::new();
+    let (new_ns, joined) = namespaces(spec)?;
+    let cgroups = cgroup_paths(spec, setup, id)?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let process = spec
+        .process()
+        .clone()
+        .context("config.json has no process to run")
+        .map_err(|e| bad(format!("{e:#}")))?;
+    let argv = process.args().clone().unwrap_or_default();
+    if argv.is_empty() {
+        bail!(bad("config.json process.args is empty: nothing to run".into()));
+    }
+
+    // ---- parent: cgroup, device rules, limits
+    let mut parent = vec![Step::CgroupCreate {
+        paths: cgroups.clone(),
+    }];
+    let version = setup.mode.version();
+    let mut allow: Vec<String> = Vec::new();
+    let mut deny_all = false;
+    for d in linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default()
+    {
+        let kind = d
+            .typ()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "a".into());
+        let major = d.major().map_or("*".into(), |m| m.to_string());
+        let minor = d.minor().map_or("*".into(), |m| m.to_string());
+        let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+        let rule = if kind == "a" {
+            format!("a *:* {access}")
+        } else {
+            format!("{kind} {major}:{minor} {access}")
+        };
+        if d.allow() {
+            allow.push(rule);
+        } else if rule.starts_with("a *:* rwm") {
+            // runc's way of saying "start from nothing"; later entries allow.
+            deny_all = true;
+            allow.clear();
+        } else {
+            warnings.push(format!(
+                "device rule \"deny {rule}\" after allows is not supported; ignored"
+            ));
+        }
+    }
+    let device_paths: Vec<PathBuf> = if version == 2 {
+        cgroups.clone()
+    } else {
+        setup
+            .hierarchies
+            .iter()
+            .zip(&cgroups)
+            .filter(|(h, _)| crate::resources::files::hierarchy_has(h, "devices"))
+            .map(|(_, c)| c.clone())
+            .collect()
+    };
+    // As runc's specconv: its default rules (c *:* m, null, zero, tty,
+    // ptmx...) and one per linux.devices entry follow config.json's own.
+    if deny_all {
+        allow.extend(crate::confine::DEFAULT_DEVICE_RULES.iter().map(|r| r.to_string()));
+        for d in linux.devices().iter().flatten() {
+            let kind = if d.typ().as_str() == "b" { "b" } else { "c" };
+            allow.push(format!("{kind} {}:{} rwm", d.major(), d.minor()));
+        }
+    }
+    if deny_all || !allow.is_empty() {
+        parent.push(Step::DeviceCgroup {
+            paths: device_paths,
+            deny_all,
+            allow,
+            version,
+        });
+    }
+    if let Some(r) = linux.resources() {
+        parent.extend(limit_steps(&resources(r), setup, &cgroups)?);
+    }
+
+    // ---- child: inside the new namespaces
+    let mut child = Vec::new();
+    for (ns, path) in &joined {
+        child.push(Step::JoinNamespace {
+            namespace: *ns,
+            path: path.clone(),
+        });
+    }
+    child.push(Step::MountPrivate);
+    // The root must be a mount point for pivot_root: bind it onto itself.
+    child.push(Step::OciMount {
+        source: rootfs.display().to_string(),
+        root: rootfs.to_path_buf(),
+        destination: "/".into(),
+        fstype: "bind".into(),
+        options: vec!["rbind".into()],
+    });
+    if let Some(prop) = linux.rootfs_propagation() {
+        if !matches!(prop.as_str(), "private" | "rprivate" | "") {
+            child.push(Step::OciMount {
+                source: String::new(),
+                root: rootfs.to_path_buf(),
+                destination: "/".into(),
+                fstype: "none".into(),
+                options: vec![prop.clone()],
+            });
+        }
+    }
+    let mut dev_mounted = false;
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            bail!(bad(format!(
+                "mount destination {} is not absolute",
+                dest.display()
+            )));
+        }
+        if dest.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            bail!(bad(format!("mount destination {} has '..'", dest.display())));
+        }
+        let fstype = m.typ().clone().unwrap_or_else(|| "none".into());
+        let options = m.options().clone().unwrap_or_default();
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_else(|| fstype.clone());
+        let destination = dest.display().to_string();
+        if fstype == "cgroup" || fstype == "cgroup2" {
+            cgroup_mount(&mut child, setup, &cgroups, rootfs, &destination, &options);
+            continue;
+        }
+        if dest == Path::new("/dev") {
+            dev_mounted = true;
+        }
+        child.push(Step::OciMount {
+            source,
+            root: rootfs.to_path_buf(),
+            destination,
+            fstype,
+            options,
+        });
+    }
+    if dev_mounted {
+        child.push(Step::MakeDevices {
+            dev: rootfs.join("dev"),
+            entries: default_devices(false),
+            bind: false,
+        });
+    }
+    let devices: Vec<crate::confine::Device> = linux
+        .devices()
+        .iter()
+        .flatten()
+        .map(|d| crate::confine::Device {
+            host: String::new(),
+            path: d.path().display().to_string(),
+            kind: match d.typ().as_str() {
+                "b" => 'b',
+                _ => 'c',
+            },
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            perms: "rwm".into(),
+            mode: d.file_mode().unwrap_or(0o666),
+        })
+        .collect();
+    if !devices.is_empty() {
+        child.push(Step::AddDevices {
+            dev: rootfs.join("dev"),
+            devices,
+        });
+    }
+    if let Some(c) = console {
+        child.push(Step::MountBind {
+            source: c.into(),
+            target: rootfs.join("dev/console"),
+            read_only: false,
+        });
+    }
+    if new_ns.contains(&Namespace::Uts) {
+        if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+            child.push(Step::SetHostname {
+                hostname: h.clone(),
+            });
+        }
+    }
+    if new_ns.contains(&Namespace::Net) {
+        child.push(Step::LinkUp { name: "lo".into() });
+    }
+    for hook in hooks_of(spec, "createContainer") {
+        child.push(hook_step("createContainer", &hook, hook_state("createContainer")));
+    }
+    child.push(Step::PivotRoot {
+        new_root: rootfs.to_path_buf(),
+    });
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        child.push(Step::RemountReadOnly { target: "/".into() });
+    }
+    for (key, value) in linux.sysctl().clone().unwrap_or_default() {
+        child.push(Step::SysctlSet { key, value });
+    }
+    if let Some(masked) = linux.masked_paths().clone().filter(|m| !m.is_empty()) {
+        child.push(Step::MaskPaths { paths: masked });
+    }
+    if let Some(ro) = linux.readonly_paths().clone().filter(|m| !m.is_empty()) {
+        child.push(Step::ReadonlyPaths { paths: ro });
+    }
+    let keep = cap_set(
+        &process
+            .capabilities()
+            .as_ref()
+            .map(|c| cap_names(c.bounding()))
+            .unwrap_or_default(),
+    )?;
+    let seccomp = seccomp_step(spec, keep)?;
+    child.extend(process_steps(&process, seccomp, &mut warnings)?);
+    child.push(Step::AwaitStart {
+        fifo: fifo.0.to_path_buf(),
+        fd: fifo.1,
+    });
+    for hook in hooks_of(spec, "startContainer") {
+        child.push(hook_step("startContainer", &hook, hook_state("startContainer")));
+    }
+    child.push(Step::Exec {
+        argv,
+        env: process.env().clone().unwrap_or_default(),
+        cwd: process.cwd().display().to_string(),
+        joined: false,
+    });
+    Ok(Plan {
+        parent,
+        clone: Step::Clone { namespaces: new_ns },
+        child,
+        cgroups,
+        warnings,
+    })
+}
+
+/// A `cgroup` mount on cgroup v1 as runc makes it without a cgroup
+/// namespace: a tmpfs, and in it each hierarchy's directory of the
+/// container's own cgroup, bound read-only; then the tmpfs made read-only.
+fn cgroup_mount(
+    child: &mut Vec<Step>,
+    setup: &CgroupSetup,
+    cgroups: &[PathBuf],
+    rootfs: &Path,
+    destination: &str,
+    options: &[String],
+) {
+    let ro = options.iter().any(|o| o == "ro");
+    let mount = |source: String, destination: String, fstype: &str, options: &[&str]| Step::OciMount {
+        source,
+        root: rootfs.to_path_buf(),
+        destination,
+        fstype: fstype.into(),
+        options: options.iter().map(|o| o.to_string()).collect(),
+    };
+    child.push(mount(
+        "tmpfs".into(),
+        destination.into(),
+        "tmpfs",
+        &["nosuid", "nodev", "noexec", "mode=755"],
+    ));
+    for (h, dir) in setup.hierarchies.iter().zip(cgroups) {
+        let Some(name) = h.file_name() else { continue };
+        let opts: &[&str] = if ro {
+            &["rbind", "nosuid", "nodev", "noexec", "ro"]
+        } else {
+            &["rbind", "nosuid", "nodev", "noexec"]
+        };
+        child.push(mount(
+            dir.display().to_string(),
+            format!("{}/{}", destination.trim_end_matches('/'), name.to_string_lossy()),
+            "bind",
+            opts,
+        ));
+    }
+    if ro {
+        child.push(mount(
+            "tmpfs".into(),
+            destination.into(),
+            "tmpfs",
+            &["remount", "ro", "nosuid", "nodev", "noexec"],
+        ));
+    }
+}
+
+/// The hooks config.json gives for one stage.
+#[allow(deprecated)]
+pub fn hooks_of(spec: &Spec, stage: &str) -> Vec<oci_spec::runtime::Hook> {
+    let Some(h) = spec.hooks() else {
+        return Vec::new();
+    };
+    let list = match stage {
+        "prestart" => h.prestart(),
+        "createRuntime" => h.create_runtime(),
+        "createContainer" => h.create_container(),
+        "startContainer" => h.start_container(),
+        "poststart" => h.poststart(),
+        "poststop" => h.poststop(),
+        _ => &None,
+    };
+    list.clone().unwrap_or_default()
+}
+
+pub fn hook_step(stage: &str, hook: &oci_spec::runtime::Hook, state: String) -> Step {
+    Step::Hook {
+        stage: stage.into(),
+        path: hook.path().clone(),
+        args: hook.args().clone().unwrap_or_default(),
+        env: hook.env().clone().unwrap_or_default(),
+        timeout: hook.timeout(),
+        state,
+    }
+}

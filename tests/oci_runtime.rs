@@ -1,0 +1,417 @@
+//! glassbox-runtime, the OCI runtime: the create/start/state/kill/delete
+//! cycle on bundles the tests write (rootfs from the busybox fixture),
+//! hooks, errors in the --log file, and podman driving it as its runtime.
+//! Real mode: needs root. Every test has its own --root, bundle and ids.
+
+mod common;
+
+use common::{eventually, is_root, stderr, stdout};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var("GLASSBOX_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"));
+    let p = dir.join(name);
+    p.is_file().then_some(p)
+}
+
+const RUNTIME: &str = env!("CARGO_BIN_EXE_glassbox-runtime");
+
+/// A state root and a bundle (busybox rootfs + config.json) in a temp dir.
+struct Bundle {
+    dir: tempfile::TempDir,
+    ids: Vec<String>,
+}
+
+impl Bundle {
+    fn new() -> Option<Bundle> {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return None;
+        }
+        let Some(tar) = fixture("busybox-rootfs.tar") else {
+            eprintln!("skipped: no busybox-rootfs.tar fixture (scripts/fixtures)");
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("gbrt-").tempdir().unwrap();
+        let rootfs = dir.path().join("bundle/rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let st = Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let b = Bundle {
+            dir,
+            ids: Vec::new(),
+        };
+        let o = b.rt(&["spec", "--bundle", b.bundle().to_str().unwrap()]);
+        assert!(o.status.success(), "spec: {}", stderr(&o));
+        Some(b)
+    }
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// Edit config.json.
+    fn config(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let p = self.bundle().join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+    fn id(&mut self, tag: &str) -> String {
+        let id = format!("gbrt-{tag}-{}", std::process::id());
+        self.ids.push(id.clone());
+        id
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(RUNTIME);
+        c.arg("--root").arg(self.root());
+        c.env_remove("GLASSBOX_EXPLAIN");
+        c
+    }
+    /// Run the runtime; the container's inherited streams go to files, so
+    /// waiting for the runtime never waits for the container.
+    fn rt(&self, args: &[&str]) -> Output {
+        let out = std::fs::File::create(self.path("rt.out")).unwrap();
+        let err = std::fs::File::create(self.path("rt.err")).unwrap();
+        let st = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .unwrap();
+        Output {
+            status: st,
+            stdout: std::fs::read(self.path("rt.out")).unwrap_or_default(),
+            stderr: std::fs::read(self.path("rt.err")).unwrap_or_default(),
+        }
+    }
+    fn state(&self, id: &str) -> serde_json::Value {
+        let o = self.rt(&["state", id]);
+        assert!(o.status.success(), "state {id}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = self.rt(&["delete", "--force", id]);
+        }
+    }
+}
+
+fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(rel))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+#[test]
+fn create_start_state_kill_delete_cycle() {
+    let Some(mut b) = Bundle::new() else { return };
+    let id = b.id("cycle");
+    let cg = format!("gbrt-test/{id}");
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "hostname > /started; exec sleep 300"]);
+        c["linux"]["cgroupsPath"] = format!("/{cg}").into();
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    });
+    let bundle = b.bundle();
+    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), "--pid-file", b.path("pid").to_str().unwrap(), &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let st = b.state(&id);
+    assert_eq!(st["status"], "created", "{st}");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["ociVersion"], "1.0.2");
+    assert_eq!(Path::new(st["bundle"].as_str().unwrap()), bundle.canonicalize().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    let pid_file = std::fs::read_to_string(b.path("pid")).unwrap();
+    assert_eq!(pid_file.trim(), pid.to_string());
+    // set up and waiting: in its cgroup (with its limit), the program not run yet
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let pids_dir = Path::new("/sys/fs/cgroup/pids").join(&cg);
+    if pids_dir.exists() {
+        assert_eq!(std::fs::read_to_string(pids_dir.join("pids.max")).unwrap().trim(), "50");
+        let procs = std::fs::read_to_string(pids_dir.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|l| l.trim() == pid.to_string()), "{procs}");
+    }
+    let started = bundle.join("rootfs/started");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!started.exists(), "the program ran before start");
+    // a second create of the same id is refused
+    let again = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    // start: the program runs, in its own UTS namespace with config.json's hostname
+    let o = b.rt(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    eventually(5, "the program to start", || started.exists());
+    assert_eq!(std::fs::read_to_string(&started).unwrap().trim(), "glassbox");
+    assert_eq!(b.state(&id)["status"], "running");
+    // a second start is refused; delete of a running container too
+    assert!(!b.rt(&["start", &id]).status.success());
+    let o = b.rt(&["delete", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not stopped"), "{}", stderr(&o));
+    // list shows it
+    let o = b.rt(&["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(list.as_array().unwrap().iter().any(|c| c["id"] == id.as_str() && c["status"] == "running"), "{list}");
+    // ps lists the container's process
+    let o = b.rt(&["ps", "--format", "json", &id]);
+    let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(pids.contains(&pid), "{pids:?}");
+    // kill by name (positional), then the state says stopped
+    let o = b.rt(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    eventually(5, "the container to stop", || b.state(&id)["status"] == "stopped");
+    let o = b.rt(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert!(!b.root().join(&id).exists());
+    assert!(cgroup_dirs(&cg).is_empty(), "cgroups left: {:?}", cgroup_dirs(&cg));
+    let o = b.rt(&["state", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    for d in cgroup_dirs("gbrt-test") {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn kill_takes_signal_numbers_and_delete_force_kills() {
+    let Some(mut b) = Bundle::new() else { return };
+    let id = b.id("force");
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+    });
+    let bundle = b.bundle();
+    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    assert!(b.rt(&["start", &id]).status.success());
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    // an unknown signal is refused and changes nothing
+    let o = b.rt(&["kill", &id, "NOSUCH"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("NOSUCH"), "{}", stderr(&o));
+    assert_eq!(b.state(&id)["status"], "running");
+    // SIGSTOP by number: still there (stopped processes are alive)
+    assert!(b.rt(&["kill", &id, "19"]).status.success());
+    assert_eq!(b.state(&id)["status"], "running");
+    let o = b.rt(&["delete", "--force", &id]);
+    assert!(o.status.success(), "delete --force: {}", stderr(&o));
+    eventually(5, "the process to be gone", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))
+    });
+    assert!(!b.root().join(&id).exists());
+}
+
+#[test]
+fn hooks_run_with_the_state_and_a_failing_prestart_leaves_nothing() {
+    let Some(mut b) = Bundle::new() else { return };
+    let id = b.id("hooks");
+    let out = b.path("hooks");
+    std::fs::create_dir_all(&out).unwrap();
+    let hook = |stage: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{stage}.json", out.display())],
+        })
+    };
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["true"]);
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    let bundle = b.bundle();
+    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    for stage in ["prestart", "createRuntime"] {
+        let st: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(format!("{stage}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(st["id"], id.as_str(), "{stage}: {st}");
+        assert_eq!(st["pid"].as_i64(), Some(pid), "{stage}: {st}");
+    }
+    assert!(!out.join("poststart.json").exists());
+    assert!(b.rt(&["start", &id]).status.success());
+    assert!(out.join("poststart.json").exists());
+    eventually(5, "true to exit", || b.state(&id)["status"] == "stopped");
+    assert!(!out.join("poststop.json").exists());
+    assert!(b.rt(&["delete", &id]).status.success());
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("poststop.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "stopped");
+
+    // A failing prestart hook fails create: no state, no cgroup, no process.
+    let bad = b.id("badhook");
+    let cg = format!("gbrt-test/{bad}");
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["linux"]["cgroupsPath"] = format!("/{cg}").into();
+        c["hooks"] = serde_json::json!({
+            "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no network for you >&2; exit 3"]}],
+        });
+    });
+    let log = b.path("bad.log");
+    let o = b.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", bundle.to_str().unwrap(), &bad]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("prestart hook"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no network for you"), "{}", stderr(&o));
+    assert!(!b.root().join(&bad).exists(), "state left behind");
+    assert!(cgroup_dirs(&cg).is_empty(), "cgroups left: {:?}", cgroup_dirs(&cg));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("no network for you"), "{text}");
+    for d in cgroup_dirs("gbrt-test") {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn errors_go_to_the_log_file_as_json_lines() {
+    let Some(b) = Bundle::new() else { return };
+    let log = b.path("runtime.log");
+    let missing = b.path("no-such-bundle");
+    let o = b.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", missing.to_str().unwrap(), "gbrt-nobundle"]);
+    assert!(!o.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("no-such-bundle"), "{line}");
+    assert!(line["time"].as_str().unwrap().starts_with("20"), "{line}");
+    // text format
+    let o = b.rt(&["--log", log.to_str().unwrap(), "state", "gbrt-nosuch"]);
+    assert!(!o.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().last().unwrap().contains("level=error"), "{text}");
+    // --systemd-cgroup is refused with what to do instead
+    let o = b.rt(&["--systemd-cgroup", "list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cgroupfs"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("ID"));
+}
+
+/// podman with glassbox-runtime as its OCI runtime: private storage and
+/// run dirs, a private containers.conf (this host lacks CAP_SYS_RESOURCE:
+/// podman's default ulimits would be refused; cgroupfs, as glassbox-runtime
+/// refuses systemd cgroups), busybox loaded from the fixture.
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new() -> Option<Podman> {
+        let ok = Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok || !is_root() {
+            eprintln!("skipped: needs podman (scripts/test installs it) and root");
+            return None;
+        }
+        let Some(image) = fixture("busybox-docker.tar") else {
+            eprintln!("skipped: no busybox-docker.tar fixture");
+            return None;
+        };
+        let dir = tempfile::Builder::new().prefix("gbpm-").tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
+        )
+        .unwrap();
+        let pm = Podman { dir };
+        pm.ok(&["load", "-i", image.to_str().unwrap()]);
+        Some(pm)
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+            .env_remove("GLASSBOX_EXPLAIN")
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .arg("--runtime")
+            .arg(RUNTIME)
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
+            .args(args);
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().expect("run podman")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "podman {args:?} failed\n{}\n{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-af", "-t", "0"]);
+        // vfs layers and podman's run dir: unmount anything left, then remove.
+        let _ = self.run(&["system", "reset", "-f"]);
+    }
+}
+
+#[test]
+fn podman_runs_containers_with_glassbox_runtime() {
+    let Some(pm) = Podman::new() else { return };
+    let out = pm.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
+    assert_eq!(out.trim(), "hi");
+    // exit codes come through
+    let o = pm.run(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    // detached, exec, logs, stop, rm
+    let name = format!("gbpm-{}", std::process::id());
+    pm.ok(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sh", "-c", "echo up; exec sleep 300"]);
+    let out = pm.ok(&["exec", &name, "cat", "/proc/1/cmdline"]);
+    assert!(out.starts_with("sleep"), "{out:?}");
+    let out = pm.ok(&["exec", &name, "sh", "-c", "echo $((6*7))"]);
+    assert_eq!(out.trim(), "42");
+    eventually(5, "the log line", || pm.ok(&["logs", &name]).contains("up"));
+    let st = pm.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(st.trim(), "running");
+    pm.ok(&["stop", "-t", "2", &name]);
+    let st = pm.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(st.trim(), "exited");
+    pm.ok(&["rm", &name]);
+    // --memory reaches the cgroup; --cap-drop the process's capabilities
+    let out = pm.ok(&["run", "--rm", "--network", "none", "--memory", "64m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    assert_eq!(out.trim(), (64 * 1024 * 1024).to_string());
+    let out = pm.ok(&["run", "--rm", "--network", "none", "--cap-drop", "all", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    assert!(out.contains("0000000000000000"), "{out}");
+    let o = pm.run(&["run", "--rm", "--network", "none", "--cap-drop", "chown", "busybox", "chown", "nobody", "/tmp"]);
+    assert!(!o.status.success(), "chown worked without CAP_CHOWN");
+}
