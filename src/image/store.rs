@@ -1123,6 +1123,7 @@ impl Store {
                 used_chains.insert(l.chain_id);
             }
         }
+        self.build_cache_use(&mut used_blobs, &mut used_chains);
         let mut blobs = vec![img.manifest_digest.clone(), img.id.clone()];
         blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
         let mut seen = std::collections::HashSet::new();
@@ -1227,8 +1228,18 @@ impl Store {
             blobs.insert(digest);
             blobs.extend(m.layers.into_iter().map(|l| l.digest));
         }
-        // What the build cache names is the build cache's (`system df`'s
-        // Build Cache; `builder prune` removes it), not garbage.
+        self.build_cache_use(&mut blobs, &mut chains);
+        Ok((blobs, chains))
+    }
+
+    /// What the build cache names is the build cache's (`system df`'s
+    /// Build Cache; `builder prune` removes it), neither garbage nor an
+    /// rmi's to delete.
+    fn build_cache_use(
+        &self,
+        blobs: &mut std::collections::HashSet<String>,
+        chains: &mut std::collections::HashSet<String>,
+    ) {
         for digest in self.build_cache_manifests() {
             let Ok(m) = self.read_blob(&digest).and_then(|b| Manifest::parse(&b)) else {
                 continue;
@@ -1240,7 +1251,6 @@ impl Store {
             blobs.insert(m.config.digest);
             blobs.extend(m.layers.into_iter().map(|l| l.digest));
         }
-        Ok((blobs, chains))
     }
 
     /// The manifests `build-cache/<key>` files name (see engine::build).
