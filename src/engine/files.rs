@@ -1327,7 +1327,7 @@ mod tests {
         fs::write(&src, "payload").unwrap();
         let root = RootDir::open(&r).unwrap();
         let dir = open_dir_in_container(&root, "/hop").unwrap();
-        copy_in(&src, dir.as_fd(), b"f", "/hop/f").unwrap();
+        copy_in(&src, dir.as_fd(), b"f", "/hop/f", None).unwrap();
         assert!(!outside.join("f").exists());
         assert_eq!(
             fs::read_to_string(r.join(outside.strip_prefix("/").unwrap()).join("f")).unwrap(),
