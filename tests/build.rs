@@ -567,8 +567,18 @@ fn two_builds_of_the_same_dockerfile_at_once_both_succeed() {
         let a = spawn("par-a");
         let b = spawn("par-b");
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-        assert!(a.status.success(), "round {round}, a: {}{}", stdout(&a), stderr(&a));
-        assert!(b.status.success(), "round {round}, b: {}{}", stdout(&b), stderr(&b));
+        assert!(
+            a.status.success(),
+            "round {round}, a: {}{}",
+            stdout(&a),
+            stderr(&a)
+        );
+        assert!(
+            b.status.success(),
+            "round {round}, b: {}{}",
+            stdout(&b),
+            stderr(&b)
+        );
         for tag in ["par-a", "par-b"] {
             assert_eq!(
                 ok(&gb.run(&["run", "--rm", tag])),

@@ -73,7 +73,10 @@ fn from_scratch_add_a_binary_builds_but_the_simulator_cannot_run_it() {
     let gb = Gb::new();
     // A compiled program (an ELF header is enough: the simulator runs
     // busybox applets and shell scripts, never machine code).
-    let ctx = context(&[("Dockerfile", "FROM scratch\nADD hello /\nCMD [\"/hello\"]\n")]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM scratch\nADD hello /\nCMD [\"/hello\"]\n",
+    )]);
     let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
     elf.extend_from_slice(&[0u8; 120]);
     std::fs::write(ctx.path().join("hello"), &elf).unwrap();
@@ -92,14 +95,26 @@ fn from_scratch_add_a_binary_builds_but_the_simulator_cannot_run_it() {
     assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     let history = ok(&sim(
         &gb,
-        &["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "hello:v1"],
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}|{{.Size}}",
+            "hello:v1",
+        ],
     ));
     let rows: Vec<&str> = history.lines().collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert_eq!(rows[0], "/bin/sh -c #(nop)  CMD [\"/hello\"]|0B");
-    assert!(rows[1].starts_with("/bin/sh -c #(nop) ADD file:"), "{history}");
+    assert!(
+        rows[1].starts_with("/bin/sh -c #(nop) ADD file:"),
+        "{history}"
+    );
     assert_eq!(
-        ok(&sim(&gb, &["images", "--format", "{{.Repository}}:{{.Tag}}"])),
+        ok(&sim(
+            &gb,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"]
+        )),
         "hello:v1\n"
     );
     // Running it: the simulator says it cannot run a compiled program
@@ -198,7 +213,11 @@ fn a_web_app_image_has_its_port_command_and_workdir() {
             "FROM busybox\nENV PORT=8000 \\\n    APP=/srv/app\nWORKDIR $APP\nCOPY site/ .\nEXPOSE $PORT\nLABEL org.example.app=web\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/srv/app\"]\n",
         ),
     ]);
-    ok(&build(&gb, ctx.path(), &["-t", "web:1", "--label", "built.by=test"]));
+    ok(&build(
+        &gb,
+        ctx.path(),
+        &["-t", "web:1", "--label", "built.by=test"],
+    ));
     let img = image_inspect(&gb, "web:1");
     let cfg = &img["Config"];
     assert_eq!(cfg["ExposedPorts"], serde_json::json!({"8000/tcp": {}}));
@@ -247,7 +266,10 @@ fn a_rebuild_is_all_cache_and_a_changed_file_rebuilds_from_its_step() {
     insta::assert_snapshot!("sim_build_all_cached", ids_redacted(&again));
     assert_eq!(again.matches(" ---> Using cache").count(), 5, "{again}");
     assert!(!again.contains("Running in"), "{again}");
-    assert!(again.contains(&format!("Successfully built {id1}")), "{again}");
+    assert!(
+        again.contains(&format!("Successfully built {id1}")),
+        "{again}"
+    );
     std::fs::write(ctx.path().join("app.txt"), "version 2\n").unwrap();
     let changed = ok(&build(&gb, ctx.path(), &["-t", "cached"]));
     let steps: Vec<&str> = changed.split("Step ").skip(1).collect();
@@ -260,7 +282,10 @@ fn a_rebuild_is_all_cache_and_a_changed_file_rebuilds_from_its_step() {
     let fresh = ok(&build(&gb, ctx.path(), &["--no-cache", "-t", "cached"]));
     assert_eq!(fresh.matches("Using cache").count(), 0, "{fresh}");
     let quiet = ok(&build(&gb, ctx.path(), &["-q"]));
-    assert!(quiet.starts_with("sha256:") && quiet.lines().count() == 1, "{quiet}");
+    assert!(
+        quiet.starts_with("sha256:") && quiet.lines().count() == 1,
+        "{quiet}"
+    );
     assert_nothing_left(&gb);
 }
 
@@ -271,7 +296,11 @@ fn a_multi_stage_build_keeps_only_the_copied_artefact() {
         "Dockerfile",
         "ARG GREETING=artefact\nFROM busybox AS builder\nARG GREETING\nRUN mkdir /out && echo \"$GREETING\" > /out/result.txt && echo junk > /junk\nFROM scratch\nCOPY --from=builder /out/result.txt /result.txt\n",
     )]);
-    let out = ok(&build(&gb, ctx.path(), &["-t", "multi", "--build-arg", "GREETING=built"]));
+    let out = ok(&build(
+        &gb,
+        ctx.path(),
+        &["-t", "multi", "--build-arg", "GREETING=built"],
+    ));
     assert!(out.contains("Step 4/5 : FROM scratch"), "{out}");
     let img = image_inspect(&gb, "multi");
     let layers = img["RootFS"]["Layers"].as_array().unwrap().clone();
@@ -288,7 +317,11 @@ fn a_multi_stage_build_keeps_only_the_copied_artefact() {
     assert_eq!(names, ["result.txt"]);
     assert_eq!(content, "built\n");
     let images = ok(&sim(&gb, &["images", "--format", "{{.Repository}}"]));
-    assert_eq!(images.lines().filter(|l| *l == "<none>").count(), 0, "{images}");
+    assert_eq!(
+        images.lines().filter(|l| *l == "<none>").count(),
+        0,
+        "{images}"
+    );
     assert_nothing_left(&gb);
 }
 
@@ -318,7 +351,10 @@ fn a_failing_step_names_its_line_and_leaves_no_image_or_container() {
         stderr(&o)
     );
     let after = ok(&sim(&gb, &["images", "--format", "{{.Repository}}"]));
-    assert!(!after.contains("bad") && !after.contains("<none>"), "{after}");
+    assert!(
+        !after.contains("bad") && !after.contains("<none>"),
+        "{after}"
+    );
     assert_nothing_left(&gb);
 }
 
@@ -376,14 +412,30 @@ fn heredocs_in_run_and_copy() {
     )
     .unwrap();
     let o = build(&gb, ctx.path(), &[]);
-    assert!(stderr(&o).contains("Dockerfile:2: RUN <<EOF with a #! line"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Dockerfile:2: RUN <<EOF with a #! line"),
+        "{}",
+        stderr(&o)
+    );
     assert_nothing_left(&gb);
 }
 
 /// The `Build Cache` row of `system df`: (TOTAL, ACTIVE, SIZE, RECLAIMABLE).
 fn df_build_cache(gb: &Gb) -> Vec<String> {
-    let df = ok(&sim(gb, &["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}"]));
-    let row = df.lines().find(|l| l.starts_with("Build Cache|")).unwrap().to_string();
+    let df = ok(&sim(
+        gb,
+        &[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}",
+        ],
+    ));
+    let row = df
+        .lines()
+        .find(|l| l.starts_with("Build Cache|"))
+        .unwrap()
+        .to_string();
     row.split('|').skip(1).map(String::from).collect()
 }
 
@@ -411,8 +463,15 @@ fn the_build_cache_shows_in_df_and_builder_prune_removes_it() {
     assert_eq!(again.matches("Using cache").count(), 3, "{again}");
     // Without -a: the steps' own entries go, the result's (shared) stays.
     let pruned = ok(&sim(&gb, &["builder", "prune", "-f"]));
-    assert!(pruned.starts_with("Deleted build cache objects:\n"), "{pruned}");
-    assert_eq!(pruned.lines().filter(|l| l.len() == 25).count(), 2, "{pruned}");
+    assert!(
+        pruned.starts_with("Deleted build cache objects:\n"),
+        "{pruned}"
+    );
+    assert_eq!(
+        pruned.lines().filter(|l| l.len() == 25).count(),
+        2,
+        "{pruned}"
+    );
     assert!(pruned.contains("Total reclaimed space: "), "{pruned}");
     assert_eq!(df_build_cache(&gb)[0], "1");
     // The image still runs; -a removes the rest, and the next build makes every step.
@@ -430,7 +489,10 @@ fn the_build_cache_shows_in_df_and_builder_prune_removes_it() {
     // Asked without -f, anything but y keeps it.
     ok(&build(&gb, ctx.path(), &["-t", "cachedf"]));
     let kept = ok(&sim(&gb, &["builder", "prune"]));
-    assert!(kept.starts_with("WARNING! This will remove all dangling build cache."), "{kept}");
+    assert!(
+        kept.starts_with("WARNING! This will remove all dangling build cache."),
+        "{kept}"
+    );
     assert_eq!(df_build_cache(&gb)[0], "3");
     assert_nothing_left(&gb);
 }

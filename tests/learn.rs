@@ -137,13 +137,12 @@ fn lessons_06_and_07_run_in_simulation() {
             .unwrap();
         assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
         // Only lesson 07's part that runs the compiled hello is real-only.
-        let skipped = if id == "07" { ", 1 real-only part(s) skipped" } else { "real-only" };
-        assert_eq!(
-            stdout(&o).contains(skipped),
-            id == "07",
-            "{}",
-            stdout(&o)
-        );
+        let skipped = if id == "07" {
+            ", 1 real-only part(s) skipped"
+        } else {
+            "real-only"
+        };
+        assert_eq!(stdout(&o).contains(skipped), id == "07", "{}", stdout(&o));
     }
 }
 
@@ -396,7 +395,12 @@ fn labs_fail_until_solved(sim: bool) {
                         .stdout(std::process::Stdio::piped())
                         .stderr(std::process::Stdio::piped());
                     let mut child = c.spawn().unwrap();
-                    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+                    child
+                        .stdin
+                        .take()
+                        .unwrap()
+                        .write_all(text.as_bytes())
+                        .unwrap();
                     child.wait_with_output().unwrap();
                 }
                 None => {

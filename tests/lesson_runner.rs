@@ -87,7 +87,7 @@ fn skip_passes_over_a_part_without_marking_it_done() {
 fn lesson_output_comes_in_the_order_it_happened() {
     let gb = Gb::new();
     let state = gb.root().join("state");
-    let o = learn(&gb, &state, &["learn", "1"], &"\n".repeat(10));
+    let o = learn(&gb, &state, &["learn", "1"], &"\n".repeat(12));
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     let at = |s: &str| {
@@ -96,8 +96,8 @@ fn lesson_output_comes_in_the_order_it_happened() {
     };
     // The automatic import is announced before the program's output.
     assert!(at("Unable to find image 'busybox:latest' locally") < at("\nHello World\n"));
-    // Part 6: the steps, then the program's output, then the clean-up step.
-    let part5 = &out[at("[6/7]")..];
+    // Part 7: the steps, then the program's output, then the clean-up step.
+    let part5 = &out[at("[7/8]")..];
     let p = |s: &str| {
         part5
             .find(s)

@@ -29,7 +29,13 @@ fn docker_registry_installed() -> bool {
 fn registry_pid_and_dir(out: &str) -> Option<(i32, String)> {
     let line = out.lines().find(|l| l.contains("docker-registry serve "))?;
     let config = line.split("serve ").nth(1)?.split_whitespace().next()?;
-    let pid = line.split("(pid ").nth(1)?.split(')').next()?.parse().ok()?;
+    let pid = line
+        .split("(pid ")
+        .nth(1)?
+        .split(')')
+        .next()?
+        .parse()
+        .ok()?;
     let dir = config.trim_end_matches("/config.yml").to_string();
     Some((pid, dir))
 }
@@ -111,7 +117,10 @@ fn a_failing_lesson_12_still_stops_its_registry() {
     assert!(!o.status.success());
     let out = stdout(&o);
     let (pid, dir) = registry_pid_and_dir(&out).expect("the lesson names its registry");
-    assert!(process_gone(pid), "registry pid {pid} still runs after a failure");
+    assert!(
+        process_gone(pid),
+        "registry pid {pid} still runs after a failure"
+    );
     assert!(!std::path::Path::new(&dir).exists(), "{dir} was left");
     let _ = gb.run(&["rm", "-f", "share-src"]);
 }
@@ -198,15 +207,20 @@ fn lab_12(sim: bool) {
     let host = if sim {
         "127.0.0.1:5000".to_string()
     } else {
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(state.join("lab-registry.json")).unwrap())
-                .unwrap();
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.join("lab-registry.json")).unwrap(),
+        )
+        .unwrap();
         record["host"].as_str().unwrap().to_string()
     };
     assert!(stdout(&o).contains(&host), "{}", stdout(&o));
     let o = lab(&gb, &state, &["check", "12"], sim);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stdout(&o).contains("should serve mybox:v1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("should serve mybox:v1"),
+        "{}",
+        stdout(&o)
+    );
     // Tagged but not pushed: still not solved.
     let sim_flag: &[&str] = if sim { &["--simulate"] } else { &[] };
     let remote = format!("{host}/mybox:v1");
@@ -229,9 +243,10 @@ fn lab_12(sim: bool) {
     let o = lab(&gb, &state, &["check", "12"], sim);
     assert!(o.status.success(), "{}", stdout(&o));
     let pid = (!sim).then(|| {
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(state.join("lab-registry.json")).unwrap())
-                .unwrap();
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.join("lab-registry.json")).unwrap(),
+        )
+        .unwrap();
         record["pid"].as_i64().unwrap() as i32
     });
     let o = lab(&gb, &state, &["reset", "12"], sim);
@@ -307,7 +322,12 @@ fn login_with_basic_auth_against_a_real_registry() {
         "{}",
         stderr(&o)
     );
-    assert!(!gb.root().join("auth.json").exists() || !std::fs::read_to_string(gb.root().join("auth.json")).unwrap().contains(&host));
+    assert!(
+        !gb.root().join("auth.json").exists()
+            || !std::fs::read_to_string(gb.root().join("auth.json"))
+                .unwrap()
+                .contains(&host)
+    );
     let o = login("right-one");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("Login Succeeded"));
@@ -320,7 +340,11 @@ fn login_with_basic_auth_against_a_real_registry() {
     assert!(stdout(&o).contains(&format!("Removing login credentials for {host}")));
     let o = gb.run(&["search", &format!("{host}/")]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("authentication required"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("authentication required"),
+        "{}",
+        stderr(&o)
+    );
     drop(registry);
 }
 
@@ -349,7 +373,10 @@ fn login_asks_for_the_password_without_echoing_it() {
     t.keys(&["Enter"]);
     let screen = t.wait_for("exit=");
     assert!(screen.contains("Username: tester"), "{screen}");
-    assert!(!screen.contains("right-one"), "the password was echoed:\n{screen}");
+    assert!(
+        !screen.contains("right-one"),
+        "the password was echoed:\n{screen}"
+    );
     assert!(screen.contains("Login Succeeded"), "{screen}");
     assert!(screen.contains("exit=0"), "{screen}");
     drop(t);

@@ -1015,7 +1015,16 @@ fn the_network_diagram_names_the_real_veth_of_a_running_container() {
     run_d(
         &net,
         &[
-            "--name", "web", "--network", "bridge", "-p", &spec, "busybox", "sh", "-c", HTTPD,
+            "--name",
+            "web",
+            "--network",
+            "bridge",
+            "-p",
+            &spec,
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
         ],
     );
     let ip = net.ip_of("web");
@@ -1062,7 +1071,10 @@ fn the_network_diagram_names_the_real_veth_of_a_running_container() {
     );
     assert!(d.contains(&format!("127.0.0.1:{hp} → {ip}:80/tcp")), "{d}");
     assert!(d.contains("DNAT rules in the nft table: 1"), "{d}");
-    assert!(d.contains(&format!("{} · bridge of network \"bridge\"", net.bridge)), "{d}");
+    assert!(
+        d.contains(&format!("{} · bridge of network \"bridge\"", net.bridge)),
+        "{d}"
+    );
     // Once removed, the real link is gone and so is it from the picture.
     ok(&net.run(&["rm", "-f", "web"]));
     let d = ok(&net.run(&["network", "inspect", "--diagram", "--ascii", "bridge"]));

@@ -522,20 +522,48 @@ fn the_network_diagram_draws_the_simulated_hosts_bridges_veths_and_containers() 
     ok(&sim(
         &gb,
         &[
-            "run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "busybox", "sh", "-c", HTTPD,
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1:18080:80",
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
         ],
     ));
     ok(&sim(
         &gb,
         &[
-            "run", "-d", "--name", "db", "--network", "testnet", "--network-alias", "database",
-            "busybox", "sleep", "300",
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "testnet",
+            "--network-alias",
+            "database",
+            "busybox",
+            "sleep",
+            "300",
         ],
     ));
     ok(&sim(&gb, &["network", "connect", "testnet", "web"]));
     ok(&sim(
         &gb,
-        &["run", "-d", "--name", "solo", "--network", "none", "busybox", "sleep", "300"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            "solo",
+            "--network",
+            "none",
+            "busybox",
+            "sleep",
+            "300",
+        ],
     ));
     let utf8 = [("LANG", "C.UTF-8")];
     let en = ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram"]));
@@ -546,7 +574,10 @@ fn the_network_diagram_draws_the_simulated_hosts_bridges_veths_and_containers() 
             .split_whitespace()
             .find(|w| w.starts_with("gbv"))
             .unwrap_or_else(|| panic!("no veth name in {line:?}"));
-        assert!(st.contains(&format!("\"{name}\"")), "{name} not in the model");
+        assert!(
+            st.contains(&format!("\"{name}\"")),
+            "{name} not in the model"
+        );
     }
     insta::assert_snapshot!("sim_network_diagram_en", stable_veths(&en));
     let zh = ok(&sim_env(
@@ -556,19 +587,35 @@ fn the_network_diagram_draws_the_simulated_hosts_bridges_veths_and_containers() 
     ));
     insta::assert_snapshot!("sim_network_diagram_zh_testnet", stable_veths(&zh));
     // A locale that is not UTF-8 (the suite's LANG=C) gets plain ASCII.
-    let ascii = ok(&sim_env(&gb, &[("LANG", "C")], &["network", "inspect", "--diagram", "bridge"]));
+    let ascii = ok(&sim_env(
+        &gb,
+        &[("LANG", "C")],
+        &["network", "inspect", "--diagram", "bridge"],
+    ));
     assert!(ascii.is_ascii(), "{ascii}");
     insta::assert_snapshot!("sim_network_diagram_ascii_bridge", stable_veths(&ascii));
     assert_eq!(
-        ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "--ascii", "bridge"])),
+        ok(&sim_env(
+            &gb,
+            &utf8,
+            &["network", "inspect", "--diagram", "--ascii", "bridge"]
+        )),
         ascii
     );
     // An unknown network: named on stderr, status 1, as inspect does.
-    let o = sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "nosuchnet"]);
+    let o = sim_env(
+        &gb,
+        &utf8,
+        &["network", "inspect", "--diagram", "nosuchnet"],
+    );
     assert_eq!(fails(&o, 1), "Error: network nosuchnet not found\n");
     // After rm the picture no longer holds the container or its veth.
     ok(&sim(&gb, &["rm", "-f", "db"]));
-    let after = ok(&sim_env(&gb, &utf8, &["network", "inspect", "--diagram", "testnet"]));
+    let after = ok(&sim_env(
+        &gb,
+        &utf8,
+        &["network", "inspect", "--diagram", "testnet"],
+    ));
     assert!(!after.contains("db"), "{after}");
     assert!(after.contains("web"), "{after}");
 }
@@ -602,10 +649,15 @@ fn a_simulated_container_joins_another_containers_network_namespace() {
     );
     let text = ok(&o);
     assert!(
-        text.starts_with(&format!("    inet {ip}/24 brd 10.123.0.255 scope global eth0\n")),
+        text.starts_with(&format!(
+            "    inet {ip}/24 brd 10.123.0.255 scope global eth0\n"
+        )),
         "{text}"
     );
-    assert!(text.ends_with(&format!("{ip}\nhello-from-glassbox\n")), "{text}");
+    assert!(
+        text.ends_with(&format!("{ip}\nhello-from-glassbox\n")),
+        "{text}"
+    );
     // A server in the joiner answers on the owner's address.
     ok(&sim(
         &gb,
@@ -632,10 +684,21 @@ fn a_simulated_container_joins_another_containers_network_namespace() {
     let o = sim(
         &gb,
         &[
-            "run", "--rm", "--network", "container:web", "-p", "8080:80", "busybox", "true",
+            "run",
+            "--rm",
+            "--network",
+            "container:web",
+            "-p",
+            "8080:80",
+            "busybox",
+            "true",
         ],
     );
-    assert!(fails(&o, 125).contains("conflicting options"), "{}", stderr(&o));
+    assert!(
+        fails(&o, 125).contains("conflicting options"),
+        "{}",
+        stderr(&o)
+    );
     ok(&sim(&gb, &["stop", "-t", "0", "side"]));
     ok(&sim(&gb, &["rm", "-f", "web"]));
     // Its owner is gone: `start` fails as docker's does (status 1).
@@ -654,7 +717,15 @@ fn a_restarted_simulated_container_is_wired_again() {
     ok(&sim(
         &gb,
         &[
-            "run", "-d", "--name", "r", "--restart", "always", "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            "r",
+            "--restart",
+            "always",
+            "busybox",
+            "sh",
+            "-c",
             "sleep 2; exit 3",
         ],
     ));
@@ -680,7 +751,10 @@ fn a_restarted_simulated_container_is_wired_again() {
     assert!(restarted, "no restart seen");
     let pid1 = ok(&sim(&gb, &["inspect", "-f", "{{.State.Pid}}", "r"]));
     assert_ne!(pid0, pid1);
-    let o = sim(&gb, &["exec", "r", "sh", "-c", "ip addr show eth0; ip route"]);
+    let o = sim(
+        &gb,
+        &["exec", "r", "sh", "-c", "ip addr show eth0; ip route"],
+    );
     let text = ok(&o);
     assert!(
         text.contains(&format!("inet {ip}/24 brd 10.123.0.255 scope global eth0")),
@@ -688,7 +762,11 @@ fn a_restarted_simulated_container_is_wired_again() {
     );
     assert!(text.contains("default via 10.123.0.1 dev eth0"), "{text}");
     let o = sim(&gb, &["run", "--rm", "busybox", "ping", "-c", "1", &ip]);
-    assert!(ok(&o).contains("1 packets transmitted, 1 packets received"), "{}", stdout(&o));
+    assert!(
+        ok(&o).contains("1 packets transmitted, 1 packets received"),
+        "{}",
+        stdout(&o)
+    );
     // The host end of its veth points into a later process's namespace
     // (it may have restarted again meanwhile: each command is a second),
     // which holds the container's address.
@@ -702,7 +780,9 @@ fn a_restarted_simulated_container_is_wired_again() {
         .unwrap_or_else(|| panic!("no veth on the host: {st}"));
     assert!(peer > pid0, "{st}");
     assert!(
-        st["netns"][peer.to_string()].to_string().contains(&format!("\"{ip}\"")),
+        st["netns"][peer.to_string()]
+            .to_string()
+            .contains(&format!("\"{ip}\"")),
         "{st}"
     );
     ok(&sim(&gb, &["rm", "-f", "r"]));
@@ -716,14 +796,29 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
     ok(&sim(
         &gb,
         &[
-            "run", "-d", "--name", "srv", "--network", "chat", "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "chat",
+            "busybox",
+            "sh",
+            "-c",
             "echo pong | nc -l -p 1234",
         ],
     ));
     let o = sim(
         &gb,
         &[
-            "run", "--rm", "--network", "chat", "busybox", "sh", "-c", "echo ping | nc srv 1234",
+            "run",
+            "--rm",
+            "--network",
+            "chat",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ping | nc srv 1234",
         ],
     );
     assert_eq!(ok(&o), "pong\n");
@@ -732,7 +827,12 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
     assert_eq!(
         ok(&sim(
             &gb,
-            &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "srv"]
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                "srv"
+            ]
         )),
         "exited 0\n"
     );
@@ -740,7 +840,13 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
     let o = sim(
         &gb,
         &[
-            "run", "--rm", "--network", "chat", "busybox", "sh", "-c",
+            "run",
+            "--rm",
+            "--network",
+            "chat",
+            "busybox",
+            "sh",
+            "-c",
             "echo again | nc 10.123.1.2 1234",
         ],
     );
@@ -749,7 +855,10 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
         "nc: can't connect to remote host (10.123.1.2): Connection refused\n"
     );
     // The busybox image's nc has no UDP (Debian's small nc): refused as the real one refuses it.
-    let o = sim(&gb, &["run", "--rm", "busybox", "nc", "-u", "127.0.0.1", "53"]);
+    let o = sim(
+        &gb,
+        &["run", "--rm", "busybox", "nc", "-u", "127.0.0.1", "53"],
+    );
     let err = fails(&o, 1);
     assert!(
         err.starts_with("nc: invalid option -- 'u'\nBusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\n\nUsage: nc [-iN] [-wN] [-l] [-p PORT] [-f FILE|IPADDR PORT] [-e PROG]\n"),
@@ -759,7 +868,15 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
     ok(&sim(
         &gb,
         &[
-            "run", "-d", "--name", "pub", "-p", "127.0.0.1:18099:1234", "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "-p",
+            "127.0.0.1:18099:1234",
+            "busybox",
+            "sh",
+            "-c",
             "echo from-pub | nc -l -p 1234",
         ],
     ));

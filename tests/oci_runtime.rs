@@ -133,18 +133,31 @@ fn create_start_state_kill_delete_cycle() {
     let cg = format!("gbrt-test/{id}");
     b.config(|c| {
         c["process"]["terminal"] = false.into();
-        c["process"]["args"] = serde_json::json!(["sh", "-c", "hostname > /started; exec sleep 300"]);
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", "hostname > /started; exec sleep 300"]);
+        // runc's default spec has a read-only root; the program writes a marker.
+        c["root"]["readonly"] = false.into();
         c["linux"]["cgroupsPath"] = format!("/{cg}").into();
         c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
     });
     let bundle = b.bundle();
-    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), "--pid-file", b.path("pid").to_str().unwrap(), &id]);
+    let o = b.rt(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--pid-file",
+        b.path("pid").to_str().unwrap(),
+        &id,
+    ]);
     assert!(o.status.success(), "create: {}", stderr(&o));
     let st = b.state(&id);
     assert_eq!(st["status"], "created", "{st}");
     assert_eq!(st["id"], id.as_str());
     assert_eq!(st["ociVersion"], "1.0.2");
-    assert_eq!(Path::new(st["bundle"].as_str().unwrap()), bundle.canonicalize().unwrap());
+    assert_eq!(
+        Path::new(st["bundle"].as_str().unwrap()),
+        bundle.canonicalize().unwrap()
+    );
     let pid = st["pid"].as_i64().unwrap();
     assert!(pid > 0);
     let pid_file = std::fs::read_to_string(b.path("pid")).unwrap();
@@ -153,9 +166,17 @@ fn create_start_state_kill_delete_cycle() {
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     let pids_dir = Path::new("/sys/fs/cgroup/pids").join(&cg);
     if pids_dir.exists() {
-        assert_eq!(std::fs::read_to_string(pids_dir.join("pids.max")).unwrap().trim(), "50");
+        assert_eq!(
+            std::fs::read_to_string(pids_dir.join("pids.max"))
+                .unwrap()
+                .trim(),
+            "50"
+        );
         let procs = std::fs::read_to_string(pids_dir.join("cgroup.procs")).unwrap();
-        assert!(procs.lines().any(|l| l.trim() == pid.to_string()), "{procs}");
+        assert!(
+            procs.lines().any(|l| l.trim() == pid.to_string()),
+            "{procs}"
+        );
     }
     let started = bundle.join("rootfs/started");
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -163,12 +184,19 @@ fn create_start_state_kill_delete_cycle() {
     // a second create of the same id is refused
     let again = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
     // start: the program runs, in its own UTS namespace with config.json's hostname
     let o = b.rt(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
     eventually(5, "the program to start", || started.exists());
-    assert_eq!(std::fs::read_to_string(&started).unwrap().trim(), "glassbox");
+    assert_eq!(
+        std::fs::read_to_string(&started).unwrap().trim(),
+        "glassbox"
+    );
     assert_eq!(b.state(&id)["status"], "running");
     // a second start is refused; delete of a running container too
     assert!(!b.rt(&["start", &id]).status.success());
@@ -178,7 +206,13 @@ fn create_start_state_kill_delete_cycle() {
     // list shows it
     let o = b.rt(&["list", "--format", "json"]);
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(list.as_array().unwrap().iter().any(|c| c["id"] == id.as_str() && c["status"] == "running"), "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str() && c["status"] == "running"),
+        "{list}"
+    );
     // ps lists the container's process
     let o = b.rt(&["ps", "--format", "json", &id]);
     let pids: Vec<i64> = serde_json::from_slice(&o.stdout).unwrap();
@@ -186,11 +220,17 @@ fn create_start_state_kill_delete_cycle() {
     // kill by name (positional), then the state says stopped
     let o = b.rt(&["kill", &id, "KILL"]);
     assert!(o.status.success(), "kill: {}", stderr(&o));
-    eventually(5, "the container to stop", || b.state(&id)["status"] == "stopped");
+    eventually(5, "the container to stop", || {
+        b.state(&id)["status"] == "stopped"
+    });
     let o = b.rt(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
     assert!(!b.root().join(&id).exists());
-    assert!(cgroup_dirs(&cg).is_empty(), "cgroups left: {:?}", cgroup_dirs(&cg));
+    assert!(
+        cgroup_dirs(&cg).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&cg)
+    );
     let o = b.rt(&["state", &id]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
@@ -255,9 +295,10 @@ fn hooks_run_with_the_state_and_a_failing_prestart_leaves_nothing() {
     assert!(o.status.success(), "create: {}", stderr(&o));
     let pid = b.state(&id)["pid"].as_i64().unwrap();
     for stage in ["prestart", "createRuntime"] {
-        let st: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(format!("{stage}.json"))).unwrap())
-                .unwrap();
+        let st: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{stage}.json"))).unwrap(),
+        )
+        .unwrap();
         assert_eq!(st["id"], id.as_str(), "{stage}: {st}");
         assert_eq!(st["pid"].as_i64(), Some(pid), "{stage}: {st}");
     }
@@ -282,12 +323,25 @@ fn hooks_run_with_the_state_and_a_failing_prestart_leaves_nothing() {
         });
     });
     let log = b.path("bad.log");
-    let o = b.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", bundle.to_str().unwrap(), &bad]);
+    let o = b.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &bad,
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("prestart hook"), "{}", stderr(&o));
     assert!(stderr(&o).contains("no network for you"), "{}", stderr(&o));
     assert!(!b.root().join(&bad).exists(), "state left behind");
-    assert!(cgroup_dirs(&cg).is_empty(), "cgroups left: {:?}", cgroup_dirs(&cg));
+    assert!(
+        cgroup_dirs(&cg).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&cg)
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("no network for you"), "{text}");
     for d in cgroup_dirs("gbrt-test") {
@@ -300,18 +354,33 @@ fn errors_go_to_the_log_file_as_json_lines() {
     let Some(b) = Bundle::new() else { return };
     let log = b.path("runtime.log");
     let missing = b.path("no-such-bundle");
-    let o = b.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", missing.to_str().unwrap(), "gbrt-nobundle"]);
+    let o = b.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        missing.to_str().unwrap(),
+        "gbrt-nobundle",
+    ]);
     assert!(!o.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
     let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(line["level"], "error");
-    assert!(line["msg"].as_str().unwrap().contains("no-such-bundle"), "{line}");
+    assert!(
+        line["msg"].as_str().unwrap().contains("no-such-bundle"),
+        "{line}"
+    );
     assert!(line["time"].as_str().unwrap().starts_with("20"), "{line}");
     // text format
     let o = b.rt(&["--log", log.to_str().unwrap(), "state", "gbrt-nosuch"]);
     assert!(!o.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.lines().last().unwrap().contains("level=error"), "{text}");
+    assert!(
+        text.lines().last().unwrap().contains("level=error"),
+        "{text}"
+    );
     // --systemd-cgroup is refused with what to do instead
     let o = b.rt(&["--systemd-cgroup", "list"]);
     assert!(!o.status.success());
@@ -363,16 +432,31 @@ impl Podman {
             .arg(d.join("run"))
             .arg("--runtime")
             .arg(RUNTIME)
-            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ])
             .args(args);
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("run podman")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run podman")
     }
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "podman {args:?} failed\n{}\n{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "podman {args:?} failed\n{}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
         stdout(&o)
     }
 }
@@ -391,11 +475,31 @@ fn podman_runs_containers_with_glassbox_runtime() {
     let out = pm.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
     assert_eq!(out.trim(), "hi");
     // exit codes come through
-    let o = pm.run(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 7"]);
+    let o = pm.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     // detached, exec, logs, stop, rm
     let name = format!("gbpm-{}", std::process::id());
-    pm.ok(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sh", "-c", "echo up; exec sleep 300"]);
+    pm.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; exec sleep 300",
+    ]);
     let out = pm.ok(&["exec", &name, "cat", "/proc/1/cmdline"]);
     assert!(out.starts_with("sleep"), "{out:?}");
     let out = pm.ok(&["exec", &name, "sh", "-c", "echo $((6*7))"]);
@@ -408,10 +512,42 @@ fn podman_runs_containers_with_glassbox_runtime() {
     assert_eq!(st.trim(), "exited");
     pm.ok(&["rm", &name]);
     // --memory reaches the cgroup; --cap-drop the process's capabilities
-    let out = pm.ok(&["run", "--rm", "--network", "none", "--memory", "64m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    let out = pm.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
     assert_eq!(out.trim(), (64 * 1024 * 1024).to_string());
-    let out = pm.ok(&["run", "--rm", "--network", "none", "--cap-drop", "all", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let out = pm.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "all",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert!(out.contains("0000000000000000"), "{out}");
-    let o = pm.run(&["run", "--rm", "--network", "none", "--cap-drop", "chown", "busybox", "chown", "nobody", "/tmp"]);
+    let o = pm.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "chown",
+        "busybox",
+        "chown",
+        "nobody",
+        "/tmp",
+    ]);
     assert!(!o.status.success(), "chown worked without CAP_CHOWN");
 }

@@ -166,7 +166,10 @@ pub fn run_builder(g: &GlobalOptions, args: BuilderArgs) -> Result<i32> {
 /// docker's lines for pruned build cache (`total`: with the closing line).
 pub fn prune_lines(keys: &[String], freed: u64, total: bool) -> String {
     let mut out = String::new();
-    let ids: Vec<String> = keys.iter().map(|k| k[..25.min(k.len())].to_string()).collect();
+    let ids: Vec<String> = keys
+        .iter()
+        .map(|k| k[..25.min(k.len())].to_string())
+        .collect();
     super::lifecycle::push_deleted(&mut out, "build cache objects", &ids);
     if total {
         super::lifecycle::push_reclaimed(&mut out, freed);

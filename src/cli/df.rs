@@ -86,7 +86,13 @@ fn summary_rows(u: &Usage) -> Vec<serde_json::Value> {
         {
             // docker shows the build cache's reclaimable bytes without a share.
             let n = u.build_cache_totals();
-            row("Build Cache", n.count, n.active, n.size, human_size(n.reclaimable))
+            row(
+                "Build Cache",
+                n.count,
+                n.active,
+                n.size,
+                human_size(n.reclaimable),
+            )
         },
     ]
 }

@@ -56,7 +56,12 @@ fn with_books<T>(root: &Path, f: impl FnOnce(&mut Books) -> Result<T>) -> Result
 
 /// Add the image `add` makes (or finds) to the index, held by this build
 /// from then on; `existed` tells whether it was in the index before.
-pub fn register(root: &Path, store: &Store, config_digest: &str, add: impl FnOnce() -> Result<Image>) -> Result<Image> {
+pub fn register(
+    root: &Path,
+    store: &Store,
+    config_digest: &str,
+    add: impl FnOnce() -> Result<Image>,
+) -> Result<Image> {
     with_books(root, |books| {
         let existed = store.resolve(config_digest)?.is_some();
         let img = add()?;
@@ -228,7 +233,11 @@ pub fn prune(root: &Path, all: bool) -> Result<(Vec<String>, u64)> {
     let store = Store::open(root)?;
     let before: std::collections::HashSet<String> = {
         let g = store.garbage()?;
-        g.blobs.iter().chain(g.layers.iter()).map(|(d, _)| d.clone()).collect()
+        g.blobs
+            .iter()
+            .chain(g.layers.iter())
+            .map(|(d, _)| d.clone())
+            .collect()
     };
     let mut removed = Vec::new();
     {

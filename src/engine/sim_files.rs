@@ -388,7 +388,9 @@ impl ImageFiles {
     /// Whether `rel` (relative to the image's root) exists, and is a
     /// directory (symlinks followed inside the image).
     pub fn kind(&self, rel: &str) -> Option<bool> {
-        self.fs.lookup(&format!("/{rel}"), "/").map(|(_, n)| n.is_dir())
+        self.fs
+            .lookup(&format!("/{rel}"), "/")
+            .map(|(_, n)| n.is_dir())
     }
 
     /// A file's whole content (the model keeps only the first 64 KiB of a

@@ -1244,7 +1244,10 @@ impl Store {
             let Ok(m) = self.read_blob(&digest).and_then(|b| Manifest::parse(&b)) else {
                 continue;
             };
-            if let Ok(config) = self.read_blob(&m.config.digest).and_then(|b| parse_config(&b)) {
+            if let Ok(config) = self
+                .read_blob(&m.config.digest)
+                .and_then(|b| parse_config(&b))
+            {
                 chains.extend(chain_ids(config.rootfs().diff_ids()));
             }
             blobs.insert(digest);

@@ -231,7 +231,9 @@ pub fn is_under(setup: &CgroupSetup, path: &Path) -> bool {
 /// a hierarchy's root): glassbox-runtime's guard, since an OCI bundle
 /// chooses its own cgroupsPath (podman's /libpod_parent/libpod-ID).
 pub fn is_inside(setup: &CgroupSetup, path: &Path) -> bool {
-    !path.components().any(|c| matches!(c, std::path::Component::ParentDir))
+    !path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
         && setup
             .hierarchies
             .iter()

@@ -128,10 +128,7 @@ fn file_block(f: &super::model::LessonFile, lang: Lang) -> String {
             };
             format!(
                 "{}\n\n{}",
-                lang.pick(
-                    &format!("`{}`:", f.path),
-                    &format!("`{}`：", f.path)
-                ),
+                lang.pick(&format!("`{}`:", f.path), &format!("`{}`：", f.path)),
                 fenced(kind, text)
             )
         }

@@ -26,12 +26,18 @@ pub fn validate(f: &LessonFile) -> Result<()> {
     match (&f.text, &f.program) {
         // A line `EOF` would end the here-document `show` prints early.
         (Some(text), None) if text.lines().any(|l| l.trim() == "EOF") => {
-            bail!("lesson file {}: a line EOF cannot be shown as a here-document", f.path)
+            bail!(
+                "lesson file {}: a line EOF cannot be shown as a here-document",
+                f.path
+            )
         }
         (Some(_), None) => {}
         (None, Some(name)) if name == STATIC_HELLO => {}
         (None, Some(name)) => bail!("lesson file {}: unknown program {name:?}", f.path),
-        _ => bail!("lesson file {}: give exactly one of text or program", f.path),
+        _ => bail!(
+            "lesson file {}: give exactly one of text or program",
+            f.path
+        ),
     }
     mode(f)?;
     Ok(())
@@ -113,7 +119,10 @@ pub fn show(files: &[LessonFile], lang: Lang) -> String {
         match &f.text {
             Some(text) => {
                 out.push_str(&lang.pick(
-                    &format!("  glassbox writes {}, as this shell command would:\n", f.path),
+                    &format!(
+                        "  glassbox writes {}, as this shell command would:\n",
+                        f.path
+                    ),
                     &format!("  glassbox 写入 {}，等同于这条 shell 命令：\n", f.path),
                 ));
                 out.push_str(&format!("  $ {mkdir}cat > {} <<'EOF'\n", f.path));

@@ -135,10 +135,18 @@ fn spawn(dir: &Path, config: &Path, host: &str) -> Result<std::process::Child> {
 
 fn said_start(lang: Lang, host: &str, spec: &RegistrySpec, how: &str) {
     let user = match &spec.user {
-        Some(u) => lang.pick(
-            &format!("; it asks for a login (user {u}, password {})", spec.password.as_deref().unwrap_or("")),
-            &format!("；它要求登录（用户 {u}，密码 {}）", spec.password.as_deref().unwrap_or("")),
-        ).to_string(),
+        Some(u) => lang
+            .pick(
+                &format!(
+                    "; it asks for a login (user {u}, password {})",
+                    spec.password.as_deref().unwrap_or("")
+                ),
+                &format!(
+                    "；它要求登录（用户 {u}，密码 {}）",
+                    spec.password.as_deref().unwrap_or("")
+                ),
+            )
+            .to_string(),
         None => String::new(),
     };
     note(&lang.pick(
@@ -185,11 +193,7 @@ impl LessonRegistry {
             lang,
             &host,
             spec,
-            &format!(
-                "{PROGRAM} serve {} (pid {})",
-                config.display(),
-                child.id()
-            ),
+            &format!("{PROGRAM} serve {} (pid {})", config.display(), child.id()),
         );
         Ok(LessonRegistry {
             host,
@@ -202,10 +206,7 @@ impl LessonRegistry {
 }
 
 fn tempdir(port: u16) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "glassbox-registry-{}-{port}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("glassbox-registry-{}-{port}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("make {}", dir.display()))?;
     Ok(dir)
@@ -233,8 +234,14 @@ impl Drop for LessonRegistry {
             let dir = self.dir.take().unwrap_or_default();
             let _ = std::fs::remove_dir_all(&dir);
             note(&self.lang.pick(
-                &format!("  [registry] stopped (kill {pid}) and removed {}", dir.display()),
-                &format!("  [镜像仓库] 已停止（kill {pid}），并删除了 {}", dir.display()),
+                &format!(
+                    "  [registry] stopped (kill {pid}) and removed {}",
+                    dir.display()
+                ),
+                &format!(
+                    "  [镜像仓库] 已停止（kill {pid}），并删除了 {}",
+                    dir.display()
+                ),
             ));
         }
     }
@@ -370,7 +377,9 @@ pub fn curl(runner: &Runner, args: &[String]) -> Result<(i32, String)> {
                 creds = Some((u.to_string(), p.to_string()));
             }
             u if u.starts_with("http://") => url = Some(u.to_string()),
-            other => bail!("lessons run curl with -s, -i, -u and an http:// URL only, not {other:?}"),
+            other => {
+                bail!("lessons run curl with -s, -i, -u and an http:// URL only, not {other:?}")
+            }
         }
     }
     let url = url.context("curl: no http:// URL")?;

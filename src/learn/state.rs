@@ -277,5 +277,6 @@ pub fn registry_digest(runner: &super::runner::Runner, remote: &str) -> Result<S
     let m = client
         .open_manifest(&tag)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    m.digest.context("the registry sent no Docker-Content-Digest")
+    m.digest
+        .context("the registry sent no Docker-Content-Digest")
 }

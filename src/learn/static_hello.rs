@@ -67,7 +67,7 @@ fn x86_64() -> Vec<u8> {
     f.extend((PROGRAM_HEADER as u16).to_le_bytes()); // e_phentsize
     f.extend(1u16.to_le_bytes()); // e_phnum
     f.extend([0u8; 6]); // e_shentsize, e_shnum, e_shstrndx
-    // One PT_LOAD segment, readable and executable: the whole file at BASE.
+                        // One PT_LOAD segment, readable and executable: the whole file at BASE.
     f.extend(1u32.to_le_bytes()); // p_type: PT_LOAD
     f.extend(5u32.to_le_bytes()); // p_flags: PF_R | PF_X
     f.extend(0u64.to_le_bytes()); // p_offset

@@ -99,11 +99,15 @@ pub fn heredoc(text: &str) -> Result<(String, Option<String>), String> {
         return Ok((text.to_string(), None));
     };
     let Some((command, marker)) = first.trim_end().rsplit_once("<<") else {
-        return Err(format!("{first:?}: lines after a command need a here-document (<<'EOF')"));
+        return Err(format!(
+            "{first:?}: lines after a command need a here-document (<<'EOF')"
+        ));
     };
     let delimiter = marker.trim().trim_matches('\'').trim_matches('"');
     if delimiter.is_empty() || delimiter.contains(char::is_whitespace) {
-        return Err(format!("{first:?}: a here-document needs one delimiter word"));
+        return Err(format!(
+            "{first:?}: a here-document needs one delimiter word"
+        ));
     }
     let lines: Vec<&str> = rest.lines().collect();
     let Some(end) = lines.iter().position(|l| *l == delimiter) else {

@@ -224,7 +224,12 @@ fn boxed(g: &Glyphs, lines: &[String]) -> Vec<String> {
     let w = lines.iter().map(|l| width(l)).max().unwrap_or(0);
     let mut out = vec![format!("{}{}{}", g.tl, g.h.repeat(w + 2), g.tr)];
     for l in lines {
-        out.push(format!("{} {l}{} {}", g.bar, " ".repeat(w - width(l)), g.bar));
+        out.push(format!(
+            "{} {l}{} {}",
+            g.bar,
+            " ".repeat(w - width(l)),
+            g.bar
+        ));
     }
     out.push(format!("{}{}{}", g.bl, g.h.repeat(w + 2), g.br));
     out
@@ -437,11 +442,11 @@ pub fn render(p: &Picture, lang: Lang, charset: Charset) -> String {
                     lang.pick("(missing in the kernel)", "（内核里没有）")
                 ),
             };
-            let head = format!(
-                "{cont}{mstem}{host_end}{}{} ",
-                g.veth, m.endpoint.ifname
+            let head = format!("{cont}{mstem}{host_end}{}{} ", g.veth, m.endpoint.ifname);
+            let pad = format!(
+                "{cont}{mcont}{}",
+                " ".repeat(width(&head) - width(&cont) - width(&mcont))
             );
-            let pad = format!("{cont}{mcont}{}", " ".repeat(width(&head) - width(&cont) - width(&mcont)));
             let lines = boxed(g, &member_box(g, lang, m, b.net.subnet().prefix));
             for (i, line) in lines.iter().enumerate() {
                 if i == 0 {

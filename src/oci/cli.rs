@@ -30,8 +30,9 @@ pub struct Cli {
     /// Write debug lines to the log.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for runc compatibility ("false" only).
-    #[arg(long, global = true)]
+    /// Accepted for runc compatibility ("false" only). Not global: `spec`
+    /// has its own `--rootless` switch, as runc's has.
+    #[arg(long)]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -260,5 +261,20 @@ fn dispatch(rt: &Runtime, command: Command) -> anyhow::Result<i32> {
             id,
         } => exec::events(rt, &id, stats, &interval).map(|_| 0),
         Command::Features => exec::features().map(|_| 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks the definitions (clashing names, types) only when asked:
+    /// a clash otherwise panics at the first parse.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        Cli::try_parse_from(["glassbox-runtime", "spec", "--rootless"]).unwrap();
+        Cli::try_parse_from(["glassbox-runtime", "--rootless", "false", "list"]).unwrap();
     }
 }

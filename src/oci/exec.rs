@@ -61,8 +61,14 @@ fn exec_process(a: &ExecArgs, bundle: &Path) -> Result<oci_spec::runtime::Proces
     if let Some(u) = &a.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
         let mut user = p.user().clone();
-        user.set_uid(uid.parse().map_err(|_| bad(format!("--user {u:?}: use UID[:GID]")))?);
-        user.set_gid(gid.parse().map_err(|_| bad(format!("--user {u:?}: use UID[:GID]")))?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| bad(format!("--user {u:?}: use UID[:GID]")))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| bad(format!("--user {u:?}: use UID[:GID]")))?,
+        );
         p.set_user(user);
     }
     Ok(p)
@@ -187,7 +193,9 @@ fn read_input(arg: &str) -> Result<String> {
 pub fn update(rt: &Runtime, id: &str, resources: Option<&str>) -> Result<()> {
     let record = state::load(&rt.root, id)?;
     let Some(arg) = resources else {
-        bail!(bad("update needs --resources FILE (or - for standard input)".into()));
+        bail!(bad(
+            "update needs --resources FILE (or - for standard input)".into()
+        ));
     };
     let r: oci_spec::runtime::LinuxResources = serde_json::from_str(&read_input(arg)?)
         .map_err(|e| bad(format!("--resources {arg}: {e}")))?;
@@ -201,12 +209,22 @@ pub fn update(rt: &Runtime, id: &str, resources: Option<&str>) -> Result<()> {
 }
 
 fn read_num(dir: &Path, file: &str) -> Option<u64> {
-    std::fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    std::fs::read_to_string(dir.join(file))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// runc's `events --stats` object for the container's cgroup.
 fn stats(record: &state::Record) -> serde_json::Value {
-    let find = |file: &str| record.cgroups.iter().find(|c| c.join(file).exists()).cloned();
+    let find = |file: &str| {
+        record
+            .cgroups
+            .iter()
+            .find(|c| c.join(file).exists())
+            .cloned()
+    };
     let mut data = serde_json::json!({});
     if let Some(d) = find("cpuacct.usage") {
         data["cpu"] = serde_json::json!({"usage": {"total": read_num(&d, "cpuacct.usage")}});
@@ -296,7 +314,9 @@ pub fn features() -> Result<()> {
 /// A default config.json (oci-spec's default, which follows runc's).
 pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     if rootless {
-        bail!(bad("spec --rootless is not supported: glassbox-runtime runs as root".into()));
+        bail!(bad(
+            "spec --rootless is not supported: glassbox-runtime runs as root".into()
+        ));
     }
     let path = bundle.join("config.json");
     if path.exists() {

@@ -48,7 +48,13 @@ fn cloexec_inherited(preserve: u32) {
     }
 }
 
-fn hook_state(id: &str, status: &str, pid: i32, bundle: &Path, annotations: &serde_json::Value) -> String {
+fn hook_state(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &serde_json::Value,
+) -> String {
     serde_json::json!({
         "ociVersion": "1.0.2",
         "id": id,
@@ -127,8 +133,12 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
         .as_ref()
         .map(|r| r.path().clone())
         .unwrap_or_else(|| PathBuf::from("rootfs"));
-    let rootfs = std::fs::canonicalize(bundle.join(&root))
-        .map_err(|e| bad(format!("root filesystem {}: {e}", bundle.join(&root).display())))?;
+    let rootfs = std::fs::canonicalize(bundle.join(&root)).map_err(|e| {
+        bad(format!(
+            "root filesystem {}: {e}",
+            bundle.join(&root).display()
+        ))
+    })?;
     let process = spec
         .process()
         .clone()
@@ -165,7 +175,11 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     };
     let id = a.id.clone();
     let state_for = |stage: &str| {
-        let status = if stage == "startContainer" { "created" } else { "creating" };
+        let status = if stage == "startContainer" {
+            "created"
+        } else {
+            "creating"
+        };
         hook_state(&id, status, 0, &bundle, &annotations)
     };
     let plan = plan::build(
@@ -222,7 +236,11 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
         for stage in ["prestart", "createRuntime"] {
             for hook in plan::hooks_of(&spec, stage) {
                 let st = hook_state(&a.id, "creating", pid, &bundle, &annotations);
-                do_step(&mut kernel, observer.as_mut(), &plan::hook_step(stage, &hook, st))?;
+                do_step(
+                    &mut kernel,
+                    observer.as_mut(),
+                    &plan::hook_step(stage, &hook, st),
+                )?;
             }
         }
         match kernel.start_child(observer.as_mut())? {
@@ -317,7 +335,11 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
         let annotations = serde_json::to_value(&record.annotations)?;
         for hook in plan::hooks_of(&spec, "poststart") {
             let st = hook_state(id, "running", record.pid, &record.bundle, &annotations);
-            if let Err(e) = do_step(&mut kernel, observer.as_mut(), &plan::hook_step("poststart", &hook, st)) {
+            if let Err(e) = do_step(
+                &mut kernel,
+                observer.as_mut(),
+                &plan::hook_step("poststart", &hook, st),
+            ) {
                 rt.log.warn(&format!("{e:#}"));
             }
         }
@@ -452,7 +474,15 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<()> {
         if status == Status::Paused {
             if let Some(path) = freezer_dir(&kernel, &record) {
                 let version = kernel.cgroup_setup().mode.version();
-                do_step(&mut kernel, observer.as_mut(), &Step::Freeze { path, frozen: false, version })?;
+                do_step(
+                    &mut kernel,
+                    observer.as_mut(),
+                    &Step::Freeze {
+                        path,
+                        frozen: false,
+                        version,
+                    },
+                )?;
             }
         }
         for (pid, start) in cgroup_pids(&record)
@@ -514,12 +544,18 @@ pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<()> {
         .collect();
     match format {
         "json" => {
-            let v: Vec<_> = records.iter().map(|r| state::state_json(&rt.root, r)).collect();
+            let v: Vec<_> = records
+                .iter()
+                .map(|r| state::state_json(&rt.root, r))
+                .collect();
             println!("{}", serde_json::to_string(&v)?);
         }
         "table" if quiet => records.iter().for_each(|r| println!("{}", r.id)),
         "table" => {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<30} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for r in &records {
                 let st = state::status(&rt.root, r);
                 let pid = if st == Status::Stopped { 0 } else { r.pid };
@@ -579,7 +615,11 @@ fn freezer_dir(kernel: &LinuxKernel, record: &Record) -> Option<PathBuf> {
 pub fn freeze(rt: &Runtime, id: &str, frozen: bool) -> Result<()> {
     let record = state::load(&rt.root, id)?;
     let status = state::status(&rt.root, &record);
-    let wanted = if frozen { Status::Running } else { Status::Paused };
+    let wanted = if frozen {
+        Status::Running
+    } else {
+        Status::Paused
+    };
     if status != wanted {
         bail!(bad(format!(
             "cannot {} container {id}: it is {}",
@@ -592,5 +632,13 @@ pub fn freeze(rt: &Runtime, id: &str, frozen: bool) -> Result<()> {
         .ok_or_else(|| bad("this host has no freezer cgroup".into()))?;
     let version = kernel.cgroup_setup().mode.version();
     let mut observer = rt.observer(if frozen { "pause" } else { "resume" }, id);
-    do_step(&mut kernel, observer.as_mut(), &Step::Freeze { path, frozen, version })
+    do_step(
+        &mut kernel,
+        observer.as_mut(),
+        &Step::Freeze {
+            path,
+            frozen,
+            version,
+        },
+    )
 }

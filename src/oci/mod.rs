@@ -64,8 +64,10 @@ impl Runtime {
                 }
             }
             Err(e) => {
-                self.log
-                    .warn(&format!("cannot open the explain log {}: {e}", path.display()));
+                self.log.warn(&format!(
+                    "cannot open the explain log {}: {e}",
+                    path.display()
+                ));
                 Box::new(crate::kernel::Silent)
             }
         }
@@ -83,7 +85,11 @@ impl Runtime {
 }
 
 /// Show a parent-side step to the observer, then carry it out.
-pub fn do_step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, step: &Step) -> Result<()> {
+pub fn do_step(
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    step: &Step,
+) -> Result<()> {
     if observer.before(step)? == Go::Abort {
         bail!("aborted at {}", step.kind());
     }

@@ -183,7 +183,10 @@ pub fn process_steps(
     for r in process.rlimits().iter().flatten() {
         let name = serde_json::to_value(r.typ())
             .ok()
-            .and_then(|v| v.as_str().map(|s| s.trim_start_matches("RLIMIT_").to_ascii_lowercase()))
+            .and_then(|v| {
+                v.as_str()
+                    .map(|s| s.trim_start_matches("RLIMIT_").to_ascii_lowercase())
+            })
             .unwrap_or_default();
         limits.push(crate::resources::Ulimit {
             name,
@@ -215,14 +218,15 @@ pub fn process_steps(
     };
     let keep = cap_set(&bounding)?;
     let _ = effective;
-    let exec_user = (user.uid() != 0 || user.gid() != 0 || user.additional_gids().is_some()).then(|| {
-        ExecUser {
-            spec: format!("{}:{}", user.uid(), user.gid()),
-            uid: user.uid(),
-            gid: user.gid(),
-            groups: user.additional_gids().clone().unwrap_or_default(),
-        }
-    });
+    let exec_user =
+        (user.uid() != 0 || user.gid() != 0 || user.additional_gids().is_some()).then(|| {
+            ExecUser {
+                spec: format!("{}:{}", user.uid(), user.gid()),
+                uid: user.uid(),
+                gid: user.gid(),
+                groups: user.additional_gids().clone().unwrap_or_default(),
+            }
+        });
     let non_root = exec_user.as_ref().is_some_and(|u| u.uid != 0);
     let mut caps = Vec::new();
     if let Some(u) = exec_user {
@@ -293,7 +297,9 @@ pub fn build(
         .map_err(|e| bad(format!("{e:#}")))?;
     let argv = process.args().clone().unwrap_or_default();
     if argv.is_empty() {
-        bail!(bad("config.json process.args is empty: nothing to run".into()));
+        bail!(bad(
+            "config.json process.args is empty: nothing to run".into()
+        ));
     }
 
     // ---- parent: cgroup, device rules, limits
@@ -347,7 +353,11 @@ pub fn build(
     // As runc's specconv: its default rules (c *:* m, null, zero, tty,
     // ptmx...) and one per linux.devices entry follow config.json's own.
     if deny_all {
-        allow.extend(crate::confine::DEFAULT_DEVICE_RULES.iter().map(|r| r.to_string()));
+        allow.extend(
+            crate::confine::DEFAULT_DEVICE_RULES
+                .iter()
+                .map(|r| r.to_string()),
+        );
         for d in linux.devices().iter().flatten() {
             let kind = if d.typ().as_str() == "b" { "b" } else { "c" };
             allow.push(format!("{kind} {}:{} rwm", d.major(), d.minor()));
@@ -402,8 +412,14 @@ pub fn build(
                 dest.display()
             )));
         }
-        if dest.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            bail!(bad(format!("mount destination {} has '..'", dest.display())));
+        if dest
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            bail!(bad(format!(
+                "mount destination {} has '..'",
+                dest.display()
+            )));
         }
         let fstype = m.typ().clone().unwrap_or_else(|| "none".into());
         let options = m.options().clone().unwrap_or_default();
@@ -476,12 +492,21 @@ pub fn build(
         child.push(Step::LinkUp { name: "lo".into() });
     }
     for hook in hooks_of(spec, "createContainer") {
-        child.push(hook_step("createContainer", &hook, hook_state("createContainer")));
+        child.push(hook_step(
+            "createContainer",
+            &hook,
+            hook_state("createContainer"),
+        ));
     }
     child.push(Step::PivotRoot {
         new_root: rootfs.to_path_buf(),
     });
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         child.push(Step::RemountReadOnly { target: "/".into() });
     }
     for (key, value) in linux.sysctl().clone().unwrap_or_default() {
@@ -507,7 +532,11 @@ pub fn build(
         fd: fifo.1,
     });
     for hook in hooks_of(spec, "startContainer") {
-        child.push(hook_step("startContainer", &hook, hook_state("startContainer")));
+        child.push(hook_step(
+            "startContainer",
+            &hook,
+            hook_state("startContainer"),
+        ));
     }
     child.push(Step::Exec {
         argv,
@@ -536,13 +565,14 @@ fn cgroup_mount(
     options: &[String],
 ) {
     let ro = options.iter().any(|o| o == "ro");
-    let mount = |source: String, destination: String, fstype: &str, options: &[&str]| Step::OciMount {
-        source,
-        root: rootfs.to_path_buf(),
-        destination,
-        fstype: fstype.into(),
-        options: options.iter().map(|o| o.to_string()).collect(),
-    };
+    let mount =
+        |source: String, destination: String, fstype: &str, options: &[&str]| Step::OciMount {
+            source,
+            root: rootfs.to_path_buf(),
+            destination,
+            fstype: fstype.into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        };
     child.push(mount(
         "tmpfs".into(),
         destination.into(),
@@ -558,7 +588,11 @@ fn cgroup_mount(
         };
         child.push(mount(
             dir.display().to_string(),
-            format!("{}/{}", destination.trim_end_matches('/'), name.to_string_lossy()),
+            format!(
+                "{}/{}",
+                destination.trim_end_matches('/'),
+                name.to_string_lossy()
+            ),
             "bind",
             opts,
         ));

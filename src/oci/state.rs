@@ -91,7 +91,9 @@ pub fn load(root: &Path, id: &str) -> Result<Record> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!(super::plan::bad(format!("container \"{id}\" does not exist")))
+            bail!(super::plan::bad(format!(
+                "container \"{id}\" does not exist"
+            )))
         }
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     };

@@ -233,7 +233,10 @@ impl Remote for SimRegistry {
         self.gate.creds.is_some()
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.gate.challenge().or(self.bearer.then(docker_hub_challenge)))
+        Ok(self
+            .gate
+            .challenge()
+            .or(self.bearer.then(docker_hub_challenge)))
     }
     fn answer(&self, c: &Challenge) -> RResult<()> {
         self.gate.answer(c, &self.registry)
@@ -321,7 +324,10 @@ impl Remote for SimPushTarget {
         self.gate.creds.is_some()
     }
     fn ping_challenge(&self) -> RResult<Option<Challenge>> {
-        Ok(self.gate.challenge().or(self.bearer.then(docker_hub_challenge)))
+        Ok(self
+            .gate
+            .challenge()
+            .or(self.bearer.then(docker_hub_challenge)))
     }
     fn answer(&self, c: &Challenge) -> RResult<()> {
         self.gate.answer(c, &self.registry)

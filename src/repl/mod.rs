@@ -288,7 +288,11 @@ impl Session {
         let containers = crate::container::list(&store).unwrap_or_default();
         let table = crate::engine::network::nft_table(&store);
         let picture = net::gather(kernel.as_mut(), &nets, &containers, &table, true);
-        Some(net::render(&picture, self.lang, net::Charset::from_locale()))
+        Some(net::render(
+            &picture,
+            self.lang,
+            net::Charset::from_locale(),
+        ))
     }
 
     fn help(&self) {

@@ -166,7 +166,9 @@ fn before_cgroup_join(step: &Step) -> bool {
 
 /// Before the exec fifo: would exec find the program and its directory?
 fn exec_precheck(rest: &[Step]) -> Option<(i32, String)> {
-    let Some(Step::Exec { argv, env, cwd, .. }) = rest.iter().find(|s| matches!(s, Step::Exec { .. })) else {
+    let Some(Step::Exec { argv, env, cwd, .. }) =
+        rest.iter().find(|s| matches!(s, Step::Exec { .. }))
+    else {
         return None;
     };
     let first = argv.first()?;

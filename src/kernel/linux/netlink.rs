@@ -308,7 +308,8 @@ impl Rtnl {
                     _ => None,
                 })
             });
-            if let (Some(ip), Some(l)) = (ip, links.iter_mut().find(|l| l.index == m.header.index)) {
+            if let (Some(ip), Some(l)) = (ip, links.iter_mut().find(|l| l.index == m.header.index))
+            {
                 l.addrs.push((ip, m.header.prefix_len));
             }
         }

@@ -121,7 +121,10 @@ pub fn oci_mount(
         };
         let fs = if bind { None } else { Some(fstype) };
         mount(Some(source), &target, fs, first, data_arg).with_context(|| {
-            format!("mount {source} ({fstype}, {}) on {destination}", options.join(","))
+            format!(
+                "mount {source} ({fstype}, {}) on {destination}",
+                options.join(",")
+            )
         })?;
         // A bind mount takes ro, nosuid... only on a remount (as runc does).
         let rest = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -220,7 +223,11 @@ pub fn run_hook(
             bail!(
                 "{stage} hook {} failed ({status}){}",
                 path.display(),
-                if msg.is_empty() { String::new() } else { format!(": {msg}") }
+                if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {msg}")
+                }
             );
         }
         if deadline.is_some_and(|d| Instant::now() > d) {

@@ -451,10 +451,9 @@ impl SimNet {
         if ns == 0 {
             self.host();
         }
-        let n = self
-            .netns
-            .get(&ns)
-            .with_context(|| format!("Cannot open network namespace of process {ns}: No such process"))?;
+        let n = self.netns.get(&ns).with_context(|| {
+            format!("Cannot open network namespace of process {ns}: No such process")
+        })?;
         Ok(n.links
             .iter()
             .map(|l| crate::kernel::LinkView {

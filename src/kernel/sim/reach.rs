@@ -9,10 +9,10 @@ use super::fs::SimFs;
 use super::host::{Detached, HostState};
 use super::net::{NetNs, Path, SimNet};
 use super::nft::Proto;
+use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The network as one simulated process sees it (a snapshot of the host's).

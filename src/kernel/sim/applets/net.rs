@@ -348,7 +348,9 @@ pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         }
     };
     if has(&opts, 'e') || has(&opts, 'f') {
-        p.err("nc: -e PROG and -f FILE cannot run in simulation; run for real as root to use them\n")?;
+        p.err(
+            "nc: -e PROG and -f FILE cannot run in simulation; run for real as root to use them\n",
+        )?;
         return Ok(126);
     }
     if has(&opts, 'l') {
