@@ -127,7 +127,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
     for w in &warnings {
         rt.log.warn(w);
     }
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     if terminal {
         kernel.prepare_terminal_in(record.pid)?;
     }
@@ -199,7 +199,7 @@ pub fn update(rt: &Runtime, id: &str, resources: Option<&str>) -> Result<()> {
     };
     let r: oci_spec::runtime::LinuxResources = serde_json::from_str(&read_input(arg)?)
         .map_err(|e| bad(format!("--resources {arg}: {e}")))?;
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     let steps = plan::limit_steps(&plan::resources(&r), kernel.cgroup_setup(), &record.cgroups)?;
     let mut observer = rt.observer("update", id);
     for s in &steps {

@@ -113,7 +113,7 @@ impl Undo {
             return;
         }
         if !self.cgroups.is_empty() {
-            if let Ok(mut k) = LinuxKernel::new() {
+            if let Ok(mut k) = LinuxKernel::for_oci() {
                 let _ = k.apply(&Step::CgroupRemove {
                     paths: self.cgroups.clone(),
                 });
@@ -167,7 +167,7 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     .with_context(|| format!("open {}", fifo.display()))?;
     // SAFETY: a fresh descriptor we own.
     let fifo_fd = unsafe { OwnedFd::from_raw_fd(fifo_fd) };
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     let console = if terminal {
         kernel.prepare_terminal()?
     } else {
@@ -330,7 +330,7 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
     let _ = std::fs::remove_file(&fifo);
     // poststart: after the program started; a failure is only a warning.
     if let Ok(spec) = load_spec(&record.bundle) {
-        let mut kernel = LinuxKernel::new()?;
+        let mut kernel = LinuxKernel::for_oci()?;
         let mut observer = rt.observer("start", id);
         let annotations = serde_json::to_value(&record.annotations)?;
         for hook in plan::hooks_of(&spec, "poststart") {
@@ -411,7 +411,7 @@ pub fn kill(rt: &Runtime, id: &str, signal: &str, all: bool) -> Result<()> {
     if status == Status::Stopped && !all {
         bail!(bad(format!("container {id} is not running")));
     }
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     let mut observer = rt.observer("kill", id);
     let mut targets = vec![(record.pid, record.pid_start)];
     if all {
@@ -468,7 +468,7 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<()> {
             status.name()
         )));
     }
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     let mut observer = rt.observer("delete", id);
     if status != Status::Stopped {
         if status == Status::Paused {
@@ -627,7 +627,7 @@ pub fn freeze(rt: &Runtime, id: &str, frozen: bool) -> Result<()> {
             status.name()
         )));
     }
-    let mut kernel = LinuxKernel::new()?;
+    let mut kernel = LinuxKernel::for_oci()?;
     let path = freezer_dir(&kernel, &record)
         .ok_or_else(|| bad("this host has no freezer cgroup".into()))?;
     let version = kernel.cgroup_setup().mode.version();

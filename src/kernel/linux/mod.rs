@@ -78,9 +78,19 @@ struct Running {
 
 pub struct LinuxKernel {
     cgroups: CgroupSetup,
+    /// Which cgroups `cgroup_remove` may touch: glassbox's own tree, or (for
+    /// glassbox-runtime, whose caller picks cgroupsPath) any below a root.
+    cgroup_scope: CgroupScope,
     child: Option<Running>,
     /// The PTY opened by `prepare_terminal`, handed to the child at clone.
     terminal: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// See [`LinuxKernel::for_oci`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CgroupScope {
+    Glassbox,
+    AnyInside,
 }
 
 impl LinuxKernel {
@@ -236,8 +246,20 @@ impl LinuxKernel {
     pub fn new() -> Result<LinuxKernel> {
         Ok(LinuxKernel {
             cgroups: CgroupSetup::detect()?,
+            cgroup_scope: CgroupScope::Glassbox,
             child: None,
             terminal: None,
+        })
+    }
+
+    /// The kernel glassbox-runtime drives: an OCI bundle names its own
+    /// cgroupsPath (podman: /libpod_parent/libpod-ID), so removal is allowed
+    /// for any cgroup strictly inside a hierarchy, not only glassbox's tree.
+    /// `glassbox` itself keeps the narrow guard.
+    pub fn for_oci() -> Result<LinuxKernel> {
+        Ok(LinuxKernel {
+            cgroup_scope: CgroupScope::AnyInside,
+            ..LinuxKernel::new()?
         })
     }
 
@@ -308,9 +330,11 @@ impl Kernel for LinuxKernel {
             }
             Step::CgroupRemove { paths } => {
                 for p in paths {
-                    if !super::cgroup::is_under(&self.cgroups, p)
-                        && !super::cgroup::is_inside(&self.cgroups, p)
-                    {
+                    let allowed = match self.cgroup_scope {
+                        CgroupScope::Glassbox => super::cgroup::is_under(&self.cgroups, p),
+                        CgroupScope::AnyInside => super::cgroup::is_inside(&self.cgroups, p),
+                    };
+                    if !allowed {
                         bail!("refusing to remove {}: not a glassbox cgroup", p.display());
                     }
                     cgroupfs::remove(p)?;
