@@ -394,6 +394,35 @@ fn errors_go_to_the_log_file_as_json_lines() {
 /// refuses systemd cgroups), busybox loaded from the fixture.
 struct Podman {
     dir: tempfile::TempDir,
+    /// Whether podman's cgroupfs parent existed before the test (then it is
+    /// someone else's and stays).
+    had_libpod_parent: bool,
+}
+
+/// podman's cgroupfs parent in every v1 hierarchy (or the v2 root).
+fn libpod_parents() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let p = e.path().join("libpod_parent");
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// rmdir a cgroup tree bottom-up; a cgroup that still holds a process stays.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 impl Podman {
@@ -417,7 +446,10 @@ impl Podman {
              [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
         )
         .unwrap();
-        let pm = Podman { dir };
+        let pm = Podman {
+            dir,
+            had_libpod_parent: !libpod_parents().is_empty(),
+        };
         pm.ok(&["load", "-i", image.to_str().unwrap()]);
         Some(pm)
     }
@@ -466,6 +498,11 @@ impl Drop for Podman {
         let _ = self.run(&["rm", "-af", "-t", "0"]);
         // vfs layers and podman's run dir: unmount anything left, then remove.
         let _ = self.run(&["system", "reset", "-f"]);
+        if !self.had_libpod_parent {
+            for p in libpod_parents() {
+                remove_cgroup_tree(&p);
+            }
+        }
     }
 }
 
