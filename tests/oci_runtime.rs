@@ -192,7 +192,10 @@ fn create_start_state_kill_delete_cycle() {
     // start: the program runs, in its own UTS namespace with config.json's hostname
     let o = b.rt(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
-    eventually(5, "the program to start", || started.exists());
+    // The shell makes the file before hostname writes into it: wait for the line.
+    eventually(5, "the program to start", || {
+        std::fs::read_to_string(&started).is_ok_and(|t| t.ends_with('\n'))
+    });
     assert_eq!(
         std::fs::read_to_string(&started).unwrap().trim(),
         "glassbox"
@@ -334,7 +337,14 @@ fn hooks_run_with_the_state_and_a_failing_prestart_leaves_nothing() {
         &bad,
     ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("prestart hook"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("prestart hook"),
+        "{:?}\n{}\n{}\nlog: {}",
+        o.status,
+        stdout(&o),
+        stderr(&o),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     assert!(stderr(&o).contains("no network for you"), "{}", stderr(&o));
     assert!(!b.root().join(&bad).exists(), "state left behind");
     assert!(

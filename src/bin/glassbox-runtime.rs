@@ -2,8 +2,8 @@
 //! podman, containerd and anything else that calls runc. See `glassbox::oci`.
 
 fn main() {
-    // As other command-line tools: end quietly when our reader goes away.
-    // SAFETY: setting a signal disposition before anything else runs.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // SIGPIPE stays ignored (Rust's default), as runc ignores it: a hook that
+    // exits without reading the state written to its stdin must fail as a
+    // hook (its exit code), not kill the runtime half-way through `create`.
     std::process::exit(glassbox::oci::cli::main());
 }
