@@ -11,7 +11,13 @@ use std::io::{BufRead, IsTerminal, Write};
 pub fn line(prompt: &str) -> Result<String> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
-    read_line()
+    let answer = read_line()?;
+    // On a terminal the typed Enter ended the prompt's line; from a pipe
+    // nothing did, and the next message would follow on the same line.
+    if !std::io::stdin().is_terminal() {
+        eprintln!();
+    }
+    Ok(answer)
 }
 
 fn read_line() -> Result<String> {
