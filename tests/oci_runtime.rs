@@ -5,17 +5,9 @@
 
 mod common;
 
-use common::{eventually, is_root, stderr, stdout};
+use common::{eventually, fixture, is_root, stderr, stdout};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn fixture(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var("GLASSBOX_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"));
-    let p = dir.join(name);
-    p.is_file().then_some(p)
-}
 
 const RUNTIME: &str = env!("CARGO_BIN_EXE_glassbox-runtime");
 

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{ok, stderr, stdout, Gb};
-use std::path::{Path, PathBuf};
+use common::{fixture, ok, stderr, stdout, Gb};
+use std::path::PathBuf;
 use std::process::Command;
 
 struct Podman {
@@ -60,14 +60,6 @@ impl Podman {
     fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-fn fixture(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var("GLASSBOX_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"));
-    let p = dir.join(name);
-    p.is_file().then_some(p)
 }
 
 /// An image in glassbox: the built-in busybox through the simulated registry.

@@ -5,6 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A file the fixtures script built (`$GLASSBOX_FIXTURES`, else target/fixtures).
+pub fn fixture(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var("GLASSBOX_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"));
+    let p = dir.join(name);
+    p.is_file().then_some(p)
+}
+
 pub struct Gb {
     pub dir: tempfile::TempDir,
 }
