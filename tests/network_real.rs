@@ -1081,3 +1081,42 @@ fn the_network_diagram_names_the_real_veth_of_a_running_container() {
     assert!(!d.contains(&veth), "{d}");
     assert!(d.contains("(no containers)"), "{d}");
 }
+
+/// A host route already on the default network's subnet (here on a bridge
+/// the test adds, standing for a VPN's link; this kernel has no dummy links) stops the bridge from being made:
+/// the run fails with what to change, and no bridge appears.
+#[test]
+fn the_default_subnet_must_not_hide_a_host_route() {
+    require_root!();
+    let net = Net::new(11);
+    let dummy = format!("gbd{}", std::process::id() % 100000);
+    let ip = |args: &[&str]| {
+        assert!(std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
+    ip(&["link", "add", "name", &dummy, "type", "bridge"]);
+    struct DelLink(String);
+    impl Drop for DelLink {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .status();
+        }
+    }
+    let _del = DelLink(dummy.clone());
+    ip(&["addr", "add", "10.123.211.1/25", "dev", &dummy]);
+    ip(&["link", "set", &dummy, "up"]);
+
+    let o = net.run(&["run", "--rm", "--network", "bridge", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("subnet 10.123.211.0/24 overlaps the host's route to 10.123.211.0/25"),
+        "{err}"
+    );
+    assert!(!host_links().contains(&net.bridge), "{}", host_links());
+    assert!(stdout(&net.run(&["ps", "-aq"])).trim().is_empty());
+}

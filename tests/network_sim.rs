@@ -893,3 +893,67 @@ fn nc_listens_in_one_simulated_container_and_another_connects() {
     let later = [("GLASSBOX_SIM_CLOCK", "1767225700+1")];
     assert_eq!(ok(&sim_env(&gb, &later, &["logs", "pub"])), "hello\n");
 }
+
+/// The default network's subnet is checked against the host's routes when
+/// its bridge is made (the simulated host's uplink is 10.0.2.0/24), and an
+/// unused default network follows a change of `default_subnet`: the old
+/// bridge goes, a new one with the new gateway comes.
+#[test]
+fn the_default_subnet_must_not_hide_a_host_route_and_follows_the_config() {
+    let gb = Gb::new();
+    std::fs::create_dir_all(gb.sim_root()).unwrap();
+    let config = |subnet: &str| {
+        std::fs::write(
+            gb.sim_root().join("config.toml"),
+            format!("[network]\ndefault_subnet = \"{subnet}\"\n"),
+        )
+        .unwrap()
+    };
+    config("10.0.0.0/16");
+    let err = fails(&sim(&gb, &["run", "--rm", "busybox", "true"]), 125);
+    assert!(
+        err.contains(
+            "the default network's subnet 10.0.0.0/16 overlaps the host's route to 10.0.2.0/24"
+        ) && err.contains("default_subnet under [network]"),
+        "{err}"
+    );
+    // Refused before the bridge was made; --rm removed the container.
+    assert!(stdout(&sim(&gb, &["ps", "-aq"])).trim().is_empty());
+    assert!(
+        !host_state(&gb).contains("glassbox0"),
+        "{}",
+        host_state(&gb)
+    );
+
+    config("10.77.0.0/24");
+    ok(&sim(&gb, &["run", "--rm", "busybox", "true"]));
+    assert!(host_state(&gb).contains("10.77.0.1"), "{}", host_state(&gb));
+    config("10.78.0.0/24");
+    let o = sim(
+        &gb,
+        &[
+            "--explain=steps",
+            "run",
+            "--rm",
+            "busybox",
+            "ip",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o) + &stderr(&o);
+    assert!(text.contains("inet 10.78.0."), "{text}");
+    let removed = text
+        .find("ip link del glassbox0")
+        .expect("the old bridge's removal narrated");
+    let made = text.find("10.78.0.1/24").expect("the new bridge narrated");
+    assert!(removed < made, "{text}");
+    let state = host_state(&gb);
+    assert!(
+        state.contains("10.78.0.1") && !state.contains("10.77.0.1"),
+        "{state}"
+    );
+}

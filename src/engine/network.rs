@@ -77,31 +77,6 @@ impl NetConfig {
     }
 }
 
-/// `[network]` settings that name kernel objects (tests give their own).
-#[derive(Clone, Debug, Default, Deserialize)]
-struct Names {
-    nft_table: Option<String>,
-    default_bridge: Option<String>,
-    default_network: Option<String>,
-    /// `false`: never turn on the host's net.ipv4.ip_forward (containers
-    /// then reach the host and each other, not other networks).
-    ip_forward: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    network: Names,
-}
-
-fn names(root: &Path) -> Names {
-    std::fs::read_to_string(root.join("config.toml"))
-        .ok()
-        .and_then(|t| toml::from_str::<ConfigFile>(&t).ok())
-        .map(|c| c.network)
-        .unwrap_or_default()
-}
-
 /// The network `run` joins without --network: `GLASSBOX_DEFAULT_NETWORK`,
 /// else `[network] default_network` in config.toml, else `bridge` (docker's).
 /// The test suite sets `none` for tests that are not about networking, so
@@ -110,13 +85,15 @@ pub fn default_network(root: &Path) -> String {
     std::env::var("GLASSBOX_DEFAULT_NETWORK")
         .ok()
         .filter(|v| !v.is_empty())
-        .or_else(|| names(root).default_network)
+        .or_else(|| network::settings(root).default_network)
         .unwrap_or_else(|| crate::network::DEFAULT_NETWORK.into())
 }
 
 /// glassbox's nft table (`glassbox`, or `[network] nft_table`).
 pub fn nft_table(root: &Path) -> String {
-    names(root).nft_table.unwrap_or_else(|| "glassbox".into())
+    network::settings(root)
+        .nft_table
+        .unwrap_or_else(|| "glassbox".into())
 }
 
 fn engine_error(message: String) -> anyhow::Error {
@@ -209,16 +186,63 @@ fn step(kernel: &mut dyn Kernel, observer: &mut dyn StepObserver, s: Step) -> Re
 /// made on first use).
 fn network_for(nets: &Networks, root: &Path, name: &str, now: &str) -> Result<NetworkRecord> {
     if name == network::DEFAULT_NETWORK {
-        let mut net = nets.default_network(root, now)?;
-        if let Some(br) = names(root).default_bridge {
-            if net.bridge != br && net.endpoints.is_empty() {
-                net.bridge = br;
-                nets.save(&net)?;
-            }
-        }
-        return Ok(net);
+        return nets.default_network(root, now);
     }
     nets.get(name)
+}
+
+/// The default network, unused, follows a change of `default_bridge` or
+/// `default_subnet` in config.toml (as docker0 follows `bip` when dockerd
+/// restarts): its old bridge and rules go, and `ensure_network` makes the
+/// new ones.
+fn follow_default_settings(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    nets: &Networks,
+    net: &mut NetworkRecord,
+) -> Result<()> {
+    if net.name != network::DEFAULT_NETWORK || !net.endpoints.is_empty() {
+        return Ok(());
+    }
+    let settings = network::settings(root);
+    let subnet = settings
+        .default_subnet
+        .map(|s| network::Subnet::parse(&s))
+        .transpose()
+        .context("[network] default_subnet in config.toml")?
+        .map(|s| s.to_string());
+    let bridge = settings.default_bridge;
+    let subnet_changed = subnet.as_ref().is_some_and(|s| *s != net.subnet);
+    let bridge_changed = bridge.as_ref().is_some_and(|b| *b != net.bridge);
+    if !subnet_changed && !bridge_changed {
+        return Ok(());
+    }
+    // Another store's containers may still be plugged into that bridge.
+    let old_in_use = kernel
+        .links(None)?
+        .iter()
+        .any(|l| l.master.as_deref() == Some(net.bridge.as_str()));
+    match (old_in_use, bridge_changed) {
+        (false, _) => remove_kernel_objects(root, kernel, observer, net)?,
+        (true, false) => {
+            return Err(engine_error(format!(
+                "default_subnet changed in config.toml, but bridge {} still has containers \
+                 plugged in (another store's?): stop them first, or set another default_bridge",
+                net.bridge
+            )))
+        }
+        (true, true) => {} // the old bridge stays for whoever uses it
+    }
+    if let Some(s) = subnet {
+        let s = network::Subnet::parse(&s)?;
+        net.subnet = s.to_string();
+        net.gateway = s.first_host();
+    }
+    if let Some(b) = bridge {
+        net.bridge = b;
+    }
+    nets.save(net)
 }
 
 /// Make sure the table exists and the network's bridge and rules are in the
@@ -247,6 +271,7 @@ fn ensure_network(
         }
     };
     if !kernel.link_exists(&net.bridge) {
+        refuse_hidden_route(root, kernel, net)?;
         step(
             kernel,
             observer,
@@ -277,7 +302,7 @@ fn ensure_network(
             },
         )?;
     }
-    let may_forward = names(root).ip_forward.unwrap_or(true);
+    let may_forward = network::settings(root).ip_forward.unwrap_or(true);
     if !net.internal && may_forward && kernel.sysctl("net.ipv4.ip_forward") != "1" {
         step(
             kernel,
@@ -476,6 +501,7 @@ pub fn connect(
     let nets = Networks::lock(root)?;
     collect_locked(root, kernel, observer, &nets, Some(&c.id))?;
     let mut net = network_for(&nets, root, &c.config.network, &kernel.now())?;
+    follow_default_settings(root, kernel, observer, &nets, &mut net)?;
     ensure_network(root, kernel, observer, &net)?;
     let ip = net.allocate(cfg.ip)?;
     let all = nets.list()?;
@@ -531,6 +557,7 @@ pub fn connect(
     // Networks joined with `network connect`, in the order they were.
     for (i, extra) in cfg.extra.iter().enumerate() {
         let mut other = network_for(&nets, root, &extra.network, &kernel.now())?;
+        follow_default_settings(root, kernel, observer, &nets, &mut other)?;
         ensure_network(root, kernel, observer, &other)?;
         let ip = other.allocate(extra.ip)?;
         let ifname = format!("eth{}", i + 1);
@@ -848,6 +875,33 @@ fn host_routes(kernel: &dyn Kernel) -> Vec<network::Subnet> {
     } else {
         network::host_routes()
     }
+}
+
+/// A bridge about to be made would route the network's subnet to it and
+/// hide a host route already there (a VPN's, a LAN's): refuse, saying
+/// what to change. The bridge is not there yet, so every route that
+/// overlaps belongs to something else.
+fn refuse_hidden_route(root: &Path, kernel: &dyn Kernel, net: &NetworkRecord) -> Result<()> {
+    let subnet = net.subnet();
+    let Some(route) = host_routes(kernel)
+        .into_iter()
+        .find(|r| r.overlaps(&subnet))
+    else {
+        return Ok(());
+    };
+    Err(engine_error(if net.name == network::DEFAULT_NETWORK {
+        format!(
+            "the default network's subnet {subnet} overlaps the host's route to {route}: \
+             set default_subnet under [network] in {} to a free subnet",
+            root.join("config.toml").display()
+        )
+    } else {
+        format!(
+            "network {}'s subnet {subnet} overlaps the host's route to {route}, added \
+             since the network was made: remove the network and create it with another --subnet",
+            net.name
+        )
+    }))
 }
 
 /// `network create`: the record, then its bridge, sysctls and nft rules.

@@ -218,11 +218,17 @@ pub fn bridge_name(network_id: &str) -> String {
     format!("{BRIDGE_PREFIX}{}", &network_id[..12])
 }
 
-/// `[network]` in config.toml.
+/// `[network]` in config.toml (tests give their own kernel object names).
 #[derive(Clone, Debug, Default, Deserialize)]
-struct NetSettings {
-    default_subnet: Option<String>,
-    pool: Option<String>,
+pub struct NetSettings {
+    pub default_subnet: Option<String>,
+    pub pool: Option<String>,
+    pub nft_table: Option<String>,
+    pub default_bridge: Option<String>,
+    pub default_network: Option<String>,
+    /// `false`: never turn on the host's net.ipv4.ip_forward (containers
+    /// then reach the host and each other, not other networks).
+    pub ip_forward: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,7 +237,7 @@ struct ConfigFile {
     network: NetSettings,
 }
 
-fn settings(root: &Path) -> NetSettings {
+pub fn settings(root: &Path) -> NetSettings {
     std::fs::read_to_string(root.join("config.toml"))
         .ok()
         .and_then(|t| toml::from_str::<ConfigFile>(&t).ok())
@@ -310,13 +316,9 @@ impl Networks {
         if let Some(n) = self.find(DEFAULT_NETWORK)? {
             return Ok(n);
         }
-        let subnet = Subnet::parse(
-            settings(root)
-                .default_subnet
-                .as_deref()
-                .unwrap_or(DEFAULT_SUBNET),
-        )
-        .context("[network] default_subnet in config.toml")?;
+        let settings = settings(root);
+        let subnet = Subnet::parse(settings.default_subnet.as_deref().unwrap_or(DEFAULT_SUBNET))
+            .context("[network] default_subnet in config.toml")?;
         let net = NetworkRecord {
             id: crate::fsutil::sha256_hex(
                 format!("glassbox-network-bridge-{}", root.display()).as_bytes(),
@@ -325,7 +327,9 @@ impl Networks {
             driver: "bridge".into(),
             subnet: subnet.to_string(),
             gateway: subnet.first_host(),
-            bridge: DEFAULT_BRIDGE.into(),
+            bridge: settings
+                .default_bridge
+                .unwrap_or_else(|| DEFAULT_BRIDGE.into()),
             internal: false,
             labels: BTreeMap::new(),
             created: now.to_string(),
