@@ -18,6 +18,7 @@ pub mod learn;
 pub mod narrate;
 pub mod network;
 pub mod oci;
+pub mod programs;
 pub mod registry;
 pub mod repl;
 pub mod resources;

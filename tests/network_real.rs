@@ -717,16 +717,6 @@ fn a_container_joins_another_containers_network_namespace() {
     );
 }
 
-/// The container's count of UDP datagrams that found no socket (/proc/net/snmp).
-fn udp_no_ports(net: &Net, name: &str) -> u64 {
-    let snmp = ok(&net.run(&["exec", name, "cat", "/proc/net/snmp"]));
-    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
-    let head: Vec<&str> = udp.next().unwrap().split_whitespace().collect();
-    let vals: Vec<&str> = udp.next().unwrap().split_whitespace().collect();
-    let i = head.iter().position(|h| *h == "NoPorts").unwrap();
-    vals[i].parse().unwrap()
-}
-
 #[test]
 fn publish_all_udp_link_and_ip_on_the_bridge() {
     require_root!();
@@ -762,8 +752,10 @@ fn publish_all_udp_link_and_ip_on_the_bridge() {
             .is_some_and(|b| b.contains("hello-from-glassbox"))
     });
 
-    // UDP: a datagram to 127.0.0.1:PORT reaches the container's port 53
-    // (no server there: its kernel counts it under NoPorts).
+    // UDP: a datagram to 127.0.0.1:PORT reaches the container's port 53,
+    // where glassbox's udp-echo sends it back.
+    let ctx = udp_echo_context(net.gb.root());
+    ok(&net.run(&["build", "-q", "-t", "gbtest-udpecho", ctx.to_str().unwrap()]));
     let uport = 19000 + (std::process::id() % 1000) as u16;
     let spec = format!("127.0.0.1:{uport}:53/udp");
     run_d(
@@ -775,23 +767,27 @@ fn publish_all_udp_link_and_ip_on_the_bridge() {
             "bridge",
             "-p",
             &spec,
-            "busybox",
-            "sleep",
-            "300",
+            "gbtest-udpecho",
         ],
     );
     assert_eq!(
         ok(&net.run(&["port", "udp"])).trim(),
         format!("53/udp -> 127.0.0.1:{uport}")
     );
-    let before = udp_no_ports(&net, "udp");
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    for _ in 0..3 {
-        sock.send_to(b"ping", ("127.0.0.1", uport)).unwrap();
-    }
-    eventually(5, "the datagrams to reach the container", || {
-        udp_no_ports(&net, "udp") >= before + 3
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut echoed = None;
+    eventually(10, "the echo through -p .../udp", || {
+        let mut buf = [0u8; 64];
+        sock.send_to(b"ping-udp", ("127.0.0.1", uport)).unwrap();
+        echoed = sock
+            .recv_from(&mut buf)
+            .ok()
+            .map(|(n, _)| buf[..n].to_vec());
+        echoed.is_some()
     });
+    assert_eq!(echoed.as_deref(), Some(&b"ping-udp"[..]));
 
     // --link on the default bridge: the name in the linker's /etc/hosts.
     let web_ip = net.ip_of("web");
@@ -839,7 +835,7 @@ fn publish_all_udp_link_and_ip_on_the_bridge() {
     ]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     ok(&net.run(&["rm", "-f", "web", "udp", "f1", "base"]));
-    let _ = net.run(&["rmi", "gbtest-exposed"]);
+    let _ = net.run(&["rmi", "gbtest-exposed", "gbtest-udpecho"]);
     let rules = net.nft_listing();
     assert!(!rules.contains("dnat to"), "{rules}");
 }

@@ -957,3 +957,47 @@ fn the_default_subnet_must_not_hide_a_host_route_and_follows_the_config() {
         "{state}"
     );
 }
+
+/// A UDP port published with `-p HOST:PORT/udp` answers from the simulated
+/// host: glassbox's udp-echo in the image sends the datagram back (the
+/// simulator knows the program by its bytes); nothing bound, no answer.
+#[test]
+fn a_published_udp_port_echoes_from_the_simulated_host() {
+    let gb = Gb::new();
+    let ctx = udp_echo_context(gb.root());
+    ok(&sim(
+        &gb,
+        &["build", "-q", "-t", "udpecho", ctx.to_str().unwrap()],
+    ));
+    ok(&sim(
+        &gb,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "udp",
+            "-p",
+            "127.0.0.1:5353:53/udp",
+            "udpecho",
+        ],
+    ));
+    assert_eq!(
+        ok(&sim(&gb, &["port", "udp"])).trim(),
+        "53/udp -> 127.0.0.1:5353"
+    );
+    let send = |port: u16| {
+        glassbox::clock::use_simulated(Some(1_767_225_600_000 + 60_000), 0);
+        reach::sim_host_datagram(
+            &gb.sim_root(),
+            "127.0.0.1".parse().unwrap(),
+            port,
+            b"ping-udp",
+        )
+        .unwrap()
+    };
+    assert_eq!(send(5353), Reply::Data(b"ping-udp".to_vec()));
+    // A port nobody publishes finds no one; nor does the echo's once it is gone.
+    assert_eq!(send(5354), Reply::Refused);
+    ok(&sim(&gb, &["rm", "-f", "udp"]));
+    assert_eq!(send(5353), Reply::Refused);
+}

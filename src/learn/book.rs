@@ -137,7 +137,7 @@ fn file_block(f: &super::model::LessonFile, lang: Lang) -> String {
             f.path,
             lang.pick(":", "："),
             escape_prose(&super::files::program_note(lang)),
-            fenced("c", super::static_hello::C_SOURCE)
+            fenced("c", crate::programs::hello::C_SOURCE)
         ),
     }
 }

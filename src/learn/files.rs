@@ -5,7 +5,7 @@
 //! `build` reads and can edit it and build again.
 
 use super::model::LessonFile;
-use super::static_hello;
+use crate::programs::hello as static_hello;
 use crate::step::Lang;
 use anyhow::{bail, Context, Result};
 use std::path::{Component, Path};
@@ -85,6 +85,17 @@ pub fn write(dir: &Path, files: &[LessonFile], lang: Lang) -> Result<()> {
         // running program's file is swapped whole.
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         std::fs::write(&tmp, &bytes).with_context(|| format!("write {}", tmp.display()))?;
+        // A pinned clock (GLASSBOX_SIM_CLOCK, the book's) dates them at its
+        // start, so its runs build the same layers and image ids every time.
+        let ms = crate::clock::pinned_from_env()
+            .map(|(base, _)| base)
+            .unwrap_or_else(crate::clock::now_ms);
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.set_modified(now))
+            .with_context(|| format!("date {}", tmp.display()))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode(f)?))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("write {}", path.display()))?;
     }

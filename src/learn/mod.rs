@@ -15,7 +15,6 @@ pub mod record;
 pub mod registry;
 pub mod runner;
 pub mod state;
-pub mod static_hello;
 pub mod words;
 
 pub use model::{Check, Lab, Lesson, Text};

@@ -79,7 +79,7 @@ pub struct Section {
 }
 
 /// A file a lesson part writes, relative to the working directory: a text,
-/// or a program glassbox carries (`static-hello`, see `static_hello`).
+/// or a program glassbox carries (`static-hello`, see `crate::programs::hello`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LessonFile {

@@ -368,3 +368,24 @@ impl Drop for Cgroup2Scratch {
         clear(&self.path);
     }
 }
+
+/// A build context for an image with glassbox's `udp-echo` in busybox
+/// (`glassbox::programs`), under `dir`: what answers a UDP port published
+/// with `-p …/udp`, for real and in simulation alike.
+#[allow(dead_code)]
+pub fn udp_echo_context(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = dir.join("udp-echo-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY udp-echo /bin/udp-echo\nCMD [\"udp-echo\", \"53\"]\n",
+    )
+    .unwrap();
+    let program = glassbox::programs::Program::UdpEcho
+        .bytes()
+        .expect("glassbox carries udp-echo for this machine");
+    std::fs::write(ctx.join("udp-echo"), program).unwrap();
+    std::fs::set_permissions(ctx.join("udp-echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ctx
+}

@@ -244,6 +244,50 @@ impl NetCtx {
     }
 }
 
+impl NetCtx {
+    /// A UDP datagram to `dst:port` at host time `at_ms`, and what comes
+    /// back: the echo of glassbox's `udp-echo` listening there, or the
+    /// kernel's "port unreachable" (`Refused`) when nothing is bound.
+    pub fn datagram(&self, dst: Ipv4Addr, port: u16, data: &[u8], at_ms: u64) -> Reply {
+        match self.route(dst, Proto::Udp, port) {
+            Path::Unreachable => Reply::Unreachable,
+            Path::Lost => Reply::TimedOut,
+            Path::Deliver { ns, port, .. } => {
+                let echoes = self.programs_in(ns, at_ms).into_iter().any(|prog| {
+                    let (_, cmdlines, fs, cwd, _) = prog;
+                    udp_echo_on(&cmdlines, &fs, &cwd, port)
+                });
+                if echoes {
+                    Reply::Data(data.to_vec())
+                } else {
+                    Reply::Refused
+                }
+            }
+        }
+    }
+}
+
+/// Whether one of these command lines is glassbox's `udp-echo` (known by
+/// the bytes of the file it runs) bound to `port`.
+fn udp_echo_on(cmdlines: &[String], fs: &SimFs, cwd: &str, port: u16) -> bool {
+    use crate::programs::{udp_echo, Program};
+    cmdlines.iter().any(|c| {
+        let words: Vec<String> = c.split_whitespace().map(String::from).collect();
+        let Some(name) = words.first() else {
+            return false;
+        };
+        let path = if name.contains('/') {
+            Some(super::fs::normalize(name, cwd))
+        } else {
+            fs.find_in_path(name, super::shell::DEFAULT_PATH)
+        };
+        path.and_then(|p| fs.read_file(&p, "/").ok())
+            .and_then(|bytes| Program::recognise(&bytes))
+            == Some(Program::UdpEcho)
+            && udp_echo::port_of(&words[1..]) == port
+    })
+}
+
 /// busybox httpd's answer to an HTTP request for a file under its home.
 pub fn http_answer(fs: &SimFs, l: &Listener, request: &[u8], at_ms: u64) -> Vec<u8> {
     let text = String::from_utf8_lossy(request);
@@ -341,6 +385,27 @@ pub fn sim_host_request(
     port: u16,
     request: &[u8],
 ) -> anyhow::Result<Reply> {
+    let (ctx, now) = sim_host_ctx(root)?;
+    let reply = ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/");
+    super::host::deliver(root, ctx.take_outbox())?;
+    Ok(reply)
+}
+
+/// A UDP datagram from the simulated host itself, as a socket on the host
+/// sending to `host_ip:port` and waiting for an answer.
+pub fn sim_host_datagram(
+    root: &std::path::Path,
+    host_ip: Ipv4Addr,
+    port: u16,
+    data: &[u8],
+) -> anyhow::Result<Reply> {
+    let (ctx, now) = sim_host_ctx(root)?;
+    Ok(ctx.datagram(host_ip, port, data, now))
+}
+
+/// The simulated host's own network context, with its live programs, and
+/// the time now.
+fn sim_host_ctx(root: &std::path::Path) -> anyhow::Result<(NetCtx, u64)> {
     if !crate::clock::is_simulated() {
         crate::clock::use_simulated(crate::clock::pinned_from_env().map(|p| p.0), 0);
     }
@@ -350,7 +415,5 @@ pub fn sim_host_request(
     ctx.net.host_view();
     ctx.procs
         .retain(|pid, d| d.exited.is_none() && super::host::alive(root, *pid).unwrap_or(false));
-    let reply = ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/");
-    super::host::deliver(root, ctx.take_outbox())?;
-    Ok(reply)
+    Ok((ctx, now))
 }

@@ -205,6 +205,10 @@ fn resolve(ctx: &ShellCtx, argv: &[String]) -> Result<(String, String, Vec<Strin
             return Ok((fs::basename(&interp).to_string(), interp, a));
         }
     }
+    // One of glassbox's own programs, known by its bytes (applets::run).
+    if crate::programs::Program::recognise(&data).is_some() {
+        return Ok((base, found, args));
+    }
     Err(RunError::CannotSimulate(base))
 }
 

@@ -1703,6 +1703,9 @@ impl Sh {
                     return self.external(p, &a);
                 }
             }
+            if crate::programs::Program::recognise(&data).is_some() {
+                return self.run_applet(p, &base, &found, &args);
+            }
             let m = format!(
                 "{}\n",
                 crate::kernel::sim::shell::cannot_simulate_msg(&base)

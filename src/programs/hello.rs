@@ -15,22 +15,12 @@ pub const MESSAGE: &str = "Hello from glassbox!\n";
 pub const C_SOURCE: &str =
     "#include <stdio.h>\nint main(void) { puts(\"Hello from glassbox!\"); return 0; }\n";
 
-/// Where the kernel maps the file (the usual base of a static executable).
-const BASE: u64 = 0x40_0000;
-const ELF_HEADER: usize = 64;
-const PROGRAM_HEADER: usize = 56;
-
-/// The program's bytes for this machine, or None where glassbox carries none
-/// (only x86-64 so far: the lesson then says to compile hello.c).
+/// The program's bytes for this machine (see [`super::Program::bytes`]).
 pub fn program() -> Option<Vec<u8>> {
-    if cfg!(target_arch = "x86_64") {
-        Some(x86_64())
-    } else {
-        None
-    }
+    super::Program::Hello.bytes()
 }
 
-fn x86_64() -> Vec<u8> {
+pub(super) fn x86_64() -> Vec<u8> {
     let msg = MESSAGE.as_bytes();
     // The code; `lea` finds the message right after it, relative to the
     // instruction that follows the lea (x86-64's RIP-relative addressing).
@@ -49,37 +39,7 @@ fn x86_64() -> Vec<u8> {
     code.extend([0x0f, 0x05]); //       syscall
     let rel = (code.len() - lea_end) as u32;
     code[rel_at..rel_at + 4].copy_from_slice(&rel.to_le_bytes());
-
-    let start = ELF_HEADER + PROGRAM_HEADER;
-    let total = (start + code.len() + msg.len()) as u64;
-    let mut f = Vec::with_capacity(total as usize);
-    // ELF header: 64-bit, little-endian, version 1, System V ABI.
-    f.extend([0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
-    f.extend([0u8; 8]); // ABI version and padding
-    f.extend(2u16.to_le_bytes()); // e_type: ET_EXEC
-    f.extend(0x3eu16.to_le_bytes()); // e_machine: EM_X86_64
-    f.extend(1u32.to_le_bytes()); // e_version
-    f.extend((BASE + start as u64).to_le_bytes()); // e_entry: the code
-    f.extend((ELF_HEADER as u64).to_le_bytes()); // e_phoff
-    f.extend(0u64.to_le_bytes()); // e_shoff: no section headers
-    f.extend(0u32.to_le_bytes()); // e_flags
-    f.extend((ELF_HEADER as u16).to_le_bytes()); // e_ehsize
-    f.extend((PROGRAM_HEADER as u16).to_le_bytes()); // e_phentsize
-    f.extend(1u16.to_le_bytes()); // e_phnum
-    f.extend([0u8; 6]); // e_shentsize, e_shnum, e_shstrndx
-                        // One PT_LOAD segment, readable and executable: the whole file at BASE.
-    f.extend(1u32.to_le_bytes()); // p_type: PT_LOAD
-    f.extend(5u32.to_le_bytes()); // p_flags: PF_R | PF_X
-    f.extend(0u64.to_le_bytes()); // p_offset
-    f.extend(BASE.to_le_bytes()); // p_vaddr
-    f.extend(BASE.to_le_bytes()); // p_paddr
-    f.extend(total.to_le_bytes()); // p_filesz
-    f.extend(total.to_le_bytes()); // p_memsz
-    f.extend(0x1000u64.to_le_bytes()); // p_align
-    debug_assert_eq!(f.len(), start);
-    f.extend(code);
-    f.extend(msg);
-    f
+    super::elf::executable(&code, msg, None)
 }
 
 #[cfg(test)]
