@@ -1093,6 +1093,21 @@ pub fn remove_all(
         nets.remove(&net)?;
         removed.push(net.name);
     }
+    // The table goes too once no store's bridge is left in it (stores
+    // with the same [network] nft_table share it).
+    let table = nft_table(root);
+    if let Some(listing) = kernel.nft_list_table(&table)? {
+        if crate::kernel::linux::nft::set_is_empty(&listing, "bridges") {
+            step(
+                kernel,
+                observer,
+                Step::NftApply {
+                    purpose: format!("remove glassbox's table ip {table}, now empty"),
+                    script: format!("delete table ip {table}\n"),
+                },
+            )?;
+        }
+    }
     Ok(removed)
 }
 

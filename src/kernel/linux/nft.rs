@@ -66,6 +66,17 @@ pub fn rules_with_comment(listing: &serde_json::Value, comment: &str) -> Vec<(St
 }
 
 /// Whether the table's named set holds `element`.
+/// Whether a set of the listing has any element.
+pub fn set_is_empty(listing: &serde_json::Value, set: &str) -> bool {
+    !listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get("set"))
+        .filter(|s| s["name"] == set)
+        .any(|s| s["elem"].as_array().is_some_and(|e| !e.is_empty()))
+}
+
 pub fn set_has(listing: &serde_json::Value, set: &str, element: &str) -> bool {
     listing["nftables"]
         .as_array()
