@@ -623,16 +623,17 @@ fn heredocs_in_run_and_copy() {
     // The same heredoc again: cache hits.
     let again = ok(&build(&gb, ctx.path(), &["-t", "here"]));
     assert_eq!(again.matches(" ---> Using cache").count(), 6, "{again}");
+    // A script for its own interpreter (#!) runs as a file, as BuildKit's
+    // /dev/pipes/NAME, and is not left in the layer.
     std::fs::write(
         ctx.path().join("Dockerfile"),
-        "FROM busybox\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n",
+        "FROM busybox\nRUN <<EOF\n#!/bin/sh\necho \"ran $0\" > /ran\nEOF\nCMD [\"sh\", \"-c\", \"cat /ran; ls /dev/pipes 2>&1; true\"]\n",
     )
     .unwrap();
-    let o = build(&gb, ctx.path(), &[]);
-    assert!(
-        stderr(&o).contains("Dockerfile:2: RUN <<EOF with a #! line"),
-        "{}",
-        stderr(&o)
-    );
+    let out = ok(&build(&gb, ctx.path(), &["-t", "shebang"]));
+    assert!(out.contains("Step 2/3 : RUN <<EOF"), "{out}");
+    let ran = ok(&gb.run(&["run", "--rm", "shebang"]));
+    assert!(ran.starts_with("ran /dev/pipes/EOF\n"), "{ran}");
+    assert!(ran.contains("No such file or directory"), "{ran}");
     assert_nothing_left(&gb);
 }

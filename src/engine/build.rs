@@ -1196,8 +1196,7 @@ fn heredoc_script(cmd: &instructions::CmdLine) -> Result<String> {
             f.data.clone()
         };
         if data.starts_with("#!") {
-            // BuildKit mounts such a script at /dev/pipes/NAME and runs it.
-            bail!("RUN <<{} with a #! line (a script for its own interpreter) is not supported yet: COPY the script from the context and RUN it, or drop the #! line to run it with the shell", f.name);
+            return Ok(script_file_run(&f.name, &data));
         }
         return Ok(data);
     }
@@ -1208,6 +1207,25 @@ fn heredoc_script(cmd: &instructions::CmdLine) -> Result<String> {
         full.push_str(&f.name);
     }
     Ok(full)
+}
+
+/// A heredoc with a #! line is a script for its own interpreter: BuildKit
+/// puts it at /dev/pipes/NAME, executable, and runs that file. The shell
+/// does the same here; /dev is the container's own tmpfs, so the script
+/// never lands in the layer.
+fn script_file_run(name: &str, data: &str) -> String {
+    let file = format!("/dev/pipes/{}", name.replace(['/', '\'', '"'], "_"));
+    // A delimiter that no line of the script is.
+    let mut end = String::from("GLASSBOX_SCRIPT_END");
+    while data.lines().any(|l| l == end) {
+        end.push('_');
+    }
+    let body = if data.ends_with('\n') {
+        data.to_string()
+    } else {
+        format!("{data}\n")
+    };
+    format!("mkdir -p /dev/pipes && cat > '{file}' <<'{end}'\n{body}{end}\nchmod 0755 '{file}' && exec '{file}'")
 }
 
 /// The 12-hex short form of an id.
