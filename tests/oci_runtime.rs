@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{eventually, fixture, is_root, stderr, stdout};
+use common::{eventually, fixture, is_root, stderr, stdout, Tmux};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -399,7 +399,13 @@ struct Podman {
     /// Whether podman's cgroupfs parent existed before the test (then it is
     /// someone else's and stays).
     had_libpod_parent: bool,
+    /// Held until after the clean-up: podman tests share libpod_parent, and
+    /// one test's clean-up must not rmdir a cgroup another's container is
+    /// about to join.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static PODMAN_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// podman's cgroupfs parent in every v1 hierarchy (or the v2 root).
 fn libpod_parents() -> Vec<PathBuf> {
@@ -441,39 +447,68 @@ impl Podman {
             eprintln!("skipped: no busybox-docker.tar fixture");
             return None;
         };
+        let lock = PODMAN_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::Builder::new().prefix("gbpm-").tempdir().unwrap();
+        // Networks live in the test's own CNI config dir (a private bridge
+        // and subnet), never in the host's /etc/cni/net.d.
         std::fs::write(
             dir.path().join("containers.conf"),
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
-             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n",
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
+                 [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n\
+                 [network]\nnetwork_config_dir = \"{}\"\n",
+                dir.path().join("cni").display()
+            ),
         )
         .unwrap();
+        std::fs::create_dir_all(dir.path().join("cni")).unwrap();
         let pm = Podman {
             dir,
             had_libpod_parent: !libpod_parents().is_empty(),
+            _one_at_a_time: lock,
         };
         pm.ok(&["load", "-i", image.to_str().unwrap()]);
         Some(pm)
     }
-    fn cmd(&self, args: &[&str]) -> Command {
+    /// podman's global options for this test's storage and runtime.
+    fn globals(&self) -> Vec<String> {
         let d = self.dir.path();
+        let mut v: Vec<String> = vec![
+            "--root".into(),
+            d.join("root").display().to_string(),
+            "--runroot".into(),
+            d.join("run").display().to_string(),
+            "--runtime".into(),
+            RUNTIME.into(),
+        ];
+        for a in [
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ] {
+            v.push(a.into());
+        }
+        v
+    }
+    /// The same podman as a shell command line (for tmux).
+    fn shell_line(&self, args: &[&str]) -> String {
+        let mut line = format!(
+            "env -u GLASSBOX_EXPLAIN CONTAINERS_CONF={} podman",
+            self.dir.path().join("containers.conf").display()
+        );
+        for a in self.globals().iter().map(String::as_str).chain(args.iter().copied()) {
+            line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+        }
+        line
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
             .env_remove("GLASSBOX_EXPLAIN")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .arg("--runtime")
-            .arg(RUNTIME)
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
+            .args(self.globals())
             .args(args);
         c
     }
@@ -589,4 +624,189 @@ fn podman_runs_containers_with_glassbox_runtime() {
         "/tmp",
     ]);
     assert!(!o.status.success(), "chown worked without CAP_CHOWN");
+}
+
+#[test]
+fn podman_run_it_gets_a_terminal_through_the_console_socket() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let Some(pm) = Podman::new() else { return };
+    let done = pm.dir.path().join("exit-code");
+    // conmon makes the console socket; glassbox-runtime sends the PTY
+    // master to it; podman relays tmux's terminal to it.
+    let line = format!(
+        "{}; echo $? > {}",
+        pm.shell_line(&["run", "-it", "--rm", "--network", "none", "busybox", "sh"]),
+        done.display()
+    );
+    let t = Tmux::start(&format!("gbrt-it-{}", std::process::id()), &line);
+    t.wait_for("/ # ");
+    t.type_text("echo $((6*7)) on $(tty); stty size");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("42 on ");
+    // a real terminal inside (the console), sized as tmux's window
+    assert!(screen.contains("42 on /dev/console"), "{screen}");
+    t.wait_for("50 200");
+    t.type_text("exit 3");
+    t.keys(&["Enter"]);
+    eventually(30, "podman to exit", || {
+        std::fs::read_to_string(&done).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "3");
+}
+
+/// One table's rules (`iptables -t TABLE -S`).
+fn iptables_rules(table: &str) -> Vec<String> {
+    let o = Command::new("iptables")
+        .args(["-t", table, "-S"])
+        .output()
+        .expect("iptables");
+    stdout(&o).lines().map(String::from).collect()
+}
+
+/// Take away the CNI rules and chains that appeared since `before`, rules
+/// first (they jump to the chains); never a flush: what was there stays.
+fn remove_new_cni_rules(table: &str, before: &[String]) {
+    let now = iptables_rules(table);
+    let new = |l: &&String| !before.contains(l) && l.contains("CNI-");
+    for rule in now.iter().filter(new).filter(|l| l.starts_with("-A ")) {
+        // -S prints rules quoted for a shell: let one parse them again.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("iptables -t {table} -D {}", &rule[3..]))
+            .status();
+    }
+    for chain in now.iter().filter(new).filter(|l| l.starts_with("-N ")) {
+        let _ = Command::new("iptables")
+            .args(["-t", table, "-X", &chain[3..]])
+            .status();
+    }
+}
+
+/// A private CNI network in the test's config dir, and on drop everything
+/// CNI made on the host for it: bridge, iptables rules, ip_forward.
+struct CniNetwork {
+    name: String,
+    bridge: String,
+    nat: Vec<String>,
+    filter: Vec<String>,
+    ip_forward: String,
+}
+
+impl CniNetwork {
+    fn new(pm: &Podman) -> Option<CniNetwork> {
+        let have = |p: &str| Path::new(p).exists();
+        if !have("/usr/lib/cni/bridge") || !have("/usr/lib/cni/portmap") {
+            eprintln!("skipped: needs containernetworking-plugins (scripts/test installs it)");
+            return None;
+        }
+        if Command::new("iptables").arg("-V").output().is_err() {
+            eprintln!("skipped: needs iptables (scripts/test installs it)");
+            return None;
+        }
+        let n = std::process::id();
+        let net = CniNetwork {
+            name: format!("gbpm-{n}"),
+            bridge: format!("gbpm{n}"),
+            nat: iptables_rules("nat"),
+            filter: iptables_rules("filter"),
+            ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        // host-local keeps its leases in the test's dir; no ipMasq and no
+        // firewall plugin: only what -p needs (bridge with a gateway, portmap).
+        let subnet = format!("10.213.{}", 20 + n % 200);
+        let conf = serde_json::json!({
+            "cniVersion": "0.4.0",
+            "name": net.name,
+            "plugins": [
+                {"type": "bridge", "bridge": net.bridge, "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local",
+                          "dataDir": pm.dir.path().join("cni-leases"),
+                          "ranges": [[{"subnet": format!("{subnet}.0/24"),
+                                       "gateway": format!("{subnet}.1")}]]}},
+                {"type": "portmap", "capabilities": {"portMappings": true}},
+            ],
+        });
+        std::fs::write(
+            pm.dir.path().join(format!("cni/{}.conflist", net.name)),
+            serde_json::to_string_pretty(&conf).unwrap(),
+        )
+        .unwrap();
+        Some(net)
+    }
+}
+
+impl Drop for CniNetwork {
+    fn drop(&mut self) {
+        remove_new_cni_rules("nat", &self.nat);
+        remove_new_cni_rules("filter", &self.filter);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        // The bridge plugin turns forwarding on for its gateway.
+        if !self.ip_forward.is_empty() {
+            let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", &self.ip_forward);
+        }
+    }
+}
+
+/// An HTTP GET to 127.0.0.1:port; the whole answer.
+fn http_get(port: u16) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn podman_publishes_a_port_into_the_network_namespace_it_made() {
+    let Some(pm) = Podman::new() else { return };
+    // Declared after pm: dropped first, once podman has removed the container.
+    let Some(net) = CniNetwork::new(&pm) else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let name = format!("gbpm-web-{}", std::process::id());
+    let publish = format!("127.0.0.1:{port}:80");
+    pm.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    // podman made the namespace and gave glassbox-runtime its path to join.
+    let netns = pm.ok(&[
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.SandboxKey}}",
+        &name,
+    ]);
+    assert!(netns.trim().starts_with("/run/netns/"), "{netns}");
+    let mut answer = String::new();
+    eventually(20, "httpd to answer on the published port", || {
+        answer = http_get(port).unwrap_or_default();
+        answer.contains("hello from")
+    });
+    assert!(answer.starts_with("HTTP/1.") && answer.contains(" 200 "), "{answer}");
+    pm.ok(&["rm", "-f", "-t", "0", &name]);
+    assert!(http_get(port).is_err(), "the port still answers after rm");
+    drop(net);
 }
