@@ -499,7 +499,12 @@ impl Podman {
             "env -u GLASSBOX_EXPLAIN CONTAINERS_CONF={} podman",
             self.dir.path().join("containers.conf").display()
         );
-        for a in self.globals().iter().map(String::as_str).chain(args.iter().copied()) {
+        for a in self
+            .globals()
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+        {
             line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
         }
         line
@@ -770,7 +775,9 @@ fn http_get(port: u16) -> std::io::Result<String> {
 fn podman_publishes_a_port_into_the_network_namespace_it_made() {
     let Some(pm) = Podman::new() else { return };
     // Declared after pm: dropped first, once podman has removed the container.
-    let Some(net) = CniNetwork::new(&pm) else { return };
+    let Some(net) = CniNetwork::new(&pm) else {
+        return;
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -805,7 +812,10 @@ fn podman_publishes_a_port_into_the_network_namespace_it_made() {
         answer = http_get(port).unwrap_or_default();
         answer.contains("hello from")
     });
-    assert!(answer.starts_with("HTTP/1.") && answer.contains(" 200 "), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+        "{answer}"
+    );
     pm.ok(&["rm", "-f", "-t", "0", &name]);
     assert!(http_get(port).is_err(), "the port still answers after rm");
     drop(net);
@@ -908,7 +918,8 @@ impl Containerd {
         stdout(&o)
     }
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
@@ -950,9 +961,16 @@ impl Drop for Containerd {
             let _ = self.ctr(&["containers", "rm", c]);
         }
         // Shims left over (a failed test): by PID, found by this test's socket.
-        let sock = self.dir.path().join("containerd.sock").display().to_string();
+        let sock = self
+            .dir
+            .path()
+            .join("containerd.sock")
+            .display()
+            .to_string();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd);
             if cmd.starts_with("/usr/bin/containerd-shim") && cmd.contains(&sock) {
@@ -1002,7 +1020,9 @@ impl Drop for Containerd {
 
 #[test]
 fn containerd_runs_tasks_with_glassbox_runtime_as_the_runc_binary() {
-    let Some(ctd) = Containerd::start() else { return };
+    let Some(ctd) = Containerd::start() else {
+        return;
+    };
     let n = std::process::id();
     let opts = ctd.run_args();
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
@@ -1128,7 +1148,11 @@ fn a_relative_cgroups_path_is_under_the_runtime_own_cgroup() {
         assert!(!pids_root.join(&rel).exists());
         let o = b.rt(&["delete", "--force", &id]);
         assert!(o.status.success(), "delete: {}", stderr(&o));
-        assert!(!under_parent.exists(), "cgroup left: {}", under_parent.display());
+        assert!(
+            !under_parent.exists(),
+            "cgroup left: {}",
+            under_parent.display()
+        );
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
     let _ = b.rt(&["delete", "--force", &id]);
@@ -1173,14 +1197,26 @@ fn a_user_namespace_gets_the_maps_of_config_json() {
     assert_eq!(fields(maps("gid_map")), ["0", &host.to_string(), "65536"]);
     assert!(b.rt(&["start", &id]).status.success());
     eventually(5, "sleep to run", || {
-        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with("sleep"))
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"))
     });
     // root inside is the range's first id on the host
     let status = maps("status");
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert_eq!(fields(uid.to_string())[1..], [host.to_string(), host.to_string(), host.to_string(), host.to_string()]);
+    assert_eq!(
+        fields(uid.to_string())[1..],
+        [
+            host.to_string(),
+            host.to_string(),
+            host.to_string(),
+            host.to_string()
+        ]
+    );
     let own = std::fs::read_link("/proc/self/ns/user").unwrap();
-    assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(), own);
+    assert_ne!(
+        std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(),
+        own
+    );
     assert!(b.rt(&["delete", "--force", &id]).status.success());
 
     // maps glassbox-runtime cannot make are refused, naming them
@@ -1191,7 +1227,11 @@ fn a_user_namespace_gets_the_maps_of_config_json() {
     });
     let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &bad]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains(&format!("{}:10", host + 1)), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}:10", host + 1)),
+        "{}",
+        stderr(&o)
+    );
     assert!(!b.root().join(&bad).exists());
 }
 
@@ -1230,26 +1270,39 @@ fn explain_narrates_every_verb_after_create() {
         rt(&["resume", &id]);
     }
     rt(&["kill", &id, "KILL"]);
-    eventually(5, "the container to stop", || b.state(&id)["status"] == "stopped");
+    eventually(5, "the container to stop", || {
+        b.state(&id)["status"] == "stopped"
+    });
     rt(&["delete", &id]);
     let text = std::fs::read_to_string(&log).unwrap();
     // Each verb's section, in order, with what it did to the kernel.
     let section = |verb: &str| -> String {
         let head = format!("== glassbox-runtime {verb} {id} (");
-        let start = text.find(&head).unwrap_or_else(|| panic!("no {verb} section:\n{text}"));
+        let start = text
+            .find(&head)
+            .unwrap_or_else(|| panic!("no {verb} section:\n{text}"));
         let rest = &text[start + head.len()..];
         rest[..rest.find("\n== ").unwrap_or(rest.len())].to_string()
     };
     let start = section("start");
-    assert!(start.contains(&format!("let process {pid} run its program")), "{start}");
-    assert!(start.contains("exec.fifo") || start.contains("fifo"), "{start}");
+    assert!(
+        start.contains(&format!("let process {pid} run its program")),
+        "{start}"
+    );
+    assert!(
+        start.contains("exec.fifo") || start.contains("fifo"),
+        "{start}"
+    );
     if has_freezer {
         let pause = section("pause");
         assert!(pause.contains("freezer") && pause.contains(&id), "{pause}");
         assert!(section("resume").contains("freezer"), "{text}");
     }
     let kill = section("kill");
-    assert!(kill.contains(&pid.to_string()) && kill.contains("SIGKILL"), "{kill}");
+    assert!(
+        kill.contains(&pid.to_string()) && kill.contains("SIGKILL"),
+        "{kill}"
+    );
     let delete = section("delete");
     assert!(delete.contains(&id) && delete.contains("rmdir"), "{delete}");
     // the sections come in the order the verbs ran

@@ -145,7 +145,8 @@ pub fn attach_layers(sock: RawFd, targets: &[PathBuf]) -> Result<()> {
 pub fn become_root() -> Result<()> {
     use super::confine::{raw_setgroups, raw_setresid};
     raw_setgroups(&[]).map_err(|e| anyhow::anyhow!("setgroups: {}", e.desc()))?;
-    raw_setresid(libc::SYS_setresgid, 0).map_err(|e| anyhow::anyhow!("setresgid 0: {}", e.desc()))?;
+    raw_setresid(libc::SYS_setresgid, 0)
+        .map_err(|e| anyhow::anyhow!("setresgid 0: {}", e.desc()))?;
     raw_setresid(libc::SYS_setresuid, 0).map_err(|e| anyhow::anyhow!("setresuid 0: {}", e.desc()))
 }
 
