@@ -629,6 +629,23 @@ fn podman_runs_containers_with_glassbox_runtime() {
         "/tmp",
     ]);
     assert!(!o.status.success(), "chown worked without CAP_CHOWN");
+    // --uidmap/--gidmap: a user namespace with podman's maps
+    let out = pm.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--uidmap",
+        "0:300000:65536",
+        "--gidmap",
+        "0:300000:65536",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map /proc/self/gid_map",
+    ]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "300000", "65536", "0", "300000", "65536"], "{out}");
 }
 
 #[test]
