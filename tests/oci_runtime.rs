@@ -645,7 +645,11 @@ fn podman_runs_containers_with_glassbox_runtime() {
         "id -u; cat /proc/self/uid_map /proc/self/gid_map",
     ]);
     let words: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(words, ["0", "0", "300000", "65536", "0", "300000", "65536"], "{out}");
+    assert_eq!(
+        words,
+        ["0", "0", "300000", "65536", "0", "300000", "65536"],
+        "{out}"
+    );
 }
 
 #[test]
