@@ -1254,6 +1254,23 @@ fn a_user_namespace_gets_the_maps_of_config_json() {
         stderr(&o)
     );
     assert!(!b.root().join(&bad).exists());
+
+    // a namespace joined by path cannot go with a new user namespace: refused up front
+    let joined = b.id("userns-join");
+    b.config(|c| {
+        c["linux"]["gidMappings"] = c["linux"]["uidMappings"].clone();
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(serde_json::json!({"type": "network", "path": "/proc/1/ns/net"}));
+    });
+    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &joined]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/proc/1/ns/net") && stderr(&o).contains("user namespace"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.root().join(&joined).exists());
 }
 
 #[test]

@@ -103,6 +103,15 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
             }
         }
     }
+    if let Some((kind, path)) = joined.first().filter(|_| new.contains(&Namespace::User)) {
+        // The process is in its new user namespace from the clone on; from
+        // there the kernel refuses setns into one the host's owns.
+        bail!(bad(format!(
+            "joining the {} namespace at {} together with a new user namespace is not supported by glassbox-runtime (setns from inside the new user namespace is refused); drop the user namespace or the path",
+            kind.proc_name(),
+            path.display()
+        )));
+    }
     if !new.contains(&Namespace::Mount) {
         bail!(bad(
             "config.json has no mount namespace: glassbox-runtime needs one (add {\"type\": \"mount\"} to linux.namespaces)".into()
