@@ -194,6 +194,17 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     for w in &plan.warnings {
         rt.log.warn(w);
     }
+    // In a user namespace the waiting process is an unprivileged host user:
+    // the fifo (the runtime's own bookkeeping, like its mkfifo) becomes that
+    // user's, as runc chowns its exec.fifo to the container's root.
+    if let Some(map) = plan.userns {
+        nix::unistd::chown(
+            &fifo,
+            Some(nix::unistd::Uid::from_raw(map.host)),
+            Some(nix::unistd::Gid::from_raw(map.host)),
+        )
+        .with_context(|| format!("chown {} to {}", fifo.display(), map.host))?;
+    }
     let mut observer = rt.observer("create", &a.id);
     kernel.warm_cgroup_migration();
     undo.cgroups = plan.cgroups.clone();
@@ -223,6 +234,13 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     )?;
     observer.after(&plan.clone);
     let ok = (|| -> Result<Record> {
+        if let Some(map) = plan.userns {
+            do_step(
+                &mut kernel,
+                observer.as_mut(),
+                &Step::UsernsMap { pid, map },
+            )?;
+        }
         do_step(
             &mut kernel,
             observer.as_mut(),
@@ -326,12 +344,21 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
         )));
     }
     let fifo = state::fifo(&rt.root, id);
-    release(&fifo, &record)?;
+    let mut kernel = LinuxKernel::for_oci()?;
+    let mut observer = rt.observer("start", id);
+    do_step(
+        &mut kernel,
+        observer.as_mut(),
+        &Step::ReleaseStart {
+            fifo: fifo.clone(),
+            pid: record.pid,
+            pid_start: record.pid_start,
+        },
+    )
+    .map_err(|e| bad(format!("cannot start container {id}: {e:#}")))?;
     let _ = std::fs::remove_file(&fifo);
     // poststart: after the program started; a failure is only a warning.
     if let Ok(spec) = load_spec(&record.bundle) {
-        let mut kernel = LinuxKernel::for_oci()?;
-        let mut observer = rt.observer("start", id);
         let annotations = serde_json::to_value(&record.annotations)?;
         for hook in plan::hooks_of(&spec, "poststart") {
             let st = hook_state(id, "running", record.pid, &record.bundle, &annotations);
@@ -346,40 +373,6 @@ pub fn start(rt: &Runtime, id: &str) -> Result<()> {
     }
     Ok(())
 }
-
-/// Open the fifo for reading: the container's open for writing returns, it
-/// writes one byte and execs. Gives up if its process dies meanwhile.
-fn release(fifo: &Path, record: &Record) -> Result<()> {
-    use std::io::Read;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .with_context(|| format!("open {}", fifo.display()))?;
-    let mut file = file;
-    loop {
-        let mut fds = [nix::poll::PollFd::new(
-            std::os::fd::AsFd::as_fd(&file),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
-        let mut b = [0u8; 1];
-        match file.read(&mut b) {
-            Ok(1) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e).context("read the exec fifo"),
-        }
-        if !crate::container::pid_alive(record.pid, record.pid_start) {
-            bail!(bad(format!(
-                "container {}'s process {} exited before start",
-                record.id, record.pid
-            )));
-        }
-    }
-}
-
-use std::os::unix::fs::OpenOptionsExt;
 
 pub fn run(rt: &Runtime, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let foreground = !detach && a.console_socket.is_none();

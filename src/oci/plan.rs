@@ -5,7 +5,7 @@
 
 use crate::confine::caps::{self, CapSet};
 use crate::kernel::CgroupSetup;
-use crate::step::{default_devices, ExecUser, Namespace, Step};
+use crate::step::{default_devices, ExecUser, IdMap, Namespace, Step};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
@@ -17,8 +17,43 @@ pub struct Plan {
     pub clone: Step,
     pub child: Vec<Step>,
     pub cgroups: Vec<PathBuf>,
+    /// A new user namespace's id map: written by the parent right after
+    /// the clone, before the child goes on.
+    pub userns: Option<IdMap>,
     /// Warnings for what config.json asks that glassbox-runtime does not do.
     pub warnings: Vec<String>,
+}
+
+/// config.json's uidMappings and gidMappings for a new user namespace, in
+/// the form glassbox's own user namespaces take: one range each, starting
+/// at the container's id 0, the same for users and groups (podman's
+/// `--uidmap 0:HOST:SIZE`, containerd's user namespaces). Anything else is
+/// refused with what was given.
+pub fn id_map(linux: &oci_spec::runtime::Linux) -> Result<IdMap> {
+    let show = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref().map_or("none".to_string(), |v| {
+            v.iter()
+                .map(|e| format!("{}:{}:{}", e.container_id(), e.host_id(), e.size()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    let (uids, gids) = (linux.uid_mappings(), linux.gid_mappings());
+    let one = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| match m.as_deref() {
+        Some([e]) if e.container_id() == 0 && e.size() > 0 => Some((e.host_id(), e.size())),
+        _ => None,
+    };
+    match (one(uids), one(gids)) {
+        (Some(u), Some(g)) if u == g => Ok(IdMap {
+            host: u.0,
+            size: u.1,
+        }),
+        _ => bail!(bad(format!(
+            "a user namespace needs one uid and one gid mapping from container id 0, the same for both (containerID 0, hostID H, size N); config.json has uidMappings {} and gidMappings {}",
+            show(uids),
+            show(gids)
+        ))),
+    }
 }
 
 pub fn bad(msg: String) -> anyhow::Error {
@@ -68,10 +103,14 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
             }
         }
     }
-    if new.contains(&Namespace::User) {
-        bail!(bad(
-            "a user namespace (linux.namespaces type \"user\") is not supported by glassbox-runtime yet; run as root without one".into()
-        ));
+    if let Some((kind, path)) = joined.first().filter(|_| new.contains(&Namespace::User)) {
+        // The process is in its new user namespace from the clone on; from
+        // there the kernel refuses setns into one the host's owns.
+        bail!(bad(format!(
+            "joining the {} namespace at {} together with a new user namespace is not supported by glassbox-runtime (setns from inside the new user namespace is refused); drop the user namespace or the path",
+            kind.proc_name(),
+            path.display()
+        )));
     }
     if !new.contains(&Namespace::Mount) {
         bail!(bad(
@@ -83,25 +122,65 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
 
 /// The container's cgroup directories: cgroupsPath under each hierarchy
 /// (cgroupfs layout: podman's /libpod_parent/libpod-ID), or glassbox's own
-/// place for the id when config.json gives none.
-pub fn cgroup_paths(spec: &Spec, setup: &CgroupSetup, id: &str) -> Result<Vec<PathBuf>> {
+/// place for the id when config.json gives none. A relative cgroupsPath is,
+/// as runc has it, relative to the runtime's own cgroup in each hierarchy
+/// (`self_cgroup`: the text of /proc/self/cgroup).
+pub fn cgroup_paths(
+    spec: &Spec,
+    setup: &CgroupSetup,
+    id: &str,
+    self_cgroup: &str,
+) -> Result<Vec<PathBuf>> {
     let given = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    match given {
-        None => Ok(setup.paths_for(id)),
-        Some(p) => {
-            let text = p.display().to_string();
-            if text.contains(':') {
-                bail!(bad(format!(
-                    "cgroupsPath {text:?} is in systemd's slice:prefix:name form; glassbox-runtime manages cgroupfs paths only (use cgroup_manager = \"cgroupfs\" in containers.conf, or runc's --systemd-cgroup with runc)"
-                )));
-            }
-            let rel = text.trim_start_matches('/');
-            if rel.is_empty() || rel.split('/').any(|c| c == "..") {
-                bail!(bad(format!("bad cgroupsPath {text:?}")));
-            }
-            Ok(setup.hierarchies.iter().map(|h| h.join(rel)).collect())
-        }
+    let Some(p) = given else {
+        return Ok(setup.paths_for(id));
+    };
+    let text = p.display().to_string();
+    if text.contains(':') {
+        bail!(bad(format!(
+            "cgroupsPath {text:?} is in systemd's slice:prefix:name form; glassbox-runtime manages cgroupfs paths only (use cgroup_manager = \"cgroupfs\" in containers.conf, or runc's --systemd-cgroup with runc)"
+        )));
     }
+    let rel = text.trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|c| c == "..") {
+        bail!(bad(format!("bad cgroupsPath {text:?}")));
+    }
+    let single = setup.hierarchies.len() == 1 && setup.mode.version() == 2;
+    Ok(setup
+        .hierarchies
+        .iter()
+        .map(|h| match text.starts_with('/') {
+            true => h.join(rel),
+            false => h
+                .join(own_cgroup(h, single, self_cgroup).trim_start_matches('/'))
+                .join(rel),
+        })
+        .collect())
+}
+
+/// The caller's cgroup in the hierarchy mounted at `mount` ("/" when
+/// /proc/self/cgroup has no line for it): v1 lines name the hierarchy's
+/// controllers (`4:memory:/user.slice`), v2's one line is `0::/path`.
+fn own_cgroup<'a>(mount: &Path, single_v2: bool, self_cgroup: &'a str) -> &'a str {
+    let name = mount
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    self_cgroup
+        .lines()
+        .find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let matches = if controllers.is_empty() {
+                single_v2
+            } else {
+                controllers == name
+                    || controllers.strip_prefix("name=") == Some(name.as_str())
+                    || controllers.split(',').any(|c| c == name)
+            };
+            matches.then_some(path)
+        })
+        .unwrap_or("/")
 }
 
 /// config.json's limits in glassbox's (docker's) terms.
@@ -288,7 +367,8 @@ pub fn build(
 ) -> Result<Plan> {
     let mut warnings = Vec::new();
     let (new_ns, joined) = namespaces(spec)?;
-    let cgroups = cgroup_paths(spec, setup, id)?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroups = cgroup_paths(spec, setup, id, &own)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let process = spec
         .process()
@@ -375,8 +455,19 @@ pub fn build(
         parent.extend(limit_steps(&resources(r), setup, &cgroups)?);
     }
 
+    let userns = if new_ns.contains(&Namespace::User) {
+        Some(id_map(&linux)?)
+    } else {
+        None
+    };
+
     // ---- child: inside the new namespaces
     let mut child = Vec::new();
+    // In a user namespace of its own the process first becomes its root
+    // (the parent has written the maps by then), as `glassbox run --userns`.
+    if let Some(map) = userns {
+        child.push(Step::UsernsRoot { map });
+    }
     for (ns, path) in &joined {
         child.push(Step::JoinNamespace {
             namespace: *ns,
@@ -445,10 +536,11 @@ pub fn build(
         });
     }
     if dev_mounted {
+        // mknod is refused in a user namespace: bind the host's nodes.
         child.push(Step::MakeDevices {
             dev: rootfs.join("dev"),
             entries: default_devices(false),
-            bind: false,
+            bind: userns.is_some(),
         });
     }
     let devices: Vec<crate::confine::Device> = linux
@@ -549,6 +641,7 @@ pub fn build(
         clone: Step::Clone { namespaces: new_ns },
         child,
         cgroups,
+        userns,
         warnings,
     })
 }
@@ -633,5 +726,57 @@ pub fn hook_step(stage: &str, hook: &oci_spec::runtime::Hook, state: String) -> 
         env: hook.env().clone().unwrap_or_default(),
         timeout: hook.timeout(),
         state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::cgroup::CgroupMode;
+
+    fn spec_with(path: &str) -> Spec {
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_cgroups_path(Some(PathBuf::from(path)));
+        spec.set_linux(Some(linux));
+        spec
+    }
+
+    const SELF_V1: &str = "12:pids:/user.slice/run-1\n4:cpu,cpuacct:/build\n1:name=systemd:/init.scope\n0::/unified-only\n";
+
+    #[test]
+    fn a_relative_cgroups_path_is_under_the_runtime_own_cgroup() {
+        let v1 = CgroupSetup {
+            mode: CgroupMode::Hybrid,
+            hierarchies: ["pids", "cpu,cpuacct", "cpu", "memory", "systemd"]
+                .iter()
+                .map(|h| Path::new("/sys/fs/cgroup").join(h))
+                .collect(),
+        };
+        let got = cgroup_paths(&spec_with("pods/c1"), &v1, "x", SELF_V1).unwrap();
+        let want: Vec<PathBuf> = [
+            "pids/user.slice/run-1/pods/c1",
+            "cpu,cpuacct/build/pods/c1",
+            "cpu/build/pods/c1",
+            // no line for memory: its root
+            "memory/pods/c1",
+            "systemd/init.scope/pods/c1",
+        ]
+        .iter()
+        .map(|p| Path::new("/sys/fs/cgroup").join(p))
+        .collect();
+        assert_eq!(got, want);
+        // an absolute one is from each hierarchy's root
+        let abs = cgroup_paths(&spec_with("/pods/c1"), &v1, "x", SELF_V1).unwrap();
+        assert_eq!(abs[0], Path::new("/sys/fs/cgroup/pids/pods/c1"));
+        // v2: the one 0:: line
+        let v2 = CgroupSetup {
+            mode: CgroupMode::Unified,
+            hierarchies: vec![PathBuf::from("/fake/v2")],
+        };
+        let got = cgroup_paths(&spec_with("c1"), &v2, "x", SELF_V1).unwrap();
+        assert_eq!(got, vec![PathBuf::from("/fake/v2/unified-only/c1")]);
+        // escaping upwards is refused either way
+        assert!(cgroup_paths(&spec_with("../c1"), &v2, "x", SELF_V1).is_err());
     }
 }

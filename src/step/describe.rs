@@ -427,6 +427,7 @@ impl Step {
             | Step::JoinNamespace { .. }
             | Step::SysctlSet { .. }
             | Step::AwaitStart { .. }
+            | Step::ReleaseStart { .. }
             | Step::Hook { .. }) => super::oci::describe(s, lang),
             Step::MonitorFork { container, cli_pid } => Description {
                 title: l(

@@ -653,6 +653,13 @@ pub enum Step {
     /// Wait for `glassbox-runtime start`: open the exec fifo for writing,
     /// which blocks until `start` opens it for reading (runc's exec.fifo).
     AwaitStart { fifo: PathBuf, fd: i32 },
+    /// `glassbox-runtime start`: open the exec fifo for reading, so the
+    /// waiting process's write returns and it execs the program.
+    ReleaseStart {
+        fifo: PathBuf,
+        pid: i32,
+        pid_start: u64,
+    },
     /// Run one OCI hook with the container's state JSON on its stdin.
     Hook {
         /// prestart, createRuntime, createContainer, startContainer, poststart, poststop.
@@ -756,6 +763,7 @@ impl Step {
             Step::JoinNamespace { .. } => "join_namespace",
             Step::SysctlSet { .. } => "sysctl_set",
             Step::AwaitStart { .. } => "await_start",
+            Step::ReleaseStart { .. } => "release_start",
             Step::Hook { .. } => "hook",
         }
     }
@@ -851,6 +859,7 @@ impl Step {
             | Step::UsernsMap { .. }
             | Step::IdmapLayers { .. }
             | Step::Chown { .. }
+            | Step::ReleaseStart { .. }
             | Step::OomKilled { .. } => Side::Parent,
             Step::Hook { stage, .. } if !hook_runs_in_container(stage) => Side::Parent,
             s if s.is_network() => Side::Parent,

@@ -87,6 +87,19 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: format!("open(\"{}\", O_WRONLY) (blocks); write(fd, \"0\", 1)", fifo.display()),
             look: format!("ls -l {}; cat /proc/<pid>/wchan", q(fifo)),
         },
+        Step::ReleaseStart { fifo, pid, .. } => Description {
+            title: l(
+                &format!("let process {pid} run its program (open the exec fifo)"),
+                &format!("让进程 {pid} 运行它的程序（打开 exec fifo）"),
+            ),
+            why: l(
+                "`create` left the container's process blocked opening the exec FIFO for writing. `start` opens it for reading: the process's open returns, it writes one byte, which `start` reads, and it calls execve. This is all `start` does to the container: namespaces, mounts, cgroups and limits were made by `create`.",
+                "`create` 让容器进程阻塞在以写方式打开 exec FIFO 上。`start` 以读方式打开它：进程的 open 返回，写入一个字节（`start` 读到它），然后调用 execve。`start` 对容器做的就只有这些：命名空间、挂载、cgroup 和限制都由 `create` 做好了。",
+            ),
+            shell: format!("head -c 1 {}", q(fifo)),
+            syscall: format!("open(\"{}\", O_RDONLY|O_NONBLOCK); poll(); read(fd, buf, 1)", fifo.display()),
+            look: format!("cat /proc/{pid}/cmdline | tr '\\0' ' '"),
+        },
         Step::Hook {
             stage, path, args, ..
         } => {

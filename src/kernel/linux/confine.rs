@@ -229,18 +229,36 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// uid (the effective set is cleared), so `cap_set` can still trim the
 /// bounding set afterwards.
 pub fn set_user(u: &crate::step::ExecUser) -> Result<(), (&'static str, nix::errno::Errno)> {
-    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
         return Err(("prctl(PR_SET_KEEPCAPS)", nix::errno::Errno::last()));
     }
-    let groups: Vec<Gid> = u.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups).map_err(|e| ("setgroups", e))?;
-    setgid(Gid::from_raw(u.gid)).map_err(|e| ("setgid", e))?;
-    setuid(Uid::from_raw(u.uid)).map_err(|e| ("setuid", e))?;
+    raw_setgroups(&u.groups).map_err(|e| ("setgroups", e))?;
+    raw_setresid(libc::SYS_setresgid, u.gid).map_err(|e| ("setgid", e))?;
+    raw_setresid(libc::SYS_setresuid, u.uid).map_err(|e| ("setuid", e))?;
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     Ok(())
+}
+
+// The container's process is a clone(2) of a runtime that may have threads
+// (the cgroup-warm thread): glibc's setgroups/setgid/setuid would signal
+// and wait for those threads, which do not exist in the clone, forever.
+// The raw system calls change only the calling thread, the only one here
+// (as runc's nsexec does).
+
+/// setgroups(2) as a raw system call (see above).
+pub fn raw_setgroups(groups: &[u32]) -> Result<(), nix::errno::Errno> {
+    // SAFETY: a length and a pointer to that many gid_t.
+    let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// setresgid(2)/setresuid(2) (`call`) with all three ids `id`, raw (see above).
+pub fn raw_setresid(call: libc::c_long, id: u32) -> Result<(), nix::errno::Errno> {
+    // SAFETY: three integer arguments.
+    let r = unsafe { libc::syscall(call, id, id, id) };
+    nix::errno::Errno::result(r).map(drop)
 }
 
 fn capget_permitted() -> std::io::Result<u64> {

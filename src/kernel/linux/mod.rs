@@ -393,6 +393,11 @@ impl Kernel for LinuxKernel {
                 timeout,
                 state,
             } => oci::run_hook(stage, path, args, env, *timeout, state),
+            Step::ReleaseStart {
+                fifo,
+                pid,
+                pid_start,
+            } => oci::release_start(fifo, *pid, *pid_start),
             other => bail!(
                 "step {} does not run in glassbox's own process",
                 other.kind()

@@ -177,6 +177,36 @@ pub fn await_start(fd: i32) -> Result<()> {
     Ok(())
 }
 
+/// `start`: open the fifo for reading; the container's open for writing
+/// returns, it writes one byte and execs. Gives up if its process dies
+/// meanwhile.
+pub fn release_start(fifo: &Path, pid: i32, pid_start: u64) -> Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .with_context(|| format!("open {}", fifo.display()))?;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&file),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        let mut b = [0u8; 1];
+        match file.read(&mut b) {
+            Ok(1) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("read the exec fifo"),
+        }
+        if !crate::container::pid_alive(pid, pid_start) {
+            bail!("the container's process {pid} exited before start");
+        }
+    }
+}
+
 /// Run a hook: its state JSON on stdin, its `env` only, killed after `timeout` s.
 pub fn run_hook(
     stage: &str,

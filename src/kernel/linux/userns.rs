@@ -143,13 +143,11 @@ pub fn attach_layers(sock: RawFd, targets: &[PathBuf]) -> Result<()> {
 
 /// Become uid and gid 0 of the user namespace just joined or made.
 pub fn become_root() -> Result<()> {
-    nix::unistd::setgroups(&[]).map_err(|e| anyhow::anyhow!("setgroups: {}", e.desc()))?;
-    let root_g = nix::unistd::Gid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g)
+    use super::confine::{raw_setgroups, raw_setresid};
+    raw_setgroups(&[]).map_err(|e| anyhow::anyhow!("setgroups: {}", e.desc()))?;
+    raw_setresid(libc::SYS_setresgid, 0)
         .map_err(|e| anyhow::anyhow!("setresgid 0: {}", e.desc()))?;
-    let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresuid(root_u, root_u, root_u)
-        .map_err(|e| anyhow::anyhow!("setresuid 0: {}", e.desc()))
+    raw_setresid(libc::SYS_setresuid, 0).map_err(|e| anyhow::anyhow!("setresuid 0: {}", e.desc()))
 }
 
 /// chown without following a symlink (the files are glassbox's own).
