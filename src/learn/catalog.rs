@@ -16,6 +16,7 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("09-networks.toml", include_str!("../../lessons/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../lessons/11-resources.toml")),
+    ("13-services.toml", include_str!("../../lessons/13-services.toml")),
 ];
 
 #[rustfmt::skip]
@@ -30,6 +31,7 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("09-networks.toml", include_str!("../../labs/09-networks.toml")),
     ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../labs/11-resources.toml")),
+    ("13-services.toml", include_str!("../../labs/13-services.toml")),
 ];
 
 pub fn lessons() -> Result<Vec<Lesson>> {

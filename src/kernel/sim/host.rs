@@ -359,6 +359,7 @@ impl Detached {
             (self.exited, &self.pauses, until_ms),
             (self.interactive, self.tty, &self.input, self.input_closed),
             &self.res,
+            &self.inbox(),
         ))?;
         Ok(crate::fsutil::sha256_hex(&inputs))
     }
@@ -371,8 +372,16 @@ impl Detached {
             .chain(self.patches.iter().map(|p| p.0))
             .chain(self.input.iter().map(|i| i.0))
             .chain(self.input_closed)
+            .chain(self.inbox().iter().map(|d| d.at_ms))
             .max()
             .unwrap_or(0)
+    }
+
+    /// What clients sent its container since this run started (`reach::deliver`).
+    fn inbox(&self) -> Vec<super::reach::Delivery> {
+        let mut all = super::reach::inbox(&self.store_root, &self.container);
+        all.retain(|d| d.at_ms >= self.started_ms);
+        all
     }
 
     /// Its stdin as the replay feeds it (times relative to its start).
@@ -403,7 +412,17 @@ impl Detached {
             .iter()
             .find(|(_, d)| d.container == self.container && d.started_ms == self.started_ms)
             .map(|(p, _)| *p)?;
-        Some(super::reach::for_pid(&st, pid))
+        let mut ctx = (*super::reach::for_pid(&st, pid)).clone();
+        // Requests reach the program on its own clock (it stands still while frozen).
+        ctx.inbox = self
+            .inbox()
+            .into_iter()
+            .map(|d| super::reach::Delivery {
+                at_ms: self.own_time(d.at_ms),
+                ..d
+            })
+            .collect();
+        Some(std::sync::Arc::new(ctx))
     }
 
     /// Recompute the run from its start up to `until_ms`. One command often

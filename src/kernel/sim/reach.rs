@@ -22,12 +22,83 @@ pub struct NetCtx {
     pub procs: BTreeMap<i32, Detached>,
     /// The namespace the process is in: a container's key, 0 for the host's.
     pub me: i32,
+    /// What clients sent to this program's container since the program
+    /// started (a detached server's replay; times on its own clock).
+    pub inbox: Vec<Delivery>,
+}
+
+/// A request a client program sent to a server in another run (what
+/// `redis-cli` sends `redis-server`). A server answers from its state, which
+/// is what it was sent before, so the request is kept with the server's
+/// container (`containers/<id>/sim-inbox.jsonl`) and the server's replays
+/// are fed it at its time: a later look at the server (its log, its files,
+/// a `SAVE`'s dump in its volume) sees what the request did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    /// Host time, ms since the epoch.
+    pub at_ms: u64,
+    pub port: u16,
+    /// The sender's namespace key (its container's host PID, 0: the host).
+    pub from: i32,
+    /// The password the client authenticated with first, if any.
+    #[serde(default)]
+    pub auth: Option<String>,
+    pub words: Vec<String>,
+}
+
+fn inbox_file(store: &std::path::Path, container: &str) -> std::path::PathBuf {
+    crate::container::containers_dir(store)
+        .join(container)
+        .join("sim-inbox.jsonl")
+}
+
+/// Everything sent to `container`'s programs, in the order it was sent.
+pub fn inbox(store: &std::path::Path, container: &str) -> Vec<Delivery> {
+    let text = std::fs::read_to_string(inbox_file(store, container)).unwrap_or_default();
+    let mut all: Vec<Delivery> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    all.sort_by_key(|d| d.at_ms); // stable: same-time requests keep their order
+    all
+}
+
+/// Keep a request sent to `container` (once: a client's run is recomputed
+/// whenever it is looked at, and sends the same request at the same time
+/// again). A container that is gone takes nothing.
+pub fn deliver(store: &std::path::Path, container: &str, d: &Delivery) -> anyhow::Result<()> {
+    use std::io::Write;
+    if inbox(store, container).contains(d) {
+        return Ok(());
+    }
+    let path = inbox_file(store, container);
+    if !path.parent().is_some_and(|p| p.is_dir()) {
+        return Ok(());
+    }
+    let mut line = serde_json::to_vec(d)?;
+    line.push(b'\n');
+    // One write of a whole line with O_APPEND: concurrent senders never interleave.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?
+        .write_all(&line)?;
+    Ok(())
 }
 
 thread_local! {
     /// Set while a server's program is replayed to answer a request: that
     /// replay reaches no further (no chains of requests between replays).
     static SERVING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Replay a server's run up to `at_ms` to answer a request: it reaches no
+/// network meanwhile, and so is fed no requests itself either.
+pub fn replay_serving(d: &Detached, at_ms: u64) -> Option<(super::shell::Trace, SimFs)> {
+    SERVING.with(|s| s.set(true));
+    let replayed = d.replay(at_ms);
+    SERVING.with(|s| s.set(false));
+    replayed.ok()
 }
 
 /// Whether this thread is replaying a server to answer a request.
@@ -46,6 +117,7 @@ pub fn for_pid(st: &HostState, pid: i32) -> Arc<NetCtx> {
         },
         net: st.net.clone(),
         procs: st.procs.clone(),
+        inbox: Vec::new(),
     })
 }
 
@@ -128,6 +200,14 @@ impl NetCtx {
     /// The running programs in namespace `ns` at host time `at_ms`: their
     /// live processes' command lines, the filesystem and working directory.
     fn programs_in(&self, ns: i32, at_ms: u64) -> Vec<(Vec<String>, SimFs, String)> {
+        self.servers_in(ns, at_ms)
+            .into_iter()
+            .map(|(_, cmdlines, fs, cwd)| (cmdlines, fs, cwd))
+            .collect()
+    }
+
+    /// [`programs_in`](Self::programs_in) with each program's host PID.
+    pub fn servers_in(&self, ns: i32, at_ms: u64) -> Vec<(i32, Vec<String>, SimFs, String)> {
         let mut out = Vec::new();
         for (pid, d) in &self.procs {
             let key = if self.net.netns.contains_key(pid) {
@@ -138,15 +218,14 @@ impl NetCtx {
             if key != ns || d.exited.is_some() || d.started_ms > at_ms {
                 continue;
             }
-            SERVING.with(|s| s.set(true));
-            let replayed = d.replay(at_ms);
-            SERVING.with(|s| s.set(false));
-            let Ok((trace, fs)) = replayed else { continue };
+            let Some((trace, fs)) = replay_serving(d, at_ms) else {
+                continue;
+            };
             if !matches!(trace.outcome, super::shell::Outcome::StillRunning { .. }) {
                 continue;
             }
             let cmdlines = trace.live.iter().map(|p| p.cmdline.clone()).collect();
-            out.push((cmdlines, fs, d.cwd.clone()));
+            out.push((*pid, cmdlines, fs, d.cwd.clone()));
         }
         out
     }

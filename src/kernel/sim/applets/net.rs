@@ -16,13 +16,13 @@ use std::net::Ipv4Addr;
 type R = Result<i32, Flow>;
 
 /// The network the process is on, or None (a throwaway host: no network).
-fn ctx(p: &Proc) -> Option<std::sync::Arc<reach::NetCtx>> {
+pub(super) fn ctx(p: &Proc) -> Option<std::sync::Arc<reach::NetCtx>> {
     p.world().net.clone()
 }
 
 /// Resolve a name through the container's /etc/hosts (there is no DNS
 /// server on the simulated host's network).
-fn lookup(p: &Proc, name: &str) -> Option<Ipv4Addr> {
+pub(super) fn lookup(p: &Proc, name: &str) -> Option<Ipv4Addr> {
     if name == "localhost" {
         return Some(Ipv4Addr::LOCALHOST);
     }
@@ -45,7 +45,7 @@ fn own_cmdlines(p: &Proc) -> Vec<String> {
 }
 
 /// Let `ms` of virtual time pass; Some(status) if a signal ended the wait.
-fn pause(p: &mut Proc, ms: u64) -> Result<Option<i32>, Flow> {
+pub(super) fn pause(p: &mut Proc, ms: u64) -> Result<Option<i32>, Flow> {
     let t = p.world().clock_ms.saturating_add(ms);
     while p.world().clock_ms < t {
         if let Some(sig) = p.sleep_until(t)? {
