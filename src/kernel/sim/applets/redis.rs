@@ -670,15 +670,18 @@ pub fn format(v: &Value, raw: bool) -> String {
 }
 
 /// The server `host:port` is, seen from this process: its host PID, its
-/// settings and the dataset it holds at `at_ms` (what it loaded at its
-/// start, plus every request sent to it since, in order). Err: redis-cli's
-/// connection error.
+/// settings and the dataset it holds before `this` request (what it loaded
+/// at its start, plus every request it was sent before, in order: those of
+/// earlier times and, at the same time, those kept before this one; a
+/// foreground client's clock has whole seconds, so several clients share
+/// one). Err: redis-cli's connection error.
 fn reach_server(
     p: &mut Proc,
     host: &str,
     port: u16,
-    at_ms: u64,
+    this: &Delivery,
 ) -> Result<Result<(i32, Config, Dataset, u64), String>, Flow> {
+    let at_ms = this.at_ms;
     let cant = |why: &str| format!("Could not connect to Redis at {host}:{port}: {why}");
     let Some(ip) = lookup(p, host) else {
         return Ok(Err(format!(
@@ -731,8 +734,16 @@ fn reach_server(
             .ok()
             .and_then(|b| Dataset::load(&b))
             .unwrap_or_default();
+        let this = Delivery {
+            at_ms: at,
+            port,
+            ..this.clone()
+        };
         for earlier in reach::inbox(&d.store_root, &d.container) {
-            if earlier.at_ms >= d.started_ms && earlier.at_ms < at && earlier.port == port {
+            if earlier == this || earlier.at_ms > at {
+                break;
+            }
+            if earlier.at_ms >= d.started_ms && earlier.port == port {
                 data.serve(&cfg, &earlier);
             }
         }
@@ -743,21 +754,26 @@ fn reach_server(
 
 /// Send one command; print the reply. Returns whether the server answered.
 fn one(p: &mut Proc, c: &Cli, words: Vec<String>, raw: bool) -> Result<bool, Flow> {
-    let at = p.world().clock_ms;
-    let (pid, cfg, mut data, at) = match reach_server(p, &c.host, c.port, at)? {
+    let asked = Delivery {
+        at_ms: p.world().clock_ms,
+        port: c.port,
+        from: ctx(p).map(|n| n.me).unwrap_or(0),
+        auth: c.auth.clone(),
+        words,
+    };
+    let (pid, cfg, mut data, at) = match reach_server(p, &c.host, c.port, &asked)? {
         Ok(x) => x,
         Err(msg) => {
             p.err(format!("{msg}\n"))?;
             return Ok(false);
         }
     };
-    let from = ctx(p).map(|n| n.me).unwrap_or(0);
+    // As the server sees it: at its port (a published port's DNAT may
+    // have changed it), not before it started.
     let d = Delivery {
         at_ms: at,
         port: cfg.port(),
-        from,
-        auth: c.auth.clone(),
-        words,
+        ..asked
     };
     let (auth, reply, _) = data.serve(&cfg, &d);
     if let Some(net) = ctx(p) {
