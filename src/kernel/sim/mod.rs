@@ -692,7 +692,6 @@ impl SimChild {
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
                 let net = self.net_ctx();
-                let outbox = net.clone();
                 let mut ctx = shell::ShellCtx {
                     fs: &mut self.fs,
                     env: env_pairs,
@@ -711,10 +710,6 @@ impl SimChild {
                 };
                 let ran = shell::run_counted(&mut ctx, argv);
                 self.ended_ms = self.started_ms.max(ctx.clock_secs * 1000);
-                if let (Some(root), Some(net)) = (&self.host_root, &outbox) {
-                    host::deliver(root, net.take_outbox())
-                        .map_err(|e| (EXIT_ENGINE, format!("{e:#}")))?;
-                }
                 match ran {
                     Ok((code, counters)) => {
                         self.exit = Some(code);
@@ -812,7 +807,6 @@ impl SimChild {
             restart_delay_ms: 0,
             res: host::absolute(&self.res, self.started_ms),
             volumes_seen: volumes::snapshot(&self.mounts, &self.fs),
-            inbound: Vec::new(),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();
