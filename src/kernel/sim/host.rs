@@ -423,6 +423,7 @@ impl Detached {
             .map(|(p, _)| *p)?;
         let mut ctx = (*super::reach::for_pid(&st, pid)).clone();
         ctx.inbound = inbound;
+        ctx.since_ms = self.started_ms;
         Some(std::sync::Arc::new(ctx))
     }
 

@@ -757,7 +757,9 @@ impl SimChild {
     /// from this process's namespace.
     fn net_ctx(&self) -> Option<std::sync::Arc<reach::NetCtx>> {
         let root = self.host_root.as_ref()?;
-        host::read(root, |st| reach::for_pid(st, self.host_pid)).ok()
+        let mut ctx = host::read(root, |st| reach::for_pid(st, self.host_pid)).ok()?;
+        std::sync::Arc::make_mut(&mut ctx).since_ms = self.started_ms;
+        Some(ctx)
     }
 
     /// A detached container's program: checked that it can start, then

@@ -34,6 +34,9 @@ pub struct NetCtx {
     /// A program recomputed to answer a request: it reaches no one itself
     /// (no chains of requests between replays), only its `inbound` counts.
     pub offline: bool,
+    /// When the process's run started (host ms): the run's clock starts at
+    /// that whole second, but a connection it opens is never earlier.
+    pub since_ms: u64,
 }
 
 /// What a client sent a listening program in another run: on which
@@ -130,6 +133,7 @@ pub fn for_pid(st: &HostState, pid: i32) -> Arc<NetCtx> {
         inbound: Vec::new(),
         opened: Arc::default(),
         offline: false,
+        since_ms: 0,
     })
 }
 
@@ -211,6 +215,7 @@ impl NetCtx {
             inbound,
             opened: Arc::default(),
             offline: true,
+            since_ms: 0,
         }
     }
 

@@ -812,9 +812,10 @@ fn request(p: &mut Proc, c: &Cli, words: &[String]) -> Result<Result<Vec<Value>,
         }
         Path::Deliver { ns, port, .. } => (ns, port),
     };
-    let at_ms = p.world().clock_ms;
-    // A foreground client's clock starts at its whole second: a server that
-    // started within that second is up when the client connects.
+    // A client's clock starts at its run's whole second: the connection is
+    // no earlier than the run's start, nor the server's (one that started
+    // within that second is up when the client connects).
+    let at_ms = p.world().clock_ms.max(net.since_ms);
     for (pid, d) in &net.procs {
         if net.net.key_of(*pid) != ns || d.exited.is_some() || d.started_ms > at_ms + 999 {
             continue;
