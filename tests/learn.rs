@@ -1069,7 +1069,10 @@ fn drive_lesson(lang: &str, id: &str, session_prompt: &str, typed: &[&str]) -> (
             "a part of lesson {id} failed:\n{now}"
         );
         assert!(std::time::Instant::now() < deadline, "lesson {id} hung:\n{now}");
-        if now.matches("  $ ").count() > parts {
+        // A part's suggested command (a step's shell equivalent, indented
+        // further, is not one: an Enter there would reach the session).
+        let suggested = now.lines().filter(|l| l.starts_with("  $ ")).count();
+        if suggested > parts {
             parts += 1;
             let _ = stdin.write_all(b"\n");
         } else if now.matches(session_prompt).count() > lines && lines < typed.len() {
