@@ -950,7 +950,9 @@ pub fn cli(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
         let Some(line) = p.read_line(0)? else {
             return Ok(0);
         };
-        let line = String::from_utf8_lossy(&line).trim().to_string();
+        // redis-cli reads a C string: a NUL byte ends the line.
+        let line = line.split(|&b| b == 0).next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line).trim().to_string();
         let Some(words) = split_line(&line) else {
             p.out("Invalid argument(s)\n")?;
             continue;
