@@ -857,6 +857,8 @@ const DOCKER_WORDING: &[&str] = &[
     "Unable to find image",
     // docker's pull status line, as `run`'s automatic pull prints it
     "Status: Downloaded newer image for",
+    // docker pull's first line for a name without a tag (lesson 13)
+    "Using default tag:",
     "Imported from glassbox's built-in busybox",
     // the closing lines of docker's classic builder (lesson 07's builds)
     "Successfully tagged",
