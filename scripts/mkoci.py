@@ -2,9 +2,12 @@
 """Build OCI image layouts by hand from rootfs tarballs (for test fixtures).
 
     mkoci.py image LAYOUT TAG ROOTFS.tar [--arch amd64] [--variant v8]
-                   [--cmd sh ...] [--label k=v ...]
-        One single-layer image: the gzip'd rootfs as the layer, a config whose
-        diff_id is the sha256 of the uncompressed tar, an OCI manifest, and an
+                   [--cmd sh ... | --cmd-json '["prog","--flag"]'] [--label k=v ...]
+                   [--layer MORE.tar ...] [--expose 6379/tcp ...]
+                   [--volume /data ...] [--workdir /data]
+        One image: the gzip'd rootfs as the layer (then each --layer on top,
+        as a Dockerfile's RUN layers would be), a config whose diff_ids are
+        the sha256 of the uncompressed tars, an OCI manifest, and an
         entry in LAYOUT/index.json annotated with org.opencontainers.image.ref.name=TAG
         (so `skopeo copy oci:LAYOUT:TAG ...` finds it).
 
@@ -88,21 +91,32 @@ def find_tag(layout, tag):
 
 
 def cmd_image(a):
-    with open(a.rootfs, "rb") as f:
-        tar = f.read()
-    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
-    layer = gzip.compress(tar, compresslevel=6, mtime=0)
-    layer_digest = put_blob(a.layout, layer)
+    diff_ids, layers, history = [], [], []
+    for path in [a.rootfs] + (a.layer or []):
+        with open(path, "rb") as f:
+            tar = f.read()
+        diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+        layer = gzip.compress(tar, compresslevel=6, mtime=0)
+        layers.append({"mediaType": MT_LAYER_GZ, "digest": put_blob(a.layout, layer),
+                       "size": len(layer)})
+        history.append({"created": CREATED,
+                        "created_by": f"glassbox scripts/fixtures: {os.path.basename(path)}"})
 
+    cmd = json.loads(a.cmd_json) if a.cmd_json else (a.cmd or ["sh"])
     cfg = {
         "created": CREATED,
         "architecture": a.arch,
         "os": "linux",
-        "config": {"Env": [PATH_ENV], "Cmd": a.cmd or ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": CREATED,
-                     "created_by": f"glassbox scripts/fixtures: {os.path.basename(a.rootfs)}"}],
+        "config": {"Env": [PATH_ENV], "Cmd": cmd},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
     }
+    if a.expose:
+        cfg["config"]["ExposedPorts"] = {p: {} for p in a.expose}
+    if a.volume:
+        cfg["config"]["Volumes"] = {v: {} for v in a.volume}
+    if a.workdir:
+        cfg["config"]["WorkingDir"] = a.workdir
     if a.variant:
         cfg["variant"] = a.variant
     if a.label:
@@ -114,7 +128,7 @@ def cmd_image(a):
         "schemaVersion": 2,
         "mediaType": MT_MANIFEST,
         "config": {"mediaType": MT_CONFIG, "digest": cfg_digest, "size": len(cfg_bytes)},
-        "layers": [{"mediaType": MT_LAYER_GZ, "digest": layer_digest, "size": len(layer)}],
+        "layers": layers,
     })
     desc = {"mediaType": MT_MANIFEST, "digest": put_blob(a.layout, manifest), "size": len(manifest)}
     tag_in_index(a.layout, a.tag, desc)
@@ -149,6 +163,11 @@ def main():
     im.add_argument("--variant")
     im.add_argument("--cmd", nargs="+")
     im.add_argument("--label", action="append")
+    im.add_argument("--cmd-json", help="Cmd as a JSON array (for words starting with -)")
+    im.add_argument("--layer", action="append", help="another layer tar, on top")
+    im.add_argument("--expose", action="append", help="ExposedPorts entry, e.g. 6379/tcp")
+    im.add_argument("--volume", action="append", help="Volumes entry, e.g. /data")
+    im.add_argument("--workdir")
     ix = sub.add_parser("index")
     ix.add_argument("layout")
     ix.add_argument("tag")

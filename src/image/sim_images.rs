@@ -1,6 +1,6 @@
 //! Images the simulated registry serves besides the built-in busybox: the
-//! ones the lessons name (debian now). Each is one layer made from a short
-//! description (`sim/<name>.txt`: directories, links, small files and the
+//! ones the lessons name (debian, redis). Each is one layer made from short
+//! descriptions (`sim/<name>.txt`: directories, links, small files and the
 //! programs' names), not a blob: the simulator runs programs by name, so a
 //! program here is a small stub whose name the simulator knows (or does not,
 //! and says it cannot run). Every entry has a fixed owner, mode and time, so
@@ -14,22 +14,48 @@ pub struct SimImage {
     /// The repository on docker.io (`library/debian`).
     pub repository: &'static str,
     pub tags: &'static [&'static str],
-    /// What the layer holds (see the description files).
-    pub description: &'static str,
+    /// What the layer holds, one description after the other (later
+    /// entries win; see the description files).
+    pub descriptions: &'static [&'static str],
     pub cmd: &'static [&'static str],
     pub env: &'static [&'static str],
     /// The image's creation time (fixed: part of its id).
     pub created: &'static str,
+    /// WORKDIR, EXPOSE and VOLUME, as the real image has them.
+    pub workdir: Option<&'static str>,
+    pub exposed: &'static [&'static str],
+    pub volumes: &'static [&'static str],
 }
 
-pub const IMAGES: &[SimImage] = &[SimImage {
-    repository: "library/debian",
-    tags: &["bookworm", "latest"],
-    description: include_str!("sim/debian-bookworm.txt"),
-    cmd: &["bash"],
-    env: &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    created: "2024-11-11T00:00:00Z",
-}];
+const DEBIAN: &str = include_str!("sim/debian-bookworm.txt");
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub const IMAGES: &[SimImage] = &[
+    SimImage {
+        repository: "library/debian",
+        tags: &["bookworm", "latest"],
+        descriptions: &[DEBIAN],
+        cmd: &["bash"],
+        env: &[PATH],
+        created: "2024-11-11T00:00:00Z",
+        workdir: None,
+        exposed: &[],
+        volumes: &[],
+    },
+    // The fixture's redis (scripts/fixtures): debian with Debian's redis
+    // packages, run as the official image runs it.
+    SimImage {
+        repository: "library/redis",
+        tags: &["latest"],
+        descriptions: &[DEBIAN, include_str!("sim/redis.txt")],
+        cmd: &["redis-server", "--protected-mode", "no"],
+        env: &[PATH],
+        created: "2024-11-11T00:00:00Z",
+        workdir: Some("/data"),
+        exposed: &["6379/tcp"],
+        volumes: &["/data"],
+    },
+];
 
 /// The image of `repository` on docker.io, if the simulated registry has one.
 pub fn find(repository: &str) -> Option<&'static SimImage> {
@@ -42,9 +68,26 @@ const MTIME: u64 = 1_731_283_200; // 2024-11-11T00:00:00Z
 impl SimImage {
     /// The settings its config is made with (as `import` makes one).
     pub fn import_config(&self) -> super::ImportConfig {
+        let set = |names: &[&str]| {
+            serde_json::Value::Object(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), serde_json::json!({})))
+                    .collect(),
+            )
+        };
+        let mut extra_config = serde_json::Map::new();
+        if !self.exposed.is_empty() {
+            extra_config.insert("ExposedPorts".into(), set(self.exposed));
+        }
+        if !self.volumes.is_empty() {
+            extra_config.insert("Volumes".into(), set(self.volumes));
+        }
         super::ImportConfig {
             cmd: Some(self.cmd.iter().map(|s| s.to_string()).collect()),
             env: self.env.iter().map(|s| s.to_string()).collect(),
+            working_dir: self.workdir.map(str::to_string),
+            extra_config,
             source: Some(format!(
                 "glassbox's simulated registry ({})",
                 self.repository
@@ -56,7 +99,7 @@ impl SimImage {
 
     /// The layer, an uncompressed tar, built from the description.
     pub fn layer_tar(&self) -> Result<Vec<u8>> {
-        layer_from_description(self.description)
+        layer_from_description(&self.descriptions.concat())
             .with_context(|| format!("the simulated image {}", self.repository))
     }
 }

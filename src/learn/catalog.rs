@@ -19,6 +19,7 @@ pub const LESSON_FILES: &[(&str, &str)] = &[
     ("10-volumes.toml", include_str!("../../lessons/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../lessons/11-resources.toml")),
     ("12-sharing-images.toml", include_str!("../../lessons/12-sharing-images.toml")),
+    ("13-services.toml", include_str!("../../lessons/13-services.toml")),
 ];
 
 #[rustfmt::skip]
@@ -36,6 +37,7 @@ pub const LAB_FILES: &[(&str, &str)] = &[
     ("10-volumes.toml", include_str!("../../labs/10-volumes.toml")),
     ("11-resources.toml", include_str!("../../labs/11-resources.toml")),
     ("12-sharing-images.toml", include_str!("../../labs/12-sharing-images.toml")),
+    ("13-services.toml", include_str!("../../labs/13-services.toml")),
 ];
 
 pub fn lessons() -> Result<Vec<Lesson>> {

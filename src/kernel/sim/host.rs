@@ -163,9 +163,6 @@ pub struct Detached {
     /// Its volumes' and binds' files as last written back (`volumes`).
     #[serde(default)]
     pub volumes_seen: FsPatch,
-    /// TCP connections made to it (to an `nc -l` it ran) and what each sent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inbound: Vec<super::reach::Inbound>,
 }
 
 /// `res` with its limits' times made host times (ms since the epoch) for a
@@ -361,7 +358,7 @@ impl Detached {
             (&self.setup, self.started_ms, &self.signals, &self.patches),
             (self.exited, &self.pauses, until_ms),
             (self.interactive, self.tty, &self.input, self.input_closed),
-            (&self.res, &self.inbound),
+            (&self.res, &self.inbound()),
         ))?;
         Ok(crate::fsutil::sha256_hex(&inputs))
     }
@@ -374,8 +371,17 @@ impl Detached {
             .chain(self.patches.iter().map(|p| p.0))
             .chain(self.input.iter().map(|i| i.0))
             .chain(self.input_closed)
+            .chain(self.inbound().iter().map(|i| i.at_ms))
             .max()
             .unwrap_or(0)
+    }
+
+    /// What clients sent its container's listeners since this run started
+    /// (`reach::deliver`), on the host's clock.
+    pub fn inbound(&self) -> Vec<super::reach::Inbound> {
+        let mut all = super::reach::inbound(&self.store_root, &self.container);
+        all.retain(|i| i.at_ms >= self.started_ms);
+        all
     }
 
     /// Its stdin as the replay feeds it (times relative to its start).
@@ -397,13 +403,13 @@ impl Detached {
     /// The network this run is on, read from the simulated host's saved
     /// state (None while it is replayed to answer a request, see `reach`).
     fn net_ctx(&self) -> Option<std::sync::Arc<super::reach::NetCtx>> {
-        // The connections that reached its `nc -l`, on its own clock.
+        // What reached its listeners, on its own clock (it stands still while frozen).
         let inbound = self
-            .inbound
-            .iter()
+            .inbound()
+            .into_iter()
             .map(|i| super::reach::Inbound {
                 at_ms: self.own_time(i.at_ms),
-                ..i.clone()
+                ..i
             })
             .collect();
         if super::reach::serving() {
@@ -417,6 +423,7 @@ impl Detached {
             .map(|(p, _)| *p)?;
         let mut ctx = (*super::reach::for_pid(&st, pid)).clone();
         ctx.inbound = inbound;
+        ctx.since_ms = self.started_ms;
         Some(std::sync::Arc::new(ctx))
     }
 
@@ -530,6 +537,7 @@ impl Detached {
                 cpu_us: 0,
                 cg: Default::default(),
                 listening: Vec::new(),
+                answered: Vec::new(),
             },
         };
         Ok((trace, fs))
@@ -733,7 +741,6 @@ pub fn settle(
                 exited: None,
                 input: Vec::new(),
                 input_closed: None,
-                inbound: Vec::new(),
                 restart_delay_ms: (delay * 2).min(RESTART_DELAY_MAX_MS),
                 ..d
             };
@@ -746,32 +753,6 @@ pub fn settle(
         }
     })?;
     Ok(ended)
-}
-
-impl HostState {
-    /// Connections a program made to listeners of detached programs: each
-    /// becomes part of the listener's history (once, however often the
-    /// sender is recomputed), so its later replays see it arrive.
-    pub fn deliver(&mut self, deliveries: Vec<super::reach::Delivery>) {
-        for d in deliveries {
-            if let Some(p) = self.procs.get_mut(&d.to) {
-                if !p.inbound.contains(&d.inbound) {
-                    p.inbound.push(d.inbound);
-                }
-            }
-        }
-    }
-}
-
-/// `HostState::deliver` under the host's lock.
-pub fn deliver(root: &Path, deliveries: Vec<super::reach::Delivery>) -> Result<()> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    update(root, |st| {
-        st.deliver(deliveries);
-        Ok(())
-    })
 }
 
 /// Forget processes of containers that no longer exist (removed by `rm`).
@@ -1033,7 +1014,6 @@ pub fn exec(
             stderr: &mut std::io::sink(),
         };
         let ran = shell::run_traced(&mut ctx, argv, now, shell::DEFAULT_HORIZON_MS, &[], &[]);
-        st.deliver(net.take_outbox());
         let t = match ran {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),

@@ -692,7 +692,6 @@ impl SimChild {
                 let mut stdout = std::io::stdout();
                 let mut stderr = std::io::stderr();
                 let net = self.net_ctx();
-                let outbox = net.clone();
                 let mut ctx = shell::ShellCtx {
                     fs: &mut self.fs,
                     env: env_pairs,
@@ -711,10 +710,6 @@ impl SimChild {
                 };
                 let ran = shell::run_counted(&mut ctx, argv);
                 self.ended_ms = self.started_ms.max(ctx.clock_secs * 1000);
-                if let (Some(root), Some(net)) = (&self.host_root, &outbox) {
-                    host::deliver(root, net.take_outbox())
-                        .map_err(|e| (EXIT_ENGINE, format!("{e:#}")))?;
-                }
                 match ran {
                     Ok((code, counters)) => {
                         self.exit = Some(code);
@@ -762,7 +757,9 @@ impl SimChild {
     /// from this process's namespace.
     fn net_ctx(&self) -> Option<std::sync::Arc<reach::NetCtx>> {
         let root = self.host_root.as_ref()?;
-        host::read(root, |st| reach::for_pid(st, self.host_pid)).ok()
+        let mut ctx = host::read(root, |st| reach::for_pid(st, self.host_pid)).ok()?;
+        std::sync::Arc::make_mut(&mut ctx).since_ms = self.started_ms;
+        Some(ctx)
     }
 
     /// A detached container's program: checked that it can start, then
@@ -812,7 +809,6 @@ impl SimChild {
             restart_delay_ms: 0,
             res: host::absolute(&self.res, self.started_ms),
             volumes_seen: volumes::snapshot(&self.mounts, &self.fs),
-            inbound: Vec::new(),
         };
         // A program that cannot start fails `run -d` itself, as exec(2) would.
         let mut started = self.fs.clone();

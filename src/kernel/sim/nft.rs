@@ -256,7 +256,8 @@ pub fn text(t: &Table) -> String {
 }
 
 /// The protocol of a connection or datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,

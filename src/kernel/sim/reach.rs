@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use anyhow::Context;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// The network as one simulated process sees it (a snapshot of the host's).
 #[derive(Clone, Debug)]
@@ -23,37 +25,97 @@ pub struct NetCtx {
     pub procs: BTreeMap<i32, Detached>,
     /// The namespace the process is in: a container's key, 0 for the host's.
     pub me: i32,
-    /// The connections made to this process's listeners (`nc -l`) when it
-    /// is a detached program being recomputed.
+    /// What clients sent this program's listeners since it started, on its
+    /// own clock (set when it is a detached program being recomputed).
     pub inbound: Vec<Inbound>,
-    /// Connections this process made to other programs' listeners, for the
-    /// host to add to their histories once the process ran (`take_outbox`).
-    outbox: Arc<Mutex<Vec<Delivery>>>,
+    /// Connections this process has opened so far (numbers the next one,
+    /// see `Inbound::seq`).
+    opened: Arc<AtomicU32>,
     /// A program recomputed to answer a request: it reaches no one itself
     /// (no chains of requests between replays), only its `inbound` counts.
     pub offline: bool,
+    /// When the process's run started (host ms): the run's clock starts at
+    /// that whole second, but a connection it opens is never earlier.
+    pub since_ms: u64,
 }
 
-/// A TCP connection that reached a listening program: when, on which port,
-/// and what the client sent.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a client sent a listening program in another run: on which
+/// protocol and port, when, and the bytes (an `nc`'s stdin, a `redis-cli`'s
+/// protocol request). A server's answers depend on what it was sent before,
+/// so each one is kept with the server's container (`containers/<id>/
+/// sim-inbound.jsonl`, `deliver`) and fed to the server's replays at its
+/// time (`NetCtx::inbound`): a later look at the server (its log, its
+/// files) sees what the request did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbound {
+    /// Host time, ms since the epoch (the server's own clock once fed to it).
     pub at_ms: u64,
+    pub proto: Proto,
+    /// The port the server listens on (after any published port's DNAT).
     pub port: u16,
+    /// The sender: its namespace's key (its container's host PID, 0: the
+    /// host), and how many connections its run had opened before. A client
+    /// run is recomputed whenever it is looked at and sends again; these
+    /// keep each connection once, and two equal requests as two.
+    pub from: i32,
+    pub seq: u32,
     pub data: Vec<u8>,
 }
 
-/// An `Inbound` for the detached program with host PID `to`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    pub to: i32,
-    pub inbound: Inbound,
+fn inbound_file(store: &std::path::Path, container: &str) -> std::path::PathBuf {
+    crate::container::containers_dir(store)
+        .join(container)
+        .join("sim-inbound.jsonl")
+}
+
+/// Everything sent to `container`'s programs, in the order it was sent.
+pub fn inbound(store: &std::path::Path, container: &str) -> Vec<Inbound> {
+    let text = std::fs::read_to_string(inbound_file(store, container)).unwrap_or_default();
+    let mut all: Vec<Inbound> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    all.sort_by_key(|i| i.at_ms); // stable: same-time requests keep their order
+    all
+}
+
+/// Keep a connection's bytes with the container of the program it reached
+/// (once). A file of its own, appended to without the host's lock: a
+/// client may be recomputed while the host is locked (a look at a detached
+/// client). A container that is gone takes nothing.
+pub fn deliver(store: &std::path::Path, container: &str, i: &Inbound) -> anyhow::Result<()> {
+    use std::io::Write;
+    if inbound(store, container).contains(i) {
+        return Ok(());
+    }
+    let path = inbound_file(store, container);
+    if !path.parent().is_some_and(|p| p.is_dir()) {
+        return Ok(());
+    }
+    let mut line = serde_json::to_vec(i)?;
+    line.push(b'\n');
+    // One write of a whole line with O_APPEND: concurrent senders never interleave.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&line))
+        .with_context(|| format!("cannot keep a simulated connection in {}", path.display()))
 }
 
 thread_local! {
     /// Set while a server's program is replayed to answer a request: that
     /// replay reaches no further (no chains of requests between replays).
     static SERVING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Replay a server's run up to `at_ms` to answer a request: it reaches no
+/// network meanwhile, and so is fed no requests itself either.
+pub fn replay_serving(d: &Detached, at_ms: u64) -> Option<(super::shell::Trace, SimFs)> {
+    SERVING.with(|s| s.set(true));
+    let replayed = d.replay(at_ms);
+    SERVING.with(|s| s.set(false));
+    replayed.ok()
 }
 
 /// Whether this thread is replaying a server to answer a request.
@@ -69,8 +131,9 @@ pub fn for_pid(st: &HostState, pid: i32) -> Arc<NetCtx> {
         net: st.net.clone(),
         procs: st.procs.clone(),
         inbound: Vec::new(),
-        outbox: Arc::default(),
+        opened: Arc::default(),
         offline: false,
+        since_ms: 0,
     })
 }
 
@@ -85,6 +148,8 @@ pub enum Reply {
     TimedOut,
     /// The server's answer.
     Data(Vec<u8>),
+    /// The simulator could not keep what was sent (the reason).
+    Lost(String),
 }
 
 /// A listening simulated server found in a process list.
@@ -148,14 +213,23 @@ impl NetCtx {
             procs: BTreeMap::new(),
             me: 0,
             inbound,
-            outbox: Arc::default(),
+            opened: Arc::default(),
             offline: true,
+            since_ms: 0,
         }
     }
 
-    /// The connections this process made to listeners (taken once).
-    pub fn take_outbox(&self) -> Vec<Delivery> {
-        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()))
+    /// A new connection's bytes from this process to a listener, numbered
+    /// after the ones it opened before.
+    pub fn open(&self, at_ms: u64, proto: Proto, port: u16, data: Vec<u8>) -> Inbound {
+        Inbound {
+            at_ms,
+            proto,
+            port,
+            from: self.me,
+            seq: self.opened.fetch_add(1, Ordering::SeqCst),
+            data,
+        }
     }
 
     pub fn ns(&self) -> Option<&NetNs> {
@@ -182,10 +256,9 @@ impl NetCtx {
             if key != ns || d.exited.is_some() || d.started_ms > at_ms {
                 continue;
             }
-            SERVING.with(|s| s.set(true));
-            let replayed = d.replay(at_ms);
-            SERVING.with(|s| s.set(false));
-            let Ok((trace, fs)) = replayed else { continue };
+            let Some((trace, fs)) = replay_serving(d, at_ms) else {
+                continue;
+            };
             if !matches!(trace.outcome, super::shell::Outcome::StillRunning { .. }) {
                 continue;
             }
@@ -224,17 +297,13 @@ impl NetCtx {
                     // An `nc -l`: it takes this one connection, prints what
                     // came and answers with what it had to send.
                     if let Some((_, reply)) = listening.into_iter().find(|(p, _)| *p == port) {
-                        self.outbox
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(Delivery {
-                                to: pid,
-                                inbound: Inbound {
-                                    at_ms,
-                                    port,
-                                    data: request.to_vec(),
-                                },
-                            });
+                        let sent = self.open(at_ms, Proto::Tcp, port, request.to_vec());
+                        if let Some(d) = self.procs.get(&pid) {
+                            // Unkept, the listener would never have seen it: say so.
+                            if let Err(e) = deliver(&d.store_root, &d.container, &sent) {
+                                return Reply::Lost(format!("{e:#}"));
+                            }
+                        }
                         return Reply::Data(reply);
                     }
                 }
@@ -386,9 +455,7 @@ pub fn sim_host_request(
     request: &[u8],
 ) -> anyhow::Result<Reply> {
     let (ctx, now) = sim_host_ctx(root)?;
-    let reply = ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/");
-    super::host::deliver(root, ctx.take_outbox())?;
-    Ok(reply)
+    Ok(ctx.connect(host_ip, port, request, now, &[], &SimFs::default(), "/"))
 }
 
 /// A UDP datagram from the simulated host itself, as a socket on the host

@@ -267,6 +267,8 @@ pub struct Trace {
     pub cg: super::sh::memcg::CgCounters,
     /// TCP ports its live processes listen on (`nc -l`) and what each sends.
     pub listening: Vec<(u16, Vec<u8>)>,
+    /// What its servers answered each connection (`World::answered`).
+    pub answered: Vec<(usize, Vec<u8>)>,
 }
 
 /// [`run_until`] starting at `start_ms`, with filesystem `patches` applied
@@ -310,6 +312,7 @@ pub fn run_traced_io(
             cpu_us: 0,
             cg: Default::default(),
             listening: Vec::new(),
+            answered: Vec::new(),
         });
     }
     let (base, found, args) = resolve(ctx, argv)?;
@@ -424,6 +427,7 @@ pub fn run_traced_io(
         .filter(|(pid, _)| w.live_at_halt.iter().any(|(p, _, _)| p == *pid))
         .map(|(_, l)| l.clone())
         .collect();
+    let answered = std::mem::take(&mut w.answered);
     *ctx.fs = w.fs;
     let done = |outcome| Trace {
         outcome,
@@ -434,6 +438,7 @@ pub fn run_traced_io(
         cpu_us,
         cg,
         listening,
+        answered,
     };
     if !started {
         return Ok(done(Outcome::StillRunning {

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod files;
 pub mod net;
 pub mod procs;
+pub mod redis;
 pub mod system;
 pub mod text;
 
@@ -52,6 +53,7 @@ applets! {
     "ip" => net::ip, "ping" => net::ping, "wget" => net::wget, "nc" => net::nc,
     "httpd" => net::httpd,
     "tar" => archive::tar,
+    "redis-server" => redis::server, "redis-cli" => redis::cli,
 }
 
 /// Names that run as the shell.

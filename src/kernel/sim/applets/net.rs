@@ -16,13 +16,13 @@ use std::net::Ipv4Addr;
 type R = Result<i32, Flow>;
 
 /// The network the process is on, or None (a throwaway host: no network).
-fn ctx(p: &Proc) -> Option<std::sync::Arc<reach::NetCtx>> {
+pub(super) fn ctx(p: &Proc) -> Option<std::sync::Arc<reach::NetCtx>> {
     p.world().net.clone().filter(|c| !c.offline)
 }
 
 /// Resolve a name through the container's /etc/hosts (there is no DNS
 /// server on the simulated host's network).
-fn lookup(p: &Proc, name: &str) -> Option<Ipv4Addr> {
+pub(super) fn lookup(p: &Proc, name: &str) -> Option<Ipv4Addr> {
     if name == "localhost" {
         return Some(Ipv4Addr::LOCALHOST);
     }
@@ -45,7 +45,7 @@ fn own_cmdlines(p: &Proc) -> Vec<String> {
 }
 
 /// Let `ms` of virtual time pass; Some(status) if a signal ended the wait.
-fn pause(p: &mut Proc, ms: u64) -> Result<Option<i32>, Flow> {
+pub(super) fn pause(p: &mut Proc, ms: u64) -> Result<Option<i32>, Flow> {
     let t = p.world().clock_ms.saturating_add(ms);
     while p.world().clock_ms < t {
         if let Some(sig) = p.sleep_until(t)? {
@@ -244,6 +244,7 @@ fn connect(
         Reply::Unreachable => Err(format!(
             "{tool}: can't connect to remote host ({ip}): Network is unreachable\n"
         )),
+        Reply::Lost(why) => Err(format!("glassbox: {why}\n")),
         Reply::TimedOut => {
             // The kernel gives up on a connect after its SYN retries (~127 s).
             if let Some(code) = pause(p, 127_000)? {
@@ -384,8 +385,8 @@ pub fn nc(p: &mut Proc, _sh: &mut Sh, argv: &[String]) -> R {
 /// `nc -l -p PORT`: wait for one TCP connection, send it what stdin holds,
 /// print what the client sent, and end (busybox without -e). The
 /// connection comes from another simulated program (`reach::NetCtx::
-/// connect`), which the host records in this program's history
-/// (`Detached::inbound`), so every later replay sees it arrive then.
+/// connect`), which keeps it with this program's container (`reach::
+/// deliver`), so every later replay sees it arrive then.
 fn nc_listen(p: &mut Proc, opts: &[(char, String)]) -> R {
     let Some(port) = val(opts, 'p') else {
         // busybox listens on a port the kernel picks and says nothing:
@@ -404,7 +405,7 @@ fn nc_listen(p: &mut Proc, opts: &[(char, String)]) -> R {
     let arrival = p.world().net.clone().and_then(|c| {
         c.inbound
             .iter()
-            .filter(|i| i.port == port && i.at_ms >= since)
+            .filter(|i| i.proto == Proto::Tcp && i.port == port && i.at_ms >= since)
             .min_by_key(|i| i.at_ms)
             .cloned()
     });

@@ -177,6 +177,10 @@ pub struct World {
     /// TCP ports its processes listen on (`nc -l`): pid → (port, what it
     /// sends the client that connects).
     pub listening: BTreeMap<u32, (u16, Vec<u8>)>,
+    /// What its servers sent back on connections that reached them (a
+    /// simulated redis's replies): the connection's index in
+    /// `net.inbound`, the bytes.
+    pub answered: Vec<(usize, Vec<u8>)>,
 }
 
 /// What every thread shares.
@@ -234,6 +238,7 @@ impl World {
             halted: None,
             live_at_halt: Vec::new(),
             listening: BTreeMap::new(),
+            answered: Vec::new(),
             live_threads: 0,
             mounts,
             stdin: Stdin {
