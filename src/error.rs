@@ -73,6 +73,18 @@ const ZH_MESSAGES: &[(&str, &str)] = &[
     ("No such container: {}", "没有这个容器：{0}"),
     ("No such image: {}", "没有这个镜像：{0}"),
     (
+        "the default network's subnet {} overlaps the host's route to {}: set default_subnet under [network] in {} to a free subnet",
+        "默认网络的子网 {0} 和主机到 {1} 的路由重叠：请在 {2} 的 [network] 下把 default_subnet 设成一个没有占用的子网",
+    ),
+    (
+        "network {}'s subnet {} overlaps the host's route to {}, added since the network was made: remove the network and create it with another --subnet",
+        "网络 {0} 的子网 {1} 和主机到 {2} 的路由重叠（这条路由是网络建好之后才加的）：请删除这个网络，再用另一个 --subnet 重新创建",
+    ),
+    (
+        "network {} not found (list them with `glassbox network ls`)",
+        "找不到网络 {0}（用 `glassbox network ls` 列出现有的网络）",
+    ),
+    (
         "multiple containers match the prefix {}: use more of the id",
         "有多个容器的 ID 以 {0} 开头：请多写几位 ID",
     ),

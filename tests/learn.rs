@@ -1010,8 +1010,15 @@ fn lesson_13_runs_whole_for_real() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("lesson 13 services: ok"), "{}", stdout(&o));
-    assert!(gb.containers().is_empty(), "lesson 13 left containers behind");
+    assert!(
+        stdout(&o).contains("lesson 13 services: ok"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        gb.containers().is_empty(),
+        "lesson 13 left containers behind"
+    );
     // No volume either: the named one by `volume rm`, the anonymous ones
     // (the image's VOLUME /data) by `--rm` and `rm -v`. (The backup's tar
     // was checked by the lesson, in --run-all's scratch directory, since
@@ -1068,7 +1075,10 @@ fn drive_lesson(lang: &str, id: &str, session_prompt: &str, typed: &[&str]) -> (
             !now.contains("not yet") && !now.contains("还没有完成"),
             "a part of lesson {id} failed:\n{now}"
         );
-        assert!(std::time::Instant::now() < deadline, "lesson {id} hung:\n{now}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lesson {id} hung:\n{now}"
+        );
         // A part's suggested command (a step's shell equivalent, indented
         // further, is not one: an Enter there would reach the session).
         let suggested = now.lines().filter(|l| l.starts_with("  $ ")).count();
@@ -1087,7 +1097,11 @@ fn drive_lesson(lang: &str, id: &str, session_prompt: &str, typed: &[&str]) -> (
     let errors = err_reader.join().unwrap();
     let text = seen.lock().unwrap().clone();
     assert!(status.success(), "{text}\n{errors}");
-    assert_eq!(lines, typed.len(), "the session did not ask for every line:\n{text}");
+    assert_eq!(
+        lines,
+        typed.len(),
+        "the session did not ask for every line:\n{text}"
+    );
     // Progress was saved: the lesson is complete.
     let lesson = glassbox::learn::catalog::lesson(id).unwrap();
     let progress = std::fs::read_to_string(state.join("progress.toml")).unwrap();
@@ -1147,7 +1161,10 @@ fn lesson_13_in_a_terminal_the_key_outlives_its_server() {
             break;
         }
         assert!(!screen.contains("not yet"), "a part failed:\n{screen}");
-        assert!(std::time::Instant::now() < deadline, "lesson 13 hung:\n{screen}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lesson 13 hung:\n{screen}"
+        );
         if screen.matches("  $ docker").count() > parts {
             parts += 1;
             t.keys(&["Enter"]);
@@ -1174,7 +1191,10 @@ fn lesson_13_in_a_terminal_the_key_outlives_its_server() {
         "{answer}"
     );
     assert!(screen.contains("DB loaded from disk"), "{screen}");
-    assert!(gb.containers().is_empty(), "the lesson left containers behind");
+    assert!(
+        gb.containers().is_empty(),
+        "the lesson left containers behind"
+    );
     if real {
         // The backup is a tar the host's own tar reads, holding redis's dump.
         let list = std::process::Command::new("tar")

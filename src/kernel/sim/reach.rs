@@ -9,11 +9,11 @@ use super::fs::SimFs;
 use super::host::{Detached, HostState};
 use super::net::{NetNs, Path, SimNet};
 use super::nft::Proto;
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use anyhow::Context;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 

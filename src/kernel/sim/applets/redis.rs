@@ -239,14 +239,14 @@ impl Dataset {
         let cmd = name.to_ascii_lowercase();
         let args = &words[1..];
         if !*authed && cmd != "auth" {
-            return (Value::Error("NOAUTH Authentication required.".into()), false);
+            return (
+                Value::Error("NOAUTH Authentication required.".into()),
+                false,
+            );
         }
         let arity = |ok: bool| -> Option<Value> {
-            (!ok).then(|| {
-                Value::Error(format!(
-                    "ERR wrong number of arguments for '{cmd}' command"
-                ))
-            })
+            (!ok)
+                .then(|| Value::Error(format!("ERR wrong number of arguments for '{cmd}' command")))
         };
         let ok = || Value::Status("OK".into());
         let (reply, save) = match cmd.as_str() {
@@ -393,13 +393,18 @@ pub fn parse_requests(data: &[u8]) -> Vec<Vec<String>> {
     while at < data.len() {
         let Some((first, next)) = line(at) else { break };
         if let Some(n) = first.strip_prefix(b"*") {
-            let Some(n) = std::str::from_utf8(n).ok().and_then(|n| n.parse::<usize>().ok()) else {
+            let Some(n) = std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
                 break;
             };
             let mut words = Vec::new();
             at = next;
             for _ in 0..n {
-                let Some((head, body)) = line(at) else { return out };
+                let Some((head, body)) = line(at) else {
+                    return out;
+                };
                 let Some(len) = head
                     .strip_prefix(b"$")
                     .and_then(|l| std::str::from_utf8(l).ok())
@@ -407,7 +412,9 @@ pub fn parse_requests(data: &[u8]) -> Vec<Vec<String>> {
                 else {
                     return out;
                 };
-                let Some(word) = data.get(body..body + len) else { return out };
+                let Some(word) = data.get(body..body + len) else {
+                    return out;
+                };
                 words.push(String::from_utf8_lossy(word).into_owned());
                 at = body + len + 2;
             }
@@ -561,7 +568,9 @@ pub fn server(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         p,
         'C',
         '#',
-        &format!("Redis version={VERSION}, bits=64, commit=00000000, modified=0, pid={me}, just started"),
+        &format!(
+            "Redis version={VERSION}, bits=64, commit=00000000, modified=0, pid={me}, just started"
+        ),
     )?;
     // redis says so for any argument, a file or not.
     if argv.len() == 1 {
@@ -582,7 +591,12 @@ pub fn server(p: &mut Proc, sh: &mut Sh, argv: &[String]) -> R {
         match Dataset::load(&bytes) {
             Some(d) => {
                 data = d;
-                log(p, 'M', '*', &format!("Loading RDB produced by version {VERSION}"))?;
+                log(
+                    p,
+                    'M',
+                    '*',
+                    &format!("Loading RDB produced by version {VERSION}"),
+                )?;
                 log(
                     p,
                     'M',
@@ -678,9 +692,9 @@ fn cli_args(argv: &[String]) -> Result<Cli, String> {
     while i < argv.len() {
         let a = argv[i].as_str();
         let value = |i: usize| {
-            argv.get(i + 1).cloned().ok_or_else(|| {
-                format!("Unrecognized option or bad number of args for: '{a}'")
-            })
+            argv.get(i + 1)
+                .cloned()
+                .ok_or_else(|| format!("Unrecognized option or bad number of args for: '{a}'"))
         };
         match a {
             "-h" => {
@@ -689,9 +703,7 @@ fn cli_args(argv: &[String]) -> Result<Cli, String> {
             }
             "-p" => {
                 let v = value(i)?;
-                c.port = v
-                    .parse()
-                    .map_err(|_| format!("Invalid server port: {v}"))?;
+                c.port = v.parse().map_err(|_| format!("Invalid server port: {v}"))?;
                 i += 1;
             }
             "-a" | "--pass" => {
@@ -841,7 +853,9 @@ fn request(p: &mut Proc, c: &Cli, words: &[String]) -> Result<Result<Vec<Value>,
         sent.extend(encode_request(words));
         let conn = net.open(at, Proto::Tcp, port, sent);
         if let Err(e) = reach::deliver(&d.store_root, &d.container, &conn) {
-            return Ok(Err(format!("glassbox: the simulated redis could not keep the request: {e:#}")));
+            return Ok(Err(format!(
+                "glassbox: the simulated redis could not keep the request: {e:#}"
+            )));
         }
         // The server, replayed with this connection, answers it at its time.
         let index = d.inbound().iter().position(|i| *i == conn);
@@ -874,7 +888,9 @@ fn one(p: &mut Proc, c: &Cli, words: Vec<String>, raw: bool) -> Result<bool, Flo
             p.err(format!("AUTH failed: {e}\n"))?;
         }
     }
-    let reply = replies.next().unwrap_or(Value::Error("ERR no reply".into()));
+    let reply = replies
+        .next()
+        .unwrap_or(Value::Error("ERR no reply".into()));
     p.out(format!("{}\n", format(&reply, raw)))?;
     Ok(true)
 }
@@ -1052,7 +1068,11 @@ mod tests {
         wire.extend(b"PING hi\r\n"); // an inline command, as typed into nc
         assert_eq!(
             parse_requests(&wire),
-            vec![req(&["AUTH", "pw"]), req(&["SET", "k", "two words\r\n"]), req(&["PING", "hi"])]
+            vec![
+                req(&["AUTH", "pw"]),
+                req(&["SET", "k", "two words\r\n"]),
+                req(&["PING", "hi"])
+            ]
         );
         let replies = vec![
             Value::Status("OK".into()),
@@ -1060,7 +1080,10 @@ mod tests {
             Value::Int(-3),
             Value::Bulk(None),
             Value::Bulk(Some("a\r\nb".into())),
-            Value::Array(vec![Value::Bulk(Some("x".into())), Value::Array(Vec::new())]),
+            Value::Array(vec![
+                Value::Bulk(Some("x".into())),
+                Value::Array(Vec::new()),
+            ]),
         ];
         let bytes: Vec<u8> = replies.iter().flat_map(encode_reply).collect();
         assert!(bytes.starts_with(b"+OK\r\n-NOAUTH"));
@@ -1074,7 +1097,10 @@ mod tests {
             split_line("set \"abc\" 123").unwrap(),
             vec!["set", "abc", "123"]
         );
-        assert_eq!(split_line("set 'a b' \"c\\nd\"").unwrap(), vec!["set", "a b", "c\nd"]);
+        assert_eq!(
+            split_line("set 'a b' \"c\\nd\"").unwrap(),
+            vec!["set", "a b", "c\nd"]
+        );
         assert_eq!(split_line("get \"open"), None);
         assert!(glob("gr*t?ng", "greeting"));
         assert!(!glob("h[ae]llo", "hillo"));
