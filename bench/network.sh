@@ -90,6 +90,9 @@ pm=(podman --root "$tmp/pm" --runroot "$tmp/pmrun")
 podman_links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(cni-podman|podman|veth)' | sort || true; }
 host_tables() { nft list tables | grep -v ' gb' | sort; for t in nat filter; do nft -s list table ip $t 2>/dev/null; done; }
 links_before=$(podman_links)
+# podman makes its cgroupfs parent (libpod_parent) on first use: if it was
+# not there before, the clean-up removes it (empty cgroups only).
+had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
 tables_before=$(host_tables)
 # A subnet no host route uses (another glassbox store may be using one of these).
 subnet=
@@ -105,6 +108,11 @@ cleanup() {
     "${pm[@]}" rm -af -t 0 >/dev/null 2>&1
     ip link del "$bridge" 2>/dev/null
     nft delete table ip "$table" 2>/dev/null
+    if [[ -z $had_libpod_parent ]]; then
+        for d in /sys/fs/cgroup/*/libpod_parent; do
+            [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
+    fi
     # Overlays of either engine left under the temp dir: deepest first.
     for m in $(awk -v t="$tmp/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r); do
         umount -l "$m"

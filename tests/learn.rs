@@ -37,6 +37,7 @@ fn use_test_mirror(gb: &Gb) -> bool {
 struct OwnNetworks {
     gb_root: std::path::PathBuf,
     table: String,
+    bridge: String,
 }
 
 fn own_networks(gb: &Gb, n: u8) -> OwnNetworks {
@@ -53,6 +54,7 @@ fn own_networks(gb: &Gb, n: u8) -> OwnNetworks {
     OwnNetworks {
         gb_root: gb.root().to_path_buf(),
         table,
+        bridge: format!("gbl{tag}"),
     }
 }
 
@@ -71,7 +73,12 @@ impl Drop for OwnNetworks {
                 let _ = gb(&["rm", "-f", id]);
             }
         }
-        let _ = gb(&["network", "prune", "-f"]);
+        // Every network, the default bridge too (prune keeps that one), and
+        // the table; then whatever a failed reset left of the test's own.
+        let _ = gb(&["system", "reset", "-f"]);
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
         let _ = std::process::Command::new("nft")
             .args(["delete", "table", "ip", &self.table])
             .output();

@@ -472,25 +472,8 @@ impl Podman {
     }
     /// podman's global options for this test's storage and runtime.
     fn globals(&self) -> Vec<String> {
-        let d = self.dir.path();
-        let mut v: Vec<String> = vec![
-            "--root".into(),
-            d.join("root").display().to_string(),
-            "--runroot".into(),
-            d.join("run").display().to_string(),
-            "--runtime".into(),
-            RUNTIME.into(),
-        ];
-        for a in [
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "none",
-        ] {
-            v.push(a.into());
-        }
+        let mut v = common::podman_private_storage(self.dir.path());
+        v.extend(["--runtime".into(), RUNTIME.into()]);
         v
     }
     /// The same podman as a shell command line (for tmux).

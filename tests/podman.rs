@@ -29,20 +29,8 @@ impl Podman {
         })
     }
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let d = self.dir.path();
         Command::new("podman")
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
+            .args(common::podman_private_storage(self.dir.path()))
             .args(args)
             .output()
             .expect("run podman")

@@ -380,9 +380,21 @@ impl Runner {
                 }
             }
             Check::Command { run, text, exit } => {
-                let o = self
-                    .run(run, &[], None, true, false)
-                    .map_err(|e| e.to_string())?;
+                // A real server may still be starting (its log line not yet
+                // written): the text gets a few seconds to appear.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                let o = loop {
+                    let o = self
+                        .run(run, &[], None, true, false)
+                        .map_err(|e| e.to_string())?;
+                    let waiting = text
+                        .as_ref()
+                        .is_some_and(|t| !o.output.contains(t.as_str()));
+                    if !waiting || self.simulate || std::time::Instant::now() >= deadline {
+                        break o;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                };
                 let expected = exit.unwrap_or(0);
                 if expected != 0 && o.code != expected {
                     return Err(l(

@@ -389,3 +389,22 @@ pub fn udp_echo_context(dir: &Path) -> PathBuf {
     std::fs::set_permissions(ctx.join("udp-echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
     ctx
 }
+
+/// podman's global options for a test's own throwaway storage under `dir`
+/// (vfs, cgroupfs, no events journal): the host's podman images and
+/// containers are never touched.
+#[allow(dead_code)]
+pub fn podman_private_storage(dir: &Path) -> Vec<String> {
+    vec![
+        "--root".into(),
+        dir.join("root").display().to_string(),
+        "--runroot".into(),
+        dir.join("run").display().to_string(),
+        "--storage-driver".into(),
+        "vfs".into(),
+        "--cgroup-manager".into(),
+        "cgroupfs".into(),
+        "--events-backend".into(),
+        "none".into(),
+    ]
+}
