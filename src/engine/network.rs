@@ -210,10 +210,9 @@ fn follow_default_settings(
         .default_subnet
         .map(|s| network::Subnet::parse(&s))
         .transpose()
-        .context("[network] default_subnet in config.toml")?
-        .map(|s| s.to_string());
+        .context("[network] default_subnet in config.toml")?;
     let bridge = settings.default_bridge;
-    let subnet_changed = subnet.as_ref().is_some_and(|s| *s != net.subnet);
+    let subnet_changed = subnet.as_ref().is_some_and(|s| s.to_string() != net.subnet);
     let bridge_changed = bridge.as_ref().is_some_and(|b| *b != net.bridge);
     if !subnet_changed && !bridge_changed {
         return Ok(());
@@ -235,7 +234,6 @@ fn follow_default_settings(
         (true, true) => {} // the old bridge stays for whoever uses it
     }
     if let Some(s) = subnet {
-        let s = network::Subnet::parse(&s)?;
         net.subnet = s.to_string();
         net.gateway = s.first_host();
     }
