@@ -81,6 +81,10 @@ const ZH_MESSAGES: &[(&str, &str)] = &[
         "网络 {0} 的子网 {1} 和主机到 {2} 的路由重叠（这条路由是网络建好之后才加的）：请删除这个网络，再用另一个 --subnet 重新创建",
     ),
     (
+        "default_subnet changed in config.toml, but bridge {} still has containers plugged in (another store's?): stop them first, or set another default_bridge",
+        "config.toml 里的 default_subnet 改了，但网桥 {0} 上还插着容器（也许是另一个存储的）：先停掉它们，或者另设一个 default_bridge",
+    ),
+    (
         "network {} not found (list them with `glassbox network ls`)",
         "找不到网络 {0}（用 `glassbox network ls` 列出现有的网络）",
     ),
