@@ -130,17 +130,9 @@ c["linux"]["cgroupsPath"] = sys.argv[2]
 json.dump(c, open(p, "w"), indent=2)
 EOF
 
-if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
-    wrap() { printf "unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec %s'" "$*"; }
-    hybrid=1
-else
-    wrap() { printf '%s' "$*"; }
-    hybrid=0
-fi
+. bench/lib.sh  # wrap (crun on a hybrid host), add
 
 # ------------------------------------------------------------- commands ---
-names=() cmds=()
-add() { names+=("$1"); cmds+=("$2"); }
 for rt in glassbox-runtime runc crun; do
     bin=$(rt_bin $rt)
     r="$bin --root $tmp/$rt"

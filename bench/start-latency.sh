@@ -92,16 +92,7 @@ json.dump(c, open(p, "w"), indent=2)
 EOF
 
 # ------------------------------------------------------------- commands ---
-# crun needs the wrapper only when a cgroup2 mount sits beside v1 (hybrid).
-if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
-    wrap() { printf "unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec %s'" "$*"; }
-    hybrid=1
-else
-    wrap() { printf '%s' "$*"; }
-    hybrid=0
-fi
-names=() cmds=()
-add() { names+=("$1"); cmds+=("$2"); }
+. bench/lib.sh  # wrap (crun on a hybrid host), add
 
 if ((!skip_glassbox)); then
     if [[ ${GLASSBOX_BENCH_NO_BUILD:-0} != 1 ]]; then
