@@ -8,8 +8,9 @@
 #
 #   glassbox  target/release/glassbox --root $TMP/gb run --rm $GLASSBOX_BENCH_ARGS busybox true
 #             (image imported beforehand from target/fixtures/busybox-rootfs.tar;
-#              set GLASSBOX_BENCH_ARGS="--network none" to match runc's netns
-#              with only lo, if glassbox's default network is a bridge)
+#              GLASSBOX_BENCH_ARGS defaults to "--network none", runc's netns
+#              with only lo; set it to "" to measure the default bridge, which
+#              bench/network.sh measures with its own bridge and clean-up)
 #   runc      runc --root $TMP/runc run -b target/bench/bundle ID
 #   crun      crun 1.8 refuses to start when a cgroup2 hierarchy is mounted
 #             next to v1 (hybrid, /sys/fs/cgroup/unified), so on such hosts it
@@ -102,7 +103,7 @@ if ((!skip_glassbox)); then
     [[ -x $gb ]] || { echo "error: $gb missing (or use --skip-glassbox)" >&2; exit 1; }
     "$gb" --root "$tmp/gb" import "$rootfs_tar" busybox:latest >/dev/null
     # run's options go before the image: after it they would be the command.
-    add glassbox "$gb --root $tmp/gb run --rm ${GLASSBOX_BENCH_ARGS:-} busybox true"
+    add glassbox "$gb --root $tmp/gb run --rm ${GLASSBOX_BENCH_ARGS---network none} busybox true"
 fi
 add runc "runc --root $tmp/runc run -b $bundle $runc_id"
 add crun "$(wrap "crun --root $tmp/crun run -b $bundle $crun_id")"
