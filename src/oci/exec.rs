@@ -5,7 +5,7 @@ use super::plan::{self, bad};
 use super::state::{self, Status};
 use super::{do_step, Runtime};
 use crate::kernel::linux::LinuxKernel;
-use crate::kernel::{ChildSpec, Kernel, Stdio};
+use crate::kernel::Kernel;
 use crate::step::Step;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -132,17 +132,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         kernel.prepare_terminal_in(record.pid)?;
     }
     let mut observer = rt.observer("exec", &a.id);
-    let pid = kernel.enter_child(ChildSpec {
-        steps,
-        stdio: Stdio {
-            tty: terminal,
-            interactive: true,
-            ..Stdio::default()
-        },
-        report_each: observer.wants_reports(),
-        layers: Vec::new(),
-        store_root: rt.root.clone(),
-    })?;
+    let pid = kernel.enter_child(rt.child_spec(steps, terminal, observer.as_ref()))?;
     let started = (|| -> Result<()> {
         do_step(
             &mut kernel,

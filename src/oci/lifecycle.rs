@@ -6,7 +6,7 @@ use super::plan::{self, bad};
 use super::state::{self, Record, Status};
 use super::{do_step, Runtime};
 use crate::kernel::linux::LinuxKernel;
-use crate::kernel::{ChildSpec, Kernel, Stdio};
+use crate::kernel::Kernel;
 use crate::step::Step;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
@@ -220,17 +220,7 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     };
     let pid = kernel.clone_child(
         &plan.clone,
-        ChildSpec {
-            steps: plan.child.clone(),
-            stdio: Stdio {
-                tty: terminal,
-                interactive: true,
-                ..Stdio::default()
-            },
-            report_each: observer.wants_reports(),
-            layers: Vec::new(),
-            store_root: rt.root.clone(),
-        },
+        rt.child_spec(plan.child.clone(), terminal, observer.as_ref()),
     )?;
     observer.after(&plan.clone);
     let ok = (|| -> Result<Record> {
@@ -408,10 +398,7 @@ pub fn kill(rt: &Runtime, id: &str, signal: &str, all: bool) -> Result<()> {
     let mut observer = rt.observer("kill", id);
     let mut targets = vec![(record.pid, record.pid_start)];
     if all {
-        targets = cgroup_pids(&record)
-            .into_iter()
-            .filter_map(|p| crate::container::proc_start_time(p).map(|s| (p, s)))
-            .collect();
+        targets = cgroup_processes(&record);
     }
     for (pid, start) in targets {
         do_step(
@@ -426,6 +413,15 @@ pub fn kill(rt: &Runtime, id: &str, signal: &str, all: bool) -> Result<()> {
     }
     // A paused container gets the signal once thawed; SIGKILL works frozen too.
     Ok(())
+}
+
+/// The cgroup's live processes with their start times (what `Step::Signal`
+/// checks so that a reused PID is never signalled).
+fn cgroup_processes(record: &Record) -> Vec<(i32, u64)> {
+    cgroup_pids(record)
+        .into_iter()
+        .filter_map(|p| crate::container::proc_start_time(p).map(|s| (p, s)))
+        .collect()
 }
 
 fn cgroup_pids(record: &Record) -> Vec<i32> {
@@ -478,9 +474,8 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<()> {
                 )?;
             }
         }
-        for (pid, start) in cgroup_pids(&record)
+        for (pid, start) in cgroup_processes(&record)
             .into_iter()
-            .filter_map(|p| crate::container::proc_start_time(p).map(|s| (p, s)))
             .chain([(record.pid, record.pid_start)])
         {
             do_step(

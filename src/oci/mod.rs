@@ -29,6 +29,27 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The child process of `create` or `exec`: its steps, on a terminal
+    /// when the process asks for one, reporting each step when narrated.
+    pub fn child_spec(
+        &self,
+        steps: Vec<Step>,
+        terminal: bool,
+        observer: &dyn StepObserver,
+    ) -> crate::kernel::ChildSpec {
+        crate::kernel::ChildSpec {
+            steps,
+            stdio: crate::kernel::Stdio {
+                tty: terminal,
+                interactive: true,
+                ..crate::kernel::Stdio::default()
+            },
+            report_each: observer.wants_reports(),
+            layers: Vec::new(),
+            store_root: self.root.clone(),
+        }
+    }
+
     /// The observer for this verb's steps: silent, or with
     /// `GLASSBOX_EXPLAIN=steps` (summary, deep) a narrator writing into a
     /// file a learner can tail while podman or containerd runs:
