@@ -647,14 +647,7 @@ impl Builder<'_> {
         super::build_cache::register(self.root, store, config_digest, || {
             store
                 .add_image_with(manifest_bytes, None, mode, &mut |l, dir| {
-                    let step = Step::LayerUnpack {
-                        digest: l.digest.clone(),
-                        diff_id: l.diff_id.clone(),
-                        chain_id: l.chain_id.clone(),
-                        media_type: l.media_type.clone(),
-                        blob: store.blob_path(&l.digest),
-                        dir: dir.to_path_buf(),
-                    };
+                    let step = Step::layer_unpack(l, store.blob_path(&l.digest), dir);
                     announce(observer, &step)
                 })
                 .context("add the step's image")

@@ -278,14 +278,8 @@ pub fn commit(
         media_type: MEDIA_OCI_LAYER.to_string(),
         size,
     };
-    let unpack_step = |l: &LayerInfo, dir: &Path| Step::LayerUnpack {
-        digest: l.digest.clone(),
-        diff_id: l.diff_id.clone(),
-        chain_id: l.chain_id.clone(),
-        media_type: l.media_type.clone(),
-        blob: store.blob_path(&l.digest),
-        dir: dir.to_path_buf(),
-    };
+    let unpack_step =
+        |l: &LayerInfo, dir: &Path| Step::layer_unpack(l, store.blob_path(&l.digest), dir);
     if store.layer_meta(&layer).is_none() {
         let dir = root
             .join("layers")

@@ -671,14 +671,7 @@ fn pull_from(
             crate::image::store::Unpack::Yes
         },
         &mut |l, dir| {
-            let step = Step::LayerUnpack {
-                digest: l.digest.clone(),
-                diff_id: l.diff_id.clone(),
-                chain_id: l.chain_id.clone(),
-                media_type: l.media_type.clone(),
-                blob: store.blob_path(&l.digest),
-                dir: dir.to_path_buf(),
-            };
+            let step = Step::layer_unpack(l, store.blob_path(&l.digest), dir);
             observe(obs, &step, PULL_ABORTED)
         },
     );

@@ -7,6 +7,25 @@ use super::{Description, Lang, Step};
 /// The `Accept` list a pull sends, short enough to read in a curl command.
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json";
 
+impl Step {
+    /// Unpacking `layer` (its blob at `blob`) into `dir`: the step pull,
+    /// build and commit take when the store adds an image.
+    pub fn layer_unpack(
+        layer: &crate::image::store::LayerInfo,
+        blob: std::path::PathBuf,
+        dir: &std::path::Path,
+    ) -> Step {
+        Step::LayerUnpack {
+            digest: layer.digest.clone(),
+            diff_id: layer.diff_id.clone(),
+            chain_id: layer.chain_id.clone(),
+            media_type: layer.media_type.clone(),
+            blob,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
 fn short(digest: &str) -> &str {
     let h = digest.strip_prefix("sha256:").unwrap_or(digest);
     &h[..h.len().min(12)]
