@@ -72,19 +72,26 @@ fn run_detached_traces_the_monitors_steps_in_order() {
                 "clone",
                 "cgroup_join",
                 "exec",
+                "monitor_exec",
                 "wait",
                 "cgroup_remove"
             ]
         ),
         "{kinds:?}"
     );
+    // The exit command (after glassbox-monitor) went on numbering the same trace.
+    let seqs: Vec<u64> = common::trace_records(&trace)
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     // create's steps (in the CLI), then the monitor is forked first.
     assert_eq!(
         kinds[..4],
         ["record_create", "dir_create", "etc_write", "monitor_fork"],
         "{kinds:?}"
     );
-    for k in ["monitor_fork", "setsid", "log_pipe", "wait"] {
+    for k in ["monitor_fork", "setsid", "log_pipe", "monitor_exec", "wait"] {
         assert_eq!(
             kinds.iter().filter(|x| *x == k).count(),
             1,
@@ -103,6 +110,7 @@ fn run_detached_traces_the_monitors_steps_in_order() {
         "fork a monitor for container",
         "setsid: the monitor gets its own session",
         "connect the container's output to its log",
+        "exec glassbox-monitor: the monitor of",
         "wait for process",
     ] {
         assert!(err.contains(title), "{title} missing from:\n{err}");
@@ -353,4 +361,75 @@ fn an_oom_kill_after_the_monitor_died_is_recorded_by_the_next_command() {
         "the counter was read, then the cgroup removed"
     );
     ok(&gb.run(&["rm", "orphan-oom"]));
+}
+
+/// The monitor hands the running container over to glassbox-monitor (exec,
+/// same PID): that small program relays and waits, then execs the exit
+/// command, which records the end. (That the sockets holding published
+/// ports cross the execs: network_real's "port is already allocated".)
+#[test]
+fn the_monitor_hands_over_to_glassbox_monitor_and_back() {
+    require_root!();
+    let gb = Gb::new();
+    let _cleanup = Cleanup(&gb);
+    let id = run_detached(
+        &gb,
+        &[
+            "--name",
+            "lc3-handover",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; exec sleep 300",
+        ],
+    );
+    let pid = inspect(&gb, "lc3-handover", "{{.State.Pid}}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let monitor = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // Its parent (the monitor whose PID the record keeps) is glassbox-monitor now.
+    eventually(5, "the monitor execs glassbox-monitor", || {
+        std::fs::read_link(format!("/proc/{monitor}/exe"))
+            .is_ok_and(|p| p.ends_with("glassbox-monitor"))
+    });
+    let args = std::fs::read_to_string(format!("/proc/{monitor}/cmdline")).unwrap();
+    assert!(args.contains("__monitor-exited"), "{args:?}");
+    // It relays the log.
+    eventually(5, "the log through glassbox-monitor", || {
+        stdout(&gb.run(&["logs", "lc3-handover"])) == "up\n"
+    });
+    // The exit command, back in glassbox, records the end and removes the cgroup.
+    ok(&gb.run(&["stop", "-t", "1", "lc3-handover"]));
+    assert_eq!(inspect(&gb, "lc3-handover", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&gb, "lc3-handover", "{{.State.ExitCode}}"), "137");
+    eventually(5, "the monitor to end", || {
+        !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
+    assert!(cgroup_dirs_for(&id).is_empty());
+}
+
+/// glassbox-monitor is started only by glassbox: by hand, it says what it
+/// needs and exits 125 without touching anything.
+#[test]
+fn glassbox_monitor_by_hand_names_what_is_wrong() {
+    let bin = env!("CARGO_BIN_EXE_glassbox-monitor");
+    for (args, why) in [
+        (vec![], "no exit command after --"),
+        (
+            vec!["--pid", "1", "--log-fd", "77", "--", "/bin/true"],
+            "descriptor 77 is not open",
+        ),
+    ] {
+        let o = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(why) && err.contains("usage:"), "{err}");
+    }
 }

@@ -1,5 +1,6 @@
 //! More container commands: diff, cp, commit, export, rename, container
-//! prune, top, port, stats, events. Output shaped like docker's.
+//! prune, top, port, stats, events. Output shaped like docker's. And the
+//! hidden exit command of a detached container's monitor.
 
 use super::format::{human_size, Table};
 use super::GlobalOptions;
@@ -626,4 +627,65 @@ mod tests {
         assert_eq!(split_container_path("/tmp/x"), None);
         assert_eq!(split_container_path("file"), None);
     }
+}
+
+#[derive(Args, Debug)]
+pub struct MonitorExitedArgs {
+    /// The container's full id
+    #[arg(long)]
+    pub id: String,
+    /// How its first process ended (docker's exit status)
+    #[arg(long)]
+    pub status: i32,
+    /// When this run began (ms since the epoch), for the restart back-off
+    #[arg(long = "began-ms")]
+    pub began_ms: u64,
+    /// The back-off before a policy restart
+    #[arg(long = "delay-ms")]
+    pub delay_ms: u64,
+    /// It was wired to a bridge network
+    #[arg(long)]
+    pub bridge: bool,
+    /// A socket holding one of its published ports (left open by the monitor)
+    #[arg(long = "port-fd")]
+    pub port_fd: Vec<i32>,
+    /// The trace file the monitor was writing (left open), and its last step number
+    #[arg(long = "trace-fd")]
+    pub trace_fd: Option<i32>,
+    #[arg(long = "trace-seq", default_value_t = 0)]
+    pub trace_seq: u64,
+    #[arg(long = "trace-pid")]
+    pub trace_pid: Option<i32>,
+}
+
+/// `__monitor-exited`: the exit command glassbox-monitor runs in the
+/// monitor's process once the container has ended (`linux::handover`).
+/// Its streams are the monitor's (/dev/null); it speaks through the record.
+pub fn monitor_exited(g: &GlobalOptions, a: MonitorExitedArgs) -> Result<i32> {
+    use crate::kernel::linux::handover::adopt_fd;
+    let mut kernel = g.kernel()?;
+    let mut narrator =
+        crate::narrate::Narrator::new(crate::narrate::Level::Quiet, g.lang(), false, None)?;
+    if let Some(fd) = a.trace_fd {
+        let file = std::fs::File::from(adopt_fd(fd)?);
+        narrator = narrator.continue_trace(file, a.trace_seq, a.trace_pid);
+    }
+    let ports = a
+        .port_fd
+        .iter()
+        .map(|&fd| adopt_fd(fd))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(engine::monitor::resume(
+        &g.root(),
+        kernel.as_mut(),
+        &mut narrator,
+        engine::monitor::Exited {
+            id: a.id,
+            status: a.status,
+            began_ms: a.began_ms,
+            delay_ms: a.delay_ms,
+            bridge: a.bridge,
+            ports,
+        },
+    ))
 }

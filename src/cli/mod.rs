@@ -220,6 +220,9 @@ pub enum Command {
     Version,
     /// Show system-wide information
     Info,
+    /// (internal) A monitor's exit command: glassbox-monitor runs it once the container has ended
+    #[command(name = "__monitor-exited", hide = true)]
+    MonitorExited(lifecycle::MonitorExitedArgs),
 }
 
 #[derive(Args, Debug)]
@@ -384,6 +387,7 @@ pub fn main_with(cli: Cli) -> Result<i32> {
             build::run(g, args)
         }
         Command::Builder(args) => build::run_builder(g, args),
+        Command::MonitorExited(args) => lifecycle::monitor_exited(g, args),
         Command::Dockerfile(args) => dockerfile::run(args),
         Command::Save(args) => images::run_save(&g.root(), args),
         Command::Load(args) => images::run_load(&g.root(), args),

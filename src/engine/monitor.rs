@@ -24,7 +24,7 @@ use crate::step::Step;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) fn redirect_to_null(fds: &[i32], write: bool) {
     let flags = if write {
@@ -204,6 +204,7 @@ fn simulated_monitor(
         }
         c.state.restart_count = 0;
     }
+    let exit = exit_command(root, &c.id, crate::clock::now_ms(), RESTART_DELAY);
     start(
         root,
         kernel,
@@ -218,10 +219,36 @@ fn simulated_monitor(
             restart_policy: true,
             policy_restart: false,
             discard_output: false,
+            exit_command: Some(exit),
         },
     )
     .map(|_| ())
 }
+
+/// The command glassbox-monitor runs once the container has ended (conmon's
+/// `--exit-command`): this glassbox, back in the monitor's process, records
+/// the end and cleans up (`resume`). `began_ms` and `delay` carry the
+/// restart back-off across the execs; `start` adds what else must cross.
+fn exit_command(root: &Path, id: &str, began_ms: u64, delay: Duration) -> Vec<String> {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "glassbox".into());
+    vec![
+        exe,
+        "--root".into(),
+        root.display().to_string(),
+        EXIT_COMMAND.into(),
+        "--id".into(),
+        id.to_string(),
+        "--began-ms".into(),
+        began_ms.to_string(),
+        "--delay-ms".into(),
+        delay.as_millis().to_string(),
+    ]
+}
+
+/// The hidden subcommand of the exit command.
+pub const EXIT_COMMAND: &str = "__monitor-exited";
 
 /// The first restart waits this long; each quick failure doubles it (docker's back-off).
 const RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -281,24 +308,59 @@ fn monitor(
             }
         }
     }
-    let running = std::cell::Cell::new(false);
-    let mut report = Some(report);
-    let mut on_running = |_: &Container| {
-        if let Some(mut r) = report.take() {
-            let _ = r.write_all(b"R\n");
-        }
-        if !running.get() {
-            running.set(true);
-            // Narration (if any) went to the CLI's streams until now; let them close.
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-            let _ = std::io::Write::flush(&mut std::io::stderr());
-            redirect_to_null(&[1, 2], true);
-        }
-    };
-    let mut delay = RESTART_DELAY;
-    let mut first = true;
+    supervise(
+        root,
+        kernel,
+        observer,
+        c,
+        Supervision {
+            report: Some(report),
+            running: false,
+            attach_wait,
+            delay: RESTART_DELAY,
+        },
+    )
+}
+
+/// What the monitor's loop carries from one run of its container to the next.
+struct Supervision {
+    /// The pipe to the CLI, until the first run has started.
+    report: Option<std::fs::File>,
+    /// The container's program ran at least once (the CLI has its answer).
+    running: bool,
+    /// The first run waits for an attach client (`run -it`).
+    attach_wait: bool,
+    /// The back-off before the next policy restart.
+    delay: Duration,
+}
+
+/// Run the container, and again as its restart policy says; returns the
+/// monitor's exit status (the container's). A run that hands over to
+/// glassbox-monitor continues in `resume`, in the exit command.
+fn supervise(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    mut c: Container,
+    mut sv: Supervision,
+) -> i32 {
     loop {
-        let began = Instant::now();
+        let began_ms = crate::clock::now_ms();
+        let first = sv.report.is_some();
+        let running = std::cell::Cell::new(sv.running);
+        let mut report = sv.report.take();
+        let mut on_running = |_: &Container| {
+            if let Some(mut r) = report.take() {
+                let _ = r.write_all(b"R\n");
+            }
+            if !running.get() {
+                running.set(true);
+                // Narration (if any) went to the CLI's streams until now; let them close.
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                let _ = std::io::Write::flush(&mut std::io::stderr());
+                redirect_to_null(&[1, 2], true);
+            }
+        };
         let result = start(
             root,
             kernel,
@@ -309,18 +371,19 @@ fn monitor(
                 fresh: false,
                 stdin: None,
                 on_running: Some(&mut on_running),
-                attach_wait: attach_wait && first,
+                attach_wait: sv.attach_wait && first,
                 restart_policy: true,
                 policy_restart: !first,
                 discard_output: false,
+                exit_command: Some(exit_command(root, &c.id, began_ms, sv.delay)),
             },
         );
-        first = false;
+        sv.running = running.get();
         let code = match result {
             Ok(code) => code,
             Err(e) => {
                 let code = crate::error::exit_code_of(&e);
-                if !running.get() {
+                if !sv.running {
                     if let Some(r) = report.as_mut() {
                         let message = format!("{e:#}").replace('\n', " ");
                         let _ = writeln!(r, "E {code} {message}");
@@ -331,30 +394,82 @@ fn monitor(
                 code
             }
         };
-        if began.elapsed() >= RESTART_RESET {
-            delay = RESTART_DELAY;
+        match next_run(root, &c.id, began_ms, &mut sv.delay) {
+            Some(next) => c = next,
+            None => return code,
         }
-        match Container::load(root, &c.id) {
-            Ok(now) if now.state.status == Status::Restarting => {}
-            _ => return code,
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(RESTART_DELAY_MAX);
-        // Still wanted? `stop` or `rm -f` may have come during the back-off.
-        let Ok(_lock) = crate::fsutil::StoreLock::exclusive(root) else {
-            return code;
-        };
-        let Ok(mut now) = Container::load(root, &c.id) else {
-            return code;
-        };
-        if now.state.status != Status::Restarting || now.state.manually_stopped {
-            return code;
-        }
-        now.state.restart_count += 1;
-        if now.save_locked(root).is_err() {
-            return code;
-        }
-        drop(_lock);
-        c = now;
+    }
+}
+
+/// After a run has ended and its end is recorded: the container to start
+/// again when the record says `restarting` (once the back-off is waited out
+/// and nobody stopped or removed it meanwhile), counting the restart.
+fn next_run(root: &Path, id: &str, began_ms: u64, delay: &mut Duration) -> Option<Container> {
+    if crate::clock::now_ms().saturating_sub(began_ms) >= RESTART_RESET.as_millis() as u64 {
+        *delay = RESTART_DELAY;
+    }
+    match Container::load(root, id) {
+        Ok(now) if now.state.status == Status::Restarting => {}
+        _ => return None,
+    }
+    std::thread::sleep(*delay);
+    *delay = (*delay * 2).min(RESTART_DELAY_MAX);
+    // Still wanted? `stop` or `rm -f` may have come during the back-off.
+    let _lock = crate::fsutil::StoreLock::exclusive(root).ok()?;
+    let mut now = Container::load(root, id).ok()?;
+    if now.state.status != Status::Restarting || now.state.manually_stopped {
+        return None;
+    }
+    now.state.restart_count += 1;
+    now.save_locked(root).ok()?;
+    Some(now)
+}
+
+/// What the exit command was told (`glassbox __monitor-exited`).
+pub struct Exited {
+    pub id: String,
+    pub status: i32,
+    pub began_ms: u64,
+    pub delay_ms: u64,
+    pub bridge: bool,
+    pub ports: Vec<std::os::fd::OwnedFd>,
+}
+
+/// The exit command's work, in the monitor's process after glassbox-monitor:
+/// record the end and clean up, then go on as the monitor (a policy
+/// restart hands over again). Returns the monitor's exit status.
+pub fn resume(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    exited: Exited,
+) -> i32 {
+    let code = match super::run::finish_handed_over(
+        root,
+        kernel,
+        observer,
+        &exited.id,
+        exited.status,
+        exited.bridge,
+        exited.ports,
+    ) {
+        Ok(code) => code,
+        Err(e) => crate::error::exit_code_of(&e),
+    };
+    let mut delay = Duration::from_millis(exited.delay_ms);
+    match next_run(root, &exited.id, exited.began_ms, &mut delay) {
+        Some(c) => supervise(
+            root,
+            kernel,
+            observer,
+            c,
+            Supervision {
+                report: None,
+                running: true,
+                attach_wait: false,
+                delay,
+            },
+        ),
+        None => code,
     }
 }

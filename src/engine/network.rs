@@ -103,7 +103,20 @@ fn engine_error(message: String) -> anyhow::Error {
 /// What a started container holds while it runs: the sockets reserving its
 /// published host ports (closed when dropped, with the supervisor).
 pub struct Attached {
-    _sockets: Vec<OwnedFd>,
+    sockets: Vec<OwnedFd>,
+}
+
+impl Attached {
+    /// The sockets' descriptors, for a monitor handing over (`linux::handover`).
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.sockets.iter().map(|s| s.as_raw_fd()).collect()
+    }
+
+    /// The sockets a monitor handed over, held again until the clean-up.
+    pub fn handed_over(sockets: Vec<OwnedFd>) -> Attached {
+        Attached { sockets }
+    }
 }
 
 /// The comment on a container's nft rules.
@@ -493,7 +506,7 @@ pub fn connect(
     if cfg.detached {
         // Disconnected from every network: its namespace has only `lo`.
         return Ok(Attached {
-            _sockets: Vec::new(),
+            sockets: Vec::new(),
         });
     }
     let nets = Networks::lock(root)?;
@@ -574,7 +587,7 @@ pub fn connect(
         )?;
         rewrite_hosts(root, kernel, observer, &nets, &other, None)?;
     }
-    Ok(Attached { _sockets: sockets })
+    Ok(Attached { sockets })
 }
 
 /// The container's own part of /etc/hosts (its address on its first network).

@@ -1169,6 +1169,10 @@ pub struct StartOptions<'a> {
     pub policy_restart: bool,
     /// The program's output goes nowhere (`build -q`'s RUN steps).
     pub discard_output: bool,
+    /// A monitor's exit command (`glassbox __monitor-exited ...`): once the
+    /// container runs, the monitor hands it over to glassbox-monitor, which
+    /// runs this when it has ended. None: this process waits for it.
+    pub exit_command: Option<Vec<String>>,
 }
 
 /// Run a container in the foreground; returns its exit status.
@@ -1550,6 +1554,28 @@ fn start_container(
         }
     }
     container::events::record(root, "start", c, &[]);
+    let mut hand_over = None;
+    if let (true, Some(exit)) = (so.detached, so.exit_command.take()) {
+        // The simulated monitor takes the same step (its host keeps the
+        // program); the real one needs glassbox-monitor beside glassbox.
+        let program = if simulated {
+            Some(PathBuf::from(
+                crate::kernel::linux::handover::MONITOR_PROGRAM,
+            ))
+        } else {
+            crate::kernel::linux::handover::monitor_program()
+        };
+        if let Some(program) = program {
+            let step = Step::MonitorExec {
+                container: c.id.clone(),
+                pid,
+            };
+            if apply_step(kernel, observer, &step)? == Go::Abort {
+                return Ok(Outcome::Aborted("monitor_exec"));
+            }
+            hand_over = Some((program, exit));
+        }
+    }
     if so.detached {
         let wait = Step::Wait {
             pid,
@@ -1568,7 +1594,125 @@ fn start_container(
     if kernel.left_running() {
         return Ok(Outcome::LeftRunning);
     }
+    if let Some((program, mut exit)) = hand_over {
+        // The exit command carries the narrator's trace and the sockets
+        // holding the published ports; the bridge flag says to disconnect.
+        let (carry, mut keep) = observer.exec_carry();
+        exit.extend(carry);
+        if started.net_tried {
+            exit.push("--bridge".into());
+        }
+        let ports = started
+            .net
+            .as_ref()
+            .map(|n| n.raw_fds())
+            .unwrap_or_default();
+        for fd in &ports {
+            exit.extend(["--port-fd".to_string(), fd.to_string()]);
+        }
+        keep.extend(ports);
+        // Returns only if the exec failed: then this process serves it.
+        let _ = kernel.hand_over(&program, &exit, &keep);
+    }
     Ok(Outcome::Exited(kernel.wait_child()?))
+}
+
+/// The end of a run whose monitor handed over (`linux::handover`): the
+/// exit command, run once glassbox-monitor has seen process end with
+/// `status`, records it and cleans up as `finish` does for a monitor that
+/// waited itself. `bridge`: the container was wired to a bridge network;
+/// `ports`: the sockets holding its published ports, passed down the execs.
+pub(crate) fn finish_handed_over(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    id: &str,
+    status: i32,
+    bridge: bool,
+    ports: Vec<std::os::fd::OwnedFd>,
+) -> Result<i32> {
+    let cgroups = kernel.cgroup_setup().paths_for(id);
+    let net = Some(super::network::Attached::handed_over(ports));
+    let Ok(c) = Container::load(root, id) else {
+        // Removed meanwhile (`rm -f`): release what the run held, as
+        // `finish` does before it finds the record gone.
+        release(
+            root,
+            kernel,
+            observer,
+            id,
+            Some(&cgroups),
+            true,
+            bridge,
+            net,
+        )?;
+        return Ok(status);
+    };
+    let started = Started {
+        previous: c.state.clone(),
+        container: c,
+        lock: None,
+        cgroups,
+        cgroup_made: true,
+        cloned: true,
+        net,
+        net_tried: bridge,
+    };
+    finish(
+        root,
+        kernel,
+        observer,
+        false,
+        true,
+        started,
+        Ok(Outcome::Exited(status)),
+    )
+}
+
+/// Release what a run held once its process has ended: its network (port
+/// rules, veth, address; then the sockets holding its ports, with `net`)
+/// and its cgroup (None: none was made). Returns whether the OOM killer
+/// struck in the cgroup.
+#[allow(clippy::too_many_arguments)]
+fn release(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    id: &str,
+    cgroups: Option<&[PathBuf]>,
+    cloned: bool,
+    net_tried: bool,
+    net: Option<super::network::Attached>,
+) -> Result<bool> {
+    if net_tried {
+        // Its port rules, veth end and address go before anything else can
+        // take them; the sockets holding its ports close after.
+        if let Err(e) = super::network::disconnect(root, kernel, observer, id) {
+            eprintln!(
+                "glassbox: network clean-up of {}: {e:#}",
+                &id[..12.min(id.len())]
+            );
+        }
+    }
+    drop(net);
+    let Some(cgroups) = cgroups else {
+        return Ok(false);
+    };
+    let oom_killed = cloned && kernel.oom_kills(cgroups) > 0;
+    if oom_killed {
+        // Which counter said so (the real kernel's file, or the simulated one's).
+        if let Some((counter, kills)) = kernel.oom_counter(cgroups) {
+            let _ = observer.before(&Step::OomKilled { counter, kills });
+        }
+    }
+    let remove = Step::CgroupRemove {
+        paths: cgroups.to_vec(),
+    };
+    // Clean-up is shown but never paused on: an abort must still roll back.
+    let _ = observer.before(&remove);
+    kernel.apply(&remove)?;
+    crate::kernel::offer_look(kernel, observer, &remove);
+    Ok(oom_killed)
 }
 
 /// Clean up after the container, whatever happened: kill a half-started
@@ -1599,33 +1743,18 @@ fn finish(
     if !matches!(outcome, Outcome::Exited(_)) && started.cloned {
         kernel.kill_child();
     }
-    if started.net_tried {
-        // Its port rules, veth end and address go before anything else can
-        // take them; the sockets holding its ports close with `started.net`.
-        if let Err(e) = super::network::disconnect(root, kernel, observer, &started.container.id) {
-            eprintln!(
-                "glassbox: network clean-up of {}: {e:#}",
-                started.container.short_id()
-            );
-        }
-    }
-    let oom_killed =
-        started.cgroup_made && started.cloned && kernel.oom_kills(&started.cgroups) > 0;
+    let oom_killed = release(
+        root,
+        kernel,
+        observer,
+        &started.container.id,
+        started.cgroup_made.then_some(&started.cgroups[..]),
+        started.cloned,
+        started.net_tried,
+        started.net,
+    )?;
     if oom_killed {
-        // Which counter said so (the real kernel's file, or the simulated one's).
-        if let Some((counter, kills)) = kernel.oom_counter(&started.cgroups) {
-            let _ = observer.before(&Step::OomKilled { counter, kills });
-        }
         container::events::record(root, "oom", &started.container, &[]);
-    }
-    if started.cgroup_made {
-        let remove = Step::CgroupRemove {
-            paths: started.cgroups.clone(),
-        };
-        // Clean-up is shown but never paused on: an abort must still roll back.
-        let _ = observer.before(&remove);
-        kernel.apply(&remove)?;
-        crate::kernel::offer_look(kernel, observer, &remove);
     }
     let mut c = started.container;
     if matches!(outcome, Outcome::Gone) {

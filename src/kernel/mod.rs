@@ -36,6 +36,12 @@ pub trait StepObserver {
     }
     /// The kernel's rendering of that effect (`Kernel::look`).
     fn looked(&mut self, _view: &str) {}
+    /// What carries this observer across an exec (a monitor's exit command,
+    /// `linux::handover`): arguments for `glassbox __monitor-exited`, and
+    /// the descriptors they name, which must stay open.
+    fn exec_carry(&self) -> (Vec<String>, Vec<std::os::fd::RawFd>) {
+        (Vec::new(), Vec::new())
+    }
 }
 
 /// Right after `step` happened: give an observer that asked for it the
@@ -161,6 +167,18 @@ pub trait Kernel {
     ) -> Result<std::result::Result<(), ChildFailure>>;
     /// Relay the container's I/O and wait for it; returns docker's exit status (128+N for signal N).
     fn wait_child(&mut self) -> Result<i32>;
+    /// A detached container's monitor becomes `program` (glassbox-monitor:
+    /// exec, same PID), which relays, waits and then execs `exit_command`;
+    /// `keep` stays open across the exec. Returns only if it could not
+    /// (the caller then waits itself). See `linux::handover`.
+    fn hand_over(
+        &mut self,
+        _program: &std::path::Path,
+        _exit_command: &[String],
+        _keep: &[std::os::fd::RawFd],
+    ) -> Result<()> {
+        anyhow::bail!("this kernel's monitors do not hand over")
+    }
     /// How many processes the OOM killer killed in the cgroup at `paths`
     /// (read before `cgroup_remove`).
     fn oom_kills(&self, _paths: &[std::path::PathBuf]) -> u64 {

@@ -272,6 +272,16 @@ impl Narrator {
         })
     }
 
+    /// Go on writing a trace another process began (a monitor's exit
+    /// command, after glassbox-monitor): its file, the last step's number
+    /// and the container's PID.
+    pub fn continue_trace(mut self, file: File, seq: u64, pid: Option<i32>) -> Narrator {
+        self.trace = Some(file);
+        self.seq = seq;
+        self.pid = pid;
+        self
+    }
+
     /// Send narration somewhere else (tests, the REPL).
     pub fn with_output(mut self, out: Box<dyn Write>) -> Narrator {
         self.out = out;
@@ -516,6 +526,20 @@ fn fold_here_document(shell: &str, lang: crate::step::Lang) -> String {
 impl StepObserver for Narrator {
     fn wants_reports(&self) -> bool {
         self.level > Level::Quiet || self.step_through || self.trace.is_some()
+    }
+
+    fn exec_carry(&self) -> (Vec<String>, Vec<std::os::fd::RawFd>) {
+        use std::os::fd::AsRawFd;
+        let mut args = vec!["--lang".to_string(), self.lang.code().to_string()];
+        let Some(trace) = &self.trace else {
+            return (args, Vec::new());
+        };
+        args.extend(["--trace-fd".into(), trace.as_raw_fd().to_string()]);
+        args.extend(["--trace-seq".into(), self.seq.to_string()]);
+        if let Some(pid) = self.pid {
+            args.extend(["--trace-pid".into(), pid.to_string()]);
+        }
+        (args, vec![trace.as_raw_fd()])
     }
 
     fn before(&mut self, step: &Step) -> Result<Go> {

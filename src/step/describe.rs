@@ -470,6 +470,19 @@ impl Step {
                 syscall: "pipe2(O_CLOEXEC) ×2; dup2(w, 1); dup2(w, 2) in the child; poll + read + write in the monitor".into(),
                 look: format!("ls -l /proc/<pid>/fd/1 /proc/<pid>/fd/2; tail {}", p(log)),
             },
+            Step::MonitorExec { container, pid } => Description {
+                title: l(
+                    &format!("exec glassbox-monitor: the monitor of {} slims down", short(container)),
+                    &format!("exec glassbox-monitor：容器 {} 的监控进程瘦身", short(container)),
+                ),
+                why: l(
+                    &format!("Setting the container up took all of glassbox; relaying its output and waiting for it do not. The monitor replaces its program with glassbox-monitor, a small one (about 1 MB in memory instead of 9), as podman leaves this work to conmon. exec keeps the PID, so process {pid} stays its child and the record's monitor PID stays true; the log, the output pipes, the attach socket and the published ports' sockets stay open across the exec. When {pid} has ended, glassbox-monitor execs glassbox again (its exit command) to record the end and clean up."),
+                    &format!("搭建容器要用到整个 glassbox；转发输出、等待容器结束却用不着。监控进程把自己的程序换成 glassbox-monitor，一个小程序（内存约 1 MB，而不是 9 MB），就像 podman 把这份活交给 conmon。exec 不改变 PID，所以进程 {pid} 仍是它的子进程，记录里的监控进程 PID 依然属实；日志、输出管道、attach 套接字和发布端口的套接字都跨过 exec 保持打开。{pid} 结束后，glassbox-monitor 再 exec 回 glassbox（它的退出命令），记录结局并清理。"),
+                ),
+                shell: format!("exec glassbox-monitor --pid {pid} --log-fd 3 --source 4:stdout --source 5:stderr -- glassbox __monitor-exited --id {}", short(container)),
+                syscall: "fcntl(fd, F_SETFD, 0) for each descriptor handed over; execve(\"glassbox-monitor\", ...)".into(),
+                look: "ps -o pid,rss,args -C glassbox-monitor   # RSS in KiB".into(),
+            },
             Step::Wait { pid, record } => Description {
                 title: l(
                     &format!("wait for process {pid}, then record its exit"),

@@ -299,6 +299,10 @@ pub enum Step {
     /// The container's stdout and stderr become pipes (or its terminal) that
     /// the monitor relays into the docker json-file log.
     LogPipe { log: PathBuf, tty: bool },
+    /// The monitor execs glassbox-monitor (same PID, so the container stays
+    /// its child), which relays and waits with a fraction of the memory,
+    /// then execs glassbox again to record the end (`linux::handover`).
+    MonitorExec { container: String, pid: i32 },
     /// The monitor waits for the container's first process (waitpid), then
     /// records its exit in the container's record.
     Wait { pid: i32, record: PathBuf },
@@ -707,6 +711,7 @@ impl Step {
             Step::MonitorFork { .. } => "monitor_fork",
             Step::SetSid { .. } => "setsid",
             Step::LogPipe { .. } => "log_pipe",
+            Step::MonitorExec { .. } => "monitor_exec",
             Step::Wait { .. } => "wait",
             Step::Signal { .. } => "signal",
             Step::WaitExit { .. } => "wait_exit",
@@ -792,6 +797,7 @@ impl Step {
             Step::MonitorFork { .. }
                 | Step::SetSid { .. }
                 | Step::LogPipe { .. }
+                | Step::MonitorExec { .. }
                 | Step::Wait { .. }
         )
     }

@@ -57,6 +57,26 @@ impl Server {
         })
     }
 
+    /// The listening socket, its path and whether the first client is
+    /// awaited: what a hand-over passes on (`handover`).
+    pub(crate) fn parts(&self) -> (RawFd, &std::path::Path, bool) {
+        (self.listener.as_raw_fd(), &self.path, self.wait_first)
+    }
+
+    /// A server whose socket another process opened and handed over.
+    pub(crate) fn from_parts(listener: OwnedFd, path: PathBuf, wait_first: bool) -> Result<Server> {
+        let listener = UnixListener::from(listener);
+        listener
+            .set_nonblocking(true)
+            .context("attach socket: non-blocking")?;
+        Ok(Server {
+            listener,
+            path,
+            clients: Vec::new(),
+            wait_first,
+        })
+    }
+
     fn accept(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
             let _ = stream.set_nonblocking(false);

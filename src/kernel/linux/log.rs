@@ -22,11 +22,17 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
         }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Stream> {
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .find(|s| s.name() == name)
     }
 }
 
@@ -51,10 +57,16 @@ impl JsonLog {
             .append(true)
             .open(path)
             .with_context(|| format!("open the log {}", path.display()))?;
-        Ok(JsonLog {
+        Ok(JsonLog::from_file(file))
+    }
+
+    /// The log opened (for appending) by another process: the monitor that
+    /// handed it over (`handover`).
+    pub(crate) fn from_file(file: File) -> JsonLog {
+        JsonLog {
             file,
             partial: [Vec::new(), Vec::new()],
-        })
+        }
     }
 
     fn entry(&mut self, stream: Stream, bytes: &[u8], time: Option<&str>) {
@@ -115,6 +127,12 @@ impl JsonLog {
         if !rest.is_empty() {
             self.entry(stream, &rest, time);
         }
+    }
+}
+
+impl std::os::fd::AsRawFd for JsonLog {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod bpf;
 mod cgroupfs;
 mod child;
 mod confine;
+pub mod handover;
 mod lifecycle;
 mod limits;
 pub mod log;
@@ -33,7 +34,8 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The child that signals received by glassbox are forwarded to.
@@ -53,6 +55,103 @@ extern "C" fn forward_signal(sig: libc::c_int) {
         };
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, forwarded) };
+    }
+}
+
+/// Run `body` with the signals a user sends glassbox (Ctrl-C, SIGTERM, ...)
+/// forwarded to the container's process `pid`, as docker's CLI and conmon do.
+fn forwarding_signals<T>(pid: Pid, body: impl FnOnce() -> T) -> T {
+    FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
+    let forwarded = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ];
+    let previous: Vec<_> = forwarded
+        .iter()
+        // SAFETY: installing a handler that only calls kill(2).
+        .map(|&sig| {
+            (sig, unsafe {
+                libc::signal(
+                    sig,
+                    forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                )
+            })
+        })
+        .collect();
+    let result = body();
+    FORWARD_TO.store(0, Ordering::SeqCst);
+    for (sig, handler) in previous {
+        // SAFETY: restoring the handler that was there before.
+        unsafe { libc::signal(sig, handler) };
+    }
+    result
+}
+
+/// Wait for the container's first process; docker's exit status (128+N for signal N).
+fn wait_status(pid: Pid) -> Result<i32> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => bail!("wait for container process {pid}: {}", e.desc()),
+        }
+    }
+}
+
+fn raw_sources(sources: &[(OwnedFd, log::Stream)]) -> Vec<(RawFd, log::Stream)> {
+    sources.iter().map(|(fd, s)| (fd.as_raw_fd(), *s)).collect()
+}
+
+/// A detached container's output into its log, and to attached clients
+/// with their keys to the container, until every stream has closed.
+fn relay_log(
+    file: &mut log::JsonLog,
+    sources: &[(RawFd, log::Stream)],
+    attach: Option<&mut attach::Server>,
+    input: attach::Input,
+) -> Result<()> {
+    match attach {
+        Some(server) => attach::relay(sources, file, input, server),
+        None => log::relay(sources, file),
+    }
+}
+
+/// glassbox-monitor's work (after a hand-over): what `wait_child` does for
+/// a detached container, from the descriptors it was handed.
+fn serve(mut s: handover::Serve) -> Result<i32> {
+    let sources = raw_sources(&s.sources);
+    let status = forwarding_signals(s.pid, || -> Result<i32> {
+        relay_log(&mut s.log, &sources, s.attach.as_mut(), s.input)?;
+        wait_status(s.pid)
+    })?;
+    if let Some(server) = s.attach {
+        server.finish(status);
+    }
+    Ok(status)
+}
+
+impl Running {
+    /// Where attached clients' keys go: the terminal's master (the one log
+    /// source when there is a terminal), the stdin pipe, or nowhere.
+    fn take_input(&mut self) -> attach::Input {
+        match (self.interactive, self.log_tty, self.stdin_hold.take()) {
+            (false, _, _) => attach::Input::None,
+            (true, true, _) => self
+                .log
+                .as_ref()
+                .and_then(|(_, sources)| sources.first())
+                .map_or(attach::Input::None, |(fd, _)| {
+                    attach::Input::Tty(fd.as_raw_fd())
+                }),
+            (true, false, Some(pipe)) => attach::Input::Pipe(pipe),
+            (true, false, None) => attach::Input::None,
+        }
     }
 }
 
@@ -489,65 +588,56 @@ impl Kernel for LinuxKernel {
     fn wait_child(&mut self) -> Result<i32> {
         let child = self.child.as_mut().context("no child to wait for")?;
         let pid = child.pid;
-        FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
-        let forwarded = [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-        ];
-        let previous: Vec<_> = forwarded
-            .iter()
-            // SAFETY: installing a handler that only calls kill(2).
-            .map(|&sig| {
-                (sig, unsafe {
-                    libc::signal(
-                        sig,
-                        forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-                    )
-                })
-            })
-            .collect();
-        if let Some(master) = &child.tty_master {
-            tty::relay(master.as_raw_fd(), child.interactive)?;
-        }
-        if let Some((file, sources)) = &mut child.log {
-            let fds: Vec<_> = sources.iter().map(|(fd, s)| (fd.as_raw_fd(), *s)).collect();
-            match child.attach.as_mut() {
-                Some(server) => {
-                    // The terminal's master is the one source when there is a terminal.
-                    let tty = child.log_tty;
-                    let input = match (child.interactive, tty, child.stdin_hold.take()) {
-                        (false, _, _) => attach::Input::None,
-                        (true, true, _) => attach::Input::Tty(fds[0].0),
-                        (true, false, Some(pipe)) => attach::Input::Pipe(pipe),
-                        (true, false, None) => attach::Input::None,
-                    };
-                    attach::relay(&fds, file, input, server)?;
-                }
-                None => log::relay(&fds, file)?,
+        let status = forwarding_signals(pid, || -> Result<i32> {
+            if let Some(master) = &child.tty_master {
+                tty::relay(master.as_raw_fd(), child.interactive)?;
             }
-        }
-        let status = loop {
-            match waitpid(pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => break code,
-                Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => bail!("wait for container process {pid}: {}", e.desc()),
+            // Keys come only through attach clients; without them the
+            // stdin pipe stays held (open, never written) until the end.
+            let input = match child.attach {
+                Some(_) => child.take_input(),
+                None => attach::Input::None,
+            };
+            if let Some((file, sources)) = &mut child.log {
+                relay_log(file, &raw_sources(sources), child.attach.as_mut(), input)?;
             }
-        };
-        FORWARD_TO.store(0, Ordering::SeqCst);
-        for (sig, handler) in previous {
-            // SAFETY: restoring the handler that was there before.
-            unsafe { libc::signal(sig, handler) };
-        }
+            wait_status(pid)
+        })?;
         if let Some(server) = self.child.take().and_then(|c| c.attach) {
             server.finish(status);
         }
         Ok(status)
+    }
+
+    fn hand_over(&mut self, program: &Path, exit_command: &[String], keep: &[RawFd]) -> Result<()> {
+        let child = self
+            .child
+            .as_mut()
+            .context("no container process to hand over")?;
+        if child.log.is_none() || child.attach.is_none() {
+            bail!("only a detached container's monitor hands over");
+        }
+        let input = child.take_input();
+        let Some((log, sources)) = &child.log else {
+            unreachable!("checked above")
+        };
+        let (args, mut open) = handover::monitor_args(
+            child.pid.as_raw(),
+            log,
+            &raw_sources(sources),
+            child.attach.as_ref(),
+            &input,
+            exit_command,
+        );
+        open.extend_from_slice(keep);
+        let err = match handover::exec_keeping(program, &args, &open) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        if let attach::Input::Pipe(fd) = input {
+            child.stdin_hold = Some(fd);
+        }
+        Err(err)
     }
 
     fn kill_child(&mut self) {
