@@ -26,7 +26,9 @@
 #   - the monitor that stays with a detached container: conmon under
 #     `podman --runtime glassbox-runtime run -d` (podman's monitor, the same
 #     whatever the runtime), and glassbox's own monitor under
-#     `glassbox run -d` (the container's parent).
+#     `glassbox run -d` (the container's parent: glassbox-monitor once it
+#     has handed over), with its PSS too (shared pages split among their
+#     users: what one more monitor costs the machine).
 #
 # The bundle is target/bench/runtime-bundle: busybox-rootfs.tar and `runc
 # spec` with args ["true"], terminal false. All state (runtime roots,
@@ -158,6 +160,7 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$out/runtime.json" "${hf[@
 
 # ---------------------------------------------------------------- memory ---
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 rss_file=$out/runtime-rss.txt
 : >"$rss_file"
 for rt in glassbox-runtime runc crun; do
@@ -193,7 +196,7 @@ if ((!skip_podman)); then
     "${pm[@]}" run -d --name "$id-pm" --network none busybox sleep 300 >/dev/null
     sleep 0.5
     conmon=$("${pm[@]}" inspect --format '{{.State.ConmonPid}}' "$id-pm")
-    echo "monitor conmon $(rss_kb "$conmon")" >>"$rss_file"
+    echo "monitor conmon $(rss_kb "$conmon") $(pss_kb "$conmon")" >>"$rss_file"
     left=$(pgrep -c -f "^$gbrt " || true)
     echo "left-under-podman glassbox-runtime ${left:-0}" >>"$rss_file"
     "${pm[@]}" rm -f -t 0 "$id-pm" >/dev/null
@@ -204,7 +207,7 @@ fi
 sleep 0.5
 cpid=$("$gb" --root "$tmp/gb" inspect --format '{{.State.Pid}}' "$id-gb")
 mon=$(awk '/^PPid:/ {print $2}' "/proc/$cpid/status")
-echo "monitor glassbox $(rss_kb "$mon")" >>"$rss_file"
+echo "monitor glassbox $(rss_kb "$mon") $(pss_kb "$mon") $(basename "$(readlink "/proc/$mon/exe")")" >>"$rss_file"
 "$gb" --root "$tmp/gb" rm -f "$id-gb" >/dev/null
 
 # ---------------------------------------------------------------- report ---
@@ -225,8 +228,12 @@ for kind in ("run", "cycle"):
     print(line)
 print()
 for line in open(sys.argv[2]):
-    what, who, n = line.split()
-    if what in ("created-waiting", "monitor"):
+    what, who, n, *more = line.split()
+    if what == "monitor":
+        pss, *exe = more
+        shown = f"{who} ({exe[0]})" if exe else who
+        print(f"{what:>18} {shown:<34} RSS {int(n) / 1024:6.2f} MB  PSS {int(pss) / 1024:6.2f} MB")
+    elif what == "created-waiting":
         print(f"{what:>18} {who:<17} RSS {int(n) / 1024:6.2f} MB")
     else:
         print(f"{what:>18} {who:<17} {n} process(es)")

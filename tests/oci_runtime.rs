@@ -1330,3 +1330,67 @@ fn explain_narrates_every_verb_after_create() {
     let at = |v: &str| text.find(&format!("== glassbox-runtime {v} ")).unwrap();
     assert!(at("create") < at("start") && at("start") < at("kill") && at("kill") < at("delete"));
 }
+
+/// A PID namespace joined by path (a pod sharing its processes): the second
+/// container's process is born in the first one's PID namespace, sees its
+/// processes and is not PID 1; the runtime itself stays in its own.
+/// Joining a mount or user namespace by path is refused, naming it.
+#[test]
+fn a_pid_namespace_is_joined_by_path() {
+    let Some(mut b) = Bundle::new() else { return };
+    let sandbox = b.id("pidns-sandbox");
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+    });
+    let bundle = b.bundle();
+    let bundle = bundle.to_str().unwrap();
+    let o = b.rt(&["create", "--bundle", bundle, &sandbox]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    assert!(b.rt(&["start", &sandbox]).status.success());
+    let pid = b.state(&sandbox)["pid"].as_i64().unwrap();
+    let ns = format!("/proc/{pid}/ns/pid");
+
+    let member = b.id("pidns-member");
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo"
+        ]);
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "pid");
+        list.push(serde_json::json!({"type": "pid", "path": ns}));
+    });
+    let o = b.rt(&["run", "--bundle", bundle, &member]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("sleep 300"), "PID 1 is the sandbox's: {out}");
+    let own: i64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid= line: {out}"));
+    assert!(own > 1, "not the namespace's first process: {out}");
+
+    for (kind, path) in [
+        ("mount", format!("/proc/{pid}/ns/mnt")),
+        ("user", "/proc/1/ns/user".into()),
+    ] {
+        let refused = b.id(&format!("join-{kind}"));
+        b.config(|c| {
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| n["type"] != "pid" && n["type"] != kind && n.get("path").is_none());
+            list.push(serde_json::json!({"type": "pid"}));
+            list.push(serde_json::json!({"type": kind, "path": path}));
+        });
+        let o = b.rt(&["create", "--bundle", bundle, &refused]);
+        assert!(!o.status.success(), "{kind}");
+        assert!(
+            stderr(&o).contains(&path) && stderr(&o).contains("not supported"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!b.root().join(&refused).exists());
+    }
+}

@@ -92,7 +92,11 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
         match ns.path() {
             None => new.push(kind),
             Some(path) => {
-                if matches!(kind, Namespace::Mount | Namespace::Pid | Namespace::User) {
+                // A joined user namespace must own the new ones, so it has to
+                // be entered before they are made (runc's nsexec stages); a
+                // joined mount namespace would take the rootfs set-up out of
+                // the container's own. Neither is done yet: said, not faked.
+                if matches!(kind, Namespace::Mount | Namespace::User) {
                     bail!(bad(format!(
                         "joining an existing {} namespace ({}) is not supported by glassbox-runtime; give no path to get a new one",
                         kind.proc_name(),
@@ -469,10 +473,15 @@ pub fn build(
         child.push(Step::UsernsRoot { map });
     }
     for (ns, path) in &joined {
-        child.push(Step::JoinNamespace {
+        let join = Step::JoinNamespace {
             namespace: *ns,
             path: path.clone(),
-        });
+        };
+        // A PID namespace is joined by the runtime, for the clone (see Step::side).
+        match ns {
+            Namespace::Pid => parent.push(join),
+            _ => child.push(join),
+        }
     }
     child.push(Step::MountPrivate);
     // The root must be a mount point for pivot_root: bind it onto itself.

@@ -868,6 +868,11 @@ impl Step {
             | Step::ReleaseStart { .. }
             | Step::OomKilled { .. } => Side::Parent,
             Step::Hook { stage, .. } if !hook_runs_in_container(stage) => Side::Parent,
+            // Where children are born: the runtime joins it before the clone.
+            Step::JoinNamespace {
+                namespace: Namespace::Pid,
+                ..
+            } => Side::Parent,
             s if s.is_network() => Side::Parent,
             s if s.is_registry() || s.is_monitor() || s.is_store() => Side::Parent,
             _ => Side::Child,

@@ -1,7 +1,7 @@
 //! What the OCI runtime steps (`glassbox-runtime`) mean, in English and
 //! Chinese (see `describe.rs` for the other steps).
 
-use super::{shell_join, shell_quote, Description, Lang, Step};
+use super::{shell_join, shell_quote, Description, Lang, Namespace, Step};
 use std::path::Path;
 
 fn q(path: &Path) -> String {
@@ -54,6 +54,22 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 look: "nsenter -t <pid> -m cat /proc/self/mountinfo".into(),
             }
         }
+        Step::JoinNamespace {
+            namespace: Namespace::Pid,
+            path,
+        } => Description {
+            title: l(
+                &format!("join the pid namespace at {} for the container's process", path.display()),
+                &format!("为容器进程加入 {} 处已有的 pid 命名空间", path.display()),
+            ),
+            why: l(
+                "config.json names a PID namespace that already exists (a pod sharing its processes, as Kubernetes' shareProcessNamespace). setns(2) into a PID namespace does not move the caller, only where its next children are born: so the runtime joins it just before cloning the container's process, which then sees the pod's processes and is not PID 1, and goes back to its own right after.",
+                "config.json 指定了一个已经存在的 PID 命名空间（共享进程的 pod，比如 Kubernetes 的 shareProcessNamespace）。setns(2) 进入 PID 命名空间并不会移动调用者本身，只决定它之后的子进程生在哪里：所以运行时在 clone 容器进程之前加入它，容器进程于是能看到 pod 里的进程，自己也不是 PID 1；clone 之后运行时再回到自己的命名空间。",
+            ),
+            shell: format!("nsenter --pid={} -- <the container's process>   # nsenter forks into it too", q(path)),
+            syscall: format!("setns(open(\"{}\"), CLONE_NEWPID); clone(...); setns(open(\"/proc/self/ns/pid\"), CLONE_NEWPID)", path.display()),
+            look: format!("readlink /proc/<pid>/ns/pid; stat -L -c %i {}", q(path)),
+        },
         Step::JoinNamespace { namespace, path } => Description {
             title: l(
                 &format!("join the {} namespace at {}", namespace.proc_name(), path.display()),

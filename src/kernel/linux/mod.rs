@@ -183,6 +183,9 @@ pub struct LinuxKernel {
     child: Option<Running>,
     /// The PTY opened by `prepare_terminal`, handed to the child at clone.
     terminal: Option<(OwnedFd, OwnedFd)>,
+    /// Our own PID namespace while our children are born in a joined one
+    /// (`join_namespace` pid, applied before the clone), to go back to.
+    children_pid_ns: Option<std::fs::File>,
 }
 
 /// See [`LinuxKernel::for_oci`].
@@ -286,7 +289,10 @@ impl LinuxKernel {
                         Some(libc::SIGCHLD),
                     )
                 }
-                .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))?
+                .map_err(|e| {
+                    let _ = self.leave_children_pid_namespace();
+                    anyhow::anyhow!("clone({:?}): {}", flags, e.desc())
+                })?
             }
             // SAFETY: single-threaded, as above; the child leaves through _exit.
             None => match unsafe { nix::unistd::fork() }.context("fork")? {
@@ -298,6 +304,7 @@ impl LinuxKernel {
                 nix::unistd::ForkResult::Parent { child } => child,
             },
         };
+        self.leave_children_pid_namespace()?;
         drop(go_read);
         drop(report_write);
         let layer_sock = layer_socks.map(|(parent, _child_end)| parent);
@@ -348,7 +355,27 @@ impl LinuxKernel {
             cgroup_scope: CgroupScope::Glassbox,
             child: None,
             terminal: None,
+            children_pid_ns: None,
         })
+    }
+
+    /// `join_namespace` pid: setns(2) into a PID namespace changes where the
+    /// caller's next children are born, not the caller itself, so the
+    /// runtime joins it just before the clone and goes back right after.
+    fn enter_children_pid_namespace(&mut self, path: &Path) -> Result<()> {
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .context("open /proc/self/ns/pid (our own PID namespace)")?;
+        oci::join_namespace(Namespace::Pid, path)?;
+        self.children_pid_ns = Some(own);
+        Ok(())
+    }
+
+    fn leave_children_pid_namespace(&mut self) -> Result<()> {
+        match self.children_pid_ns.take() {
+            Some(own) => nix::sched::setns(&own, CloneFlags::CLONE_NEWPID)
+                .map_err(|e| anyhow::anyhow!("setns back to our own PID namespace: {}", e.desc())),
+            None => Ok(()),
+        }
     }
 
     /// The kernel glassbox-runtime drives: an OCI bundle names its own
@@ -475,6 +502,10 @@ impl Kernel for LinuxKernel {
                 userns::idmap_layers(*pid, layers, targets, sock.as_raw_fd())
             }
             Step::Chown { paths, uid, gid } => userns::chown(paths, *uid, *gid),
+            Step::JoinNamespace {
+                namespace: Namespace::Pid,
+                path,
+            } => self.enter_children_pid_namespace(path),
             Step::Freeze {
                 path,
                 frozen,
