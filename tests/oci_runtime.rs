@@ -1334,7 +1334,7 @@ fn explain_narrates_every_verb_after_create() {
 /// A PID namespace joined by path (a pod sharing its processes): the second
 /// container's process is born in the first one's PID namespace, sees its
 /// processes and is not PID 1; the runtime itself stays in its own.
-/// Joining a mount or user namespace by path is refused, naming it.
+/// Joining a mount namespace by path is refused, naming it.
 #[test]
 fn a_pid_namespace_is_joined_by_path() {
     let Some(mut b) = Bundle::new() else { return };
@@ -1373,24 +1373,87 @@ fn a_pid_namespace_is_joined_by_path() {
         .unwrap_or_else(|| panic!("no pid= line: {out}"));
     assert!(own > 1, "not the namespace's first process: {out}");
 
-    for (kind, path) in [
-        ("mount", format!("/proc/{pid}/ns/mnt")),
-        ("user", "/proc/1/ns/user".into()),
-    ] {
-        let refused = b.id(&format!("join-{kind}"));
-        b.config(|c| {
-            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
-            list.retain(|n| n["type"] != "pid" && n["type"] != kind && n.get("path").is_none());
-            list.push(serde_json::json!({"type": "pid"}));
-            list.push(serde_json::json!({"type": kind, "path": path}));
-        });
-        let o = b.rt(&["create", "--bundle", bundle, &refused]);
-        assert!(!o.status.success(), "{kind}");
-        assert!(
-            stderr(&o).contains(&path) && stderr(&o).contains("not supported"),
-            "{}",
-            stderr(&o)
-        );
-        assert!(!b.root().join(&refused).exists());
+    // A joined mount namespace is refused: pivot_root there would move the
+    // root of the sandbox's own processes.
+    let refused = b.id("join-mount");
+    let path = format!("/proc/{pid}/ns/mnt");
+    b.config(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "pid" && n["type"] != "mount");
+        list.push(serde_json::json!({"type": "pid"}));
+        list.push(serde_json::json!({"type": "mount", "path": path}));
+    });
+    let o = b.rt(&["create", "--bundle", bundle, &refused]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&path) && stderr(&o).contains("not supported"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.root().join(&refused).exists());
+}
+
+/// A pod in a user namespace: the first container gets a new one (config's
+/// maps), the second joins its user and PID namespaces by path and makes its
+/// own mount, UTS and network namespaces, which belong to the joined user
+/// namespace; root inside it is the pod's host id.
+#[test]
+fn a_user_namespace_is_joined_by_path_with_the_pods_pid_namespace() {
+    let Some(mut b) = Bundle::new() else { return };
+    let host = 300_000 + (std::process::id() % 1000) * 65536 + 32768;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(b.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sandbox = b.id("userns-pod");
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    let bundle = b.bundle();
+    let bundle = bundle.to_str().unwrap();
+    let o = b.rt(&["create", "--bundle", bundle, &sandbox]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    assert!(b.rt(&["start", &sandbox]).status.success());
+    let pod = b.state(&sandbox)["pid"].as_i64().unwrap();
+
+    let member = b.id("userns-member");
+    b.config(|c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "user" && n["type"] != "pid");
+        list.push(serde_json::json!({"type": "user", "path": format!("/proc/{pod}/ns/user")}));
+        list.push(serde_json::json!({"type": "pid", "path": format!("/proc/{pod}/ns/pid")}));
+    });
+    let o = b.rt(&["create", "--bundle", bundle, &member]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let pid = b.state(&member)["pid"].as_i64().unwrap();
+    let ns = |p: i64, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+    assert_eq!(ns(pid, "user"), ns(pod, "user"));
+    assert_eq!(ns(pid, "pid"), ns(pod, "pid"));
+    for own in ["mnt", "uts", "net"] {
+        assert_ne!(ns(pid, own), ns(pod, own), "{own}");
     }
+    // Born with CLONE_PARENT: the runtime's child, whose state is its own.
+    assert!(b.rt(&["start", &member]).status.success());
+    eventually(5, "the member to run sleep", || {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"))
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().nth(1),
+        Some(host.to_string().as_str()),
+        "{uid}"
+    );
+    assert_eq!(b.state(&member)["status"], "running");
+    assert!(b.rt(&["delete", "--force", &member]).status.success());
+    assert!(b.rt(&["delete", "--force", &sandbox]).status.success());
 }

@@ -197,7 +197,7 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     // In a user namespace the waiting process is an unprivileged host user:
     // the fifo (the runtime's own bookkeeping, like its mkfifo) becomes that
     // user's, as runc chowns its exec.fifo to the container's root.
-    if let Some(map) = plan.userns {
+    if let Some(map) = plan.user_root {
         nix::unistd::chown(
             &fifo,
             Some(nix::unistd::Uid::from_raw(map.host)),

@@ -20,6 +20,9 @@ pub struct Plan {
     /// A new user namespace's id map: written by the parent right after
     /// the clone, before the child goes on.
     pub userns: Option<IdMap>,
+    /// Whose root (new or joined user namespace) sets the container up, as
+    /// that host id: None outside a user namespace.
+    pub user_root: Option<IdMap>,
     /// Warnings for what config.json asks that glassbox-runtime does not do.
     pub warnings: Vec<String>,
 }
@@ -92,11 +95,9 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
         match ns.path() {
             None => new.push(kind),
             Some(path) => {
-                // A joined user namespace must own the new ones, so it has to
-                // be entered before they are made (runc's nsexec stages); a
-                // joined mount namespace would take the rootfs set-up out of
-                // the container's own. Neither is done yet: said, not faked.
-                if matches!(kind, Namespace::Mount | Namespace::User) {
+                // In a joined mount namespace, pivot_root would move the root
+                // of every process already in it (the pod's other containers).
+                if kind == Namespace::Mount {
                     bail!(bad(format!(
                         "joining an existing {} namespace ({}) is not supported by glassbox-runtime; give no path to get a new one",
                         kind.proc_name(),
@@ -467,18 +468,28 @@ pub fn build(
 
     // ---- child: inside the new namespaces
     let mut child = Vec::new();
-    // In a user namespace of its own the process first becomes its root
-    // (the parent has written the maps by then), as `glassbox run --userns`.
-    if let Some(map) = userns {
+    // In a user namespace of its own (the parent has written the maps by
+    // then) or a joined one, the process first becomes its root, as
+    // `glassbox run --userns`: host uid 0 is not mapped there.
+    let joined_user = joined.iter().find(|(ns, _)| *ns == Namespace::User);
+    let user_root = match (userns, joined_user) {
+        (Some(map), _) => Some(map),
+        (None, Some((_, path))) => Some(joined_root_map(path)?),
+        (None, None) => None,
+    };
+    if let Some(map) = user_root {
         child.push(Step::UsernsRoot { map });
     }
+    let first_join = parent.len();
     for (ns, path) in &joined {
         let join = Step::JoinNamespace {
             namespace: *ns,
             path: path.clone(),
         };
-        // A PID namespace is joined by the runtime, for the clone (see Step::side).
+        // User and PID namespaces are joined for the clone, user first
+        // (`linux::clone_joined`); the others by the process itself.
         match ns {
+            Namespace::User => parent.insert(first_join, join),
             Namespace::Pid => parent.push(join),
             _ => child.push(join),
         }
@@ -549,7 +560,7 @@ pub fn build(
         child.push(Step::MakeDevices {
             dev: rootfs.join("dev"),
             entries: default_devices(false),
-            bind: userns.is_some(),
+            bind: user_root.is_some(),
         });
     }
     let devices: Vec<crate::confine::Device> = linux
@@ -651,7 +662,58 @@ pub fn build(
         child,
         cgroups,
         userns,
+        user_root,
         warnings,
+    })
+}
+
+/// Where uid 0 of the user namespace at `path` is on the host: a forked
+/// helper enters it and reads its own /proc/self/uid_map (the path may be
+/// any nsfs file, not only /proc/PID/ns/user).
+fn joined_root_map(path: &Path) -> Result<IdMap> {
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let (read, write) = nix::unistd::pipe().context("pipe")?;
+    // SAFETY: the runtime has no other thread yet (the cgroup warmer starts
+    // after the plan); the helper only makes system calls and leaves by _exit.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            if nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok() {
+                if let Ok(map) = std::fs::read("/proc/self/uid_map") {
+                    let _ = nix::unistd::write(&write, &map);
+                }
+            }
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut text)
+                .context("read the joined user namespace's uid_map")?;
+            let _ = nix::sys::wait::waitpid(child, None);
+            root_line(&text).ok_or_else(|| {
+                bad(format!(
+                    "the user namespace at {} maps no uid 0 (uid_map: {:?}): glassbox-runtime sets the container up as its root; join one that maps 0",
+                    path.display(),
+                    text.trim()
+                ))
+            })
+        }
+    }
+}
+
+/// The range of a uid_map that holds id 0: `0 HOST SIZE`.
+fn root_line(uid_map: &str) -> Option<IdMap> {
+    uid_map.lines().find_map(|l| {
+        let f: Vec<u32> = l
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        match f[..] {
+            [0, host, size] if size > 0 => Some(IdMap { host, size }),
+            _ => None,
+        }
     })
 }
 
@@ -742,6 +804,43 @@ pub fn hook_step(stage: &str, hook: &oci_spec::runtime::Hook, state: String) -> 
 mod tests {
     use super::*;
     use crate::kernel::cgroup::CgroupMode;
+
+    #[test]
+    fn the_root_range_of_a_uid_map() {
+        let map = root_line("      1000     100000      65536\n         0     300000       1000\n");
+        assert_eq!(map.map(|m| (m.host, m.size)), Some((300000, 1000)));
+        assert!(root_line("").is_none());
+        assert!(root_line("1 2 3\n").is_none());
+    }
+
+    /// A user namespace that maps no uid 0 (made here by unshare, empty
+    /// maps) cannot be joined: said, naming it.
+    #[test]
+    fn a_joined_user_namespace_must_map_root() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let mut holder = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "30"])
+            .spawn()
+            .expect("unshare");
+        let path = PathBuf::from(format!("/proc/{}/ns/user", holder.id()));
+        // unshare's own process, once it has made the namespace.
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        for _ in 0..100 {
+            if std::fs::read_link(&path).is_ok_and(|l| l != own) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let err = format!("{:#}", joined_root_map(&path).unwrap_err());
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(
+            err.contains("maps no uid 0") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
 
     fn spec_with(path: &str) -> Spec {
         let mut spec = Spec::default();

@@ -868,9 +868,9 @@ impl Step {
             | Step::ReleaseStart { .. }
             | Step::OomKilled { .. } => Side::Parent,
             Step::Hook { stage, .. } if !hook_runs_in_container(stage) => Side::Parent,
-            // Where children are born: the runtime joins it before the clone.
+            // Where the container's process is born: joined for the clone.
             Step::JoinNamespace {
-                namespace: Namespace::Pid,
+                namespace: Namespace::Pid | Namespace::User,
                 ..
             } => Side::Parent,
             s if s.is_network() => Side::Parent,

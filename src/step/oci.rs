@@ -70,6 +70,22 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: format!("setns(open(\"{}\"), CLONE_NEWPID); clone(...); setns(open(\"/proc/self/ns/pid\"), CLONE_NEWPID)", path.display()),
             look: format!("readlink /proc/<pid>/ns/pid; stat -L -c %i {}", q(path)),
         },
+        Step::JoinNamespace {
+            namespace: Namespace::User,
+            path,
+        } => Description {
+            title: l(
+                &format!("join the user namespace at {} for the container's process", path.display()),
+                &format!("为容器进程加入 {} 处已有的用户命名空间", path.display()),
+            ),
+            why: l(
+                "config.json names a user namespace that already exists (a pod's, made by its first container): the container's new namespaces must belong to it, so it has to be entered before they are made. A process with threads may not enter a user namespace, and the runtime must keep its host privileges (cgroups, hooks), so a forked helper enters it (then the pod's PID namespace, if any) and clones the container's process with CLONE_PARENT: the container is the runtime's child, root inside is whoever that namespace maps.",
+                "config.json 指定了一个已经存在的用户命名空间（pod 的第一个容器建的）：容器的新命名空间必须属于它，所以要在建它们之前进入。有多个线程的进程不能进入用户命名空间，运行时自己也得保住宿主机上的权限（cgroup、钩子），于是由一个 fork 出来的助手进程进入它（有的话再进入 pod 的 PID 命名空间），再用 CLONE_PARENT clone 出容器进程：容器仍是运行时的子进程，里面的 root 是那个命名空间映射到的用户。",
+            ),
+            shell: format!("nsenter --user={} --preserve-credentials -- unshare --mount --uts --ipc --net --pid --fork ...", q(path)),
+            syscall: format!("fork(); setns(open(\"{}\"), CLONE_NEWUSER); clone(CLONE_PARENT|CLONE_NEWNS|...)", path.display()),
+            look: format!("readlink /proc/<pid>/ns/user; stat -L -c %i {}; cat /proc/<pid>/uid_map", q(path)),
+        },
         Step::JoinNamespace { namespace, path } => Description {
             title: l(
                 &format!("join the {} namespace at {}", namespace.proc_name(), path.display()),

@@ -183,9 +183,89 @@ pub struct LinuxKernel {
     child: Option<Running>,
     /// The PTY opened by `prepare_terminal`, handed to the child at clone.
     terminal: Option<(OwnedFd, OwnedFd)>,
-    /// Our own PID namespace while our children are born in a joined one
-    /// (`join_namespace` pid, applied before the clone), to go back to.
-    children_pid_ns: Option<std::fs::File>,
+    /// Namespaces the container's process is to be born in (`join_namespace`
+    /// user or pid, parent steps before the clone): entered by `clone_joined`.
+    children_join: Vec<(Namespace, std::fs::File)>,
+}
+
+/// Clone the container's process with `flags`, born in the namespaces of
+/// `joins` (opened by `join_namespace` steps). setns(2) into a PID
+/// namespace changes only where the caller's next children are born; into
+/// a user namespace it is refused to a multi-threaded caller and would cost
+/// this process its host privileges, and the new namespaces must belong to
+/// it. So with a user namespace to join, a forked helper joins (user, then
+/// pid) and clones with CLONE_PARENT, so the container is still our child,
+/// and tells us its PID; with only a PID namespace, we join it for the
+/// clone and go back to our own.
+fn clone_joined(
+    joins: &[(Namespace, std::fs::File)],
+    flags: CloneFlags,
+    run: &dyn Fn() -> isize,
+) -> Result<Pid> {
+    let clone = |flags: CloneFlags| -> Result<Pid> {
+        // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
+        let mut stack = vec![0u8; 1 << 20];
+        // SAFETY: glassbox's only other thread here is the cgroup migration
+        // warmer, which holds no lock and allocates nothing
+        // (cgroupfs::warm_migrations), so the child's copy of the address
+        // space is consistent; the callback only uses memory it owns.
+        unsafe { nix::sched::clone(Box::new(run), &mut stack, flags, Some(libc::SIGCHLD)) }
+            .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))
+    };
+    let enter = |ns: Namespace, file: &std::fs::File| {
+        nix::sched::setns(file, LinuxKernel::clone_flags(&[ns])).map_err(|e| {
+            anyhow::anyhow!("setns into the {} namespace: {}", ns.proc_name(), e.desc())
+        })
+    };
+    let find = |want: Namespace| joins.iter().find(|(ns, _)| *ns == want).map(|(_, f)| f);
+    if find(Namespace::User).is_none() {
+        let Some(pid_ns) = find(Namespace::Pid) else {
+            return clone(flags);
+        };
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .context("open /proc/self/ns/pid (our own PID namespace)")?;
+        enter(Namespace::Pid, pid_ns)?;
+        let pid = clone(flags);
+        enter(Namespace::Pid, &own).context("go back to our own PID namespace")?;
+        return pid;
+    }
+    let (read, write) = pipe_cloexec()?;
+    // SAFETY: the forked helper only makes system calls and leaves by _exit.
+    match unsafe { nix::unistd::fork() }.context("fork the namespace-joining helper")? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            let result = (|| -> Result<Pid> {
+                for ns in [Namespace::User, Namespace::Pid] {
+                    if let Some(file) = find(ns) {
+                        enter(ns, file)?;
+                    }
+                }
+                clone(flags | CloneFlags::CLONE_PARENT)
+            })();
+            let line = match result {
+                Ok(pid) => format!("{pid}\n"),
+                Err(e) => format!("E {e:#}\n"),
+            };
+            let _ = nix::unistd::write(&write, line.as_bytes());
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let _ = waitpid(child, None);
+            let mut line = String::new();
+            BufReader::new(std::fs::File::from(read))
+                .read_line(&mut line)
+                .context("read from the namespace-joining helper")?;
+            let line = line.trim();
+            if let Some(message) = line.strip_prefix("E ") {
+                bail!("{message}");
+            }
+            line.parse::<i32>()
+                .map(Pid::from_raw)
+                .with_context(|| format!("the namespace-joining helper said {line:?}"))
+        }
+    }
 }
 
 /// See [`LinuxKernel::for_oci`].
@@ -275,24 +355,8 @@ impl LinuxKernel {
         };
         let pid = match flags {
             Some(flags) => {
-                // The child runs on its own stack until exec; 1 MiB is plenty for mounts and exec.
-                let mut stack = vec![0u8; 1 << 20];
-                // SAFETY: glassbox's only other thread here is the cgroup
-                // migration warmer, which holds no lock and allocates nothing
-                // (cgroupfs::warm_migrations), so the child's copy of the
-                // address space is consistent; the callback only uses memory it owns.
-                unsafe {
-                    nix::sched::clone(
-                        Box::new(|| child::run(&ctx)),
-                        &mut stack,
-                        flags,
-                        Some(libc::SIGCHLD),
-                    )
-                }
-                .map_err(|e| {
-                    let _ = self.leave_children_pid_namespace();
-                    anyhow::anyhow!("clone({:?}): {}", flags, e.desc())
-                })?
+                let joins = std::mem::take(&mut self.children_join);
+                clone_joined(&joins, flags, &|| child::run(&ctx))?
             }
             // SAFETY: single-threaded, as above; the child leaves through _exit.
             None => match unsafe { nix::unistd::fork() }.context("fork")? {
@@ -304,7 +368,6 @@ impl LinuxKernel {
                 nix::unistd::ForkResult::Parent { child } => child,
             },
         };
-        self.leave_children_pid_namespace()?;
         drop(go_read);
         drop(report_write);
         let layer_sock = layer_socks.map(|(parent, _child_end)| parent);
@@ -355,27 +418,15 @@ impl LinuxKernel {
             cgroup_scope: CgroupScope::Glassbox,
             child: None,
             terminal: None,
-            children_pid_ns: None,
+            children_join: Vec::new(),
         })
     }
 
-    /// `join_namespace` pid: setns(2) into a PID namespace changes where the
-    /// caller's next children are born, not the caller itself, so the
-    /// runtime joins it just before the clone and goes back right after.
-    fn enter_children_pid_namespace(&mut self, path: &Path) -> Result<()> {
-        let own = std::fs::File::open("/proc/self/ns/pid")
-            .context("open /proc/self/ns/pid (our own PID namespace)")?;
-        oci::join_namespace(Namespace::Pid, path)?;
-        self.children_pid_ns = Some(own);
+    /// `join_namespace` user or pid: kept open for the clone (`clone_joined`).
+    fn join_for_children(&mut self, ns: Namespace, path: &Path) -> Result<()> {
+        let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        self.children_join.push((ns, file));
         Ok(())
-    }
-
-    fn leave_children_pid_namespace(&mut self) -> Result<()> {
-        match self.children_pid_ns.take() {
-            Some(own) => nix::sched::setns(&own, CloneFlags::CLONE_NEWPID)
-                .map_err(|e| anyhow::anyhow!("setns back to our own PID namespace: {}", e.desc())),
-            None => Ok(()),
-        }
     }
 
     /// The kernel glassbox-runtime drives: an OCI bundle names its own
@@ -503,9 +554,9 @@ impl Kernel for LinuxKernel {
             }
             Step::Chown { paths, uid, gid } => userns::chown(paths, *uid, *gid),
             Step::JoinNamespace {
-                namespace: Namespace::Pid,
+                namespace: ns @ (Namespace::Pid | Namespace::User),
                 path,
-            } => self.enter_children_pid_namespace(path),
+            } => self.join_for_children(*ns, path),
             Step::Freeze {
                 path,
                 frozen,
