@@ -36,6 +36,13 @@ const MTIME: u64 = 1_704_067_200;
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(glassbox_embedded)");
+    // glassbox-monitor stays resident for a detached container's whole
+    // life: linked at a fixed address, the loader has no relocations to
+    // apply, so its pointer tables stay shared file pages, not private
+    // copies (bench/runtime.sh's monitor row).
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-bin=glassbox-monitor=-no-pie");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=GLASSBOX_BUSYBOX");
 
