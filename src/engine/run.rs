@@ -516,16 +516,27 @@ pub(crate) fn before_exec(
     seccomp: Option<Step>,
     user: Option<crate::step::ExecUser>,
 ) -> Vec<Step> {
+    last_steps(conf.no_new_privs, conf.caps, seccomp, user)
+}
+
+/// `before_exec` from its parts, for glassbox-runtime's config.json too
+/// (`oci::plan::process_steps`).
+pub(crate) fn last_steps(
+    no_new_privs: bool,
+    keep: crate::confine::caps::CapSet,
+    seccomp: Option<Step>,
+    user: Option<crate::step::ExecUser>,
+) -> Vec<Step> {
     let mut caps = vec![Step::CapSet {
-        keep: conf.caps.names(),
-        set: conf.caps,
+        keep: keep.names(),
+        set: keep,
         non_root: user.as_ref().is_some_and(|u| u.uid != 0),
     }];
     if let Some(user) = user {
         caps.insert(0, Step::SetUser { user });
     }
     let mut steps = Vec::new();
-    if conf.no_new_privs {
+    if no_new_privs {
         steps.push(Step::NoNewPrivs);
         steps.extend(caps);
         steps.extend(seccomp);

@@ -256,7 +256,7 @@ fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
 
 /// The steps right before exec for a process of config.json (or an
 /// `exec --process` file): rlimits, OOM score, no_new_privs, user,
-/// capabilities, seccomp in runc's order (`engine::run::before_exec`).
+/// capabilities, seccomp in runc's order (`engine::run::last_steps`).
 pub fn process_steps(
     process: &oci_spec::runtime::Process,
     seccomp: Option<Step>,
@@ -311,24 +311,12 @@ pub fn process_steps(
                 groups: user.additional_gids().clone().unwrap_or_default(),
             }
         });
-    let non_root = exec_user.as_ref().is_some_and(|u| u.uid != 0);
-    let mut caps = Vec::new();
-    if let Some(u) = exec_user {
-        caps.push(Step::SetUser { user: u });
-    }
-    caps.push(Step::CapSet {
-        keep: keep.names(),
-        set: keep,
-        non_root,
-    });
-    if process.no_new_privileges().unwrap_or(false) {
-        steps.push(Step::NoNewPrivs);
-        steps.extend(caps);
-        steps.extend(seccomp);
-    } else {
-        steps.extend(seccomp);
-        steps.extend(caps);
-    }
+    steps.extend(crate::engine::run::last_steps(
+        process.no_new_privileges().unwrap_or(false),
+        keep,
+        seccomp,
+        exec_user,
+    ));
     Ok(steps)
 }
 
