@@ -551,7 +551,9 @@ fn the_readme_main_command_opens_the_first_lesson() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(
-        readme.contains("cargo run --release -- repl --lesson 00"),
+        // (build, not `cargo run`: that builds only `glassbox`, and its
+        // detached containers' monitors want `glassbox-monitor` beside it)
+        readme.contains("cargo build --release && target/release/glassbox repl --lesson 00"),
         "the README's main command changed: update this test"
     );
     let gb = Gb::new();
