@@ -270,9 +270,8 @@ fn ensure_network(
     check: Check,
 ) -> Result<()> {
     let localnet = format!("net.ipv4.conf.{}.route_localnet", net.bridge);
-    let whole = check == Check::Quick
-        && kernel.link_exists(&net.bridge)
-        && kernel.sysctl(&localnet) == "1";
+    let whole =
+        check == Check::Quick && kernel.link_exists(&net.bridge) && kernel.sysctl(&localnet) == "1";
     if !whole {
         make_network(root, kernel, observer, net)?;
         if kernel.sysctl(&localnet) != "1" {

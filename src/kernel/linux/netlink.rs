@@ -375,7 +375,9 @@ pub fn wait_link_gone(name: &str, timeout: std::time::Duration) -> Result<bool> 
     else {
         return Ok(!sys.exists());
     };
-    Ok(await_unlisted(&watch, name, index, Some(deadline), &|| false))
+    Ok(await_unlisted(&watch, name, index, Some(deadline), &|| {
+        false
+    }))
 }
 
 /// A netlink socket subscribed to the host's link notifications (RTMGRP_LINK).
