@@ -1123,7 +1123,7 @@ fn the_default_subnet_must_not_hide_a_host_route() {
 #[test]
 fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
     require_root!();
-    let net = Net::new(12);
+    let net = Net::new(13);
     let rules_of_network = |listing: &str| {
         listing.contains(&format!("\"{}\"", net.bridge))
             && listing.contains("masquerade comment \"n:")
@@ -1162,7 +1162,7 @@ fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
         "-c",
         "ip route",
     ]));
-    assert!(out.contains("default via 10.123.212.1"), "{out}");
+    assert!(out.contains("default via 10.123.213.1"), "{out}");
     assert!(
         rules_of_network(&net.nft_listing()),
         "{}",
@@ -1179,7 +1179,7 @@ fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
         "--network",
         "bridge",
         "-p",
-        "127.0.0.1:18212:80",
+        "127.0.0.1:18213:80",
         "busybox",
         "true",
     ]));
@@ -1189,7 +1189,7 @@ fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
         net.nft_listing()
     );
     assert!(
-        !net.nft_listing().contains("18212"),
+        !net.nft_listing().contains("18213"),
         "{}",
         net.nft_listing()
     );

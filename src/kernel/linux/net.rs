@@ -35,8 +35,10 @@ pub fn link_up(name: &str) -> Result<()> {
 /// The netlink socket in a container's network namespace, with that
 /// namespace's inode: `addr_add`, `netns_link_up` and `route_add` come one
 /// after another and share it (opening one takes a thread that joins the
-/// namespace). Dropped after `route_add` and at any other step, so glassbox
-/// keeps no namespace alive.
+/// namespace). Dropped after the last of them (`route_add` for eth0,
+/// `netns_link_up` for eth1...) and at any other step, so glassbox keeps no
+/// namespace alive: a container's namespace must go with its last process
+/// (see `engine::network::leave`).
 static NETNS_RTNL: std::sync::Mutex<Option<(u64, super::netlink::Rtnl)>> =
     std::sync::Mutex::new(None);
 
@@ -101,7 +103,13 @@ pub fn apply(step: &crate::step::Step) -> Result<()> {
             let (ip, prefix) = cidr(address)?;
             in_netns(*pid, |nl| nl.add_address(dev, ip, prefix))
         }
-        Step::NetnsLinkUp { pid, dev } => in_netns(*pid, |nl| nl.set_up(dev, None)),
+        Step::NetnsLinkUp { pid, dev } => {
+            let up = in_netns(*pid, |nl| nl.set_up(dev, None));
+            if dev != "eth0" {
+                forget_netns(); // only eth0 gets a route
+            }
+            up
+        }
         Step::RouteAdd { pid, gateway } => {
             let gateway = gateway.parse()?;
             let added = in_netns(*pid, |nl| nl.add_default_route(gateway));
