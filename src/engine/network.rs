@@ -863,12 +863,12 @@ fn leave(
         }
     }
     // A container that is no longer running: its network namespace is on
-    // its way out with its last process, the veth pair with it (the kernel
-    // does that in the background, usually well under a millisecond after
-    // the exit). Wait a little for that rather than race it: removing the
-    // link ourselves costs an RCU barrier. A namespace someone still holds
-    // (a `--network container:` joiner) is not waited out; its pair is
-    // removed here.
+    // its way out with its last process, the veth pair with it (a kernel
+    // worker does that about a millisecond after the exit on a quiet host,
+    // later when it is still tearing down an earlier namespace). Wait for
+    // that rather than race it: removing the link ourselves costs an RCU
+    // barrier. A namespace someone still holds (a `--network container:`
+    // joiner) is not waited out past TEARDOWN_WAIT; its pair is removed here.
     let gone = !kernel.link_exists(&e.host_veth)
         || (!rewrite_own && kernel.link_gone_within(&e.host_veth, TEARDOWN_WAIT));
     if !gone {

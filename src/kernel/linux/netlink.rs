@@ -362,9 +362,11 @@ pub fn delete_link_unlisted(name: &str) -> Result<bool> {
 /// Wait up to `timeout` for the host's link `name` to go away without
 /// glassbox's help: a veth pair goes with its container's network namespace,
 /// which the kernel tears down in the background once the container's last
-/// process has exited (well under a millisecond later on an idle host), and
-/// that teardown also waits out the RCU barrier `delete_link_unlisted`
-/// describes, in a kernel worker instead of in glassbox. Whether it is gone.
+/// process has exited (about a millisecond later on a quiet host; the worker
+/// takes one batch of namespaces at a time, so later when it is still busy
+/// with an earlier one), and that teardown also waits out the RCU barrier
+/// `delete_link_unlisted` describes, in a kernel worker instead of in
+/// glassbox. Whether it is gone.
 pub fn wait_link_gone(name: &str, timeout: std::time::Duration) -> Result<bool> {
     let deadline = std::time::Instant::now() + timeout;
     let watch = link_watch()?; // before looking, so its notice cannot be missed
