@@ -828,9 +828,15 @@ fn disconnect_locked(
 }
 
 /// How long `leave` waits for the kernel to remove a stopped container's
-/// veth pair with its network namespace before removing it itself: about
-/// what removing it would cost.
-const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// veth pair with its network namespace before removing it itself. The
+/// kernel's worker tears namespaces down one batch at a time, two RCU
+/// barriers each (~30 ms here), so back-to-back runs queue behind the
+/// previous one's; measured with `run --rm` in a loop, waiting up to 20 ms
+/// often gave up just before the pair went and then paid for a removal of
+/// its own (which also slows the worker), while 40-60 ms never did. A
+/// namespace someone else still holds costs this much before its pair is
+/// removed here.
+const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Take one container off one network: its port rules, its veth pair, its
 /// endpoint, and the peers' lines. `rewrite_own`: the container still runs
