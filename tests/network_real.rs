@@ -1114,3 +1114,84 @@ fn the_default_subnet_must_not_hide_a_host_route() {
     assert!(!host_links().contains(&net.bridge), "{}", host_links());
     assert!(stdout(&net.run(&["ps", "-aq"])).trim().is_empty());
 }
+
+/// A start without published ports looks only at the bridge and its
+/// route_localnet (no `nft list`); the table, bridge and rules a reboot takes
+/// away are made again, a table lost another way comes back with the next
+/// start that publishes a port, and the veth pair is gone when `run --rm`
+/// returns (the kernel's namespace teardown, or glassbox's own removal).
+#[test]
+fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
+    require_root!();
+    let net = Net::new(13);
+    let rules_of_network = |listing: &str| {
+        listing.contains(&format!("\"{}\"", net.bridge))
+            && listing.contains("masquerade comment \"n:")
+    };
+    let veths = || {
+        host_links()
+            .lines()
+            .filter(|l| l.starts_with("gbv"))
+            .count()
+    };
+    let before = veths();
+    ok(&net.run(&["run", "--rm", "--network", "bridge", "busybox", "true"]));
+    assert!(
+        rules_of_network(&net.nft_listing()),
+        "{}",
+        net.nft_listing()
+    );
+    assert!(host_links().contains(&net.bridge));
+    // As a reboot leaves it: the records stay, the kernel objects are gone.
+    let del = |args: &[&str], what: &str| {
+        let s = std::process::Command::new(what)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(s.success(), "{what} {args:?}");
+    };
+    del(&["link", "del", &net.bridge], "ip");
+    del(&["delete", "table", "ip", &net.table], "nft");
+    let out = ok(&net.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "busybox",
+        "sh",
+        "-c",
+        "ip route",
+    ]));
+    assert!(out.contains("default via 10.123.213.1"), "{out}");
+    assert!(
+        rules_of_network(&net.nft_listing()),
+        "{}",
+        net.nft_listing()
+    );
+    let sysctl = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge);
+    assert_eq!(std::fs::read_to_string(&sysctl).unwrap().trim(), "1");
+    // The table alone removed (the bridge stays): a run that publishes a
+    // port reads the table and makes it again, with the network's rules.
+    del(&["delete", "table", "ip", &net.table], "nft");
+    ok(&net.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "-p",
+        "127.0.0.1:18213:80",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        rules_of_network(&net.nft_listing()),
+        "{}",
+        net.nft_listing()
+    );
+    assert!(
+        !net.nft_listing().contains("18213"),
+        "{}",
+        net.nft_listing()
+    );
+    assert_eq!(veths(), before, "{}", host_links());
+}

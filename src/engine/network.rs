@@ -256,9 +256,64 @@ fn follow_default_settings(
     nets.save(net)
 }
 
+/// How closely `ensure_network` looks at the kernel.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    /// Read the nft table (`nft -j -a list`, a program run) and make
+    /// whatever of the network is missing: `network create`/`connect`, and
+    /// a start that publishes ports (its DNAT rules go into the table).
+    Thorough,
+    /// A start without published ports: a network whose bridge is up with
+    /// `route_localnet` on was made whole this boot (that sysctl is written
+    /// last, after its nft rules), so nothing is read but sysfs and
+    /// /proc/sys. A reboot or `system reset` takes the bridge away, and the
+    /// next start makes everything again.
+    Quick,
+}
+
 /// Make sure the table exists and the network's bridge and rules are in the
 /// kernel (after a reboot the records stay but the kernel objects are gone).
+/// The order is table, bridge, rules, then `route_localnet` on the bridge:
+/// that last write marks the network whole for `Check::Quick`.
 fn ensure_network(
+    root: &Path,
+    kernel: &mut dyn Kernel,
+    observer: &mut dyn StepObserver,
+    net: &NetworkRecord,
+    check: Check,
+) -> Result<()> {
+    let localnet = format!("net.ipv4.conf.{}.route_localnet", net.bridge);
+    let whole =
+        check == Check::Quick && kernel.link_exists(&net.bridge) && kernel.sysctl(&localnet) == "1";
+    if !whole {
+        make_network(root, kernel, observer, net)?;
+        if kernel.sysctl(&localnet) != "1" {
+            step(
+                kernel,
+                observer,
+                Step::SysctlWrite {
+                    key: localnet,
+                    value: "1".into(),
+                },
+            )?;
+        }
+    }
+    let may_forward = network::settings(root).ip_forward.unwrap_or(true);
+    if !net.internal && may_forward && kernel.sysctl("net.ipv4.ip_forward") != "1" {
+        step(
+            kernel,
+            observer,
+            Step::SysctlWrite {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The table, the bridge and the network's rules, each only when missing.
+fn make_network(
     root: &Path,
     kernel: &mut dyn Kernel,
     observer: &mut dyn StepObserver,
@@ -292,17 +347,6 @@ fn ensure_network(
             },
         )?;
     }
-    let localnet = format!("net.ipv4.conf.{}.route_localnet", net.bridge);
-    if kernel.sysctl(&localnet) != "1" {
-        step(
-            kernel,
-            observer,
-            Step::SysctlWrite {
-                key: localnet,
-                value: "1".into(),
-            },
-        )?;
-    }
     if !crate::kernel::linux::nft::set_has(&listing, "bridges", &net.bridge) {
         step(
             kernel,
@@ -310,17 +354,6 @@ fn ensure_network(
             Step::NftApply {
                 purpose: format!("rules of network {} (bridge {})", net.name, net.bridge),
                 script: network_script(&table, net),
-            },
-        )?;
-    }
-    let may_forward = network::settings(root).ip_forward.unwrap_or(true);
-    if !net.internal && may_forward && kernel.sysctl("net.ipv4.ip_forward") != "1" {
-        step(
-            kernel,
-            observer,
-            Step::SysctlWrite {
-                key: "net.ipv4.ip_forward".into(),
-                value: "1".into(),
             },
         )?;
     }
@@ -513,7 +546,12 @@ pub fn connect(
     collect_locked(root, kernel, observer, &nets, Some(&c.id))?;
     let mut net = network_for(&nets, root, &c.config.network, &kernel.now())?;
     follow_default_settings(root, kernel, observer, &nets, &mut net)?;
-    ensure_network(root, kernel, observer, &net)?;
+    let check = if cfg.publish.is_empty() {
+        Check::Quick
+    } else {
+        Check::Thorough
+    };
+    ensure_network(root, kernel, observer, &net, check)?;
     let ip = net.allocate(cfg.ip)?;
     let all = nets.list()?;
     let (bindings, sockets) = if cfg.publish.is_empty() {
@@ -569,7 +607,7 @@ pub fn connect(
     for (i, extra) in cfg.extra.iter().enumerate() {
         let mut other = network_for(&nets, root, &extra.network, &kernel.now())?;
         follow_default_settings(root, kernel, observer, &nets, &mut other)?;
-        ensure_network(root, kernel, observer, &other)?;
+        ensure_network(root, kernel, observer, &other, Check::Quick)?;
         let ip = other.allocate(extra.ip)?;
         let ifname = format!("eth{}", i + 1);
         wire(
@@ -641,7 +679,7 @@ fn wire(
     };
     // Booked first: a failure below is undone by `disconnect`, which reads it.
     net.endpoints.insert(c.id.clone(), endpoint.clone());
-    nets.save(net)?;
+    nets.save_endpoints(net)?;
     step(
         kernel,
         observer,
@@ -744,9 +782,12 @@ fn rewrite_hosts(
             text: text.clone(),
         };
         if super::store_step(observer, &s, || {
-            // Truncate and write the same inode: the container sees it
-            // through its bind mount (a rename would leave it the old file).
-            std::fs::write(&file, &text).with_context(|| format!("write {}", file.display()))
+            // Write the same inode: the container sees it through its bind
+            // mount (a rename would leave it the old file). Overwritten and
+            // then cut to length rather than truncated first, so its block
+            // is kept, not freed and taken again (on a `discard` mount each
+            // freed block is a wait for the disk).
+            overwrite(&file, text.as_bytes())
         })? == Go::Abort
         {
             return Err(engine_error("aborted before step hosts_write".into()));
@@ -754,6 +795,20 @@ fn rewrite_hosts(
         kernel.bound_file_written(id, "/etc/hosts", &text)?;
     }
     Ok(())
+}
+
+/// Write `data` over `file` in place and cut it to its length.
+fn overwrite(file: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)
+        .with_context(|| format!("open {}", file.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.set_len(data.len() as u64))
+        .with_context(|| format!("write {}", file.display()))
 }
 
 /// Undo `connect` for a container: on every network, its port rules, its
@@ -785,6 +840,17 @@ fn disconnect_locked(
     Ok(())
 }
 
+/// How long `leave` waits for the kernel to remove a stopped container's
+/// veth pair with its network namespace before removing it itself. The
+/// kernel's worker tears namespaces down one batch at a time, two RCU
+/// barriers each (~30 ms here), so back-to-back runs queue behind the
+/// previous one's; measured with `run --rm` in a loop, waiting up to 20 ms
+/// often gave up just before the pair went and then paid for a removal of
+/// its own (which also slows the worker), while 40-60 ms never did. A
+/// namespace someone else still holds costs this much before its pair is
+/// removed here.
+const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Take one container off one network: its port rules, its veth pair, its
 /// endpoint, and the peers' lines. `rewrite_own`: the container still runs
 /// (`network disconnect`), so its own /etc/hosts loses the network's block.
@@ -815,7 +881,16 @@ fn leave(
             }
         }
     }
-    if kernel.link_exists(&e.host_veth) {
+    // A container that is no longer running: its network namespace is on
+    // its way out with its last process, the veth pair with it (a kernel
+    // worker does that about a millisecond after the exit on a quiet host,
+    // later when it is still tearing down an earlier namespace). Wait for
+    // that rather than race it: removing the link ourselves costs an RCU
+    // barrier. A namespace someone still holds (a `--network container:`
+    // joiner) is not waited out past TEARDOWN_WAIT; its pair is removed here.
+    let gone = !kernel.link_exists(&e.host_veth)
+        || (!rewrite_own && kernel.link_gone_within(&e.host_veth, TEARDOWN_WAIT));
+    if !gone {
         let s = Step::LinkRemove {
             name: e.host_veth.clone(),
         };
@@ -823,7 +898,7 @@ fn leave(
         kernel.apply(&s)?;
     }
     net.endpoints.remove(container);
-    nets.save(&net)?;
+    nets.save_endpoints(&net)?;
     rewrite_hosts(
         root,
         kernel,
@@ -1006,7 +1081,7 @@ pub fn create(
         endpoints: BTreeMap::new(),
     };
     nets.save(&net)?;
-    if let Err(e) = ensure_network(root, kernel, observer, &net) {
+    if let Err(e) = ensure_network(root, kernel, observer, &net, Check::Thorough) {
         let _ = remove_kernel_objects(root, kernel, observer, &net);
         let _ = nets.remove(&net);
         return Err(e);
@@ -1239,7 +1314,7 @@ pub fn connect_container(
     }
     let becomes_first = c.config.net.detached;
     if c.is_running() {
-        ensure_network(root, kernel, observer, &net)?;
+        ensure_network(root, kernel, observer, &net, Check::Thorough)?;
         let all = nets.list()?;
         let used: Vec<String> = network::endpoints_of(&all, &c.id)
             .into_iter()

@@ -307,6 +307,14 @@ impl Networks {
         std::fs::create_dir_all(&self.dir)?;
         crate::fsutil::write_json(&self.path_of(&net.id), net)
     }
+    /// As `save`, for a change of endpoints only (every start and stop
+    /// makes two): atomic but without fsync, as container state is written
+    /// (`fsutil::atomic_write_with`). A power cut may lose the latest
+    /// endpoint, and with it every container is gone anyway; `connect`
+    /// collects endpoints of containers that no longer run.
+    pub fn save_endpoints(&self, net: &NetworkRecord) -> Result<()> {
+        crate::fsutil::write_json_fast(&self.path_of(&net.id), net)
+    }
     pub fn remove(&self, net: &NetworkRecord) -> Result<()> {
         std::fs::remove_file(self.path_of(&net.id))
             .with_context(|| format!("remove network record {}", net.name))

@@ -52,11 +52,11 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 &format!("创建 veth 对 {host} ↔ {peer}（{peer} 在进程 {pid} 的命名空间里），{host} 接到 {bridge}"),
             ),
             why: l(
-                "A veth pair is a virtual cable: what goes in one end comes out the other. One end is made directly inside the container's network namespace as its eth0 (MAC address derived from its IP, as docker does); the other stays on the host, plugged into the bridge and brought up.",
-                "veth 对是一根虚拟网线：从一端进去的包从另一端出来。一端直接建在容器的网络命名空间里，名为 eth0（MAC 地址由 IP 推出，和 docker 一样）；另一端留在宿主机上，接到网桥上并启用。",
+                "A veth pair is a virtual cable: what goes in one end comes out the other. One end is made directly inside the container's network namespace as its eth0 (MAC address derived from its IP, as docker does); the other stays on the host, plugged into the bridge and brought up. Each end gets one queue, the one a veth uses anyway: made with one per CPU, the kernel would shrink them to one and wait for an RCU grace period per end.",
+                "veth 对是一根虚拟网线：从一端进去的包从另一端出来。一端直接建在容器的网络命名空间里，名为 eth0（MAC 地址由 IP 推出，和 docker 一样）；另一端留在宿主机上，接到网桥上并启用。每端只建一个队列，veth 本来也只用一个：若按每个 CPU 一个来建，内核会再缩成一个，每端都要等一次 RCU 宽限期。",
             ),
             shell: format!(
-                "ip link add {host} type veth peer name {peer} netns {pid} address {mac} && ip link set {host} master {bridge} up"
+                "ip link add {host} numtxqueues 1 numrxqueues 1 type veth peer name {peer} numtxqueues 1 numrxqueues 1 netns {pid} address {mac} && ip link set {host} master {bridge} up"
             ),
             syscall: l(
                 "netlink RTM_NEWLINK (kind veth, peer with IFLA_NET_NS_PID), RTM_NEWLINK (IFLA_MASTER, IFF_UP)",
@@ -104,10 +104,13 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             look: in_netns(*pid, "ip route"),
         },
         Step::LinkRemove { name } => Description {
-            title: l(&format!("remove the leftover link {name}"), &format!("删除遗留的网络接口 {name}")),
+            title: l(
+                &format!("remove the link {name} (the container's veth pair)"),
+                &format!("删除网络接口 {name}（容器的 veth 对）"),
+            ),
             why: l(
-                "A veth pair normally disappears with the container's network namespace. If glassbox was killed half-way, the host end may be left: it is removed so nothing of the container stays.",
-                "veth 对通常随容器的网络命名空间一起消失。如果 glassbox 在中途被杀，宿主机一端可能留下来：删掉它，容器就不留痕迹。",
+                "A veth pair goes with the container's network namespace: once its last process is gone, the kernel tears the namespace down in the background, and glassbox waits a moment for that. This one is still there (the container still runs: `network disconnect`; another process holds its namespace; or glassbox was killed half-way), so its host end is removed (the container's end goes with it) so nothing of the container is left. The kernel takes the link out at once; freeing it then waits for an RCU barrier (~15 ms), which a thread of glassbox waits out while the clean-up goes on.",
+                "veth 对随容器的网络命名空间一起消失：容器的最后一个进程结束后，内核在后台拆除这个命名空间，glassbox 会稍等片刻。这一对还在（容器仍在运行：`network disconnect`；别的进程还持有它的命名空间；或者 glassbox 中途被杀过），于是删掉它在宿主机的一端（容器那一端随之消失），容器就不留痕迹。内核会立即把这个接口摘掉；之后释放它要等一次 RCU 屏障（约 15 毫秒），这段时间由 glassbox 的一个线程等着，清理工作同时继续。",
             ),
             shell: format!("ip link del {name}"),
             syscall: "netlink RTM_DELLINK".into(),

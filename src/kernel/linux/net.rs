@@ -32,10 +32,44 @@ pub fn link_up(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The netlink socket in a container's network namespace, with that
+/// namespace's inode: `addr_add`, `netns_link_up` and `route_add` come one
+/// after another and share it (opening one takes a thread that joins the
+/// namespace). Dropped after the last of them (`route_add` for eth0,
+/// `netns_link_up` for eth1...) and at any other step, so glassbox keeps no
+/// namespace alive: a container's namespace must go with its last process
+/// (see `engine::network::leave`).
+static NETNS_RTNL: std::sync::Mutex<Option<(u64, super::netlink::Rtnl)>> =
+    std::sync::Mutex::new(None);
+
+fn in_netns<T>(pid: i32, f: impl FnOnce(&mut super::netlink::Rtnl) -> Result<T>) -> Result<T> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/proc/{pid}/ns/net");
+    let ino = std::fs::metadata(&path)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?
+        .ino();
+    let mut cached = NETNS_RTNL.lock().unwrap_or_else(|p| p.into_inner());
+    let nl = match cached.take() {
+        Some((i, nl)) if i == ino => nl,
+        _ => super::netlink::Rtnl::in_netns_of(pid)?,
+    };
+    f(&mut cached.insert((ino, nl)).1)
+}
+
+fn forget_netns() {
+    *NETNS_RTNL.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
 /// Carry out a network step (see `step::Step::is_network`) on the real kernel.
 pub fn apply(step: &crate::step::Step) -> Result<()> {
     use super::netlink::{parse_mac, Rtnl};
     use crate::step::Step;
+    if !matches!(
+        step,
+        Step::AddrAdd { .. } | Step::NetnsLinkUp { .. } | Step::RouteAdd { .. }
+    ) {
+        forget_netns();
+    }
     let cidr = |text: &str| -> Result<(std::net::Ipv4Addr, u8)> {
         let (ip, prefix) = text
             .split_once('/')
@@ -52,9 +86,8 @@ pub fn apply(step: &crate::step::Step) -> Result<()> {
             nl.add_address(bridge, ip, prefix)?;
             nl.set_up(bridge, None)
         }
-        Step::BridgeRemove { bridge } | Step::LinkRemove { name: bridge } => {
-            Rtnl::host()?.delete_link(bridge).map(|_| ())
-        }
+        Step::BridgeRemove { bridge } => Rtnl::host()?.delete_link(bridge).map(|_| ()),
+        Step::LinkRemove { name } => super::netlink::delete_link_unlisted(name).map(|_| ()),
         Step::VethCreate {
             host,
             peer,
@@ -68,11 +101,20 @@ pub fn apply(step: &crate::step::Step) -> Result<()> {
         }
         Step::AddrAdd { pid, dev, address } => {
             let (ip, prefix) = cidr(address)?;
-            Rtnl::in_netns_of(*pid)?.add_address(dev, ip, prefix)
+            in_netns(*pid, |nl| nl.add_address(dev, ip, prefix))
         }
-        Step::NetnsLinkUp { pid, dev } => Rtnl::in_netns_of(*pid)?.set_up(dev, None),
+        Step::NetnsLinkUp { pid, dev } => {
+            let up = in_netns(*pid, |nl| nl.set_up(dev, None));
+            if dev != "eth0" {
+                forget_netns(); // only eth0 gets a route
+            }
+            up
+        }
         Step::RouteAdd { pid, gateway } => {
-            Rtnl::in_netns_of(*pid)?.add_default_route(gateway.parse()?)
+            let gateway = gateway.parse()?;
+            let added = in_netns(*pid, |nl| nl.add_default_route(gateway));
+            forget_netns(); // eth0's last step in its namespace
+            added
         }
         Step::SysctlWrite { key, value } => {
             let path = format!("/proc/sys/{}", key.replace('.', "/"));

@@ -141,15 +141,23 @@ impl Rtnl {
         Ok(())
     }
 
-    /// `ip link add HOST type veth peer name PEER netns PID address MAC`:
+    /// `ip link add HOST numtxqueues 1 numrxqueues 1 type veth peer name PEER
+    /// numtxqueues 1 numrxqueues 1 netns PID address MAC`:
     /// the peer is made directly in the container's namespace.
     pub fn add_veth(&mut self, host: &str, peer: &str, pid: i32, mac: &[u8; 6]) -> Result<()> {
+        // One queue each way on both ends (`numtxqueues 1 numrxqueues 1`):
+        // veth uses one anyway, but made with one per CPU it then shrinks
+        // to one in the kernel, and each shrink of a registered device
+        // waits for an RCU grace period (netif_set_real_num_tx_queues).
+        let queues = [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)];
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.into()));
+        p.attributes.extend(queues.clone());
         p.attributes.push(LinkAttribute::NetNsPid(pid as u32));
         p.attributes.push(LinkAttribute::Address(mac.to_vec()));
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(host.into()));
+        m.attributes.extend(queues);
         m.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
@@ -182,6 +190,10 @@ impl Rtnl {
         let Some(index) = self.index_of(name)? else {
             return Ok(false);
         };
+        self.delete_index(name, index)
+    }
+
+    fn delete_index(&mut self, name: &str, index: u32) -> Result<bool> {
         let mut m = LinkMessage::default();
         m.header.index = index;
         match self.request(RouteNetlinkMessage::DelLink(m), 0) {
@@ -315,6 +327,126 @@ impl Rtnl {
         }
         Ok(links)
     }
+}
+
+/// `ip link del NAME` in the host's namespace, returning once the kernel
+/// has taken the link out of it (`ip link` and /sys/class/net no longer show
+/// it); false when there was no such link.
+///
+/// The request itself answers later: after unlisting the device (and, for a
+/// veth, its peer) the kernel waits in `netdev_run_todo` for an RCU barrier
+/// (every CPU's pending RCU callbacks run, ~15 ms) before freeing it. A
+/// thread of glassbox waits that out while the clean-up goes on; the process
+/// cannot end before it (the kernel completes the request first), so the
+/// device is freed by the time glassbox exits too.
+pub fn delete_link_unlisted(name: &str) -> Result<bool> {
+    let mut nl = Rtnl::host()?;
+    let Some(index) = nl.index_of(name)? else {
+        return Ok(false);
+    };
+    let watch = link_watch()?;
+    let owned = name.to_string();
+    let request = std::thread::Builder::new()
+        .name("link-del".into())
+        .spawn(move || nl.delete_index(&owned, index))
+        .context("start the link-removal thread")?;
+    let answered = || request.is_finished();
+    if await_unlisted(&watch, name, index, None, &answered) && !request.is_finished() {
+        return Ok(true); // the thread finishes the request on its own
+    }
+    request
+        .join()
+        .map_err(|_| anyhow!("the link-removal thread panicked"))?
+}
+
+/// Wait up to `timeout` for the host's link `name` to go away without
+/// glassbox's help: a veth pair goes with its container's network namespace,
+/// which the kernel tears down in the background once the container's last
+/// process has exited (about a millisecond later on a quiet host; the worker
+/// takes one batch of namespaces at a time, so later when it is still busy
+/// with an earlier one), and that teardown also waits out the RCU barrier
+/// `delete_link_unlisted` describes, in a kernel worker instead of in
+/// glassbox. Whether it is gone.
+pub fn wait_link_gone(name: &str, timeout: std::time::Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    let watch = link_watch()?; // before looking, so its notice cannot be missed
+    let sys = std::path::Path::new("/sys/class/net").join(name);
+    let Some(index) = std::fs::read_to_string(sys.join("ifindex"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    else {
+        return Ok(!sys.exists());
+    };
+    Ok(await_unlisted(&watch, name, index, Some(deadline), &|| {
+        false
+    }))
+}
+
+/// A netlink socket subscribed to the host's link notifications (RTMGRP_LINK).
+fn link_watch() -> Result<Socket> {
+    let mut watch = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    watch
+        .bind(&SocketAddr::new(0, 1 /* RTMGRP_LINK */))
+        .context("bind a netlink socket to link notifications")?;
+    Ok(watch)
+}
+
+/// Read `watch` until link `index` (named `name`) is out of the namespace:
+/// its own RTM_DELLINK notice, then its /sys/class/net entry gone (removed
+/// right after the notice). False when `stop` says so first, `deadline`
+/// passes, or the notices overran the socket.
+fn await_unlisted(
+    watch: &Socket,
+    name: &str,
+    index: u32,
+    deadline: Option<std::time::Instant>,
+    stop: &dyn Fn() -> bool,
+) -> bool {
+    let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let mut rx: Vec<u8> = Vec::with_capacity(65536);
+    'notified: loop {
+        if stop() || late() {
+            return false;
+        }
+        let mut fds = [libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(watch),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one pollfd we own, for the length given.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 1) } <= 0 {
+            continue;
+        }
+        rx.clear();
+        let Ok(n) = watch.recv(&mut rx, libc::MSG_DONTWAIT) else {
+            return false; // overrun (ENOBUFS) or the like
+        };
+        let mut offset = 0;
+        while offset < n {
+            let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[offset..n]) else {
+                break;
+            };
+            let len = msg.header.length as usize;
+            if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) = msg.payload {
+                // The link's own notice (a bridge port's, AF_BRIDGE, comes first).
+                if l.header.index == index && l.header.interface_family == AddressFamily::Unspec {
+                    break 'notified;
+                }
+            }
+            if len == 0 {
+                break;
+            }
+            offset += len;
+        }
+    }
+    let sys = std::path::Path::new("/sys/class/net").join(name);
+    while sys.exists() {
+        if stop() || late() {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+    true
 }
 
 /// The links of the host's namespace (`None`) or of process `pid`'s.
