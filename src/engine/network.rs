@@ -849,7 +849,7 @@ fn disconnect_locked(
 /// its own (which also slows the worker), while 40-60 ms never did. A
 /// namespace someone else still holds costs this much before its pair is
 /// removed here.
-const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+const TEARDOWN_WAIT_MS: u64 = 50;
 
 /// Take one container off one network: its port rules, its veth pair, its
 /// endpoint, and the peers' lines. `rewrite_own`: the container still runs
@@ -887,10 +887,19 @@ fn leave(
     // later when it is still tearing down an earlier namespace). Wait for
     // that rather than race it: removing the link ourselves costs an RCU
     // barrier. A namespace someone still holds (a `--network container:`
-    // joiner) is not waited out past TEARDOWN_WAIT; its pair is removed here.
-    let gone = !kernel.link_exists(&e.host_veth)
-        || (!rewrite_own && kernel.link_gone_within(&e.host_veth, TEARDOWN_WAIT));
-    if !gone {
+    // joiner) is not waited out past TEARDOWN_WAIT_MS; its pair is removed here.
+    // Both are narrated (clean-up is shown, never paused on).
+    let mut present = kernel.link_exists(&e.host_veth);
+    if present && !rewrite_own {
+        let s = Step::VethTeardown {
+            name: e.host_veth.clone(),
+            wait_ms: TEARDOWN_WAIT_MS,
+        };
+        let _ = observer.before(&s);
+        kernel.apply(&s)?;
+        present = kernel.link_exists(&e.host_veth);
+    }
+    if present {
         let s = Step::LinkRemove {
             name: e.host_veth.clone(),
         };

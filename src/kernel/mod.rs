@@ -217,13 +217,6 @@ pub trait Kernel {
     fn link_exists(&mut self, name: &str) -> bool {
         std::path::Path::new("/sys/class/net").join(name).exists()
     }
-    /// Wait up to `timeout` for the host's link `name` to go away on its
-    /// own (a veth pair goes with its container's network namespace, which
-    /// the kernel tears down once the container's last process is gone):
-    /// whether it is gone.
-    fn link_gone_within(&mut self, name: &str, timeout: std::time::Duration) -> bool {
-        linux::netlink::wait_link_gone(name, timeout).unwrap_or(false)
-    }
     /// A sysctl's value (`net.ipv4.ip_forward`), "" when there is no such key.
     fn sysctl(&mut self, key: &str) -> String {
         std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))

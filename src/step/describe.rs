@@ -516,6 +516,7 @@ impl Step {
             | Step::AddrAdd { .. }
             | Step::NetnsLinkUp { .. }
             | Step::RouteAdd { .. }
+            | Step::VethTeardown { .. }
             | Step::LinkRemove { .. }
             | Step::SysctlWrite { .. }
             | Step::NftApply { .. }

@@ -1021,12 +1021,6 @@ impl Kernel for SimKernel {
         self.with_net(|n| Ok(n.sysctl(key))).unwrap_or_default()
     }
 
-    /// The model drops a namespace and its veth pairs with its last
-    /// process at once: nothing to wait for.
-    fn link_gone_within(&mut self, name: &str, _timeout: std::time::Duration) -> bool {
-        !self.link_exists(name)
-    }
-
     fn links(&mut self, pid: Option<i32>) -> Result<Vec<crate::kernel::LinkView>> {
         self.with_net(|n| n.link_view(pid.unwrap_or(0)))
     }
