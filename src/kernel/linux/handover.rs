@@ -281,13 +281,14 @@ mod tests {
         // The parser adopts the descriptors: hand it copies.
         let log_copy = nix::unistd::dup(log.as_raw_fd()).unwrap();
         let r_copy = nix::unistd::dup(r.as_raw_fd()).unwrap();
-        let copied: Vec<String> = args
-            .iter()
-            .map(|a| {
-                a.replace(&format!("{}:", r.as_raw_fd()), &format!("{r_copy}:"))
-                    .replace(&log.as_raw_fd().to_string(), &log_copy.to_string())
-            })
-            .collect();
+        let mut copied = args.clone();
+        for i in 1..copied.len() {
+            match copied[i - 1].as_str() {
+                "--log-fd" => copied[i] = log_copy.to_string(),
+                "--source" => copied[i] = format!("{r_copy}:stdout"),
+                _ => {}
+            }
+        }
         let (serve, command) = parse(&copied).unwrap();
         assert_eq!(serve.pid.as_raw(), 42);
         assert_eq!(serve.sources.len(), 1);
