@@ -93,6 +93,27 @@ impl Bundle {
             stderr: std::fs::read(self.path("rt.err")).unwrap_or_default(),
         }
     }
+    /// config.json for `sleep 300` in a new user namespace mapping ids
+    /// 0..32768 to host ids from `host` (as podman --uidmap 0:HOST:32768).
+    /// The container's root is an unprivileged host user: it must be able to
+    /// walk to the rootfs (a temp dir is 0700).
+    fn sleep_in_user_namespace(&self, host: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        self.config(|c| {
+            c["process"]["terminal"] = false.into();
+            c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.push(serde_json::json!({"type": "user"}));
+            let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": 32768}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+        });
+    }
+    /// A host id range of this test process's own: two of 32768 ids.
+    fn host_ids(half: u32) -> u32 {
+        300_000 + (std::process::id() % 1000) * 65536 + half * 32768
+    }
     fn state(&self, id: &str) -> serde_json::Value {
         let o = self.rt(&["state", id]);
         assert!(o.status.success(), "state {id}: {}", stderr(&o));
@@ -1176,29 +1197,16 @@ fn a_relative_cgroups_path_is_under_the_runtime_own_cgroup() {
 fn a_user_namespace_gets_the_maps_of_config_json() {
     let Some(mut b) = Bundle::new() else { return };
     let id = b.id("userns");
-    // A host id range of its own (as podman --uidmap 0:HOST:65536).
-    let host = 300_000 + (std::process::id() % 1000) * 65536;
-    // The container's root is an unprivileged host user: it must be able
-    // to walk to the rootfs (a temp dir is 0700).
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(b.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    b.config(|c| {
-        c["process"]["terminal"] = false.into();
-        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.push(serde_json::json!({"type": "user"}));
-        let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
-    });
+    let host = Bundle::host_ids(0);
+    b.sleep_in_user_namespace(host);
     let bundle = b.bundle();
     let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     assert!(o.status.success(), "create: {}", stderr(&o));
     let pid = b.state(&id)["pid"].as_i64().unwrap();
     let maps = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap();
     let fields = |t: String| t.split_whitespace().map(String::from).collect::<Vec<_>>();
-    assert_eq!(fields(maps("uid_map")), ["0", &host.to_string(), "65536"]);
-    assert_eq!(fields(maps("gid_map")), ["0", &host.to_string(), "65536"]);
+    assert_eq!(fields(maps("uid_map")), ["0", &host.to_string(), "32768"]);
+    assert_eq!(fields(maps("gid_map")), ["0", &host.to_string(), "32768"]);
     assert!(b.rt(&["start", &id]).status.success());
     eventually(5, "sleep to run", || {
         std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
@@ -1400,19 +1408,9 @@ fn a_pid_namespace_is_joined_by_path() {
 #[test]
 fn a_user_namespace_is_joined_by_path_with_the_pods_pid_namespace() {
     let Some(mut b) = Bundle::new() else { return };
-    let host = 300_000 + (std::process::id() % 1000) * 65536 + 32768;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(b.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let host = Bundle::host_ids(1);
     let sandbox = b.id("userns-pod");
-    b.config(|c| {
-        c["process"]["terminal"] = false.into();
-        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.push(serde_json::json!({"type": "user"}));
-        let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
-    });
+    b.sleep_in_user_namespace(host);
     let bundle = b.bundle();
     let bundle = bundle.to_str().unwrap();
     let o = b.rt(&["create", "--bundle", bundle, &sandbox]);

@@ -46,15 +46,7 @@ pub struct Server {
 impl Server {
     pub fn open(path: PathBuf, wait_first: bool) -> Result<Server> {
         let listener = proto::listen(&path)?;
-        listener
-            .set_nonblocking(true)
-            .context("attach socket: non-blocking")?;
-        Ok(Server {
-            listener,
-            path,
-            clients: Vec::new(),
-            wait_first,
-        })
+        Server::from_parts(listener.into(), path, wait_first)
     }
 
     /// The listening socket, its path and whether the first client is
@@ -63,7 +55,8 @@ impl Server {
         (self.listener.as_raw_fd(), &self.path, self.wait_first)
     }
 
-    /// A server whose socket another process opened and handed over.
+    /// A server on a listening socket: `open`'s, or one another process
+    /// opened and handed over.
     pub(crate) fn from_parts(listener: OwnedFd, path: PathBuf, wait_first: bool) -> Result<Server> {
         let listener = UnixListener::from(listener);
         listener

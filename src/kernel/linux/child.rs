@@ -221,14 +221,7 @@ extern "C" fn forward(sig: libc::c_int) {
 /// inside, wait for it, and exit as it did (128+N for signal N).
 fn relay_exit(grandchild: libc::pid_t) -> ! {
     EXEC_CHILD.store(grandchild, std::sync::atomic::Ordering::SeqCst);
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ] {
+    for sig in super::FORWARDED_SIGNALS {
         // SAFETY: installing a handler that only calls kill(2).
         unsafe {
             libc::signal(

@@ -58,19 +58,21 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
+/// The signals a supervisor passes on to the container's process.
+const FORWARDED_SIGNALS: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
 /// Run `body` with the signals a user sends glassbox (Ctrl-C, SIGTERM, ...)
 /// forwarded to the container's process `pid`, as docker's CLI and conmon do.
 fn forwarding_signals<T>(pid: Pid, body: impl FnOnce() -> T) -> T {
     FORWARD_TO.store(pid.as_raw(), Ordering::SeqCst);
-    let forwarded = [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ];
-    let previous: Vec<_> = forwarded
+    let previous: Vec<_> = FORWARDED_SIGNALS
         .iter()
         // SAFETY: installing a handler that only calls kill(2).
         .map(|&sig| {
