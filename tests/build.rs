@@ -6,24 +6,9 @@
 
 mod common;
 
-use common::{ok, stderr, stdout, Cleanup, Gb};
+use common::{build_context as context, ok, stderr, stdout, Cleanup, Gb};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// A context directory with these files (`mode` 0755 for names ending `.sh`).
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let d = tempfile::Builder::new().prefix("gbctx-").tempdir().unwrap();
-    for (name, text) in files {
-        let p = d.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        if name.ends_with(".sh") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
-    d
-}
 
 fn build(gb: &Gb, ctx: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["build"];

@@ -6,39 +6,16 @@
 
 mod common;
 
-use common::{ok, stderr, stdout, Gb};
+use common::{build_context as context, ok, stderr, stdout, Gb};
 use serde_json::Value;
 use std::path::Path;
-
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
-
-/// A context directory with these files (`.sh` files executable).
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let d = tempfile::Builder::new().prefix("gbctx-").tempdir().unwrap();
-    for (name, text) in files {
-        let p = d.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        if name.ends_with(".sh") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
-    d
-}
 
 fn build(gb: &Gb, ctx: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["build"];
     args.extend_from_slice(extra);
     let c = ctx.display().to_string();
     args.push(&c);
-    sim(gb, &args)
+    gb.sim(&args)
 }
 
 /// Ids depend on the context files' times (a layer tar holds them): the
@@ -51,7 +28,7 @@ fn ids_redacted(out: &str) -> String {
 }
 
 fn image_inspect(gb: &Gb, name: &str) -> Value {
-    let v: Value = serde_json::from_str(&ok(&sim(gb, &["image", "inspect", name]))).unwrap();
+    let v: Value = serde_json::from_str(&ok(&gb.sim(&["image", "inspect", name]))).unwrap();
     v[0].clone()
 }
 
@@ -93,16 +70,13 @@ fn from_scratch_add_a_binary_builds_but_the_simulator_cannot_run_it() {
     let img = image_inspect(&gb, "hello:v1");
     assert_eq!(img["Config"]["Cmd"], serde_json::json!(["/hello"]));
     assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 1);
-    let history = ok(&sim(
-        &gb,
-        &[
-            "history",
-            "--no-trunc",
-            "--format",
-            "{{.CreatedBy}}|{{.Size}}",
-            "hello:v1",
-        ],
-    ));
+    let history = ok(&gb.sim(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Size}}",
+        "hello:v1",
+    ]));
     let rows: Vec<&str> = history.lines().collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert_eq!(rows[0], "/bin/sh -c #(nop)  CMD [\"/hello\"]|0B");
@@ -111,15 +85,12 @@ fn from_scratch_add_a_binary_builds_but_the_simulator_cannot_run_it() {
         "{history}"
     );
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["images", "--format", "{{.Repository}}:{{.Tag}}"]
-        )),
+        ok(&gb.sim(&["images", "--format", "{{.Repository}}:{{.Tag}}"])),
         "hello:v1\n"
     );
     // Running it: the simulator says it cannot run a compiled program
     // (as docker's 126, "cannot invoke"), naming it; it never pretends.
-    let o = sim(&gb, &["run", "--rm", "hello:v1"]);
+    let o = gb.sim(&["run", "--rm", "hello:v1"]);
     assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("'hello' cannot run in simulation"),
@@ -141,7 +112,7 @@ fn from_scratch_add_a_binary_builds_but_the_simulator_cannot_run_it() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("Dockerfile:3: "), "{}", stderr(&o));
-    assert!(!ok(&sim(&gb, &["images"])).contains("runs-hello"));
+    assert!(!ok(&gb.sim(&["images"])).contains("runs-hello"));
     assert_nothing_left(&gb);
 }
 
@@ -162,9 +133,9 @@ fn an_entrypoint_script_runs_with_and_without_arguments() {
     assert!(out.contains(" ---> Running in "), "{out}");
     assert!(out.contains("\ncowsay\n"), "RUN's own output: {out}");
     assert!(out.contains("Removing intermediate container "), "{out}");
-    let plain = ok(&sim(&gb, &["run", "--rm", "cow"]));
+    let plain = ok(&gb.sim(&["run", "--rm", "cow"]));
     assert!(plain.starts_with("< Hello from the box >\n"), "{plain}");
-    let moo = ok(&sim(&gb, &["run", "--rm", "cow", "Hello", "Moo"]));
+    let moo = ok(&gb.sim(&["run", "--rm", "cow", "Hello", "Moo"]));
     assert!(moo.starts_with("< Hello Moo >\n"), "{moo}");
     let img = image_inspect(&gb, "cow");
     assert_eq!(
@@ -234,13 +205,10 @@ fn a_web_app_image_has_its_port_command_and_workdir() {
         .contains(&Value::from("APP=/srv/app")));
     // WORKDIR made the missing directory (a layer), COPY put the site in it.
     assert_eq!(
-        ok(&sim(&gb, &["run", "--rm", "web:1", "cat", "index.html"])),
+        ok(&gb.sim(&["run", "--rm", "web:1", "cat", "index.html"])),
         "<h1>hello from flask-ish</h1>\n"
     );
-    assert_eq!(
-        ok(&sim(&gb, &["run", "--rm", "web:1", "pwd"])),
-        "/srv/app\n"
-    );
+    assert_eq!(ok(&gb.sim(&["run", "--rm", "web:1", "pwd"])), "/srv/app\n");
     assert_nothing_left(&gb);
 }
 
@@ -278,7 +246,7 @@ fn a_rebuild_is_all_cache_and_a_changed_file_rebuilds_from_its_step() {
         let cached = s.contains("Using cache");
         assert_eq!(cached, (1..=2).contains(&i), "step {}: {s}", i + 1);
     }
-    assert_eq!(ok(&sim(&gb, &["run", "--rm", "cached"])), "version 2\n");
+    assert_eq!(ok(&gb.sim(&["run", "--rm", "cached"])), "version 2\n");
     let fresh = ok(&build(&gb, ctx.path(), &["--no-cache", "-t", "cached"]));
     assert_eq!(fresh.matches("Using cache").count(), 0, "{fresh}");
     let quiet = ok(&build(&gb, ctx.path(), &["-q"]));
@@ -316,7 +284,7 @@ fn a_multi_stage_build_keeps_only_the_copied_artefact() {
     }
     assert_eq!(names, ["result.txt"]);
     assert_eq!(content, "built\n");
-    let images = ok(&sim(&gb, &["images", "--format", "{{.Repository}}"]));
+    let images = ok(&gb.sim(&["images", "--format", "{{.Repository}}"]));
     assert_eq!(
         images.lines().filter(|l| *l == "<none>").count(),
         0,
@@ -350,7 +318,7 @@ fn a_failing_step_names_its_line_and_leaves_no_image_or_container() {
         "{}",
         stderr(&o)
     );
-    let after = ok(&sim(&gb, &["images", "--format", "{{.Repository}}"]));
+    let after = ok(&gb.sim(&["images", "--format", "{{.Repository}}"]));
     assert!(
         !after.contains("bad") && !after.contains("<none>"),
         "{after}"
@@ -402,7 +370,7 @@ fn heredocs_in_run_and_copy() {
     let out = ok(&build(&gb, ctx.path(), &["-t", "here"]));
     assert!(out.contains("Step 3/7 : RUN <<EOF"), "{out}");
     assert_eq!(
-        ok(&sim(&gb, &["run", "--rm", "here"])),
+        ok(&gb.sim(&["run", "--rm", "here"])),
         "one\ntwo world\nhello world\nhello $WHO\nthree\nfour\n"
     );
     // A script for its own interpreter (#!) runs as a file, as BuildKit's
@@ -414,7 +382,7 @@ fn heredocs_in_run_and_copy() {
     .unwrap();
     let out = ok(&build(&gb, ctx.path(), &["-t", "shebang"]));
     assert!(out.contains("Step 2/3 : RUN <<EOF"), "{out}");
-    let ran = ok(&sim(&gb, &["run", "--rm", "shebang"]));
+    let ran = ok(&gb.sim(&["run", "--rm", "shebang"]));
     assert!(ran.starts_with("ran /dev/pipes/EOF\n"), "{ran}");
     assert!(ran.contains("No such file or directory"), "{ran}");
     assert_nothing_left(&gb);
@@ -422,15 +390,12 @@ fn heredocs_in_run_and_copy() {
 
 /// The `Build Cache` row of `system df`: (TOTAL, ACTIVE, SIZE, RECLAIMABLE).
 fn df_build_cache(gb: &Gb) -> Vec<String> {
-    let df = ok(&sim(
-        gb,
-        &[
-            "system",
-            "df",
-            "--format",
-            "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}",
-        ],
-    ));
+    let df = ok(&gb.sim(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}",
+    ]));
     let row = df
         .lines()
         .find(|l| l.starts_with("Build Cache|"))
@@ -458,11 +423,11 @@ fn the_build_cache_shows_in_df_and_builder_prune_removes_it() {
     // The store's garbage sweep (`image prune`) leaves the build cache: a
     // rebuild is all cache. (Not yet with -a: rmi's own clean-up of a
     // removed image still deletes blobs a cache entry names.)
-    ok(&sim(&gb, &["image", "prune", "-f"]));
+    ok(&gb.sim(&["image", "prune", "-f"]));
     let again = ok(&build(&gb, ctx.path(), &["-t", "cachedf"]));
     assert_eq!(again.matches("Using cache").count(), 3, "{again}");
     // Without -a: the steps' own entries go, the result's (shared) stays.
-    let pruned = ok(&sim(&gb, &["builder", "prune", "-f"]));
+    let pruned = ok(&gb.sim(&["builder", "prune", "-f"]));
     assert!(
         pruned.starts_with("Deleted build cache objects:\n"),
         "{pruned}"
@@ -475,20 +440,20 @@ fn the_build_cache_shows_in_df_and_builder_prune_removes_it() {
     assert!(pruned.contains("Total reclaimed space: "), "{pruned}");
     assert_eq!(df_build_cache(&gb)[0], "1");
     // The image still runs; -a removes the rest, and the next build makes every step.
-    assert_eq!(ok(&sim(&gb, &["run", "--rm", "cachedf"])), "v1\n");
+    assert_eq!(ok(&gb.sim(&["run", "--rm", "cachedf"])), "v1\n");
     // (-a also drops entries whose manifest the last sweep removed.)
-    let all = ok(&sim(&gb, &["builder", "prune", "-a", "-f"]));
+    let all = ok(&gb.sim(&["builder", "prune", "-a", "-f"]));
     assert!(all.lines().filter(|l| l.len() == 25).count() >= 1, "{all}");
     assert_eq!(df_build_cache(&gb), ["0", "0", "0B", "0B"]);
     let fresh = ok(&build(&gb, ctx.path(), &["-t", "cachedf"]));
     assert_eq!(fresh.matches("Using cache").count(), 0, "{fresh}");
     // `system prune -a` removes the build cache too.
-    let o = ok(&sim(&gb, &["system", "prune", "-a", "-f"]));
+    let o = ok(&gb.sim(&["system", "prune", "-a", "-f"]));
     assert!(o.contains("Deleted build cache objects:"), "{o}");
     assert_eq!(df_build_cache(&gb)[0], "0");
     // Asked without -f, anything but y keeps it.
     ok(&build(&gb, ctx.path(), &["-t", "cachedf"]));
-    let kept = ok(&sim(&gb, &["builder", "prune"]));
+    let kept = ok(&gb.sim(&["builder", "prune"]));
     assert!(
         kept.starts_with("WARNING! This will remove all dangling build cache."),
         "{kept}"

@@ -9,11 +9,11 @@ use glassbox::kernel::sim::reach::{self, Reply};
 
 /// A simulated command with the default network (the suite's default is
 /// `none`), on a clock pinned at 2026-01-01T00:00:00Z moving 1 s per command.
+/// `glassbox --simulate` on the ticking clock, with the default network
+/// (other tests run without one).
 fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
+    gb.sim_ticking_cmd()
         .env_remove("GLASSBOX_DEFAULT_NETWORK")
-        .arg("--simulate")
         .args(args)
         .output()
         .expect("run glassbox")

@@ -7,15 +7,6 @@ use common::*;
 use std::io::Write;
 use std::process::Stdio;
 
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
-
 fn names(tar_bytes: &[u8]) -> Vec<String> {
     let mut ar = tar::Archive::new(tar_bytes);
     ar.entries()
@@ -41,21 +32,18 @@ fn cp_in(gb: &Gb, tar_bytes: &[u8], dest: &str) -> std::process::Output {
 #[test]
 fn cp_to_and_from_a_tar_stream_in_simulation() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "box",
-            "busybox",
-            "sh",
-            "-c",
-            "while true; do sleep 1; done",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 1; done",
+    ]));
     // Out: a directory, named by its last component, parents first.
-    let o = sim(&gb, &["cp", "box:/etc", "-"]);
+    let o = gb.sim_ticking(&["cp", "box:/etc", "-"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let listed = names(&o.stdout);
     assert_eq!(listed[0], "etc/", "{listed:?}");
@@ -63,7 +51,7 @@ fn cp_to_and_from_a_tar_stream_in_simulation() {
         assert!(listed.iter().any(|x| x == n), "{n}: {listed:?}");
     }
     // One file, with its content.
-    let o = sim(&gb, &["cp", "box:/etc/passwd", "-"]);
+    let o = gb.sim_ticking(&["cp", "box:/etc/passwd", "-"]);
     let mut ar = tar::Archive::new(o.stdout.as_slice());
     let mut e = ar.entries().unwrap().next().unwrap().unwrap();
     assert_eq!(e.path().unwrap().display().to_string(), "passwd");
@@ -71,7 +59,7 @@ fn cp_to_and_from_a_tar_stream_in_simulation() {
     std::io::Read::read_to_string(&mut e, &mut text).unwrap();
     assert!(text.starts_with("root:x:0:0:"), "{text}");
     // A path that is not there: docker's message.
-    let o = sim(&gb, &["cp", "box:/nope", "-"]);
+    let o = gb.sim_ticking(&["cp", "box:/nope", "-"]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("Could not find the file /nope"),
@@ -95,20 +83,17 @@ fn cp_to_and_from_a_tar_stream_in_simulation() {
     let o = cp_in(&gb, &t, "box:/tmp");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["exec", "box", "cat", "/tmp/new/a.txt", "/tmp/b.txt"]
-        )),
+        ok(&gb.sim_ticking(&["exec", "box", "cat", "/tmp/new/a.txt", "/tmp/b.txt"])),
         "alpha\nbeta\n"
     );
     // The copy shows in diff and survives a stop (it is the container's upper layer).
-    ok(&sim(&gb, &["kill", "box"]));
-    let diff = ok(&sim(&gb, &["diff", "box"]));
+    ok(&gb.sim_ticking(&["kill", "box"]));
+    let diff = ok(&gb.sim_ticking(&["diff", "box"]));
     assert!(diff.contains("A /tmp/b.txt"), "{diff}");
     // Into a stopped container too, then out again.
     let o = cp_in(&gb, &tar_of(&[("c.txt", b"gamma\n")]), "box:/tmp/new");
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = sim(&gb, &["cp", "box:/tmp/new", "-"]);
+    let o = gb.sim_ticking(&["cp", "box:/tmp/new", "-"]);
     assert_eq!(names(&o.stdout), vec!["new/", "new/a.txt", "new/c.txt"]);
 
     // The real copy's refusals.
@@ -133,5 +118,5 @@ fn cp_to_and_from_a_tar_stream_in_simulation() {
         "{}",
         stderr(&o)
     );
-    ok(&sim(&gb, &["rm", "-f", "box"]));
+    ok(&gb.sim_ticking(&["rm", "-f", "box"]));
 }

@@ -9,13 +9,6 @@ use std::io::Write;
 use std::process::Stdio;
 
 /// A simulated command on the pinned clock.
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
 
 /// A simulated command with `input` on its stdin.
 fn sim_piped(gb: &Gb, args: &[&str], input: &[u8]) -> std::process::Output {
@@ -47,7 +40,7 @@ fn shell_cmd(gb: &Gb, args: &str, strace: Option<&std::path::Path>) -> String {
 }
 
 fn inspect(gb: &Gb, name: &str, format: &str) -> String {
-    ok(&sim(gb, &["inspect", "--format", format, name]))
+    ok(&gb.sim(&["inspect", "--format", format, name]))
         .trim()
         .to_string()
 }
@@ -112,7 +105,7 @@ fn run_it_in_a_terminal_gets_a_prompt_and_its_own_pts() {
     );
     // What it wrote is the container's: a start sees it.
     assert_eq!(
-        ok(&sim(&gb, &["diff", "t"])),
+        ok(&gb.sim(&["diff", "t"])),
         "A /f\n",
         "the upper layer keeps /f"
     );
@@ -135,7 +128,7 @@ fn attach_to_a_detached_shell_detaches_with_the_keys_and_its_input_persists() {
         return;
     }
     let gb = Gb::new();
-    let id = ok(&sim(&gb, &["run", "-dit", "--name", "d", "busybox", "sh"]));
+    let id = ok(&gb.sim(&["run", "-dit", "--name", "d", "busybox", "sh"]));
     assert_eq!(id.trim().len(), 64);
     // -dt without input: the shell waits at its prompt, as the real one does.
     assert_eq!(inspect(&gb, "d", "{{.State.Status}}"), "running");
@@ -151,8 +144,8 @@ fn attach_to_a_detached_shell_detaches_with_the_keys_and_its_input_persists() {
     at.wait_for("EXIT=1");
     assert_eq!(inspect(&gb, "d", "{{.State.Status}}"), "running");
     // What was typed while attached is part of the process's history.
-    assert_eq!(ok(&sim(&gb, &["exec", "d", "cat", "/g"])), "typed\n");
-    let logs = ok(&sim(&gb, &["logs", "d"]));
+    assert_eq!(ok(&gb.sim(&["exec", "d", "cat", "/g"])), "typed\n");
+    let logs = ok(&gb.sim(&["logs", "d"]));
     assert!(logs.contains("marker-kept\r\n"), "{logs:?}");
 
     // Other detach keys: ctrl-p ctrl-q is plain input now; `exit` ends it.
@@ -171,7 +164,7 @@ fn attach_to_a_detached_shell_detaches_with_the_keys_and_its_input_persists() {
         inspect(&gb, "d", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 4"
     );
-    let again = sim(&gb, &["attach", "d"]);
+    let again = gb.sim(&["attach", "d"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("You cannot attach to a stopped container"));
 
@@ -188,16 +181,13 @@ fn attach_to_a_detached_shell_detaches_with_the_keys_and_its_input_persists() {
     st.wait_for("EXIT=0");
     assert!(!st.screen().contains("half\n"), "{}", st.screen());
     assert_eq!(inspect(&gb, "d", "{{.State.Status}}"), "running");
-    ok(&sim(&gb, &["rm", "-f", "d"]));
+    ok(&gb.sim(&["rm", "-f", "d"]));
 }
 
 #[test]
 fn exec_i_reads_stdin_and_its_changes_reach_the_container() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &["run", "-d", "--name", "x", "busybox", "sleep", "1000"],
-    ));
+    ok(&gb.sim(&["run", "-d", "--name", "x", "busybox", "sleep", "1000"]));
     let out = sim_piped(
         &gb,
         &["exec", "-i", "x", "sh"],
@@ -205,8 +195,8 @@ fn exec_i_reads_stdin_and_its_changes_reach_the_container() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(stdout(&out), "from-exec\n");
-    assert_eq!(ok(&sim(&gb, &["exec", "x", "cat", "/e"])), "from-exec\n");
-    ok(&sim(&gb, &["rm", "-f", "x"]));
+    assert_eq!(ok(&gb.sim(&["exec", "x", "cat", "/e"])), "from-exec\n");
+    ok(&gb.sim(&["rm", "-f", "x"]));
 }
 
 fn which(program: &str) -> bool {

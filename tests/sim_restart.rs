@@ -4,15 +4,6 @@
 mod common;
 use common::*;
 
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
-
 fn state(o: std::process::Output) -> String {
     ok(&o).trim().to_string()
 }
@@ -22,85 +13,70 @@ const FORMAT: &str = "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}";
 #[test]
 fn on_failure_restarts_n_times_and_always_stops_at_a_stop() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "f",
-            "--restart",
-            "on-failure:3",
-            "busybox",
-            "sh",
-            "-c",
-            "echo run; exit 1",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]));
     // Runs at 0, 0.1, 0.3 and 0.7 s: all done one simulated second later.
     assert_eq!(
-        state(sim(&gb, &["inspect", "--format", FORMAT, "f"])),
+        state(gb.sim_ticking(&["inspect", "--format", FORMAT, "f"])),
         "exited 1 3"
     );
-    assert_eq!(ok(&sim(&gb, &["logs", "f"])), "run\nrun\nrun\nrun\n");
+    assert_eq!(ok(&gb.sim_ticking(&["logs", "f"])), "run\nrun\nrun\nrun\n");
     // A success is not restarted by on-failure.
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "s",
-            "--restart",
-            "on-failure",
-            "busybox",
-            "true",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]));
     assert_eq!(
-        state(sim(&gb, &["inspect", "--format", FORMAT, "s"])),
+        state(gb.sim_ticking(&["inspect", "--format", FORMAT, "s"])),
         "exited 0 0"
     );
 
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "a",
-            "--restart",
-            "always",
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 2; exit 0",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; exit 0",
+    ]));
     let mut seen = Vec::new();
     for _ in 0..4 {
-        seen.push(state(sim(&gb, &["inspect", "--format", FORMAT, "a"])));
+        seen.push(state(gb.sim_ticking(&["inspect", "--format", FORMAT, "a"])));
     }
     assert!(seen.iter().any(|s| s.ends_with(" 1")), "{seen:?}");
-    ok(&sim(&gb, &["stop", "a"]));
-    let after = state(sim(
-        &gb,
-        &[
-            "inspect",
-            "--format",
-            "{{.State.Status}} {{.RestartCount}}",
-            "a",
-        ],
-    ));
-    let later = state(sim(
-        &gb,
-        &[
-            "inspect",
-            "--format",
-            "{{.State.Status}} {{.RestartCount}}",
-            "a",
-        ],
-    ));
+    ok(&gb.sim_ticking(&["stop", "a"]));
+    let after = state(gb.sim_ticking(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.RestartCount}}",
+        "a",
+    ]));
+    let later = state(gb.sim_ticking(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.RestartCount}}",
+        "a",
+    ]));
     assert!(after.starts_with("exited "), "{after}");
     assert_eq!(after, later, "a stopped container is not restarted");
 }
@@ -126,9 +102,9 @@ fn on_failure_count_and_state_match_the_real_runtime() {
     eventually(10, "the real restarts", || {
         ok(&gb.run(&["inspect", "--format", FORMAT, "r"])).trim() == "exited 3 2"
     });
-    ok(&sim(&gb, &args));
+    ok(&gb.sim_ticking(&args));
     assert_eq!(
-        state(sim(&gb, &["inspect", "--format", FORMAT, "r"])),
+        state(gb.sim_ticking(&["inspect", "--format", FORMAT, "r"])),
         "exited 3 2"
     );
     ok(&gb.run(&["rm", "-f", "r"]));

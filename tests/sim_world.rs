@@ -7,14 +7,6 @@ use common::*;
 
 /// A simulated command on a clock pinned at 2026-01-01T00:00:00Z that moves
 /// one second on per command, so what the ticker printed repeats exactly.
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
 
 const TICKER: &str =
     "trap 'echo bye; exit 3' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done";
@@ -22,178 +14,140 @@ const TICKER: &str =
 #[test]
 fn a_detached_container_lives_between_commands() {
     let gb = Gb::new();
-    let id = ok(&sim(
-        &gb,
-        &[
-            "run", "-d", "--name", "ticker", "busybox", "sh", "-c", TICKER,
-        ],
-    ));
+    let id = ok(&gb.sim_ticking(&[
+        "run", "-d", "--name", "ticker", "busybox", "sh", "-c", TICKER,
+    ]));
     assert_eq!(id.trim().len(), 64, "{id}");
     // One command later, one simulated second later.
-    let ps = ok(&sim(&gb, &["ps"]));
+    let ps = ok(&gb.sim_ticking(&["ps"]));
     assert!(ps.contains("ticker"), "{ps}");
     assert!(ps.contains("1 second ago"), "{ps}");
     assert!(ps.contains("Up 1 second"), "{ps}");
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["inspect", "--format", "{{.State.Status}}", "ticker"]
-        ))
-        .trim(),
+        ok(&gb.sim_ticking(&["inspect", "--format", "{{.State.Status}}", "ticker"])).trim(),
         "running"
     );
     // Three commands after the start: ticks 0..3 printed, the last two shown.
     assert_eq!(
-        ok(&sim(&gb, &["logs", "--tail", "2", "ticker"])),
+        ok(&gb.sim_ticking(&["logs", "--tail", "2", "ticker"])),
         "tick 2\ntick 3\n"
     );
 
     // exec sees the program's processes and its filesystem, and what it
     // changes stays for the next exec.
-    let procs = ok(&sim(&gb, &["exec", "ticker", "ps"]));
+    let procs = ok(&gb.sim_ticking(&["exec", "ticker", "ps"]));
     assert!(procs.contains("sh -c trap"), "{procs}");
-    ok(&sim(
-        &gb,
-        &["exec", "ticker", "sh", "-c", "echo hi > /tmp/note"],
-    ));
+    ok(&gb.sim_ticking(&["exec", "ticker", "sh", "-c", "echo hi > /tmp/note"]));
     assert_eq!(
-        ok(&sim(&gb, &["exec", "ticker", "cat", "/tmp/note"])),
+        ok(&gb.sim_ticking(&["exec", "ticker", "cat", "/tmp/note"])),
         "hi\n"
     );
     assert_eq!(
-        ok(&sim(&gb, &["exec", "ticker", "hostname"])).trim(),
+        ok(&gb.sim_ticking(&["exec", "ticker", "hostname"])).trim(),
         &id.trim()[..12]
     );
 
     // stop: SIGTERM, which the script traps: it says bye and exits 3.
     assert_eq!(
-        ok(&sim(&gb, &["stop", "-t", "10", "ticker"])).trim(),
+        ok(&gb.sim_ticking(&["stop", "-t", "10", "ticker"])).trim(),
         "ticker"
     );
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &[
-                "inspect",
-                "--format",
-                "{{.State.Status}} {{.State.ExitCode}}",
-                "ticker"
-            ]
-        ))
+        ok(&gb.sim_ticking(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ticker"
+        ]))
         .trim(),
         "exited 3"
     );
-    let logs = ok(&sim(&gb, &["logs", "ticker"]));
+    let logs = ok(&gb.sim_ticking(&["logs", "ticker"]));
     assert!(logs.ends_with("bye\n"), "{logs}");
     // What exec wrote is in its upper layer: diff shows it.
-    let diff = ok(&sim(&gb, &["diff", "ticker"]));
+    let diff = ok(&gb.sim_ticking(&["diff", "ticker"]));
     assert!(diff.contains("A /tmp/note"), "{diff}");
 
     // start again; rm -f kills it.
-    ok(&sim(&gb, &["start", "ticker"]));
-    assert!(ok(&sim(&gb, &["ps", "-q"])).contains(&id[..12]));
-    ok(&sim(&gb, &["rm", "-f", "ticker"]));
-    assert_eq!(ok(&sim(&gb, &["ps", "-aq"])), "");
+    ok(&gb.sim_ticking(&["start", "ticker"]));
+    assert!(ok(&gb.sim_ticking(&["ps", "-q"])).contains(&id[..12]));
+    ok(&gb.sim_ticking(&["rm", "-f", "ticker"]));
+    assert_eq!(ok(&gb.sim_ticking(&["ps", "-aq"])), "");
 }
 
 #[test]
 fn a_pid_1_without_a_trap_ignores_sigterm_and_stop_kills_it_after_the_timeout() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "stubborn",
-            "busybox",
-            "sh",
-            "-c",
-            "while true; do sleep 1; done",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 1; done",
+    ]));
     let t = std::time::Instant::now();
-    ok(&sim(&gb, &["stop", "-t", "30", "stubborn"]));
+    ok(&gb.sim_ticking(&["stop", "-t", "30", "stubborn"]));
     // Thirty simulated seconds, not thirty real ones.
     assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["inspect", "--format", "{{.State.ExitCode}}", "stubborn"]
-        ))
-        .trim(),
+        ok(&gb.sim_ticking(&["inspect", "--format", "{{.State.ExitCode}}", "stubborn"])).trim(),
         "137"
     );
-    ok(&sim(&gb, &["rm", "stubborn"]));
+    ok(&gb.sim_ticking(&["rm", "stubborn"]));
 }
 
 #[test]
 fn kill_and_wait_report_the_programs_own_status() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &["run", "-d", "--name", "k", "busybox", "sleep", "1000"],
-    ));
-    ok(&sim(&gb, &["kill", "k"]));
-    let o = sim(&gb, &["wait", "k"]);
+    ok(&gb.sim_ticking(&["run", "-d", "--name", "k", "busybox", "sleep", "1000"]));
+    ok(&gb.sim_ticking(&["kill", "k"]));
+    let o = gb.sim_ticking(&["wait", "k"]);
     assert_eq!(stdout(&o).trim(), "137", "{}", stderr(&o));
     // A program that ends by itself: wait returns its code once it has.
-    ok(&sim(
-        &gb,
-        &[
-            "run", "-d", "--name", "quick", "busybox", "sh", "-c", "exit 7",
-        ],
-    ));
-    assert_eq!(stdout(&sim(&gb, &["wait", "quick"])).trim(), "7");
-    ok(&sim(&gb, &["rm", "k", "quick"]));
+    ok(&gb.sim_ticking(&[
+        "run", "-d", "--name", "quick", "busybox", "sh", "-c", "exit 7",
+    ]));
+    assert_eq!(stdout(&gb.sim_ticking(&["wait", "quick"])).trim(), "7");
+    ok(&gb.sim_ticking(&["rm", "k", "quick"]));
 }
 
 #[test]
 fn files_of_a_simulated_container_diff_cp_commit_and_export() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "--name",
-            "writer",
-            "busybox",
-            "sh",
-            "-c",
-            "echo data > /newfile; rm /etc/group",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /newfile; rm /etc/group",
+    ]));
     assert_eq!(
-        ok(&sim(&gb, &["diff", "writer"])),
+        ok(&gb.sim_ticking(&["diff", "writer"])),
         "C /etc\nD /etc/group\nA /newfile\n"
     );
     // cp out, cp in (the container is stopped: its upper layer changes).
     let host = gb.root().join("out.txt");
-    ok(&sim(
-        &gb,
-        &["cp", "writer:/newfile", host.to_str().unwrap()],
-    ));
+    ok(&gb.sim_ticking(&["cp", "writer:/newfile", host.to_str().unwrap()]));
     assert_eq!(std::fs::read_to_string(&host).unwrap(), "data\n");
     let src = gb.root().join("in.txt");
     std::fs::write(&src, "from the host\n").unwrap();
-    ok(&sim(&gb, &["cp", src.to_str().unwrap(), "writer:/in.txt"]));
+    ok(&gb.sim_ticking(&["cp", src.to_str().unwrap(), "writer:/in.txt"]));
     // commit: a simulated image that a later simulated run uses.
-    ok(&sim(&gb, &["commit", "writer", "written:1"]));
+    ok(&gb.sim_ticking(&["commit", "writer", "written:1"]));
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["run", "--rm", "written:1", "cat", "/newfile", "/in.txt"]
-        )),
+        ok(&gb.sim_ticking(&["run", "--rm", "written:1", "cat", "/newfile", "/in.txt"])),
         "data\nfrom the host\n"
     );
-    let o = sim(&gb, &["run", "--rm", "written:1", "cat", "/etc/group"]);
+    let o = gb.sim_ticking(&["run", "--rm", "written:1", "cat", "/etc/group"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     // export: the merged tree as a tar.
     let tar = gb.root().join("writer.tar");
-    ok(&sim(
-        &gb,
-        &["export", "-o", tar.to_str().unwrap(), "writer"],
-    ));
+    ok(&gb.sim_ticking(&["export", "-o", tar.to_str().unwrap(), "writer"]));
     let mut names = Vec::new();
     let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
     for e in a.entries().unwrap() {
@@ -202,27 +156,27 @@ fn files_of_a_simulated_container_diff_cp_commit_and_export() {
     assert!(names.iter().any(|n| n == "newfile"), "{names:?}");
     assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
     assert!(!names.iter().any(|n| n == "etc/group"), "{names:?}");
-    ok(&sim(&gb, &["rm", "writer"]));
+    ok(&gb.sim_ticking(&["rm", "writer"]));
 }
 
 #[test]
 fn simulated_and_real_stores_never_see_each_other() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &["run", "-d", "--name", "simonly", "busybox", "sleep", "1000"],
-    ));
-    ok(&sim(&gb, &["tag", "busybox", "simimage:1"]));
-    assert!(ok(&sim(&gb, &["ps", "-a"])).contains("simonly"));
+    ok(&gb.sim_ticking(&["run", "-d", "--name", "simonly", "busybox", "sleep", "1000"]));
+    ok(&gb.sim_ticking(&["tag", "busybox", "simimage:1"]));
+    assert!(ok(&gb.sim_ticking(&["ps", "-a"])).contains("simonly"));
     if is_root() {
         let _cleanup = Cleanup(&gb);
         assert!(!ok(&gb.run(&["ps", "-a"])).contains("simonly"));
         assert!(!ok(&gb.run(&["images"])).contains("simimage"));
         let id = ok(&gb.run(&["create", "--name", "realonly", "busybox", "true"]));
-        assert!(!ok(&sim(&gb, &["ps", "-a"])).contains("realonly"), "{id}");
+        assert!(
+            !ok(&gb.sim_ticking(&["ps", "-a"])).contains("realonly"),
+            "{id}"
+        );
         ok(&gb.run(&["rm", "realonly"]));
     }
-    ok(&sim(&gb, &["rm", "-f", "simonly"]));
+    ok(&gb.sim_ticking(&["rm", "-f", "simonly"]));
 }
 
 /// The simulator opens nothing of the host outside its store, the binary's
@@ -584,19 +538,16 @@ fn real_and_simulated_hosts_take_the_same_steps_for_the_lifecycle() {
 #[test]
 fn exec_processes_leave_the_simulated_cgroup_when_they_end() {
     let gb = Gb::new();
-    let id = ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "cg",
-            "busybox",
-            "sh",
-            "-c",
-            "while true; do sleep 1; done",
-        ],
-    ))
+    let id = ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "cg",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 1; done",
+    ]))
     .trim()
     .to_string();
     let members = |gb: &Gb| -> Vec<i64> {
@@ -619,11 +570,11 @@ fn exec_processes_leave_the_simulated_cgroup_when_they_end() {
     let first = members(&gb);
     assert_eq!(first.len(), 1, "{first:?}");
     // While it runs the exec is a member (it reads its own cgroup.procs).
-    let inside = ok(&sim(&gb, &["exec", "cg", "cat", "/proc/self/cgroup"]));
+    let inside = ok(&gb.sim_ticking(&["exec", "cg", "cat", "/proc/self/cgroup"]));
     assert!(inside.contains(&id), "{inside}");
-    ok(&sim(&gb, &["exec", "cg", "true"]));
+    ok(&gb.sim_ticking(&["exec", "cg", "true"]));
     assert_eq!(members(&gb), first);
-    ok(&sim(&gb, &["rm", "-f", "cg"]));
+    ok(&gb.sim_ticking(&["rm", "-f", "cg"]));
 }
 
 /// `rmi` of a simulated image says what the real one says: Untagged, then
@@ -631,13 +582,10 @@ fn exec_processes_leave_the_simulated_cgroup_when_they_end() {
 #[test]
 fn simulated_rmi_deletes_the_image_and_its_unshared_layers() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &["run", "--name", "w", "busybox", "sh", "-c", "echo x > /f"],
-    ));
-    ok(&sim(&gb, &["commit", "w", "mine:1"]));
-    ok(&sim(&gb, &["rm", "w"]));
-    let out = ok(&sim(&gb, &["rmi", "mine:1"]));
+    ok(&gb.sim_ticking(&["run", "--name", "w", "busybox", "sh", "-c", "echo x > /f"]));
+    ok(&gb.sim_ticking(&["commit", "w", "mine:1"]));
+    ok(&gb.sim_ticking(&["rm", "w"]));
+    let out = ok(&gb.sim_ticking(&["rmi", "mine:1"]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert_eq!(lines[0], "Untagged: mine:1");
@@ -651,19 +599,16 @@ fn simulated_rmi_deletes_the_image_and_its_unshared_layers() {
 #[test]
 fn simulated_events_until_a_future_time_lets_that_time_pass() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "brief",
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 5; exit 3",
-        ],
-    ));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "brief",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 5; exit 3",
+    ]));
     // Started at +0 s; this command runs at +1 s and waits until +30 s.
     let mut child = gb
         .cmd()
@@ -688,11 +633,7 @@ fn simulated_events_until_a_future_time_lets_that_time_pass() {
         "{events}"
     );
     assert_eq!(
-        ok(&sim(
-            &gb,
-            &["inspect", "--format", "{{.State.ExitCode}}", "brief"]
-        ))
-        .trim(),
+        ok(&gb.sim_ticking(&["inspect", "--format", "{{.State.ExitCode}}", "brief"])).trim(),
         "3"
     );
 }

@@ -10,14 +10,6 @@ use std::process::Stdio;
 
 /// A simulated command on a clock pinned at 2026-01-01T00:00:00Z that moves
 /// one second on per command.
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .env("GLASSBOX_SIM_CLOCK", "1767225600+1")
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
 
 /// `system reset` answering the prompt with `answer`.
 fn reset_answering(gb: &Gb, simulate: bool, answer: &str) -> std::process::Output {
@@ -49,21 +41,18 @@ fn files_in(dir: &std::path::Path) -> usize {
 #[test]
 fn simulated_system_reset_asks_then_starts_the_simulated_world_afresh() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "ticker",
-            "busybox",
-            "sh",
-            "-c",
-            "while true; do echo x; sleep 1; done",
-        ],
-    ));
-    ok(&sim(&gb, &["create", "--name", "idle", "busybox", "true"]));
-    ok(&sim(&gb, &["tag", "busybox", "mine:1"]));
+    ok(&gb.sim_ticking(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo x; sleep 1; done",
+    ]));
+    ok(&gb.sim_ticking(&["create", "--name", "idle", "busybox", "true"]));
+    ok(&gb.sim_ticking(&["tag", "busybox", "mine:1"]));
     let st = gb.sim_root().join("sim-host.json");
     assert!(
         std::fs::read_to_string(&st).unwrap().contains("ticker") || gb.sim_containers().len() == 2
@@ -75,13 +64,13 @@ fn simulated_system_reset_asks_then_starts_the_simulated_world_afresh() {
     let root = gb.sim_root().display().to_string();
     insta::assert_snapshot!("sim_reset_prompt", stdout(&o).replace(&root, "[ROOT]"));
     assert_eq!(gb.sim_containers().len(), 2);
-    assert!(ok(&sim(&gb, &["images"])).contains("mine"));
+    assert!(ok(&gb.sim_ticking(&["images"])).contains("mine"));
 
     let o = reset_answering(&gb, true, "y\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(gb.sim_containers().is_empty(), "{:?}", gb.sim_containers());
-    assert_eq!(ok(&sim(&gb, &["ps", "-aq"])), "");
-    assert_eq!(ok(&sim(&gb, &["images", "-q"])), "");
+    assert_eq!(ok(&gb.sim_ticking(&["ps", "-aq"])), "");
+    assert_eq!(ok(&gb.sim_ticking(&["images", "-q"])), "");
     assert_eq!(files_in(&gb.sim_root().join("blobs/sha256")), 0);
     assert!(!gb.sim_root().join("events.jsonl").exists());
     // The host forgot its processes and the time the simulation made pass.
@@ -93,12 +82,12 @@ fn simulated_system_reset_asks_then_starts_the_simulated_world_afresh() {
 
     // The world works again from nothing (busybox comes back on first use).
     assert_eq!(
-        ok(&sim(&gb, &["run", "--rm", "busybox", "echo", "again"])),
+        ok(&gb.sim_ticking(&["run", "--rm", "busybox", "echo", "again"])),
         "again\n"
     );
     // -f does not ask.
-    ok(&sim(&gb, &["create", "--name", "again", "busybox", "true"]));
-    let o = sim(&gb, &["system", "reset", "-f"]);
+    ok(&gb.sim_ticking(&["create", "--name", "again", "busybox", "true"]));
+    let o = gb.sim_ticking(&["system", "reset", "-f"]);
     assert_eq!(ok(&o), "");
     assert!(gb.sim_containers().is_empty());
 }
@@ -114,15 +103,15 @@ fn simulated_reset_leaves_the_real_store_alone_and_real_reset_cleans_everything(
     let idle = ok(&gb.run(&["create", "--name", "ri", "busybox", "true"]))
         .trim()
         .to_string();
-    ok(&sim(&gb, &["create", "--name", "simc", "busybox", "true"]));
+    ok(&gb.sim_ticking(&["create", "--name", "simc", "busybox", "true"]));
 
-    ok(&sim(&gb, &["system", "reset", "-f"]));
+    ok(&gb.sim_ticking(&["system", "reset", "-f"]));
     assert!(gb.sim_containers().is_empty());
     let ps = ok(&gb.run(&["ps", "-a"]));
     assert!(ps.contains("rr") && ps.contains("ri"), "{ps}");
 
     // The real reset: rm -f of each container (narrated as rm's steps), then the images.
-    ok(&sim(&gb, &["create", "--name", "simc2", "busybox", "true"]));
+    ok(&gb.sim_ticking(&["create", "--name", "simc2", "busybox", "true"]));
     let trace = gb.root().join("reset-trace.jsonl");
     let o = gb
         .cmd()
@@ -156,5 +145,5 @@ fn simulated_reset_leaves_the_real_store_alone_and_real_reset_cleans_everything(
         ok(&gb.run(&["run", "--rm", "busybox", "echo", "fresh"])),
         "fresh\n"
     );
-    ok(&sim(&gb, &["rm", "simc2"]));
+    ok(&gb.sim_ticking(&["rm", "simc2"]));
 }

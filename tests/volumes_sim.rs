@@ -7,19 +7,11 @@ mod common;
 
 use common::{ok, stderr, Gb};
 
-fn sim(gb: &Gb, args: &[&str]) -> std::process::Output {
-    gb.cmd()
-        .arg("--simulate")
-        .args(args)
-        .output()
-        .expect("run glassbox")
-}
-
 #[test]
 fn simulated_volume_verbs_work_on_the_simulated_store() {
     let gb = Gb::new();
     assert_eq!(
-        ok(&sim(&gb, &["volume", "create", "--label", "k=v", "simvol"])),
+        ok(&gb.sim(&["volume", "create", "--label", "k=v", "simvol"])),
         "simvol\n"
     );
     assert!(gb.sim_root().join("volumes/simvol/_data").is_dir());
@@ -27,9 +19,9 @@ fn simulated_volume_verbs_work_on_the_simulated_store() {
         !gb.root().join("volumes").exists(),
         "the real store was touched"
     );
-    insta::assert_snapshot!("sim_volume_ls", ok(&sim(&gb, &["volume", "ls"])));
+    insta::assert_snapshot!("sim_volume_ls", ok(&gb.sim(&["volume", "ls"])));
     let v: serde_json::Value =
-        serde_json::from_str(&ok(&sim(&gb, &["volume", "inspect", "simvol"]))).unwrap();
+        serde_json::from_str(&ok(&gb.sim(&["volume", "inspect", "simvol"]))).unwrap();
     assert_eq!(v[0]["Labels"]["k"], "v");
     assert_eq!(
         v[0]["Mountpoint"],
@@ -39,12 +31,12 @@ fn simulated_volume_verbs_work_on_the_simulated_store() {
             .to_string()
     );
     assert_eq!(
-        ok(&sim(&gb, &["volume", "ls", "-q", "-f", "dangling=true"])),
+        ok(&gb.sim(&["volume", "ls", "-q", "-f", "dangling=true"])),
         "simvol\n"
     );
-    assert_eq!(ok(&sim(&gb, &["volume", "rm", "simvol"])), "simvol\n");
-    assert_eq!(ok(&sim(&gb, &["volume", "ls", "-q"])), "");
-    let missing = sim(&gb, &["volume", "rm", "simvol"]);
+    assert_eq!(ok(&gb.sim(&["volume", "rm", "simvol"])), "simvol\n");
+    assert_eq!(ok(&gb.sim(&["volume", "ls", "-q"])), "");
+    let missing = gb.sim(&["volume", "rm", "simvol"]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(stderr(&missing), "Error: No such volume: simvol\n");
 }
@@ -69,9 +61,7 @@ fn a_bind_round_trips_through_the_simulated_host_only() {
     let gb = Gb::new();
     let share = host_dir(&gb, "share");
     let v = format!("{share}:/share");
-    let o = sim(
-        &gb,
-        &["run", "--rm", "-v", &v, "busybox", "sh", "-c",
+    let o = gb.sim(&["run", "--rm", "-v", &v, "busybox", "sh", "-c",
           "echo 'written inside' > /share/note.txt; cat /share/note.txt; grep ' /share ' /proc/self/mountinfo | cut -d' ' -f4-"],
     );
     let out = ok(&o).replace(&share, "[SHARE]");
@@ -90,36 +80,27 @@ fn a_bind_round_trips_through_the_simulated_host_only() {
         "changed on the host\n",
     )
     .unwrap();
-    let o = sim(
-        &gb,
-        &["run", "--rm", "-v", &v, "busybox", "cat", "/share/note.txt"],
-    );
+    let o = gb.sim(&["run", "--rm", "-v", &v, "busybox", "cat", "/share/note.txt"]);
     assert_eq!(ok(&o), "changed on the host\n");
     // What went through the bind is not in the container's upper layer.
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--name",
-            "peek",
-            "-v",
-            &v,
-            "busybox",
-            "sh",
-            "-c",
-            "echo x > /share/y; echo z > /z",
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--name",
+        "peek",
+        "-v",
+        &v,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /share/y; echo z > /z",
+    ]);
     ok(&o);
-    let diff = ok(&sim(&gb, &["diff", "peek"]));
+    let diff = ok(&gb.sim(&["diff", "peek"]));
     assert!(
         diff.contains("A /z") && !diff.contains("/share/y"),
         "{diff}"
     );
-    let mounts = ok(&sim(
-        &gb,
-        &["inspect", "--format", "{{json .Mounts}}", "peek"],
-    ));
+    let mounts = ok(&gb.sim(&["inspect", "--format", "{{json .Mounts}}", "peek"]));
     assert_eq!(
         mounts.trim().replace(&share, "[SHARE]"),
         r#"[{"Destination":"/share","Mode":"","Propagation":"rprivate","RW":true,"Source":"[SHARE]","Type":"bind"}]"#
@@ -174,89 +155,71 @@ fn a_read_only_bind_refuses_writes_with_erofs() {
 #[test]
 fn a_named_volume_outlives_its_container_and_is_kept_while_named() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "--name",
-            "w",
-            "-v",
-            "simdata:/data",
-            "busybox",
-            "sh",
-            "-c",
-            "echo kept > /data/k",
-        ],
-    ));
+    ok(&gb.sim(&[
+        "run",
+        "--name",
+        "w",
+        "-v",
+        "simdata:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/k",
+    ]));
     assert_eq!(
         std::fs::read_to_string(gb.sim_root().join("volumes/simdata/_data/k")).unwrap(),
         "kept\n"
     );
     // docker's HostConfig.Binds: the -v flags with a source, as given.
-    let binds = ok(&sim(
-        &gb,
-        &[
-            "inspect",
-            "--format",
-            "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
-            "w",
-        ],
-    ));
+    let binds = ok(&gb.sim(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
+        "w",
+    ]));
     assert_eq!(binds.trim(), r#"["simdata:/data"] null"#);
-    ok(&sim(&gb, &["rm", "w"]));
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "simdata:/data",
-            "busybox",
-            "cat",
-            "/data/k",
-        ],
-    );
+    ok(&gb.sim(&["rm", "w"]));
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "-v",
+        "simdata:/data",
+        "busybox",
+        "cat",
+        "/data/k",
+    ]);
     assert_eq!(ok(&o), "kept\n");
-    ok(&sim(
-        &gb,
-        &[
-            "create",
-            "--name",
-            "keeper",
-            "-v",
-            "simdata:/data",
-            "busybox",
-        ],
-    ));
-    let o = sim(&gb, &["volume", "rm", "simdata"]);
+    ok(&gb.sim(&[
+        "create",
+        "--name",
+        "keeper",
+        "-v",
+        "simdata:/data",
+        "busybox",
+    ]));
+    let o = gb.sim(&["volume", "rm", "simdata"]);
     assert_eq!(o.status.code(), Some(1));
-    let id = ok(&sim(&gb, &["inspect", "--format", "{{.Id}}", "keeper"]));
+    let id = ok(&gb.sim(&["inspect", "--format", "{{.Id}}", "keeper"]));
     insta::assert_snapshot!("sim_volume_in_use", stderr(&o).replace(id.trim(), "[ID]"));
     assert!(gb.sim_root().join("volumes/simdata/_data/k").exists());
-    ok(&sim(&gb, &["rm", "keeper"]));
-    assert_eq!(ok(&sim(&gb, &["volume", "rm", "simdata"])), "simdata\n");
+    ok(&gb.sim(&["rm", "keeper"]));
+    assert_eq!(ok(&gb.sim(&["volume", "rm", "simdata"])), "simdata\n");
     assert!(!gb.sim_root().join("volumes/simdata").exists());
 }
 
 #[test]
 fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "--name",
-            "src",
-            "busybox",
-            "sh",
-            "-c",
-            "mkdir /data && echo shipped > /data/readme",
-        ],
-    ));
-    ok(&sim(
-        &gb,
-        &["commit", "-c", "VOLUME /data", "src", "volimg:1"],
-    ));
+    ok(&gb.sim(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data && echo shipped > /data/readme",
+    ]));
+    ok(&gb.sim(&["commit", "-c", "VOLUME /data", "src", "volimg:1"]));
     let t1 = gb.root().join("t1.jsonl");
     let o = gb
         .cmd()
@@ -274,15 +237,12 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
         .output()
         .unwrap();
     assert_eq!(ok(&o), "readme\nrows\n");
-    let vols = ok(&sim(
-        &gb,
-        &[
-            "inspect",
-            "--format",
-            "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
-            "db",
-        ],
-    ));
+    let vols = ok(&gb.sim(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.Binds}} {{json .Config.Volumes}}",
+        "db",
+    ]));
     assert_eq!(vols.trim(), r#"null {"/data":{}}"#);
     let kinds = common::trace_kinds(&t1);
     assert!(kinds.contains(&"volume_seed".to_string()), "{kinds:?}");
@@ -318,22 +278,19 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
     assert!(!common::trace_kinds(&t3).contains(&"volume_seed".to_string()));
     // The backup: a tar written through a bind, a real tar on the simulated host.
     let backup = host_dir(&gb, "backup");
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "--volumes-from",
-            "db",
-            "-v",
-            &format!("{backup}:/backup"),
-            "busybox",
-            "tar",
-            "cf",
-            "/backup/db.tar",
-            "/data",
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "db",
+        "-v",
+        &format!("{backup}:/backup"),
+        "busybox",
+        "tar",
+        "cf",
+        "/backup/db.tar",
+        "/data",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     insta::assert_snapshot!(
         "sim_backup_tar_stderr",
@@ -355,32 +312,26 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
     }
     insta::assert_snapshot!("sim_backup_tar_entries", names.join("\n"));
     // The tar reads back in a container too.
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            &format!("{backup}:/backup"),
-            "busybox",
-            "tar",
-            "tf",
-            "/backup/db.tar",
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{backup}:/backup"),
+        "busybox",
+        "tar",
+        "tf",
+        "/backup/db.tar",
+    ]);
     assert_eq!(ok(&o), "data/\ndata/readme\ndata/rows\n");
     // rm -v takes the anonymous volume with the container.
-    let vol = ok(&sim(
-        &gb,
-        &[
-            "inspect",
-            "--format",
-            "{{range .Mounts}}{{.Name}}{{end}}",
-            "db",
-        ],
-    ));
+    let vol = ok(&gb.sim(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Name}}{{end}}",
+        "db",
+    ]));
     assert!(gb.sim_root().join("volumes").join(vol.trim()).exists());
-    ok(&sim(&gb, &["rm", "-v", "db", "src"]));
+    ok(&gb.sim(&["rm", "-v", "db", "src"]));
     assert!(!gb.sim_root().join("volumes").join(vol.trim()).exists());
 }
 
@@ -388,21 +339,18 @@ fn an_image_volume_is_seeded_once_shared_by_volumes_from_and_backed_up_with_tar(
 fn a_tmpfs_mount_and_a_symlinked_mount_point_stay_inside_the_container() {
     let gb = Gb::new();
     // An image whose /data is a symlink climbing out of the root.
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "--name",
-            "lnk",
-            "busybox",
-            "ln",
-            "-s",
-            "/../../hostish/x",
-            "/data",
-        ],
-    ));
-    ok(&sim(&gb, &["commit", "lnk", "lnkimg:1"]));
-    let o = sim(&gb, &["run", "--rm", "-v", "lv:/data", "--mount", "type=tmpfs,target=/scratch",
+    ok(&gb.sim(&[
+        "run",
+        "--name",
+        "lnk",
+        "busybox",
+        "ln",
+        "-s",
+        "/../../hostish/x",
+        "/data",
+    ]));
+    ok(&gb.sim(&["commit", "lnk", "lnkimg:1"]));
+    let o = gb.sim(&["run", "--rm", "-v", "lv:/data", "--mount", "type=tmpfs,target=/scratch",
                        "lnkimg:1", "sh", "-c",
                        "echo in > /data/f; echo t > /scratch/t; ls /hostish/x; grep -E ' /(hostish/x|scratch) ' /proc/self/mountinfo | cut -d' ' -f5,9"]);
     insta::assert_snapshot!(
@@ -415,19 +363,16 @@ fn a_tmpfs_mount_and_a_symlinked_mount_point_stay_inside_the_container() {
     );
     assert!(!gb.sim_root().join("hostish").exists());
     // --tmpfs resolves its mount point the same way.
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "--tmpfs",
-            "/data:size=1m",
-            "lnkimg:1",
-            "sh",
-            "-c",
-            "echo in > /data/f; ls /data/; grep ' /hostish/x ' /proc/mounts",
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/data:size=1m",
+        "lnkimg:1",
+        "sh",
+        "-c",
+        "echo in > /data/f; ls /data/; grep ' /hostish/x ' /proc/mounts",
+    ]);
     assert_eq!(
         ok(&o),
         "f\ntmpfs /hostish/x tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k 0 0\n"
@@ -496,49 +441,40 @@ fn real_and_simulated_runs_with_a_bind_take_the_same_steps() {
 #[test]
 fn what_running_containers_and_execs_write_reaches_the_volume() {
     let gb = Gb::new();
-    ok(&sim(
-        &gb,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "live",
-            "-v",
-            "shared:/data",
-            "busybox",
-            "sh",
-            "-c",
-            "echo from-the-program > /data/bg; while true; do sleep 1; done",
-        ],
-    ));
-    ok(&sim(
-        &gb,
-        &["exec", "live", "sh", "-c", "echo from-exec > /data/ex"],
-    ));
+    ok(&gb.sim(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-v",
+        "shared:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-the-program > /data/bg; while true; do sleep 1; done",
+    ]));
+    ok(&gb.sim(&["exec", "live", "sh", "-c", "echo from-exec > /data/ex"]));
     // Another container mounting the volume sees both while `live` runs.
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "shared:/data",
-            "busybox",
-            "sh",
-            "-c",
-            "cat /data/bg /data/ex",
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "-v",
+        "shared:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/bg /data/ex",
+    ]);
     assert_eq!(ok(&o), "from-the-program\nfrom-exec\n");
     assert_eq!(
         std::fs::read_to_string(gb.sim_root().join("volumes/shared/_data/ex")).unwrap(),
         "from-exec\n"
     );
     // Nothing of it went into the container's own layer.
-    let diff = ok(&sim(&gb, &["diff", "live"]));
+    let diff = ok(&gb.sim(&["diff", "live"]));
     assert!(!diff.contains("/data/"), "{diff}");
-    ok(&sim(&gb, &["rm", "-f", "live"]));
-    ok(&sim(&gb, &["volume", "rm", "shared"]));
+    ok(&gb.sim(&["rm", "-f", "live"]));
+    ok(&gb.sim(&["volume", "rm", "shared"]));
 }
 
 /// The simulated `mount` applet prints what /proc/mounts says (busybox
@@ -548,21 +484,18 @@ fn what_running_containers_and_execs_write_reaches_the_volume() {
 fn the_mount_applet_shows_a_read_only_bind_as_ro() {
     let gb = Gb::new();
     let script = "mount | grep -E ' /(ro|rw) '; grep -E ' /(ro|rw) ' /proc/mounts";
-    let o = sim(
-        &gb,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            "/hro:/ro:ro",
-            "-v",
-            "/hrw:/rw",
-            "busybox",
-            "sh",
-            "-c",
-            script,
-        ],
-    );
+    let o = gb.sim(&[
+        "run",
+        "--rm",
+        "-v",
+        "/hro:/ro:ro",
+        "-v",
+        "/hrw:/rw",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
     let out = ok(&o);
     assert_eq!(
         out,
@@ -610,35 +543,29 @@ fn cp_under_a_volume_of_a_stopped_simulated_container_uses_the_volume() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("in.txt");
     std::fs::write(&src, "copied\n").unwrap();
-    ok(&sim(
-        &gb,
-        &[
-            "create",
-            "--name",
-            "cpv",
-            "-v",
-            "cpvol:/data",
-            "-v",
-            "/hd:/hostdata",
-            "-v",
-            "rovol:/ro:ro",
-            "busybox",
-            "sh",
-            "-c",
-            "cat /data/in.txt /hostdata/in.txt",
-        ],
-    ));
+    ok(&gb.sim(&[
+        "create",
+        "--name",
+        "cpv",
+        "-v",
+        "cpvol:/data",
+        "-v",
+        "/hd:/hostdata",
+        "-v",
+        "rovol:/ro:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt /hostdata/in.txt",
+    ]));
     let vol = gb.sim_root().join("volumes/cpvol/_data");
     std::fs::write(vol.join("seen.txt"), "in the volume\n").unwrap();
     let out = work.path().join("seen.txt");
-    ok(&sim(
-        &gb,
-        &["cp", "cpv:/data/seen.txt", &out.display().to_string()],
-    ));
+    ok(&gb.sim(&["cp", "cpv:/data/seen.txt", &out.display().to_string()]));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "in the volume\n");
     let s = src.display().to_string();
-    ok(&sim(&gb, &["cp", &s, "cpv:/data/in.txt"]));
-    ok(&sim(&gb, &["cp", &s, "cpv:/hostdata/"]));
+    ok(&gb.sim(&["cp", &s, "cpv:/data/in.txt"]));
+    ok(&gb.sim(&["cp", &s, "cpv:/hostdata/"]));
     assert_eq!(
         std::fs::read_to_string(vol.join("in.txt")).unwrap(),
         "copied\n"
@@ -647,8 +574,8 @@ fn cp_under_a_volume_of_a_stopped_simulated_container_uses_the_volume() {
         std::fs::read_to_string(on_sim_host(&gb, "/hd/in.txt")).unwrap(),
         "copied\n"
     );
-    assert!(!common::stdout(&sim(&gb, &["diff", "cpv"])).contains("in.txt"));
-    let o = sim(&gb, &["cp", &s, "cpv:/ro/in.txt"]);
+    assert!(!common::stdout(&gb.sim(&["diff", "cpv"])).contains("in.txt"));
+    let o = gb.sim(&["cp", &s, "cpv:/ro/in.txt"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(
         stderr(&o).contains("Read-only file system"),
@@ -656,8 +583,8 @@ fn cp_under_a_volume_of_a_stopped_simulated_container_uses_the_volume() {
         stderr(&o)
     );
     assert!(!gb.sim_root().join("volumes/rovol/_data/in.txt").exists());
-    assert_eq!(ok(&sim(&gb, &["start", "-a", "cpv"])), "copied\ncopied\n");
-    let tar = sim(&gb, &["cp", "cpv:/data", "-"]);
+    assert_eq!(ok(&gb.sim(&["start", "-a", "cpv"])), "copied\ncopied\n");
+    let tar = gb.sim(&["cp", "cpv:/data", "-"]);
     assert!(tar.status.success(), "{}", stderr(&tar));
     let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
         .entries()

@@ -75,6 +75,30 @@ impl Gb {
             .stdin(Stdio::null());
         c
     }
+    /// `glassbox --simulate` on this store (the clock pinned, see `cmd`).
+    pub fn sim_cmd(&self) -> Command {
+        let mut c = self.cmd();
+        c.arg("--simulate");
+        c
+    }
+    /// As `sim_cmd`, the simulated clock going on a second at each reading
+    /// (programs that sleep, restarts, waits).
+    pub fn sim_ticking_cmd(&self) -> Command {
+        let mut c = self.sim_cmd();
+        c.env("GLASSBOX_SIM_CLOCK", "1767225600+1");
+        c
+    }
+    /// Run `glassbox --simulate` with these arguments.
+    pub fn sim(&self, args: &[&str]) -> Output {
+        self.sim_cmd().args(args).output().expect("run glassbox")
+    }
+    /// As `sim`, on the ticking clock.
+    pub fn sim_ticking(&self, args: &[&str]) -> Output {
+        self.sim_ticking_cmd()
+            .args(args)
+            .output()
+            .expect("run glassbox")
+    }
     /// Run glassbox with these arguments and collect its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run glassbox")
@@ -407,4 +431,19 @@ pub fn podman_private_storage(dir: &Path) -> Vec<String> {
         "--events-backend".into(),
         "none".into(),
     ]
+}
+
+/// A build context directory with these files (0755 for names ending `.sh`).
+pub fn build_context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::Builder::new().prefix("gbctx-").tempdir().unwrap();
+    for (name, text) in files {
+        let p = d.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        if name.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    d
 }
