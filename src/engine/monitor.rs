@@ -56,14 +56,8 @@ pub(crate) fn cloexec_inherited() {
         .filter(|&fd| fd > 2)
         .collect();
     for fd in fds {
-        // SAFETY: F_GETFD/F_SETFD on descriptors we hold; a stale one (the
-        // directory's own) just fails.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-            }
-        }
+        // (the directory's own descriptor is stale by now: that just fails)
+        crate::kernel::linux::handover::set_cloexec(fd, true);
     }
 }
 

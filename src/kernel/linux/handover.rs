@@ -39,7 +39,8 @@ pub fn monitor_program() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-fn set_cloexec(fd: RawFd, on: bool) {
+/// Set or clear FD_CLOEXEC on `fd` (a stale descriptor just fails).
+pub(crate) fn set_cloexec(fd: RawFd, on: bool) {
     // SAFETY: F_GETFD/F_SETFD on a descriptor the caller holds.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFD);
