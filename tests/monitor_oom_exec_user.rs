@@ -402,6 +402,21 @@ fn the_monitor_hands_over_to_glassbox_monitor_and_back() {
     eventually(5, "the log through glassbox-monitor", || {
         stdout(&gb.run(&["logs", "lc3-handover"])) == "up\n"
     });
+    // The exit command by hand, while the process runs: refused, nothing changed.
+    let o = gb.run(&[
+        "__monitor-exited",
+        "--id",
+        &id,
+        "--status",
+        "0",
+        "--began-ms",
+        "0",
+        "--delay-ms",
+        "100",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("still runs"), "{}", stderr(&o));
+    assert_eq!(inspect(&gb, "lc3-handover", "{{.State.Status}}"), "running");
     // The exit command, back in glassbox, records the end and removes the cgroup.
     ok(&gb.run(&["stop", "-t", "1", "lc3-handover"]));
     assert_eq!(inspect(&gb, "lc3-handover", "{{.State.Status}}"), "exited");

@@ -448,7 +448,11 @@ pub fn resume(
         exited.ports,
     ) {
         Ok(code) => code,
-        Err(e) => crate::error::exit_code_of(&e),
+        Err(e) => {
+            // To /dev/null from glassbox-monitor; to whoever typed it by hand.
+            eprintln!("glassbox: {e:#}");
+            crate::error::exit_code_of(&e)
+        }
     };
     let mut delay = Duration::from_millis(exited.delay_ms);
     match next_run(root, &exited.id, exited.began_ms, &mut delay) {

@@ -1659,6 +1659,17 @@ pub(crate) fn finish_handed_over(
         )?;
         return Ok(status);
     };
+    // Only the monitor, once glassbox-monitor has reaped the process, may
+    // record its end (a hand-typed call must not mark a live one exited).
+    if c.process_alive() {
+        crate::exit_err!(
+            EXIT_ENGINE,
+            "container {}'s process {} still runs: {} is run by glassbox-monitor once it has ended",
+            c.short_id(),
+            c.state.pid,
+            super::monitor::EXIT_COMMAND
+        );
+    }
     let started = Started {
         previous: c.state.clone(),
         container: c,
