@@ -660,35 +660,18 @@ pub fn build(
 /// any nsfs file, not only /proc/PID/ns/user).
 fn joined_root_map(path: &Path) -> Result<IdMap> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let (read, write) = nix::unistd::pipe().context("pipe")?;
-    // SAFETY: the runtime has no other thread yet (the cgroup warmer starts
-    // after the plan); the helper only makes system calls and leaves by _exit.
-    match unsafe { nix::unistd::fork() }.context("fork")? {
-        nix::unistd::ForkResult::Child => {
-            drop(read);
-            if nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok() {
-                if let Ok(map) = std::fs::read("/proc/self/uid_map") {
-                    let _ = nix::unistd::write(&write, &map);
-                }
-            }
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(write);
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut text)
-                .context("read the joined user namespace's uid_map")?;
-            let _ = nix::sys::wait::waitpid(child, None);
-            root_line(&text).ok_or_else(|| {
-                bad(format!(
-                    "the user namespace at {} maps no uid 0 (uid_map: {:?}): glassbox-runtime sets the container up as its root; join one that maps 0",
-                    path.display(),
-                    text.trim()
-                ))
-            })
-        }
-    }
+    let text = crate::kernel::linux::in_helper_process("the uid_map reader", || {
+        crate::kernel::linux::oci::setns_file(Namespace::User, &file)
+            .map_err(|e| anyhow::anyhow!("setns into {}: {}", path.display(), e.desc()))?;
+        std::fs::read_to_string("/proc/self/uid_map").context("read /proc/self/uid_map")
+    })?;
+    root_line(&text).ok_or_else(|| {
+        bad(format!(
+            "the user namespace at {} maps no uid 0 (uid_map: {:?}): glassbox-runtime sets the container up as its root; join one that maps 0",
+            path.display(),
+            text.trim()
+        ))
+    })
 }
 
 /// The range of a uid_map that holds id 0: `0 HOST SIZE`.

@@ -19,7 +19,7 @@ mod mounts;
 mod net;
 pub mod netlink;
 pub mod nft;
-mod oci;
+pub(crate) mod oci;
 mod tty;
 mod userns;
 pub mod volumes;
@@ -190,6 +190,48 @@ pub struct LinuxKernel {
     children_join: Vec<(Namespace, std::fs::File)>,
 }
 
+/// Run `body` in a forked helper process and return what it says: for
+/// what must not happen to this process itself (entering a user namespace
+/// costs it its host privileges, and is refused while it has threads).
+/// The helper only makes system calls and leaves by _exit; `what` names it
+/// in an error.
+pub(crate) fn in_helper_process(
+    what: &str,
+    body: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    let (read, write) = pipe_cloexec()?;
+    // SAFETY: glassbox's only other thread is at most the cgroup migration
+    // warmer, which holds no lock and allocates nothing; the helper leaves by _exit.
+    match unsafe { nix::unistd::fork() }.with_context(|| format!("fork {what}"))? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            // NUL-terminated: a process the helper clones keeps the pipe
+            // open, so its end of file can come much later.
+            let said = match body() {
+                Ok(text) => format!("+{text}\0"),
+                Err(e) => format!("-{e:#}\0"),
+            };
+            let _ = nix::unistd::write(&write, said.as_bytes());
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let mut said = Vec::new();
+            BufReader::new(std::fs::File::from(read))
+                .read_until(0, &mut said)
+                .with_context(|| format!("read from {what}"))?;
+            let _ = waitpid(child, None);
+            let said = String::from_utf8_lossy(said.strip_suffix(b"\0").unwrap_or_default());
+            match said.split_at_checked(1) {
+                Some(("+", text)) => Ok(text.to_string()),
+                Some(("-", message)) => bail!("{message}"),
+                _ => bail!("{what} ended without a word"),
+            }
+        }
+    }
+}
+
 /// Clone the container's process with `flags`, born in the namespaces of
 /// `joins` (opened by `join_namespace` steps). setns(2) into a PID
 /// namespace changes only where the caller's next children are born; into
@@ -215,7 +257,7 @@ fn clone_joined(
             .map_err(|e| anyhow::anyhow!("clone({:?}): {}", flags, e.desc()))
     };
     let enter = |ns: Namespace, file: &std::fs::File| {
-        nix::sched::setns(file, LinuxKernel::clone_flags(&[ns])).map_err(|e| {
+        oci::setns_file(ns, file).map_err(|e| {
             anyhow::anyhow!("setns into the {} namespace: {}", ns.proc_name(), e.desc())
         })
     };
@@ -231,43 +273,17 @@ fn clone_joined(
         enter(Namespace::Pid, &own).context("go back to our own PID namespace")?;
         return pid;
     }
-    let (read, write) = pipe_cloexec()?;
-    // SAFETY: the forked helper only makes system calls and leaves by _exit.
-    match unsafe { nix::unistd::fork() }.context("fork the namespace-joining helper")? {
-        nix::unistd::ForkResult::Child => {
-            drop(read);
-            let result = (|| -> Result<Pid> {
-                for ns in [Namespace::User, Namespace::Pid] {
-                    if let Some(file) = find(ns) {
-                        enter(ns, file)?;
-                    }
-                }
-                clone(flags | CloneFlags::CLONE_PARENT)
-            })();
-            let line = match result {
-                Ok(pid) => format!("{pid}\n"),
-                Err(e) => format!("E {e:#}\n"),
-            };
-            let _ = nix::unistd::write(&write, line.as_bytes());
-            // SAFETY: leave without running the parent's destructors.
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(write);
-            let _ = waitpid(child, None);
-            let mut line = String::new();
-            BufReader::new(std::fs::File::from(read))
-                .read_line(&mut line)
-                .context("read from the namespace-joining helper")?;
-            let line = line.trim();
-            if let Some(message) = line.strip_prefix("E ") {
-                bail!("{message}");
+    let said = in_helper_process("the namespace-joining helper", || {
+        for ns in [Namespace::User, Namespace::Pid] {
+            if let Some(file) = find(ns) {
+                enter(ns, file)?;
             }
-            line.parse::<i32>()
-                .map(Pid::from_raw)
-                .with_context(|| format!("the namespace-joining helper said {line:?}"))
         }
-    }
+        Ok(clone(flags | CloneFlags::CLONE_PARENT)?.to_string())
+    })?;
+    said.parse::<i32>()
+        .map(Pid::from_raw)
+        .with_context(|| format!("the namespace-joining helper said {said:?}"))
 }
 
 /// See [`LinuxKernel::for_oci`].

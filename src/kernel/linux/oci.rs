@@ -151,8 +151,12 @@ pub fn oci_mount(
 /// setns(2) into the namespace file at `path`.
 pub fn join_namespace(ns: crate::step::Namespace, path: &Path) -> Result<()> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    nix::sched::setns(&file, super::LinuxKernel::clone_flags(&[ns]))
-        .map_err(|e| anyhow::anyhow!("setns {}: {}", path.display(), e.desc()))
+    setns_file(ns, &file).map_err(|e| anyhow::anyhow!("setns {}: {}", path.display(), e.desc()))
+}
+
+/// setns(2) into the namespace of kind `ns` that `file` is open on.
+pub fn setns_file(ns: crate::step::Namespace, file: &std::fs::File) -> nix::Result<()> {
+    nix::sched::setns(file, super::LinuxKernel::clone_flags(&[ns]))
 }
 
 pub fn sysctl_set(key: &str, value: &str) -> Result<()> {
