@@ -188,6 +188,9 @@ pub struct LinuxKernel {
     /// Namespaces the container's process is to be born in (`join_namespace`
     /// user or pid, parent steps before the clone): entered by `clone_joined`.
     children_join: Vec<(Namespace, std::fs::File)>,
+    /// Its netlink socket in a container's network namespace, shared by
+    /// that namespace's consecutive network steps (`net::NetnsSocket`).
+    netns_socket: net::NetnsSocket,
 }
 
 /// Run `body` in a forked helper process and return what it says: for
@@ -437,6 +440,7 @@ impl LinuxKernel {
             child: None,
             terminal: None,
             children_join: Vec::new(),
+            netns_socket: None,
         })
     }
 
@@ -583,7 +587,7 @@ impl Kernel for LinuxKernel {
             // The engine itself does the monitor's work (fork, setsid, the
             // log pipes, waitpid) and the store's (record, directory).
             s if s.is_monitor() || s.is_store() => Ok(()),
-            s if s.is_network() => net::apply(s),
+            s if s.is_network() => net::apply(s, &mut self.netns_socket),
             Step::Hook {
                 stage,
                 path,

@@ -38,17 +38,19 @@ pub fn link_up(name: &str) -> Result<()> {
 /// namespace). Dropped after the last of them (`route_add` for eth0,
 /// `netns_link_up` for eth1...) and at any other step, so glassbox keeps no
 /// namespace alive: a container's namespace must go with its last process
-/// (see `engine::network::leave`).
-static NETNS_RTNL: std::sync::Mutex<Option<(u64, super::netlink::Rtnl)>> =
-    std::sync::Mutex::new(None);
+/// (see `engine::network::leave`). Kept by the kernel (`LinuxKernel`).
+pub type NetnsSocket = Option<(u64, super::netlink::Rtnl)>;
 
-fn in_netns<T>(pid: i32, f: impl FnOnce(&mut super::netlink::Rtnl) -> Result<T>) -> Result<T> {
+fn in_netns<T>(
+    cached: &mut NetnsSocket,
+    pid: i32,
+    f: impl FnOnce(&mut super::netlink::Rtnl) -> Result<T>,
+) -> Result<T> {
     use std::os::unix::fs::MetadataExt;
     let path = format!("/proc/{pid}/ns/net");
     let ino = std::fs::metadata(&path)
         .map_err(|e| anyhow::anyhow!("{path}: {e}"))?
         .ino();
-    let mut cached = NETNS_RTNL.lock().unwrap_or_else(|p| p.into_inner());
     let nl = match cached.take() {
         Some((i, nl)) if i == ino => nl,
         _ => super::netlink::Rtnl::in_netns_of(pid)?,
@@ -56,19 +58,16 @@ fn in_netns<T>(pid: i32, f: impl FnOnce(&mut super::netlink::Rtnl) -> Result<T>)
     f(&mut cached.insert((ino, nl)).1)
 }
 
-fn forget_netns() {
-    *NETNS_RTNL.lock().unwrap_or_else(|p| p.into_inner()) = None;
-}
-
-/// Carry out a network step (see `step::Step::is_network`) on the real kernel.
-pub fn apply(step: &crate::step::Step) -> Result<()> {
+/// Carry out a network step (see `step::Step::is_network`) on the real
+/// kernel; `netns` is the kernel's socket in a container's namespace.
+pub fn apply(step: &crate::step::Step, netns: &mut NetnsSocket) -> Result<()> {
     use super::netlink::{parse_mac, Rtnl};
     use crate::step::Step;
     if !matches!(
         step,
         Step::AddrAdd { .. } | Step::NetnsLinkUp { .. } | Step::RouteAdd { .. }
     ) {
-        forget_netns();
+        *netns = None;
     }
     let cidr = |text: &str| -> Result<(std::net::Ipv4Addr, u8)> {
         let (ip, prefix) = text
@@ -106,19 +105,19 @@ pub fn apply(step: &crate::step::Step) -> Result<()> {
         }
         Step::AddrAdd { pid, dev, address } => {
             let (ip, prefix) = cidr(address)?;
-            in_netns(*pid, |nl| nl.add_address(dev, ip, prefix))
+            in_netns(netns, *pid, |nl| nl.add_address(dev, ip, prefix))
         }
         Step::NetnsLinkUp { pid, dev } => {
-            let up = in_netns(*pid, |nl| nl.set_up(dev, None));
+            let up = in_netns(netns, *pid, |nl| nl.set_up(dev, None));
             if dev != "eth0" {
-                forget_netns(); // only eth0 gets a route
+                *netns = None; // only eth0 gets a route
             }
             up
         }
         Step::RouteAdd { pid, gateway } => {
             let gateway = gateway.parse()?;
-            let added = in_netns(*pid, |nl| nl.add_default_route(gateway));
-            forget_netns(); // eth0's last step in its namespace
+            let added = in_netns(netns, *pid, |nl| nl.add_default_route(gateway));
+            *netns = None; // eth0's last step in its namespace
             added
         }
         Step::SysctlWrite { key, value } => {
