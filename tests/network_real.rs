@@ -1200,3 +1200,71 @@ fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
     );
     assert_eq!(veths(), before, "{}", host_links());
 }
+
+/// A network namespace made for one test (`ip netns add`), deleted on drop
+/// with whatever is in it.
+struct NetnsGuard(String);
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn glassbox_entered_into_another_network_namespace_works_there_and_leaves_the_hosts_alone() {
+    // `nsenter --net` moves glassbox into a namespace but leaves /sys
+    // mounted as it was: /sys/class/net there lists the host's links. A
+    // host link with the bridge's very name must not make glassbox think
+    // its bridge exists (it once did, and failed writing route_localnet).
+    require_root!();
+    let net = Net::new(30);
+    let sh = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap()
+    };
+    let ns = format!("gbtns{}", std::process::id() % 100000);
+    assert!(sh(&["ip", "netns", "add", &ns]).status.success());
+    let _ns = NetnsGuard(ns.clone());
+    assert!(sh(&["ip", "-n", &ns, "link", "set", "lo", "up"])
+        .status
+        .success());
+    // The host's same-named link (a bridge with no address: this kernel
+    // has no dummy links); `Net`'s drop removes it.
+    assert!(sh(&["ip", "link", "add", &net.bridge, "type", "bridge"])
+        .status
+        .success());
+
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{ns}"))
+        .arg(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("--root")
+        .arg(net.gb.root())
+        .env("GLASSBOX_DEFAULT_NETWORK", "bridge")
+        .env("LANG", "C")
+        .stdin(std::process::Stdio::null())
+        .args(["run", "--rm", "busybox", "ip", "route"])
+        .output()
+        .unwrap();
+    let routes = ok(&out);
+    assert!(routes.contains("default via 10.123.230.1"), "{routes}");
+    // The bridge, its address and the table are the namespace's; the
+    // host's same-named link is as it was: no address, no port.
+    let in_ns = stdout(&sh(&["ip", "-n", &ns, "addr", "show", &net.bridge]));
+    assert!(in_ns.contains("10.123.230.1/24"), "{in_ns}");
+    let on_host = stdout(&sh(&["ip", "addr", "show", &net.bridge]));
+    assert!(!on_host.contains("inet "), "{on_host}");
+    let ports = stdout(&sh(&["ip", "-br", "link", "show", "master", &net.bridge]));
+    assert!(ports.trim().is_empty(), "{ports}");
+    let ns_tables = stdout(&sh(&["ip", "netns", "exec", &ns, "nft", "list", "tables"]));
+    assert!(ns_tables.contains(&net.table), "{ns_tables}");
+    let host_tables = stdout(&sh(&["nft", "list", "tables"]));
+    assert!(!host_tables.contains(&net.table), "{host_tables}");
+    // The container's veth went with its namespace.
+    let ns_links = stdout(&sh(&["ip", "-n", &ns, "-br", "link"]));
+    assert!(!ns_links.contains("gbv"), "{ns_links}");
+}

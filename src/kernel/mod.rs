@@ -213,9 +213,9 @@ pub trait Kernel {
         None
     }
     // ---- the network state the engine reads to choose its network steps
-    /// Whether the host's network namespace has a link `name`.
+    /// Whether glassbox's own network namespace (the host's) has a link `name`.
     fn link_exists(&mut self, name: &str) -> bool {
-        std::path::Path::new("/sys/class/net").join(name).exists()
+        linux::netlink::link_index(name).is_ok_and(|i| i.is_some())
     }
     /// A sysctl's value (`net.ipv4.ip_forward`), "" when there is no such key.
     fn sysctl(&mut self, key: &str) -> String {

@@ -112,7 +112,7 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 &format!("The container's last process is gone, so its network namespace is being torn down by a kernel worker, and the veth pair with it (both ends). glassbox listens for the link's RTM_DELLINK notice for up to {wait_ms} ms rather than deleting it itself: a deletion of its own would race the worker and wait for an RCU barrier (~15 ms). If the link is still there after that (another process holds the namespace), glassbox removes it."),
                 &format!("容器的最后一个进程已经结束，它的网络命名空间正由内核的工作线程拆除，veth 对（两端）也随之删除。glassbox 监听这个接口的 RTM_DELLINK 通知，最多等 {wait_ms} 毫秒，而不是自己去删：自己删会和内核抢，还要等一次 RCU 屏障（约 15 毫秒）。等过之后接口若还在（有别的进程持有这个命名空间），glassbox 再删掉它。"),
             ),
-            shell: format!("timeout 0.{wait_ms:03} sh -c 'while [ -e /sys/class/net/{name} ]; do :; done'"),
+            shell: format!("timeout 0.{wait_ms:03} sh -c 'while ip link show {name} >/dev/null 2>&1; do :; done'"),
             syscall: l(
                 "netlink socket bound to RTMGRP_LINK; poll until RTM_DELLINK for the link",
                 "绑定到 RTMGRP_LINK 的 netlink 套接字；poll 直到收到该接口的 RTM_DELLINK",

@@ -329,9 +329,17 @@ impl Rtnl {
     }
 }
 
-/// `ip link del NAME` in the host's namespace, returning once the kernel
-/// has taken the link out of it (`ip link` and /sys/class/net no longer show
-/// it); false when there was no such link.
+/// Whether glassbox's own network namespace has a link `name`. Asked of
+/// rtnetlink, not /sys/class/net: sysfs shows the namespace of whoever
+/// mounted it, which is not glassbox's when glassbox was started with
+/// `nsenter --net` (it would see the host's links there).
+pub fn link_index(name: &str) -> Result<Option<u32>> {
+    Rtnl::host()?.index_of(name)
+}
+
+/// `ip link del NAME` in glassbox's own namespace, returning once the
+/// kernel has taken the link out of it (`ip link` no longer shows it);
+/// false when there was no such link.
 ///
 /// The request itself answers later: after unlisting the device (and, for a
 /// veth, its peer) the kernel waits in `netdev_run_todo` for an RCU barrier
@@ -351,7 +359,7 @@ pub fn delete_link_unlisted(name: &str) -> Result<bool> {
         .spawn(move || nl.delete_index(&owned, index))
         .context("start the link-removal thread")?;
     let answered = || request.is_finished();
-    if await_unlisted(&watch, name, index, None, &answered) && !request.is_finished() {
+    if await_unlisted(&watch, index, None, &answered) && !request.is_finished() {
         return Ok(true); // the thread finishes the request on its own
     }
     request
@@ -370,16 +378,10 @@ pub fn delete_link_unlisted(name: &str) -> Result<bool> {
 pub fn wait_link_gone(name: &str, timeout: std::time::Duration) -> Result<bool> {
     let deadline = std::time::Instant::now() + timeout;
     let watch = link_watch()?; // before looking, so its notice cannot be missed
-    let sys = std::path::Path::new("/sys/class/net").join(name);
-    let Some(index) = std::fs::read_to_string(sys.join("ifindex"))
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok())
-    else {
-        return Ok(!sys.exists());
+    let Some(index) = Rtnl::host()?.index_of(name)? else {
+        return Ok(true);
     };
-    Ok(await_unlisted(&watch, name, index, Some(deadline), &|| {
-        false
-    }))
+    Ok(await_unlisted(&watch, index, Some(deadline), &|| false))
 }
 
 /// A netlink socket subscribed to the host's link notifications (RTMGRP_LINK).
@@ -391,20 +393,19 @@ fn link_watch() -> Result<Socket> {
     Ok(watch)
 }
 
-/// Read `watch` until link `index` (named `name`) is out of the namespace:
-/// its own RTM_DELLINK notice, then its /sys/class/net entry gone (removed
-/// right after the notice). False when `stop` says so first, `deadline`
-/// passes, or the notices overran the socket.
+/// Read `watch` until link `index` is out of the namespace: its own
+/// RTM_DELLINK notice (the kernel unlists a device before it sends that).
+/// False when `stop` says so first, `deadline` passes, or the notices
+/// overran the socket.
 fn await_unlisted(
     watch: &Socket,
-    name: &str,
     index: u32,
     deadline: Option<std::time::Instant>,
     stop: &dyn Fn() -> bool,
 ) -> bool {
     let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     let mut rx: Vec<u8> = Vec::with_capacity(65536);
-    'notified: loop {
+    loop {
         if stop() || late() {
             return false;
         }
@@ -430,7 +431,7 @@ fn await_unlisted(
             if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) = msg.payload {
                 // The link's own notice (a bridge port's, AF_BRIDGE, comes first).
                 if l.header.index == index && l.header.interface_family == AddressFamily::Unspec {
-                    break 'notified;
+                    return true;
                 }
             }
             if len == 0 {
@@ -439,14 +440,6 @@ fn await_unlisted(
             offset += len;
         }
     }
-    let sys = std::path::Path::new("/sys/class/net").join(name);
-    while sys.exists() {
-        if stop() || late() {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_micros(50));
-    }
-    true
 }
 
 /// The links of the host's namespace (`None`) or of process `pid`'s.
