@@ -840,17 +840,6 @@ fn disconnect_locked(
     Ok(())
 }
 
-/// How long `leave` waits for the kernel to remove a stopped container's
-/// veth pair with its network namespace before removing it itself. The
-/// kernel's worker tears namespaces down one batch at a time, two RCU
-/// barriers each (~30 ms here), so back-to-back runs queue behind the
-/// previous one's; measured with `run --rm` in a loop, waiting up to 20 ms
-/// often gave up just before the pair went and then paid for a removal of
-/// its own (which also slows the worker), while 40-60 ms never did. A
-/// namespace someone else still holds costs this much before its pair is
-/// removed here.
-const TEARDOWN_WAIT_MS: u64 = 50;
-
 /// Take one container off one network: its port rules, its veth pair, its
 /// endpoint, and the peers' lines. `rewrite_own`: the container still runs
 /// (`network disconnect`), so its own /etc/hosts loses the network's block.
@@ -881,25 +870,13 @@ fn leave(
             }
         }
     }
-    // A container that is no longer running: its network namespace is on
-    // its way out with its last process, the veth pair with it (a kernel
-    // worker does that about a millisecond after the exit on a quiet host,
-    // later when it is still tearing down an earlier namespace). Wait for
-    // that rather than race it: removing the link ourselves costs an RCU
-    // barrier. A namespace someone still holds (a `--network container:`
-    // joiner) is not waited out past TEARDOWN_WAIT_MS; its pair is removed here.
-    // Both are narrated (clean-up is shown, never paused on).
-    let mut present = kernel.link_exists(&e.host_veth);
-    if present && !rewrite_own {
-        let s = Step::VethTeardown {
-            name: e.host_veth.clone(),
-            wait_ms: TEARDOWN_WAIT_MS,
-        };
-        let _ = observer.before(&s);
-        kernel.apply(&s)?;
-        present = kernel.link_exists(&e.host_veth);
-    }
-    if present {
+    // Its veth pair. A stopped container's would also go with its network
+    // namespace, which a kernel worker tears down some milliseconds after
+    // the last process: not waited for, so nothing of it is left when this
+    // command returns (the deletion's RCU barrier is waited out by a
+    // short-lived process, see `delete_link_unlisted`). Clean-up is shown,
+    // never paused on.
+    if kernel.link_exists(&e.host_veth) {
         let s = Step::LinkRemove {
             name: e.host_veth.clone(),
         };

@@ -516,7 +516,6 @@ impl Step {
             | Step::AddrAdd { .. }
             | Step::NetnsLinkUp { .. }
             | Step::RouteAdd { .. }
-            | Step::VethTeardown { .. }
             | Step::LinkRemove { .. }
             | Step::SysctlWrite { .. }
             | Step::NftApply { .. }

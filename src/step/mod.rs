@@ -555,10 +555,7 @@ pub enum Step {
     NetnsLinkUp { pid: i32, dev: String },
     /// The container's default route, through its network's gateway.
     RouteAdd { pid: i32, gateway: String },
-    /// Wait (up to `wait_ms`) for the kernel to remove a stopped
-    /// container's veth pair with its network namespace.
-    VethTeardown { name: String, wait_ms: u64 },
-    /// Remove a host link left behind (a dead container's veth end).
+    /// Remove a container's veth pair by its host end.
     LinkRemove { name: String },
     /// Write a kernel setting under /proc/sys (ip_forward, route_localnet).
     SysctlWrite { key: String, value: String },
@@ -754,7 +751,6 @@ impl Step {
             Step::AddrAdd { .. } => "addr_add",
             Step::NetnsLinkUp { .. } => "netns_link_up",
             Step::RouteAdd { .. } => "route_add",
-            Step::VethTeardown { .. } => "veth_teardown",
             Step::LinkRemove { .. } => "link_remove",
             Step::SysctlWrite { .. } => "sysctl_write",
             Step::NftApply { .. } => "nft_apply",
@@ -816,7 +812,6 @@ impl Step {
                 | Step::AddrAdd { .. }
                 | Step::NetnsLinkUp { .. }
                 | Step::RouteAdd { .. }
-                | Step::VethTeardown { .. }
                 | Step::LinkRemove { .. }
                 | Step::SysctlWrite { .. }
                 | Step::NftApply { .. }

@@ -103,30 +103,14 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
             syscall: "netlink RTM_NEWROUTE".into(),
             look: in_netns(*pid, "ip route"),
         },
-        Step::VethTeardown { name, wait_ms } => Description {
-            title: l(
-                &format!("let the kernel remove the veth pair {name} with the container's network namespace"),
-                &format!("让内核随容器的网络命名空间删除 veth 对 {name}"),
-            ),
-            why: l(
-                &format!("The container's last process is gone, so its network namespace is being torn down by a kernel worker, and the veth pair with it (both ends). glassbox listens for the link's RTM_DELLINK notice for up to {wait_ms} ms rather than deleting it itself: a deletion of its own would race the worker and wait for an RCU barrier (~15 ms). If the link is still there after that (another process holds the namespace), glassbox removes it."),
-                &format!("容器的最后一个进程已经结束，它的网络命名空间正由内核的工作线程拆除，veth 对（两端）也随之删除。glassbox 监听这个接口的 RTM_DELLINK 通知，最多等 {wait_ms} 毫秒，而不是自己去删：自己删会和内核抢，还要等一次 RCU 屏障（约 15 毫秒）。等过之后接口若还在（有别的进程持有这个命名空间），glassbox 再删掉它。"),
-            ),
-            shell: format!("timeout 0.{wait_ms:03} sh -c 'while ip link show {name} >/dev/null 2>&1; do :; done'"),
-            syscall: l(
-                "netlink socket bound to RTMGRP_LINK; poll until RTM_DELLINK for the link",
-                "绑定到 RTMGRP_LINK 的 netlink 套接字；poll 直到收到该接口的 RTM_DELLINK",
-            ),
-            look: format!("ip link show {name}   # gone"),
-        },
         Step::LinkRemove { name } => Description {
             title: l(
-                &format!("remove the link {name} (the container's veth pair)"),
-                &format!("删除网络接口 {name}（容器的 veth 对）"),
+                &format!("remove the veth pair {name} (the container's network cable)"),
+                &format!("删除 veth 对 {name}（容器的网线）"),
             ),
             why: l(
-                "A veth pair goes with the container's network namespace: once its last process is gone, the kernel tears the namespace down in the background, and glassbox waits a moment for that. This one is still there (the container still runs: `network disconnect`; another process holds its namespace; or glassbox was killed half-way), so its host end is removed (the container's end goes with it) so nothing of the container is left. The kernel takes the link out at once; freeing it then waits for an RCU barrier (~15 ms), which a thread of glassbox waits out while the clean-up goes on.",
-                "veth 对随容器的网络命名空间一起消失：容器的最后一个进程结束后，内核在后台拆除这个命名空间，glassbox 会稍等片刻。这一对还在（容器仍在运行：`network disconnect`；别的进程还持有它的命名空间；或者 glassbox 中途被杀过），于是删掉它在宿主机的一端（容器那一端随之消失），容器就不留痕迹。内核会立即把这个接口摘掉；之后释放它要等一次 RCU 屏障（约 15 毫秒），这段时间由 glassbox 的一个线程等着，清理工作同时继续。",
+                "Deleting the host end of a veth pair deletes the container's end with it. A stopped container's pair would also go by itself with its network namespace, which a kernel worker tears down some milliseconds after the last process exits; glassbox does not wait for that, so nothing of the container is left when the command returns. The kernel takes both ends out of the list at once; freeing them then waits for an RCU barrier (~15 ms) in the task that asked, so glassbox asks from a short-lived process of its own, which waits that out in its place.",
+                "删除 veth 对在宿主机的一端，容器那一端也随之删除。已停止的容器的 veth 对本来也会随它的网络命名空间消失：最后一个进程退出后，内核的工作线程会在几毫秒后拆除这个命名空间；glassbox 不等这一步，命令返回时容器就不留痕迹。内核会立即把两端都从列表中摘掉；之后释放它们要在发出请求的任务里等一次 RCU 屏障（约 15 毫秒），所以 glassbox 让自己的一个短命进程去发这个请求，由它代为等待。",
             ),
             shell: format!("ip link del {name}"),
             syscall: "netlink RTM_DELLINK".into(),

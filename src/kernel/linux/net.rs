@@ -87,11 +87,6 @@ pub fn apply(step: &crate::step::Step, netns: &mut NetnsSocket) -> Result<()> {
         }
         Step::BridgeRemove { bridge } => Rtnl::host()?.delete_link(bridge).map(|_| ()),
         Step::LinkRemove { name } => super::netlink::delete_link_unlisted(name).map(|_| ()),
-        // Waited for, not done: whether it went, the engine looks next.
-        Step::VethTeardown { name, wait_ms } => {
-            super::netlink::wait_link_gone(name, std::time::Duration::from_millis(*wait_ms))
-                .map(|_| ())
-        }
         Step::VethCreate {
             host,
             peer,

@@ -60,12 +60,8 @@ impl Rtnl {
         Ok(Rtnl { socket, seq: 1 })
     }
 
-    /// Send one request and collect the answers until its ack (or error).
-    fn request(
-        &mut self,
-        message: RouteNetlinkMessage,
-        flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
+    /// The bytes of one request (with the next sequence number), asking for an ack.
+    fn encode(&mut self, message: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         self.seq += 1;
@@ -74,6 +70,16 @@ impl Rtnl {
         msg.finalize();
         let mut buf = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut buf);
+        buf
+    }
+
+    /// Send one request and collect the answers until its ack (or error).
+    fn request(
+        &mut self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let buf = self.encode(message, flags);
         self.socket.send(&buf, 0).context("netlink send")?;
         let mut answers = Vec::new();
         let mut rx: Vec<u8> = Vec::with_capacity(65536);
@@ -341,47 +347,113 @@ pub fn link_index(name: &str) -> Result<Option<u32>> {
 /// kernel has taken the link out of it (`ip link` no longer shows it);
 /// false when there was no such link.
 ///
-/// The request itself answers later: after unlisting the device (and, for a
-/// veth, its peer) the kernel waits in `netdev_run_todo` for an RCU barrier
-/// (every CPU's pending RCU callbacks run, ~15 ms) before freeing it. A
-/// thread of glassbox waits that out while the clean-up goes on; the process
-/// cannot end before it (the kernel completes the request first), so the
-/// device is freed by the time glassbox exits too.
+/// The request itself is answered later. Holding the RTNL lock, the kernel
+/// unlists the device (for a veth, its peer too), waits for an expedited RCU
+/// grace period (well under a millisecond) and sends its RTM_DELLINK
+/// notice; then, in `netdev_run_todo`, it waits for an RCU barrier (every
+/// CPU's pending RCU callbacks run, ~15 ms) before it frees the device and
+/// answers. That wait happens in the sending task, and a process cannot
+/// exit while one of its threads is in it. So the request is sent by a
+/// short-lived process of glassbox's (forked twice, so init adopts it),
+/// which holds nothing else open, waits for the answer and reports it on a
+/// pipe; glassbox goes on once it sees the notice.
 pub fn delete_link_unlisted(name: &str) -> Result<bool> {
+    use std::os::fd::AsRawFd;
     let mut nl = Rtnl::host()?;
     let Some(index) = nl.index_of(name)? else {
         return Ok(false);
     };
-    let watch = link_watch()?;
-    let owned = name.to_string();
-    let request = std::thread::Builder::new()
-        .name("link-del".into())
-        .spawn(move || nl.delete_index(&owned, index))
-        .context("start the link-removal thread")?;
-    let answered = || request.is_finished();
-    if await_unlisted(&watch, index, None, &answered) && !request.is_finished() {
-        return Ok(true); // the thread finishes the request on its own
+    let watch = link_watch()?; // before the request, so its notice cannot be missed
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    let request = nl.encode(RouteNetlinkMessage::DelLink(m), 0);
+    let seq = nl.seq;
+    let mut rx = vec![0u8; 8192];
+    let (answer, report) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe for the link removal")?;
+    // SAFETY: the forked processes only make raw system calls on memory
+    // allocated above (no allocation, no lock) and leave by _exit.
+    match unsafe { nix::unistd::fork() }.context("fork the link removal")? {
+        nix::unistd::ForkResult::Child => unsafe {
+            if libc::fork() == 0 {
+                send_and_report(
+                    nl.socket.as_raw_fd(),
+                    &request,
+                    seq,
+                    report.as_raw_fd(),
+                    &mut rx,
+                );
+            }
+            libc::_exit(0)
+        },
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(report);
+            let _ = nix::sys::wait::waitpid(child, None);
+        }
     }
-    request
-        .join()
-        .map_err(|_| anyhow!("the link-removal thread panicked"))?
+    drop(nl);
+    await_removal(&watch, index, answer).with_context(|| format!("delete {name}"))
 }
 
-/// Wait up to `timeout` for the host's link `name` to go away without
-/// glassbox's help: a veth pair goes with its container's network namespace,
-/// which the kernel tears down in the background once the container's last
-/// process has exited (about a millisecond later on a quiet host; the worker
-/// takes one batch of namespaces at a time, so later when it is still busy
-/// with an earlier one), and that teardown also waits out the RCU barrier
-/// `delete_link_unlisted` describes, in a kernel worker instead of in
-/// glassbox. Whether it is gone.
-pub fn wait_link_gone(name: &str, timeout: std::time::Duration) -> Result<bool> {
-    let deadline = std::time::Instant::now() + timeout;
-    let watch = link_watch()?; // before looking, so its notice cannot be missed
-    let Some(index) = Rtnl::host()?.index_of(name)? else {
-        return Ok(true);
+/// In the orphaned process: keep only the netlink socket (as fd 3) and the
+/// report pipe (fd 4), leave the terminal's session (no signal meant for
+/// glassbox reaches it), send `request`, read until its answer, write the
+/// answer's errno (0: done) as four bytes, and exit.
+///
+/// # Safety
+/// Only in a freshly forked child: it closes every other descriptor.
+unsafe fn send_and_report(sock: i32, request: &[u8], seq: u32, report: i32, rx: &mut [u8]) -> ! {
+    let (s, r) = (
+        libc::fcntl(sock, libc::F_DUPFD, 100),
+        libc::fcntl(report, libc::F_DUPFD, 100),
+    );
+    libc::dup2(s, 3);
+    libc::dup2(r, 4);
+    if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
+        for fd in 5..1024 {
+            libc::close(fd);
+        }
+    }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+    for fd in 0..3 {
+        libc::dup2(null, fd);
+    }
+    if null > 4 {
+        libc::close(null);
+    }
+    libc::setsid();
+    let errno = || *libc::__errno_location();
+    let code: i32 = if libc::send(3, request.as_ptr().cast(), request.len(), 0) < 0 {
+        errno()
+    } else {
+        'answer: loop {
+            let n = libc::recv(3, rx.as_mut_ptr().cast(), rx.len(), 0);
+            if n < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                break errno();
+            }
+            let n = n as usize;
+            let word = |at: usize| u32::from_ne_bytes([rx[at], rx[at + 1], rx[at + 2], rx[at + 3]]);
+            // struct nlmsghdr { u32 len; u16 type; u16 flags; u32 seq; u32 pid },
+            // then, for NLMSG_ERROR, an i32: minus the errno, 0 for an ack.
+            let mut off = 0;
+            while off + 20 <= n {
+                let len = word(off) as usize;
+                let kind = u16::from_ne_bytes([rx[off + 4], rx[off + 5]]);
+                if kind == libc::NLMSG_ERROR as u16 && word(off + 8) == seq {
+                    break 'answer (word(off + 16) as i32).wrapping_neg();
+                }
+                if len < 16 {
+                    break;
+                }
+                off += (len + 3) & !3;
+            }
+        }
     };
-    Ok(await_unlisted(&watch, index, Some(deadline), &|| false))
+    libc::write(4, (&code as *const i32).cast(), 4);
+    libc::_exit(0)
 }
 
 /// A netlink socket subscribed to the host's link notifications (RTMGRP_LINK).
@@ -393,53 +465,68 @@ fn link_watch() -> Result<Socket> {
     Ok(watch)
 }
 
-/// Read `watch` until link `index` is out of the namespace: its own
-/// RTM_DELLINK notice (the kernel unlists a device before it sends that).
-/// False when `stop` says so first, `deadline` passes, or the notices
-/// overran the socket.
-fn await_unlisted(
-    watch: &Socket,
-    index: u32,
-    deadline: Option<std::time::Instant>,
-    stop: &dyn Fn() -> bool,
-) -> bool {
-    let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+/// Until link `index` is unlisted (its RTM_DELLINK notice on `watch`: true)
+/// or the orphaned request answers on `answer` first (done: true; ENODEV,
+/// someone else removed it first: false; or the error).
+fn await_removal(watch: &Socket, index: u32, answer: std::os::fd::OwnedFd) -> Result<bool> {
+    use std::os::fd::AsRawFd;
     let mut rx: Vec<u8> = Vec::with_capacity(65536);
     loop {
-        if stop() || late() {
-            return false;
-        }
-        let mut fds = [libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(watch),
+        let mut fds = [watch.as_raw_fd(), answer.as_raw_fd()].map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        }];
-        // SAFETY: one pollfd we own, for the length given.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 1) } <= 0 {
-            continue;
+        });
+        // SAFETY: two pollfds we own, for the length given.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
         }
-        rx.clear();
-        let Ok(n) = watch.recv(&mut rx, libc::MSG_DONTWAIT) else {
-            return false; // overrun (ENOBUFS) or the like
-        };
-        let mut offset = 0;
-        while offset < n {
-            let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[offset..n]) else {
-                break;
+        if fds[0].revents != 0 {
+            rx.clear();
+            if watch.recv(&mut rx, libc::MSG_DONTWAIT).is_ok() && dellink_of(&rx, index) {
+                return Ok(true);
+            }
+        }
+        if fds[1].revents != 0 {
+            let mut code = [0u8; 4];
+            let n = nix::unistd::read(answer.as_raw_fd(), &mut code)
+                .context("read the link removal's answer")?;
+            if n != 4 {
+                bail!("the process removing the link ended without an answer");
+            }
+            return match i32::from_ne_bytes(code) {
+                0 => Ok(true),
+                libc::ENODEV => Ok(false),
+                errno => Err(std::io::Error::from_raw_os_error(errno).into()),
             };
-            let len = msg.header.length as usize;
-            if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) = msg.payload {
-                // The link's own notice (a bridge port's, AF_BRIDGE, comes first).
-                if l.header.index == index && l.header.interface_family == AddressFamily::Unspec {
-                    return true;
-                }
-            }
-            if len == 0 {
-                break;
-            }
-            offset += len;
         }
     }
+}
+
+/// Whether `rx` holds link `index`'s own RTM_DELLINK notice (a bridge
+/// port's, AF_BRIDGE, comes first).
+fn dellink_of(rx: &[u8], index: u32) -> bool {
+    let mut offset = 0;
+    while offset < rx.len() {
+        let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[offset..]) else {
+            return false;
+        };
+        let len = msg.header.length as usize;
+        if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) = msg.payload {
+            if l.header.index == index && l.header.interface_family == AddressFamily::Unspec {
+                return true;
+            }
+        }
+        if len == 0 {
+            return false;
+        }
+        offset += len;
+    }
+    false
 }
 
 /// The links of the host's namespace (`None`) or of process `pid`'s.

@@ -334,8 +334,6 @@ impl SimNet {
                 l.up = true;
                 Ok(())
             }
-            // The model drops a namespace's pairs with its last process at once.
-            Step::VethTeardown { .. } => Ok(()),
             Step::BridgeRemove { bridge } | Step::LinkRemove { name: bridge } => {
                 let host = self.host();
                 let i = host
