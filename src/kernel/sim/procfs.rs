@@ -242,12 +242,15 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
             file(0o644, format!("{}\n", p.oom_score_adj)),
         ));
         // The kernel's `%10u %10u %10u` lines; the host's namespace maps all ids.
-        let id_map = match p.id_map {
-            Some(m) => format!("{:>10} {:>10} {:>10}\n", 0, m.host, m.size),
-            None => format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX),
+        let (uid_map, gid_map) = match &p.id_map {
+            Some(m) => (m.uids().proc_text(), m.gids().proc_text()),
+            None => {
+                let all = format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX);
+                (all.clone(), all)
+            }
         };
-        out.push((format!("{d}/uid_map"), file(0o644, id_map.clone())));
-        out.push((format!("{d}/gid_map"), file(0o644, id_map)));
+        out.push((format!("{d}/uid_map"), file(0o644, uid_map)));
+        out.push((format!("{d}/gid_map"), file(0o644, gid_map)));
         out.push((format!("{d}/mounts"), file(0o444, mounts.clone())));
         out.push((format!("{d}/mountinfo"), file(0o444, mountinfo.clone())));
         out.push((format!("{d}/cwd"), Node::symlink(p.cwd.clone())));
