@@ -836,6 +836,96 @@ mod tests {
         );
     }
 
+    /// config.json's maps as serde reads them from a bundle.
+    fn linux_with(maps: serde_json::Value) -> oci_spec::runtime::Linux {
+        serde_json::from_value(maps).unwrap()
+    }
+
+    fn refusal(maps: serde_json::Value) -> String {
+        let e = id_map(&linux_with(maps)).unwrap_err();
+        let code = e.downcast_ref::<crate::error::ExitError>().map(|x| x.code);
+        assert_eq!(code, Some(crate::error::EXIT_ENGINE), "{e:#}");
+        format!("{e:#}")
+    }
+
+    /// podman's --uidmap 0:100000:1000 --uidmap 1000:1000:1
+    /// --uidmap 1001:101001:64535 with two other gid ranges: taken as given.
+    #[test]
+    fn several_id_ranges_are_taken_as_given() {
+        let map = id_map(&linux_with(serde_json::json!({
+            "uidMappings": [
+                {"containerID": 0, "hostID": 100000, "size": 1000},
+                {"containerID": 1000, "hostID": 1000, "size": 1},
+                {"containerID": 1001, "hostID": 101001, "size": 64535}
+            ],
+            "gidMappings": [
+                {"containerID": 0, "hostID": 200000, "size": 10},
+                {"containerID": 10, "hostID": 300000, "size": 5}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(
+            map.uids().text(),
+            "0 100000 1000\n1000 1000 1\n1001 101001 64535\n"
+        );
+        assert_eq!(map.gids().text(), "0 200000 10\n10 300000 5\n");
+        assert_eq!(map.root(), (100000, 200000));
+        let step = Step::UsernsMap { pid: 42, map };
+        assert_eq!(
+            step.describe(crate::step::Lang::En).shell,
+            "printf '0 100000 1000\\n1000 1000 1\\n1001 101001 64535\\n' > /proc/42/uid_map; printf '0 200000 10\\n10 300000 5\\n' > /proc/42/gid_map"
+        );
+    }
+
+    #[test]
+    fn id_maps_the_kernel_refuses_are_refused_naming_the_entry() {
+        let one = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 10}]);
+        let e = refusal(serde_json::json!({"uidMappings": one}));
+        assert!(
+            e.contains("gidMappings is empty while uidMappings is given"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": []}));
+        assert!(
+            e.contains("uidMappings is empty while gidMappings is given"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({}));
+        assert!(
+            e.contains("needs linux.uidMappings and linux.gidMappings"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 10},
+            {"containerID": 9, "hostID": 50, "size": 1}
+        ]}));
+        assert!(
+            e.contains("gidMappings[1] (9:50:1) overlaps gidMappings[0] (0:5:10) in container ids"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 10},
+            {"containerID": 10, "hostID": 0, "size": 6}
+        ]}));
+        assert!(
+            e.contains("uidMappings[1] (10:0:6) overlaps uidMappings[0] (0:5:10) in host ids"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 0}
+        ]}));
+        assert!(e.contains("uidMappings[0] (0:5:0) has size 0"), "{e}");
+        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
+            {"containerID": 1, "hostID": 5, "size": 10}
+        ]}));
+        assert!(e.contains("gidMappings maps no container id 0"), "{e}");
+        let many: Vec<_> = (0..341)
+            .map(|i| serde_json::json!({"containerID": i, "hostID": 1000 + i, "size": 1}))
+            .collect();
+        let e = refusal(serde_json::json!({"uidMappings": many, "gidMappings": one}));
+        assert!(e.contains("uidMappings has 341 ranges"), "{e}");
+    }
+
     fn spec_with(path: &str) -> Spec {
         let mut spec = Spec::default();
         let mut linux = spec.linux().clone().unwrap_or_default();
