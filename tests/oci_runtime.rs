@@ -633,25 +633,30 @@ fn podman_runs_containers_with_glassbox_runtime() {
         "/tmp",
     ]);
     assert!(!o.status.success(), "chown worked without CAP_CHOWN");
-    // --uidmap/--gidmap: a user namespace with podman's maps
+    // --uidmap/--gidmap: a user namespace with podman's maps, several
+    // ranges, uids and gids each their own
     let out = pm.ok(&[
         "run",
         "--rm",
         "--network",
         "none",
         "--uidmap",
-        "0:300000:65536",
+        "0:300000:1000",
+        "--uidmap",
+        "1000:310000:64536",
         "--gidmap",
-        "0:300000:65536",
+        "0:400000:65536",
         "busybox",
         "sh",
         "-c",
-        "id -u; cat /proc/self/uid_map /proc/self/gid_map",
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
     ]);
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(
         words,
-        ["0", "0", "300000", "65536", "0", "300000", "65536"],
+        [
+            "0", "0", "0", "300000", "1000", "1000", "310000", "64536", "0", "400000", "65536"
+        ],
         "{out}"
     );
 }
