@@ -654,9 +654,7 @@ fn podman_runs_containers_with_glassbox_runtime() {
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(
         words,
-        [
-            "0", "0", "0", "300000", "1000", "1000", "310000", "64536", "0", "400000", "65536"
-        ],
+        ["0", "0", "0", "300000", "1000", "1000", "310000", "64536", "0", "400000", "65536"],
         "{out}"
     );
 }
