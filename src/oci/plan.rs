@@ -873,8 +873,62 @@ mod tests {
         let step = Step::UsernsMap { pid: 42, map };
         assert_eq!(
             step.describe(crate::step::Lang::En).shell,
-            "printf '0 100000 1000\\n1000 1000 1\\n1001 101001 64535\\n' > /proc/42/uid_map; printf '0 200000 10\\n10 300000 5\\n' > /proc/42/gid_map"
+            "printf '0 100000 1000\\n1000 1000 1\\n1001 101001 64535\\n' | dd of=/proc/42/uid_map bs=4096 iflag=fullblock status=none; printf '0 200000 10\\n10 300000 5\\n' | dd of=/proc/42/gid_map bs=4096 iflag=fullblock status=none"
         );
+    }
+
+    /// The userns_map step's shell line, pasted into bash for a process in
+    /// a new user namespace (unshare, no maps yet), writes every range.
+    #[test]
+    fn the_userns_map_shell_line_writes_every_range() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let mut holder = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "30"])
+            .spawn()
+            .expect("unshare");
+        let pid = holder.id() as i32;
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        for _ in 0..100 {
+            if std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|l| l != own) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let map = id_map(&linux_with(serde_json::json!({
+            "uidMappings": [
+                {"containerID": 0, "hostID": 100000, "size": 1000},
+                {"containerID": 1000, "hostID": 1000, "size": 1},
+                {"containerID": 1001, "hostID": 101001, "size": 64535}
+            ],
+            "gidMappings": [
+                {"containerID": 0, "hostID": 200000, "size": 10},
+                {"containerID": 10, "hostID": 300000, "size": 5}
+            ]
+        })))
+        .unwrap();
+        let shell = Step::UsernsMap {
+            pid,
+            map: map.clone(),
+        }
+        .describe(crate::step::Lang::En)
+        .shell;
+        let out = std::process::Command::new("bash")
+            .args(["-c", &shell])
+            .output()
+            .unwrap();
+        let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap();
+        let (uids, gids) = (read("uid_map"), read("gid_map"));
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(uids, map.uids().proc_text());
+        assert_eq!(gids, map.gids().proc_text());
     }
 
     #[test]

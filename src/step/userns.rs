@@ -29,9 +29,13 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            // printf, not echo: one write of every line, as the kernel wants.
+            // The kernel takes a map in one write(2) only; bash writes its
+            // printf line by line, so dd gathers every line and writes once.
             let printf = |r: &IdRanges, file: &str| {
-                format!("printf '{}' > /proc/{pid}/{file}", r.text().replace('\n', "\\n"))
+                format!(
+                    "printf '{}' | dd of=/proc/{pid}/{file} bs=4096 iflag=fullblock status=none",
+                    r.text().replace('\n', "\\n")
+                )
             };
             Description {
                 title: l(

@@ -396,6 +396,47 @@ mod tests {
         }
     }
 
+    /// Every range of a user namespace's map, uids and gids apart, in the
+    /// kernel's `%10u %10u %10u` lines; the host's maps all ids.
+    #[test]
+    fn uid_map_and_gid_map_show_every_range() {
+        use crate::confine::userns::{IdMap, IdRange, IdRanges};
+        let r = |container, host, size| IdRange {
+            container,
+            host,
+            size,
+        };
+        let mut p = proc1();
+        p.id_map = Some(
+            IdMap::new(
+                IdRanges(vec![r(0, 100_000, 1000), r(1000, 1000, 1)]),
+                IdRanges(vec![r(0, 200_000, 10)]),
+            )
+            .unwrap(),
+        );
+        let mut host = proc1();
+        host.pid = 2;
+        let view = ProcView {
+            procs: vec![p, host],
+            mounts: vec![],
+            uptime_secs: 1,
+            cpus: 2,
+        };
+        let e = entries(&view);
+        assert_eq!(
+            text(find(&e, "1/uid_map")),
+            "         0     100000       1000\n      1000       1000          1\n"
+        );
+        assert_eq!(
+            text(find(&e, "1/gid_map")),
+            "         0     200000         10\n"
+        );
+        assert_eq!(
+            text(find(&e, "2/gid_map")),
+            "         0          0 4294967295\n"
+        );
+    }
+
     #[test]
     fn cgroup_files_per_layout() {
         let id = "abc";
