@@ -165,7 +165,8 @@ impl SimChild {
             })
             .unwrap_or_default();
         let (uid, gid) = self.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
-        // Seen from the host, ids in a user namespace of its own are shifted.
+        // Seen from the host, ids in a user namespace of its own go through
+        // its ranges (an id in none shows as 65534).
         let id_map = self.id_map();
         let (uid, gid) = match &id_map {
             Some(m) => (
