@@ -871,6 +871,15 @@ mod tests {
         assert_eq!(map.gids().text(), "0 200000 10\n10 300000 5\n");
         assert_eq!(map.root(), (100000, 200000));
         let step = Step::UsernsMap { pid: 42, map };
+        let why = step.describe(crate::step::Lang::En).why;
+        assert!(
+            why.contains("Users, container to host: 0-999 are 100000-100999, 1000 is 1000, 1001-65535 are 101001-165535. Groups: 0-9 are 200000-200009, 10-14 are 300000-300004."),
+            "{why}"
+        );
+        assert!(step
+            .describe(crate::step::Lang::Zh)
+            .why
+            .contains("10-14 对应 300000-300004"));
         assert_eq!(
             step.describe(crate::step::Lang::En).shell,
             "printf '0 100000 1000\\n1000 1000 1\\n1001 101001 64535\\n' | dd of=/proc/42/uid_map bs=4096 iflag=fullblock status=none; printf '0 200000 10\\n10 300000 5\\n' | dd of=/proc/42/gid_map bs=4096 iflag=fullblock status=none"

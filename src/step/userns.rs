@@ -14,14 +14,16 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
     match step {
         Step::UsernsMap { pid, map } => {
             let (uid, gid) = map.root();
-            let spans = |r: &IdRanges, to: &str| {
+            // `to`: the verb for one id and for a range ("is", "are").
+            let spans = |r: &IdRanges, to: (&str, &str)| {
                 r.0.iter()
                     .map(|r| match r.size {
-                        1 => format!("{} {to} {}", r.container, r.host),
+                        1 => format!("{} {} {}", r.container, to.0, r.host),
                         n => format!(
-                            "{}-{} {to} {}-{}",
+                            "{}-{} {} {}-{}",
                             r.container,
                             r.container as u64 + n as u64 - 1,
+                            to.1,
                             r.host,
                             r.host as u64 + n as u64 - 1
                         ),
@@ -45,13 +47,13 @@ pub fn describe(step: &Step, lang: Lang) -> Description {
                 why: l(
                     &format!(
                         "The new user namespace starts with no ids at all. Each line of uid_map and gid_map maps a range of the container's ids to host ids; an id in no range does not exist there (it shows as 65534). Users, container to host: {}. Groups: {}. Root in the container is an ordinary unprivileged user on the host; were it to break out, it could touch nothing the host's users own.",
-                        spans(map.uids(), "are"),
-                        spans(map.gids(), "are")
+                        spans(map.uids(), ("is", "are")),
+                        spans(map.gids(), ("is", "are"))
                     ),
                     &format!(
                         "新的用户命名空间一开始没有任何 id。uid_map 和 gid_map 的每一行把容器里的一段 id 映射到宿主机上的一段 id；不在任何一段里的 id 在那里不存在（显示为 65534）。用户，容器对宿主机：{}。组：{}。容器里的 root 在宿主机上只是一个普通的无特权用户；就算它逃出容器，也动不了宿主机用户的任何东西。",
-                        spans(map.uids(), "对应"),
-                        spans(map.gids(), "对应")
+                        spans(map.uids(), ("对应", "对应")),
+                        spans(map.gids(), ("对应", "对应"))
                     ),
                 ),
                 shell: format!(
