@@ -633,25 +633,28 @@ fn podman_runs_containers_with_glassbox_runtime() {
         "/tmp",
     ]);
     assert!(!o.status.success(), "chown worked without CAP_CHOWN");
-    // --uidmap/--gidmap: a user namespace with podman's maps
+    // --uidmap/--gidmap: a user namespace with podman's maps, several
+    // ranges, uids and gids each their own
     let out = pm.ok(&[
         "run",
         "--rm",
         "--network",
         "none",
         "--uidmap",
-        "0:300000:65536",
+        "0:300000:1000",
+        "--uidmap",
+        "1000:310000:64536",
         "--gidmap",
-        "0:300000:65536",
+        "0:400000:65536",
         "busybox",
         "sh",
         "-c",
-        "id -u; cat /proc/self/uid_map /proc/self/gid_map",
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
     ]);
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(
         words,
-        ["0", "0", "300000", "65536", "0", "300000", "65536"],
+        ["0", "0", "0", "300000", "1000", "1000", "310000", "64536", "0", "400000", "65536"],
         "{out}"
     );
 }
@@ -1231,16 +1234,21 @@ fn a_user_namespace_gets_the_maps_of_config_json() {
     );
     assert!(b.rt(&["delete", "--force", &id]).status.success());
 
-    // maps glassbox-runtime cannot make are refused, naming them
+    // maps the kernel would refuse are refused up front, naming the entry
     let bad = b.id("userns-bad");
     b.config(|c| {
-        c["linux"]["gidMappings"] =
-            serde_json::json!([{"containerID": 0, "hostID": host + 1, "size": 10}]);
+        c["linux"]["gidMappings"] = serde_json::json!([
+            {"containerID": 0, "hostID": host, "size": 10},
+            {"containerID": 10, "hostID": host + 5, "size": 10}
+        ]);
     });
     let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &bad]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("{}:10", host + 1)),
+        stderr(&o).contains(&format!(
+            "gidMappings[1] (10:{}:10) overlaps gidMappings[0] (0:{host}:10) in host ids",
+            host + 5
+        )),
         "{}",
         stderr(&o)
     );
@@ -1262,6 +1270,64 @@ fn a_user_namespace_gets_the_maps_of_config_json() {
         stderr(&o)
     );
     assert!(!b.root().join(&joined).exists());
+}
+
+/// Several ranges, uids and gids each their own (podman's repeated
+/// --uidmap/--gidmap): the container's uid_map and gid_map hold exactly
+/// those lines, and its root is the first range's host ids.
+#[test]
+fn several_id_ranges_are_written_as_config_json_gives_them() {
+    let Some(mut b) = Bundle::new() else { return };
+    let id = b.id("userns-ranges");
+    let host = Bundle::host_ids(0);
+    b.sleep_in_user_namespace(host);
+    let uids = [
+        (0, host, 1000),
+        (1000, host + 2000, 1),
+        (1001, host + 5001, 2000),
+    ];
+    let gids = [(0, host + 10_000, 500), (500, host + 20_000, 100)];
+    let json = |m: &[(u32, u32, u32)]| {
+        m.iter()
+            .map(|(c, h, n)| serde_json::json!({"containerID": c, "hostID": h, "size": n}))
+            .collect::<Vec<_>>()
+    };
+    b.config(|c| {
+        c["linux"]["uidMappings"] = json(&uids).into();
+        c["linux"]["gidMappings"] = json(&gids).into();
+    });
+    let bundle = b.bundle();
+    let o = b.rt(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap();
+    let lines = |text: String| {
+        text.lines()
+            .map(|l| {
+                let n: Vec<u32> = l.split_whitespace().map(|n| n.parse().unwrap()).collect();
+                (n[0], n[1], n[2])
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines(read("uid_map")), uids);
+    assert_eq!(lines(read("gid_map")), gids);
+    assert!(b.rt(&["start", &id]).status.success());
+    eventually(5, "sleep to run", || {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"))
+    });
+    let status = read("status");
+    let ids = |key: &str| {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("Uid:"), vec![host.to_string(); 4]);
+    assert_eq!(ids("Gid:"), vec![(host + 10_000).to_string(); 4]);
+    assert_eq!(b.state(&id)["status"], "running");
+    assert!(b.rt(&["delete", "--force", &id]).status.success());
 }
 
 #[test]

@@ -222,7 +222,7 @@ impl Security {
             read_only: self.read_only,
             tmpfs,
             devices: self.devices.clone(),
-            userns: self.userns,
+            userns: self.userns.clone(),
         })
     }
 }

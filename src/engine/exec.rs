@@ -216,7 +216,7 @@ pub fn exec(
         pid: c.state.pid,
         namespaces,
     }];
-    if let Some(map) = conf.userns {
+    if let Some(map) = conf.userns.clone() {
         // Joined as host root, which the namespace does not map: become its root.
         steps.push(Step::UsernsRoot { map });
     }

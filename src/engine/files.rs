@@ -580,7 +580,7 @@ fn copy_in(
     dir: BorrowedFd,
     name: &[u8],
     shown: &str,
-    owner: Option<u32>,
+    owner: Option<(u32, u32)>,
 ) -> Result<()> {
     let m = fs::symlink_metadata(src).with_context(|| format!("{}", src.display()))?;
     let mode = m.mode() & 0o7777;
@@ -654,24 +654,24 @@ fn copy_in(
 fn own(
     dir: BorrowedFd,
     name: &[u8],
-    owner: Option<u32>,
+    owner: Option<(u32, u32)>,
     mode: Option<u32>,
     shown: &str,
 ) -> Result<()> {
-    let Some(id) = owner else {
+    let Some((uid, gid)) = owner else {
         return Ok(());
     };
-    fsutil::chown_at(dir, name, id, id).with_context(|| format!("chown {shown}"))?;
+    fsutil::chown_at(dir, name, uid, gid).with_context(|| format!("chown {shown}"))?;
     if let Some(mode) = mode {
         fsutil::chmod_at(dir, name, mode).with_context(|| format!("chmod {shown}"))?;
     }
     Ok(())
 }
 
-/// Who owns what `cp` makes in `c`: its root's host uid with a user
-/// namespace, else None (host root, glassbox itself).
-fn copy_owner(c: &Container) -> Option<u32> {
-    c.config.security.userns.map(|m| m.host)
+/// Who owns what `cp` makes in `c`: its root's host uid and gid with a
+/// user namespace, else None (host root, glassbox itself).
+fn copy_owner(c: &Container) -> Option<(u32, u32)> {
+    c.config.security.userns.as_ref().map(|m| m.root())
 }
 
 /// Where a copy of `src_name` lands given docker's rules for DEST: into an
@@ -899,7 +899,7 @@ pub fn copy_from_as_tar(
             n => n,
         };
         let mut builder = tar::Builder::new(out);
-        let ids = c.config.security.userns;
+        let ids = c.config.security.userns.as_ref();
         append_fd(
             &mut builder,
             node.as_fd(),
@@ -931,7 +931,7 @@ fn append_fd<W: Write>(
     builder: &mut tar::Builder<W>,
     fd: BorrowedFd,
     name: &Path,
-    ids: Option<IdMap>,
+    ids: Option<&IdMap>,
     filter: &mut dyn FnMut(&Path, &libc::stat) -> Walk,
 ) -> Result<()> {
     let st = fsutil::fstat(fd)?;
@@ -946,7 +946,7 @@ fn append_children<W: Write>(
     builder: &mut tar::Builder<W>,
     dir: BorrowedFd,
     name: &Path,
-    ids: Option<IdMap>,
+    ids: Option<&IdMap>,
     filter: &mut dyn FnMut(&Path, &libc::stat) -> Walk,
 ) -> Result<()> {
     for n in fsutil::dir_entries(dir)? {
@@ -971,15 +971,17 @@ fn append_one<W: Write>(
     fd: BorrowedFd,
     st: &libc::stat,
     name: &Path,
-    ids: Option<IdMap>,
+    ids: Option<&IdMap>,
 ) -> Result<()> {
     let file = fs::File::from(fd.try_clone_to_owned()?);
     let meta = file.metadata()?;
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
     if let Some(map) = ids {
-        h.set_uid(map.to_container(st.st_uid).unwrap_or(st.st_uid) as u64);
-        h.set_gid(map.to_container(st.st_gid).unwrap_or(st.st_gid) as u64);
+        // An id no range maps is kept: the layers' files are host root's,
+        // which the idmapped mounts show as the container's root (0).
+        h.set_uid(map.uids().to_container(st.st_uid).unwrap_or(st.st_uid) as u64);
+        h.set_gid(map.gids().to_container(st.st_gid).unwrap_or(st.st_gid) as u64);
     }
     if fsutil::is_symlink(st) {
         let target = fsutil::readlink_fd(fd)?;
@@ -1138,7 +1140,7 @@ pub fn export(
         let mut builder = tar::Builder::new(out);
         let dev = fsutil::fstat(croot.fd())?.st_dev;
         // Mounts inside (none in the helper's fresh overlay, but be sure): their mount point only.
-        let ids = c.config.security.userns;
+        let ids = c.config.security.userns.as_ref();
         append_children(
             &mut builder,
             croot.fd(),
@@ -1192,7 +1194,7 @@ pub fn layer_tar(root: &Path, c: &Container, w: &mut dyn Write) -> Result<()> {
         upper_root.fd(),
         Path::new(""),
         &skip,
-        c.config.security.userns,
+        c.config.security.userns.as_ref(),
     )?;
     builder.finish()?;
     Ok(())
@@ -1214,7 +1216,7 @@ fn layer_walk<W: Write>(
     dir: BorrowedFd,
     rel: &Path,
     skip: &BTreeSet<PathBuf>,
-    ids: Option<IdMap>,
+    ids: Option<&IdMap>,
 ) -> Result<()> {
     for name in fsutil::dir_entries(dir)? {
         let name_os = OsStr::from_bytes(&name);

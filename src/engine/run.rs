@@ -374,9 +374,9 @@ fn child_steps(
     let mut steps = Vec::new();
     // In a user namespace of its own the child first becomes that
     // namespace's root, then stacks the idmapped copies of the layers.
-    let lower = match conf.userns {
+    let lower = match &conf.userns {
         Some(map) => {
-            steps.push(Step::UsernsRoot { map });
+            steps.push(Step::UsernsRoot { map: map.clone() });
             steps.push(Step::MountPrivate);
             let targets = idmapped_targets(dir, lower.len());
             steps.push(Step::AttachLayers {
@@ -1032,7 +1032,7 @@ pub fn create(
                             userns::allocate(
                                 &existing
                                     .iter()
-                                    .filter_map(|o| o.config.security.userns)
+                                    .filter_map(|o| o.config.security.userns.clone())
                                     .collect::<Vec<_>>(),
                             )
                             .map_err(engine_error)?,
@@ -1374,7 +1374,8 @@ fn start_container(
     } else {
         store.layer_dirs(image)?
     };
-    if let Some(map) = conf.userns {
+    if let Some(map) = &conf.userns {
+        let (uid, gid) = map.root();
         if !kernel.is_simulated() {
             searchable_by_others(&dir)?;
         }
@@ -1383,8 +1384,8 @@ fn start_container(
                 .iter()
                 .map(|f| dir.join(f))
                 .collect(),
-            uid: map.host,
-            gid: map.host,
+            uid,
+            gid,
         };
         if apply_step(kernel, observer, &chown)? == Go::Abort {
             return Ok(Outcome::Aborted("chown"));
@@ -1518,14 +1519,17 @@ fn start_container(
         return Ok(Outcome::Aborted("exec"));
     }
 
-    if let Some(map) = conf.userns {
+    if let Some(map) = &conf.userns {
         let userns_steps = [
-            Step::UsernsMap { pid, map },
+            Step::UsernsMap {
+                pid,
+                map: map.clone(),
+            },
             Step::IdmapLayers {
                 pid,
                 layers: lower.clone(),
                 targets: idmapped_targets(&dir, lower.len()),
-                map,
+                map: map.clone(),
             },
         ];
         for step in &userns_steps {

@@ -197,13 +197,14 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     // In a user namespace the waiting process is an unprivileged host user:
     // the fifo (the runtime's own bookkeeping, like its mkfifo) becomes that
     // user's, as runc chowns its exec.fifo to the container's root.
-    if let Some(map) = plan.user_root {
+    if let Some(map) = &plan.user_root {
+        let (uid, gid) = map.root();
         nix::unistd::chown(
             &fifo,
-            Some(nix::unistd::Uid::from_raw(map.host)),
-            Some(nix::unistd::Gid::from_raw(map.host)),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
         )
-        .with_context(|| format!("chown {} to {}", fifo.display(), map.host))?;
+        .with_context(|| format!("chown {} to {uid}:{gid}", fifo.display()))?;
     }
     let mut observer = rt.observer("create", &a.id);
     kernel.warm_cgroup_migration();
@@ -224,11 +225,14 @@ fn create_in(rt: &Runtime, a: &CreateArgs, foreground: bool, undo: &mut Undo) ->
     )?;
     observer.after(&plan.clone);
     let ok = (|| -> Result<Record> {
-        if let Some(map) = plan.userns {
+        if let Some(map) = &plan.userns {
             do_step(
                 &mut kernel,
                 observer.as_mut(),
-                &Step::UsernsMap { pid, map },
+                &Step::UsernsMap {
+                    pid,
+                    map: map.clone(),
+                },
             )?;
         }
         do_step(

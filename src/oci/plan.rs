@@ -27,36 +27,41 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// config.json's uidMappings and gidMappings for a new user namespace, in
-/// the form glassbox's own user namespaces take: one range each, starting
-/// at the container's id 0, the same for users and groups (podman's
-/// `--uidmap 0:HOST:SIZE`, containerd's user namespaces). Anything else is
-/// refused with what was given.
+/// config.json's uidMappings and gidMappings for a new user namespace, as
+/// many ranges as given, uids and gids each their own (podman's several
+/// `--uidmap`/`--gidmap`, containerd's user namespaces). Refused, naming the
+/// entry: what the kernel would refuse (`IdRanges::check`), one list without
+/// the other, and a map without container id 0, which runc refuses too
+/// ("user namespaces enabled, but no mapping found for uid 0"): the
+/// container is set up by that root.
 pub fn id_map(linux: &oci_spec::runtime::Linux) -> Result<IdMap> {
-    let show = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.as_ref().map_or("none".to_string(), |v| {
-            v.iter()
-                .map(|e| format!("{}:{}:{}", e.container_id(), e.host_id(), e.size()))
-                .collect::<Vec<_>>()
-                .join(",")
+    use crate::confine::userns::{IdRange, IdRanges};
+    let ranges = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref().map(|v| {
+            IdRanges(
+                v.iter()
+                    .map(|e| IdRange {
+                        container: e.container_id(),
+                        host: e.host_id(),
+                        size: e.size(),
+                    })
+                    .collect(),
+            )
         })
     };
-    let (uids, gids) = (linux.uid_mappings(), linux.gid_mappings());
-    let one = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| match m.as_deref() {
-        Some([e]) if e.container_id() == 0 && e.size() > 0 => Some((e.host_id(), e.size())),
-        _ => None,
+    let (uids, gids) = (ranges(linux.uid_mappings()), ranges(linux.gid_mappings()));
+    let given = |r: &Option<IdRanges>| r.as_ref().is_some_and(|r| !r.0.is_empty());
+    let missing = match (given(&uids), given(&gids)) {
+        (true, true) => None,
+        (true, false) => Some("gidMappings is empty while uidMappings is given: give the groups' ranges too (containerID, hostID, size)"),
+        (false, true) => Some("uidMappings is empty while gidMappings is given: give the users' ranges too (containerID, hostID, size)"),
+        (false, false) => Some("a new user namespace needs linux.uidMappings and linux.gidMappings (containerID, hostID, size each), or join one by path"),
     };
-    match (one(uids), one(gids)) {
-        (Some(u), Some(g)) if u == g => Ok(IdMap {
-            host: u.0,
-            size: u.1,
-        }),
-        _ => bail!(bad(format!(
-            "a user namespace needs one uid and one gid mapping from container id 0, the same for both (containerID 0, hostID H, size N); config.json has uidMappings {} and gidMappings {}",
-            show(uids),
-            show(gids)
-        ))),
+    if let Some(msg) = missing {
+        bail!(bad(msg.to_string()));
     }
+    IdMap::new(uids.unwrap_or_default(), gids.unwrap_or_default())
+        .map_err(|e| bad(format!("config.json: {e}")))
 }
 
 pub fn bad(msg: String) -> anyhow::Error {
@@ -460,13 +465,13 @@ pub fn build(
     // then) or a joined one, the process first becomes its root, as
     // `glassbox run --userns`: host uid 0 is not mapped there.
     let joined_user = joined.iter().find(|(ns, _)| *ns == Namespace::User);
-    let user_root = match (userns, joined_user) {
-        (Some(map), _) => Some(map),
+    let user_root = match (&userns, joined_user) {
+        (Some(map), _) => Some(map.clone()),
         (None, Some((_, path))) => Some(joined_root_map(path)?),
         (None, None) => None,
     };
-    if let Some(map) = user_root {
-        child.push(Step::UsernsRoot { map });
+    if let Some(map) = &user_root {
+        child.push(Step::UsernsRoot { map: map.clone() });
     }
     let first_join = parent.len();
     for (ns, path) in &joined {
@@ -655,37 +660,47 @@ pub fn build(
     })
 }
 
-/// Where uid 0 of the user namespace at `path` is on the host: a forked
-/// helper enters it and reads its own /proc/self/uid_map (the path may be
-/// any nsfs file, not only /proc/PID/ns/user).
+/// The maps of the user namespace at `path`: a forked helper enters it and
+/// reads its own /proc/self/uid_map and gid_map (the path may be any nsfs
+/// file, not only /proc/PID/ns/user). Its uid and gid 0 must be mapped.
 fn joined_root_map(path: &Path) -> Result<IdMap> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let text = crate::kernel::linux::in_helper_process("the uid_map reader", || {
         crate::kernel::linux::oci::setns_file(Namespace::User, &file)
             .map_err(|e| anyhow::anyhow!("setns into {}: {}", path.display(), e.desc()))?;
-        std::fs::read_to_string("/proc/self/uid_map").context("read /proc/self/uid_map")
+        let read = |f: &str| std::fs::read_to_string(f).with_context(|| format!("read {f}"));
+        // The helper's answer ends at a NUL: the two files are parted by '|'.
+        Ok(format!(
+            "{}|{}",
+            read("/proc/self/uid_map")?,
+            read("/proc/self/gid_map")?
+        ))
     })?;
-    root_line(&text).ok_or_else(|| {
+    let (uid_map, gid_map) = text.split_once('|').unwrap_or((&text, ""));
+    maps_of(uid_map, gid_map).map_err(|e| {
         bad(format!(
-            "the user namespace at {} maps no uid 0 (uid_map: {:?}): glassbox-runtime sets the container up as its root; join one that maps 0",
+            "the user namespace at {} {e} (uid_map: {:?}, gid_map: {:?}): glassbox-runtime sets the container up as its root; join one that maps uid and gid 0",
             path.display(),
-            text.trim()
+            uid_map.trim(),
+            gid_map.trim()
         ))
     })
 }
 
-/// The range of a uid_map that holds id 0: `0 HOST SIZE`.
-fn root_line(uid_map: &str) -> Option<IdMap> {
-    uid_map.lines().find_map(|l| {
-        let f: Vec<u32> = l
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        match f[..] {
-            [0, host, size] if size > 0 => Some(IdMap { host, size }),
-            _ => None,
-        }
-    })
+/// A namespace's maps from its uid_map and gid_map text, as the kernel
+/// shows them; Err says what is wrong.
+fn maps_of(uid_map: &str, gid_map: &str) -> std::result::Result<IdMap, String> {
+    use crate::confine::userns::IdRanges;
+    let (Some(uids), Some(gids)) = (IdRanges::parse(uid_map), IdRanges::parse(gid_map)) else {
+        return Err("has map lines that are not three numbers".into());
+    };
+    if uids.to_host(0).is_none() {
+        return Err("maps no uid 0".into());
+    }
+    if gids.to_host(0).is_none() {
+        return Err("maps no gid 0".into());
+    }
+    IdMap::new(uids, gids)
 }
 
 /// A `cgroup` mount on cgroup v1 as runc makes it without a cgroup
@@ -777,11 +792,19 @@ mod tests {
     use crate::kernel::cgroup::CgroupMode;
 
     #[test]
-    fn the_root_range_of_a_uid_map() {
-        let map = root_line("      1000     100000      65536\n         0     300000       1000\n");
-        assert_eq!(map.map(|m| (m.host, m.size)), Some((300000, 1000)));
-        assert!(root_line("").is_none());
-        assert!(root_line("1 2 3\n").is_none());
+    fn the_maps_of_a_joined_namespace() {
+        let map = maps_of(
+            "      1000     100000      65536\n         0     300000       1000\n",
+            "         0     400000         10\n",
+        )
+        .unwrap();
+        assert_eq!(map.root(), (300000, 400000));
+        assert_eq!(map.uids().to_host(1001), Some(100001));
+        assert_eq!(map.uids().0.len(), 2);
+        assert_eq!(maps_of("", "0 1 1\n").unwrap_err(), "maps no uid 0");
+        assert_eq!(maps_of("1 2 3\n", "0 1 1\n").unwrap_err(), "maps no uid 0");
+        assert_eq!(maps_of("0 2 3\n", "5 1 1\n").unwrap_err(), "maps no gid 0");
+        assert!(maps_of("0 2\n", "0 1 1\n").is_err());
     }
 
     /// A user namespace that maps no uid 0 (made here by unshare, empty
@@ -811,6 +834,159 @@ mod tests {
             err.contains("maps no uid 0") && err.contains(&path.display().to_string()),
             "{err}"
         );
+    }
+
+    /// config.json's maps as serde reads them from a bundle.
+    fn linux_with(maps: serde_json::Value) -> oci_spec::runtime::Linux {
+        serde_json::from_value(maps).unwrap()
+    }
+
+    fn refusal(maps: serde_json::Value) -> String {
+        let e = id_map(&linux_with(maps)).unwrap_err();
+        let code = e.downcast_ref::<crate::error::ExitError>().map(|x| x.code);
+        assert_eq!(code, Some(crate::error::EXIT_ENGINE), "{e:#}");
+        format!("{e:#}")
+    }
+
+    /// podman's --uidmap 0:100000:1000 --uidmap 1000:1000:1
+    /// --uidmap 1001:101001:64535 with two other gid ranges: taken as given.
+    #[test]
+    fn several_id_ranges_are_taken_as_given() {
+        let map = id_map(&linux_with(serde_json::json!({
+            "uidMappings": [
+                {"containerID": 0, "hostID": 100000, "size": 1000},
+                {"containerID": 1000, "hostID": 1000, "size": 1},
+                {"containerID": 1001, "hostID": 101001, "size": 64535}
+            ],
+            "gidMappings": [
+                {"containerID": 0, "hostID": 200000, "size": 10},
+                {"containerID": 10, "hostID": 300000, "size": 5}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(
+            map.uids().text(),
+            "0 100000 1000\n1000 1000 1\n1001 101001 64535\n"
+        );
+        assert_eq!(map.gids().text(), "0 200000 10\n10 300000 5\n");
+        assert_eq!(map.root(), (100000, 200000));
+        let step = Step::UsernsMap { pid: 42, map };
+        let why = step.describe(crate::step::Lang::En).why;
+        assert!(
+            why.contains("Users, container to host: 0-999 are 100000-100999, 1000 is 1000, 1001-65535 are 101001-165535. Groups: 0-9 are 200000-200009, 10-14 are 300000-300004."),
+            "{why}"
+        );
+        assert!(step
+            .describe(crate::step::Lang::Zh)
+            .why
+            .contains("10-14 对应 300000-300004"));
+        assert_eq!(
+            step.describe(crate::step::Lang::En).shell,
+            "printf '0 100000 1000\\n1000 1000 1\\n1001 101001 64535\\n' | dd of=/proc/42/uid_map bs=4096 iflag=fullblock status=none; printf '0 200000 10\\n10 300000 5\\n' | dd of=/proc/42/gid_map bs=4096 iflag=fullblock status=none"
+        );
+    }
+
+    /// The userns_map step's shell line, pasted into bash for a process in
+    /// a new user namespace (unshare, no maps yet), writes every range.
+    #[test]
+    fn the_userns_map_shell_line_writes_every_range() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let mut holder = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "30"])
+            .spawn()
+            .expect("unshare");
+        let pid = holder.id() as i32;
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        for _ in 0..100 {
+            if std::fs::read_link(format!("/proc/{pid}/ns/user")).is_ok_and(|l| l != own) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let map = id_map(&linux_with(serde_json::json!({
+            "uidMappings": [
+                {"containerID": 0, "hostID": 100000, "size": 1000},
+                {"containerID": 1000, "hostID": 1000, "size": 1},
+                {"containerID": 1001, "hostID": 101001, "size": 64535}
+            ],
+            "gidMappings": [
+                {"containerID": 0, "hostID": 200000, "size": 10},
+                {"containerID": 10, "hostID": 300000, "size": 5}
+            ]
+        })))
+        .unwrap();
+        let shell = Step::UsernsMap {
+            pid,
+            map: map.clone(),
+        }
+        .describe(crate::step::Lang::En)
+        .shell;
+        let out = std::process::Command::new("bash")
+            .args(["-c", &shell])
+            .output()
+            .unwrap();
+        let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap();
+        let (uids, gids) = (read("uid_map"), read("gid_map"));
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(uids, map.uids().proc_text());
+        assert_eq!(gids, map.gids().proc_text());
+    }
+
+    #[test]
+    fn id_maps_the_kernel_refuses_are_refused_naming_the_entry() {
+        let one = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 10}]);
+        let e = refusal(serde_json::json!({"uidMappings": one}));
+        assert!(
+            e.contains("gidMappings is empty while uidMappings is given"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": []}));
+        assert!(
+            e.contains("uidMappings is empty while gidMappings is given"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({}));
+        assert!(
+            e.contains("needs linux.uidMappings and linux.gidMappings"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 10},
+            {"containerID": 9, "hostID": 50, "size": 1}
+        ]}));
+        assert!(
+            e.contains("gidMappings[1] (9:50:1) overlaps gidMappings[0] (0:5:10) in container ids"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 10},
+            {"containerID": 10, "hostID": 0, "size": 6}
+        ]}));
+        assert!(
+            e.contains("uidMappings[1] (10:0:6) overlaps uidMappings[0] (0:5:10) in host ids"),
+            "{e}"
+        );
+        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
+            {"containerID": 0, "hostID": 5, "size": 0}
+        ]}));
+        assert!(e.contains("uidMappings[0] (0:5:0) has size 0"), "{e}");
+        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
+            {"containerID": 1, "hostID": 5, "size": 10}
+        ]}));
+        assert!(e.contains("gidMappings maps no container id 0"), "{e}");
+        let many: Vec<_> = (0..341)
+            .map(|i| serde_json::json!({"containerID": i, "hostID": 1000 + i, "size": 1}))
+            .collect();
+        let e = refusal(serde_json::json!({"uidMappings": many, "gidMappings": one}));
+        assert!(e.contains("uidMappings has 341 ranges"), "{e}");
     }
 
     fn spec_with(path: &str) -> Spec {

@@ -23,10 +23,24 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
 
+/// Every range of the map, uid_map then gid_map, each in one write(2) as
+/// the kernel wants it (`IdRanges::check` kept it under a page).
 pub fn write_maps(pid: i32, map: &IdMap) -> Result<()> {
-    for file in ["uid_map", "gid_map"] {
+    for (file, ranges) in [("uid_map", map.uids()), ("gid_map", map.gids())] {
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, map.line()).with_context(|| format!("write {path}"))?;
+        let text = ranges.text();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("open {path}"))?;
+        let n = std::io::Write::write(&mut f, text.as_bytes())
+            .with_context(|| format!("write {text:?} to {path}"))?;
+        if n != text.len() {
+            bail!(
+                "write {text:?} to {path}: the kernel took {n} of {} bytes",
+                text.len()
+            );
+        }
     }
     Ok(())
 }

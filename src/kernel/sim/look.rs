@@ -165,10 +165,20 @@ impl SimChild {
             })
             .unwrap_or_default();
         let (uid, gid) = self.user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
-        // Seen from the host, ids in a user namespace of its own are shifted.
+        // Seen from the host, ids in a user namespace of its own go through
+        // its ranges (an id in none shows as 65534).
         let id_map = self.id_map();
-        let shift = id_map.map_or(0, |m| m.host);
-        let (uid, gid) = (uid + shift, gid + shift);
+        let (uid, gid) = match &id_map {
+            Some(m) => (
+                m.uids()
+                    .to_host(uid)
+                    .unwrap_or(crate::confine::userns::UNMAPPED),
+                m.gids()
+                    .to_host(gid)
+                    .unwrap_or(crate::confine::userns::UNMAPPED),
+            ),
+            None => (uid, gid),
+        };
         procfs::ProcessView {
             pid: self.host_pid as u32,
             ppid: 1,

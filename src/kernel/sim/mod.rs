@@ -748,7 +748,7 @@ impl SimChild {
     /// Its user namespace's id map (`--userns=auto`), from its own steps.
     fn id_map(&self) -> Option<crate::confine::userns::IdMap> {
         self.spec.steps.iter().find_map(|s| match s {
-            Step::UsernsRoot { map } => Some(*map),
+            Step::UsernsRoot { map } => Some(map.clone()),
             _ => None,
         })
     }

@@ -242,12 +242,15 @@ pub fn entries(view: &ProcView) -> Vec<(String, Node)> {
             file(0o644, format!("{}\n", p.oom_score_adj)),
         ));
         // The kernel's `%10u %10u %10u` lines; the host's namespace maps all ids.
-        let id_map = match p.id_map {
-            Some(m) => format!("{:>10} {:>10} {:>10}\n", 0, m.host, m.size),
-            None => format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX),
+        let (uid_map, gid_map) = match &p.id_map {
+            Some(m) => (m.uids().proc_text(), m.gids().proc_text()),
+            None => {
+                let all = format!("{:>10} {:>10} {:>10}\n", 0, 0, u32::MAX);
+                (all.clone(), all)
+            }
         };
-        out.push((format!("{d}/uid_map"), file(0o644, id_map.clone())));
-        out.push((format!("{d}/gid_map"), file(0o644, id_map)));
+        out.push((format!("{d}/uid_map"), file(0o644, uid_map)));
+        out.push((format!("{d}/gid_map"), file(0o644, gid_map)));
         out.push((format!("{d}/mounts"), file(0o444, mounts.clone())));
         out.push((format!("{d}/mountinfo"), file(0o444, mountinfo.clone())));
         out.push((format!("{d}/cwd"), Node::symlink(p.cwd.clone())));
@@ -391,6 +394,47 @@ mod tests {
         ] {
             assert!(status.contains(line), "{line:?} not in\n{status}");
         }
+    }
+
+    /// Every range of a user namespace's map, uids and gids apart, in the
+    /// kernel's `%10u %10u %10u` lines; the host's maps all ids.
+    #[test]
+    fn uid_map_and_gid_map_show_every_range() {
+        use crate::confine::userns::{IdMap, IdRange, IdRanges};
+        let r = |container, host, size| IdRange {
+            container,
+            host,
+            size,
+        };
+        let mut p = proc1();
+        p.id_map = Some(
+            IdMap::new(
+                IdRanges(vec![r(0, 100_000, 1000), r(1000, 1000, 1)]),
+                IdRanges(vec![r(0, 200_000, 10)]),
+            )
+            .unwrap(),
+        );
+        let mut host = proc1();
+        host.pid = 2;
+        let view = ProcView {
+            procs: vec![p, host],
+            mounts: vec![],
+            uptime_secs: 1,
+            cpus: 2,
+        };
+        let e = entries(&view);
+        assert_eq!(
+            text(find(&e, "1/uid_map")),
+            "         0     100000       1000\n      1000       1000          1\n"
+        );
+        assert_eq!(
+            text(find(&e, "1/gid_map")),
+            "         0     200000         10\n"
+        );
+        assert_eq!(
+            text(find(&e, "2/gid_map")),
+            "         0          0 4294967295\n"
+        );
     }
 
     #[test]
