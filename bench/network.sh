@@ -5,8 +5,9 @@
 #
 #  1. start latency of `run --rm busybox true`: glassbox on its default
 #     bridge (bridge, veth pair, address, route, /etc/hosts: the whole
-#     plumbing), glassbox with --network none, and podman with
-#     --network none and --network slirp4netns (one hyperfine run);
+#     plumbing), glassbox with --network none, podman on its default bridge
+#     (CNI), with --network none and with --network slirp4netns (one
+#     hyperfine run);
 #  2. many short HTTP requests (wrk, one thread, 8 connections, S seconds,
 #     a new TCP connection per request: busybox httpd closes each one) from
 #     the host to 127.0.0.1:PORT, published with -p 127.0.0.1:PORT:80 onto
@@ -15,12 +16,17 @@
 #     user-space port forwarder) and, as the floor, podman --network host
 #     (httpd bound to the host's 127.0.0.1 directly, no NAT at all).
 #
-# Why not podman's default bridge: this podman (4.3) uses CNI, whose bridge
-# and portmap plugins add chains and rules to the host's `ip filter` and
-# `ip nat` tables (CNI-FORWARD, CNI-HOSTPORT-DNAT, ...), tables that are not
-# podman's own; this script changes no table but glassbox's own, so podman
-# runs only in modes that touch no host firewall table (none, slirp4netns,
-# host). Its bridge (cni-podman0) is never made or touched here.
+# podman's default bridge (the same plumbing as glassbox's: bridge, veth
+# pair, NAT rules) is measured in a network namespace the script makes for
+# it (`ip netns add`, entered with nsenter so /sys and its cgroups stay the
+# host's). This podman (4.3) uses CNI, whose bridge, portmap and firewall
+# plugins add chains to the `ip filter` and `ip nat` tables: there they land
+# in that namespace's own ruleset, never the host's, and the namespace goes
+# with everything in it at the end. CNI's network list and its IP allocator's
+# files are under the temporary directory too (not /etc/cni, /var/lib/cni).
+# glassbox's bridge runs there as well, from its own store, so the two
+# bridges are compared on the same footing (an empty ruleset); its host
+# namespace row is kept beside it.
 #
 # Everything runs from a temporary directory, removed on exit however we
 # exit: glassbox's store with its own nft table, default bridge and subnet
@@ -84,6 +90,10 @@ table=gbbench$tag
 bridge=gbb$tag
 gb=("$gb_bin" --root "$tmp/gb")
 pm=(podman --root "$tmp/pm" --runroot "$tmp/pmrun")
+# The bridges' namespace: both engines' bridges, veths and NAT rules live in it.
+netns=gbbench$tag
+in_ns=(nsenter --net=/run/netns/$netns)
+gbns=("$gb_bin" --root "$tmp/gbns")
 # What podman (or this script) could leave on the host: podman/CNI links and
 # the host's own firewall tables (other glassbox stores' bridges and tables,
 # e.g. other test runs, come and go meanwhile and are not compared).
@@ -105,6 +115,12 @@ cleanup() {
     set +e
     local id m
     for id in $("${gb[@]}" ps -aq --no-trunc 2>/dev/null); do "${gb[@]}" rm -f "$id" >/dev/null 2>&1; done
+    if [[ -e /run/netns/$netns ]]; then
+        for id in $("${in_ns[@]}" "${gbns[@]}" ps -aq --no-trunc 2>/dev/null); do "${in_ns[@]}" "${gbns[@]}" rm -f "$id" >/dev/null 2>&1; done
+        "${in_ns[@]}" "${pm[@]}" rm -af -t 0 >/dev/null 2>&1
+        # Its bridges, veths and nft tables go with it.
+        ip netns del "$netns"
+    fi
     "${pm[@]}" rm -af -t 0 >/dev/null 2>&1
     ip link del "$bridge" 2>/dev/null
     nft delete table ip "$table" 2>/dev/null
@@ -122,8 +138,9 @@ cleanup() {
     links_after=$(podman_links)
     tables_after=$(host_tables)
     if [[ $links_after == "$links_before" && $tables_after == "$tables_before" ]] &&
-        ! ip link show "$bridge" >/dev/null 2>&1 && ! nft list table ip "$table" >/dev/null 2>&1; then
-        log "clean: bench bridge and table gone; podman links, nft tables and ip nat/filter rules as before"
+        ! ip link show "$bridge" >/dev/null 2>&1 && ! nft list table ip "$table" >/dev/null 2>&1 &&
+        [[ ! -e /run/netns/$netns ]]; then
+        log "clean: bench bridge, table and namespace gone; podman links, nft tables and ip nat/filter rules as before"
     else
         log "WARNING: the host changed:"
         diff <(echo "$links_before") <(echo "$links_after") >&2
@@ -132,25 +149,46 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/gb"
-cat >"$tmp/gb/config.toml" <<EOF
+for store in gb gbns; do
+    mkdir -p "$tmp/$store"
+    cat >"$tmp/$store/config.toml" <<EOF
 [network]
 nft_table = "$table"
 default_bridge = "$bridge"
 default_subnet = "$subnet"
 ip_forward = false
 EOF
-cat >"$tmp/containers.conf" <<'CONF'
+done
+# CNI's network list: the package's default bridge, with the IP allocator's
+# files (host-local's dataDir) moved under $tmp.
+mkdir -p "$tmp/cni.d" "$tmp/cni"
+python3 - "$tmp/cni" >"$tmp/cni.d/87-podman-bridge.conflist" <<'EOF'
+import json, sys
+print(json.dumps({"cniVersion": "0.4.0", "name": "podman", "plugins": [
+    {"type": "bridge", "bridge": "cni-podman0", "isGateway": True, "ipMasq": True,
+     "hairpinMode": True,
+     "ipam": {"type": "host-local", "dataDir": sys.argv[1], "routes": [{"dst": "0.0.0.0/0"}],
+              "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]]}},
+    {"type": "portmap", "capabilities": {"portMappings": True}},
+    {"type": "firewall"}, {"type": "tuning"}]}, indent=1))
+EOF
+cat >"$tmp/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
 cgroup_manager = "cgroupfs"
 runtime = "runc"
+[network]
+network_backend = "cni"
+network_config_dir = "$tmp/cni.d"
 CONF
 export CONTAINERS_CONF=$tmp/containers.conf
+ip netns add "$netns"
+ip -n "$netns" link set lo up
 
-log "loading the busybox fixture into both stores"
+log "loading the busybox fixture into the stores"
 "${gb[@]}" load -q -i "$archive" >/dev/null
+"${gbns[@]}" load -q -i "$archive" >/dev/null
 "${pm[@]}" load -q -i "$archive" >/dev/null
 image=docker.io/library/busybox:latest
 
@@ -163,6 +201,8 @@ names=() cmds=()
 add() { names+=("$1"); cmds+=("$2"); }
 add "glassbox bridge" "${gb[*]} run --rm $image true"
 add "glassbox none" "${gb[*]} run --rm --network none $image true"
+add "glassbox bridge (netns)" "${in_ns[*]} ${gbns[*]} run --rm $image true"
+add "podman bridge (netns)" "${in_ns[*]} ${pm[*]} run --rm $image true"
 add "podman none" "${pm[*]} run --rm --network none $image true"
 ((have_slirp)) && add "podman slirp4netns" "${pm[*]} run --rm --network slirp4netns $image true"
 for i in "${!cmds[@]}"; do
@@ -223,11 +263,13 @@ ms = lambda n: r[n]["mean"] * 1000
 med = lambda n: r[n]["median"] * 1000
 print("\nstart latency (run --rm busybox true):")
 for n in r:
-    print(f"  {n:>20}: mean {ms(n):7.1f} ms ± {r[n]['stddev']*1000:5.1f}, median {med(n):7.1f} ms")
+    print(f"  {n:>24}: mean {ms(n):7.1f} ms ± {r[n]['stddev']*1000:5.1f}, median {med(n):7.1f} ms")
+ratio = lambda g, other: print(f"  {g} / {other} = {ms(g) / ms(other):.3f} (medians {med(g) / med(other):.3f})")
+ratio("glassbox bridge (netns)", "podman bridge (netns)")
 g = "glassbox bridge"
-for other in ("podman none", "podman slirp4netns"):
+for other in ("podman bridge (netns)", "podman none", "podman slirp4netns"):
     if other in r:
-        print(f"  {g} / {other} = {ms(g) / ms(other):.3f} (medians {med(g) / med(other):.3f})")
+        ratio(g, other)
 print(f"  glassbox bridge - glassbox none = {ms(g) - ms('glassbox none'):.1f} ms (the bridge plumbing)")
 http = {}
 for line in open(sys.argv[2]):
