@@ -137,7 +137,7 @@ pub fn relay(
     server: &mut Server,
 ) -> Result<()> {
     let mut open: Vec<(RawFd, Stream)> = sources.to_vec();
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut buf = Vec::with_capacity(super::log::RELAY_BUFFER);
     let started = Instant::now();
     while !open.is_empty() {
         let waiting = server.wait_first && started.elapsed() < FIRST_CLIENT_WAIT;
@@ -211,7 +211,7 @@ pub fn relay(
             if !ready[i] {
                 continue;
             }
-            match nix::unistd::read(*fd, &mut buf) {
+            match super::log::read_fresh(*fd, &mut buf) {
                 // EIO: the last holder of the terminal's slave side closed it.
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => {

@@ -136,12 +136,29 @@ impl std::os::fd::AsRawFd for JsonLog {
     }
 }
 
+/// How much of the container's output one read takes.
+pub(super) const RELAY_BUFFER: usize = 32 * 1024;
+
+/// read(2) from `fd` into `buf`'s capacity, which is never zero-filled: a
+/// page of it becomes resident only once output reaches it, so a monitor
+/// whose container prints little keeps ~32 kB less (a zeroed buffer is
+/// written whole by calloc up front). `buf[..n]` holds what was read.
+pub(super) fn read_fresh(fd: RawFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
+    buf.clear();
+    // SAFETY: read(2) writes at most `capacity` bytes into the spare
+    // capacity, and the length is set to what it wrote.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.capacity()) };
+    let n = nix::errno::Errno::result(n)? as usize;
+    unsafe { buf.set_len(n) };
+    Ok(n)
+}
+
 /// Copy the container's streams into the log until every one has closed
 /// (the container and everything it started have exited: its PID namespace
 /// dies with its first process, so no orphan keeps a pipe open).
 pub fn relay(sources: &[(RawFd, Stream)], log: &mut JsonLog) -> Result<()> {
     let mut open: Vec<(RawFd, Stream)> = sources.to_vec();
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut buf = Vec::with_capacity(RELAY_BUFFER);
     while !open.is_empty() {
         // SAFETY: the fds stay open for the whole loop (the caller owns them).
         let mut fds: Vec<PollFd> = open
@@ -159,7 +176,7 @@ pub fn relay(sources: &[(RawFd, Stream)], log: &mut JsonLog) -> Result<()> {
             if !ready[i] {
                 continue;
             }
-            match nix::unistd::read(*fd, &mut buf) {
+            match read_fresh(*fd, &mut buf) {
                 // EIO: the last holder of the terminal's slave side closed it.
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => log.write(*stream, &buf[..n]),
