@@ -1447,10 +1447,10 @@ fn a_pid_namespace_is_joined_by_path() {
         .unwrap_or_else(|| panic!("no pid= line: {out}"));
     assert!(own > 1, "not the namespace's first process: {out}");
 
-    // A joined mount namespace is refused: pivot_root there would move the
-    // root of the sandbox's own processes.
-    let refused = b.id("join-mount");
-    let path = format!("/proc/{pid}/ns/mnt");
+    // The host's own mount namespace (here this test's, reached by its PID)
+    // is refused: pivot_root there would move every host process's root.
+    let refused = b.id("join-host-mount");
+    let path = format!("/proc/{}/ns/mnt", std::process::id());
     b.config(|c| {
         let list = c["linux"]["namespaces"].as_array_mut().unwrap();
         list.retain(|n| n["type"] != "pid" && n["type"] != "mount");
@@ -1458,13 +1458,60 @@ fn a_pid_namespace_is_joined_by_path() {
         list.push(serde_json::json!({"type": "mount", "path": path}));
     });
     let o = b.rt(&["create", "--bundle", bundle, &refused]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&path) && stderr(&o).contains("not supported"),
+        stderr(&o).contains(&path) && stderr(&o).contains("the host's"),
         "{}",
         stderr(&o)
     );
     assert!(!b.root().join(&refused).exists());
+}
+
+/// A process killed by PID and reaped when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A mount namespace joined by path is where the container's root is set
+/// up, as runc does: the member runs in the sandbox's mount namespace, and
+/// none of its mounts reach the host's.
+#[test]
+fn a_mount_namespace_is_joined_by_path() {
+    let Some(mut b) = Bundle::new() else { return };
+    // A sandbox with a mount namespace of its own that still shows the
+    // host's files (as `unshare --mount` makes it).
+    let sandbox = KillOnDrop(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "300"])
+            .spawn()
+            .unwrap(),
+    );
+    let ns = format!("/proc/{}/ns/mnt", sandbox.0.id());
+    let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    eventually(5, "the sandbox's own mount namespace", || {
+        std::fs::read_link(&ns).is_ok_and(|l| l != own)
+    });
+    let want = std::fs::read_link(&ns).unwrap();
+    let member = b.id("mntns-member");
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = serde_json::json!(["readlink", "/proc/self/ns/mnt"]);
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "mount");
+        list.push(serde_json::json!({"type": "mount", "path": ns}));
+    });
+    let bundle = b.bundle();
+    let o = b.rt(&["run", "--bundle", bundle.to_str().unwrap(), &member]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), want.to_str().unwrap(), "{}", stderr(&o));
+    let leaked = common::host_mounts_under(&bundle);
+    assert!(leaked.is_empty(), "mounts in the host's table: {leaked:?}");
+    drop(sandbox);
 }
 
 /// A pod in a user namespace: the first container gets a new one (config's

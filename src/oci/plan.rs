@@ -100,14 +100,8 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
         match ns.path() {
             None => new.push(kind),
             Some(path) => {
-                // In a joined mount namespace, pivot_root would move the root
-                // of every process already in it (the pod's other containers).
                 if kind == Namespace::Mount {
-                    bail!(bad(format!(
-                        "joining an existing {} namespace ({}) is not supported by glassbox-runtime; give no path to get a new one",
-                        kind.proc_name(),
-                        path.display()
-                    )));
+                    refuse_the_hosts_mount_namespace(path)?;
                 }
                 joined.push((kind, path.clone()));
             }
@@ -122,12 +116,33 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
             path.display()
         )));
     }
-    if !new.contains(&Namespace::Mount) {
+    if !new.contains(&Namespace::Mount) && !joined.iter().any(|(k, _)| *k == Namespace::Mount) {
         bail!(bad(
             "config.json has no mount namespace: glassbox-runtime needs one (add {\"type\": \"mount\"} to linux.namespaces)".into()
         ));
     }
     Ok((new, joined))
+}
+
+/// A joined mount namespace is where the container's root is set up, as
+/// runc does: its rootfs is bound and pivot_root'ed there, which also moves
+/// the root of every process already in it whose root was the old one (a
+/// pod's sandbox). In glassbox-runtime's own mount namespace (the host's,
+/// under podman or containerd) that would be every process on the host:
+/// refused, naming the path.
+fn refuse_the_hosts_mount_namespace(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let joined = id(path).with_context(|| format!("open mount namespace {}", path.display()))?;
+    for own in ["/proc/self/ns/mnt", "/proc/1/ns/mnt"] {
+        if id(Path::new(own)).is_ok_and(|o| o == joined) {
+            bail!(bad(format!(
+                "the mount namespace at {} is the host's ({own}): the container's pivot_root there would move the root of every process on the host; give no path to get a new mount namespace, or join a pod's own",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The container's cgroup directories: cgroupsPath under each hierarchy
@@ -364,7 +379,7 @@ pub fn build(
     hook_state: &dyn Fn(&str) -> String,
 ) -> Result<Plan> {
     let mut warnings = Vec::new();
-    let (new_ns, joined) = namespaces(spec)?;
+    let (new_ns, mut joined) = namespaces(spec)?;
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let cgroups = cgroup_paths(spec, setup, id, &own)?;
     let linux = spec.linux().clone().unwrap_or_default();
@@ -474,6 +489,9 @@ pub fn build(
         child.push(Step::UsernsRoot { map: map.clone() });
     }
     let first_join = parent.len();
+    // A joined mount namespace last: the other paths are host paths, which
+    // it may not show (setns moves the process's root to its root).
+    joined.sort_by_key(|(ns, _)| *ns == Namespace::Mount);
     for (ns, path) in &joined {
         let join = Step::JoinNamespace {
             namespace: *ns,
