@@ -294,6 +294,7 @@ fn static_unwinder() {
     {
         return;
     }
+    println!("cargo:rerun-if-env-changed=CC");
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
     let Ok(out) = Command::new(&cc)
         .arg("-print-file-name=libgcc_eh.a")
@@ -310,5 +311,4 @@ fn static_unwinder() {
         println!("cargo:rustc-link-search=native={}", dir.display());
         println!("cargo:rustc-link-lib=static=gcc_eh");
     }
-    println!("cargo:rerun-if-env-changed=CC");
 }

@@ -133,7 +133,7 @@ pub fn namespaces(spec: &Spec) -> Result<(Vec<Namespace>, Vec<(Namespace, PathBu
 fn refuse_the_hosts_mount_namespace(path: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
-    let joined = id(path).with_context(|| format!("open mount namespace {}", path.display()))?;
+    let joined = id(path).map_err(|e| bad(format!("mount namespace {}: {e}", path.display())))?;
     for own in ["/proc/self/ns/mnt", "/proc/1/ns/mnt"] {
         if id(Path::new(own)).is_ok_and(|o| o == joined) {
             bail!(bad(format!(
