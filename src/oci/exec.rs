@@ -314,6 +314,15 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     }
     let mut s = oci_spec::runtime::Spec::default();
     s.set_hostname(Some("glassbox".into()));
+    // No inheritable set, as runc's spec since CVE-2022-29162 (oci-spec's
+    // default still has one).
+    if let Some(mut p) = s.process().clone() {
+        if let Some(mut c) = p.capabilities().clone() {
+            c.set_inheritable(None);
+            p.set_capabilities(Some(c));
+        }
+        s.set_process(Some(p));
+    }
     s.save(&path)
         .map_err(|e| bad(format!("write {}: {e}", path.display())))?;
     Ok(())

@@ -274,6 +274,47 @@ fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
     v
 }
 
+/// What glassbox-runtime applies is the bounding set, and then, as docker
+/// does, effective = permitted = bounding for root and no capability at all
+/// for another user, inheritable and ambient empty. config.json's sets that
+/// ask for something else are said, not silently dropped. (Root's ambient
+/// capabilities within the bounding set change nothing: root's exec gets
+/// them all in its permitted set anyway; runc's default spec has them.)
+fn unapplied_cap_sets(
+    c: &oci_spec::runtime::LinuxCapabilities,
+    bounding: &[String],
+    root: bool,
+) -> Option<String> {
+    let given = if root { bounding.to_vec() } else { Vec::new() };
+    let sets = [
+        ("effective", cap_names(c.effective()), &given),
+        ("permitted", cap_names(c.permitted()), &given),
+        ("inheritable", cap_names(c.inheritable()), &Vec::new()),
+        ("ambient", cap_names(c.ambient()), &Vec::new()),
+    ];
+    let differ: Vec<&str> = sets
+        .iter()
+        .filter(|(name, asked, applied)| {
+            let no_effect =
+                root && *name == "ambient" && asked.iter().all(|c| bounding.contains(c));
+            // An absent set asks for nothing in particular.
+            !asked.is_empty() && asked != *applied && !no_effect
+        })
+        .map(|(name, _, _)| *name)
+        .collect();
+    (!differ.is_empty()).then(|| {
+        format!(
+            "capabilities: glassbox-runtime applies the bounding set and gives {}; config.json's {} set(s) ask for something else and are not applied",
+            if root {
+                "root effective = permitted = bounding, inheritable and ambient empty"
+            } else {
+                "a non-root user no capabilities"
+            },
+            differ.join(", ")
+        )
+    })
+}
+
 /// The steps right before exec for a process of config.json (or an
 /// `exec --process` file): rlimits, OOM score, no_new_privs, user,
 /// capabilities, seccomp in runc's order (`engine::run::last_steps`).
@@ -316,12 +357,15 @@ pub fn process_steps(
         steps.push(Step::OomScoreAdj { value: v });
     }
     let user = process.user();
-    let (bounding, effective) = match process.capabilities() {
-        Some(c) => (cap_names(c.bounding()), cap_names(c.effective())),
-        None => (Vec::new(), Vec::new()),
-    };
+    let bounding = process
+        .capabilities()
+        .as_ref()
+        .map(|c| cap_names(c.bounding()))
+        .unwrap_or_default();
     let keep = cap_set(&bounding)?;
-    let _ = effective;
+    if let Some(c) = process.capabilities() {
+        warnings.extend(unapplied_cap_sets(c, &bounding, user.uid() == 0));
+    }
     let exec_user =
         (user.uid() != 0 || user.gid() != 0 || user.additional_gids().is_some()).then(|| {
             ExecUser {
@@ -1005,6 +1049,51 @@ mod tests {
             .collect();
         let e = refusal(serde_json::json!({"uidMappings": many, "gidMappings": one}));
         assert!(e.contains("uidMappings has 341 ranges"), "{e}");
+    }
+
+    /// Capability sets glassbox-runtime does not apply are said: a default
+    /// spec (runc's sets, ambient within bounding) says nothing.
+    #[test]
+    fn capability_sets_that_are_not_applied_are_warned_of() {
+        use oci_spec::runtime::{Capability, LinuxCapabilities};
+        let caps = |names: &[Capability]| Some(names.iter().copied().collect());
+        let default = Spec::default();
+        let c = default
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let bounding = cap_names(c.bounding());
+        let mut runc_like = c.clone();
+        runc_like.set_inheritable(None);
+        assert_eq!(unapplied_cap_sets(&runc_like, &bounding, true), None);
+        // The sets named come after "config.json's".
+        let named = |w: String| {
+            w.split("config.json's ")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let w = named(unapplied_cap_sets(&c, &bounding, true).unwrap());
+        assert!(w.starts_with("inheritable set"), "{w}");
+
+        let mut fewer = runc_like.clone();
+        fewer.set_effective(caps(&[Capability::Kill]));
+        let w = named(unapplied_cap_sets(&fewer, &bounding, true).unwrap());
+        assert!(w.starts_with("effective set"), "{w}");
+
+        let mut user: LinuxCapabilities = LinuxCapabilities::default();
+        user.set_bounding(caps(&[Capability::NetBindService]));
+        user.set_effective(None);
+        user.set_permitted(None);
+        user.set_inheritable(None);
+        user.set_ambient(caps(&[Capability::NetBindService]));
+        let bounding = cap_names(user.bounding());
+        let w = unapplied_cap_sets(&user, &bounding, false).unwrap();
+        assert!(w.contains("a non-root user no capabilities"), "{w}");
+        assert!(named(w).starts_with("ambient set"));
     }
 
     fn spec_with(path: &str) -> Spec {
