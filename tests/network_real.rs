@@ -1092,15 +1092,7 @@ fn the_default_subnet_must_not_hide_a_host_route() {
             .success())
     };
     ip(&["link", "add", "name", &dummy, "type", "bridge"]);
-    struct DelLink(String);
-    impl Drop for DelLink {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["link", "del", &self.0])
-                .status();
-        }
-    }
-    let _del = DelLink(dummy.clone());
+    let _del = IpOnDrop(vec!["link".into(), "del".into(), dummy.clone()]);
     ip(&["addr", "add", "10.123.211.1/25", "dev", &dummy]);
     ip(&["link", "set", &dummy, "up"]);
 
@@ -1201,15 +1193,13 @@ fn a_rebooted_host_gets_the_table_bridge_and_rules_back() {
     assert_eq!(veths(), before, "{}", host_links());
 }
 
-/// A network namespace made for one test (`ip netns add`), deleted on drop
-/// with whatever is in it.
-struct NetnsGuard(String);
+/// `ip ARGS` run on drop: what a test made with `ip` (a link, a network
+/// namespace with whatever is in it) goes however the test ends.
+struct IpOnDrop(Vec<String>);
 
-impl Drop for NetnsGuard {
+impl Drop for IpOnDrop {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
+        let _ = std::process::Command::new("ip").args(&self.0).status();
     }
 }
 
@@ -1229,7 +1219,7 @@ fn glassbox_entered_into_another_network_namespace_works_there_and_leaves_the_ho
     };
     let ns = format!("gbtns{}", std::process::id() % 100000);
     assert!(sh(&["ip", "netns", "add", &ns]).status.success());
-    let _ns = NetnsGuard(ns.clone());
+    let _ns = IpOnDrop(vec!["netns".into(), "del".into(), ns.clone()]);
     assert!(sh(&["ip", "-n", &ns, "link", "set", "lo", "up"])
         .status
         .success());

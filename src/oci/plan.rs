@@ -1004,51 +1004,56 @@ mod tests {
 
     #[test]
     fn id_maps_the_kernel_refuses_are_refused_naming_the_entry() {
-        let one = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 10}]);
-        let e = refusal(serde_json::json!({"uidMappings": one}));
-        assert!(
-            e.contains("gidMappings is empty while uidMappings is given"),
-            "{e}"
-        );
-        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": []}));
-        assert!(
-            e.contains("uidMappings is empty while gidMappings is given"),
-            "{e}"
-        );
-        let e = refusal(serde_json::json!({}));
-        assert!(
-            e.contains("needs linux.uidMappings and linux.gidMappings"),
-            "{e}"
-        );
-        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
-            {"containerID": 0, "hostID": 5, "size": 10},
-            {"containerID": 9, "hostID": 50, "size": 1}
-        ]}));
-        assert!(
-            e.contains("gidMappings[1] (9:50:1) overlaps gidMappings[0] (0:5:10) in container ids"),
-            "{e}"
-        );
-        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
-            {"containerID": 0, "hostID": 5, "size": 10},
-            {"containerID": 10, "hostID": 0, "size": 6}
-        ]}));
-        assert!(
-            e.contains("uidMappings[1] (10:0:6) overlaps uidMappings[0] (0:5:10) in host ids"),
-            "{e}"
-        );
-        let e = refusal(serde_json::json!({"gidMappings": one, "uidMappings": [
-            {"containerID": 0, "hostID": 5, "size": 0}
-        ]}));
-        assert!(e.contains("uidMappings[0] (0:5:0) has size 0"), "{e}");
-        let e = refusal(serde_json::json!({"uidMappings": one, "gidMappings": [
-            {"containerID": 1, "hostID": 5, "size": 10}
-        ]}));
-        assert!(e.contains("gidMappings maps no container id 0"), "{e}");
+        use serde_json::json;
+        let one = json!([{"containerID": 0, "hostID": 100000, "size": 10}]);
         let many: Vec<_> = (0..341)
-            .map(|i| serde_json::json!({"containerID": i, "hostID": 1000 + i, "size": 1}))
+            .map(|i| json!({"containerID": i, "hostID": 1000 + i, "size": 1}))
             .collect();
-        let e = refusal(serde_json::json!({"uidMappings": many, "gidMappings": one}));
-        assert!(e.contains("uidMappings has 341 ranges"), "{e}");
+        let cases = [
+            (
+                json!({"uidMappings": one}),
+                "gidMappings is empty while uidMappings is given",
+            ),
+            (
+                json!({"gidMappings": one, "uidMappings": []}),
+                "uidMappings is empty while gidMappings is given",
+            ),
+            (json!({}), "needs linux.uidMappings and linux.gidMappings"),
+            (
+                json!({"uidMappings": one, "gidMappings": [
+                    {"containerID": 0, "hostID": 5, "size": 10},
+                    {"containerID": 9, "hostID": 50, "size": 1}
+                ]}),
+                "gidMappings[1] (9:50:1) overlaps gidMappings[0] (0:5:10) in container ids",
+            ),
+            (
+                json!({"gidMappings": one, "uidMappings": [
+                    {"containerID": 0, "hostID": 5, "size": 10},
+                    {"containerID": 10, "hostID": 0, "size": 6}
+                ]}),
+                "uidMappings[1] (10:0:6) overlaps uidMappings[0] (0:5:10) in host ids",
+            ),
+            (
+                json!({"gidMappings": one, "uidMappings": [
+                    {"containerID": 0, "hostID": 5, "size": 0}
+                ]}),
+                "uidMappings[0] (0:5:0) has size 0",
+            ),
+            (
+                json!({"uidMappings": one, "gidMappings": [
+                    {"containerID": 1, "hostID": 5, "size": 10}
+                ]}),
+                "gidMappings maps no container id 0",
+            ),
+            (
+                json!({"uidMappings": many, "gidMappings": one}),
+                "uidMappings has 341 ranges",
+            ),
+        ];
+        for (maps, want) in cases {
+            let e = refusal(maps.clone());
+            assert!(e.contains(want), "{maps}: {e}");
+        }
     }
 
     /// Capability sets glassbox-runtime does not apply are said: a default
