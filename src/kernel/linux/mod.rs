@@ -484,7 +484,7 @@ impl LinuxKernel {
     }
 }
 
-fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")
 }
 

@@ -369,8 +369,7 @@ pub fn delete_link_unlisted(name: &str) -> Result<bool> {
     let request = nl.encode(RouteNetlinkMessage::DelLink(m), 0);
     let seq = nl.seq;
     let mut rx = vec![0u8; 8192];
-    let (answer, report) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe for the link removal")?;
+    let (answer, report) = super::pipe_cloexec()?;
     // SAFETY: the forked processes only make raw system calls on memory
     // allocated above (no allocation, no lock) and leave by _exit.
     match unsafe { nix::unistd::fork() }.context("fork the link removal")? {
